@@ -1,0 +1,102 @@
+// Linear layer: C = epilogue(A · Wᵀ + bias).
+// M = rows (tokens), N = output features, K = input features.
+// W is packed once at load (src/pack.ts) into ⌈N/8⌉ panels of K×8 floats so the 4×8 tile reads 8
+// consecutive output features per k with two aligned v128 loads; A is read in place and broadcast.
+import { fmadd, lane, vgelu, gelu_f64 } from './simd';
+
+// Epilogues (mirrored in src/kernels.ts): what happens to acc + bias before it lands in C.
+// @ts-ignore: decorator
+@inline const EPI_STORE = 0;  // C = acc
+// @ts-ignore: decorator
+@inline const EPI_ADD = 1;    // C += acc        (residual connection)
+// @ts-ignore: decorator
+@inline const EPI_GELU = 2;   // C = gelu(acc)   (MLP up-projection)
+
+/** Stores one row of an 8-wide tile: adds the bias, applies the epilogue, writes the first n ≤ 8 columns. */
+function finish_row(pc: usize /* (n) row of C */, v0: v128, v1: v128, pbias: usize /* (8) or 0 */, n: i32, epi: i32): void {
+  if (pbias) { v0 = f32x4.add(v0, v128.load(pbias)); v1 = f32x4.add(v1, v128.load(pbias, 16)); }
+  if (epi == EPI_GELU) { v0 = vgelu(v0); v1 = vgelu(v1); }
+  if (n == 8) {
+    if (epi == EPI_ADD) { v0 = f32x4.add(v0, v128.load(pc)); v1 = f32x4.add(v1, v128.load(pc, 16)); }
+    v128.store(pc, v0); v128.store(pc, v1, 16);
+    return;
+  }
+  // Partial panel: scalar stores, so we never read or write past column N of this row.
+  for (let j = 0; j < n; j++) {
+    const x = j < 4 ? lane(v0, j) : lane(v1, j - 4);
+    const q = pc + (<usize>j << 2);
+    store<f32>(q, epi == EPI_ADD ? load<f32>(q) + x : x);
+  }
+}
+
+/**
+ * 4×8 register tile (8 accumulators), mul+add or relaxed FMA by build. Any M, N, K ≥ 0.
+ * a    (M, lda)       activations, lda ≥ K
+ * wp   (⌈N/8⌉, K, 8)  packed weights, zero-padded past N
+ * bias (⌈N/8⌉·8)      zero-padded, or 0 for none
+ * c    (M, ldc)       output (read too when epi = EPI_ADD)
+ */
+export function gemm_4x8_simd(a: usize, lda: i32, wp: usize, bias: usize, c: usize, ldc: i32,
+                              M: i32, N: i32, K: i32, epi: i32): void {
+  const sa = <usize>lda << 2, sc = <usize>ldc << 2, panel = <usize>K << 5;
+  const panels = (N + 7) >> 3;
+  let i = 0;
+  for (; i + 4 <= M; i += 4) {
+    const a0 = a + <usize>i * sa, c0 = c + <usize>i * sc;
+    for (let p = 0; p < panels; p++) {
+      let pb = wp + <usize>p * panel, pa = a0;
+      let c00 = f32x4.splat(0), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+      for (let k = 0; k < K; k++) {
+        const b0 = v128.load(pb), b1 = v128.load(pb, 16);
+        let av = v128.load32_splat(pa);
+        c00 = fmadd(av, b0, c00); c01 = fmadd(av, b1, c01);
+        av = v128.load32_splat(pa + sa);
+        c10 = fmadd(av, b0, c10); c11 = fmadd(av, b1, c11);
+        av = v128.load32_splat(pa + 2 * sa);
+        c20 = fmadd(av, b0, c20); c21 = fmadd(av, b1, c21);
+        av = v128.load32_splat(pa + 3 * sa);
+        c30 = fmadd(av, b0, c30); c31 = fmadd(av, b1, c31);
+        pb += 32; pa += 4;
+      }
+      const n = min(8, N - (p << 3)), pc = c0 + (<usize>p << 5), pbias = bias ? bias + (<usize>p << 5) : 0;
+      finish_row(pc, c00, c01, pbias, n, epi);
+      finish_row(pc + sc, c10, c11, pbias, n, epi);
+      finish_row(pc + 2 * sc, c20, c21, pbias, n, epi);
+      finish_row(pc + 3 * sc, c30, c31, pbias, n, epi);
+    }
+  }
+  // Remaining 1–3 rows: a 1×8 tile.
+  for (; i < M; i++) {
+    const a0 = a + <usize>i * sa, c0 = c + <usize>i * sc;
+    for (let p = 0; p < panels; p++) {
+      let pb = wp + <usize>p * panel, pa = a0;
+      let c00 = f32x4.splat(0), c01 = c00;
+      for (let k = 0; k < K; k++) {
+        const av = v128.load32_splat(pa);
+        c00 = fmadd(av, v128.load(pb), c00); c01 = fmadd(av, v128.load(pb, 16), c01);
+        pb += 32; pa += 4;
+      }
+      finish_row(c0 + (<usize>p << 5), c00, c01, bias ? bias + (<usize>p << 5) : 0, min(8, N - (p << 3)), epi);
+    }
+  }
+}
+
+/**
+ * Scalar f64 reference on the unpacked weights.
+ * a (M, lda), w (N, K) row-major as in the checkpoint, bias (N) or 0, c (M, ldc)
+ */
+export function gemm_ref(a: usize, lda: i32, w: usize, bias: usize, c: usize, ldc: i32,
+                         M: i32, N: i32, K: i32, epi: i32): void {
+  for (let i = 0; i < M; i++) {
+    for (let j = 0; j < N; j++) {
+      let s: f64 = bias ? <f64>load<f32>(bias + (<usize>j << 2)) : 0;
+      for (let k = 0; k < K; k++) {
+        s += <f64>load<f32>(a + ((<usize>i * lda + k) << 2)) * <f64>load<f32>(w + ((<usize>j * K + k) << 2));
+      }
+      const q = c + ((<usize>i * ldc + j) << 2);
+      if (epi == EPI_GELU) s = gelu_f64(s);
+      else if (epi == EPI_ADD) s += <f64>load<f32>(q);
+      store<f32>(q, <f32>s);
+    }
+  }
+}

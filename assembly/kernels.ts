@@ -1,0 +1,7 @@
+// The kernel module's entry: every export here is a kernel (SIMD) or its scalar reference.
+// src/kernels.ts lists them for dispatch, tests and benchmarks; keep the two in step.
+export { gemm_4x8_simd, gemm_ref } from './gemm';
+export { layernorm_simd, layernorm_ref } from './layernorm';
+export { gelu_simd, gelu_ref } from './gelu';
+export { softmax_rows_simd, softmax_rows_ref, attention_head_simd, attention_head_ref } from './attention';
+export { patchify_simd, patchify_ref, embed_tokens_simd, embed_tokens_ref } from './embed';

@@ -1,0 +1,32 @@
+// CI guard: kernel modules are instantiated once per worker over ONE shared memory, so they must
+// have no data segments (re-applied at every instantiation), no mutable globals (per instance),
+// no start function, and import exactly one shared memory and nothing else.
+import fs from 'node:fs';
+import binaryen from 'binaryen';
+import v8 from 'node:v8';
+
+v8.setFlagsFromString('--experimental-wasm-relaxed-simd'); // the relaxed build must compile to list its imports
+
+let failed = false;
+for (const file of process.argv.slice(2)) {
+  const bytes = fs.readFileSync(file);
+  const mod = binaryen.readBinary(bytes);
+  const problems = [];
+  const nSeg = mod.getNumDataSegments();
+  if (nSeg > 0) problems.push(`${nSeg} data segment(s)`);
+  for (let i = 0; i < mod.getNumGlobals(); i++) {
+    const g = binaryen.getGlobalInfo(mod.getGlobalByIndex(i));
+    if (g.mutable) problems.push(`mutable global ${g.name}`);
+  }
+  if (mod.getStart()) problems.push('a start function');
+  mod.dispose();
+  const imports = WebAssembly.Module.imports(new WebAssembly.Module(bytes));
+  const bad = imports.filter((i) => !(i.module === 'env' && i.name === 'memory' && i.kind === 'memory'));
+  if (bad.length) problems.push(`imports other than env.memory: ${bad.map((i) => `${i.module}.${i.name}`).join(', ')}`);
+  if (!imports.some((i) => i.kind === 'memory')) problems.push('no imported memory');
+  const text = fs.existsSync(file.replace(/\.wasm$/, '.wat')) ? fs.readFileSync(file.replace(/\.wasm$/, '.wat'), 'utf8') : '';
+  if (text && !/\(import "env" "memory" \(memory \$\S+ \d+ \d+ shared\)\)/.test(text)) problems.push('memory import is not shared');
+  if (problems.length) { failed = true; console.error(`FAIL ${file}: ${problems.join('; ')}`); }
+  else console.log(`ok   ${file}: ${bytes.length} bytes, no data, no mutable globals, no start, shared memory import`);
+}
+process.exit(failed ? 1 : 0);

@@ -1,0 +1,258 @@
+/**
+ * Checkpoints: recognise the naming scheme (Hugging Face ViTForImageClassification, timm
+ * VisionTransformer, torchvision vit_b_16), reconcile config.json with the tensor shapes, and copy
+ * every tensor once, converted to f32, into its place in wasm memory (linear weights packed).
+ */
+import { intField, parseJson, sizeField, type ViTConfig } from './config.js';
+import type { WasmMemory } from './memory.js';
+import { packRows, packedSize, paddedSize } from './pack.js';
+import { readSafetensorsHeader, readTensorF32, type TensorInfo } from './safetensors.js';
+import type { ByteSource, ModelFiles } from './source.js';
+
+export type Scheme = 'hf' | 'timm' | 'torchvision';
+
+/** A linear layer in wasm memory: packed W (⌈N/8⌉, K, 8) and padded bias (⌈N/8⌉·8). */
+export interface Linear { w: number; b: number; N: number; K: number }
+export interface Norm { g: number; b: number }
+export interface Layer { ln1: Norm; qkv: Linear; proj: Linear; ln2: Norm; fc1: Linear; fc2: Linear }
+/** Pointers to every parameter, in the model's own terms. */
+export interface Weights { patch: Linear; cls: number; pos: number; layers: Layer[]; norm: Norm; head: Linear }
+
+/** Checkpoint key names of one layer's (or the model's) parameters under a scheme. */
+interface Names {
+  patchW: string; patchB: string; cls: string; pos: string; normG: string; normB: string; headW: string; headB: string;
+  layer(i: number): { ln1: [string, string]; qkvW: string[]; qkvB: string[]; projW: string; projB: string; ln2: [string, string];
+    fc1W: string; fc1B: string; fc2W: string; fc2B: string };
+  layerIndex: RegExp;
+  /** Tensors a checkpoint may carry that this model does not use (e.g. HF's pooler). */
+  unused: RegExp;
+}
+
+const wb = (p: string): [string, string] => [`${p}.weight`, `${p}.bias`];
+
+function hfNames(P: string): Names {
+  return {
+    patchW: `${P}embeddings.patch_embeddings.projection.weight`, patchB: `${P}embeddings.patch_embeddings.projection.bias`,
+    cls: `${P}embeddings.cls_token`, pos: `${P}embeddings.position_embeddings`,
+    normG: `${P}layernorm.weight`, normB: `${P}layernorm.bias`, headW: 'classifier.weight', headB: 'classifier.bias',
+    layer: (i) => {
+      const l = `${P}encoder.layer.${i}.`, a = `${l}attention.attention.`;
+      return {
+        ln1: wb(`${l}layernorm_before`), ln2: wb(`${l}layernorm_after`),
+        qkvW: ['query', 'key', 'value'].map((q) => `${a}${q}.weight`), qkvB: ['query', 'key', 'value'].map((q) => `${a}${q}.bias`),
+        projW: `${l}attention.output.dense.weight`, projB: `${l}attention.output.dense.bias`,
+        fc1W: `${l}intermediate.dense.weight`, fc1B: `${l}intermediate.dense.bias`, fc2W: `${l}output.dense.weight`, fc2B: `${l}output.dense.bias`,
+      };
+    },
+    layerIndex: new RegExp(`^${P.replace('.', '\\.')}encoder\\.layer\\.(\\d+)\\.`),
+    unused: new RegExp(`^${P.replace('.', '\\.')}(pooler\\.dense\\.(weight|bias)|embeddings\\.mask_token)$`),
+  };
+}
+
+const timmNames: Names = {
+  patchW: 'patch_embed.proj.weight', patchB: 'patch_embed.proj.bias', cls: 'cls_token', pos: 'pos_embed',
+  normG: 'norm.weight', normB: 'norm.bias', headW: 'head.weight', headB: 'head.bias',
+  layer: (i) => {
+    const l = `blocks.${i}.`;
+    return {
+      ln1: wb(`${l}norm1`), ln2: wb(`${l}norm2`), qkvW: [`${l}attn.qkv.weight`], qkvB: [`${l}attn.qkv.bias`],
+      projW: `${l}attn.proj.weight`, projB: `${l}attn.proj.bias`,
+      fc1W: `${l}mlp.fc1.weight`, fc1B: `${l}mlp.fc1.bias`, fc2W: `${l}mlp.fc2.weight`, fc2B: `${l}mlp.fc2.bias`,
+    };
+  },
+  layerIndex: /^blocks\.(\d+)\./,
+  unused: /^$/,
+};
+
+function torchvisionNames(legacyMlp: boolean): Names {
+  const [m1, m2] = legacyMlp ? ['linear_1', 'linear_2'] : ['0', '3'];
+  return {
+    patchW: 'conv_proj.weight', patchB: 'conv_proj.bias', cls: 'class_token', pos: 'encoder.pos_embedding',
+    normG: 'encoder.ln.weight', normB: 'encoder.ln.bias', headW: 'heads.head.weight', headB: 'heads.head.bias',
+    layer: (i) => {
+      const l = `encoder.layers.encoder_layer_${i}.`;
+      return {
+        ln1: wb(`${l}ln_1`), ln2: wb(`${l}ln_2`),
+        qkvW: [`${l}self_attention.in_proj_weight`], qkvB: [`${l}self_attention.in_proj_bias`],
+        projW: `${l}self_attention.out_proj.weight`, projB: `${l}self_attention.out_proj.bias`,
+        fc1W: `${l}mlp.${m1}.weight`, fc1B: `${l}mlp.${m1}.bias`, fc2W: `${l}mlp.${m2}.weight`, fc2B: `${l}mlp.${m2}.bias`,
+      };
+    },
+    layerIndex: /^encoder\.layers\.encoder_layer_(\d+)\./,
+    unused: /^$/,
+  };
+}
+
+/** Which scheme a set of tensor names follows. */
+export function detectScheme(names: Set<string>, file: string): { scheme: Scheme; names: Names } {
+  if (names.has('vit.embeddings.cls_token')) return { scheme: 'hf', names: hfNames('vit.') };
+  if (names.has('embeddings.cls_token')) return { scheme: 'hf', names: hfNames('') };
+  if (names.has('cls_token') && names.has('pos_embed')) return { scheme: 'timm', names: timmNames };
+  if (names.has('class_token') && names.has('conv_proj.weight')) {
+    return { scheme: 'torchvision', names: torchvisionNames(names.has('encoder.layers.encoder_layer_0.mlp.linear_1.weight')) };
+  }
+  const some = [...names].slice(0, 5).join(', ');
+  throw new Error(`vit-wasm: ${file}: not a ViT checkpoint vit-wasm recognises (expected Hugging Face 'vit.embeddings.cls_token', timm 'cls_token'/'pos_embed' or torchvision 'class_token'/'conv_proj.weight'; found ${some}${names.size > 5 ? ', …' : ''})`);
+}
+
+/** Opens model.safetensors or the shards named by model.safetensors.index.json. */
+async function openTensors(files: ModelFiles): Promise<{ tensors: Map<string, TensorInfo>; sources: ByteSource[]; file: string }> {
+  if (await files.exists('model.safetensors')) {
+    const src = await files.open('model.safetensors');
+    try { return { tensors: await readSafetensorsHeader(src), sources: [src], file: src.name }; } catch (e) { await src.close(); throw e; }
+  }
+  if (await files.exists('model.safetensors.index.json')) {
+    const indexFile = 'model.safetensors.index.json';
+    const index = parseJson(await files.text(indexFile), indexFile);
+    const map = index.weight_map as Record<string, unknown> | undefined;
+    if (!map || typeof map !== 'object') throw new Error(`vit-wasm: ${files.where}/${indexFile}: missing weight_map`);
+    const sources: ByteSource[] = [];
+    const tensors = new Map<string, TensorInfo>();
+    try {
+      const shards = new Map<string, Map<string, TensorInfo>>();
+      for (const shard of new Set(Object.values(map))) {
+        if (typeof shard !== 'string' || shard.includes('/') || shard.includes('\\')) throw new Error(`vit-wasm: ${indexFile}: bad shard name ${JSON.stringify(shard)}`);
+        const src = await files.open(shard);
+        sources.push(src);
+        shards.set(shard, await readSafetensorsHeader(src));
+      }
+      for (const [name, shard] of Object.entries(map)) {
+        const t = shards.get(shard as string)!.get(name);
+        if (!t) throw new Error(`vit-wasm: ${indexFile} puts tensor '${name}' in ${shard}, which does not contain it`);
+        tensors.set(name, t);
+      }
+    } catch (e) { await Promise.all(sources.map((s) => s.close())); throw e; }
+    return { tensors, sources, file: indexFile };
+  }
+  throw new Error(`vit-wasm: ${files.where}: no model.safetensors or model.safetensors.index.json (PyTorch .bin/.pth files are not read: convert them to safetensors)`);
+}
+
+/** Reconciles config.json with the tensor shapes; every disagreement is an error naming both. */
+function resolveConfig(raw: Record<string, unknown>, scheme: Scheme, n: Names, t: Map<string, TensorInfo>, file: string): ViTConfig {
+  const CF = 'config.json';
+  const need = (name: string): TensorInfo => {
+    const x = t.get(name);
+    if (!x) throw new Error(`vit-wasm: ${file}: missing tensor '${name}'`);
+    return x;
+  };
+  const patch = need(n.patchW), pos = need(n.pos), head = need(n.headW), fc1 = need(n.layer(0).fc1W);
+  if (patch.shape.length !== 4 || patch.shape[2] !== patch.shape[3]) throw new Error(`vit-wasm: ${file}: tensor '${n.patchW}' has shape [${patch.shape}], expected [hidden, channels, patch, patch]`);
+  const [D, C, p] = patch.shape;
+  const T = pos.shape[pos.shape.length - 2];
+  let L = 0;
+  for (const name of t.keys()) { const m = n.layerIndex.exec(name); if (m) L = Math.max(L, Number(m[1]) + 1); }
+  const fromWeights = { hidden_size: D, num_channels: C, patch_size: p, intermediate_size: fc1.shape[0], num_labels: head.shape[0], num_hidden_layers: L };
+  const agree = (key: keyof typeof fromWeights, tensor: string, alias?: string) => {
+    const v = intField(raw, key, CF) ?? (alias ? intField(raw, alias, CF) : undefined);
+    if (v !== undefined && v !== fromWeights[key]) {
+      throw new Error(`vit-wasm: ${CF} says ${key}=${v}, but ${file} tensor '${tensor}' has shape [${t.get(tensor)!.shape}] (${key}=${fromWeights[key]})`);
+    }
+  };
+  agree('hidden_size', n.patchW); agree('num_channels', n.patchW); agree('patch_size', n.patchW);
+  agree('intermediate_size', n.layer(0).fc1W); agree('num_hidden_layers', n.layer(L - 1).ln1[0]);
+  agree('num_labels', n.headW, 'num_classes');
+
+  const heads = intField(raw, 'num_attention_heads', CF) ?? intField(raw, 'num_heads', CF);
+  if (heads === undefined) throw new Error(`vit-wasm: ${CF}: num_attention_heads is missing (it cannot be read off the weights)`);
+  if (D % heads !== 0) throw new Error(`vit-wasm: ${CF}: hidden_size ${D} is not divisible by num_attention_heads ${heads}`);
+
+  const side = Math.round(Math.sqrt(T - 1));
+  const imageSize = sizeField(raw.image_size, 'image_size', CF) ?? (side * side === T - 1 ? [side * p, side * p] as [number, number] : undefined);
+  if (!imageSize) throw new Error(`vit-wasm: ${CF}: image_size is missing and ${T - 1} patches is not a square grid`);
+  if (imageSize[0] % p || imageSize[1] % p) throw new Error(`vit-wasm: ${CF}: image_size ${imageSize[0]}x${imageSize[1]} is not divisible by patch_size ${p}`);
+  const np = (imageSize[0] / p) * (imageSize[1] / p);
+  if (np + 1 !== T) throw new Error(`vit-wasm: ${CF}: image_size ${imageSize[0]}x${imageSize[1]} with patch_size ${p} gives ${np} patches + cls = ${np + 1} tokens, but ${file} tensor '${n.pos}' has shape [${pos.shape}] (${T} tokens)`);
+
+  const act = raw.hidden_act ?? 'gelu';
+  if (act !== 'gelu' && act !== 'gelu_python') throw new Error(`vit-wasm: ${CF}: hidden_act ${JSON.stringify(act)} is not supported; vit-wasm implements the exact erf GELU ('gelu')`);
+  const eps = raw.layer_norm_eps ?? (scheme === 'hf' ? 1e-12 : 1e-6);
+  if (typeof eps !== 'number' || !(eps >= 0)) throw new Error(`vit-wasm: ${CF}: layer_norm_eps must be a non-negative number, got ${JSON.stringify(eps)}`);
+  const hasQkvBias = n.layer(0).qkvB.every((b) => t.has(b));
+  const qkvBias = raw.qkv_bias ?? hasQkvBias;
+  if (typeof qkvBias !== 'boolean') throw new Error(`vit-wasm: ${CF}: qkv_bias must be true or false`);
+  if (qkvBias && !hasQkvBias) throw new Error(`vit-wasm: ${CF} says qkv_bias=true, but ${file} has no tensor '${n.layer(0).qkvB.find((b) => !t.has(b))}'`);
+
+  const labels = Array.from({ length: head.shape[0] }, (_, i) => `LABEL_${i}`);
+  const id2label = raw.id2label;
+  if (id2label !== undefined && id2label !== null) {
+    if (typeof id2label !== 'object' || Array.isArray(id2label)) throw new Error(`vit-wasm: ${CF}: id2label must be an object {"0": "label", …}`);
+    const entries = Object.entries(id2label as Record<string, unknown>);
+    if (entries.length !== head.shape[0]) throw new Error(`vit-wasm: ${CF}: id2label has ${entries.length} labels, but ${file} tensor '${n.headW}' has ${head.shape[0]} outputs`);
+    for (const [k, v] of entries) {
+      const i = Number(k);
+      if (!Number.isInteger(i) || i < 0 || i >= head.shape[0]) throw new Error(`vit-wasm: ${CF}: id2label key ${JSON.stringify(k)} is not a class index 0…${head.shape[0] - 1}`);
+      labels[i] = String(v);
+    }
+  }
+  return {
+    hiddenSize: D, numLayers: L, numHeads: heads, intermediateSize: fc1.shape[0], imageSize, patchSize: p, numChannels: C,
+    numLabels: head.shape[0], layerNormEps: eps, qkvBias, labels, raw,
+  };
+}
+
+/**
+ * Reads config.json and the weights, and copies every tensor once into `mem`.
+ * Throws an Error naming the file and the tensor or field on any inconsistency.
+ */
+export async function loadCheckpoint(files: ModelFiles, mem: WasmMemory): Promise<{ config: ViTConfig; weights: Weights; scheme: Scheme }> {
+  const raw = parseJson(await files.text('config.json'), `${files.where}/config.json`);
+  const { tensors, sources, file } = await openTensors(files);
+  try {
+    const { scheme, names: n } = detectScheme(new Set(tensors.keys()), file);
+    const cfg = resolveConfig(raw, scheme, n, tensors, file);
+    const { hiddenSize: D, intermediateSize: M, numLabels: NL, numChannels: C, patchSize: p } = cfg;
+    const T = (cfg.imageSize[0] / p) * (cfg.imageSize[1] / p) + 1;
+    const used = new Set<string>();
+
+    // Reads tensor `name`, checks its element shape, and hands its f32 data to `put`.
+    const take = async (name: string, shape: number[], put: (data: Float32Array) => void) => {
+      const info = tensors.get(name);
+      if (!info) throw new Error(`vit-wasm: ${file}: missing tensor '${name}' (expected shape [${shape}])`);
+      const squeeze = (s: number[]) => s.filter((d, i) => !(d === 1 && i < s.length - shape.length));
+      if (squeeze(info.shape).join() !== shape.join()) {
+        throw new Error(`vit-wasm: ${file}: tensor '${name}' has shape [${info.shape}], expected [${shape}] from config.json`);
+      }
+      used.add(name);
+      put(await readTensorF32(info));
+    };
+    const vector = async (name: string, len: number) => {
+      const ptr = mem.alloc(len);
+      await take(name, [len], (d) => mem.f32(ptr, len).set(d));
+      return ptr;
+    };
+    // A linear layer whose W is stacked from `ws` (each [N/ws.length, K]), e.g. HF's query|key|value.
+    const linear = async (ws: string[], bs: string[] | null, N: number, K: number, wShape?: number[]): Promise<Linear> => {
+      const w = mem.alloc(packedSize(N, K)), b = mem.alloc(paddedSize(N));
+      const part = N / ws.length;
+      for (let i = 0; i < ws.length; i++) await take(ws[i], wShape ?? [part, K], (d) => packRows(mem.f32(w, packedSize(N, K)), d, i * part, part, K));
+      if (bs) for (let i = 0; i < bs.length; i++) await take(bs[i], [part], (d) => mem.f32(b + i * part * 4, part).set(d));
+      return { w, b, N, K };
+    };
+    const norm = async ([g, b]: [string, string]): Promise<Norm> => ({ g: await vector(g, D), b: await vector(b, D) });
+
+    const patch = await linear([n.patchW], [n.patchB], D, C * p * p, [D, C, p, p]);
+    const cls = await vector(n.cls, D);
+    const pos = mem.alloc(T * D);
+    await take(n.pos, [T, D], (d) => mem.f32(pos, T * D).set(d));
+    const layers: Layer[] = [];
+    for (let i = 0; i < cfg.numLayers; i++) {
+      const l = n.layer(i);
+      layers.push({
+        ln1: await norm(l.ln1),
+        qkv: await linear(l.qkvW, cfg.qkvBias ? l.qkvB : null, 3 * D, D),
+        proj: await linear([l.projW], [l.projB], D, D),
+        ln2: await norm(l.ln2),
+        fc1: await linear([l.fc1W], [l.fc1B], M, D),
+        fc2: await linear([l.fc2W], [l.fc2B], D, M),
+      });
+    }
+    const weights: Weights = { patch, cls, pos, layers, norm: await norm([n.normG, n.normB]), head: await linear([n.headW], [n.headB], NL, D) };
+    const extra = [...tensors.keys()].filter((k) => !used.has(k) && !n.unused.test(k));
+    if (extra.length) {
+      throw new Error(`vit-wasm: ${file}: unexpected tensor(s) ${extra.slice(0, 5).map((k) => `'${k}'`).join(', ')}${extra.length > 5 ? ', …' : ''}: this checkpoint has parts a plain ViT does not (or config.json disagrees with it, e.g. qkv_bias)`);
+    }
+    return { config: cfg, weights, scheme };
+  } finally {
+    await Promise.all(sources.map((s) => s.close()));
+  }
+}

@@ -1,0 +1,106 @@
+/**
+ * Model and preprocessing configuration, from HF's config.json / preprocessor_config.json, checked
+ * against what the weights say. Field names in messages are the JSON names, so users can find them.
+ */
+
+/** The dimensions vit-wasm runs; every one is checked against the checkpoint's tensor shapes. */
+export interface ViTConfig {
+  hiddenSize: number;
+  numLayers: number;
+  numHeads: number;
+  intermediateSize: number;
+  /** [height, width] in pixels. */
+  imageSize: [number, number];
+  patchSize: number;
+  numChannels: number;
+  numLabels: number;
+  layerNormEps: number;
+  qkvBias: boolean;
+  /** Label of each class index, from config.json id2label (LABEL_i when absent). */
+  labels: string[];
+  /** The config.json object as read. */
+  raw: Record<string, unknown>;
+}
+
+/** HF ViTImageProcessor settings. */
+export interface PreprocessConfig {
+  doResize: boolean;
+  /** Target [height, width]. */
+  size: [number, number];
+  /** PIL filter id: 1 lanczos, 2 bilinear, 3 bicubic, 4 box, 5 hamming. */
+  resample: number;
+  doRescale: boolean;
+  rescaleFactor: number;
+  doNormalize: boolean;
+  imageMean: number[];
+  imageStd: number[];
+}
+
+export function parseJson(text: string, file: string): Record<string, unknown> {
+  let v: unknown;
+  try { v = JSON.parse(text); } catch (e) { throw new Error(`vit-wasm: ${file} is not valid JSON (${(e as Error).message})`); }
+  if (!v || typeof v !== 'object' || Array.isArray(v)) throw new Error(`vit-wasm: ${file} must hold a JSON object`);
+  return v as Record<string, unknown>;
+}
+
+/** Reads an optional positive integer field; throws naming the file and field when malformed. */
+export function intField(obj: Record<string, unknown>, key: string, file: string): number | undefined {
+  const v = obj[key];
+  if (v === undefined || v === null) return undefined;
+  if (!Number.isSafeInteger(v) || (v as number) <= 0) throw new Error(`vit-wasm: ${file}: ${key} must be a positive integer, got ${JSON.stringify(v)}`);
+  return v as number;
+}
+
+/** image_size / size as an int, [h, w], or {height, width}. */
+export function sizeField(v: unknown, key: string, file: string): [number, number] | undefined {
+  if (v === undefined || v === null) return undefined;
+  const ok = (n: unknown) => Number.isSafeInteger(n) && (n as number) > 0;
+  if (ok(v)) return [v as number, v as number];
+  if (Array.isArray(v) && v.length === 2 && v.every(ok)) return [v[0], v[1]];
+  if (typeof v === 'object' && ok((v as Record<string, unknown>).height) && ok((v as Record<string, unknown>).width)) {
+    return [(v as { height: number }).height, (v as { width: number }).width];
+  }
+  if (typeof v === 'object' && ok((v as Record<string, unknown>).shortest_edge)) {
+    throw new Error(`vit-wasm: ${file}: ${key} {shortest_edge} (resize keeping aspect, then crop) is not supported; give {height, width}`);
+  }
+  throw new Error(`vit-wasm: ${file}: ${key} must be an integer, [height, width] or {height, width}; got ${JSON.stringify(v)}`);
+}
+
+function numberList(v: unknown, key: string, file: string, n: number): number[] | undefined {
+  if (v === undefined || v === null) return undefined;
+  const arr = typeof v === 'number' ? Array(n).fill(v) : v;
+  if (!Array.isArray(arr) || !arr.every((x) => typeof x === 'number' && Number.isFinite(x))) {
+    throw new Error(`vit-wasm: ${file}: ${key} must be a number or a list of numbers, got ${JSON.stringify(v)}`);
+  }
+  if (arr.length !== n) throw new Error(`vit-wasm: ${file}: ${key} has ${arr.length} values but the model has ${n} channel(s)`);
+  return arr;
+}
+
+const PIL_FILTERS: Record<number, string> = { 0: 'nearest', 1: 'lanczos', 2: 'bilinear', 3: 'bicubic', 4: 'box', 5: 'hamming' };
+
+/** Preprocessing for a model: preprocessor_config.json when present, else ViTImageProcessor defaults. */
+export function parsePreprocess(raw: Record<string, unknown> | null, cfg: ViTConfig, file = 'preprocessor_config.json'): PreprocessConfig {
+  const r = raw ?? {};
+  const C = cfg.numChannels;
+  const resample = r.resample ?? 2;
+  if (typeof resample !== 'number' || !(resample in PIL_FILTERS) || resample === 0) {
+    throw new Error(`vit-wasm: ${file}: resample ${JSON.stringify(resample)} is not supported (use 1 lanczos, 2 bilinear, 3 bicubic, 4 box or 5 hamming)`);
+  }
+  const bool = (k: string, d: boolean) => {
+    const v = r[k];
+    if (v === undefined || v === null) return d;
+    if (typeof v !== 'boolean') throw new Error(`vit-wasm: ${file}: ${k} must be true or false, got ${JSON.stringify(v)}`);
+    return v;
+  };
+  const factor = r.rescale_factor ?? 1 / 255;
+  if (typeof factor !== 'number' || !Number.isFinite(factor)) throw new Error(`vit-wasm: ${file}: rescale_factor must be a number`);
+  const mean = numberList(r.image_mean, 'image_mean', file, C) ?? Array(C).fill(0.5);
+  const std = numberList(r.image_std, 'image_std', file, C) ?? Array(C).fill(0.5);
+  if (std.some((s) => s === 0)) throw new Error(`vit-wasm: ${file}: image_std must not contain 0`);
+  const size = sizeField(r.size, 'size', file) ?? cfg.imageSize;
+  const doResize = bool('do_resize', true);
+  if (doResize && (size[0] !== cfg.imageSize[0] || size[1] !== cfg.imageSize[1])) {
+    throw new Error(`vit-wasm: ${file}: size ${size[0]}x${size[1]} differs from the model's image_size ${cfg.imageSize[0]}x${cfg.imageSize[1]}`);
+  }
+  return { doResize, size, resample, doRescale: bool('do_rescale', true), rescaleFactor: factor, doNormalize: bool('do_normalize', true), imageMean: mean, imageStd: std };
+}

@@ -1,0 +1,88 @@
+/**
+ * The one list of kernels: their wasm export names, the scalar reference each SIMD kernel is tested
+ * against, and how the module is compiled and instantiated. Dispatch (src/exec.ts), the kernel tests
+ * and the benchmarks all read this file; assembly/kernels.ts is its wasm-side twin.
+ */
+
+/** GEMM epilogues; the numbers are the `epi` argument of assembly/gemm.ts. */
+export const EPI = { STORE: 0, ADD: 1, GELU: 2 } as const;
+export type Epilogue = (typeof EPI)[keyof typeof EPI];
+
+type Ptr = number;
+/** The kernel module's exports. Pointers are byte addresses in the shared memory. */
+export interface KernelExports {
+  gemm_4x8_simd(a: Ptr, lda: number, wp: Ptr, bias: Ptr, c: Ptr, ldc: number, M: number, N: number, K: number, epi: number): void;
+  gemm_ref(a: Ptr, lda: number, w: Ptr, bias: Ptr, c: Ptr, ldc: number, M: number, N: number, K: number, epi: number): void;
+  layernorm_simd(x: Ptr, ldx: number, y: Ptr, ldy: number, gamma: Ptr, beta: Ptr, rows: number, D: number, eps: number): void;
+  layernorm_ref(x: Ptr, ldx: number, y: Ptr, ldy: number, gamma: Ptr, beta: Ptr, rows: number, D: number, eps: number): void;
+  gelu_simd(x: Ptr, y: Ptr, n: number): void;
+  gelu_ref(x: Ptr, y: Ptr, n: number): void;
+  softmax_rows_simd(x: Ptr, ld: number, rows: number, n: number): void;
+  softmax_rows_ref(x: Ptr, ld: number, rows: number, n: number): void;
+  attention_head_simd(qkv: Ptr, out: Ptr, scratch: Ptr, probs: Ptr, T: number, D: number, dh: number, h: number, scale: number): void;
+  attention_head_ref(qkv: Ptr, out: Ptr, scratch: Ptr, probs: Ptr, T: number, D: number, dh: number, h: number, scale: number): void;
+  patchify_simd(img: Ptr, patches: Ptr, B: number, C: number, H: number, W: number, p: number): void;
+  patchify_ref(img: Ptr, patches: Ptr, B: number, C: number, H: number, W: number, p: number): void;
+  embed_tokens_simd(pe: Ptr, cls: Ptr, pos: Ptr, x: Ptr, B: number, T: number, D: number): void;
+  embed_tokens_ref(pe: Ptr, cls: Ptr, pos: Ptr, x: Ptr, B: number, T: number, D: number): void;
+}
+
+/** Each op: the kernel dispatch calls and the scalar reference that tests hold it to. */
+export const KERNELS = {
+  gemm: { simd: 'gemm_4x8_simd', ref: 'gemm_ref', tile: [4, 8] },
+  layernorm: { simd: 'layernorm_simd', ref: 'layernorm_ref', tile: [1, 4] },
+  gelu: { simd: 'gelu_simd', ref: 'gelu_ref', tile: [1, 4] },
+  softmax: { simd: 'softmax_rows_simd', ref: 'softmax_rows_ref', tile: [1, 4] },
+  attention: { simd: 'attention_head_simd', ref: 'attention_head_ref', tile: [1, 8] },
+  patchify: { simd: 'patchify_simd', ref: 'patchify_ref', tile: [1, 4] },
+  embedTokens: { simd: 'embed_tokens_simd', ref: 'embed_tokens_ref', tile: [1, 4] },
+} as const satisfies Record<string, { simd: keyof KernelExports; ref: keyof KernelExports; tile: readonly [number, number] }>;
+
+/** Which build of the kernels to run: fixed-width SIMD, or relaxed SIMD (FMA) where the engine has it. */
+export type SimdFlavor = 'simd' | 'relaxed';
+
+// A 51-byte module using f32x4.relaxed_madd: validates only where relaxed SIMD is enabled.
+const RELAXED_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 6, 1, 96, 1, 125, 1, 125, 3, 2, 1, 0, 7, 5, 1, 1, 112, 0, 0,
+  10, 22, 1, 20, 1, 1, 123, 32, 0, 253, 19, 34, 1, 32, 1, 32, 1, 253, 133, 2, 253, 31, 0, 11]);
+
+/** True when this engine can compile the relaxed-SIMD build. */
+export function hasRelaxedSimd(): boolean {
+  return WebAssembly.validate(RELAXED_PROBE);
+}
+
+const isNode = typeof process !== 'undefined' && !!process.versions?.node;
+
+function wasmUrl(flavor: SimdFlavor): URL {
+  // src/ and dist/ both sit one level below the package root, beside build/.
+  return new URL(`../build/${flavor === 'relaxed' ? 'relaxed' : 'release'}/kernels.wasm`, import.meta.url);
+}
+
+const compiled = new Map<SimdFlavor, Promise<WebAssembly.Module>>();
+
+/** Compiles (once per flavor) the kernel module. `auto` picks relaxed where the engine supports it. */
+export function compileKernels(flavor: SimdFlavor | 'auto' = 'auto'): Promise<{ module: WebAssembly.Module; flavor: SimdFlavor }> {
+  const f: SimdFlavor = flavor === 'auto' ? (hasRelaxedSimd() ? 'relaxed' : 'simd') : flavor;
+  if (f === 'relaxed' && !hasRelaxedSimd()) {
+    return Promise.reject(new Error('vit-wasm: relaxed SIMD was requested but this engine does not support it (Node 20 needs v8.setFlagsFromString("--experimental-wasm-relaxed-simd") before loading)'));
+  }
+  let p = compiled.get(f);
+  if (!p) {
+    p = (async () => {
+      const url = wasmUrl(f);
+      if (isNode) {
+        const { readFile } = await import('node:fs/promises');
+        const { fileURLToPath } = await import('node:url');
+        return WebAssembly.compile(await readFile(fileURLToPath(url)));
+      }
+      return WebAssembly.compileStreaming(fetch(url));
+    })();
+    compiled.set(f, p);
+  }
+  return p.then((module) => ({ module, flavor: f }));
+}
+
+/** Instantiates the kernels over `memory` (shared, imported). Cheap: call once per worker. */
+export function instantiateKernels(module: WebAssembly.Module, memory: WebAssembly.Memory): KernelExports {
+  const instance = new WebAssembly.Instance(module, { env: { memory } });
+  return instance.exports as unknown as KernelExports;
+}

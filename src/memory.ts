@@ -1,0 +1,49 @@
+/**
+ * JS owns the layout of the one shared wasm memory (the kernels have no allocator by design):
+ *   [0, 64 KiB)        reserved: asc assumes the low 1 KiB unused; barrier/control words live here
+ *   weights            packed once at load, never moved
+ *   activations        an arena planned per batch size and reused by every layer
+ */
+export const PAGE = 65536;
+const RESERVED = PAGE;
+const ALIGN = 64; // a cache line: v128 loads never straddle one
+
+const align = (n: number) => Math.ceil(n / ALIGN) * ALIGN;
+
+export class WasmMemory {
+  readonly memory: WebAssembly.Memory;
+  private top = RESERVED;
+
+  constructor(initialBytes: number, maximumPages = 65536) {
+    const initial = Math.max(2, Math.ceil(initialBytes / PAGE));
+    if (initial > maximumPages) throw new Error(`vit-wasm: the model needs ${initialBytes} bytes, more than the 4 GiB a wasm32 memory can hold`);
+    this.memory = new WebAssembly.Memory({ initial, maximum: maximumPages, shared: true });
+  }
+
+  /** Current end of the allocated region. */
+  get end(): number { return this.top; }
+
+  /** Reserves `floats` f32 slots (64-byte aligned) and grows the memory if needed. */
+  alloc(floats: number): number {
+    const ptr = this.top;
+    this.top = align(ptr + floats * 4);
+    this.ensure(this.top);
+    return ptr;
+  }
+
+  /** Releases everything allocated after `mark` (an earlier `end`). */
+  reset(mark: number): void { this.top = mark; }
+
+  private ensure(bytes: number): void {
+    const have = this.memory.buffer.byteLength;
+    if (bytes > have) {
+      const pages = Math.ceil((bytes - have) / PAGE);
+      try { this.memory.grow(pages); } catch (e) {
+        throw new Error(`vit-wasm: cannot grow wasm memory to ${bytes} bytes (${(e as Error).message})`);
+      }
+    }
+  }
+
+  /** A fresh view (views go stale when the memory grows). */
+  f32(ptr: number, n: number): Float32Array { return new Float32Array(this.memory.buffer, ptr, n); }
+}

@@ -1,0 +1,187 @@
+/**
+ * The public model: load a checkpoint directory, run the forward, classify images.
+ */
+import { loadCheckpoint, type Scheme, type Weights } from './checkpoint.js';
+import { parseJson, parsePreprocess, type PreprocessConfig, type ViTConfig } from './config.js';
+import { Exec } from './exec.js';
+import { preprocess, readImage, type ImageInput } from './image.js';
+import { compileKernels, instantiateKernels, type KernelExports, type SimdFlavor } from './kernels.js';
+import { WasmMemory } from './memory.js';
+import { modelFiles, type ModelLocation } from './source.js';
+import { planActivations, vitForward, type Activations } from './vit.js';
+
+/** Options for {@link loadModel}. */
+export interface LoadOptions {
+  /** Worker threads for the forward pass. Default 1. */
+  threads?: number;
+  /** Kernel build: `auto` (relaxed SIMD where the engine has it), `simd` or `relaxed`. Default `auto`. */
+  simd?: SimdFlavor | 'auto';
+  /** Keep every layer's attention maps after each forward (see {@link ViTModel.attention}). Default false. */
+  keepAttention?: boolean;
+}
+
+/** One class and its probability. */
+export interface Prediction { label: string; index: number; score: number }
+
+/** Options for {@link ViTModel.classify}. */
+export interface ClassifyOptions {
+  /** How many of the most probable classes to return. Default 5. */
+  topK?: number;
+}
+
+/** A loaded ViT. Create with {@link loadModel}; release with {@link ViTModel.dispose}. */
+export class ViTModel {
+  /** The configuration, reconciled with the weights. */
+  readonly config: ViTConfig;
+  /** How images are turned into pixels (preprocessor_config.json, or ViTImageProcessor defaults). */
+  readonly preprocessing: PreprocessConfig;
+  /** Checkpoint naming scheme the weights were read in. */
+  readonly scheme: Scheme;
+  /** Kernel build in use. */
+  readonly simd: SimdFlavor;
+
+  private mem: WasmMemory | null;
+  private readonly k: KernelExports;
+  private readonly weights: Weights;
+  private readonly weightsEnd: number;
+  private acts: Activations | null = null;
+  private readonly keepAttention: boolean;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  /** @internal use {@link loadModel} */
+  constructor(init: { config: ViTConfig; preprocessing: PreprocessConfig; scheme: Scheme; simd: SimdFlavor; mem: WasmMemory;
+    k: KernelExports; weights: Weights; keepAttention: boolean }) {
+    this.config = init.config; this.preprocessing = init.preprocessing; this.scheme = init.scheme; this.simd = init.simd;
+    this.mem = init.mem; this.k = init.k; this.weights = init.weights; this.keepAttention = init.keepAttention;
+    this.weightsEnd = init.mem.end;
+  }
+
+  /** Floats in one image: C·H·W. */
+  get inputSize(): number {
+    const c = this.config;
+    return c.numChannels * c.imageSize[0] * c.imageSize[1];
+  }
+
+  private memory(): WasmMemory {
+    if (!this.mem) throw new Error('vit-wasm: this model has been disposed');
+    return this.mem;
+  }
+
+  // Calls run one at a time, in order: they share the activation arena.
+  private serial<T>(fn: () => T | Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  private activations(B: number): Activations {
+    if (this.acts?.B !== B) {
+      const mem = this.memory();
+      mem.reset(this.weightsEnd);
+      this.acts = planActivations(mem, this.config, B, 1, this.keepAttention);
+    }
+    return this.acts;
+  }
+
+  /**
+   * Runs the network on normalized pixels.
+   * @param pixels `batch` images, NCHW float32 (as {@link preprocess} makes them)
+   * @param batch number of images
+   * @returns logits, `batch × numLabels`
+   */
+  forward(pixels: Float32Array, batch = 1): Promise<Float32Array> {
+    return this.serial(() => {
+      const mem = this.memory();
+      if (!Number.isInteger(batch) || batch < 1) throw new Error(`vit-wasm: forward: batch must be a positive integer, got ${batch}`);
+      if (!(pixels instanceof Float32Array)) throw new Error('vit-wasm: forward: pixels must be a Float32Array (NCHW)');
+      const [H, W] = this.config.imageSize;
+      if (pixels.length !== batch * this.inputSize) {
+        throw new Error(`vit-wasm: forward: got ${pixels.length} floats, expected batch ${batch} × ${this.config.numChannels}×${H}×${W} = ${batch * this.inputSize}`);
+      }
+      for (let i = 0; i < pixels.length; i++) {
+        if (!Number.isFinite(pixels[i])) throw new Error(`vit-wasm: forward: pixel ${i} is ${pixels[i]} (inputs must be finite)`);
+      }
+      const a = this.activations(batch);
+      mem.f32(a.pixels, pixels.length).set(pixels);
+      vitForward(new Exec(this.k, a.scratch[0]), this.config, this.weights, a);
+      return mem.f32(a.logits, batch * this.config.numLabels).slice();
+    });
+  }
+
+  /**
+   * The attention maps of the last forward, when loaded with `keepAttention`: per layer a
+   * Float32Array (batch, heads, T, T), T = patches + 1 (token 0 is cls).
+   */
+  attention(): Float32Array[] {
+    const a = this.acts, mem = this.memory();
+    if (!this.keepAttention) throw new Error('vit-wasm: attention maps are kept only when the model is loaded with { keepAttention: true }');
+    if (!a) return [];
+    const c = this.config, T = (c.imageSize[0] / c.patchSize) * (c.imageSize[1] / c.patchSize) + 1;
+    return a.probs.map((p) => mem.f32(p, a.B * c.numHeads * T * T).slice());
+  }
+
+  /** Preprocesses one image into a Float32Array (C, H, W). */
+  async pixels(image: ImageInput): Promise<Float32Array> {
+    return preprocess(await readImage(image), this.preprocessing, this.config.numChannels === 1 ? 1 : 3);
+  }
+
+  /**
+   * Classifies one image: a path or URL, PNG/JPEG bytes, or decoded pixels.
+   * @returns the `topK` most probable labels, most probable first
+   */
+  async classify(image: ImageInput, opts: ClassifyOptions = {}): Promise<Prediction[]> {
+    return (await this.classifyBatch([image], opts))[0];
+  }
+
+  /** Classifies several images in one batched forward. */
+  async classifyBatch(images: ImageInput[], opts: ClassifyOptions = {}): Promise<Prediction[][]> {
+    const topK = opts.topK ?? 5;
+    if (!Number.isInteger(topK) || topK < 1) throw new Error(`vit-wasm: classify: topK must be a positive integer, got ${topK}`);
+    const n = this.inputSize, pixels = new Float32Array(images.length * n);
+    for (let i = 0; i < images.length; i++) pixels.set(await this.pixels(images[i]), i * n);
+    const logits = await this.forward(pixels, images.length);
+    const L = this.config.numLabels;
+    return images.map((_, b) => topPredictions(softmax(logits.subarray(b * L, (b + 1) * L)), this.config.labels, topK));
+  }
+
+  /** Frees the model's memory. Further calls reject. */
+  async dispose(): Promise<void> {
+    await this.serial(() => { this.mem = null; this.acts = null; });
+  }
+}
+
+/** Probabilities from logits (in float64, then rounded). */
+export function softmax(logits: ArrayLike<number>): Float32Array {
+  let m = -Infinity;
+  for (let i = 0; i < logits.length; i++) m = Math.max(m, logits[i]);
+  let s = 0;
+  const e = Array.from(logits, (x) => { const v = Math.exp(x - m); s += v; return v; });
+  return Float32Array.from(e, (v) => v / s);
+}
+
+function topPredictions(probs: Float32Array, labels: string[], k: number): Prediction[] {
+  return Array.from(probs, (score, index) => ({ label: labels[index], index, score }))
+    .sort((a, b) => b.score - a.score || a.index - b.index)
+    .slice(0, k);
+}
+
+/**
+ * Loads a ViT from a Hugging Face-layout directory: config.json, model.safetensors (or sharded
+ * model.safetensors.index.json) and optional preprocessor_config.json. Weights named in the Hugging
+ * Face, timm or torchvision scheme, as F32, F16 or BF16, are recognised automatically.
+ * @param where a directory path (Node), a base URL (browsers), or a map of file name → contents
+ */
+export async function loadModel(where: ModelLocation, opts: LoadOptions = {}): Promise<ViTModel> {
+  const threads = opts.threads ?? 1;
+  if (!Number.isInteger(threads) || threads < 1) throw new Error(`vit-wasm: threads must be a positive integer, got ${threads}`);
+  if (threads > 1) throw new Error('vit-wasm: threads > 1 needs the worker pool, which is not built yet; use threads: 1');
+  const files = await modelFiles(where);
+  const { module, flavor } = await compileKernels(opts.simd ?? 'auto');
+  const mem = new WasmMemory(0);
+  const k = instantiateKernels(module, mem.memory);
+  const { config, weights, scheme } = await loadCheckpoint(files, mem);
+  const pre = (await files.exists('preprocessor_config.json'))
+    ? parseJson(await files.text('preprocessor_config.json'), `${files.where}/preprocessor_config.json`) : null;
+  const preprocessing = parsePreprocess(pre, config, `${files.where}/preprocessor_config.json`);
+  return new ViTModel({ config, preprocessing, scheme, simd: flavor, mem, k, weights, keepAttention: !!opts.keepAttention });
+}

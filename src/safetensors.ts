@@ -1,0 +1,104 @@
+/**
+ * safetensors reader: an 8-byte little-endian header length, a JSON header
+ * { name: { dtype, shape, data_offsets: [begin, end] }, __metadata__? }, then the data. Everything
+ * is validated before a byte of data is read, so a bad file fails with its name and the tensor at
+ * fault instead of a wasm trap or silent garbage.
+ */
+import type { ByteSource } from './source.js';
+
+export type DType = 'F32' | 'F16' | 'BF16' | 'F64';
+const ITEM: Record<DType, number> = { F32: 4, F16: 2, BF16: 2, F64: 8 };
+const KNOWN_OTHER = new Set(['BOOL', 'U8', 'I8', 'I16', 'U16', 'I32', 'U32', 'I64', 'U64', 'F8_E4M3', 'F8_E5M2']);
+const MAX_HEADER = 100 * 1024 * 1024;
+
+export interface TensorInfo {
+  name: string;
+  dtype: DType;
+  shape: number[];
+  /** Absolute byte range in the file. */
+  begin: number;
+  end: number;
+  source: ByteSource;
+}
+
+/** Parses and validates the header of one safetensors file. */
+export async function readSafetensorsHeader(src: ByteSource): Promise<Map<string, TensorInfo>> {
+  const fail = (msg: string): never => { throw new Error(`vit-wasm: ${src.name}: ${msg}`); };
+  if (src.size < 8) fail(`truncated: ${src.size} bytes, too short for the 8-byte header length`);
+  const lenBytes = await src.read(0, 8);
+  const n = Number(new DataView(lenBytes.buffer, lenBytes.byteOffset, 8).getBigUint64(0, true));
+  if (n === 0 || n > MAX_HEADER) fail(`bad header length ${n} (must be between 1 and ${MAX_HEADER} bytes)`);
+  if (8 + n > src.size) fail(`bad header length ${n}: the file has only ${src.size - 8} bytes after the length (truncated?)`);
+  let header: unknown;
+  try {
+    header = JSON.parse(new TextDecoder().decode(await src.read(8, n)));
+  } catch (e) {
+    fail(`the header is not valid JSON (${(e as Error).message})`);
+  }
+  if (!header || typeof header !== 'object' || Array.isArray(header)) fail('the header is not a JSON object');
+  const dataStart = 8 + n, dataSize = src.size - dataStart;
+  const out = new Map<string, TensorInfo>();
+  for (const [name, v] of Object.entries(header as Record<string, unknown>)) {
+    if (name === '__metadata__') continue;
+    const bad = (msg: string) => fail(`tensor '${name}': ${msg}`);
+    const info = v as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
+    if (!info || typeof info !== 'object') bad('header entry is not an object');
+    const dtype = info.dtype;
+    if (typeof dtype !== 'string') bad('missing dtype');
+    if (!(dtype as string in ITEM)) {
+      bad(KNOWN_OTHER.has(dtype as string) ? `dtype ${dtype} is not a float type vit-wasm can load (F32, F16, BF16, F64)` : `unknown dtype '${dtype}'`);
+    }
+    const shape = info.shape;
+    if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) bad(`bad shape ${JSON.stringify(shape)}`);
+    const off = info.data_offsets;
+    if (!Array.isArray(off) || off.length !== 2 || !off.every((d) => Number.isSafeInteger(d) && d >= 0) || off[0] > off[1]) {
+      bad(`bad data_offsets ${JSON.stringify(off)}`);
+    }
+    const [b, e] = off as [number, number];
+    if (e > dataSize) bad(`data_offsets [${b}, ${e}] run past the end of the data (${dataSize} bytes; truncated file?)`);
+    const count = (shape as number[]).reduce((a, d) => a * d, 1);
+    const want = count * ITEM[dtype as DType];
+    if (e - b !== want) bad(`data_offsets [${b}, ${e}] hold ${e - b} bytes, but ${dtype} ${JSON.stringify(shape)} needs ${want}`);
+    out.set(name, { name, dtype: dtype as DType, shape: shape as number[], begin: dataStart + b, end: dataStart + e, source: src });
+  }
+  const sorted = [...out.values()].sort((x, y) => x.begin - y.begin);
+  for (let i = 1; i < sorted.length; i++) {
+    if (sorted[i].begin < sorted[i - 1].end) fail(`tensors '${sorted[i - 1].name}' and '${sorted[i].name}' overlap`);
+  }
+  return out;
+}
+
+const f16Table = (() => {
+  // f16 → f32 for all 65536 bit patterns (subnormals, inf and NaN included): 256 KiB, built on first use.
+  let t: Float32Array | null = null;
+  return () => {
+    if (t) return t;
+    t = new Float32Array(65536);
+    for (let h = 0; h < 65536; h++) {
+      const s = h & 0x8000 ? -1 : 1, e = (h >> 10) & 0x1f, m = h & 0x3ff;
+      t[h] = e === 0 ? s * m * 2 ** -24 : e === 31 ? (m ? NaN : s * Infinity) : s * (1 + m / 1024) * 2 ** (e - 15);
+    }
+    return t;
+  };
+})();
+
+/** Reads a tensor and converts it to f32. The result may alias a temporary read buffer. */
+export async function readTensorF32(t: TensorInfo): Promise<Float32Array> {
+  const bytes = await t.source.read(t.begin, t.end - t.begin);
+  const count = (t.end - t.begin) / ITEM[t.dtype];
+  const aligned = (k: number) => (bytes.byteOffset % k === 0 ? bytes : bytes.slice());
+  switch (t.dtype) {
+    case 'F32': { const b = aligned(4); return new Float32Array(b.buffer, b.byteOffset, count); }
+    case 'F64': { const b = aligned(8); return Float32Array.from(new Float64Array(b.buffer, b.byteOffset, count)); }
+    case 'BF16': {
+      const b = aligned(2), u16 = new Uint16Array(b.buffer, b.byteOffset, count), u32 = new Uint32Array(count);
+      for (let i = 0; i < count; i++) u32[i] = u16[i] << 16;
+      return new Float32Array(u32.buffer);
+    }
+    case 'F16': {
+      const b = aligned(2), u16 = new Uint16Array(b.buffer, b.byteOffset, count), out = new Float32Array(count), tab = f16Table();
+      for (let i = 0; i < count; i++) out[i] = tab[u16[i]];
+      return out;
+    }
+  }
+}

@@ -1,0 +1,35 @@
+import { readFileSync, readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+
+export const FIXTURES = fileURLToPath(new URL('./fixtures/', import.meta.url));
+export const MODELS = path.join(FIXTURES, 'models');
+
+export interface ModelFixture {
+  name: string;
+  dir: string;
+  batch: number;
+  input: Float32Array;
+  logits: number[];
+  eps: number;
+  dtype: string;
+}
+
+/** Every committed PyTorch fixture model with its input and float64 logits. */
+export function modelFixtures(): ModelFixture[] {
+  return readdirSync(MODELS).sort().map((name) => {
+    const dir = path.join(MODELS, name);
+    const exp = JSON.parse(readFileSync(path.join(dir, 'expected.json'), 'utf8'));
+    const buf = readFileSync(path.join(dir, 'input.f32'));
+    const input = new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
+    return { name, dir, batch: exp.batch, input, logits: exp.logits, eps: exp.layer_norm_eps, dtype: exp.dtype };
+  });
+}
+
+/** max |a - b| and max |b|. */
+export function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): { diff: number; scale: number } {
+  if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
+  let diff = 0, scale = 0;
+  for (let i = 0; i < a.length; i++) { diff = Math.max(diff, Math.abs(a[i] - b[i])); scale = Math.max(scale, Math.abs(b[i])); }
+  return { diff, scale };
+}
