@@ -1,0 +1,91 @@
+/**
+ * The vit-wasm command line.
+ *   vit-wasm classify --model DIR IMAGE... [--top K] [--json] [--threads N] [--simd auto|simd|relaxed]
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { loadModel, type Prediction, type ViTModel } from './model.js';
+
+const USAGE = `vit-wasm: Vision Transformer inference in WebAssembly SIMD
+
+Usage:
+  vit-wasm classify --model DIR IMAGE... [--top K] [--json] [--threads N] [--simd auto|simd|relaxed]
+  vit-wasm --version
+
+classify  prints the top-K labels with probabilities for each PNG or JPEG image.
+  --model DIR   a Hugging Face-layout model directory: config.json, model.safetensors
+                (or model.safetensors.index.json + shards), optional preprocessor_config.json;
+                Hugging Face, timm or torchvision tensor names; F32, F16 or BF16
+  --top K       how many labels per image (default 5)
+  --json        print JSON: [{ "image", "predictions": [{ "label", "index", "score" }] }]
+  --threads N   worker threads (default 1)
+  --simd MODE   kernel build: auto (default), simd, or relaxed (needs engine support)
+`;
+
+class UsageError extends Error {}
+
+function positiveInt(v: string | undefined, flag: string, dflt: number): number {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${flag} must be a positive integer, got '${v}'`);
+  return n;
+}
+
+async function classify(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv, allowPositionals: true,
+    options: { model: { type: 'string' }, top: { type: 'string' }, json: { type: 'boolean' }, threads: { type: 'string' }, simd: { type: 'string' } },
+  });
+  if (!values.model) throw new UsageError('classify needs --model DIR');
+  if (positionals.length === 0) throw new UsageError('classify needs at least one IMAGE');
+  const topK = positiveInt(values.top, '--top', 5), threads = positiveInt(values.threads, '--threads', 1);
+  const simd = values.simd ?? 'auto';
+  if (simd !== 'auto' && simd !== 'simd' && simd !== 'relaxed') throw new UsageError(`--simd must be auto, simd or relaxed, got '${simd}'`);
+
+  const model: ViTModel = await loadModel(values.model, { threads, simd });
+  let failures = 0;
+  const results: { image: string; predictions: Prediction[] }[] = [];
+  try {
+    // Each image on its own, so one unreadable file is reported and the rest still classified.
+    for (const image of positionals) {
+      try {
+        results.push({ image, predictions: await model.classify(image, { topK }) });
+      } catch (e) {
+        failures++;
+        console.error((e as Error).message);
+        continue;
+      }
+      if (!values.json) {
+        const r = results[results.length - 1];
+        console.log(r.image);
+        const width = Math.max(...r.predictions.map((p) => p.label.length));
+        for (const p of r.predictions) console.log(`  ${p.label.padEnd(width)}  ${(100 * p.score).toFixed(2).padStart(6)}%`);
+      }
+    }
+  } finally {
+    await model.dispose();
+  }
+  if (values.json) console.log(JSON.stringify(results, null, 2));
+  return failures ? 1 : 0;
+}
+
+/** Runs the CLI on `argv` (without node and script); resolves to the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  try {
+    if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') { console.log(USAGE); return cmd ? 0 : 2; }
+    if (cmd === '--version' || cmd === '-v') {
+      console.log(JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version);
+      return 0;
+    }
+    if (cmd === 'classify') return await classify(rest);
+    throw new UsageError(`unknown command '${cmd}'`);
+  } catch (e) {
+    if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      console.error(`vit-wasm: ${(e as Error).message}\n\n${USAGE}`);
+      return 2;
+    }
+    console.error((e as Error).message.startsWith('vit-wasm') ? (e as Error).message : `vit-wasm: ${(e as Error).stack}`);
+    return 1;
+  }
+}

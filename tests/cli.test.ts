@@ -1,0 +1,68 @@
+// The built package as users get it: the CLI binary and the `vit-wasm` ESM entry (run `npm run build` first;
+// `npm test` does).
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, test } from 'vitest';
+import { FIXTURES, MODELS } from './helpers.js';
+
+const run = promisify(execFile);
+const BIN = path.join(FIXTURES, '../../bin/vit-wasm.js');
+const MODEL = path.join(MODELS, 'h33-timm');
+const IMAGES = ['chelsea.png', 'rocket.jpg', 'grey.png'].map((f) => path.join(FIXTURES, 'images', f));
+
+async function cli(args: string[]) {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [BIN, ...args]);
+    return { code: 0, stdout, stderr };
+  } catch (e) {
+    const err = e as { code: number; stdout: string; stderr: string };
+    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
+  }
+}
+
+describe('vit-wasm CLI and package entry', () => {
+  test('classify --json agrees with the library', async () => {
+    const { code, stdout } = await cli(['classify', '--model', MODEL, ...IMAGES, '--top', '4', '--json']);
+    expect(code).toBe(0);
+    const out = JSON.parse(stdout);
+    const { loadModel } = await import('vit-wasm');
+    const model = await loadModel(MODEL);
+    expect(out.map((r: { image: string }) => r.image)).toEqual(IMAGES);
+    for (const [i, r] of out.entries()) {
+      expect(r.predictions).toHaveLength(4);
+      expect(r.predictions).toEqual(await model.classify(IMAGES[i], { topK: 4 }));
+      const scores = r.predictions.map((p: { score: number }) => p.score);
+      expect(scores).toEqual([...scores].sort((a, b) => b - a));
+      expect(r.predictions[0].label).toMatch(/^h33-class-\d+$/);
+    }
+    // all 11 classes sum to 1
+    const all = await model.classify(IMAGES[0], { topK: 100 });
+    expect(all).toHaveLength(11);
+    expect(all.reduce((s, p) => s + p.score, 0)).toBeCloseTo(1, 5);
+    await model.dispose();
+  });
+
+  test('classify prints a table and reports unreadable images without stopping', async () => {
+    const { code, stdout, stderr } = await cli(['classify', '--model', MODEL, '/nonexistent.png', IMAGES[0], '--top', '2']);
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/\/nonexistent\.png: cannot read image: no such file/);
+    const lines = stdout.trim().split('\n');
+    expect(lines[0]).toBe(IMAGES[0]);
+    expect(lines.slice(1)).toHaveLength(2);
+    for (const l of lines.slice(1)) expect(l).toMatch(/^ {2}h33-class-\d+ +\d+\.\d\d%$/);
+  });
+
+  test('usage errors exit 2 with the usage text; model errors exit 1', async () => {
+    expect((await cli([])).code).toBe(2);
+    const noModel = await cli(['classify', IMAGES[0]]);
+    expect(noModel.code).toBe(2);
+    expect(noModel.stderr).toMatch(/classify needs --model DIR/);
+    const badTop = await cli(['classify', '--model', MODEL, IMAGES[0], '--top', 'x']);
+    expect(badTop.stderr).toMatch(/--top must be a positive integer, got 'x'/);
+    const badModel = await cli(['classify', '--model', '/nonexistent', IMAGES[0]]);
+    expect(badModel.code).toBe(1);
+    expect(badModel.stderr.trim()).toBe('vit-wasm: model directory /nonexistent does not exist');
+    expect((await cli(['frobnicate'])).stderr).toMatch(/unknown command 'frobnicate'/);
+  });
+});
