@@ -52,14 +52,14 @@ export function softmax_rows_ref(x: usize, ld: i32, rows: i32, n: i32): void {
 }
 
 /**
- * One head h of one image.
+ * Query rows i0 … i1-1 of head h of one image (workers may split one head's rows).
  * qkv     (T, 3D)        each row is [q | k | v], head h at columns h·dh of each third
- * out     (T, D)         columns h·dh … h·dh+dh-1 are written
+ * out     (T, D)         columns h·dh … h·dh+dh-1 of rows i0 … i1-1 are written
  * scratch (dh·Tp + Tp)   per worker: K_hᵀ, then one row of scores
  * probs   (T, T) or 0    where to keep this head's attention map (for inspection)
  */
 export function attention_head_simd(qkv: usize, out: usize, scratch: usize, probs: usize,
-                                    T: i32, D: i32, dh: i32, h: i32, scale: f32): void {
+                                    T: i32, D: i32, dh: i32, h: i32, scale: f32, i0: i32, i1: i32): void {
   const ld = <usize>(3 * D) << 2, ldo = <usize>D << 2;
   const Tp = (T + 3) & ~3, sT = <usize>Tp << 2;
   const q0 = qkv + (<usize>(h * dh) << 2), k0 = q0 + (<usize>D << 2), v0 = k0 + (<usize>D << 2);
@@ -71,7 +71,7 @@ export function attention_head_simd(qkv: usize, out: usize, scratch: usize, prob
   }
   const vscale = f32x4.splat(scale);
   const dh4 = dh & ~3;
-  for (let i = 0; i < T; i++) {
+  for (let i = i0; i < i1; i++) {
     const qi = q0 + <usize>i * ld;
     // scores s[j] = scale · q_i · k_j, 8 keys at a time, then 4
     let j = 0;
@@ -123,9 +123,9 @@ export function attention_head_simd(qkv: usize, out: usize, scratch: usize, prob
 
 /** Scalar f64 reference; same arguments (scratch unused). */
 export function attention_head_ref(qkv: usize, out: usize, scratch: usize, probs: usize,
-                                   T: i32, D: i32, dh: i32, h: i32, scale: f32): void {
+                                   T: i32, D: i32, dh: i32, h: i32, scale: f32, i0: i32, i1: i32): void {
   const ld = 3 * D;
-  for (let i = 0; i < T; i++) {
+  for (let i = i0; i < i1; i++) {
     let m: f64 = -Infinity;
     for (let j = 0; j < T; j++) m = max(m, dot_f64(qkv, i * ld + h * dh, j * ld + D + h * dh, dh) * <f64>scale);
     let sum: f64 = 0;

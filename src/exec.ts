@@ -42,14 +42,19 @@ export class Exec {
     this.sync();
   }
 
-  /** out (B·T, D) = heads of softmax(QKᵀ/√dh)V from qkv (B·T, 3D); probs (B, H, T, T) or 0. */
+  /**
+   * out (B·T, D) = heads of softmax(QKᵀ/√dh)V from qkv (B·T, 3D); probs (B, H, T, T) or 0.
+   * The work is the B·H·T query rows in (image, head, row) order, cut into one contiguous run per
+   * worker, so few heads still spread evenly and each worker packs Kᵀ once per head it touches.
+   */
   attention(qkv: number, out: number, B: number, T: number, D: number, H: number, probs = 0): void {
     const dh = D / H, scale = 1 / Math.sqrt(dh);
-    const [p0, p1] = this.share(B * H);
-    for (let pair = p0; pair < p1; pair++) {
+    const [s, e] = this.share(B * H * T);
+    for (let pair = Math.floor(s / T); pair * T < e; pair++) {
       const b = Math.floor(pair / H), h = pair % H;
+      const i0 = Math.max(s - pair * T, 0), i1 = Math.min(e - pair * T, T);
       this.k.attention_head_simd(qkv + b * T * 3 * D * 4, out + b * T * D * 4, this.scratch,
-        probs ? probs + pair * T * T * 4 : 0, T, D, dh, h, scale);
+        probs ? probs + pair * T * T * 4 : 0, T, D, dh, h, scale, i0, i1);
     }
     this.sync();
   }

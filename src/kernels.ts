@@ -19,8 +19,8 @@ export interface KernelExports {
   gelu_ref(x: Ptr, y: Ptr, n: number): void;
   softmax_rows_simd(x: Ptr, ld: number, rows: number, n: number): void;
   softmax_rows_ref(x: Ptr, ld: number, rows: number, n: number): void;
-  attention_head_simd(qkv: Ptr, out: Ptr, scratch: Ptr, probs: Ptr, T: number, D: number, dh: number, h: number, scale: number): void;
-  attention_head_ref(qkv: Ptr, out: Ptr, scratch: Ptr, probs: Ptr, T: number, D: number, dh: number, h: number, scale: number): void;
+  attention_head_simd(qkv: Ptr, out: Ptr, scratch: Ptr, probs: Ptr, T: number, D: number, dh: number, h: number, scale: number, i0: number, i1: number): void;
+  attention_head_ref(qkv: Ptr, out: Ptr, scratch: Ptr, probs: Ptr, T: number, D: number, dh: number, h: number, scale: number, i0: number, i1: number): void;
   patchify_simd(img: Ptr, patches: Ptr, B: number, C: number, H: number, W: number, p: number): void;
   patchify_ref(img: Ptr, patches: Ptr, B: number, C: number, H: number, W: number, p: number): void;
   embed_tokens_simd(pe: Ptr, cls: Ptr, pos: Ptr, x: Ptr, B: number, T: number, D: number): void;
@@ -52,23 +52,28 @@ export function hasRelaxedSimd(): boolean {
 
 const isNode = typeof process !== 'undefined' && !!process.versions?.node;
 
-function wasmUrl(flavor: SimdFlavor): URL {
+function wasmUrl(flavor: SimdFlavor, shared: boolean): URL {
   // src/ and dist/ both sit one level below the package root, beside build/.
-  return new URL(`../build/${flavor === 'relaxed' ? 'relaxed' : 'release'}/kernels.wasm`, import.meta.url);
+  const dir = !shared ? 'single' : flavor === 'relaxed' ? 'relaxed' : 'release';
+  return new URL(`../build/${dir}/kernels.wasm`, import.meta.url);
 }
 
-const compiled = new Map<SimdFlavor, Promise<WebAssembly.Module>>();
+const compiled = new Map<string, Promise<WebAssembly.Module>>();
 
-/** Compiles (once per flavor) the kernel module. `auto` picks relaxed where the engine supports it. */
-export function compileKernels(flavor: SimdFlavor | 'auto' = 'auto'): Promise<{ module: WebAssembly.Module; flavor: SimdFlavor }> {
-  const f: SimdFlavor = flavor === 'auto' ? (hasRelaxedSimd() ? 'relaxed' : 'simd') : flavor;
+/**
+ * Compiles (once per build) the kernel module. `auto` picks relaxed SIMD where the engine supports
+ * it. `shared` false selects the one-thread build over an unshared memory (plain SIMD only).
+ */
+export function compileKernels(flavor: SimdFlavor | 'auto' = 'auto', shared = true): Promise<{ module: WebAssembly.Module; flavor: SimdFlavor }> {
+  let f: SimdFlavor = flavor === 'auto' ? (hasRelaxedSimd() ? 'relaxed' : 'simd') : flavor;
   if (f === 'relaxed' && !hasRelaxedSimd()) {
     return Promise.reject(new Error('vit-wasm: relaxed SIMD was requested but this engine does not support it (Node 20 needs v8.setFlagsFromString("--experimental-wasm-relaxed-simd") before loading)'));
   }
-  let p = compiled.get(f);
+  if (!shared) f = 'simd';
+  const url = wasmUrl(f, shared);
+  let p = compiled.get(url.href);
   if (!p) {
     p = (async () => {
-      const url = wasmUrl(f);
       if (isNode) {
         const { readFile } = await import('node:fs/promises');
         const { fileURLToPath } = await import('node:url');
@@ -76,7 +81,7 @@ export function compileKernels(flavor: SimdFlavor | 'auto' = 'auto'): Promise<{ 
       }
       return WebAssembly.compileStreaming(fetch(url));
     })();
-    compiled.set(f, p);
+    compiled.set(url.href, p);
   }
   return p.then((module) => ({ module, flavor: f }));
 }

@@ -14,10 +14,9 @@ export class WasmMemory {
   readonly memory: WebAssembly.Memory;
   private top = RESERVED;
 
-  constructor(initialBytes: number, maximumPages = 65536) {
-    const initial = Math.max(2, Math.ceil(initialBytes / PAGE));
-    if (initial > maximumPages) throw new Error(`vit-wasm: the model needs ${initialBytes} bytes, more than the 4 GiB a wasm32 memory can hold`);
-    this.memory = new WebAssembly.Memory({ initial, maximum: maximumPages, shared: true });
+  /** `shared` false is the fallback for pages without SharedArrayBuffer (one thread, the single build). */
+  constructor(readonly shared = true, maximumPages = 65536) {
+    this.memory = new WebAssembly.Memory({ initial: 2, maximum: maximumPages, shared });
   }
 
   /** Current end of the allocated region. */
@@ -39,7 +38,7 @@ export class WasmMemory {
     if (bytes > have) {
       const pages = Math.ceil((bytes - have) / PAGE);
       try { this.memory.grow(pages); } catch (e) {
-        throw new Error(`vit-wasm: cannot grow wasm memory to ${bytes} bytes (${(e as Error).message})`);
+        throw new Error(`vit-wasm: cannot grow wasm memory to ${bytes} bytes (${(e as Error).message}); a wasm32 memory holds at most 4 GiB`);
       }
     }
   }

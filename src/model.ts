@@ -7,13 +7,21 @@ import { Exec } from './exec.js';
 import { preprocess, readImage, type ImageInput } from './image.js';
 import { compileKernels, instantiateKernels, type KernelExports, type SimdFlavor } from './kernels.js';
 import { WasmMemory } from './memory.js';
+import { WorkerPool } from './pool.js';
 import { modelFiles, type ModelLocation } from './source.js';
 import { planActivations, vitForward, type Activations } from './vit.js';
 
 /** Options for {@link loadModel}. */
 export interface LoadOptions {
-  /** Worker threads for the forward pass. Default 1. */
+  /**
+   * Threads for the forward pass. Default: all cores in Node (`os.availableParallelism()`),
+   * `navigator.hardwareConcurrency` up to 8 in browsers. The work runs in a pool of that many workers
+   * over one shared memory, so the calling thread never computes; results are bit-identical for every
+   * count. Pages without SharedArrayBuffer (not cross-origin isolated) run on one thread in the page.
+   */
   threads?: number;
+  /** URL of dist/worker.js, when an app serves it from somewhere other than beside the library. */
+  workerUrl?: string | URL;
   /** Kernel build: `auto` (relaxed SIMD where the engine has it), `simd` or `relaxed`. Default `auto`. */
   simd?: SimdFlavor | 'auto';
   /** Keep every layer's attention maps after each forward (see {@link ViTModel.attention}). Default false. */
@@ -40,8 +48,12 @@ export class ViTModel {
   /** Kernel build in use. */
   readonly simd: SimdFlavor;
 
+  /** Threads the forward runs on. */
+  readonly threads: number;
+
   private mem: WasmMemory | null;
   private readonly k: KernelExports;
+  private readonly pool: WorkerPool | null;
   private readonly weights: Weights;
   private readonly weightsEnd: number;
   private acts: Activations | null = null;
@@ -50,9 +62,10 @@ export class ViTModel {
 
   /** @internal use {@link loadModel} */
   constructor(init: { config: ViTConfig; preprocessing: PreprocessConfig; scheme: Scheme; simd: SimdFlavor; mem: WasmMemory;
-    k: KernelExports; weights: Weights; keepAttention: boolean }) {
+    k: KernelExports; weights: Weights; keepAttention: boolean; pool: WorkerPool | null }) {
     this.config = init.config; this.preprocessing = init.preprocessing; this.scheme = init.scheme; this.simd = init.simd;
     this.mem = init.mem; this.k = init.k; this.weights = init.weights; this.keepAttention = init.keepAttention;
+    this.pool = init.pool; this.threads = init.pool?.size ?? 1;
     this.weightsEnd = init.mem.end;
   }
 
@@ -78,7 +91,7 @@ export class ViTModel {
     if (this.acts?.B !== B) {
       const mem = this.memory();
       mem.reset(this.weightsEnd);
-      this.acts = planActivations(mem, this.config, B, 1, this.keepAttention);
+      this.acts = planActivations(mem, this.config, B, this.threads, this.keepAttention);
     }
     return this.acts;
   }
@@ -90,7 +103,7 @@ export class ViTModel {
    * @returns logits, `batch × numLabels`
    */
   forward(pixels: Float32Array, batch = 1): Promise<Float32Array> {
-    return this.serial(() => {
+    return this.serial(async () => {
       const mem = this.memory();
       if (!Number.isInteger(batch) || batch < 1) throw new Error(`vit-wasm: forward: batch must be a positive integer, got ${batch}`);
       if (!(pixels instanceof Float32Array)) throw new Error('vit-wasm: forward: pixels must be a Float32Array (NCHW)');
@@ -103,7 +116,8 @@ export class ViTModel {
       }
       const a = this.activations(batch);
       mem.f32(a.pixels, pixels.length).set(pixels);
-      vitForward(new Exec(this.k, a.scratch[0]), this.config, this.weights, a);
+      if (this.pool) await this.pool.run(a);
+      else vitForward(new Exec(this.k, a.scratch[0]), this.config, this.weights, a);
       return mem.f32(a.logits, batch * this.config.numLabels).slice();
     });
   }
@@ -144,9 +158,15 @@ export class ViTModel {
     return images.map((_, b) => topPredictions(softmax(logits.subarray(b * L, (b + 1) * L)), this.config.labels, topK));
   }
 
-  /** Frees the model's memory. Further calls reject. */
+  /** Stops the workers and frees the model's memory. Further calls reject. */
   async dispose(): Promise<void> {
-    await this.serial(() => { this.mem = null; this.acts = null; });
+    await this.serial(async () => { await this.pool?.dispose(); this.mem = null; this.acts = null; });
+  }
+
+  /** @internal for tests of fault handling: kill worker `id` now, or make it trap in its next forward. */
+  async _injectFault(id: number, kind: 'kill' | 'trap'): Promise<void> {
+    if (!this.pool) throw new Error('vit-wasm: no worker pool (no SharedArrayBuffer)');
+    await this.pool.fault(id, kind);
   }
 }
 
@@ -172,16 +192,39 @@ function topPredictions(probs: Float32Array, labels: string[], k: number): Predi
  * @param where a directory path (Node), a base URL (browsers), or a map of file name → contents
  */
 export async function loadModel(where: ModelLocation, opts: LoadOptions = {}): Promise<ViTModel> {
-  const threads = opts.threads ?? 1;
+  const threads = opts.threads ?? await defaultThreads();
   if (!Number.isInteger(threads) || threads < 1) throw new Error(`vit-wasm: threads must be a positive integer, got ${threads}`);
-  if (threads > 1) throw new Error('vit-wasm: threads > 1 needs the worker pool, which is not built yet; use threads: 1');
+  const shared = canShareMemory();
+  // Workers even for one thread: the caller's thread (a page, a server's event loop) never computes.
+  const useWorkers = shared;
+  if (!shared) console.warn('vit-wasm: SharedArrayBuffer is unavailable (serve the page with COOP/COEP headers for threads); running on one thread in the page');
   const files = await modelFiles(where);
-  const { module, flavor } = await compileKernels(opts.simd ?? 'auto');
-  const mem = new WasmMemory(0);
+  const { module, flavor } = await compileKernels(opts.simd ?? 'auto', shared);
+  const mem = new WasmMemory(shared);
   const k = instantiateKernels(module, mem.memory);
   const { config, weights, scheme } = await loadCheckpoint(files, mem);
   const pre = (await files.exists('preprocessor_config.json'))
     ? parseJson(await files.text('preprocessor_config.json'), `${files.where}/preprocessor_config.json`) : null;
   const preprocessing = parsePreprocess(pre, config, `${files.where}/preprocessor_config.json`);
-  return new ViTModel({ config, preprocessing, scheme, simd: flavor, mem, k, weights, keepAttention: !!opts.keepAttention });
+  let pool: WorkerPool | null = null;
+  if (useWorkers) {
+    pool = new WorkerPool({ workers: threads, module, memory: mem.memory, config, weights, workerUrl: opts.workerUrl });
+    await pool.started();
+  }
+  return new ViTModel({ config, preprocessing, scheme, simd: flavor, mem, k, weights, keepAttention: !!opts.keepAttention, pool });
+}
+
+const isNode = typeof process !== 'undefined' && !!process.versions?.node;
+
+/** Node: every core; browsers: the reported cores, at most 8. */
+export async function defaultThreads(): Promise<number> {
+  if (isNode) return (await import('node:os')).availableParallelism();
+  const hc = (globalThis.navigator as Navigator | undefined)?.hardwareConcurrency ?? 1;
+  return Math.max(1, Math.min(8, hc));
+}
+
+function canShareMemory(): boolean {
+  if (typeof SharedArrayBuffer === 'undefined') return false;
+  if (!isNode && (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === false) return false;
+  try { new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true }); return true; } catch { return false; }
 }

@@ -102,3 +102,24 @@ export async function readTensorF32(t: TensorInfo): Promise<Float32Array> {
     }
   }
 }
+
+/** Serialises f32 tensors as a safetensors file (header padded to 8 bytes, as the reference writer does). */
+export function encodeSafetensors(tensors: { name: string; shape: number[]; data: Float32Array }[], metadata: Record<string, string> = {}): Uint8Array {
+  const header: Record<string, unknown> = { __metadata__: metadata };
+  let off = 0;
+  for (const t of tensors) {
+    const bytes = t.data.length * 4;
+    if (t.shape.reduce((a, d) => a * d, 1) !== t.data.length) throw new Error(`vit-wasm: tensor '${t.name}': shape [${t.shape}] does not match ${t.data.length} values`);
+    header[t.name] = { dtype: 'F32', shape: t.shape, data_offsets: [off, off + bytes] };
+    off += bytes;
+  }
+  let json = JSON.stringify(header);
+  json += ' '.repeat((8 - (json.length % 8)) % 8);
+  const h = new TextEncoder().encode(json);
+  const out = new Uint8Array(8 + h.length + off);
+  new DataView(out.buffer).setBigUint64(0, BigInt(h.length), true);
+  out.set(h, 8);
+  let p = 8 + h.length;
+  for (const t of tensors) { out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.length * 4), p); p += t.data.length * 4; }
+  return out;
+}

@@ -15,7 +15,7 @@ function rng(seed: number) {
 }
 
 class Harness {
-  mem = new WasmMemory(1 << 20);
+  mem = new WasmMemory();
   k!: KernelExports;
   rand = rng(42);
   async init(flavor: SimdFlavor) { this.k = instantiateKernels((await compileKernels(flavor)).module, this.mem.memory); }
@@ -157,8 +157,11 @@ describe.each(flavors)('kernels (%s build)', (flavor) => {
       const ps = h.put(new Float32Array(T * T)), pr = h.put(new Float32Array(T * T));
       const scratch = h.put(new Float32Array(dh * Tp + Tp), 0);
       for (let head = 0; head < H; head++) {
-        h.k.attention_head_simd(qkv, os, scratch, ps, T, D, dh, head, 1 / Math.sqrt(dh));
-        h.k.attention_head_ref(qkv, or, 0, pr, T, D, dh, head, 1 / Math.sqrt(dh));
+        // the simd kernel in two row ranges, as two workers would split it
+        const mid = Math.floor(T / 3);
+        h.k.attention_head_simd(qkv, os, scratch, ps, T, D, dh, head, 1 / Math.sqrt(dh), 0, mid);
+        h.k.attention_head_simd(qkv, os, scratch, ps, T, D, dh, head, 1 / Math.sqrt(dh), mid, T);
+        h.k.attention_head_ref(qkv, or, 0, pr, T, D, dh, head, 1 / Math.sqrt(dh), 0, T);
         expectClose(h.get(ps, T * T + 16), h.get(pr, T * T + 16), 1e-6, 1e-5, `attention probs T=${T} H=${H} dh=${dh} head=${head}`);
       }
       expectClose(h.get(os, T * D + 16), h.get(or, T * D + 16), 1e-5, 1e-5, `attention T=${T} H=${H} dh=${dh}`);

@@ -1,0 +1,163 @@
+/**
+ * The worker pool: N workers (Node worker_threads or Web Workers) driven through comlink, each
+ * running the kernels over the ONE shared memory that holds the weights. A forward is one comlink
+ * call per worker; the ops inside it synchronise at a shared-memory barrier.
+ *
+ * comlink never rejects a call whose worker died, so the pool watches the workers itself: a worker
+ * that exits or errors, or a kernel that traps, rejects the forward in flight at once, wakes the
+ * other workers out of the barrier, and the whole pool is replaced before the next forward.
+ */
+import * as Comlink from 'comlink';
+import { abortBarrier, AbortedError, resetBarrier } from './barrier.js';
+import type { Weights } from './checkpoint.js';
+import type { ViTConfig } from './config.js';
+import type { Activations } from './vit.js';
+import type { WorkerApi, WorkerInit } from '../workers/worker.js';
+
+const isNode = typeof process !== 'undefined' && !!process.versions?.node;
+
+interface Slot {
+  api: Comlink.Remote<WorkerApi>;
+  terminate(): void;
+  /** Ends the worker as a crash would (tests): the pool sees it die. */
+  kill(): void;
+  /** Node: let an idle pool not keep the process alive. */
+  ref(on: boolean): void;
+}
+
+/** Where the bundled worker lives: dist/worker.js, from src/ or dist/ alike. */
+export function defaultWorkerUrl(): URL {
+  return new URL('../dist/worker.js', import.meta.url);
+}
+
+export interface PoolOptions {
+  workers: number;
+  module: WebAssembly.Module;
+  memory: WebAssembly.Memory;
+  config: ViTConfig;
+  weights: Weights;
+  workerUrl?: string | URL;
+}
+
+export class WorkerPool {
+  private slots: Slot[] = [];
+  private ready: Promise<void>;
+  /** Rejecters of the comlink calls in flight: a dying worker rejects them all. */
+  private readonly inFlight = new Set<(e: Error) => void>();
+  /** Bumped on every respawn so the exit events of terminated workers are ignored. */
+  private generation = 0;
+  private broken = false;
+  private disposed = false;
+
+  constructor(private readonly opts: PoolOptions) {
+    this.ready = this.spawn();
+  }
+
+  get size(): number { return this.opts.workers; }
+
+  /** Resolves when every worker is up (rejects if one failed to start). */
+  started(): Promise<void> { return this.ready; }
+
+  private async spawnOne(id: number): Promise<Slot> {
+    const url = this.opts.workerUrl ?? defaultWorkerUrl();
+    const generation = this.generation;
+    const onDeath = (why: string) => {
+      if (generation !== this.generation || this.disposed) return;
+      this.broken = true;
+      const err = new Error(`vit-wasm: worker ${id} ${why}`);
+      for (const reject of this.inFlight) reject(err);
+    };
+    let slot: Slot;
+    if (isNode) {
+      const { Worker } = await import('node:worker_threads');
+      const { default: nodeEndpoint } = await import('comlink/dist/esm/node-adapter.mjs');
+      // Workers inherit the parent's node flags; --input-type (from `node --input-type=module -e …`) is not valid for a file.
+      const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type'));
+      const w = new Worker(url instanceof URL ? url : new URL(url), { execArgv });
+      w.on('error', (e) => onDeath(`failed: ${e.message}`));
+      w.on('exit', (code) => onDeath(`exited (code ${code})`));
+      slot = { api: Comlink.wrap<WorkerApi>(nodeEndpoint(w)), terminate: () => void w.terminate(), kill: () => void w.terminate(),
+        ref: (on) => (on ? w.ref() : w.unref()) };
+    } else {
+      const w = new Worker(url, { type: 'module' });
+      w.addEventListener('error', (e) => onDeath(`failed: ${e.message || 'error in worker script'}`));
+      slot = { api: Comlink.wrap<WorkerApi>(w), terminate: () => w.terminate(), kill: () => { w.terminate(); onDeath('was terminated'); }, ref: () => {} };
+    }
+    const init: WorkerInit = { module: this.opts.module, memory: this.opts.memory, id, workers: this.opts.workers,
+      config: this.opts.config, weights: this.opts.weights };
+    try {
+      await this.guard(slot.api.init(init));
+    } catch (e) {
+      slot.terminate();
+      throw e;
+    }
+    slot.ref(false);
+    return slot;
+  }
+
+  private async spawn(): Promise<void> {
+    resetBarrier(this.opts.memory);
+    this.broken = false;
+    const made = await Promise.allSettled(Array.from({ length: this.opts.workers }, (_, i) => this.spawnOne(i)));
+    this.slots = made.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    const bad = made.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (bad) {
+      this.broken = true;
+      throw bad.reason;
+    }
+  }
+
+  /** A comlink call that also rejects when any worker dies. */
+  private guard<T>(call: Promise<T>): Promise<T> {
+    let reject!: (e: Error) => void;
+    const p = new Promise<T>((res, rej) => { reject = rej; call.then(res, rej); });
+    this.inFlight.add(reject);
+    return p.finally(() => this.inFlight.delete(reject));
+  }
+
+  /** Runs one forward over every worker. */
+  async run(acts: Activations): Promise<void> {
+    if (this.disposed) throw new Error('vit-wasm: this model has been disposed');
+    if (this.broken) this.ready = this.ready.catch(() => {}).then(() => this.restart());
+    await this.ready;
+    for (const s of this.slots) s.ref(true);
+    const calls = this.slots.map((s) => s.api.run(acts));
+    try {
+      await this.guard(Promise.all(calls));
+    } catch (e) {
+      // Wake the live workers out of the barrier; once they have unwound (or after 1 s), replace the pool.
+      abortBarrier(this.opts.memory);
+      this.broken = false;
+      const settled = Promise.race([Promise.allSettled(calls), new Promise((r) => setTimeout(r, 1000))]);
+      this.ready = settled.then(() => this.restart());
+      const err = e as Error;
+      throw err instanceof AbortedError || /^vit-wasm/.test(err.message) ? err : new Error(`vit-wasm: a kernel failed in a worker: ${err.message}`);
+    } finally {
+      for (const s of this.slots) s.ref(false);
+    }
+  }
+
+  private async restart(): Promise<void> {
+    this.generation++;
+    for (const s of this.slots) s.terminate();
+    this.slots = [];
+    await this.spawn();
+  }
+
+  /** For tests: kill worker `id` now (even mid-forward), or make it trap in its next forward. */
+  async fault(id: number, kind: 'kill' | 'trap'): Promise<void> {
+    if (kind === 'kill') { this.slots[id].kill(); return; }
+    await this.ready;
+    await this.slots[id].api.fault();
+  }
+
+  async dispose(): Promise<void> {
+    this.disposed = true;
+    await this.ready.catch(() => {});
+    for (const s of this.slots) {
+      try { s.api[Comlink.releaseProxy](); } catch { /* the worker may already be gone */ }
+      s.terminate();
+    }
+    this.slots = [];
+  }
+}

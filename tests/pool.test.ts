@@ -1,0 +1,118 @@
+// The worker pool: bit-identical results for every thread count, concurrency, faults, clean exit,
+// and the one-thread fallback where SharedArrayBuffer is missing.
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, test } from 'vitest';
+import { loadModel } from '../src/index.js';
+import { PRESETS, randomModelFiles } from '../src/presets.js';
+import { FIXTURES, MODELS, maxDiff, modelFixtures } from './helpers.js';
+
+const run = promisify(execFile);
+const ROOT = path.join(FIXTURES, '../..');
+const bits = (a: Float32Array) => Array.from(new Uint32Array(a.buffer, a.byteOffset, a.length));
+
+describe('threads 1, 2, 3, 4 give the same bits', () => {
+  for (const f of modelFixtures()) {
+    test(f.name, async () => {
+      const outs: Float32Array[] = [];
+      for (const threads of [1, 2, 3, 4]) {
+        const model = await loadModel(f.dir, { threads, simd: 'simd' });
+        expect(model.threads).toBe(threads);
+        outs.push(await model.forward(f.input, f.batch));
+        await model.dispose();
+      }
+      for (const o of outs.slice(1)) expect(bits(o)).toEqual(bits(outs[0]));
+      const { diff, scale } = maxDiff(outs[0], f.logits);
+      expect(diff).toBeLessThanOrEqual(1e-5 * Math.max(1, scale));
+    });
+  }
+});
+
+test('20 concurrent calls give exactly the one-by-one results', async () => {
+  const f = modelFixtures().find((x) => x.name === 'h33-torchvision')!;
+  const model = await loadModel(f.dir, { threads: 2 });
+  const n = f.input.length / f.batch;
+  const inputs = Array.from({ length: 20 }, (_, i) => Float32Array.from({ length: n * (1 + (i % 3)) }, (_, j) => Math.sin(i * 7.1 + j * 0.3)));
+  const oneByOne: Float32Array[] = [];
+  for (const x of inputs) oneByOne.push(await model.forward(x, x.length / n));
+  const concurrent = await Promise.all(inputs.map((x) => model.forward(x, x.length / n)));
+  concurrent.forEach((o, i) => expect(bits(o)).toEqual(bits(oneByOne[i])));
+  // classify calls in flight alongside forwards
+  const image = path.join(FIXTURES, 'images/chelsea.png');
+  const alone = await model.classify(image);
+  const mixed = await Promise.all([model.classify(image), model.forward(inputs[0], 1), model.classify(image)]);
+  expect(mixed[0]).toEqual(alone);
+  expect(mixed[2]).toEqual(alone);
+  await model.dispose();
+});
+
+describe('faults', () => {
+  const files = randomModelFiles(PRESETS['deit-tiny'], 3);
+  const input = new Float32Array(3 * 224 * 224).map((_, i) => Math.cos(i * 0.01));
+
+  test('a worker killed mid-forward rejects within a second; the pool is replaced and the next call succeeds', async () => {
+    const model = await loadModel(files, { threads: 2, simd: 'simd' });
+    const want = await model.forward(input, 1);
+    const t0 = performance.now();
+    const inFlight = model.forward(input, 1);
+    await new Promise((r) => setTimeout(r, 15));
+    await model._injectFault(1, 'kill');
+    await expect(inFlight).rejects.toThrow(/vit-wasm: worker 1 exited/);
+    expect(performance.now() - t0).toBeLessThan(1000);
+    expect(bits(await model.forward(input, 1))).toEqual(bits(want));
+    await model.dispose();
+  });
+
+  test('a kernel trap rejects with a clear error; the next call succeeds', async () => {
+    const model = await loadModel(files, { threads: 2, simd: 'simd' });
+    const want = await model.forward(input, 1);
+    await model._injectFault(0, 'trap');
+    const t0 = performance.now();
+    await expect(model.forward(input, 1)).rejects.toThrow(/vit-wasm: a kernel failed in a worker: .*memory access out of bounds/);
+    expect(performance.now() - t0).toBeLessThan(1000);
+    expect(bits(await model.forward(input, 1))).toEqual(bits(want));
+    await model.dispose();
+  });
+
+  test('an idle worker that dies is replaced before the next call', async () => {
+    const model = await loadModel(files, { threads: 2, simd: 'simd' });
+    const want = await model.forward(input, 1);
+    await model._injectFault(0, 'kill');
+    await new Promise((r) => setTimeout(r, 50));
+    expect(bits(await model.forward(input, 1))).toEqual(bits(want));
+    await model.dispose();
+  });
+});
+
+describe('process lifecycle', () => {
+  const script = (body: string) => `import { loadModel } from ${JSON.stringify(path.join(ROOT, 'dist/index.js'))};\n${body}`;
+
+  test('a Node process that disposed its model exits on its own', async () => {
+    const t0 = Date.now();
+    const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script(`
+      const m = await loadModel(${JSON.stringify(path.join(MODELS, 'h40-hf'))}, { threads: 3 });
+      const out = await m.forward(new Float32Array(1500), 1);
+      await m.dispose();
+      console.log(out.length);`)], { timeout: 20000 });
+    expect(stdout.trim()).toBe('7');
+    expect(Date.now() - t0).toBeLessThan(15000);
+  });
+
+  test('without SharedArrayBuffer: one in-thread instance, one warning, same logits', async () => {
+    const f = modelFixtures().find((x) => x.name === 'h38-timm')!;
+    const { stdout, stderr } = await run(process.execPath, ['--input-type=module', '-e', `delete globalThis.SharedArrayBuffer;\n` + script(`
+      import { readFileSync } from 'node:fs';
+      const b = readFileSync(${JSON.stringify(path.join(f.dir, 'input.f32'))});
+      const m = await loadModel(${JSON.stringify(f.dir)}, { threads: 4, simd: 'simd' });
+      const out = await m.forward(new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.length)), ${f.batch});
+      console.log(JSON.stringify({ threads: m.threads, bits: Array.from(new Uint32Array(out.buffer)) }));
+      await m.dispose();`)], { timeout: 20000 });
+    const res = JSON.parse(stdout);
+    expect(res.threads).toBe(1);
+    expect(stderr.trim().split('\n')).toEqual([expect.stringMatching(/^vit-wasm: SharedArrayBuffer is unavailable .*running on one thread in the page$/)]);
+    const model = await loadModel(f.dir, { threads: 2, simd: 'simd' });
+    expect(res.bits).toEqual(bits(await model.forward(f.input, f.batch)));
+    await model.dispose();
+  });
+});

@@ -1,0 +1,52 @@
+/**
+ * A pool worker: one instance of the kernels over the model's shared memory. comlink carries only
+ * control (init, run one forward, fault injection for tests); inside `run` every worker executes
+ * the same forward on its share of each op and meets the others at the shared-memory barrier.
+ */
+import * as Comlink from 'comlink';
+import { barrier } from '../src/barrier.js';
+import type { Weights } from '../src/checkpoint.js';
+import type { ViTConfig } from '../src/config.js';
+import { Exec } from '../src/exec.js';
+import { instantiateKernels, type KernelExports } from '../src/kernels.js';
+import { vitForward, type Activations } from '../src/vit.js';
+
+export interface WorkerInit {
+  module: WebAssembly.Module;
+  memory: WebAssembly.Memory;
+  id: number;
+  workers: number;
+  config: ViTConfig;
+  weights: Weights;
+}
+
+let k: KernelExports, init: WorkerInit, sync: () => void;
+let pendingFault: 'trap' | null = null;
+
+const api = {
+  init(o: WorkerInit): void {
+    init = o;
+    k = instantiateKernels(o.module, o.memory);
+    sync = barrier(o.memory, o.workers);
+  },
+  run(a: Activations): void {
+    if (pendingFault === 'trap') {
+      pendingFault = null;
+      k.gemm_4x8_simd(0, 1, 0, 0, 2 ** 31, 1, 8, 8, 8, 0); // a store far past the memory: RuntimeError
+    }
+    vitForward(new Exec(k, a.scratch[init.id], init.id, init.workers, sync), init.config, init.weights, a);
+  },
+  /** For tests of the pool's fault handling: the next run traps in a kernel. */
+  fault(): void {
+    pendingFault = 'trap';
+  },
+};
+export type WorkerApi = typeof api;
+
+if (typeof process !== 'undefined' && process.versions?.node) {
+  const { parentPort } = await import('node:worker_threads');
+  const { default: nodeEndpoint } = await import('comlink/dist/esm/node-adapter.mjs');
+  Comlink.expose(api, nodeEndpoint(parentPort!));
+} else {
+  Comlink.expose(api);
+}
