@@ -1,6 +1,6 @@
-// Multi-head self-attention core, one (image, head) pair per call so a worker pool can split the
-// B·H pairs: out_h = softmax(Q_h K_hᵀ · scale) V_h. Scores are built one query row at a time in
-// scratch and consumed at once, so the T×T score matrix is never written out unless asked for.
+// Multi-head self-attention core: out_h = softmax(Q_h K_hᵀ · scale) V_h for one (image, head) and a
+// range of query rows, so a worker pool can split B·H·T rows. Scores are built one query row at a
+// time in scratch and consumed at once: the T×T score matrix is never written out unless asked for.
 // T = tokens, D = hidden size, dh = head size, Tp = T rounded up to a multiple of 4.
 import { fmadd, hmax, hsum, lane, vexp, exp_f64 } from './simd';
 
@@ -52,23 +52,33 @@ export function softmax_rows_ref(x: usize, ld: i32, rows: i32, n: i32): void {
 }
 
 /**
- * Query rows i0 … i1-1 of head h of one image (workers may split one head's rows).
- * qkv     (T, 3D)        each row is [q | k | v], head h at columns h·dh of each third
- * out     (T, D)         columns h·dh … h·dh+dh-1 of rows i0 … i1-1 are written
- * scratch (dh·Tp + Tp)   per worker: K_hᵀ, then one row of scores
- * probs   (T, T) or 0    where to keep this head's attention map (for inspection)
+ * K_hᵀ of one image, zero-padded to Tp columns, so a score row is a broadcast-multiply over
+ * contiguous keys. Packed once per (image, head) before any worker computes that head's rows.
+ * qkv (T, 3D), kt (dh, Tp)
  */
-export function attention_head_simd(qkv: usize, out: usize, scratch: usize, probs: usize,
-                                    T: i32, D: i32, dh: i32, h: i32, scale: f32, i0: i32, i1: i32): void {
-  const ld = <usize>(3 * D) << 2, ldo = <usize>D << 2;
-  const Tp = (T + 3) & ~3, sT = <usize>Tp << 2;
-  const q0 = qkv + (<usize>(h * dh) << 2), k0 = q0 + (<usize>D << 2), v0 = k0 + (<usize>D << 2);
-  const kt = scratch, s = scratch + <usize>dh * sT;
-  // K_hᵀ (dh, Tp), zero-padded, so a score row is a broadcast-multiply over contiguous keys.
+export function attention_pack_kt(qkv: usize, kt: usize, T: i32, D: i32, dh: i32, h: i32): void {
+  const ld = <usize>(3 * D) << 2, Tp = (T + 3) & ~3, sT = <usize>Tp << 2;
+  const k0 = qkv + (<usize>(D + h * dh) << 2);
   for (let j = 0; j < Tp; j++) {
     const kj = k0 + <usize>j * ld;
     for (let d = 0; d < dh; d++) store<f32>(kt + <usize>d * sT + (<usize>j << 2), j < T ? load<f32>(kj + (<usize>d << 2)) : 0);
   }
+}
+
+/**
+ * Query rows i0 … i1-1 of head h of one image (workers split one head's rows between them).
+ * qkv     (T, 3D)        each row is [q | k | v], head h at columns h·dh of each third
+ * kt      (dh, Tp)       K_hᵀ from attention_pack_kt
+ * out     (T, D)         columns h·dh … h·dh+dh-1 of rows i0 … i1-1 are written
+ * scratch (Tp)           per worker: one row of scores
+ * probs   (T, T) or 0    where to keep this head's attention map (for inspection)
+ */
+export function attention_head_simd(qkv: usize, kt: usize, out: usize, scratch: usize, probs: usize,
+                                    T: i32, D: i32, dh: i32, h: i32, scale: f32, i0: i32, i1: i32): void {
+  const ld = <usize>(3 * D) << 2, ldo = <usize>D << 2;
+  const Tp = (T + 3) & ~3, sT = <usize>Tp << 2;
+  const q0 = qkv + (<usize>(h * dh) << 2), v0 = q0 + (<usize>(2 * D) << 2);
+  const s = scratch;
   const vscale = f32x4.splat(scale);
   const dh4 = dh & ~3;
   for (let i = i0; i < i1; i++) {
@@ -121,8 +131,8 @@ export function attention_head_simd(qkv: usize, out: usize, scratch: usize, prob
   }
 }
 
-/** Scalar f64 reference; same arguments (scratch unused). */
-export function attention_head_ref(qkv: usize, out: usize, scratch: usize, probs: usize,
+/** Scalar f64 reference; same arguments (kt and scratch unused). */
+export function attention_head_ref(qkv: usize, kt: usize, out: usize, scratch: usize, probs: usize,
                                    T: i32, D: i32, dh: i32, h: i32, scale: f32, i0: i32, i1: i32): void {
   const ld = 3 * D;
   for (let i = i0; i < i1; i++) {

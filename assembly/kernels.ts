@@ -3,5 +3,5 @@
 export { gemm_4x8_simd, gemm_ref } from './gemm';
 export { layernorm_simd, layernorm_ref } from './layernorm';
 export { gelu_simd, gelu_ref } from './gelu';
-export { softmax_rows_simd, softmax_rows_ref, attention_head_simd, attention_head_ref } from './attention';
+export { softmax_rows_simd, softmax_rows_ref, attention_pack_kt, attention_head_simd, attention_head_ref } from './attention';
 export { patchify_simd, patchify_ref, embed_tokens_simd, embed_tokens_ref } from './embed';

@@ -19,8 +19,9 @@ export interface KernelExports {
   gelu_ref(x: Ptr, y: Ptr, n: number): void;
   softmax_rows_simd(x: Ptr, ld: number, rows: number, n: number): void;
   softmax_rows_ref(x: Ptr, ld: number, rows: number, n: number): void;
-  attention_head_simd(qkv: Ptr, out: Ptr, scratch: Ptr, probs: Ptr, T: number, D: number, dh: number, h: number, scale: number, i0: number, i1: number): void;
-  attention_head_ref(qkv: Ptr, out: Ptr, scratch: Ptr, probs: Ptr, T: number, D: number, dh: number, h: number, scale: number, i0: number, i1: number): void;
+  attention_pack_kt(qkv: Ptr, kt: Ptr, T: number, D: number, dh: number, h: number): void;
+  attention_head_simd(qkv: Ptr, kt: Ptr, out: Ptr, scratch: Ptr, probs: Ptr, T: number, D: number, dh: number, h: number, scale: number, i0: number, i1: number): void;
+  attention_head_ref(qkv: Ptr, kt: Ptr, out: Ptr, scratch: Ptr, probs: Ptr, T: number, D: number, dh: number, h: number, scale: number, i0: number, i1: number): void;
   patchify_simd(img: Ptr, patches: Ptr, B: number, C: number, H: number, W: number, p: number): void;
   patchify_ref(img: Ptr, patches: Ptr, B: number, C: number, H: number, W: number, p: number): void;
   embed_tokens_simd(pe: Ptr, cls: Ptr, pos: Ptr, x: Ptr, B: number, T: number, D: number): void;
@@ -34,9 +35,10 @@ export const KERNELS = {
   gelu: { simd: 'gelu_simd', ref: 'gelu_ref', tile: [1, 4] },
   softmax: { simd: 'softmax_rows_simd', ref: 'softmax_rows_ref', tile: [1, 4] },
   attention: { simd: 'attention_head_simd', ref: 'attention_head_ref', tile: [1, 8] },
+  attentionPackKt: { simd: 'attention_pack_kt', ref: null, tile: [1, 1] }, // a copy: tested against a JS transpose
   patchify: { simd: 'patchify_simd', ref: 'patchify_ref', tile: [1, 4] },
   embedTokens: { simd: 'embed_tokens_simd', ref: 'embed_tokens_ref', tile: [1, 4] },
-} as const satisfies Record<string, { simd: keyof KernelExports; ref: keyof KernelExports; tile: readonly [number, number] }>;
+} as const satisfies Record<string, { simd: keyof KernelExports; ref: keyof KernelExports | null; tile: readonly [number, number] }>;
 
 /** Which build of the kernels to run: fixed-width SIMD, or relaxed SIMD (FMA) where the engine has it. */
 export type SimdFlavor = 'simd' | 'relaxed';

@@ -8,7 +8,7 @@
  * other workers out of the barrier, and the whole pool is replaced before the next forward.
  */
 import * as Comlink from 'comlink';
-import { abortBarrier, AbortedError, resetBarrier } from './barrier.js';
+import { abortBarrier, AbortedError, resetBarrier, resetCounters } from './barrier.js';
 import type { Weights } from './checkpoint.js';
 import type { ViTConfig } from './config.js';
 import type { Activations } from './vit.js';
@@ -71,8 +71,9 @@ export class WorkerPool {
     if (isNode) {
       const { Worker } = await import('node:worker_threads');
       const { default: nodeEndpoint } = await import('comlink/dist/esm/node-adapter.mjs');
-      // Workers inherit the parent's node flags; --input-type (from `node --input-type=module -e …`) is not valid for a file.
-      const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type'));
+      // Workers inherit the parent's node flags, but --input-type (from `node --input-type=module -e …`)
+      // breaks loading a worker file: start those with none (listing flags would reject per-process ones).
+      const execArgv = process.execArgv.some((a) => a.startsWith('--input-type')) ? [] : undefined;
       const w = new Worker(url instanceof URL ? url : new URL(url), { execArgv });
       w.on('error', (e) => onDeath(`failed: ${e.message}`));
       w.on('exit', (code) => onDeath(`exited (code ${code})`));
@@ -121,6 +122,7 @@ export class WorkerPool {
     if (this.broken) this.ready = this.ready.catch(() => {}).then(() => this.restart());
     await this.ready;
     for (const s of this.slots) s.ref(true);
+    resetCounters(this.opts.memory);
     const calls = this.slots.map((s) => s.api.run(acts));
     try {
       await this.guard(Promise.all(calls));

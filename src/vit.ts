@@ -18,12 +18,13 @@ export interface Activations {
   x: number;       // (B·T, D)      the residual stream
   h: number;       // (B·T, D)      layernorm output
   qkv: number;     // (B·T, 3D)     [q | k | v] per token
+  kt: number;      // (B, H, dh, Tp) Kᵀ per head, Tp = T rounded up to 4
   att: number;     // (B·T, D)      attention output, heads concatenated
   mlp: number;     // (B·T, M)      GELU(fc1)
   cls: number;     // (B, D)        final-normed cls tokens
   logits: number;  // (B, L)
   probs: number[]; // per layer (B, H, T, T) attention maps, or 0 when not kept
-  scratch: number[]; // per worker (dh·Tp + Tp)
+  scratch: number[]; // per worker (Tp): one row of attention scores
 }
 
 export function vitForward(ex: Exec, c: ViTConfig, w: Weights, a: Activations): void {
@@ -35,7 +36,7 @@ export function vitForward(ex: Exec, c: ViTConfig, w: Weights, a: Activations): 
   w.layers.forEach((l, i) => {
     ex.layernorm(a.x, l.ln1, a.h, B * T, D, eps);                      // pre-norm
     ex.linear(a.h, l.qkv, a.qkv, B * T);                               // Q, K, V projections
-    ex.attention(a.qkv, a.att, B, T, D, c.numHeads, a.probs[i]);       // softmax(QKᵀ/√dh)·V per head, concatenated
+    ex.attention(a.qkv, a.kt, a.att, B, T, D, c.numHeads, a.probs[i]); // softmax(QKᵀ/√dh)·V per head, concatenated
     ex.linear(a.att, l.proj, a.x, B * T, EPI.ADD);                     // output projection + residual
     ex.layernorm(a.x, l.ln2, a.h, B * T, D, eps);
     ex.linear(a.h, l.fc1, a.mlp, B * T, EPI.GELU);                     // MLP up, exact GELU
@@ -48,7 +49,7 @@ export function vitForward(ex: Exec, c: ViTConfig, w: Weights, a: Activations): 
 /** Lays out the activations for batch B after the weights; `keepAttention` keeps every map. */
 export function planActivations(mem: WasmMemory, c: ViTConfig, B: number, workers: number, keepAttention: boolean): Activations {
   const [Hpx, Wpx] = c.imageSize, p = c.patchSize, D = c.hiddenSize, C = c.numChannels;
-  const Np = (Hpx / p) * (Wpx / p), T = Np + 1, dh = D / c.numHeads, Tp = Math.ceil(T / 4) * 4;
+  const Np = (Hpx / p) * (Wpx / p), T = Np + 1, Tp = Math.ceil(T / 4) * 4;
   return {
     B,
     pixels: mem.alloc(B * C * Hpx * Wpx),
@@ -57,11 +58,12 @@ export function planActivations(mem: WasmMemory, c: ViTConfig, B: number, worker
     x: mem.alloc(B * T * D),
     h: mem.alloc(B * T * D),
     qkv: mem.alloc(B * T * 3 * D),
+    kt: mem.alloc(B * D * Tp),
     att: mem.alloc(B * T * D),
     mlp: mem.alloc(B * T * c.intermediateSize),
     cls: mem.alloc(B * D),
     logits: mem.alloc(B * c.numLabels),
     probs: Array.from({ length: c.numLayers }, () => (keepAttention ? mem.alloc(B * c.numHeads * T * T) : 0)),
-    scratch: Array.from({ length: workers }, () => mem.alloc(dh * Tp + Tp)),
+    scratch: Array.from({ length: workers }, () => mem.alloc(Tp)),
   };
 }

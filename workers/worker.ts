@@ -4,7 +4,7 @@
  * the same forward on its share of each op and meets the others at the shared-memory barrier.
  */
 import * as Comlink from 'comlink';
-import { barrier } from '../src/barrier.js';
+import { barrier, controlWords } from '../src/barrier.js';
 import type { Weights } from '../src/checkpoint.js';
 import type { ViTConfig } from '../src/config.js';
 import { Exec } from '../src/exec.js';
@@ -20,7 +20,7 @@ export interface WorkerInit {
   weights: Weights;
 }
 
-let k: KernelExports, init: WorkerInit, sync: () => void;
+let k: KernelExports, init: WorkerInit, sync: () => void, ctl: Int32Array;
 let pendingFault: 'trap' | null = null;
 
 const api = {
@@ -28,13 +28,14 @@ const api = {
     init = o;
     k = instantiateKernels(o.module, o.memory);
     sync = barrier(o.memory, o.workers);
+    ctl = controlWords(o.memory);
   },
   run(a: Activations): void {
     if (pendingFault === 'trap') {
       pendingFault = null;
       k.gemm_4x8_simd(0, 1, 0, 0, 2 ** 31, 1, 8, 8, 8, 0); // a store far past the memory: RuntimeError
     }
-    vitForward(new Exec(k, a.scratch[init.id], init.id, init.workers, sync), init.config, init.weights, a);
+    vitForward(new Exec(k, a.scratch[init.id], init.workers, ctl, sync), init.config, init.weights, a);
   },
   /** For tests of the pool's fault handling: the next run traps in a kernel. */
   fault(): void {

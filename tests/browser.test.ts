@@ -1,0 +1,71 @@
+// The same fixture model in headless Chromium: with COOP/COEP headers it runs on 2 workers over
+// shared memory; without them it falls back to one thread in the page. Both must give Node's bits.
+import { existsSync, readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { loadModel } from '../src/index.js';
+import { FIXTURES, modelFixtures } from './helpers.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const ROOT = path.join(FIXTURES, '../..');
+const TYPES: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm', '.json': 'application/json', '.png': 'image/png' };
+// CI installs Chromium (.ci/run); elsewhere the test says it is skipped rather than failing a fresh machine.
+const haveChromium = existsSync(CHROMIUM);
+if (!haveChromium && process.env.CI) throw new Error(`${CHROMIUM} is missing: .ci/run should have installed it`);
+if (!haveChromium) console.warn(`browser tests skipped: no ${CHROMIUM} (apt-get install -y chromium)`);
+
+let server: Server, origin: string;
+
+beforeAll(async () => {
+  // /coi/… is served cross-origin isolated (COOP + COEP), /plain/… without the headers.
+  server = createServer((req, res) => {
+    const url = new URL(req.url!, 'http://x');
+    const [, mode, ...rest] = url.pathname.split('/');
+    const file = path.join(ROOT, ...rest);
+    if (!['coi', 'plain'].includes(mode) || !file.startsWith(ROOT) || !existsSync(file)) { res.writeHead(404).end(); return; }
+    const headers: Record<string, string> = { 'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream' };
+    if (mode === 'coi') Object.assign(headers, { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' });
+    res.writeHead(200, headers).end(readFileSync(file));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  origin = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+});
+afterAll(() => new Promise<void>((r) => server.close(() => r())));
+
+describe.skipIf(!haveChromium)('headless Chromium', () => {
+  const f = modelFixtures().find((x) => x.name === 'h33-hf')!;
+
+  test.each([['coi', 2, true], ['plain', 1, false]] as const)('%s page', async (mode, wantThreads, wantIsolated) => {
+    const { chromium } = await import('playwright-core');
+    // a fresh profile each time (playwright passes it as --user-data-dir)
+    const browser = await chromium.launchPersistentContext(mkdtempSync(path.join(tmpdir(), 'vit-wasm-chromium-')), {
+      executablePath: CHROMIUM, headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync',
+        '--no-first-run', '--disable-quic'],
+    });
+    try {
+      const page = await browser.newPage();
+      const logs: string[] = [];
+      page.on('console', (m) => logs.push(`${m.type()}: ${m.text()}`));
+      await page.goto(`${origin}/${mode}/tests/browser/page.html?model=${f.name}&batch=${f.batch}&threads=2`);
+      await page.waitForFunction(() => (window as unknown as { __result?: unknown }).__result, null, { timeout: 30000 });
+      const res = await page.evaluate(() => (window as unknown as { __result: Record<string, unknown> }).__result);
+      expect(res.error).toBeUndefined();
+      expect(res.isolated).toBe(wantIsolated);
+      expect(res.threads).toBe(wantThreads);
+      const warnings = logs.filter((l) => l.includes('SharedArrayBuffer'));
+      expect(warnings).toHaveLength(wantIsolated ? 0 : 1);
+
+      const model = await loadModel(f.dir, { threads: 2, simd: 'simd' });
+      const node = await model.forward(f.input, f.batch);
+      expect(res.bits).toEqual(Array.from(new Uint32Array(node.buffer)));
+      expect(res.top).toEqual(await model.classify(path.join(FIXTURES, 'images/chelsea.png'), { topK: 3 }));
+      await model.dispose();
+    } finally {
+      await browser.close();
+    }
+  });
+});
