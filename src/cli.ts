@@ -2,14 +2,18 @@
  * The vit-wasm command line.
  *   vit-wasm classify --model DIR IMAGE... [--top K] [--json] [--threads N] [--simd auto|simd|relaxed]
  */
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadModel, type Prediction, type ViTModel } from './model.js';
+import { PRESETS, randomModelFiles } from './presets.js';
 
 const USAGE = `vit-wasm: Vision Transformer inference in WebAssembly SIMD
 
 Usage:
   vit-wasm classify --model DIR IMAGE... [--top K] [--json] [--threads N] [--simd auto|simd|relaxed]
+  vit-wasm init --preset NAME --out DIR [--seed S]
+  vit-wasm export-onnx --model DIR --out FILE
   vit-wasm --version
 
 classify  prints the top-K labels with probabilities for each PNG or JPEG image.
@@ -20,6 +24,11 @@ classify  prints the top-K labels with probabilities for each PNG or JPEG image.
   --json        print JSON: [{ "image", "predictions": [{ "label", "index", "score" }] }]
   --threads N   worker threads (default 1)
   --simd MODE   kernel build: auto (default), simd, or relaxed (needs engine support)
+
+init      writes a seeded random-weight model in the Hugging Face layout (HF's initialisation
+          scales, not zeros). Presets: ${Object.keys(PRESETS).join(', ')} (224 px, patch 16, 1000 labels).
+export-onnx  writes the model's weights as an ONNX graph (opset 17) that onnxruntime runs:
+          input pixel_values [batch, C, H, W], output logits [batch, labels].
 `;
 
 class UsageError extends Error {}
@@ -69,6 +78,33 @@ async function classify(argv: string[]): Promise<number> {
   return failures ? 1 : 0;
 }
 
+async function init(argv: string[]): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { preset: { type: 'string' }, out: { type: 'string' }, seed: { type: 'string' } } });
+  if (!values.preset || !(values.preset in PRESETS)) throw new UsageError(`init needs --preset ${Object.keys(PRESETS).join('|')}${values.preset ? `, got '${values.preset}'` : ''}`);
+  if (!values.out) throw new UsageError('init needs --out DIR');
+  const seed = values.seed === undefined ? 0 : Number(values.seed);
+  if (!Number.isSafeInteger(seed)) throw new UsageError(`--seed must be an integer, got '${values.seed}'`);
+  mkdirSync(values.out, { recursive: true });
+  for (const [name, data] of Object.entries(randomModelFiles(PRESETS[values.preset], seed))) writeFileSync(path.join(values.out, name), data);
+  console.log(`wrote ${values.preset} (seed ${seed}) to ${values.out}`);
+  return 0;
+}
+
+async function exportOnnxCmd(argv: string[]): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { model: { type: 'string' }, out: { type: 'string' } } });
+  if (!values.model) throw new UsageError('export-onnx needs --model DIR');
+  if (!values.out) throw new UsageError('export-onnx needs --out FILE');
+  const model = await loadModel(values.model, { threads: 1 });
+  try {
+    const bytes = model.toOnnx();
+    writeFileSync(values.out, bytes);
+    console.log(`wrote ${values.out} (${(bytes.length / 2 ** 20).toFixed(1)} MB)`);
+  } finally {
+    await model.dispose();
+  }
+  return 0;
+}
+
 /** Runs the CLI on `argv` (without node and script); resolves to the exit code. */
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
@@ -79,6 +115,8 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     if (cmd === 'classify') return await classify(rest);
+    if (cmd === 'init') return await init(rest);
+    if (cmd === 'export-onnx') return await exportOnnxCmd(rest);
     throw new UsageError(`unknown command '${cmd}'`);
   } catch (e) {
     if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {

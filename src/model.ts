@@ -8,6 +8,7 @@ import { preprocess, readImage, type ImageInput } from './image.js';
 import { compileKernels, instantiateKernels, type KernelExports, type SimdFlavor } from './kernels.js';
 import { WasmMemory } from './memory.js';
 import { WorkerPool } from './pool.js';
+import { exportOnnx } from './onnx.js';
 import { modelFiles, type ModelLocation } from './source.js';
 import { planActivations, vitForward, type Activations } from './vit.js';
 
@@ -156,6 +157,14 @@ export class ViTModel {
     const logits = await this.forward(pixels, images.length);
     const L = this.config.numLabels;
     return images.map((_, b) => topPredictions(softmax(logits.subarray(b * L, (b + 1) * L)), this.config.labels, topK));
+  }
+
+  /**
+   * The model as an ONNX graph (opset 17) with the same weights: input `pixel_values`
+   * [batch, C, H, W], output `logits` [batch, numLabels]. For running peers on identical weights.
+   */
+  toOnnx(): Uint8Array {
+    return exportOnnx(this.config, this.weights, this.memory());
   }
 
   /** Stops the workers and frees the model's memory. Further calls reject. */

@@ -1,0 +1,54 @@
+// export-onnx: onnxruntime-node runs the exported graph and agrees with vit-wasm on the same weights.
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import ort from 'onnxruntime-node';
+import { describe, expect, test } from 'vitest';
+import { loadModel } from '../src/index.js';
+import { FIXTURES, maxDiff, modelFixtures } from './helpers.js';
+
+const run = promisify(execFile);
+const BIN = path.join(FIXTURES, '../../bin/vit-wasm.js');
+
+async function ortLogits(onnx: string | Uint8Array, input: Float32Array, dims: number[]) {
+  const s = await ort.InferenceSession.create(onnx as string);
+  const out = await s.run({ pixel_values: new ort.Tensor('float32', input, dims) });
+  await s.release();
+  return out.logits.data as Float32Array;
+}
+
+describe('ONNX export runs in onnxruntime-node with the same logits', () => {
+  for (const f of modelFixtures().filter((x) => x.name.endsWith('-timm') || x.name === 'h40-hf')) {
+    test(f.name, async () => {
+      const model = await loadModel(f.dir, { threads: 1 });
+      const ours = await model.forward(f.input, f.batch);
+      const c = model.config;
+      const theirs = await ortLogits(model.toOnnx(), f.input, [f.batch, c.numChannels, ...c.imageSize]);
+      await model.dispose();
+      const { diff, scale } = maxDiff(theirs, ours);
+      expect(diff).toBeLessThanOrEqual(1e-4 * Math.max(1, scale));
+    });
+  }
+
+  test('vit-wasm init + export-onnx on the deit-tiny preset (batch 2)', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'vit-wasm-init-'));
+    await run(process.execPath, [BIN, 'init', '--preset', 'deit-tiny', '--out', dir, '--seed', '7']);
+    await run(process.execPath, [BIN, 'export-onnx', '--model', dir, '--out', path.join(dir, 'model.onnx')]);
+    const input = new Float32Array(2 * 3 * 224 * 224).map((_, i) => Math.sin(i * 0.001) * 2);
+    const model = await loadModel(dir, { threads: 2 });
+    expect(model.config.hiddenSize).toBe(192);
+    expect(model.config.numLabels).toBe(1000);
+    const ours = await model.forward(input, 2);
+    await model.dispose();
+    const theirs = await ortLogits(path.join(dir, 'model.onnx'), input, [2, 3, 224, 224]);
+    const { diff, scale } = maxDiff(theirs, ours);
+    console.log(`deit-tiny: max |ort - ours| ${diff.toExponential(2)}, logit scale ${scale.toFixed(3)}`);
+    expect(diff).toBeLessThanOrEqual(1e-4 * Math.max(1, scale));
+    // the seed decides the weights
+    const again = mkdtempSync(path.join(tmpdir(), 'vit-wasm-init-'));
+    await run(process.execPath, [BIN, 'init', '--preset', 'deit-tiny', '--out', again, '--seed', '7']);
+    expect(readFileSync(path.join(again, 'model.safetensors')).equals(readFileSync(path.join(dir, 'model.safetensors')))).toBe(true);
+  });
+});
