@@ -2,7 +2,7 @@
 // range of query rows, so a worker pool can split B·H·T rows. Scores are built one query row at a
 // time in scratch and consumed at once: the T×T score matrix is never written out unless asked for.
 // T = tokens, D = hidden size, dh = head size, Tp = T rounded up to a multiple of 4.
-import { fmadd, hmax, hsum, lane, vexp, exp_f64 } from './simd';
+import { CST, fmadd, hmax, hsum, lane, vexp, exp_f64 } from './simd';
 
 /** Row softmax in place over n floats; any n. */
 // @ts-ignore: decorator
@@ -14,16 +14,19 @@ import { fmadd, hmax, hsum, lane, vexp, exp_f64 } from './simd';
   let m = hmax(vm);
   for (; i < n; i++) m = max(m, load<f32>(p + (<usize>i << 2)));
   const vmax = f32x4.splat(m);
+  const log2e = v128.load32_splat(CST, 0), magic = v128.load32_splat(CST, 4), nhi = v128.load32_splat(CST, 8), nlo = v128.load32_splat(CST, 12);
+  const c5 = v128.load32_splat(CST, 16), c4 = v128.load32_splat(CST, 20), c3 = v128.load32_splat(CST, 24), c2 = v128.load32_splat(CST, 28);
+  const c1 = v128.load32_splat(CST, 32), cut = v128.load32_splat(CST, 36);
   let vs = f32x4.splat(0);
   for (i = 0; i < n4; i += 4) {
     const o = <usize>i << 2;
-    const e = vexp(f32x4.sub(v128.load(p + o), vmax));
+    const e = vexp(f32x4.sub(v128.load(p + o), vmax), log2e, magic, nhi, nlo, c5, c4, c3, c2, c1, cut);
     v128.store(p + o, e); vs = f32x4.add(vs, e);
   }
   let sum = hsum(vs);
   for (; i < n; i++) {
     const o = <usize>i << 2;
-    const e = lane(vexp(f32x4.splat(load<f32>(p + o) - m)), 0);
+    const e = lane(vexp(f32x4.splat(load<f32>(p + o) - m), log2e, magic, nhi, nlo, c5, c4, c3, c2, c1, cut), 0);
     store<f32>(p + o, e); sum += e;
   }
   const inv: f32 = <f32>1.0 / sum, vinv = f32x4.splat(inv);
@@ -52,81 +55,126 @@ export function softmax_rows_ref(x: usize, ld: i32, rows: i32, n: i32): void {
 }
 
 /**
- * K_hᵀ of one image, zero-padded to Tp columns, so a score row is a broadcast-multiply over
- * contiguous keys. Packed once per (image, head) before any worker computes that head's rows.
- * qkv (T, 3D), kt (dh, Tp)
+ * K_hᵀ of one image in GEMM panels: for each block of 8 keys, (dh, 8) contiguous floats, keys past T
+ * zero. Then a block of query rows times a panel is exactly the 4×8 register tile of gemm.ts.
+ * Packed once per (image, head) before any worker computes that head's rows.
+ * qkv (T, 3D), kt (⌈T/8⌉, dh, 8)
  */
 export function attention_pack_kt(qkv: usize, kt: usize, T: i32, D: i32, dh: i32, h: i32): void {
-  const ld = <usize>(3 * D) << 2, Tp = (T + 3) & ~3, sT = <usize>Tp << 2;
-  const k0 = qkv + (<usize>(D + h * dh) << 2);
-  for (let j = 0; j < Tp; j++) {
-    const kj = k0 + <usize>j * ld;
-    for (let d = 0; d < dh; d++) store<f32>(kt + <usize>d * sT + (<usize>j << 2), j < T ? load<f32>(kj + (<usize>d << 2)) : 0);
+  const ld = <usize>(3 * D) << 2, k0 = qkv + (<usize>(D + h * dh) << 2), T8 = (T + 7) & ~7;
+  for (let j = 0; j < T8; j++) {
+    const kj = k0 + <usize>j * ld, dst = kt + <usize>(j >> 3) * (<usize>dh << 5) + (<usize>(j & 7) << 2);
+    for (let d = 0; d < dh; d++) store<f32>(dst + (<usize>d << 5), j < T ? load<f32>(kj + (<usize>d << 2)) : 0);
   }
 }
 
 /**
- * Query rows i0 … i1-1 of head h of one image (workers split one head's rows between them).
+ * Query rows i0 … i1-1 of head h of one image, 4 rows at a time: scores (4, T) = scale·Q·Kᵀ with the
+ * 4×8 tile over K panels, row softmax, then out (4, dh) = P·V with a 4×8 tile over V's rows.
  * qkv     (T, 3D)        each row is [q | k | v], head h at columns h·dh of each third
- * kt      (dh, Tp)       K_hᵀ from attention_pack_kt
+ * kt      (⌈T/8⌉, dh, 8) K_hᵀ panels from attention_pack_kt
  * out     (T, D)         columns h·dh … h·dh+dh-1 of rows i0 … i1-1 are written
- * scratch (Tp)           per worker: one row of scores
+ * scratch (4, T8)        per worker: four rows of scores, T8 = T rounded up to 8
  * probs   (T, T) or 0    where to keep this head's attention map (for inspection)
  */
 export function attention_head_simd(qkv: usize, kt: usize, out: usize, scratch: usize, probs: usize,
                                     T: i32, D: i32, dh: i32, h: i32, scale: f32, i0: i32, i1: i32): void {
-  const ld = <usize>(3 * D) << 2, ldo = <usize>D << 2;
-  const Tp = (T + 3) & ~3, sT = <usize>Tp << 2;
-  const q0 = qkv + (<usize>(h * dh) << 2), v0 = q0 + (<usize>(2 * D) << 2);
-  const s = scratch;
+  const ld = <usize>(3 * D) << 2, ldo = <usize>D << 2, T8 = (T + 7) & ~7, ls = <usize>T8 << 2;
+  const panels = T8 >> 3, panel = <usize>dh << 5;
+  const q0 = qkv + (<usize>(h * dh) << 2), v0 = q0 + (<usize>(2 * D) << 2), o0 = out + (<usize>(h * dh) << 2);
   const vscale = f32x4.splat(scale);
-  const dh4 = dh & ~3;
-  for (let i = i0; i < i1; i++) {
+  let i = i0;
+  for (; i + 4 <= i1; i += 4) {
     const qi = q0 + <usize>i * ld;
-    // scores s[j] = scale · q_i · k_j, 8 keys at a time, then 4
-    let j = 0;
-    for (; j + 8 <= Tp; j += 8) {
-      let a0 = f32x4.splat(0), a1 = a0;
-      let pk = kt + (<usize>j << 2);
+    for (let p = 0; p < panels; p++) {
+      let pk = kt + <usize>p * panel, pq = qi;
+      let c00 = f32x4.splat(0), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
       for (let d = 0; d < dh; d++) {
-        const qd = v128.load32_splat(qi + (<usize>d << 2));
-        a0 = fmadd(qd, v128.load(pk), a0); a1 = fmadd(qd, v128.load(pk, 16), a1);
-        pk += sT;
+        const b0 = v128.load(pk), b1 = v128.load(pk, 16);
+        let a = v128.load32_splat(pq); c00 = fmadd(a, b0, c00); c01 = fmadd(a, b1, c01);
+        a = v128.load32_splat(pq + ld); c10 = fmadd(a, b0, c10); c11 = fmadd(a, b1, c11);
+        a = v128.load32_splat(pq + 2 * ld); c20 = fmadd(a, b0, c20); c21 = fmadd(a, b1, c21);
+        a = v128.load32_splat(pq + 3 * ld); c30 = fmadd(a, b0, c30); c31 = fmadd(a, b1, c31);
+        pk += 32; pq += 4;
       }
-      v128.store(s + (<usize>j << 2), f32x4.mul(a0, vscale)); v128.store(s + (<usize>j << 2), f32x4.mul(a1, vscale), 16);
+      const ps = scratch + (<usize>p << 5);
+      v128.store(ps, f32x4.mul(c00, vscale)); v128.store(ps, f32x4.mul(c01, vscale), 16);
+      v128.store(ps + ls, f32x4.mul(c10, vscale)); v128.store(ps + ls, f32x4.mul(c11, vscale), 16);
+      v128.store(ps + 2 * ls, f32x4.mul(c20, vscale)); v128.store(ps + 2 * ls, f32x4.mul(c21, vscale), 16);
+      v128.store(ps + 3 * ls, f32x4.mul(c30, vscale)); v128.store(ps + 3 * ls, f32x4.mul(c31, vscale), 16);
     }
-    for (; j < Tp; j += 4) {
-      let a0 = f32x4.splat(0);
-      let pk = kt + (<usize>j << 2);
-      for (let d = 0; d < dh; d++) { a0 = fmadd(v128.load32_splat(qi + (<usize>d << 2)), v128.load(pk), a0); pk += sT; }
-      v128.store(s + (<usize>j << 2), f32x4.mul(a0, vscale));
+    for (let r = 0; r < 4; r++) {
+      softmax_row(scratch + <usize>r * ls, T);
+      if (probs) memory.copy(probs + ((<usize>(i + r) * T) << 2), scratch + <usize>r * ls, <usize>T << 2);
     }
-    softmax_row(s, T);
-    if (probs) memory.copy(probs + ((<usize>i * T) << 2), s, <usize>T << 2);
-    // out_i = Σ_j p_j v_j over the head's columns, 4 at a time, then the odd tail.
-    const oi = out + <usize>i * ldo + (<usize>(h * dh) << 2);
-    let d = 0;
-    for (; d + 8 <= dh4; d += 8) {
-      let a0 = f32x4.splat(0), a1 = a0;
-      let pv = v0 + (<usize>d << 2);
-      for (let jj = 0; jj < T; jj++) {
-        const pj = v128.load32_splat(s + (<usize>jj << 2));
-        a0 = fmadd(pj, v128.load(pv), a0); a1 = fmadd(pj, v128.load(pv, 16), a1);
-        pv += ld;
+    pv_rows(scratch, ls, v0, ld, o0 + <usize>i * ldo, ldo, 4, T, dh);
+  }
+  for (; i < i1; i++) {
+    const qi = q0 + <usize>i * ld;
+    for (let p = 0; p < panels; p++) {
+      let pk = kt + <usize>p * panel, pq = qi;
+      let c00 = f32x4.splat(0), c01 = c00;
+      for (let d = 0; d < dh; d++) {
+        const a = v128.load32_splat(pq);
+        c00 = fmadd(a, v128.load(pk), c00); c01 = fmadd(a, v128.load(pk, 16), c01);
+        pk += 32; pq += 4;
       }
-      v128.store(oi + (<usize>d << 2), a0); v128.store(oi + (<usize>d << 2), a1, 16);
+      const ps = scratch + (<usize>p << 5);
+      v128.store(ps, f32x4.mul(c00, vscale)); v128.store(ps, f32x4.mul(c01, vscale), 16);
     }
-    for (; d < dh4; d += 4) {
-      let a0 = f32x4.splat(0);
-      let pv = v0 + (<usize>d << 2);
-      for (let jj = 0; jj < T; jj++) { a0 = fmadd(v128.load32_splat(s + (<usize>jj << 2)), v128.load(pv), a0); pv += ld; }
-      v128.store(oi + (<usize>d << 2), a0);
+    softmax_row(scratch, T);
+    if (probs) memory.copy(probs + ((<usize>i * T) << 2), scratch, <usize>T << 2);
+    pv_rows(scratch, ls, v0, ld, o0 + <usize>i * ldo, ldo, 1, T, dh);
+  }
+}
+
+/**
+ * out (R, dh) = P (R, T) · V (T, dh) for R = 4 or 1 rows, 8 output columns at a time, then 4, then
+ * scalar: V rows are read in place (stride ld), like the packed panels of gemm.ts but strided.
+ * p (R, lp), v (T, ld), out (R, ldo)
+ */
+// @ts-ignore: decorator
+@inline function pv_rows(p: usize, lp: usize, v: usize, ld: usize, out: usize, ldo: usize, R: i32, T: i32, dh: i32): void {
+  let d = 0;
+  if (R == 4) {
+    for (; d + 8 <= dh; d += 8) {
+      let pv = v + (<usize>d << 2), pp = p;
+      let c00 = f32x4.splat(0), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+      for (let j = 0; j < T; j++) {
+        const b0 = v128.load(pv), b1 = v128.load(pv, 16);
+        let a = v128.load32_splat(pp); c00 = fmadd(a, b0, c00); c01 = fmadd(a, b1, c01);
+        a = v128.load32_splat(pp + lp); c10 = fmadd(a, b0, c10); c11 = fmadd(a, b1, c11);
+        a = v128.load32_splat(pp + 2 * lp); c20 = fmadd(a, b0, c20); c21 = fmadd(a, b1, c21);
+        a = v128.load32_splat(pp + 3 * lp); c30 = fmadd(a, b0, c30); c31 = fmadd(a, b1, c31);
+        pv += ld; pp += 4;
+      }
+      const po = out + (<usize>d << 2);
+      v128.store(po, c00); v128.store(po, c01, 16); v128.store(po + ldo, c10); v128.store(po + ldo, c11, 16);
+      v128.store(po + 2 * ldo, c20); v128.store(po + 2 * ldo, c21, 16); v128.store(po + 3 * ldo, c30); v128.store(po + 3 * ldo, c31, 16);
+    }
+  }
+  // the rest, one row at a time
+  const d8 = d;
+  for (let r = 0; r < R; r++) {
+    const pr = p + <usize>r * lp, orow = out + <usize>r * ldo;
+    d = d8;
+    for (; d + 8 <= dh; d += 8) {
+      let pv = v + (<usize>d << 2), pp = pr;
+      let c0 = f32x4.splat(0), c1 = c0;
+      for (let j = 0; j < T; j++) { const a = v128.load32_splat(pp); c0 = fmadd(a, v128.load(pv), c0); c1 = fmadd(a, v128.load(pv, 16), c1); pv += ld; pp += 4; }
+      v128.store(orow + (<usize>d << 2), c0); v128.store(orow + (<usize>d << 2), c1, 16);
+    }
+    for (; d + 4 <= dh; d += 4) {
+      let pv = v + (<usize>d << 2), pp = pr;
+      let c0 = f32x4.splat(0);
+      for (let j = 0; j < T; j++) { c0 = fmadd(v128.load32_splat(pp), v128.load(pv), c0); pv += ld; pp += 4; }
+      v128.store(orow + (<usize>d << 2), c0);
     }
     for (; d < dh; d++) {
+      let pv = v + (<usize>d << 2), pp = pr;
       let acc: f32 = 0;
-      let pv = v0 + (<usize>d << 2);
-      for (let jj = 0; jj < T; jj++) { acc += load<f32>(s + (<usize>jj << 2)) * load<f32>(pv); pv += ld; }
-      store<f32>(oi + (<usize>d << 2), acc);
+      for (let j = 0; j < T; j++) { acc += load<f32>(pp) * load<f32>(pv); pv += ld; pp += 4; }
+      store<f32>(orow + (<usize>d << 2), acc);
     }
   }
 }

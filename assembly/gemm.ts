@@ -2,7 +2,8 @@
 // M = rows (tokens), N = output features, K = input features.
 // W is packed once at load (src/pack.ts) into ⌈N/8⌉ panels of K×8 floats so the 4×8 tile reads 8
 // consecutive output features per k with two aligned v128 loads; A is read in place and broadcast.
-import { fmadd, lane, vgelu, gelu_f64 } from './simd';
+import { fmadd, lane, gelu_f64 } from './simd';
+import { gelu_simd } from './gelu';
 
 // Epilogues (mirrored in src/kernels.ts): what happens to acc + bias before it lands in C.
 // @ts-ignore: decorator
@@ -12,10 +13,9 @@ import { fmadd, lane, vgelu, gelu_f64 } from './simd';
 // @ts-ignore: decorator
 @inline const EPI_GELU = 2;   // C = gelu(acc)   (MLP up-projection)
 
-/** Stores one row of an 8-wide tile: adds the bias, applies the epilogue, writes the first n ≤ 8 columns. */
+/** Stores one row of an 8-wide tile: adds the bias, the residual (EPI_ADD), writes the first n ≤ 8 columns. */
 function finish_row(pc: usize /* (n) row of C */, v0: v128, v1: v128, pbias: usize /* (8) or 0 */, n: i32, epi: i32): void {
   if (pbias) { v0 = f32x4.add(v0, v128.load(pbias)); v1 = f32x4.add(v1, v128.load(pbias, 16)); }
-  if (epi == EPI_GELU) { v0 = vgelu(v0); v1 = vgelu(v1); }
   if (n == 8) {
     if (epi == EPI_ADD) { v0 = f32x4.add(v0, v128.load(pc)); v1 = f32x4.add(v1, v128.load(pc, 16)); }
     v128.store(pc, v0); v128.store(pc, v1, 16);
@@ -64,6 +64,7 @@ export function gemm_4x8_simd(a: usize, lda: i32, wp: usize, bias: usize, c: usi
       finish_row(pc + 2 * sc, c20, c21, pbias, n, epi);
       finish_row(pc + 3 * sc, c30, c31, pbias, n, epi);
     }
+    if (epi == EPI_GELU) for (let r = 0; r < 4; r++) gelu_simd(c0 + <usize>r * sc, c0 + <usize>r * sc, N);
   }
   // Remaining 1–3 rows: a 1×8 tile.
   for (; i < M; i++) {
@@ -78,6 +79,7 @@ export function gemm_4x8_simd(a: usize, lda: i32, wp: usize, bias: usize, c: usi
       }
       finish_row(c0 + (<usize>p << 5), c00, c01, bias ? bias + (<usize>p << 5) : 0, min(8, N - (p << 3)), epi);
     }
+    if (epi == EPI_GELU) gelu_simd(c0, c0, N);
   }
 }
 

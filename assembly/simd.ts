@@ -28,54 +28,35 @@
 }
 
 /**
+ * Constants of the vector exp and erf, written once by JS (src/kernels.ts, writeConstants) into the
+ * reserved low memory. Kernels load them into locals before their loops: V8 re-materialises a
+ * v128.const on every loop iteration, which made exp 1.6x slower (../shared/notes), and the module
+ * may not carry a data segment.
+ */
+export const CST: usize = 61440;
+// f32 slots: 0 log2e, 1 magic bias, 2 -ln2_hi, 3 -ln2_lo, 4..8 exp poly c5..c1, 9 denormal cutoff,
+//            10 erf p, 11..15 erf a5..a1, 16 one, 17 half, 18 1/sqrt2
+
+/**
  * exp(x) for x <= 0 (softmax after max subtraction, erf's exp(-x²)); XNNPACK's rr2_p5 scheme:
  * magic-bias rounding to n = round(x·log2e), two-step ln2 reduction, degree-5 polynomial, and a
  * flush to 0 below -87.34 where the result would be denormal. Max relative error 1.8e-7.
  */
 // @ts-ignore: decorator
-@inline export function vexp(x: v128): v128 {
-  const magic = f32x4.splat(reinterpret<f32>(0x4B40007F));
-  let n = f32x4.add(f32x4.mul(x, f32x4.splat(reinterpret<f32>(0x3FB8AA3B))), magic);
+@inline export function vexp(x: v128, log2e: v128, magic: v128, nhi: v128, nlo: v128,
+                             c5: v128, c4: v128, c3: v128, c2: v128, c1: v128, cut: v128): v128 {
+  let n = f32x4.add(f32x4.mul(x, log2e), magic);
   const s = i32x4.shl(n, 23);
   n = f32x4.sub(n, magic);
-  let t = f32x4.add(f32x4.mul(n, f32x4.splat(reinterpret<f32>(0xBF317200))), x);
-  t = f32x4.add(f32x4.mul(n, f32x4.splat(reinterpret<f32>(0xB5BFBE8E))), t);
-  let p = f32x4.add(f32x4.mul(f32x4.splat(reinterpret<f32>(0x3C07CFCE)), t), f32x4.splat(reinterpret<f32>(0x3D2B9D0D)));
-  p = f32x4.add(f32x4.mul(p, t), f32x4.splat(reinterpret<f32>(0x3E2AAD40)));
-  p = f32x4.add(f32x4.mul(p, t), f32x4.splat(reinterpret<f32>(0x3EFFFEE3)));
-  p = f32x4.add(f32x4.mul(p, t), f32x4.splat(reinterpret<f32>(0x3F7FFFFB)));
+  let t = f32x4.add(f32x4.mul(n, nhi), x);
+  t = f32x4.add(f32x4.mul(n, nlo), t);
+  let p = f32x4.add(f32x4.mul(c5, t), c4);
+  p = f32x4.add(f32x4.mul(p, t), c3);
+  p = f32x4.add(f32x4.mul(p, t), c2);
+  p = f32x4.add(f32x4.mul(p, t), c1);
   t = f32x4.mul(t, s);
-  const f = f32x4.add(f32x4.mul(t, p), s);
-  return v128.andnot(f, f32x4.lt(x, f32x4.splat(reinterpret<f32>(0xC2AEAC4F))));
+  return v128.andnot(f32x4.add(f32x4.mul(t, p), s), f32x4.lt(x, cut));
 }
-
-/**
- * erf(x), Abramowitz & Stegun 7.1.26: 1 - (a1 t + … + a5 t⁵) e^{-x²}, t = 1/(1 + 0.3275911|x|),
- * sign restored. Formula error 1.5e-7; in f32 we measure ≤ 6e-7 absolute (tests/kernels.test.ts).
- */
-// @ts-ignore: decorator
-@inline export function verf(x: v128): v128 {
-  const sign = v128.and(x, i32x4.splat(0x80000000));
-  const ax = f32x4.abs(x);
-  const one = f32x4.splat(1.0);
-  const t = f32x4.div(one, f32x4.add(one, f32x4.mul(ax, f32x4.splat(0.3275911))));
-  let y = f32x4.splat(1.061405429);
-  y = f32x4.add(f32x4.mul(y, t), f32x4.splat(-1.453152027));
-  y = f32x4.add(f32x4.mul(y, t), f32x4.splat(1.421413741));
-  y = f32x4.add(f32x4.mul(y, t), f32x4.splat(-0.284496736));
-  y = f32x4.add(f32x4.mul(y, t), f32x4.splat(0.254829592));
-  y = f32x4.mul(y, t);
-  const e = vexp(f32x4.neg(f32x4.mul(ax, ax)));
-  return v128.or(f32x4.sub(one, f32x4.mul(y, e)), sign);
-}
-
-/** Exact GELU: x/2 · (1 + erf(x/√2)). */
-// @ts-ignore: decorator
-@inline export function vgelu(x: v128): v128 {
-  const e = verf(f32x4.mul(x, f32x4.splat(0.7071067811865476)));
-  return f32x4.mul(f32x4.mul(x, f32x4.splat(0.5)), f32x4.add(e, f32x4.splat(1.0)));
-}
-
 // ---- f64 scalar math for the reference kernels (independent of the SIMD approximations) ----
 
 /** exp(x) in f64: n = round(x/ln2), Taylor series of e^r for |r| ≤ ln2/2 to r^14, times 2^n. */

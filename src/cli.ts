@@ -5,6 +5,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { benchChild, runBench } from './bench.js';
 import { loadModel, type Prediction, type ViTModel } from './model.js';
 import { PRESETS, randomModelFiles } from './presets.js';
 
@@ -14,6 +15,8 @@ Usage:
   vit-wasm classify --model DIR IMAGE... [--top K] [--json] [--threads N] [--simd auto|simd|relaxed]
   vit-wasm init --preset NAME --out DIR [--seed S]
   vit-wasm export-onnx --model DIR --out FILE
+  vit-wasm bench (--preset NAME | --model DIR) [--threads 1,2,4] [--batch 1,8] [--runs N] [--peers]
+                 [--relaxed] [--json FILE] [--chart FILE.svg]
   vit-wasm --version
 
 classify  prints the top-K labels with probabilities for each PNG or JPEG image.
@@ -29,6 +32,11 @@ init      writes a seeded random-weight model in the Hugging Face layout (HF's i
           scales, not zeros). Presets: ${Object.keys(PRESETS).join(', ')} (224 px, patch 16, 1000 labels).
 export-onnx  writes the model's weights as an ONNX graph (opset 17) that onnxruntime runs:
           input pixel_values [batch, C, H, W], output logits [batch, labels].
+bench     median and min latency, images/s, GFLOP/s, % of this machine's measured wasm SIMD
+          ceiling, speedup over 1 thread, load time, first-run time and peak RSS, for each
+          thread count and batch (defaults: threads 1,2; batch 1; 10 runs). --peers adds
+          onnxruntime-web (wasm) and onnxruntime-node (native) on the same weights, with ratios;
+          --relaxed adds the relaxed-SIMD (FMA) build. Each row runs in a fresh process.
 `;
 
 class UsageError extends Error {}
@@ -105,6 +113,23 @@ async function exportOnnxCmd(argv: string[]): Promise<number> {
   return 0;
 }
 
+const list = (v: string | undefined, flag: string, dflt: number[]) =>
+  v === undefined ? dflt : v.split(',').map((x) => positiveInt(x.trim(), flag, 1));
+
+async function bench(argv: string[]): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: {
+    preset: { type: 'string' }, model: { type: 'string' }, threads: { type: 'string' }, batch: { type: 'string' }, runs: { type: 'string' },
+    peers: { type: 'boolean' }, relaxed: { type: 'boolean' }, json: { type: 'string' }, chart: { type: 'string' } } });
+  if (!values.preset === !values.model) throw new UsageError('bench needs exactly one of --preset NAME or --model DIR');
+  if (values.preset && !(values.preset in PRESETS)) throw new UsageError(`--preset must be one of ${Object.keys(PRESETS).join(', ')}, got '${values.preset}'`);
+  await runBench({
+    preset: values.preset, model: values.model, threads: list(values.threads, '--threads', [1, 2]), batch: list(values.batch, '--batch', [1]),
+    runs: positiveInt(values.runs, '--runs', 10), peers: !!values.peers, relaxed: !!values.relaxed, json: values.json, chart: values.chart,
+    log: (l) => console.log(l),
+  });
+  return 0;
+}
+
 /** Runs the CLI on `argv` (without node and script); resolves to the exit code. */
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
@@ -117,6 +142,12 @@ export async function main(argv: string[]): Promise<number> {
     if (cmd === 'classify') return await classify(rest);
     if (cmd === 'init') return await init(rest);
     if (cmd === 'export-onnx') return await exportOnnxCmd(rest);
+    if (cmd === 'bench') return await bench(rest);
+    if (cmd === '__bench-child') {
+      // one bench row in a fresh process; exit explicitly, as onnxruntime-web's threads would keep it alive
+      console.log(JSON.stringify(await benchChild(JSON.parse(rest[0]))));
+      process.exit(0);
+    }
     throw new UsageError(`unknown command '${cmd}'`);
   } catch (e) {
     if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {

@@ -16,7 +16,7 @@ export class Exec {
 
   constructor(
     readonly k: KernelExports,
-    /** This worker's scratch: one row of attention scores (Tp floats). */
+    /** This worker's scratch: four rows of attention scores (4 × T8 floats, T8 = T rounded up to 8). */
     readonly scratch: number,
     readonly workers = 1,
     /** The shared control words (pool only). */
@@ -69,13 +69,13 @@ export class Exec {
 
   /**
    * out (B·T, D) = heads of softmax(QKᵀ/√dh)V from qkv (B·T, 3D). First every (image, head) packs
-   * K_hᵀ into kt (B, H, dh, Tp); then chunks of query rows of one head each. probs (B, H, T, T) or 0.
+   * K_hᵀ panels into kt (B, H, ⌈T/8⌉, dh, 8); then chunks of query rows of one head each. probs (B, H, T, T) or 0.
    */
   attention(qkv: number, kt: number, out: number, B: number, T: number, D: number, H: number, probs = 0): void {
-    const dh = D / H, scale = 1 / Math.sqrt(dh), Tp = Math.ceil(T / 4) * 4;
-    const ktOf = (pair: number) => kt + pair * dh * Tp * 4;
+    const dh = D / H, scale = 1 / Math.sqrt(dh), T8 = Math.ceil(T / 8) * 8;
+    const ktOf = (pair: number) => kt + pair * dh * T8 * 4;
     this.each(B * H, (pair) => this.k.attention_pack_kt(qkv + Math.floor(pair / H) * T * 3 * D * 4, ktOf(pair), T, D, dh, pair % H));
-    const rows = Math.min(T, Math.max(8, Math.ceil((B * H * T) / (CHUNKS_PER_WORKER * this.workers))));
+    const rows = Math.min(T, 4 * Math.max(2, Math.ceil((B * H * T) / (4 * CHUNKS_PER_WORKER * this.workers))));
     const blocks = Math.ceil(T / rows);
     this.each(B * H * blocks, (c) => {
       const pair = Math.floor(c / blocks), b = Math.floor(pair / H), h = pair % H;

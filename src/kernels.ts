@@ -88,8 +88,24 @@ export function compileKernels(flavor: SimdFlavor | 'auto' = 'auto', shared = tr
   return p.then((module) => ({ module, flavor: f }));
 }
 
-/** Instantiates the kernels over `memory` (shared, imported). Cheap: call once per worker. */
+/** Byte address of the kernels' math constants (assembly/simd.ts, CST), in the reserved low memory. */
+export const CONSTANTS = 61440;
+const u = (bits: number) => new Float32Array(new Uint32Array([bits]).buffer)[0];
+/** exp (XNNPACK rr2_p5) and erf (Abramowitz–Stegun 7.1.26) constants, in assembly/simd.ts's slot order. */
+const MATH_CONSTANTS = Float32Array.of(
+  u(0x3fb8aa3b), u(0x4b40007f), u(0xbf317200), u(0xb5bfbe8e),             // log2e, magic bias, -ln2 hi/lo
+  u(0x3c07cfce), u(0x3d2b9d0d), u(0x3e2aad40), u(0x3efffee3), u(0x3f7ffffb), // exp polynomial c5..c1
+  u(0xc2aeac4f),                                                            // exp denormal cutoff
+  0.3275911, 1.061405429, -1.453152027, 1.421413741, -0.284496736, 0.254829592, // erf p, a5..a1
+  1, 0.5, Math.SQRT1_2,
+);
+
+/**
+ * Instantiates the kernels over `memory`. Cheap: call once per worker. Writes the math constants
+ * (identical bytes every time, so instances may start while others run).
+ */
 export function instantiateKernels(module: WebAssembly.Module, memory: WebAssembly.Memory): KernelExports {
+  new Float32Array(memory.buffer, CONSTANTS, MATH_CONSTANTS.length).set(MATH_CONSTANTS);
   const instance = new WebAssembly.Instance(module, { env: { memory } });
   return instance.exports as unknown as KernelExports;
 }

@@ -18,13 +18,13 @@ export interface Activations {
   x: number;       // (B·T, D)      the residual stream
   h: number;       // (B·T, D)      layernorm output
   qkv: number;     // (B·T, 3D)     [q | k | v] per token
-  kt: number;      // (B, H, dh, Tp) Kᵀ per head, Tp = T rounded up to 4
+  kt: number;      // (B, H, ⌈T/8⌉, dh, 8) Kᵀ panels per head
   att: number;     // (B·T, D)      attention output, heads concatenated
   mlp: number;     // (B·T, M)      GELU(fc1)
   cls: number;     // (B, D)        final-normed cls tokens
   logits: number;  // (B, L)
   probs: number[]; // per layer (B, H, T, T) attention maps, or 0 when not kept
-  scratch: number[]; // per worker (Tp): one row of attention scores
+  scratch: number[]; // per worker (4, T8): four rows of attention scores, T8 = T rounded up to 8
 }
 
 export function vitForward(ex: Exec, c: ViTConfig, w: Weights, a: Activations): void {
@@ -49,7 +49,7 @@ export function vitForward(ex: Exec, c: ViTConfig, w: Weights, a: Activations): 
 /** Lays out the activations for batch B after the weights; `keepAttention` keeps every map. */
 export function planActivations(mem: WasmMemory, c: ViTConfig, B: number, workers: number, keepAttention: boolean): Activations {
   const [Hpx, Wpx] = c.imageSize, p = c.patchSize, D = c.hiddenSize, C = c.numChannels;
-  const Np = (Hpx / p) * (Wpx / p), T = Np + 1, Tp = Math.ceil(T / 4) * 4;
+  const Np = (Hpx / p) * (Wpx / p), T = Np + 1, T8 = Math.ceil(T / 8) * 8;
   return {
     B,
     pixels: mem.alloc(B * C * Hpx * Wpx),
@@ -58,12 +58,12 @@ export function planActivations(mem: WasmMemory, c: ViTConfig, B: number, worker
     x: mem.alloc(B * T * D),
     h: mem.alloc(B * T * D),
     qkv: mem.alloc(B * T * 3 * D),
-    kt: mem.alloc(B * D * Tp),
+    kt: mem.alloc(B * D * T8),
     att: mem.alloc(B * T * D),
     mlp: mem.alloc(B * T * c.intermediateSize),
     cls: mem.alloc(B * D),
     logits: mem.alloc(B * c.numLabels),
     probs: Array.from({ length: c.numLayers }, () => (keepAttention ? mem.alloc(B * c.numHeads * T * T) : 0)),
-    scratch: Array.from({ length: workers }, () => mem.alloc(Tp)),
+    scratch: Array.from({ length: workers }, () => mem.alloc(4 * T8)),
   };
 }

@@ -148,24 +148,26 @@ describe.each(flavors)('kernels (%s build)', (flavor) => {
     }
   });
 
-  test.each([1, 2, 3, 4, 5, 8, 9, 17, 50])('attention T=%i', (T) => {
-    for (const [H, dh] of [[1, 1], [2, 3], [3, 4], [2, 5], [2, 8], [3, 11], [2, 19]]) {
+  test.each([1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 50])('attention T=%i', (T) => {
+    for (const [H, dh] of [[1, 1], [2, 3], [3, 4], [2, 5], [2, 8], [3, 11], [2, 19], [1, 64]]) {
       h.reset();
-      const D = H * dh, Tp = Math.ceil(T / 4) * 4;
+      const D = H * dh, T8 = Math.ceil(T / 8) * 8;
       const qkv = h.put(h.noise(T * 3 * D, 1.5));
       const os = h.put(new Float32Array(T * D)), or = h.put(new Float32Array(T * D));
       const ps = h.put(new Float32Array(T * T)), pr = h.put(new Float32Array(T * T));
-      const kt = h.put(new Float32Array(dh * Tp)), scratch = h.put(new Float32Array(Tp));
+      const kt = h.put(new Float32Array(dh * T8)), scratch = h.put(new Float32Array(4 * T8));
       const all = h.get(qkv, T * 3 * D);
       for (let head = 0; head < H; head++) {
         h.k.attention_pack_kt(qkv, kt, T, D, dh, head);
-        const got = h.get(kt, dh * Tp + 16);
-        for (let d = 0; d < dh; d++) for (let j = 0; j < Tp; j++) expect(got[d * Tp + j]).toBe(j < T ? all[j * 3 * D + D + head * dh + d] : 0);
-        expect(got[dh * Tp]).toBe(Math.fround(CANARY));
+        const got = h.get(kt, dh * T8 + 16);
+        for (let d = 0; d < dh; d++) for (let j = 0; j < T8; j++) {
+          expect(got[(j >> 3) * dh * 8 + d * 8 + (j & 7)]).toBe(j < T ? all[j * 3 * D + D + head * dh + d] : 0);
+        }
+        expect(got[dh * T8]).toBe(Math.fround(CANARY));
         // the simd kernel in two row ranges, as two workers would split it
-        const mid = Math.floor(T / 3);
-        h.k.attention_head_simd(qkv, kt, os, scratch, ps, T, D, dh, head, 1 / Math.sqrt(dh), 0, mid);
-        h.k.attention_head_simd(qkv, kt, os, scratch, ps, T, D, dh, head, 1 / Math.sqrt(dh), mid, T);
+        const mid = Math.floor(T / 3) | 1;
+        h.k.attention_head_simd(qkv, kt, os, scratch, ps, T, D, dh, head, 1 / Math.sqrt(dh), 0, Math.min(mid, T));
+        h.k.attention_head_simd(qkv, kt, os, scratch, ps, T, D, dh, head, 1 / Math.sqrt(dh), Math.min(mid, T), T);
         h.k.attention_head_ref(qkv, 0, or, 0, pr, T, D, dh, head, 1 / Math.sqrt(dh), 0, T);
         expectClose(h.get(ps, T * T + 16), h.get(pr, T * T + 16), 1e-6, 1e-5, `attention probs T=${T} H=${H} dh=${dh} head=${head}`);
       }
