@@ -6,7 +6,7 @@
 import { intField, parseJson, sizeField, type ViTConfig } from './config.js';
 import type { WasmMemory } from './memory.js';
 import { packRows, packedSize, paddedSize } from './pack.js';
-import { readSafetensorsHeader, readTensorF32, type TensorInfo } from './safetensors.js';
+import { readSafetensorsHeader, TensorReader, type TensorInfo } from './safetensors.js';
 import type { ByteSource, ModelFiles } from './source.js';
 
 export type Scheme = 'hf' | 'timm' | 'torchvision';
@@ -203,6 +203,7 @@ export async function loadCheckpoint(files: ModelFiles, mem: WasmMemory): Promis
     const { hiddenSize: D, intermediateSize: M, numLabels: NL, numChannels: C, patchSize: p } = cfg;
     const T = (cfg.imageSize[0] / p) * (cfg.imageSize[1] / p) + 1;
     const used = new Set<string>();
+    const reader = new TensorReader(tensors.values());
 
     // Reads tensor `name`, checks its element shape, and hands its f32 data to `put`.
     const take = async (name: string, shape: number[], put: (data: Float32Array) => void) => {
@@ -213,7 +214,7 @@ export async function loadCheckpoint(files: ModelFiles, mem: WasmMemory): Promis
         throw new Error(`vit-wasm: ${file}: tensor '${name}' has shape [${info.shape}], expected [${shape}] from config.json`);
       }
       used.add(name);
-      put(await readTensorF32(info));
+      put(await reader.read(info));
     };
     const vector = async (name: string, len: number) => {
       const ptr = mem.alloc(len);

@@ -82,23 +82,41 @@ const f16Table = (() => {
   };
 })();
 
-/** Reads a tensor and converts it to f32. The result may alias a temporary read buffer. */
-export async function readTensorF32(t: TensorInfo): Promise<Float32Array> {
-  const bytes = await t.source.read(t.begin, t.end - t.begin);
-  const count = (t.end - t.begin) / ITEM[t.dtype];
-  const aligned = (k: number) => (bytes.byteOffset % k === 0 ? bytes : bytes.slice());
-  switch (t.dtype) {
-    case 'F32': { const b = aligned(4); return new Float32Array(b.buffer, b.byteOffset, count); }
-    case 'F64': { const b = aligned(8); return Float32Array.from(new Float64Array(b.buffer, b.byteOffset, count)); }
-    case 'BF16': {
-      const b = aligned(2), u16 = new Uint16Array(b.buffer, b.byteOffset, count), u32 = new Uint32Array(count);
-      for (let i = 0; i < count; i++) u32[i] = u16[i] << 16;
-      return new Float32Array(u32.buffer);
-    }
-    case 'F16': {
-      const b = aligned(2), u16 = new Uint16Array(b.buffer, b.byteOffset, count), out = new Float32Array(count), tab = f16Table();
-      for (let i = 0; i < count; i++) out[i] = tab[u16[i]];
-      return out;
+/**
+ * Reading tensors one after another without leaving each one's bytes behind as garbage (which
+ * would double the peak memory of a load): one byte buffer and one f32 buffer, sized for the
+ * largest tensor, reused for every read.
+ */
+export class TensorReader {
+  private bytes: Uint8Array;
+  private floats: Float32Array;
+
+  constructor(tensors: Iterable<TensorInfo>) {
+    let maxBytes = 0, maxCount = 0;
+    for (const t of tensors) { maxBytes = Math.max(maxBytes, t.end - t.begin); maxCount = Math.max(maxCount, (t.end - t.begin) / ITEM[t.dtype]); }
+    this.bytes = new Uint8Array(Math.ceil(maxBytes / 8) * 8);
+    this.floats = new Float32Array(maxCount);
+  }
+
+  /** The tensor as f32. Valid until the next call. */
+  async read(t: TensorInfo): Promise<Float32Array> {
+    const bytes = await t.source.read(t.begin, t.end - t.begin, this.bytes);
+    const count = (t.end - t.begin) / ITEM[t.dtype];
+    const aligned = (k: number) => (bytes.byteOffset % k === 0 ? bytes : bytes.slice());
+    const out = this.floats.subarray(0, count);
+    switch (t.dtype) {
+      case 'F32': { const b = aligned(4); return new Float32Array(b.buffer, b.byteOffset, count); }
+      case 'F64': { const b = aligned(8); out.set(new Float64Array(b.buffer, b.byteOffset, count)); return out; }
+      case 'BF16': {
+        const b = aligned(2), u16 = new Uint16Array(b.buffer, b.byteOffset, count), u32 = new Uint32Array(out.buffer, 0, count);
+        for (let i = 0; i < count; i++) u32[i] = u16[i] << 16;
+        return out;
+      }
+      case 'F16': {
+        const b = aligned(2), u16 = new Uint16Array(b.buffer, b.byteOffset, count), tab = f16Table();
+        for (let i = 0; i < count; i++) out[i] = tab[u16[i]];
+        return out;
+      }
     }
   }
 }

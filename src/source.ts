@@ -7,7 +7,8 @@ export interface ByteSource {
   /** The file's name, used in error messages. */
   readonly name: string;
   readonly size: number;
-  read(offset: number, length: number): Promise<Uint8Array>;
+  /** Bytes [offset, offset + length); `into` (at least `length` bytes, 8-byte aligned) may be filled and returned. */
+  read(offset: number, length: number, into?: Uint8Array): Promise<Uint8Array>;
   close(): Promise<void>;
 }
 
@@ -65,8 +66,9 @@ async function onDisk(dir: string): Promise<ModelFiles> {
       const { size } = await fh.stat();
       return {
         name, size,
-        async read(offset, length) {
-          const buf = new Uint8Array(length); // own ArrayBuffer, offset 0: f32 views need 4-byte alignment
+        async read(offset, length, into) {
+          // a fresh or caller-owned buffer at offset 0: f32 views need 4-byte alignment
+          const buf = into && into.byteLength >= length ? into.subarray(0, length) : new Uint8Array(length);
           let done = 0;
           while (done < length) {
             const { bytesRead } = await fh.read(buf, done, length - done, offset + done);
