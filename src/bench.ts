@@ -6,7 +6,7 @@
  * be sized per row.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -80,7 +80,19 @@ export async function benchChild(job: ChildJob): Promise<ChildResult> {
   for (let i = 0; i < 2; i++) await run(); // warm-up: V8 tiers wasm up while it runs
   const times: number[] = [];
   for (let i = 0; i < job.runs; i++) { const t = performance.now(); await run(); times.push(performance.now() - t); }
-  return { loadMs: loaded - t0, firstMs, times, rssPeakMb: process.resourceUsage().maxRSS / 1024, flops };
+  return { loadMs: loaded - t0, firstMs, times, rssPeakMb: peakRssMb(), flops };
+}
+
+/**
+ * This process's peak resident memory. Linux's VmHWM belongs to the address space, so it starts
+ * afresh at exec; getrusage's maxRSS survives exec and would report the parent's peak instead.
+ */
+function peakRssMb(): number {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (m) return Number(m[1]) / 1024;
+  } catch { /* not Linux */ }
+  return process.resourceUsage().maxRSS / 1024;
 }
 
 export interface BenchOptions {
@@ -97,17 +109,37 @@ export interface BenchRow {
 
 const median = (a: number[]) => { const s = [...a].sort((x, y) => x - y); return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
 
-export async function runBench(o: BenchOptions): Promise<BenchRow[]> {
-  const dir = o.model ?? mkdtempSync(path.join(tmpdir(), `vit-wasm-${o.preset}-`));
-  if (o.preset) {
-    if (!(o.preset in PRESETS)) throw new Error(`vit-wasm: unknown preset '${o.preset}' (${Object.keys(PRESETS).join(', ')})`);
-    for (const [name, data] of Object.entries(randomModelFiles(PRESETS[o.preset], 0))) writeFileSync(path.join(dir, name), data);
+/** Writes and flushes a file, so the kernel's write-back of hundreds of MB does not run during the timings. */
+function writeDurably(file: string, data: Uint8Array | string): void {
+  writeFileSync(file, data);
+  const fd = openSync(file, 'r+');
+  try { fsyncSync(fd); } finally { closeSync(fd); }
+}
+
+/** Writes the preset (if any) and the ONNX export; run in a child so the parent never holds the model. */
+export async function benchPrep(o: { preset?: string; dir: string; onnx: string | null }): Promise<{ flops: number }> {
+  if (o.preset) for (const [name, data] of Object.entries(randomModelFiles(PRESETS[o.preset], 0))) writeDurably(path.join(o.dir, name), data);
+  const model = await loadModel(o.dir, { threads: 1, simd: 'simd' });
+  try {
+    if (o.onnx) writeDurably(o.onnx, model.toOnnx());
+    return { flops: forwardFlops(model.config) };
+  } finally {
+    await model.dispose();
   }
-  const model = await loadModel(dir, { threads: 1, simd: 'simd' });
-  const flops = forwardFlops(model.config);
+}
+
+async function child(args: string[]): Promise<string> {
+  const bin = fileURLToPath(new URL('../bin/vit-wasm.js', import.meta.url));
+  const { stdout } = await promisify(execFile)(process.execPath, [bin, ...args], { maxBuffer: 1 << 24 });
+  return stdout.trim().split('\n').pop()!;
+}
+
+export async function runBench(o: BenchOptions): Promise<BenchRow[]> {
+  if (o.preset && !(o.preset in PRESETS)) throw new Error(`vit-wasm: unknown preset '${o.preset}' (${Object.keys(PRESETS).join(', ')})`);
+  const dir = o.model ?? mkdtempSync(path.join(tmpdir(), `vit-wasm-${o.preset}-`));
   const onnx = path.join(mkdtempSync(path.join(tmpdir(), 'vit-wasm-onnx-')), 'model.onnx');
-  if (o.peers) writeFileSync(onnx, model.toOnnx());
-  await model.dispose();
+  // In a child process: the parent's freeing of hundreds of MB would otherwise run during the timings.
+  const { flops } = JSON.parse(await child(['__bench-prep', JSON.stringify({ preset: o.preset, dir, onnx: o.peers ? onnx : null })]));
 
   const ceilings = { simd: await measureCeiling('simd'), relaxed: o.relaxed ? await measureCeiling('relaxed') : NaN };
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
@@ -116,12 +148,11 @@ export async function runBench(o: BenchOptions): Promise<BenchRow[]> {
     (o.relaxed ? `, ${ceilings.relaxed.toFixed(1)} GFLOP/s relaxed FMA` : ''));
 
   const runtimes: Runtime[] = ['vit-wasm', ...(o.relaxed ? ['vit-wasm-relaxed' as const] : []), ...(o.peers ? ['ort-web' as const, 'ort-node' as const] : [])];
-  const bin = fileURLToPath(new URL('../bin/vit-wasm.js', import.meta.url));
   const rows: BenchRow[] = [];
   for (const batch of o.batch) for (const runtime of runtimes) for (const threads of o.threads) {
     const job: ChildJob = { runtime, threads, batch, runs: o.runs, dir, onnx };
-    const { stdout } = await promisify(execFile)(process.execPath, [bin, '__bench-child', JSON.stringify(job)], { maxBuffer: 1 << 24 }).catch((e) => { throw new Error(`vit-wasm bench: ${runtime} threads=${threads} batch=${batch} failed: ${e.stderr || e.message}`); });
-    const r: ChildResult = JSON.parse(stdout.trim().split('\n').pop()!);
+    const r: ChildResult = JSON.parse(await child(['__bench-child', JSON.stringify(job)])
+      .catch((e) => { throw new Error(`vit-wasm bench: ${runtime} threads=${threads} batch=${batch} failed: ${e.stderr || e.message}`); }));
     const med = median(r.times);
     const gflops = (flops * batch) / (med / 1000) / 1e9;
     const ceiling = runtime === 'vit-wasm-relaxed' ? ceilings.relaxed : runtime === 'ort-node' ? NaN : ceilings.simd;

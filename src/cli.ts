@@ -5,7 +5,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { benchChild, runBench } from './bench.js';
+import { benchChild, benchPrep, runBench } from './bench.js';
 import { loadModel, type Prediction, type ViTModel } from './model.js';
 import { PRESETS, randomModelFiles } from './presets.js';
 
@@ -143,6 +143,7 @@ export async function main(argv: string[]): Promise<number> {
     if (cmd === 'init') return await init(rest);
     if (cmd === 'export-onnx') return await exportOnnxCmd(rest);
     if (cmd === 'bench') return await bench(rest);
+    if (cmd === '__bench-prep') { console.log(JSON.stringify(await benchPrep(JSON.parse(rest[0])))); return 0; }
     if (cmd === '__bench-child') {
       // one bench row in a fresh process; exit explicitly, as onnxruntime-web's threads would keep it alive
       console.log(JSON.stringify(await benchChild(JSON.parse(rest[0]))));
