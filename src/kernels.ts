@@ -52,6 +52,16 @@ export function hasRelaxedSimd(): boolean {
   return WebAssembly.validate(RELAXED_PROBE);
 }
 
+/**
+ * Node 20's V8 (11.3) has relaxed SIMD behind a flag that must be set before compiling (it is not
+ * accepted in NODE_OPTIONS or a Worker's execArgv); workers started later inherit it. Newer engines
+ * have it on by default and this does nothing.
+ */
+async function enableRelaxedSimdInNode(): Promise<void> {
+  if (!isNode || hasRelaxedSimd()) return;
+  try { (await import('node:v8')).setFlagsFromString('--experimental-wasm-relaxed-simd'); } catch { /* keep plain SIMD */ }
+}
+
 const isNode = typeof process !== 'undefined' && !!process.versions?.node;
 
 function wasmUrl(flavor: SimdFlavor, shared: boolean): URL {
@@ -66,10 +76,11 @@ const compiled = new Map<string, Promise<WebAssembly.Module>>();
  * Compiles (once per build) the kernel module. `auto` picks relaxed SIMD where the engine supports
  * it. `shared` false selects the one-thread build over an unshared memory (plain SIMD only).
  */
-export function compileKernels(flavor: SimdFlavor | 'auto' = 'auto', shared = true): Promise<{ module: WebAssembly.Module; flavor: SimdFlavor }> {
+export async function compileKernels(flavor: SimdFlavor | 'auto' = 'auto', shared = true): Promise<{ module: WebAssembly.Module; flavor: SimdFlavor }> {
+  if (flavor !== 'simd' && shared) await enableRelaxedSimdInNode();
   let f: SimdFlavor = flavor === 'auto' ? (hasRelaxedSimd() ? 'relaxed' : 'simd') : flavor;
   if (f === 'relaxed' && !hasRelaxedSimd()) {
-    return Promise.reject(new Error('vit-wasm: relaxed SIMD was requested but this engine does not support it (Node 20 needs v8.setFlagsFromString("--experimental-wasm-relaxed-simd") before loading)'));
+    throw new Error('vit-wasm: relaxed SIMD was requested but this engine does not support it');
   }
   if (!shared) f = 'simd';
   const url = wasmUrl(f, shared);
@@ -85,7 +96,7 @@ export function compileKernels(flavor: SimdFlavor | 'auto' = 'auto', shared = tr
     })();
     compiled.set(url.href, p);
   }
-  return p.then((module) => ({ module, flavor: f }));
+  return { module: await p, flavor: f };
 }
 
 /** Byte address of the kernels' math constants (assembly/simd.ts, CST), in the reserved low memory. */

@@ -23,7 +23,11 @@ export interface LoadOptions {
   threads?: number;
   /** URL of dist/worker.js, when an app serves it from somewhere other than beside the library. */
   workerUrl?: string | URL;
-  /** Kernel build: `auto` (relaxed SIMD where the engine has it), `simd` or `relaxed`. Default `auto`. */
+  /**
+   * Kernel build: `auto` (relaxed SIMD, i.e. FMA, where the engine has it — in Node 20 vit-wasm turns
+   * on V8's flag for it), `simd` (plain SIMD everywhere) or `relaxed`. Default `auto`. The two builds
+   * agree with PyTorch equally well but not bit for bit with each other.
+   */
   simd?: SimdFlavor | 'auto';
   /** Keep every layer's attention maps after each forward (see {@link ViTModel.attention}). Default false. */
   keepAttention?: boolean;

@@ -116,3 +116,13 @@ describe('process lifecycle', () => {
     await model.dispose();
   });
 });
+
+test('Node picks the relaxed-SIMD build by default, turning on V8\'s flag itself', async () => {
+  const { stdout } = await run(process.execPath, ['--input-type=module', '-e', `
+    import { loadModel, hasRelaxedSimd } from ${JSON.stringify(path.join(ROOT, 'dist/index.js'))};
+    const before = hasRelaxedSimd();
+    const m = await loadModel(${JSON.stringify(path.join(MODELS, 'h40-hf'))}, { threads: 2 });
+    console.log(JSON.stringify({ before, simd: m.simd }));
+    await m.dispose();`], { timeout: 20000 });
+  expect(JSON.parse(stdout)).toEqual({ before: false, simd: 'relaxed' });
+});
