@@ -130,7 +130,10 @@ export class WorkerPool {
       // Wake the live workers out of the barrier; once they have unwound (or after 1 s), replace the pool.
       abortBarrier(this.opts.memory);
       this.broken = false;
-      const settled = Promise.race([Promise.allSettled(calls), new Promise((r) => setTimeout(r, 1000))]);
+      const settled = Promise.race([Promise.allSettled(calls), new Promise((r) => {
+        const t = setTimeout(r, 1000) as unknown as { unref?: () => void };
+        t.unref?.(); // a Node process may exit meanwhile
+      })]);
       this.ready = settled.then(() => this.restart());
       const err = e as Error;
       throw err instanceof AbortedError || /^vit-wasm/.test(err.message) ? err : new Error(`vit-wasm: a kernel failed in a worker: ${err.message}`);
