@@ -95,8 +95,31 @@ function overHttp(base: string): ModelFiles {
     async exists(f) { return fetch(url(f), { method: 'HEAD' }).then((r) => r.ok, () => false); },
     async text(f) { return (await get(f)).text(); },
     async open(f) {
-      // One download, then reads from memory: simpler and as fast as Range requests for one pass.
-      return memorySource(url(f), new Uint8Array(await (await get(f)).arrayBuffer()));
+      // Each tensor is fetched with a Range request as the loader asks for it, so the page never
+      // holds the whole file; a server that ignores Range sends it all once, and reads come from that.
+      const u = url(f);
+      let whole: Uint8Array | null = null;
+      const ranged = async (offset: number, length: number): Promise<Uint8Array> => {
+        if (whole) return whole.subarray(offset, offset + length);
+        const r = await fetch(u, { headers: { Range: `bytes=${offset}-${offset + length - 1}` } });
+        if (r.status === 200) { whole = new Uint8Array(await r.arrayBuffer()); return whole.subarray(offset, offset + length); }
+        if (r.status !== 206) throw new Error(`vit-wasm: ${u}: HTTP ${r.status}`);
+        const bytes = new Uint8Array(await r.arrayBuffer());
+        if (bytes.length !== length) throw new Error(`vit-wasm: ${u}: asked for ${length} bytes at ${offset}, got ${bytes.length}`);
+        return bytes;
+      };
+      const first = await fetch(u, { headers: { Range: 'bytes=0-0' } });
+      if (!first.ok) throw new Error(`vit-wasm: ${u}: HTTP ${first.status}`);
+      let size: number;
+      if (first.status === 206) {
+        size = Number(/\/(\d+)$/.exec(first.headers.get('content-range') ?? '')?.[1]);
+        await first.body?.cancel();
+        if (!Number.isFinite(size)) throw new Error(`vit-wasm: ${u}: the server's Content-Range gives no file size`);
+      } else {
+        whole = new Uint8Array(await first.arrayBuffer());
+        size = whole.byteLength;
+      }
+      return { name: u, size, read: ranged, async close() { whole = null; } };
     },
   };
 }

@@ -17,7 +17,7 @@ const haveChromium = existsSync(CHROMIUM);
 if (!haveChromium && process.env.CI) throw new Error(`${CHROMIUM} is missing: .ci/run should have installed it`);
 if (!haveChromium) console.warn(`browser tests skipped: no ${CHROMIUM} (apt-get install -y chromium)`);
 
-let server: Server, origin: string;
+let server: Server, origin: string, ranges = 0;
 
 beforeAll(async () => {
   // /coi/… is served cross-origin isolated (COOP + COEP), /plain/… without the headers.
@@ -28,7 +28,17 @@ beforeAll(async () => {
     if (!['coi', 'plain'].includes(mode) || !file.startsWith(ROOT) || !existsSync(file)) { res.writeHead(404).end(); return; }
     const headers: Record<string, string> = { 'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream' };
     if (mode === 'coi') Object.assign(headers, { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' });
-    res.writeHead(200, headers).end(readFileSync(file));
+    const body = readFileSync(file);
+    // The isolated page's server honours Range (the loader fetches tensor by tensor); the plain one
+    // ignores it, so the loader's fallback to one whole download is exercised too.
+    const range = /^bytes=(\d+)-(\d+)$/.exec(String(req.headers.range ?? ''));
+    if (range && mode === 'coi') {
+      const [a, b] = [Number(range[1]), Math.min(Number(range[2]), body.length - 1)];
+      ranges++;
+      res.writeHead(206, { ...headers, 'content-range': `bytes ${a}-${b}/${body.length}` }).end(body.subarray(a, b + 1));
+      return;
+    }
+    res.writeHead(200, headers).end(body);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   origin = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
@@ -62,6 +72,7 @@ describe.skipIf(!haveChromium)('headless Chromium', () => {
       const model = await loadModel(f.dir, { threads: 2, simd: 'simd' });
       const node = await model.forward(f.input, f.batch);
       expect(res.bits).toEqual(Array.from(new Uint32Array(node.buffer)));
+      if (mode === 'coi') expect(ranges).toBeGreaterThan(10); // tensors came one Range request at a time
       expect(res.top).toEqual(await model.classify(path.join(FIXTURES, 'images/chelsea.png'), { topK: 3 }));
       await model.dispose();
     } finally {
