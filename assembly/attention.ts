@@ -2,7 +2,7 @@
 // range of query rows, so a worker pool can split B·H·T rows. Scores are built one query row at a
 // time in scratch and consumed at once: the T×T score matrix is never written out unless asked for.
 // T = tokens, D = hidden size, dh = head size, Tp = T rounded up to a multiple of 4.
-import { CST, fmadd, hmax, hsum, lane, vexp, exp_f64 } from './simd';
+import { CST, fmadd, hmax, hsum, lane, vexp, exp_f64, log_f64 } from './simd';
 
 /** Row softmax in place over n floats; any n. */
 // @ts-ignore: decorator
@@ -204,4 +204,138 @@ function dot_f64(base: usize /* floats */, ia: i32, ib: i32, n: i32): f64 {
   let s: f64 = 0;
   for (let k = 0; k < n; k++) s += <f64>load<f32>(base + (<usize>(ia + k) << 2)) * <f64>load<f32>(base + (<usize>(ib + k) << 2));
   return s;
+}
+
+/**
+ * Backward of one head h of one image, from the attention map the forward kept:
+ * dV = Pᵀ·dO, dP = dO·Vᵀ, dS = P ⊙ (dP − rowsum(dP ⊙ P)), dQ = scale·dS·K, dK = scale·dSᵀ·Q.
+ * qkv (T, 3D), probs (T, T), dout (T, D) head h at columns h·dh, dqkv (T, 3D) head h's q, k, v
+ * columns overwritten, scratch (T) per worker. Vectorised over dh, 4 at a time, scalar tail.
+ */
+export function attention_bwd_simd(qkv: usize, probs: usize, dout: usize, dqkv: usize, scratch: usize,
+                                   T: i32, D: i32, dh: i32, h: i32, scale: f32): void {
+  const ld = <usize>(3 * D) << 2, ldo = <usize>D << 2, dh4 = dh & ~3;
+  const q0 = qkv + (<usize>(h * dh) << 2), k0 = q0 + (<usize>D << 2), v0 = k0 + (<usize>D << 2);
+  const dq0 = dqkv + (<usize>(h * dh) << 2), dk0 = dq0 + (<usize>D << 2), dv0 = dk0 + (<usize>D << 2);
+  const do0 = dout + (<usize>(h * dh) << 2);
+  for (let j = 0; j < T; j++) for (let d = 0; d < dh; d++) {
+    const o = <usize>j * ld + (<usize>d << 2);
+    store<f32>(dk0 + o, 0); store<f32>(dv0 + o, 0);
+  }
+  for (let i = 0; i < T; i++) {
+    const pi = probs + ((<usize>i * T) << 2), doi = do0 + <usize>i * ldo, qi = q0 + <usize>i * ld, dqi = dq0 + <usize>i * ld;
+    // dP row and the row sum Σ_j P·dP
+    let rs: f32 = 0;
+    for (let j = 0; j < T; j++) {
+      const vj = v0 + <usize>j * ld;
+      let acc = f32x4.splat(0), d = 0;
+      for (; d < dh4; d += 4) acc = fmadd(v128.load(doi + (<usize>d << 2)), v128.load(vj + (<usize>d << 2)), acc);
+      let dp = hsum(acc);
+      for (; d < dh; d++) dp += load<f32>(doi + (<usize>d << 2)) * load<f32>(vj + (<usize>d << 2));
+      store<f32>(scratch + (<usize>j << 2), dp);
+      rs += load<f32>(pi + (<usize>j << 2)) * dp;
+    }
+    // dS row → dQ_i, dK_j, and dV_j += P_ij dO_i
+    let dq = f32x4.splat(0);
+    for (let d = 0; d < dh4; d += 4) v128.store(dqi + (<usize>d << 2), dq);
+    for (let d = dh4; d < dh; d++) store<f32>(dqi + (<usize>d << 2), 0);
+    for (let j = 0; j < T; j++) {
+      const p = load<f32>(pi + (<usize>j << 2));
+      const ds = p * (load<f32>(scratch + (<usize>j << 2)) - rs) * scale;
+      const kj = k0 + <usize>j * ld, dkj = dk0 + <usize>j * ld, dvj = dv0 + <usize>j * ld;
+      const vds = f32x4.splat(ds), vp = f32x4.splat(p);
+      let d = 0;
+      for (; d < dh4; d += 4) {
+        const o = <usize>d << 2;
+        v128.store(dqi + o, fmadd(vds, v128.load(kj + o), v128.load(dqi + o)));
+        v128.store(dkj + o, fmadd(vds, v128.load(qi + o), v128.load(dkj + o)));
+        v128.store(dvj + o, fmadd(vp, v128.load(doi + o), v128.load(dvj + o)));
+      }
+      for (; d < dh; d++) {
+        const o = <usize>d << 2;
+        store<f32>(dqi + o, load<f32>(dqi + o) + ds * load<f32>(kj + o));
+        store<f32>(dkj + o, load<f32>(dkj + o) + ds * load<f32>(qi + o));
+        store<f32>(dvj + o, load<f32>(dvj + o) + p * load<f32>(doi + o));
+      }
+    }
+  }
+}
+
+/** Scalar f64 reference; same arguments (scratch unused). */
+export function attention_bwd_ref(qkv: usize, probs: usize, dout: usize, dqkv: usize, scratch: usize,
+                                  T: i32, D: i32, dh: i32, h: i32, scale: f32): void {
+  const ld = 3 * D;
+  for (let j = 0; j < T; j++) for (let d = 0; d < dh; d++) {
+    let dv: f64 = 0, dk: f64 = 0;
+    for (let i = 0; i < T; i++) {
+      const p = <f64>load<f32>(at(probs, i, j, T));
+      dv += p * <f64>load<f32>(at(dout, i, h * dh + d, D));
+      dk += ds_ref(qkv, probs, dout, i, j, T, D, dh, h) * <f64>scale * <f64>load<f32>(at(qkv, i, h * dh + d, ld));
+    }
+    store<f32>(at(dqkv, j, 2 * D + h * dh + d, ld), <f32>dv);
+    store<f32>(at(dqkv, j, D + h * dh + d, ld), <f32>dk);
+  }
+  for (let i = 0; i < T; i++) for (let d = 0; d < dh; d++) {
+    let dq: f64 = 0;
+    for (let j = 0; j < T; j++) dq += ds_ref(qkv, probs, dout, i, j, T, D, dh, h) * <f64>scale * <f64>load<f32>(at(qkv, j, D + h * dh + d, ld));
+    store<f32>(at(dqkv, i, h * dh + d, ld), <f32>dq);
+  }
+}
+
+// @ts-ignore: decorator
+@inline function at(base: usize, row: i32, col: i32, stride: i32): usize { return base + (<usize>(row * stride + col) << 2); }
+
+/** dS[i, j] = P_ij (dP_ij − Σ_l P_il dP_il), dP_ij = dO_i · V_j, in f64. */
+function ds_ref(qkv: usize, probs: usize, dout: usize, i: i32, j: i32, T: i32, D: i32, dh: i32, h: i32): f64 {
+  let rs: f64 = 0, dpj: f64 = 0;
+  for (let l = 0; l < T; l++) {
+    let dp: f64 = 0;
+    for (let d = 0; d < dh; d++) dp += <f64>load<f32>(dout + (<usize>(i * D + h * dh + d) << 2)) * <f64>load<f32>(qkv + (<usize>(l * 3 * D + 2 * D + h * dh + d) << 2));
+    rs += <f64>load<f32>(probs + (<usize>(i * T + l) << 2)) * dp;
+    if (l == j) dpj = dp;
+  }
+  return <f64>load<f32>(probs + (<usize>(i * T + j) << 2)) * (dpj - rs);
+}
+
+/**
+ * Softmax + cross-entropy over B rows of L logits: the loss (mean over rows) is returned and
+ * dlogits = (softmax − onehot(label)) / B. logits (B, L), labels (B) i32, dlogits (B, L)
+ */
+export function softmax_xent_simd(logits: usize, labels: usize, dlogits: usize, B: i32, L: i32): f32 {
+  let loss: f64 = 0;
+  const invB: f32 = <f32>1.0 / <f32>B;
+  for (let b = 0; b < B; b++) {
+    const z = logits + ((<usize>b * L) << 2), g = dlogits + ((<usize>b * L) << 2), y = load<i32>(labels + (<usize>b << 2));
+    let m: f32 = -Infinity;
+    for (let j = 0; j < L; j++) m = max(m, load<f32>(z + (<usize>j << 2)));
+    memory.copy(g, z, <usize>L << 2);
+    softmax_row(g, L);
+    // loss = log Σ e^{z - m} − (z_y − m), in f64 from the logits (not from a rounded probability)
+    let s: f64 = 0;
+    for (let j = 0; j < L; j++) s += exp_f64(<f64>load<f32>(z + (<usize>j << 2)) - <f64>m);
+    loss += log_f64(s) - (<f64>load<f32>(z + (<usize>y << 2)) - <f64>m);
+    for (let j = 0; j < L; j++) {
+      const o = <usize>j << 2;
+      store<f32>(g + o, (load<f32>(g + o) - (j == y ? <f32>1 : <f32>0)) * invB);
+    }
+  }
+  return <f32>(loss / <f64>B);
+}
+
+/** Scalar f64 reference; same arguments. */
+export function softmax_xent_ref(logits: usize, labels: usize, dlogits: usize, B: i32, L: i32): f32 {
+  let loss: f64 = 0;
+  for (let b = 0; b < B; b++) {
+    const z = logits + ((<usize>b * L) << 2), g = dlogits + ((<usize>b * L) << 2), y = load<i32>(labels + (<usize>b << 2));
+    let m: f64 = -Infinity;
+    for (let j = 0; j < L; j++) m = max(m, <f64>load<f32>(z + (<usize>j << 2)));
+    let s: f64 = 0;
+    for (let j = 0; j < L; j++) s += exp_f64(<f64>load<f32>(z + (<usize>j << 2)) - m);
+    loss += log_f64(s) - (<f64>load<f32>(z + (<usize>y << 2)) - m);
+    for (let j = 0; j < L; j++) {
+      const p = exp_f64(<f64>load<f32>(z + (<usize>j << 2)) - m) / s;
+      store<f32>(g + (<usize>j << 2), <f32>((p - (j == y ? 1.0 : 0.0)) / <f64>B));
+    }
+  }
+  return <f32>(loss / <f64>B);
 }

@@ -62,3 +62,41 @@ export function embed_tokens_ref(pe: usize, cls: usize, pos: usize, x: usize, B:
     store<f32>(x + (<usize>((b * T + t) * D + i) << 2), v + load<f32>(pos + (<usize>(t * D + i) << 2)));
   }
 }
+
+/**
+ * Backward of embed_tokens: dpe gets the patch rows of dx; dcls and dpos accumulate over the batch.
+ * dx (B, T, D), dpe (B, T-1, D), dcls (D) +=, dpos (T, D) +=
+ */
+export function embed_tokens_bwd_simd(dx: usize, dpe: usize, dcls: usize, dpos: usize, B: i32, T: i32, D: i32): void {
+  const D4 = D & ~3;
+  for (let b = 0; b < B; b++) {
+    for (let t = 0; t < T; t++) {
+      const src = dx + ((<usize>(b * T + t) * D) << 2), pp = dpos + ((<usize>t * D) << 2);
+      if (t == 0) accumulate(dcls, src, D, D4);
+      else memory.copy(dpe + ((<usize>(b * (T - 1) + t - 1) * D) << 2), src, <usize>D << 2);
+      accumulate(pp, src, D, D4);
+    }
+  }
+}
+
+// @ts-ignore: decorator
+@inline function accumulate(dst: usize, src: usize, D: i32, D4: i32): void {
+  let i = 0;
+  for (; i < D4; i += 4) { const o = <usize>i << 2; v128.store(dst + o, f32x4.add(v128.load(dst + o), v128.load(src + o))); }
+  for (; i < D; i++) { const o = <usize>i << 2; store<f32>(dst + o, load<f32>(dst + o) + load<f32>(src + o)); }
+}
+
+/** Scalar f64 reference; same arguments. */
+export function embed_tokens_bwd_ref(dx: usize, dpe: usize, dcls: usize, dpos: usize, B: i32, T: i32, D: i32): void {
+  for (let t = 0; t < T; t++) for (let i = 0; i < D; i++) {
+    let s: f64 = 0;
+    for (let b = 0; b < B; b++) {
+      const v = load<f32>(dx + (<usize>((b * T + t) * D + i) << 2));
+      s += <f64>v;
+      if (t > 0) store<f32>(dpe + (<usize>((b * (T - 1) + t - 1) * D + i) << 2), v);
+    }
+    const pp = dpos + (<usize>(t * D + i) << 2);
+    store<f32>(pp, <f32>(<f64>load<f32>(pp) + s));
+    if (t == 0) { const pc = dcls + (<usize>i << 2); store<f32>(pc, <f32>(<f64>load<f32>(pc) + s)); }
+  }
+}

@@ -108,3 +108,88 @@ export function gemm_ref(a: usize, lda: i32, w: usize, bias: usize, c: usize, ld
     }
   }
 }
+
+// ---- backward: the same 4×8 register tile over arbitrary strides, so the two gradient products
+// read their operands in place: dX = dY·W (A = dY rows, B = W rows) and dW = dYᵀ·X (A = dY columns,
+// B = X rows). Strides are in bytes. B rows are read 8 floats at a time: keep 8 floats of slack
+// after B (src/memory.ts pads every allocation).
+
+/**
+ * C (M, N) = A · B (+ C when epi = EPI_ADD), A[i, k] at a + i·ai + k·ak, B[k, j] at b + k·bk + j·4.
+ * c (M, ldc)
+ */
+export function gemm_4x8_strided_simd(a: usize, ai: i32, ak: i32, b: usize, bk: i32, c: usize, ldc: i32,
+                                      M: i32, N: i32, K: i32, epi: i32): void {
+  const sai = <usize>ai, sak = <usize>ak, sbk = <usize>bk, sc = <usize>ldc << 2, panels = (N + 7) >> 3, M4 = M & ~3;
+  for (let i = 0; i < M4; i += 4) {
+    for (let p = 0; p < panels; p++) {
+      const n = min(8, N - (p << 3));
+      let pb = b + (<usize>p << 5), pa = a + <usize>i * sai;
+      let c00 = f32x4.splat(0), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+      for (let k = 0; k < K; k++) {
+        const b0 = v128.load(pb), b1 = v128.load(pb, 16);
+        let av = v128.load32_splat(pa);
+        c00 = fmadd(av, b0, c00); c01 = fmadd(av, b1, c01);
+        av = v128.load32_splat(pa + sai);
+        c10 = fmadd(av, b0, c10); c11 = fmadd(av, b1, c11);
+        av = v128.load32_splat(pa + 2 * sai);
+        c20 = fmadd(av, b0, c20); c21 = fmadd(av, b1, c21);
+        av = v128.load32_splat(pa + 3 * sai);
+        c30 = fmadd(av, b0, c30); c31 = fmadd(av, b1, c31);
+        pb += sbk; pa += sak;
+      }
+      const pc = c + <usize>i * sc + (<usize>p << 5);
+      finish_row(pc, c00, c01, 0, n, epi); finish_row(pc + sc, c10, c11, 0, n, epi);
+      finish_row(pc + 2 * sc, c20, c21, 0, n, epi); finish_row(pc + 3 * sc, c30, c31, 0, n, epi);
+    }
+  }
+  for (let i = M4; i < M; i++) {
+    for (let p = 0; p < panels; p++) {
+      let pb = b + (<usize>p << 5), pa = a + <usize>i * sai;
+      let c00 = f32x4.splat(0), c01 = c00;
+      for (let k = 0; k < K; k++) {
+        const av = v128.load32_splat(pa);
+        c00 = fmadd(av, v128.load(pb), c00); c01 = fmadd(av, v128.load(pb, 16), c01);
+        pb += sbk; pa += sak;
+      }
+      finish_row(c + <usize>i * sc + (<usize>p << 5), c00, c01, 0, min(8, N - (p << 3)), epi);
+    }
+  }
+}
+
+/** Scalar f64 reference; same arguments. */
+export function gemm_strided_ref(a: usize, ai: i32, ak: i32, b: usize, bk: i32, c: usize, ldc: i32,
+                                 M: i32, N: i32, K: i32, epi: i32): void {
+  for (let i = 0; i < M; i++) for (let j = 0; j < N; j++) {
+    let s: f64 = 0;
+    for (let k = 0; k < K; k++) s += <f64>load<f32>(a + <usize>i * ai + <usize>k * ak) * <f64>load<f32>(b + <usize>k * bk + (<usize>j << 2));
+    const q = c + ((<usize>i * ldc + j) << 2);
+    store<f32>(q, <f32>(epi == EPI_ADD ? s + <f64>load<f32>(q) : s));
+  }
+}
+
+/** Bias gradient: db (N) += Σ_m dy (M, N). */
+export function colsum_simd(dy: usize, db: usize, M: i32, N: i32): void {
+  const N4 = N & ~3, ld = <usize>N << 2;
+  let j = 0;
+  for (; j < N4; j += 4) {
+    let acc = v128.load(db + (<usize>j << 2));
+    let p = dy + (<usize>j << 2);
+    for (let m = 0; m < M; m++) { acc = f32x4.add(acc, v128.load(p)); p += ld; }
+    v128.store(db + (<usize>j << 2), acc);
+  }
+  for (; j < N; j++) {
+    let acc = load<f32>(db + (<usize>j << 2));
+    for (let m = 0; m < M; m++) acc += load<f32>(dy + ((<usize>m * N + j) << 2));
+    store<f32>(db + (<usize>j << 2), acc);
+  }
+}
+
+/** Scalar f64 reference; same arguments. */
+export function colsum_ref(dy: usize, db: usize, M: i32, N: i32): void {
+  for (let j = 0; j < N; j++) {
+    let s = <f64>load<f32>(db + (<usize>j << 2));
+    for (let m = 0; m < M; m++) s += <f64>load<f32>(dy + ((<usize>m * N + j) << 2));
+    store<f32>(db + (<usize>j << 2), <f32>s);
+  }
+}

@@ -99,3 +99,17 @@ export function erf_f64(x: f64): f64 {
 export function gelu_f64(x: f64): f64 {
   return 0.5 * x * (1.0 + erf_f64(x * 0.7071067811865476));
 }
+
+/** ln(x) in f64 for x > 0: x = m·2^e with m in [√½, √2), ln m = 2·atanh((m−1)/(m+1)) by its series. */
+export function log_f64(x: f64): f64 {
+  if (!(x > 0)) return x == 0 ? -Infinity : NaN;
+  let bits = reinterpret<i64>(x);
+  let e = <i32>((bits >> 52) & 0x7ff) - 1023;
+  let m = reinterpret<f64>((bits & 0x000fffffffffffff) | 0x3ff0000000000000);
+  if (e == -1023) { const l = log_f64(x * 4503599627370496.0); return l - 36.04365338911715; } // subnormal: × 2^52
+  if (m > 1.4142135623730951) { m *= 0.5; e++; }
+  const s = (m - 1) / (m + 1), s2 = s * s;
+  let term = s, sum: f64 = 0;
+  for (let k = 1; k < 40; k += 2) { sum += term / <f64>k; term *= s2; }
+  return 2 * sum + <f64>e * 0.6931471805599453;
+}

@@ -26,6 +26,21 @@ export interface KernelExports {
   patchify_ref(img: Ptr, patches: Ptr, B: number, C: number, H: number, W: number, p: number): void;
   embed_tokens_simd(pe: Ptr, cls: Ptr, pos: Ptr, x: Ptr, B: number, T: number, D: number): void;
   embed_tokens_ref(pe: Ptr, cls: Ptr, pos: Ptr, x: Ptr, B: number, T: number, D: number): void;
+  // backward (training)
+  gemm_4x8_strided_simd(a: Ptr, ai: number, ak: number, b: Ptr, bk: number, c: Ptr, ldc: number, M: number, N: number, K: number, epi: number): void;
+  gemm_strided_ref(a: Ptr, ai: number, ak: number, b: Ptr, bk: number, c: Ptr, ldc: number, M: number, N: number, K: number, epi: number): void;
+  colsum_simd(dy: Ptr, db: Ptr, M: number, N: number): void;
+  colsum_ref(dy: Ptr, db: Ptr, M: number, N: number): void;
+  layernorm_bwd_simd(x: Ptr, ldx: number, dy: Ptr, dx: Ptr, gamma: Ptr, dgamma: Ptr, dbeta: Ptr, rows: number, D: number, eps: number): void;
+  layernorm_bwd_ref(x: Ptr, ldx: number, dy: Ptr, dx: Ptr, gamma: Ptr, dgamma: Ptr, dbeta: Ptr, rows: number, D: number, eps: number): void;
+  gelu_bwd_simd(x: Ptr, dy: Ptr, dx: Ptr, n: number): void;
+  gelu_bwd_ref(x: Ptr, dy: Ptr, dx: Ptr, n: number): void;
+  attention_bwd_simd(qkv: Ptr, probs: Ptr, dout: Ptr, dqkv: Ptr, scratch: Ptr, T: number, D: number, dh: number, h: number, scale: number): void;
+  attention_bwd_ref(qkv: Ptr, probs: Ptr, dout: Ptr, dqkv: Ptr, scratch: Ptr, T: number, D: number, dh: number, h: number, scale: number): void;
+  softmax_xent_simd(logits: Ptr, labels: Ptr, dlogits: Ptr, B: number, L: number): number;
+  softmax_xent_ref(logits: Ptr, labels: Ptr, dlogits: Ptr, B: number, L: number): number;
+  embed_tokens_bwd_simd(dx: Ptr, dpe: Ptr, dcls: Ptr, dpos: Ptr, B: number, T: number, D: number): void;
+  embed_tokens_bwd_ref(dx: Ptr, dpe: Ptr, dcls: Ptr, dpos: Ptr, B: number, T: number, D: number): void;
 }
 
 /** Each op: the kernel dispatch calls and the scalar reference that tests hold it to. */
@@ -36,6 +51,14 @@ export const KERNELS = {
   softmax: { simd: 'softmax_rows_simd', ref: 'softmax_rows_ref', tile: [1, 4] },
   attention: { simd: 'attention_head_simd', ref: 'attention_head_ref', tile: [1, 8] },
   attentionPackKt: { simd: 'attention_pack_kt', ref: null, tile: [1, 1] }, // a copy: tested against a JS transpose
+  // backward, for training: each beside its forward in assembly/
+  gemmStrided: { simd: 'gemm_4x8_strided_simd', ref: 'gemm_strided_ref', tile: [4, 8] }, // dX = dY·W, dW = dYᵀ·X
+  colsum: { simd: 'colsum_simd', ref: 'colsum_ref', tile: [1, 4] },                       // bias gradients
+  layernormBwd: { simd: 'layernorm_bwd_simd', ref: 'layernorm_bwd_ref', tile: [1, 4] },
+  geluBwd: { simd: 'gelu_bwd_simd', ref: 'gelu_bwd_ref', tile: [1, 4] },
+  attentionBwd: { simd: 'attention_bwd_simd', ref: 'attention_bwd_ref', tile: [1, 4] },
+  softmaxXent: { simd: 'softmax_xent_simd', ref: 'softmax_xent_ref', tile: [1, 4] },
+  embedTokensBwd: { simd: 'embed_tokens_bwd_simd', ref: 'embed_tokens_bwd_ref', tile: [1, 4] },
   patchify: { simd: 'patchify_simd', ref: 'patchify_ref', tile: [1, 4] },
   embedTokens: { simd: 'embed_tokens_simd', ref: 'embed_tokens_ref', tile: [1, 4] },
 } as const satisfies Record<string, { simd: keyof KernelExports; ref: keyof KernelExports | null; tile: readonly [number, number] }>;

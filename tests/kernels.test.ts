@@ -192,3 +192,144 @@ describe.each(flavors)('kernels (%s build)', (flavor) => {
     }
   });
 });
+
+// ---- backward kernels (training): against their f64 references at tile edges, and the gradient
+// formulas against finite differences of the forward references.
+describe.each(flavors)('backward kernels (%s build)', (flavor) => {
+  const h = new Harness();
+  beforeAll(async () => { await h.init(flavor); });
+
+  test.each([1, 3, 4, 5, 9])('strided gemm M=%i: dX = dY·W and dW = dYᵀ·X layouts', (M) => {
+    for (const N of [1, 7, 8, 9, 17]) for (const K of [1, 3, 8, 13]) for (const epi of [EPI.STORE, EPI.ADD]) {
+      h.reset();
+      // dX (M, K) = dY (M, N) · W (N, K): A rows of dY, B rows of W
+      const dy = h.put(h.noise(M * N)), w = h.put(h.noise(N * K));
+      const c0 = h.noise(M * K), cs = h.put(c0), cr = h.put(c0);
+      h.k.gemm_4x8_strided_simd(dy, N * 4, 4, w, K * 4, cs, K, M, K, N, epi);
+      h.k.gemm_strided_ref(dy, N * 4, 4, w, K * 4, cr, K, M, K, N, epi);
+      expectClose(h.get(cs, M * K + 16), h.get(cr, M * K + 16), 2e-6 * Math.sqrt(N), 1e-6, `dX M=${M} N=${N} K=${K}`);
+      // dW (N, K) = dYᵀ (N, M) · X (M, K): A is dY read down its columns
+      const x = h.put(h.noise(M * K));
+      const w0 = h.noise(N * K), ws = h.put(w0), wr = h.put(w0);
+      h.k.gemm_4x8_strided_simd(dy, 4, N * 4, x, K * 4, ws, K, N, K, M, epi);
+      h.k.gemm_strided_ref(dy, 4, N * 4, x, K * 4, wr, K, N, K, M, epi);
+      expectClose(h.get(ws, N * K + 16), h.get(wr, N * K + 16), 2e-6 * Math.sqrt(M), 1e-6, `dW M=${M} N=${N} K=${K}`);
+    }
+  });
+
+  test.each([1, 3, 4, 5, 13])('colsum N=%i', (N) => {
+    for (const M of [1, 2, 7]) {
+      h.reset();
+      const dy = h.put(h.noise(M * N)), b0 = h.noise(N), bs = h.put(b0), br = h.put(b0);
+      h.k.colsum_simd(dy, bs, M, N); h.k.colsum_ref(dy, br, M, N);
+      expectClose(h.get(bs, N + 16), h.get(br, N + 16), 1e-6, 1e-6, `colsum M=${M} N=${N}`);
+    }
+  });
+
+  test.each([1, 3, 4, 5, 8, 33])('layernorm backward D=%i: reference and finite differences', (D) => {
+    for (const rows of [1, 3]) {
+      h.reset();
+      const ldx = D + 2, eps = 1e-5;
+      const xv = h.noise(rows * ldx).map((v) => v * 2 + 3), gv = h.noise(D).map((v) => v + 1), dyv = h.noise(rows * D);
+      const x = h.put(xv), g = h.put(gv), dy = h.put(dyv);
+      const dx0 = h.noise(rows * ldx), dxs = h.put(dx0), dxr = h.put(dx0);
+      const dgs = h.put(new Float32Array(D)), dbs = h.put(new Float32Array(D)), dgr = h.put(new Float32Array(D)), dbr = h.put(new Float32Array(D));
+      h.k.layernorm_bwd_simd(x, ldx, dy, dxs, g, dgs, dbs, rows, D, eps);
+      h.k.layernorm_bwd_ref(x, ldx, dy, dxr, g, dgr, dbr, rows, D, eps);
+      expectClose(h.get(dxs, rows * ldx + 16), h.get(dxr, rows * ldx + 16), 1e-5, 1e-5, `layernorm dx D=${D}`);
+      expectClose(h.get(dgs, D + 16), h.get(dgr, D + 16), 1e-5, 1e-5, 'dgamma');
+      expectClose(h.get(dbs, D + 16), h.get(dbr, D + 16), 1e-5, 1e-5, 'dbeta');
+      // d/dx of Σ dy·LN(x), computed in f64 in JS, at row 0
+      const ln = (row: number[]) => {
+        const m = row.reduce((a, b) => a + b, 0) / D, v = row.reduce((a, b) => a + (b - m) ** 2, 0) / D;
+        return row.map((xi, i) => ((xi - m) / Math.sqrt(v + eps)) * gv[i]);
+      };
+      const row = Array.from(xv.subarray(0, D)), dxk = h.get(dxs, D);
+      for (let i = 0; i < D; i++) {
+        const f = (d: number) => { const r = row.slice(); r[i] += d; return ln(r).reduce((a, y, j) => a + y * dyv[j], 0); };
+        const num = (f(1e-4) - f(-1e-4)) / 2e-4;
+        expect(Math.abs(dxk[i] - dx0[i] - num)).toBeLessThan(2e-3 * Math.max(1, Math.abs(num)));
+      }
+    }
+  });
+
+  test('gelu backward: reference, finite differences, every tail length', () => {
+    for (const n of [1, 3, 4, 5, 9, 401]) {
+      h.reset();
+      const xv = Float32Array.from({ length: n }, (_, i) => -6 + (12 * i) / Math.max(1, n - 1));
+      const x = h.put(xv), dy = h.put(h.noise(n)), ds = h.put(new Float32Array(n)), dr = h.put(new Float32Array(n));
+      h.k.gelu_bwd_simd(x, dy, ds, n); h.k.gelu_bwd_ref(x, dy, dr, n);
+      expectClose(h.get(ds, n + 16), h.get(dr, n + 16), 2e-6, 1e-5, `gelu bwd n=${n}`);
+    }
+    // derivative of the f64 reference forward, by central differences
+    h.reset();
+    const xs = Float32Array.from({ length: 41 }, (_, i) => -4 + i * 0.2), n = xs.length;
+    const x = h.put(xs), ones = h.put(new Float32Array(n).fill(1)), d = h.put(new Float32Array(n));
+    const xp = h.put(xs.map((v) => v + 1e-2)), xm = h.put(xs.map((v) => v - 1e-2)), yp = h.put(new Float32Array(n)), ym = h.put(new Float32Array(n));
+    h.k.gelu_bwd_simd(x, ones, d, n); h.k.gelu_ref(xp, yp, n); h.k.gelu_ref(xm, ym, n);
+    const got = h.get(d, n), a = h.get(yp, n), b = h.get(ym, n);
+    for (let i = 0; i < n; i++) expect(Math.abs(got[i] - (a[i] - b[i]) / (Math.fround(xs[i] + 1e-2) - Math.fround(xs[i] - 1e-2)))).toBeLessThan(2e-4);
+  });
+
+  test.each([1, 2, 5, 17])('attention backward T=%i: reference and finite differences', (T) => {
+    for (const [H, dh] of [[1, 1], [2, 3], [2, 4], [3, 5], [1, 16]]) {
+      h.reset();
+      const D = H * dh, scale = 1 / Math.sqrt(dh), T8 = Math.ceil(T / 8) * 8;
+      const qv = h.noise(T * 3 * D), qkv = h.put(qv), dov = h.noise(T * D), dout = h.put(dov);
+      const probs = h.put(new Float32Array(H * T * T)), out = h.put(new Float32Array(T * D));
+      const ds = h.put(new Float32Array(T * 3 * D)), dr = h.put(new Float32Array(T * 3 * D)), scratch = h.put(new Float32Array(4 * T8));
+      for (let head = 0; head < H; head++) {
+        h.k.attention_head_ref(qkv, 0, out, 0, probs + head * T * T * 4, T, D, dh, head, scale, 0, T);
+        h.k.attention_bwd_simd(qkv, probs + head * T * T * 4, dout, ds, scratch, T, D, dh, head, scale);
+        h.k.attention_bwd_ref(qkv, probs + head * T * T * 4, dout, dr, 0, T, D, dh, head, scale);
+      }
+      const got = h.get(ds, T * 3 * D);
+      expectClose(got, h.get(dr, T * 3 * D), 2e-5, 1e-4, `attention bwd T=${T} H=${H} dh=${dh}`);
+      // finite differences of Σ dout·attention(qkv) for a few inputs, through the f64 reference forward
+      const loss = (vals: Float32Array) => {
+        const p = h.put(vals), o = h.put(new Float32Array(T * D)), pr = h.put(new Float32Array(T * T));
+        for (let head = 0; head < H; head++) h.k.attention_head_ref(p, 0, o, 0, pr, T, D, dh, head, scale, 0, T);
+        return h.get(o, T * D).reduce((a, v, i) => a + v * dov[i], 0);
+      };
+      for (const idx of [0, D + 1, 2 * D + D - 1, (T - 1) * 3 * D + D].filter((i) => i < T * 3 * D)) {
+        const e = 1e-2, up = qv.slice(), dn = qv.slice();
+        up[idx] += e; dn[idx] -= e;
+        const num = (loss(up) - loss(dn)) / (Math.fround(qv[idx] + e) - Math.fround(qv[idx] - e));
+        expect(Math.abs(got[idx] - num), `d/dqkv[${idx}] T=${T} H=${H} dh=${dh}`).toBeLessThan(2e-3 * Math.max(1, Math.abs(num)));
+      }
+    }
+  });
+
+  test('softmax + cross-entropy: loss, gradient, finite differences', () => {
+    for (const [B, L] of [[1, 1], [1, 2], [3, 5], [4, 10], [2, 1000]]) {
+      h.reset();
+      const zv = h.noise(B * L, 4), z = h.put(zv), labels = h.mem.alloc(B + 4);
+      new Int32Array(h.mem.memory.buffer, labels, B).set(Array.from({ length: B }, (_, b) => (b * 7) % L));
+      const gs = h.put(new Float32Array(B * L)), gr = h.put(new Float32Array(B * L));
+      const ls = h.k.softmax_xent_simd(z, labels, gs, B, L), lr = h.k.softmax_xent_ref(z, labels, gr, B, L);
+      expect(Math.abs(ls - lr)).toBeLessThan(1e-6 * Math.max(1, lr));
+      const got = h.get(gs, B * L);
+      expectClose(got, h.get(gr, B * L + 16).subarray(0, B * L), 1e-7, 1e-5, `xent B=${B} L=${L}`);
+      if (L <= 10) for (let i = 0; i < B * L; i++) {
+        const e = 1e-2, up = zv.slice(), dn = zv.slice();
+        up[i] += e; dn[i] -= e;
+        const num = (h.k.softmax_xent_ref(h.put(up), labels, h.put(new Float32Array(B * L)), B, L) - h.k.softmax_xent_ref(h.put(dn), labels, h.put(new Float32Array(B * L)), B, L)) / (Math.fround(zv[i] + e) - Math.fround(zv[i] - e));
+        expect(Math.abs(got[i] - num)).toBeLessThan(1e-4);
+      }
+    }
+  });
+
+  test('embed_tokens backward', () => {
+    for (const [B, T, D] of [[1, 2, 1], [2, 5, 7], [3, 17, 16]]) {
+      h.reset();
+      const dx = h.put(h.noise(B * T * D));
+      const pes = h.put(new Float32Array(B * (T - 1) * D)), per = h.put(new Float32Array(B * (T - 1) * D));
+      const c0 = h.noise(D), p0 = h.noise(T * D);
+      const cs = h.put(c0), cr = h.put(c0), ps = h.put(p0), pr = h.put(p0);
+      h.k.embed_tokens_bwd_simd(dx, pes, cs, ps, B, T, D); h.k.embed_tokens_bwd_ref(dx, per, cr, pr, B, T, D);
+      expect(h.get(pes, B * (T - 1) * D + 16)).toEqual(h.get(per, B * (T - 1) * D + 16));
+      expectClose(h.get(cs, D + 16), h.get(cr, D + 16), 1e-6, 1e-6, 'dcls');
+      expectClose(h.get(ps, T * D + 16), h.get(pr, T * D + 16), 1e-6, 1e-6, 'dpos');
+    }
+  });
+});
