@@ -1,0 +1,86 @@
+// Training against PyTorch autograd (fixtures from tests/fixtures/generate.py): one step's loss and
+// EVERY parameter gradient; then a finite-difference check through the whole model, and the loss
+// falling over a few steps.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, test } from 'vitest';
+import { readSafetensorsHeader, TensorReader } from '../src/safetensors.js';
+import { modelFiles } from '../src/source.js';
+import { createTrainer } from '../src/train.js';
+import { loadModel } from '../src/index.js';
+import { FIXTURES } from './helpers.js';
+
+const TRAIN = path.join(FIXTURES, 'train');
+const f32 = (f: string) => { const b = readFileSync(f); return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.length)); };
+const i32 = (f: string) => { const b = readFileSync(f); return new Int32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.length)); };
+
+async function torchGrads(dir: string): Promise<Map<string, Float32Array>> {
+  const src = await (await modelFiles(dir)).open('grads.safetensors');
+  const t = await readSafetensorsHeader(src), r = new TensorReader(t.values()), out = new Map<string, Float32Array>();
+  for (const [name, info] of t) out.set(name, (await r.read(info)).slice());
+  await src.close();
+  return out;
+}
+
+describe.each(['t20', 't24'])('one training step against PyTorch float64 autograd (%s)', (name) => {
+  const dir = path.join(TRAIN, name);
+  test('loss and every parameter gradient within 1e-4 relative', async () => {
+    const exp = JSON.parse(readFileSync(path.join(dir, 'expected.json'), 'utf8'));
+    const t = await createTrainer(null, { from: dir, maxBatch: exp.batch });
+    const loss = t.lossAndGradients(f32(path.join(dir, 'input.f32')), i32(path.join(dir, 'labels.i32')));
+    expect(Math.abs(loss - exp.loss)).toBeLessThanOrEqual(1e-4 * Math.abs(exp.loss));
+    const ours = t.gradients(), theirs = await torchGrads(dir);
+    expect([...ours.keys()].sort()).toEqual([...theirs.keys()].sort());
+    let worst = 0;
+    // The key bias's gradient is exactly zero (a shift of every score in a row leaves softmax
+    // unchanged): relative error is meaningless there, so no tensor's scale counts as below 1e-3 of the largest.
+    const largest = Math.max(...[...theirs.values()].map((g) => g.reduce((m, v) => Math.max(m, Math.abs(v)), 0)));
+    for (const [k, g] of theirs) {
+      const o = ours.get(k)!;
+      let diff = 0, scale = 1e-3 * largest;
+      for (let i = 0; i < g.length; i++) { diff = Math.max(diff, Math.abs(o[i] - g[i])); scale = Math.max(scale, Math.abs(g[i])); }
+      worst = Math.max(worst, diff / scale);
+      expect(diff, k).toBeLessThanOrEqual(1e-4 * scale);
+    }
+    console.log(`${name}: loss ${loss} vs ${exp.loss}; worst gradient error ${worst.toExponential(2)} of each tensor's scale`);
+  });
+});
+
+test('gradients match finite differences of the loss through the whole model', async () => {
+  const dir = path.join(TRAIN, 't24');
+  const x = f32(path.join(dir, 'input.f32')), y = i32(path.join(dir, 'labels.i32'));
+  const t = await createTrainer(null, { from: dir, maxBatch: 2 });
+  t.lossAndGradients(x, y);
+  const grads = t.gradients(), params = t.parameters();
+  // perturb a few parameters of different kinds through a second trainer started from edited weights
+  for (const [name, idx] of [['vit.encoder.layer.0.attention.attention.key.weight', 5], ['vit.embeddings.position_embeddings', 30],
+    ['vit.encoder.layer.0.layernorm_after.weight', 3], ['vit.embeddings.patch_embeddings.projection.weight', 17], ['classifier.bias', 1]] as const) {
+    const lossAt = async (delta: number) => {
+      const files: Record<string, Uint8Array | string> = { 'config.json': readFileSync(path.join(dir, 'config.json'), 'utf8') };
+      const edited = new Map(params);
+      const v = edited.get(name)!.slice(); v[idx] += delta; edited.set(name, v);
+      const { encodeSafetensors } = await import('../src/safetensors.js');
+      files['model.safetensors'] = encodeSafetensors([...edited].map(([n, data]) => ({ name: n, shape: [data.length], data })));
+      const u = await createTrainer(null, { from: files, maxBatch: 2 });
+      return u.lossAndGradients(x, y);
+    };
+    const e = 1e-2;
+    const num = (await lossAt(e) - await lossAt(-e)) / (2 * e);
+    expect(Math.abs(grads.get(name)![idx] - num), name).toBeLessThan(2e-3 * Math.max(1e-2, Math.abs(num)) + 2e-5);
+  }
+});
+
+test('the loss falls over a few steps, and the trained model loads for inference with the same logits', async () => {
+  const dir = path.join(TRAIN, 't20');
+  const x = f32(path.join(dir, 'input.f32')), y = i32(path.join(dir, 'labels.i32'));
+  const t = await createTrainer(null, { from: dir, maxBatch: 3, lr: 3e-3, warmupSteps: 2, totalSteps: 20 });
+  const losses = Array.from({ length: 20 }, () => t.step(x, y));
+  expect(losses[19]).toBeLessThan(losses[0] * 0.5);
+  expect(t.learningRate(1)).toBeCloseTo(1.5e-3, 10);
+  expect(t.learningRate(20)).toBeCloseTo(0, 10);
+  const logits = t.logits(x, 3);
+  const model = await loadModel(t.files(), { threads: 1, simd: 'simd' });
+  const inf = await model.forward(x, 3);
+  for (let i = 0; i < logits.length; i++) expect(inf[i]).toBeCloseTo(logits[i], 5);
+  await model.dispose();
+});
