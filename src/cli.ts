@@ -2,17 +2,26 @@
  * The vit-wasm command line.
  *   vit-wasm classify --model DIR IMAGE... [--top K] [--json] [--threads N] [--simd auto|simd|relaxed]
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { benchChild, benchPrep, runBench } from './bench.js';
 import { loadModel, type Prediction, type ViTModel } from './model.js';
 import { PRESETS, randomModelFiles } from './presets.js';
+import { evalCommand, trainCommand } from './train-cli.js';
+
+/** The model this package ships (trained by `vit-wasm train --dataset mnist`), and its sample digits. */
+export const DEFAULT_MODEL = fileURLToPath(new URL('../assets/mnist-vit/', import.meta.url));
+export const SAMPLE_DIGITS = fileURLToPath(new URL('../assets/digits/', import.meta.url));
 
 const USAGE = `vit-wasm: Vision Transformer inference in WebAssembly SIMD
 
 Usage:
-  vit-wasm classify --model DIR IMAGE... [--top K] [--json] [--threads N] [--simd auto|simd|relaxed]
+  vit-wasm demo                          classify the bundled handwritten digits with the bundled model
+  vit-wasm classify [--model DIR] IMAGE... [--top K] [--json] [--threads N] [--simd auto|simd|relaxed]
+  vit-wasm train --dataset mnist --out DIR [--epochs N] [--batch B] [--lr X] [--threads T] [--seed S]
+  vit-wasm eval --model DIR --dataset mnist
   vit-wasm init --preset NAME --out DIR [--seed S]
   vit-wasm export-onnx --model DIR --out FILE
   vit-wasm bench (--preset NAME | --model DIR) [--threads 1,2,4] [--batch 1,8] [--runs N] [--peers]
@@ -20,7 +29,7 @@ Usage:
   vit-wasm --version
 
 classify  prints the top-K labels with probabilities for each PNG or JPEG image.
-  --model DIR   a Hugging Face-layout model directory: config.json, model.safetensors
+  --model DIR   a Hugging Face-layout model directory (default: the bundled MNIST ViT): config.json, model.safetensors
                 (or model.safetensors.index.json + shards), optional preprocessor_config.json;
                 Hugging Face, timm or torchvision tensor names; F32, F16 or BF16
   --top K       how many labels per image (default 5)
@@ -53,13 +62,12 @@ async function classify(argv: string[]): Promise<number> {
     args: argv, allowPositionals: true,
     options: { model: { type: 'string' }, top: { type: 'string' }, json: { type: 'boolean' }, threads: { type: 'string' }, simd: { type: 'string' } },
   });
-  if (!values.model) throw new UsageError('classify needs --model DIR');
   if (positionals.length === 0) throw new UsageError('classify needs at least one IMAGE');
   const topK = positiveInt(values.top, '--top', 5), threads = positiveInt(values.threads, '--threads', 1);
   const simd = values.simd ?? 'auto';
   if (simd !== 'auto' && simd !== 'simd' && simd !== 'relaxed') throw new UsageError(`--simd must be auto, simd or relaxed, got '${simd}'`);
 
-  const model: ViTModel = await loadModel(values.model, { threads, simd });
+  const model: ViTModel = await loadModel(values.model ?? DEFAULT_MODEL, { threads, simd });
   let failures = 0;
   const results: { image: string; predictions: Prediction[] }[] = [];
   try {
@@ -130,6 +138,26 @@ async function bench(argv: string[]): Promise<number> {
   return 0;
 }
 
+async function demo(): Promise<number> {
+  const files = readdirSync(SAMPLE_DIGITS).filter((f) => f.endsWith('.png')).sort();
+  const model = await loadModel(DEFAULT_MODEL);
+  try {
+    console.log(`${DEFAULT_MODEL} on ${files.length} held-out digits (${model.threads} threads, ${model.simd} build)\n`);
+    console.log('image                 true  predicted  probability');
+    let right = 0;
+    for (const f of files) {
+      const truth = /label-(\d)/.exec(f)?.[1] ?? '?';
+      const [top] = await model.classify(`${SAMPLE_DIGITS}${f}`, { topK: 1 });
+      right += +(top.label === truth);
+      console.log(`${f.padEnd(20)}  ${truth.padStart(4)}  ${top.label.padStart(9)}  ${(100 * top.score).toFixed(2).padStart(10)}%  ${top.label === truth ? '' : '✗'}`);
+    }
+    console.log(`\n${right} of ${files.length} right`);
+  } finally {
+    await model.dispose();
+  }
+  return 0;
+}
+
 /** Runs the CLI on `argv` (without node and script); resolves to the exit code. */
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
@@ -140,6 +168,9 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     if (cmd === 'classify') return await classify(rest);
+    if (cmd === 'demo') return await demo();
+    if (cmd === 'train') return await trainCommand(rest, UsageError);
+    if (cmd === 'eval') return await evalCommand(rest, UsageError);
     if (cmd === 'init') return await init(rest);
     if (cmd === 'export-onnx') return await exportOnnxCmd(rest);
     if (cmd === 'bench') return await bench(rest);

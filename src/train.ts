@@ -89,6 +89,7 @@ function parameterList(d: TrainDims): Param[] {
 export class Trainer {
   /** Optimiser steps taken. */
   stepCount = 0;
+  private lastBatch = 0;
   private readonly params: Param[];
   private readonly byName: Map<string, Param>;
   private readonly n: number;          // parameter count
@@ -239,10 +240,22 @@ export class Trainer {
   /** Loss and gradients of one batch (gradients replace the previous ones); no update. */
   lossAndGradients(images: Float32Array, labels: ArrayLike<number>): number {
     const B = labels.length;
+    this.lastBatch = B;
     this.load(images, labels, B);
     this.mem.f32(this.G, this.n).fill(0);
     this.forward(B);
     return this.backward(B);
+  }
+
+  /** Predicted classes of the batch the last `step`/`lossAndGradients` saw (before its update). */
+  lastPredictions(): Int32Array {
+    const L = this.dims.numLabels, z = this.mem.f32(this.a.logits, this.lastBatch * L), out = new Int32Array(this.lastBatch);
+    for (let b = 0; b < this.lastBatch; b++) {
+      let best = 0;
+      for (let j = 1; j < L; j++) if (z[b * L + j] > z[b * L + best]) best = j;
+      out[b] = best;
+    }
+    return out;
   }
 
   /** Gradients of the last `lossAndGradients`/`step`, by Hugging Face parameter name. */
