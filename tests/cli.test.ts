@@ -55,9 +55,9 @@ describe('vit-wasm CLI and package entry', () => {
 
   test('usage errors exit 2 with the usage text; model errors exit 1', async () => {
     expect((await cli([])).code).toBe(2);
-    const noModel = await cli(['classify', IMAGES[0]]);
-    expect(noModel.code).toBe(2);
-    expect(noModel.stderr).toMatch(/classify needs --model DIR/);
+    const noImage = await cli(['classify', '--model', MODEL]);
+    expect(noImage.code).toBe(2);
+    expect(noImage.stderr).toMatch(/classify needs at least one IMAGE/);
     const badTop = await cli(['classify', '--model', MODEL, IMAGES[0], '--top', 'x']);
     expect(badTop.stderr).toMatch(/--top must be a positive integer, got 'x'/);
     const badModel = await cli(['classify', '--model', '/nonexistent', IMAGES[0]]);
