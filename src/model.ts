@@ -7,7 +7,8 @@ import { Exec } from './exec.js';
 import { preprocess, readImage, type ImageInput } from './image.js';
 import { compileKernels, instantiateKernels, type KernelExports, type SimdFlavor } from './kernels.js';
 import { WasmMemory } from './memory.js';
-import { WorkerPool } from './pool.js';
+import { defaultWorkerUrl, WorkerPool } from './pool.js';
+import type { WorkerInit } from '../workers/worker.js';
 import { exportOnnx } from './onnx.js';
 import { modelFiles, type ModelLocation } from './source.js';
 import { planActivations, vitForward, type Activations } from './vit.js';
@@ -58,7 +59,7 @@ export class ViTModel {
 
   private mem: WasmMemory | null;
   private readonly k: KernelExports;
-  private readonly pool: WorkerPool | null;
+  private readonly pool: WorkerPool<WorkerInit, Activations> | null;
   private readonly weights: Weights;
   private readonly weightsEnd: number;
   private acts: Activations | null = null;
@@ -67,7 +68,7 @@ export class ViTModel {
 
   /** @internal use {@link loadModel} */
   constructor(init: { config: ViTConfig; preprocessing: PreprocessConfig; scheme: Scheme; simd: SimdFlavor; mem: WasmMemory;
-    k: KernelExports; weights: Weights; keepAttention: boolean; pool: WorkerPool | null }) {
+    k: KernelExports; weights: Weights; keepAttention: boolean; pool: WorkerPool<WorkerInit, Activations> | null }) {
     this.config = init.config; this.preprocessing = init.preprocessing; this.scheme = init.scheme; this.simd = init.simd;
     this.mem = init.mem; this.k = init.k; this.weights = init.weights; this.keepAttention = init.keepAttention;
     this.pool = init.pool; this.threads = init.pool?.size ?? 1;
@@ -219,9 +220,10 @@ export async function loadModel(where: ModelLocation, opts: LoadOptions = {}): P
   const pre = (await files.exists('preprocessor_config.json'))
     ? parseJson(await files.text('preprocessor_config.json'), `${files.where}/preprocessor_config.json`) : null;
   const preprocessing = parsePreprocess(pre, config, `${files.where}/preprocessor_config.json`);
-  let pool: WorkerPool | null = null;
+  let pool: WorkerPool<WorkerInit, Activations> | null = null;
   if (useWorkers) {
-    pool = new WorkerPool({ workers: threads, module, memory: mem.memory, config, weights, workerUrl: opts.workerUrl });
+    pool = new WorkerPool({ workers: threads, memory: mem.memory, workerUrl: opts.workerUrl ?? defaultWorkerUrl('worker'),
+      init: (id): WorkerInit => ({ module, memory: mem.memory, id, workers: threads, config, weights }) });
     await pool.started();
   }
   return new ViTModel({ config, preprocessing, scheme, simd: flavor, mem, k, weights, keepAttention: !!opts.keepAttention, pool });

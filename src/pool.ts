@@ -9,15 +9,19 @@
  */
 import * as Comlink from 'comlink';
 import { abortBarrier, AbortedError, resetBarrier, resetCounters } from './barrier.js';
-import type { Weights } from './checkpoint.js';
-import type { ViTConfig } from './config.js';
-import type { Activations } from './vit.js';
-import type { WorkerApi, WorkerInit } from '../workers/worker.js';
+
+/** What a pool worker script exposes through comlink. */
+export interface PoolWorkerApi<Init, Job, Result> {
+  init(o: Init): void;
+  run(job: Job): Result;
+  /** For tests: the next run traps in a kernel. */
+  fault(): void;
+}
 
 const isNode = typeof process !== 'undefined' && !!process.versions?.node;
 
-interface Slot {
-  api: Comlink.Remote<WorkerApi>;
+interface Slot<Api> {
+  api: Comlink.Remote<Api>;
   terminate(): void;
   /** Ends the worker as a crash would (tests): the pool sees it die. */
   kill(): void;
@@ -25,22 +29,25 @@ interface Slot {
   ref(on: boolean): void;
 }
 
-/** Where the bundled worker lives: dist/worker.js, from src/ or dist/ alike. */
-export function defaultWorkerUrl(): URL {
-  return new URL('../dist/worker.js', import.meta.url);
+/** Where a bundled worker lives (dist/worker.js, dist/train-worker.js), from src/ or dist/ alike. */
+export function defaultWorkerUrl(name = 'worker'): URL {
+  return new URL(`../dist/${name}.js`, import.meta.url);
 }
 
-export interface PoolOptions {
+export interface PoolOptions<Init> {
   workers: number;
-  module: WebAssembly.Module;
   memory: WebAssembly.Memory;
-  config: ViTConfig;
-  weights: Weights;
-  workerUrl?: string | URL;
+  /** What worker `id` receives in `init`. */
+  init: (id: number) => Init;
+  workerUrl: string | URL;
 }
 
-export class WorkerPool {
-  private slots: Slot[] = [];
+/**
+ * `Init` is what each worker's `init` receives, `Job` what every worker's `run` receives for one
+ * parallel region, `Result` what each returns.
+ */
+export class WorkerPool<Init = unknown, Job = unknown, Result = void> {
+  private slots: Slot<PoolWorkerApi<Init, Job, Result>>[] = [];
   private ready: Promise<void>;
   /** Rejecters of the comlink calls in flight: a dying worker rejects them all. */
   private readonly inFlight = new Set<(e: Error) => void>();
@@ -49,7 +56,7 @@ export class WorkerPool {
   private broken = false;
   private disposed = false;
 
-  constructor(private readonly opts: PoolOptions) {
+  constructor(private readonly opts: PoolOptions<Init>) {
     this.ready = this.spawn();
   }
 
@@ -58,8 +65,9 @@ export class WorkerPool {
   /** Resolves when every worker is up (rejects if one failed to start). */
   started(): Promise<void> { return this.ready; }
 
-  private async spawnOne(id: number): Promise<Slot> {
-    const url = this.opts.workerUrl ?? defaultWorkerUrl();
+  private async spawnOne(id: number): Promise<Slot<PoolWorkerApi<Init, Job, Result>>> {
+    type Api = PoolWorkerApi<Init, Job, Result>;
+    const url = this.opts.workerUrl;
     const generation = this.generation;
     const onDeath = (why: string) => {
       if (generation !== this.generation || this.disposed) return;
@@ -67,7 +75,7 @@ export class WorkerPool {
       const err = new Error(`vit-wasm: worker ${id} ${why}`);
       for (const reject of this.inFlight) reject(err);
     };
-    let slot: Slot;
+    let slot: Slot<Api>;
     if (isNode) {
       const { Worker } = await import('node:worker_threads');
       const { default: nodeEndpoint } = await import('comlink/dist/esm/node-adapter.mjs');
@@ -77,17 +85,15 @@ export class WorkerPool {
       const w = new Worker(url instanceof URL ? url : new URL(url), { execArgv });
       w.on('error', (e) => onDeath(`failed: ${e.message}`));
       w.on('exit', (code) => onDeath(`exited (code ${code})`));
-      slot = { api: Comlink.wrap<WorkerApi>(nodeEndpoint(w)), terminate: () => void w.terminate(), kill: () => void w.terminate(),
+      slot = { api: Comlink.wrap<Api>(nodeEndpoint(w)), terminate: () => void w.terminate(), kill: () => void w.terminate(),
         ref: (on) => (on ? w.ref() : w.unref()) };
     } else {
       const w = new Worker(url, { type: 'module' });
       w.addEventListener('error', (e) => onDeath(`failed: ${e.message || 'error in worker script'}`));
-      slot = { api: Comlink.wrap<WorkerApi>(w), terminate: () => w.terminate(), kill: () => { w.terminate(); onDeath('was terminated'); }, ref: () => {} };
+      slot = { api: Comlink.wrap<Api>(w), terminate: () => w.terminate(), kill: () => { w.terminate(); onDeath('was terminated'); }, ref: () => {} };
     }
-    const init: WorkerInit = { module: this.opts.module, memory: this.opts.memory, id, workers: this.opts.workers,
-      config: this.opts.config, weights: this.opts.weights };
     try {
-      await this.guard(slot.api.init(init));
+      await this.guard(slot.api.init(this.opts.init(id) as never) as Promise<void>);
     } catch (e) {
       slot.terminate();
       throw e;
@@ -116,16 +122,16 @@ export class WorkerPool {
     return p.finally(() => this.inFlight.delete(reject));
   }
 
-  /** Runs one forward over every worker. */
-  async run(acts: Activations): Promise<void> {
+  /** Runs one parallel region (a forward, a training step) on every worker; their results in worker order. */
+  async run(job: Job): Promise<Result[]> {
     if (this.disposed) throw new Error('vit-wasm: this model has been disposed');
     if (this.broken) this.ready = this.ready.catch(() => {}).then(() => this.restart());
     await this.ready;
     for (const s of this.slots) s.ref(true);
     resetCounters(this.opts.memory);
-    const calls = this.slots.map((s) => s.api.run(acts));
+    const calls = this.slots.map((s) => s.api.run(job as never) as Promise<Result>);
     try {
-      await this.guard(Promise.all(calls));
+      return await this.guard(Promise.all(calls));
     } catch (e) {
       // Wake the live workers out of the barrier; once they have unwound (or after 1 s), replace the pool.
       abortBarrier(this.opts.memory);
@@ -153,7 +159,7 @@ export class WorkerPool {
   async fault(id: number, kind: 'kill' | 'trap'): Promise<void> {
     if (kind === 'kill') { this.slots[id].kill(); return; }
     await this.ready;
-    await this.slots[id].api.fault();
+    await (this.slots[id].api.fault() as Promise<void>);
   }
 
   async dispose(): Promise<void> {

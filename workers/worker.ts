@@ -10,6 +10,7 @@ import type { ViTConfig } from '../src/config.js';
 import { Exec } from '../src/exec.js';
 import { instantiateKernels, type KernelExports } from '../src/kernels.js';
 import { vitForward, type Activations } from '../src/vit.js';
+import type { PoolWorkerApi } from '../src/pool.js';
 
 export interface WorkerInit {
   module: WebAssembly.Module;
@@ -23,7 +24,7 @@ export interface WorkerInit {
 let k: KernelExports, init: WorkerInit, sync: () => void, ctl: Int32Array;
 let pendingFault: 'trap' | null = null;
 
-const api = {
+const api: PoolWorkerApi<WorkerInit, Activations, void> = {
   init(o: WorkerInit): void {
     init = o;
     k = instantiateKernels(o.module, o.memory);
@@ -42,7 +43,6 @@ const api = {
     pendingFault = 'trap';
   },
 };
-export type WorkerApi = typeof api;
 
 if (typeof process !== 'undefined' && process.versions?.node) {
   const { parentPort } = await import('node:worker_threads');
