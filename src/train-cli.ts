@@ -27,24 +27,27 @@ const all = (set: DigitSet) => Array.from({ length: set.count }, (_, i) => i);
 export async function trainCommand(argv: string[], Usage: UsageErrorCtor): Promise<number> {
   const { values } = parseArgs({ args: argv, options: {
     dataset: { type: 'string' }, epochs: { type: 'string' }, batch: { type: 'string' }, lr: { type: 'string' },
-    threads: { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' } } });
+    threads: { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' }, shift: { type: 'string' } } });
   if (values.dataset !== 'mnist') throw new Usage(`train needs --dataset mnist${values.dataset ? `, got '${values.dataset}'` : ''}`);
   if (!values.out) throw new Usage('train needs --out DIR');
   const epochs = num(values.epochs, '--epochs', 34, Usage, true), B = num(values.batch, '--batch', 32, Usage, true);
-  const lr = num(values.lr, '--lr', 3e-3, Usage), threads = num(values.threads, '--threads', 1, Usage, true);
+  const lr = num(values.lr, '--lr', 3e-3, Usage);
+  const threads = num(values.threads, '--threads', (await import('node:os')).availableParallelism(), Usage, true);
+  const shift = values.shift === undefined ? 2 : Number(values.shift);
+  if (!Number.isInteger(shift) || shift < 0 || shift > 8) throw new Usage(`--shift must be an integer 0…8 (pixels of random shift; 0 turns augmentation off), got '${values.shift}'`);
   const seed = values.seed === undefined ? 0 : Number(values.seed);
   if (!Number.isSafeInteger(seed)) throw new Usage(`--seed must be an integer, got '${values.seed}'`);
-  if (threads !== 1) throw new Usage('--threads: training runs on one thread for now (data-parallel workers are not built yet)');
 
   const { train, test } = loadMnist();
   const stepsPerEpoch = Math.floor(train.count / B), total = stepsPerEpoch * epochs;
-  const trainer = await createTrainer(MNIST_DIMS, { maxBatch: B, lr, seed, warmupSteps: Math.round(total * 0.05), totalSteps: total, weightDecay: 0.05 });
+  const trainer = await createTrainer(MNIST_DIMS, { maxBatch: B, lr, seed, warmupSteps: Math.round(total * 0.05), totalSteps: total, weightDecay: 0.05, threads });
   let s = (seed * 2654435761 + 12345) >>> 0 || 1;
   const random = () => { s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0; return s / 4294967296; };
   const testX = normalizeDigits(test, all(test), new Float32Array(test.count * MNIST_SIZE ** 2));
   const x = new Float32Array(B * MNIST_SIZE ** 2);
-  console.log(`training a ${MNIST_DIMS.numLayers}-layer ViT (hidden ${MNIST_DIMS.hiddenSize}, ${MNIST_DIMS.numHeads} heads, MLP ${MNIST_DIMS.intermediateSize}, patch ${MNIST_DIMS.patchSize}) ` +
-    `on ${train.count} MNIST digits, ${test.count} held out; ${epochs} epochs of ${stepsPerEpoch} steps, batch ${B}, AdamW lr ${lr}, seed ${seed}`);
+  console.log(`training a ${MNIST_DIMS.numLayers}-layer ViT on ${trainer.threads} thread(s) (hidden ${MNIST_DIMS.hiddenSize}, ${MNIST_DIMS.numHeads} heads, MLP ${MNIST_DIMS.intermediateSize}, patch ${MNIST_DIMS.patchSize}) ` +
+    `, ${train.count} MNIST digits, ${test.count} held out; ${epochs} epochs of ${stepsPerEpoch} steps, batch ${B}, AdamW lr ${lr}, ` +
+    `shifts ±${shift} px, seed ${seed}`);
   const bar = new cliProgress.SingleBar({
     format: 'epoch {epoch}/{epochs} |{bar}| step {value}/{total} | loss {loss} | acc {acc}% | {speed} img/s | ETA {eta_formatted}',
     hideCursor: true, clearOnComplete: true,
@@ -59,21 +62,23 @@ export async function trainCommand(argv: string[], Usage: UsageErrorCtor): Promi
     bar.start(stepsPerEpoch, 0, { epoch: e, epochs, loss: '-', acc: '-', speed: '-' });
     for (let st = 0; st < stepsPerEpoch; st++) {
       const idx = order.slice(st * B, st * B + B), labels = idx.map((k) => train.labels[k]);
-      normalizeDigits(train, idx, x, 0.5, 0.5, 2, random);
-      lossSum += trainer.step(x, labels);
+      normalizeDigits(train, idx, x, 0.5, 0.5, shift, random);
+      lossSum += await trainer.step(x, labels);
       const preds = trainer.lastPredictions();
       for (let b = 0; b < B; b++) right += +(preds[b] === labels[b]);
       seen += B;
       bar.update(st + 1, { loss: (lossSum / (st + 1)).toFixed(4), acc: ((100 * right) / seen).toFixed(1), speed: Math.round(seen / ((performance.now() - te) / 1000)) });
     }
     bar.stop();
-    const sec = (performance.now() - te) / 1000, ev = trainer.evaluate(testX, test.labels);
+    const sec = (performance.now() - te) / 1000, ev = await trainer.evaluate(testX, test.labels);
     best = Math.max(best, ev.accuracy);
     console.log(`epoch ${e}/${epochs}: loss ${(lossSum / stepsPerEpoch).toFixed(4)}, train acc ${((100 * right) / seen).toFixed(2)}%, ` +
       `held-out acc ${(100 * ev.accuracy).toFixed(2)}%, ${sec.toFixed(1)} s (${Math.round(seen / sec)} img/s)`);
   }
   await trainer.save(values.out, { image_mean: [0.5], image_std: [0.5] });
-  console.log(`wrote ${values.out} after ${((performance.now() - t0) / 1000).toFixed(1)} s; held-out accuracy ${(100 * trainer.evaluate(testX, test.labels).accuracy).toFixed(2)}%`);
+  const final = await trainer.evaluate(testX, test.labels);
+  await trainer.dispose();
+  console.log(`wrote ${values.out} after ${((performance.now() - t0) / 1000).toFixed(1)} s on ${trainer.threads} thread(s); held-out accuracy ${(100 * final.accuracy).toFixed(2)}%`);
   return 0;
 }
 

@@ -10,6 +10,7 @@
  */
 import { EPI, compileKernels, instantiateKernels, type KernelExports } from './kernels.js';
 import { WasmMemory } from './memory.js';
+import { defaultWorkerUrl, WorkerPool } from './pool.js';
 import { packRows, packedSize } from './pack.js';
 import { encodeSafetensors, readSafetensorsHeader, TensorReader } from './safetensors.js';
 import { modelFiles, type ModelLocation } from './source.js';
@@ -51,6 +52,10 @@ export interface TrainOptions {
   labels?: string[];
   /** Start from this checkpoint (Hugging Face names) instead of random weights. */
   from?: ModelLocation;
+  /** Workers for data-parallel training. Default 1 (in the calling thread). */
+  threads?: number;
+  /** URL of dist/train-worker.js, when served from elsewhere. */
+  workerUrl?: string | URL;
 }
 
 interface Param { name: string; shape: number[]; offset: number; size: number; decay: boolean }
@@ -85,187 +90,259 @@ function parameterList(d: TrainDims): Param[] {
   return list;
 }
 
+type Options = Required<Omit<TrainOptions, 'from' | 'labels' | 'threads' | 'workerUrl'>> & { labels: string[] };
+
+/**
+ * Every pointer of a training run, from a bump allocator at `base`. A pure function of its
+ * arguments, so each pool worker computes the same layout as the main thread.
+ * Shared: parameters P, gradients G, Adam moments M and V, packed linear weights, per-worker norm
+ * partials. Per worker: its gradient buffer (G itself when there is one worker) and activations.
+ */
+export function trainLayout(d: TrainDims, perWorker: number, workers: number, base: number) {
+  let top = base;
+  // 8 floats of slack after every buffer: the backward GEMM reads B rows 8 at a time
+  const alloc = (floats: number) => { const p = top; top = Math.ceil((top + (floats + 8) * 4) / 64) * 64; return p; };
+  const params = parameterList(d), n = params.reduce((s, p) => s + p.size, 0);
+  const at = (name: string, base: number) => base + params.find((p) => p.name === name)!.offset * 4;
+  const P = alloc(n), G = alloc(n), M = alloc(n), V = alloc(n), sq = alloc(workers);
+  const D = d.hiddenSize, Mlp = d.intermediateSize, H = d.numHeads, L = d.numLabels, C = d.numChannels, p = d.patchSize;
+  const Np = (d.imageSize[0] / p) * (d.imageSize[1] / p), T = Np + 1, K = C * p * p, T8 = Math.ceil(T / 8) * 8;
+  const lin = (w: string, b: string, N: number, Kin: number): Lin => ({ w: at(w, P), b: at(b, P), N, K: Kin, packed: alloc(packedSize(N, Kin)) });
+  const e = 'vit.embeddings.';
+  const linears = {
+    patch: lin(`${e}patch_embeddings.projection.weight`, `${e}patch_embeddings.projection.bias`, D, K),
+    head: lin('classifier.weight', 'classifier.bias', L, D),
+    layers: Array.from({ length: d.numLayers }, (_, i) => {
+      const l = `vit.encoder.layer.${i}.`, a = `${l}attention.attention.`;
+      return {
+        qkv: lin(`${a}query.weight`, `${a}query.bias`, 3 * D, D), proj: lin(`${l}attention.output.dense.weight`, `${l}attention.output.dense.bias`, D, D),
+        fc1: lin(`${l}intermediate.dense.weight`, `${l}intermediate.dense.bias`, Mlp, D), fc2: lin(`${l}output.dense.weight`, `${l}output.dense.bias`, D, Mlp),
+        ln1: `${l}layernorm_before`, ln2: `${l}layernorm_after`,
+      };
+    }),
+  };
+  const B = perWorker, BT = B * T;
+  const worker = () => ({
+    G: workers === 1 ? G : alloc(n),
+    layers: linears.layers.map(() => ({
+      xin: alloc(BT * D), h1: alloc(BT * D), qkv: alloc(BT * 3 * D), probs: alloc(B * H * T * T), att: alloc(BT * D),
+      xmid: alloc(BT * D), h2: alloc(BT * D), u: alloc(BT * Mlp), act: alloc(BT * Mlp),
+    })),
+    pixels: alloc(B * C * d.imageSize[0] * d.imageSize[1]), patches: alloc(B * Np * K), pe: alloc(B * Np * D), xout: alloc(BT * D),
+    clsn: alloc(B * D), logits: alloc(B * L), labels: alloc(B), kt: alloc(D * T8), scratch: alloc(4 * T8),
+    dx: alloc(BT * D), dh: alloc(BT * D), dact: alloc(BT * Mlp), du: alloc(BT * Mlp), datt: alloc(BT * D), dqkv: alloc(BT * 3 * D),
+    dclsn: alloc(B * D), dlogits: alloc(B * L), dpe: alloc(B * Np * D),
+  });
+  const perWorkerBuffers = Array.from({ length: workers }, worker);
+  return { params, n, P, G, M, V, sq, linears, workers: perWorkerBuffers, perWorker, T, Np, end: top };
+}
+export type TrainLayout = ReturnType<typeof trainLayout>;
+
+/**
+ * One worker's share of training over the shared layout: forward and backward of its images into
+ * its own gradient buffer, then its range of the reduction, clipping norm, AdamW and re-packing.
+ */
+export class TrainCore {
+  private readonly w: TrainLayout['workers'][number];
+  private readonly range: [number, number];
+
+  constructor(private readonly k: KernelExports, private readonly L: TrainLayout, private readonly d: TrainDims,
+    private readonly o: Options, readonly id: number, readonly workers: number, private readonly memory: WebAssembly.Memory,
+    private readonly sync: () => void = () => {}) {
+    this.w = L.workers[id];
+    const per = Math.ceil(L.n / workers);
+    this.range = [Math.min(L.n, id * per), Math.min(L.n, (id + 1) * per)];
+  }
+
+  private f32(ptr: number, n: number) { return new Float32Array(this.memory.buffer, ptr, n); }
+  private ptr(name: string, base = this.L.P) { return base + this.L.params.find((p) => p.name === name)!.offset * 4; }
+
+  private gemm(x: number, l: Lin, y: number, rows: number, epi: number): void {
+    this.k.gemm_4x8_simd(x, l.K, l.packed, l.b, y, l.N, rows, l.N, l.K, epi);
+  }
+
+  /** Forward over this worker's B images (already in its pixels buffer), keeping what the backward needs. */
+  forward(B: number): void {
+    const k = this.k, a = this.w, lin = this.L.linears, d = this.d, D = d.hiddenSize, T = this.L.T, H = d.numHeads, dh = D / H, eps = d.layerNormEps;
+    const [Hpx, Wpx] = d.imageSize, BT = B * T;
+    k.patchify_simd(a.pixels, a.patches, B, d.numChannels, Hpx, Wpx, d.patchSize);
+    this.gemm(a.patches, lin.patch, a.pe, B * this.L.Np, EPI.STORE);
+    k.embed_tokens_simd(a.pe, this.ptr('vit.embeddings.cls_token'), this.ptr('vit.embeddings.position_embeddings'), a.layers[0]?.xin ?? a.xout, B, T, D);
+    lin.layers.forEach((l, i) => {
+      const s = a.layers[i], next = a.layers[i + 1]?.xin ?? a.xout;
+      k.layernorm_simd(s.xin, D, s.h1, D, this.ptr(`${l.ln1}.weight`), this.ptr(`${l.ln1}.bias`), BT, D, eps);
+      this.gemm(s.h1, l.qkv, s.qkv, BT, EPI.STORE);
+      for (let b = 0; b < B; b++) for (let h = 0; h < H; h++) {
+        const qkv = s.qkv + b * T * 3 * D * 4;
+        k.attention_pack_kt(qkv, a.kt, T, D, dh, h);
+        k.attention_head_simd(qkv, a.kt, s.att + b * T * D * 4, a.scratch, s.probs + (b * H + h) * T * T * 4, T, D, dh, h, 1 / Math.sqrt(dh), 0, T);
+      }
+      this.f32(s.xmid, BT * D).set(this.f32(s.xin, BT * D));
+      this.gemm(s.att, l.proj, s.xmid, BT, EPI.ADD);
+      k.layernorm_simd(s.xmid, D, s.h2, D, this.ptr(`${l.ln2}.weight`), this.ptr(`${l.ln2}.bias`), BT, D, eps);
+      this.gemm(s.h2, l.fc1, s.u, BT, EPI.STORE);
+      k.gelu_simd(s.u, s.act, BT * d.intermediateSize);
+      this.f32(next, BT * D).set(this.f32(s.xmid, BT * D));
+      this.gemm(s.act, l.fc2, next, BT, EPI.ADD);
+    });
+    k.layernorm_simd(a.xout, T * D, a.clsn, D, this.ptr('vit.layernorm.weight'), this.ptr('vit.layernorm.bias'), B, D, eps);
+    this.gemm(a.clsn, lin.head, a.logits, B, EPI.STORE);
+  }
+
+  /** dX (R, Kin) = dY (R, N) · W (N, Kin); dW += dYᵀ · X; db += Σ dY — into this worker's gradients. */
+  private linearBackward(l: Lin, x: number, dy: number, dx: number, R: number): void {
+    const k = this.k, gw = this.w.G + (l.w - this.L.P), gb = this.w.G + (l.b - this.L.P);
+    if (dx) k.gemm_4x8_strided_simd(dy, l.N * 4, 4, l.w, l.K * 4, dx, l.K, R, l.K, l.N, EPI.STORE);
+    k.gemm_4x8_strided_simd(dy, 4, l.N * 4, x, l.K * 4, gw, l.K, l.N, l.K, R, EPI.ADD);
+    k.colsum_simd(dy, gb, R, l.N);
+  }
+
+  /**
+   * Forward and backward of this worker's B images (labels in its buffer), gradients scaled as the
+   * mean over all `total` images of the step. Returns the summed loss of its images.
+   */
+  forwardBackward(B: number, total: number): number {
+    this.f32(this.w.G, this.L.n).fill(0);
+    if (B === 0) return 0;
+    this.forward(B);
+    const k = this.k, a = this.w, lin = this.L.linears, d = this.d, D = d.hiddenSize, T = this.L.T, H = d.numHeads, dh = D / H, eps = d.layerNormEps;
+    const BT = B * T, g = (name: string) => this.ptr(name, a.G);
+    const loss = k.softmax_xent_simd(a.logits, a.labels, a.dlogits, B, d.numLabels) * B;
+    if (B !== total) { const dl = this.f32(a.dlogits, B * d.numLabels); for (let i = 0; i < dl.length; i++) dl[i] *= B / total; }
+    this.linearBackward(lin.head, a.clsn, a.dlogits, a.dclsn, B);
+    this.f32(a.dx, BT * D).fill(0);
+    // the final norm saw only the cls rows (row stride T·D)
+    k.layernorm_bwd_simd(a.xout, T * D, a.dclsn, a.dx, this.ptr('vit.layernorm.weight'), g('vit.layernorm.weight'), g('vit.layernorm.bias'), B, D, eps);
+    for (let i = lin.layers.length - 1; i >= 0; i--) {
+      const l = lin.layers[i], s = a.layers[i];
+      // in the forward: next = xmid + fc2(gelu(fc1(ln2(xmid))))
+      this.linearBackward(l.fc2, s.act, a.dx, a.dact, BT);
+      k.gelu_bwd_simd(s.u, a.dact, a.du, BT * d.intermediateSize);
+      this.linearBackward(l.fc1, s.h2, a.du, a.dh, BT);
+      k.layernorm_bwd_simd(s.xmid, D, a.dh, a.dx, this.ptr(`${l.ln2}.weight`), g(`${l.ln2}.weight`), g(`${l.ln2}.bias`), BT, D, eps);
+      // in the forward: xmid = xin + proj(attention(qkv(ln1(xin))))
+      this.linearBackward(l.proj, s.att, a.dx, a.datt, BT);
+      for (let b = 0; b < B; b++) for (let h = 0; h < H; h++) {
+        k.attention_bwd_simd(s.qkv + b * T * 3 * D * 4, s.probs + (b * H + h) * T * T * 4, a.datt + b * T * D * 4, a.dqkv + b * T * 3 * D * 4,
+          a.scratch, T, D, dh, h, 1 / Math.sqrt(dh));
+      }
+      this.linearBackward(l.qkv, s.h1, a.dqkv, a.dh, BT);
+      k.layernorm_bwd_simd(s.xin, D, a.dh, a.dx, this.ptr(`${l.ln1}.weight`), g(`${l.ln1}.weight`), g(`${l.ln1}.bias`), BT, D, eps);
+    }
+    k.embed_tokens_bwd_simd(a.dx, a.dpe, g('vit.embeddings.cls_token'), g('vit.embeddings.position_embeddings'), B, T, D);
+    this.linearBackward(lin.patch, a.patches, a.dpe, 0, B * this.L.Np);
+    return loss;
+  }
+
+  /**
+   * After every worker's forwardBackward: sums the worker gradients into G over this worker's range
+   * (always in worker order 0, 1, …, so a run is reproducible for a thread count), clips by the
+   * global norm, takes the AdamW step, re-packs. Barriers between the phases.
+   */
+  update(t: number, lr: number): void {
+    this.sync(); // every worker's gradients are complete
+    const [i0, i1] = this.range, L = this.L, n = L.n;
+    const G = this.f32(L.G, n);
+    if (this.workers > 1) {
+      const parts = L.workers.map((w) => this.f32(w.G, n));
+      for (let i = i0; i < i1; i++) { let s = 0; for (const p of parts) s += p[i]; G[i] = s; }
+    }
+    let sq = 0;
+    for (let i = i0; i < i1; i++) sq += G[i] * G[i];
+    this.f32(L.sq, this.workers)[this.id] = sq;
+    this.sync();
+    const parts = this.f32(L.sq, this.workers);
+    let total = 0;
+    for (let w = 0; w < this.workers; w++) total += parts[w];
+    const o = this.o, norm = Math.sqrt(total), scale = o.clipNorm > 0 && norm > o.clipNorm ? o.clipNorm / norm : 1;
+    const P = this.f32(L.P, n), M = this.f32(L.M, n), V = this.f32(L.V, n), c1 = 1 - o.beta1 ** t, c2 = 1 - o.beta2 ** t;
+    for (const p of L.params) {
+      const a = Math.max(p.offset, i0), b = Math.min(p.offset + p.size, i1);
+      const decay = p.decay ? lr * o.weightDecay : 0;
+      for (let i = a; i < b; i++) {
+        const gi = G[i] * scale;
+        M[i] = o.beta1 * M[i] + (1 - o.beta1) * gi;
+        V[i] = o.beta2 * V[i] + (1 - o.beta2) * gi * gi;
+        P[i] -= decay * P[i] + (lr * (M[i] / c1)) / (Math.sqrt(V[i] / c2) + o.adamEps);
+      }
+    }
+    this.sync();
+    this.repack();
+    this.sync();
+  }
+
+  /** Re-packs this worker's share of the linear weights for the forward GEMM. */
+  repack(all = false): void {
+    const lin = this.L.linears, list = [lin.patch, lin.head, ...lin.layers.flatMap((l) => [l.qkv, l.proj, l.fc1, l.fc2])];
+    list.forEach((l, j) => {
+      if (all || j % this.workers === this.id) packRows(this.f32(l.packed, packedSize(l.N, l.K)), this.f32(l.w, l.N * l.K), 0, l.N, l.K);
+    });
+  }
+}
+
+/** A training job for a pool worker. */
+export type TrainJob = { kind: 'step'; counts: number[]; total: number; t: number; lr: number } | { kind: 'forward'; counts: number[] };
+export interface TrainWorkerInit {
+  module: WebAssembly.Module; memory: WebAssembly.Memory; dims: TrainDims; options: Options; perWorker: number; workers: number; id: number; base: number;
+}
+
 /** A ViT being trained. Create with {@link createTrainer}. */
 export class Trainer {
   /** Optimiser steps taken. */
   stepCount = 0;
-  private lastBatch = 0;
-  private readonly params: Param[];
-  private readonly byName: Map<string, Param>;
-  private readonly n: number;          // parameter count
-  private readonly P: number;          // parameters (n), then gradients, Adam m and v at the same offsets
-  private readonly G: number;
-  private readonly Mo: number;
-  private readonly Vo: number;
-  private readonly a: ReturnType<Trainer['plan']>;
-  private readonly T: number;
-  private readonly Np: number;
+  /** Threads the training runs on. */
+  readonly threads: number;
+  private lastCounts: number[] = [];
+  private readonly L: TrainLayout;
 
   /** @internal use {@link createTrainer} */
-  constructor(readonly dims: TrainDims, readonly options: Required<Omit<TrainOptions, 'from' | 'labels'>> & { labels: string[] },
-    private readonly k: KernelExports, private readonly mem: WasmMemory) {
-    this.params = parameterList(dims);
-    this.byName = new Map(this.params.map((p) => [p.name, p]));
-    this.n = this.params.reduce((s, p) => s + p.size, 0);
-    // 8 floats of slack after each buffer: the backward GEMM reads B rows 8 at a time
-    this.P = mem.alloc(this.n + 8); this.G = mem.alloc(this.n + 8); this.Mo = mem.alloc(this.n); this.Vo = mem.alloc(this.n);
-    const p = dims.patchSize;
-    this.Np = (dims.imageSize[0] / p) * (dims.imageSize[1] / p);
-    this.T = this.Np + 1;
-    this.a = this.plan(options.maxBatch);
+  constructor(readonly dims: TrainDims, readonly options: Options, private readonly mem: WasmMemory,
+    private readonly core: TrainCore | null, private readonly pool: WorkerPool<TrainWorkerInit, TrainJob, number> | null, layout: TrainLayout) {
+    this.L = layout;
+    this.threads = pool ? layout.workers.length : 1;
   }
 
-  private ptr(name: string, base = this.P): number { return base + this.byName.get(name)!.offset * 4; }
+  private f32(ptr: number, n: number) { return this.mem.f32(ptr, n); }
 
-  private plan(Bmax: number) {
-    const { hiddenSize: D, intermediateSize: M, numHeads: H, numLabels: L, numChannels: C, patchSize: p } = this.dims;
-    const m = this.mem, T = this.T, BT = Bmax * T, K = C * p * p;
-    const lin = (w: string, b: string, N: number, Kin: number): Lin => ({ w: this.ptr(w), b: this.ptr(b), N, K: Kin, packed: m.alloc(packedSize(N, Kin)) });
-    const layers = Array.from({ length: this.dims.numLayers }, (_, i) => {
-      const l = `vit.encoder.layer.${i}.`, at = `${l}attention.attention.`;
-      return {
-        qkv: lin(`${at}query.weight`, `${at}query.bias`, 3 * D, D), proj: lin(`${l}attention.output.dense.weight`, `${l}attention.output.dense.bias`, D, D),
-        fc1: lin(`${l}intermediate.dense.weight`, `${l}intermediate.dense.bias`, M, D), fc2: lin(`${l}output.dense.weight`, `${l}output.dense.bias`, D, M),
-        ln1: `${l}layernorm_before`, ln2: `${l}layernorm_after`,
-        // kept activations
-        xin: m.alloc(BT * D), h1: m.alloc(BT * D), qkvOut: m.alloc(BT * 3 * D), probs: m.alloc(Bmax * H * T * T), att: m.alloc(BT * D),
-        xmid: m.alloc(BT * D), h2: m.alloc(BT * D), u: m.alloc(BT * M), act: m.alloc(BT * M),
-      };
-    });
-    const e = 'vit.embeddings.';
-    return {
-      layers,
-      patch: lin(`${e}patch_embeddings.projection.weight`, `${e}patch_embeddings.projection.bias`, D, K),
-      head: lin('classifier.weight', 'classifier.bias', L, D),
-      pixels: m.alloc(Bmax * C * this.dims.imageSize[0] * this.dims.imageSize[1]), patches: m.alloc(Bmax * this.Np * K + 8),
-      pe: m.alloc(Bmax * this.Np * D), xout: m.alloc(BT * D), clsn: m.alloc(Bmax * D + 8), logits: m.alloc(Bmax * L), labels: m.alloc(Bmax),
-      kt: m.alloc(D * Math.ceil(T / 8) * 8), scratch: m.alloc(4 * Math.ceil(T / 8) * 8),
-      // gradients of activations
-      dx: m.alloc(BT * D), dh: m.alloc(BT * D), dact: m.alloc(BT * M), du: m.alloc(BT * M + 8), datt: m.alloc(BT * D),
-      dqkv: m.alloc(BT * 3 * D + 8), dclsn: m.alloc(Bmax * D), dlogits: m.alloc(Bmax * L + 8), dpe: m.alloc(Bmax * this.Np * D + 8),
-    };
-  }
-
-  /** Re-packs every linear weight for the forward GEMM (after the parameters changed). */
-  private repack(): void {
-    const all = [this.a.patch, this.a.head, ...this.a.layers.flatMap((l) => [l.qkv, l.proj, l.fc1, l.fc2])];
-    for (const l of all) packRows(this.mem.f32(l.packed, packedSize(l.N, l.K)), this.mem.f32(l.w, l.N * l.K), 0, l.N, l.K);
-  }
-
-  private gemm(x: number, l: Lin, y: number, rows: number, epi: number, lda = l.K): void {
-    this.k.gemm_4x8_simd(x, lda, l.packed, l.b, y, l.N, rows, l.N, l.K, epi);
-  }
-
-  /** Forward over B images already in `pixels`, keeping what the backward needs. */
-  private forward(B: number): void {
-    const k = this.k, a = this.a, d = this.dims, D = d.hiddenSize, T = this.T, H = d.numHeads, dh = D / H, eps = d.layerNormEps;
-    const [Hpx, Wpx] = d.imageSize, BT = B * T, T8 = Math.ceil(T / 8) * 8;
-    k.patchify_simd(a.pixels, a.patches, B, d.numChannels, Hpx, Wpx, d.patchSize);
-    this.gemm(a.patches, a.patch, a.pe, B * this.Np, EPI.STORE);
-    k.embed_tokens_simd(a.pe, this.ptr('vit.embeddings.cls_token'), this.ptr('vit.embeddings.position_embeddings'), a.layers[0]?.xin ?? a.xout, B, T, D);
-    a.layers.forEach((l, i) => {
-      const next = a.layers[i + 1]?.xin ?? a.xout;
-      k.layernorm_simd(l.xin, D, l.h1, D, this.ptr(`${l.ln1}.weight`), this.ptr(`${l.ln1}.bias`), BT, D, eps);
-      this.gemm(l.h1, l.qkv, l.qkvOut, BT, EPI.STORE);
-      for (let b = 0; b < B; b++) for (let h = 0; h < H; h++) {
-        const qkv = l.qkvOut + b * T * 3 * D * 4;
-        k.attention_pack_kt(qkv, a.kt, T, D, dh, h);
-        k.attention_head_simd(qkv, a.kt, l.att + b * T * D * 4, a.scratch, l.probs + (b * H + h) * T * T * 4, T, D, dh, h, 1 / Math.sqrt(dh), 0, T);
-      }
-      this.mem.f32(l.xmid, BT * D).set(this.mem.f32(l.xin, BT * D));
-      this.gemm(l.att, l.proj, l.xmid, BT, EPI.ADD);
-      k.layernorm_simd(l.xmid, D, l.h2, D, this.ptr(`${l.ln2}.weight`), this.ptr(`${l.ln2}.bias`), BT, D, eps);
-      this.gemm(l.h2, l.fc1, l.u, BT, EPI.STORE);
-      k.gelu_simd(l.u, l.act, BT * d.intermediateSize);
-      this.mem.f32(next, BT * D).set(this.mem.f32(l.xmid, BT * D));
-      this.gemm(l.act, l.fc2, next, BT, EPI.ADD);
-    });
-    k.layernorm_simd(a.xout, T * D, a.clsn, D, this.ptr('vit.layernorm.weight'), this.ptr('vit.layernorm.bias'), B, D, eps);
-    this.gemm(a.clsn, a.head, a.logits, B, EPI.STORE);
-  }
-
-  /** dX (R, Kin) = dY (R, N) · W (N, Kin); dW += dYᵀ · X; db += Σ dY. */
-  private linearBackward(l: Lin, x: number, dy: number, dx: number, R: number, ldx = l.K): void {
-    const k = this.k, gw = this.G + (l.w - this.P), gb = this.G + (l.b - this.P);
-    if (dx) k.gemm_4x8_strided_simd(dy, l.N * 4, 4, l.w, l.K * 4, dx, l.K, R, l.K, l.N, EPI.STORE);
-    k.gemm_4x8_strided_simd(dy, 4, l.N * 4, x, ldx * 4, gw, l.K, l.N, l.K, R, EPI.ADD);
-    k.colsum_simd(dy, gb, R, l.N);
-  }
-
-  /** Backward from the loss, after `forward`; gradients accumulate into G. Returns the loss. */
-  private backward(B: number): number {
-    const k = this.k, a = this.a, d = this.dims, D = d.hiddenSize, T = this.T, H = d.numHeads, dh = D / H, eps = d.layerNormEps;
-    const BT = B * T, g = (name: string) => this.ptr(name, this.G);
-    const loss = k.softmax_xent_simd(a.logits, a.labels, a.dlogits, B, d.numLabels);
-    this.linearBackward(a.head, a.clsn, a.dlogits, a.dclsn, B);
-    this.mem.f32(a.dx, BT * D).fill(0);
-    // the final norm saw only the cls rows (row stride T·D)
-    k.layernorm_bwd_simd(a.xout, T * D, a.dclsn, a.dx, this.ptr('vit.layernorm.weight'), g('vit.layernorm.weight'), g('vit.layernorm.bias'), B, D, eps);
-    for (let i = a.layers.length - 1; i >= 0; i--) {
-      const l = a.layers[i];
-      // in the forward: next = xmid + fc2(gelu(fc1(ln2(xmid))))
-      this.linearBackward(l.fc2, l.act, a.dx, a.dact, BT);
-      k.gelu_bwd_simd(l.u, a.dact, a.du, BT * d.intermediateSize);
-      this.linearBackward(l.fc1, l.h2, a.du, a.dh, BT);
-      k.layernorm_bwd_simd(l.xmid, D, a.dh, a.dx, this.ptr(`${l.ln2}.weight`), g(`${l.ln2}.weight`), g(`${l.ln2}.bias`), BT, D, eps);
-      // in the forward: xmid = xin + proj(attention(qkv(ln1(xin))))
-      this.linearBackward(l.proj, l.att, a.dx, a.datt, BT);
-      for (let b = 0; b < B; b++) for (let h = 0; h < H; h++) {
-        k.attention_bwd_simd(l.qkvOut + b * T * 3 * D * 4, l.probs + (b * H + h) * T * T * 4, a.datt + b * T * D * 4, a.dqkv + b * T * 3 * D * 4,
-          a.scratch, T, D, dh, h, 1 / Math.sqrt(dh));
-      }
-      this.linearBackward(l.qkv, l.h1, a.dqkv, a.dh, BT);
-      k.layernorm_bwd_simd(l.xin, D, a.dh, a.dx, this.ptr(`${l.ln1}.weight`), g(`${l.ln1}.weight`), g(`${l.ln1}.bias`), BT, D, eps);
-    }
-    k.embed_tokens_bwd_simd(a.dx, a.dpe, g('vit.embeddings.cls_token'), g('vit.embeddings.position_embeddings'), B, T, D);
-    this.linearBackward(a.patch, a.patches, a.dpe, 0, B * this.Np);
-    return loss;
-  }
-
-  private load(images: Float32Array, labels: ArrayLike<number> | null, B: number): void {
-    const d = this.dims, per = d.numChannels * d.imageSize[0] * d.imageSize[1];
+  /** Spreads B images over the workers, copying pixels and labels into their buffers. */
+  private distribute(images: Float32Array, labels: ArrayLike<number> | null, B: number): number[] {
+    const d = this.dims, per = d.numChannels * d.imageSize[0] * d.imageSize[1], W = this.L.workers.length;
     if (!Number.isInteger(B) || B < 1 || B > this.options.maxBatch) throw new Error(`vit-wasm: batch ${B} is outside 1…${this.options.maxBatch} (maxBatch)`);
     if (images.length !== B * per) throw new Error(`vit-wasm: got ${images.length} floats, expected ${B} × ${per}`);
-    this.mem.f32(this.a.pixels, B * per).set(images);
-    if (labels) {
-      const lab = new Int32Array(this.mem.memory.buffer, this.a.labels, B);
-      for (let i = 0; i < B; i++) {
-        const y = labels[i];
-        if (!Number.isInteger(y) || y < 0 || y >= d.numLabels) throw new Error(`vit-wasm: label ${i} is ${y}, not a class 0…${d.numLabels - 1}`);
-        lab[i] = y;
+    const counts = Array.from({ length: W }, (_, w) => Math.floor((B * (w + 1)) / W) - Math.floor((B * w) / W));
+    let start = 0;
+    counts.forEach((c, w) => {
+      const buf = this.L.workers[w];
+      this.f32(buf.pixels, c * per).set(images.subarray(start * per, (start + c) * per));
+      if (labels) {
+        const lab = new Int32Array(this.mem.memory.buffer, buf.labels, c);
+        for (let i = 0; i < c; i++) {
+          const y = labels[start + i];
+          if (!Number.isInteger(y) || y < 0 || y >= d.numLabels) throw new Error(`vit-wasm: label ${start + i} is ${y}, not a class 0…${d.numLabels - 1}`);
+          lab[i] = y;
+        }
       }
-    }
+      start += c;
+    });
+    this.lastCounts = counts;
+    return counts;
   }
 
-  /** Loss and gradients of one batch (gradients replace the previous ones); no update. */
+  /** Loss and gradients of one batch, without an update (one thread). */
   lossAndGradients(images: Float32Array, labels: ArrayLike<number>): number {
-    const B = labels.length;
-    this.lastBatch = B;
-    this.load(images, labels, B);
-    this.mem.f32(this.G, this.n).fill(0);
-    this.forward(B);
-    return this.backward(B);
+    if (!this.core) throw new Error('vit-wasm: lossAndGradients runs on a one-thread trainer');
+    const counts = this.distribute(images, labels, labels.length);
+    return this.core.forwardBackward(counts[0], labels.length) / labels.length;
   }
 
-  /** Predicted classes of the batch the last `step`/`lossAndGradients` saw (before its update). */
-  lastPredictions(): Int32Array {
-    const L = this.dims.numLabels, z = this.mem.f32(this.a.logits, this.lastBatch * L), out = new Int32Array(this.lastBatch);
-    for (let b = 0; b < this.lastBatch; b++) {
-      let best = 0;
-      for (let j = 1; j < L; j++) if (z[b * L + j] > z[b * L + best]) best = j;
-      out[b] = best;
-    }
-    return out;
-  }
-
-  /** Gradients of the last `lossAndGradients`/`step`, by Hugging Face parameter name. */
+  /** Gradients of the last `lossAndGradients`/`step` (after clipping's input, before it), by Hugging Face name. */
   gradients(): Map<string, Float32Array> {
-    return new Map(this.params.map((p) => [p.name, this.mem.f32(this.G + p.offset * 4, p.size).slice()]));
+    return new Map(this.L.params.map((p) => [p.name, this.f32(this.L.G + p.offset * 4, p.size).slice()]));
   }
 
   /** Current parameters, by Hugging Face name. */
   parameters(): Map<string, Float32Array> {
-    return new Map(this.params.map((p) => [p.name, this.mem.f32(this.P + p.offset * 4, p.size).slice()]));
+    return new Map(this.L.params.map((p) => [p.name, this.f32(this.L.P + p.offset * 4, p.size).slice()]));
   }
 
   /** Learning rate at step `t` (1-based): linear warmup, then cosine decay to 0 at totalSteps. */
@@ -277,42 +354,49 @@ export class Trainer {
     return lr * 0.5 * (1 + Math.cos(Math.PI * f));
   }
 
-  /** One optimiser step on a batch: forward, backward, clip, AdamW. Returns the batch's loss. */
-  step(images: Float32Array, labels: ArrayLike<number>): number {
-    const loss = this.lossAndGradients(images, labels);
-    const o = this.options, t = ++this.stepCount, lr = this.learningRate(t);
-    const P = this.mem.f32(this.P, this.n), G = this.mem.f32(this.G, this.n), M = this.mem.f32(this.Mo, this.n), V = this.mem.f32(this.Vo, this.n);
-    let sq = 0;
-    for (let i = 0; i < this.n; i++) sq += G[i] * G[i];
-    const norm = Math.sqrt(sq), scale = o.clipNorm > 0 && norm > o.clipNorm ? o.clipNorm / norm : 1;
-    const c1 = 1 - o.beta1 ** t, c2 = 1 - o.beta2 ** t;
-    for (const p of this.params) {
-      const decay = p.decay ? lr * o.weightDecay : 0;
-      for (let i = p.offset; i < p.offset + p.size; i++) {
-        const gi = G[i] * scale;
-        M[i] = o.beta1 * M[i] + (1 - o.beta1) * gi;
-        V[i] = o.beta2 * V[i] + (1 - o.beta2) * gi * gi;
-        P[i] -= decay * P[i] + (lr * (M[i] / c1)) / (Math.sqrt(V[i] / c2) + o.adamEps);
-      }
+  /** One optimiser step on a batch (images (B, C, H, W) normalized, labels (B)): forward, backward, clip, AdamW. Resolves to the batch's mean loss. */
+  async step(images: Float32Array, labels: ArrayLike<number>): Promise<number> {
+    const B = labels.length, counts = this.distribute(images, labels, B), t = ++this.stepCount, lr = this.learningRate(t);
+    if (this.core) {
+      const loss = this.core.forwardBackward(B, B);
+      this.core.update(t, lr);
+      return loss / B;
     }
-    this.repack();
-    return loss;
+    const losses = await this.pool!.run({ kind: 'step', counts, total: B, t, lr });
+    return losses.reduce((a, b) => a + b, 0) / B;
+  }
+
+  /** Predicted classes of the batch the last `step` saw (before its update). */
+  lastPredictions(): Int32Array {
+    const L = this.dims.numLabels, out: number[] = [];
+    this.lastCounts.forEach((c, w) => {
+      const z = this.f32(this.L.workers[w].logits, c * L);
+      for (let b = 0; b < c; b++) {
+        let best = 0;
+        for (let j = 1; j < L; j++) if (z[b * L + j] > z[b * L + best]) best = j;
+        out.push(best);
+      }
+    });
+    return Int32Array.from(out);
   }
 
   /** Logits of B images, (B, L). */
-  logits(images: Float32Array, B: number): Float32Array {
-    this.load(images, null, B);
-    this.forward(B);
-    return this.mem.f32(this.a.logits, B * this.dims.numLabels).slice();
+  async logits(images: Float32Array, B: number): Promise<Float32Array> {
+    const counts = this.distribute(images, null, B), L = this.dims.numLabels, out = new Float32Array(B * L);
+    if (this.core) this.core.forward(B);
+    else await this.pool!.run({ kind: 'forward', counts });
+    let o = 0;
+    counts.forEach((c, w) => { out.set(this.f32(this.L.workers[w].logits, c * L), o); o += c * L; });
+    return out;
   }
 
   /** Accuracy, mean loss and predicted classes over a set, in batches of maxBatch. */
-  evaluate(images: Float32Array, labels: ArrayLike<number>): { accuracy: number; loss: number; predictions: Int32Array } {
+  async evaluate(images: Float32Array, labels: ArrayLike<number>): Promise<{ accuracy: number; loss: number; predictions: Int32Array }> {
     const per = images.length / labels.length, L = this.dims.numLabels, n = labels.length, pred = new Int32Array(n);
     let correct = 0, loss = 0;
     for (let s = 0; s < n; s += this.options.maxBatch) {
       const B = Math.min(this.options.maxBatch, n - s);
-      const z = this.logits(images.subarray(s * per, (s + B) * per), B);
+      const z = await this.logits(images.subarray(s * per, (s + B) * per), B);
       for (let b = 0; b < B; b++) {
         const row = z.subarray(b * L, (b + 1) * L);
         let best = 0, m = -Infinity;
@@ -330,7 +414,7 @@ export class Trainer {
   /** The model in the Hugging Face layout: config.json, model.safetensors, preprocessor_config.json. */
   files(preprocessing: Record<string, unknown> = {}): Record<string, Uint8Array | string> {
     const d = this.dims;
-    const tensors = this.params.map((p) => ({ name: p.name, shape: p.shape, data: this.mem.f32(this.P + p.offset * 4, p.size) }));
+    const tensors = this.L.params.map((p) => ({ name: p.name, shape: p.shape, data: this.f32(this.L.P + p.offset * 4, p.size) }));
     const config = {
       architectures: ['ViTForImageClassification'], model_type: 'vit', hidden_size: d.hiddenSize, num_hidden_layers: d.numLayers,
       num_attention_heads: d.numHeads, intermediate_size: d.intermediateSize, hidden_act: 'gelu', layer_norm_eps: d.layerNormEps,
@@ -355,37 +439,38 @@ export class Trainer {
     for (const [name, data] of Object.entries(this.files(preprocessing))) await fs.writeFile(path.join(dir, name), data);
   }
 
-  /** @internal initial weights */
-  async initialise(from: ModelLocation | undefined, seed: number): Promise<void> {
-    const P = this.mem.f32(this.P, this.n);
-    if (from) {
-      const files = await modelFiles(from);
-      const src = await files.open('model.safetensors');
-      try {
-        const tensors = await readSafetensorsHeader(src);
-        const reader = new TensorReader(tensors.values());
-        for (const p of this.params) {
-          const t = tensors.get(p.name);
-          if (!t) throw new Error(`vit-wasm: ${src.name}: missing tensor '${p.name}' (training starts from Hugging Face names)`);
-          if (t.shape.reduce((a, b) => a * b, 1) !== p.size) throw new Error(`vit-wasm: ${src.name}: tensor '${p.name}' has shape [${t.shape}], expected [${p.shape}]`);
-          P.set(await reader.read(t), p.offset);
-        }
-      } finally {
-        await src.close();
+  /** Stops the workers (a pool trainer). */
+  async dispose(): Promise<void> { await this.pool?.dispose(); }
+}
+
+/** Initial weights: a checkpoint in Hugging Face names, or HF's initialisation from `seed`. */
+async function initialise(P: Float32Array, params: Param[], from: ModelLocation | undefined, seed: number): Promise<void> {
+  if (from) {
+    const files = await modelFiles(from);
+    const src = await files.open('model.safetensors');
+    try {
+      const tensors = await readSafetensorsHeader(src);
+      const reader = new TensorReader(tensors.values());
+      for (const p of params) {
+        const t = tensors.get(p.name);
+        if (!t) throw new Error(`vit-wasm: ${src.name}: missing tensor '${p.name}' (training starts from Hugging Face names)`);
+        if (t.shape.reduce((a, b) => a * b, 1) !== p.size) throw new Error(`vit-wasm: ${src.name}: tensor '${p.name}' has shape [${t.shape}], expected [${p.shape}]`);
+        P.set(await reader.read(t), p.offset);
       }
-    } else {
-      // HF's ViT initialisation: weights, cls and positions N(0, 0.02); biases 0; norms γ = 1, β = 0
-      let s = (seed ^ 0x9e3779b9) >>> 0 || 1;
-      const uniform = () => { s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0; return (s + 0.5) / 4294967296; };
-      const normal = () => Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
-      for (const p of this.params) {
-        const v = P.subarray(p.offset, p.offset + p.size);
-        if (p.name.endsWith('layernorm_before.weight') || p.name.endsWith('layernorm_after.weight') || p.name === 'vit.layernorm.weight') v.fill(1);
-        else if (p.decay || p.name.endsWith('cls_token') || p.name.endsWith('position_embeddings')) for (let i = 0; i < v.length; i++) v[i] = 0.02 * normal();
-        else v.fill(0);
-      }
+    } finally {
+      await src.close();
     }
-    this.repack();
+    return;
+  }
+  // HF's ViT initialisation: weights, cls and positions N(0, 0.02); biases 0; norms γ = 1, β = 0
+  let s = (seed ^ 0x9e3779b9) >>> 0 || 1;
+  const uniform = () => { s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0; return (s + 0.5) / 4294967296; };
+  const normal = () => Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
+  for (const p of params) {
+    const v = P.subarray(p.offset, p.offset + p.size);
+    if (p.name.endsWith('layernorm_before.weight') || p.name.endsWith('layernorm_after.weight') || p.name === 'vit.layernorm.weight') v.fill(1);
+    else if (p.decay || p.name.endsWith('cls_token') || p.name.endsWith('position_embeddings')) for (let i = 0; i < v.length; i++) v[i] = 0.02 * normal();
+    else v.fill(0);
   }
 }
 
@@ -403,12 +488,15 @@ async function dimsFrom(where: ModelLocation): Promise<TrainDims> {
 }
 
 /**
- * A trainer for a ViT of the given dimensions (or of a checkpoint's, with `options.from`).
+ * A trainer for a ViT of the given dimensions (or of a checkpoint's, with `options.from`). With
+ * `threads` > 1 the batch is split over a pool of workers on one shared memory (data parallel);
+ * their gradients are summed in worker order, so a run is reproducible for a seed and thread count.
  * @example
- * const t = await createTrainer(dims, { lr: 1e-3, maxBatch: 64 });
- * const loss = t.step(images, labels);   // images (B, C, H, W) normalized, labels (B)
- * const { accuracy } = t.evaluate(testImages, testLabels);
- * await t.save('my-model');              // loadModel('my-model') classifies with it
+ * const t = await createTrainer(dims, { lr: 1e-3, maxBatch: 64, threads: 2 });
+ * const loss = await t.step(images, labels);   // images (B, C, H, W) normalized, labels (B)
+ * const { accuracy } = await t.evaluate(testImages, testLabels);
+ * await t.save('my-model');                    // loadModel('my-model') classifies with it
+ * await t.dispose();
  */
 export async function createTrainer(dims: TrainDims | null, options: TrainOptions = {}): Promise<Trainer> {
   const d = dims ?? (options.from ? await dimsFrom(options.from) : null);
@@ -419,15 +507,32 @@ export async function createTrainer(dims: TrainDims | null, options: TrainOption
   }
   if (d.hiddenSize % d.numHeads) throw new Error(`vit-wasm: hiddenSize ${d.hiddenSize} is not divisible by numHeads ${d.numHeads}`);
   if (d.imageSize[0] % d.patchSize || d.imageSize[1] % d.patchSize) throw new Error(`vit-wasm: image size ${d.imageSize} is not divisible by patchSize ${d.patchSize}`);
-  const o = {
+  const threads = options.threads ?? 1;
+  if (!Number.isInteger(threads) || threads < 1) throw new Error(`vit-wasm: threads must be a positive integer, got ${threads}`);
+  const o: Options = {
     maxBatch: options.maxBatch ?? 64, lr: options.lr ?? 1e-3, weightDecay: options.weightDecay ?? 0.05, beta1: options.beta1 ?? 0.9,
     beta2: options.beta2 ?? 0.999, adamEps: options.adamEps ?? 1e-8, warmupSteps: options.warmupSteps ?? 0, totalSteps: options.totalSteps ?? 0,
     clipNorm: options.clipNorm ?? 1, seed: options.seed ?? 0,
     labels: options.labels ?? Array.from({ length: d.numLabels }, (_, i) => String(i)),
   };
-  const { module } = await compileKernels('simd', false);
-  const mem = new WasmMemory(false);
-  const t = new Trainer(d, o, instantiateKernels(module, mem.memory), mem);
-  await t.initialise(options.from, o.seed);
-  return t;
+  const pooled = threads > 1 && typeof SharedArrayBuffer !== 'undefined';
+  const W = pooled ? threads : 1, perWorker = Math.ceil(o.maxBatch / W);
+  const { module } = await compileKernels('simd', pooled);
+  const mem = new WasmMemory(pooled);
+  const base = mem.end, layout = trainLayout(d, perWorker, W, base);
+  mem.alloc((layout.end - base) / 4);
+  await initialise(mem.f32(layout.P, layout.n), layout.params, options.from, o.seed);
+  if (!pooled) {
+    const core = new TrainCore(instantiateKernels(module, mem.memory), layout, d, o, 0, 1, mem.memory);
+    core.repack(true);
+    return new Trainer(d, o, mem, core, null, layout);
+  }
+  instantiateKernels(module, mem.memory); // writes the kernels' constants
+  const pool = new WorkerPool<TrainWorkerInit, TrainJob, number>({
+    workers: W, memory: mem.memory, workerUrl: options.workerUrl ?? defaultWorkerUrl('train-worker'),
+    init: (id) => ({ module, memory: mem.memory, dims: d, options: o, perWorker, workers: W, id, base }),
+  });
+  await pool.started();
+  new TrainCore(instantiateKernels(module, mem.memory), layout, d, o, 0, 1, mem.memory).repack(true);
+  return new Trainer(d, o, mem, null, pool, layout);
 }

@@ -74,13 +74,42 @@ test('the loss falls over a few steps, and the trained model loads for inference
   const dir = path.join(TRAIN, 't20');
   const x = f32(path.join(dir, 'input.f32')), y = i32(path.join(dir, 'labels.i32'));
   const t = await createTrainer(null, { from: dir, maxBatch: 3, lr: 3e-3, warmupSteps: 2, totalSteps: 20 });
-  const losses = Array.from({ length: 20 }, () => t.step(x, y));
+  const losses: number[] = [];
+  for (let i = 0; i < 20; i++) losses.push(await t.step(x, y));
   expect(losses[19]).toBeLessThan(losses[0] * 0.5);
   expect(t.learningRate(1)).toBeCloseTo(1.5e-3, 10);
   expect(t.learningRate(20)).toBeCloseTo(0, 10);
-  const logits = t.logits(x, 3);
+  const logits = await t.logits(x, 3);
   const model = await loadModel(t.files(), { threads: 1, simd: 'simd' });
   const inf = await model.forward(x, 3);
   for (let i = 0; i < logits.length; i++) expect(inf[i]).toBeCloseTo(logits[i], 5);
   await model.dispose();
+});
+
+describe('data-parallel training on a worker pool', () => {
+  const dir = path.join(TRAIN, 't20');
+  const x = f32(path.join(dir, 'input.f32')), y = i32(path.join(dir, 'labels.i32'));
+
+  test('2 workers give the 1-thread gradients and update (up to summation order), reproducibly', async () => {
+    const one = await createTrainer(null, { from: dir, maxBatch: 3 });
+    const two = await createTrainer(null, { from: dir, maxBatch: 3, threads: 2 });
+    const again = await createTrainer(null, { from: dir, maxBatch: 3, threads: 2 });
+    expect([one.threads, two.threads]).toEqual([1, 2]);
+    const l1 = await one.step(x, y), l2 = await two.step(x, y);
+    await again.step(x, y);
+    expect(Math.abs(l1 - l2)).toBeLessThan(1e-6);
+    const g1 = one.gradients(), g2 = two.gradients();
+    const largest = Math.max(...[...g1.values()].map((g) => g.reduce((m, v) => Math.max(m, Math.abs(v)), 0)));
+    for (const [k, g] of g1) {
+      // (the key bias's gradient is zero up to rounding: no tensor's scale counts as below 1e-3 of the largest)
+      const h = g2.get(k)!, scale = Math.max(1e-3 * largest, ...Array.from(g, Math.abs));
+      for (let i = 0; i < g.length; i++) expect(Math.abs(g[i] - h[i]), k).toBeLessThanOrEqual(1e-4 * scale);
+    }
+    for (let s = 0; s < 3; s++) { await two.step(x, y); await again.step(x, y); }
+    const p2 = two.parameters(), pa = again.parameters();
+    for (const [k, v] of p2) expect(Buffer.from(v.buffer).equals(Buffer.from(pa.get(k)!.buffer)), k).toBe(true);
+    const logits = await two.logits(x, 3);
+    expect(logits.length).toBe(15);
+    await two.dispose(); await again.dispose();
+  });
 });

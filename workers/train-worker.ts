@@ -1,0 +1,38 @@
+/**
+ * A data-parallel training worker: the kernels over the trainer's shared memory and the same
+ * layout as every other worker (src/train.ts, trainLayout). One comlink call per step.
+ */
+import * as Comlink from 'comlink';
+import { barrier } from '../src/barrier.js';
+import { instantiateKernels } from '../src/kernels.js';
+import type { PoolWorkerApi } from '../src/pool.js';
+import { TrainCore, trainLayout, type TrainJob, type TrainWorkerInit } from '../src/train.js';
+
+let core: TrainCore;
+let id = 0;
+
+const api: PoolWorkerApi<TrainWorkerInit, TrainJob, number> = {
+  init(o) {
+    id = o.id;
+    const layout = trainLayout(o.dims, o.perWorker, o.workers, o.base);
+    core = new TrainCore(instantiateKernels(o.module, o.memory), layout, o.dims, o.options, o.id, o.workers, o.memory, barrier(o.memory, o.workers));
+  },
+  run(job) {
+    if (job.kind === 'forward') {
+      if (job.counts[id]) core.forward(job.counts[id]);
+      return 0;
+    }
+    const loss = core.forwardBackward(job.counts[id], job.total);
+    core.update(job.t, job.lr);
+    return loss;
+  },
+  fault() { throw new Error('vit-wasm: fault injection is for the inference worker'); },
+};
+
+if (typeof process !== 'undefined' && process.versions?.node) {
+  const { parentPort } = await import('node:worker_threads');
+  const { default: nodeEndpoint } = await import('comlink/dist/esm/node-adapter.mjs');
+  Comlink.expose(api, nodeEndpoint(parentPort!));
+} else {
+  Comlink.expose(api);
+}
