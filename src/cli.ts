@@ -15,7 +15,7 @@ import { evalCommand, trainCommand } from './train-cli.js';
 export const DEFAULT_MODEL = fileURLToPath(new URL('../assets/mnist-vit/', import.meta.url));
 export const SAMPLE_DIGITS = fileURLToPath(new URL('../assets/digits/', import.meta.url));
 
-const USAGE = `vit-wasm: Vision Transformer inference in WebAssembly SIMD
+const USAGE = `vit-wasm: Vision Transformer inference and training in WebAssembly SIMD
 
 Usage:
   vit-wasm demo                          classify the bundled handwritten digits with the bundled model
@@ -34,7 +34,7 @@ classify  prints the top-K labels with probabilities for each PNG or JPEG image.
                 Hugging Face, timm or torchvision tensor names; F32, F16 or BF16
   --top K       how many labels per image (default 5)
   --json        print JSON: [{ "image", "predictions": [{ "label", "index", "score" }] }]
-  --threads N   worker threads (default 1)
+  --threads N   worker threads (default: all cores)
   --simd MODE   kernel build: auto (default), simd, or relaxed (needs engine support)
 
 train     trains a small ViT (28 px, patch 7, hidden 64, 4 layers, 4 heads, MLP 128) on the 10,000

@@ -7,3 +7,4 @@ export type { ViTConfig, PreprocessConfig } from './config.js';
 export { decodeImage, readImage, resize, preprocess, type ImageInput, type RawImage } from './image.js';
 export type { ModelLocation } from './source.js';
 export { hasRelaxedSimd, type SimdFlavor } from './kernels.js';
+export { createTrainer, Trainer, type TrainDims, type TrainOptions } from './train.js';
