@@ -3,29 +3,40 @@
 // the residual stream drifts away from zero, and the fixtures demand 1e-5 of PyTorch float64.
 import { hsum } from './simd';
 
+/** Mean of one row of D floats. */
+// @ts-ignore: decorator
+@inline function row_mean(px: usize, D: i32): f32 {
+  const D4 = D & ~3;
+  let vs = f32x4.splat(0), i = 0;
+  for (; i < D4; i += 4) vs = f32x4.add(vs, v128.load(px + (<usize>i << 2)));
+  let sum = hsum(vs);
+  for (; i < D; i++) sum += load<f32>(px + (<usize>i << 2));
+  return sum / <f32>D;
+}
+
+/** 1/sqrt(var + eps) of one row, from its mean (the second pass). */
+// @ts-ignore: decorator
+@inline function row_rstd(px: usize, D: i32, mean: f32, eps: f32): f32 {
+  const D4 = D & ~3, vm = f32x4.splat(mean);
+  let vq = f32x4.splat(0), i = 0;
+  for (; i < D4; i += 4) { const d = f32x4.sub(v128.load(px + (<usize>i << 2)), vm); vq = f32x4.add(vq, f32x4.mul(d, d)); }
+  let sq = hsum(vq);
+  for (; i < D; i++) { const d = load<f32>(px + (<usize>i << 2)) - mean; sq += d * d; }
+  return <f32>1.0 / Mathf.sqrt(sq / <f32>D + eps);
+}
+
 /**
  * x (rows, ldx), y (rows, ldy), gamma (D), beta (D). ldx lets the final norm read only the cls rows.
  */
 export function layernorm_simd(x: usize, ldx: i32, y: usize, ldy: i32, gamma: usize, beta: usize,
                                rows: i32, D: i32, eps: f32): void {
-  const inv: f32 = <f32>1.0 / <f32>D;
   const D4 = D & ~3;
   for (let r = 0; r < rows; r++) {
     const px = x + ((<usize>r * ldx) << 2), py = y + ((<usize>r * ldy) << 2);
-    let vs = f32x4.splat(0);
+    const mean = row_mean(px, D), rstd = row_rstd(px, D, mean, eps);
+    const vm = f32x4.splat(mean), vr = f32x4.splat(rstd);
     let i = 0;
-    for (; i < D4; i += 4) vs = f32x4.add(vs, v128.load(px + (<usize>i << 2)));
-    let sum = hsum(vs);
-    for (; i < D; i++) sum += load<f32>(px + (<usize>i << 2));
-    const mean = sum * inv;
-    const vm = f32x4.splat(mean);
-    let vq = f32x4.splat(0);
-    for (i = 0; i < D4; i += 4) { const d = f32x4.sub(v128.load(px + (<usize>i << 2)), vm); vq = f32x4.add(vq, f32x4.mul(d, d)); }
-    let sq = hsum(vq);
-    for (; i < D; i++) { const d = load<f32>(px + (<usize>i << 2)) - mean; sq += d * d; }
-    const rstd: f32 = <f32>1.0 / Mathf.sqrt(sq * inv + eps);
-    const vr = f32x4.splat(rstd);
-    for (i = 0; i < D4; i += 4) {
+    for (; i < D4; i += 4) {
       const o = <usize>i << 2;
       const h = f32x4.mul(f32x4.sub(v128.load(px + o), vm), vr);
       v128.store(py + o, f32x4.add(f32x4.mul(h, v128.load(gamma + o)), v128.load(beta + o)));
@@ -65,20 +76,12 @@ export function layernorm_bwd_simd(x: usize, ldx: i32, dy: usize, dx: usize, gam
   const inv: f32 = <f32>1.0 / <f32>D, D4 = D & ~3;
   for (let r = 0; r < rows; r++) {
     const px = x + ((<usize>r * ldx) << 2), pdy = dy + ((<usize>r * D) << 2), pdx = dx + ((<usize>r * ldx) << 2);
-    let vs = f32x4.splat(0);
-    let i = 0;
-    for (; i < D4; i += 4) vs = f32x4.add(vs, v128.load(px + (<usize>i << 2)));
-    let sum = hsum(vs);
-    for (; i < D; i++) sum += load<f32>(px + (<usize>i << 2));
-    const mean = sum * inv, vm = f32x4.splat(mean);
-    let vq = f32x4.splat(0);
-    for (i = 0; i < D4; i += 4) { const d = f32x4.sub(v128.load(px + (<usize>i << 2)), vm); vq = f32x4.add(vq, f32x4.mul(d, d)); }
-    let sq = hsum(vq);
-    for (; i < D; i++) { const d = load<f32>(px + (<usize>i << 2)) - mean; sq += d * d; }
-    const rstd: f32 = <f32>1.0 / Mathf.sqrt(sq * inv + eps), vr = f32x4.splat(rstd);
+    const mean = row_mean(px, D), rstd = row_rstd(px, D, mean, eps);
+    const vm = f32x4.splat(mean), vr = f32x4.splat(rstd);
     // mean(g·dy) and mean(g·dy·x̂); parameter gradients on the way
     let v1 = f32x4.splat(0), v2 = f32x4.splat(0);
-    for (i = 0; i < D4; i += 4) {
+    let i = 0;
+    for (; i < D4; i += 4) {
       const o = <usize>i << 2;
       const xh = f32x4.mul(f32x4.sub(v128.load(px + o), vm), vr), g = v128.load(pdy + o), gy = f32x4.mul(g, v128.load(gamma + o));
       v1 = f32x4.add(v1, gy); v2 = f32x4.add(v2, f32x4.mul(gy, xh));

@@ -2,7 +2,7 @@
  * A data-parallel training worker: the kernels over the trainer's shared memory and the same
  * layout as every other worker (src/train.ts, trainLayout). One comlink call per step.
  */
-import * as Comlink from 'comlink';
+import { exposeToParent } from '../src/expose.js';
 import { barrier } from '../src/barrier.js';
 import { instantiateKernels } from '../src/kernels.js';
 import type { PoolWorkerApi } from '../src/pool.js';
@@ -29,10 +29,4 @@ const api: PoolWorkerApi<TrainWorkerInit, TrainJob, number> = {
   fault() { throw new Error('vit-wasm: fault injection is for the inference worker'); },
 };
 
-if (typeof process !== 'undefined' && process.versions?.node) {
-  const { parentPort } = await import('node:worker_threads');
-  const { default: nodeEndpoint } = await import('comlink/dist/esm/node-adapter.mjs');
-  Comlink.expose(api, nodeEndpoint(parentPort!));
-} else {
-  Comlink.expose(api);
-}
+await exposeToParent(api);

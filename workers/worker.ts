@@ -3,7 +3,7 @@
  * control (init, run one forward, fault injection for tests); inside `run` every worker executes
  * the same forward on its share of each op and meets the others at the shared-memory barrier.
  */
-import * as Comlink from 'comlink';
+import { exposeToParent } from '../src/expose.js';
 import { barrier, controlWords } from '../src/barrier.js';
 import type { Weights } from '../src/checkpoint.js';
 import type { ViTConfig } from '../src/config.js';
@@ -44,10 +44,4 @@ const api: PoolWorkerApi<WorkerInit, Activations, void> = {
   },
 };
 
-if (typeof process !== 'undefined' && process.versions?.node) {
-  const { parentPort } = await import('node:worker_threads');
-  const { default: nodeEndpoint } = await import('comlink/dist/esm/node-adapter.mjs');
-  Comlink.expose(api, nodeEndpoint(parentPort!));
-} else {
-  Comlink.expose(api);
-}
+await exposeToParent(api);
