@@ -11,7 +11,7 @@ import { hsum } from './simd';
   for (; i < D4; i += 4) vs = f32x4.add(vs, v128.load(px + (<usize>i << 2)));
   let sum = hsum(vs);
   for (; i < D; i++) sum += load<f32>(px + (<usize>i << 2));
-  return sum / <f32>D;
+  return sum * (<f32>1.0 / <f32>D);
 }
 
 /** 1/sqrt(var + eps) of one row, from its mean (the second pass). */
@@ -22,7 +22,7 @@ import { hsum } from './simd';
   for (; i < D4; i += 4) { const d = f32x4.sub(v128.load(px + (<usize>i << 2)), vm); vq = f32x4.add(vq, f32x4.mul(d, d)); }
   let sq = hsum(vq);
   for (; i < D; i++) { const d = load<f32>(px + (<usize>i << 2)) - mean; sq += d * d; }
-  return <f32>1.0 / Mathf.sqrt(sq / <f32>D + eps);
+  return <f32>1.0 / Mathf.sqrt(sq * (<f32>1.0 / <f32>D) + eps);
 }
 
 /**
