@@ -3,7 +3,7 @@
  * backward kernel beside its forward in assembly/), softmax cross-entropy, gradient-norm clipping
  * and AdamW with decoupled weight decay under a warmup + cosine schedule. Parameters live once, in
  * Hugging Face's layout and names, in wasm memory; linear weights are re-packed for the forward
- * GEMM after every step. One thread for now.
+ * GEMM after every step. One thread in the calling thread, or data parallel over a worker pool.
  *
  * Shapes: B images, C×H×W pixels, p patch, Np patches, T = Np + 1 tokens, D hidden, H heads,
  * dh = D/H, M MLP size, L labels.
@@ -335,7 +335,7 @@ export class Trainer {
     return this.core.forwardBackward(counts[0], labels.length) / labels.length;
   }
 
-  /** Gradients of the last `lossAndGradients`/`step` (after clipping's input, before it), by Hugging Face name. */
+  /** Gradients of the last `lossAndGradients`/`step` (the batch mean, before clipping), by Hugging Face name. */
   gradients(): Map<string, Float32Array> {
     return new Map(this.L.params.map((p) => [p.name, this.f32(this.L.G + p.offset * 4, p.size).slice()]));
   }
