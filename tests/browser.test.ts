@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { loadModel } from '../src/index.js';
-import { FIXTURES, modelFixtures } from './helpers.js';
+import { FIXTURES, maxDiff, modelFixtures } from './helpers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ROOT = path.join(FIXTURES, '../..');
@@ -48,7 +48,7 @@ afterAll(() => new Promise<void>((r) => server.close(() => r())));
 describe.skipIf(!haveChromium)('headless Chromium', () => {
   const f = modelFixtures().find((x) => x.name === 'h33-hf')!;
 
-  test.each([['coi', 2, true], ['plain', 1, false]] as const)('%s page', async (mode, wantThreads, wantIsolated) => {
+  async function open(url: string) {
     const { chromium } = await import('playwright-core');
     // a fresh profile each time (playwright passes it as --user-data-dir)
     const browser = await chromium.launchPersistentContext(mkdtempSync(path.join(tmpdir(), 'vit-wasm-chromium-')), {
@@ -60,23 +60,36 @@ describe.skipIf(!haveChromium)('headless Chromium', () => {
       const page = await browser.newPage();
       const logs: string[] = [];
       page.on('console', (m) => logs.push(`${m.type()}: ${m.text()}`));
-      await page.goto(`${origin}/${mode}/tests/browser/page.html?model=${f.name}&batch=${f.batch}&threads=2`);
+      await page.goto(url);
       await page.waitForFunction(() => (window as unknown as { __result?: unknown }).__result, null, { timeout: 30000 });
       const res = await page.evaluate(() => (window as unknown as { __result: Record<string, unknown> }).__result);
-      expect(res.error).toBeUndefined();
-      expect(res.isolated).toBe(wantIsolated);
-      expect(res.threads).toBe(wantThreads);
-      const warnings = logs.filter((l) => l.includes('SharedArrayBuffer'));
-      expect(warnings).toHaveLength(wantIsolated ? 0 : 1);
-
-      const model = await loadModel(f.dir, { threads: 2, simd: 'simd' });
-      const node = await model.forward(f.input, f.batch);
-      expect(res.bits).toEqual(Array.from(new Uint32Array(node.buffer)));
-      if (mode === 'coi') expect(ranges).toBeGreaterThan(10); // tensors came one Range request at a time
-      expect(res.top).toEqual(await model.classify(path.join(FIXTURES, 'images/chelsea.png'), { topK: 3 }));
-      await model.dispose();
+      return { res, logs };
     } finally {
       await browser.close();
     }
+  }
+
+  test.each([['coi', 2, true], ['plain', 1, false]] as const)('%s page', async (mode, wantThreads, wantIsolated) => {
+    const { res, logs } = await open(`${origin}/${mode}/tests/browser/page.html?model=${f.name}&batch=${f.batch}&threads=2`);
+    expect(res.error).toBeUndefined();
+    expect(res.isolated).toBe(wantIsolated);
+    expect(res.threads).toBe(wantThreads);
+    const warnings = logs.filter((l) => l.includes('SharedArrayBuffer'));
+    expect(warnings).toHaveLength(wantIsolated ? 0 : 1);
+
+    const model = await loadModel(f.dir, { threads: 2, simd: 'simd' });
+    const node = await model.forward(f.input, f.batch);
+    expect(res.bits).toEqual(Array.from(new Uint32Array(node.buffer)));
+    if (mode === 'coi') expect(ranges).toBeGreaterThan(10); // tensors came one Range request at a time
+    expect(res.top).toEqual(await model.classify(path.join(FIXTURES, 'images/chelsea.png'), { topK: 3 }));
+    await model.dispose();
+  });
+
+  test('the default build in Chromium is relaxed SIMD (FMA), within the PyTorch bar', async () => {
+    const { res } = await open(`${origin}/coi/tests/browser/page.html?model=${f.name}&batch=${f.batch}&threads=2&simd=auto`);
+    expect(res.error).toBeUndefined();
+    expect(res.simd).toBe('relaxed');
+    const { diff, scale } = maxDiff(res.logits as number[], f.logits);
+    expect(diff).toBeLessThanOrEqual(1e-5 * Math.max(1, scale));
   });
 });
