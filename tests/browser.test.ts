@@ -85,6 +85,16 @@ describe.skipIf(!haveChromium)('headless Chromium', () => {
     await model.dispose();
   });
 
+  test('data-parallel training runs in the browser: first loss equals PyTorch\'s, then it falls', async () => {
+    const { res } = await open(`${origin}/coi/tests/browser/train.html`);
+    expect(res.error).toBeUndefined();
+    expect(res.threads).toBe(2);
+    const losses = res.losses as number[], exp = JSON.parse(readFileSync(path.join(FIXTURES, 'train/t20/expected.json'), 'utf8'));
+    expect(Math.abs(losses[0] - exp.loss)).toBeLessThanOrEqual(1e-4 * exp.loss);
+    expect(losses[9]).toBeLessThan(losses[0]);
+    expect(res.bytes).toBeGreaterThan(1000);
+  });
+
   test('the default build in Chromium is relaxed SIMD (FMA), within the PyTorch bar', async () => {
     const { res } = await open(`${origin}/coi/tests/browser/page.html?model=${f.name}&batch=${f.batch}&threads=2&simd=auto`);
     expect(res.error).toBeUndefined();
