@@ -1,6 +1,6 @@
 /**
  * The vit-wasm command line.
- *   vit-wasm classify --model DIR IMAGE... [--top K] [--json] [--threads N] [--simd auto|simd|relaxed]
+ *   vit-wasm classify [--model DIR] IMAGE... [--top K] [--json] [--threads N] [--simd auto|simd|relaxed]
  */
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -69,7 +69,8 @@ async function classify(argv: string[]): Promise<number> {
     options: { model: { type: 'string' }, top: { type: 'string' }, json: { type: 'boolean' }, threads: { type: 'string' }, simd: { type: 'string' } },
   });
   if (positionals.length === 0) throw new UsageError('classify needs at least one IMAGE');
-  const topK = positiveInt(values.top, '--top', 5), threads = positiveInt(values.threads, '--threads', 1);
+  const topK = positiveInt(values.top, '--top', 5);
+  const threads = values.threads === undefined ? undefined : positiveInt(values.threads, '--threads', 1); // undefined: loadModel's default
   const simd = values.simd ?? 'auto';
   if (simd !== 'auto' && simd !== 'simd' && simd !== 'relaxed') throw new UsageError(`--simd must be auto, simd or relaxed, got '${simd}'`);
 

@@ -3,7 +3,7 @@
  */
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
-import { loadModel } from './model.js';
+import { defaultThreads, loadModel } from './model.js';
 import { loadMnist, MNIST_SIZE, normalizeDigits, type DigitSet } from './mnist.js';
 import { createTrainer, type TrainDims } from './train.js';
 
@@ -32,7 +32,7 @@ export async function trainCommand(argv: string[], Usage: UsageErrorCtor): Promi
   if (!values.out) throw new Usage('train needs --out DIR');
   const epochs = num(values.epochs, '--epochs', 34, Usage, true), B = num(values.batch, '--batch', 32, Usage, true);
   const lr = num(values.lr, '--lr', 3e-3, Usage);
-  const threads = num(values.threads, '--threads', (await import('node:os')).availableParallelism(), Usage, true);
+  const threads = num(values.threads, '--threads', await defaultThreads(), Usage, true);
   const shift = values.shift === undefined ? 2 : Number(values.shift);
   if (!Number.isInteger(shift) || shift < 0 || shift > 8) throw new Usage(`--shift must be an integer 0…8 (pixels of random shift; 0 turns augmentation off), got '${values.shift}'`);
   const seed = values.seed === undefined ? 0 : Number(values.seed);
