@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import { defaultThreads, loadModel } from './model.js';
 import { loadMnist, MNIST_SIZE, normalizeDigits, type DigitSet } from './mnist.js';
-import { createTrainer, type TrainDims } from './train.js';
+import { argmax, createTrainer, type TrainDims } from './train.js';
 
 type UsageErrorCtor = new (m: string) => Error;
 
@@ -99,7 +99,7 @@ export async function evalCommand(argv: string[], Usage: UsageErrorCtor): Promis
     let right = 0;
     for (let i = 0; i < test.count; i++) {
       const row = logits.subarray(i * 10, i * 10 + 10);
-      const pred = row.indexOf(Math.max(...row));
+      const pred = argmax(row);
       confusion[test.labels[i]][pred]++;
       right += +(pred === test.labels[i]);
     }

@@ -90,6 +90,13 @@ function parameterList(d: TrainDims): Param[] {
   return list;
 }
 
+/** Index of the largest value (the first, on ties). */
+export function argmax(row: ArrayLike<number>): number {
+  let best = 0;
+  for (let j = 1; j < row.length; j++) if (row[j] > row[best]) best = j;
+  return best;
+}
+
 type Options = Required<Omit<TrainOptions, 'from' | 'labels' | 'threads' | 'workerUrl'>> & { labels: string[] };
 
 /**
@@ -371,11 +378,7 @@ export class Trainer {
     const L = this.dims.numLabels, out: number[] = [];
     this.lastCounts.forEach((c, w) => {
       const z = this.f32(this.L.workers[w].logits, c * L);
-      for (let b = 0; b < c; b++) {
-        let best = 0;
-        for (let j = 1; j < L; j++) if (z[b * L + j] > z[b * L + best]) best = j;
-        out.push(best);
-      }
+      for (let b = 0; b < c; b++) out.push(argmax(z.subarray(b * L, (b + 1) * L)));
     });
     return Int32Array.from(out);
   }
@@ -398,9 +401,7 @@ export class Trainer {
       const B = Math.min(this.options.maxBatch, n - s);
       const z = await this.logits(images.subarray(s * per, (s + B) * per), B);
       for (let b = 0; b < B; b++) {
-        const row = z.subarray(b * L, (b + 1) * L);
-        let best = 0, m = -Infinity;
-        for (let j = 0; j < L; j++) if (row[j] > m) { m = row[j]; best = j; }
+        const row = z.subarray(b * L, (b + 1) * L), best = argmax(row), m = row[best];
         let se = 0;
         for (let j = 0; j < L; j++) se += Math.exp(row[j] - m);
         loss += Math.log(se) - (row[labels[s + b]] - m);
