@@ -1,13 +1,56 @@
-// Bundles the TypeScript sources into dist/ (ESM):
-//   index.js, cli.js       the library and CLI; dependencies stay imports, as a library's should
-//   worker.js              the pool worker, self-contained (Node worker_threads and Web Workers load it as is)
-//   vit-wasm.browser.js    the library with its dependencies, for a page without a bundler
-import { rmSync } from 'node:fs';
+// Bundles the TypeScript sources into dist/ (ESM, no source maps: readable Node code, minified browser code).
+//   Node (the `node` export condition): index.js, cli.js and the pool workers worker.js, train-worker.js;
+//     dependencies stay imports, as a library's should.
+//   Browsers (the `browser` and `default` conditions): vit-wasm.browser.js, ONE minified file with its
+//     dependencies, the kernels' wasm and both worker scripts inside it, so no bundler, server or page
+//     has to find another file. The workers are also written out on their own (worker.browser.js,
+//     train-worker.browser.js) for pages whose Content-Security-Policy forbids blob: workers.
+//   coi-serviceworker.js: threads on static hosts that cannot send COOP/COEP headers.
+// Run after build:wasm (it reads build/kernels-wasm.ts).
+import { copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { build } from 'esbuild';
 
 rmSync('dist', { recursive: true, force: true });
 
-const common = { bundle: true, format: 'esm', target: 'es2022', sourcemap: true, logLevel: 'warning', external: ['node:*'] };
-await build({ ...common, entryPoints: { index: 'src/index.ts', cli: 'src/cli.ts', presets: 'src/presets.ts', kernels: 'src/kernels.ts', train: 'src/train.ts', mnist: 'src/mnist.ts', 'train-cli': 'src/train-cli.ts' }, outdir: 'dist', platform: 'neutral', packages: 'external' });
-await build({ ...common, entryPoints: { worker: 'workers/worker.ts', 'train-worker': 'workers/train-worker.ts', 'vit-wasm.browser': 'src/index.ts' }, outdir: 'dist', platform: 'neutral',
+const common = { bundle: true, target: 'es2022', logLevel: 'warning', legalComments: 'none' };
+
+// Node
+const node = { ...common, format: 'esm', platform: 'neutral', external: ['node:*'] };
+await build({ ...node, entryPoints: { index: 'src/index.ts', cli: 'src/cli.ts', presets: 'src/presets.ts', kernels: 'src/kernels.ts',
+  train: 'src/train.ts', mnist: 'src/mnist.ts', 'train-cli': 'src/train-cli.ts' }, outdir: 'dist', packages: 'external' });
+await build({ ...node, entryPoints: { worker: 'workers/worker.ts', 'train-worker': 'workers/train-worker.ts' }, outdir: 'dist',
   mainFields: ['module', 'main'] });
+
+// Browsers: src/platform.js becomes src/platform.browser.ts; any `node:` import left is a build error.
+const browserPlatform = {
+  name: 'browser-platform',
+  setup(b) {
+    b.onResolve({ filter: /(^|\/)platform\.js$/ }, (a) => ({ path: path.join(a.resolveDir, a.path.replace(/platform\.js$/, 'platform.browser.ts')) }));
+  },
+};
+const embeddedWorkers = (sources) => ({
+  name: 'embedded-workers',
+  setup(b) {
+    b.onResolve({ filter: /^vit-wasm:embedded-workers$/ }, () => ({ path: 'embedded-workers', namespace: 'vit-wasm' }));
+    b.onLoad({ filter: /.*/, namespace: 'vit-wasm' }, () => ({
+      contents: `export const WORKER_SOURCE = ${JSON.stringify(sources.worker)};\n` +
+        `export const TRAIN_WORKER_SOURCE = ${JSON.stringify(sources.trainWorker)};\n`,
+      loader: 'js',
+    }));
+  },
+});
+const browser = { ...common, platform: 'browser', minify: true, mainFields: ['browser', 'module', 'main'] };
+// Workers are classic scripts (IIFE): a classic Worker starts from a Blob URL in every browser.
+const workerOf = async (entry) => (await build({ ...browser, format: 'iife', entryPoints: [entry], write: false,
+  plugins: [browserPlatform, embeddedWorkers({ worker: '', trainWorker: '' })] })).outputFiles[0].text;
+const sources = { worker: await workerOf('workers/worker.ts'), trainWorker: await workerOf('workers/train-worker.ts') };
+await build({ ...browser, format: 'esm', entryPoints: { 'vit-wasm.browser': 'src/index.ts' }, outdir: 'dist',
+  plugins: [browserPlatform, embeddedWorkers(sources)] });
+writeFileSync('dist/worker.browser.js', sources.worker);
+writeFileSync('dist/train-worker.browser.js', sources.trainWorker);
+copyFileSync('src/coi-serviceworker.js', 'dist/coi-serviceworker.js');
+
+const kb = (f) => `${(readFileSync(f).length / 1024).toFixed(1)} KB`;
+console.log(`dist/vit-wasm.browser.js ${kb('dist/vit-wasm.browser.js')} (workers ${(sources.worker.length / 1024).toFixed(1)} + ` +
+  `${(sources.trainWorker.length / 1024).toFixed(1)} KB inside), dist/index.js ${kb('dist/index.js')}`);

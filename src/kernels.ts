@@ -4,6 +4,9 @@
  * and the benchmarks all read this file; assembly/kernels.ts is its wasm-side twin.
  */
 
+import { KERNELS_WASM } from '../build/kernels-wasm.js';
+import { enableRelaxedSimd } from './platform.js';
+
 /** GEMM epilogues; the numbers are the `epi` argument of assembly/gemm.ts. */
 export const EPI = { STORE: 0, ADD: 1, GELU: 2 } as const;
 export type Epilogue = (typeof EPI)[keyof typeof EPI];
@@ -75,51 +78,37 @@ export function hasRelaxedSimd(): boolean {
   return WebAssembly.validate(RELAXED_PROBE);
 }
 
-/**
- * Node 20's V8 (11.3) has relaxed SIMD behind a flag that must be set before compiling (it is not
- * accepted in NODE_OPTIONS or a Worker's execArgv); workers started later inherit it. Newer engines
- * have it on by default and this does nothing.
- */
-async function enableRelaxedSimdInNode(): Promise<void> {
-  if (!isNode || hasRelaxedSimd()) return;
-  try { (await import('node:v8')).setFlagsFromString('--experimental-wasm-relaxed-simd'); } catch { /* keep plain SIMD */ }
-}
-
-const isNode = typeof process !== 'undefined' && !!process.versions?.node;
-
-function wasmUrl(flavor: SimdFlavor, shared: boolean): URL {
-  // src/ and dist/ both sit one level below the package root, beside build/.
-  const dir = !shared ? 'single' : flavor === 'relaxed' ? 'relaxed' : 'release';
-  return new URL(`../build/${dir}/kernels.wasm`, import.meta.url);
-}
-
 const compiled = new Map<string, Promise<WebAssembly.Module>>();
 
 /**
  * Compiles (once per build) the kernel module. `auto` picks relaxed SIMD where the engine supports
  * it. `shared` false selects the one-thread build over an unshared memory (plain SIMD only).
+ * The wasm comes from inside the library (build/kernels-wasm.ts), so there is no file to locate.
  */
 export async function compileKernels(flavor: SimdFlavor | 'auto' = 'auto', shared = true): Promise<{ module: WebAssembly.Module; flavor: SimdFlavor }> {
-  if (flavor !== 'simd' && shared) await enableRelaxedSimdInNode();
+  if (flavor !== 'simd' && shared && !hasRelaxedSimd()) enableRelaxedSimd();
   let f: SimdFlavor = flavor === 'auto' ? (hasRelaxedSimd() ? 'relaxed' : 'simd') : flavor;
   if (f === 'relaxed' && !hasRelaxedSimd()) {
     throw new Error('vit-wasm: relaxed SIMD was requested but this engine does not support it');
   }
   if (!shared) f = 'simd';
-  const url = wasmUrl(f, shared);
-  let p = compiled.get(url.href);
+  const build = !shared ? 'single' : f === 'relaxed' ? 'relaxed' : 'release';
+  let p = compiled.get(build);
   if (!p) {
-    p = (async () => {
-      if (isNode) {
-        const { readFile } = await import('node:fs/promises');
-        const { fileURLToPath } = await import('node:url');
-        return WebAssembly.compile(await readFile(fileURLToPath(url)));
-      }
-      return WebAssembly.compileStreaming(fetch(url));
-    })();
-    compiled.set(url.href, p);
+    p = WebAssembly.compile(fromBase64(KERNELS_WASM[build])).catch((e: Error) => {
+      compiled.delete(build);
+      throw new Error(`vit-wasm: cannot compile the ${build} kernels (this engine needs WebAssembly SIMD: Chrome 91+, Firefox 89+, ` +
+        `Safari 16.4+, Node 16.4+): ${e.message}`);
+    });
+    compiled.set(build, p);
   }
   return { module: await p, flavor: f };
+}
+
+function fromBase64(b64: string): Uint8Array<ArrayBuffer> {
+  const s = atob(b64), out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
+  return out;
 }
 
 /** Byte address of the kernels' math constants (assembly/simd.ts, CST), in the reserved low memory. */

@@ -7,7 +7,8 @@ import { Exec } from './exec.js';
 import { preprocess, readImage, type ImageInput } from './image.js';
 import { compileKernels, instantiateKernels, type KernelExports, type SimdFlavor } from './kernels.js';
 import { WasmMemory } from './memory.js';
-import { defaultWorkerUrl, WorkerPool } from './pool.js';
+import { defaultThreadCount, PLATFORM, sharedMemoryUnavailable } from './platform.js';
+import { WorkerPool } from './pool.js';
 import type { WorkerInit } from '../workers/worker.js';
 import { exportOnnx } from './onnx.js';
 import { modelFiles, type ModelLocation } from './source.js';
@@ -22,7 +23,11 @@ export interface LoadOptions {
    * count. Pages without SharedArrayBuffer (not cross-origin isolated) run on one thread in the page.
    */
   threads?: number;
-  /** URL of dist/worker.js, when an app serves it from somewhere other than beside the library. */
+  /**
+   * Where the pool worker script is served, for pages whose Content-Security-Policy forbids `blob:`
+   * workers: the package's `dist/worker.browser.js` (browsers) or `dist/worker.js` (Node). By
+   * default the worker starts from the source this library carries, so no file has to be found.
+   */
   workerUrl?: string | URL;
   /**
    * Kernel build: `auto` (relaxed SIMD, i.e. FMA, where the engine has it — in Node 20 vit-wasm turns
@@ -32,6 +37,26 @@ export interface LoadOptions {
   simd?: SimdFlavor | 'auto';
   /** Keep every layer's attention maps after each forward (see {@link ViTModel.attention}). Default false. */
   keepAttention?: boolean;
+}
+
+/** How a model runs, and why, for showing or logging: see {@link ViTModel.runtime}. */
+export interface RuntimeInfo {
+  /** `node` or `browser`. */
+  platform: 'node' | 'browser';
+  /** Threads computing the forward: the pool's workers, or 1 in the calling thread. */
+  threads: number;
+  /** True when a worker pool computes (the calling thread stays free); false for the one-thread fallback. */
+  workers: boolean;
+  /** Kernel build: `relaxed` (relaxed SIMD, FMA) or `simd` (plain 128-bit SIMD). */
+  simd: SimdFlavor;
+  /** Whether the model lives in a shared WebAssembly memory (needed for more than one thread). */
+  sharedMemory: boolean;
+  /** `self.crossOriginIsolated` in a browser; null in Node. */
+  crossOriginIsolated: boolean | null;
+  /** Why it runs on one thread in the calling thread instead of a pool, or null when it does not. */
+  fallback: string | null;
+  /** Why the plain-SIMD build runs rather than relaxed SIMD, or null when relaxed SIMD runs. */
+  simdReason: string | null;
 }
 
 /** One class and its probability. */
@@ -56,6 +81,8 @@ export class ViTModel {
 
   /** Threads the forward runs on. */
   readonly threads: number;
+  /** How this model runs (threads, kernel build, shared memory) and why it fell back when it did. */
+  readonly runtime: RuntimeInfo;
 
   private mem: WasmMemory | null;
   private readonly k: KernelExports;
@@ -68,11 +95,12 @@ export class ViTModel {
 
   /** @internal use {@link loadModel} */
   constructor(init: { config: ViTConfig; preprocessing: PreprocessConfig; scheme: Scheme; simd: SimdFlavor; mem: WasmMemory;
-    k: KernelExports; weights: Weights; keepAttention: boolean; pool: WorkerPool<WorkerInit, Activations> | null }) {
+    k: KernelExports; weights: Weights; keepAttention: boolean; pool: WorkerPool<WorkerInit, Activations> | null; runtime: RuntimeInfo }) {
     this.config = init.config; this.preprocessing = init.preprocessing; this.scheme = init.scheme; this.simd = init.simd;
     this.mem = init.mem; this.k = init.k; this.weights = init.weights; this.keepAttention = init.keepAttention;
     this.pool = init.pool; this.threads = init.pool?.size ?? 1;
     this.weightsEnd = init.mem.end;
+    this.runtime = init.runtime;
   }
 
   /** Floats in one image: C·H·W. */
@@ -206,14 +234,17 @@ function topPredictions(probs: Float32Array, labels: string[], k: number): Predi
  * @param where a directory path (Node), a base URL (browsers), or a map of file name → contents
  */
 export async function loadModel(where: ModelLocation, opts: LoadOptions = {}): Promise<ViTModel> {
-  const threads = opts.threads ?? await defaultThreads();
+  const threads = opts.threads ?? defaultThreads();
   if (!Number.isInteger(threads) || threads < 1) throw new Error(`vit-wasm: threads must be a positive integer, got ${threads}`);
-  const shared = canShareMemory();
+  const simd = opts.simd ?? 'auto';
+  if (simd !== 'auto' && simd !== 'simd' && simd !== 'relaxed') throw new Error(`vit-wasm: simd must be 'auto', 'simd' or 'relaxed', got ${JSON.stringify(simd)}`);
+  const fallback = sharedMemoryUnavailable();
+  const shared = fallback === null;
   // Workers even for one thread: the caller's thread (a page, a server's event loop) never computes.
-  const useWorkers = shared;
-  if (!shared) console.warn('vit-wasm: SharedArrayBuffer is unavailable (serve the page with COOP/COEP headers for threads); running on one thread in the page');
+  if (!shared && !warnedFallback) console.warn(`vit-wasm: threads are off, running on one thread in the calling thread: ${fallback}`);
+  warnedFallback ||= !shared;
   const files = await modelFiles(where);
-  const { module, flavor } = await compileKernels(opts.simd ?? 'auto', shared);
+  const { module, flavor } = await compileKernels(simd, shared);
   const mem = new WasmMemory(shared);
   const k = instantiateKernels(module, mem.memory);
   const { config, weights, scheme } = await loadCheckpoint(files, mem);
@@ -221,25 +252,25 @@ export async function loadModel(where: ModelLocation, opts: LoadOptions = {}): P
     ? parseJson(await files.text('preprocessor_config.json'), `${files.where}/preprocessor_config.json`) : null;
   const preprocessing = parsePreprocess(pre, config, `${files.where}/preprocessor_config.json`);
   let pool: WorkerPool<WorkerInit, Activations> | null = null;
-  if (useWorkers) {
-    pool = new WorkerPool({ workers: threads, memory: mem.memory, workerUrl: opts.workerUrl ?? defaultWorkerUrl('worker'),
+  if (shared) {
+    pool = new WorkerPool({ workers: threads, memory: mem.memory, kind: 'worker', workerUrl: opts.workerUrl,
       init: (id): WorkerInit => ({ module, memory: mem.memory, id, workers: threads, config, weights }) });
     await pool.started();
   }
-  return new ViTModel({ config, preprocessing, scheme, simd: flavor, mem, k, weights, keepAttention: !!opts.keepAttention, pool });
+  const runtime: RuntimeInfo = {
+    platform: PLATFORM, threads: pool?.size ?? 1, workers: !!pool, simd: flavor, sharedMemory: shared,
+    crossOriginIsolated: PLATFORM === 'browser' ? (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true : null,
+    fallback,
+    simdReason: flavor === 'relaxed' ? null : !shared ? 'the one-thread fallback build is plain SIMD'
+      : simd === 'simd' ? 'plain SIMD was asked for (simd: \'simd\')' : 'this engine has no relaxed SIMD',
+  };
+  return new ViTModel({ config, preprocessing, scheme, simd: flavor, mem, k, weights, keepAttention: !!opts.keepAttention, pool, runtime });
 }
 
-const isNode = typeof process !== 'undefined' && !!process.versions?.node;
+/** The one-thread fallback is announced once per page or process, not once per model. */
+let warnedFallback = false;
 
-/** Node: every core; browsers: the reported cores, at most 8. */
-export async function defaultThreads(): Promise<number> {
-  if (isNode) return (await import('node:os')).availableParallelism();
-  const hc = (globalThis.navigator as Navigator | undefined)?.hardwareConcurrency ?? 1;
-  return Math.max(1, Math.min(8, hc));
-}
-
-function canShareMemory(): boolean {
-  if (typeof SharedArrayBuffer === 'undefined') return false;
-  if (!isNode && (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === false) return false;
-  try { new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true }); return true; } catch { return false; }
+/** The default thread count: every core in Node (`os.availableParallelism()`), the reported cores up to 8 in browsers. */
+export function defaultThreads(): number {
+  return defaultThreadCount();
 }

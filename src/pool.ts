@@ -9,6 +9,7 @@
  */
 import * as Comlink from 'comlink';
 import { abortBarrier, AbortedError, resetBarrier, resetCounters } from './barrier.js';
+import { startWorker, type WorkerHandle, type WorkerKind } from './platform.js';
 
 /** What a pool worker script exposes through comlink. */
 export interface PoolWorkerApi<Init, Job, Result> {
@@ -18,20 +19,9 @@ export interface PoolWorkerApi<Init, Job, Result> {
   fault(): void;
 }
 
-const isNode = typeof process !== 'undefined' && !!process.versions?.node;
-
 interface Slot<Api> {
   api: Comlink.Remote<Api>;
-  terminate(): void;
-  /** Ends the worker as a crash would (tests): the pool sees it die. */
-  kill(): void;
-  /** Node: let an idle pool not keep the process alive. */
-  ref(on: boolean): void;
-}
-
-/** Where a bundled worker lives (dist/worker.js, dist/train-worker.js), from src/ or dist/ alike. */
-export function defaultWorkerUrl(name = 'worker'): URL {
-  return new URL(`../dist/${name}.js`, import.meta.url);
+  handle: WorkerHandle;
 }
 
 export interface PoolOptions<Init> {
@@ -39,7 +29,9 @@ export interface PoolOptions<Init> {
   memory: WebAssembly.Memory;
   /** What worker `id` receives in `init`. */
   init: (id: number) => Init;
-  workerUrl: string | URL;
+  /** Which worker script to run, and where it is served when not the built-in one (browsers: a strict CSP). */
+  kind: WorkerKind;
+  workerUrl?: string | URL;
 }
 
 /**
@@ -67,7 +59,6 @@ export class WorkerPool<Init = unknown, Job = unknown, Result = void> {
 
   private async spawnOne(id: number): Promise<Slot<PoolWorkerApi<Init, Job, Result>>> {
     type Api = PoolWorkerApi<Init, Job, Result>;
-    const url = this.opts.workerUrl;
     const generation = this.generation;
     const onDeath = (why: string) => {
       if (generation !== this.generation || this.disposed) return;
@@ -75,30 +66,15 @@ export class WorkerPool<Init = unknown, Job = unknown, Result = void> {
       const err = new Error(`vit-wasm: worker ${id} ${why}`);
       for (const reject of this.inFlight) reject(err);
     };
-    let slot: Slot<Api>;
-    if (isNode) {
-      const { Worker } = await import('node:worker_threads');
-      const { default: nodeEndpoint } = await import('comlink/dist/esm/node-adapter.mjs');
-      // Workers inherit the parent's node flags, but --input-type (from `node --input-type=module -e …`)
-      // breaks loading a worker file: start those with none (listing flags would reject per-process ones).
-      const execArgv = process.execArgv.some((a) => a.startsWith('--input-type')) ? [] : undefined;
-      const w = new Worker(url instanceof URL ? url : new URL(url), { execArgv });
-      w.on('error', (e) => onDeath(`failed: ${e.message}`));
-      w.on('exit', (code) => onDeath(`exited (code ${code})`));
-      slot = { api: Comlink.wrap<Api>(nodeEndpoint(w)), terminate: () => void w.terminate(), kill: () => void w.terminate(),
-        ref: (on) => (on ? w.ref() : w.unref()) };
-    } else {
-      const w = new Worker(url, { type: 'module' });
-      w.addEventListener('error', (e) => onDeath(`failed: ${e.message || 'error in worker script'}`));
-      slot = { api: Comlink.wrap<Api>(w), terminate: () => w.terminate(), kill: () => { w.terminate(); onDeath('was terminated'); }, ref: () => {} };
-    }
+    const handle = startWorker(this.opts.kind, this.opts.workerUrl, onDeath);
+    const slot: Slot<Api> = { api: Comlink.wrap<Api>(handle.endpoint), handle };
     try {
       await this.guard(slot.api.init(this.opts.init(id) as never) as Promise<void>);
     } catch (e) {
-      slot.terminate();
+      slot.handle.terminate();
       throw e;
     }
-    slot.ref(false);
+    slot.handle.ref(false);
     return slot;
   }
 
@@ -127,7 +103,7 @@ export class WorkerPool<Init = unknown, Job = unknown, Result = void> {
     if (this.disposed) throw new Error('vit-wasm: this model has been disposed');
     if (this.broken) this.ready = this.ready.catch(() => {}).then(() => this.restart());
     await this.ready;
-    for (const s of this.slots) s.ref(true);
+    for (const s of this.slots) s.handle.ref(true);
     resetCounters(this.opts.memory);
     const calls = this.slots.map((s) => s.api.run(job as never) as Promise<Result>);
     try {
@@ -144,20 +120,20 @@ export class WorkerPool<Init = unknown, Job = unknown, Result = void> {
       const err = e as Error;
       throw err instanceof AbortedError || /^vit-wasm/.test(err.message) ? err : new Error(`vit-wasm: a kernel failed in a worker: ${err.message}`);
     } finally {
-      for (const s of this.slots) s.ref(false);
+      for (const s of this.slots) s.handle.ref(false);
     }
   }
 
   private async restart(): Promise<void> {
     this.generation++;
-    for (const s of this.slots) s.terminate();
+    for (const s of this.slots) s.handle.terminate();
     this.slots = [];
     await this.spawn();
   }
 
   /** For tests: kill worker `id` now (even mid-forward), or make it trap in its next forward. */
   async fault(id: number, kind: 'kill' | 'trap'): Promise<void> {
-    if (kind === 'kill') { this.slots[id].kill(); return; }
+    if (kind === 'kill') { this.slots[id].handle.kill(); return; }
     await this.ready;
     await (this.slots[id].api.fault() as Promise<void>);
   }
@@ -167,7 +143,7 @@ export class WorkerPool<Init = unknown, Job = unknown, Result = void> {
     await this.ready.catch(() => {});
     for (const s of this.slots) {
       try { s.api[Comlink.releaseProxy](); } catch { /* the worker may already be gone */ }
-      s.terminate();
+      s.handle.terminate();
     }
     this.slots = [];
   }

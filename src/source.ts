@@ -3,6 +3,8 @@
  * or files already in memory. Tensors are read one at a time straight into wasm memory, so no second
  * full copy of the weights is ever held in JS.
  */
+import { localModelFiles, locate } from './platform.js';
+
 export interface ByteSource {
   /** The file's name, used in error messages. */
   readonly name: string;
@@ -22,8 +24,6 @@ export interface ModelFiles {
   text(file: string): Promise<string>;
   open(file: string): Promise<ByteSource>;
 }
-
-const isNode = typeof process !== 'undefined' && !!process.versions?.node;
 
 function memorySource(name: string, bytes: Uint8Array): ByteSource {
   return {
@@ -47,53 +47,12 @@ function inMemory(files: Record<string, Uint8Array | ArrayBuffer | string>): Mod
   };
 }
 
-async function onDisk(dir: string): Promise<ModelFiles> {
-  const fs = await import('node:fs/promises');
-  const path = await import('node:path');
-  const full = (f: string) => path.join(dir, f);
-  const st = await fs.stat(dir).catch(() => null);
-  if (!st) throw new Error(`vit-wasm: model directory ${dir} does not exist`);
-  if (!st.isDirectory()) throw new Error(`vit-wasm: ${dir} is not a directory (give the folder holding config.json and model.safetensors)`);
-  return {
-    where: dir,
-    async exists(f) { return fs.stat(full(f)).then((s) => s.isFile(), () => false); },
-    async text(f) {
-      try { return await fs.readFile(full(f), 'utf8'); } catch (e) { throw new Error(`vit-wasm: cannot read ${full(f)}: ${(e as Error).message}`); }
-    },
-    async open(f) {
-      const name = full(f);
-      const fh = await fs.open(name, 'r').catch((e: Error) => { throw new Error(`vit-wasm: cannot open ${name}: ${e.message}`); });
-      const { size } = await fh.stat();
-      return {
-        name, size,
-        async read(offset, length, into) {
-          // a fresh or caller-owned buffer at offset 0: f32 views need 4-byte alignment
-          const buf = into && into.byteLength >= length ? into.subarray(0, length) : new Uint8Array(length);
-          let done = 0;
-          while (done < length) {
-            const { bytesRead } = await fh.read(buf, done, length - done, offset + done);
-            if (bytesRead === 0) throw new Error(`vit-wasm: ${name}: unexpected end of file at byte ${offset + done}`);
-            done += bytesRead;
-          }
-          return buf;
-        },
-        close: () => fh.close(),
-      };
-    },
-  };
-}
-
 function overHttp(base: string): ModelFiles {
   const url = (f: string) => new URL(f, base.endsWith('/') ? base : base + '/').href;
-  const get = async (f: string, init?: RequestInit) => {
-    const r = await fetch(url(f), init);
-    if (!r.ok) throw new Error(`vit-wasm: ${url(f)}: HTTP ${r.status}`);
-    return r;
-  };
   return {
     where: base,
     async exists(f) { return fetch(url(f), { method: 'HEAD' }).then((r) => r.ok, () => false); },
-    async text(f) { return (await get(f)).text(); },
+    async text(f) { return (await fetchOk(url(f), 'model file')).text(); },
     async open(f) {
       // Each tensor is fetched with a Range request as the loader asks for it, so the page never
       // holds the whole file; a server that ignores Range sends it all once, and reads come from that.
@@ -101,15 +60,14 @@ function overHttp(base: string): ModelFiles {
       let whole: Uint8Array | null = null;
       const ranged = async (offset: number, length: number): Promise<Uint8Array> => {
         if (whole) return whole.subarray(offset, offset + length);
-        const r = await fetch(u, { headers: { Range: `bytes=${offset}-${offset + length - 1}` } });
+        const r = await fetchOk(u, 'model file', { headers: { Range: `bytes=${offset}-${offset + length - 1}` } });
         if (r.status === 200) { whole = new Uint8Array(await r.arrayBuffer()); return whole.subarray(offset, offset + length); }
-        if (r.status !== 206) throw new Error(`vit-wasm: ${u}: HTTP ${r.status}`);
+        if (r.status !== 206) throw new Error(`vit-wasm: ${u}: a Range request got HTTP ${r.status}, expected 206 or 200`);
         const bytes = new Uint8Array(await r.arrayBuffer());
         if (bytes.length !== length) throw new Error(`vit-wasm: ${u}: asked for ${length} bytes at ${offset}, got ${bytes.length}`);
         return bytes;
       };
-      const first = await fetch(u, { headers: { Range: 'bytes=0-0' } });
-      if (!first.ok) throw new Error(`vit-wasm: ${u}: HTTP ${first.status}`);
+      const first = await fetchOk(u, 'model file', { headers: { Range: 'bytes=0-0' } });
       let size: number;
       if (first.status === 206) {
         size = Number(/\/(\d+)$/.exec(first.headers.get('content-range') ?? '')?.[1]);
@@ -124,14 +82,27 @@ function overHttp(base: string): ModelFiles {
   };
 }
 
-/** Resolves a model location into file accessors. */
+/**
+ * fetch, with failures that name the URL: a network error (server down, CORS, offline) or an HTTP
+ * status outside 2xx. `what` says what was being fetched ("model file", "image").
+ */
+export async function fetchOk(url: string, what: string, init?: RequestInit): Promise<Response> {
+  let r: Response;
+  try {
+    r = await fetch(url, init);
+  } catch (e) {
+    throw new Error(`vit-wasm: ${url}: cannot fetch ${what}: ${(e as Error).message}`);
+  }
+  if (!r.ok) throw new Error(`vit-wasm: ${url}: cannot fetch ${what}: HTTP ${r.status}${r.statusText ? ` ${r.statusText}` : ''}`);
+  return r;
+}
+
+/**
+ * Resolves a model location into file accessors: in Node a string is a directory path (or a file:,
+ * http(s): or blob: URL); in a browser it is a URL, relative ones resolved against the page.
+ */
 export async function modelFiles(where: ModelLocation): Promise<ModelFiles> {
   if (typeof where === 'object' && !(where instanceof URL)) return inMemory(where);
-  const s = String(where);
-  if (/^(https?|blob):/.test(s) || !isNode) return overHttp(s);
-  if (s.startsWith('file:')) {
-    const { fileURLToPath } = await import('node:url');
-    return onDisk(fileURLToPath(s));
-  }
-  return onDisk(s);
+  const at = locate(String(where));
+  return 'url' in at ? overHttp(at.url) : localModelFiles(at.path);
 }

@@ -10,7 +10,8 @@
  */
 import { EPI, compileKernels, instantiateKernels, type KernelExports } from './kernels.js';
 import { WasmMemory } from './memory.js';
-import { defaultWorkerUrl, WorkerPool } from './pool.js';
+import { sharedMemoryUnavailable, writeLocalFiles } from './platform.js';
+import { WorkerPool } from './pool.js';
 import { packRows, packedSize } from './pack.js';
 import { encodeSafetensors, readSafetensorsHeader, TensorReader } from './safetensors.js';
 import { modelFiles, type ModelLocation } from './source.js';
@@ -54,7 +55,10 @@ export interface TrainOptions {
   from?: ModelLocation;
   /** Workers for data-parallel training. Default 1 (in the calling thread). */
   threads?: number;
-  /** URL of dist/train-worker.js, when served from elsewhere. */
+  /**
+   * Where the training worker script is served, for pages whose Content-Security-Policy forbids
+   * `blob:` workers: the package's `dist/train-worker.browser.js` (browsers) or `dist/train-worker.js` (Node).
+   */
   workerUrl?: string | URL;
 }
 
@@ -435,9 +439,7 @@ export class Trainer {
 
   /** Writes {@link files} into a directory (Node). */
   async save(dir: string, preprocessing?: Record<string, unknown>): Promise<void> {
-    const fs = await import('node:fs/promises'), path = await import('node:path');
-    await fs.mkdir(dir, { recursive: true });
-    for (const [name, data] of Object.entries(this.files(preprocessing))) await fs.writeFile(path.join(dir, name), data);
+    await writeLocalFiles(dir, this.files(preprocessing));
   }
 
   /** Stops the workers (a pool trainer). */
@@ -516,7 +518,7 @@ export async function createTrainer(dims: TrainDims | null, options: TrainOption
     clipNorm: options.clipNorm ?? 1, seed: options.seed ?? 0,
     labels: options.labels ?? Array.from({ length: d.numLabels }, (_, i) => String(i)),
   };
-  const pooled = threads > 1 && typeof SharedArrayBuffer !== 'undefined';
+  const pooled = threads > 1 && sharedMemoryUnavailable() === null;
   const W = pooled ? threads : 1, perWorker = Math.ceil(o.maxBatch / W);
   const { module } = await compileKernels('simd', pooled);
   const mem = new WasmMemory(pooled);
@@ -530,7 +532,7 @@ export async function createTrainer(dims: TrainDims | null, options: TrainOption
   }
   instantiateKernels(module, mem.memory); // writes the kernels' constants
   const pool = new WorkerPool<TrainWorkerInit, TrainJob, number>({
-    workers: W, memory: mem.memory, workerUrl: options.workerUrl ?? defaultWorkerUrl('train-worker'),
+    workers: W, memory: mem.memory, kind: 'train-worker', workerUrl: options.workerUrl,
     init: (id) => ({ module, memory: mem.memory, dims: d, options: o, perWorker, workers: W, id, base }),
   });
   await pool.started();

@@ -74,15 +74,43 @@ describe.skipIf(!haveChromium)('headless Chromium', () => {
     expect(res.error).toBeUndefined();
     expect(res.isolated).toBe(wantIsolated);
     expect(res.threads).toBe(wantThreads);
-    const warnings = logs.filter((l) => l.includes('SharedArrayBuffer'));
+    const warnings = logs.filter((l) => l.includes('vit-wasm: threads are off'));
     expect(warnings).toHaveLength(wantIsolated ? 0 : 1);
 
     const model = await loadModel(f.dir, { threads: 2, simd: 'simd' });
     const node = await model.forward(f.input, f.batch);
     expect(res.bits).toEqual(Array.from(new Uint32Array(node.buffer)));
     if (mode === 'coi') expect(ranges).toBeGreaterThan(10); // tensors came one Range request at a time
-    expect(res.top).toEqual(await model.classify(path.join(FIXTURES, 'images/chelsea.png'), { topK: 3 }));
+    const nodeTop = await model.classify(path.join(FIXTURES, 'images/chelsea.png'), { topK: 3 });
+    expect(res.top).toEqual(nodeTop);
     await model.dispose();
+    // Blob bytes go through our decoder: Node's result exactly. Elements are drawn to a canvas: same
+    // labels, scores within the browser's colour handling (an untagged PNG: the same pixels here).
+    const tops = res.tops as Record<string, typeof nodeTop>;
+    expect(Object.keys(tops).sort()).toEqual(['bitmap', 'blob', 'canvas', 'imageData', 'img']);
+    expect(tops.blob).toEqual(nodeTop);
+    for (const [name, t] of Object.entries(tops)) {
+      expect(t.map((p) => p.index), name).toEqual(nodeTop.map((p) => p.index));
+      t.forEach((p, i) => expect(Math.abs(p.score - nodeTop[i].score), name).toBeLessThan(1e-3));
+    }
+    const runtime = res.runtime as Record<string, unknown>;
+    expect(runtime).toMatchObject({ platform: 'browser', threads: wantThreads, workers: wantIsolated, sharedMemory: wantIsolated,
+      crossOriginIsolated: wantIsolated, simd: 'simd' });
+    if (wantIsolated) expect(runtime.fallback).toBeNull();
+    else expect(runtime.fallback).toMatch(/^the page is not cross-origin isolated: serve it with the headers/);
+    expect(res.missing).toBe(`vit-wasm: ${origin}/${mode}/tests/fixtures/models/no-such-model/config.json: cannot fetch model file: HTTP 404 Not Found`);
+  });
+
+  test('workerUrl: the served worker file runs the pool (strict-CSP pages); a wrong URL is named in the error', async () => {
+    const q = `model=${f.name}&batch=${f.batch}&threads=2`;
+    const { res } = await open(`${origin}/coi/tests/browser/page.html?${q}&workerUrl=../../dist/worker.browser.js`);
+    expect(res.error).toBeUndefined();
+    expect(res.threads).toBe(2);
+    const model = await loadModel(f.dir, { threads: 2, simd: 'simd' });
+    expect(res.bits).toEqual(Array.from(new Uint32Array((await model.forward(f.input, f.batch)).buffer)));
+    await model.dispose();
+    const bad = await open(`${origin}/coi/tests/browser/page.html?${q}&workerUrl=../../dist/no-such-worker.js`);
+    expect(bad.res.error).toContain(`vit-wasm: worker 0 failed: could not load or run ${origin}/coi/dist/no-such-worker.js`);
   });
 
   test('data-parallel training runs in the browser: first loss equals PyTorch\'s, then it falls', async () => {

@@ -106,11 +106,13 @@ describe('process lifecycle', () => {
       const b = readFileSync(${JSON.stringify(path.join(f.dir, 'input.f32'))});
       const m = await loadModel(${JSON.stringify(f.dir)}, { threads: 4, simd: 'simd' });
       const out = await m.forward(new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.length)), ${f.batch});
-      console.log(JSON.stringify({ threads: m.threads, bits: Array.from(new Uint32Array(out.buffer)) }));
+      console.log(JSON.stringify({ threads: m.threads, runtime: m.runtime, bits: Array.from(new Uint32Array(out.buffer)) }));
       await m.dispose();`)], { timeout: 20000 });
     const res = JSON.parse(stdout);
     expect(res.threads).toBe(1);
-    expect(stderr.trim().split('\n')).toEqual([expect.stringMatching(/^vit-wasm: SharedArrayBuffer is unavailable .*running on one thread in the page$/)]);
+    expect(stderr.trim().split('\n')).toEqual(['vit-wasm: threads are off, running on one thread in the calling thread: this Node has no SharedArrayBuffer']);
+    expect(res.runtime).toEqual({ platform: 'node', threads: 1, workers: false, simd: 'simd', sharedMemory: false, crossOriginIsolated: null,
+      fallback: 'this Node has no SharedArrayBuffer', simdReason: 'the one-thread fallback build is plain SIMD' });
     const model = await loadModel(f.dir, { threads: 2, simd: 'simd' });
     expect(res.bits).toEqual(bits(await model.forward(f.input, f.batch)));
     await model.dispose();

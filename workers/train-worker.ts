@@ -2,7 +2,7 @@
  * A data-parallel training worker: the kernels over the trainer's shared memory and the same
  * layout as every other worker (src/train.ts, trainLayout). One comlink call per step.
  */
-import { exposeToParent } from '../src/expose.js';
+import { exposeToParent } from '../src/platform.js';
 import { barrier } from '../src/barrier.js';
 import { instantiateKernels } from '../src/kernels.js';
 import type { PoolWorkerApi } from '../src/pool.js';
@@ -29,4 +29,4 @@ const api: PoolWorkerApi<TrainWorkerInit, TrainJob, number> = {
   fault() { throw new Error('vit-wasm: fault injection is for the inference worker'); },
 };
 
-await exposeToParent(api);
+exposeToParent(api);

@@ -3,7 +3,7 @@
  * control (init, run one forward, fault injection for tests); inside `run` every worker executes
  * the same forward on its share of each op and meets the others at the shared-memory barrier.
  */
-import { exposeToParent } from '../src/expose.js';
+import { exposeToParent } from '../src/platform.js';
 import { barrier, controlWords } from '../src/barrier.js';
 import type { Weights } from '../src/checkpoint.js';
 import type { ViTConfig } from '../src/config.js';
@@ -44,4 +44,4 @@ const api: PoolWorkerApi<WorkerInit, Activations, void> = {
   },
 };
 
-await exposeToParent(api);
+exposeToParent(api);

@@ -1,0 +1,108 @@
+/**
+ * The browser's side of src/platform.ts (same exports): the browser build swaps this file in.
+ * Workers start from their own source, carried inside the library as a string and handed to the
+ * Worker as a Blob URL, so a bundler has no worker or wasm file to find; `workerUrl` overrides that
+ * for pages whose Content-Security-Policy forbids blob: workers.
+ */
+import * as Comlink from 'comlink';
+// Filled in by scripts/build.mjs: the minified browser worker bundles (empty inside the workers themselves).
+import { TRAIN_WORKER_SOURCE, WORKER_SOURCE } from 'vit-wasm:embedded-workers';
+import type { ModelFiles } from './source.js';
+
+export const PLATFORM: 'node' | 'browser' = 'browser';
+
+/** `navigator.hardwareConcurrency`, at most 8: more rarely pays on a phone or laptop. */
+export function defaultThreadCount(): number {
+  const hc = (globalThis.navigator as Navigator | undefined)?.hardwareConcurrency ?? 1;
+  return Math.max(1, Math.min(8, hc));
+}
+
+/** Why threads (shared memory) are unavailable, or null when they are. */
+export function sharedMemoryUnavailable(): string | null {
+  if ((globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated !== true) {
+    return 'the page is not cross-origin isolated: serve it with the headers "Cross-Origin-Opener-Policy: same-origin" and ' +
+      '"Cross-Origin-Embedder-Policy: require-corp" (or credentialless), or, on a static host that cannot set headers, ' +
+      'load vit-wasm\'s coi-serviceworker.js (see the README)';
+  }
+  if (typeof SharedArrayBuffer === 'undefined') return 'this browser has no SharedArrayBuffer';
+  try { new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true }); } catch { return 'this browser cannot create shared WebAssembly memory'; }
+  return null;
+}
+
+/** Browsers have relaxed SIMD on where they have it at all. */
+export function enableRelaxedSimd(): void {}
+
+/** Where relative URLs are resolved: the page's base URL, or a worker's own location. */
+function baseUrl(): string | undefined {
+  const g = globalThis as { document?: { baseURI?: string }; location?: { href?: string } };
+  return g.document?.baseURI ?? g.location?.href;
+}
+
+/** Every string is a URL in a browser, relative ones resolved against the page (document.baseURI). */
+export function locate(s: string): { url: string } | { path: string } {
+  try {
+    return { url: new URL(s, baseUrl()).href };
+  } catch {
+    throw new Error(`vit-wasm: '${s}' is not a URL, and there is no page URL to resolve it against`);
+  }
+}
+
+export async function readLocalFile(file: string): Promise<Uint8Array> {
+  throw new Error(`vit-wasm: ${file}: local files can be read only in Node; in a browser give a URL, a Blob or bytes`);
+}
+
+export async function writeLocalFiles(dir: string): Promise<void> {
+  throw new Error(`vit-wasm: cannot write ${dir}: writing files needs Node; in a browser use trainer.files() and offer the bytes as downloads`);
+}
+
+export async function localModelFiles(dir: string): Promise<ModelFiles> {
+  throw new Error(`vit-wasm: ${dir}: local directories can be read only in Node; in a browser give the model's URL`);
+}
+
+export type WorkerKind = 'worker' | 'train-worker';
+
+export interface WorkerHandle {
+  endpoint: Comlink.Endpoint;
+  terminate(): void;
+  kill(): void;
+  ref(on: boolean): void;
+}
+
+const blobUrls = new Map<WorkerKind, string>();
+
+function embeddedWorkerUrl(kind: WorkerKind): string {
+  let url = blobUrls.get(kind);
+  if (!url) {
+    const source = kind === 'worker' ? WORKER_SOURCE : TRAIN_WORKER_SOURCE;
+    if (!source) throw new Error(`vit-wasm: this build carries no ${kind} source; pass workerUrl`);
+    url = URL.createObjectURL(new Blob([source], { type: 'text/javascript' }));
+    blobUrls.set(kind, url);
+  }
+  return url;
+}
+
+/**
+ * Starts a pool worker (a classic script): from the source carried in this library, or from
+ * `override` (the package's dist/worker.browser.js or dist/train-worker.browser.js, served by the app).
+ */
+export function startWorker(kind: WorkerKind, override: string | URL | undefined, onDeath: (why: string) => void): WorkerHandle {
+  const url = override === undefined ? embeddedWorkerUrl(kind) : (locate(String(override)) as { url: string }).url;
+  const where = override === undefined ? `its embedded ${kind} script` : url;
+  let w: Worker;
+  try {
+    w = new Worker(url);
+  } catch (e) {
+    throw new Error(`vit-wasm: cannot start a worker from ${where}: ${(e as Error).message}` +
+      (override === undefined ? ' (a Content-Security-Policy without worker-src blob: forbids it; serve dist/worker.browser.js and pass workerUrl)' : ''));
+  }
+  w.addEventListener('error', (e) => {
+    e.preventDefault();
+    onDeath(`failed: ${e.message || `could not load or run ${where}` +
+      (override === undefined ? ' (blocked by a Content-Security-Policy? then serve dist/worker.browser.js and pass workerUrl)' : ' (is the URL right, and served as JavaScript?)')}`);
+  });
+  return { endpoint: w, terminate: () => w.terminate(), kill: () => { w.terminate(); onDeath('was terminated'); }, ref: () => {} };
+}
+
+export function exposeToParent(api: object): void {
+  Comlink.expose(api);
+}

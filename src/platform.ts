@@ -1,0 +1,129 @@
+/**
+ * Everything that differs between Node and browsers, in one place: files, workers, cores, engine
+ * flags. This is Node's side. The browser build (scripts/build.mjs) swaps in platform.browser.ts,
+ * which exports the same names, so nothing reachable from the browser entry imports `node:`.
+ */
+import { mkdir, open, readFile, stat, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import v8 from 'node:v8';
+import { parentPort, Worker } from 'node:worker_threads';
+import * as Comlink from 'comlink';
+import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
+import type { ModelFiles } from './source.js';
+
+export const PLATFORM: 'node' | 'browser' = 'node';
+
+/** The cores a pool may use by default. */
+export function defaultThreadCount(): number {
+  return os.availableParallelism();
+}
+
+/** Why threads (shared memory) are unavailable, or null when they are. */
+export function sharedMemoryUnavailable(): string | null {
+  if (typeof SharedArrayBuffer === 'undefined') return 'this Node has no SharedArrayBuffer';
+  try { new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true }); } catch { return 'this Node cannot create shared WebAssembly memory'; }
+  return null;
+}
+
+/**
+ * Node 20's V8 (11.3) has relaxed SIMD behind a flag that must be set before compiling (it is not
+ * accepted in NODE_OPTIONS or a Worker's execArgv); workers started later inherit it. Newer engines
+ * have it on by default, and then this is never called.
+ */
+export function enableRelaxedSimd(): void {
+  try { v8.setFlagsFromString('--experimental-wasm-relaxed-simd'); } catch { /* keep plain SIMD */ }
+}
+
+/** A model or image location given as a string: a local path in Node (file: URLs too), or an http(s)/blob/data URL. */
+export function locate(s: string): { url: string } | { path: string } {
+  if (/^(https?|blob|data):/i.test(s)) return { url: s };
+  return { path: s.startsWith('file:') ? fileURLToPath(s) : s };
+}
+
+/** Reads a whole local file; `what` names it in errors ("image", "model file"). */
+export async function readLocalFile(file: string, what: string): Promise<Uint8Array> {
+  try {
+    return await readFile(file);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new Error(`vit-wasm: ${file}: cannot read ${what}: ${code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+  }
+}
+
+/** Writes files into a directory, creating it. */
+export async function writeLocalFiles(dir: string, files: Record<string, string | Uint8Array>): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  for (const [name, data] of Object.entries(files)) await writeFile(path.join(dir, name), data);
+}
+
+/** A model directory on disk. Tensors are read one at a time into a caller-owned buffer. */
+export async function localModelFiles(dir: string): Promise<ModelFiles> {
+  const full = (f: string) => path.join(dir, f);
+  const st = await stat(dir).catch(() => null);
+  if (!st) throw new Error(`vit-wasm: model directory ${dir} does not exist`);
+  if (!st.isDirectory()) throw new Error(`vit-wasm: ${dir} is not a directory (give the folder holding config.json and model.safetensors)`);
+  return {
+    where: dir,
+    async exists(f) { return stat(full(f)).then((s) => s.isFile(), () => false); },
+    async text(f) {
+      try { return await readFile(full(f), 'utf8'); } catch (e) { throw new Error(`vit-wasm: cannot read ${full(f)}: ${(e as Error).message}`); }
+    },
+    async open(f) {
+      const name = full(f);
+      const fh = await open(name, 'r').catch((e: Error) => { throw new Error(`vit-wasm: cannot open ${name}: ${e.message}`); });
+      const { size } = await fh.stat();
+      return {
+        name, size,
+        async read(offset, length, into) {
+          // a fresh or caller-owned buffer at offset 0: f32 views need 4-byte alignment
+          const buf = into && into.byteLength >= length ? into.subarray(0, length) : new Uint8Array(length);
+          let done = 0;
+          while (done < length) {
+            const { bytesRead } = await fh.read(buf, done, length - done, offset + done);
+            if (bytesRead === 0) throw new Error(`vit-wasm: ${name}: unexpected end of file at byte ${offset + done}`);
+            done += bytesRead;
+          }
+          return buf;
+        },
+        close: () => fh.close(),
+      };
+    },
+  };
+}
+
+/** The two worker scripts the pools run. */
+export type WorkerKind = 'worker' | 'train-worker';
+
+/** A started worker, as the pool drives it. */
+export interface WorkerHandle {
+  endpoint: Comlink.Endpoint;
+  terminate(): void;
+  /** Ends the worker as a crash would (tests): `onDeath` fires. */
+  kill(): void;
+  /** Node: let an idle worker not keep the process alive. */
+  ref(on: boolean): void;
+}
+
+/**
+ * Starts a pool worker: dist/worker.js or dist/train-worker.js beside this library (from src/ or
+ * dist/ alike), or `override`. `onDeath` is told when it exits or fails.
+ */
+export function startWorker(kind: WorkerKind, override: string | URL | undefined, onDeath: (why: string) => void): WorkerHandle {
+  const url = override === undefined ? new URL(`../dist/${kind}.js`, import.meta.url)
+    : override instanceof URL ? override : /^(file|data):/.test(override) ? new URL(override) : pathToFileURL(override);
+  // Workers inherit the parent's node flags, but --input-type (from `node --input-type=module -e …`)
+  // breaks loading a worker file: start those with none (listing flags would reject per-process ones).
+  const execArgv = process.execArgv.some((a) => a.startsWith('--input-type')) ? [] : undefined;
+  const w = new Worker(url, { execArgv });
+  w.on('error', (e) => onDeath(`failed: ${e.message}`));
+  w.on('exit', (code) => onDeath(`exited (code ${code})`));
+  return { endpoint: nodeEndpoint(w), terminate: () => void w.terminate(), kill: () => void w.terminate(),
+    ref: (on) => (on ? w.ref() : w.unref()) };
+}
+
+/** Inside a worker: serves `api` to the thread that started it. */
+export function exposeToParent(api: object): void {
+  Comlink.expose(api, nodeEndpoint(parentPort!));
+}
