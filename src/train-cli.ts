@@ -86,13 +86,13 @@ export async function evalCommand(argv: string[], Usage: UsageErrorCtor): Promis
   const { values } = parseArgs({ args: argv, options: { model: { type: 'string' }, dataset: { type: 'string' }, threads: { type: 'string' } } });
   if (values.dataset !== 'mnist') throw new Usage(`eval needs --dataset mnist${values.dataset ? `, got '${values.dataset}'` : ''}`);
   if (!values.model) throw new Usage('eval needs --model DIR');
+  const { test } = loadMnist();
   const model = await loadModel(values.model, values.threads ? { threads: num(values.threads, '--threads', 1, Usage, true) } : {});
   try {
     const c = model.config, p = model.preprocessing;
     if (c.numChannels !== 1 || c.imageSize[0] !== MNIST_SIZE || c.imageSize[1] !== MNIST_SIZE || c.numLabels !== 10) {
       throw new Error(`vit-wasm: ${values.model} is not a 28×28, 1-channel, 10-class model`);
     }
-    const { test } = loadMnist();
     const x = normalizeDigits(test, all(test), new Float32Array(test.count * MNIST_SIZE ** 2), p.imageMean[0], p.imageStd[0]);
     const logits = await model.forward(x, test.count);
     const confusion = Array.from({ length: 10 }, () => new Array<number>(10).fill(0));
