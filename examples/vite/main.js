@@ -1,0 +1,17 @@
+// Classify the digit on the page with the MNIST ViT that public/ serves beside it (no vite config,
+// no plugin), and say how vit-wasm runs. window.__result is what the tests read.
+import { loadModel } from 'vit-wasm';
+
+const out = document.querySelector('#result');
+loadModel('./mnist-vit/')
+  .then(async (model) => {
+    const [top] = await model.classify(document.querySelector('#digit'), { topK: 1 });
+    const { threads, simd, fallback } = model.runtime;
+    out.textContent = `It is a ${top.label} (${(100 * top.score).toFixed(1)}%), on ${threads} thread(s), ${simd} build` +
+      (fallback ? `; threads are off because ${fallback}.` : '.');
+    window.__result = { label: top.label, score: top.score, runtime: model.runtime };
+  })
+  .catch((e) => {
+    out.textContent = `Error: ${e.message}`;
+    window.__result = { error: e.message };
+  });
