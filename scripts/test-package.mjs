@@ -95,7 +95,8 @@ const app = path.join(work, 'cli-user');
 mkdirSync(app);
 await ok('npm', ['init', '-y'], app);
 await npm(['install', '--omit=dev', tarball], app);
-const vit = (args) => run('npx', ['--no-install', 'vit-wasm', ...args], app);
+// node_modules/.bin/vit-wasm is what `npx vit-wasm` runs (npx itself would add npm's own warnings to stderr)
+const vit = (args) => run(path.join(app, 'node_modules', '.bin', 'vit-wasm'), args, app);
 
 await check('cli: --help, demo, classify, init, export-onnx, bench', async () => {
   let r = await vit(['--help']);
@@ -249,10 +250,12 @@ if (!existsSync(CHROMIUM)) {
       { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     let output = '';
     const started = new Promise((resolve, reject) => {
-      const onData = (d) => { output += d; if (output.includes(`:${port}`)) resolve(); };
+      // (Vite colours its output when CI is set: the port is matched with the colour codes removed)
+      const onData = (d) => { output += d; if (output.replace(/\x1b\[[0-9;]*m/g, '').includes(`:${port}/`)) resolve(); };
       child.stdout.on('data', onData);
       child.stderr.on('data', onData);
       child.on('exit', (code) => reject(new Error(`the dev server exited (${code}):\n${output}`)));
+      setTimeout(() => reject(new Error(`the dev server printed no start line within 60 s:\n${output}`)), 60_000).unref();
     });
     try {
       await started; // its "Local: http://127.0.0.1:PORT/" line

@@ -7,6 +7,7 @@
 import * as Comlink from 'comlink';
 // Filled in by scripts/build.mjs: the minified browser worker bundles (empty inside the workers themselves).
 import { TRAIN_WORKER_SOURCE, WORKER_SOURCE } from 'vit-wasm:embedded-workers';
+import type { WorkerHandle, WorkerKind } from './platform-api.js';
 import type { ModelFiles } from './source.js';
 
 export const PLATFORM: 'node' | 'browser' = 'browser';
@@ -59,14 +60,7 @@ export async function localModelFiles(dir: string): Promise<ModelFiles> {
   throw new Error(`vit-wasm: ${dir}: local directories can be read only in Node; in a browser give the model's URL`);
 }
 
-export type WorkerKind = 'worker' | 'train-worker';
-
-export interface WorkerHandle {
-  endpoint: Comlink.Endpoint;
-  terminate(): void;
-  kill(): void;
-  ref(on: boolean): void;
-}
+export type { WorkerHandle, WorkerKind };
 
 const blobUrls = new Map<WorkerKind, string>();
 

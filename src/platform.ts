@@ -11,6 +11,7 @@ import v8 from 'node:v8';
 import { parentPort, Worker } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
+import type { WorkerHandle, WorkerKind } from './platform-api.js';
 import type { ModelFiles } from './source.js';
 
 export const PLATFORM: 'node' | 'browser' = 'node';
@@ -93,18 +94,7 @@ export async function localModelFiles(dir: string): Promise<ModelFiles> {
   };
 }
 
-/** The two worker scripts the pools run. */
-export type WorkerKind = 'worker' | 'train-worker';
-
-/** A started worker, as the pool drives it. */
-export interface WorkerHandle {
-  endpoint: Comlink.Endpoint;
-  terminate(): void;
-  /** Ends the worker as a crash would (tests): `onDeath` fires. */
-  kill(): void;
-  /** Node: let an idle worker not keep the process alive. */
-  ref(on: boolean): void;
-}
+export type { WorkerHandle, WorkerKind };
 
 /**
  * Starts a pool worker: dist/worker.js or dist/train-worker.js beside this library (from src/ or
