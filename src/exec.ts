@@ -22,6 +22,8 @@ export class Exec {
     /** The shared control words (pool only). */
     private readonly ctl: Int32Array | null = null,
     private readonly sync: () => void = () => {},
+    /** Called with each op's number before its work starts (fault tests: exit at op N). */
+    private readonly onOp: ((op: number) => void) | null = null,
   ) {}
 
   /** Runs body(c) for every chunk c < n this worker claims, then meets the others. */
@@ -31,6 +33,7 @@ export class Exec {
       return;
     }
     if (this.op >= MAX_OPS) throw new Error(`vit-wasm: a forward has more than ${MAX_OPS} ops`);
+    this.onOp?.(this.op);
     const slot = COUNTERS + this.op++;
     for (let c = Atomics.add(this.ctl, slot, 1); c < n; c = Atomics.add(this.ctl, slot, 1)) body(c);
     this.sync();

@@ -8,7 +8,7 @@ import { preprocess, readImage, type ImageInput } from './image.js';
 import { compileKernels, instantiateKernels, type KernelExports, type SimdFlavor } from './kernels.js';
 import { WasmMemory } from './memory.js';
 import { defaultThreadCount, PLATFORM, sharedMemoryUnavailable } from './platform.js';
-import { WorkerPool } from './pool.js';
+import { WorkerPool, type Fault } from './pool.js';
 import type { WorkerInit } from '../workers/worker.js';
 import { exportOnnx } from './onnx.js';
 import { modelFiles, type ModelLocation } from './source.js';
@@ -137,7 +137,10 @@ export class ViTModel {
    * @returns logits, `batch × numLabels`
    */
   forward(pixels: Float32Array, batch = 1): Promise<Float32Array> {
+    // The input is copied now, so the caller may reuse its buffer while this call waits its turn.
+    const input = pixels instanceof Float32Array ? pixels.slice() : pixels;
     return this.serial(async () => {
+      pixels = input;
       const mem = this.memory();
       if (!Number.isInteger(batch) || batch < 1) throw new Error(`vit-wasm: forward: batch must be a positive integer, got ${batch}`);
       if (!(pixels instanceof Float32Array)) throw new Error('vit-wasm: forward: pixels must be a Float32Array (NCHW)');
@@ -205,8 +208,8 @@ export class ViTModel {
     await this.serial(async () => { await this.pool?.dispose(); this.mem = null; this.acts = null; });
   }
 
-  /** @internal for tests of fault handling: kill worker `id` now, or make it trap in its next forward. */
-  async _injectFault(id: number, kind: 'kill' | 'trap'): Promise<void> {
+  /** @internal for tests of fault handling: kill worker `id` now, or make it trap or exit at op N in its next forward. */
+  async _injectFault(id: number, kind: Fault): Promise<void> {
     if (!this.pool) throw new Error('vit-wasm: no worker pool (no SharedArrayBuffer)');
     await this.pool.fault(id, kind);
   }

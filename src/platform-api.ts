@@ -11,8 +11,8 @@ export type WorkerKind = 'worker' | 'train-worker';
 export interface WorkerHandle {
   endpoint: Endpoint;
   terminate(): void;
-  /** Ends the worker as a crash would (tests): its `onDeath` fires. */
-  kill(): void;
+  /** Ends the worker as a crash would (tests): resolves once it is gone and its `onDeath` has fired. */
+  kill(): Promise<void>;
   /** Node: let an idle worker not keep the process alive (browsers: nothing). */
   ref(on: boolean): void;
 }

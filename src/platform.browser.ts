@@ -94,7 +94,12 @@ export function startWorker(kind: WorkerKind, override: string | URL | undefined
     onDeath(`failed: ${e.message || `could not load or run ${where}` +
       (override === undefined ? ' (blocked by a Content-Security-Policy? then serve dist/worker.browser.js and pass workerUrl)' : ' (is the URL right, and served as JavaScript?)')}`);
   });
-  return { endpoint: w, terminate: () => w.terminate(), kill: () => { w.terminate(); onDeath('was terminated'); }, ref: () => {} };
+  return { endpoint: w, terminate: () => w.terminate(), kill: async () => { w.terminate(); onDeath('was terminated'); }, ref: () => {} };
+}
+
+export function exitThisWorker(): never {
+  (globalThis as unknown as { close(): void }).close();
+  throw new Error('vit-wasm: worker closed');
 }
 
 export function exposeToParent(api: object): void {

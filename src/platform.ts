@@ -109,8 +109,13 @@ export function startWorker(kind: WorkerKind, override: string | URL | undefined
   const w = new Worker(url, { execArgv });
   w.on('error', (e) => onDeath(`failed: ${e.message}`));
   w.on('exit', (code) => onDeath(`exited (code ${code})`));
-  return { endpoint: nodeEndpoint(w), terminate: () => void w.terminate(), kill: () => void w.terminate(),
+  return { endpoint: nodeEndpoint(w), terminate: () => void w.terminate(), kill: () => w.terminate().then(() => {}),
     ref: (on) => (on ? w.ref() : w.unref()) };
+}
+
+/** Inside a worker: ends it as a crash would (fault tests). */
+export function exitThisWorker(): never {
+  process.exit(1);
 }
 
 /** Inside a worker: serves `api` to the thread that started it. */

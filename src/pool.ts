@@ -15,14 +15,19 @@ import { startWorker, type WorkerHandle, type WorkerKind } from './platform.js';
 export interface PoolWorkerApi<Init, Job, Result> {
   init(o: Init): void;
   run(job: Job): Result;
-  /** For tests: the next run traps in a kernel. */
-  fault(): void;
+  /** For tests: the next run traps in a kernel, or exits the worker at op N. */
+  fault(kind: Exclude<Fault, 'kill'>): void;
 }
 
 interface Slot<Api> {
   api: Comlink.Remote<Api>;
   handle: WorkerHandle;
+  /** Set when the worker exited or failed: it will never answer again. */
+  dead: boolean;
 }
+
+/** A deterministic fault, for tests: kill a worker now, make it trap in its next run, or exit at op N of its next run. */
+export type Fault = 'kill' | 'trap' | { exitAtOp: number };
 
 export interface PoolOptions<Init> {
   workers: number;
@@ -40,12 +45,15 @@ export interface PoolOptions<Init> {
  */
 export class WorkerPool<Init = unknown, Job = unknown, Result = void> {
   private slots: Slot<PoolWorkerApi<Init, Job, Result>>[] = [];
+  /** Resolves when the workers are up: after the first start, and after every replacement. */
   private ready: Promise<void>;
+  /** The runs, one after another: a run's turn starts when the previous one has ended. */
+  private queue: Promise<unknown> = Promise.resolve();
   /** Rejecters of the comlink calls in flight: a dying worker rejects them all. */
   private readonly inFlight = new Set<(e: Error) => void>();
   /** Bumped on every respawn so the exit events of terminated workers are ignored. */
   private generation = 0;
-  private broken = false;
+  private running = false;
   private disposed = false;
 
   constructor(private readonly opts: PoolOptions<Init>) {
@@ -57,37 +65,45 @@ export class WorkerPool<Init = unknown, Job = unknown, Result = void> {
   /** Resolves when every worker is up (rejects if one failed to start). */
   started(): Promise<void> { return this.ready; }
 
-  private async spawnOne(id: number): Promise<Slot<PoolWorkerApi<Init, Job, Result>>> {
+  private spawnOne(id: number): Promise<Slot<PoolWorkerApi<Init, Job, Result>>> {
     type Api = PoolWorkerApi<Init, Job, Result>;
     const generation = this.generation;
     const onDeath = (why: string) => {
       if (generation !== this.generation || this.disposed) return;
-      this.broken = true;
+      slot.dead = true;
       const err = new Error(`vit-wasm: worker ${id} ${why}`);
       for (const reject of this.inFlight) reject(err);
+      // An idle worker that died is replaced now, before the next run is dispatched.
+      if (!this.running && this.inFlight.size === 0) this.replaceAfter(this.ready.catch(() => {}));
     };
     const handle = startWorker(this.opts.kind, this.opts.workerUrl, onDeath);
-    const slot: Slot<Api> = { api: Comlink.wrap<Api>(handle.endpoint), handle };
-    try {
-      await this.guard(slot.api.init(this.opts.init(id) as never) as Promise<void>);
-    } catch (e) {
+    const slot: Slot<Api> = { api: Comlink.wrap<Api>(handle.endpoint), handle, dead: false };
+    return this.guard(slot.api.init(this.opts.init(id) as never) as Promise<void>).then(() => {
+      slot.handle.ref(false);
+      return slot;
+    }, (e) => {
       slot.handle.terminate();
       throw e;
-    }
-    slot.handle.ref(false);
-    return slot;
+    });
   }
 
   private async spawn(): Promise<void> {
     resetBarrier(this.opts.memory);
-    this.broken = false;
     const made = await Promise.allSettled(Array.from({ length: this.opts.workers }, (_, i) => this.spawnOne(i)));
     this.slots = made.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
     const bad = made.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (bad) {
-      this.broken = true;
-      throw bad.reason;
-    }
+    if (bad) throw bad.reason;
+  }
+
+  /** Replaces every worker once `settled` resolves; runs wait for it. */
+  private replaceAfter(settled: Promise<unknown>): void {
+    this.ready = settled.then(() => {
+      if (this.disposed) return;
+      this.generation++;
+      for (const s of this.slots) s.handle.terminate();
+      this.slots = [];
+      return this.spawn();
+    });
   }
 
   /** A comlink call that also rejects when any worker dies. */
@@ -98,47 +114,61 @@ export class WorkerPool<Init = unknown, Job = unknown, Result = void> {
     return p.finally(() => this.inFlight.delete(reject));
   }
 
-  /** Runs one parallel region (a forward, a training step) on every worker; their results in worker order. */
-  async run(job: Job): Promise<Result[]> {
+  /**
+   * Runs one parallel region (a forward, a training step) on every worker. Runs never overlap: each
+   * waits for its turn, so callers need no locking of their own. `job` may be a function: it is
+   * called at the start of the turn, the place to write the job's inputs into shared memory, and
+   * `finish` at its end, the place to read the outputs, so no other run can come between.
+   * @returns `finish(results)`, or the workers' results in worker order
+   */
+  run<T = Result[]>(job: Job | (() => Job), finish?: (results: Result[]) => T): Promise<T> {
+    const turn = this.queue.then(async () => {
+      const results = await this.runNow(typeof job === 'function' ? (job as () => Job)() : job);
+      return finish ? finish(results) : (results as T);
+    });
+    this.queue = turn.catch(() => {});
+    return turn;
+  }
+
+  private async runNow(job: Job): Promise<Result[]> {
     if (this.disposed) throw new Error('vit-wasm: this model has been disposed');
-    if (this.broken) this.ready = this.ready.catch(() => {}).then(() => this.restart());
+    // A start or replacement that failed is tried once more; so is a pool with a worker dead since.
+    await this.ready.catch(() => this.replaceAfter(Promise.resolve()));
+    if (this.slots.length !== this.opts.workers || this.slots.some((s) => s.dead)) this.replaceAfter(Promise.resolve());
     await this.ready;
+    this.running = true;
     for (const s of this.slots) s.handle.ref(true);
     resetCounters(this.opts.memory);
-    const calls = this.slots.map((s) => s.api.run(job as never) as Promise<Result>);
+    const slots = this.slots, calls = slots.map((s) => s.api.run(job as never) as Promise<Result>);
     try {
-      return await this.guard(Promise.all(calls));
+      const results = await this.guard(Promise.all(calls));
+      for (const s of slots) s.handle.ref(false);
+      return results;
     } catch (e) {
-      // Wake the live workers out of the barrier; once they have unwound (or after 1 s), replace the pool.
+      // Wake the live workers out of the barrier and replace the pool once they have unwound. They
+      // stay ref'd until then, so Node waits for them; a dead worker never answers and is not waited for.
       abortBarrier(this.opts.memory);
-      this.broken = false;
-      const settled = Promise.race([Promise.allSettled(calls), new Promise((r) => {
-        const t = setTimeout(r, 1000) as unknown as { unref?: () => void };
-        t.unref?.(); // a Node process may exit meanwhile
-      })]);
-      this.ready = settled.then(() => this.restart());
+      this.replaceAfter(Promise.allSettled(calls.filter((_, i) => !slots[i].dead)));
       const err = e as Error;
       throw err instanceof AbortedError || /^vit-wasm/.test(err.message) ? err : new Error(`vit-wasm: a kernel failed in a worker: ${err.message}`);
     } finally {
-      for (const s of this.slots) s.handle.ref(false);
+      this.running = false;
     }
   }
 
-  private async restart(): Promise<void> {
-    this.generation++;
-    for (const s of this.slots) s.handle.terminate();
-    this.slots = [];
-    await this.spawn();
-  }
-
-  /** For tests: kill worker `id` now (even mid-forward), or make it trap in its next forward. */
-  async fault(id: number, kind: 'kill' | 'trap'): Promise<void> {
-    if (kind === 'kill') { this.slots[id].handle.kill(); return; }
+  /** For tests: a deterministic fault in worker `id` (see {@link Fault}). Resolves once it is in place (a killed worker is gone). */
+  async fault(id: number, kind: Fault): Promise<void> {
     await this.ready;
-    await (this.slots[id].api.fault() as Promise<void>);
+    if (!Number.isInteger(id) || id < 0 || id >= this.slots.length) throw new Error(`vit-wasm: no worker ${id} (the pool has ${this.slots.length})`);
+    const slot = this.slots[id];
+    if (kind === 'kill') { await slot.handle.kill(); return; }
+    slot.handle.ref(true); // an idle worker is unref'd: keep Node waiting for its answer
+    try { await (slot.api.fault(kind) as Promise<void>); } finally { slot.handle.ref(false); }
   }
 
+  /** Stops the workers once the runs already queued have ended. */
   async dispose(): Promise<void> {
+    await this.queue;
     this.disposed = true;
     await this.ready.catch(() => {});
     for (const s of this.slots) {

@@ -304,6 +304,7 @@ export class Trainer {
   /** Threads the training runs on. */
   readonly threads: number;
   private lastCounts: number[] = [];
+  private predictions: Int32Array = new Int32Array(0);
   private readonly L: TrainLayout;
 
   /** @internal use {@link createTrainer} */
@@ -367,18 +368,30 @@ export class Trainer {
 
   /** One optimiser step on a batch (images (B, C, H, W) normalized, labels (B)): forward, backward, clip, AdamW. Resolves to the batch's mean loss. */
   async step(images: Float32Array, labels: ArrayLike<number>): Promise<number> {
-    const B = labels.length, counts = this.distribute(images, labels, B), t = ++this.stepCount, lr = this.learningRate(t);
+    const B = labels.length;
+    // The batch is copied now, so the caller may reuse its buffers at once. It is written into the
+    // workers' buffers, the step counted and the outputs read inside the pool's turn, so concurrent
+    // calls run one after another in call order, each on its own batch.
+    const x = images.slice(), y = Array.from(labels);
+    const begin = () => {
+      const counts = this.distribute(x, y, B), t = ++this.stepCount;
+      return { kind: 'step' as const, counts, total: B, t, lr: this.learningRate(t) };
+    };
     if (this.core) {
+      const { t, lr } = begin(); // one thread: the whole step runs synchronously, so nothing can come between
       const loss = this.core.forwardBackward(B, B);
+      this.predictions = this.predicted();
       this.core.update(t, lr);
       return loss / B;
     }
-    const losses = await this.pool!.run({ kind: 'step', counts, total: B, t, lr });
-    return losses.reduce((a, b) => a + b, 0) / B;
+    return this.pool!.run(begin, (losses) => {
+      this.predictions = this.predicted();
+      return losses.reduce((a, b) => a + b, 0) / B;
+    });
   }
 
-  /** Predicted classes of the batch the last `step` saw (before its update). */
-  lastPredictions(): Int32Array {
+  /** Predicted classes of the batch whose logits are in the workers' buffers. */
+  private predicted(): Int32Array {
     const L = this.dims.numLabels, out: number[] = [];
     this.lastCounts.forEach((c, w) => {
       const z = this.f32(this.L.workers[w].logits, c * L);
@@ -387,14 +400,28 @@ export class Trainer {
     return Int32Array.from(out);
   }
 
+  /** Predicted classes of the batch of the last `step` that finished (from its forward, before its update). */
+  lastPredictions(): Int32Array {
+    return this.predictions;
+  }
+
   /** Logits of B images, (B, L). */
   async logits(images: Float32Array, B: number): Promise<Float32Array> {
-    const counts = this.distribute(images, null, B), L = this.dims.numLabels, out = new Float32Array(B * L);
-    if (this.core) this.core.forward(B);
-    else await this.pool!.run({ kind: 'forward', counts });
-    let o = 0;
-    counts.forEach((c, w) => { out.set(this.f32(this.L.workers[w].logits, c * L), o); o += c * L; });
-    return out;
+    const L = this.dims.numLabels, x = images.slice(); // taken now: the caller may reuse its buffer
+    let counts: number[] = [];
+    const begin = (): TrainJob => ({ kind: 'forward', counts: counts = this.distribute(x, null, B) });
+    const read = () => {
+      const out = new Float32Array(B * L);
+      let o = 0;
+      counts.forEach((c, w) => { out.set(this.f32(this.L.workers[w].logits, c * L), o); o += c * L; });
+      return out;
+    };
+    if (this.core) {
+      begin();
+      this.core.forward(B);
+      return read();
+    }
+    return this.pool!.run(begin, read);
   }
 
   /** Accuracy, mean loss and predicted classes over a set, in batches of maxBatch. */

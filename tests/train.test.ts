@@ -70,7 +70,7 @@ test('gradients match finite differences of the loss through the whole model', a
   }
 });
 
-test('the loss falls over a few steps, and the trained model loads for inference with the same logits', async () => {
+test('the loss falls over a few steps, and the trained model loads for inference with the same logits, to the bit', async () => {
   const dir = path.join(TRAIN, 't20');
   const x = f32(path.join(dir, 'input.f32')), y = i32(path.join(dir, 'labels.i32'));
   const t = await createTrainer(null, { from: dir, maxBatch: 3, lr: 3e-3, warmupSteps: 2, totalSteps: 20 });
@@ -82,7 +82,7 @@ test('the loss falls over a few steps, and the trained model loads for inference
   const logits = await t.logits(x, 3);
   const model = await loadModel(t.files(), { threads: 1, simd: 'simd' });
   const inf = await model.forward(x, 3);
-  for (let i = 0; i < logits.length; i++) expect(inf[i]).toBeCloseTo(logits[i], 5);
+  expect(Array.from(new Uint32Array(inf.buffer))).toEqual(Array.from(new Uint32Array(logits.buffer)));
   await model.dispose();
 });
 
@@ -108,8 +108,30 @@ describe('data-parallel training on a worker pool', () => {
     for (let s = 0; s < 3; s++) { await two.step(x, y); await again.step(x, y); }
     const p2 = two.parameters(), pa = again.parameters();
     for (const [k, v] of p2) expect(Buffer.from(v.buffer).equals(Buffer.from(pa.get(k)!.buffer)), k).toBe(true);
+    // the pool's logits: every float equal to a fresh one-thread trainer's forward from the same parameters, to the bit
     const logits = await two.logits(x, 3);
-    expect(logits.length).toBe(15);
+    const files = two.files(), copy = await createTrainer(null, { from: files, maxBatch: 3 });
+    expect(Array.from(new Uint32Array(logits.buffer))).toEqual(Array.from(new Uint32Array((await copy.logits(x, 3)).buffer)));
     await two.dispose(); await again.dispose();
+  });
+
+  test('concurrent steps run one after another in call order, each on its own batch: exactly the serial results', async () => {
+    const serial = await createTrainer(null, { from: dir, maxBatch: 3, threads: 2 });
+    const concurrent = await createTrainer(null, { from: dir, maxBatch: 3, threads: 2 });
+    const batches = [0, 1, 2, 3].map((k) => x.map((v, i) => v * (1 + 0.1 * k) + 0.01 * Math.sin(i + k)));
+    const want: number[] = [], wantPreds: number[][] = [];
+    for (const b of batches) { want.push(await serial.step(b, y)); wantPreds.push(Array.from(serial.lastPredictions())); }
+    // one buffer, overwritten right after each call: each step must have taken its inputs when called
+    const buf = new Float32Array(x.length), labels = Int32Array.from(y);
+    const calls = batches.map((b) => { buf.set(b); return concurrent.step(buf, labels); });
+    buf.fill(NaN);
+    labels.fill(0);
+    const got = await Promise.all(calls);
+    expect(got).toEqual(want);
+    expect(Array.from(concurrent.lastPredictions())).toEqual(wantPreds[3]);
+    expect(concurrent.stepCount).toBe(4);
+    const ps = serial.parameters(), pc = concurrent.parameters();
+    for (const [k, v] of ps) expect(Buffer.from(v.buffer).equals(Buffer.from(pc.get(k)!.buffer)), k).toBe(true);
+    await serial.dispose(); await concurrent.dispose();
   });
 });

@@ -3,14 +3,14 @@
  * control (init, run one forward, fault injection for tests); inside `run` every worker executes
  * the same forward on its share of each op and meets the others at the shared-memory barrier.
  */
-import { exposeToParent } from '../src/platform.js';
+import { exitThisWorker, exposeToParent } from '../src/platform.js';
 import { barrier, controlWords } from '../src/barrier.js';
 import type { Weights } from '../src/checkpoint.js';
 import type { ViTConfig } from '../src/config.js';
 import { Exec } from '../src/exec.js';
 import { instantiateKernels, type KernelExports } from '../src/kernels.js';
 import { vitForward, type Activations } from '../src/vit.js';
-import type { PoolWorkerApi } from '../src/pool.js';
+import type { Fault, PoolWorkerApi } from '../src/pool.js';
 
 export interface WorkerInit {
   module: WebAssembly.Module;
@@ -22,7 +22,7 @@ export interface WorkerInit {
 }
 
 let k: KernelExports, init: WorkerInit, sync: () => void, ctl: Int32Array;
-let pendingFault: 'trap' | null = null;
+let pendingFault: Exclude<Fault, 'kill'> | null = null;
 
 const api: PoolWorkerApi<WorkerInit, Activations, void> = {
   init(o: WorkerInit): void {
@@ -32,15 +32,16 @@ const api: PoolWorkerApi<WorkerInit, Activations, void> = {
     ctl = controlWords(o.memory);
   },
   run(a: Activations): void {
-    if (pendingFault === 'trap') {
-      pendingFault = null;
-      k.gemm_4x8_simd(0, 1, 0, 0, 2 ** 31, 1, 8, 8, 8, 0); // a store far past the memory: RuntimeError
-    }
-    vitForward(new Exec(k, a.scratch[init.id], init.workers, ctl, sync), init.config, init.weights, a);
+    const fault = pendingFault;
+    pendingFault = null;
+    if (fault === 'trap') k.gemm_4x8_simd(0, 1, 0, 0, 2 ** 31, 1, 8, 8, 8, 0); // a store far past the memory: RuntimeError
+    const exitAt = typeof fault === 'object' && fault ? fault.exitAtOp : -1;
+    const onOp = exitAt >= 0 ? (op: number) => { if (op === exitAt) exitThisWorker(); } : null;
+    vitForward(new Exec(k, a.scratch[init.id], init.workers, ctl, sync, onOp), init.config, init.weights, a);
   },
-  /** For tests of the pool's fault handling: the next run traps in a kernel. */
-  fault(): void {
-    pendingFault = 'trap';
+  /** For tests of the pool's fault handling: the next run traps in a kernel, or exits this worker at op N. */
+  fault(kind: Exclude<Fault, 'kill'>): void {
+    pendingFault = kind;
   },
 };
 
