@@ -8,92 +8,19 @@ import type { WasmMemory } from './memory.js';
 import { packRows, packedSize, paddedSize } from './pack.js';
 import { readSafetensorsHeader, TensorReader, type TensorInfo } from './safetensors.js';
 import type { ByteSource, ModelFiles } from './source.js';
+import { detectScheme, type Names, type Scheme } from './names.js';
 
-export type Scheme = 'hf' | 'timm' | 'torchvision';
+export type { Scheme };
 
-/** A linear layer in wasm memory: packed W (⌈N/8⌉, K, 8) and padded bias (⌈N/8⌉·8). */
-export interface Linear { w: number; b: number; N: number; K: number }
+/**
+ * A linear layer in wasm memory: packed W (⌈N/8⌉, K, 8) and bias (N, read 8 at a time: padded, or
+ * followed by other floats). A trainer also keeps W unpacked, (N, K) row-major, in `raw`.
+ */
+export interface Linear { w: number; b: number; N: number; K: number; raw?: number }
 export interface Norm { g: number; b: number }
 export interface Layer { ln1: Norm; qkv: Linear; proj: Linear; ln2: Norm; fc1: Linear; fc2: Linear }
 /** Pointers to every parameter, in the model's own terms. */
 export interface Weights { patch: Linear; cls: number; pos: number; layers: Layer[]; norm: Norm; head: Linear }
-
-/** Checkpoint key names of one layer's (or the model's) parameters under a scheme. */
-interface Names {
-  patchW: string; patchB: string; cls: string; pos: string; normG: string; normB: string; headW: string; headB: string;
-  layer(i: number): { ln1: [string, string]; qkvW: string[]; qkvB: string[]; projW: string; projB: string; ln2: [string, string];
-    fc1W: string; fc1B: string; fc2W: string; fc2B: string };
-  layerIndex: RegExp;
-  /** Tensors a checkpoint may carry that this model does not use (e.g. HF's pooler). */
-  unused: RegExp;
-}
-
-const wb = (p: string): [string, string] => [`${p}.weight`, `${p}.bias`];
-
-function hfNames(P: string): Names {
-  return {
-    patchW: `${P}embeddings.patch_embeddings.projection.weight`, patchB: `${P}embeddings.patch_embeddings.projection.bias`,
-    cls: `${P}embeddings.cls_token`, pos: `${P}embeddings.position_embeddings`,
-    normG: `${P}layernorm.weight`, normB: `${P}layernorm.bias`, headW: 'classifier.weight', headB: 'classifier.bias',
-    layer: (i) => {
-      const l = `${P}encoder.layer.${i}.`, a = `${l}attention.attention.`;
-      return {
-        ln1: wb(`${l}layernorm_before`), ln2: wb(`${l}layernorm_after`),
-        qkvW: ['query', 'key', 'value'].map((q) => `${a}${q}.weight`), qkvB: ['query', 'key', 'value'].map((q) => `${a}${q}.bias`),
-        projW: `${l}attention.output.dense.weight`, projB: `${l}attention.output.dense.bias`,
-        fc1W: `${l}intermediate.dense.weight`, fc1B: `${l}intermediate.dense.bias`, fc2W: `${l}output.dense.weight`, fc2B: `${l}output.dense.bias`,
-      };
-    },
-    layerIndex: new RegExp(`^${P.replace('.', '\\.')}encoder\\.layer\\.(\\d+)\\.`),
-    unused: new RegExp(`^${P.replace('.', '\\.')}(pooler\\.dense\\.(weight|bias)|embeddings\\.mask_token)$`),
-  };
-}
-
-const timmNames: Names = {
-  patchW: 'patch_embed.proj.weight', patchB: 'patch_embed.proj.bias', cls: 'cls_token', pos: 'pos_embed',
-  normG: 'norm.weight', normB: 'norm.bias', headW: 'head.weight', headB: 'head.bias',
-  layer: (i) => {
-    const l = `blocks.${i}.`;
-    return {
-      ln1: wb(`${l}norm1`), ln2: wb(`${l}norm2`), qkvW: [`${l}attn.qkv.weight`], qkvB: [`${l}attn.qkv.bias`],
-      projW: `${l}attn.proj.weight`, projB: `${l}attn.proj.bias`,
-      fc1W: `${l}mlp.fc1.weight`, fc1B: `${l}mlp.fc1.bias`, fc2W: `${l}mlp.fc2.weight`, fc2B: `${l}mlp.fc2.bias`,
-    };
-  },
-  layerIndex: /^blocks\.(\d+)\./,
-  unused: /^$/,
-};
-
-function torchvisionNames(legacyMlp: boolean): Names {
-  const [m1, m2] = legacyMlp ? ['linear_1', 'linear_2'] : ['0', '3'];
-  return {
-    patchW: 'conv_proj.weight', patchB: 'conv_proj.bias', cls: 'class_token', pos: 'encoder.pos_embedding',
-    normG: 'encoder.ln.weight', normB: 'encoder.ln.bias', headW: 'heads.head.weight', headB: 'heads.head.bias',
-    layer: (i) => {
-      const l = `encoder.layers.encoder_layer_${i}.`;
-      return {
-        ln1: wb(`${l}ln_1`), ln2: wb(`${l}ln_2`),
-        qkvW: [`${l}self_attention.in_proj_weight`], qkvB: [`${l}self_attention.in_proj_bias`],
-        projW: `${l}self_attention.out_proj.weight`, projB: `${l}self_attention.out_proj.bias`,
-        fc1W: `${l}mlp.${m1}.weight`, fc1B: `${l}mlp.${m1}.bias`, fc2W: `${l}mlp.${m2}.weight`, fc2B: `${l}mlp.${m2}.bias`,
-      };
-    },
-    layerIndex: /^encoder\.layers\.encoder_layer_(\d+)\./,
-    unused: /^$/,
-  };
-}
-
-/** Which scheme a set of tensor names follows. */
-export function detectScheme(names: Set<string>, file: string): { scheme: Scheme; names: Names } {
-  if (names.has('vit.embeddings.cls_token')) return { scheme: 'hf', names: hfNames('vit.') };
-  if (names.has('embeddings.cls_token')) return { scheme: 'hf', names: hfNames('') };
-  if (names.has('cls_token') && names.has('pos_embed')) return { scheme: 'timm', names: timmNames };
-  if (names.has('class_token') && names.has('conv_proj.weight')) {
-    return { scheme: 'torchvision', names: torchvisionNames(names.has('encoder.layers.encoder_layer_0.mlp.linear_1.weight')) };
-  }
-  const some = [...names].slice(0, 5).join(', ');
-  throw new Error(`vit-wasm: ${file}: not a ViT checkpoint vit-wasm recognises (expected Hugging Face 'vit.embeddings.cls_token', timm 'cls_token'/'pos_embed' or torchvision 'class_token'/'conv_proj.weight'; found ${some}${names.size > 5 ? ', …' : ''})`);
-}
 
 /** Opens model.safetensors or the shards named by model.safetensors.index.json. */
 async function openTensors(files: ModelFiles): Promise<{ tensors: Map<string, TensorInfo>; sources: ByteSource[]; file: string }> {

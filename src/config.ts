@@ -3,18 +3,22 @@
  * against what the weights say. Field names in messages are the JSON names, so users can find them.
  */
 
-/** The dimensions vit-wasm runs; every one is checked against the checkpoint's tensor shapes. */
-export interface ViTConfig {
-  hiddenSize: number;
-  numLayers: number;
-  numHeads: number;
-  intermediateSize: number;
+/** The shape of a ViT: every number the network's arithmetic depends on. */
+export interface ViTShape {
   /** [height, width] in pixels. */
   imageSize: [number, number];
   patchSize: number;
   numChannels: number;
+  hiddenSize: number;
+  numLayers: number;
+  numHeads: number;
+  intermediateSize: number;
   numLabels: number;
   layerNormEps: number;
+}
+
+/** A loaded model's configuration: its shape, checked against the checkpoint's tensor shapes, and its labels. */
+export interface ViTConfig extends ViTShape {
   qkvBias: boolean;
   /** Label of each class index, from config.json id2label (LABEL_i when absent). */
   labels: string[];

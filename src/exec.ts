@@ -1,8 +1,10 @@
 /**
- * Op dispatch. Each method runs one op: its work is cut into chunks that the workers claim from a
- * shared counter (with one worker, it just runs them all), and `sync` is the barrier that ends the
- * op. A chunk's arithmetic never depends on who runs it, so results are bit-identical for every
- * worker count.
+ * The ops of src/vit.ts, each forward beside its backward. A forward op's work is cut into chunks
+ * that the workers claim from a shared counter (with one worker, it just runs them all), and `sync`
+ * is the barrier that ends the op. A chunk's arithmetic never depends on who runs it, so results
+ * are bit-identical for every worker count. Backward ops run in one worker over its own slice of
+ * the batch (training is data parallel), so each calls its kernel once.
+ * Pointers are byte addresses in the wasm memory; shapes are given per argument.
  */
 import { COUNTERS, MAX_OPS } from './barrier.js';
 import type { Linear, Norm } from './checkpoint.js';
@@ -16,6 +18,7 @@ export class Exec {
 
   constructor(
     readonly k: KernelExports,
+    private readonly memory: WebAssembly.Memory,
     /** This worker's scratch: four rows of attention scores (4 × T8 floats, T8 = T rounded up to 8). */
     readonly scratch: number,
     readonly workers = 1,
@@ -44,6 +47,17 @@ export class Exec {
     return Math.max(1, Math.floor(units / (CHUNKS_PER_WORKER * this.workers)));
   }
 
+  /** A fresh f32 view (views go stale when the memory grows). */
+  private f32(ptr: number, n: number): Float32Array { return new Float32Array(this.memory.buffer, ptr, n); }
+
+  /** Elementwise over n floats in chunks: body(i0, i1). */
+  private elementwise(n: number, body: (i0: number, i1: number) => void): void {
+    const per = 64 * this.per(Math.ceil(n / 64));
+    this.each(Math.ceil(n / per), (c) => body(c * per, Math.min(n, (c + 1) * per)));
+  }
+
+  // ---- linear layers ----
+
   /** y (M, N) = epi(x (M, lda) · Wᵀ + b). Chunks of 4-row tiles, or of 8-column panels when rows are few. */
   linear(x: number, l: Linear, y: number, M: number, epi: Epilogue = EPI.STORE, lda = l.K): void {
     if (M >= 4 * this.workers || this.workers === 1) {
@@ -61,6 +75,50 @@ export class Exec {
     }
   }
 
+  /**
+   * xout (M, N) = xin (M, N) + (x (M, K) · Wᵀ + b): a projection onto the residual stream. With
+   * `sep` the projection is kept there (M, N) and the sum formed after it (inspection); else it is
+   * added in the GEMM's epilogue, in place when xout is xin. Both give the same bits.
+   */
+  residual(x: number, l: Linear, xin: number, xout: number, M: number, sep = 0): void {
+    const n = M * l.N;
+    if (sep) {
+      this.linear(x, l, sep, M);
+      this.elementwise(n, (i0, i1) => {
+        const a = this.f32(xin, n), b = this.f32(sep, n), o = this.f32(xout, n);
+        for (let i = i0; i < i1; i++) o[i] = a[i] + b[i];
+      });
+      return;
+    }
+    if (xout !== xin) this.elementwise(n, (i0, i1) => this.f32(xout, n).set(this.f32(xin, n).subarray(i0, i1), i0));
+    this.linear(x, l, xout, M, EPI.ADD);
+  }
+
+  /** y (M, N) = GELU(x (M, K) · Wᵀ + b): fused in the GEMM epilogue, or with `u` (M, N) the pre-activation kept there first. */
+  linearGelu(x: number, l: Linear, y: number, M: number, u = 0): void {
+    if (!u) { this.linear(x, l, y, M, EPI.GELU); return; }
+    this.linear(x, l, u, M);
+    this.elementwise(M * l.N, (i0, i1) => this.k.gelu_simd(u + i0 * 4, y + i0 * 4, i1 - i0));
+  }
+
+  /**
+   * Backward of {@link linear} over R rows: dX (R, K) = dY (R, N) · W (dx 0: not needed);
+   * dW += dYᵀ · X into g.w (N, K); db += Σ dY into g.b (N). W is read unpacked (`l.raw`).
+   */
+  linearBackward(x: number, l: Linear, g: Linear, dy: number, dx: number, R: number): void {
+    if (!l.raw) throw new Error('vit-wasm: linearBackward needs the unpacked weights (a training plan)');
+    if (dx) this.k.gemm_4x8_strided_simd(dy, l.N * 4, 4, l.raw, l.K * 4, dx, l.K, R, l.K, l.N, EPI.STORE);
+    this.k.gemm_4x8_strided_simd(dy, 4, l.N * 4, x, l.K * 4, g.w, l.K, l.N, l.K, R, EPI.ADD);
+    this.k.colsum_simd(dy, g.b, R, l.N);
+  }
+
+  /** Backward of the GELU: dx (n) = GELU'(u) · dy, u the pre-activation. */
+  geluBackward(u: number, dy: number, dx: number, n: number): void {
+    this.k.gelu_bwd_simd(u, dy, dx, n);
+  }
+
+  // ---- layernorm ----
+
   /** y (rows, D) = layernorm(x (rows, ldx)). */
   layernorm(x: number, n: Norm, y: number, rows: number, D: number, eps: number, ldx = D): void {
     const per = this.per(rows);
@@ -69,6 +127,13 @@ export class Exec {
       this.k.layernorm_simd(x + r0 * ldx * 4, ldx, y + r0 * D * 4, D, n.g, n.b, r1 - r0, D, eps);
     });
   }
+
+  /** Backward of {@link layernorm}: dx (rows, D) += ∂/∂x of dy (rows, D); dγ, dβ += into g. */
+  layernormBackward(x: number, n: Norm, g: Norm, dy: number, dx: number, rows: number, D: number, eps: number, ldx = D): void {
+    this.k.layernorm_bwd_simd(x, ldx, dy, dx, n.g, g.g, g.b, rows, D, eps);
+  }
+
+  // ---- attention ----
 
   /**
    * out (B·T, D) = heads of softmax(QKᵀ/√dh)V from qkv (B·T, 3D). First every (image, head) packs
@@ -88,6 +153,27 @@ export class Exec {
     });
   }
 
+  /** Backward of {@link attention}, from the kept maps probs (B, H, T, T): dqkv (B·T, 3D) from dout (B·T, D). */
+  attentionBackward(qkv: number, probs: number, dout: number, dqkv: number, B: number, T: number, D: number, H: number): void {
+    const dh = D / H, scale = 1 / Math.sqrt(dh);
+    for (let b = 0; b < B; b++) for (let h = 0; h < H; h++) {
+      this.k.attention_bwd_simd(qkv + b * T * 3 * D * 4, probs + (b * H + h) * T * T * 4, dout + b * T * D * 4, dqkv + b * T * 3 * D * 4,
+        this.scratch, T, D, dh, h, scale);
+    }
+  }
+
+  /**
+   * Softmax cross-entropy of logits (B, L) against labels (B, i32): dlogits (B, L) = (softmax − onehot)/B,
+   * times `scale`. Returns the summed loss.
+   */
+  softmaxXent(logits: number, labels: number, dlogits: number, B: number, L: number, scale = 1): number {
+    const loss = this.k.softmax_xent_simd(logits, labels, dlogits, B, L) * B;
+    if (scale !== 1) { const dl = this.f32(dlogits, B * L); for (let i = 0; i < dl.length; i++) dl[i] *= scale; }
+    return loss;
+  }
+
+  // ---- embeddings ----
+
   /** patches (B·Np, C·p·p) from img (B, C, H, W). */
   patchify(img: number, patches: number, B: number, C: number, H: number, W: number, p: number): void {
     const per = C * H * W, np = (H / p) * (W / p) * C * p * p;
@@ -98,4 +184,12 @@ export class Exec {
   embedTokens(pe: number, cls: number, pos: number, x: number, B: number, T: number, D: number): void {
     this.each(B, (b) => this.k.embed_tokens_simd(pe + b * (T - 1) * D * 4, cls, pos, x + b * T * D * 4, 1, T, D));
   }
+
+  /** Backward of {@link embedTokens}: dpe (B, T-1, D) from dx (B, T, D); dcls, dpos += into g. */
+  embedTokensBackward(dx: number, dpe: number, dcls: number, dpos: number, B: number, T: number, D: number): void {
+    this.k.embed_tokens_bwd_simd(dx, dpe, dcls, dpos, B, T, D);
+  }
+
+  /** n floats at ptr = 0. */
+  zero(ptr: number, n: number): void { this.f32(ptr, n).fill(0); }
 }

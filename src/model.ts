@@ -12,7 +12,7 @@ import { WorkerPool, type Fault } from './pool.js';
 import type { WorkerInit } from '../workers/worker.js';
 import { exportOnnx } from './onnx.js';
 import { modelFiles, type ModelLocation } from './source.js';
-import { planActivations, vitForward, type Activations } from './vit.js';
+import { inferencePlan, vitForward, type Activations } from './vit.js';
 
 /** Options for {@link loadModel}. */
 export interface LoadOptions {
@@ -125,7 +125,7 @@ export class ViTModel {
     if (this.acts?.B !== B) {
       const mem = this.memory();
       mem.reset(this.weightsEnd);
-      this.acts = planActivations(mem, this.config, B, this.threads, this.keepAttention);
+      this.acts = inferencePlan((n) => mem.alloc(n), this.config, B, this.threads, this.keepAttention);
     }
     return this.acts;
   }
@@ -154,7 +154,7 @@ export class ViTModel {
       const a = this.activations(batch);
       mem.f32(a.pixels, pixels.length).set(pixels);
       if (this.pool) await this.pool.run(a);
-      else vitForward(new Exec(this.k, a.scratch[0]), this.config, this.weights, a);
+      else vitForward(new Exec(this.k, mem.memory, a.scratch[0]), this.config, this.weights, a);
       return mem.f32(a.logits, batch * this.config.numLabels).slice();
     });
   }
@@ -168,7 +168,7 @@ export class ViTModel {
     if (!this.keepAttention) throw new Error('vit-wasm: attention maps are kept only when the model is loaded with { keepAttention: true }');
     if (!a) return [];
     const c = this.config, T = (c.imageSize[0] / c.patchSize) * (c.imageSize[1] / c.patchSize) + 1;
-    return a.probs.map((p) => mem.f32(p, a.B * c.numHeads * T * T).slice());
+    return a.layers.map((l) => mem.f32(l.probs, a.B * c.numHeads * T * T).slice());
   }
 
   /** Preprocesses one image into a Float32Array (C, H, W). */

@@ -8,27 +8,21 @@
  * Shapes: B images, C×H×W pixels, p patch, Np patches, T = Np + 1 tokens, D hidden, H heads,
  * dh = D/H, M MLP size, L labels.
  */
-import { EPI, compileKernels, instantiateKernels, type KernelExports } from './kernels.js';
+import type { Linear, Norm, Weights } from './checkpoint.js';
+import { parseJson, type ViTShape } from './config.js';
+import { Exec } from './exec.js';
+import { compileKernels, instantiateKernels, type KernelExports } from './kernels.js';
+import { hfNames, hfParameters, type HfParameter } from './names.js';
+import { backwardBuffers, keptPlan, vitBackward, vitForward } from './vit.js';
 import { WasmMemory } from './memory.js';
 import { sharedMemoryUnavailable, writeLocalFiles } from './platform.js';
 import { WorkerPool } from './pool.js';
 import { packRows, packedSize } from './pack.js';
 import { encodeSafetensors, readSafetensorsHeader, TensorReader } from './safetensors.js';
 import { modelFiles, type ModelLocation } from './source.js';
-import { parseJson } from './config.js';
 
-/** The shape of a ViT to train. */
-export interface TrainDims {
-  imageSize: [number, number];
-  patchSize: number;
-  numChannels: number;
-  hiddenSize: number;
-  numLayers: number;
-  numHeads: number;
-  intermediateSize: number;
-  numLabels: number;
-  layerNormEps: number;
-}
+/** The shape of a ViT to train (the same type a loaded model's config extends). */
+export type TrainDims = ViTShape;
 
 /** Optimiser and schedule settings for {@link createTrainer}. */
 export interface TrainOptions {
@@ -62,36 +56,16 @@ export interface TrainOptions {
   workerUrl?: string | URL;
 }
 
-interface Param { name: string; shape: number[]; offset: number; size: number; decay: boolean }
-interface Lin { w: number; b: number; N: number; K: number; packed: number }
+interface Param extends HfParameter { offset: number; size: number }
 
-/** The parameters in Hugging Face's names; query, key and value lie back to back so they form one (3D, D) matrix. */
-function parameterList(d: TrainDims): Param[] {
-  const D = d.hiddenSize, M = d.intermediateSize, C = d.numChannels, p = d.patchSize, L = d.numLabels;
-  const T = (d.imageSize[0] / p) * (d.imageSize[1] / p) + 1;
-  const list: Param[] = [];
+/** The Hugging Face parameter list with each one's offset (in floats) in the parameter buffer. */
+function parameterList(d: ViTShape): Param[] {
   let offset = 0;
-  const add = (name: string, shape: number[], decay = false) => {
-    const size = shape.reduce((a, b) => a * b, 1);
-    list.push({ name, shape, offset, size, decay });
+  return hfParameters(d).map((p) => {
+    const size = p.shape.reduce((a, b) => a * b, 1);
     offset += size;
-  };
-  const e = 'vit.embeddings.';
-  add(`${e}patch_embeddings.projection.weight`, [D, C, p, p], true); add(`${e}patch_embeddings.projection.bias`, [D]);
-  add(`${e}cls_token`, [1, 1, D]); add(`${e}position_embeddings`, [1, T, D]);
-  for (let i = 0; i < d.numLayers; i++) {
-    const l = `vit.encoder.layer.${i}.`, a = `${l}attention.attention.`;
-    add(`${l}layernorm_before.weight`, [D]); add(`${l}layernorm_before.bias`, [D]);
-    for (const q of ['query', 'key', 'value']) add(`${a}${q}.weight`, [D, D], true);
-    for (const q of ['query', 'key', 'value']) add(`${a}${q}.bias`, [D]);
-    add(`${l}attention.output.dense.weight`, [D, D], true); add(`${l}attention.output.dense.bias`, [D]);
-    add(`${l}layernorm_after.weight`, [D]); add(`${l}layernorm_after.bias`, [D]);
-    add(`${l}intermediate.dense.weight`, [M, D], true); add(`${l}intermediate.dense.bias`, [M]);
-    add(`${l}output.dense.weight`, [D, M], true); add(`${l}output.dense.bias`, [D]);
-  }
-  add('vit.layernorm.weight', [D]); add('vit.layernorm.bias', [D]);
-  add('classifier.weight', [L, D], true); add('classifier.bias', [L]);
-  return list;
+    return { ...p, offset: offset - size, size };
+  });
 }
 
 /** Index of the largest value (the first, on ties). */
@@ -104,108 +78,73 @@ export function argmax(row: ArrayLike<number>): number {
 type Options = Required<Omit<TrainOptions, 'from' | 'labels' | 'threads' | 'workerUrl'>> & { labels: string[] };
 
 /**
+ * The forward's {@link Weights} over a parameter buffer at `base` (Hugging Face layout): every
+ * linear's unpacked W in `raw`, and in `w` its packed copy from `pack` — or, for gradients (no
+ * `pack`), the unpacked W's gradient itself.
+ */
+function weightsAt(d: ViTShape, params: Param[], base: number, pack: ((N: number, K: number) => number) | null): Weights {
+  const offset = new Map(params.map((p) => [p.name, p.offset]));
+  const at = (name: string) => base + offset.get(name)! * 4;
+  const n = hfNames('vit.'), D = d.hiddenSize, M = d.intermediateSize;
+  const lin = (w: string, b: string, N: number, K: number): Linear => ({ w: pack ? pack(N, K) : at(w), raw: at(w), b: at(b), N, K });
+  const norm = ([g, b]: [string, string]): Norm => ({ g: at(g), b: at(b) });
+  return {
+    patch: lin(n.patchW, n.patchB, D, d.numChannels * d.patchSize ** 2), cls: at(n.cls), pos: at(n.pos),
+    layers: Array.from({ length: d.numLayers }, (_, i) => {
+      const l = n.layer(i);
+      return { ln1: norm(l.ln1), qkv: lin(l.qkvW[0], l.qkvB[0], 3 * D, D), proj: lin(l.projW, l.projB, D, D), ln2: norm(l.ln2),
+        fc1: lin(l.fc1W, l.fc1B, M, D), fc2: lin(l.fc2W, l.fc2B, D, M) };
+    }),
+    norm: norm([n.normG, n.normB]), head: lin(n.headW, n.headB, d.numLabels, D),
+  };
+}
+
+/**
  * Every pointer of a training run, from a bump allocator at `base`. A pure function of its
  * arguments, so each pool worker computes the same layout as the main thread.
  * Shared: parameters P, gradients G, Adam moments M and V, packed linear weights, per-worker norm
- * partials. Per worker: its gradient buffer (G itself when there is one worker) and activations.
+ * partials. Per worker: its gradient buffer (G itself when there is one worker), the activations
+ * of src/vit.ts's training plan, and the backward's buffers.
  */
-export function trainLayout(d: TrainDims, perWorker: number, workers: number, base: number) {
+export function trainLayout(d: ViTShape, perWorker: number, workers: number, base: number) {
   let top = base;
   // 8 floats of slack after every buffer: the backward GEMM reads B rows 8 at a time
   const alloc = (floats: number) => { const p = top; top = Math.ceil((top + (floats + 8) * 4) / 64) * 64; return p; };
   const params = parameterList(d), n = params.reduce((s, p) => s + p.size, 0);
-  const at = (name: string, base: number) => base + params.find((p) => p.name === name)!.offset * 4;
   const P = alloc(n), G = alloc(n), M = alloc(n), V = alloc(n), sq = alloc(workers);
-  const D = d.hiddenSize, Mlp = d.intermediateSize, H = d.numHeads, L = d.numLabels, C = d.numChannels, p = d.patchSize;
-  const Np = (d.imageSize[0] / p) * (d.imageSize[1] / p), T = Np + 1, K = C * p * p, T8 = Math.ceil(T / 8) * 8;
-  const lin = (w: string, b: string, N: number, Kin: number): Lin => ({ w: at(w, P), b: at(b, P), N, K: Kin, packed: alloc(packedSize(N, Kin)) });
-  const e = 'vit.embeddings.';
-  const linears = {
-    patch: lin(`${e}patch_embeddings.projection.weight`, `${e}patch_embeddings.projection.bias`, D, K),
-    head: lin('classifier.weight', 'classifier.bias', L, D),
-    layers: Array.from({ length: d.numLayers }, (_, i) => {
-      const l = `vit.encoder.layer.${i}.`, a = `${l}attention.attention.`;
-      return {
-        qkv: lin(`${a}query.weight`, `${a}query.bias`, 3 * D, D), proj: lin(`${l}attention.output.dense.weight`, `${l}attention.output.dense.bias`, D, D),
-        fc1: lin(`${l}intermediate.dense.weight`, `${l}intermediate.dense.bias`, Mlp, D), fc2: lin(`${l}output.dense.weight`, `${l}output.dense.bias`, D, Mlp),
-        ln1: `${l}layernorm_before`, ln2: `${l}layernorm_after`,
-      };
-    }),
-  };
-  const B = perWorker, BT = B * T;
-  const worker = () => ({
-    G: workers === 1 ? G : alloc(n),
-    layers: linears.layers.map(() => ({
-      xin: alloc(BT * D), h1: alloc(BT * D), qkv: alloc(BT * 3 * D), probs: alloc(B * H * T * T), att: alloc(BT * D),
-      xmid: alloc(BT * D), h2: alloc(BT * D), u: alloc(BT * Mlp), act: alloc(BT * Mlp),
-    })),
-    pixels: alloc(B * C * d.imageSize[0] * d.imageSize[1]), patches: alloc(B * Np * K), pe: alloc(B * Np * D), xout: alloc(BT * D),
-    clsn: alloc(B * D), logits: alloc(B * L), labels: alloc(B), kt: alloc(D * T8), scratch: alloc(4 * T8),
-    dx: alloc(BT * D), dh: alloc(BT * D), dact: alloc(BT * Mlp), du: alloc(BT * Mlp), datt: alloc(BT * D), dqkv: alloc(BT * 3 * D),
-    dclsn: alloc(B * D), dlogits: alloc(B * L), dpe: alloc(B * Np * D),
+  const weights = weightsAt(d, params, P, (N, K) => alloc(packedSize(N, K)));
+  const perWorkerBuffers = Array.from({ length: workers }, () => {
+    const g = workers === 1 ? G : alloc(n);
+    return { G: g, grads: weightsAt(d, params, g, null), acts: keptPlan(alloc, d, perWorker, false), bwd: backwardBuffers(alloc, d, perWorker) };
   });
-  const perWorkerBuffers = Array.from({ length: workers }, worker);
-  return { params, n, P, G, M, V, sq, linears, workers: perWorkerBuffers, perWorker, T, Np, end: top };
+  return { params, n, P, G, M, V, sq, weights, workers: perWorkerBuffers, perWorker, end: top };
 }
 export type TrainLayout = ReturnType<typeof trainLayout>;
 
 /**
- * One worker's share of training over the shared layout: forward and backward of its images into
- * its own gradient buffer, then its range of the reduction, clipping norm, AdamW and re-packing.
+ * One worker's share of training over the shared layout: src/vit.ts's forward and backward of its
+ * images into its own gradient buffer, then its range of the reduction, clipping norm, AdamW and re-packing.
  */
 export class TrainCore {
   private readonly w: TrainLayout['workers'][number];
   private readonly range: [number, number];
+  private readonly ex: Exec;
 
-  constructor(private readonly k: KernelExports, private readonly L: TrainLayout, private readonly d: TrainDims,
+  constructor(k: KernelExports, private readonly L: TrainLayout, private readonly d: ViTShape,
     private readonly o: Options, readonly id: number, readonly workers: number, private readonly memory: WebAssembly.Memory,
     private readonly sync: () => void = () => {}) {
     this.w = L.workers[id];
+    // this worker's ops run on its own images only: an Exec of one
+    this.ex = new Exec(k, memory, this.w.acts.scratch[0]);
     const per = Math.ceil(L.n / workers);
     this.range = [Math.min(L.n, id * per), Math.min(L.n, (id + 1) * per)];
   }
 
   private f32(ptr: number, n: number) { return new Float32Array(this.memory.buffer, ptr, n); }
-  private ptr(name: string, base = this.L.P) { return base + this.L.params.find((p) => p.name === name)!.offset * 4; }
-
-  private gemm(x: number, l: Lin, y: number, rows: number, epi: number): void {
-    this.k.gemm_4x8_simd(x, l.K, l.packed, l.b, y, l.N, rows, l.N, l.K, epi);
-  }
 
   /** Forward over this worker's B images (already in its pixels buffer), keeping what the backward needs. */
   forward(B: number): void {
-    const k = this.k, a = this.w, lin = this.L.linears, d = this.d, D = d.hiddenSize, T = this.L.T, H = d.numHeads, dh = D / H, eps = d.layerNormEps;
-    const [Hpx, Wpx] = d.imageSize, BT = B * T;
-    k.patchify_simd(a.pixels, a.patches, B, d.numChannels, Hpx, Wpx, d.patchSize);
-    this.gemm(a.patches, lin.patch, a.pe, B * this.L.Np, EPI.STORE);
-    k.embed_tokens_simd(a.pe, this.ptr('vit.embeddings.cls_token'), this.ptr('vit.embeddings.position_embeddings'), a.layers[0]?.xin ?? a.xout, B, T, D);
-    lin.layers.forEach((l, i) => {
-      const s = a.layers[i], next = a.layers[i + 1]?.xin ?? a.xout;
-      k.layernorm_simd(s.xin, D, s.h1, D, this.ptr(`${l.ln1}.weight`), this.ptr(`${l.ln1}.bias`), BT, D, eps);
-      this.gemm(s.h1, l.qkv, s.qkv, BT, EPI.STORE);
-      for (let b = 0; b < B; b++) for (let h = 0; h < H; h++) {
-        const qkv = s.qkv + b * T * 3 * D * 4;
-        k.attention_pack_kt(qkv, a.kt, T, D, dh, h);
-        k.attention_head_simd(qkv, a.kt, s.att + b * T * D * 4, a.scratch, s.probs + (b * H + h) * T * T * 4, T, D, dh, h, 1 / Math.sqrt(dh), 0, T);
-      }
-      this.f32(s.xmid, BT * D).set(this.f32(s.xin, BT * D));
-      this.gemm(s.att, l.proj, s.xmid, BT, EPI.ADD);
-      k.layernorm_simd(s.xmid, D, s.h2, D, this.ptr(`${l.ln2}.weight`), this.ptr(`${l.ln2}.bias`), BT, D, eps);
-      this.gemm(s.h2, l.fc1, s.u, BT, EPI.STORE);
-      k.gelu_simd(s.u, s.act, BT * d.intermediateSize);
-      this.f32(next, BT * D).set(this.f32(s.xmid, BT * D));
-      this.gemm(s.act, l.fc2, next, BT, EPI.ADD);
-    });
-    k.layernorm_simd(a.xout, T * D, a.clsn, D, this.ptr('vit.layernorm.weight'), this.ptr('vit.layernorm.bias'), B, D, eps);
-    this.gemm(a.clsn, lin.head, a.logits, B, EPI.STORE);
-  }
-
-  /** dX (R, Kin) = dY (R, N) · W (N, Kin); dW += dYᵀ · X; db += Σ dY — into this worker's gradients. */
-  private linearBackward(l: Lin, x: number, dy: number, dx: number, R: number): void {
-    const k = this.k, gw = this.w.G + (l.w - this.L.P), gb = this.w.G + (l.b - this.L.P);
-    if (dx) k.gemm_4x8_strided_simd(dy, l.N * 4, 4, l.w, l.K * 4, dx, l.K, R, l.K, l.N, EPI.STORE);
-    k.gemm_4x8_strided_simd(dy, 4, l.N * 4, x, l.K * 4, gw, l.K, l.N, l.K, R, EPI.ADD);
-    k.colsum_simd(dy, gb, R, l.N);
+    vitForward(this.ex, this.d, this.L.weights, { ...this.w.acts, B });
   }
 
   /**
@@ -215,34 +154,9 @@ export class TrainCore {
   forwardBackward(B: number, total: number): number {
     this.f32(this.w.G, this.L.n).fill(0);
     if (B === 0) return 0;
-    this.forward(B);
-    const k = this.k, a = this.w, lin = this.L.linears, d = this.d, D = d.hiddenSize, T = this.L.T, H = d.numHeads, dh = D / H, eps = d.layerNormEps;
-    const BT = B * T, g = (name: string) => this.ptr(name, a.G);
-    const loss = k.softmax_xent_simd(a.logits, a.labels, a.dlogits, B, d.numLabels) * B;
-    if (B !== total) { const dl = this.f32(a.dlogits, B * d.numLabels); for (let i = 0; i < dl.length; i++) dl[i] *= B / total; }
-    this.linearBackward(lin.head, a.clsn, a.dlogits, a.dclsn, B);
-    this.f32(a.dx, BT * D).fill(0);
-    // the final norm saw only the cls rows (row stride T·D)
-    k.layernorm_bwd_simd(a.xout, T * D, a.dclsn, a.dx, this.ptr('vit.layernorm.weight'), g('vit.layernorm.weight'), g('vit.layernorm.bias'), B, D, eps);
-    for (let i = lin.layers.length - 1; i >= 0; i--) {
-      const l = lin.layers[i], s = a.layers[i];
-      // in the forward: next = xmid + fc2(gelu(fc1(ln2(xmid))))
-      this.linearBackward(l.fc2, s.act, a.dx, a.dact, BT);
-      k.gelu_bwd_simd(s.u, a.dact, a.du, BT * d.intermediateSize);
-      this.linearBackward(l.fc1, s.h2, a.du, a.dh, BT);
-      k.layernorm_bwd_simd(s.xmid, D, a.dh, a.dx, this.ptr(`${l.ln2}.weight`), g(`${l.ln2}.weight`), g(`${l.ln2}.bias`), BT, D, eps);
-      // in the forward: xmid = xin + proj(attention(qkv(ln1(xin))))
-      this.linearBackward(l.proj, s.att, a.dx, a.datt, BT);
-      for (let b = 0; b < B; b++) for (let h = 0; h < H; h++) {
-        k.attention_bwd_simd(s.qkv + b * T * 3 * D * 4, s.probs + (b * H + h) * T * T * 4, a.datt + b * T * D * 4, a.dqkv + b * T * 3 * D * 4,
-          a.scratch, T, D, dh, h, 1 / Math.sqrt(dh));
-      }
-      this.linearBackward(l.qkv, s.h1, a.dqkv, a.dh, BT);
-      k.layernorm_bwd_simd(s.xin, D, a.dh, a.dx, this.ptr(`${l.ln1}.weight`), g(`${l.ln1}.weight`), g(`${l.ln1}.bias`), BT, D, eps);
-    }
-    k.embed_tokens_bwd_simd(a.dx, a.dpe, g('vit.embeddings.cls_token'), g('vit.embeddings.position_embeddings'), B, T, D);
-    this.linearBackward(lin.patch, a.patches, a.dpe, 0, B * this.L.Np);
-    return loss;
+    const acts = { ...this.w.acts, B };
+    vitForward(this.ex, this.d, this.L.weights, acts);
+    return vitBackward(this.ex, this.d, this.L.weights, this.w.grads, acts, this.w.bwd, B / total);
   }
 
   /**
@@ -284,9 +198,9 @@ export class TrainCore {
 
   /** Re-packs this worker's share of the linear weights for the forward GEMM. */
   repack(all = false): void {
-    const lin = this.L.linears, list = [lin.patch, lin.head, ...lin.layers.flatMap((l) => [l.qkv, l.proj, l.fc1, l.fc2])];
+    const w = this.L.weights, list = [w.patch, w.head, ...w.layers.flatMap((l) => [l.qkv, l.proj, l.fc1, l.fc2])];
     list.forEach((l, j) => {
-      if (all || j % this.workers === this.id) packRows(this.f32(l.packed, packedSize(l.N, l.K)), this.f32(l.w, l.N * l.K), 0, l.N, l.K);
+      if (all || j % this.workers === this.id) packRows(this.f32(l.w, packedSize(l.N, l.K)), this.f32(l.raw!, l.N * l.K), 0, l.N, l.K);
     });
   }
 }
@@ -325,9 +239,9 @@ export class Trainer {
     let start = 0;
     counts.forEach((c, w) => {
       const buf = this.L.workers[w];
-      this.f32(buf.pixels, c * per).set(images.subarray(start * per, (start + c) * per));
+      this.f32(buf.acts.pixels, c * per).set(images.subarray(start * per, (start + c) * per));
       if (labels) {
-        const lab = new Int32Array(this.mem.memory.buffer, buf.labels, c);
+        const lab = new Int32Array(this.mem.memory.buffer, buf.bwd.labels, c);
         for (let i = 0; i < c; i++) {
           const y = labels[start + i];
           if (!Number.isInteger(y) || y < 0 || y >= d.numLabels) throw new Error(`vit-wasm: label ${start + i} is ${y}, not a class 0…${d.numLabels - 1}`);
@@ -394,7 +308,7 @@ export class Trainer {
   private predicted(): Int32Array {
     const L = this.dims.numLabels, out: number[] = [];
     this.lastCounts.forEach((c, w) => {
-      const z = this.f32(this.L.workers[w].logits, c * L);
+      const z = this.f32(this.L.workers[w].acts.logits, c * L);
       for (let b = 0; b < c; b++) out.push(argmax(z.subarray(b * L, (b + 1) * L)));
     });
     return Int32Array.from(out);
@@ -413,7 +327,7 @@ export class Trainer {
     const read = () => {
       const out = new Float32Array(B * L);
       let o = 0;
-      counts.forEach((c, w) => { out.set(this.f32(this.L.workers[w].logits, c * L), o); o += c * L; });
+      counts.forEach((c, w) => { out.set(this.f32(this.L.workers[w].acts.logits, c * L), o); o += c * L; });
       return out;
     };
     if (this.core) {
@@ -505,7 +419,7 @@ async function initialise(P: Float32Array, params: Param[], from: ModelLocation 
 }
 
 /** Reads the dimensions of a checkpoint's config.json for training. */
-async function dimsFrom(where: ModelLocation): Promise<TrainDims> {
+async function dimsFrom(where: ModelLocation): Promise<ViTShape> {
   const files = await modelFiles(where);
   const c = parseJson(await files.text('config.json'), `${files.where}/config.json`) as Record<string, number | number[]>;
   const size = c.image_size;

@@ -37,7 +37,7 @@ const api: PoolWorkerApi<WorkerInit, Activations, void> = {
     if (fault === 'trap') k.gemm_4x8_simd(0, 1, 0, 0, 2 ** 31, 1, 8, 8, 8, 0); // a store far past the memory: RuntimeError
     const exitAt = typeof fault === 'object' && fault ? fault.exitAtOp : -1;
     const onOp = exitAt >= 0 ? (op: number) => { if (op === exitAt) exitThisWorker(); } : null;
-    vitForward(new Exec(k, a.scratch[init.id], init.workers, ctl, sync, onOp), init.config, init.weights, a);
+    vitForward(new Exec(k, init.memory, a.scratch[init.id], init.workers, ctl, sync, onOp), init.config, init.weights, a);
   },
   /** For tests of the pool's fault handling: the next run traps in a kernel, or exits this worker at op N. */
   fault(kind: Exclude<Fault, 'kill'>): void {
