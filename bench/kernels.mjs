@@ -7,8 +7,8 @@ import { PRESETS } from '../dist/presets.js';
 
 const { values } = parseArgs({ options: { preset: { type: 'string', default: 'deit-tiny' }, simd: { type: 'string', default: 'simd' } } });
 if (values.simd === 'relaxed') v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
-const d = PRESETS[values.preset], D = d.hidden, M = d.mlp, H = d.heads, dh = D / H;
-const T = (d.image / d.patch) ** 2 + 1, T8 = Math.ceil(T / 8) * 8;
+const d = PRESETS[values.preset], D = d.hiddenSize, M = d.intermediateSize, H = d.numHeads, dh = D / H;
+const T = (d.imageSize[0] / d.patchSize) ** 2 + 1, T8 = Math.ceil(T / 8) * 8;
 const memory = new WebAssembly.Memory({ initial: 2, maximum: 65536, shared: true });
 const k = instantiateKernels((await compileKernels(values.simd)).module, memory);
 let top = 65536;
@@ -31,4 +31,4 @@ total += time(`gemm fc1   ${T}x${D} -> ${M} (no gelu)`, 2 * T * D * M, () => k.g
 total += time(`gemm fc2   ${T}x${M} -> ${D}`, 2 * T * M * D, () => k.gemm_4x8_simd(x, M, w, b, y, D, T, D, M, 1));
 total += time(`attention  ${H} heads x ${T} rows, dh ${dh}`, 4 * T * T * D, () => { for (let h = 0; h < H; h++) { k.attention_pack_kt(y, kt, T, D, dh, h); k.attention_head_simd(y, kt, x, s, 0, T, D, dh, h, 0.125, 0, T); } });
 total += time(`layernorm x2 ${T}x${D}`, 0, () => { k.layernorm_simd(x, D, y, D, w, b, T, D, 1e-6); k.layernorm_simd(x, D, y, D, w, b, T, D, 1e-6); });
-console.log(`sum per layer ${total.toFixed(3)} ms; x ${d.layers} layers = ${(total * d.layers).toFixed(1)} ms`);
+console.log(`sum per layer ${total.toFixed(3)} ms; x ${d.numLayers} layers = ${(total * d.numLayers).toFixed(1)} ms`);

@@ -108,3 +108,21 @@ export function parsePreprocess(raw: Record<string, unknown> | null, cfg: ViTCon
   }
   return { doResize, size, resample, doRescale: bool('do_rescale', true), rescaleFactor: factor, doNormalize: bool('do_normalize', true), imageMean: mean, imageStd: std };
 }
+
+/**
+ * config.json and preprocessor_config.json for a model vit-wasm writes (presets, trained models),
+ * as Hugging Face's ViTForImageClassification and ViTImageProcessor read them. `preprocessing`
+ * overrides fields of the latter (e.g. image_mean).
+ */
+export function hfConfigFiles(d: ViTShape, labels: string[], preprocessing: Record<string, unknown> = {}): Record<string, string> {
+  const C = d.numChannels;
+  const config = {
+    architectures: ['ViTForImageClassification'], model_type: 'vit', hidden_size: d.hiddenSize, num_hidden_layers: d.numLayers,
+    num_attention_heads: d.numHeads, intermediate_size: d.intermediateSize, hidden_act: 'gelu', layer_norm_eps: d.layerNormEps,
+    image_size: d.imageSize[0] === d.imageSize[1] ? d.imageSize[0] : d.imageSize, patch_size: d.patchSize, num_channels: C,
+    qkv_bias: true, id2label: Object.fromEntries(labels.map((l, i) => [String(i), l])), label2id: Object.fromEntries(labels.map((l, i) => [l, i])),
+  };
+  const pre = { do_resize: true, size: { height: d.imageSize[0], width: d.imageSize[1] }, resample: 2, do_rescale: true,
+    rescale_factor: 1 / 255, do_normalize: true, image_mean: Array(C).fill(0.5), image_std: Array(C).fill(0.5), ...preprocessing };
+  return { 'config.json': JSON.stringify(config, null, 2), 'preprocessor_config.json': JSON.stringify(pre, null, 2) };
+}

@@ -3,16 +3,20 @@
  * benchmarks and for trying the runtime without downloading weights. Weights follow HF's ViT
  * initialisation scale (normal, std 0.02; layernorm γ near 1), so activations have realistic ranges.
  */
+import { hfConfigFiles, type ViTShape } from './config.js';
+import { hfParameters } from './names.js';
 import { encodeSafetensors } from './safetensors.js';
 
-/** Model dimensions of a preset. */
-export interface ViTDims { hidden: number; layers: number; heads: number; mlp: number; image: number; patch: number; channels: number; labels: number }
+const shape = (hiddenSize: number, numHeads: number): ViTShape => ({
+  imageSize: [224, 224], patchSize: 16, numChannels: 3, hiddenSize, numLayers: 12, numHeads, intermediateSize: 4 * hiddenSize,
+  numLabels: 1000, layerNormEps: 1e-12,
+});
 
 /** The benchmark presets: DeiT-Tiny, DeiT-Small and ViT-B/16 shapes at 224 px, patch 16, 1000 labels. */
-export const PRESETS: Record<string, ViTDims> = {
-  'deit-tiny': { hidden: 192, layers: 12, heads: 3, mlp: 768, image: 224, patch: 16, channels: 3, labels: 1000 },
-  'deit-small': { hidden: 384, layers: 12, heads: 6, mlp: 1536, image: 224, patch: 16, channels: 3, labels: 1000 },
-  'vit-b16': { hidden: 768, layers: 12, heads: 12, mlp: 3072, image: 224, patch: 16, channels: 3, labels: 1000 },
+export const PRESETS: Record<string, ViTShape> = {
+  'deit-tiny': shape(192, 3),
+  'deit-small': shape(384, 6),
+  'vit-b16': shape(768, 12),
 };
 
 /** xorshift128+ driven Box–Muller normals: fast and identical on every platform. */
@@ -34,40 +38,15 @@ function normals(seed: number) {
   };
 }
 
-/** config.json, model.safetensors and preprocessor_config.json of a random ViT. */
-export function randomModelFiles(d: ViTDims, seed = 0): Record<string, Uint8Array | string> {
+/** config.json, model.safetensors and preprocessor_config.json of a random ViT in the Hugging Face layout. */
+export function randomModelFiles(d: ViTShape, seed = 0): Record<string, Uint8Array | string> {
   const rnd = normals(seed);
-  const { hidden: D, mlp: M, channels: C, patch: p, labels: L } = d;
-  const T = (d.image / p) ** 2 + 1;
-  const t: { name: string; shape: number[]; data: Float32Array }[] = [];
-  const add = (name: string, shape: number[], std: number, mean = 0) => t.push({ name, shape, data: rnd(shape.reduce((a, b) => a * b, 1), std, mean) });
-  const e = 'vit.embeddings.';
-  add(`${e}cls_token`, [1, 1, D], 0.02);
-  add(`${e}position_embeddings`, [1, T, D], 0.02);
-  add(`${e}patch_embeddings.projection.weight`, [D, C, p, p], 0.02);
-  add(`${e}patch_embeddings.projection.bias`, [D], 0.02);
-  for (let i = 0; i < d.layers; i++) {
-    const l = `vit.encoder.layer.${i}.`;
-    add(`${l}layernorm_before.weight`, [D], 0.05, 1); add(`${l}layernorm_before.bias`, [D], 0.02);
-    for (const q of ['query', 'key', 'value']) { add(`${l}attention.attention.${q}.weight`, [D, D], 0.02); add(`${l}attention.attention.${q}.bias`, [D], 0.02); }
-    add(`${l}attention.output.dense.weight`, [D, D], 0.02); add(`${l}attention.output.dense.bias`, [D], 0.02);
-    add(`${l}layernorm_after.weight`, [D], 0.05, 1); add(`${l}layernorm_after.bias`, [D], 0.02);
-    add(`${l}intermediate.dense.weight`, [M, D], 0.02); add(`${l}intermediate.dense.bias`, [M], 0.02);
-    add(`${l}output.dense.weight`, [D, M], 0.02); add(`${l}output.dense.bias`, [D], 0.02);
-  }
-  add('vit.layernorm.weight', [D], 0.05, 1); add('vit.layernorm.bias', [D], 0.02);
-  add('classifier.weight', [L, D], 0.02); add('classifier.bias', [L], 0.02);
-  const config = {
-    architectures: ['ViTForImageClassification'], model_type: 'vit', hidden_size: D, num_hidden_layers: d.layers,
-    num_attention_heads: d.heads, intermediate_size: M, hidden_act: 'gelu', layer_norm_eps: 1e-12, image_size: d.image,
-    patch_size: p, num_channels: C, qkv_bias: true,
-    id2label: Object.fromEntries(Array.from({ length: L }, (_, i) => [String(i), `LABEL_${i}`])),
-  };
-  const pre = { do_normalize: true, do_rescale: true, do_resize: true, image_mean: Array(C).fill(0.5), image_std: Array(C).fill(0.5),
-    resample: 2, rescale_factor: 1 / 255, size: { height: d.image, width: d.image } };
+  // HF's initialisation scale: N(0, 0.02) everywhere, layernorm γ around 1
+  const t = hfParameters(d).map(({ name, shape }) => ({
+    name, shape, data: rnd(shape.reduce((a, b) => a * b, 1), /norm.*\.weight$/.test(name) ? 0.05 : 0.02, /norm.*\.weight$/.test(name) ? 1 : 0),
+  }));
   return {
-    'config.json': JSON.stringify(config, null, 2),
+    ...hfConfigFiles(d, Array.from({ length: d.numLabels }, (_, i) => `LABEL_${i}`)),
     'model.safetensors': encodeSafetensors(t, { format: 'pt', generator: `vit-wasm random seed ${seed}` }),
-    'preprocessor_config.json': JSON.stringify(pre, null, 2),
   };
 }

@@ -9,7 +9,7 @@
  * dh = D/H, M MLP size, L labels.
  */
 import type { Linear, Norm, Weights } from './checkpoint.js';
-import { parseJson, type ViTShape } from './config.js';
+import { hfConfigFiles, parseJson, type ViTShape } from './config.js';
 import { Exec } from './exec.js';
 import { compileKernels, instantiateKernels, type KernelExports } from './kernels.js';
 import { hfNames, hfParameters, type HfParameter } from './names.js';
@@ -359,22 +359,10 @@ export class Trainer {
 
   /** The model in the Hugging Face layout: config.json, model.safetensors, preprocessor_config.json. */
   files(preprocessing: Record<string, unknown> = {}): Record<string, Uint8Array | string> {
-    const d = this.dims;
     const tensors = this.L.params.map((p) => ({ name: p.name, shape: p.shape, data: this.f32(this.L.P + p.offset * 4, p.size) }));
-    const config = {
-      architectures: ['ViTForImageClassification'], model_type: 'vit', hidden_size: d.hiddenSize, num_hidden_layers: d.numLayers,
-      num_attention_heads: d.numHeads, intermediate_size: d.intermediateSize, hidden_act: 'gelu', layer_norm_eps: d.layerNormEps,
-      image_size: d.imageSize[0] === d.imageSize[1] ? d.imageSize[0] : d.imageSize, patch_size: d.patchSize, num_channels: d.numChannels,
-      qkv_bias: true, id2label: Object.fromEntries(this.options.labels.map((l, i) => [String(i), l])),
-      label2id: Object.fromEntries(this.options.labels.map((l, i) => [l, i])),
-    };
-    const C = d.numChannels;
-    const pre = { do_resize: true, size: { height: d.imageSize[0], width: d.imageSize[1] }, resample: 2, do_rescale: true,
-      rescale_factor: 1 / 255, do_normalize: true, image_mean: Array(C).fill(0.5), image_std: Array(C).fill(0.5), ...preprocessing };
     return {
-      'config.json': JSON.stringify(config, null, 2),
+      ...hfConfigFiles(this.dims, this.options.labels, preprocessing),
       'model.safetensors': encodeSafetensors(tensors, { format: 'pt', trainer: 'vit-wasm', steps: String(this.stepCount) }),
-      'preprocessor_config.json': JSON.stringify(pre, null, 2),
     };
   }
 

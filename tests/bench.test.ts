@@ -14,7 +14,7 @@ const run = promisify(execFile);
 
 test('FLOP count of ViT-B/16 matches the published 17.6 G multiply-adds', async () => {
   const { PRESETS, randomModelFiles } = await import('../src/presets.js');
-  const model = await loadModel(randomModelFiles({ ...PRESETS['vit-b16'], layers: 1 }), { threads: 1 });
+  const model = await loadModel(randomModelFiles({ ...PRESETS['vit-b16'], numLayers: 1 }), { threads: 1 });
   const perLayer = forwardFlops(model.config);
   await model.dispose();
   // 12 layers; the one-layer model's patch embedding and head are counted once
