@@ -12,7 +12,8 @@ import { WorkerPool, type Fault } from './pool.js';
 import type { WorkerInit } from '../workers/worker.js';
 import { exportOnnx } from './onnx.js';
 import { modelFiles, type ModelLocation } from './source.js';
-import { inferencePlan, vitForward, type Activations } from './vit.js';
+import { meanPool, readTrace, softmax, type Trace } from './trace.js';
+import { inferencePlan, keptPlan, stream, tokens, vitForward, type Activations } from './vit.js';
 
 /** Options for {@link loadModel}. */
 export interface LoadOptions {
@@ -153,8 +154,7 @@ export class ViTModel {
       }
       const a = this.activations(batch);
       mem.f32(a.pixels, pixels.length).set(pixels);
-      if (this.pool) await this.pool.run(a);
-      else vitForward(new Exec(this.k, mem.memory, a.scratch[0]), this.config, this.weights, a);
+      await this.run(a);
       return mem.f32(a.logits, batch * this.config.numLabels).slice();
     });
   }
@@ -169,6 +169,76 @@ export class ViTModel {
     if (!a) return [];
     const c = this.config, T = (c.imageSize[0] / c.patchSize) * (c.imageSize[1] / c.patchSize) + 1;
     return a.layers.map((l) => mem.f32(l.probs, a.B * c.numHeads * T * T).slice());
+  }
+
+  /** Runs the forward on plan `a` (already holding its pixels): on the pool, or in this thread. */
+  private async run(a: Activations): Promise<void> {
+    if (this.pool) await this.pool.run(a);
+    else vitForward(new Exec(this.k, this.memory().memory, a.scratch[0]), this.config, this.weights, a);
+  }
+
+  /**
+   * Every intermediate of the forward for one image, in the order "A Visual Guide to Vision
+   * Transformers" walks through them: patches, flattened patches, patch embeddings, cls token,
+   * position embeddings, the transformer input, and per layer the layernorms, Q, K and V per head,
+   * attention scores before and after softmax, each head's output, the concatenation and its
+   * projection, both residual sums, the MLP's hidden activation and output; then the cls output,
+   * logits and probabilities. Each is a {@link Tensor} with its dims. It runs the same forward as
+   * {@link forward} (the same bits) with every layer's buffers kept: about (12·T·D + 2·T·M + H·T²)
+   * floats per layer, freed when the next call re-plans.
+   * @param image an image, or its preprocessed pixels (C, H, W) as a Float32Array (see {@link pixels})
+   */
+  async trace(image: ImageInput | Float32Array): Promise<Trace> {
+    const pixels = await this.input(image, 'trace');
+    return this.serial(async () => {
+      const mem = this.memory();
+      mem.reset(this.weightsEnd);
+      this.acts = null; // the next forward re-plans its arena
+      const a = keptPlan((n) => mem.alloc(n), this.config, 1, true, this.threads);
+      mem.f32(a.pixels, pixels.length).set(pixels);
+      await this.run(a);
+      const trace = readTrace(mem, this.config, this.weights, a);
+      mem.reset(this.weightsEnd);
+      return trace;
+    });
+  }
+
+  /**
+   * Image embeddings for similarity search, one row of D floats per image: `pooling` `'cls'` (the
+   * default) is the final-normed cls token, what the classifier reads; `'mean'` is the mean of the
+   * final-normed patch tokens (timm's global_pool='avg'). Compare them with cosine similarity.
+   * @param images images, or their preprocessed pixels (C, H, W) as Float32Arrays
+   * @returns (images, D)
+   */
+  async embed(images: ImageInput | Float32Array | (ImageInput | Float32Array)[], opts: { pooling?: 'cls' | 'mean' } = {}): Promise<Float32Array> {
+    const pooling = opts.pooling ?? 'cls';
+    if (pooling !== 'cls' && pooling !== 'mean') throw new Error(`vit-wasm: embed: pooling must be 'cls' or 'mean', got ${JSON.stringify(pooling)}`);
+    const list = Array.isArray(images) ? images : [images], n = this.inputSize, B = list.length;
+    if (B === 0) throw new Error('vit-wasm: embed: no images');
+    const pixels = new Float32Array(B * n);
+    for (let i = 0; i < B; i++) pixels.set(await this.input(list[i], 'embed'), i * n);
+    return this.serial(async () => {
+      const mem = this.memory(), c = this.config, D = c.hiddenSize, { T } = tokens(c);
+      const a = this.activations(B);
+      mem.f32(a.pixels, pixels.length).set(pixels);
+      await this.run(a);
+      if (pooling === 'cls') return mem.f32(a.cls, B * D).slice();
+      // the final layernorm over every token (the forward normed only the cls rows), in this thread
+      const end = mem.end, normed = mem.alloc(B * T * D);
+      try {
+        new Exec(this.k, mem.memory, a.scratch[0]).layernorm(stream(a), this.weights.norm, normed, B * T, D, c.layerNormEps);
+        return meanPool(mem.f32(normed, B * T * D), B, T, D);
+      } finally {
+        mem.reset(end);
+      }
+    });
+  }
+
+  /** An image preprocessed, or pixels given preprocessed (C, H, W) checked and copied. */
+  private async input(image: ImageInput | Float32Array, what: string): Promise<Float32Array> {
+    if (!(image instanceof Float32Array)) return this.pixels(image);
+    if (image.length !== this.inputSize) throw new Error(`vit-wasm: ${what}: got ${image.length} pixels, expected ${this.inputSize} (C×H×W)`);
+    return image.slice();
   }
 
   /** Preprocesses one image into a Float32Array (C, H, W). */
@@ -213,15 +283,6 @@ export class ViTModel {
     if (!this.pool) throw new Error('vit-wasm: no worker pool (no SharedArrayBuffer)');
     await this.pool.fault(id, kind);
   }
-}
-
-/** Probabilities from logits (in float64, then rounded). */
-export function softmax(logits: ArrayLike<number>): Float32Array {
-  let m = -Infinity;
-  for (let i = 0; i < logits.length; i++) m = Math.max(m, logits[i]);
-  let s = 0;
-  const e = Array.from(logits, (x) => { const v = Math.exp(x - m); s += v; return v; });
-  return Float32Array.from(e, (v) => v / s);
 }
 
 function topPredictions(probs: Float32Array, labels: string[], k: number): Prediction[] {

@@ -70,7 +70,7 @@ export function vitForward(ex: Exec, c: ViTShape, w: Weights, a: Activations): v
 }
 
 /** The residual stream after the last layer. */
-const stream = (a: Activations) => a.layers[a.layers.length - 1]?.xout ?? a.tokens;
+export const stream = (a: Activations) => a.layers[a.layers.length - 1]?.xout ?? a.tokens;
 
 /** Gradients of the parameters, laid out as {@link Weights} (each linear's `w` is the gradient of its (N, K) matrix). */
 export type Gradients = Weights;
@@ -144,7 +144,7 @@ export function inferencePlan(alloc: Alloc, c: ViTShape, B: number, workers: num
  * layer's output the next one's input. Inspection also keeps the attention projection and the MLP
  * output apart from the residual sums (the sums are then formed separately: the same bits).
  */
-export function keptPlan(alloc: Alloc, c: ViTShape, B: number, keepParts: boolean): Activations {
+export function keptPlan(alloc: Alloc, c: ViTShape, B: number, keepParts: boolean, workers = 1): Activations {
   const { Np, T, T8 } = tokens(c), D = c.hiddenSize, M = c.intermediateSize, C = c.numChannels, p = c.patchSize, BT = B * T;
   const pixels = alloc(B * C * c.imageSize[0] * c.imageSize[1]), patches = alloc(B * Np * C * p * p), pe = alloc(B * Np * D);
   let xin = alloc(BT * D);
@@ -158,7 +158,8 @@ export function keptPlan(alloc: Alloc, c: ViTShape, B: number, keepParts: boolea
     xin = s.xout;
     return s;
   });
-  return { B, pixels, patches, pe, tokens: tokensAt, layers, cls: alloc(B * D), logits: alloc(B * c.numLabels), kt: alloc(B * D * T8), scratch: [alloc(4 * T8)] };
+  return { B, pixels, patches, pe, tokens: tokensAt, layers, cls: alloc(B * D), logits: alloc(B * c.numLabels), kt: alloc(B * D * T8),
+    scratch: Array.from({ length: workers }, () => alloc(4 * T8)) };
 }
 
 /** The backward's buffers for a batch of B. */

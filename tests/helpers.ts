@@ -33,3 +33,17 @@ export function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): { diff: num
   for (let i = 0; i < a.length; i++) { diff = Math.max(diff, Math.abs(a[i] - b[i])); scale = Math.max(scale, Math.abs(b[i])); }
   return { diff, scale };
 }
+
+/** The PyTorch float64 trace of image 0 of an -hf fixture (tests/fixtures/generate.py, vit_trace), by name. */
+export async function referenceTrace(dir: string): Promise<Map<string, Float32Array>> {
+  const { modelFiles } = await import('../src/source.js');
+  const { readSafetensorsHeader, TensorReader } = await import('../src/safetensors.js');
+  const src = await (await modelFiles(dir)).open('trace.safetensors');
+  try {
+    const tensors = await readSafetensorsHeader(src), reader = new TensorReader(tensors.values()), out = new Map<string, Float32Array>();
+    for (const [name, info] of tensors) out.set(name, (await reader.read(info)).slice());
+    return out;
+  } finally {
+    await src.close();
+  }
+}

@@ -2,7 +2,7 @@ import v8 from 'node:v8';
 import { describe, expect, test } from 'vitest';
 import { loadModel } from '../src/index.js';
 import type { SimdFlavor } from '../src/kernels.js';
-import { maxDiff, modelFixtures } from './helpers.js';
+import { maxDiff, modelFixtures, referenceTrace } from './helpers.js';
 
 v8.setFlagsFromString('--experimental-wasm-relaxed-simd'); // so the relaxed (FMA) build is held to the same bar
 
@@ -29,16 +29,23 @@ describe.each(['simd', 'relaxed'] as SimdFlavor[])('ViT forward against PyTorch 
   }
 });
 
-test('keepAttention exposes every layer\'s attention maps; rows sum to 1', async () => {
+test('keepAttention exposes every layer\'s attention maps, equal to PyTorch\'s for every image', async () => {
   const [f] = modelFixtures().filter((x) => x.name === 'h40-hf');
+  const ref = await referenceTrace(f.dir);
   const model = await loadModel(f.dir, { keepAttention: true });
   await model.forward(f.input, f.batch);
-  const maps = model.attention();
-  const T = 21, H = 2;
-  expect(maps).toHaveLength(2);
-  for (const m of maps) {
+  const maps = model.attention(), c = model.config, T = (c.imageSize[0] / c.patchSize) * (c.imageSize[1] / c.patchSize) + 1, H = c.numHeads;
+  expect(maps).toHaveLength(c.numLayers);
+  maps.forEach((m, i) => {
     expect(m.length).toBe(f.batch * H * T * T);
-    for (let r = 0; r < f.batch * H * T; r++) expect(m.subarray(r * T, (r + 1) * T).reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
-  }
+    // image 0 against PyTorch's softmax(QKᵀ/√dh)
+    const want = ref.get(`layers.${i}.probs`)!;
+    expect(maxDiff(m.subarray(0, H * T * T), want).diff).toBeLessThanOrEqual(1e-5);
+  });
+  // the second image's maps equal those of a forward of that image alone
+  const n = f.input.length / f.batch;
+  await model.forward(f.input.slice(n), 1);
+  const alone = model.attention();
+  maps.forEach((m, i) => expect(Array.from(m.subarray(H * T * T))).toEqual(Array.from(alone[i])));
   await model.dispose();
 });

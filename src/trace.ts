@@ -1,0 +1,158 @@
+/**
+ * Inspection, the third use of src/vit.ts's forward: every tensor the walk through a ViT names, for
+ * one image, read out of an inspection plan (every layer kept, attention and MLP outputs apart
+ * from the residual sums) after the forward has run. Also pooling for embeddings.
+ */
+import type { Weights } from './checkpoint.js';
+import type { ViTShape } from './config.js';
+import type { WasmMemory } from './memory.js';
+import { tokens, type Activations } from './vit.js';
+
+/** A tensor of a trace: its values (row-major, a copy) and its dims. */
+export interface Tensor {
+  data: Float32Array;
+  dims: number[];
+}
+
+/** One encoder layer's intermediates. T tokens (token 0 is cls), D hidden, H heads of dh, M MLP size. */
+export interface LayerTrace {
+  /** (T, D) layernorm before attention. */
+  layernorm1: Tensor;
+  /** (H, T, dh) queries, keys and values, per head. */
+  q: Tensor;
+  k: Tensor;
+  v: Tensor;
+  /** (H, T, T) attention scores QKᵀ/√dh before softmax (formed in float64 from q and k, then rounded). */
+  scores: Tensor;
+  /** (H, T, T) attention weights: each row a softmax of the scores. */
+  attention: Tensor;
+  /** (H, T, dh) each head's weighted sum of its values. */
+  heads: Tensor;
+  /** (T, D) the heads concatenated. */
+  concat: Tensor;
+  /** (T, D) the output projection of the concatenation. */
+  projection: Tensor;
+  /** (T, D) the layer's input plus the projection: the first residual sum. */
+  residual: Tensor;
+  /** (T, D) layernorm before the MLP. */
+  layernorm2: Tensor;
+  /** (T, M) the MLP's first linear layer, before GELU. */
+  mlpPreActivation: Tensor;
+  /** (T, M) GELU of it: the MLP's hidden activation. */
+  mlpHidden: Tensor;
+  /** (T, D) the MLP's output. */
+  mlpOutput: Tensor;
+  /** (T, D) residual plus MLP output: the layer's output, the next layer's input. */
+  output: Tensor;
+}
+
+/** Everything one image goes through, in the order of the walk-through. Np patches of C·p·p values. */
+export interface Trace {
+  /** (C, H, W) the preprocessed pixels. */
+  pixels: Tensor;
+  /** (Np, C, p, p) the image cut into p×p patches, row by row. */
+  patches: Tensor;
+  /** (Np, C·p·p) each patch flattened. */
+  flattened: Tensor;
+  /** (Np, D) the linear patch embeddings. */
+  patchEmbeddings: Tensor;
+  /** (D) the learned cls token, prepended as token 0. */
+  clsToken: Tensor;
+  /** (T, D) the learned position embeddings, added to every token. */
+  positionEmbeddings: Tensor;
+  /** (T, D) the transformer's input: [cls; patch embeddings] + position embeddings. */
+  input: Tensor;
+  layers: LayerTrace[];
+  /** (D) the final layernorm of the cls token: what the classifier reads (the cls embedding). */
+  clsOutput: Tensor;
+  /** (L) the classifier's output. */
+  logits: Tensor;
+  /** (L) softmax of the logits. */
+  probabilities: Tensor;
+}
+
+const tensor = (data: Float32Array, dims: number[]): Tensor => ({ data, dims });
+
+/** (T, 3D) rows of [q | k | v] → the part `which` (0 q, 1 k, 2 v) as (H, T, dh). */
+function headsOf(qkv: Float32Array, which: number, T: number, D: number, H: number): Float32Array {
+  const dh = D / H, out = new Float32Array(H * T * dh);
+  for (let h = 0; h < H; h++) for (let t = 0; t < T; t++) {
+    out.set(qkv.subarray(t * 3 * D + which * D + h * dh, t * 3 * D + which * D + (h + 1) * dh), (h * T + t) * dh);
+  }
+  return out;
+}
+
+/** (T, D) with heads side by side → (H, T, dh). */
+function splitHeads(x: Float32Array, T: number, D: number, H: number): Float32Array {
+  const dh = D / H, out = new Float32Array(T * D);
+  for (let h = 0; h < H; h++) for (let t = 0; t < T; t++) out.set(x.subarray(t * D + h * dh, t * D + (h + 1) * dh), (h * T + t) * dh);
+  return out;
+}
+
+/** Probabilities from logits (in float64, then rounded). */
+export function softmax(logits: ArrayLike<number>): Float32Array {
+  let m = -Infinity;
+  for (let i = 0; i < logits.length; i++) m = Math.max(m, logits[i]);
+  let s = 0;
+  const e = Array.from(logits, (x) => { const v = Math.exp(x - m); s += v; return v; });
+  return Float32Array.from(e, (v) => v / s);
+}
+
+/** Reads the trace of image 0 out of an inspection plan (src/vit.ts keptPlan with keepParts) after its forward. */
+export function readTrace(mem: WasmMemory, c: ViTShape, w: Weights, a: Activations): Trace {
+  const { Np, T } = tokens(c), D = c.hiddenSize, H = c.numHeads, M = c.intermediateSize, dh = D / H;
+  const p = c.patchSize, C = c.numChannels, K = C * p * p;
+  const read = (ptr: number, n: number) => mem.f32(ptr, n).slice();
+  const flat = read(a.patches, Np * K);
+  return {
+    pixels: tensor(read(a.pixels, C * c.imageSize[0] * c.imageSize[1]), [C, c.imageSize[0], c.imageSize[1]]),
+    patches: tensor(flat.slice(), [Np, C, p, p]),
+    flattened: tensor(flat, [Np, K]),
+    patchEmbeddings: tensor(read(a.pe, Np * D), [Np, D]),
+    clsToken: tensor(read(w.cls, D), [D]),
+    positionEmbeddings: tensor(read(w.pos, T * D), [T, D]),
+    input: tensor(read(a.tokens, T * D), [T, D]),
+    layers: a.layers.map((s): LayerTrace => {
+      const qkv = read(s.qkv, T * 3 * D), q = headsOf(qkv, 0, T, D, H), k = headsOf(qkv, 1, T, D, H);
+      const scores = new Float32Array(H * T * T), scale = 1 / Math.sqrt(dh);
+      for (let h = 0; h < H; h++) for (let i = 0; i < T; i++) for (let j = 0; j < T; j++) {
+        let dot = 0;
+        for (let d = 0; d < dh; d++) dot += q[(h * T + i) * dh + d] * k[(h * T + j) * dh + d];
+        scores[(h * T + i) * T + j] = dot * scale;
+      }
+      const att = read(s.att, T * D);
+      return {
+        layernorm1: tensor(read(s.h1, T * D), [T, D]),
+        q: tensor(q, [H, T, dh]), k: tensor(k, [H, T, dh]), v: tensor(headsOf(qkv, 2, T, D, H), [H, T, dh]),
+        scores: tensor(scores, [H, T, T]),
+        attention: tensor(read(s.probs, H * T * T), [H, T, T]),
+        heads: tensor(splitHeads(att, T, D, H), [H, T, dh]),
+        concat: tensor(att, [T, D]),
+        projection: tensor(read(s.proj, T * D), [T, D]),
+        residual: tensor(read(s.xmid, T * D), [T, D]),
+        layernorm2: tensor(read(s.h2, T * D), [T, D]),
+        mlpPreActivation: tensor(read(s.u, T * M), [T, M]),
+        mlpHidden: tensor(read(s.act, T * M), [T, M]),
+        mlpOutput: tensor(read(s.mlpOut, T * D), [T, D]),
+        output: tensor(read(s.xout, T * D), [T, D]),
+      };
+    }),
+    clsOutput: tensor(read(a.cls, D), [D]),
+    logits: tensor(read(a.logits, c.numLabels), [c.numLabels]),
+    probabilities: tensor(softmax(mem.f32(a.logits, c.numLabels)), [c.numLabels]),
+  };
+}
+
+/**
+ * Mean of the final-normed patch tokens (token 0, cls, left out, as timm's global_pool='avg'),
+ * per image: normed (B·T, D) → (B, D), summed in float64.
+ */
+export function meanPool(normed: Float32Array, B: number, T: number, D: number): Float32Array {
+  const out = new Float32Array(B * D), acc = new Float64Array(D);
+  for (let b = 0; b < B; b++) {
+    acc.fill(0);
+    for (let t = 1; t < T; t++) for (let d = 0; d < D; d++) acc[d] += normed[(b * T + t) * D + d];
+    for (let d = 0; d < D; d++) out[b * D + d] = acc[d] / (T - 1);
+  }
+  return out;
+}
