@@ -17,8 +17,8 @@ const common = { bundle: true, target: 'es2022', logLevel: 'warning', legalComme
 
 // Node
 const node = { ...common, format: 'esm', platform: 'neutral', external: ['node:*'] };
-await build({ ...node, entryPoints: { index: 'src/index.ts', cli: 'src/cli.ts', presets: 'src/presets.ts', kernels: 'src/kernels.ts',
-  train: 'src/train.ts', mnist: 'src/mnist.ts', 'train-cli': 'src/train-cli.ts' }, outdir: 'dist', packages: 'external',
+await build({ ...node, entryPoints: { index: 'src/index.ts', cli: 'src/cli/cli.ts', presets: 'src/io/presets.ts', kernels: 'src/runtime/kernels.ts',
+  train: 'src/train/trainer.ts', mnist: 'src/train/mnist.ts', 'train-cli': 'src/cli/train-cli.ts' }, outdir: 'dist', packages: 'external',
   splitting: true, chunkNames: 'shared-[hash]' });
 await build({ ...node, entryPoints: { worker: 'workers/worker.ts', 'train-worker': 'workers/train-worker.ts' }, outdir: 'dist',
   mainFields: ['module', 'main'] });
@@ -50,7 +50,7 @@ await build({ ...browser, format: 'esm', entryPoints: { 'vit-wasm.browser': 'src
   plugins: [browserPlatform, embeddedWorkers(sources)] });
 writeFileSync('dist/worker.browser.js', sources.worker);
 writeFileSync('dist/train-worker.browser.js', sources.trainWorker);
-copyFileSync('src/coi-serviceworker.js', 'dist/coi-serviceworker.js');
+copyFileSync('src/runtime/coi-serviceworker.js', 'dist/coi-serviceworker.js');
 
 const kb = (f) => `${(readFileSync(f).length / 1024).toFixed(1)} KB`;
 console.log(`dist/vit-wasm.browser.js ${kb('dist/vit-wasm.browser.js')} (workers ${(sources.worker.length / 1024).toFixed(1)} + ` +

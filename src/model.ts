@@ -1,19 +1,19 @@
 /**
  * The public model: load a checkpoint directory, run the forward, classify images.
  */
-import { loadCheckpoint, type Scheme, type Weights } from './checkpoint.js';
-import { parseJson, parsePreprocess, type PreprocessConfig, type ViTConfig } from './config.js';
-import { Exec } from './exec.js';
-import { preprocess, readImage, type ImageInput } from './image.js';
-import { compileKernels, instantiateKernels, type KernelExports, type SimdFlavor } from './kernels.js';
-import { WasmMemory } from './memory.js';
-import { defaultThreadCount, PLATFORM, sharedMemoryUnavailable } from './platform.js';
-import { WorkerPool, type Fault } from './pool.js';
+import { loadCheckpoint, type Scheme, type Weights } from './io/checkpoint.js';
+import { parseJson, parsePreprocess, type PreprocessConfig, type ViTConfig } from './network/config.js';
+import { Exec } from './network/ops.js';
+import { preprocess, readImage, type ImageInput } from './io/image.js';
+import { compileKernels, instantiateKernels, type KernelExports, type SimdFlavor } from './runtime/kernels.js';
+import { WasmMemory } from './runtime/memory.js';
+import { defaultThreadCount, PLATFORM, sharedMemoryUnavailable } from './runtime/platform.js';
+import { WorkerPool, type Fault } from './runtime/pool.js';
 import type { WorkerInit } from '../workers/worker.js';
-import { exportOnnx } from './onnx.js';
-import { modelFiles, type ModelLocation } from './source.js';
-import { meanPool, readTrace, softmax, type Trace } from './trace.js';
-import { inferencePlan, keptPlan, stream, tokens, vitForward, type Activations } from './vit.js';
+import { exportOnnx } from './io/onnx.js';
+import { modelFiles, type ModelLocation } from './io/source.js';
+import { meanPool, readTrace, softmax, type Trace } from './network/trace.js';
+import { inferencePlan, keptPlan, stream, tokens, vitForward, type Activations } from './network/vit.js';
 
 /** Options for {@link loadModel}. */
 export interface LoadOptions {

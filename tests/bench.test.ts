@@ -6,14 +6,14 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { expect, test } from 'vitest';
-import { forwardFlops } from '../src/bench.js';
+import { forwardFlops } from '../src/cli/bench.js';
 import { loadModel } from '../src/index.js';
 import { FIXTURES, MODELS } from './helpers.js';
 
 const run = promisify(execFile);
 
 test('FLOP count of ViT-B/16 matches the published 17.6 G multiply-adds', async () => {
-  const { PRESETS, randomModelFiles } = await import('../src/presets.js');
+  const { PRESETS, randomModelFiles } = await import('../src/io/presets.js');
   const model = await loadModel(randomModelFiles({ ...PRESETS['vit-b16'], numLayers: 1 }), { threads: 1 });
   const perLayer = forwardFlops(model.config);
   await model.dispose();

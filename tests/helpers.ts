@@ -36,8 +36,8 @@ export function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): { diff: num
 
 /** The PyTorch float64 trace of image 0 of an -hf fixture (tests/fixtures/generate.py, vit_trace), by name. */
 export async function referenceTrace(dir: string): Promise<Map<string, Float32Array>> {
-  const { modelFiles } = await import('../src/source.js');
-  const { readSafetensorsHeader, TensorReader } = await import('../src/safetensors.js');
+  const { modelFiles } = await import('../src/io/source.js');
+  const { readSafetensorsHeader, TensorReader } = await import('../src/io/safetensors.js');
   const src = await (await modelFiles(dir)).open('trace.safetensors');
   try {
     const tensors = await readSafetensorsHeader(src), reader = new TensorReader(tensors.values()), out = new Map<string, Float32Array>();

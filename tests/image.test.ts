@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { convertChannels, decodeImage, preprocess, resize } from '../src/image.js';
+import { convertChannels, decodeImage, preprocess, resize } from '../src/io/image.js';
 import { FIXTURES } from './helpers.js';
 
 interface Case {

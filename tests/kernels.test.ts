@@ -2,9 +2,9 @@
 // not a multiple of the tile, odd K, strided rows, and canaries around every output.
 import v8 from 'node:v8';
 import { beforeAll, describe, expect, test } from 'vitest';
-import { EPI, KERNELS, compileKernels, hasRelaxedSimd, instantiateKernels, type KernelExports, type SimdFlavor } from '../src/kernels.js';
-import { WasmMemory } from '../src/memory.js';
-import { packWeight, paddedSize } from '../src/pack.js';
+import { EPI, KERNELS, compileKernels, hasRelaxedSimd, instantiateKernels, type KernelExports, type SimdFlavor } from '../src/runtime/kernels.js';
+import { WasmMemory } from '../src/runtime/memory.js';
+import { packWeight, paddedSize } from '../src/runtime/pack.js';
 
 v8.setFlagsFromString('--experimental-wasm-relaxed-simd'); // so the relaxed build is tested too
 const CANARY = 12345.678;

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { expect, test } from 'vitest';
-import { loadMnist } from '../src/mnist.js';
+import { loadMnist } from '../src/train/mnist.js';
 import { FIXTURES } from './helpers.js';
 
 const run = promisify(execFile);

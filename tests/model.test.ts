@@ -1,7 +1,7 @@
 import v8 from 'node:v8';
 import { describe, expect, test } from 'vitest';
 import { loadModel } from '../src/index.js';
-import type { SimdFlavor } from '../src/kernels.js';
+import type { SimdFlavor } from '../src/runtime/kernels.js';
 import { maxDiff, modelFixtures, referenceTrace } from './helpers.js';
 
 v8.setFlagsFromString('--experimental-wasm-relaxed-simd'); // so the relaxed (FMA) build is held to the same bar

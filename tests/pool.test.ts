@@ -5,7 +5,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, test } from 'vitest';
 import { loadModel } from '../src/index.js';
-import { PRESETS, randomModelFiles } from '../src/presets.js';
+import { PRESETS, randomModelFiles } from '../src/io/presets.js';
 import { FIXTURES, MODELS, maxDiff, modelFixtures } from './helpers.js';
 
 const run = promisify(execFile);

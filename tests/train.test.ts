@@ -4,9 +4,9 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { readSafetensorsHeader, TensorReader } from '../src/safetensors.js';
-import { modelFiles } from '../src/source.js';
-import { createTrainer } from '../src/train.js';
+import { readSafetensorsHeader, TensorReader } from '../src/io/safetensors.js';
+import { modelFiles } from '../src/io/source.js';
+import { createTrainer } from '../src/train/trainer.js';
 import { loadModel } from '../src/index.js';
 import { FIXTURES } from './helpers.js';
 
@@ -59,7 +59,7 @@ test('gradients match finite differences of the loss through the whole model', a
       const files: Record<string, Uint8Array | string> = { 'config.json': readFileSync(path.join(dir, 'config.json'), 'utf8') };
       const edited = new Map(params);
       const v = edited.get(name)!.slice(); v[idx] += delta; edited.set(name, v);
-      const { encodeSafetensors } = await import('../src/safetensors.js');
+      const { encodeSafetensors } = await import('../src/io/safetensors.js');
       files['model.safetensors'] = encodeSafetensors([...edited].map(([n, data]) => ({ name: n, shape: [data.length], data })));
       const u = await createTrainer(null, { from: files, maxBatch: 2 });
       return u.lossAndGradients(x, y);

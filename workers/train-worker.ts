@@ -1,12 +1,12 @@
 /**
  * A data-parallel training worker: the kernels over the trainer's shared memory and the same
- * layout as every other worker (src/train.ts, trainLayout). One comlink call per step.
+ * layout as every other worker (src/train/core.ts, trainLayout). One comlink call per step.
  */
-import { exposeToParent } from '../src/platform.js';
-import { barrier } from '../src/barrier.js';
-import { instantiateKernels } from '../src/kernels.js';
-import type { PoolWorkerApi } from '../src/pool.js';
-import { TrainCore, trainLayout, type TrainJob, type TrainWorkerInit } from '../src/train.js';
+import { exposeToParent } from '../src/runtime/platform.js';
+import { barrier } from '../src/runtime/barrier.js';
+import { instantiateKernels } from '../src/runtime/kernels.js';
+import type { PoolWorkerApi } from '../src/runtime/pool.js';
+import { TrainCore, trainLayout, type TrainJob, type TrainWorkerInit } from '../src/train/core.js';
 
 let core: TrainCore;
 let id = 0;

@@ -3,14 +3,14 @@
  * control (init, run one forward, fault injection for tests); inside `run` every worker executes
  * the same forward on its share of each op and meets the others at the shared-memory barrier.
  */
-import { exitThisWorker, exposeToParent } from '../src/platform.js';
-import { barrier, controlWords } from '../src/barrier.js';
-import type { Weights } from '../src/checkpoint.js';
-import type { ViTConfig } from '../src/config.js';
-import { Exec } from '../src/exec.js';
-import { instantiateKernels, type KernelExports } from '../src/kernels.js';
-import { vitForward, type Activations } from '../src/vit.js';
-import type { Fault, PoolWorkerApi } from '../src/pool.js';
+import { exitThisWorker, exposeToParent } from '../src/runtime/platform.js';
+import { barrier, controlWords } from '../src/runtime/barrier.js';
+import type { Weights } from '../src/io/checkpoint.js';
+import type { ViTConfig } from '../src/network/config.js';
+import { Exec } from '../src/network/ops.js';
+import { instantiateKernels, type KernelExports } from '../src/runtime/kernels.js';
+import { vitForward, type Activations } from '../src/network/vit.js';
+import type { Fault, PoolWorkerApi } from '../src/runtime/pool.js';
 
 export interface WorkerInit {
   module: WebAssembly.Module;

@@ -6,8 +6,8 @@
  */
 import { decode as decodePng, convertIndexedToRgb } from 'fast-png';
 import jpeg from 'jpeg-js';
-import type { PreprocessConfig } from './config.js';
-import { locate, readLocalFile } from './platform.js';
+import type { PreprocessConfig } from '../network/config.js';
+import { locate, readLocalFile } from '../runtime/platform.js';
 import { fetchOk } from './source.js';
 
 /** Decoded pixels: interleaved 8-bit channels (1 grey, 2 grey+alpha, 3 RGB, 4 RGBA), row-major. */

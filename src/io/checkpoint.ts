@@ -3,9 +3,9 @@
  * VisionTransformer, torchvision vit_b_16), reconcile config.json with the tensor shapes, and copy
  * every tensor once, converted to f32, into its place in wasm memory (linear weights packed).
  */
-import { intField, parseJson, sizeField, type ViTConfig } from './config.js';
-import type { WasmMemory } from './memory.js';
-import { packRows, packedSize, paddedSize } from './pack.js';
+import { intField, parseJson, sizeField, type ViTConfig } from '../network/config.js';
+import type { WasmMemory } from '../runtime/memory.js';
+import { packRows, packedSize, paddedSize } from '../runtime/pack.js';
 import { readSafetensorsHeader, TensorReader, type TensorInfo } from './safetensors.js';
 import type { ByteSource, ModelFiles } from './source.js';
 import { detectScheme, type Names, type Scheme } from './names.js';

@@ -7,14 +7,15 @@ import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { benchChild, benchPrep, runBench } from './bench.js';
-import { loadModel, type Prediction, type ViTModel } from './model.js';
-import { PRESETS, randomModelFiles } from './presets.js';
+import { loadModel, type Prediction, type ViTModel } from '../model.js';
+import { PRESETS, randomModelFiles } from '../io/presets.js';
 import { importAllOptional, MissingPackageError } from './optional.js';
+import { packageFile } from '../runtime/paths.js';
 import { evalCommand, trainCommand } from './train-cli.js';
 
 /** The model this package ships (trained by `vit-wasm train --dataset mnist`), and its sample digits. */
-export const DEFAULT_MODEL = fileURLToPath(new URL('../assets/mnist-vit/', import.meta.url));
-export const SAMPLE_DIGITS = fileURLToPath(new URL('../assets/digits/', import.meta.url));
+export const DEFAULT_MODEL = fileURLToPath(packageFile('assets/mnist-vit/'));
+export const SAMPLE_DIGITS = fileURLToPath(packageFile('assets/digits/'));
 
 const USAGE = `vit-wasm: Vision Transformer inference and training in WebAssembly SIMD
 
@@ -176,7 +177,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') { console.log(USAGE); return cmd ? 0 : 2; }
     if (cmd === '--version' || cmd === '-v') {
-      console.log(JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version);
+      console.log(JSON.parse(readFileSync(packageFile('package.json'), 'utf8')).version);
       return 0;
     }
     if (cmd === 'classify') return await classify(rest);

@@ -4,8 +4,8 @@
  * exactly what vit-wasm runs. Protobuf is written by hand: the graph needs a dozen message types.
  */
 import type { Linear, Norm, Weights } from './checkpoint.js';
-import type { ViTConfig } from './config.js';
-import type { WasmMemory } from './memory.js';
+import type { ViTConfig } from '../network/config.js';
+import type { WasmMemory } from '../runtime/memory.js';
 
 // ---- protobuf wire format ----
 class Pb {

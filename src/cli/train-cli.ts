@@ -3,9 +3,9 @@
  */
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
-import { defaultThreads, loadModel } from './model.js';
-import { loadMnist, MNIST_SIZE, normalizeDigits, type DigitSet } from './mnist.js';
-import { argmax, createTrainer, type TrainDims } from './train.js';
+import { defaultThreads, loadModel } from '../model.js';
+import { loadMnist, MNIST_SIZE, normalizeDigits, type DigitSet } from '../train/mnist.js';
+import { argmax, createTrainer, type TrainDims } from '../train/trainer.js';
 
 type UsageErrorCtor = new (m: string) => Error;
 

@@ -12,10 +12,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import v8 from 'node:v8';
-import type { ViTConfig } from './config.js';
-import { loadModel } from './model.js';
-import { PRESETS, randomModelFiles } from './presets.js';
+import type { ViTConfig } from '../network/config.js';
+import { loadModel } from '../model.js';
+import { PRESETS, randomModelFiles } from '../io/presets.js';
 import { importOptional } from './optional.js';
+import { packageFile } from '../runtime/paths.js';
 
 export type Runtime = 'vit-wasm' | 'vit-wasm-relaxed' | 'ort-web' | 'ort-node';
 
@@ -30,7 +31,7 @@ export function forwardFlops(c: ViTConfig): number {
 /** Peak f32x4 GFLOP/s of one core: mul+add ('simd') or relaxed FMA ('relaxed'), best of 5. */
 export async function measureCeiling(flavor: 'simd' | 'relaxed'): Promise<number> {
   if (flavor === 'relaxed') v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
-  const file = fileURLToPath(new URL(`../build/bench/ceiling-${flavor}.wasm`, import.meta.url));
+  const file = fileURLToPath(packageFile(`build/bench/ceiling-${flavor}.wasm`));
   const memory = new WebAssembly.Memory({ initial: 1, maximum: 65536, shared: true });
   const { instance } = await WebAssembly.instantiate(readFileSync(file), { env: { memory } });
   const peak = instance.exports.peak as (iters: number, x: number) => number;
@@ -131,7 +132,7 @@ export async function benchPrep(o: { preset?: string; dir: string; onnx: string 
 }
 
 async function child(args: string[]): Promise<string> {
-  const bin = fileURLToPath(new URL('../bin/vit-wasm.js', import.meta.url));
+  const bin = fileURLToPath(packageFile('bin/vit-wasm.js'));
   const { stdout } = await promisify(execFile)(process.execPath, [bin, ...args], { maxBuffer: 1 << 24 });
   return stdout.trim().split('\n').pop()!;
 }

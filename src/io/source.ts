@@ -3,7 +3,7 @@
  * or files already in memory. Tensors are read one at a time straight into wasm memory, so no second
  * full copy of the weights is ever held in JS.
  */
-import { localModelFiles, locate } from './platform.js';
+import { localModelFiles, locate } from '../runtime/platform.js';
 
 export interface ByteSource {
   /** The file's name, used in error messages. */

@@ -6,9 +6,9 @@
  * the batch (training is data parallel), so each calls its kernel once.
  * Pointers are byte addresses in the wasm memory; shapes are given per argument.
  */
-import { COUNTERS, MAX_OPS } from './barrier.js';
-import type { Linear, Norm } from './checkpoint.js';
-import { EPI, type Epilogue, type KernelExports } from './kernels.js';
+import { COUNTERS, MAX_OPS } from '../runtime/barrier.js';
+import type { Linear, Norm } from '../io/checkpoint.js';
+import { EPI, type Epilogue, type KernelExports } from '../runtime/kernels.js';
 
 /** Chunks per worker per op: enough to even out a worker that falls behind, few enough to be cheap. */
 const CHUNKS_PER_WORKER = 4;

@@ -8,7 +8,7 @@ import * as Comlink from 'comlink';
 // Filled in by scripts/build.mjs: the minified browser worker bundles (empty inside the workers themselves).
 import { TRAIN_WORKER_SOURCE, WORKER_SOURCE } from 'vit-wasm:embedded-workers';
 import type { WorkerHandle, WorkerKind } from './platform-api.js';
-import type { ModelFiles } from './source.js';
+import type { ModelFiles } from '../io/source.js';
 
 export const PLATFORM: 'node' | 'browser' = 'browser';
 

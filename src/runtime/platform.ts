@@ -11,8 +11,9 @@ import v8 from 'node:v8';
 import { parentPort, Worker } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
+import { packageFile } from './paths.js';
 import type { WorkerHandle, WorkerKind } from './platform-api.js';
-import type { ModelFiles } from './source.js';
+import type { ModelFiles } from '../io/source.js';
 
 export const PLATFORM: 'node' | 'browser' = 'node';
 
@@ -101,7 +102,7 @@ export type { WorkerHandle, WorkerKind };
  * dist/ alike), or `override`. `onDeath` is told when it exits or fails.
  */
 export function startWorker(kind: WorkerKind, override: string | URL | undefined, onDeath: (why: string) => void): WorkerHandle {
-  const url = override === undefined ? new URL(`../dist/${kind}.js`, import.meta.url)
+  const url = override === undefined ? packageFile(`dist/${kind}.js`)
     : override instanceof URL ? override : /^(file|data):/.test(override) ? new URL(override) : pathToFileURL(override);
   // Workers inherit the parent's node flags, but --input-type (from `node --input-type=module -e …`)
   // breaks loading a worker file: start those with none (listing flags would reject per-process ones).

@@ -4,7 +4,7 @@
  * and the benchmarks all read this file; assembly/kernels.ts is its wasm-side twin.
  */
 
-import { KERNELS_WASM } from '../build/kernels-wasm.js';
+import { KERNELS_WASM } from '../../build/kernels-wasm.js';
 import { enableRelaxedSimd } from './platform.js';
 
 /** GEMM epilogues; the numbers are the `epi` argument of assembly/gemm.ts. */

@@ -3,9 +3,9 @@
  * one image, read out of an inspection plan (every layer kept, attention and MLP outputs apart
  * from the residual sums) after the forward has run. Also pooling for embeddings.
  */
-import type { Weights } from './checkpoint.js';
+import type { Weights } from '../io/checkpoint.js';
 import type { ViTShape } from './config.js';
-import type { WasmMemory } from './memory.js';
+import type { WasmMemory } from '../runtime/memory.js';
 import { tokens, type Activations } from './vit.js';
 
 /** A tensor of a trace: its values (row-major, a copy) and its dims. */

@@ -8,10 +8,10 @@
  * Shapes: B images, C×H×W pixels, p patch, Np patches, T = Np + 1 tokens, D hidden, H heads,
  * dh = D/H, M MLP size, L labels.
  */
-import type { Linear, Norm, Weights } from './checkpoint.js';
+import type { Linear, Norm, Weights } from '../io/checkpoint.js';
 import type { ViTShape } from './config.js';
-import type { Exec } from './exec.js';
-import { EPI } from './kernels.js';
+import type { Exec } from './ops.js';
+import { EPI } from '../runtime/kernels.js';
 
 /** Where one encoder layer's intermediates go (byte pointers into the wasm memory). */
 export interface LayerActivations {
