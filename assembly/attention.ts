@@ -1,7 +1,7 @@
 // Multi-head self-attention core: out_h = softmax(Q_h K_hᵀ · scale) V_h for one (image, head) and a
 // range of query rows, so a worker pool can split B·H·T rows. Scores are built one query row at a
 // time in scratch and consumed at once: the T×T score matrix is never written out unless asked for.
-// T = tokens, D = hidden size, dh = head size, Tp = T rounded up to a multiple of 4.
+// T = tokens, D = hidden size, dh = head size.
 import { CST, fmadd, hmax, hsum, lane, vexp, exp_f64, log_f64 } from './simd';
 
 /** Row softmax in place over n floats; any n. */

@@ -40,8 +40,8 @@ export function gemm_4x8_simd(a: usize, lda: i32, wp: usize, bias: usize, c: usi
                               M: i32, N: i32, K: i32, epi: i32): void {
   const sa = <usize>lda << 2, sc = <usize>ldc << 2, panel = <usize>K << 5;
   const panels = (N + 7) >> 3;
-  // Row blocks of up to 4 tiles (16 rows) sweep the panels together, so each panel of W is fetched
-  // from memory once per 16 rows (then hit in L1 for the other tiles) instead of once per 4 rows.
+  // Row blocks of 2 tiles (RB = 8 rows) sweep the panels together, so each panel of W is fetched
+  // from memory once per 8 rows (then hit in L1 for the other tile) instead of once per 4 rows.
   const M4 = M & ~3, RB = 8;
   for (let ib = 0; ib < M4; ib += RB) {
     const ie = min(ib + RB, M4);
@@ -112,7 +112,7 @@ export function gemm_ref(a: usize, lda: i32, w: usize, bias: usize, c: usize, ld
 // ---- backward: the same 4×8 register tile over arbitrary strides, so the two gradient products
 // read their operands in place: dX = dY·W (A = dY rows, B = W rows) and dW = dYᵀ·X (A = dY columns,
 // B = X rows). Strides are in bytes. B rows are read 8 floats at a time: keep 8 floats of slack
-// after B (src/memory.ts pads every allocation).
+// after B (src/train/core.ts, trainLayout, pads every training buffer).
 
 /**
  * C (M, N) = A · B (+ C when epi = EPI_ADD), A[i, k] at a + i·ai + k·ak, B[k, j] at b + k·bk + j·4.

@@ -28,10 +28,10 @@
 }
 
 /**
- * Constants of the vector exp and erf, written once by JS (src/kernels.ts, writeConstants) into the
- * reserved low memory. Kernels load them into locals before their loops: V8 re-materialises a
- * v128.const on every loop iteration, which made exp 1.6x slower (../shared/notes), and the module
- * may not carry a data segment.
+ * Constants of the vector exp and erf, written by JS (src/runtime/kernels.ts, instantiateKernels)
+ * into the reserved low memory. Kernels load them into locals before their loops: V8
+ * re-materialises a v128.const on every loop iteration, which made exp 1.6x slower when measured,
+ * and the module may not carry a data segment.
  */
 export const CST: usize = 61440;
 // f32 slots: 0 log2e, 1 magic bias, 2 -ln2_hi, 3 -ln2_lo, 4..8 exp poly c5..c1, 9 denormal cutoff,

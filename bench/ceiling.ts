@@ -2,7 +2,7 @@
 // latency of both FP pipes), nothing loaded or stored. Built twice: mul+add, and relaxed FMA.
 // GFLOP/s = iters · 12 chains · 4 lanes · 2 flops / seconds.
 
-// @ts-ignore: decorator
+// @ts-expect-error: decorator
 @inline function madd(a: v128, b: v128, c: v128): v128 {
   if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
   else return f32x4.add(f32x4.mul(a, b), c);

@@ -17,17 +17,36 @@ const common = { bundle: true, target: 'es2022', logLevel: 'warning', legalComme
 
 // Node
 const node = { ...common, format: 'esm', platform: 'neutral', external: ['node:*'] };
-await build({ ...node, entryPoints: { index: 'src/index.ts', cli: 'src/cli/cli.ts', presets: 'src/io/presets.ts', kernels: 'src/runtime/kernels.ts',
-  train: 'src/train/trainer.ts', mnist: 'src/train/mnist.ts', 'train-cli': 'src/cli/train-cli.ts' }, outdir: 'dist', packages: 'external',
-  splitting: true, chunkNames: 'shared-[hash]' });
-await build({ ...node, entryPoints: { worker: 'workers/worker.ts', 'train-worker': 'workers/train-worker.ts' }, outdir: 'dist',
-  mainFields: ['module', 'main'] });
+await build({
+  ...node,
+  entryPoints: {
+    index: 'src/index.ts',
+    cli: 'src/cli/cli.ts',
+    presets: 'src/io/presets.ts',
+    kernels: 'src/runtime/kernels.ts',
+    train: 'src/train/trainer.ts',
+    mnist: 'src/train/mnist.ts',
+    'train-cli': 'src/cli/train-cli.ts',
+  },
+  outdir: 'dist',
+  packages: 'external',
+  splitting: true,
+  chunkNames: 'shared-[hash]',
+});
+await build({
+  ...node,
+  entryPoints: { worker: 'workers/worker.ts', 'train-worker': 'workers/train-worker.ts' },
+  outdir: 'dist',
+  mainFields: ['module', 'main'],
+});
 
 // Browsers: src/platform.js becomes src/platform.browser.ts; any `node:` import left is a build error.
 const browserPlatform = {
   name: 'browser-platform',
   setup(b) {
-    b.onResolve({ filter: /(^|\/)platform\.js$/ }, (a) => ({ path: path.join(a.resolveDir, a.path.replace(/platform\.js$/, 'platform.browser.ts')) }));
+    b.onResolve({ filter: /(^|\/)platform\.js$/ }, (a) => ({
+      path: path.join(a.resolveDir, a.path.replace(/platform\.js$/, 'platform.browser.ts')),
+    }));
   },
 };
 const embeddedWorkers = (sources) => ({
@@ -35,7 +54,8 @@ const embeddedWorkers = (sources) => ({
   setup(b) {
     b.onResolve({ filter: /^vit-wasm:embedded-workers$/ }, () => ({ path: 'embedded-workers', namespace: 'vit-wasm' }));
     b.onLoad({ filter: /.*/, namespace: 'vit-wasm' }, () => ({
-      contents: `export const WORKER_SOURCE = ${JSON.stringify(sources.worker)};\n` +
+      contents:
+        `export const WORKER_SOURCE = ${JSON.stringify(sources.worker)};\n` +
         `export const TRAIN_WORKER_SOURCE = ${JSON.stringify(sources.trainWorker)};\n`,
       loader: 'js',
     }));
@@ -43,15 +63,30 @@ const embeddedWorkers = (sources) => ({
 });
 const browser = { ...common, platform: 'browser', minify: true, mainFields: ['browser', 'module', 'main'] };
 // Workers are classic scripts (IIFE): a classic Worker starts from a Blob URL in every browser.
-const workerOf = async (entry) => (await build({ ...browser, format: 'iife', entryPoints: [entry], write: false,
-  plugins: [browserPlatform, embeddedWorkers({ worker: '', trainWorker: '' })] })).outputFiles[0].text;
+const workerOf = async (entry) =>
+  (
+    await build({
+      ...browser,
+      format: 'iife',
+      entryPoints: [entry],
+      write: false,
+      plugins: [browserPlatform, embeddedWorkers({ worker: '', trainWorker: '' })],
+    })
+  ).outputFiles[0].text;
 const sources = { worker: await workerOf('workers/worker.ts'), trainWorker: await workerOf('workers/train-worker.ts') };
-await build({ ...browser, format: 'esm', entryPoints: { 'vit-wasm.browser': 'src/index.ts' }, outdir: 'dist',
-  plugins: [browserPlatform, embeddedWorkers(sources)] });
+await build({
+  ...browser,
+  format: 'esm',
+  entryPoints: { 'vit-wasm.browser': 'src/index.ts' },
+  outdir: 'dist',
+  plugins: [browserPlatform, embeddedWorkers(sources)],
+});
 writeFileSync('dist/worker.browser.js', sources.worker);
 writeFileSync('dist/train-worker.browser.js', sources.trainWorker);
 copyFileSync('src/runtime/coi-serviceworker.js', 'dist/coi-serviceworker.js');
 
 const kb = (f) => `${(readFileSync(f).length / 1024).toFixed(1)} KB`;
-console.log(`dist/vit-wasm.browser.js ${kb('dist/vit-wasm.browser.js')} (workers ${(sources.worker.length / 1024).toFixed(1)} + ` +
-  `${(sources.trainWorker.length / 1024).toFixed(1)} KB inside), dist/index.js ${kb('dist/index.js')}`);
+console.log(
+  `dist/vit-wasm.browser.js ${kb('dist/vit-wasm.browser.js')} (workers ${(sources.worker.length / 1024).toFixed(1)} + ` +
+    `${(sources.trainWorker.length / 1024).toFixed(1)} KB inside), dist/index.js ${kb('dist/index.js')}`,
+);

@@ -1,11 +1,15 @@
 // CI guard: kernel modules are instantiated once per worker over ONE shared memory, so they must
 // have no data segments (re-applied at every instantiation), no mutable globals (per instance),
-// no start function, and import exactly one shared memory and nothing else.
+// no start function, and import exactly one shared memory and nothing else. Each build must also
+// stay within the size budget the README states (the library carries all three inside its JS).
 import fs from 'node:fs';
-import binaryen from 'binaryen';
 import v8 from 'node:v8';
+import binaryen from 'binaryen';
 
 v8.setFlagsFromString('--experimental-wasm-relaxed-simd'); // the relaxed build must compile to list its imports
+
+/** Bytes per kernel build (README: "The kernels are 17 KB of wasm per build"). */
+const BUDGET = 18 * 1024;
 
 let failed = false;
 for (const file of process.argv.slice(2)) {
@@ -24,12 +28,21 @@ for (const file of process.argv.slice(2)) {
   const bad = imports.filter((i) => !(i.module === 'env' && i.name === 'memory' && i.kind === 'memory'));
   if (bad.length) problems.push(`imports other than env.memory: ${bad.map((i) => `${i.module}.${i.name}`).join(', ')}`);
   if (!imports.some((i) => i.kind === 'memory')) problems.push('no imported memory');
-  const text = fs.existsSync(file.replace(/\.wasm$/, '.wat')) ? fs.readFileSync(file.replace(/\.wasm$/, '.wat'), 'utf8') : '';
+  const text = fs.existsSync(file.replace(/\.wasm$/, '.wat'))
+    ? fs.readFileSync(file.replace(/\.wasm$/, '.wat'), 'utf8')
+    : '';
   // build/single is the one-thread fallback for pages without SharedArrayBuffer: its memory is not shared.
   const wantShared = !file.includes('/single/');
   const shared = /\(import "env" "memory" \(memory \$\S+ \d+ \d+ shared\)\)/.test(text);
-  if (text && shared !== wantShared) problems.push(wantShared ? 'memory import is not shared' : 'memory import is shared');
-  if (problems.length) { failed = true; console.error(`FAIL ${file}: ${problems.join('; ')}`); }
-  else console.log(`ok   ${file}: ${bytes.length} bytes, no data, no mutable globals, no start, ${wantShared ? 'shared' : 'unshared'} memory import`);
+  if (text && shared !== wantShared)
+    problems.push(wantShared ? 'memory import is not shared' : 'memory import is shared');
+  if (bytes.length > BUDGET) problems.push(`${bytes.length} bytes, over the budget of ${BUDGET}`);
+  if (problems.length) {
+    failed = true;
+    console.error(`FAIL ${file}: ${problems.join('; ')}`);
+  } else
+    console.log(
+      `ok   ${file}: ${bytes.length} bytes (budget ${BUDGET}), no data, no mutable globals, no start, ${wantShared ? 'shared' : 'unshared'} memory import`,
+    );
 }
 process.exit(failed ? 1 : 0);

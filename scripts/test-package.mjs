@@ -21,11 +21,18 @@ const CHROMIUM = '/usr/bin/chromium';
 /** Size budgets of the tarball (npm pack's sizes), also stated in the README. */
 const BUDGET = { packedKB: 800, unpackedKB: 1400 };
 
-const { values: opts } = parseArgs({ options: { tarball: { type: 'string' }, only: { type: 'string' }, keep: { type: 'boolean' },
-  screenshots: { type: 'string' } } });
+const { values: opts } = parseArgs({
+  options: {
+    tarball: { type: 'string' },
+    only: { type: 'string' },
+    keep: { type: 'boolean' },
+    screenshots: { type: 'string' },
+  },
+});
 const only = opts.only ? new Set(opts.only.split(',')) : null;
 const work = mkdtempSync(path.join(tmpdir(), 'vit-wasm-package-'));
-let passed = 0, failed = 0;
+let passed = 0,
+  failed = 0;
 
 async function check(name, fn) {
   if (only && !only.has(name.split(':')[0])) return;
@@ -39,7 +46,9 @@ async function check(name, fn) {
     console.log(`FAIL ${name}: ${e.message}`);
   }
 }
-function assert(cond, msg) { if (!cond) throw new Error(msg); }
+function assert(cond, msg) {
+  if (!cond) throw new Error(msg);
+}
 
 const execFileP = promisify(execFile);
 /** Runs a command; resolves to { code, stdout, stderr } (never rejects on a non-zero exit). */
@@ -54,7 +63,8 @@ async function run(cmd, args, cwd, extra = {}) {
 }
 async function ok(cmd, args, cwd) {
   const r = await run(cmd, args, cwd);
-  if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.code}:\n${r.stdout}\n${r.stderr}`.slice(0, 3000));
+  if (r.code !== 0)
+    throw new Error(`${cmd} ${args.join(' ')} exited ${r.code}:\n${r.stdout}\n${r.stderr}`.slice(0, 3000));
   return r;
 }
 const npm = (args, cwd) => ok('npm', [...args, '--no-audit', '--no-fund', '--loglevel=error'], cwd);
@@ -73,15 +83,30 @@ await check('tarball: contents, manifest and size', async () => {
   const files = info.files.map((f) => f.path);
   assert(files.includes('LICENSE'), 'no LICENSE');
   assert(!files.some((f) => f.endsWith('.map')), `source maps: ${files.filter((f) => f.endsWith('.map'))}`);
-  for (const f of ['dist/index.js', 'dist/vit-wasm.browser.js', 'dist/worker.js', 'dist/worker.browser.js', 'dist/coi-serviceworker.js',
-    'dist/types/src/index.d.ts', 'assets/mnist-vit/model.safetensors', 'bin/vit-wasm.js']) assert(files.includes(f), `missing ${f}`);
+  for (const f of [
+    'dist/index.js',
+    'dist/vit-wasm.browser.js',
+    'dist/worker.js',
+    'dist/worker.browser.js',
+    'dist/coi-serviceworker.js',
+    'dist/types/src/index.d.ts',
+    'assets/mnist-vit/model.safetensors',
+    'bin/vit-wasm.js',
+  ])
+    assert(files.includes(f), `missing ${f}`);
   const manifest = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
   assert(!manifest.scripts.prepare, 'package.json has a prepare script');
-  const packed = statSync(tarball).size / 1024, unpacked = info.unpackedSize / 1024;
-  console.log(`     ${info.entryCount} files, ${packed.toFixed(0)} KB packed, ${unpacked.toFixed(0)} KB unpacked ` +
-    `(budget ${BUDGET.packedKB} / ${BUDGET.unpackedKB} KB); dist/vit-wasm.browser.js ${(statSync(path.join(ROOT, 'dist/vit-wasm.browser.js')).size / 1024).toFixed(1)} KB`);
+  const packed = statSync(tarball).size / 1024,
+    unpacked = info.unpackedSize / 1024;
+  console.log(
+    `     ${info.entryCount} files, ${packed.toFixed(0)} KB packed, ${unpacked.toFixed(0)} KB unpacked ` +
+      `(budget ${BUDGET.packedKB} / ${BUDGET.unpackedKB} KB); dist/vit-wasm.browser.js ${(statSync(path.join(ROOT, 'dist/vit-wasm.browser.js')).size / 1024).toFixed(1)} KB`,
+  );
   assert(packed <= BUDGET.packedKB, `packed ${packed.toFixed(0)} KB is over the budget of ${BUDGET.packedKB} KB`);
-  assert(unpacked <= BUDGET.unpackedKB, `unpacked ${unpacked.toFixed(0)} KB is over the budget of ${BUDGET.unpackedKB} KB`);
+  assert(
+    unpacked <= BUDGET.unpackedKB,
+    `unpacked ${unpacked.toFixed(0)} KB is over the budget of ${BUDGET.unpackedKB} KB`,
+  );
 });
 
 await check('tarball: publint --strict and arethetypeswrong (ESM-only profile) pass', async () => {
@@ -104,7 +129,10 @@ await check('cli: --help, demo, classify, init, export-onnx, bench', async () =>
   r = await vit(['demo']);
   assert(r.code === 0 && /12 of 12 right/.test(r.stdout), `demo: exit ${r.code}\n${r.stdout}${r.stderr}`);
   r = await vit(['classify', 'node_modules/vit-wasm/assets/digits/digit-07-label-7.png', '--json', '--top', '1']);
-  assert(r.code === 0 && JSON.parse(r.stdout)[0].predictions[0].label === '7', `classify: exit ${r.code}\n${r.stdout}${r.stderr}`);
+  assert(
+    r.code === 0 && JSON.parse(r.stdout)[0].predictions[0].label === '7',
+    `classify: exit ${r.code}\n${r.stdout}${r.stderr}`,
+  );
   r = await vit(['init', '--preset', 'deit-tiny', '--out', 'tiny']);
   assert(r.code === 0, `init: ${r.stderr}`);
   r = await vit(['export-onnx', '--model', 'tiny', '--out', 'tiny.onnx']);
@@ -114,38 +142,71 @@ await check('cli: --help, demo, classify, init, export-onnx, bench', async () =>
 });
 
 await check('cli: commands that need an optional package say which, in one line, exit 2', async () => {
-  for (const [args, pkgs] of [[['train', '--dataset', 'mnist', '--out', 'x'], 'mnist'], [['eval', '--dataset', 'mnist', '--model', 'tiny'], 'mnist'],
-    [['bench', '--model', 'tiny', '--peers'], 'onnxruntime-web onnxruntime-node']]) {
+  for (const [args, pkgs] of [
+    [['train', '--dataset', 'mnist', '--out', 'x'], 'mnist'],
+    [['eval', '--dataset', 'mnist', '--model', 'tiny'], 'mnist'],
+    [['bench', '--model', 'tiny', '--peers'], 'onnxruntime-web onnxruntime-node'],
+  ]) {
     const r = await vit(args);
     const lines = r.stderr.trim().split('\n');
-    assert(r.code === 2 && lines.length === 1 && lines[0].endsWith(`npm install ${pkgs}`), `${args[0]}: exit ${r.code}, stderr:\n${r.stderr}`);
+    assert(
+      r.code === 2 && lines.length === 1 && lines[0].endsWith(`npm install ${pkgs}`),
+      `${args[0]}: exit ${r.code}, stderr:\n${r.stderr}`,
+    );
   }
 });
 
 await check('cli: the library from the installed package in Node', async () => {
-  const r = await ok(process.execPath, ['--input-type=module', '-e', `
+  const r = await ok(
+    process.execPath,
+    [
+      '--input-type=module',
+      '-e',
+      `
     import { loadModel } from 'vit-wasm';
     const m = await loadModel('node_modules/vit-wasm/assets/mnist-vit', { threads: 2 });
     const [top] = await m.classify('node_modules/vit-wasm/assets/digits/digit-04-label-4.png');
     console.log(JSON.stringify({ label: top.label, runtime: m.runtime }));
-    await m.dispose();`], app);
+    await m.dispose();`,
+    ],
+    app,
+  );
   const res = JSON.parse(r.stdout);
   assert(res.label === '4' && res.runtime.threads === 2 && res.runtime.workers, r.stdout);
 });
 
 // ---- 3. the examples in a browser ----
-const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.json': 'application/json', '.png': 'image/png', '.css': 'text/css' };
+const TYPES = {
+  '.html': 'text/html',
+  '.js': 'text/javascript',
+  '.json': 'application/json',
+  '.png': 'image/png',
+  '.css': 'text/css',
+};
 
 /** A static file server for `dir`; `isolated` adds COOP/COEP. Resolves to its origin and a stop function. */
 async function serve(dir, isolated) {
   const server = createServer((req, res) => {
     const rel = decodeURIComponent(new URL(req.url, 'http://x').pathname);
     let file = path.join(dir, rel);
-    if (!file.startsWith(dir)) { res.writeHead(403).end(); return; }
+    if (!file.startsWith(dir)) {
+      res.writeHead(403).end();
+      return;
+    }
     if (existsSync(file) && statSync(file).isDirectory()) file = path.join(file, 'index.html');
-    if (!existsSync(file)) { res.writeHead(404).end(); return; }
-    const headers = { 'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream', 'cache-control': 'no-store' };
-    if (isolated) Object.assign(headers, { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' });
+    if (!existsSync(file)) {
+      res.writeHead(404).end();
+      return;
+    }
+    const headers = {
+      'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream',
+      'cache-control': 'no-store',
+    };
+    if (isolated)
+      Object.assign(headers, {
+        'cross-origin-opener-policy': 'same-origin',
+        'cross-origin-embedder-policy': 'require-corp',
+      });
     res.writeHead(200, headers).end(readFileSync(file));
   });
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
@@ -160,25 +221,44 @@ const { chromium } = await import('playwright-core');
  */
 async function openPage(url, { waitIsolated = false, shot = '' } = {}) {
   const context = await chromium.launchPersistentContext(mkdtempSync(path.join(work, 'chromium-')), {
-    executablePath: CHROMIUM, headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      '--no-first-run', '--disable-quic'],
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+      '--disable-quic',
+    ],
   });
-  const origin = new URL(url).origin, problems = [], logs = [];
+  const origin = new URL(url).origin,
+    problems = [],
+    logs = [];
   try {
-    const page = context.pages()[0] ?? await context.newPage();
+    const page = context.pages()[0] ?? (await context.newPage());
     context.on('request', (req) => {
       const u = req.url();
       if (!u.startsWith(origin) && !/^(data|blob):/.test(u)) problems.push(`request left the local server: ${u}`);
     });
     page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-    context.on('response', (res) => { if (res.status() >= 400) problems.push(`HTTP ${res.status()} for ${res.url()}`); });
-    page.on('console', (m) => { logs.push(`${m.type()}: ${m.text()}`); if (m.type() === 'error') problems.push(`console error: ${m.text()}`); });
+    context.on('response', (res) => {
+      if (res.status() >= 400) problems.push(`HTTP ${res.status()} for ${res.url()}`);
+    });
+    page.on('console', (m) => {
+      logs.push(`${m.type()}: ${m.text()}`);
+      if (m.type() === 'error') problems.push(`console error: ${m.text()}`);
+    });
     await page.goto(url);
     let result;
     for (let tries = 0; tries < 60 && !result; tries++) {
       try {
-        await page.waitForFunction((iso) => window.__result && (!iso || self.crossOriginIsolated || window.__result.error), waitIsolated, { timeout: 60_000 });
+        await page.waitForFunction(
+          (iso) => window.__result && (!iso || self.crossOriginIsolated || window.__result.error),
+          waitIsolated,
+          { timeout: 60_000 },
+        );
         result = await page.evaluate(() => window.__result);
       } catch (e) {
         if (!/context was destroyed|navigation/i.test(e.message)) throw e; // the service worker's reload: wait again
@@ -200,9 +280,16 @@ function expectDigit(r, { threaded }) {
   assert(r.problems.length === 0, r.problems.join('; '));
   assert(r.result.label === '7', `read the digit as ${r.result.label}`);
   const rt = r.result.runtime;
-  if (threaded) assert(rt.workers && rt.threads > 1 && rt.crossOriginIsolated && rt.fallback === null, `expected threads: ${JSON.stringify(rt)}`);
+  if (threaded)
+    assert(
+      rt.workers && rt.threads > 1 && rt.crossOriginIsolated && rt.fallback === null,
+      `expected threads: ${JSON.stringify(rt)}`,
+    );
   else {
-    assert(!rt.workers && rt.threads === 1 && /not cross-origin isolated/.test(rt.fallback), `expected the one-thread fallback: ${JSON.stringify(rt)}`);
+    assert(
+      !rt.workers && rt.threads === 1 && /not cross-origin isolated/.test(rt.fallback),
+      `expected the one-thread fallback: ${JSON.stringify(rt)}`,
+    );
     assert(r.text.includes('threads are off because the page is not cross-origin isolated'), `page text: ${r.text}`);
   }
 }
@@ -212,7 +299,10 @@ const installed = {};
 async function installExample(name) {
   if (installed[name]) return installed[name];
   const dir = path.join(work, 'examples', name);
-  cpSync(path.join(ROOT, 'examples', name), dir, { recursive: true, filter: (s) => !/node_modules|[/\\](out|dist|site|public)$/.test(s) });
+  cpSync(path.join(ROOT, 'examples', name), dir, {
+    recursive: true,
+    filter: (s) => !/node_modules|[/\\](out|dist|site|public)$/.test(s),
+  });
   cpSync(path.join(ROOT, 'examples', 'copy-assets.mjs'), path.join(work, 'examples', 'copy-assets.mjs'));
   await npm(['install', tarball], dir); // the tarball in place of the registry's vit-wasm, the bundler from the registry
   installed[name] = dir;
@@ -227,7 +317,8 @@ if (!existsSync(CHROMIUM)) {
     await check(`${name}: npm run build`, async () => {
       const dir = await installExample(name);
       await ok('npm', ['run', 'build', '--silent'], dir);
-      for (const f of ['index.html', 'mnist-vit/model.safetensors']) assert(existsSync(path.join(dir, outDir, f)), `${outDir}/${f} missing after the build`);
+      for (const f of ['index.html', 'mnist-vit/model.safetensors'])
+        assert(existsSync(path.join(dir, outDir, f)), `${outDir}/${f} missing after the build`);
     });
     if (!installed[name]) continue;
     const site = path.join(installed[name], outDir);
@@ -235,27 +326,47 @@ if (!existsSync(CHROMIUM)) {
       await check(`${name}: build output served ${isolated ? 'with' : 'without'} COOP/COEP`, async () => {
         const s = await serve(site, isolated);
         try {
-          const r = await openPage(`${s.origin}/`, { waitIsolated: name === 'no-bundler', shot: `${name}-${isolated ? 'coi' : 'plain'}` });
+          const r = await openPage(`${s.origin}/`, {
+            waitIsolated: name === 'no-bundler',
+            shot: `${name}-${isolated ? 'coi' : 'plain'}`,
+          });
           // no-bundler's page loads coi-serviceworker.js, which isolates it even without the headers
           expectDigit(r, { threaded: isolated || name === 'no-bundler' });
-        } finally { await s.stop(); }
+        } finally {
+          await s.stop();
+        }
       });
     }
   }
   await check('vite: dev server (no config)', async () => {
     const dir = await installExample('vite');
     await ok('npm', ['run', 'predev', '--silent'], dir);
-    const port = await new Promise((r) => { const s = createServer().listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => r(p)); }); });
-    const child = spawn(process.execPath, ['node_modules/vite/bin/vite.js', '--host', '127.0.0.1', '--port', String(port), '--strictPort'],
-      { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const port = await new Promise((r) => {
+      const s = createServer().listen(0, '127.0.0.1', () => {
+        const p = s.address().port;
+        s.close(() => r(p));
+      });
+    });
+    const child = spawn(
+      process.execPath,
+      ['node_modules/vite/bin/vite.js', '--host', '127.0.0.1', '--port', String(port), '--strictPort'],
+      { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
+    );
     let output = '';
     const started = new Promise((resolve, reject) => {
       // (Vite colours its output when CI is set: the port is matched with the colour codes removed)
-      const onData = (d) => { output += d; if (output.replace(/\x1b\[[0-9;]*m/g, '').includes(`:${port}/`)) resolve(); };
+      const onData = (d) => {
+        output += d;
+        // biome-ignore lint/suspicious/noControlCharactersInRegex: ANSI colour codes start with ESC
+        if (output.replace(/\x1b\[[0-9;]*m/g, '').includes(`:${port}/`)) resolve();
+      };
       child.stdout.on('data', onData);
       child.stderr.on('data', onData);
       child.on('exit', (code) => reject(new Error(`the dev server exited (${code}):\n${output}`)));
-      setTimeout(() => reject(new Error(`the dev server printed no start line within 60 s:\n${output}`)), 60_000).unref();
+      setTimeout(
+        () => reject(new Error(`the dev server printed no start line within 60 s:\n${output}`)),
+        60_000,
+      ).unref();
     });
     try {
       await started; // its "Local: http://127.0.0.1:PORT/" line

@@ -1,19 +1,20 @@
 /**
  * The public model: load a checkpoint directory, run the forward, classify images.
  */
+
+import type { WorkerInit } from '../workers/worker.js';
 import { loadCheckpoint, type Scheme, type Weights } from './io/checkpoint.js';
-import { parseJson, parsePreprocess, type PreprocessConfig, type ViTConfig } from './network/config.js';
+import { type ImageInput, preprocess, readImage } from './io/image.js';
+import { exportOnnx } from './io/onnx.js';
+import { type ModelLocation, modelFiles } from './io/source.js';
+import { type PreprocessConfig, parseJson, parsePreprocess, type ViTConfig } from './network/config.js';
 import { Exec } from './network/ops.js';
-import { preprocess, readImage, type ImageInput } from './io/image.js';
+import { meanPool, readTrace, softmax, type Trace } from './network/trace.js';
+import { type Activations, inferencePlan, keptPlan, stream, tokens, vitForward } from './network/vit.js';
 import { compileKernels, instantiateKernels, type KernelExports, type SimdFlavor } from './runtime/kernels.js';
 import { WasmMemory } from './runtime/memory.js';
 import { defaultThreadCount, PLATFORM, sharedMemoryUnavailable } from './runtime/platform.js';
-import { WorkerPool, type Fault } from './runtime/pool.js';
-import type { WorkerInit } from '../workers/worker.js';
-import { exportOnnx } from './io/onnx.js';
-import { modelFiles, type ModelLocation } from './io/source.js';
-import { meanPool, readTrace, softmax, type Trace } from './network/trace.js';
-import { inferencePlan, keptPlan, stream, tokens, vitForward, type Activations } from './network/vit.js';
+import { type Fault, WorkerPool } from './runtime/pool.js';
 
 /** Options for {@link loadModel}. */
 export interface LoadOptions {
@@ -61,7 +62,11 @@ export interface RuntimeInfo {
 }
 
 /** One class and its probability. */
-export interface Prediction { label: string; index: number; score: number }
+export interface Prediction {
+  label: string;
+  index: number;
+  score: number;
+}
 
 /** Options for {@link ViTModel.classify}. */
 export interface ClassifyOptions {
@@ -95,11 +100,28 @@ export class ViTModel {
   private queue: Promise<unknown> = Promise.resolve();
 
   /** @internal use {@link loadModel} */
-  constructor(init: { config: ViTConfig; preprocessing: PreprocessConfig; scheme: Scheme; simd: SimdFlavor; mem: WasmMemory;
-    k: KernelExports; weights: Weights; keepAttention: boolean; pool: WorkerPool<WorkerInit, Activations> | null; runtime: RuntimeInfo }) {
-    this.config = init.config; this.preprocessing = init.preprocessing; this.scheme = init.scheme; this.simd = init.simd;
-    this.mem = init.mem; this.k = init.k; this.weights = init.weights; this.keepAttention = init.keepAttention;
-    this.pool = init.pool; this.threads = init.pool?.size ?? 1;
+  constructor(init: {
+    config: ViTConfig;
+    preprocessing: PreprocessConfig;
+    scheme: Scheme;
+    simd: SimdFlavor;
+    mem: WasmMemory;
+    k: KernelExports;
+    weights: Weights;
+    keepAttention: boolean;
+    pool: WorkerPool<WorkerInit, Activations> | null;
+    runtime: RuntimeInfo;
+  }) {
+    this.config = init.config;
+    this.preprocessing = init.preprocessing;
+    this.scheme = init.scheme;
+    this.simd = init.simd;
+    this.mem = init.mem;
+    this.k = init.k;
+    this.weights = init.weights;
+    this.keepAttention = init.keepAttention;
+    this.pool = init.pool;
+    this.threads = init.pool?.size ?? 1;
     this.weightsEnd = init.mem.end;
     this.runtime = init.runtime;
   }
@@ -143,14 +165,18 @@ export class ViTModel {
     return this.serial(async () => {
       pixels = input;
       const mem = this.memory();
-      if (!Number.isInteger(batch) || batch < 1) throw new Error(`vit-wasm: forward: batch must be a positive integer, got ${batch}`);
+      if (!Number.isInteger(batch) || batch < 1)
+        throw new Error(`vit-wasm: forward: batch must be a positive integer, got ${batch}`);
       if (!(pixels instanceof Float32Array)) throw new Error('vit-wasm: forward: pixels must be a Float32Array (NCHW)');
       const [H, W] = this.config.imageSize;
       if (pixels.length !== batch * this.inputSize) {
-        throw new Error(`vit-wasm: forward: got ${pixels.length} floats, expected batch ${batch} × ${this.config.numChannels}×${H}×${W} = ${batch * this.inputSize}`);
+        throw new Error(
+          `vit-wasm: forward: got ${pixels.length} floats, expected batch ${batch} × ${this.config.numChannels}×${H}×${W} = ${batch * this.inputSize}`,
+        );
       }
       for (let i = 0; i < pixels.length; i++) {
-        if (!Number.isFinite(pixels[i])) throw new Error(`vit-wasm: forward: pixel ${i} is ${pixels[i]} (inputs must be finite)`);
+        if (!Number.isFinite(pixels[i]))
+          throw new Error(`vit-wasm: forward: pixel ${i} is ${pixels[i]} (inputs must be finite)`);
       }
       const a = this.activations(batch);
       mem.f32(a.pixels, pixels.length).set(pixels);
@@ -164,10 +190,13 @@ export class ViTModel {
    * Float32Array (batch, heads, T, T), T = patches + 1 (token 0 is cls).
    */
   attention(): Float32Array[] {
-    const a = this.acts, mem = this.memory();
-    if (!this.keepAttention) throw new Error('vit-wasm: attention maps are kept only when the model is loaded with { keepAttention: true }');
+    const a = this.acts,
+      mem = this.memory();
+    if (!this.keepAttention)
+      throw new Error('vit-wasm: attention maps are kept only when the model is loaded with { keepAttention: true }');
     if (!a) return [];
-    const c = this.config, T = (c.imageSize[0] / c.patchSize) * (c.imageSize[1] / c.patchSize) + 1;
+    const c = this.config,
+      T = (c.imageSize[0] / c.patchSize) * (c.imageSize[1] / c.patchSize) + 1;
     return a.layers.map((l) => mem.f32(l.probs, a.B * c.numHeads * T * T).slice());
   }
 
@@ -210,23 +239,40 @@ export class ViTModel {
    * @param images images, or their preprocessed pixels (C, H, W) as Float32Arrays
    * @returns (images, D)
    */
-  async embed(images: ImageInput | Float32Array | (ImageInput | Float32Array)[], opts: { pooling?: 'cls' | 'mean' } = {}): Promise<Float32Array> {
+  async embed(
+    images: ImageInput | Float32Array | (ImageInput | Float32Array)[],
+    opts: { pooling?: 'cls' | 'mean' } = {},
+  ): Promise<Float32Array> {
     const pooling = opts.pooling ?? 'cls';
-    if (pooling !== 'cls' && pooling !== 'mean') throw new Error(`vit-wasm: embed: pooling must be 'cls' or 'mean', got ${JSON.stringify(pooling)}`);
-    const list = Array.isArray(images) ? images : [images], n = this.inputSize, B = list.length;
+    if (pooling !== 'cls' && pooling !== 'mean')
+      throw new Error(`vit-wasm: embed: pooling must be 'cls' or 'mean', got ${JSON.stringify(pooling)}`);
+    const list = Array.isArray(images) ? images : [images],
+      n = this.inputSize,
+      B = list.length;
     if (B === 0) throw new Error('vit-wasm: embed: no images');
     const pixels = new Float32Array(B * n);
     for (let i = 0; i < B; i++) pixels.set(await this.input(list[i], 'embed'), i * n);
     return this.serial(async () => {
-      const mem = this.memory(), c = this.config, D = c.hiddenSize, { T } = tokens(c);
+      const mem = this.memory(),
+        c = this.config,
+        D = c.hiddenSize,
+        { T } = tokens(c);
       const a = this.activations(B);
       mem.f32(a.pixels, pixels.length).set(pixels);
       await this.run(a);
       if (pooling === 'cls') return mem.f32(a.cls, B * D).slice();
       // the final layernorm over every token (the forward normed only the cls rows), in this thread
-      const end = mem.end, normed = mem.alloc(B * T * D);
+      const end = mem.end,
+        normed = mem.alloc(B * T * D);
       try {
-        new Exec(this.k, mem.memory, a.scratch[0]).layernorm(stream(a), this.weights.norm, normed, B * T, D, c.layerNormEps);
+        new Exec(this.k, mem.memory, a.scratch[0]).layernorm(
+          stream(a),
+          this.weights.norm,
+          normed,
+          B * T,
+          D,
+          c.layerNormEps,
+        );
         return meanPool(mem.f32(normed, B * T * D), B, T, D);
       } finally {
         mem.reset(end);
@@ -237,7 +283,8 @@ export class ViTModel {
   /** An image preprocessed, or pixels given preprocessed (C, H, W) checked and copied. */
   private async input(image: ImageInput | Float32Array, what: string): Promise<Float32Array> {
     if (!(image instanceof Float32Array)) return this.pixels(image);
-    if (image.length !== this.inputSize) throw new Error(`vit-wasm: ${what}: got ${image.length} pixels, expected ${this.inputSize} (C×H×W)`);
+    if (image.length !== this.inputSize)
+      throw new Error(`vit-wasm: ${what}: got ${image.length} pixels, expected ${this.inputSize} (C×H×W)`);
     return image.slice();
   }
 
@@ -257,8 +304,10 @@ export class ViTModel {
   /** Classifies several images in one batched forward. */
   async classifyBatch(images: ImageInput[], opts: ClassifyOptions = {}): Promise<Prediction[][]> {
     const topK = opts.topK ?? 5;
-    if (!Number.isInteger(topK) || topK < 1) throw new Error(`vit-wasm: classify: topK must be a positive integer, got ${topK}`);
-    const n = this.inputSize, pixels = new Float32Array(images.length * n);
+    if (!Number.isInteger(topK) || topK < 1)
+      throw new Error(`vit-wasm: classify: topK must be a positive integer, got ${topK}`);
+    const n = this.inputSize,
+      pixels = new Float32Array(images.length * n);
     for (let i = 0; i < images.length; i++) pixels.set(await this.pixels(images[i]), i * n);
     const logits = await this.forward(pixels, images.length);
     const L = this.config.numLabels;
@@ -275,7 +324,11 @@ export class ViTModel {
 
   /** Stops the workers and frees the model's memory. Further calls reject. */
   async dispose(): Promise<void> {
-    await this.serial(async () => { await this.pool?.dispose(); this.mem = null; this.acts = null; });
+    await this.serial(async () => {
+      await this.pool?.dispose();
+      this.mem = null;
+      this.acts = null;
+    });
   }
 
   /** @internal for tests of fault handling: kill worker `id` now, or make it trap or exit at op N in its next forward. */
@@ -299,13 +352,16 @@ function topPredictions(probs: Float32Array, labels: string[], k: number): Predi
  */
 export async function loadModel(where: ModelLocation, opts: LoadOptions = {}): Promise<ViTModel> {
   const threads = opts.threads ?? defaultThreads();
-  if (!Number.isInteger(threads) || threads < 1) throw new Error(`vit-wasm: threads must be a positive integer, got ${threads}`);
+  if (!Number.isInteger(threads) || threads < 1)
+    throw new Error(`vit-wasm: threads must be a positive integer, got ${threads}`);
   const simd = opts.simd ?? 'auto';
-  if (simd !== 'auto' && simd !== 'simd' && simd !== 'relaxed') throw new Error(`vit-wasm: simd must be 'auto', 'simd' or 'relaxed', got ${JSON.stringify(simd)}`);
+  if (simd !== 'auto' && simd !== 'simd' && simd !== 'relaxed')
+    throw new Error(`vit-wasm: simd must be 'auto', 'simd' or 'relaxed', got ${JSON.stringify(simd)}`);
   const fallback = sharedMemoryUnavailable();
   const shared = fallback === null;
   // Workers even for one thread: the caller's thread (a page, a server's event loop) never computes.
-  if (!shared && !warnedFallback) console.warn(`vit-wasm: threads are off, running on one thread in the calling thread: ${fallback}`);
+  if (!shared && !warnedFallback)
+    console.warn(`vit-wasm: threads are off, running on one thread in the calling thread: ${fallback}`);
   warnedFallback ||= !shared;
   const files = await modelFiles(where);
   const { module, flavor } = await compileKernels(simd, shared);
@@ -313,22 +369,50 @@ export async function loadModel(where: ModelLocation, opts: LoadOptions = {}): P
   const k = instantiateKernels(module, mem.memory);
   const { config, weights, scheme } = await loadCheckpoint(files, mem);
   const pre = (await files.exists('preprocessor_config.json'))
-    ? parseJson(await files.text('preprocessor_config.json'), `${files.where}/preprocessor_config.json`) : null;
+    ? parseJson(await files.text('preprocessor_config.json'), `${files.where}/preprocessor_config.json`)
+    : null;
   const preprocessing = parsePreprocess(pre, config, `${files.where}/preprocessor_config.json`);
   let pool: WorkerPool<WorkerInit, Activations> | null = null;
   if (shared) {
-    pool = new WorkerPool({ workers: threads, memory: mem.memory, kind: 'worker', workerUrl: opts.workerUrl,
-      init: (id): WorkerInit => ({ module, memory: mem.memory, id, workers: threads, config, weights }) });
+    pool = new WorkerPool({
+      workers: threads,
+      memory: mem.memory,
+      kind: 'worker',
+      workerUrl: opts.workerUrl,
+      init: (id): WorkerInit => ({ module, memory: mem.memory, id, workers: threads, config, weights }),
+    });
     await pool.started();
   }
   const runtime: RuntimeInfo = {
-    platform: PLATFORM, threads: pool?.size ?? 1, workers: !!pool, simd: flavor, sharedMemory: shared,
-    crossOriginIsolated: PLATFORM === 'browser' ? (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true : null,
+    platform: PLATFORM,
+    threads: pool?.size ?? 1,
+    workers: !!pool,
+    simd: flavor,
+    sharedMemory: shared,
+    crossOriginIsolated:
+      PLATFORM === 'browser' ? (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true : null,
     fallback,
-    simdReason: flavor === 'relaxed' ? null : !shared ? 'the one-thread fallback build is plain SIMD'
-      : simd === 'simd' ? 'plain SIMD was asked for (simd: \'simd\')' : 'this engine has no relaxed SIMD',
+    simdReason:
+      flavor === 'relaxed'
+        ? null
+        : !shared
+          ? 'the one-thread fallback build is plain SIMD'
+          : simd === 'simd'
+            ? "plain SIMD was asked for (simd: 'simd')"
+            : 'this engine has no relaxed SIMD',
   };
-  return new ViTModel({ config, preprocessing, scheme, simd: flavor, mem, k, weights, keepAttention: !!opts.keepAttention, pool, runtime });
+  return new ViTModel({
+    config,
+    preprocessing,
+    scheme,
+    simd: flavor,
+    mem,
+    k,
+    weights,
+    keepAttention: !!opts.keepAttention,
+    pool,
+    runtime,
+  });
 }
 
 /** The one-thread fallback is announced once per page or process, not once per model. */

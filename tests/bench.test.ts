@@ -18,16 +18,40 @@ test('FLOP count of ViT-B/16 matches the published 17.6 G multiply-adds', async 
   const perLayer = forwardFlops(model.config);
   await model.dispose();
   // 12 layers; the one-layer model's patch embedding and head are counted once
-  const base = 2 * (196 * 768 * 768 + 768 * 1000), layer = perLayer - base;
+  const base = 2 * (196 * 768 * 768 + 768 * 1000),
+    layer = perLayer - base;
   expect((base + 12 * layer) / 2 / 1e9).toBeCloseTo(17.56, 1);
 });
 
 test('bench --peers prints one row per runtime × threads × batch, with JSON and SVG', async () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'vit-wasm-bench-'));
-  const json = path.join(dir, 'b.json'), svg = path.join(dir, 'b.svg');
-  const { stdout } = await run(process.execPath, [path.join(FIXTURES, '../../bin/vit-wasm.js'), 'bench', '--model', path.join(MODELS, 'h40-hf'),
-    '--threads', '1,2', '--batch', '1,3', '--runs', '2', '--peers', '--relaxed', '--json', json, '--chart', svg], { timeout: 120_000 });
-  expect(stdout).toMatch(/wasm SIMD ceiling, one core \(bench\/ceiling\.ts\): [\d.]+ GFLOP\/s mul\+add, [\d.]+ GFLOP\/s relaxed FMA/);
+  const json = path.join(dir, 'b.json'),
+    svg = path.join(dir, 'b.svg');
+  const { stdout } = await run(
+    process.execPath,
+    [
+      path.join(FIXTURES, '../../bin/vit-wasm.js'),
+      'bench',
+      '--model',
+      path.join(MODELS, 'h40-hf'),
+      '--threads',
+      '1,2',
+      '--batch',
+      '1,3',
+      '--runs',
+      '2',
+      '--peers',
+      '--relaxed',
+      '--json',
+      json,
+      '--chart',
+      svg,
+    ],
+    { timeout: 120_000 },
+  );
+  expect(stdout).toMatch(
+    /wasm SIMD ceiling, one core \(bench\/ceiling\.ts\): [\d.]+ GFLOP\/s mul\+add, [\d.]+ GFLOP\/s relaxed FMA/,
+  );
   const out = JSON.parse(readFileSync(json, 'utf8'));
   expect(out.rows).toHaveLength(4 * 2 * 2);
   for (const r of out.rows) {
@@ -35,10 +59,22 @@ test('bench --peers prints one row per runtime × threads × batch, with JSON an
     expect(r.minMs).toBeLessThanOrEqual(r.medianMs);
     expect(r.imagesPerSec).toBeCloseTo((r.batch * 1000) / r.medianMs, 6);
     expect(r.rssPeakMb).toBeGreaterThan(10);
-    const line = stdout.split('\n').find((l) => l.startsWith(`${r.runtime} `) && l.split(/\s+/)[1] === String(r.threads) && l.split(/\s+/)[2] === String(r.batch));
+    const line = stdout
+      .split('\n')
+      .find(
+        (l) =>
+          l.startsWith(`${r.runtime} `) &&
+          l.split(/\s+/)[1] === String(r.threads) &&
+          l.split(/\s+/)[2] === String(r.batch),
+      );
     expect(line, `${r.runtime} ${r.threads} ${r.batch}`).toBeDefined();
     if (r.runtime.startsWith('vit-wasm')) {
-      expect(r.vsOrtWeb).toBeCloseTo(r.medianMs / out.rows.find((x: typeof r) => x.runtime === 'ort-web' && x.threads === r.threads && x.batch === r.batch).medianMs, 6);
+      expect(r.vsOrtWeb).toBeCloseTo(
+        r.medianMs /
+          out.rows.find((x: typeof r) => x.runtime === 'ort-web' && x.threads === r.threads && x.batch === r.batch)
+            .medianMs,
+        6,
+      );
       expect(r.gflops).toBeCloseTo((out.flopsPerImage * r.batch) / (r.medianMs / 1000) / 1e9, 6);
     }
   }

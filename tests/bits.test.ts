@@ -23,9 +23,14 @@ const sha = (...arrays: ArrayBufferView[]) => {
 };
 function pin(key: string, digest: string) {
   seen[key] = digest;
-  if (!write) expect(digest, `${key} changed: the arithmetic is not what it was (see the header of tests/bits.test.ts)`).toBe(pinned[key]);
+  if (!write)
+    expect(digest, `${key} changed: the arithmetic is not what it was (see the header of tests/bits.test.ts)`).toBe(
+      pinned[key],
+    );
 }
-afterAll(() => { if (write) writeFileSync(FILE, JSON.stringify({ ...pinned, ...seen }, null, 2) + '\n'); });
+afterAll(() => {
+  if (write) writeFileSync(FILE, `${JSON.stringify({ ...pinned, ...seen }, null, 2)}\n`);
+});
 
 for (const simd of ['simd', 'relaxed'] as const) {
   test(`fixture logits, ${simd} build, 1 and 3 threads`, async () => {
@@ -52,8 +57,12 @@ test('the bundled MNIST model on its twelve digits', async () => {
 
 test('training: parameters and logits after five steps, on 1 and 2 workers', async () => {
   const dir = path.join(FIXTURES, 'train/t20');
-  const bytes = (f: string) => { const b = readFileSync(path.join(dir, f)); return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength); };
-  const x = new Float32Array(bytes('input.f32')), y = Array.from(new Int32Array(bytes('labels.i32')));
+  const bytes = (f: string) => {
+    const b = readFileSync(path.join(dir, f));
+    return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength);
+  };
+  const x = new Float32Array(bytes('input.f32')),
+    y = Array.from(new Int32Array(bytes('labels.i32')));
   for (const threads of [1, 2]) {
     const t = await createTrainer(null, { from: dir, maxBatch: 3, threads, lr: 3e-3, warmupSteps: 2, totalSteps: 10 });
     const losses = new Float32Array(5);

@@ -1,8 +1,7 @@
 // The same fixture model in headless Chromium: with COOP/COEP headers it runs on 2 workers over
 // shared memory; without them it falls back to one thread in the page. Both must give Node's bits.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -11,13 +10,22 @@ import { FIXTURES, maxDiff, modelFixtures } from './helpers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ROOT = path.join(FIXTURES, '../..');
-const TYPES: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm', '.json': 'application/json', '.png': 'image/png' };
+const TYPES: Record<string, string> = {
+  '.html': 'text/html',
+  '.js': 'text/javascript',
+  '.mjs': 'text/javascript',
+  '.wasm': 'application/wasm',
+  '.json': 'application/json',
+  '.png': 'image/png',
+};
 // CI installs Chromium (.ci/run); elsewhere the test says it is skipped rather than failing a fresh machine.
 const haveChromium = existsSync(CHROMIUM);
 if (!haveChromium && process.env.CI) throw new Error(`${CHROMIUM} is missing: .ci/run should have installed it`);
 if (!haveChromium) console.warn(`browser tests skipped: no ${CHROMIUM} (apt-get install -y chromium)`);
 
-let server: Server, origin: string, ranges = 0;
+let server: Server,
+  origin: string,
+  ranges = 0;
 
 beforeAll(async () => {
   // /coi/… is served cross-origin isolated (COOP + COEP), /plain/… without the headers.
@@ -25,9 +33,16 @@ beforeAll(async () => {
     const url = new URL(req.url!, 'http://x');
     const [, mode, ...rest] = url.pathname.split('/');
     const file = path.join(ROOT, ...rest);
-    if (!['coi', 'plain'].includes(mode) || !file.startsWith(ROOT) || !existsSync(file)) { res.writeHead(404).end(); return; }
+    if (!['coi', 'plain'].includes(mode) || !file.startsWith(ROOT) || !existsSync(file)) {
+      res.writeHead(404).end();
+      return;
+    }
     const headers: Record<string, string> = { 'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream' };
-    if (mode === 'coi') Object.assign(headers, { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' });
+    if (mode === 'coi')
+      Object.assign(headers, {
+        'cross-origin-opener-policy': 'same-origin',
+        'cross-origin-embedder-policy': 'require-corp',
+      });
     const body = readFileSync(file);
     // The isolated page's server honours Range (the loader fetches tensor by tensor); the plain one
     // ignores it, so the loader's fallback to one whole download is exercised too.
@@ -35,7 +50,9 @@ beforeAll(async () => {
     if (range && mode === 'coi') {
       const [a, b] = [Number(range[1]), Math.min(Number(range[2]), body.length - 1)];
       ranges++;
-      res.writeHead(206, { ...headers, 'content-range': `bytes ${a}-${b}/${body.length}` }).end(body.subarray(a, b + 1));
+      res
+        .writeHead(206, { ...headers, 'content-range': `bytes ${a}-${b}/${body.length}` })
+        .end(body.subarray(a, b + 1));
       return;
     }
     res.writeHead(200, headers).end(body);
@@ -52,16 +69,26 @@ describe.skipIf(!haveChromium)('headless Chromium', () => {
     const { chromium } = await import('playwright-core');
     // a fresh profile each time (playwright passes it as --user-data-dir)
     const browser = await chromium.launchPersistentContext(mkdtempSync(path.join(tmpdir(), 'vit-wasm-chromium-')), {
-      executablePath: CHROMIUM, headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync',
-        '--no-first-run', '--disable-quic'],
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+        '--disable-quic',
+      ],
     });
     try {
       const page = await browser.newPage();
       const logs: string[] = [];
       page.on('console', (m) => logs.push(`${m.type()}: ${m.text()}`));
       await page.goto(url);
-      await page.waitForFunction(() => (window as unknown as { __result?: unknown }).__result, null, { timeout: 30000 });
+      await page.waitForFunction(() => (window as unknown as { __result?: unknown }).__result, null, {
+        timeout: 30000,
+      });
       const res = await page.evaluate(() => (window as unknown as { __result: Record<string, unknown> }).__result);
       return { res, logs };
     } finally {
@@ -69,8 +96,13 @@ describe.skipIf(!haveChromium)('headless Chromium', () => {
     }
   }
 
-  test.each([['coi', 2, true], ['plain', 1, false]] as const)('%s page', async (mode, wantThreads, wantIsolated) => {
-    const { res, logs } = await open(`${origin}/${mode}/tests/browser/page.html?model=${f.name}&batch=${f.batch}&threads=2`);
+  test.each([
+    ['coi', 2, true],
+    ['plain', 1, false],
+  ] as const)('%s page', async (mode, wantThreads, wantIsolated) => {
+    const { res, logs } = await open(
+      `${origin}/${mode}/tests/browser/page.html?model=${f.name}&batch=${f.batch}&threads=2`,
+    );
     expect(res.error).toBeUndefined();
     expect(res.isolated).toBe(wantIsolated);
     expect(res.threads).toBe(wantThreads);
@@ -90,15 +122,26 @@ describe.skipIf(!haveChromium)('headless Chromium', () => {
     expect(Object.keys(tops).sort()).toEqual(['bitmap', 'blob', 'canvas', 'imageData', 'img']);
     expect(tops.blob).toEqual(nodeTop);
     for (const [name, t] of Object.entries(tops)) {
-      expect(t.map((p) => p.index), name).toEqual(nodeTop.map((p) => p.index));
+      expect(
+        t.map((p) => p.index),
+        name,
+      ).toEqual(nodeTop.map((p) => p.index));
       t.forEach((p, i) => expect(Math.abs(p.score - nodeTop[i].score), name).toBeLessThan(1e-3));
     }
     const runtime = res.runtime as Record<string, unknown>;
-    expect(runtime).toMatchObject({ platform: 'browser', threads: wantThreads, workers: wantIsolated, sharedMemory: wantIsolated,
-      crossOriginIsolated: wantIsolated, simd: 'simd' });
+    expect(runtime).toMatchObject({
+      platform: 'browser',
+      threads: wantThreads,
+      workers: wantIsolated,
+      sharedMemory: wantIsolated,
+      crossOriginIsolated: wantIsolated,
+      simd: 'simd',
+    });
     if (wantIsolated) expect(runtime.fallback).toBeNull();
     else expect(runtime.fallback).toMatch(/^the page is not cross-origin isolated: serve it with the headers/);
-    expect(res.missing).toBe(`vit-wasm: ${origin}/${mode}/tests/fixtures/models/no-such-model/config.json: cannot fetch model file: HTTP 404 Not Found`);
+    expect(res.missing).toBe(
+      `vit-wasm: ${origin}/${mode}/tests/fixtures/models/no-such-model/config.json: cannot fetch model file: HTTP 404 Not Found`,
+    );
   });
 
   test('workerUrl: the served worker file runs the pool (strict-CSP pages); a wrong URL is named in the error', async () => {
@@ -110,21 +153,26 @@ describe.skipIf(!haveChromium)('headless Chromium', () => {
     expect(res.bits).toEqual(Array.from(new Uint32Array((await model.forward(f.input, f.batch)).buffer)));
     await model.dispose();
     const bad = await open(`${origin}/coi/tests/browser/page.html?${q}&workerUrl=../../dist/no-such-worker.js`);
-    expect(bad.res.error).toContain(`vit-wasm: worker 0 failed: could not load or run ${origin}/coi/dist/no-such-worker.js`);
+    expect(bad.res.error).toContain(
+      `vit-wasm: worker 0 failed: could not load or run ${origin}/coi/dist/no-such-worker.js`,
+    );
   });
 
-  test('data-parallel training runs in the browser: first loss equals PyTorch\'s, then it falls', async () => {
+  test("data-parallel training runs in the browser: first loss equals PyTorch's, then it falls", async () => {
     const { res } = await open(`${origin}/coi/tests/browser/train.html`);
     expect(res.error).toBeUndefined();
     expect(res.threads).toBe(2);
-    const losses = res.losses as number[], exp = JSON.parse(readFileSync(path.join(FIXTURES, 'train/t20/expected.json'), 'utf8'));
+    const losses = res.losses as number[],
+      exp = JSON.parse(readFileSync(path.join(FIXTURES, 'train/t20/expected.json'), 'utf8'));
     expect(Math.abs(losses[0] - exp.loss)).toBeLessThanOrEqual(1e-4 * exp.loss);
     expect(losses[9]).toBeLessThan(losses[0]);
     expect(res.bytes).toBeGreaterThan(1000);
   });
 
   test('the default build in Chromium is relaxed SIMD (FMA), within the PyTorch bar', async () => {
-    const { res } = await open(`${origin}/coi/tests/browser/page.html?model=${f.name}&batch=${f.batch}&threads=2&simd=auto`);
+    const { res } = await open(
+      `${origin}/coi/tests/browser/page.html?model=${f.name}&batch=${f.batch}&threads=2&simd=auto`,
+    );
     expect(res.error).toBeUndefined();
     expect(res.simd).toBe('relaxed');
     const { diff, scale } = maxDiff(res.logits as number[], f.logits);

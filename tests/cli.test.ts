@@ -44,7 +44,15 @@ describe('vit-wasm CLI and package entry', () => {
   });
 
   test('classify prints a table and reports unreadable images without stopping', async () => {
-    const { code, stdout, stderr } = await cli(['classify', '--model', MODEL, '/nonexistent.png', IMAGES[0], '--top', '2']);
+    const { code, stdout, stderr } = await cli([
+      'classify',
+      '--model',
+      MODEL,
+      '/nonexistent.png',
+      IMAGES[0],
+      '--top',
+      '2',
+    ]);
     expect(code).toBe(1);
     expect(stderr).toMatch(/\/nonexistent\.png: cannot read image: no such file/);
     const lines = stdout.trim().split('\n');

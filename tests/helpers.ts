@@ -1,6 +1,6 @@
-import { readFileSync, readdirSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 export const FIXTURES = fileURLToPath(new URL('./fixtures/', import.meta.url));
 export const MODELS = path.join(FIXTURES, 'models');
@@ -17,20 +17,26 @@ export interface ModelFixture {
 
 /** Every committed PyTorch fixture model with its input and float64 logits. */
 export function modelFixtures(): ModelFixture[] {
-  return readdirSync(MODELS).sort().map((name) => {
-    const dir = path.join(MODELS, name);
-    const exp = JSON.parse(readFileSync(path.join(dir, 'expected.json'), 'utf8'));
-    const buf = readFileSync(path.join(dir, 'input.f32'));
-    const input = new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
-    return { name, dir, batch: exp.batch, input, logits: exp.logits, eps: exp.layer_norm_eps, dtype: exp.dtype };
-  });
+  return readdirSync(MODELS)
+    .sort()
+    .map((name) => {
+      const dir = path.join(MODELS, name);
+      const exp = JSON.parse(readFileSync(path.join(dir, 'expected.json'), 'utf8'));
+      const buf = readFileSync(path.join(dir, 'input.f32'));
+      const input = new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
+      return { name, dir, batch: exp.batch, input, logits: exp.logits, eps: exp.layer_norm_eps, dtype: exp.dtype };
+    });
 }
 
 /** max |a - b| and max |b|. */
 export function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): { diff: number; scale: number } {
   if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
-  let diff = 0, scale = 0;
-  for (let i = 0; i < a.length; i++) { diff = Math.max(diff, Math.abs(a[i] - b[i])); scale = Math.max(scale, Math.abs(b[i])); }
+  let diff = 0,
+    scale = 0;
+  for (let i = 0; i < a.length; i++) {
+    diff = Math.max(diff, Math.abs(a[i] - b[i]));
+    scale = Math.max(scale, Math.abs(b[i]));
+  }
   return { diff, scale };
 }
 
@@ -40,7 +46,9 @@ export async function referenceTrace(dir: string): Promise<Map<string, Float32Ar
   const { readSafetensorsHeader, TensorReader } = await import('../src/io/safetensors.js');
   const src = await (await modelFiles(dir)).open('trace.safetensors');
   try {
-    const tensors = await readSafetensorsHeader(src), reader = new TensorReader(tensors.values()), out = new Map<string, Float32Array>();
+    const tensors = await readSafetensorsHeader(src),
+      reader = new TensorReader(tensors.values()),
+      out = new Map<string, Float32Array>();
     for (const [name, info] of tensors) out.set(name, (await reader.read(info)).slice());
     return out;
   } finally {

@@ -6,42 +6,71 @@ import { convertChannels, decodeImage, preprocess, resize } from '../src/io/imag
 import { FIXTURES } from './helpers.js';
 
 interface Case {
-  image: string; mode: 'RGB' | 'L'; height: number; width: number; resample: number;
-  image_mean: number[]; image_std: number[]; resized: string; normalized: string | null;
+  image: string;
+  mode: 'RGB' | 'L';
+  height: number;
+  width: number;
+  resample: number;
+  image_mean: number[];
+  image_std: number[];
+  resized: string;
+  normalized: string | null;
 }
 const dir = path.join(FIXTURES, 'preprocess');
 const cases: Case[] = JSON.parse(readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
 const bytesOf = (f: string) => new Uint8Array(readFileSync(f));
 
 describe('preprocessing matches Pillow', () => {
-  test.each(cases.map((c) => [`${c.image} ${c.mode} ${c.height}x${c.width} resample ${c.resample}`, c] as const))('%s', (_, c) => {
-    const C = c.mode === 'L' ? 1 : 3;
-    const img = decodeImage(bytesOf(path.join(FIXTURES, 'images', c.image)), c.image);
-    const ours = resize(convertChannels(img, C), c.width, c.height, c.resample).data;
-    const pil = bytesOf(path.join(dir, c.resized));
-    expect(ours.length).toBe(pil.length);
-    let exact = 0, sum = 0, worst = 0;
-    for (let i = 0; i < pil.length; i++) { const d = Math.abs(ours[i] - pil[i]); exact += +(d === 0); sum += d; worst = Math.max(worst, d); }
+  test.each(cases.map((c) => [`${c.image} ${c.mode} ${c.height}x${c.width} resample ${c.resample}`, c] as const))(
+    '%s',
+    (_, c) => {
+      const C = c.mode === 'L' ? 1 : 3;
+      const img = decodeImage(bytesOf(path.join(FIXTURES, 'images', c.image)), c.image);
+      const ours = resize(convertChannels(img, C), c.width, c.height, c.resample).data;
+      const pil = bytesOf(path.join(dir, c.resized));
+      expect(ours.length).toBe(pil.length);
+      let exact = 0,
+        sum = 0,
+        worst = 0;
+      for (let i = 0; i < pil.length; i++) {
+        const d = Math.abs(ours[i] - pil[i]);
+        exact += +(d === 0);
+        sum += d;
+        worst = Math.max(worst, d);
+      }
 
-    const cfg = { doResize: true, size: [c.height, c.width] as [number, number], resample: c.resample, doRescale: true,
-      rescaleFactor: 1 / 255, doNormalize: true, imageMean: c.image_mean, imageStd: c.image_std };
-    const x = preprocess(img, cfg, C as 1 | 3);
-    // Normalized reference: numpy's output when stored, else Pillow's pixels through HF's formula in float64.
-    const ref = c.normalized ? new Float32Array(bytesOf(path.join(dir, c.normalized)).slice().buffer)
-      : Float32Array.from({ length: pil.length }, (_, k) => {
-        const ch = Math.floor(k / (c.height * c.width)), i = k % (c.height * c.width);
-        return (pil[i * C + ch] / 255 - c.image_mean[ch]) / c.image_std[ch];
-      });
-    let meanAbs = 0;
-    for (let i = 0; i < ref.length; i++) meanAbs += Math.abs(x[i] - ref[i]);
-    meanAbs /= ref.length;
-    console.log(`${c.image} ${c.mode} ${c.height}x${c.width} r${c.resample}: ${(100 * exact / pil.length).toFixed(2)}% bytes equal to Pillow, ` +
-      `mean |Δ| ${(sum / pil.length).toFixed(4)} max ${worst} (uint8); normalized mean |Δ| ${meanAbs.toExponential(2)}`);
-    expect(meanAbs).toBeLessThanOrEqual(0.01);
-    // PNGs decode losslessly, so Pillow's resampler is reproduced byte for byte; JPEG decoders may differ by an LSB or so.
-    if (c.image.endsWith('.png')) {
-      expect(worst).toBe(0);
-      if (c.normalized) expect(Array.from(x)).toEqual(Array.from(ref));
-    }
-  });
+      const cfg = {
+        doResize: true,
+        size: [c.height, c.width] as [number, number],
+        resample: c.resample,
+        doRescale: true,
+        rescaleFactor: 1 / 255,
+        doNormalize: true,
+        imageMean: c.image_mean,
+        imageStd: c.image_std,
+      };
+      const x = preprocess(img, cfg, C as 1 | 3);
+      // Normalized reference: numpy's output when stored, else Pillow's pixels through HF's formula in float64.
+      const ref = c.normalized
+        ? new Float32Array(bytesOf(path.join(dir, c.normalized)).slice().buffer)
+        : Float32Array.from({ length: pil.length }, (_, k) => {
+            const ch = Math.floor(k / (c.height * c.width)),
+              i = k % (c.height * c.width);
+            return (pil[i * C + ch] / 255 - c.image_mean[ch]) / c.image_std[ch];
+          });
+      let meanAbs = 0;
+      for (let i = 0; i < ref.length; i++) meanAbs += Math.abs(x[i] - ref[i]);
+      meanAbs /= ref.length;
+      console.log(
+        `${c.image} ${c.mode} ${c.height}x${c.width} r${c.resample}: ${((100 * exact) / pil.length).toFixed(2)}% bytes equal to Pillow, ` +
+          `mean |Δ| ${(sum / pil.length).toFixed(4)} max ${worst} (uint8); normalized mean |Δ| ${meanAbs.toExponential(2)}`,
+      );
+      expect(meanAbs).toBeLessThanOrEqual(0.01);
+      // PNGs decode losslessly, so Pillow's resampler is reproduced byte for byte; JPEG decoders may differ by an LSB or so.
+      if (c.image.endsWith('.png')) {
+        expect(worst).toBe(0);
+        if (c.normalized) expect(Array.from(x)).toEqual(Array.from(ref));
+      }
+    },
+  );
 });

@@ -2,7 +2,15 @@
 // not a multiple of the tile, odd K, strided rows, and canaries around every output.
 import v8 from 'node:v8';
 import { beforeAll, describe, expect, test } from 'vitest';
-import { EPI, KERNELS, compileKernels, hasRelaxedSimd, instantiateKernels, type KernelExports, type SimdFlavor } from '../src/runtime/kernels.js';
+import {
+  compileKernels,
+  EPI,
+  hasRelaxedSimd,
+  instantiateKernels,
+  KERNELS,
+  type KernelExports,
+  type SimdFlavor,
+} from '../src/runtime/kernels.js';
 import { WasmMemory } from '../src/runtime/memory.js';
 import { packWeight, paddedSize } from '../src/runtime/pack.js';
 
@@ -11,33 +19,46 @@ const CANARY = 12345.678;
 
 function rng(seed: number) {
   let s = seed >>> 0;
-  return () => { s = (s * 1664525 + 1013904223) >>> 0; return s / 2 ** 32; };
+  return () => {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
 }
 
 class Harness {
   mem = new WasmMemory();
   k!: KernelExports;
   rand = rng(42);
-  async init(flavor: SimdFlavor) { this.k = instantiateKernels((await compileKernels(flavor)).module, this.mem.memory); }
-  reset() { this.mem.reset(65536); }
+  async init(flavor: SimdFlavor) {
+    this.k = instantiateKernels((await compileKernels(flavor)).module, this.mem.memory);
+  }
+  reset() {
+    this.mem.reset(65536);
+  }
   /** n floats of normal-ish noise × scale, with `pad` canaries after them. */
   put(values: ArrayLike<number>, pad = 16): number {
     const p = this.mem.alloc(values.length + pad);
     const v = this.mem.f32(p, values.length + pad);
-    v.set(values); v.fill(CANARY, values.length);
+    v.set(values);
+    v.fill(CANARY, values.length);
     return p;
   }
   noise(n: number, scale = 1): Float32Array {
     return Float32Array.from({ length: n }, () => (this.rand() + this.rand() + this.rand() - 1.5) * 2 * scale);
   }
-  get(p: number, n: number) { return this.mem.f32(p, n).slice(); }
-  clone(p: number, n: number) { return this.put(this.get(p, n)); }
+  get(p: number, n: number) {
+    return this.mem.f32(p, n).slice();
+  }
+  clone(p: number, n: number) {
+    return this.put(this.get(p, n));
+  }
 }
 
 function expectClose(got: Float32Array, want: Float32Array, atol: number, rtol: number, what: string) {
   for (let i = 0; i < want.length; i++) {
     const tol = atol + rtol * Math.abs(want[i]);
-    if (!(Math.abs(got[i] - want[i]) <= tol)) throw new Error(`${what}: element ${i}: got ${got[i]}, want ${want[i]} (tol ${tol})`);
+    if (!(Math.abs(got[i] - want[i]) <= tol))
+      throw new Error(`${what}: element ${i}: got ${got[i]}, want ${want[i]} (tol ${tol})`);
   }
 }
 
@@ -58,86 +79,116 @@ describe.each(flavors)('kernels (%s build)', (flavor) => {
   });
 
   test.each([1, 3, 4, 5, 8, 9, 13])('gemm M=%i over N, K, epilogues, strides', (M) => {
-    for (const N of [1, 7, 8, 9, 16, 17, 23]) for (const K of [1, 3, 8, 17]) for (const epi of [EPI.STORE, EPI.ADD, EPI.GELU]) {
-      h.reset();
-      const lda = K + (M % 2), ldc = N + (N % 3);
-      const a = h.put(h.noise(M * lda)), w = h.noise(N * K), bias = h.noise(paddedSize(N));
-      bias.fill(0, N);
-      const wp = h.put(packWeight(w, N, K)), wr = h.put(w), bp = h.put(bias);
-      const c0 = h.noise(M * ldc);
-      const cs = h.put(c0), cr = h.put(c0);
-      h.k.gemm_4x8_simd(a, lda, wp, bp, cs, ldc, M, N, K, epi);
-      h.k.gemm_ref(a, lda, wr, bp, cr, ldc, M, N, K, epi);
-      const got = h.get(cs, M * ldc + 16), want = h.get(cr, M * ldc + 16);
-      expectClose(got, want, 2e-6 * Math.sqrt(K), 1e-6, `gemm M=${M} N=${N} K=${K} epi=${epi}`);
-      // columns between N and ldc, and everything after the last row, are untouched
-      for (let i = 0; i < M; i++) for (let j = N; j < ldc; j++) expect(got[i * ldc + j]).toBe(c0[i * ldc + j]);
-      expect(Array.from(got.subarray(M * ldc))).toEqual(Array(16).fill(Math.fround(CANARY)));
-    }
+    for (const N of [1, 7, 8, 9, 16, 17, 23])
+      for (const K of [1, 3, 8, 17])
+        for (const epi of [EPI.STORE, EPI.ADD, EPI.GELU]) {
+          h.reset();
+          const lda = K + (M % 2),
+            ldc = N + (N % 3);
+          const a = h.put(h.noise(M * lda)),
+            w = h.noise(N * K),
+            bias = h.noise(paddedSize(N));
+          bias.fill(0, N);
+          const wp = h.put(packWeight(w, N, K)),
+            wr = h.put(w),
+            bp = h.put(bias);
+          const c0 = h.noise(M * ldc);
+          const cs = h.put(c0),
+            cr = h.put(c0);
+          h.k.gemm_4x8_simd(a, lda, wp, bp, cs, ldc, M, N, K, epi);
+          h.k.gemm_ref(a, lda, wr, bp, cr, ldc, M, N, K, epi);
+          const got = h.get(cs, M * ldc + 16),
+            want = h.get(cr, M * ldc + 16);
+          expectClose(got, want, 2e-6 * Math.sqrt(K), 1e-6, `gemm M=${M} N=${N} K=${K} epi=${epi}`);
+          // columns between N and ldc, and everything after the last row, are untouched
+          for (let i = 0; i < M; i++) for (let j = N; j < ldc; j++) expect(got[i * ldc + j]).toBe(c0[i * ldc + j]);
+          expect(Array.from(got.subarray(M * ldc))).toEqual(Array(16).fill(Math.fround(CANARY)));
+        }
   });
 
   test('gemm with no bias (pointer 0)', () => {
     h.reset();
-    const M = 5, N = 11, K = 9;
-    const a = h.put(h.noise(M * K)), w = h.noise(N * K);
-    const cs = h.put(new Float32Array(M * N)), cr = h.put(new Float32Array(M * N));
+    const M = 5,
+      N = 11,
+      K = 9;
+    const a = h.put(h.noise(M * K)),
+      w = h.noise(N * K);
+    const cs = h.put(new Float32Array(M * N)),
+      cr = h.put(new Float32Array(M * N));
     h.k.gemm_4x8_simd(a, K, h.put(packWeight(w, N, K)), 0, cs, N, M, N, K, EPI.STORE);
     h.k.gemm_ref(a, K, h.put(w), 0, cr, N, M, N, K, EPI.STORE);
     expectClose(h.get(cs, M * N), h.get(cr, M * N), 1e-5, 1e-6, 'gemm no bias');
   });
 
   test.each([1, 3, 4, 5, 8, 33, 40, 768])('layernorm D=%i', (D) => {
-    for (const rows of [1, 2, 5]) for (const eps of [1e-12, 1e-6]) {
-      h.reset();
-      const ldx = D + 3;
-      // a large common offset: a one-pass variance would lose digits here
-      const x = h.put(h.noise(rows * ldx).map((v) => v * 3 + 50));
-      const g = h.put(h.noise(D, 1).map((v) => v + 1)), b = h.put(h.noise(D));
-      const ys = h.put(new Float32Array(rows * D)), yr = h.put(new Float32Array(rows * D));
-      h.k.layernorm_simd(x, ldx, ys, D, g, b, rows, D, eps);
-      h.k.layernorm_ref(x, ldx, yr, D, g, b, rows, D, eps);
-      expectClose(h.get(ys, rows * D + 16), h.get(yr, rows * D + 16), 2e-5, 1e-5, `layernorm D=${D} rows=${rows}`);
-    }
+    for (const rows of [1, 2, 5])
+      for (const eps of [1e-12, 1e-6]) {
+        h.reset();
+        const ldx = D + 3;
+        // a large common offset: a one-pass variance would lose digits here
+        const x = h.put(h.noise(rows * ldx).map((v) => v * 3 + 50));
+        const g = h.put(h.noise(D, 1).map((v) => v + 1)),
+          b = h.put(h.noise(D));
+        const ys = h.put(new Float32Array(rows * D)),
+          yr = h.put(new Float32Array(rows * D));
+        h.k.layernorm_simd(x, ldx, ys, D, g, b, rows, D, eps);
+        h.k.layernorm_ref(x, ldx, yr, D, g, b, rows, D, eps);
+        expectClose(h.get(ys, rows * D + 16), h.get(yr, rows * D + 16), 2e-5, 1e-5, `layernorm D=${D} rows=${rows}`);
+      }
   });
 
   test('gelu: erf within 1e-6 over [-12, 12], tails at every length, special values', () => {
     h.reset();
     const n = 24001;
     const xs = Float32Array.from({ length: n }, (_, i) => -12 + i * 0.001);
-    const x = h.put(xs), ys = h.put(new Float32Array(n)), yr = h.put(new Float32Array(n));
+    const x = h.put(xs),
+      ys = h.put(new Float32Array(n)),
+      yr = h.put(new Float32Array(n));
     h.k.gelu_simd(x, ys, n);
     h.k.gelu_ref(x, yr, n);
-    const got = h.get(ys, n), want = h.get(yr, n);
+    const got = h.get(ys, n),
+      want = h.get(yr, n);
     let worstErf = 0;
     for (let i = 0; i < n; i++) {
       // gelu = x/2 (1 + erf(x/√2)), so the erf error is the gelu error divided by |x|/2
-      if (Math.abs(xs[i]) > 1e-3) worstErf = Math.max(worstErf, Math.abs(got[i] - want[i]) / (Math.abs(xs[i]) / 2) - 1.2e-7 * Math.abs(want[i]) / (Math.abs(xs[i]) / 2));
+      if (Math.abs(xs[i]) > 1e-3)
+        worstErf = Math.max(
+          worstErf,
+          Math.abs(got[i] - want[i]) / (Math.abs(xs[i]) / 2) - (1.2e-7 * Math.abs(want[i])) / (Math.abs(xs[i]) / 2),
+        );
     }
     console.log(`gelu (${flavor}): worst erf error ${worstErf.toExponential(2)}`);
     expect(worstErf).toBeLessThanOrEqual(1e-6);
     for (const len of [0, 1, 3, 4, 5, 7, 8, 9]) {
       h.reset();
-      const v = h.noise(len, 4), a = h.put(v), s = h.put(new Float32Array(len)), r = h.put(new Float32Array(len));
-      h.k.gelu_simd(a, s, len); h.k.gelu_ref(a, r, len);
+      const v = h.noise(len, 4),
+        a = h.put(v),
+        s = h.put(new Float32Array(len)),
+        r = h.put(new Float32Array(len));
+      h.k.gelu_simd(a, s, len);
+      h.k.gelu_ref(a, r, len);
       expectClose(h.get(s, len + 16), h.get(r, len + 16), 1e-6, 1e-6, `gelu n=${len}`);
     }
     h.reset();
     const special = Float32Array.from([0, -0, 1e-30, -1e-30, 40, -40, 1e4, -1e4, 3.4e38, -3.4e38]);
-    const sp = h.put(special), so = h.put(new Float32Array(special.length));
+    const sp = h.put(special),
+      so = h.put(new Float32Array(special.length));
     h.k.gelu_simd(sp, so, special.length);
     const out = h.get(so, special.length);
     special.forEach((v, i) => {
       // tiny |x|: x/2; large x: x; large -x: (-)0 — never NaN or Infinity
-      const want = Math.abs(v) < 1 ? v / 2 : v > 0 ? v : 0;
+      const want = Math.abs(v) < 1 ? v / 2 : Math.max(v, 0);
       expect(Math.abs(out[i] - want)).toBeLessThanOrEqual(Math.abs(want) * 1e-6);
     });
   });
 
   test.each([1, 2, 3, 4, 5, 8, 9, 17, 197])('softmax n=%i', (n) => {
     h.reset();
-    const rows = 3, ld = n + 2;
+    const rows = 3,
+      ld = n + 2;
     const x0 = h.noise(rows * ld, 10);
-    const s = h.put(x0), r = h.put(x0);
+    const s = h.put(x0),
+      r = h.put(x0);
     h.k.softmax_rows_simd(s, ld, rows, n);
     h.k.softmax_rows_ref(r, ld, rows, n);
     const got = h.get(s, rows * ld + 16);
@@ -149,43 +200,77 @@ describe.each(flavors)('kernels (%s build)', (flavor) => {
   });
 
   test.each([1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 50])('attention T=%i', (T) => {
-    for (const [H, dh] of [[1, 1], [2, 3], [3, 4], [2, 5], [2, 8], [3, 11], [2, 19], [1, 64]]) {
+    for (const [H, dh] of [
+      [1, 1],
+      [2, 3],
+      [3, 4],
+      [2, 5],
+      [2, 8],
+      [3, 11],
+      [2, 19],
+      [1, 64],
+    ]) {
       h.reset();
-      const D = H * dh, T8 = Math.ceil(T / 8) * 8;
+      const D = H * dh,
+        T8 = Math.ceil(T / 8) * 8;
       const qkv = h.put(h.noise(T * 3 * D, 1.5));
-      const os = h.put(new Float32Array(T * D)), or = h.put(new Float32Array(T * D));
-      const ps = h.put(new Float32Array(T * T)), pr = h.put(new Float32Array(T * T));
-      const kt = h.put(new Float32Array(dh * T8)), scratch = h.put(new Float32Array(4 * T8));
+      const os = h.put(new Float32Array(T * D)),
+        or = h.put(new Float32Array(T * D));
+      const ps = h.put(new Float32Array(T * T)),
+        pr = h.put(new Float32Array(T * T));
+      const kt = h.put(new Float32Array(dh * T8)),
+        scratch = h.put(new Float32Array(4 * T8));
       const all = h.get(qkv, T * 3 * D);
       for (let head = 0; head < H; head++) {
         h.k.attention_pack_kt(qkv, kt, T, D, dh, head);
         const got = h.get(kt, dh * T8 + 16);
-        for (let d = 0; d < dh; d++) for (let j = 0; j < T8; j++) {
-          expect(got[(j >> 3) * dh * 8 + d * 8 + (j & 7)]).toBe(j < T ? all[j * 3 * D + D + head * dh + d] : 0);
-        }
+        for (let d = 0; d < dh; d++)
+          for (let j = 0; j < T8; j++) {
+            expect(got[(j >> 3) * dh * 8 + d * 8 + (j & 7)]).toBe(j < T ? all[j * 3 * D + D + head * dh + d] : 0);
+          }
         expect(got[dh * T8]).toBe(Math.fround(CANARY));
         // the simd kernel in two row ranges, as two workers would split it
         const mid = Math.floor(T / 3) | 1;
         h.k.attention_head_simd(qkv, kt, os, scratch, ps, T, D, dh, head, 1 / Math.sqrt(dh), 0, Math.min(mid, T));
         h.k.attention_head_simd(qkv, kt, os, scratch, ps, T, D, dh, head, 1 / Math.sqrt(dh), Math.min(mid, T), T);
         h.k.attention_head_ref(qkv, 0, or, 0, pr, T, D, dh, head, 1 / Math.sqrt(dh), 0, T);
-        expectClose(h.get(ps, T * T + 16), h.get(pr, T * T + 16), 1e-6, 1e-5, `attention probs T=${T} H=${H} dh=${dh} head=${head}`);
+        expectClose(
+          h.get(ps, T * T + 16),
+          h.get(pr, T * T + 16),
+          1e-6,
+          1e-5,
+          `attention probs T=${T} H=${H} dh=${dh} head=${head}`,
+        );
       }
       expectClose(h.get(os, T * D + 16), h.get(or, T * D + 16), 1e-5, 1e-5, `attention T=${T} H=${H} dh=${dh}`);
     }
   });
 
   test('patchify and embed_tokens equal their references exactly', () => {
-    for (const [B, C, Hp, Wp, p] of [[1, 1, 4, 4, 2], [2, 3, 20, 25, 5], [2, 3, 16, 16, 4], [1, 3, 24, 24, 8], [2, 1, 28, 28, 7], [1, 3, 9, 6, 3]]) {
+    for (const [B, C, Hp, Wp, p] of [
+      [1, 1, 4, 4, 2],
+      [2, 3, 20, 25, 5],
+      [2, 3, 16, 16, 4],
+      [1, 3, 24, 24, 8],
+      [2, 1, 28, 28, 7],
+      [1, 3, 9, 6, 3],
+    ]) {
       h.reset();
-      const Np = (Hp / p) * (Wp / p), K = C * p * p, D = 13, T = Np + 1;
+      const Np = (Hp / p) * (Wp / p),
+        K = C * p * p,
+        D = 13,
+        T = Np + 1;
       const img = h.put(h.noise(B * C * Hp * Wp));
-      const ps = h.put(new Float32Array(B * Np * K)), pr = h.put(new Float32Array(B * Np * K));
+      const ps = h.put(new Float32Array(B * Np * K)),
+        pr = h.put(new Float32Array(B * Np * K));
       h.k.patchify_simd(img, ps, B, C, Hp, Wp, p);
       h.k.patchify_ref(img, pr, B, C, Hp, Wp, p);
       expect(h.get(ps, B * Np * K + 16)).toEqual(h.get(pr, B * Np * K + 16));
-      const pe = h.put(h.noise(B * Np * D)), cls = h.put(h.noise(D)), pos = h.put(h.noise(T * D));
-      const xs = h.put(new Float32Array(B * T * D)), xr = h.put(new Float32Array(B * T * D));
+      const pe = h.put(h.noise(B * Np * D)),
+        cls = h.put(h.noise(D)),
+        pos = h.put(h.noise(T * D));
+      const xs = h.put(new Float32Array(B * T * D)),
+        xr = h.put(new Float32Array(B * T * D));
       h.k.embed_tokens_simd(pe, cls, pos, xs, B, T, D);
       h.k.embed_tokens_ref(pe, cls, pos, xr, B, T, D);
       expect(h.get(xs, B * T * D + 16)).toEqual(h.get(xr, B * T * D + 16));
@@ -197,31 +282,56 @@ describe.each(flavors)('kernels (%s build)', (flavor) => {
 // formulas against finite differences of the forward references.
 describe.each(flavors)('backward kernels (%s build)', (flavor) => {
   const h = new Harness();
-  beforeAll(async () => { await h.init(flavor); });
+  beforeAll(async () => {
+    await h.init(flavor);
+  });
 
   test.each([1, 3, 4, 5, 9])('strided gemm M=%i: dX = dY·W and dW = dYᵀ·X layouts', (M) => {
-    for (const N of [1, 7, 8, 9, 17]) for (const K of [1, 3, 8, 13]) for (const epi of [EPI.STORE, EPI.ADD]) {
-      h.reset();
-      // dX (M, K) = dY (M, N) · W (N, K): A rows of dY, B rows of W
-      const dy = h.put(h.noise(M * N)), w = h.put(h.noise(N * K));
-      const c0 = h.noise(M * K), cs = h.put(c0), cr = h.put(c0);
-      h.k.gemm_4x8_strided_simd(dy, N * 4, 4, w, K * 4, cs, K, M, K, N, epi);
-      h.k.gemm_strided_ref(dy, N * 4, 4, w, K * 4, cr, K, M, K, N, epi);
-      expectClose(h.get(cs, M * K + 16), h.get(cr, M * K + 16), 2e-6 * Math.sqrt(N), 1e-6, `dX M=${M} N=${N} K=${K}`);
-      // dW (N, K) = dYᵀ (N, M) · X (M, K): A is dY read down its columns
-      const x = h.put(h.noise(M * K));
-      const w0 = h.noise(N * K), ws = h.put(w0), wr = h.put(w0);
-      h.k.gemm_4x8_strided_simd(dy, 4, N * 4, x, K * 4, ws, K, N, K, M, epi);
-      h.k.gemm_strided_ref(dy, 4, N * 4, x, K * 4, wr, K, N, K, M, epi);
-      expectClose(h.get(ws, N * K + 16), h.get(wr, N * K + 16), 2e-6 * Math.sqrt(M), 1e-6, `dW M=${M} N=${N} K=${K}`);
-    }
+    for (const N of [1, 7, 8, 9, 17])
+      for (const K of [1, 3, 8, 13])
+        for (const epi of [EPI.STORE, EPI.ADD]) {
+          h.reset();
+          // dX (M, K) = dY (M, N) · W (N, K): A rows of dY, B rows of W
+          const dy = h.put(h.noise(M * N)),
+            w = h.put(h.noise(N * K));
+          const c0 = h.noise(M * K),
+            cs = h.put(c0),
+            cr = h.put(c0);
+          h.k.gemm_4x8_strided_simd(dy, N * 4, 4, w, K * 4, cs, K, M, K, N, epi);
+          h.k.gemm_strided_ref(dy, N * 4, 4, w, K * 4, cr, K, M, K, N, epi);
+          expectClose(
+            h.get(cs, M * K + 16),
+            h.get(cr, M * K + 16),
+            2e-6 * Math.sqrt(N),
+            1e-6,
+            `dX M=${M} N=${N} K=${K}`,
+          );
+          // dW (N, K) = dYᵀ (N, M) · X (M, K): A is dY read down its columns
+          const x = h.put(h.noise(M * K));
+          const w0 = h.noise(N * K),
+            ws = h.put(w0),
+            wr = h.put(w0);
+          h.k.gemm_4x8_strided_simd(dy, 4, N * 4, x, K * 4, ws, K, N, K, M, epi);
+          h.k.gemm_strided_ref(dy, 4, N * 4, x, K * 4, wr, K, N, K, M, epi);
+          expectClose(
+            h.get(ws, N * K + 16),
+            h.get(wr, N * K + 16),
+            2e-6 * Math.sqrt(M),
+            1e-6,
+            `dW M=${M} N=${N} K=${K}`,
+          );
+        }
   });
 
   test.each([1, 3, 4, 5, 13])('colsum N=%i', (N) => {
     for (const M of [1, 2, 7]) {
       h.reset();
-      const dy = h.put(h.noise(M * N)), b0 = h.noise(N), bs = h.put(b0), br = h.put(b0);
-      h.k.colsum_simd(dy, bs, M, N); h.k.colsum_ref(dy, br, M, N);
+      const dy = h.put(h.noise(M * N)),
+        b0 = h.noise(N),
+        bs = h.put(b0),
+        br = h.put(b0);
+      h.k.colsum_simd(dy, bs, M, N);
+      h.k.colsum_ref(dy, br, M, N);
       expectClose(h.get(bs, N + 16), h.get(br, N + 16), 1e-6, 1e-6, `colsum M=${M} N=${N}`);
     }
   });
@@ -229,11 +339,21 @@ describe.each(flavors)('backward kernels (%s build)', (flavor) => {
   test.each([1, 3, 4, 5, 8, 33])('layernorm backward D=%i: reference and finite differences', (D) => {
     for (const rows of [1, 3]) {
       h.reset();
-      const ldx = D + 2, eps = 1e-5;
-      const xv = h.noise(rows * ldx).map((v) => v * 2 + 3), gv = h.noise(D).map((v) => v + 1), dyv = h.noise(rows * D);
-      const x = h.put(xv), g = h.put(gv), dy = h.put(dyv);
-      const dx0 = h.noise(rows * ldx), dxs = h.put(dx0), dxr = h.put(dx0);
-      const dgs = h.put(new Float32Array(D)), dbs = h.put(new Float32Array(D)), dgr = h.put(new Float32Array(D)), dbr = h.put(new Float32Array(D));
+      const ldx = D + 2,
+        eps = 1e-5;
+      const xv = h.noise(rows * ldx).map((v) => v * 2 + 3),
+        gv = h.noise(D).map((v) => v + 1),
+        dyv = h.noise(rows * D);
+      const x = h.put(xv),
+        g = h.put(gv),
+        dy = h.put(dyv);
+      const dx0 = h.noise(rows * ldx),
+        dxs = h.put(dx0),
+        dxr = h.put(dx0);
+      const dgs = h.put(new Float32Array(D)),
+        dbs = h.put(new Float32Array(D)),
+        dgr = h.put(new Float32Array(D)),
+        dbr = h.put(new Float32Array(D));
       h.k.layernorm_bwd_simd(x, ldx, dy, dxs, g, dgs, dbs, rows, D, eps);
       h.k.layernorm_bwd_ref(x, ldx, dy, dxr, g, dgr, dbr, rows, D, eps);
       expectClose(h.get(dxs, rows * ldx + 16), h.get(dxr, rows * ldx + 16), 1e-5, 1e-5, `layernorm dx D=${D}`);
@@ -241,12 +361,18 @@ describe.each(flavors)('backward kernels (%s build)', (flavor) => {
       expectClose(h.get(dbs, D + 16), h.get(dbr, D + 16), 1e-5, 1e-5, 'dbeta');
       // d/dx of Σ dy·LN(x), computed in f64 in JS, at row 0
       const ln = (row: number[]) => {
-        const m = row.reduce((a, b) => a + b, 0) / D, v = row.reduce((a, b) => a + (b - m) ** 2, 0) / D;
+        const m = row.reduce((a, b) => a + b, 0) / D,
+          v = row.reduce((a, b) => a + (b - m) ** 2, 0) / D;
         return row.map((xi, i) => ((xi - m) / Math.sqrt(v + eps)) * gv[i]);
       };
-      const row = Array.from(xv.subarray(0, D)), dxk = h.get(dxs, D);
+      const row = Array.from(xv.subarray(0, D)),
+        dxk = h.get(dxs, D);
       for (let i = 0; i < D; i++) {
-        const f = (d: number) => { const r = row.slice(); r[i] += d; return ln(r).reduce((a, y, j) => a + y * dyv[j], 0); };
+        const f = (d: number) => {
+          const r = row.slice();
+          r[i] += d;
+          return ln(r).reduce((a, y, j) => a + y * dyv[j], 0);
+        };
         const num = (f(1e-4) - f(-1e-4)) / 2e-4;
         expect(Math.abs(dxk[i] - dx0[i] - num)).toBeLessThan(2e-3 * Math.max(1, Math.abs(num)));
       }
@@ -257,27 +383,58 @@ describe.each(flavors)('backward kernels (%s build)', (flavor) => {
     for (const n of [1, 3, 4, 5, 9, 401]) {
       h.reset();
       const xv = Float32Array.from({ length: n }, (_, i) => -6 + (12 * i) / Math.max(1, n - 1));
-      const x = h.put(xv), dy = h.put(h.noise(n)), ds = h.put(new Float32Array(n)), dr = h.put(new Float32Array(n));
-      h.k.gelu_bwd_simd(x, dy, ds, n); h.k.gelu_bwd_ref(x, dy, dr, n);
+      const x = h.put(xv),
+        dy = h.put(h.noise(n)),
+        ds = h.put(new Float32Array(n)),
+        dr = h.put(new Float32Array(n));
+      h.k.gelu_bwd_simd(x, dy, ds, n);
+      h.k.gelu_bwd_ref(x, dy, dr, n);
       expectClose(h.get(ds, n + 16), h.get(dr, n + 16), 2e-6, 1e-5, `gelu bwd n=${n}`);
     }
     // derivative of the f64 reference forward, by central differences
     h.reset();
-    const xs = Float32Array.from({ length: 41 }, (_, i) => -4 + i * 0.2), n = xs.length;
-    const x = h.put(xs), ones = h.put(new Float32Array(n).fill(1)), d = h.put(new Float32Array(n));
-    const xp = h.put(xs.map((v) => v + 1e-2)), xm = h.put(xs.map((v) => v - 1e-2)), yp = h.put(new Float32Array(n)), ym = h.put(new Float32Array(n));
-    h.k.gelu_bwd_simd(x, ones, d, n); h.k.gelu_ref(xp, yp, n); h.k.gelu_ref(xm, ym, n);
-    const got = h.get(d, n), a = h.get(yp, n), b = h.get(ym, n);
-    for (let i = 0; i < n; i++) expect(Math.abs(got[i] - (a[i] - b[i]) / (Math.fround(xs[i] + 1e-2) - Math.fround(xs[i] - 1e-2)))).toBeLessThan(2e-4);
+    const xs = Float32Array.from({ length: 41 }, (_, i) => -4 + i * 0.2),
+      n = xs.length;
+    const x = h.put(xs),
+      ones = h.put(new Float32Array(n).fill(1)),
+      d = h.put(new Float32Array(n));
+    const xp = h.put(xs.map((v) => v + 1e-2)),
+      xm = h.put(xs.map((v) => v - 1e-2)),
+      yp = h.put(new Float32Array(n)),
+      ym = h.put(new Float32Array(n));
+    h.k.gelu_bwd_simd(x, ones, d, n);
+    h.k.gelu_ref(xp, yp, n);
+    h.k.gelu_ref(xm, ym, n);
+    const got = h.get(d, n),
+      a = h.get(yp, n),
+      b = h.get(ym, n);
+    for (let i = 0; i < n; i++)
+      expect(Math.abs(got[i] - (a[i] - b[i]) / (Math.fround(xs[i] + 1e-2) - Math.fround(xs[i] - 1e-2)))).toBeLessThan(
+        2e-4,
+      );
   });
 
   test.each([1, 2, 5, 17])('attention backward T=%i: reference and finite differences', (T) => {
-    for (const [H, dh] of [[1, 1], [2, 3], [2, 4], [3, 5], [1, 16]]) {
+    for (const [H, dh] of [
+      [1, 1],
+      [2, 3],
+      [2, 4],
+      [3, 5],
+      [1, 16],
+    ]) {
       h.reset();
-      const D = H * dh, scale = 1 / Math.sqrt(dh), T8 = Math.ceil(T / 8) * 8;
-      const qv = h.noise(T * 3 * D), qkv = h.put(qv), dov = h.noise(T * D), dout = h.put(dov);
-      const probs = h.put(new Float32Array(H * T * T)), out = h.put(new Float32Array(T * D));
-      const ds = h.put(new Float32Array(T * 3 * D)), dr = h.put(new Float32Array(T * 3 * D)), scratch = h.put(new Float32Array(4 * T8));
+      const D = H * dh,
+        scale = 1 / Math.sqrt(dh),
+        T8 = Math.ceil(T / 8) * 8;
+      const qv = h.noise(T * 3 * D),
+        qkv = h.put(qv),
+        dov = h.noise(T * D),
+        dout = h.put(dov);
+      const probs = h.put(new Float32Array(H * T * T)),
+        out = h.put(new Float32Array(T * D));
+      const ds = h.put(new Float32Array(T * 3 * D)),
+        dr = h.put(new Float32Array(T * 3 * D)),
+        scratch = h.put(new Float32Array(4 * T8));
       for (let head = 0; head < H; head++) {
         h.k.attention_head_ref(qkv, 0, out, 0, probs + head * T * T * 4, T, D, dh, head, scale, 0, T);
         h.k.attention_bwd_simd(qkv, probs + head * T * T * 4, dout, ds, scratch, T, D, dh, head, scale);
@@ -287,46 +444,80 @@ describe.each(flavors)('backward kernels (%s build)', (flavor) => {
       expectClose(got, h.get(dr, T * 3 * D), 2e-5, 1e-4, `attention bwd T=${T} H=${H} dh=${dh}`);
       // finite differences of Σ dout·attention(qkv) for a few inputs, through the f64 reference forward
       const loss = (vals: Float32Array) => {
-        const p = h.put(vals), o = h.put(new Float32Array(T * D)), pr = h.put(new Float32Array(T * T));
+        const p = h.put(vals),
+          o = h.put(new Float32Array(T * D)),
+          pr = h.put(new Float32Array(T * T));
         for (let head = 0; head < H; head++) h.k.attention_head_ref(p, 0, o, 0, pr, T, D, dh, head, scale, 0, T);
         return h.get(o, T * D).reduce((a, v, i) => a + v * dov[i], 0);
       };
       for (const idx of [0, D + 1, 2 * D + D - 1, (T - 1) * 3 * D + D].filter((i) => i < T * 3 * D)) {
-        const e = 1e-2, up = qv.slice(), dn = qv.slice();
-        up[idx] += e; dn[idx] -= e;
+        const e = 1e-2,
+          up = qv.slice(),
+          dn = qv.slice();
+        up[idx] += e;
+        dn[idx] -= e;
         const num = (loss(up) - loss(dn)) / (Math.fround(qv[idx] + e) - Math.fround(qv[idx] - e));
-        expect(Math.abs(got[idx] - num), `d/dqkv[${idx}] T=${T} H=${H} dh=${dh}`).toBeLessThan(2e-3 * Math.max(1, Math.abs(num)));
+        expect(Math.abs(got[idx] - num), `d/dqkv[${idx}] T=${T} H=${H} dh=${dh}`).toBeLessThan(
+          2e-3 * Math.max(1, Math.abs(num)),
+        );
       }
     }
   });
 
   test('softmax + cross-entropy: loss, gradient, finite differences', () => {
-    for (const [B, L] of [[1, 1], [1, 2], [3, 5], [4, 10], [2, 1000]]) {
+    for (const [B, L] of [
+      [1, 1],
+      [1, 2],
+      [3, 5],
+      [4, 10],
+      [2, 1000],
+    ]) {
       h.reset();
-      const zv = h.noise(B * L, 4), z = h.put(zv), labels = h.mem.alloc(B + 4);
+      const zv = h.noise(B * L, 4),
+        z = h.put(zv),
+        labels = h.mem.alloc(B + 4);
       new Int32Array(h.mem.memory.buffer, labels, B).set(Array.from({ length: B }, (_, b) => (b * 7) % L));
-      const gs = h.put(new Float32Array(B * L)), gr = h.put(new Float32Array(B * L));
-      const ls = h.k.softmax_xent_simd(z, labels, gs, B, L), lr = h.k.softmax_xent_ref(z, labels, gr, B, L);
+      const gs = h.put(new Float32Array(B * L)),
+        gr = h.put(new Float32Array(B * L));
+      const ls = h.k.softmax_xent_simd(z, labels, gs, B, L),
+        lr = h.k.softmax_xent_ref(z, labels, gr, B, L);
       expect(Math.abs(ls - lr)).toBeLessThan(1e-6 * Math.max(1, lr));
       const got = h.get(gs, B * L);
       expectClose(got, h.get(gr, B * L + 16).subarray(0, B * L), 1e-7, 1e-5, `xent B=${B} L=${L}`);
-      if (L <= 10) for (let i = 0; i < B * L; i++) {
-        const e = 1e-2, up = zv.slice(), dn = zv.slice();
-        up[i] += e; dn[i] -= e;
-        const num = (h.k.softmax_xent_ref(h.put(up), labels, h.put(new Float32Array(B * L)), B, L) - h.k.softmax_xent_ref(h.put(dn), labels, h.put(new Float32Array(B * L)), B, L)) / (Math.fround(zv[i] + e) - Math.fround(zv[i] - e));
-        expect(Math.abs(got[i] - num)).toBeLessThan(1e-4);
-      }
+      if (L <= 10)
+        for (let i = 0; i < B * L; i++) {
+          const e = 1e-2,
+            up = zv.slice(),
+            dn = zv.slice();
+          up[i] += e;
+          dn[i] -= e;
+          const num =
+            (h.k.softmax_xent_ref(h.put(up), labels, h.put(new Float32Array(B * L)), B, L) -
+              h.k.softmax_xent_ref(h.put(dn), labels, h.put(new Float32Array(B * L)), B, L)) /
+            (Math.fround(zv[i] + e) - Math.fround(zv[i] - e));
+          expect(Math.abs(got[i] - num)).toBeLessThan(1e-4);
+        }
     }
   });
 
   test('embed_tokens backward', () => {
-    for (const [B, T, D] of [[1, 2, 1], [2, 5, 7], [3, 17, 16]]) {
+    for (const [B, T, D] of [
+      [1, 2, 1],
+      [2, 5, 7],
+      [3, 17, 16],
+    ]) {
       h.reset();
       const dx = h.put(h.noise(B * T * D));
-      const pes = h.put(new Float32Array(B * (T - 1) * D)), per = h.put(new Float32Array(B * (T - 1) * D));
-      const c0 = h.noise(D), p0 = h.noise(T * D);
-      const cs = h.put(c0), cr = h.put(c0), ps = h.put(p0), pr = h.put(p0);
-      h.k.embed_tokens_bwd_simd(dx, pes, cs, ps, B, T, D); h.k.embed_tokens_bwd_ref(dx, per, cr, pr, B, T, D);
+      const pes = h.put(new Float32Array(B * (T - 1) * D)),
+        per = h.put(new Float32Array(B * (T - 1) * D));
+      const c0 = h.noise(D),
+        p0 = h.noise(T * D);
+      const cs = h.put(c0),
+        cr = h.put(c0),
+        ps = h.put(p0),
+        pr = h.put(p0);
+      h.k.embed_tokens_bwd_simd(dx, pes, cs, ps, B, T, D);
+      h.k.embed_tokens_bwd_ref(dx, per, cr, pr, B, T, D);
       expect(h.get(pes, B * (T - 1) * D + 16)).toEqual(h.get(per, B * (T - 1) * D + 16));
       expectClose(h.get(cs, D + 16), h.get(cr, D + 16), 1e-6, 1e-6, 'dcls');
       expectClose(h.get(ps, T * D + 16), h.get(pr, T * D + 16), 1e-6, 1e-6, 'dpos');

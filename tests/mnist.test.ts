@@ -12,10 +12,14 @@ import { FIXTURES } from './helpers.js';
 const run = promisify(execFile);
 const ROOT = path.join(FIXTURES, '../..');
 const BIN = path.join(ROOT, 'bin/vit-wasm.js');
-const cli = (args: string[]) => run(process.execPath, [BIN, ...args], { timeout: 120_000 }).catch((e) => e as { code: number; stdout: string; stderr: string });
+const cli = (args: string[]) =>
+  run(process.execPath, [BIN, ...args], { timeout: 120_000 }).catch(
+    (e) => e as { code: number; stdout: string; stderr: string },
+  );
 
 test('the split is fixed: 8,000 training and 2,000 held-out digits, all ten classes', () => {
-  const a = loadMnist(), b = loadMnist();
+  const a = loadMnist(),
+    b = loadMnist();
   expect(a.train.count).toBe(8000);
   expect(a.test.count).toBe(2000);
   expect(Buffer.from(a.test.images).equals(Buffer.from(b.test.images))).toBe(true);
@@ -30,12 +34,28 @@ test('train writes a model that eval and classify load; eval agrees with the tra
   expect(readdirSync(out).sort()).toEqual(['config.json', 'model.safetensors', 'preprocessor_config.json']);
   const ev = await cli(['eval', '--model', out, '--dataset', 'mnist']);
   expect(ev.stdout).toContain(`held-out accuracy ${held![1]}%`);
-  const rows = ev.stdout.trim().split('\n').slice(-10).map((l) => l.trim().split(/\s+/).slice(1).map(Number));
+  const rows = ev.stdout
+    .trim()
+    .split('\n')
+    .slice(-10)
+    .map((l) => l.trim().split(/\s+/).slice(1).map(Number));
   expect(rows.flat().reduce((a, b) => a + b, 0)).toBe(2000);
-  const cl = await cli(['classify', '--model', out, path.join(ROOT, 'assets/digits/digit-03-label-3.png'), '--json', '--top', '10']);
+  const cl = await cli([
+    'classify',
+    '--model',
+    out,
+    path.join(ROOT, 'assets/digits/digit-03-label-3.png'),
+    '--json',
+    '--top',
+    '10',
+  ]);
   expect(JSON.parse(cl.stdout)[0].predictions).toHaveLength(10);
-  expect((await cli(['train', '--dataset', 'cifar', '--out', out])).stderr).toMatch(/train needs --dataset mnist, got 'cifar'/);
-  expect((await cli(['train', '--dataset', 'mnist', '--out', out, '--epochs', '0'])).stderr).toMatch(/--epochs must be a positive integer/);
+  expect((await cli(['train', '--dataset', 'cifar', '--out', out])).stderr).toMatch(
+    /train needs --dataset mnist, got 'cifar'/,
+  );
+  expect((await cli(['train', '--dataset', 'mnist', '--out', out, '--epochs', '0'])).stderr).toMatch(
+    /--epochs must be a positive integer/,
+  );
 });
 
 test('the bundled model is small, and `npm start` (vit-wasm demo) classifies the bundled digits', async () => {

@@ -16,10 +16,13 @@ describe.each(['simd', 'relaxed'] as SimdFlavor[])('ViT forward against PyTorch 
         expect(model.config.layerNormEps).toBe(f.eps);
         const logits = await model.forward(f.input, f.batch);
         const { diff, scale } = maxDiff(logits, f.logits);
-        console.log(`${f.name} ${simd}: max |ours - torch| = ${diff.toExponential(2)} (max |torch| ${scale.toFixed(2)})`);
+        console.log(
+          `${f.name} ${simd}: max |ours - torch| = ${diff.toExponential(2)} (max |torch| ${scale.toFixed(2)})`,
+        );
         expect(diff).toBeLessThanOrEqual(1e-5 * Math.max(1, scale));
         // each image alone gives the same bits as in the batch
-        const n = f.input.length / f.batch, L = logits.length / f.batch;
+        const n = f.input.length / f.batch,
+          L = logits.length / f.batch;
         const one = await model.forward(f.input.slice(n, 2 * n), 1);
         expect(Array.from(one)).toEqual(Array.from(logits.subarray(L, 2 * L)));
       } finally {
@@ -29,12 +32,15 @@ describe.each(['simd', 'relaxed'] as SimdFlavor[])('ViT forward against PyTorch 
   }
 });
 
-test('keepAttention exposes every layer\'s attention maps, equal to PyTorch\'s for every image', async () => {
+test("keepAttention exposes every layer's attention maps, equal to PyTorch's for every image", async () => {
   const [f] = modelFixtures().filter((x) => x.name === 'h40-hf');
   const ref = await referenceTrace(f.dir);
   const model = await loadModel(f.dir, { keepAttention: true });
   await model.forward(f.input, f.batch);
-  const maps = model.attention(), c = model.config, T = (c.imageSize[0] / c.patchSize) * (c.imageSize[1] / c.patchSize) + 1, H = c.numHeads;
+  const maps = model.attention(),
+    c = model.config,
+    T = (c.imageSize[0] / c.patchSize) * (c.imageSize[1] / c.patchSize) + 1,
+    H = c.numHeads;
   expect(maps).toHaveLength(c.numLayers);
   maps.forEach((m, i) => {
     expect(m.length).toBe(f.batch * H * T * T);

@@ -49,6 +49,8 @@ describe('ONNX export runs in onnxruntime-node with the same logits', () => {
     // the seed decides the weights
     const again = mkdtempSync(path.join(tmpdir(), 'vit-wasm-init-'));
     await run(process.execPath, [BIN, 'init', '--preset', 'deit-tiny', '--out', again, '--seed', '7']);
-    expect(readFileSync(path.join(again, 'model.safetensors')).equals(readFileSync(path.join(dir, 'model.safetensors')))).toBe(true);
+    expect(
+      readFileSync(path.join(again, 'model.safetensors')).equals(readFileSync(path.join(dir, 'model.safetensors'))),
+    ).toBe(true);
   });
 });

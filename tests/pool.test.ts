@@ -33,7 +33,9 @@ test('20 concurrent calls give exactly the one-by-one results', async () => {
   const f = modelFixtures().find((x) => x.name === 'h33-torchvision')!;
   const model = await loadModel(f.dir, { threads: 2 });
   const n = f.input.length / f.batch;
-  const inputs = Array.from({ length: 20 }, (_, i) => Float32Array.from({ length: n * (1 + (i % 3)) }, (_, j) => Math.sin(i * 7.1 + j * 0.3)));
+  const inputs = Array.from({ length: 20 }, (_, i) =>
+    Float32Array.from({ length: n * (1 + (i % 3)) }, (_, j) => Math.sin(i * 7.1 + j * 0.3)),
+  );
   const oneByOne: Float32Array[] = [];
   for (const x of inputs) oneByOne.push(await model.forward(x, x.length / n));
   const concurrent = await Promise.all(inputs.map((x) => model.forward(x, x.length / n)));
@@ -51,22 +53,27 @@ describe('faults (each triggered deterministically inside a worker: no sleeps, n
   const files = randomModelFiles(PRESETS['deit-tiny'], 3);
   const input = new Float32Array(3 * 224 * 224).map((_, i) => Math.cos(i * 0.01));
 
-  test.each([0, 7, 40])('a worker that exits at op %i of a forward rejects that forward; the calls queued behind it run on a new pool', async (op) => {
-    const model = await loadModel(files, { threads: 2, simd: 'simd' });
-    const want = bits(await model.forward(input, 1));
-    await model._injectFault(1, { exitAtOp: op });
-    const calls = [model.forward(input, 1), model.forward(input, 1), model.forward(input, 1)];
-    await expect(calls[0]).rejects.toThrow('vit-wasm: worker 1 exited (code 1)');
-    expect(bits(await calls[1])).toEqual(want);
-    expect(bits(await calls[2])).toEqual(want);
-    await model.dispose();
-  });
+  test.each([0, 7, 40])(
+    'a worker that exits at op %i of a forward rejects that forward; the calls queued behind it run on a new pool',
+    async (op) => {
+      const model = await loadModel(files, { threads: 2, simd: 'simd' });
+      const want = bits(await model.forward(input, 1));
+      await model._injectFault(1, { exitAtOp: op });
+      const calls = [model.forward(input, 1), model.forward(input, 1), model.forward(input, 1)];
+      await expect(calls[0]).rejects.toThrow('vit-wasm: worker 1 exited (code 1)');
+      expect(bits(await calls[1])).toEqual(want);
+      expect(bits(await calls[2])).toEqual(want);
+      await model.dispose();
+    },
+  );
 
   test('a kernel trap rejects with a clear error; the next call succeeds', async () => {
     const model = await loadModel(files, { threads: 2, simd: 'simd' });
     const want = await model.forward(input, 1);
     await model._injectFault(0, 'trap');
-    await expect(model.forward(input, 1)).rejects.toThrow(/vit-wasm: a kernel failed in a worker: .*memory access out of bounds/);
+    await expect(model.forward(input, 1)).rejects.toThrow(
+      /vit-wasm: a kernel failed in a worker: .*memory access out of bounds/,
+    );
     expect(bits(await model.forward(input, 1))).toEqual(bits(want));
     await model.dispose();
   });
@@ -87,54 +94,98 @@ describe('faults (each triggered deterministically inside a worker: no sleeps, n
 });
 
 describe('process lifecycle', () => {
-  const script = (body: string) => `import { loadModel } from ${JSON.stringify(path.join(ROOT, 'dist/index.js'))};\n${body}`;
+  const script = (body: string) =>
+    `import { loadModel } from ${JSON.stringify(path.join(ROOT, 'dist/index.js'))};\n${body}`;
 
   test('a Node process that disposed its model exits on its own', async () => {
-    const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script(`
+    const { stdout } = await run(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        script(`
       const m = await loadModel(${JSON.stringify(path.join(MODELS, 'h40-hf'))}, { threads: 3 });
       const out = await m.forward(new Float32Array(1500), 1);
       await m.dispose();
-      console.log(out.length);`)], { timeout: 20000 });
+      console.log(out.length);`),
+      ],
+      { timeout: 20000 },
+    );
     expect(stdout.trim()).toBe('7');
   });
 
   test('after a worker dies mid-forward, the next call still runs: nothing keeps Node waiting on the dead worker, nothing is dropped', async () => {
-    const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script(`
+    const { stdout } = await run(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        script(`
       const m = await loadModel(${JSON.stringify(path.join(MODELS, 'h40-hf'))}, { threads: 2 });
       await m._injectFault(0, { exitAtOp: 2 });
       const first = m.forward(new Float32Array(1500), 1).then(() => 'resolved', (e) => e.message);
       const second = m.forward(new Float32Array(1500), 1);
       console.log(JSON.stringify([await first, (await second).length]));
-      await m.dispose();`)], { timeout: 20000 });
+      await m.dispose();`),
+      ],
+      { timeout: 20000 },
+    );
     expect(JSON.parse(stdout)).toEqual(['vit-wasm: worker 0 exited (code 1)', 7]);
   });
 
   test('without SharedArrayBuffer: one in-thread instance, one warning, same logits', async () => {
     const f = modelFixtures().find((x) => x.name === 'h38-timm')!;
-    const { stdout, stderr } = await run(process.execPath, ['--input-type=module', '-e', `delete globalThis.SharedArrayBuffer;\n` + script(`
+    const { stdout, stderr } = await run(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `delete globalThis.SharedArrayBuffer;\n` +
+          script(`
       import { readFileSync } from 'node:fs';
       const b = readFileSync(${JSON.stringify(path.join(f.dir, 'input.f32'))});
       const m = await loadModel(${JSON.stringify(f.dir)}, { threads: 4, simd: 'simd' });
       const out = await m.forward(new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.length)), ${f.batch});
       console.log(JSON.stringify({ threads: m.threads, runtime: m.runtime, bits: Array.from(new Uint32Array(out.buffer)) }));
-      await m.dispose();`)], { timeout: 20000 });
+      await m.dispose();`),
+      ],
+      { timeout: 20000 },
+    );
     const res = JSON.parse(stdout);
     expect(res.threads).toBe(1);
-    expect(stderr.trim().split('\n')).toEqual(['vit-wasm: threads are off, running on one thread in the calling thread: this Node has no SharedArrayBuffer']);
-    expect(res.runtime).toEqual({ platform: 'node', threads: 1, workers: false, simd: 'simd', sharedMemory: false, crossOriginIsolated: null,
-      fallback: 'this Node has no SharedArrayBuffer', simdReason: 'the one-thread fallback build is plain SIMD' });
+    expect(stderr.trim().split('\n')).toEqual([
+      'vit-wasm: threads are off, running on one thread in the calling thread: this Node has no SharedArrayBuffer',
+    ]);
+    expect(res.runtime).toEqual({
+      platform: 'node',
+      threads: 1,
+      workers: false,
+      simd: 'simd',
+      sharedMemory: false,
+      crossOriginIsolated: null,
+      fallback: 'this Node has no SharedArrayBuffer',
+      simdReason: 'the one-thread fallback build is plain SIMD',
+    });
     const model = await loadModel(f.dir, { threads: 2, simd: 'simd' });
     expect(res.bits).toEqual(bits(await model.forward(f.input, f.batch)));
     await model.dispose();
   });
 });
 
-test('Node picks the relaxed-SIMD build by default, turning on V8\'s flag itself', async () => {
-  const { stdout } = await run(process.execPath, ['--input-type=module', '-e', `
+test("Node picks the relaxed-SIMD build by default, turning on V8's flag itself", async () => {
+  const { stdout } = await run(
+    process.execPath,
+    [
+      '--input-type=module',
+      '-e',
+      `
     import { loadModel, hasRelaxedSimd } from ${JSON.stringify(path.join(ROOT, 'dist/index.js'))};
     const before = hasRelaxedSimd();
     const m = await loadModel(${JSON.stringify(path.join(MODELS, 'h40-hf'))}, { threads: 2 });
     console.log(JSON.stringify({ before, simd: m.simd }));
-    await m.dispose();`], { timeout: 20000 });
+    await m.dispose();`,
+    ],
+    { timeout: 20000 },
+  );
   expect(JSON.parse(stdout)).toEqual({ before: false, simd: 'relaxed' });
 });

@@ -4,19 +4,27 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, test } from 'vitest';
+import { loadModel } from '../src/index.js';
 import { readSafetensorsHeader, TensorReader } from '../src/io/safetensors.js';
 import { modelFiles } from '../src/io/source.js';
 import { createTrainer } from '../src/train/trainer.js';
-import { loadModel } from '../src/index.js';
 import { FIXTURES } from './helpers.js';
 
 const TRAIN = path.join(FIXTURES, 'train');
-const f32 = (f: string) => { const b = readFileSync(f); return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.length)); };
-const i32 = (f: string) => { const b = readFileSync(f); return new Int32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.length)); };
+const f32 = (f: string) => {
+  const b = readFileSync(f);
+  return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.length));
+};
+const i32 = (f: string) => {
+  const b = readFileSync(f);
+  return new Int32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.length));
+};
 
 async function torchGrads(dir: string): Promise<Map<string, Float32Array>> {
   const src = await (await modelFiles(dir)).open('grads.safetensors');
-  const t = await readSafetensorsHeader(src), r = new TensorReader(t.values()), out = new Map<string, Float32Array>();
+  const t = await readSafetensorsHeader(src),
+    r = new TensorReader(t.values()),
+    out = new Map<string, Float32Array>();
   for (const [name, info] of t) out.set(name, (await r.read(info)).slice());
   await src.close();
   return out;
@@ -29,7 +37,8 @@ describe.each(['t20', 't24'])('one training step against PyTorch float64 autogra
     const t = await createTrainer(null, { from: dir, maxBatch: exp.batch });
     const loss = t.lossAndGradients(f32(path.join(dir, 'input.f32')), i32(path.join(dir, 'labels.i32')));
     expect(Math.abs(loss - exp.loss)).toBeLessThanOrEqual(1e-4 * Math.abs(exp.loss));
-    const ours = t.gradients(), theirs = await torchGrads(dir);
+    const ours = t.gradients(),
+      theirs = await torchGrads(dir);
     expect([...ours.keys()].sort()).toEqual([...theirs.keys()].sort());
     let worst = 0;
     // The key bias's gradient is exactly zero (a shift of every score in a row leaves softmax
@@ -37,42 +46,62 @@ describe.each(['t20', 't24'])('one training step against PyTorch float64 autogra
     const largest = Math.max(...[...theirs.values()].map((g) => g.reduce((m, v) => Math.max(m, Math.abs(v)), 0)));
     for (const [k, g] of theirs) {
       const o = ours.get(k)!;
-      let diff = 0, scale = 1e-3 * largest;
-      for (let i = 0; i < g.length; i++) { diff = Math.max(diff, Math.abs(o[i] - g[i])); scale = Math.max(scale, Math.abs(g[i])); }
+      let diff = 0,
+        scale = 1e-3 * largest;
+      for (let i = 0; i < g.length; i++) {
+        diff = Math.max(diff, Math.abs(o[i] - g[i]));
+        scale = Math.max(scale, Math.abs(g[i]));
+      }
       worst = Math.max(worst, diff / scale);
       expect(diff, k).toBeLessThanOrEqual(1e-4 * scale);
     }
-    console.log(`${name}: loss ${loss} vs ${exp.loss}; worst gradient error ${worst.toExponential(2)} of each tensor's scale`);
+    console.log(
+      `${name}: loss ${loss} vs ${exp.loss}; worst gradient error ${worst.toExponential(2)} of each tensor's scale`,
+    );
   });
 });
 
 test('gradients match finite differences of the loss through the whole model', async () => {
   const dir = path.join(TRAIN, 't24');
-  const x = f32(path.join(dir, 'input.f32')), y = i32(path.join(dir, 'labels.i32'));
+  const x = f32(path.join(dir, 'input.f32')),
+    y = i32(path.join(dir, 'labels.i32'));
   const t = await createTrainer(null, { from: dir, maxBatch: 2 });
   t.lossAndGradients(x, y);
-  const grads = t.gradients(), params = t.parameters();
+  const grads = t.gradients(),
+    params = t.parameters();
   // perturb a few parameters of different kinds through a second trainer started from edited weights
-  for (const [name, idx] of [['vit.encoder.layer.0.attention.attention.key.weight', 5], ['vit.embeddings.position_embeddings', 30],
-    ['vit.encoder.layer.0.layernorm_after.weight', 3], ['vit.embeddings.patch_embeddings.projection.weight', 17], ['classifier.bias', 1]] as const) {
+  for (const [name, idx] of [
+    ['vit.encoder.layer.0.attention.attention.key.weight', 5],
+    ['vit.embeddings.position_embeddings', 30],
+    ['vit.encoder.layer.0.layernorm_after.weight', 3],
+    ['vit.embeddings.patch_embeddings.projection.weight', 17],
+    ['classifier.bias', 1],
+  ] as const) {
     const lossAt = async (delta: number) => {
-      const files: Record<string, Uint8Array | string> = { 'config.json': readFileSync(path.join(dir, 'config.json'), 'utf8') };
+      const files: Record<string, Uint8Array | string> = {
+        'config.json': readFileSync(path.join(dir, 'config.json'), 'utf8'),
+      };
       const edited = new Map(params);
-      const v = edited.get(name)!.slice(); v[idx] += delta; edited.set(name, v);
+      const v = edited.get(name)!.slice();
+      v[idx] += delta;
+      edited.set(name, v);
       const { encodeSafetensors } = await import('../src/io/safetensors.js');
-      files['model.safetensors'] = encodeSafetensors([...edited].map(([n, data]) => ({ name: n, shape: [data.length], data })));
+      files['model.safetensors'] = encodeSafetensors(
+        [...edited].map(([n, data]) => ({ name: n, shape: [data.length], data })),
+      );
       const u = await createTrainer(null, { from: files, maxBatch: 2 });
       return u.lossAndGradients(x, y);
     };
     const e = 1e-2;
-    const num = (await lossAt(e) - await lossAt(-e)) / (2 * e);
+    const num = ((await lossAt(e)) - (await lossAt(-e))) / (2 * e);
     expect(Math.abs(grads.get(name)![idx] - num), name).toBeLessThan(2e-3 * Math.max(1e-2, Math.abs(num)) + 2e-5);
   }
 });
 
 test('the loss falls over a few steps, and the trained model loads for inference with the same logits, to the bit', async () => {
   const dir = path.join(TRAIN, 't20');
-  const x = f32(path.join(dir, 'input.f32')), y = i32(path.join(dir, 'labels.i32'));
+  const x = f32(path.join(dir, 'input.f32')),
+    y = i32(path.join(dir, 'labels.i32'));
   const t = await createTrainer(null, { from: dir, maxBatch: 3, lr: 3e-3, warmupSteps: 2, totalSteps: 20 });
   const losses: number[] = [];
   for (let i = 0; i < 20; i++) losses.push(await t.step(x, y));
@@ -88,50 +117,72 @@ test('the loss falls over a few steps, and the trained model loads for inference
 
 describe('data-parallel training on a worker pool', () => {
   const dir = path.join(TRAIN, 't20');
-  const x = f32(path.join(dir, 'input.f32')), y = i32(path.join(dir, 'labels.i32'));
+  const x = f32(path.join(dir, 'input.f32')),
+    y = i32(path.join(dir, 'labels.i32'));
 
   test('2 workers give the 1-thread gradients and update (up to summation order), reproducibly', async () => {
     const one = await createTrainer(null, { from: dir, maxBatch: 3 });
     const two = await createTrainer(null, { from: dir, maxBatch: 3, threads: 2 });
     const again = await createTrainer(null, { from: dir, maxBatch: 3, threads: 2 });
     expect([one.threads, two.threads]).toEqual([1, 2]);
-    const l1 = await one.step(x, y), l2 = await two.step(x, y);
+    const l1 = await one.step(x, y),
+      l2 = await two.step(x, y);
     await again.step(x, y);
     expect(Math.abs(l1 - l2)).toBeLessThan(1e-6);
-    const g1 = one.gradients(), g2 = two.gradients();
+    const g1 = one.gradients(),
+      g2 = two.gradients();
     const largest = Math.max(...[...g1.values()].map((g) => g.reduce((m, v) => Math.max(m, Math.abs(v)), 0)));
     for (const [k, g] of g1) {
       // (the key bias's gradient is zero up to rounding: no tensor's scale counts as below 1e-3 of the largest)
-      const h = g2.get(k)!, scale = Math.max(1e-3 * largest, ...Array.from(g, Math.abs));
+      const h = g2.get(k)!,
+        scale = Math.max(1e-3 * largest, ...Array.from(g, Math.abs));
       for (let i = 0; i < g.length; i++) expect(Math.abs(g[i] - h[i]), k).toBeLessThanOrEqual(1e-4 * scale);
     }
-    for (let s = 0; s < 3; s++) { await two.step(x, y); await again.step(x, y); }
-    const p2 = two.parameters(), pa = again.parameters();
+    for (let s = 0; s < 3; s++) {
+      await two.step(x, y);
+      await again.step(x, y);
+    }
+    const p2 = two.parameters(),
+      pa = again.parameters();
     for (const [k, v] of p2) expect(Buffer.from(v.buffer).equals(Buffer.from(pa.get(k)!.buffer)), k).toBe(true);
     // the pool's logits: every float equal to a fresh one-thread trainer's forward from the same parameters, to the bit
     const logits = await two.logits(x, 3);
-    const files = two.files(), copy = await createTrainer(null, { from: files, maxBatch: 3 });
-    expect(Array.from(new Uint32Array(logits.buffer))).toEqual(Array.from(new Uint32Array((await copy.logits(x, 3)).buffer)));
-    await two.dispose(); await again.dispose();
+    const files = two.files(),
+      copy = await createTrainer(null, { from: files, maxBatch: 3 });
+    expect(Array.from(new Uint32Array(logits.buffer))).toEqual(
+      Array.from(new Uint32Array((await copy.logits(x, 3)).buffer)),
+    );
+    await two.dispose();
+    await again.dispose();
   });
 
   test('concurrent steps run one after another in call order, each on its own batch: exactly the serial results', async () => {
     const serial = await createTrainer(null, { from: dir, maxBatch: 3, threads: 2 });
     const concurrent = await createTrainer(null, { from: dir, maxBatch: 3, threads: 2 });
     const batches = [0, 1, 2, 3].map((k) => x.map((v, i) => v * (1 + 0.1 * k) + 0.01 * Math.sin(i + k)));
-    const want: number[] = [], wantPreds: number[][] = [];
-    for (const b of batches) { want.push(await serial.step(b, y)); wantPreds.push(Array.from(serial.lastPredictions())); }
+    const want: number[] = [],
+      wantPreds: number[][] = [];
+    for (const b of batches) {
+      want.push(await serial.step(b, y));
+      wantPreds.push(Array.from(serial.lastPredictions()));
+    }
     // one buffer, overwritten right after each call: each step must have taken its inputs when called
-    const buf = new Float32Array(x.length), labels = Int32Array.from(y);
-    const calls = batches.map((b) => { buf.set(b); return concurrent.step(buf, labels); });
+    const buf = new Float32Array(x.length),
+      labels = Int32Array.from(y);
+    const calls = batches.map((b) => {
+      buf.set(b);
+      return concurrent.step(buf, labels);
+    });
     buf.fill(NaN);
     labels.fill(0);
     const got = await Promise.all(calls);
     expect(got).toEqual(want);
     expect(Array.from(concurrent.lastPredictions())).toEqual(wantPreds[3]);
     expect(concurrent.stepCount).toBe(4);
-    const ps = serial.parameters(), pc = concurrent.parameters();
+    const ps = serial.parameters(),
+      pc = concurrent.parameters();
     for (const [k, v] of ps) expect(Buffer.from(v.buffer).equals(Buffer.from(pc.get(k)!.buffer)), k).toBe(true);
-    await serial.dispose(); await concurrent.dispose();
+    await serial.dispose();
+    await concurrent.dispose();
   });
 });

@@ -2,11 +2,12 @@
  * A data-parallel training worker: the kernels over the trainer's shared memory and the same
  * layout as every other worker (src/train/core.ts, trainLayout). One comlink call per step.
  */
-import { exposeToParent } from '../src/runtime/platform.js';
+
 import { barrier } from '../src/runtime/barrier.js';
 import { instantiateKernels } from '../src/runtime/kernels.js';
+import { exposeToParent } from '../src/runtime/platform.js';
 import type { PoolWorkerApi } from '../src/runtime/pool.js';
-import { TrainCore, trainLayout, type TrainJob, type TrainWorkerInit } from '../src/train/core.js';
+import { TrainCore, type TrainJob, type TrainWorkerInit, trainLayout } from '../src/train/core.js';
 
 let core: TrainCore;
 let id = 0;
@@ -15,7 +16,16 @@ const api: PoolWorkerApi<TrainWorkerInit, TrainJob, number> = {
   init(o) {
     id = o.id;
     const layout = trainLayout(o.dims, o.perWorker, o.workers, o.base);
-    core = new TrainCore(instantiateKernels(o.module, o.memory), layout, o.dims, o.options, o.id, o.workers, o.memory, barrier(o.memory, o.workers));
+    core = new TrainCore(
+      instantiateKernels(o.module, o.memory),
+      layout,
+      o.dims,
+      o.options,
+      o.id,
+      o.workers,
+      o.memory,
+      barrier(o.memory, o.workers),
+    );
   },
   run(job) {
     if (job.kind === 'forward') {
@@ -26,7 +36,9 @@ const api: PoolWorkerApi<TrainWorkerInit, TrainJob, number> = {
     core.update(job.t, job.lr);
     return loss;
   },
-  fault() { throw new Error('vit-wasm: fault injection is for the inference worker'); },
+  fault() {
+    throw new Error('vit-wasm: fault injection is for the inference worker');
+  },
 };
 
 exposeToParent(api);

@@ -9,7 +9,8 @@ async function main() {
     const model = await loadModel('./mnist-vit/'); // relative to the page
     const [top] = await model.classify(document.querySelector('#digit'), { topK: 1 });
     const r = model.runtime;
-    out.textContent = `It is a ${top.label} (${(100 * top.score).toFixed(1)}%). ` +
+    out.textContent =
+      `It is a ${top.label} (${(100 * top.score).toFixed(1)}%). ` +
       `vit-wasm ran on ${r.threads} thread${r.threads > 1 ? 's' : ''}, ${r.simd} build` +
       (r.fallback ? `; threads are off because ${r.fallback}.` : '.');
     window.__result = { label: top.label, score: top.score, runtime: r };

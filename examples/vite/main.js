@@ -7,7 +7,8 @@ loadModel('./mnist-vit/')
   .then(async (model) => {
     const [top] = await model.classify(document.querySelector('#digit'), { topK: 1 });
     const { threads, simd, fallback } = model.runtime;
-    out.textContent = `It is a ${top.label} (${(100 * top.score).toFixed(1)}%), on ${threads} thread(s), ${simd} build` +
+    out.textContent =
+      `It is a ${top.label} (${(100 * top.score).toFixed(1)}%), on ${threads} thread(s), ${simd} build` +
       (fallback ? `; threads are off because ${fallback}.` : '.');
     window.__result = { label: top.label, score: top.score, runtime: model.runtime };
   })

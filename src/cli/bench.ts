@@ -12,18 +12,22 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import v8 from 'node:v8';
-import type { ViTConfig } from '../network/config.js';
-import { loadModel } from '../model.js';
 import { PRESETS, randomModelFiles } from '../io/presets.js';
-import { importOptional } from './optional.js';
+import { loadModel } from '../model.js';
+import type { ViTConfig } from '../network/config.js';
 import { packageFile } from '../runtime/paths.js';
+import { importOptional } from './optional.js';
 
 export type Runtime = 'vit-wasm' | 'vit-wasm-relaxed' | 'ort-web' | 'ort-node';
 
 /** Multiply-adds × 2 of one image through the model (matrix products only; elementwise ops are noise). */
 export function forwardFlops(c: ViTConfig): number {
-  const D = c.hiddenSize, M = c.intermediateSize, p = c.patchSize, K = c.numChannels * p * p;
-  const Np = (c.imageSize[0] / p) * (c.imageSize[1] / p), T = Np + 1;
+  const D = c.hiddenSize,
+    M = c.intermediateSize,
+    p = c.patchSize,
+    K = c.numChannels * p * p;
+  const Np = (c.imageSize[0] / p) * (c.imageSize[1] / p),
+    T = Np + 1;
   const layer = T * D * 3 * D + 2 * T * T * D + T * D * D + 2 * T * D * M;
   return 2 * (Np * K * D + c.numLayers * layer + D * c.numLabels);
 }
@@ -38,15 +42,29 @@ export async function measureCeiling(flavor: 'simd' | 'relaxed'): Promise<number
   peak(2e6, 1); // past V8's baseline tier
   let best = 0;
   for (let r = 0; r < 5; r++) {
-    const n = 1e7, t0 = performance.now();
+    const n = 1e7,
+      t0 = performance.now();
     peak(n, 1);
     best = Math.max(best, (n * 12 * 8) / ((performance.now() - t0) / 1000) / 1e9);
   }
   return best;
 }
 
-interface ChildJob { runtime: Runtime; threads: number; batch: number; runs: number; dir: string; onnx: string }
-interface ChildResult { loadMs: number; firstMs: number; times: number[]; rssPeakMb: number; flops: number }
+interface ChildJob {
+  runtime: Runtime;
+  threads: number;
+  batch: number;
+  runs: number;
+  dir: string;
+  onnx: string;
+}
+interface ChildResult {
+  loadMs: number;
+  firstMs: number;
+  times: number[];
+  rssPeakMb: number;
+  flops: number;
+}
 
 function pixels(n: number): Float32Array {
   return Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.0137) * 1.5);
@@ -55,7 +73,9 @@ function pixels(n: number): Float32Array {
 /** Runs one configuration in this process (the child side); returns what it measured. */
 export async function benchChild(job: ChildJob): Promise<ChildResult> {
   const cfg = JSON.parse(readFileSync(path.join(job.dir, 'config.json'), 'utf8'));
-  const C = cfg.num_channels ?? 3, S = cfg.image_size, [H, W] = Array.isArray(S) ? S : [S, S];
+  const C = cfg.num_channels ?? 3,
+    S = cfg.image_size,
+    [H, W] = Array.isArray(S) ? S : [S, S];
   const input = pixels(job.batch * C * H * W);
   let run: () => Promise<unknown>, flops: number;
   const t0 = performance.now();
@@ -66,12 +86,16 @@ export async function benchChild(job: ChildJob): Promise<ChildResult> {
     flops = forwardFlops(model.config) * job.batch;
     run = () => model.forward(input, job.batch);
   } else {
-    const ort = job.runtime === 'ort-node' ? (await importOptional<{ default: typeof import('onnxruntime-node') }>('onnxruntime-node', 'bench --peers')).default
-      : await importOptional<typeof import('onnxruntime-web')>('onnxruntime-web', 'bench --peers');
+    const ort =
+      job.runtime === 'ort-node'
+        ? (await importOptional<{ default: typeof import('onnxruntime-node') }>('onnxruntime-node', 'bench --peers'))
+            .default
+        : await importOptional<typeof import('onnxruntime-web')>('onnxruntime-web', 'bench --peers');
     if (job.runtime === 'ort-web') (ort.env.wasm as { numThreads: number }).numThreads = job.threads;
-    const opts = job.runtime === 'ort-node'
-      ? { intraOpNumThreads: job.threads, interOpNumThreads: 1, executionProviders: ['cpu'] }
-      : { executionProviders: ['wasm'] };
+    const opts =
+      job.runtime === 'ort-node'
+        ? { intraOpNumThreads: job.threads, interOpNumThreads: 1, executionProviders: ['cpu'] }
+        : { executionProviders: ['wasm'] };
     const session = await ort.InferenceSession.create(new Uint8Array(readFileSync(job.onnx)), opts);
     const feeds = { pixel_values: new ort.Tensor('float32', input, [job.batch, C, H, W]) };
     flops = NaN;
@@ -82,7 +106,11 @@ export async function benchChild(job: ChildJob): Promise<ChildResult> {
   const firstMs = performance.now() - loaded;
   for (let i = 0; i < 2; i++) await run(); // warm-up: V8 tiers wasm up while it runs
   const times: number[] = [];
-  for (let i = 0; i < job.runs; i++) { const t = performance.now(); await run(); times.push(performance.now() - t); }
+  for (let i = 0; i < job.runs; i++) {
+    const t = performance.now();
+    await run();
+    times.push(performance.now() - t);
+  }
   return { loadMs: loaded - t0, firstMs, times, rssPeakMb: peakRssMb(), flops };
 }
 
@@ -94,34 +122,63 @@ function peakRssMb(): number {
   try {
     const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
     if (m) return Number(m[1]) / 1024;
-  } catch { /* not Linux */ }
+  } catch {
+    /* not Linux */
+  }
   return process.resourceUsage().maxRSS / 1024;
 }
 
 export interface BenchOptions {
-  preset?: string; model?: string; threads: number[]; batch: number[]; runs: number; peers: boolean;
-  json?: string; chart?: string; relaxed: boolean;
+  preset?: string;
+  model?: string;
+  threads: number[];
+  batch: number[];
+  runs: number;
+  peers: boolean;
+  json?: string;
+  chart?: string;
+  relaxed: boolean;
   log: (line: string) => void;
 }
 
 export interface BenchRow {
-  runtime: Runtime; threads: number; batch: number; medianMs: number; minMs: number; imagesPerSec: number;
-  gflops: number | null; pctCeiling: number | null; speedup: number | null; loadMs: number; firstMs: number; rssPeakMb: number;
-  vsOrtWeb?: number; vsOrtNode?: number;
+  runtime: Runtime;
+  threads: number;
+  batch: number;
+  medianMs: number;
+  minMs: number;
+  imagesPerSec: number;
+  gflops: number | null;
+  pctCeiling: number | null;
+  speedup: number | null;
+  loadMs: number;
+  firstMs: number;
+  rssPeakMb: number;
+  vsOrtWeb?: number;
+  vsOrtNode?: number;
 }
 
-const median = (a: number[]) => { const s = [...a].sort((x, y) => x - y); return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
+const median = (a: number[]) => {
+  const s = [...a].sort((x, y) => x - y);
+  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
 
 /** Writes and flushes a file, so the kernel's write-back of hundreds of MB does not run during the timings. */
 function writeDurably(file: string, data: Uint8Array | string): void {
   writeFileSync(file, data);
   const fd = openSync(file, 'r+');
-  try { fsyncSync(fd); } finally { closeSync(fd); }
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** Writes the preset (if any) and the ONNX export; run in a child so the parent never holds the model. */
 export async function benchPrep(o: { preset?: string; dir: string; onnx: string | null }): Promise<{ flops: number }> {
-  if (o.preset) for (const [name, data] of Object.entries(randomModelFiles(PRESETS[o.preset], 0))) writeDurably(path.join(o.dir, name), data);
+  if (o.preset)
+    for (const [name, data] of Object.entries(randomModelFiles(PRESETS[o.preset], 0)))
+      writeDurably(path.join(o.dir, name), data);
   const model = await loadModel(o.dir, { threads: 1, simd: 'simd' });
   try {
     if (o.onnx) writeDurably(o.onnx, model.toOnnx());
@@ -138,41 +195,69 @@ async function child(args: string[]): Promise<string> {
 }
 
 export async function runBench(o: BenchOptions): Promise<BenchRow[]> {
-  if (o.preset && !(o.preset in PRESETS)) throw new Error(`vit-wasm: unknown preset '${o.preset}' (${Object.keys(PRESETS).join(', ')})`);
+  if (o.preset && !(o.preset in PRESETS))
+    throw new Error(`vit-wasm: unknown preset '${o.preset}' (${Object.keys(PRESETS).join(', ')})`);
   const dir = o.model ?? mkdtempSync(path.join(tmpdir(), `vit-wasm-${o.preset}-`));
   const onnx = path.join(mkdtempSync(path.join(tmpdir(), 'vit-wasm-onnx-')), 'model.onnx');
   // In a child process: the parent's freeing of hundreds of MB would otherwise run during the timings.
-  const { flops } = JSON.parse(await child(['__bench-prep', JSON.stringify({ preset: o.preset, dir, onnx: o.peers ? onnx : null })]));
+  const { flops } = JSON.parse(
+    await child(['__bench-prep', JSON.stringify({ preset: o.preset, dir, onnx: o.peers ? onnx : null })]),
+  );
 
   const ceilings = { simd: await measureCeiling('simd'), relaxed: o.relaxed ? await measureCeiling('relaxed') : NaN };
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
-  o.log(`${o.preset ?? dir}: ${(flops / 1e9).toFixed(2)} GFLOP per image; ${cpus().length} cores (${cpu}); node ${process.version}`);
-  o.log(`wasm SIMD ceiling, one core (bench/ceiling.ts): ${ceilings.simd.toFixed(1)} GFLOP/s mul+add` +
-    (o.relaxed ? `, ${ceilings.relaxed.toFixed(1)} GFLOP/s relaxed FMA` : ''));
+  o.log(
+    `${o.preset ?? dir}: ${(flops / 1e9).toFixed(2)} GFLOP per image; ${cpus().length} cores (${cpu}); node ${process.version}`,
+  );
+  o.log(
+    `wasm SIMD ceiling, one core (bench/ceiling.ts): ${ceilings.simd.toFixed(1)} GFLOP/s mul+add` +
+      (o.relaxed ? `, ${ceilings.relaxed.toFixed(1)} GFLOP/s relaxed FMA` : ''),
+  );
 
-  const runtimes: Runtime[] = ['vit-wasm', ...(o.relaxed ? ['vit-wasm-relaxed' as const] : []), ...(o.peers ? ['ort-web' as const, 'ort-node' as const] : [])];
+  const runtimes: Runtime[] = [
+    'vit-wasm',
+    ...(o.relaxed ? ['vit-wasm-relaxed' as const] : []),
+    ...(o.peers ? ['ort-web' as const, 'ort-node' as const] : []),
+  ];
   const rows: BenchRow[] = [];
-  for (const batch of o.batch) for (const runtime of runtimes) for (const threads of o.threads) {
-    const job: ChildJob = { runtime, threads, batch, runs: o.runs, dir, onnx };
-    const r: ChildResult = JSON.parse(await child(['__bench-child', JSON.stringify(job)])
-      .catch((e) => { throw new Error(`vit-wasm bench: ${runtime} threads=${threads} batch=${batch} failed: ${e.stderr || e.message}`); }));
-    const med = median(r.times);
-    const gflops = (flops * batch) / (med / 1000) / 1e9;
-    const ceiling = runtime === 'vit-wasm-relaxed' ? ceilings.relaxed : runtime === 'ort-node' ? NaN : ceilings.simd;
-    const base = rows.find((x) => x.runtime === runtime && x.batch === batch && x.threads === 1);
-    const row: BenchRow = {
-      runtime, threads, batch, medianMs: med, minMs: Math.min(...r.times), imagesPerSec: (batch * 1000) / med, gflops,
-      pctCeiling: Number.isFinite(ceiling) ? (100 * gflops) / (ceiling * threads) : null,
-      speedup: base ? base.medianMs / med : threads === 1 ? 1 : null,
-      loadMs: r.loadMs, firstMs: r.firstMs, rssPeakMb: r.rssPeakMb,
-    };
-    rows.push(row);
-    o.log(`  measured ${runtime} threads=${threads} batch=${batch}: ${med.toFixed(1)} ms`);
-  }
+  for (const batch of o.batch)
+    for (const runtime of runtimes)
+      for (const threads of o.threads) {
+        const job: ChildJob = { runtime, threads, batch, runs: o.runs, dir, onnx };
+        const r: ChildResult = JSON.parse(
+          await child(['__bench-child', JSON.stringify(job)]).catch((e) => {
+            throw new Error(
+              `vit-wasm bench: ${runtime} threads=${threads} batch=${batch} failed: ${e.stderr || e.message}`,
+            );
+          }),
+        );
+        const med = median(r.times);
+        const gflops = (flops * batch) / (med / 1000) / 1e9;
+        const ceiling =
+          runtime === 'vit-wasm-relaxed' ? ceilings.relaxed : runtime === 'ort-node' ? NaN : ceilings.simd;
+        const base = rows.find((x) => x.runtime === runtime && x.batch === batch && x.threads === 1);
+        const row: BenchRow = {
+          runtime,
+          threads,
+          batch,
+          medianMs: med,
+          minMs: Math.min(...r.times),
+          imagesPerSec: (batch * 1000) / med,
+          gflops,
+          pctCeiling: Number.isFinite(ceiling) ? (100 * gflops) / (ceiling * threads) : null,
+          speedup: base ? base.medianMs / med : threads === 1 ? 1 : null,
+          loadMs: r.loadMs,
+          firstMs: r.firstMs,
+          rssPeakMb: r.rssPeakMb,
+        };
+        rows.push(row);
+        o.log(`  measured ${runtime} threads=${threads} batch=${batch}: ${med.toFixed(1)} ms`);
+      }
   for (const r of rows) {
     const peer = (rt: Runtime) => rows.find((x) => x.runtime === rt && x.batch === r.batch && x.threads === r.threads);
     if (r.runtime.startsWith('vit-wasm')) {
-      const w = peer('ort-web'), n = peer('ort-node');
+      const w = peer('ort-web'),
+        n = peer('ort-node');
       if (w) r.vsOrtWeb = r.medianMs / w.medianMs;
       if (n) r.vsOrtNode = r.medianMs / n.medianMs;
     }
@@ -180,17 +265,54 @@ export async function runBench(o: BenchOptions): Promise<BenchRow[]> {
   o.log('');
   o.log(formatTable(rows));
   o.log('ratios are latency / peer latency at the same threads and batch (< 1: vit-wasm faster)');
-  if (o.json) writeFileSync(o.json, JSON.stringify({ model: o.preset ?? dir, flopsPerImage: flops, ceilings, cpu, node: process.version, runs: o.runs, rows }, null, 2));
+  if (o.json)
+    writeFileSync(
+      o.json,
+      JSON.stringify(
+        { model: o.preset ?? dir, flopsPerImage: flops, ceilings, cpu, node: process.version, runs: o.runs, rows },
+        null,
+        2,
+      ),
+    );
   if (o.chart) writeFileSync(o.chart, chartSvg(rows, o.preset ?? path.basename(dir)));
   return rows;
 }
 
 export function formatTable(rows: BenchRow[]): string {
-  const head = ['runtime', 'threads', 'batch', 'median ms', 'min ms', 'img/s', 'GFLOP/s', '% ceil', 'speedup', 'vs ort-web', 'vs ort-node', 'load ms', 'first ms', 'peak RSS MB'];
-  const f = (v: number | null | undefined, d = 1) => (v === null || v === undefined || !Number.isFinite(v) ? '-' : v.toFixed(d));
-  const body = rows.map((r) => [r.runtime, String(r.threads), String(r.batch), f(r.medianMs), f(r.minMs), f(r.imagesPerSec, 2),
-    f(r.gflops), f(r.pctCeiling, 0), r.speedup ? `${r.speedup.toFixed(2)}x` : '-', r.vsOrtWeb ? `${r.vsOrtWeb.toFixed(2)}x` : '-',
-    r.vsOrtNode ? `${r.vsOrtNode.toFixed(2)}x` : '-', f(r.loadMs, 0), f(r.firstMs, 0), f(r.rssPeakMb, 0)]);
+  const head = [
+    'runtime',
+    'threads',
+    'batch',
+    'median ms',
+    'min ms',
+    'img/s',
+    'GFLOP/s',
+    '% ceil',
+    'speedup',
+    'vs ort-web',
+    'vs ort-node',
+    'load ms',
+    'first ms',
+    'peak RSS MB',
+  ];
+  const f = (v: number | null | undefined, d = 1) =>
+    v === null || v === undefined || !Number.isFinite(v) ? '-' : v.toFixed(d);
+  const body = rows.map((r) => [
+    r.runtime,
+    String(r.threads),
+    String(r.batch),
+    f(r.medianMs),
+    f(r.minMs),
+    f(r.imagesPerSec, 2),
+    f(r.gflops),
+    f(r.pctCeiling, 0),
+    r.speedup ? `${r.speedup.toFixed(2)}x` : '-',
+    r.vsOrtWeb ? `${r.vsOrtWeb.toFixed(2)}x` : '-',
+    r.vsOrtNode ? `${r.vsOrtNode.toFixed(2)}x` : '-',
+    f(r.loadMs, 0),
+    f(r.firstMs, 0),
+    f(r.rssPeakMb, 0),
+  ]);
   const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  ');
   return [line(head), line(w.map((n) => '-'.repeat(n))), ...body.map(line)].join('\n');
@@ -198,28 +320,48 @@ export function formatTable(rows: BenchRow[]): string {
 
 /** Latency against thread count, one line per runtime (first batch size). */
 export function chartSvg(rows: BenchRow[], title: string): string {
-  const batch = rows[0]?.batch ?? 1, data = rows.filter((r) => r.batch === batch);
-  const runtimes = [...new Set(data.map((r) => r.runtime))], threads = [...new Set(data.map((r) => r.threads))].sort((a, b) => a - b);
-  const Wd = 640, Ht = 400, L = 70, R = 170, T = 40, B = 50, ymax = Math.max(...data.map((r) => r.medianMs)) * 1.1;
-  const x = (t: number) => L + (threads.length === 1 ? (Wd - L - R) / 2 : ((Wd - L - R) * threads.indexOf(t)) / (threads.length - 1));
+  const batch = rows[0]?.batch ?? 1,
+    data = rows.filter((r) => r.batch === batch);
+  const runtimes = [...new Set(data.map((r) => r.runtime))],
+    threads = [...new Set(data.map((r) => r.threads))].sort((a, b) => a - b);
+  const Wd = 640,
+    Ht = 400,
+    L = 70,
+    R = 170,
+    T = 40,
+    B = 50,
+    ymax = Math.max(...data.map((r) => r.medianMs)) * 1.1;
+  const x = (t: number) =>
+    L + (threads.length === 1 ? (Wd - L - R) / 2 : ((Wd - L - R) * threads.indexOf(t)) / (threads.length - 1));
   const y = (ms: number) => T + (Ht - T - B) * (1 - ms / ymax);
   const colors = ['#1f77b4', '#2ca02c', '#d62728', '#ff7f0e'];
-  const parts = [`<svg xmlns="http://www.w3.org/2000/svg" width="${Wd}" height="${Ht}" font-family="sans-serif" font-size="12">`,
+  const parts = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${Wd}" height="${Ht}" font-family="sans-serif" font-size="12">`,
     `<rect width="100%" height="100%" fill="white"/>`,
     `<text x="${Wd / 2}" y="22" text-anchor="middle" font-size="14">${title}: latency vs threads (batch ${batch}, median)</text>`,
     `<line x1="${L}" y1="${Ht - B}" x2="${Wd - R}" y2="${Ht - B}" stroke="black"/><line x1="${L}" y1="${T}" x2="${L}" y2="${Ht - B}" stroke="black"/>`,
     `<text x="${(L + Wd - R) / 2}" y="${Ht - 12}" text-anchor="middle">threads</text>`,
-    `<text x="18" y="${(T + Ht - B) / 2}" text-anchor="middle" transform="rotate(-90 18 ${(T + Ht - B) / 2})">ms</text>`];
+    `<text x="18" y="${(T + Ht - B) / 2}" text-anchor="middle" transform="rotate(-90 18 ${(T + Ht - B) / 2})">ms</text>`,
+  ];
   for (const t of threads) parts.push(`<text x="${x(t)}" y="${Ht - B + 18}" text-anchor="middle">${t}</text>`);
   for (let k = 0; k <= 4; k++) {
     const v = (ymax * k) / 4;
-    parts.push(`<text x="${L - 6}" y="${y(v) + 4}" text-anchor="end">${v.toFixed(0)}</text><line x1="${L}" y1="${y(v)}" x2="${Wd - R}" y2="${y(v)}" stroke="#ddd"/>`);
+    parts.push(
+      `<text x="${L - 6}" y="${y(v) + 4}" text-anchor="end">${v.toFixed(0)}</text><line x1="${L}" y1="${y(v)}" x2="${Wd - R}" y2="${y(v)}" stroke="#ddd"/>`,
+    );
   }
   runtimes.forEach((rt, i) => {
-    const pts = threads.flatMap((t) => data.filter((r) => r.runtime === rt && r.threads === t).map((r) => `${x(t)},${y(r.medianMs)}`));
+    const pts = threads.flatMap((t) =>
+      data.filter((r) => r.runtime === rt && r.threads === t).map((r) => `${x(t)},${y(r.medianMs)}`),
+    );
     parts.push(`<polyline fill="none" stroke="${colors[i % 4]}" stroke-width="2" points="${pts.join(' ')}"/>`);
-    for (const p of pts) { const [px, py] = p.split(','); parts.push(`<circle cx="${px}" cy="${py}" r="3" fill="${colors[i % 4]}"/>`); }
-    parts.push(`<rect x="${Wd - R + 15}" y="${T + i * 20}" width="12" height="12" fill="${colors[i % 4]}"/><text x="${Wd - R + 32}" y="${T + i * 20 + 11}">${rt}</text>`);
+    for (const p of pts) {
+      const [px, py] = p.split(',');
+      parts.push(`<circle cx="${px}" cy="${py}" r="3" fill="${colors[i % 4]}"/>`);
+    }
+    parts.push(
+      `<rect x="${Wd - R + 15}" y="${T + i * 20}" width="12" height="12" fill="${colors[i % 4]}"/><text x="${Wd - R + 32}" y="${T + i * 20 + 11}">${rt}</text>`,
+    );
   });
   parts.push('</svg>');
   return parts.join('\n');

@@ -3,14 +3,14 @@
  *   vit-wasm classify [--model DIR] IMAGE... [--top K] [--json] [--threads N] [--simd auto|simd|relaxed]
  */
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { benchChild, benchPrep, runBench } from './bench.js';
-import { loadModel, type Prediction, type ViTModel } from '../model.js';
 import { PRESETS, randomModelFiles } from '../io/presets.js';
-import { importAllOptional, MissingPackageError } from './optional.js';
+import { loadModel, type Prediction, type ViTModel } from '../model.js';
 import { packageFile } from '../runtime/paths.js';
+import { benchChild, benchPrep, runBench } from './bench.js';
+import { importAllOptional, MissingPackageError } from './optional.js';
 import { evalCommand, trainCommand } from './train-cli.js';
 
 /** The model this package ships (trained by `vit-wasm train --dataset mnist`), and its sample digits. */
@@ -67,14 +67,22 @@ function positiveInt(v: string | undefined, flag: string, dflt: number): number 
 
 async function classify(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
-    args: argv, allowPositionals: true,
-    options: { model: { type: 'string' }, top: { type: 'string' }, json: { type: 'boolean' }, threads: { type: 'string' }, simd: { type: 'string' } },
+    args: argv,
+    allowPositionals: true,
+    options: {
+      model: { type: 'string' },
+      top: { type: 'string' },
+      json: { type: 'boolean' },
+      threads: { type: 'string' },
+      simd: { type: 'string' },
+    },
   });
   if (positionals.length === 0) throw new UsageError('classify needs at least one IMAGE');
   const topK = positiveInt(values.top, '--top', 5);
   const threads = values.threads === undefined ? undefined : positiveInt(values.threads, '--threads', 1); // undefined: loadModel's default
   const simd = values.simd ?? 'auto';
-  if (simd !== 'auto' && simd !== 'simd' && simd !== 'relaxed') throw new UsageError(`--simd must be auto, simd or relaxed, got '${simd}'`);
+  if (simd !== 'auto' && simd !== 'simd' && simd !== 'relaxed')
+    throw new UsageError(`--simd must be auto, simd or relaxed, got '${simd}'`);
 
   const model: ViTModel = await loadModel(values.model ?? DEFAULT_MODEL, { threads, simd });
   let failures = 0;
@@ -93,7 +101,8 @@ async function classify(argv: string[]): Promise<number> {
         const r = results[results.length - 1];
         console.log(r.image);
         const width = Math.max(...r.predictions.map((p) => p.label.length));
-        for (const p of r.predictions) console.log(`  ${p.label.padEnd(width)}  ${(100 * p.score).toFixed(2).padStart(6)}%`);
+        for (const p of r.predictions)
+          console.log(`  ${p.label.padEnd(width)}  ${(100 * p.score).toFixed(2).padStart(6)}%`);
       }
     }
   } finally {
@@ -104,13 +113,20 @@ async function classify(argv: string[]): Promise<number> {
 }
 
 async function init(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { preset: { type: 'string' }, out: { type: 'string' }, seed: { type: 'string' } } });
-  if (!values.preset || !(values.preset in PRESETS)) throw new UsageError(`init needs --preset ${Object.keys(PRESETS).join('|')}${values.preset ? `, got '${values.preset}'` : ''}`);
+  const { values } = parseArgs({
+    args: argv,
+    options: { preset: { type: 'string' }, out: { type: 'string' }, seed: { type: 'string' } },
+  });
+  if (!values.preset || !(values.preset in PRESETS))
+    throw new UsageError(
+      `init needs --preset ${Object.keys(PRESETS).join('|')}${values.preset ? `, got '${values.preset}'` : ''}`,
+    );
   if (!values.out) throw new UsageError('init needs --out DIR');
   const seed = values.seed === undefined ? 0 : Number(values.seed);
   if (!Number.isSafeInteger(seed)) throw new UsageError(`--seed must be an integer, got '${values.seed}'`);
   mkdirSync(values.out, { recursive: true });
-  for (const [name, data] of Object.entries(randomModelFiles(PRESETS[values.preset], seed))) writeFileSync(path.join(values.out, name), data);
+  for (const [name, data] of Object.entries(randomModelFiles(PRESETS[values.preset], seed)))
+    writeFileSync(path.join(values.out, name), data);
   console.log(`wrote ${values.preset} (seed ${seed}) to ${values.out}`);
   return 0;
 }
@@ -134,35 +150,60 @@ const list = (v: string | undefined, flag: string, dflt: number[]) =>
   v === undefined ? dflt : v.split(',').map((x) => positiveInt(x.trim(), flag, 1));
 
 async function bench(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: {
-    preset: { type: 'string' }, model: { type: 'string' }, threads: { type: 'string' }, batch: { type: 'string' }, runs: { type: 'string' },
-    peers: { type: 'boolean' }, relaxed: { type: 'boolean' }, json: { type: 'string' }, chart: { type: 'string' } } });
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      preset: { type: 'string' },
+      model: { type: 'string' },
+      threads: { type: 'string' },
+      batch: { type: 'string' },
+      runs: { type: 'string' },
+      peers: { type: 'boolean' },
+      relaxed: { type: 'boolean' },
+      json: { type: 'string' },
+      chart: { type: 'string' },
+    },
+  });
   if (!values.preset === !values.model) throw new UsageError('bench needs exactly one of --preset NAME or --model DIR');
-  if (values.preset && !(values.preset in PRESETS)) throw new UsageError(`--preset must be one of ${Object.keys(PRESETS).join(', ')}, got '${values.preset}'`);
+  if (values.preset && !(values.preset in PRESETS))
+    throw new UsageError(`--preset must be one of ${Object.keys(PRESETS).join(', ')}, got '${values.preset}'`);
   if (values.peers) {
     // checked before any work starts, not in the rows' child processes
     await importAllOptional(['onnxruntime-web', 'onnxruntime-node'], 'bench --peers');
   }
   await runBench({
-    preset: values.preset, model: values.model, threads: list(values.threads, '--threads', [1, 2]), batch: list(values.batch, '--batch', [1]),
-    runs: positiveInt(values.runs, '--runs', 10), peers: !!values.peers, relaxed: !!values.relaxed, json: values.json, chart: values.chart,
+    preset: values.preset,
+    model: values.model,
+    threads: list(values.threads, '--threads', [1, 2]),
+    batch: list(values.batch, '--batch', [1]),
+    runs: positiveInt(values.runs, '--runs', 10),
+    peers: !!values.peers,
+    relaxed: !!values.relaxed,
+    json: values.json,
+    chart: values.chart,
     log: (l) => console.log(l),
   });
   return 0;
 }
 
 async function demo(): Promise<number> {
-  const files = readdirSync(SAMPLE_DIGITS).filter((f) => f.endsWith('.png')).sort();
+  const files = readdirSync(SAMPLE_DIGITS)
+    .filter((f) => f.endsWith('.png'))
+    .sort();
   const model = await loadModel(DEFAULT_MODEL);
   try {
-    console.log(`${DEFAULT_MODEL} on ${files.length} held-out digits (${model.threads} threads, ${model.simd} build)\n`);
+    console.log(
+      `${DEFAULT_MODEL} on ${files.length} held-out digits (${model.threads} threads, ${model.simd} build)\n`,
+    );
     console.log('image                 true  predicted  probability');
     let right = 0;
     for (const f of files) {
       const truth = /label-(\d)/.exec(f)?.[1] ?? '?';
       const [top] = await model.classify(`${SAMPLE_DIGITS}${f}`, { topK: 1 });
       right += +(top.label === truth);
-      console.log(`${f.padEnd(20)}  ${truth.padStart(4)}  ${top.label.padStart(9)}  ${(100 * top.score).toFixed(2).padStart(10)}%  ${top.label === truth ? '' : '✗'}`);
+      console.log(
+        `${f.padEnd(20)}  ${truth.padStart(4)}  ${top.label.padStart(9)}  ${(100 * top.score).toFixed(2).padStart(10)}%  ${top.label === truth ? '' : '✗'}`,
+      );
     }
     console.log(`\n${right} of ${files.length} right`);
   } finally {
@@ -175,7 +216,10 @@ async function demo(): Promise<number> {
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   try {
-    if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') { console.log(USAGE); return cmd ? 0 : 2; }
+    if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
+      console.log(USAGE);
+      return cmd ? 0 : 2;
+    }
     if (cmd === '--version' || cmd === '-v') {
       console.log(JSON.parse(readFileSync(packageFile('package.json'), 'utf8')).version);
       return 0;
@@ -187,7 +231,10 @@ export async function main(argv: string[]): Promise<number> {
     if (cmd === 'init') return await init(rest);
     if (cmd === 'export-onnx') return await exportOnnxCmd(rest);
     if (cmd === 'bench') return await bench(rest);
-    if (cmd === '__bench-prep') { console.log(JSON.stringify(await benchPrep(JSON.parse(rest[0])))); return 0; }
+    if (cmd === '__bench-prep') {
+      console.log(JSON.stringify(await benchPrep(JSON.parse(rest[0]))));
+      return 0;
+    }
     if (cmd === '__bench-child') {
       // one bench row in a fresh process; exit explicitly, as onnxruntime-web's threads would keep it alive
       console.log(JSON.stringify(await benchChild(JSON.parse(rest[0]))));
@@ -203,7 +250,9 @@ export async function main(argv: string[]): Promise<number> {
       console.error(`vit-wasm: ${(e as Error).message}\n\n${USAGE}`);
       return 2;
     }
-    console.error((e as Error).message.startsWith('vit-wasm') ? (e as Error).message : `vit-wasm: ${(e as Error).stack}`);
+    console.error(
+      (e as Error).message.startsWith('vit-wasm') ? (e as Error).message : `vit-wasm: ${(e as Error).stack}`,
+    );
     return 1;
   }
 }

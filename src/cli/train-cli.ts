@@ -4,96 +4,171 @@
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import { defaultThreads, loadModel } from '../model.js';
-import { loadMnist, MNIST_SIZE, normalizeDigits, type DigitSet } from '../train/mnist.js';
+import { type DigitSet, loadMnist, MNIST_SIZE, normalizeDigits } from '../train/mnist.js';
 import { argmax, createTrainer, type TrainDims } from '../train/trainer.js';
 
 type UsageErrorCtor = new (m: string) => Error;
 
 /** The default small ViT for 28×28 digits. */
 export const MNIST_DIMS: TrainDims = {
-  imageSize: [MNIST_SIZE, MNIST_SIZE], patchSize: 7, numChannels: 1, hiddenSize: 64, numLayers: 4, numHeads: 4,
-  intermediateSize: 128, numLabels: 10, layerNormEps: 1e-6,
+  imageSize: [MNIST_SIZE, MNIST_SIZE],
+  patchSize: 7,
+  numChannels: 1,
+  hiddenSize: 64,
+  numLayers: 4,
+  numHeads: 4,
+  intermediateSize: 128,
+  numLabels: 10,
+  layerNormEps: 1e-6,
 };
 
 function num(v: string | undefined, flag: string, dflt: number, Usage: UsageErrorCtor, int = false): number {
   if (v === undefined) return dflt;
   const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0 || (int && !Number.isInteger(n))) throw new Usage(`${flag} must be a positive ${int ? 'integer' : 'number'}, got '${v}'`);
+  if (!Number.isFinite(n) || n <= 0 || (int && !Number.isInteger(n)))
+    throw new Usage(`${flag} must be a positive ${int ? 'integer' : 'number'}, got '${v}'`);
   return n;
 }
 
 const all = (set: DigitSet) => Array.from({ length: set.count }, (_, i) => i);
 
 export async function trainCommand(argv: string[], Usage: UsageErrorCtor): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: {
-    dataset: { type: 'string' }, epochs: { type: 'string' }, batch: { type: 'string' }, lr: { type: 'string' },
-    threads: { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' }, shift: { type: 'string' } } });
-  if (values.dataset !== 'mnist') throw new Usage(`train needs --dataset mnist${values.dataset ? `, got '${values.dataset}'` : ''}`);
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      dataset: { type: 'string' },
+      epochs: { type: 'string' },
+      batch: { type: 'string' },
+      lr: { type: 'string' },
+      threads: { type: 'string' },
+      seed: { type: 'string' },
+      out: { type: 'string' },
+      shift: { type: 'string' },
+    },
+  });
+  if (values.dataset !== 'mnist')
+    throw new Usage(`train needs --dataset mnist${values.dataset ? `, got '${values.dataset}'` : ''}`);
   if (!values.out) throw new Usage('train needs --out DIR');
-  const epochs = num(values.epochs, '--epochs', 34, Usage, true), B = num(values.batch, '--batch', 32, Usage, true);
+  const epochs = num(values.epochs, '--epochs', 34, Usage, true),
+    B = num(values.batch, '--batch', 32, Usage, true);
   const lr = num(values.lr, '--lr', 3e-3, Usage);
   const threads = num(values.threads, '--threads', await defaultThreads(), Usage, true);
   const shift = values.shift === undefined ? 2 : Number(values.shift);
-  if (!Number.isInteger(shift) || shift < 0 || shift > 8) throw new Usage(`--shift must be an integer 0…8 (pixels of random shift; 0 turns augmentation off), got '${values.shift}'`);
+  if (!Number.isInteger(shift) || shift < 0 || shift > 8)
+    throw new Usage(
+      `--shift must be an integer 0…8 (pixels of random shift; 0 turns augmentation off), got '${values.shift}'`,
+    );
   const seed = values.seed === undefined ? 0 : Number(values.seed);
   if (!Number.isSafeInteger(seed)) throw new Usage(`--seed must be an integer, got '${values.seed}'`);
 
   const { train, test } = loadMnist();
-  const stepsPerEpoch = Math.floor(train.count / B), total = stepsPerEpoch * epochs;
-  const trainer = await createTrainer(MNIST_DIMS, { maxBatch: B, lr, seed, warmupSteps: Math.round(total * 0.05), totalSteps: total, weightDecay: 0.05, threads });
+  const stepsPerEpoch = Math.floor(train.count / B),
+    total = stepsPerEpoch * epochs;
+  const trainer = await createTrainer(MNIST_DIMS, {
+    maxBatch: B,
+    lr,
+    seed,
+    warmupSteps: Math.round(total * 0.05),
+    totalSteps: total,
+    weightDecay: 0.05,
+    threads,
+  });
   let s = (seed * 2654435761 + 12345) >>> 0 || 1;
-  const random = () => { s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0; return s / 4294967296; };
+  const random = () => {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    return s / 4294967296;
+  };
   const testX = normalizeDigits(test, all(test), new Float32Array(test.count * MNIST_SIZE ** 2));
   const x = new Float32Array(B * MNIST_SIZE ** 2);
-  console.log(`training a ${MNIST_DIMS.numLayers}-layer ViT on ${trainer.threads} thread(s) (hidden ${MNIST_DIMS.hiddenSize}, ${MNIST_DIMS.numHeads} heads, MLP ${MNIST_DIMS.intermediateSize}, patch ${MNIST_DIMS.patchSize}) ` +
-    `, ${train.count} MNIST digits, ${test.count} held out; ${epochs} epochs of ${stepsPerEpoch} steps, batch ${B}, AdamW lr ${lr}, ` +
-    `shifts ±${shift} px, seed ${seed}`);
-  const bar = new cliProgress.SingleBar({
-    format: 'epoch {epoch}/{epochs} |{bar}| step {value}/{total} | loss {loss} | acc {acc}% | {speed} img/s | ETA {eta_formatted}',
-    hideCursor: true, clearOnComplete: true,
-  }, cliProgress.Presets.shades_classic);
+  console.log(
+    `training a ${MNIST_DIMS.numLayers}-layer ViT on ${trainer.threads} thread(s) (hidden ${MNIST_DIMS.hiddenSize}, ${MNIST_DIMS.numHeads} heads, MLP ${MNIST_DIMS.intermediateSize}, patch ${MNIST_DIMS.patchSize}) ` +
+      `, ${train.count} MNIST digits, ${test.count} held out; ${epochs} epochs of ${stepsPerEpoch} steps, batch ${B}, AdamW lr ${lr}, ` +
+      `shifts ±${shift} px, seed ${seed}`,
+  );
+  const bar = new cliProgress.SingleBar(
+    {
+      format:
+        'epoch {epoch}/{epochs} |{bar}| step {value}/{total} | loss {loss} | acc {acc}% | {speed} img/s | ETA {eta_formatted}',
+      hideCursor: true,
+      clearOnComplete: true,
+    },
+    cliProgress.Presets.shades_classic,
+  );
   const t0 = performance.now();
   let best = 0;
   for (let e = 1; e <= epochs; e++) {
     const order = all(train);
-    for (let i = order.length - 1; i > 0; i--) { const j = Math.floor(random() * (i + 1)); [order[i], order[j]] = [order[j], order[i]]; }
+    for (let i = order.length - 1; i > 0; i--) {
+      const j = Math.floor(random() * (i + 1));
+      [order[i], order[j]] = [order[j], order[i]];
+    }
     const te = performance.now();
-    let lossSum = 0, right = 0, seen = 0;
+    let lossSum = 0,
+      right = 0,
+      seen = 0;
     bar.start(stepsPerEpoch, 0, { epoch: e, epochs, loss: '-', acc: '-', speed: '-' });
     for (let st = 0; st < stepsPerEpoch; st++) {
-      const idx = order.slice(st * B, st * B + B), labels = idx.map((k) => train.labels[k]);
+      const idx = order.slice(st * B, st * B + B),
+        labels = idx.map((k) => train.labels[k]);
       normalizeDigits(train, idx, x, 0.5, 0.5, shift, random);
       lossSum += await trainer.step(x, labels);
       const preds = trainer.lastPredictions();
       for (let b = 0; b < B; b++) right += +(preds[b] === labels[b]);
       seen += B;
-      bar.update(st + 1, { loss: (lossSum / (st + 1)).toFixed(4), acc: ((100 * right) / seen).toFixed(1), speed: Math.round(seen / ((performance.now() - te) / 1000)) });
+      bar.update(st + 1, {
+        loss: (lossSum / (st + 1)).toFixed(4),
+        acc: ((100 * right) / seen).toFixed(1),
+        speed: Math.round(seen / ((performance.now() - te) / 1000)),
+      });
     }
     bar.stop();
-    const sec = (performance.now() - te) / 1000, ev = await trainer.evaluate(testX, test.labels);
+    const sec = (performance.now() - te) / 1000,
+      ev = await trainer.evaluate(testX, test.labels);
     best = Math.max(best, ev.accuracy);
-    console.log(`epoch ${e}/${epochs}: loss ${(lossSum / stepsPerEpoch).toFixed(4)}, train acc ${((100 * right) / seen).toFixed(2)}%, ` +
-      `held-out acc ${(100 * ev.accuracy).toFixed(2)}%, ${sec.toFixed(1)} s (${Math.round(seen / sec)} img/s)`);
+    console.log(
+      `epoch ${e}/${epochs}: loss ${(lossSum / stepsPerEpoch).toFixed(4)}, train acc ${((100 * right) / seen).toFixed(2)}%, ` +
+        `held-out acc ${(100 * ev.accuracy).toFixed(2)}%, ${sec.toFixed(1)} s (${Math.round(seen / sec)} img/s)`,
+    );
   }
   await trainer.save(values.out, { image_mean: [0.5], image_std: [0.5] });
   const final = await trainer.evaluate(testX, test.labels);
   await trainer.dispose();
-  console.log(`wrote ${values.out} after ${((performance.now() - t0) / 1000).toFixed(1)} s on ${trainer.threads} thread(s); held-out accuracy ${(100 * final.accuracy).toFixed(2)}%`);
+  console.log(
+    `wrote ${values.out} after ${((performance.now() - t0) / 1000).toFixed(1)} s on ${trainer.threads} thread(s); held-out accuracy ${(100 * final.accuracy).toFixed(2)}%`,
+  );
   return 0;
 }
 
 export async function evalCommand(argv: string[], Usage: UsageErrorCtor): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { model: { type: 'string' }, dataset: { type: 'string' }, threads: { type: 'string' } } });
-  if (values.dataset !== 'mnist') throw new Usage(`eval needs --dataset mnist${values.dataset ? `, got '${values.dataset}'` : ''}`);
+  const { values } = parseArgs({
+    args: argv,
+    options: { model: { type: 'string' }, dataset: { type: 'string' }, threads: { type: 'string' } },
+  });
+  if (values.dataset !== 'mnist')
+    throw new Usage(`eval needs --dataset mnist${values.dataset ? `, got '${values.dataset}'` : ''}`);
   if (!values.model) throw new Usage('eval needs --model DIR');
   const { test } = loadMnist();
-  const model = await loadModel(values.model, values.threads ? { threads: num(values.threads, '--threads', 1, Usage, true) } : {});
+  const model = await loadModel(
+    values.model,
+    values.threads ? { threads: num(values.threads, '--threads', 1, Usage, true) } : {},
+  );
   try {
-    const c = model.config, p = model.preprocessing;
+    const c = model.config,
+      p = model.preprocessing;
     if (c.numChannels !== 1 || c.imageSize[0] !== MNIST_SIZE || c.imageSize[1] !== MNIST_SIZE || c.numLabels !== 10) {
       throw new Error(`vit-wasm: ${values.model} is not a 28×28, 1-channel, 10-class model`);
     }
-    const x = normalizeDigits(test, all(test), new Float32Array(test.count * MNIST_SIZE ** 2), p.imageMean[0], p.imageStd[0]);
+    const x = normalizeDigits(
+      test,
+      all(test),
+      new Float32Array(test.count * MNIST_SIZE ** 2),
+      p.imageMean[0],
+      p.imageStd[0],
+    );
     const logits = await model.forward(x, test.count);
     const confusion = Array.from({ length: 10 }, () => new Array<number>(10).fill(0));
     let right = 0;
@@ -103,10 +178,14 @@ export async function evalCommand(argv: string[], Usage: UsageErrorCtor): Promis
       confusion[test.labels[i]][pred]++;
       right += +(pred === test.labels[i]);
     }
-    console.log(`${values.model}: held-out accuracy ${((100 * right) / test.count).toFixed(2)}% (${right} of ${test.count})\n`);
+    console.log(
+      `${values.model}: held-out accuracy ${((100 * right) / test.count).toFixed(2)}% (${right} of ${test.count})\n`,
+    );
     console.log('confusion matrix (rows: true digit, columns: predicted)');
-    console.log('      ' + Array.from({ length: 10 }, (_, j) => String(j).padStart(5)).join(''));
-    confusion.forEach((r, i) => console.log(`${String(i).padStart(5)} ` + r.map((v) => String(v).padStart(5)).join('')));
+    console.log(`      ${Array.from({ length: 10 }, (_, j) => String(j).padStart(5)).join('')}`);
+    confusion.forEach((r, i) =>
+      console.log(`${String(i).padStart(5)} ${r.map((v) => String(v).padStart(5)).join('')}`),
+    );
   } finally {
     await model.dispose();
   }

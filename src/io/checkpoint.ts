@@ -5,10 +5,10 @@
  */
 import { intField, parseJson, sizeField, type ViTConfig } from '../network/config.js';
 import type { WasmMemory } from '../runtime/memory.js';
-import { packRows, packedSize, paddedSize } from '../runtime/pack.js';
-import { readSafetensorsHeader, TensorReader, type TensorInfo } from './safetensors.js';
-import type { ByteSource, ModelFiles } from './source.js';
+import { packedSize, packRows, paddedSize } from '../runtime/pack.js';
 import { detectScheme, type Names, type Scheme } from './names.js';
+import { readSafetensorsHeader, type TensorInfo, TensorReader } from './safetensors.js';
+import type { ByteSource, ModelFiles } from './source.js';
 
 export type { Scheme };
 
@@ -16,17 +16,47 @@ export type { Scheme };
  * A linear layer in wasm memory: packed W (⌈N/8⌉, K, 8) and bias (N, read 8 at a time: padded, or
  * followed by other floats). A trainer also keeps W unpacked, (N, K) row-major, in `raw`.
  */
-export interface Linear { w: number; b: number; N: number; K: number; raw?: number }
-export interface Norm { g: number; b: number }
-export interface Layer { ln1: Norm; qkv: Linear; proj: Linear; ln2: Norm; fc1: Linear; fc2: Linear }
+export interface Linear {
+  w: number;
+  b: number;
+  N: number;
+  K: number;
+  raw?: number;
+}
+export interface Norm {
+  g: number;
+  b: number;
+}
+export interface Layer {
+  ln1: Norm;
+  qkv: Linear;
+  proj: Linear;
+  ln2: Norm;
+  fc1: Linear;
+  fc2: Linear;
+}
 /** Pointers to every parameter, in the model's own terms. */
-export interface Weights { patch: Linear; cls: number; pos: number; layers: Layer[]; norm: Norm; head: Linear }
+export interface Weights {
+  patch: Linear;
+  cls: number;
+  pos: number;
+  layers: Layer[];
+  norm: Norm;
+  head: Linear;
+}
 
 /** Opens model.safetensors or the shards named by model.safetensors.index.json. */
-async function openTensors(files: ModelFiles): Promise<{ tensors: Map<string, TensorInfo>; sources: ByteSource[]; file: string }> {
+async function openTensors(
+  files: ModelFiles,
+): Promise<{ tensors: Map<string, TensorInfo>; sources: ByteSource[]; file: string }> {
   if (await files.exists('model.safetensors')) {
     const src = await files.open('model.safetensors');
-    try { return { tensors: await readSafetensorsHeader(src), sources: [src], file: src.name }; } catch (e) { await src.close(); throw e; }
+    try {
+      return { tensors: await readSafetensorsHeader(src), sources: [src], file: src.name };
+    } catch (e) {
+      await src.close();
+      throw e;
+    }
   }
   if (await files.exists('model.safetensors.index.json')) {
     const indexFile = 'model.safetensors.index.json';
@@ -38,7 +68,8 @@ async function openTensors(files: ModelFiles): Promise<{ tensors: Map<string, Te
     try {
       const shards = new Map<string, Map<string, TensorInfo>>();
       for (const shard of new Set(Object.values(map))) {
-        if (typeof shard !== 'string' || shard.includes('/') || shard.includes('\\')) throw new Error(`vit-wasm: ${indexFile}: bad shard name ${JSON.stringify(shard)}`);
+        if (typeof shard !== 'string' || shard.includes('/') || shard.includes('\\'))
+          throw new Error(`vit-wasm: ${indexFile}: bad shard name ${JSON.stringify(shard)}`);
         const src = await files.open(shard);
         sources.push(src);
         shards.set(shard, await readSafetensorsHeader(src));
@@ -48,72 +79,136 @@ async function openTensors(files: ModelFiles): Promise<{ tensors: Map<string, Te
         if (!t) throw new Error(`vit-wasm: ${indexFile} puts tensor '${name}' in ${shard}, which does not contain it`);
         tensors.set(name, t);
       }
-    } catch (e) { await Promise.all(sources.map((s) => s.close())); throw e; }
+    } catch (e) {
+      await Promise.all(sources.map((s) => s.close()));
+      throw e;
+    }
     return { tensors, sources, file: indexFile };
   }
-  throw new Error(`vit-wasm: ${files.where}: no model.safetensors or model.safetensors.index.json (PyTorch .bin/.pth files are not read: convert them to safetensors)`);
+  throw new Error(
+    `vit-wasm: ${files.where}: no model.safetensors or model.safetensors.index.json (PyTorch .bin/.pth files are not read: convert them to safetensors)`,
+  );
 }
 
 /** Reconciles config.json with the tensor shapes; every disagreement is an error naming both. */
-function resolveConfig(raw: Record<string, unknown>, scheme: Scheme, n: Names, t: Map<string, TensorInfo>, file: string): ViTConfig {
+function resolveConfig(
+  raw: Record<string, unknown>,
+  scheme: Scheme,
+  n: Names,
+  t: Map<string, TensorInfo>,
+  file: string,
+): ViTConfig {
   const CF = 'config.json';
   const need = (name: string): TensorInfo => {
     const x = t.get(name);
     if (!x) throw new Error(`vit-wasm: ${file}: missing tensor '${name}'`);
     return x;
   };
-  const patch = need(n.patchW), pos = need(n.pos), head = need(n.headW), fc1 = need(n.layer(0).fc1W);
-  if (patch.shape.length !== 4 || patch.shape[2] !== patch.shape[3]) throw new Error(`vit-wasm: ${file}: tensor '${n.patchW}' has shape [${patch.shape}], expected [hidden, channels, patch, patch]`);
+  const patch = need(n.patchW),
+    pos = need(n.pos),
+    head = need(n.headW),
+    fc1 = need(n.layer(0).fc1W);
+  if (patch.shape.length !== 4 || patch.shape[2] !== patch.shape[3])
+    throw new Error(
+      `vit-wasm: ${file}: tensor '${n.patchW}' has shape [${patch.shape}], expected [hidden, channels, patch, patch]`,
+    );
   const [D, C, p] = patch.shape;
   const T = pos.shape[pos.shape.length - 2];
   let L = 0;
-  for (const name of t.keys()) { const m = n.layerIndex.exec(name); if (m) L = Math.max(L, Number(m[1]) + 1); }
-  const fromWeights = { hidden_size: D, num_channels: C, patch_size: p, intermediate_size: fc1.shape[0], num_labels: head.shape[0], num_hidden_layers: L };
+  for (const name of t.keys()) {
+    const m = n.layerIndex.exec(name);
+    if (m) L = Math.max(L, Number(m[1]) + 1);
+  }
+  const fromWeights = {
+    hidden_size: D,
+    num_channels: C,
+    patch_size: p,
+    intermediate_size: fc1.shape[0],
+    num_labels: head.shape[0],
+    num_hidden_layers: L,
+  };
   const agree = (key: keyof typeof fromWeights, tensor: string, alias?: string) => {
     const v = intField(raw, key, CF) ?? (alias ? intField(raw, alias, CF) : undefined);
     if (v !== undefined && v !== fromWeights[key]) {
-      throw new Error(`vit-wasm: ${CF} says ${key}=${v}, but ${file} tensor '${tensor}' has shape [${t.get(tensor)!.shape}] (${key}=${fromWeights[key]})`);
+      throw new Error(
+        `vit-wasm: ${CF} says ${key}=${v}, but ${file} tensor '${tensor}' has shape [${t.get(tensor)!.shape}] (${key}=${fromWeights[key]})`,
+      );
     }
   };
-  agree('hidden_size', n.patchW); agree('num_channels', n.patchW); agree('patch_size', n.patchW);
-  agree('intermediate_size', n.layer(0).fc1W); agree('num_hidden_layers', n.layer(L - 1).ln1[0]);
+  agree('hidden_size', n.patchW);
+  agree('num_channels', n.patchW);
+  agree('patch_size', n.patchW);
+  agree('intermediate_size', n.layer(0).fc1W);
+  agree('num_hidden_layers', n.layer(L - 1).ln1[0]);
   agree('num_labels', n.headW, 'num_classes');
 
   const heads = intField(raw, 'num_attention_heads', CF) ?? intField(raw, 'num_heads', CF);
-  if (heads === undefined) throw new Error(`vit-wasm: ${CF}: num_attention_heads is missing (it cannot be read off the weights)`);
-  if (D % heads !== 0) throw new Error(`vit-wasm: ${CF}: hidden_size ${D} is not divisible by num_attention_heads ${heads}`);
+  if (heads === undefined)
+    throw new Error(`vit-wasm: ${CF}: num_attention_heads is missing (it cannot be read off the weights)`);
+  if (D % heads !== 0)
+    throw new Error(`vit-wasm: ${CF}: hidden_size ${D} is not divisible by num_attention_heads ${heads}`);
 
   const side = Math.round(Math.sqrt(T - 1));
-  const imageSize = sizeField(raw.image_size, 'image_size', CF) ?? (side * side === T - 1 ? [side * p, side * p] as [number, number] : undefined);
+  const imageSize =
+    sizeField(raw.image_size, 'image_size', CF) ??
+    (side * side === T - 1 ? ([side * p, side * p] as [number, number]) : undefined);
   if (!imageSize) throw new Error(`vit-wasm: ${CF}: image_size is missing and ${T - 1} patches is not a square grid`);
-  if (imageSize[0] % p || imageSize[1] % p) throw new Error(`vit-wasm: ${CF}: image_size ${imageSize[0]}x${imageSize[1]} is not divisible by patch_size ${p}`);
+  if (imageSize[0] % p || imageSize[1] % p)
+    throw new Error(`vit-wasm: ${CF}: image_size ${imageSize[0]}x${imageSize[1]} is not divisible by patch_size ${p}`);
   const np = (imageSize[0] / p) * (imageSize[1] / p);
-  if (np + 1 !== T) throw new Error(`vit-wasm: ${CF}: image_size ${imageSize[0]}x${imageSize[1]} with patch_size ${p} gives ${np} patches + cls = ${np + 1} tokens, but ${file} tensor '${n.pos}' has shape [${pos.shape}] (${T} tokens)`);
+  if (np + 1 !== T)
+    throw new Error(
+      `vit-wasm: ${CF}: image_size ${imageSize[0]}x${imageSize[1]} with patch_size ${p} gives ${np} patches + cls = ${np + 1} tokens, but ${file} tensor '${n.pos}' has shape [${pos.shape}] (${T} tokens)`,
+    );
 
   const act = raw.hidden_act ?? 'gelu';
-  if (act !== 'gelu' && act !== 'gelu_python') throw new Error(`vit-wasm: ${CF}: hidden_act ${JSON.stringify(act)} is not supported; vit-wasm implements the exact erf GELU ('gelu')`);
+  if (act !== 'gelu' && act !== 'gelu_python')
+    throw new Error(
+      `vit-wasm: ${CF}: hidden_act ${JSON.stringify(act)} is not supported; vit-wasm implements the exact erf GELU ('gelu')`,
+    );
   const eps = raw.layer_norm_eps ?? (scheme === 'hf' ? 1e-12 : 1e-6);
-  if (typeof eps !== 'number' || !(eps >= 0)) throw new Error(`vit-wasm: ${CF}: layer_norm_eps must be a non-negative number, got ${JSON.stringify(eps)}`);
+  if (typeof eps !== 'number' || !(eps >= 0))
+    throw new Error(`vit-wasm: ${CF}: layer_norm_eps must be a non-negative number, got ${JSON.stringify(eps)}`);
   const hasQkvBias = n.layer(0).qkvB.every((b) => t.has(b));
   const qkvBias = raw.qkv_bias ?? hasQkvBias;
   if (typeof qkvBias !== 'boolean') throw new Error(`vit-wasm: ${CF}: qkv_bias must be true or false`);
-  if (qkvBias && !hasQkvBias) throw new Error(`vit-wasm: ${CF} says qkv_bias=true, but ${file} has no tensor '${n.layer(0).qkvB.find((b) => !t.has(b))}'`);
+  if (qkvBias && !hasQkvBias)
+    throw new Error(
+      `vit-wasm: ${CF} says qkv_bias=true, but ${file} has no tensor '${n.layer(0).qkvB.find((b) => !t.has(b))}'`,
+    );
 
   const labels = Array.from({ length: head.shape[0] }, (_, i) => `LABEL_${i}`);
   const id2label = raw.id2label;
   if (id2label !== undefined && id2label !== null) {
-    if (typeof id2label !== 'object' || Array.isArray(id2label)) throw new Error(`vit-wasm: ${CF}: id2label must be an object {"0": "label", …}`);
+    if (typeof id2label !== 'object' || Array.isArray(id2label))
+      throw new Error(`vit-wasm: ${CF}: id2label must be an object {"0": "label", …}`);
     const entries = Object.entries(id2label as Record<string, unknown>);
-    if (entries.length !== head.shape[0]) throw new Error(`vit-wasm: ${CF}: id2label has ${entries.length} labels, but ${file} tensor '${n.headW}' has ${head.shape[0]} outputs`);
+    if (entries.length !== head.shape[0])
+      throw new Error(
+        `vit-wasm: ${CF}: id2label has ${entries.length} labels, but ${file} tensor '${n.headW}' has ${head.shape[0]} outputs`,
+      );
     for (const [k, v] of entries) {
       const i = Number(k);
-      if (!Number.isInteger(i) || i < 0 || i >= head.shape[0]) throw new Error(`vit-wasm: ${CF}: id2label key ${JSON.stringify(k)} is not a class index 0…${head.shape[0] - 1}`);
+      if (!Number.isInteger(i) || i < 0 || i >= head.shape[0])
+        throw new Error(
+          `vit-wasm: ${CF}: id2label key ${JSON.stringify(k)} is not a class index 0…${head.shape[0] - 1}`,
+        );
       labels[i] = String(v);
     }
   }
   return {
-    hiddenSize: D, numLayers: L, numHeads: heads, intermediateSize: fc1.shape[0], imageSize, patchSize: p, numChannels: C,
-    numLabels: head.shape[0], layerNormEps: eps, qkvBias, labels, raw,
+    hiddenSize: D,
+    numLayers: L,
+    numHeads: heads,
+    intermediateSize: fc1.shape[0],
+    imageSize,
+    patchSize: p,
+    numChannels: C,
+    numLabels: head.shape[0],
+    layerNormEps: eps,
+    qkvBias,
+    labels,
+    raw,
   };
 }
 
@@ -121,7 +216,10 @@ function resolveConfig(raw: Record<string, unknown>, scheme: Scheme, n: Names, t
  * Reads config.json and the weights, and copies every tensor once into `mem`.
  * Throws an Error naming the file and the tensor or field on any inconsistency.
  */
-export async function loadCheckpoint(files: ModelFiles, mem: WasmMemory): Promise<{ config: ViTConfig; weights: Weights; scheme: Scheme }> {
+export async function loadCheckpoint(
+  files: ModelFiles,
+  mem: WasmMemory,
+): Promise<{ config: ViTConfig; weights: Weights; scheme: Scheme }> {
   const raw = parseJson(await files.text('config.json'), `${files.where}/config.json`);
   const { tensors, sources, file } = await openTensors(files);
   try {
@@ -138,7 +236,9 @@ export async function loadCheckpoint(files: ModelFiles, mem: WasmMemory): Promis
       if (!info) throw new Error(`vit-wasm: ${file}: missing tensor '${name}' (expected shape [${shape}])`);
       const squeeze = (s: number[]) => s.filter((d, i) => !(d === 1 && i < s.length - shape.length));
       if (squeeze(info.shape).join() !== shape.join()) {
-        throw new Error(`vit-wasm: ${file}: tensor '${name}' has shape [${info.shape}], expected [${shape}] from config.json`);
+        throw new Error(
+          `vit-wasm: ${file}: tensor '${name}' has shape [${info.shape}], expected [${shape}] from config.json`,
+        );
       }
       used.add(name);
       put(await reader.read(info));
@@ -149,11 +249,20 @@ export async function loadCheckpoint(files: ModelFiles, mem: WasmMemory): Promis
       return ptr;
     };
     // A linear layer whose W is stacked from `ws` (each [N/ws.length, K]), e.g. HF's query|key|value.
-    const linear = async (ws: string[], bs: string[] | null, N: number, K: number, wShape?: number[]): Promise<Linear> => {
-      const w = mem.alloc(packedSize(N, K)), b = mem.alloc(paddedSize(N));
+    const linear = async (
+      ws: string[],
+      bs: string[] | null,
+      N: number,
+      K: number,
+      wShape?: number[],
+    ): Promise<Linear> => {
+      const w = mem.alloc(packedSize(N, K)),
+        b = mem.alloc(paddedSize(N));
       const part = N / ws.length;
-      for (let i = 0; i < ws.length; i++) await take(ws[i], wShape ?? [part, K], (d) => packRows(mem.f32(w, packedSize(N, K)), d, i * part, part, K));
-      if (bs) for (let i = 0; i < bs.length; i++) await take(bs[i], [part], (d) => mem.f32(b + i * part * 4, part).set(d));
+      for (let i = 0; i < ws.length; i++)
+        await take(ws[i], wShape ?? [part, K], (d) => packRows(mem.f32(w, packedSize(N, K)), d, i * part, part, K));
+      if (bs)
+        for (let i = 0; i < bs.length; i++) await take(bs[i], [part], (d) => mem.f32(b + i * part * 4, part).set(d));
       return { w, b, N, K };
     };
     const norm = async ([g, b]: [string, string]): Promise<Norm> => ({ g: await vector(g, D), b: await vector(b, D) });
@@ -174,10 +283,24 @@ export async function loadCheckpoint(files: ModelFiles, mem: WasmMemory): Promis
         fc2: await linear([l.fc2W], [l.fc2B], D, M),
       });
     }
-    const weights: Weights = { patch, cls, pos, layers, norm: await norm([n.normG, n.normB]), head: await linear([n.headW], [n.headB], NL, D) };
+    const weights: Weights = {
+      patch,
+      cls,
+      pos,
+      layers,
+      norm: await norm([n.normG, n.normB]),
+      head: await linear([n.headW], [n.headB], NL, D),
+    };
     const extra = [...tensors.keys()].filter((k) => !used.has(k) && !n.unused.test(k));
     if (extra.length) {
-      throw new Error(`vit-wasm: ${file}: unexpected tensor(s) ${extra.slice(0, 5).map((k) => `'${k}'`).join(', ')}${extra.length > 5 ? ', …' : ''}: this checkpoint has parts a plain ViT does not (or config.json disagrees with it, e.g. qkv_bias)`);
+      throw new Error(
+        `vit-wasm: ${file}: unexpected tensor(s) ${extra
+          .slice(0, 5)
+          .map((k) => `'${k}'`)
+          .join(
+            ', ',
+          )}${extra.length > 5 ? ', …' : ''}: this checkpoint has parts a plain ViT does not (or config.json disagrees with it, e.g. qkv_bias)`,
+      );
     }
     return { config: cfg, weights, scheme };
   } finally {

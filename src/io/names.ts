@@ -9,9 +9,26 @@ export type Scheme = 'hf' | 'timm' | 'torchvision';
 
 /** Checkpoint key names of one layer's (or the model's) parameters under a scheme. */
 export interface Names {
-  patchW: string; patchB: string; cls: string; pos: string; normG: string; normB: string; headW: string; headB: string;
-  layer(i: number): { ln1: [string, string]; qkvW: string[]; qkvB: string[]; projW: string; projB: string; ln2: [string, string];
-    fc1W: string; fc1B: string; fc2W: string; fc2B: string };
+  patchW: string;
+  patchB: string;
+  cls: string;
+  pos: string;
+  normG: string;
+  normB: string;
+  headW: string;
+  headB: string;
+  layer(i: number): {
+    ln1: [string, string];
+    qkvW: string[];
+    qkvB: string[];
+    projW: string;
+    projB: string;
+    ln2: [string, string];
+    fc1W: string;
+    fc1B: string;
+    fc2W: string;
+    fc2B: string;
+  };
   layerIndex: RegExp;
   /** Tensors a checkpoint may carry that this model does not use (e.g. HF's pooler). */
   unused: RegExp;
@@ -21,16 +38,28 @@ const wb = (p: string): [string, string] => [`${p}.weight`, `${p}.bias`];
 
 export function hfNames(P: string): Names {
   return {
-    patchW: `${P}embeddings.patch_embeddings.projection.weight`, patchB: `${P}embeddings.patch_embeddings.projection.bias`,
-    cls: `${P}embeddings.cls_token`, pos: `${P}embeddings.position_embeddings`,
-    normG: `${P}layernorm.weight`, normB: `${P}layernorm.bias`, headW: 'classifier.weight', headB: 'classifier.bias',
+    patchW: `${P}embeddings.patch_embeddings.projection.weight`,
+    patchB: `${P}embeddings.patch_embeddings.projection.bias`,
+    cls: `${P}embeddings.cls_token`,
+    pos: `${P}embeddings.position_embeddings`,
+    normG: `${P}layernorm.weight`,
+    normB: `${P}layernorm.bias`,
+    headW: 'classifier.weight',
+    headB: 'classifier.bias',
     layer: (i) => {
-      const l = `${P}encoder.layer.${i}.`, a = `${l}attention.attention.`;
+      const l = `${P}encoder.layer.${i}.`,
+        a = `${l}attention.attention.`;
       return {
-        ln1: wb(`${l}layernorm_before`), ln2: wb(`${l}layernorm_after`),
-        qkvW: ['query', 'key', 'value'].map((q) => `${a}${q}.weight`), qkvB: ['query', 'key', 'value'].map((q) => `${a}${q}.bias`),
-        projW: `${l}attention.output.dense.weight`, projB: `${l}attention.output.dense.bias`,
-        fc1W: `${l}intermediate.dense.weight`, fc1B: `${l}intermediate.dense.bias`, fc2W: `${l}output.dense.weight`, fc2B: `${l}output.dense.bias`,
+        ln1: wb(`${l}layernorm_before`),
+        ln2: wb(`${l}layernorm_after`),
+        qkvW: ['query', 'key', 'value'].map((q) => `${a}${q}.weight`),
+        qkvB: ['query', 'key', 'value'].map((q) => `${a}${q}.bias`),
+        projW: `${l}attention.output.dense.weight`,
+        projB: `${l}attention.output.dense.bias`,
+        fc1W: `${l}intermediate.dense.weight`,
+        fc1B: `${l}intermediate.dense.bias`,
+        fc2W: `${l}output.dense.weight`,
+        fc2B: `${l}output.dense.bias`,
       };
     },
     layerIndex: new RegExp(`^${P.replace('.', '\\.')}encoder\\.layer\\.(\\d+)\\.`),
@@ -39,14 +68,27 @@ export function hfNames(P: string): Names {
 }
 
 const timmNames: Names = {
-  patchW: 'patch_embed.proj.weight', patchB: 'patch_embed.proj.bias', cls: 'cls_token', pos: 'pos_embed',
-  normG: 'norm.weight', normB: 'norm.bias', headW: 'head.weight', headB: 'head.bias',
+  patchW: 'patch_embed.proj.weight',
+  patchB: 'patch_embed.proj.bias',
+  cls: 'cls_token',
+  pos: 'pos_embed',
+  normG: 'norm.weight',
+  normB: 'norm.bias',
+  headW: 'head.weight',
+  headB: 'head.bias',
   layer: (i) => {
     const l = `blocks.${i}.`;
     return {
-      ln1: wb(`${l}norm1`), ln2: wb(`${l}norm2`), qkvW: [`${l}attn.qkv.weight`], qkvB: [`${l}attn.qkv.bias`],
-      projW: `${l}attn.proj.weight`, projB: `${l}attn.proj.bias`,
-      fc1W: `${l}mlp.fc1.weight`, fc1B: `${l}mlp.fc1.bias`, fc2W: `${l}mlp.fc2.weight`, fc2B: `${l}mlp.fc2.bias`,
+      ln1: wb(`${l}norm1`),
+      ln2: wb(`${l}norm2`),
+      qkvW: [`${l}attn.qkv.weight`],
+      qkvB: [`${l}attn.qkv.bias`],
+      projW: `${l}attn.proj.weight`,
+      projB: `${l}attn.proj.bias`,
+      fc1W: `${l}mlp.fc1.weight`,
+      fc1B: `${l}mlp.fc1.bias`,
+      fc2W: `${l}mlp.fc2.weight`,
+      fc2B: `${l}mlp.fc2.bias`,
     };
   },
   layerIndex: /^blocks\.(\d+)\./,
@@ -56,15 +98,27 @@ const timmNames: Names = {
 function torchvisionNames(legacyMlp: boolean): Names {
   const [m1, m2] = legacyMlp ? ['linear_1', 'linear_2'] : ['0', '3'];
   return {
-    patchW: 'conv_proj.weight', patchB: 'conv_proj.bias', cls: 'class_token', pos: 'encoder.pos_embedding',
-    normG: 'encoder.ln.weight', normB: 'encoder.ln.bias', headW: 'heads.head.weight', headB: 'heads.head.bias',
+    patchW: 'conv_proj.weight',
+    patchB: 'conv_proj.bias',
+    cls: 'class_token',
+    pos: 'encoder.pos_embedding',
+    normG: 'encoder.ln.weight',
+    normB: 'encoder.ln.bias',
+    headW: 'heads.head.weight',
+    headB: 'heads.head.bias',
     layer: (i) => {
       const l = `encoder.layers.encoder_layer_${i}.`;
       return {
-        ln1: wb(`${l}ln_1`), ln2: wb(`${l}ln_2`),
-        qkvW: [`${l}self_attention.in_proj_weight`], qkvB: [`${l}self_attention.in_proj_bias`],
-        projW: `${l}self_attention.out_proj.weight`, projB: `${l}self_attention.out_proj.bias`,
-        fc1W: `${l}mlp.${m1}.weight`, fc1B: `${l}mlp.${m1}.bias`, fc2W: `${l}mlp.${m2}.weight`, fc2B: `${l}mlp.${m2}.bias`,
+        ln1: wb(`${l}ln_1`),
+        ln2: wb(`${l}ln_2`),
+        qkvW: [`${l}self_attention.in_proj_weight`],
+        qkvB: [`${l}self_attention.in_proj_bias`],
+        projW: `${l}self_attention.out_proj.weight`,
+        projB: `${l}self_attention.out_proj.bias`,
+        fc1W: `${l}mlp.${m1}.weight`,
+        fc1B: `${l}mlp.${m1}.bias`,
+        fc2W: `${l}mlp.${m2}.weight`,
+        fc2B: `${l}mlp.${m2}.bias`,
       };
     },
     layerIndex: /^encoder\.layers\.encoder_layer_(\d+)\./,
@@ -78,35 +132,60 @@ export function detectScheme(names: Set<string>, file: string): { scheme: Scheme
   if (names.has('embeddings.cls_token')) return { scheme: 'hf', names: hfNames('') };
   if (names.has('cls_token') && names.has('pos_embed')) return { scheme: 'timm', names: timmNames };
   if (names.has('class_token') && names.has('conv_proj.weight')) {
-    return { scheme: 'torchvision', names: torchvisionNames(names.has('encoder.layers.encoder_layer_0.mlp.linear_1.weight')) };
+    return {
+      scheme: 'torchvision',
+      names: torchvisionNames(names.has('encoder.layers.encoder_layer_0.mlp.linear_1.weight')),
+    };
   }
   const some = [...names].slice(0, 5).join(', ');
-  throw new Error(`vit-wasm: ${file}: not a ViT checkpoint vit-wasm recognises (expected Hugging Face 'vit.embeddings.cls_token', timm 'cls_token'/'pos_embed' or torchvision 'class_token'/'conv_proj.weight'; found ${some}${names.size > 5 ? ', …' : ''})`);
+  throw new Error(
+    `vit-wasm: ${file}: not a ViT checkpoint vit-wasm recognises (expected Hugging Face 'vit.embeddings.cls_token', timm 'cls_token'/'pos_embed' or torchvision 'class_token'/'conv_proj.weight'; found ${some}${names.size > 5 ? ', …' : ''})`,
+  );
 }
 
 /** One parameter of a Hugging Face ViT: its name, its shape, and whether AdamW decays it (the matrices). */
-export interface HfParameter { name: string; shape: number[]; decay: boolean }
+export interface HfParameter {
+  name: string;
+  shape: number[];
+  decay: boolean;
+}
 
 /**
  * Every parameter of a Hugging Face ViTForImageClassification of this shape, in the order vit-wasm
  * lays them out and writes them (query, key and value back to back, so they form one (3D, D) matrix).
  */
 export function hfParameters(s: ViTShape): HfParameter[] {
-  const D = s.hiddenSize, M = s.intermediateSize, C = s.numChannels, p = s.patchSize, L = s.numLabels;
-  const T = (s.imageSize[0] / p) * (s.imageSize[1] / p) + 1, n = hfNames('vit.');
+  const D = s.hiddenSize,
+    M = s.intermediateSize,
+    C = s.numChannels,
+    p = s.patchSize,
+    L = s.numLabels;
+  const T = (s.imageSize[0] / p) * (s.imageSize[1] / p) + 1,
+    n = hfNames('vit.');
   const list: HfParameter[] = [];
   const add = (name: string, shape: number[], decay = false) => list.push({ name, shape, decay });
-  add(n.patchW, [D, C, p, p], true); add(n.patchB, [D]); add(n.cls, [1, 1, D]); add(n.pos, [1, T, D]);
+  add(n.patchW, [D, C, p, p], true);
+  add(n.patchB, [D]);
+  add(n.cls, [1, 1, D]);
+  add(n.pos, [1, T, D]);
   for (let i = 0; i < s.numLayers; i++) {
     const l = n.layer(i);
-    add(l.ln1[0], [D]); add(l.ln1[1], [D]);
+    add(l.ln1[0], [D]);
+    add(l.ln1[1], [D]);
     for (const w of l.qkvW) add(w, [D, D], true);
     for (const b of l.qkvB) add(b, [D]);
-    add(l.projW, [D, D], true); add(l.projB, [D]);
-    add(l.ln2[0], [D]); add(l.ln2[1], [D]);
-    add(l.fc1W, [M, D], true); add(l.fc1B, [M]);
-    add(l.fc2W, [D, M], true); add(l.fc2B, [D]);
+    add(l.projW, [D, D], true);
+    add(l.projB, [D]);
+    add(l.ln2[0], [D]);
+    add(l.ln2[1], [D]);
+    add(l.fc1W, [M, D], true);
+    add(l.fc1B, [M]);
+    add(l.fc2W, [D, M], true);
+    add(l.fc2B, [D]);
   }
-  add(n.normG, [D]); add(n.normB, [D]); add(n.headW, [L, D], true); add(n.headB, [L]);
+  add(n.normG, [D]);
+  add(n.normB, [D]);
+  add(n.headW, [L, D], true);
+  add(n.headB, [L]);
   return list;
 }

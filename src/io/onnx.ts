@@ -3,36 +3,70 @@
  * [batch, C, H, W], output `logits` [batch, labels]) for running peers such as onnxruntime on
  * exactly what vit-wasm runs. Protobuf is written by hand: the graph needs a dozen message types.
  */
-import type { Linear, Norm, Weights } from './checkpoint.js';
+
 import type { ViTConfig } from '../network/config.js';
 import type { WasmMemory } from '../runtime/memory.js';
+import type { Linear, Norm, Weights } from './checkpoint.js';
 
 // ---- protobuf wire format ----
 class Pb {
   private parts: Uint8Array[] = [];
   private size = 0;
-  private push(b: Uint8Array) { this.parts.push(b); this.size += b.length; }
+  private push(b: Uint8Array) {
+    this.parts.push(b);
+    this.size += b.length;
+  }
   private varint(v: number | bigint) {
     let x = BigInt.asUintN(64, BigInt(v));
     const out: number[] = [];
-    do { let byte = Number(x & 0x7fn); x >>= 7n; if (x) byte |= 0x80; out.push(byte); } while (x);
+    do {
+      let byte = Number(x & 0x7fn);
+      x >>= 7n;
+      if (x) byte |= 0x80;
+      out.push(byte);
+    } while (x);
     this.push(Uint8Array.from(out));
   }
-  private key(field: number, wire: number) { this.varint((field << 3) | wire); }
-  int(field: number, v: number) { this.key(field, 0); this.varint(v); return this; }
-  bytes(field: number, b: Uint8Array) { this.key(field, 2); this.varint(b.length); this.push(b); return this; }
-  str(field: number, s: string) { return this.bytes(field, new TextEncoder().encode(s)); }
-  msg(field: number, m: Pb) { return this.bytes(field, m.done()); }
-  float(field: number, v: number) { this.key(field, 5); const b = new Uint8Array(4); new DataView(b.buffer).setFloat32(0, v, true); this.push(b); return this; }
+  private key(field: number, wire: number) {
+    this.varint((field << 3) | wire);
+  }
+  int(field: number, v: number) {
+    this.key(field, 0);
+    this.varint(v);
+    return this;
+  }
+  bytes(field: number, b: Uint8Array) {
+    this.key(field, 2);
+    this.varint(b.length);
+    this.push(b);
+    return this;
+  }
+  str(field: number, s: string) {
+    return this.bytes(field, new TextEncoder().encode(s));
+  }
+  msg(field: number, m: Pb) {
+    return this.bytes(field, m.done());
+  }
+  float(field: number, v: number) {
+    this.key(field, 5);
+    const b = new Uint8Array(4);
+    new DataView(b.buffer).setFloat32(0, v, true);
+    this.push(b);
+    return this;
+  }
   done(): Uint8Array {
     const out = new Uint8Array(this.size);
     let o = 0;
-    for (const p of this.parts) { out.set(p, o); o += p.length; }
+    for (const p of this.parts) {
+      out.set(p, o);
+      o += p.length;
+    }
     return out;
   }
 }
 
-const FLOAT = 1, INT64 = 7;
+const FLOAT = 1,
+  INT64 = 7;
 
 function tensor(name: string, dims: number[], data: Float32Array | BigInt64Array): Pb {
   const t = new Pb();
@@ -49,8 +83,10 @@ function node(op: string, inputs: string[], outputs: string[], attrs: Record<str
   n.str(3, `${op}_${outputs[0]}`).str(4, op);
   for (const [name, v] of Object.entries(attrs)) {
     const a = new Pb().str(1, name);
-    if (Array.isArray(v)) { for (const x of v) a.int(8, x); a.int(20, 7); }
-    else if (typeof v === 'string') a.bytes(4, new TextEncoder().encode(v)).int(20, 3);
+    if (Array.isArray(v)) {
+      for (const x of v) a.int(8, x);
+      a.int(20, 7);
+    } else if (typeof v === 'string') a.bytes(4, new TextEncoder().encode(v)).int(20, 3);
     else if (Number.isInteger(v) && name !== 'epsilon') a.int(3, v).int(20, 2);
     else a.float(2, v).int(20, 1);
     n.msg(5, a);
@@ -76,49 +112,104 @@ export function unpackWeight(packed: Float32Array, N: number, K: number): Float3
 
 /** Serialises the model held in `mem` as an ONNX ModelProto. */
 export function exportOnnx(c: ViTConfig, w: Weights, mem: WasmMemory): Uint8Array {
-  const D = c.hiddenSize, H = c.numHeads, dh = D / H, p = c.patchSize, C = c.numChannels;
-  const [Hpx, Wpx] = c.imageSize, T = (Hpx / p) * (Wpx / p) + 1;
+  const D = c.hiddenSize,
+    H = c.numHeads,
+    dh = D / H,
+    p = c.patchSize,
+    C = c.numChannels;
+  const [Hpx, Wpx] = c.imageSize,
+    T = (Hpx / p) * (Wpx / p) + 1;
   const g = new Pb().str(2, 'vit');
   const nodes: Pb[] = [];
-  const init = (name: string, dims: number[], data: Float32Array | BigInt64Array) => { g.msg(5, tensor(name, dims, data)); return name; };
+  const init = (name: string, dims: number[], data: Float32Array | BigInt64Array) => {
+    g.msg(5, tensor(name, dims, data));
+    return name;
+  };
   const f32 = (ptr: number, n: number) => mem.f32(ptr, n).slice();
   const ints = (name: string, v: number[]) => init(name, [v.length], BigInt64Array.from(v, BigInt));
   const scalarInt = (name: string, v: number) => init(name, [], BigInt64Array.of(BigInt(v)));
   const scalar = (name: string, v: number) => init(name, [], Float32Array.of(v));
-  const op = (type: string, inputs: string[], out: string, attrs?: Record<string, Attr>) => { nodes.push(node(type, inputs, [out], attrs)); return out; };
+  const op = (type: string, inputs: string[], out: string, attrs?: Record<string, Attr>) => {
+    nodes.push(node(type, inputs, [out], attrs));
+    return out;
+  };
   // y = x · Wᵀ + b, with Wᵀ stored as a (K, N) initializer
   const linear = (x: string, l: Linear, name: string) => {
-    const wt = new Float32Array(l.K * l.N), wd = unpackWeight(mem.f32(l.w, Math.ceil(l.N / 8) * 8 * l.K), l.N, l.K);
+    const wt = new Float32Array(l.K * l.N),
+      wd = unpackWeight(mem.f32(l.w, Math.ceil(l.N / 8) * 8 * l.K), l.N, l.K);
     for (let n = 0; n < l.N; n++) for (let k = 0; k < l.K; k++) wt[k * l.N + n] = wd[n * l.K + k];
-    return op('Add', [op('MatMul', [x, init(`${name}.wt`, [l.K, l.N], wt)], `${name}.mm`), init(`${name}.b`, [l.N], f32(l.b, l.N))], name);
+    return op(
+      'Add',
+      [op('MatMul', [x, init(`${name}.wt`, [l.K, l.N], wt)], `${name}.mm`), init(`${name}.b`, [l.N], f32(l.b, l.N))],
+      name,
+    );
   };
   const norm = (x: string, n: Norm, name: string) =>
-    op('LayerNormalization', [x, init(`${name}.g`, [D], f32(n.g, D)), init(`${name}.b`, [D], f32(n.b, D))], name, { axis: -1, epsilon: c.layerNormEps });
+    op('LayerNormalization', [x, init(`${name}.g`, [D], f32(n.g, D)), init(`${name}.b`, [D], f32(n.b, D))], name, {
+      axis: -1,
+      epsilon: c.layerNormEps,
+    });
 
-  ints('shape.bdn', [0, D, -1]); ints('shape.btd', [0, 0, D]); ints('shape.qkv', [0, 0, 3, H, dh]); ints('const.1', [1]); ints('const.D', [D]);
-  scalarInt('idx.0', 0); scalarInt('idx.1', 1); scalarInt('idx.2', 2);
-  scalar('scale', 1 / Math.sqrt(dh)); scalar('sqrt2', Math.SQRT2); scalar('one', 1); scalar('half', 0.5);
+  ints('shape.bdn', [0, D, -1]);
+  ints('shape.btd', [0, 0, D]);
+  ints('shape.qkv', [0, 0, 3, H, dh]);
+  ints('const.1', [1]);
+  ints('const.D', [D]);
+  scalarInt('idx.0', 0);
+  scalarInt('idx.1', 1);
+  scalarInt('idx.2', 2);
+  scalar('scale', 1 / Math.sqrt(dh));
+  scalar('sqrt2', Math.SQRT2);
+  scalar('one', 1);
+  scalar('half', 0.5);
 
   // image → patches → linear patch embedding: a stride-p convolution, as the checkpoints define it
   const pw = unpackWeight(mem.f32(w.patch.w, Math.ceil(D / 8) * 8 * C * p * p), D, C * p * p);
-  op('Conv', ['pixel_values', init('patch.w', [D, C, p, p], pw), init('patch.b', [D], f32(w.patch.b, D))], 'pe.conv', { kernel_shape: [p, p], strides: [p, p] });
+  op('Conv', ['pixel_values', init('patch.w', [D, C, p, p], pw), init('patch.b', [D], f32(w.patch.b, D))], 'pe.conv', {
+    kernel_shape: [p, p],
+    strides: [p, p],
+  });
   op('Transpose', [op('Reshape', ['pe.conv', 'shape.bdn'], 'pe.flat')], 'pe', { perm: [0, 2, 1] });
   // cls token for every image: Expand to [batch, 1, D]
   op('Shape', ['pixel_values'], 'batch', { start: 0, end: 1 });
   op('Concat', ['batch', 'const.1', 'const.D'], 'shape.cls', { axis: 0 });
   op('Expand', [init('cls', [1, 1, D], f32(w.cls, D)), 'shape.cls'], 'cls.b');
-  let x = op('Add', [op('Concat', ['cls.b', 'pe'], 'tokens', { axis: 1 }), init('pos', [1, T, D], f32(w.pos, T * D))], 'x.embed');
+  let x = op(
+    'Add',
+    [op('Concat', ['cls.b', 'pe'], 'tokens', { axis: 1 }), init('pos', [1, T, D], f32(w.pos, T * D))],
+    'x.embed',
+  );
 
   w.layers.forEach((l, i) => {
     const L = `l${i}`;
-    const qkv = op('Transpose', [op('Reshape', [linear(norm(x, l.ln1, `${L}.ln1`), l.qkv, `${L}.qkv`), 'shape.qkv'], `${L}.qkv5`)], `${L}.qkv.t`, { perm: [2, 0, 3, 1, 4] });
+    const qkv = op(
+      'Transpose',
+      [op('Reshape', [linear(norm(x, l.ln1, `${L}.ln1`), l.qkv, `${L}.qkv`), 'shape.qkv'], `${L}.qkv5`)],
+      `${L}.qkv.t`,
+      { perm: [2, 0, 3, 1, 4] },
+    );
     const [q, k, v] = ['q', 'k', 'v'].map((n, j) => op('Gather', [qkv, `idx.${j}`], `${L}.${n}`, { axis: 0 }));
-    const s = op('Mul', [op('MatMul', [q, op('Transpose', [k], `${L}.kt`, { perm: [0, 1, 3, 2] })], `${L}.qk`), 'scale'], `${L}.scores`);
+    const s = op(
+      'Mul',
+      [op('MatMul', [q, op('Transpose', [k], `${L}.kt`, { perm: [0, 1, 3, 2] })], `${L}.qk`), 'scale'],
+      `${L}.scores`,
+    );
     const a = op('MatMul', [op('Softmax', [s], `${L}.probs`, { axis: -1 }), v], `${L}.av`);
     const heads = op('Reshape', [op('Transpose', [a], `${L}.av.t`, { perm: [0, 2, 1, 3] }), 'shape.btd'], `${L}.heads`);
     x = op('Add', [x, linear(heads, l.proj, `${L}.proj`)], `${L}.x1`);
     const u = linear(norm(x, l.ln2, `${L}.ln2`), l.fc1, `${L}.fc1`);
-    const gelu = op('Mul', [op('Mul', [u, op('Add', [op('Erf', [op('Div', [u, 'sqrt2'], `${L}.u2`)], `${L}.erf`), 'one'], `${L}.erf1`)], `${L}.ue`), 'half'], `${L}.gelu`);
+    const gelu = op(
+      'Mul',
+      [
+        op(
+          'Mul',
+          [u, op('Add', [op('Erf', [op('Div', [u, 'sqrt2'], `${L}.u2`)], `${L}.erf`), 'one'], `${L}.erf1`)],
+          `${L}.ue`,
+        ),
+        'half',
+      ],
+      `${L}.gelu`,
+    );
     x = op('Add', [x, linear(gelu, l.fc2, `${L}.fc2`)], `${L}.x2`);
   });
   const cls = op('Gather', [norm(x, w.norm, 'norm'), 'idx.0'], 'cls.out', { axis: 1 });

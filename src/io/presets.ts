@@ -8,8 +8,15 @@ import { hfParameters } from './names.js';
 import { encodeSafetensors } from './safetensors.js';
 
 const shape = (hiddenSize: number, numHeads: number): ViTShape => ({
-  imageSize: [224, 224], patchSize: 16, numChannels: 3, hiddenSize, numLayers: 12, numHeads, intermediateSize: 4 * hiddenSize,
-  numLabels: 1000, layerNormEps: 1e-12,
+  imageSize: [224, 224],
+  patchSize: 16,
+  numChannels: 3,
+  hiddenSize,
+  numLayers: 12,
+  numHeads,
+  intermediateSize: 4 * hiddenSize,
+  numLabels: 1000,
+  layerNormEps: 1e-12,
 });
 
 /** The benchmark presets: DeiT-Tiny, DeiT-Small and ViT-B/16 shapes at 224 px, patch 16, 1000 labels. */
@@ -21,16 +28,23 @@ export const PRESETS: Record<string, ViTShape> = {
 
 /** xorshift128+ driven Box–Muller normals: fast and identical on every platform. */
 function normals(seed: number) {
-  let s0 = (seed ^ 0x9e3779b9) >>> 0 || 1, s1 = (seed * 0x85ebca6b) >>> 0 || 2;
+  let s0 = (seed ^ 0x9e3779b9) >>> 0 || 1,
+    s1 = (seed * 0x85ebca6b) >>> 0 || 2;
   const next = () => {
-    let x = s0; const y = s1;
-    s0 = y; x ^= x << 23; x ^= x >>> 17; x ^= y ^ (y >>> 26); s1 = x >>> 0;
+    let x = s0;
+    const y = s1;
+    s0 = y;
+    x ^= x << 23;
+    x ^= x >>> 17;
+    x ^= y ^ (y >>> 26);
+    s1 = x >>> 0;
     return ((s0 + s1) >>> 0) / 4294967296;
   };
   return (n: number, std: number, mean = 0) => {
     const out = new Float32Array(n);
     for (let i = 0; i < n; i += 2) {
-      const r = Math.sqrt(-2 * Math.log(1 - next())), t = 2 * Math.PI * next();
+      const r = Math.sqrt(-2 * Math.log(1 - next())),
+        t = 2 * Math.PI * next();
       out[i] = mean + std * r * Math.cos(t);
       if (i + 1 < n) out[i + 1] = mean + std * r * Math.sin(t);
     }
@@ -43,10 +57,19 @@ export function randomModelFiles(d: ViTShape, seed = 0): Record<string, Uint8Arr
   const rnd = normals(seed);
   // HF's initialisation scale: N(0, 0.02) everywhere, layernorm γ around 1
   const t = hfParameters(d).map(({ name, shape }) => ({
-    name, shape, data: rnd(shape.reduce((a, b) => a * b, 1), /norm.*\.weight$/.test(name) ? 0.05 : 0.02, /norm.*\.weight$/.test(name) ? 1 : 0),
+    name,
+    shape,
+    data: rnd(
+      shape.reduce((a, b) => a * b, 1),
+      /norm.*\.weight$/.test(name) ? 0.05 : 0.02,
+      /norm.*\.weight$/.test(name) ? 1 : 0,
+    ),
   }));
   return {
-    ...hfConfigFiles(d, Array.from({ length: d.numLabels }, (_, i) => `LABEL_${i}`)),
+    ...hfConfigFiles(
+      d,
+      Array.from({ length: d.numLabels }, (_, i) => `LABEL_${i}`),
+    ),
     'model.safetensors': encodeSafetensors(t, { format: 'pt', generator: `vit-wasm random seed ${seed}` }),
   };
 }

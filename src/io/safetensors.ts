@@ -23,12 +23,15 @@ export interface TensorInfo {
 
 /** Parses and validates the header of one safetensors file. */
 export async function readSafetensorsHeader(src: ByteSource): Promise<Map<string, TensorInfo>> {
-  const fail = (msg: string): never => { throw new Error(`vit-wasm: ${src.name}: ${msg}`); };
+  const fail = (msg: string): never => {
+    throw new Error(`vit-wasm: ${src.name}: ${msg}`);
+  };
   if (src.size < 8) fail(`truncated: ${src.size} bytes, too short for the 8-byte header length`);
   const lenBytes = await src.read(0, 8);
   const n = Number(new DataView(lenBytes.buffer, lenBytes.byteOffset, 8).getBigUint64(0, true));
   if (n === 0 || n > MAX_HEADER) fail(`bad header length ${n} (must be between 1 and ${MAX_HEADER} bytes)`);
-  if (8 + n > src.size) fail(`bad header length ${n}: the file has only ${src.size - 8} bytes after the length (truncated?)`);
+  if (8 + n > src.size)
+    fail(`bad header length ${n}: the file has only ${src.size - 8} bytes after the length (truncated?)`);
   let header: unknown;
   try {
     header = JSON.parse(new TextDecoder().decode(await src.read(8, n)));
@@ -36,7 +39,8 @@ export async function readSafetensorsHeader(src: ByteSource): Promise<Map<string
     fail(`the header is not valid JSON (${(e as Error).message})`);
   }
   if (!header || typeof header !== 'object' || Array.isArray(header)) fail('the header is not a JSON object');
-  const dataStart = 8 + n, dataSize = src.size - dataStart;
+  const dataStart = 8 + n,
+    dataSize = src.size - dataStart;
   const out = new Map<string, TensorInfo>();
   for (const [name, v] of Object.entries(header as Record<string, unknown>)) {
     if (name === '__metadata__') continue;
@@ -45,21 +49,40 @@ export async function readSafetensorsHeader(src: ByteSource): Promise<Map<string
     if (!info || typeof info !== 'object') bad('header entry is not an object');
     const dtype = info.dtype;
     if (typeof dtype !== 'string') bad('missing dtype');
-    if (!(dtype as string in ITEM)) {
-      bad(KNOWN_OTHER.has(dtype as string) ? `dtype ${dtype} is not a float type vit-wasm can load (F32, F16, BF16, F64)` : `unknown dtype '${dtype}'`);
+    if (!((dtype as string) in ITEM)) {
+      bad(
+        KNOWN_OTHER.has(dtype as string)
+          ? `dtype ${dtype} is not a float type vit-wasm can load (F32, F16, BF16, F64)`
+          : `unknown dtype '${dtype}'`,
+      );
     }
     const shape = info.shape;
-    if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) bad(`bad shape ${JSON.stringify(shape)}`);
+    if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0))
+      bad(`bad shape ${JSON.stringify(shape)}`);
     const off = info.data_offsets;
-    if (!Array.isArray(off) || off.length !== 2 || !off.every((d) => Number.isSafeInteger(d) && d >= 0) || off[0] > off[1]) {
+    if (
+      !Array.isArray(off) ||
+      off.length !== 2 ||
+      !off.every((d) => Number.isSafeInteger(d) && d >= 0) ||
+      off[0] > off[1]
+    ) {
       bad(`bad data_offsets ${JSON.stringify(off)}`);
     }
     const [b, e] = off as [number, number];
-    if (e > dataSize) bad(`data_offsets [${b}, ${e}] run past the end of the data (${dataSize} bytes; truncated file?)`);
+    if (e > dataSize)
+      bad(`data_offsets [${b}, ${e}] run past the end of the data (${dataSize} bytes; truncated file?)`);
     const count = (shape as number[]).reduce((a, d) => a * d, 1);
     const want = count * ITEM[dtype as DType];
-    if (e - b !== want) bad(`data_offsets [${b}, ${e}] hold ${e - b} bytes, but ${dtype} ${JSON.stringify(shape)} needs ${want}`);
-    out.set(name, { name, dtype: dtype as DType, shape: shape as number[], begin: dataStart + b, end: dataStart + e, source: src });
+    if (e - b !== want)
+      bad(`data_offsets [${b}, ${e}] hold ${e - b} bytes, but ${dtype} ${JSON.stringify(shape)} needs ${want}`);
+    out.set(name, {
+      name,
+      dtype: dtype as DType,
+      shape: shape as number[],
+      begin: dataStart + b,
+      end: dataStart + e,
+      source: src,
+    });
   }
   const sorted = [...out.values()].sort((x, y) => x.begin - y.begin);
   for (let i = 1; i < sorted.length; i++) {
@@ -75,7 +98,9 @@ const f16Table = (() => {
     if (t) return t;
     t = new Float32Array(65536);
     for (let h = 0; h < 65536; h++) {
-      const s = h & 0x8000 ? -1 : 1, e = (h >> 10) & 0x1f, m = h & 0x3ff;
+      const s = h & 0x8000 ? -1 : 1,
+        e = (h >> 10) & 0x1f,
+        m = h & 0x3ff;
       t[h] = e === 0 ? s * m * 2 ** -24 : e === 31 ? (m ? NaN : s * Infinity) : s * (1 + m / 1024) * 2 ** (e - 15);
     }
     return t;
@@ -92,8 +117,12 @@ export class TensorReader {
   private floats: Float32Array;
 
   constructor(tensors: Iterable<TensorInfo>) {
-    let maxBytes = 0, maxCount = 0;
-    for (const t of tensors) { maxBytes = Math.max(maxBytes, t.end - t.begin); maxCount = Math.max(maxCount, (t.end - t.begin) / ITEM[t.dtype]); }
+    let maxBytes = 0,
+      maxCount = 0;
+    for (const t of tensors) {
+      maxBytes = Math.max(maxBytes, t.end - t.begin);
+      maxCount = Math.max(maxCount, (t.end - t.begin) / ITEM[t.dtype]);
+    }
     this.bytes = new Uint8Array(Math.ceil(maxBytes / 8) * 8);
     this.floats = new Float32Array(maxCount);
   }
@@ -105,15 +134,26 @@ export class TensorReader {
     const aligned = (k: number) => (bytes.byteOffset % k === 0 ? bytes : bytes.slice());
     const out = this.floats.subarray(0, count);
     switch (t.dtype) {
-      case 'F32': { const b = aligned(4); return new Float32Array(b.buffer, b.byteOffset, count); }
-      case 'F64': { const b = aligned(8); out.set(new Float64Array(b.buffer, b.byteOffset, count)); return out; }
+      case 'F32': {
+        const b = aligned(4);
+        return new Float32Array(b.buffer, b.byteOffset, count);
+      }
+      case 'F64': {
+        const b = aligned(8);
+        out.set(new Float64Array(b.buffer, b.byteOffset, count));
+        return out;
+      }
       case 'BF16': {
-        const b = aligned(2), u16 = new Uint16Array(b.buffer, b.byteOffset, count), u32 = new Uint32Array(out.buffer, 0, count);
+        const b = aligned(2),
+          u16 = new Uint16Array(b.buffer, b.byteOffset, count),
+          u32 = new Uint32Array(out.buffer, 0, count);
         for (let i = 0; i < count; i++) u32[i] = u16[i] << 16;
         return out;
       }
       case 'F16': {
-        const b = aligned(2), u16 = new Uint16Array(b.buffer, b.byteOffset, count), tab = f16Table();
+        const b = aligned(2),
+          u16 = new Uint16Array(b.buffer, b.byteOffset, count),
+          tab = f16Table();
         for (let i = 0; i < count; i++) out[i] = tab[u16[i]];
         return out;
       }
@@ -122,12 +162,16 @@ export class TensorReader {
 }
 
 /** Serialises f32 tensors as a safetensors file (header padded to 8 bytes, as the reference writer does). */
-export function encodeSafetensors(tensors: { name: string; shape: number[]; data: Float32Array }[], metadata: Record<string, string> = {}): Uint8Array {
+export function encodeSafetensors(
+  tensors: { name: string; shape: number[]; data: Float32Array }[],
+  metadata: Record<string, string> = {},
+): Uint8Array {
   const header: Record<string, unknown> = { __metadata__: metadata };
   let off = 0;
   for (const t of tensors) {
     const bytes = t.data.length * 4;
-    if (t.shape.reduce((a, d) => a * d, 1) !== t.data.length) throw new Error(`vit-wasm: tensor '${t.name}': shape [${t.shape}] does not match ${t.data.length} values`);
+    if (t.shape.reduce((a, d) => a * d, 1) !== t.data.length)
+      throw new Error(`vit-wasm: tensor '${t.name}': shape [${t.shape}] does not match ${t.data.length} values`);
     header[t.name] = { dtype: 'F32', shape: t.shape, data_offsets: [off, off + bytes] };
     off += bytes;
   }
@@ -138,6 +182,9 @@ export function encodeSafetensors(tensors: { name: string; shape: number[]; data
   new DataView(out.buffer).setBigUint64(0, BigInt(h.length), true);
   out.set(h, 8);
   let p = 8 + h.length;
-  for (const t of tensors) { out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.length * 4), p); p += t.data.length * 4; }
+  for (const t of tensors) {
+    out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.length * 4), p);
+    p += t.data.length * 4;
+  }
   return out;
 }

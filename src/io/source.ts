@@ -27,8 +27,11 @@ export interface ModelFiles {
 
 function memorySource(name: string, bytes: Uint8Array): ByteSource {
   return {
-    name, size: bytes.byteLength,
-    async read(offset, length) { return bytes.subarray(offset, offset + length); },
+    name,
+    size: bytes.byteLength,
+    async read(offset, length) {
+      return bytes.subarray(offset, offset + length);
+    },
     async close() {},
   };
 }
@@ -41,18 +44,31 @@ function inMemory(files: Record<string, Uint8Array | ArrayBuffer | string>): Mod
   };
   return {
     where: '<in-memory model>',
-    async exists(f) { return f in files; },
-    async text(f) { return new TextDecoder().decode(bytesOf(f)); },
-    async open(f) { return memorySource(f, bytesOf(f)); },
+    async exists(f) {
+      return f in files;
+    },
+    async text(f) {
+      return new TextDecoder().decode(bytesOf(f));
+    },
+    async open(f) {
+      return memorySource(f, bytesOf(f));
+    },
   };
 }
 
 function overHttp(base: string): ModelFiles {
-  const url = (f: string) => new URL(f, base.endsWith('/') ? base : base + '/').href;
+  const url = (f: string) => new URL(f, base.endsWith('/') ? base : `${base}/`).href;
   return {
     where: base,
-    async exists(f) { return fetch(url(f), { method: 'HEAD' }).then((r) => r.ok, () => false); },
-    async text(f) { return (await fetchOk(url(f), 'model file')).text(); },
+    async exists(f) {
+      return fetch(url(f), { method: 'HEAD' }).then(
+        (r) => r.ok,
+        () => false,
+      );
+    },
+    async text(f) {
+      return (await fetchOk(url(f), 'model file')).text();
+    },
     async open(f) {
       // Each tensor is fetched with a Range request as the loader asks for it, so the page never
       // holds the whole file; a server that ignores Range sends it all once, and reads come from that.
@@ -61,10 +77,15 @@ function overHttp(base: string): ModelFiles {
       const ranged = async (offset: number, length: number): Promise<Uint8Array> => {
         if (whole) return whole.subarray(offset, offset + length);
         const r = await fetchOk(u, 'model file', { headers: { Range: `bytes=${offset}-${offset + length - 1}` } });
-        if (r.status === 200) { whole = new Uint8Array(await r.arrayBuffer()); return whole.subarray(offset, offset + length); }
-        if (r.status !== 206) throw new Error(`vit-wasm: ${u}: a Range request got HTTP ${r.status}, expected 206 or 200`);
+        if (r.status === 200) {
+          whole = new Uint8Array(await r.arrayBuffer());
+          return whole.subarray(offset, offset + length);
+        }
+        if (r.status !== 206)
+          throw new Error(`vit-wasm: ${u}: a Range request got HTTP ${r.status}, expected 206 or 200`);
         const bytes = new Uint8Array(await r.arrayBuffer());
-        if (bytes.length !== length) throw new Error(`vit-wasm: ${u}: asked for ${length} bytes at ${offset}, got ${bytes.length}`);
+        if (bytes.length !== length)
+          throw new Error(`vit-wasm: ${u}: asked for ${length} bytes at ${offset}, got ${bytes.length}`);
         return bytes;
       };
       const first = await fetchOk(u, 'model file', { headers: { Range: 'bytes=0-0' } });
@@ -77,7 +98,14 @@ function overHttp(base: string): ModelFiles {
         whole = new Uint8Array(await first.arrayBuffer());
         size = whole.byteLength;
       }
-      return { name: u, size, read: ranged, async close() { whole = null; } };
+      return {
+        name: u,
+        size,
+        read: ranged,
+        async close() {
+          whole = null;
+        },
+      };
     },
   };
 }
@@ -93,7 +121,10 @@ export async function fetchOk(url: string, what: string, init?: RequestInit): Pr
   } catch (e) {
     throw new Error(`vit-wasm: ${url}: cannot fetch ${what}: ${(e as Error).message}`);
   }
-  if (!r.ok) throw new Error(`vit-wasm: ${url}: cannot fetch ${what}: HTTP ${r.status}${r.statusText ? ` ${r.statusText}` : ''}`);
+  if (!r.ok)
+    throw new Error(
+      `vit-wasm: ${url}: cannot fetch ${what}: HTTP ${r.status}${r.statusText ? ` ${r.statusText}` : ''}`,
+    );
   return r;
 }
 

@@ -42,7 +42,11 @@ export interface PreprocessConfig {
 
 export function parseJson(text: string, file: string): Record<string, unknown> {
   let v: unknown;
-  try { v = JSON.parse(text); } catch (e) { throw new Error(`vit-wasm: ${file} is not valid JSON (${(e as Error).message})`); }
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    throw new Error(`vit-wasm: ${file} is not valid JSON (${(e as Error).message})`);
+  }
   if (!v || typeof v !== 'object' || Array.isArray(v)) throw new Error(`vit-wasm: ${file} must hold a JSON object`);
   return v as Record<string, unknown>;
 }
@@ -51,7 +55,8 @@ export function parseJson(text: string, file: string): Record<string, unknown> {
 export function intField(obj: Record<string, unknown>, key: string, file: string): number | undefined {
   const v = obj[key];
   if (v === undefined || v === null) return undefined;
-  if (!Number.isSafeInteger(v) || (v as number) <= 0) throw new Error(`vit-wasm: ${file}: ${key} must be a positive integer, got ${JSON.stringify(v)}`);
+  if (!Number.isSafeInteger(v) || (v as number) <= 0)
+    throw new Error(`vit-wasm: ${file}: ${key} must be a positive integer, got ${JSON.stringify(v)}`);
   return v as number;
 }
 
@@ -65,9 +70,13 @@ export function sizeField(v: unknown, key: string, file: string): [number, numbe
     return [(v as { height: number }).height, (v as { width: number }).width];
   }
   if (typeof v === 'object' && ok((v as Record<string, unknown>).shortest_edge)) {
-    throw new Error(`vit-wasm: ${file}: ${key} {shortest_edge} (resize keeping aspect, then crop) is not supported; give {height, width}`);
+    throw new Error(
+      `vit-wasm: ${file}: ${key} {shortest_edge} (resize keeping aspect, then crop) is not supported; give {height, width}`,
+    );
   }
-  throw new Error(`vit-wasm: ${file}: ${key} must be an integer, [height, width] or {height, width}; got ${JSON.stringify(v)}`);
+  throw new Error(
+    `vit-wasm: ${file}: ${key} must be an integer, [height, width] or {height, width}; got ${JSON.stringify(v)}`,
+  );
 }
 
 function numberList(v: unknown, key: string, file: string, n: number): number[] | undefined {
@@ -76,37 +85,64 @@ function numberList(v: unknown, key: string, file: string, n: number): number[] 
   if (!Array.isArray(arr) || !arr.every((x) => typeof x === 'number' && Number.isFinite(x))) {
     throw new Error(`vit-wasm: ${file}: ${key} must be a number or a list of numbers, got ${JSON.stringify(v)}`);
   }
-  if (arr.length !== n) throw new Error(`vit-wasm: ${file}: ${key} has ${arr.length} values but the model has ${n} channel(s)`);
+  if (arr.length !== n)
+    throw new Error(`vit-wasm: ${file}: ${key} has ${arr.length} values but the model has ${n} channel(s)`);
   return arr;
 }
 
-const PIL_FILTERS: Record<number, string> = { 0: 'nearest', 1: 'lanczos', 2: 'bilinear', 3: 'bicubic', 4: 'box', 5: 'hamming' };
+const PIL_FILTERS: Record<number, string> = {
+  0: 'nearest',
+  1: 'lanczos',
+  2: 'bilinear',
+  3: 'bicubic',
+  4: 'box',
+  5: 'hamming',
+};
 
 /** Preprocessing for a model: preprocessor_config.json when present, else ViTImageProcessor defaults. */
-export function parsePreprocess(raw: Record<string, unknown> | null, cfg: ViTConfig, file = 'preprocessor_config.json'): PreprocessConfig {
+export function parsePreprocess(
+  raw: Record<string, unknown> | null,
+  cfg: ViTConfig,
+  file = 'preprocessor_config.json',
+): PreprocessConfig {
   const r = raw ?? {};
   const C = cfg.numChannels;
   const resample = r.resample ?? 2;
   if (typeof resample !== 'number' || !(resample in PIL_FILTERS) || resample === 0) {
-    throw new Error(`vit-wasm: ${file}: resample ${JSON.stringify(resample)} is not supported (use 1 lanczos, 2 bilinear, 3 bicubic, 4 box or 5 hamming)`);
+    throw new Error(
+      `vit-wasm: ${file}: resample ${JSON.stringify(resample)} is not supported (use 1 lanczos, 2 bilinear, 3 bicubic, 4 box or 5 hamming)`,
+    );
   }
   const bool = (k: string, d: boolean) => {
     const v = r[k];
     if (v === undefined || v === null) return d;
-    if (typeof v !== 'boolean') throw new Error(`vit-wasm: ${file}: ${k} must be true or false, got ${JSON.stringify(v)}`);
+    if (typeof v !== 'boolean')
+      throw new Error(`vit-wasm: ${file}: ${k} must be true or false, got ${JSON.stringify(v)}`);
     return v;
   };
   const factor = r.rescale_factor ?? 1 / 255;
-  if (typeof factor !== 'number' || !Number.isFinite(factor)) throw new Error(`vit-wasm: ${file}: rescale_factor must be a number`);
+  if (typeof factor !== 'number' || !Number.isFinite(factor))
+    throw new Error(`vit-wasm: ${file}: rescale_factor must be a number`);
   const mean = numberList(r.image_mean, 'image_mean', file, C) ?? Array(C).fill(0.5);
   const std = numberList(r.image_std, 'image_std', file, C) ?? Array(C).fill(0.5);
   if (std.some((s) => s === 0)) throw new Error(`vit-wasm: ${file}: image_std must not contain 0`);
   const size = sizeField(r.size, 'size', file) ?? cfg.imageSize;
   const doResize = bool('do_resize', true);
   if (doResize && (size[0] !== cfg.imageSize[0] || size[1] !== cfg.imageSize[1])) {
-    throw new Error(`vit-wasm: ${file}: size ${size[0]}x${size[1]} differs from the model's image_size ${cfg.imageSize[0]}x${cfg.imageSize[1]}`);
+    throw new Error(
+      `vit-wasm: ${file}: size ${size[0]}x${size[1]} differs from the model's image_size ${cfg.imageSize[0]}x${cfg.imageSize[1]}`,
+    );
   }
-  return { doResize, size, resample, doRescale: bool('do_rescale', true), rescaleFactor: factor, doNormalize: bool('do_normalize', true), imageMean: mean, imageStd: std };
+  return {
+    doResize,
+    size,
+    resample,
+    doRescale: bool('do_rescale', true),
+    rescaleFactor: factor,
+    doNormalize: bool('do_normalize', true),
+    imageMean: mean,
+    imageStd: std,
+  };
 }
 
 /**
@@ -114,15 +150,38 @@ export function parsePreprocess(raw: Record<string, unknown> | null, cfg: ViTCon
  * as Hugging Face's ViTForImageClassification and ViTImageProcessor read them. `preprocessing`
  * overrides fields of the latter (e.g. image_mean).
  */
-export function hfConfigFiles(d: ViTShape, labels: string[], preprocessing: Record<string, unknown> = {}): Record<string, string> {
+export function hfConfigFiles(
+  d: ViTShape,
+  labels: string[],
+  preprocessing: Record<string, unknown> = {},
+): Record<string, string> {
   const C = d.numChannels;
   const config = {
-    architectures: ['ViTForImageClassification'], model_type: 'vit', hidden_size: d.hiddenSize, num_hidden_layers: d.numLayers,
-    num_attention_heads: d.numHeads, intermediate_size: d.intermediateSize, hidden_act: 'gelu', layer_norm_eps: d.layerNormEps,
-    image_size: d.imageSize[0] === d.imageSize[1] ? d.imageSize[0] : d.imageSize, patch_size: d.patchSize, num_channels: C,
-    qkv_bias: true, id2label: Object.fromEntries(labels.map((l, i) => [String(i), l])), label2id: Object.fromEntries(labels.map((l, i) => [l, i])),
+    architectures: ['ViTForImageClassification'],
+    model_type: 'vit',
+    hidden_size: d.hiddenSize,
+    num_hidden_layers: d.numLayers,
+    num_attention_heads: d.numHeads,
+    intermediate_size: d.intermediateSize,
+    hidden_act: 'gelu',
+    layer_norm_eps: d.layerNormEps,
+    image_size: d.imageSize[0] === d.imageSize[1] ? d.imageSize[0] : d.imageSize,
+    patch_size: d.patchSize,
+    num_channels: C,
+    qkv_bias: true,
+    id2label: Object.fromEntries(labels.map((l, i) => [String(i), l])),
+    label2id: Object.fromEntries(labels.map((l, i) => [l, i])),
   };
-  const pre = { do_resize: true, size: { height: d.imageSize[0], width: d.imageSize[1] }, resample: 2, do_rescale: true,
-    rescale_factor: 1 / 255, do_normalize: true, image_mean: Array(C).fill(0.5), image_std: Array(C).fill(0.5), ...preprocessing };
+  const pre = {
+    do_resize: true,
+    size: { height: d.imageSize[0], width: d.imageSize[1] },
+    resample: 2,
+    do_rescale: true,
+    rescale_factor: 1 / 255,
+    do_normalize: true,
+    image_mean: Array(C).fill(0.5),
+    image_std: Array(C).fill(0.5),
+    ...preprocessing,
+  };
   return { 'config.json': JSON.stringify(config, null, 2), 'preprocessor_config.json': JSON.stringify(pre, null, 2) };
 }

@@ -6,8 +6,9 @@
  * the batch (training is data parallel), so each calls its kernel once.
  * Pointers are byte addresses in the wasm memory; shapes are given per argument.
  */
-import { COUNTERS, MAX_OPS } from '../runtime/barrier.js';
+
 import type { Linear, Norm } from '../io/checkpoint.js';
+import { COUNTERS, MAX_OPS } from '../runtime/barrier.js';
 import { EPI, type Epilogue, type KernelExports } from '../runtime/kernels.js';
 
 /** Chunks per worker per op: enough to even out a worker that falls behind, few enough to be cheap. */
@@ -48,7 +49,9 @@ export class Exec {
   }
 
   /** A fresh f32 view (views go stale when the memory grows). */
-  private f32(ptr: number, n: number): Float32Array { return new Float32Array(this.memory.buffer, ptr, n); }
+  private f32(ptr: number, n: number): Float32Array {
+    return new Float32Array(this.memory.buffer, ptr, n);
+  }
 
   /** Elementwise over n floats in chunks: body(i0, i1). */
   private elementwise(n: number, body: (i0: number, i1: number) => void): void {
@@ -63,13 +66,15 @@ export class Exec {
     if (M >= 4 * this.workers || this.workers === 1) {
       const rows = 4 * this.per(Math.ceil(M / 4));
       this.each(Math.ceil(M / rows), (c) => {
-        const r0 = c * rows, r1 = Math.min(M, r0 + rows);
+        const r0 = c * rows,
+          r1 = Math.min(M, r0 + rows);
         this.k.gemm_4x8_simd(x + r0 * lda * 4, lda, l.w, l.b, y + r0 * l.N * 4, l.N, r1 - r0, l.N, l.K, epi);
       });
     } else {
       const cols = 8 * this.per(Math.ceil(l.N / 8));
       this.each(Math.ceil(l.N / cols), (c) => {
-        const c0 = c * cols, c1 = Math.min(l.N, c0 + cols);
+        const c0 = c * cols,
+          c1 = Math.min(l.N, c0 + cols);
         this.k.gemm_4x8_simd(x, lda, l.w + c0 * l.K * 4, l.b + c0 * 4, y + c0 * 4, l.N, M, c1 - c0, l.K, epi);
       });
     }
@@ -85,7 +90,9 @@ export class Exec {
     if (sep) {
       this.linear(x, l, sep, M);
       this.elementwise(n, (i0, i1) => {
-        const a = this.f32(xin, n), b = this.f32(sep, n), o = this.f32(xout, n);
+        const a = this.f32(xin, n),
+          b = this.f32(sep, n),
+          o = this.f32(xout, n);
         for (let i = i0; i < i1; i++) o[i] = a[i] + b[i];
       });
       return;
@@ -96,7 +103,10 @@ export class Exec {
 
   /** y (M, N) = GELU(x (M, K) · Wᵀ + b): fused in the GEMM epilogue, or with `u` (M, N) the pre-activation kept there first. */
   linearGelu(x: number, l: Linear, y: number, M: number, u = 0): void {
-    if (!u) { this.linear(x, l, y, M, EPI.GELU); return; }
+    if (!u) {
+      this.linear(x, l, y, M, EPI.GELU);
+      return;
+    }
     this.linear(x, l, u, M);
     this.elementwise(M * l.N, (i0, i1) => this.k.gelu_simd(u + i0 * 4, y + i0 * 4, i1 - i0));
   }
@@ -123,13 +133,24 @@ export class Exec {
   layernorm(x: number, n: Norm, y: number, rows: number, D: number, eps: number, ldx = D): void {
     const per = this.per(rows);
     this.each(Math.ceil(rows / per), (c) => {
-      const r0 = c * per, r1 = Math.min(rows, r0 + per);
+      const r0 = c * per,
+        r1 = Math.min(rows, r0 + per);
       this.k.layernorm_simd(x + r0 * ldx * 4, ldx, y + r0 * D * 4, D, n.g, n.b, r1 - r0, D, eps);
     });
   }
 
   /** Backward of {@link layernorm}: dx (rows, D) += ∂/∂x of dy (rows, D); dγ, dβ += into g. */
-  layernormBackward(x: number, n: Norm, g: Norm, dy: number, dx: number, rows: number, D: number, eps: number, ldx = D): void {
+  layernormBackward(
+    x: number,
+    n: Norm,
+    g: Norm,
+    dy: number,
+    dx: number,
+    rows: number,
+    D: number,
+    eps: number,
+    ldx = D,
+  ): void {
     this.k.layernorm_bwd_simd(x, ldx, dy, dx, n.g, g.g, g.b, rows, D, eps);
   }
 
@@ -140,26 +161,66 @@ export class Exec {
    * K_hᵀ panels into kt (B, H, ⌈T/8⌉, dh, 8); then chunks of query rows of one head each. probs (B, H, T, T) or 0.
    */
   attention(qkv: number, kt: number, out: number, B: number, T: number, D: number, H: number, probs = 0): void {
-    const dh = D / H, scale = 1 / Math.sqrt(dh), T8 = Math.ceil(T / 8) * 8;
+    const dh = D / H,
+      scale = 1 / Math.sqrt(dh),
+      T8 = Math.ceil(T / 8) * 8;
     const ktOf = (pair: number) => kt + pair * dh * T8 * 4;
-    this.each(B * H, (pair) => this.k.attention_pack_kt(qkv + Math.floor(pair / H) * T * 3 * D * 4, ktOf(pair), T, D, dh, pair % H));
+    this.each(B * H, (pair) =>
+      this.k.attention_pack_kt(qkv + Math.floor(pair / H) * T * 3 * D * 4, ktOf(pair), T, D, dh, pair % H),
+    );
     const rows = Math.min(T, 4 * Math.max(2, Math.ceil((B * H * T) / (4 * CHUNKS_PER_WORKER * this.workers))));
     const blocks = Math.ceil(T / rows);
     this.each(B * H * blocks, (c) => {
-      const pair = Math.floor(c / blocks), b = Math.floor(pair / H), h = pair % H;
-      const i0 = (c % blocks) * rows, i1 = Math.min(T, i0 + rows);
-      this.k.attention_head_simd(qkv + b * T * 3 * D * 4, ktOf(pair), out + b * T * D * 4, this.scratch,
-        probs ? probs + pair * T * T * 4 : 0, T, D, dh, h, scale, i0, i1);
+      const pair = Math.floor(c / blocks),
+        b = Math.floor(pair / H),
+        h = pair % H;
+      const i0 = (c % blocks) * rows,
+        i1 = Math.min(T, i0 + rows);
+      this.k.attention_head_simd(
+        qkv + b * T * 3 * D * 4,
+        ktOf(pair),
+        out + b * T * D * 4,
+        this.scratch,
+        probs ? probs + pair * T * T * 4 : 0,
+        T,
+        D,
+        dh,
+        h,
+        scale,
+        i0,
+        i1,
+      );
     });
   }
 
   /** Backward of {@link attention}, from the kept maps probs (B, H, T, T): dqkv (B·T, 3D) from dout (B·T, D). */
-  attentionBackward(qkv: number, probs: number, dout: number, dqkv: number, B: number, T: number, D: number, H: number): void {
-    const dh = D / H, scale = 1 / Math.sqrt(dh);
-    for (let b = 0; b < B; b++) for (let h = 0; h < H; h++) {
-      this.k.attention_bwd_simd(qkv + b * T * 3 * D * 4, probs + (b * H + h) * T * T * 4, dout + b * T * D * 4, dqkv + b * T * 3 * D * 4,
-        this.scratch, T, D, dh, h, scale);
-    }
+  attentionBackward(
+    qkv: number,
+    probs: number,
+    dout: number,
+    dqkv: number,
+    B: number,
+    T: number,
+    D: number,
+    H: number,
+  ): void {
+    const dh = D / H,
+      scale = 1 / Math.sqrt(dh);
+    for (let b = 0; b < B; b++)
+      for (let h = 0; h < H; h++) {
+        this.k.attention_bwd_simd(
+          qkv + b * T * 3 * D * 4,
+          probs + (b * H + h) * T * T * 4,
+          dout + b * T * D * 4,
+          dqkv + b * T * 3 * D * 4,
+          this.scratch,
+          T,
+          D,
+          dh,
+          h,
+          scale,
+        );
+      }
   }
 
   /**
@@ -168,7 +229,10 @@ export class Exec {
    */
   softmaxXent(logits: number, labels: number, dlogits: number, B: number, L: number, scale = 1): number {
     const loss = this.k.softmax_xent_simd(logits, labels, dlogits, B, L) * B;
-    if (scale !== 1) { const dl = this.f32(dlogits, B * L); for (let i = 0; i < dl.length; i++) dl[i] *= scale; }
+    if (scale !== 1) {
+      const dl = this.f32(dlogits, B * L);
+      for (let i = 0; i < dl.length; i++) dl[i] *= scale;
+    }
     return loss;
   }
 
@@ -176,7 +240,8 @@ export class Exec {
 
   /** patches (B·Np, C·p·p) from img (B, C, H, W). */
   patchify(img: number, patches: number, B: number, C: number, H: number, W: number, p: number): void {
-    const per = C * H * W, np = (H / p) * (W / p) * C * p * p;
+    const per = C * H * W,
+      np = (H / p) * (W / p) * C * p * p;
     this.each(B, (b) => this.k.patchify_simd(img + b * per * 4, patches + b * np * 4, 1, C, H, W, p));
   }
 
@@ -191,5 +256,7 @@ export class Exec {
   }
 
   /** n floats at ptr = 0. */
-  zero(ptr: number, n: number): void { this.f32(ptr, n).fill(0); }
+  zero(ptr: number, n: number): void {
+    this.f32(ptr, n).fill(0);
+  }
 }

@@ -4,9 +4,9 @@
  * from the residual sums) after the forward has run. Also pooling for embeddings.
  */
 import type { Weights } from '../io/checkpoint.js';
-import type { ViTShape } from './config.js';
 import type { WasmMemory } from '../runtime/memory.js';
-import { tokens, type Activations } from './vit.js';
+import type { ViTShape } from './config.js';
+import { type Activations, tokens } from './vit.js';
 
 /** A tensor of a trace: its values (row-major, a copy) and its dims. */
 export interface Tensor {
@@ -75,17 +75,21 @@ const tensor = (data: Float32Array, dims: number[]): Tensor => ({ data, dims });
 
 /** (T, 3D) rows of [q | k | v] → the part `which` (0 q, 1 k, 2 v) as (H, T, dh). */
 function headsOf(qkv: Float32Array, which: number, T: number, D: number, H: number): Float32Array {
-  const dh = D / H, out = new Float32Array(H * T * dh);
-  for (let h = 0; h < H; h++) for (let t = 0; t < T; t++) {
-    out.set(qkv.subarray(t * 3 * D + which * D + h * dh, t * 3 * D + which * D + (h + 1) * dh), (h * T + t) * dh);
-  }
+  const dh = D / H,
+    out = new Float32Array(H * T * dh);
+  for (let h = 0; h < H; h++)
+    for (let t = 0; t < T; t++) {
+      out.set(qkv.subarray(t * 3 * D + which * D + h * dh, t * 3 * D + which * D + (h + 1) * dh), (h * T + t) * dh);
+    }
   return out;
 }
 
 /** (T, D) with heads side by side → (H, T, dh). */
 function splitHeads(x: Float32Array, T: number, D: number, H: number): Float32Array {
-  const dh = D / H, out = new Float32Array(T * D);
-  for (let h = 0; h < H; h++) for (let t = 0; t < T; t++) out.set(x.subarray(t * D + h * dh, t * D + (h + 1) * dh), (h * T + t) * dh);
+  const dh = D / H,
+    out = new Float32Array(T * D);
+  for (let h = 0; h < H; h++)
+    for (let t = 0; t < T; t++) out.set(x.subarray(t * D + h * dh, t * D + (h + 1) * dh), (h * T + t) * dh);
   return out;
 }
 
@@ -94,14 +98,24 @@ export function softmax(logits: ArrayLike<number>): Float32Array {
   let m = -Infinity;
   for (let i = 0; i < logits.length; i++) m = Math.max(m, logits[i]);
   let s = 0;
-  const e = Array.from(logits, (x) => { const v = Math.exp(x - m); s += v; return v; });
+  const e = Array.from(logits, (x) => {
+    const v = Math.exp(x - m);
+    s += v;
+    return v;
+  });
   return Float32Array.from(e, (v) => v / s);
 }
 
 /** Reads the trace of image 0 out of an inspection plan (src/vit.ts keptPlan with keepParts) after its forward. */
 export function readTrace(mem: WasmMemory, c: ViTShape, w: Weights, a: Activations): Trace {
-  const { Np, T } = tokens(c), D = c.hiddenSize, H = c.numHeads, M = c.intermediateSize, dh = D / H;
-  const p = c.patchSize, C = c.numChannels, K = C * p * p;
+  const { Np, T } = tokens(c),
+    D = c.hiddenSize,
+    H = c.numHeads,
+    M = c.intermediateSize,
+    dh = D / H;
+  const p = c.patchSize,
+    C = c.numChannels,
+    K = C * p * p;
   const read = (ptr: number, n: number) => mem.f32(ptr, n).slice();
   const flat = read(a.patches, Np * K);
   return {
@@ -113,17 +127,24 @@ export function readTrace(mem: WasmMemory, c: ViTShape, w: Weights, a: Activatio
     positionEmbeddings: tensor(read(w.pos, T * D), [T, D]),
     input: tensor(read(a.tokens, T * D), [T, D]),
     layers: a.layers.map((s): LayerTrace => {
-      const qkv = read(s.qkv, T * 3 * D), q = headsOf(qkv, 0, T, D, H), k = headsOf(qkv, 1, T, D, H);
-      const scores = new Float32Array(H * T * T), scale = 1 / Math.sqrt(dh);
-      for (let h = 0; h < H; h++) for (let i = 0; i < T; i++) for (let j = 0; j < T; j++) {
-        let dot = 0;
-        for (let d = 0; d < dh; d++) dot += q[(h * T + i) * dh + d] * k[(h * T + j) * dh + d];
-        scores[(h * T + i) * T + j] = dot * scale;
-      }
+      const qkv = read(s.qkv, T * 3 * D),
+        q = headsOf(qkv, 0, T, D, H),
+        k = headsOf(qkv, 1, T, D, H);
+      const scores = new Float32Array(H * T * T),
+        scale = 1 / Math.sqrt(dh);
+      for (let h = 0; h < H; h++)
+        for (let i = 0; i < T; i++)
+          for (let j = 0; j < T; j++) {
+            let dot = 0;
+            for (let d = 0; d < dh; d++) dot += q[(h * T + i) * dh + d] * k[(h * T + j) * dh + d];
+            scores[(h * T + i) * T + j] = dot * scale;
+          }
       const att = read(s.att, T * D);
       return {
         layernorm1: tensor(read(s.h1, T * D), [T, D]),
-        q: tensor(q, [H, T, dh]), k: tensor(k, [H, T, dh]), v: tensor(headsOf(qkv, 2, T, D, H), [H, T, dh]),
+        q: tensor(q, [H, T, dh]),
+        k: tensor(k, [H, T, dh]),
+        v: tensor(headsOf(qkv, 2, T, D, H), [H, T, dh]),
         scores: tensor(scores, [H, T, T]),
         attention: tensor(read(s.probs, H * T * T), [H, T, T]),
         heads: tensor(splitHeads(att, T, D, H), [H, T, dh]),
@@ -148,7 +169,8 @@ export function readTrace(mem: WasmMemory, c: ViTShape, w: Weights, a: Activatio
  * per image: normed (B·T, D) → (B, D), summed in float64.
  */
 export function meanPool(normed: Float32Array, B: number, T: number, D: number): Float32Array {
-  const out = new Float32Array(B * D), acc = new Float64Array(D);
+  const out = new Float32Array(B * D),
+    acc = new Float64Array(D);
   for (let b = 0; b < B; b++) {
     acc.fill(0);
     for (let t = 1; t < T; t++) for (let d = 0; d < D; d++) acc[d] += normed[(b * T + t) * D + d];

@@ -11,35 +11,34 @@
 import type { Linear, Norm, Weights } from '../io/checkpoint.js';
 import type { ViTShape } from './config.js';
 import type { Exec } from './ops.js';
-import { EPI } from '../runtime/kernels.js';
 
 /** Where one encoder layer's intermediates go (byte pointers into the wasm memory). */
 export interface LayerActivations {
-  xin: number;    // (B·T, D)  residual stream into the layer
-  h1: number;     // (B·T, D)  layernorm before attention
-  qkv: number;    // (B·T, 3D) [q | k | v] per token
-  probs: number;  // (B, H, T, T) softmax(QKᵀ/√dh) per head, or 0: not kept
-  att: number;    // (B·T, D)  attention output, heads concatenated
-  proj: number;   // (B·T, D)  the output projection alone, or 0: added straight into xmid
-  xmid: number;   // (B·T, D)  xin + projection (may be xin itself: added in place)
-  h2: number;     // (B·T, D)  layernorm before the MLP
-  u: number;      // (B·T, M)  fc1 output before GELU, or 0: GELU fused into the fc1 GEMM
-  act: number;    // (B·T, M)  GELU(fc1)
+  xin: number; // (B·T, D)  residual stream into the layer
+  h1: number; // (B·T, D)  layernorm before attention
+  qkv: number; // (B·T, 3D) [q | k | v] per token
+  probs: number; // (B, H, T, T) softmax(QKᵀ/√dh) per head, or 0: not kept
+  att: number; // (B·T, D)  attention output, heads concatenated
+  proj: number; // (B·T, D)  the output projection alone, or 0: added straight into xmid
+  xmid: number; // (B·T, D)  xin + projection (may be xin itself: added in place)
+  h2: number; // (B·T, D)  layernorm before the MLP
+  u: number; // (B·T, M)  fc1 output before GELU, or 0: GELU fused into the fc1 GEMM
+  act: number; // (B·T, M)  GELU(fc1)
   mlpOut: number; // (B·T, D)  fc2 alone, or 0: added straight into xout
-  xout: number;   // (B·T, D)  xmid + MLP (may be xmid itself)
+  xout: number; // (B·T, D)  xmid + MLP (may be xmid itself)
 }
 
 /** Every activation pointer of one forward, for a batch of B. */
 export interface Activations {
   B: number;
-  pixels: number;  // (B, C, H, W)  normalized input
+  pixels: number; // (B, C, H, W)  normalized input
   patches: number; // (B·Np, C·p·p) flattened patches
-  pe: number;      // (B·Np, D)     patch embeddings
-  tokens: number;  // (B·T, D)      transformer input: [cls; pe] + position embeddings
+  pe: number; // (B·Np, D)     patch embeddings
+  tokens: number; // (B·T, D)      transformer input: [cls; pe] + position embeddings
   layers: LayerActivations[];
-  cls: number;     // (B, D)        final-normed cls tokens
-  logits: number;  // (B, L)
-  kt: number;      // (B, H, ⌈T/8⌉, dh, 8) Kᵀ panels per head (scratch)
+  cls: number; // (B, D)        final-normed cls tokens
+  logits: number; // (B, L)
+  kt: number; // (B, H, ⌈T/8⌉, dh, 8) Kᵀ panels per head (scratch)
   scratch: number[]; // per worker (4, T8): four rows of attention scores, T8 = T rounded up to 8
 }
 
@@ -50,23 +49,28 @@ export function tokens(s: ViTShape): { Np: number; T: number; T8: number } {
 }
 
 export function vitForward(ex: Exec, c: ViTShape, w: Weights, a: Activations): void {
-  const { B } = a, [Hpx, Wpx] = c.imageSize, p = c.patchSize, D = c.hiddenSize, eps = c.layerNormEps;
-  const { Np, T } = tokens(c), BT = B * T;
-  ex.patchify(a.pixels, a.patches, B, c.numChannels, Hpx, Wpx, p);        // image → p×p patches, flattened
-  ex.linear(a.patches, w.patch, a.pe, B * Np);                              // linear patch embedding
-  ex.embedTokens(a.pe, w.cls, w.pos, a.tokens, B, T, D);                    // prepend cls, add position embeddings
+  const { B } = a,
+    [Hpx, Wpx] = c.imageSize,
+    p = c.patchSize,
+    D = c.hiddenSize,
+    eps = c.layerNormEps;
+  const { Np, T } = tokens(c),
+    BT = B * T;
+  ex.patchify(a.pixels, a.patches, B, c.numChannels, Hpx, Wpx, p); // image → p×p patches, flattened
+  ex.linear(a.patches, w.patch, a.pe, B * Np); // linear patch embedding
+  ex.embedTokens(a.pe, w.cls, w.pos, a.tokens, B, T, D); // prepend cls, add position embeddings
   w.layers.forEach((l, i) => {
     const s = a.layers[i];
-    ex.layernorm(s.xin, l.ln1, s.h1, BT, D, eps);                           // pre-norm
-    ex.linear(s.h1, l.qkv, s.qkv, BT);                                      // Q, K, V projections
-    ex.attention(s.qkv, a.kt, s.att, B, T, D, c.numHeads, s.probs);         // softmax(QKᵀ/√dh)·V per head, concatenated
-    ex.residual(s.att, l.proj, s.xin, s.xmid, BT, s.proj);                  // output projection + residual
+    ex.layernorm(s.xin, l.ln1, s.h1, BT, D, eps); // pre-norm
+    ex.linear(s.h1, l.qkv, s.qkv, BT); // Q, K, V projections
+    ex.attention(s.qkv, a.kt, s.att, B, T, D, c.numHeads, s.probs); // softmax(QKᵀ/√dh)·V per head, concatenated
+    ex.residual(s.att, l.proj, s.xin, s.xmid, BT, s.proj); // output projection + residual
     ex.layernorm(s.xmid, l.ln2, s.h2, BT, D, eps);
-    ex.linearGelu(s.h2, l.fc1, s.act, BT, s.u);                             // MLP up, exact GELU
-    ex.residual(s.act, l.fc2, s.xmid, s.xout, BT, s.mlpOut);                // MLP down + residual
+    ex.linearGelu(s.h2, l.fc1, s.act, BT, s.u); // MLP up, exact GELU
+    ex.residual(s.act, l.fc2, s.xmid, s.xout, BT, s.mlpOut); // MLP down + residual
   });
-  ex.layernorm(stream(a), w.norm, a.cls, B, D, eps, T * D);                 // final layernorm of the cls tokens
-  ex.linear(a.cls, w.head, a.logits, B);                                    // classifier → logits
+  ex.layernorm(stream(a), w.norm, a.cls, B, D, eps, T * D); // final layernorm of the cls tokens
+  ex.linear(a.cls, w.head, a.logits, B); // classifier → logits
 }
 
 /** The residual stream after the last layer. */
@@ -77,16 +81,16 @@ export type Gradients = Weights;
 
 /** The backward's working buffers, for a batch of B (byte pointers). */
 export interface BackwardBuffers {
-  labels: number;  // (B) i32
+  labels: number; // (B) i32
   dlogits: number; // (B, L)
-  dcls: number;    // (B, D)
-  dx: number;      // (B·T, D) gradient of the residual stream
-  dh: number;      // (B·T, D)
-  datt: number;    // (B·T, D)
-  dqkv: number;    // (B·T, 3D)
-  dact: number;    // (B·T, M)
-  du: number;      // (B·T, M)
-  dpe: number;     // (B·Np, D)
+  dcls: number; // (B, D)
+  dx: number; // (B·T, D) gradient of the residual stream
+  dh: number; // (B·T, D)
+  datt: number; // (B·T, D)
+  dqkv: number; // (B·T, 3D)
+  dact: number; // (B·T, M)
+  du: number; // (B·T, M)
+  dpe: number; // (B·Np, D)
 }
 
 /**
@@ -95,14 +99,28 @@ export interface BackwardBuffers {
  * gradients into `g` (which starts at zero). `scale` multiplies dlogits (the batch mean over a step
  * split among workers). Returns the summed loss of the B images.
  */
-export function vitBackward(ex: Exec, c: ViTShape, w: Weights, g: Gradients, a: Activations, d: BackwardBuffers, scale: number): number {
-  const { B } = a, D = c.hiddenSize, eps = c.layerNormEps, { Np, T } = tokens(c), BT = B * T;
+export function vitBackward(
+  ex: Exec,
+  c: ViTShape,
+  w: Weights,
+  g: Gradients,
+  a: Activations,
+  d: BackwardBuffers,
+  scale: number,
+): number {
+  const { B } = a,
+    D = c.hiddenSize,
+    eps = c.layerNormEps,
+    { Np, T } = tokens(c),
+    BT = B * T;
   const loss = ex.softmaxXent(a.logits, d.labels, d.dlogits, B, c.numLabels, scale);
   ex.linearBackward(a.cls, w.head, g.head, d.dlogits, d.dcls, B);
   ex.zero(d.dx, BT * D);
   ex.layernormBackward(stream(a), w.norm, g.norm, d.dcls, d.dx, B, D, eps, T * D); // only the cls rows (row stride T·D)
   for (let i = w.layers.length - 1; i >= 0; i--) {
-    const l = w.layers[i], gl = g.layers[i], s = a.layers[i];
+    const l = w.layers[i],
+      gl = g.layers[i],
+      s = a.layers[i];
     // xout = xmid + fc2(GELU(fc1(ln2(xmid)))): dx flows on, and through the MLP into dx
     ex.linearBackward(s.act, l.fc2, gl.fc2, d.dx, d.dact, BT);
     ex.geluBackward(s.u, d.dact, d.du, BT * c.intermediateSize);
@@ -126,15 +144,46 @@ export type Alloc = (floats: number) => number;
  * Inference: one buffer per role shared by every layer (the residual added in place, GELU fused),
  * so a forward's memory does not grow with depth. `keepAttention` keeps every layer's maps.
  */
-export function inferencePlan(alloc: Alloc, c: ViTShape, B: number, workers: number, keepAttention: boolean): Activations {
-  const { Np, T, T8 } = tokens(c), D = c.hiddenSize, C = c.numChannels, p = c.patchSize, BT = B * T;
-  const x = alloc(BT * D), h = alloc(BT * D), qkv = alloc(BT * 3 * D), att = alloc(BT * D), act = alloc(BT * c.intermediateSize);
+export function inferencePlan(
+  alloc: Alloc,
+  c: ViTShape,
+  B: number,
+  workers: number,
+  keepAttention: boolean,
+): Activations {
+  const { Np, T, T8 } = tokens(c),
+    D = c.hiddenSize,
+    C = c.numChannels,
+    p = c.patchSize,
+    BT = B * T;
+  const x = alloc(BT * D),
+    h = alloc(BT * D),
+    qkv = alloc(BT * 3 * D),
+    att = alloc(BT * D),
+    act = alloc(BT * c.intermediateSize);
   return {
-    B, pixels: alloc(B * C * c.imageSize[0] * c.imageSize[1]), patches: alloc(B * Np * C * p * p), pe: alloc(B * Np * D), tokens: x,
+    B,
+    pixels: alloc(B * C * c.imageSize[0] * c.imageSize[1]),
+    patches: alloc(B * Np * C * p * p),
+    pe: alloc(B * Np * D),
+    tokens: x,
     layers: Array.from({ length: c.numLayers }, () => ({
-      xin: x, h1: h, qkv, probs: keepAttention ? alloc(B * c.numHeads * T * T) : 0, att, proj: 0, xmid: x, h2: h, u: 0, act, mlpOut: 0, xout: x,
+      xin: x,
+      h1: h,
+      qkv,
+      probs: keepAttention ? alloc(B * c.numHeads * T * T) : 0,
+      att,
+      proj: 0,
+      xmid: x,
+      h2: h,
+      u: 0,
+      act,
+      mlpOut: 0,
+      xout: x,
     })),
-    cls: alloc(B * D), logits: alloc(B * c.numLabels), kt: alloc(B * D * T8),
+    cls: alloc(B * D),
+    logits: alloc(B * c.numLabels),
+    kt: alloc(B * D * T8),
     scratch: Array.from({ length: workers }, () => alloc(4 * T8)),
   };
 }
@@ -145,29 +194,66 @@ export function inferencePlan(alloc: Alloc, c: ViTShape, B: number, workers: num
  * output apart from the residual sums (the sums are then formed separately: the same bits).
  */
 export function keptPlan(alloc: Alloc, c: ViTShape, B: number, keepParts: boolean, workers = 1): Activations {
-  const { Np, T, T8 } = tokens(c), D = c.hiddenSize, M = c.intermediateSize, C = c.numChannels, p = c.patchSize, BT = B * T;
-  const pixels = alloc(B * C * c.imageSize[0] * c.imageSize[1]), patches = alloc(B * Np * C * p * p), pe = alloc(B * Np * D);
+  const { Np, T, T8 } = tokens(c),
+    D = c.hiddenSize,
+    M = c.intermediateSize,
+    C = c.numChannels,
+    p = c.patchSize,
+    BT = B * T;
+  const pixels = alloc(B * C * c.imageSize[0] * c.imageSize[1]),
+    patches = alloc(B * Np * C * p * p),
+    pe = alloc(B * Np * D);
   let xin = alloc(BT * D);
   const tokensAt = xin;
   const layers = Array.from({ length: c.numLayers }, (): LayerActivations => {
     const s = {
-      xin, h1: alloc(BT * D), qkv: alloc(BT * 3 * D), probs: alloc(B * c.numHeads * T * T), att: alloc(BT * D),
-      proj: keepParts ? alloc(BT * D) : 0, xmid: alloc(BT * D), h2: alloc(BT * D), u: alloc(BT * M), act: alloc(BT * M),
-      mlpOut: keepParts ? alloc(BT * D) : 0, xout: alloc(BT * D),
+      xin,
+      h1: alloc(BT * D),
+      qkv: alloc(BT * 3 * D),
+      probs: alloc(B * c.numHeads * T * T),
+      att: alloc(BT * D),
+      proj: keepParts ? alloc(BT * D) : 0,
+      xmid: alloc(BT * D),
+      h2: alloc(BT * D),
+      u: alloc(BT * M),
+      act: alloc(BT * M),
+      mlpOut: keepParts ? alloc(BT * D) : 0,
+      xout: alloc(BT * D),
     };
     xin = s.xout;
     return s;
   });
-  return { B, pixels, patches, pe, tokens: tokensAt, layers, cls: alloc(B * D), logits: alloc(B * c.numLabels), kt: alloc(B * D * T8),
-    scratch: Array.from({ length: workers }, () => alloc(4 * T8)) };
+  return {
+    B,
+    pixels,
+    patches,
+    pe,
+    tokens: tokensAt,
+    layers,
+    cls: alloc(B * D),
+    logits: alloc(B * c.numLabels),
+    kt: alloc(B * D * T8),
+    scratch: Array.from({ length: workers }, () => alloc(4 * T8)),
+  };
 }
 
 /** The backward's buffers for a batch of B. */
 export function backwardBuffers(alloc: Alloc, c: ViTShape, B: number): BackwardBuffers {
-  const { Np, T } = tokens(c), D = c.hiddenSize, M = c.intermediateSize, BT = B * T;
+  const { Np, T } = tokens(c),
+    D = c.hiddenSize,
+    M = c.intermediateSize,
+    BT = B * T;
   return {
-    labels: alloc(B), dlogits: alloc(B * c.numLabels), dcls: alloc(B * D), dx: alloc(BT * D), dh: alloc(BT * D), datt: alloc(BT * D),
-    dqkv: alloc(BT * 3 * D), dact: alloc(BT * M), du: alloc(BT * M), dpe: alloc(B * Np * D),
+    labels: alloc(B),
+    dlogits: alloc(B * c.numLabels),
+    dcls: alloc(B * D),
+    dx: alloc(BT * D),
+    dh: alloc(BT * D),
+    datt: alloc(BT * D),
+    dqkv: alloc(BT * 3 * D),
+    dact: alloc(BT * M),
+    du: alloc(BT * M),
+    dpe: alloc(B * Np * D),
   };
 }
 

@@ -8,13 +8,18 @@
  * worker never leaves the others hanging.
  */
 export const CTL = 1024; // byte address; asc's -O3 output assumes the low 1 KiB is unused
-const ARRIVED = CTL / 4, GENERATION = ARRIVED + 1, ABORT = ARRIVED + 2;
+const ARRIVED = CTL / 4,
+  GENERATION = ARRIVED + 1,
+  ABORT = ARRIVED + 2;
 /** First i32 index of the per-op ticket counters, and how many ops a forward may have (they end below 60 KiB, where the kernels' constants are). */
-export const COUNTERS = ARRIVED + 16, MAX_OPS = 8192;
+export const COUNTERS = ARRIVED + 16,
+  MAX_OPS = 8192;
 const SPINS = 200000;
 
 export class AbortedError extends Error {
-  constructor() { super('vit-wasm: forward aborted because another worker failed'); }
+  constructor() {
+    super('vit-wasm: forward aborted because another worker failed');
+  }
 }
 
 /** The control words as an Int32Array (the region never moves when the memory grows). */

@@ -15,44 +15,57 @@
 (() => {
   if (typeof window === 'undefined') {
     // The service worker.
-    const coep = new URL(self.location.href).searchParams.get('coep') === 'credentialless' ? 'credentialless' : 'require-corp';
+    const coep =
+      new URL(self.location.href).searchParams.get('coep') === 'credentialless' ? 'credentialless' : 'require-corp';
     self.addEventListener('install', () => self.skipWaiting());
     self.addEventListener('activate', (e) => e.waitUntil(self.clients.claim()));
     self.addEventListener('fetch', (e) => {
       const req = e.request;
       if (req.cache === 'only-if-cached' && req.mode !== 'same-origin') return; // a Chrome quirk: fetch() would throw
       if (new URL(req.url).origin !== self.location.origin) return; // other origins: left to the browser
-      e.respondWith(fetch(req).then((r) => {
-        if (r.status === 0) return r; // opaque: headers cannot be changed
-        const headers = new Headers(r.headers);
-        headers.set('Cross-Origin-Opener-Policy', 'same-origin');
-        headers.set('Cross-Origin-Embedder-Policy', coep);
-        return new Response(r.body, { status: r.status, statusText: r.statusText, headers });
-      }));
+      e.respondWith(
+        fetch(req).then((r) => {
+          if (r.status === 0) return r; // opaque: headers cannot be changed
+          const headers = new Headers(r.headers);
+          headers.set('Cross-Origin-Opener-Policy', 'same-origin');
+          headers.set('Cross-Origin-Embedder-Policy', coep);
+          return new Response(r.body, { status: r.status, statusText: r.statusText, headers });
+        }),
+      );
     });
     return;
   }
   // The page.
-  if (window.crossOriginIsolated) { sessionStorage.removeItem('vit-wasm-coi-reload'); return; }
+  if (window.crossOriginIsolated) {
+    sessionStorage.removeItem('vit-wasm-coi-reload');
+    return;
+  }
   const script = document.currentScript;
   if (!window.isSecureContext || !navigator.serviceWorker || !script) {
-    console.warn('vit-wasm coi-serviceworker: service workers are unavailable here (https or localhost is needed); threads stay off');
+    console.warn(
+      'vit-wasm coi-serviceworker: service workers are unavailable here (https or localhost is needed); threads stay off',
+    );
     return;
   }
   const url = new URL(script.src);
   if (script.dataset.coep === 'credentialless') url.searchParams.set('coep', 'credentialless');
-  navigator.serviceWorker.register(url.href).then((reg) => {
-    // Reload once to be served through the worker; a second failure means the browser refuses isolation.
-    const reload = () => {
-      if (sessionStorage.getItem('vit-wasm-coi-reload')) {
-        console.warn('vit-wasm coi-serviceworker: the page is still not cross-origin isolated after a reload; threads stay off');
-        return;
-      }
-      sessionStorage.setItem('vit-wasm-coi-reload', '1');
-      window.location.reload();
-    };
-    if (navigator.serviceWorker.controller) reload();
-    else if (reg.active) reload();
-    else navigator.serviceWorker.addEventListener('controllerchange', reload, { once: true });
-  }, (e) => console.warn(`vit-wasm coi-serviceworker: registration failed (${e.message}); threads stay off`));
+  navigator.serviceWorker.register(url.href).then(
+    (reg) => {
+      // Reload once to be served through the worker; a second failure means the browser refuses isolation.
+      const reload = () => {
+        if (sessionStorage.getItem('vit-wasm-coi-reload')) {
+          console.warn(
+            'vit-wasm coi-serviceworker: the page is still not cross-origin isolated after a reload; threads stay off',
+          );
+          return;
+        }
+        sessionStorage.setItem('vit-wasm-coi-reload', '1');
+        window.location.reload();
+      };
+      if (navigator.serviceWorker.controller) reload();
+      else if (reg.active) reload();
+      else navigator.serviceWorker.addEventListener('controllerchange', reload, { once: true });
+    },
+    (e) => console.warn(`vit-wasm coi-serviceworker: registration failed (${e.message}); threads stay off`),
+  );
 })();

@@ -14,32 +14,168 @@ export type Epilogue = (typeof EPI)[keyof typeof EPI];
 type Ptr = number;
 /** The kernel module's exports. Pointers are byte addresses in the shared memory. */
 export interface KernelExports {
-  gemm_4x8_simd(a: Ptr, lda: number, wp: Ptr, bias: Ptr, c: Ptr, ldc: number, M: number, N: number, K: number, epi: number): void;
-  gemm_ref(a: Ptr, lda: number, w: Ptr, bias: Ptr, c: Ptr, ldc: number, M: number, N: number, K: number, epi: number): void;
-  layernorm_simd(x: Ptr, ldx: number, y: Ptr, ldy: number, gamma: Ptr, beta: Ptr, rows: number, D: number, eps: number): void;
-  layernorm_ref(x: Ptr, ldx: number, y: Ptr, ldy: number, gamma: Ptr, beta: Ptr, rows: number, D: number, eps: number): void;
+  gemm_4x8_simd(
+    a: Ptr,
+    lda: number,
+    wp: Ptr,
+    bias: Ptr,
+    c: Ptr,
+    ldc: number,
+    M: number,
+    N: number,
+    K: number,
+    epi: number,
+  ): void;
+  gemm_ref(
+    a: Ptr,
+    lda: number,
+    w: Ptr,
+    bias: Ptr,
+    c: Ptr,
+    ldc: number,
+    M: number,
+    N: number,
+    K: number,
+    epi: number,
+  ): void;
+  layernorm_simd(
+    x: Ptr,
+    ldx: number,
+    y: Ptr,
+    ldy: number,
+    gamma: Ptr,
+    beta: Ptr,
+    rows: number,
+    D: number,
+    eps: number,
+  ): void;
+  layernorm_ref(
+    x: Ptr,
+    ldx: number,
+    y: Ptr,
+    ldy: number,
+    gamma: Ptr,
+    beta: Ptr,
+    rows: number,
+    D: number,
+    eps: number,
+  ): void;
   gelu_simd(x: Ptr, y: Ptr, n: number): void;
   gelu_ref(x: Ptr, y: Ptr, n: number): void;
   softmax_rows_simd(x: Ptr, ld: number, rows: number, n: number): void;
   softmax_rows_ref(x: Ptr, ld: number, rows: number, n: number): void;
   attention_pack_kt(qkv: Ptr, kt: Ptr, T: number, D: number, dh: number, h: number): void;
-  attention_head_simd(qkv: Ptr, kt: Ptr, out: Ptr, scratch: Ptr, probs: Ptr, T: number, D: number, dh: number, h: number, scale: number, i0: number, i1: number): void;
-  attention_head_ref(qkv: Ptr, kt: Ptr, out: Ptr, scratch: Ptr, probs: Ptr, T: number, D: number, dh: number, h: number, scale: number, i0: number, i1: number): void;
+  attention_head_simd(
+    qkv: Ptr,
+    kt: Ptr,
+    out: Ptr,
+    scratch: Ptr,
+    probs: Ptr,
+    T: number,
+    D: number,
+    dh: number,
+    h: number,
+    scale: number,
+    i0: number,
+    i1: number,
+  ): void;
+  attention_head_ref(
+    qkv: Ptr,
+    kt: Ptr,
+    out: Ptr,
+    scratch: Ptr,
+    probs: Ptr,
+    T: number,
+    D: number,
+    dh: number,
+    h: number,
+    scale: number,
+    i0: number,
+    i1: number,
+  ): void;
   patchify_simd(img: Ptr, patches: Ptr, B: number, C: number, H: number, W: number, p: number): void;
   patchify_ref(img: Ptr, patches: Ptr, B: number, C: number, H: number, W: number, p: number): void;
   embed_tokens_simd(pe: Ptr, cls: Ptr, pos: Ptr, x: Ptr, B: number, T: number, D: number): void;
   embed_tokens_ref(pe: Ptr, cls: Ptr, pos: Ptr, x: Ptr, B: number, T: number, D: number): void;
   // backward (training)
-  gemm_4x8_strided_simd(a: Ptr, ai: number, ak: number, b: Ptr, bk: number, c: Ptr, ldc: number, M: number, N: number, K: number, epi: number): void;
-  gemm_strided_ref(a: Ptr, ai: number, ak: number, b: Ptr, bk: number, c: Ptr, ldc: number, M: number, N: number, K: number, epi: number): void;
+  gemm_4x8_strided_simd(
+    a: Ptr,
+    ai: number,
+    ak: number,
+    b: Ptr,
+    bk: number,
+    c: Ptr,
+    ldc: number,
+    M: number,
+    N: number,
+    K: number,
+    epi: number,
+  ): void;
+  gemm_strided_ref(
+    a: Ptr,
+    ai: number,
+    ak: number,
+    b: Ptr,
+    bk: number,
+    c: Ptr,
+    ldc: number,
+    M: number,
+    N: number,
+    K: number,
+    epi: number,
+  ): void;
   colsum_simd(dy: Ptr, db: Ptr, M: number, N: number): void;
   colsum_ref(dy: Ptr, db: Ptr, M: number, N: number): void;
-  layernorm_bwd_simd(x: Ptr, ldx: number, dy: Ptr, dx: Ptr, gamma: Ptr, dgamma: Ptr, dbeta: Ptr, rows: number, D: number, eps: number): void;
-  layernorm_bwd_ref(x: Ptr, ldx: number, dy: Ptr, dx: Ptr, gamma: Ptr, dgamma: Ptr, dbeta: Ptr, rows: number, D: number, eps: number): void;
+  layernorm_bwd_simd(
+    x: Ptr,
+    ldx: number,
+    dy: Ptr,
+    dx: Ptr,
+    gamma: Ptr,
+    dgamma: Ptr,
+    dbeta: Ptr,
+    rows: number,
+    D: number,
+    eps: number,
+  ): void;
+  layernorm_bwd_ref(
+    x: Ptr,
+    ldx: number,
+    dy: Ptr,
+    dx: Ptr,
+    gamma: Ptr,
+    dgamma: Ptr,
+    dbeta: Ptr,
+    rows: number,
+    D: number,
+    eps: number,
+  ): void;
   gelu_bwd_simd(x: Ptr, dy: Ptr, dx: Ptr, n: number): void;
   gelu_bwd_ref(x: Ptr, dy: Ptr, dx: Ptr, n: number): void;
-  attention_bwd_simd(qkv: Ptr, probs: Ptr, dout: Ptr, dqkv: Ptr, scratch: Ptr, T: number, D: number, dh: number, h: number, scale: number): void;
-  attention_bwd_ref(qkv: Ptr, probs: Ptr, dout: Ptr, dqkv: Ptr, scratch: Ptr, T: number, D: number, dh: number, h: number, scale: number): void;
+  attention_bwd_simd(
+    qkv: Ptr,
+    probs: Ptr,
+    dout: Ptr,
+    dqkv: Ptr,
+    scratch: Ptr,
+    T: number,
+    D: number,
+    dh: number,
+    h: number,
+    scale: number,
+  ): void;
+  attention_bwd_ref(
+    qkv: Ptr,
+    probs: Ptr,
+    dout: Ptr,
+    dqkv: Ptr,
+    scratch: Ptr,
+    T: number,
+    D: number,
+    dh: number,
+    h: number,
+    scale: number,
+  ): void;
   softmax_xent_simd(logits: Ptr, labels: Ptr, dlogits: Ptr, B: number, L: number): number;
   softmax_xent_ref(logits: Ptr, labels: Ptr, dlogits: Ptr, B: number, L: number): number;
   embed_tokens_bwd_simd(dx: Ptr, dpe: Ptr, dcls: Ptr, dpos: Ptr, B: number, T: number, D: number): void;
@@ -56,7 +192,7 @@ export const KERNELS = {
   attentionPackKt: { simd: 'attention_pack_kt', ref: null, tile: [1, 1] }, // a copy: tested against a JS transpose
   // backward, for training: each beside its forward in assembly/
   gemmStrided: { simd: 'gemm_4x8_strided_simd', ref: 'gemm_strided_ref', tile: [4, 8] }, // dX = dY·W, dW = dYᵀ·X
-  colsum: { simd: 'colsum_simd', ref: 'colsum_ref', tile: [1, 4] },                       // bias gradients
+  colsum: { simd: 'colsum_simd', ref: 'colsum_ref', tile: [1, 4] }, // bias gradients
   layernormBwd: { simd: 'layernorm_bwd_simd', ref: 'layernorm_bwd_ref', tile: [1, 4] },
   geluBwd: { simd: 'gelu_bwd_simd', ref: 'gelu_bwd_ref', tile: [1, 4] },
   attentionBwd: { simd: 'attention_bwd_simd', ref: 'attention_bwd_ref', tile: [1, 4] },
@@ -64,14 +200,19 @@ export const KERNELS = {
   embedTokensBwd: { simd: 'embed_tokens_bwd_simd', ref: 'embed_tokens_bwd_ref', tile: [1, 4] },
   patchify: { simd: 'patchify_simd', ref: 'patchify_ref', tile: [1, 4] },
   embedTokens: { simd: 'embed_tokens_simd', ref: 'embed_tokens_ref', tile: [1, 4] },
-} as const satisfies Record<string, { simd: keyof KernelExports; ref: keyof KernelExports | null; tile: readonly [number, number] }>;
+} as const satisfies Record<
+  string,
+  { simd: keyof KernelExports; ref: keyof KernelExports | null; tile: readonly [number, number] }
+>;
 
 /** Which build of the kernels to run: fixed-width SIMD, or relaxed SIMD (FMA) where the engine has it. */
 export type SimdFlavor = 'simd' | 'relaxed';
 
 // A 51-byte module using f32x4.relaxed_madd: validates only where relaxed SIMD is enabled.
-const RELAXED_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 6, 1, 96, 1, 125, 1, 125, 3, 2, 1, 0, 7, 5, 1, 1, 112, 0, 0,
-  10, 22, 1, 20, 1, 1, 123, 32, 0, 253, 19, 34, 1, 32, 1, 32, 1, 253, 133, 2, 253, 31, 0, 11]);
+const RELAXED_PROBE = new Uint8Array([
+  0, 97, 115, 109, 1, 0, 0, 0, 1, 6, 1, 96, 1, 125, 1, 125, 3, 2, 1, 0, 7, 5, 1, 1, 112, 0, 0, 10, 22, 1, 20, 1, 1, 123,
+  32, 0, 253, 19, 34, 1, 32, 1, 32, 1, 253, 133, 2, 253, 31, 0, 11,
+]);
 
 /** True when this engine can compile the relaxed-SIMD build. */
 export function hasRelaxedSimd(): boolean {
@@ -85,7 +226,10 @@ const compiled = new Map<string, Promise<WebAssembly.Module>>();
  * it. `shared` false selects the one-thread build over an unshared memory (plain SIMD only).
  * The wasm comes from inside the library (build/kernels-wasm.ts), so there is no file to locate.
  */
-export async function compileKernels(flavor: SimdFlavor | 'auto' = 'auto', shared = true): Promise<{ module: WebAssembly.Module; flavor: SimdFlavor }> {
+export async function compileKernels(
+  flavor: SimdFlavor | 'auto' = 'auto',
+  shared = true,
+): Promise<{ module: WebAssembly.Module; flavor: SimdFlavor }> {
   if (flavor !== 'simd' && shared && !hasRelaxedSimd()) enableRelaxedSimd();
   let f: SimdFlavor = flavor === 'auto' ? (hasRelaxedSimd() ? 'relaxed' : 'simd') : flavor;
   if (f === 'relaxed' && !hasRelaxedSimd()) {
@@ -97,8 +241,10 @@ export async function compileKernels(flavor: SimdFlavor | 'auto' = 'auto', share
   if (!p) {
     p = WebAssembly.compile(fromBase64(KERNELS_WASM[build])).catch((e: Error) => {
       compiled.delete(build);
-      throw new Error(`vit-wasm: cannot compile the ${build} kernels (this engine needs WebAssembly SIMD: Chrome 91+, Firefox 89+, ` +
-        `Safari 16.4+, Node 16.4+): ${e.message}`);
+      throw new Error(
+        `vit-wasm: cannot compile the ${build} kernels (this engine needs WebAssembly SIMD: Chrome 91+, Firefox 89+, ` +
+          `Safari 16.4+, Node 16.4+): ${e.message}`,
+      );
     });
     compiled.set(build, p);
   }
@@ -106,7 +252,8 @@ export async function compileKernels(flavor: SimdFlavor | 'auto' = 'auto', share
 }
 
 function fromBase64(b64: string): Uint8Array<ArrayBuffer> {
-  const s = atob(b64), out = new Uint8Array(s.length);
+  const s = atob(b64),
+    out = new Uint8Array(s.length);
   for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
   return out;
 }
@@ -116,11 +263,25 @@ export const CONSTANTS = 61440;
 const u = (bits: number) => new Float32Array(new Uint32Array([bits]).buffer)[0];
 /** exp (XNNPACK rr2_p5) and erf (Abramowitz–Stegun 7.1.26) constants, in assembly/simd.ts's slot order. */
 const MATH_CONSTANTS = Float32Array.of(
-  u(0x3fb8aa3b), u(0x4b40007f), u(0xbf317200), u(0xb5bfbe8e),             // log2e, magic bias, -ln2 hi/lo
-  u(0x3c07cfce), u(0x3d2b9d0d), u(0x3e2aad40), u(0x3efffee3), u(0x3f7ffffb), // exp polynomial c5..c1
-  u(0xc2aeac4f),                                                            // exp denormal cutoff
-  0.3275911, 1.061405429, -1.453152027, 1.421413741, -0.284496736, 0.254829592, // erf p, a5..a1
-  1, 0.5, Math.SQRT1_2,
+  u(0x3fb8aa3b),
+  u(0x4b40007f),
+  u(0xbf317200),
+  u(0xb5bfbe8e), // log2e, magic bias, -ln2 hi/lo
+  u(0x3c07cfce),
+  u(0x3d2b9d0d),
+  u(0x3e2aad40),
+  u(0x3efffee3),
+  u(0x3f7ffffb), // exp polynomial c5..c1
+  u(0xc2aeac4f), // exp denormal cutoff
+  0.3275911,
+  1.061405429,
+  -1.453152027,
+  1.421413741,
+  -0.284496736,
+  0.254829592, // erf p, a5..a1
+  1,
+  0.5,
+  Math.SQRT1_2,
 );
 
 /**

@@ -16,12 +16,17 @@ export class WasmMemory {
   private top = RESERVED;
 
   /** `shared` false is the fallback for pages without SharedArrayBuffer (one thread, the single build). */
-  constructor(readonly shared = true, maximumPages = 65536) {
+  constructor(
+    readonly shared = true,
+    maximumPages = 65536,
+  ) {
     this.memory = new WebAssembly.Memory({ initial: 2, maximum: maximumPages, shared });
   }
 
   /** Current end of the allocated region. */
-  get end(): number { return this.top; }
+  get end(): number {
+    return this.top;
+  }
 
   /** Reserves `floats` f32 slots (64-byte aligned) and grows the memory if needed. */
   alloc(floats: number): number {
@@ -32,18 +37,26 @@ export class WasmMemory {
   }
 
   /** Releases everything allocated after `mark` (an earlier `end`). */
-  reset(mark: number): void { this.top = mark; }
+  reset(mark: number): void {
+    this.top = mark;
+  }
 
   private ensure(bytes: number): void {
     const have = this.memory.buffer.byteLength;
     if (bytes > have) {
       const pages = Math.ceil((bytes - have) / PAGE);
-      try { this.memory.grow(pages); } catch (e) {
-        throw new Error(`vit-wasm: cannot grow wasm memory to ${bytes} bytes (${(e as Error).message}); a wasm32 memory holds at most 4 GiB`);
+      try {
+        this.memory.grow(pages);
+      } catch (e) {
+        throw new Error(
+          `vit-wasm: cannot grow wasm memory to ${bytes} bytes (${(e as Error).message}); a wasm32 memory holds at most 4 GiB`,
+        );
       }
     }
   }
 
   /** A fresh view (views go stale when the memory grows). */
-  f32(ptr: number, n: number): Float32Array { return new Float32Array(this.memory.buffer, ptr, n); }
+  f32(ptr: number, n: number): Float32Array {
+    return new Float32Array(this.memory.buffer, ptr, n);
+  }
 }

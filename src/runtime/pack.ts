@@ -14,7 +14,8 @@ export const paddedSize = (N: number) => Math.ceil(N / 8) * 8;
  */
 export function packRows(dst: Float32Array, src: Float32Array, row0: number, rows: number, K: number): void {
   for (let r = 0; r < rows; r++) {
-    const n = row0 + r, base = (n >> 3) * K * 8 + (n & 7);
+    const n = row0 + r,
+      base = (n >> 3) * K * 8 + (n & 7);
     const s = r * K;
     for (let k = 0; k < K; k++) dst[base + k * 8] = src[s + k];
   }

@@ -4,11 +4,12 @@
  * Worker as a Blob URL, so a bundler has no worker or wasm file to find; `workerUrl` overrides that
  * for pages whose Content-Security-Policy forbids blob: workers.
  */
-import * as Comlink from 'comlink';
+
 // Filled in by scripts/build.mjs: the minified browser worker bundles (empty inside the workers themselves).
 import { TRAIN_WORKER_SOURCE, WORKER_SOURCE } from 'vit-wasm:embedded-workers';
-import type { WorkerHandle, WorkerKind } from './platform-api.js';
+import * as Comlink from 'comlink';
 import type { ModelFiles } from '../io/source.js';
+import type { WorkerHandle, WorkerKind } from './platform-api.js';
 
 export const PLATFORM: 'node' | 'browser' = 'browser';
 
@@ -21,12 +22,18 @@ export function defaultThreadCount(): number {
 /** Why threads (shared memory) are unavailable, or null when they are. */
 export function sharedMemoryUnavailable(): string | null {
   if ((globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated !== true) {
-    return 'the page is not cross-origin isolated: serve it with the headers "Cross-Origin-Opener-Policy: same-origin" and ' +
+    return (
+      'the page is not cross-origin isolated: serve it with the headers "Cross-Origin-Opener-Policy: same-origin" and ' +
       '"Cross-Origin-Embedder-Policy: require-corp" (or credentialless), or, on a static host that cannot set headers, ' +
-      'load vit-wasm\'s coi-serviceworker.js (see the README)';
+      "load vit-wasm's coi-serviceworker.js (see the README)"
+    );
   }
   if (typeof SharedArrayBuffer === 'undefined') return 'this browser has no SharedArrayBuffer';
-  try { new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true }); } catch { return 'this browser cannot create shared WebAssembly memory'; }
+  try {
+    new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
+  } catch {
+    return 'this browser cannot create shared WebAssembly memory';
+  }
   return null;
 }
 
@@ -53,7 +60,9 @@ export async function readLocalFile(file: string): Promise<Uint8Array> {
 }
 
 export async function writeLocalFiles(dir: string): Promise<void> {
-  throw new Error(`vit-wasm: cannot write ${dir}: writing files needs Node; in a browser use trainer.files() and offer the bytes as downloads`);
+  throw new Error(
+    `vit-wasm: cannot write ${dir}: writing files needs Node; in a browser use trainer.files() and offer the bytes as downloads`,
+  );
 }
 
 export async function localModelFiles(dir: string): Promise<ModelFiles> {
@@ -79,22 +88,47 @@ function embeddedWorkerUrl(kind: WorkerKind): string {
  * Starts a pool worker (a classic script): from the source carried in this library, or from
  * `override` (the package's dist/worker.browser.js or dist/train-worker.browser.js, served by the app).
  */
-export function startWorker(kind: WorkerKind, override: string | URL | undefined, onDeath: (why: string) => void): WorkerHandle {
+export function startWorker(
+  kind: WorkerKind,
+  override: string | URL | undefined,
+  onDeath: (why: string) => void,
+): WorkerHandle {
   const url = override === undefined ? embeddedWorkerUrl(kind) : (locate(String(override)) as { url: string }).url;
   const where = override === undefined ? `its embedded ${kind} script` : url;
   let w: Worker;
   try {
     w = new Worker(url);
   } catch (e) {
-    throw new Error(`vit-wasm: cannot start a worker from ${where}: ${(e as Error).message}` +
-      (override === undefined ? ' (a Content-Security-Policy without worker-src blob: forbids it; serve dist/worker.browser.js and pass workerUrl)' : ''));
+    throw new Error(
+      `vit-wasm: cannot start a worker from ${where}: ${(e as Error).message}` +
+        (override === undefined
+          ? ' (a Content-Security-Policy without worker-src blob: forbids it; serve dist/worker.browser.js and pass workerUrl)'
+          : ''),
+    );
   }
   w.addEventListener('error', (e) => {
     e.preventDefault();
-    onDeath(`failed: ${e.message || `could not load or run ${where}` +
-      (override === undefined ? ' (blocked by a Content-Security-Policy? then serve dist/worker.browser.js and pass workerUrl)' : ' (is the URL right, and served as JavaScript?)')}`);
+    onDeath(
+      `failed: ${
+        e.message ||
+        `could not load or run ${where}` +
+          (
+            override === undefined
+              ? ' (blocked by a Content-Security-Policy? then serve dist/worker.browser.js and pass workerUrl)'
+              : ' (is the URL right, and served as JavaScript?)'
+          )
+      }`,
+    );
   });
-  return { endpoint: w, terminate: () => w.terminate(), kill: async () => { w.terminate(); onDeath('was terminated'); }, ref: () => {} };
+  return {
+    endpoint: w,
+    terminate: () => w.terminate(),
+    kill: async () => {
+      w.terminate();
+      onDeath('was terminated');
+    },
+    ref: () => {},
+  };
 }
 
 export function exitThisWorker(): never {

@@ -11,9 +11,9 @@ import v8 from 'node:v8';
 import { parentPort, Worker } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
+import type { ModelFiles } from '../io/source.js';
 import { packageFile } from './paths.js';
 import type { WorkerHandle, WorkerKind } from './platform-api.js';
-import type { ModelFiles } from '../io/source.js';
 
 export const PLATFORM: 'node' | 'browser' = 'node';
 
@@ -25,7 +25,11 @@ export function defaultThreadCount(): number {
 /** Why threads (shared memory) are unavailable, or null when they are. */
 export function sharedMemoryUnavailable(): string | null {
   if (typeof SharedArrayBuffer === 'undefined') return 'this Node has no SharedArrayBuffer';
-  try { new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true }); } catch { return 'this Node cannot create shared WebAssembly memory'; }
+  try {
+    new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
+  } catch {
+    return 'this Node cannot create shared WebAssembly memory';
+  }
   return null;
 }
 
@@ -35,7 +39,11 @@ export function sharedMemoryUnavailable(): string | null {
  * have it on by default, and then this is never called.
  */
 export function enableRelaxedSimd(): void {
-  try { v8.setFlagsFromString('--experimental-wasm-relaxed-simd'); } catch { /* keep plain SIMD */ }
+  try {
+    v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
+  } catch {
+    /* keep plain SIMD */
+  }
 }
 
 /** A model or image location given as a string: a local path in Node (file: URLs too), or an http(s)/blob/data URL. */
@@ -50,7 +58,9 @@ export async function readLocalFile(file: string, what: string): Promise<Uint8Ar
     return await readFile(file);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new Error(`vit-wasm: ${file}: cannot read ${what}: ${code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+    throw new Error(
+      `vit-wasm: ${file}: cannot read ${what}: ${code === 'ENOENT' ? 'no such file' : (e as Error).message}`,
+    );
   }
 }
 
@@ -65,19 +75,32 @@ export async function localModelFiles(dir: string): Promise<ModelFiles> {
   const full = (f: string) => path.join(dir, f);
   const st = await stat(dir).catch(() => null);
   if (!st) throw new Error(`vit-wasm: model directory ${dir} does not exist`);
-  if (!st.isDirectory()) throw new Error(`vit-wasm: ${dir} is not a directory (give the folder holding config.json and model.safetensors)`);
+  if (!st.isDirectory())
+    throw new Error(`vit-wasm: ${dir} is not a directory (give the folder holding config.json and model.safetensors)`);
   return {
     where: dir,
-    async exists(f) { return stat(full(f)).then((s) => s.isFile(), () => false); },
+    async exists(f) {
+      return stat(full(f)).then(
+        (s) => s.isFile(),
+        () => false,
+      );
+    },
     async text(f) {
-      try { return await readFile(full(f), 'utf8'); } catch (e) { throw new Error(`vit-wasm: cannot read ${full(f)}: ${(e as Error).message}`); }
+      try {
+        return await readFile(full(f), 'utf8');
+      } catch (e) {
+        throw new Error(`vit-wasm: cannot read ${full(f)}: ${(e as Error).message}`);
+      }
     },
     async open(f) {
       const name = full(f);
-      const fh = await open(name, 'r').catch((e: Error) => { throw new Error(`vit-wasm: cannot open ${name}: ${e.message}`); });
+      const fh = await open(name, 'r').catch((e: Error) => {
+        throw new Error(`vit-wasm: cannot open ${name}: ${e.message}`);
+      });
       const { size } = await fh.stat();
       return {
-        name, size,
+        name,
+        size,
         async read(offset, length, into) {
           // a fresh or caller-owned buffer at offset 0: f32 views need 4-byte alignment
           const buf = into && into.byteLength >= length ? into.subarray(0, length) : new Uint8Array(length);
@@ -101,17 +124,31 @@ export type { WorkerHandle, WorkerKind };
  * Starts a pool worker: dist/worker.js or dist/train-worker.js beside this library (from src/ or
  * dist/ alike), or `override`. `onDeath` is told when it exits or fails.
  */
-export function startWorker(kind: WorkerKind, override: string | URL | undefined, onDeath: (why: string) => void): WorkerHandle {
-  const url = override === undefined ? packageFile(`dist/${kind}.js`)
-    : override instanceof URL ? override : /^(file|data):/.test(override) ? new URL(override) : pathToFileURL(override);
+export function startWorker(
+  kind: WorkerKind,
+  override: string | URL | undefined,
+  onDeath: (why: string) => void,
+): WorkerHandle {
+  const url =
+    override === undefined
+      ? packageFile(`dist/${kind}.js`)
+      : override instanceof URL
+        ? override
+        : /^(file|data):/.test(override)
+          ? new URL(override)
+          : pathToFileURL(override);
   // Workers inherit the parent's node flags, but --input-type (from `node --input-type=module -e …`)
   // breaks loading a worker file: start those with none (listing flags would reject per-process ones).
   const execArgv = process.execArgv.some((a) => a.startsWith('--input-type')) ? [] : undefined;
   const w = new Worker(url, { execArgv });
   w.on('error', (e) => onDeath(`failed: ${e.message}`));
   w.on('exit', (code) => onDeath(`exited (code ${code})`));
-  return { endpoint: nodeEndpoint(w), terminate: () => void w.terminate(), kill: () => w.terminate().then(() => {}),
-    ref: (on) => (on ? w.ref() : w.unref()) };
+  return {
+    endpoint: nodeEndpoint(w),
+    terminate: () => void w.terminate(),
+    kill: () => w.terminate().then(() => {}),
+    ref: (on) => (on ? w.ref() : w.unref()),
+  };
 }
 
 /** Inside a worker: ends it as a crash would (fault tests). */

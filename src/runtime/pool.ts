@@ -8,7 +8,7 @@
  * other workers out of the barrier, and the whole pool is replaced before the next forward.
  */
 import * as Comlink from 'comlink';
-import { abortBarrier, AbortedError, resetBarrier, resetCounters } from './barrier.js';
+import { AbortedError, abortBarrier, resetBarrier, resetCounters } from './barrier.js';
 import { startWorker, type WorkerHandle, type WorkerKind } from './platform.js';
 
 /** What a pool worker script exposes through comlink. */
@@ -60,10 +60,14 @@ export class WorkerPool<Init = unknown, Job = unknown, Result = void> {
     this.ready = this.spawn();
   }
 
-  get size(): number { return this.opts.workers; }
+  get size(): number {
+    return this.opts.workers;
+  }
 
   /** Resolves when every worker is up (rejects if one failed to start). */
-  started(): Promise<void> { return this.ready; }
+  started(): Promise<void> {
+    return this.ready;
+  }
 
   private spawnOne(id: number): Promise<Slot<PoolWorkerApi<Init, Job, Result>>> {
     type Api = PoolWorkerApi<Init, Job, Result>;
@@ -78,13 +82,16 @@ export class WorkerPool<Init = unknown, Job = unknown, Result = void> {
     };
     const handle = startWorker(this.opts.kind, this.opts.workerUrl, onDeath);
     const slot: Slot<Api> = { api: Comlink.wrap<Api>(handle.endpoint), handle, dead: false };
-    return this.guard(slot.api.init(this.opts.init(id) as never) as Promise<void>).then(() => {
-      slot.handle.ref(false);
-      return slot;
-    }, (e) => {
-      slot.handle.terminate();
-      throw e;
-    });
+    return this.guard(slot.api.init(this.opts.init(id) as never) as Promise<void>).then(
+      () => {
+        slot.handle.ref(false);
+        return slot;
+      },
+      (e) => {
+        slot.handle.terminate();
+        throw e;
+      },
+    );
   }
 
   private async spawn(): Promise<void> {
@@ -109,7 +116,10 @@ export class WorkerPool<Init = unknown, Job = unknown, Result = void> {
   /** A comlink call that also rejects when any worker dies. */
   private guard<T>(call: Promise<T>): Promise<T> {
     let reject!: (e: Error) => void;
-    const p = new Promise<T>((res, rej) => { reject = rej; call.then(res, rej); });
+    const p = new Promise<T>((res, rej) => {
+      reject = rej;
+      call.then(res, rej);
+    });
     this.inFlight.add(reject);
     return p.finally(() => this.inFlight.delete(reject));
   }
@@ -139,7 +149,8 @@ export class WorkerPool<Init = unknown, Job = unknown, Result = void> {
     this.running = true;
     for (const s of this.slots) s.handle.ref(true);
     resetCounters(this.opts.memory);
-    const slots = this.slots, calls = slots.map((s) => s.api.run(job as never) as Promise<Result>);
+    const slots = this.slots,
+      calls = slots.map((s) => s.api.run(job as never) as Promise<Result>);
     try {
       const results = await this.guard(Promise.all(calls));
       for (const s of slots) s.handle.ref(false);
@@ -150,7 +161,9 @@ export class WorkerPool<Init = unknown, Job = unknown, Result = void> {
       abortBarrier(this.opts.memory);
       this.replaceAfter(Promise.allSettled(calls.filter((_, i) => !slots[i].dead)));
       const err = e as Error;
-      throw err instanceof AbortedError || /^vit-wasm/.test(err.message) ? err : new Error(`vit-wasm: a kernel failed in a worker: ${err.message}`);
+      throw err instanceof AbortedError || /^vit-wasm/.test(err.message)
+        ? err
+        : new Error(`vit-wasm: a kernel failed in a worker: ${err.message}`);
     } finally {
       this.running = false;
     }
@@ -159,11 +172,19 @@ export class WorkerPool<Init = unknown, Job = unknown, Result = void> {
   /** For tests: a deterministic fault in worker `id` (see {@link Fault}). Resolves once it is in place (a killed worker is gone). */
   async fault(id: number, kind: Fault): Promise<void> {
     await this.ready;
-    if (!Number.isInteger(id) || id < 0 || id >= this.slots.length) throw new Error(`vit-wasm: no worker ${id} (the pool has ${this.slots.length})`);
+    if (!Number.isInteger(id) || id < 0 || id >= this.slots.length)
+      throw new Error(`vit-wasm: no worker ${id} (the pool has ${this.slots.length})`);
     const slot = this.slots[id];
-    if (kind === 'kill') { await slot.handle.kill(); return; }
+    if (kind === 'kill') {
+      await slot.handle.kill();
+      return;
+    }
     slot.handle.ref(true); // an idle worker is unref'd: keep Node waiting for its answer
-    try { await (slot.api.fault(kind) as Promise<void>); } finally { slot.handle.ref(false); }
+    try {
+      await (slot.api.fault(kind) as Promise<void>);
+    } finally {
+      slot.handle.ref(false);
+    }
   }
 
   /** Stops the workers once the runs already queued have ended. */
@@ -172,7 +193,11 @@ export class WorkerPool<Init = unknown, Job = unknown, Result = void> {
     this.disposed = true;
     await this.ready.catch(() => {});
     for (const s of this.slots) {
-      try { s.api[Comlink.releaseProxy](); } catch { /* the worker may already be gone */ }
+      try {
+        s.api[Comlink.releaseProxy]();
+      } catch {
+        /* the worker may already be gone */
+      }
       s.handle.terminate();
     }
     this.slots = [];

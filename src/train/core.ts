@@ -5,15 +5,18 @@
  * clipping, AdamW and re-packing. src/train/trainer.ts drives it.
  */
 import type { Linear, Norm, Weights } from '../io/checkpoint.js';
-import { hfNames, hfParameters, type HfParameter } from '../io/names.js';
+import { type HfParameter, hfNames, hfParameters } from '../io/names.js';
 import type { ViTShape } from '../network/config.js';
 import { Exec } from '../network/ops.js';
 import { backwardBuffers, keptPlan, vitBackward, vitForward } from '../network/vit.js';
 import type { KernelExports } from '../runtime/kernels.js';
-import { packRows, packedSize } from '../runtime/pack.js';
+import { packedSize, packRows } from '../runtime/pack.js';
 import type { TrainOptions } from './trainer.js';
 
-export interface Param extends HfParameter { offset: number; size: number }
+export interface Param extends HfParameter {
+  offset: number;
+  size: number;
+}
 
 /** The Hugging Face parameter list with each one's offset (in floats) in the parameter buffer. */
 function parameterList(d: ViTShape): Param[] {
@@ -39,20 +42,42 @@ export type Options = Required<Omit<TrainOptions, 'from' | 'labels' | 'threads' 
  * linear's unpacked W in `raw`, and in `w` its packed copy from `pack` — or, for gradients (no
  * `pack`), the unpacked W's gradient itself.
  */
-function weightsAt(d: ViTShape, params: Param[], base: number, pack: ((N: number, K: number) => number) | null): Weights {
+function weightsAt(
+  d: ViTShape,
+  params: Param[],
+  base: number,
+  pack: ((N: number, K: number) => number) | null,
+): Weights {
   const offset = new Map(params.map((p) => [p.name, p.offset]));
   const at = (name: string) => base + offset.get(name)! * 4;
-  const n = hfNames('vit.'), D = d.hiddenSize, M = d.intermediateSize;
-  const lin = (w: string, b: string, N: number, K: number): Linear => ({ w: pack ? pack(N, K) : at(w), raw: at(w), b: at(b), N, K });
+  const n = hfNames('vit.'),
+    D = d.hiddenSize,
+    M = d.intermediateSize;
+  const lin = (w: string, b: string, N: number, K: number): Linear => ({
+    w: pack ? pack(N, K) : at(w),
+    raw: at(w),
+    b: at(b),
+    N,
+    K,
+  });
   const norm = ([g, b]: [string, string]): Norm => ({ g: at(g), b: at(b) });
   return {
-    patch: lin(n.patchW, n.patchB, D, d.numChannels * d.patchSize ** 2), cls: at(n.cls), pos: at(n.pos),
+    patch: lin(n.patchW, n.patchB, D, d.numChannels * d.patchSize ** 2),
+    cls: at(n.cls),
+    pos: at(n.pos),
     layers: Array.from({ length: d.numLayers }, (_, i) => {
       const l = n.layer(i);
-      return { ln1: norm(l.ln1), qkv: lin(l.qkvW[0], l.qkvB[0], 3 * D, D), proj: lin(l.projW, l.projB, D, D), ln2: norm(l.ln2),
-        fc1: lin(l.fc1W, l.fc1B, M, D), fc2: lin(l.fc2W, l.fc2B, D, M) };
+      return {
+        ln1: norm(l.ln1),
+        qkv: lin(l.qkvW[0], l.qkvB[0], 3 * D, D),
+        proj: lin(l.projW, l.projB, D, D),
+        ln2: norm(l.ln2),
+        fc1: lin(l.fc1W, l.fc1B, M, D),
+        fc2: lin(l.fc2W, l.fc2B, D, M),
+      };
     }),
-    norm: norm([n.normG, n.normB]), head: lin(n.headW, n.headB, d.numLabels, D),
+    norm: norm([n.normG, n.normB]),
+    head: lin(n.headW, n.headB, d.numLabels, D),
   };
 }
 
@@ -66,13 +91,27 @@ function weightsAt(d: ViTShape, params: Param[], base: number, pack: ((N: number
 export function trainLayout(d: ViTShape, perWorker: number, workers: number, base: number) {
   let top = base;
   // 8 floats of slack after every buffer: the backward GEMM reads B rows 8 at a time
-  const alloc = (floats: number) => { const p = top; top = Math.ceil((top + (floats + 8) * 4) / 64) * 64; return p; };
-  const params = parameterList(d), n = params.reduce((s, p) => s + p.size, 0);
-  const P = alloc(n), G = alloc(n), M = alloc(n), V = alloc(n), sq = alloc(workers);
+  const alloc = (floats: number) => {
+    const p = top;
+    top = Math.ceil((top + (floats + 8) * 4) / 64) * 64;
+    return p;
+  };
+  const params = parameterList(d),
+    n = params.reduce((s, p) => s + p.size, 0);
+  const P = alloc(n),
+    G = alloc(n),
+    M = alloc(n),
+    V = alloc(n),
+    sq = alloc(workers);
   const weights = weightsAt(d, params, P, (N, K) => alloc(packedSize(N, K)));
   const perWorkerBuffers = Array.from({ length: workers }, () => {
     const g = workers === 1 ? G : alloc(n);
-    return { G: g, grads: weightsAt(d, params, g, null), acts: keptPlan(alloc, d, perWorker, false), bwd: backwardBuffers(alloc, d, perWorker) };
+    return {
+      G: g,
+      grads: weightsAt(d, params, g, null),
+      acts: keptPlan(alloc, d, perWorker, false),
+      bwd: backwardBuffers(alloc, d, perWorker),
+    };
   });
   return { params, n, P, G, M, V, sq, weights, workers: perWorkerBuffers, perWorker, end: top };
 }
@@ -87,9 +126,16 @@ export class TrainCore {
   private readonly range: [number, number];
   private readonly ex: Exec;
 
-  constructor(k: KernelExports, private readonly L: TrainLayout, private readonly d: ViTShape,
-    private readonly o: Options, readonly id: number, readonly workers: number, private readonly memory: WebAssembly.Memory,
-    private readonly sync: () => void = () => {}) {
+  constructor(
+    k: KernelExports,
+    private readonly L: TrainLayout,
+    private readonly d: ViTShape,
+    private readonly o: Options,
+    readonly id: number,
+    readonly workers: number,
+    private readonly memory: WebAssembly.Memory,
+    private readonly sync: () => void = () => {},
+  ) {
     this.w = L.workers[id];
     // this worker's ops run on its own images only: an Exec of one
     this.ex = new Exec(k, memory, this.w.acts.scratch[0]);
@@ -97,7 +143,9 @@ export class TrainCore {
     this.range = [Math.min(L.n, id * per), Math.min(L.n, (id + 1) * per)];
   }
 
-  private f32(ptr: number, n: number) { return new Float32Array(this.memory.buffer, ptr, n); }
+  private f32(ptr: number, n: number) {
+    return new Float32Array(this.memory.buffer, ptr, n);
+  }
 
   /** Forward over this worker's B images (already in its pixels buffer), keeping what the backward needs. */
   forward(B: number): void {
@@ -123,11 +171,17 @@ export class TrainCore {
    */
   update(t: number, lr: number): void {
     this.sync(); // every worker's gradients are complete
-    const [i0, i1] = this.range, L = this.L, n = L.n;
+    const [i0, i1] = this.range,
+      L = this.L,
+      n = L.n;
     const G = this.f32(L.G, n);
     if (this.workers > 1) {
       const parts = L.workers.map((w) => this.f32(w.G, n));
-      for (let i = i0; i < i1; i++) { let s = 0; for (const p of parts) s += p[i]; G[i] = s; }
+      for (let i = i0; i < i1; i++) {
+        let s = 0;
+        for (const p of parts) s += p[i];
+        G[i] = s;
+      }
     }
     let sq = 0;
     for (let i = i0; i < i1; i++) sq += G[i] * G[i];
@@ -136,10 +190,17 @@ export class TrainCore {
     const parts = this.f32(L.sq, this.workers);
     let total = 0;
     for (let w = 0; w < this.workers; w++) total += parts[w];
-    const o = this.o, norm = Math.sqrt(total), scale = o.clipNorm > 0 && norm > o.clipNorm ? o.clipNorm / norm : 1;
-    const P = this.f32(L.P, n), M = this.f32(L.M, n), V = this.f32(L.V, n), c1 = 1 - o.beta1 ** t, c2 = 1 - o.beta2 ** t;
+    const o = this.o,
+      norm = Math.sqrt(total),
+      scale = o.clipNorm > 0 && norm > o.clipNorm ? o.clipNorm / norm : 1;
+    const P = this.f32(L.P, n),
+      M = this.f32(L.M, n),
+      V = this.f32(L.V, n),
+      c1 = 1 - o.beta1 ** t,
+      c2 = 1 - o.beta2 ** t;
     for (const p of L.params) {
-      const a = Math.max(p.offset, i0), b = Math.min(p.offset + p.size, i1);
+      const a = Math.max(p.offset, i0),
+        b = Math.min(p.offset + p.size, i1);
       const decay = p.decay ? lr * o.weightDecay : 0;
       for (let i = a; i < b; i++) {
         const gi = G[i] * scale;
@@ -155,16 +216,26 @@ export class TrainCore {
 
   /** Re-packs this worker's share of the linear weights for the forward GEMM. */
   repack(all = false): void {
-    const w = this.L.weights, list = [w.patch, w.head, ...w.layers.flatMap((l) => [l.qkv, l.proj, l.fc1, l.fc2])];
+    const w = this.L.weights,
+      list = [w.patch, w.head, ...w.layers.flatMap((l) => [l.qkv, l.proj, l.fc1, l.fc2])];
     list.forEach((l, j) => {
-      if (all || j % this.workers === this.id) packRows(this.f32(l.w, packedSize(l.N, l.K)), this.f32(l.raw!, l.N * l.K), 0, l.N, l.K);
+      if (all || j % this.workers === this.id)
+        packRows(this.f32(l.w, packedSize(l.N, l.K)), this.f32(l.raw!, l.N * l.K), 0, l.N, l.K);
     });
   }
 }
 
 /** A training job for a pool worker. */
-export type TrainJob = { kind: 'step'; counts: number[]; total: number; t: number; lr: number } | { kind: 'forward'; counts: number[] };
+export type TrainJob =
+  | { kind: 'step'; counts: number[]; total: number; t: number; lr: number }
+  | { kind: 'forward'; counts: number[] };
 export interface TrainWorkerInit {
-  module: WebAssembly.Module; memory: WebAssembly.Memory; dims: ViTShape; options: Options; perWorker: number; workers: number; id: number; base: number;
+  module: WebAssembly.Module;
+  memory: WebAssembly.Memory;
+  dims: ViTShape;
+  options: Options;
+  perWorker: number;
+  workers: number;
+  id: number;
+  base: number;
 }
-

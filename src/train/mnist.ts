@@ -4,15 +4,20 @@
  * package stores value/255 rounded to 3 places) and normalised exactly as the saved model's
  * preprocessor_config.json says, so training, evaluation and `classify` on PNGs see the same numbers.
  */
-import { createRequire } from 'node:module';
+
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { missing } from '../cli/optional.js';
 
 export const MNIST_SIZE = 28;
 const PIXELS = MNIST_SIZE * MNIST_SIZE;
 
-export interface DigitSet { images: Uint8Array; labels: Int32Array; count: number }
+export interface DigitSet {
+  images: Uint8Array;
+  labels: Int32Array;
+  count: number;
+}
 
 /** Reads the digits from the `mnist` package; `split` 8,000 / 2,000 with a fixed permutation. */
 export function loadMnist(): { train: DigitSet; test: DigitSet } {
@@ -22,22 +27,34 @@ export function loadMnist(): { train: DigitSet; test: DigitSet } {
   } catch {
     throw missing(['mnist'], '--dataset mnist (the digits)');
   }
-  const images: number[][] = [], labels: number[] = [];
+  const images: number[][] = [],
+    labels: number[] = [];
   for (let d = 0; d < 10; d++) {
     const raw: number[] = JSON.parse(readFileSync(path.join(dir, 'src', 'digits', `${d}.json`), 'utf8')).data;
-    for (let s = 0; s + PIXELS <= raw.length; s += PIXELS) { images.push(raw.slice(s, s + PIXELS)); labels.push(d); }
+    for (let s = 0; s + PIXELS <= raw.length; s += PIXELS) {
+      images.push(raw.slice(s, s + PIXELS));
+      labels.push(d);
+    }
   }
   // a fixed shuffle (xorshift, seed 1) so the split is the same on every machine
   const order = images.map((_, i) => i);
   let s = 0x2545f491;
   for (let i = order.length - 1; i > 0; i--) {
-    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
     const j = s % (i + 1);
     [order[i], order[j]] = [order[j], order[i]];
   }
   const take = (idx: number[]): DigitSet => {
-    const out = new Uint8Array(idx.length * PIXELS), lab = new Int32Array(idx.length);
-    idx.forEach((k, n) => { for (let p = 0; p < PIXELS; p++) out[n * PIXELS + p] = Math.round(images[k][p] * 255); lab[n] = labels[k]; });
+    const out = new Uint8Array(idx.length * PIXELS),
+      lab = new Int32Array(idx.length);
+    idx.forEach((k, n) => {
+      for (let p = 0; p < PIXELS; p++) out[n * PIXELS + p] = Math.round(images[k][p] * 255);
+      lab[n] = labels[k];
+    });
     return { images: out, labels: lab, count: idx.length };
   };
   const nTrain = Math.round(order.length * 0.8);
@@ -49,17 +66,33 @@ export function loadMnist(): { train: DigitSet; test: DigitSet } {
  * to float32, then (v − mean)/std in float32. `shift` moves each image by up to that many pixels
  * (augmentation), filling with black.
  */
-export function normalizeDigits(set: DigitSet, idx: ArrayLike<number>, out: Float32Array, mean = 0.5, std = 0.5,
-  shift = 0, random: () => number = Math.random): Float32Array {
-  const f = Math.fround, m = f(mean), sd = f(std), black = f(f(0 - m) / sd);
+export function normalizeDigits(
+  set: DigitSet,
+  idx: ArrayLike<number>,
+  out: Float32Array,
+  mean = 0.5,
+  std = 0.5,
+  shift = 0,
+  random: () => number = Math.random,
+): Float32Array {
+  const f = Math.fround,
+    m = f(mean),
+    sd = f(std),
+    black = f(f(0 - m) / sd);
   for (let n = 0; n < idx.length; n++) {
-    const src = idx[n] * PIXELS, dst = n * PIXELS;
-    const dx = shift ? Math.floor(random() * (2 * shift + 1)) - shift : 0, dy = shift ? Math.floor(random() * (2 * shift + 1)) - shift : 0;
-    for (let y = 0; y < MNIST_SIZE; y++) for (let x = 0; x < MNIST_SIZE; x++) {
-      const sy = y - dy, sx = x - dx;
-      out[dst + y * MNIST_SIZE + x] = sy < 0 || sx < 0 || sy >= MNIST_SIZE || sx >= MNIST_SIZE ? black
-        : f(f(f(set.images[src + sy * MNIST_SIZE + sx] * (1 / 255)) - m) / sd);
-    }
+    const src = idx[n] * PIXELS,
+      dst = n * PIXELS;
+    const dx = shift ? Math.floor(random() * (2 * shift + 1)) - shift : 0,
+      dy = shift ? Math.floor(random() * (2 * shift + 1)) - shift : 0;
+    for (let y = 0; y < MNIST_SIZE; y++)
+      for (let x = 0; x < MNIST_SIZE; x++) {
+        const sy = y - dy,
+          sx = x - dx;
+        out[dst + y * MNIST_SIZE + x] =
+          sy < 0 || sx < 0 || sy >= MNIST_SIZE || sx >= MNIST_SIZE
+            ? black
+            : f(f(f(set.images[src + sy * MNIST_SIZE + sx] * (1 / 255)) - m) / sd);
+      }
   }
   return out;
 }

@@ -8,7 +8,8 @@ async function classifyDigit() {
     const model = await loadModel('./mnist-vit/');
     const [top] = await model.classify(document.querySelector('#digit'), { topK: 1 });
     const { threads, simd, fallback } = model.runtime;
-    out.textContent = `It is a ${top.label} (${(100 * top.score).toFixed(1)}%), on ${threads} thread(s), ${simd} build` +
+    out.textContent =
+      `It is a ${top.label} (${(100 * top.score).toFixed(1)}%), on ${threads} thread(s), ${simd} build` +
       (fallback ? `; threads are off because ${fallback}.` : '.');
     window.__result = { label: top.label, score: top.score, runtime: model.runtime };
   } catch (e) {
