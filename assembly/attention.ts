@@ -35,7 +35,7 @@ import { CST, fmadd, hmax, hsum, lane, vexp, exp_f64, log_f64 } from './simd';
 }
 
 /** x (rows, ld): softmax of the first n columns of every row, in place. */
-export function softmax_rows_simd(x: usize, ld: i32, rows: i32, n: i32): void {
+export function softmax_rows(x: usize, ld: i32, rows: i32, n: i32): void {
   for (let r = 0; r < rows; r++) softmax_row(x + ((<usize>r * ld) << 2), n);
 }
 
@@ -77,7 +77,7 @@ export function attention_pack_kt(qkv: usize, kt: usize, T: i32, D: i32, dh: i32
  * scratch (4, T8)        per worker: four rows of scores, T8 = T rounded up to 8
  * probs   (T, T) or 0    where to keep this head's attention map (for inspection)
  */
-export function attention_head_simd(qkv: usize, kt: usize, out: usize, scratch: usize, probs: usize,
+export function attention_head(qkv: usize, kt: usize, out: usize, scratch: usize, probs: usize,
                                     T: i32, D: i32, dh: i32, h: i32, scale: f32, i0: i32, i1: i32): void {
   const ld = <usize>(3 * D) << 2, ldo = <usize>D << 2, T8 = (T + 7) & ~7, ls = <usize>T8 << 2;
   const panels = T8 >> 3, panel = <usize>dh << 5;
@@ -212,7 +212,7 @@ function dot_f64(base: usize /* floats */, ia: i32, ib: i32, n: i32): f64 {
  * qkv (T, 3D), probs (T, T), dout (T, D) head h at columns h·dh, dqkv (T, 3D) head h's q, k, v
  * columns overwritten, scratch (T) per worker. Vectorised over dh, 4 at a time, scalar tail.
  */
-export function attention_bwd_simd(qkv: usize, probs: usize, dout: usize, dqkv: usize, scratch: usize,
+export function attention_bwd(qkv: usize, probs: usize, dout: usize, dqkv: usize, scratch: usize,
                                    T: i32, D: i32, dh: i32, h: i32, scale: f32): void {
   const ld = <usize>(3 * D) << 2, ldo = <usize>D << 2, dh4 = dh & ~3;
   const q0 = qkv + (<usize>(h * dh) << 2), k0 = q0 + (<usize>D << 2), v0 = k0 + (<usize>D << 2);
@@ -301,7 +301,7 @@ function ds_ref(qkv: usize, probs: usize, dout: usize, i: i32, j: i32, T: i32, D
  * Softmax + cross-entropy over B rows of L logits: the loss (mean over rows) is returned and
  * dlogits = (softmax − onehot(label)) / B. logits (B, L), labels (B) i32, dlogits (B, L)
  */
-export function softmax_xent_simd(logits: usize, labels: usize, dlogits: usize, B: i32, L: i32): f32 {
+export function softmax_xent(logits: usize, labels: usize, dlogits: usize, B: i32, L: i32): f32 {
   let loss: f64 = 0;
   const invB: f32 = <f32>1.0 / <f32>B;
   for (let b = 0; b < B; b++) {

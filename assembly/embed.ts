@@ -7,7 +7,7 @@
  * img     (B, C, H, W)
  * patches (B, Np, K)
  */
-export function patchify_simd(img: usize, patches: usize, B: i32, C: i32, H: i32, W: i32, p: i32): void {
+export function patchify(img: usize, patches: usize, B: i32, C: i32, H: i32, W: i32, p: i32): void {
   const gw = W / p, gh = H / p, p4 = p & ~3;
   let dst = patches;
   for (let b = 0; b < B; b++) {
@@ -42,7 +42,7 @@ export function patchify_ref(img: usize, patches: usize, B: i32, C: i32, H: i32,
  * pe  (B, T-1, D) projected patches
  * cls (D), pos (T, D)
  */
-export function embed_tokens_simd(pe: usize, cls: usize, pos: usize, x: usize, B: i32, T: i32, D: i32): void {
+export function embed_tokens(pe: usize, cls: usize, pos: usize, x: usize, B: i32, T: i32, D: i32): void {
   const D4 = D & ~3;
   for (let b = 0; b < B; b++) {
     for (let t = 0; t < T; t++) {
@@ -67,7 +67,7 @@ export function embed_tokens_ref(pe: usize, cls: usize, pos: usize, x: usize, B:
  * Backward of embed_tokens: dpe gets the patch rows of dx; dcls and dpos accumulate over the batch.
  * dx (B, T, D), dpe (B, T-1, D), dcls (D) +=, dpos (T, D) +=
  */
-export function embed_tokens_bwd_simd(dx: usize, dpe: usize, dcls: usize, dpos: usize, B: i32, T: i32, D: i32): void {
+export function embed_tokens_bwd(dx: usize, dpe: usize, dcls: usize, dpos: usize, B: i32, T: i32, D: i32): void {
   const D4 = D & ~3;
   for (let b = 0; b < B; b++) {
     for (let t = 0; t < T; t++) {

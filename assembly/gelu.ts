@@ -1,11 +1,11 @@
 // Exact (erf) GELU, elementwise: x/2 · (1 + erf(x/√2)), with erf from Abramowitz & Stegun 7.1.26:
 // 1 - (a1 t + … + a5 t⁵) e^{-x²}, t = 1/(1 + p|x|), sign restored. Formula error 1.5e-7; in f32 we
-// measure ≤ 3.5e-7 (tests/kernels.test.ts). The MLP up-projection's GEMM calls gelu_simd on each
+// measure ≤ 3.5e-7 (tests/kernels.test.ts). The MLP up-projection's GEMM calls gelu on each
 // block of rows it finishes, while they are still in cache.
 import { CST, lane, vexp, gelu_f64, erf_f64, exp_f64 } from './simd';
 
 /** x (n), y (n); in place allowed. */
-export function gelu_simd(x: usize, y: usize, n: i32): void {
+export function gelu(x: usize, y: usize, n: i32): void {
   // every constant in a local, loaded once (see CST)
   const log2e = v128.load32_splat(CST, 0), magic = v128.load32_splat(CST, 4), nhi = v128.load32_splat(CST, 8), nlo = v128.load32_splat(CST, 12);
   const c5 = v128.load32_splat(CST, 16), c4 = v128.load32_splat(CST, 20), c3 = v128.load32_splat(CST, 24), c2 = v128.load32_splat(CST, 28);
@@ -43,7 +43,7 @@ export function gelu_ref(x: usize, y: usize, n: i32): void {
  * Backward: dx (n) = dy (n) · GELU'(x (n)), GELU'(x) = Φ(x) + x·φ(x), from the pre-activation x,
  * with the forward's erf and exp (φ(x) = e^{-x²/2}/√(2π) is the exp the erf already computes).
  */
-export function gelu_bwd_simd(x: usize, dy: usize, dx: usize, n: i32): void {
+export function gelu_bwd(x: usize, dy: usize, dx: usize, n: i32): void {
   const log2e = v128.load32_splat(CST, 0), magic = v128.load32_splat(CST, 4), nhi = v128.load32_splat(CST, 8), nlo = v128.load32_splat(CST, 12);
   const c5 = v128.load32_splat(CST, 16), c4 = v128.load32_splat(CST, 20), c3 = v128.load32_splat(CST, 24), c2 = v128.load32_splat(CST, 28);
   const c1 = v128.load32_splat(CST, 32), cut = v128.load32_splat(CST, 36);

@@ -3,7 +3,7 @@
 // W is packed once at load (src/pack.ts) into ⌈N/8⌉ panels of K×8 floats so the 4×8 tile reads 8
 // consecutive output features per k with two aligned v128 loads; A is read in place and broadcast.
 import { fmadd, lane, gelu_f64 } from './simd';
-import { gelu_simd } from './gelu';
+import { gelu } from './gelu';
 
 // Epilogues (mirrored in src/kernels.ts): what happens to acc + bias before it lands in C.
 // @ts-ignore: decorator
@@ -36,7 +36,7 @@ function finish_row(pc: usize /* (n) row of C */, v0: v128, v1: v128, pbias: usi
  * bias (⌈N/8⌉·8)      zero-padded, or 0 for none
  * c    (M, ldc)       output (read too when epi = EPI_ADD)
  */
-export function gemm_4x8_simd(a: usize, lda: i32, wp: usize, bias: usize, c: usize, ldc: i32,
+export function gemm_4x8(a: usize, lda: i32, wp: usize, bias: usize, c: usize, ldc: i32,
                               M: i32, N: i32, K: i32, epi: i32): void {
   const sa = <usize>lda << 2, sc = <usize>ldc << 2, panel = <usize>K << 5;
   const panels = (N + 7) >> 3;
@@ -69,7 +69,7 @@ export function gemm_4x8_simd(a: usize, lda: i32, wp: usize, bias: usize, c: usi
         finish_row(pc + 3 * sc, c30, c31, pbias, n, epi);
       }
     }
-    if (epi == EPI_GELU) for (let r = ib; r < ie; r++) gelu_simd(c + <usize>r * sc, c + <usize>r * sc, N);
+    if (epi == EPI_GELU) for (let r = ib; r < ie; r++) gelu(c + <usize>r * sc, c + <usize>r * sc, N);
   }
   let i = M4;
   // Remaining 1–3 rows: a 1×8 tile.
@@ -85,7 +85,7 @@ export function gemm_4x8_simd(a: usize, lda: i32, wp: usize, bias: usize, c: usi
       }
       finish_row(c0 + (<usize>p << 5), c00, c01, bias ? bias + (<usize>p << 5) : 0, min(8, N - (p << 3)), epi);
     }
-    if (epi == EPI_GELU) gelu_simd(c0, c0, N);
+    if (epi == EPI_GELU) gelu(c0, c0, N);
   }
 }
 
@@ -118,7 +118,7 @@ export function gemm_ref(a: usize, lda: i32, w: usize, bias: usize, c: usize, ld
  * C (M, N) = A · B (+ C when epi = EPI_ADD), A[i, k] at a + i·ai + k·ak, B[k, j] at b + k·bk + j·4.
  * c (M, ldc)
  */
-export function gemm_4x8_strided_simd(a: usize, ai: i32, ak: i32, b: usize, bk: i32, c: usize, ldc: i32,
+export function gemm_4x8_strided(a: usize, ai: i32, ak: i32, b: usize, bk: i32, c: usize, ldc: i32,
                                       M: i32, N: i32, K: i32, epi: i32): void {
   const sai = <usize>ai, sak = <usize>ak, sbk = <usize>bk, sc = <usize>ldc << 2, panels = (N + 7) >> 3, M4 = M & ~3;
   for (let i = 0; i < M4; i += 4) {
@@ -169,7 +169,7 @@ export function gemm_strided_ref(a: usize, ai: i32, ak: i32, b: usize, bk: i32, 
 }
 
 /** Bias gradient: db (N) += Σ_m dy (M, N). */
-export function colsum_simd(dy: usize, db: usize, M: i32, N: i32): void {
+export function colsum(dy: usize, db: usize, M: i32, N: i32): void {
   const N4 = N & ~3, ld = <usize>N << 2;
   let j = 0;
   for (; j < N4; j += 4) {

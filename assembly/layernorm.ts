@@ -28,7 +28,7 @@ import { hsum } from './simd';
 /**
  * x (rows, ldx), y (rows, ldy), gamma (D), beta (D). ldx lets the final norm read only the cls rows.
  */
-export function layernorm_simd(x: usize, ldx: i32, y: usize, ldy: i32, gamma: usize, beta: usize,
+export function layernorm(x: usize, ldx: i32, y: usize, ldy: i32, gamma: usize, beta: usize,
                                rows: i32, D: i32, eps: f32): void {
   const D4 = D & ~3;
   for (let r = 0; r < rows; r++) {
@@ -71,7 +71,7 @@ export function layernorm_ref(x: usize, ldx: i32, y: usize, ldy: i32, gamma: usi
  * dx += rstd·(g·dy − mean(g·dy) − x̂·mean(g·dy·x̂)), dgamma += Σ dy·x̂, dbeta += Σ dy over the rows.
  * x (rows, ldx), dy (rows, D), dx (rows, ldx) accumulated into, gamma (D), dgamma (D), dbeta (D)
  */
-export function layernorm_bwd_simd(x: usize, ldx: i32, dy: usize, dx: usize, gamma: usize, dgamma: usize, dbeta: usize,
+export function layernorm_bwd(x: usize, ldx: i32, dy: usize, dx: usize, gamma: usize, dgamma: usize, dbeta: usize,
                                    rows: i32, D: i32, eps: f32): void {
   const inv: f32 = <f32>1.0 / <f32>D, D4 = D & ~3;
   for (let r = 0; r < rows; r++) {

@@ -2,7 +2,7 @@
 // time goes. Usage: node bench/kernels.mjs [--preset deit-tiny] [--simd simd|relaxed]
 import { parseArgs } from 'node:util';
 import v8 from 'node:v8';
-import { compileKernels, instantiateKernels } from '../dist/kernels.js';
+import { compileKernels, instantiateKernels, KERNELS, kernelName } from '../dist/kernels.js';
 import { PRESETS } from '../dist/presets.js';
 
 const { values } = parseArgs({
@@ -18,6 +18,9 @@ const T = (d.imageSize[0] / d.patchSize) ** 2 + 1,
   T8 = Math.ceil(T / 8) * 8;
 const memory = new WebAssembly.Memory({ initial: 2, maximum: 65536, shared: true });
 const k = instantiateKernels((await compileKernels(values.simd)).module, memory);
+// rows are labelled and called through the kernel registry: op, tile and arithmetic of this build
+const K = (op) => k[KERNELS[op].kernel];
+const name = (op) => kernelName(op, values.simd).padEnd(20);
 let top = 65536;
 const alloc = (n) => {
   const p = top;
@@ -45,23 +48,22 @@ function time(name, flops, fn) {
 }
 console.log(`${values.preset} shapes, ${values.simd} build, one thread; per layer:`);
 let total = 0;
-total += time(`gemm qkv   ${T}x${D} -> ${3 * D}`, 2 * T * D * 3 * D, () =>
-  k.gemm_4x8_simd(x, D, w, b, y, 3 * D, T, 3 * D, D, 0),
+total += time(`${name('gemm')} qkv  ${T}x${D} -> ${3 * D}`, 2 * T * D * 3 * D, () =>
+  K('gemm')(x, D, w, b, y, 3 * D, T, 3 * D, D, 0),
 );
-total += time(`gemm proj  ${T}x${D} -> ${D}`, 2 * T * D * D, () => k.gemm_4x8_simd(x, D, w, b, y, D, T, D, D, 1));
-total += time(`gemm fc1   ${T}x${D} -> ${M} +gelu`, 2 * T * D * M, () => k.gemm_4x8_simd(x, D, w, b, y, M, T, M, D, 2));
+total += time(`${name('gemm')} proj ${T}x${D} -> ${D}`, 2 * T * D * D, () => K('gemm')(x, D, w, b, y, D, T, D, D, 1));
+total += time(`${name('gemm')} fc1  ${T}x${D} -> ${M} +gelu`, 2 * T * D * M, () => K('gemm')(x, D, w, b, y, M, T, M, D, 2));
 total +=
-  time(`gemm fc1   ${T}x${D} -> ${M} (no gelu)`, 2 * T * D * M, () => k.gemm_4x8_simd(x, D, w, b, y, M, T, M, D, 0)) *
-  0;
-total += time(`gemm fc2   ${T}x${M} -> ${D}`, 2 * T * M * D, () => k.gemm_4x8_simd(x, M, w, b, y, D, T, D, M, 1));
-total += time(`attention  ${H} heads x ${T} rows, dh ${dh}`, 4 * T * T * D, () => {
+  time(`${name('gemm')} fc1  ${T}x${D} -> ${M} (no gelu)`, 2 * T * D * M, () => K('gemm')(x, D, w, b, y, M, T, M, D, 0)) * 0;
+total += time(`${name('gemm')} fc2  ${T}x${M} -> ${D}`, 2 * T * M * D, () => K('gemm')(x, M, w, b, y, D, T, D, M, 1));
+total += time(`${name('attention')} ${H} heads x ${T} rows, dh ${dh}`, 4 * T * T * D, () => {
   for (let h = 0; h < H; h++) {
-    k.attention_pack_kt(y, kt, T, D, dh, h);
-    k.attention_head_simd(y, kt, x, s, 0, T, D, dh, h, 0.125, 0, T);
+    K('attentionPackKt')(y, kt, T, D, dh, h);
+    K('attention')(y, kt, x, s, 0, T, D, dh, h, 0.125, 0, T);
   }
 });
-total += time(`layernorm x2 ${T}x${D}`, 0, () => {
-  k.layernorm_simd(x, D, y, D, w, b, T, D, 1e-6);
-  k.layernorm_simd(x, D, y, D, w, b, T, D, 1e-6);
+total += time(`${name('layernorm')} x2 ${T}x${D}`, 0, () => {
+  K('layernorm')(x, D, y, D, w, b, T, D, 1e-6);
+  K('layernorm')(x, D, y, D, w, b, T, D, 1e-6);
 });
 console.log(`sum per layer ${total.toFixed(3)} ms; x ${d.numLayers} layers = ${(total * d.numLayers).toFixed(1)} ms`);

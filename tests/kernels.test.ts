@@ -9,7 +9,9 @@ import {
   instantiateKernels,
   KERNELS,
   type KernelExports,
+  kernelName,
   type SimdFlavor,
+  tileEdges,
 } from '../src/runtime/kernels.js';
 import { WasmMemory } from '../src/runtime/memory.js';
 import { packWeight, paddedSize } from '../src/runtime/pack.js';
@@ -71,15 +73,21 @@ describe.each(flavors)('kernels (%s build)', (flavor) => {
     await h.init(flavor);
   });
 
-  test('the registry names real exports', () => {
+  test('the registry names real exports, and names each kernel by op, tile and arithmetic', () => {
     for (const op of Object.values(KERNELS)) {
-      expect(typeof h.k[op.simd]).toBe('function');
+      expect(typeof h.k[op.kernel]).toBe('function');
       if (op.ref) expect(typeof h.k[op.ref]).toBe('function');
     }
+    expect(kernelName('gemm', flavor)).toBe(flavor === 'relaxed' ? 'gemm_4x8_fma' : 'gemm_4x8_simd');
+    expect(kernelName('layernorm', flavor)).toBe('layernorm_simd');
   });
 
-  test.each([1, 3, 4, 5, 8, 9, 13])('gemm M=%i over N, K, epilogues, strides', (M) => {
-    for (const N of [1, 7, 8, 9, 16, 17, 23])
+  // sizes around each kernel's register tile, from the registry
+  const [GM, GN] = KERNELS.gemm.tile,
+    [AR, AK] = KERNELS.attention.tile;
+
+  test.each(tileEdges(GM))(`${kernelName('gemm', flavor)} M=%i over N, K, epilogues, strides`, (M) => {
+    for (const N of tileEdges(GN))
       for (const K of [1, 3, 8, 17])
         for (const epi of [EPI.STORE, EPI.ADD, EPI.GELU]) {
           h.reset();
@@ -95,7 +103,7 @@ describe.each(flavors)('kernels (%s build)', (flavor) => {
           const c0 = h.noise(M * ldc);
           const cs = h.put(c0),
             cr = h.put(c0);
-          h.k.gemm_4x8_simd(a, lda, wp, bp, cs, ldc, M, N, K, epi);
+          h.k.gemm_4x8(a, lda, wp, bp, cs, ldc, M, N, K, epi);
           h.k.gemm_ref(a, lda, wr, bp, cr, ldc, M, N, K, epi);
           const got = h.get(cs, M * ldc + 16),
             want = h.get(cr, M * ldc + 16);
@@ -115,7 +123,7 @@ describe.each(flavors)('kernels (%s build)', (flavor) => {
       w = h.noise(N * K);
     const cs = h.put(new Float32Array(M * N)),
       cr = h.put(new Float32Array(M * N));
-    h.k.gemm_4x8_simd(a, K, h.put(packWeight(w, N, K)), 0, cs, N, M, N, K, EPI.STORE);
+    h.k.gemm_4x8(a, K, h.put(packWeight(w, N, K)), 0, cs, N, M, N, K, EPI.STORE);
     h.k.gemm_ref(a, K, h.put(w), 0, cr, N, M, N, K, EPI.STORE);
     expectClose(h.get(cs, M * N), h.get(cr, M * N), 1e-5, 1e-6, 'gemm no bias');
   });
@@ -131,7 +139,7 @@ describe.each(flavors)('kernels (%s build)', (flavor) => {
           b = h.put(h.noise(D));
         const ys = h.put(new Float32Array(rows * D)),
           yr = h.put(new Float32Array(rows * D));
-        h.k.layernorm_simd(x, ldx, ys, D, g, b, rows, D, eps);
+        h.k.layernorm(x, ldx, ys, D, g, b, rows, D, eps);
         h.k.layernorm_ref(x, ldx, yr, D, g, b, rows, D, eps);
         expectClose(h.get(ys, rows * D + 16), h.get(yr, rows * D + 16), 2e-5, 1e-5, `layernorm D=${D} rows=${rows}`);
       }
@@ -144,7 +152,7 @@ describe.each(flavors)('kernels (%s build)', (flavor) => {
     const x = h.put(xs),
       ys = h.put(new Float32Array(n)),
       yr = h.put(new Float32Array(n));
-    h.k.gelu_simd(x, ys, n);
+    h.k.gelu(x, ys, n);
     h.k.gelu_ref(x, yr, n);
     const got = h.get(ys, n),
       want = h.get(yr, n);
@@ -165,7 +173,7 @@ describe.each(flavors)('kernels (%s build)', (flavor) => {
         a = h.put(v),
         s = h.put(new Float32Array(len)),
         r = h.put(new Float32Array(len));
-      h.k.gelu_simd(a, s, len);
+      h.k.gelu(a, s, len);
       h.k.gelu_ref(a, r, len);
       expectClose(h.get(s, len + 16), h.get(r, len + 16), 1e-6, 1e-6, `gelu n=${len}`);
     }
@@ -173,7 +181,7 @@ describe.each(flavors)('kernels (%s build)', (flavor) => {
     const special = Float32Array.from([0, -0, 1e-30, -1e-30, 40, -40, 1e4, -1e4, 3.4e38, -3.4e38]);
     const sp = h.put(special),
       so = h.put(new Float32Array(special.length));
-    h.k.gelu_simd(sp, so, special.length);
+    h.k.gelu(sp, so, special.length);
     const out = h.get(so, special.length);
     special.forEach((v, i) => {
       // tiny |x|: x/2; large x: x; large -x: (-)0 — never NaN or Infinity
@@ -189,7 +197,7 @@ describe.each(flavors)('kernels (%s build)', (flavor) => {
     const x0 = h.noise(rows * ld, 10);
     const s = h.put(x0),
       r = h.put(x0);
-    h.k.softmax_rows_simd(s, ld, rows, n);
+    h.k.softmax_rows(s, ld, rows, n);
     h.k.softmax_rows_ref(r, ld, rows, n);
     const got = h.get(s, rows * ld + 16);
     expectClose(got, h.get(r, rows * ld + 16), 1e-6, 1e-5, `softmax n=${n}`);
@@ -199,52 +207,55 @@ describe.each(flavors)('kernels (%s build)', (flavor) => {
     }
   });
 
-  test.each([1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 50])('attention T=%i', (T) => {
-    for (const [H, dh] of [
-      [1, 1],
-      [2, 3],
-      [3, 4],
-      [2, 5],
-      [2, 8],
-      [3, 11],
-      [2, 19],
-      [1, 64],
-    ]) {
-      h.reset();
-      const D = H * dh,
-        T8 = Math.ceil(T / 8) * 8;
-      const qkv = h.put(h.noise(T * 3 * D, 1.5));
-      const os = h.put(new Float32Array(T * D)),
-        or = h.put(new Float32Array(T * D));
-      const ps = h.put(new Float32Array(T * T)),
-        pr = h.put(new Float32Array(T * T));
-      const kt = h.put(new Float32Array(dh * T8)),
-        scratch = h.put(new Float32Array(4 * T8));
-      const all = h.get(qkv, T * 3 * D);
-      for (let head = 0; head < H; head++) {
-        h.k.attention_pack_kt(qkv, kt, T, D, dh, head);
-        const got = h.get(kt, dh * T8 + 16);
-        for (let d = 0; d < dh; d++)
-          for (let j = 0; j < T8; j++) {
-            expect(got[(j >> 3) * dh * 8 + d * 8 + (j & 7)]).toBe(j < T ? all[j * 3 * D + D + head * dh + d] : 0);
-          }
-        expect(got[dh * T8]).toBe(Math.fround(CANARY));
-        // the simd kernel in two row ranges, as two workers would split it
-        const mid = Math.floor(T / 3) | 1;
-        h.k.attention_head_simd(qkv, kt, os, scratch, ps, T, D, dh, head, 1 / Math.sqrt(dh), 0, Math.min(mid, T));
-        h.k.attention_head_simd(qkv, kt, os, scratch, ps, T, D, dh, head, 1 / Math.sqrt(dh), Math.min(mid, T), T);
-        h.k.attention_head_ref(qkv, 0, or, 0, pr, T, D, dh, head, 1 / Math.sqrt(dh), 0, T);
-        expectClose(
-          h.get(ps, T * T + 16),
-          h.get(pr, T * T + 16),
-          1e-6,
-          1e-5,
-          `attention probs T=${T} H=${H} dh=${dh} head=${head}`,
-        );
+  test.each([...new Set([...tileEdges(AR), ...tileEdges(AK), 2, 50])].sort((a, b) => a - b))(
+    `${kernelName('attention', flavor)} T=%i`,
+    (T) => {
+      for (const [H, dh] of [
+        [1, 1],
+        [2, 3],
+        [3, 4],
+        [2, 5],
+        [2, 8],
+        [3, 11],
+        [2, 19],
+        [1, 64],
+      ]) {
+        h.reset();
+        const D = H * dh,
+          T8 = Math.ceil(T / 8) * 8;
+        const qkv = h.put(h.noise(T * 3 * D, 1.5));
+        const os = h.put(new Float32Array(T * D)),
+          or = h.put(new Float32Array(T * D));
+        const ps = h.put(new Float32Array(T * T)),
+          pr = h.put(new Float32Array(T * T));
+        const kt = h.put(new Float32Array(dh * T8)),
+          scratch = h.put(new Float32Array(4 * T8));
+        const all = h.get(qkv, T * 3 * D);
+        for (let head = 0; head < H; head++) {
+          h.k.attention_pack_kt(qkv, kt, T, D, dh, head);
+          const got = h.get(kt, dh * T8 + 16);
+          for (let d = 0; d < dh; d++)
+            for (let j = 0; j < T8; j++) {
+              expect(got[(j >> 3) * dh * 8 + d * 8 + (j & 7)]).toBe(j < T ? all[j * 3 * D + D + head * dh + d] : 0);
+            }
+          expect(got[dh * T8]).toBe(Math.fround(CANARY));
+          // the simd kernel in two row ranges, as two workers would split it
+          const mid = Math.floor(T / 3) | 1;
+          h.k.attention_head(qkv, kt, os, scratch, ps, T, D, dh, head, 1 / Math.sqrt(dh), 0, Math.min(mid, T));
+          h.k.attention_head(qkv, kt, os, scratch, ps, T, D, dh, head, 1 / Math.sqrt(dh), Math.min(mid, T), T);
+          h.k.attention_head_ref(qkv, 0, or, 0, pr, T, D, dh, head, 1 / Math.sqrt(dh), 0, T);
+          expectClose(
+            h.get(ps, T * T + 16),
+            h.get(pr, T * T + 16),
+            1e-6,
+            1e-5,
+            `attention probs T=${T} H=${H} dh=${dh} head=${head}`,
+          );
+        }
+        expectClose(h.get(os, T * D + 16), h.get(or, T * D + 16), 1e-5, 1e-5, `attention T=${T} H=${H} dh=${dh}`);
       }
-      expectClose(h.get(os, T * D + 16), h.get(or, T * D + 16), 1e-5, 1e-5, `attention T=${T} H=${H} dh=${dh}`);
-    }
-  });
+    },
+  );
 
   test('patchify and embed_tokens equal their references exactly', () => {
     for (const [B, C, Hp, Wp, p] of [
@@ -263,7 +274,7 @@ describe.each(flavors)('kernels (%s build)', (flavor) => {
       const img = h.put(h.noise(B * C * Hp * Wp));
       const ps = h.put(new Float32Array(B * Np * K)),
         pr = h.put(new Float32Array(B * Np * K));
-      h.k.patchify_simd(img, ps, B, C, Hp, Wp, p);
+      h.k.patchify(img, ps, B, C, Hp, Wp, p);
       h.k.patchify_ref(img, pr, B, C, Hp, Wp, p);
       expect(h.get(ps, B * Np * K + 16)).toEqual(h.get(pr, B * Np * K + 16));
       const pe = h.put(h.noise(B * Np * D)),
@@ -271,7 +282,7 @@ describe.each(flavors)('kernels (%s build)', (flavor) => {
         pos = h.put(h.noise(T * D));
       const xs = h.put(new Float32Array(B * T * D)),
         xr = h.put(new Float32Array(B * T * D));
-      h.k.embed_tokens_simd(pe, cls, pos, xs, B, T, D);
+      h.k.embed_tokens(pe, cls, pos, xs, B, T, D);
       h.k.embed_tokens_ref(pe, cls, pos, xr, B, T, D);
       expect(h.get(xs, B * T * D + 16)).toEqual(h.get(xr, B * T * D + 16));
     }
@@ -286,8 +297,9 @@ describe.each(flavors)('backward kernels (%s build)', (flavor) => {
     await h.init(flavor);
   });
 
-  test.each([1, 3, 4, 5, 9])('strided gemm M=%i: dX = dY·W and dW = dYᵀ·X layouts', (M) => {
-    for (const N of [1, 7, 8, 9, 17])
+  const [SM, SN] = KERNELS.gemmStrided.tile;
+  test.each(tileEdges(SM))(`${kernelName('gemmStrided', flavor)} M=%i: dX = dY·W and dW = dYᵀ·X layouts`, (M) => {
+    for (const N of tileEdges(SN))
       for (const K of [1, 3, 8, 13])
         for (const epi of [EPI.STORE, EPI.ADD]) {
           h.reset();
@@ -297,7 +309,7 @@ describe.each(flavors)('backward kernels (%s build)', (flavor) => {
           const c0 = h.noise(M * K),
             cs = h.put(c0),
             cr = h.put(c0);
-          h.k.gemm_4x8_strided_simd(dy, N * 4, 4, w, K * 4, cs, K, M, K, N, epi);
+          h.k.gemm_4x8_strided(dy, N * 4, 4, w, K * 4, cs, K, M, K, N, epi);
           h.k.gemm_strided_ref(dy, N * 4, 4, w, K * 4, cr, K, M, K, N, epi);
           expectClose(
             h.get(cs, M * K + 16),
@@ -311,7 +323,7 @@ describe.each(flavors)('backward kernels (%s build)', (flavor) => {
           const w0 = h.noise(N * K),
             ws = h.put(w0),
             wr = h.put(w0);
-          h.k.gemm_4x8_strided_simd(dy, 4, N * 4, x, K * 4, ws, K, N, K, M, epi);
+          h.k.gemm_4x8_strided(dy, 4, N * 4, x, K * 4, ws, K, N, K, M, epi);
           h.k.gemm_strided_ref(dy, 4, N * 4, x, K * 4, wr, K, N, K, M, epi);
           expectClose(
             h.get(ws, N * K + 16),
@@ -330,7 +342,7 @@ describe.each(flavors)('backward kernels (%s build)', (flavor) => {
         b0 = h.noise(N),
         bs = h.put(b0),
         br = h.put(b0);
-      h.k.colsum_simd(dy, bs, M, N);
+      h.k.colsum(dy, bs, M, N);
       h.k.colsum_ref(dy, br, M, N);
       expectClose(h.get(bs, N + 16), h.get(br, N + 16), 1e-6, 1e-6, `colsum M=${M} N=${N}`);
     }
@@ -354,7 +366,7 @@ describe.each(flavors)('backward kernels (%s build)', (flavor) => {
         dbs = h.put(new Float32Array(D)),
         dgr = h.put(new Float32Array(D)),
         dbr = h.put(new Float32Array(D));
-      h.k.layernorm_bwd_simd(x, ldx, dy, dxs, g, dgs, dbs, rows, D, eps);
+      h.k.layernorm_bwd(x, ldx, dy, dxs, g, dgs, dbs, rows, D, eps);
       h.k.layernorm_bwd_ref(x, ldx, dy, dxr, g, dgr, dbr, rows, D, eps);
       expectClose(h.get(dxs, rows * ldx + 16), h.get(dxr, rows * ldx + 16), 1e-5, 1e-5, `layernorm dx D=${D}`);
       expectClose(h.get(dgs, D + 16), h.get(dgr, D + 16), 1e-5, 1e-5, 'dgamma');
@@ -387,7 +399,7 @@ describe.each(flavors)('backward kernels (%s build)', (flavor) => {
         dy = h.put(h.noise(n)),
         ds = h.put(new Float32Array(n)),
         dr = h.put(new Float32Array(n));
-      h.k.gelu_bwd_simd(x, dy, ds, n);
+      h.k.gelu_bwd(x, dy, ds, n);
       h.k.gelu_bwd_ref(x, dy, dr, n);
       expectClose(h.get(ds, n + 16), h.get(dr, n + 16), 2e-6, 1e-5, `gelu bwd n=${n}`);
     }
@@ -402,7 +414,7 @@ describe.each(flavors)('backward kernels (%s build)', (flavor) => {
       xm = h.put(xs.map((v) => v - 1e-2)),
       yp = h.put(new Float32Array(n)),
       ym = h.put(new Float32Array(n));
-    h.k.gelu_bwd_simd(x, ones, d, n);
+    h.k.gelu_bwd(x, ones, d, n);
     h.k.gelu_ref(xp, yp, n);
     h.k.gelu_ref(xm, ym, n);
     const got = h.get(d, n),
@@ -437,7 +449,7 @@ describe.each(flavors)('backward kernels (%s build)', (flavor) => {
         scratch = h.put(new Float32Array(4 * T8));
       for (let head = 0; head < H; head++) {
         h.k.attention_head_ref(qkv, 0, out, 0, probs + head * T * T * 4, T, D, dh, head, scale, 0, T);
-        h.k.attention_bwd_simd(qkv, probs + head * T * T * 4, dout, ds, scratch, T, D, dh, head, scale);
+        h.k.attention_bwd(qkv, probs + head * T * T * 4, dout, ds, scratch, T, D, dh, head, scale);
         h.k.attention_bwd_ref(qkv, probs + head * T * T * 4, dout, dr, 0, T, D, dh, head, scale);
       }
       const got = h.get(ds, T * 3 * D);
@@ -479,7 +491,7 @@ describe.each(flavors)('backward kernels (%s build)', (flavor) => {
       new Int32Array(h.mem.memory.buffer, labels, B).set(Array.from({ length: B }, (_, b) => (b * 7) % L));
       const gs = h.put(new Float32Array(B * L)),
         gr = h.put(new Float32Array(B * L));
-      const ls = h.k.softmax_xent_simd(z, labels, gs, B, L),
+      const ls = h.k.softmax_xent(z, labels, gs, B, L),
         lr = h.k.softmax_xent_ref(z, labels, gr, B, L);
       expect(Math.abs(ls - lr)).toBeLessThan(1e-6 * Math.max(1, lr));
       const got = h.get(gs, B * L);
@@ -516,7 +528,7 @@ describe.each(flavors)('backward kernels (%s build)', (flavor) => {
         cr = h.put(c0),
         ps = h.put(p0),
         pr = h.put(p0);
-      h.k.embed_tokens_bwd_simd(dx, pes, cs, ps, B, T, D);
+      h.k.embed_tokens_bwd(dx, pes, cs, ps, B, T, D);
       h.k.embed_tokens_bwd_ref(dx, per, cr, pr, B, T, D);
       expect(h.get(pes, B * (T - 1) * D + 16)).toEqual(h.get(per, B * (T - 1) * D + 16));
       expectClose(h.get(cs, D + 16), h.get(cr, D + 16), 1e-6, 1e-6, 'dcls');

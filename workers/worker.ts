@@ -35,7 +35,7 @@ const api: PoolWorkerApi<WorkerInit, Activations, void> = {
   run(a: Activations): void {
     const fault = pendingFault;
     pendingFault = null;
-    if (fault === 'trap') k.gemm_4x8_simd(0, 1, 0, 0, 2 ** 31, 1, 8, 8, 8, 0); // a store far past the memory: RuntimeError
+    if (fault === 'trap') k.gemm_4x8(0, 1, 0, 0, 2 ** 31, 1, 8, 8, 8, 0); // a store far past the memory: RuntimeError
     const exitAt = typeof fault === 'object' && fault ? fault.exitAtOp : -1;
     const onOp =
       exitAt >= 0

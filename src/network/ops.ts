@@ -9,7 +9,7 @@
 
 import type { Linear, Norm } from '../io/checkpoint.js';
 import { COUNTERS, MAX_OPS } from '../runtime/barrier.js';
-import { EPI, type Epilogue, type KernelExports } from '../runtime/kernels.js';
+import { EPI, type Epilogue, KERNELS, type KernelExports } from '../runtime/kernels.js';
 
 /** Chunks per worker per op: enough to even out a worker that falls behind, few enough to be cheap. */
 const CHUNKS_PER_WORKER = 4;
@@ -45,6 +45,7 @@ export class Exec {
 
   /** Units of work per chunk, for `units` units. */
   private per(units: number): number {
+    if (!this.ctl) return Math.max(1, units); // alone (training workers, the one-thread fallback): one chunk, one kernel call
     return Math.max(1, Math.floor(units / (CHUNKS_PER_WORKER * this.workers)));
   }
 
@@ -63,19 +64,20 @@ export class Exec {
 
   /** y (M, N) = epi(x (M, lda) · Wᵀ + b). Chunks of 4-row tiles, or of 8-column panels when rows are few. */
   linear(x: number, l: Linear, y: number, M: number, epi: Epilogue = EPI.STORE, lda = l.K): void {
-    if (M >= 4 * this.workers || this.workers === 1) {
-      const rows = 4 * this.per(Math.ceil(M / 4));
+    const [TM, TN] = KERNELS.gemm.tile;
+    if (M >= TM * this.workers || this.workers === 1) {
+      const rows = TM * this.per(Math.ceil(M / TM));
       this.each(Math.ceil(M / rows), (c) => {
         const r0 = c * rows,
           r1 = Math.min(M, r0 + rows);
-        this.k.gemm_4x8_simd(x + r0 * lda * 4, lda, l.w, l.b, y + r0 * l.N * 4, l.N, r1 - r0, l.N, l.K, epi);
+        this.k.gemm_4x8(x + r0 * lda * 4, lda, l.w, l.b, y + r0 * l.N * 4, l.N, r1 - r0, l.N, l.K, epi);
       });
     } else {
-      const cols = 8 * this.per(Math.ceil(l.N / 8));
+      const cols = TN * this.per(Math.ceil(l.N / TN));
       this.each(Math.ceil(l.N / cols), (c) => {
         const c0 = c * cols,
           c1 = Math.min(l.N, c0 + cols);
-        this.k.gemm_4x8_simd(x, lda, l.w + c0 * l.K * 4, l.b + c0 * 4, y + c0 * 4, l.N, M, c1 - c0, l.K, epi);
+        this.k.gemm_4x8(x, lda, l.w + c0 * l.K * 4, l.b + c0 * 4, y + c0 * 4, l.N, M, c1 - c0, l.K, epi);
       });
     }
   }
@@ -108,7 +110,7 @@ export class Exec {
       return;
     }
     this.linear(x, l, u, M);
-    this.elementwise(M * l.N, (i0, i1) => this.k.gelu_simd(u + i0 * 4, y + i0 * 4, i1 - i0));
+    this.elementwise(M * l.N, (i0, i1) => this.k.gelu(u + i0 * 4, y + i0 * 4, i1 - i0));
   }
 
   /**
@@ -117,14 +119,14 @@ export class Exec {
    */
   linearBackward(x: number, l: Linear, g: Linear, dy: number, dx: number, R: number): void {
     if (!l.raw) throw new Error('vit-wasm: linearBackward needs the unpacked weights (a training plan)');
-    if (dx) this.k.gemm_4x8_strided_simd(dy, l.N * 4, 4, l.raw, l.K * 4, dx, l.K, R, l.K, l.N, EPI.STORE);
-    this.k.gemm_4x8_strided_simd(dy, 4, l.N * 4, x, l.K * 4, g.w, l.K, l.N, l.K, R, EPI.ADD);
-    this.k.colsum_simd(dy, g.b, R, l.N);
+    if (dx) this.k.gemm_4x8_strided(dy, l.N * 4, 4, l.raw, l.K * 4, dx, l.K, R, l.K, l.N, EPI.STORE);
+    this.k.gemm_4x8_strided(dy, 4, l.N * 4, x, l.K * 4, g.w, l.K, l.N, l.K, R, EPI.ADD);
+    this.k.colsum(dy, g.b, R, l.N);
   }
 
   /** Backward of the GELU: dx (n) = GELU'(u) · dy, u the pre-activation. */
   geluBackward(u: number, dy: number, dx: number, n: number): void {
-    this.k.gelu_bwd_simd(u, dy, dx, n);
+    this.k.gelu_bwd(u, dy, dx, n);
   }
 
   // ---- layernorm ----
@@ -135,7 +137,7 @@ export class Exec {
     this.each(Math.ceil(rows / per), (c) => {
       const r0 = c * per,
         r1 = Math.min(rows, r0 + per);
-      this.k.layernorm_simd(x + r0 * ldx * 4, ldx, y + r0 * D * 4, D, n.g, n.b, r1 - r0, D, eps);
+      this.k.layernorm(x + r0 * ldx * 4, ldx, y + r0 * D * 4, D, n.g, n.b, r1 - r0, D, eps);
     });
   }
 
@@ -151,7 +153,7 @@ export class Exec {
     eps: number,
     ldx = D,
   ): void {
-    this.k.layernorm_bwd_simd(x, ldx, dy, dx, n.g, g.g, g.b, rows, D, eps);
+    this.k.layernorm_bwd(x, ldx, dy, dx, n.g, g.g, g.b, rows, D, eps);
   }
 
   // ---- attention ----
@@ -168,7 +170,8 @@ export class Exec {
     this.each(B * H, (pair) =>
       this.k.attention_pack_kt(qkv + Math.floor(pair / H) * T * 3 * D * 4, ktOf(pair), T, D, dh, pair % H),
     );
-    const rows = Math.min(T, 4 * Math.max(2, Math.ceil((B * H * T) / (4 * CHUNKS_PER_WORKER * this.workers))));
+    const TR = KERNELS.attention.tile[0]; // query rows per register tile
+    const rows = Math.min(T, TR * Math.max(2, Math.ceil((B * H * T) / (TR * CHUNKS_PER_WORKER * this.workers))));
     const blocks = Math.ceil(T / rows);
     this.each(B * H * blocks, (c) => {
       const pair = Math.floor(c / blocks),
@@ -176,7 +179,7 @@ export class Exec {
         h = pair % H;
       const i0 = (c % blocks) * rows,
         i1 = Math.min(T, i0 + rows);
-      this.k.attention_head_simd(
+      this.k.attention_head(
         qkv + b * T * 3 * D * 4,
         ktOf(pair),
         out + b * T * D * 4,
@@ -208,7 +211,7 @@ export class Exec {
       scale = 1 / Math.sqrt(dh);
     for (let b = 0; b < B; b++)
       for (let h = 0; h < H; h++) {
-        this.k.attention_bwd_simd(
+        this.k.attention_bwd(
           qkv + b * T * 3 * D * 4,
           probs + (b * H + h) * T * T * 4,
           dout + b * T * D * 4,
@@ -228,7 +231,7 @@ export class Exec {
    * times `scale`. Returns the summed loss.
    */
   softmaxXent(logits: number, labels: number, dlogits: number, B: number, L: number, scale = 1): number {
-    const loss = this.k.softmax_xent_simd(logits, labels, dlogits, B, L) * B;
+    const loss = this.k.softmax_xent(logits, labels, dlogits, B, L) * B;
     if (scale !== 1) {
       const dl = this.f32(dlogits, B * L);
       for (let i = 0; i < dl.length; i++) dl[i] *= scale;
@@ -242,17 +245,17 @@ export class Exec {
   patchify(img: number, patches: number, B: number, C: number, H: number, W: number, p: number): void {
     const per = C * H * W,
       np = (H / p) * (W / p) * C * p * p;
-    this.each(B, (b) => this.k.patchify_simd(img + b * per * 4, patches + b * np * 4, 1, C, H, W, p));
+    this.each(B, (b) => this.k.patchify(img + b * per * 4, patches + b * np * 4, 1, C, H, W, p));
   }
 
   /** x (B, T, D) = [cls; pe (B, T-1, D)] + pos. */
   embedTokens(pe: number, cls: number, pos: number, x: number, B: number, T: number, D: number): void {
-    this.each(B, (b) => this.k.embed_tokens_simd(pe + b * (T - 1) * D * 4, cls, pos, x + b * T * D * 4, 1, T, D));
+    this.each(B, (b) => this.k.embed_tokens(pe + b * (T - 1) * D * 4, cls, pos, x + b * T * D * 4, 1, T, D));
   }
 
   /** Backward of {@link embedTokens}: dpe (B, T-1, D) from dx (B, T, D); dcls, dpos += into g. */
   embedTokensBackward(dx: number, dpe: number, dcls: number, dpos: number, B: number, T: number, D: number): void {
-    this.k.embed_tokens_bwd_simd(dx, dpe, dcls, dpos, B, T, D);
+    this.k.embed_tokens_bwd(dx, dpe, dcls, dpos, B, T, D);
   }
 
   /** n floats at ptr = 0. */

@@ -14,7 +14,7 @@ export type Epilogue = (typeof EPI)[keyof typeof EPI];
 type Ptr = number;
 /** The kernel module's exports. Pointers are byte addresses in the shared memory. */
 export interface KernelExports {
-  gemm_4x8_simd(
+  gemm_4x8(
     a: Ptr,
     lda: number,
     wp: Ptr,
@@ -38,7 +38,7 @@ export interface KernelExports {
     K: number,
     epi: number,
   ): void;
-  layernorm_simd(
+  layernorm(
     x: Ptr,
     ldx: number,
     y: Ptr,
@@ -60,12 +60,12 @@ export interface KernelExports {
     D: number,
     eps: number,
   ): void;
-  gelu_simd(x: Ptr, y: Ptr, n: number): void;
+  gelu(x: Ptr, y: Ptr, n: number): void;
   gelu_ref(x: Ptr, y: Ptr, n: number): void;
-  softmax_rows_simd(x: Ptr, ld: number, rows: number, n: number): void;
+  softmax_rows(x: Ptr, ld: number, rows: number, n: number): void;
   softmax_rows_ref(x: Ptr, ld: number, rows: number, n: number): void;
   attention_pack_kt(qkv: Ptr, kt: Ptr, T: number, D: number, dh: number, h: number): void;
-  attention_head_simd(
+  attention_head(
     qkv: Ptr,
     kt: Ptr,
     out: Ptr,
@@ -93,12 +93,12 @@ export interface KernelExports {
     i0: number,
     i1: number,
   ): void;
-  patchify_simd(img: Ptr, patches: Ptr, B: number, C: number, H: number, W: number, p: number): void;
+  patchify(img: Ptr, patches: Ptr, B: number, C: number, H: number, W: number, p: number): void;
   patchify_ref(img: Ptr, patches: Ptr, B: number, C: number, H: number, W: number, p: number): void;
-  embed_tokens_simd(pe: Ptr, cls: Ptr, pos: Ptr, x: Ptr, B: number, T: number, D: number): void;
+  embed_tokens(pe: Ptr, cls: Ptr, pos: Ptr, x: Ptr, B: number, T: number, D: number): void;
   embed_tokens_ref(pe: Ptr, cls: Ptr, pos: Ptr, x: Ptr, B: number, T: number, D: number): void;
   // backward (training)
-  gemm_4x8_strided_simd(
+  gemm_4x8_strided(
     a: Ptr,
     ai: number,
     ak: number,
@@ -124,9 +124,9 @@ export interface KernelExports {
     K: number,
     epi: number,
   ): void;
-  colsum_simd(dy: Ptr, db: Ptr, M: number, N: number): void;
+  colsum(dy: Ptr, db: Ptr, M: number, N: number): void;
   colsum_ref(dy: Ptr, db: Ptr, M: number, N: number): void;
-  layernorm_bwd_simd(
+  layernorm_bwd(
     x: Ptr,
     ldx: number,
     dy: Ptr,
@@ -150,9 +150,9 @@ export interface KernelExports {
     D: number,
     eps: number,
   ): void;
-  gelu_bwd_simd(x: Ptr, dy: Ptr, dx: Ptr, n: number): void;
+  gelu_bwd(x: Ptr, dy: Ptr, dx: Ptr, n: number): void;
   gelu_bwd_ref(x: Ptr, dy: Ptr, dx: Ptr, n: number): void;
-  attention_bwd_simd(
+  attention_bwd(
     qkv: Ptr,
     probs: Ptr,
     dout: Ptr,
@@ -176,34 +176,54 @@ export interface KernelExports {
     h: number,
     scale: number,
   ): void;
-  softmax_xent_simd(logits: Ptr, labels: Ptr, dlogits: Ptr, B: number, L: number): number;
+  softmax_xent(logits: Ptr, labels: Ptr, dlogits: Ptr, B: number, L: number): number;
   softmax_xent_ref(logits: Ptr, labels: Ptr, dlogits: Ptr, B: number, L: number): number;
-  embed_tokens_bwd_simd(dx: Ptr, dpe: Ptr, dcls: Ptr, dpos: Ptr, B: number, T: number, D: number): void;
+  embed_tokens_bwd(dx: Ptr, dpe: Ptr, dcls: Ptr, dpos: Ptr, B: number, T: number, D: number): void;
   embed_tokens_bwd_ref(dx: Ptr, dpe: Ptr, dcls: Ptr, dpos: Ptr, B: number, T: number, D: number): void;
 }
 
-/** Each op: the kernel dispatch calls and the scalar reference that tests hold it to. */
+/**
+ * The kernel registry, one entry per op: the wasm export, the scalar f64 reference tests hold it to,
+ * its register tile [rows, columns] (dispatch cuts work in multiples of it; the tests probe sizes
+ * around it), and whether the relaxed build computes it with fused multiply-add.
+ */
 export const KERNELS = {
-  gemm: { simd: 'gemm_4x8_simd', ref: 'gemm_ref', tile: [4, 8] },
-  layernorm: { simd: 'layernorm_simd', ref: 'layernorm_ref', tile: [1, 4] },
-  gelu: { simd: 'gelu_simd', ref: 'gelu_ref', tile: [1, 4] },
-  softmax: { simd: 'softmax_rows_simd', ref: 'softmax_rows_ref', tile: [1, 4] },
-  attention: { simd: 'attention_head_simd', ref: 'attention_head_ref', tile: [1, 8] },
-  attentionPackKt: { simd: 'attention_pack_kt', ref: null, tile: [1, 1] }, // a copy: tested against a JS transpose
+  gemm: { kernel: 'gemm_4x8', ref: 'gemm_ref', tile: [4, 8], fma: true },
+  layernorm: { kernel: 'layernorm', ref: 'layernorm_ref', tile: [1, 4], fma: false },
+  gelu: { kernel: 'gelu', ref: 'gelu_ref', tile: [1, 4], fma: false },
+  softmax: { kernel: 'softmax_rows', ref: 'softmax_rows_ref', tile: [1, 4], fma: false },
+  attention: { kernel: 'attention_head', ref: 'attention_head_ref', tile: [4, 8], fma: true }, // 4 query rows × 8 keys
+  attentionPackKt: { kernel: 'attention_pack_kt', ref: null, tile: [1, 8], fma: false }, // a copy: tested against a JS transpose
+  patchify: { kernel: 'patchify', ref: 'patchify_ref', tile: [1, 4], fma: false },
+  embedTokens: { kernel: 'embed_tokens', ref: 'embed_tokens_ref', tile: [1, 4], fma: false },
   // backward, for training: each beside its forward in assembly/
-  gemmStrided: { simd: 'gemm_4x8_strided_simd', ref: 'gemm_strided_ref', tile: [4, 8] }, // dX = dY·W, dW = dYᵀ·X
-  colsum: { simd: 'colsum_simd', ref: 'colsum_ref', tile: [1, 4] }, // bias gradients
-  layernormBwd: { simd: 'layernorm_bwd_simd', ref: 'layernorm_bwd_ref', tile: [1, 4] },
-  geluBwd: { simd: 'gelu_bwd_simd', ref: 'gelu_bwd_ref', tile: [1, 4] },
-  attentionBwd: { simd: 'attention_bwd_simd', ref: 'attention_bwd_ref', tile: [1, 4] },
-  softmaxXent: { simd: 'softmax_xent_simd', ref: 'softmax_xent_ref', tile: [1, 4] },
-  embedTokensBwd: { simd: 'embed_tokens_bwd_simd', ref: 'embed_tokens_bwd_ref', tile: [1, 4] },
-  patchify: { simd: 'patchify_simd', ref: 'patchify_ref', tile: [1, 4] },
-  embedTokens: { simd: 'embed_tokens_simd', ref: 'embed_tokens_ref', tile: [1, 4] },
+  gemmStrided: { kernel: 'gemm_4x8_strided', ref: 'gemm_strided_ref', tile: [4, 8], fma: true }, // dX = dY·W, dW = dYᵀ·X
+  colsum: { kernel: 'colsum', ref: 'colsum_ref', tile: [1, 4], fma: false }, // bias gradients
+  layernormBwd: { kernel: 'layernorm_bwd', ref: 'layernorm_bwd_ref', tile: [1, 4], fma: false },
+  geluBwd: { kernel: 'gelu_bwd', ref: 'gelu_bwd_ref', tile: [1, 4], fma: false },
+  attentionBwd: { kernel: 'attention_bwd', ref: 'attention_bwd_ref', tile: [1, 4], fma: true },
+  softmaxXent: { kernel: 'softmax_xent', ref: 'softmax_xent_ref', tile: [1, 4], fma: false },
+  embedTokensBwd: { kernel: 'embed_tokens_bwd', ref: 'embed_tokens_bwd_ref', tile: [1, 4], fma: false },
 } as const satisfies Record<
   string,
-  { simd: keyof KernelExports; ref: keyof KernelExports | null; tile: readonly [number, number] }
+  { kernel: keyof KernelExports; ref: keyof KernelExports | null; tile: readonly [number, number]; fma: boolean }
 >;
+
+export type KernelOp = keyof typeof KERNELS;
+
+/**
+ * What a kernel is, as it runs in a build: op and tile, then its arithmetic — `simd` (128-bit
+ * SIMD, multiply then add) or `fma` (relaxed SIMD's fused multiply-add). E.g. gemm_4x8_fma.
+ */
+export function kernelName(op: KernelOp, flavor: SimdFlavor): string {
+  const k = KERNELS[op];
+  return `${k.kernel}_${flavor === 'relaxed' && k.fma ? 'fma' : 'simd'}`;
+}
+
+/** Sizes that probe a tile of t: below, at, above and not a multiple of it (tests). */
+export function tileEdges(t: number): number[] {
+  return [...new Set([1, t - 1, t, t + 1, 2 * t + 1, 3 * t + 1].filter((n) => n >= 1))];
+}
 
 /** Which build of the kernels to run: fixed-width SIMD, or relaxed SIMD (FMA) where the engine has it. */
 export type SimdFlavor = 'simd' | 'relaxed';

@@ -1,5 +1,5 @@
 /**
- * Weight packing for gemm_4x8_simd: W (N, K) row-major → ⌈N/8⌉ panels of (K, 8), zero-padded past
+ * Weight packing for gemm_4x8: W (N, K) row-major → ⌈N/8⌉ panels of (K, 8), zero-padded past
  * N, so the kernel reads 8 output features per k with two aligned v128 loads.
  */
 
