@@ -52,9 +52,13 @@ total += time(`${name('gemm')} qkv  ${T}x${D} -> ${3 * D}`, 2 * T * D * 3 * D, (
   K('gemm')(x, D, w, b, y, 3 * D, T, 3 * D, D, 0),
 );
 total += time(`${name('gemm')} proj ${T}x${D} -> ${D}`, 2 * T * D * D, () => K('gemm')(x, D, w, b, y, D, T, D, D, 1));
-total += time(`${name('gemm')} fc1  ${T}x${D} -> ${M} +gelu`, 2 * T * D * M, () => K('gemm')(x, D, w, b, y, M, T, M, D, 2));
+total += time(`${name('gemm')} fc1  ${T}x${D} -> ${M} +gelu`, 2 * T * D * M, () =>
+  K('gemm')(x, D, w, b, y, M, T, M, D, 2),
+);
 total +=
-  time(`${name('gemm')} fc1  ${T}x${D} -> ${M} (no gelu)`, 2 * T * D * M, () => K('gemm')(x, D, w, b, y, M, T, M, D, 0)) * 0;
+  time(`${name('gemm')} fc1  ${T}x${D} -> ${M} (no gelu)`, 2 * T * D * M, () =>
+    K('gemm')(x, D, w, b, y, M, T, M, D, 0),
+  ) * 0;
 total += time(`${name('gemm')} fc2  ${T}x${M} -> ${D}`, 2 * T * M * D, () => K('gemm')(x, M, w, b, y, D, T, D, M, 1));
 total += time(`${name('attention')} ${H} heads x ${T} rows, dh ${dh}`, 4 * T * T * D, () => {
   for (let h = 0; h < H; h++) {
