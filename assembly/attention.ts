@@ -1,7 +1,8 @@
 // Multi-head self-attention core: out_h = softmax(Q_h K_hᵀ · scale) V_h for one (image, head) and a
 // range of query rows, so a worker pool can split B·H·T rows. Scores are built one query row at a
 // time in scratch and consumed at once: the T×T score matrix is never written out unless asked for.
-// T = tokens, D = hidden size, dh = head size.
+// T = tokens, D = hidden size, dh = head size. QKᵀ and P·V use the 4×8 register tile and 1×8 tail of
+// gemm.ts, stamped out by scripts/gen-tiles.mjs (the `// >>> tile…` regions).
 import { CST, fmadd, hmax, hsum, lane, vexp, exp_f64, log_f64 } from './simd';
 
 /** Row softmax in place over n floats; any n. */
@@ -88,15 +89,21 @@ export function attention_head(qkv: usize, kt: usize, out: usize, scratch: usize
     const qi = q0 + <usize>i * ld;
     for (let p = 0; p < panels; p++) {
       let pk = kt + <usize>p * panel, pq = qi;
+      // >>> tile4x8 i=d n=dh a=pq sa=ld da=4 b=pk db=32
       let c00 = f32x4.splat(0), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
       for (let d = 0; d < dh; d++) {
         const b0 = v128.load(pk), b1 = v128.load(pk, 16);
-        let a = v128.load32_splat(pq); c00 = fmadd(a, b0, c00); c01 = fmadd(a, b1, c01);
-        a = v128.load32_splat(pq + ld); c10 = fmadd(a, b0, c10); c11 = fmadd(a, b1, c11);
-        a = v128.load32_splat(pq + 2 * ld); c20 = fmadd(a, b0, c20); c21 = fmadd(a, b1, c21);
-        a = v128.load32_splat(pq + 3 * ld); c30 = fmadd(a, b0, c30); c31 = fmadd(a, b1, c31);
+        let av = v128.load32_splat(pq);
+        c00 = fmadd(av, b0, c00); c01 = fmadd(av, b1, c01);
+        av = v128.load32_splat(pq + ld);
+        c10 = fmadd(av, b0, c10); c11 = fmadd(av, b1, c11);
+        av = v128.load32_splat(pq + 2 * ld);
+        c20 = fmadd(av, b0, c20); c21 = fmadd(av, b1, c21);
+        av = v128.load32_splat(pq + 3 * ld);
+        c30 = fmadd(av, b0, c30); c31 = fmadd(av, b1, c31);
         pk += 32; pq += 4;
       }
+      // <<< tile4x8
       const ps = scratch + (<usize>p << 5);
       v128.store(ps, f32x4.mul(c00, vscale)); v128.store(ps, f32x4.mul(c01, vscale), 16);
       v128.store(ps + ls, f32x4.mul(c10, vscale)); v128.store(ps + ls, f32x4.mul(c11, vscale), 16);
@@ -113,12 +120,14 @@ export function attention_head(qkv: usize, kt: usize, out: usize, scratch: usize
     const qi = q0 + <usize>i * ld;
     for (let p = 0; p < panels; p++) {
       let pk = kt + <usize>p * panel, pq = qi;
+      // >>> tile1x8 i=d n=dh a=pq da=4 b=pk db=32
       let c00 = f32x4.splat(0), c01 = c00;
       for (let d = 0; d < dh; d++) {
-        const a = v128.load32_splat(pq);
-        c00 = fmadd(a, v128.load(pk), c00); c01 = fmadd(a, v128.load(pk, 16), c01);
+        const av = v128.load32_splat(pq);
+        c00 = fmadd(av, v128.load(pk), c00); c01 = fmadd(av, v128.load(pk, 16), c01);
         pk += 32; pq += 4;
       }
+      // <<< tile1x8
       const ps = scratch + (<usize>p << 5);
       v128.store(ps, f32x4.mul(c00, vscale)); v128.store(ps, f32x4.mul(c01, vscale), 16);
     }
@@ -139,15 +148,21 @@ export function attention_head(qkv: usize, kt: usize, out: usize, scratch: usize
   if (R == 4) {
     for (; d + 8 <= dh; d += 8) {
       let pv = v + (<usize>d << 2), pp = p;
+      // >>> tile4x8 i=j n=T a=pp sa=lp da=4 b=pv db=ld
       let c00 = f32x4.splat(0), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
       for (let j = 0; j < T; j++) {
         const b0 = v128.load(pv), b1 = v128.load(pv, 16);
-        let a = v128.load32_splat(pp); c00 = fmadd(a, b0, c00); c01 = fmadd(a, b1, c01);
-        a = v128.load32_splat(pp + lp); c10 = fmadd(a, b0, c10); c11 = fmadd(a, b1, c11);
-        a = v128.load32_splat(pp + 2 * lp); c20 = fmadd(a, b0, c20); c21 = fmadd(a, b1, c21);
-        a = v128.load32_splat(pp + 3 * lp); c30 = fmadd(a, b0, c30); c31 = fmadd(a, b1, c31);
+        let av = v128.load32_splat(pp);
+        c00 = fmadd(av, b0, c00); c01 = fmadd(av, b1, c01);
+        av = v128.load32_splat(pp + lp);
+        c10 = fmadd(av, b0, c10); c11 = fmadd(av, b1, c11);
+        av = v128.load32_splat(pp + 2 * lp);
+        c20 = fmadd(av, b0, c20); c21 = fmadd(av, b1, c21);
+        av = v128.load32_splat(pp + 3 * lp);
+        c30 = fmadd(av, b0, c30); c31 = fmadd(av, b1, c31);
         pv += ld; pp += 4;
       }
+      // <<< tile4x8
       const po = out + (<usize>d << 2);
       v128.store(po, c00); v128.store(po, c01, 16); v128.store(po + ldo, c10); v128.store(po + ldo, c11, 16);
       v128.store(po + 2 * ldo, c20); v128.store(po + 2 * ldo, c21, 16); v128.store(po + 3 * ldo, c30); v128.store(po + 3 * ldo, c31, 16);
@@ -160,9 +175,15 @@ export function attention_head(qkv: usize, kt: usize, out: usize, scratch: usize
     d = d8;
     for (; d + 8 <= dh; d += 8) {
       let pv = v + (<usize>d << 2), pp = pr;
-      let c0 = f32x4.splat(0), c1 = c0;
-      for (let j = 0; j < T; j++) { const a = v128.load32_splat(pp); c0 = fmadd(a, v128.load(pv), c0); c1 = fmadd(a, v128.load(pv, 16), c1); pv += ld; pp += 4; }
-      v128.store(orow + (<usize>d << 2), c0); v128.store(orow + (<usize>d << 2), c1, 16);
+      // >>> tile1x8 i=j n=T a=pp da=4 b=pv db=ld
+      let c00 = f32x4.splat(0), c01 = c00;
+      for (let j = 0; j < T; j++) {
+        const av = v128.load32_splat(pp);
+        c00 = fmadd(av, v128.load(pv), c00); c01 = fmadd(av, v128.load(pv, 16), c01);
+        pv += ld; pp += 4;
+      }
+      // <<< tile1x8
+      v128.store(orow + (<usize>d << 2), c00); v128.store(orow + (<usize>d << 2), c01, 16);
     }
     for (; d + 4 <= dh; d += 4) {
       let pv = v + (<usize>d << 2), pp = pr;

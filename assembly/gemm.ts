@@ -2,6 +2,8 @@
 // M = rows (tokens), N = output features, K = input features.
 // W is packed once at load (src/pack.ts) into ⌈N/8⌉ panels of K×8 floats so the 4×8 tile reads 8
 // consecutive output features per k with two aligned v128 loads; A is read in place and broadcast.
+// The regions between `// >>> tile…` and `// <<< tile…` are stamped out by scripts/gen-tiles.mjs from
+// its one 4×8 tile and one 1×8 tail (shared with attention.ts): edit the tile there.
 import { fmadd, lane, gelu_f64 } from './simd';
 import { gelu } from './gelu';
 
@@ -49,6 +51,7 @@ export function gemm_4x8(a: usize, lda: i32, wp: usize, bias: usize, c: usize, l
       const n = min(8, N - (p << 3)), pw = wp + <usize>p * panel, pbias = bias ? bias + (<usize>p << 5) : 0;
       for (let i = ib; i < ie; i += 4) {
         let pb = pw, pa = a + <usize>i * sa;
+        // >>> tile4x8 i=k n=K a=pa sa=sa da=4 b=pb db=32
         let c00 = f32x4.splat(0), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
         for (let k = 0; k < K; k++) {
           const b0 = v128.load(pb), b1 = v128.load(pb, 16);
@@ -62,6 +65,7 @@ export function gemm_4x8(a: usize, lda: i32, wp: usize, bias: usize, c: usize, l
           c30 = fmadd(av, b0, c30); c31 = fmadd(av, b1, c31);
           pb += 32; pa += 4;
         }
+        // <<< tile4x8
         const pc = c + <usize>i * sc + (<usize>p << 5);
         finish_row(pc, c00, c01, pbias, n, epi);
         finish_row(pc + sc, c10, c11, pbias, n, epi);
@@ -77,12 +81,14 @@ export function gemm_4x8(a: usize, lda: i32, wp: usize, bias: usize, c: usize, l
     const a0 = a + <usize>i * sa, c0 = c + <usize>i * sc;
     for (let p = 0; p < panels; p++) {
       let pb = wp + <usize>p * panel, pa = a0;
+      // >>> tile1x8 i=k n=K a=pa da=4 b=pb db=32
       let c00 = f32x4.splat(0), c01 = c00;
       for (let k = 0; k < K; k++) {
         const av = v128.load32_splat(pa);
         c00 = fmadd(av, v128.load(pb), c00); c01 = fmadd(av, v128.load(pb, 16), c01);
         pb += 32; pa += 4;
       }
+      // <<< tile1x8
       finish_row(c0 + (<usize>p << 5), c00, c01, bias ? bias + (<usize>p << 5) : 0, min(8, N - (p << 3)), epi);
     }
     if (epi == EPI_GELU) gelu(c0, c0, N);
@@ -125,6 +131,7 @@ export function gemm_4x8_strided(a: usize, ai: i32, ak: i32, b: usize, bk: i32, 
     for (let p = 0; p < panels; p++) {
       const n = min(8, N - (p << 3));
       let pb = b + (<usize>p << 5), pa = a + <usize>i * sai;
+      // >>> tile4x8 i=k n=K a=pa sa=sai da=sak b=pb db=sbk
       let c00 = f32x4.splat(0), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
       for (let k = 0; k < K; k++) {
         const b0 = v128.load(pb), b1 = v128.load(pb, 16);
@@ -138,6 +145,7 @@ export function gemm_4x8_strided(a: usize, ai: i32, ak: i32, b: usize, bk: i32, 
         c30 = fmadd(av, b0, c30); c31 = fmadd(av, b1, c31);
         pb += sbk; pa += sak;
       }
+      // <<< tile4x8
       const pc = c + <usize>i * sc + (<usize>p << 5);
       finish_row(pc, c00, c01, 0, n, epi); finish_row(pc + sc, c10, c11, 0, n, epi);
       finish_row(pc + 2 * sc, c20, c21, 0, n, epi); finish_row(pc + 3 * sc, c30, c31, 0, n, epi);
@@ -146,12 +154,14 @@ export function gemm_4x8_strided(a: usize, ai: i32, ak: i32, b: usize, bk: i32, 
   for (let i = M4; i < M; i++) {
     for (let p = 0; p < panels; p++) {
       let pb = b + (<usize>p << 5), pa = a + <usize>i * sai;
+      // >>> tile1x8 i=k n=K a=pa da=sak b=pb db=sbk
       let c00 = f32x4.splat(0), c01 = c00;
       for (let k = 0; k < K; k++) {
         const av = v128.load32_splat(pa);
         c00 = fmadd(av, v128.load(pb), c00); c01 = fmadd(av, v128.load(pb, 16), c01);
         pb += sbk; pa += sak;
       }
+      // <<< tile1x8
       finish_row(c + <usize>i * sc + (<usize>p << 5), c00, c01, 0, min(8, N - (p << 3)), epi);
     }
   }
