@@ -167,6 +167,29 @@ export class Exec {
       scale = 1 / Math.sqrt(dh),
       T8 = Math.ceil(T / 8) * 8;
     const ktOf = (pair: number) => kt + pair * dh * T8 * 4;
+    if (!this.ctl) {
+      // alone: pack each head's Kᵀ just before its rows use it, while it is in cache
+      for (let pair = 0; pair < B * H; pair++) {
+        const b = Math.floor(pair / H),
+          h = pair % H;
+        this.k.attention_pack_kt(qkv + b * T * 3 * D * 4, ktOf(pair), T, D, dh, h);
+        this.k.attention_head(
+          qkv + b * T * 3 * D * 4,
+          ktOf(pair),
+          out + b * T * D * 4,
+          this.scratch,
+          probs ? probs + pair * T * T * 4 : 0,
+          T,
+          D,
+          dh,
+          h,
+          scale,
+          0,
+          T,
+        );
+      }
+      return;
+    }
     this.each(B * H, (pair) =>
       this.k.attention_pack_kt(qkv + Math.floor(pair / H) * T * 3 * D * 4, ktOf(pair), T, D, dh, pair % H),
     );
