@@ -55,6 +55,13 @@ test('the bundled MNIST model on its twelve digits', async () => {
   await model.dispose();
 });
 
+test("a trainer's seeded initial parameters (HF's initialisation)", async () => {
+  const { MNIST_DIMS } = await import('../src/cli/train-cli.js');
+  const t = await createTrainer(MNIST_DIMS, { seed: 0, maxBatch: 4 });
+  pin('init-mnist/seed0', sha(...t.parameters().values()));
+  await t.dispose();
+});
+
 test('training: parameters and logits after five steps, on 1 and 2 workers', async () => {
   const dir = path.join(FIXTURES, 'train/t20');
   const bytes = (f: string) => {

@@ -143,11 +143,16 @@ export function detectScheme(names: Set<string>, file: string): { scheme: Scheme
   );
 }
 
-/** One parameter of a Hugging Face ViT: its name, its shape, and whether AdamW decays it (the matrices). */
+/**
+ * One parameter of a Hugging Face ViT: its name, its shape, whether AdamW decays it (the matrices),
+ * and how HF initialises it: `normal` N(0, 0.02) (matrices, cls token, position embeddings), `one`
+ * (layernorm γ) or `zero` (biases, layernorm β).
+ */
 export interface HfParameter {
   name: string;
   shape: number[];
   decay: boolean;
+  init: 'normal' | 'one' | 'zero';
 }
 
 /**
@@ -163,27 +168,28 @@ export function hfParameters(s: ViTShape): HfParameter[] {
   const T = (s.imageSize[0] / p) * (s.imageSize[1] / p) + 1,
     n = hfNames('vit.');
   const list: HfParameter[] = [];
-  const add = (name: string, shape: number[], decay = false) => list.push({ name, shape, decay });
+  const add = (name: string, shape: number[], decay = false, init: HfParameter['init'] = decay ? 'normal' : 'zero') =>
+    list.push({ name, shape, decay, init });
   add(n.patchW, [D, C, p, p], true);
   add(n.patchB, [D]);
-  add(n.cls, [1, 1, D]);
-  add(n.pos, [1, T, D]);
+  add(n.cls, [1, 1, D], false, 'normal');
+  add(n.pos, [1, T, D], false, 'normal');
   for (let i = 0; i < s.numLayers; i++) {
     const l = n.layer(i);
-    add(l.ln1[0], [D]);
+    add(l.ln1[0], [D], false, 'one');
     add(l.ln1[1], [D]);
     for (const w of l.qkvW) add(w, [D, D], true);
     for (const b of l.qkvB) add(b, [D]);
     add(l.projW, [D, D], true);
     add(l.projB, [D]);
-    add(l.ln2[0], [D]);
+    add(l.ln2[0], [D], false, 'one');
     add(l.ln2[1], [D]);
     add(l.fc1W, [M, D], true);
     add(l.fc1B, [M]);
     add(l.fc2W, [D, M], true);
     add(l.fc2B, [D]);
   }
-  add(n.normG, [D]);
+  add(n.normG, [D], false, 'one');
   add(n.normB, [D]);
   add(n.headW, [L, D], true);
   add(n.headB, [L]);

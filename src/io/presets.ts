@@ -56,13 +56,13 @@ function normals(seed: number) {
 export function randomModelFiles(d: ViTShape, seed = 0): Record<string, Uint8Array | string> {
   const rnd = normals(seed);
   // HF's initialisation scale: N(0, 0.02) everywhere, layernorm γ around 1
-  const t = hfParameters(d).map(({ name, shape }) => ({
+  const t = hfParameters(d).map(({ name, shape, init }) => ({
     name,
     shape,
     data: rnd(
       shape.reduce((a, b) => a * b, 1),
-      /norm.*\.weight$/.test(name) ? 0.05 : 0.02,
-      /norm.*\.weight$/.test(name) ? 1 : 0,
+      init === 'one' ? 0.05 : 0.02,
+      init === 'one' ? 1 : 0,
     ),
   }));
   return {

@@ -306,14 +306,8 @@ async function initialise(
   const normal = () => Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
   for (const p of params) {
     const v = P.subarray(p.offset, p.offset + p.size);
-    if (
-      p.name.endsWith('layernorm_before.weight') ||
-      p.name.endsWith('layernorm_after.weight') ||
-      p.name === 'vit.layernorm.weight'
-    )
-      v.fill(1);
-    else if (p.decay || p.name.endsWith('cls_token') || p.name.endsWith('position_embeddings'))
-      for (let i = 0; i < v.length; i++) v[i] = 0.02 * normal();
+    if (p.init === 'one') v.fill(1);
+    else if (p.init === 'normal') for (let i = 0; i < v.length; i++) v[i] = 0.02 * normal();
     else v.fill(0);
   }
 }
