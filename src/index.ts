@@ -14,6 +14,14 @@ export {
   ViTModel,
 } from './model.js';
 export type { PreprocessConfig, ViTConfig, ViTShape } from './network/config.js';
-export { type LayerTrace, softmax, type Tensor, type Trace } from './network/trace.js';
+export {
+  attentionRollout,
+  type LayerTrace,
+  positionSimilarity,
+  type RolloutOptions,
+  softmax,
+  type Tensor,
+  type Trace,
+} from './network/trace.js';
 export { hasRelaxedSimd, type SimdFlavor } from './runtime/kernels.js';
 export { createTrainer, type TrainDims, Trainer, type TrainOptions } from './train/trainer.js';

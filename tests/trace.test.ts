@@ -2,7 +2,7 @@
 // every Hugging Face fixture; the trace runs the same forward as model.forward (the same bits);
 // embeddings (cls and mean-pooled) for one image and a batch.
 import { describe, expect, test } from 'vitest';
-import { loadModel, type Tensor, type Trace } from '../src/index.js';
+import { attentionRollout, loadModel, positionSimilarity, type Tensor, type Trace } from '../src/index.js';
 import { maxDiff, modelFixtures, referenceTrace } from './helpers.js';
 
 const bits = (a: Float32Array) => Array.from(new Uint32Array(a.buffer, a.byteOffset, a.length));
@@ -52,7 +52,9 @@ describe('trace against PyTorch float64, every intermediate', () => {
       const c = model.config,
         T = (c.imageSize[0] / c.patchSize) * (c.imageSize[1] / c.patchSize) + 1;
       const ours = named(trace);
-      expect(new Set(ours.keys())).toEqual(new Set([...ref.keys()].filter((k) => k !== 'mean_pooled')));
+      expect(new Set(ours.keys())).toEqual(
+        new Set([...ref.keys()].filter((k) => !['mean_pooled', 'rollout', 'position_similarity'].includes(k))),
+      );
       let worst = 0;
       for (const [name, t] of ours) {
         const want = ref.get(name)!;
@@ -72,6 +74,16 @@ describe('trace against PyTorch float64, every intermediate', () => {
       trace.clsToken.data.forEach((v, d) =>
         expect(Math.fround(v + trace.positionEmbeddings.data[d])).toBe(trace.input.data[d]),
       );
+      // what the guide draws besides: attention rollout and the position embeddings' similarity
+      for (const [name, t] of [
+        ['rollout', attentionRollout(trace.layers.map((l) => l.attention))],
+        ['position_similarity', positionSimilarity(trace.positionEmbeddings)],
+      ] as const) {
+        const want = ref.get(name)!,
+          d = maxDiff(t.data, want);
+        expect(t.data.length, name).toBe(want.length);
+        expect(d.diff, name).toBeLessThanOrEqual(1e-5 * Math.max(1, d.scale));
+      }
       // the same forward: the trace's logits are model.forward's, bit for bit
       expect(bits(trace.logits.data)).toEqual(bits(await model.forward(image0, 1)));
       // embeddings: cls pooling is the trace's cls output; mean pooling is PyTorch's; a batch equals one by one
@@ -89,4 +101,45 @@ describe('trace against PyTorch float64, every intermediate', () => {
       await model.dispose();
     });
   }
+});
+
+test('attentionRollout: head fusion, discarding, and what it refuses', () => {
+  // two layers of two heads over three tokens
+  const map = (rows: number[][][]): Tensor => ({ data: Float32Array.from(rows.flat(2)), dims: [rows.length, 3, 3] });
+  const a = map([
+    [
+      [1, 0, 0],
+      [0.5, 0.5, 0],
+      [0.2, 0.3, 0.5],
+    ],
+    [
+      [0.6, 0.4, 0],
+      [0, 1, 0],
+      [0.1, 0.1, 0.8],
+    ],
+  ]);
+  const r = attentionRollout([a, a], { headFusion: 'max' });
+  expect(r.dims).toEqual([3, 3]);
+  for (let i = 0; i < 3; i++) expect(r.data.subarray(i * 3, i * 3 + 3).reduce((x, y) => x + y, 0)).toBeCloseTo(1, 6);
+  // max fusion then (A + I)/2, renormalised, row 0 by hand: fused row 0 = [1, 0.4, 0] → [1, 0.2, 0]/1.2 … squared
+  const A0 = [1 / 1.2, 0.2 / 1.2, 0];
+  const fusedRow1 = [0.5, 1, 0].map((v, j) => 0.5 * v + (j === 1 ? 0.5 : 0));
+  const s1 = fusedRow1.reduce((x, y) => x + y, 0);
+  const A1 = fusedRow1.map((v) => v / s1);
+  expect(r.data[0]).toBeCloseTo(A0[0] * A0[0] + A0[1] * A1[0], 6);
+  expect(attentionRollout([a], { discardRatio: 0.5 }).data.every(Number.isFinite)).toBe(true);
+  expect(() => attentionRollout([])).toThrow('vit-wasm: attentionRollout: no layers');
+  expect(() => attentionRollout([a], { discardRatio: 1 })).toThrow('discardRatio must be in [0, 1)');
+  expect(() =>
+    attentionRollout([
+      a,
+      map([
+        [
+          [1, 0, 0],
+          [0, 1, 0],
+          [0, 0, 1],
+        ],
+      ]),
+    ]),
+  ).toThrow('layer 1 has dims (1,3,3)');
 });

@@ -178,3 +178,96 @@ export function meanPool(normed: Float32Array, B: number, T: number, D: number):
   }
   return out;
 }
+
+/** Options for {@link attentionRollout}. */
+export interface RolloutOptions {
+  /** How a layer's heads are fused into one map: their mean (default), max or min. */
+  headFusion?: 'mean' | 'max' | 'min';
+  /** Drop this fraction of the smallest fused weights of each layer (not the cls column) before the identity is added. Default 0. */
+  discardRatio?: number;
+}
+
+/**
+ * Attention rollout (Abnar & Zuidema 2020): how much each token draws on every input token through
+ * all the layers. Per layer the heads are fused, A' = ½A + ½I with rows renormalised, and the
+ * layers multiplied from the first up: R = A'_L ⋯ A'_1. Row 0 of R is the cls token's relevance of
+ * each patch (columns 1… in the patch grid's row order). Computed in float64.
+ * @param attention per layer the (H, T, T) attention weights, e.g. trace.layers.map((l) => l.attention)
+ * @returns (T, T)
+ */
+export function attentionRollout(attention: Tensor[], opts: RolloutOptions = {}): Tensor {
+  if (attention.length === 0) throw new Error('vit-wasm: attentionRollout: no layers');
+  const [H, T, T2] = attention[0].dims;
+  if (attention[0].dims.length !== 3 || T !== T2)
+    throw new Error(`vit-wasm: attentionRollout: expected (H, T, T) maps, got (${attention[0].dims})`);
+  const fusion = opts.headFusion ?? 'mean',
+    discard = opts.discardRatio ?? 0;
+  if (!['mean', 'max', 'min'].includes(fusion))
+    throw new Error(`vit-wasm: attentionRollout: headFusion must be mean, max or min, got ${JSON.stringify(fusion)}`);
+  if (!(discard >= 0 && discard < 1))
+    throw new Error(`vit-wasm: attentionRollout: discardRatio must be in [0, 1), got ${discard}`);
+  let R = new Float64Array(T * T);
+  for (let i = 0; i < T; i++) R[i * T + i] = 1;
+  for (const [layer, m] of attention.entries()) {
+    if (m.dims.join() !== [H, T, T].join())
+      throw new Error(`vit-wasm: attentionRollout: layer ${layer} has dims (${m.dims}), expected (${H}, ${T}, ${T})`);
+    const A = new Float64Array(T * T);
+    for (let k = 0; k < T * T; k++) {
+      let v = fusion === 'mean' ? 0 : m.data[k];
+      for (let h = 0; h < H; h++) {
+        const x = m.data[h * T * T + k];
+        v = fusion === 'mean' ? v + x / H : fusion === 'max' ? Math.max(v, x) : Math.min(v, x);
+      }
+      A[k] = v;
+    }
+    if (discard > 0) {
+      // zero the smallest weights, never a token's attention to cls (column 0)
+      const order = Array.from({ length: T * T }, (_, k) => k)
+        .filter((k) => k % T !== 0)
+        .sort((a, b) => A[a] - A[b]);
+      for (const k of order.slice(0, Math.floor(order.length * discard))) A[k] = 0;
+    }
+    for (let i = 0; i < T; i++) {
+      let sum = 0;
+      for (let j = 0; j < T; j++) sum += A[i * T + j] = 0.5 * A[i * T + j] + (i === j ? 0.5 : 0);
+      for (let j = 0; j < T; j++) A[i * T + j] /= sum;
+    }
+    const next = new Float64Array(T * T);
+    for (let i = 0; i < T; i++)
+      for (let k = 0; k < T; k++) {
+        const a = A[i * T + k];
+        if (a !== 0) for (let j = 0; j < T; j++) next[i * T + j] += a * R[k * T + j];
+      }
+    R = next;
+  }
+  return tensor(Float32Array.from(R), [T, T]);
+}
+
+/**
+ * Cosine similarity between the position embeddings of every pair of patches (the cls position
+ * left out): the picture in the ViT paper where each patch's row of similarities, laid out on the
+ * patch grid, peaks at its own place and its row and column.
+ * @param positionEmbeddings (T, D), e.g. trace.positionEmbeddings
+ * @returns (Np, Np), Np = T − 1
+ */
+export function positionSimilarity(positionEmbeddings: Tensor): Tensor {
+  const [T, D] = positionEmbeddings.dims,
+    p = positionEmbeddings.data,
+    Np = T - 1;
+  if (positionEmbeddings.dims.length !== 2 || Np < 1)
+    throw new Error(`vit-wasm: positionSimilarity: expected (T, D) embeddings, got (${positionEmbeddings.dims})`);
+  const norm = new Float64Array(Np);
+  for (let i = 0; i < Np; i++) {
+    let s = 0;
+    for (let d = 0; d < D; d++) s += p[(i + 1) * D + d] ** 2;
+    norm[i] = Math.sqrt(s) || 1;
+  }
+  const out = new Float32Array(Np * Np);
+  for (let i = 0; i < Np; i++)
+    for (let j = 0; j < Np; j++) {
+      let s = 0;
+      for (let d = 0; d < D; d++) s += p[(i + 1) * D + d] * p[(j + 1) * D + d];
+      out[i * Np + j] = s / (norm[i] * norm[j]);
+    }
+  return tensor(out, [Np, Np]);
+}
