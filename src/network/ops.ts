@@ -166,56 +166,41 @@ export class Exec {
     const dh = D / H,
       scale = 1 / Math.sqrt(dh),
       T8 = Math.ceil(T / 8) * 8;
-    const ktOf = (pair: number) => kt + pair * dh * T8 * 4;
-    if (!this.ctl) {
-      // alone: pack each head's Kᵀ just before its rows use it, while it is in cache
-      for (let pair = 0; pair < B * H; pair++) {
-        const b = Math.floor(pair / H),
-          h = pair % H;
-        this.k.attention_pack_kt(qkv + b * T * 3 * D * 4, ktOf(pair), T, D, dh, h);
-        this.k.attention_head(
-          qkv + b * T * 3 * D * 4,
-          ktOf(pair),
-          out + b * T * D * 4,
-          this.scratch,
-          probs ? probs + pair * T * T * 4 : 0,
-          T,
-          D,
-          dh,
-          h,
-          scale,
-          0,
-          T,
-        );
-      }
-      return;
-    }
-    this.each(B * H, (pair) =>
-      this.k.attention_pack_kt(qkv + Math.floor(pair / H) * T * 3 * D * 4, ktOf(pair), T, D, dh, pair % H),
-    );
-    const TR = KERNELS.attention.tile[0]; // query rows per register tile
-    const rows = Math.min(T, TR * Math.max(2, Math.ceil((B * H * T) / (TR * CHUNKS_PER_WORKER * this.workers))));
-    const blocks = Math.ceil(T / rows);
-    this.each(B * H * blocks, (c) => {
-      const pair = Math.floor(c / blocks),
-        b = Math.floor(pair / H),
-        h = pair % H;
-      const i0 = (c % blocks) * rows,
-        i1 = Math.min(T, i0 + rows);
+    // (image, head) pair p = b·H + h: its Kᵀ panels, and its query rows i0 … i1-1
+    const pack = (p: number) =>
+      this.k.attention_pack_kt(qkv + Math.floor(p / H) * T * 3 * D * 4, kt + p * dh * T8 * 4, T, D, dh, p % H);
+    const rowsOf = (p: number, i0: number, i1: number) => {
+      const b = Math.floor(p / H);
       this.k.attention_head(
         qkv + b * T * 3 * D * 4,
-        ktOf(pair),
+        kt + p * dh * T8 * 4,
         out + b * T * D * 4,
         this.scratch,
-        probs ? probs + pair * T * T * 4 : 0,
+        probs ? probs + p * T * T * 4 : 0,
         T,
         D,
         dh,
-        h,
+        p % H,
         scale,
         i0,
         i1,
       );
+    };
+    if (!this.ctl) {
+      // alone: pack each head's Kᵀ just before its rows use it, while it is in cache
+      for (let p = 0; p < B * H; p++) {
+        pack(p);
+        rowsOf(p, 0, T);
+      }
+      return;
+    }
+    this.each(B * H, pack);
+    const TR = KERNELS.attention.tile[0]; // query rows per register tile
+    const rows = Math.min(T, TR * Math.max(2, Math.ceil((B * H * T) / (TR * CHUNKS_PER_WORKER * this.workers))));
+    const blocks = Math.ceil(T / rows);
+    this.each(B * H * blocks, (c) => {
+      const i0 = (c % blocks) * rows;
+      rowsOf(Math.floor(c / blocks), i0, Math.min(T, i0 + rows));
     });
   }
 

@@ -12,21 +12,94 @@ export const EPI = { STORE: 0, ADD: 1, GELU: 2 } as const;
 export type Epilogue = (typeof EPI)[keyof typeof EPI];
 
 type Ptr = number;
-/** The kernel module's exports. Pointers are byte addresses in the shared memory. */
+// Each op's signature, shared by its SIMD kernel and its scalar reference (pointers are byte addresses).
+type Gemm = (
+  a: Ptr,
+  lda: number,
+  wp: Ptr,
+  bias: Ptr,
+  c: Ptr,
+  ldc: number,
+  M: number,
+  N: number,
+  K: number,
+  epi: number,
+) => void;
+type Layernorm = (
+  x: Ptr,
+  ldx: number,
+  y: Ptr,
+  ldy: number,
+  gamma: Ptr,
+  beta: Ptr,
+  rows: number,
+  D: number,
+  eps: number,
+) => void;
+type Unary = (x: Ptr, y: Ptr, n: number) => void;
+type SoftmaxRows = (x: Ptr, ld: number, rows: number, n: number) => void;
+type AttentionHead = (
+  qkv: Ptr,
+  kt: Ptr,
+  out: Ptr,
+  scratch: Ptr,
+  probs: Ptr,
+  T: number,
+  D: number,
+  dh: number,
+  h: number,
+  scale: number,
+  i0: number,
+  i1: number,
+) => void;
+type Patchify = (img: Ptr, patches: Ptr, B: number, C: number, H: number, W: number, p: number) => void;
+type EmbedTokens = (pe: Ptr, cls: Ptr, pos: Ptr, x: Ptr, B: number, T: number, D: number) => void;
+type GemmStrided = (
+  a: Ptr,
+  ai: number,
+  ak: number,
+  b: Ptr,
+  bk: number,
+  c: Ptr,
+  ldc: number,
+  M: number,
+  N: number,
+  K: number,
+  epi: number,
+) => void;
+type Colsum = (dy: Ptr, db: Ptr, M: number, N: number) => void;
+type LayernormBwd = (
+  x: Ptr,
+  ldx: number,
+  dy: Ptr,
+  dx: Ptr,
+  gamma: Ptr,
+  dgamma: Ptr,
+  dbeta: Ptr,
+  rows: number,
+  D: number,
+  eps: number,
+) => void;
+type GeluBwd = (x: Ptr, dy: Ptr, dx: Ptr, n: number) => void;
+type AttentionBwd = (
+  qkv: Ptr,
+  probs: Ptr,
+  dout: Ptr,
+  dqkv: Ptr,
+  scratch: Ptr,
+  T: number,
+  D: number,
+  dh: number,
+  h: number,
+  scale: number,
+) => void;
+type SoftmaxXent = (logits: Ptr, labels: Ptr, dlogits: Ptr, B: number, L: number) => number;
+type EmbedTokensBwd = (dx: Ptr, dpe: Ptr, dcls: Ptr, dpos: Ptr, B: number, T: number, D: number) => void;
+
+/** The kernel module's exports: each SIMD kernel and its scalar f64 reference. */
 export interface KernelExports {
-  gemm_4x8(
-    a: Ptr,
-    lda: number,
-    wp: Ptr,
-    bias: Ptr,
-    c: Ptr,
-    ldc: number,
-    M: number,
-    N: number,
-    K: number,
-    epi: number,
-  ): void;
-  gemm_ref(
+  gemm_4x8: Gemm;
+  gemm_ref: (
     a: Ptr,
     lda: number,
     w: Ptr,
@@ -37,149 +110,35 @@ export interface KernelExports {
     N: number,
     K: number,
     epi: number,
-  ): void;
-  layernorm(
-    x: Ptr,
-    ldx: number,
-    y: Ptr,
-    ldy: number,
-    gamma: Ptr,
-    beta: Ptr,
-    rows: number,
-    D: number,
-    eps: number,
-  ): void;
-  layernorm_ref(
-    x: Ptr,
-    ldx: number,
-    y: Ptr,
-    ldy: number,
-    gamma: Ptr,
-    beta: Ptr,
-    rows: number,
-    D: number,
-    eps: number,
-  ): void;
-  gelu(x: Ptr, y: Ptr, n: number): void;
-  gelu_ref(x: Ptr, y: Ptr, n: number): void;
-  softmax_rows(x: Ptr, ld: number, rows: number, n: number): void;
-  softmax_rows_ref(x: Ptr, ld: number, rows: number, n: number): void;
-  attention_pack_kt(qkv: Ptr, kt: Ptr, T: number, D: number, dh: number, h: number): void;
-  attention_head(
-    qkv: Ptr,
-    kt: Ptr,
-    out: Ptr,
-    scratch: Ptr,
-    probs: Ptr,
-    T: number,
-    D: number,
-    dh: number,
-    h: number,
-    scale: number,
-    i0: number,
-    i1: number,
-  ): void;
-  attention_head_ref(
-    qkv: Ptr,
-    kt: Ptr,
-    out: Ptr,
-    scratch: Ptr,
-    probs: Ptr,
-    T: number,
-    D: number,
-    dh: number,
-    h: number,
-    scale: number,
-    i0: number,
-    i1: number,
-  ): void;
-  patchify(img: Ptr, patches: Ptr, B: number, C: number, H: number, W: number, p: number): void;
-  patchify_ref(img: Ptr, patches: Ptr, B: number, C: number, H: number, W: number, p: number): void;
-  embed_tokens(pe: Ptr, cls: Ptr, pos: Ptr, x: Ptr, B: number, T: number, D: number): void;
-  embed_tokens_ref(pe: Ptr, cls: Ptr, pos: Ptr, x: Ptr, B: number, T: number, D: number): void;
+  ) => void;
+  layernorm: Layernorm;
+  layernorm_ref: Layernorm;
+  gelu: Unary;
+  gelu_ref: Unary;
+  softmax_rows: SoftmaxRows;
+  softmax_rows_ref: SoftmaxRows;
+  attention_pack_kt: (qkv: Ptr, kt: Ptr, T: number, D: number, dh: number, h: number) => void;
+  attention_head: AttentionHead;
+  attention_head_ref: AttentionHead;
+  patchify: Patchify;
+  patchify_ref: Patchify;
+  embed_tokens: EmbedTokens;
+  embed_tokens_ref: EmbedTokens;
   // backward (training)
-  gemm_4x8_strided(
-    a: Ptr,
-    ai: number,
-    ak: number,
-    b: Ptr,
-    bk: number,
-    c: Ptr,
-    ldc: number,
-    M: number,
-    N: number,
-    K: number,
-    epi: number,
-  ): void;
-  gemm_strided_ref(
-    a: Ptr,
-    ai: number,
-    ak: number,
-    b: Ptr,
-    bk: number,
-    c: Ptr,
-    ldc: number,
-    M: number,
-    N: number,
-    K: number,
-    epi: number,
-  ): void;
-  colsum(dy: Ptr, db: Ptr, M: number, N: number): void;
-  colsum_ref(dy: Ptr, db: Ptr, M: number, N: number): void;
-  layernorm_bwd(
-    x: Ptr,
-    ldx: number,
-    dy: Ptr,
-    dx: Ptr,
-    gamma: Ptr,
-    dgamma: Ptr,
-    dbeta: Ptr,
-    rows: number,
-    D: number,
-    eps: number,
-  ): void;
-  layernorm_bwd_ref(
-    x: Ptr,
-    ldx: number,
-    dy: Ptr,
-    dx: Ptr,
-    gamma: Ptr,
-    dgamma: Ptr,
-    dbeta: Ptr,
-    rows: number,
-    D: number,
-    eps: number,
-  ): void;
-  gelu_bwd(x: Ptr, dy: Ptr, dx: Ptr, n: number): void;
-  gelu_bwd_ref(x: Ptr, dy: Ptr, dx: Ptr, n: number): void;
-  attention_bwd(
-    qkv: Ptr,
-    probs: Ptr,
-    dout: Ptr,
-    dqkv: Ptr,
-    scratch: Ptr,
-    T: number,
-    D: number,
-    dh: number,
-    h: number,
-    scale: number,
-  ): void;
-  attention_bwd_ref(
-    qkv: Ptr,
-    probs: Ptr,
-    dout: Ptr,
-    dqkv: Ptr,
-    scratch: Ptr,
-    T: number,
-    D: number,
-    dh: number,
-    h: number,
-    scale: number,
-  ): void;
-  softmax_xent(logits: Ptr, labels: Ptr, dlogits: Ptr, B: number, L: number): number;
-  softmax_xent_ref(logits: Ptr, labels: Ptr, dlogits: Ptr, B: number, L: number): number;
-  embed_tokens_bwd(dx: Ptr, dpe: Ptr, dcls: Ptr, dpos: Ptr, B: number, T: number, D: number): void;
-  embed_tokens_bwd_ref(dx: Ptr, dpe: Ptr, dcls: Ptr, dpos: Ptr, B: number, T: number, D: number): void;
+  gemm_4x8_strided: GemmStrided;
+  gemm_strided_ref: GemmStrided;
+  colsum: Colsum;
+  colsum_ref: Colsum;
+  layernorm_bwd: LayernormBwd;
+  layernorm_bwd_ref: LayernormBwd;
+  gelu_bwd: GeluBwd;
+  gelu_bwd_ref: GeluBwd;
+  attention_bwd: AttentionBwd;
+  attention_bwd_ref: AttentionBwd;
+  softmax_xent: SoftmaxXent;
+  softmax_xent_ref: SoftmaxXent;
+  embed_tokens_bwd: EmbedTokensBwd;
+  embed_tokens_bwd_ref: EmbedTokensBwd;
 }
 
 /**
