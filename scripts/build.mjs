@@ -7,7 +7,7 @@
 //     train-worker.browser.js) for pages whose Content-Security-Policy forbids blob: workers.
 //   coi-serviceworker.js: threads on static hosts that cannot send COOP/COEP headers.
 // Run after build:wasm (it reads build/kernels-wasm.ts).
-import { copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { build } from 'esbuild';
 
@@ -85,7 +85,35 @@ writeFileSync('dist/worker.browser.js', sources.worker);
 writeFileSync('dist/train-worker.browser.js', sources.trainWorker);
 copyFileSync('src/runtime/coi-serviceworker.js', 'dist/coi-serviceworker.js');
 
+// The guide (guide/): a static folder, served by `vit-wasm guide` or any static host. Everything it
+// loads is in it: the page, its script, the library file beside it (a copy of dist/vit-wasm.browser.js,
+// imported as any page would), the MNIST model and digits. The published package leaves the copies
+// out and `vit-wasm guide` serves the originals in their place.
+const libraryBeside = {
+  name: 'library-beside',
+  setup(b) {
+    b.onResolve({ filter: /\/src\/index\.js$/ }, () => ({ path: './vit-wasm.browser.js', external: true }));
+  },
+};
+await build({
+  ...browser,
+  format: 'esm',
+  entryPoints: { main: 'guide/main.ts' },
+  outdir: 'dist/guide',
+  plugins: [libraryBeside],
+});
+copyFileSync('dist/vit-wasm.browser.js', 'dist/guide/vit-wasm.browser.js');
+copyFileSync('guide/index.html', 'dist/guide/index.html');
+copyFileSync('src/runtime/coi-serviceworker.js', 'dist/guide/coi-serviceworker.js');
+cpSync('assets/mnist-vit', 'dist/guide/model', { recursive: true });
+cpSync('assets/digits', 'dist/guide/digits', { recursive: true });
+
 const kb = (f) => `${(readFileSync(f).length / 1024).toFixed(1)} KB`;
+const guideBytes = readdirSync('dist/guide', { recursive: true })
+  .map((f) => path.join('dist/guide', f))
+  .filter((f) => statSync(f).isFile())
+  .reduce((n, f) => n + statSync(f).size, 0);
+console.log(`dist/guide/ ${(guideBytes / 1024).toFixed(0)} KB in all (main.js ${kb('dist/guide/main.js')})`);
 console.log(
   `dist/vit-wasm.browser.js ${kb('dist/vit-wasm.browser.js')} (workers ${(sources.worker.length / 1024).toFixed(1)} + ` +
     `${(sources.trainWorker.length / 1024).toFixed(1)} KB inside), dist/index.js ${kb('dist/index.js')}`,

@@ -10,6 +10,7 @@ import { PRESETS, randomModelFiles } from '../io/presets.js';
 import { loadModel, type Prediction, type ViTModel } from '../model.js';
 import { packageFile } from '../runtime/paths.js';
 import { benchChild, benchPrep, runBench } from './bench.js';
+import { guideCommand } from './guide.js';
 import { importAllOptional, MissingPackageError } from './optional.js';
 import { evalCommand, trainCommand } from './train-cli.js';
 
@@ -21,6 +22,7 @@ const USAGE = `vit-wasm: Vision Transformer inference and training in WebAssembl
 
 Usage:
   vit-wasm demo                          classify the bundled handwritten digits with the bundled model
+  vit-wasm guide [--port P] [--open] [--plain]   serve the live visual guide to the ViT on 127.0.0.1
   vit-wasm classify [--model DIR] IMAGE... [--top K] [--json] [--threads N] [--simd auto|simd|relaxed]
   vit-wasm train --dataset mnist --out DIR [--epochs N] [--batch B] [--lr X] [--threads T] [--seed S] [--shift P]
   vit-wasm eval --model DIR --dataset mnist
@@ -45,6 +47,9 @@ train     trains a small ViT (28 px, patch 7, hidden 64, 4 layers, 4 heads, MLP 
           (default: all cores). Defaults: 34 epochs, batch 32, lr 3e-3, seed 0. Writes a model directory.
 eval      held-out accuracy and confusion matrix of a 28×28 digit model.
 demo      (npm start) the bundled model on the bundled held-out digits.
+guide     serves the live guide (draw a digit, watch every step of the model) on 127.0.0.1 with the
+          COOP/COEP headers that give it threads; --port (default 8080; 0 picks one), --open starts a
+          browser, --plain leaves the headers out (one thread).
 init      writes a seeded random-weight model in the Hugging Face layout (HF's initialisation
           scales, not zeros). Presets: ${Object.keys(PRESETS).join(', ')} (224 px, patch 16, 1000 labels).
 export-onnx  writes the model's weights as an ONNX graph (opset 17) that onnxruntime runs:
@@ -206,6 +211,7 @@ async function demo(): Promise<number> {
       );
     }
     console.log(`\n${right} of ${files.length} right`);
+    console.log('\nSee every step of this model live, drawing your own digit: npx vit-wasm guide');
   } finally {
     await model.dispose();
   }
@@ -226,6 +232,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (cmd === 'classify') return await classify(rest);
     if (cmd === 'demo') return await demo();
+    if (cmd === 'guide') return await guideCommand(rest, UsageError);
     if (cmd === 'train') return await trainCommand(rest, UsageError);
     if (cmd === 'eval') return await evalCommand(rest, UsageError);
     if (cmd === 'init') return await init(rest);

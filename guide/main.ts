@@ -1,0 +1,275 @@
+/**
+ * The live guide: "A Visual Guide to Vision Transformers", step by step, drawn from the real model
+ * on the current image. Every picture comes from one `model.trace(pixels)`: the same forward as
+ * `classify`, with every intermediate kept.
+ */
+import { attentionRollout, loadModel, positionSimilarity, type Trace, type ViTModel } from '../src/index.js';
+import { bars, colour, drawn, heatmap, legend, overlay, patchGrid, prepare } from './draw.js';
+
+const $ = <T extends HTMLElement = HTMLElement>(sel: string) => document.querySelector(sel) as T;
+const canvas = (id: string) => $<HTMLCanvasElement>(`#${id}`);
+
+interface State {
+  model: ViTModel;
+  trace: Trace | null;
+  layer: number;
+  head: number;
+  token: number;
+  /** The digit's true label when it is an untouched held-out sample. */
+  truth: string | null;
+}
+
+const SAMPLES = [
+  '00-label-0',
+  '01-label-1',
+  '02-label-2',
+  '03-label-3',
+  '04-label-4',
+  '05-label-5',
+  '06-label-6',
+  '07-label-7',
+  '08-label-8',
+  '09-label-9',
+  '10-label-0',
+  '11-label-1',
+];
+
+async function main(): Promise<void> {
+  const status = $('#status');
+  const model = await loadModel('./model/');
+  const c = model.config,
+    [H, W] = c.imageSize,
+    p = c.patchSize,
+    T = (H / p) * (W / p) + 1;
+  const state: State = { model, trace: null, layer: 0, head: 0, token: 0, truth: null };
+  const r = model.runtime;
+  $('#runtime').textContent =
+    `${r.threads} thread${r.threads > 1 ? 's' : ''}, ${r.simd === 'relaxed' ? 'relaxed SIMD (FMA)' : 'SIMD'} kernels` +
+    (r.fallback ? ` — threads are off: ${r.fallback}` : '');
+  // the shapes under the pictures, in this model's sizes
+  const sizes: Record<string, string> = {
+    T: String(T),
+    Np: String(T - 1),
+    D: String(c.hiddenSize),
+    M: String(c.intermediateSize),
+    dh: String(c.hiddenSize / c.numHeads),
+    H: String(c.numHeads),
+    L: String(c.numLabels),
+    p: String(p),
+    C: String(c.numChannels),
+    HW: `${H}×${W}`,
+    K: String(c.numChannels * p * p),
+  };
+  for (const el of document.querySelectorAll('[data-shape]')) {
+    el.textContent = el.getAttribute('data-shape')!.replace(/\b([A-Za-z]+)\b/g, (m: string) => sizes[m] ?? m);
+  }
+  fillSelect($<HTMLSelectElement>('#layer'), c.numLayers, (i) => `layer ${i + 1} of ${c.numLayers}`);
+  fillSelect($<HTMLSelectElement>('#head'), c.numHeads, (i) => `head ${i + 1} of ${c.numHeads}`);
+  fillSelect($<HTMLSelectElement>('#token'), T, (i) => (i === 0 ? 'token 0 (cls)' : `token ${i} (patch ${i - 1})`));
+
+  // ---- input: draw, pick a held-out digit ----
+  const pad = canvas('pad'),
+    ctx = pad.getContext('2d', { willReadFrequently: true })!;
+  pad.width = W;
+  pad.height = H;
+  const clear = () => {
+    ctx.fillStyle = '#000';
+    ctx.fillRect(0, 0, W, H);
+  };
+  clear();
+  let pending = false;
+  const update = (pixels?: Float32Array) => {
+    if (pending && !pixels) return;
+    pending = true;
+    requestAnimationFrame(async () => {
+      const t0 = performance.now();
+      const input = pixels ?? (await model.pixels(ctx.getImageData(0, 0, W, H)));
+      state.trace = await model.trace(input);
+      const t1 = performance.now();
+      render(state);
+      const t2 = performance.now();
+      pending = false;
+      status.textContent = `trace ${(t1 - t0).toFixed(1)} ms, redraw ${(t2 - t1).toFixed(1)} ms`;
+      (window as unknown as { __guide: unknown }).__guide = { ...guideApi(state), traceMs: t1 - t0, drawMs: t2 - t1 };
+    });
+  };
+  let last: [number, number] | null = null;
+  const at = (e: PointerEvent): [number, number] => {
+    const b = pad.getBoundingClientRect();
+    return [((e.clientX - b.left) / b.width) * W, ((e.clientY - b.top) / b.height) * H];
+  };
+  pad.addEventListener('pointerdown', (e) => {
+    pad.setPointerCapture(e.pointerId);
+    last = at(e);
+    state.truth = null;
+    stroke(last, last);
+  });
+  pad.addEventListener('pointermove', (e) => {
+    if (!last) return;
+    const q = at(e);
+    stroke(last, q);
+    last = q;
+  });
+  const end = () => {
+    last = null;
+  };
+  pad.addEventListener('pointerup', end);
+  pad.addEventListener('pointercancel', end);
+  function stroke(a: [number, number], b: [number, number]): void {
+    ctx.strokeStyle = '#fff';
+    ctx.lineWidth = W / 11;
+    ctx.lineCap = 'round';
+    ctx.beginPath();
+    ctx.moveTo(...a);
+    ctx.lineTo(...b);
+    ctx.stroke();
+    update();
+  }
+  $('#clear').addEventListener('click', () => {
+    clear();
+    state.truth = null;
+    update();
+  });
+  const samples = $('#samples');
+  for (const s of SAMPLES) {
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.textContent = s.slice(-1);
+    b.title = `held-out digit ${s.slice(0, 2)} (a ${s.slice(-1)})`;
+    b.addEventListener('click', () => pick(s));
+    samples.append(b);
+  }
+  async function pick(name: string): Promise<void> {
+    const bytes = new Uint8Array(await (await fetch(`./digits/digit-${name}.png`)).arrayBuffer());
+    const bitmap = await createImageBitmap(new Blob([bytes], { type: 'image/png' }));
+    ctx.drawImage(bitmap, 0, 0, W, H);
+    state.truth = name.slice(-1);
+    // the PNG's own bytes (vit-wasm's decoder): the same pixels, and so the same bits, as in Node
+    update(await model.pixels(bytes));
+  }
+  for (const [id, key] of [
+    ['layer', 'layer'],
+    ['head', 'head'],
+    ['token', 'token'],
+  ] as const) {
+    $<HTMLSelectElement>(`#${id}`).addEventListener('change', (e) => {
+      state[key] = Number((e.target as HTMLSelectElement).value);
+      render(state);
+    });
+  }
+  canvas('overlay').addEventListener('click', (e) => {
+    const b = canvas('overlay').getBoundingClientRect();
+    const gx = Math.floor(((e.clientX - b.left) / b.width) * (W / p)),
+      gy = Math.floor(((e.clientY - b.top) / b.height) * (H / p));
+    state.token = 1 + gy * (W / p) + gx;
+    $<HTMLSelectElement>('#token').value = String(state.token);
+    render(state);
+  });
+  (window as unknown as { __pick: (n: string) => Promise<void> }).__pick = pick;
+  await pick('07-label-7');
+}
+
+function fillSelect(sel: HTMLSelectElement, n: number, label: (i: number) => string): void {
+  sel.replaceChildren(...Array.from({ length: n }, (_, i) => new Option(label(i), String(i))));
+}
+
+/** Every step's picture, from the current trace. */
+function render(s: State): void {
+  const t = s.trace;
+  if (!t) return;
+  const c = s.model.config,
+    [H, W] = c.imageSize,
+    p = c.patchSize,
+    C = c.numChannels,
+    D = c.hiddenSize,
+    T = t.input.dims[0];
+  const dh = D / c.numHeads,
+    L = t.layers[s.layer],
+    h = s.head,
+    i = s.token;
+  const scale = Math.max(1, Math.floor(224 / Math.max(H, W)));
+  const head = (x: Float32Array, cols: number, rows = T) => x.subarray(h * rows * cols, (h + 1) * rows * cols);
+  patchGrid(canvas('patches'), t.pixels.data, C, H, W, p, scale);
+  heatmap(canvas('flattened'), t.flattened.data, t.flattened.dims[0], t.flattened.dims[1]);
+  heatmap(canvas('embeddings'), t.patchEmbeddings.data, T - 1, D);
+  const withCls = new Float32Array(T * D);
+  withCls.set(t.clsToken.data);
+  withCls.set(t.patchEmbeddings.data, D);
+  heatmap(canvas('cls'), withCls, T, D, { highlightRow: 0 });
+  heatmap(canvas('positions'), t.positionEmbeddings.data, T, D);
+  similarityGrid(canvas('similarity'), positionSimilarity(t.positionEmbeddings).data, H / p, W / p);
+  heatmap(canvas('input'), t.input.data, T, D, { highlightRow: 0 });
+  heatmap(canvas('layernorm1'), L.layernorm1.data, T, D);
+  heatmap(canvas('q'), head(L.q.data, dh), T, dh, { width: 160 });
+  heatmap(canvas('k'), head(L.k.data, dh), T, dh, { width: 160 });
+  heatmap(canvas('v'), head(L.v.data, dh), T, dh, { width: 160 });
+  heatmap(canvas('scores'), head(L.scores.data, T), T, T, { highlightRow: i });
+  heatmap(canvas('attention'), head(L.attention.data, T), T, T, { signed: false, max: 1, highlightRow: i });
+  heatmap(canvas('weighted'), head(L.heads.data, dh), T, dh, { width: 160, highlightRow: i });
+  heatmap(canvas('concat'), L.concat.data, T, D);
+  heatmap(canvas('projection'), L.projection.data, T, D);
+  heatmap(canvas('residual'), L.residual.data, T, D);
+  heatmap(canvas('mlp-hidden'), L.mlpHidden.data, T, c.intermediateSize);
+  heatmap(canvas('mlp-output'), L.mlpOutput.data, T, D);
+  heatmap(canvas('output'), L.output.data, T, D);
+  heatmap(canvas('cls-output'), t.clsOutput.data, 1, D, { cell: Math.max(2, Math.floor(320 / D)) });
+  bars(canvas('probabilities'), c.labels, t.probabilities.data);
+  // attention on the image: this head's attention from the chosen token to every patch, and rollout
+  overlay(
+    canvas('overlay'),
+    t.pixels.data,
+    C,
+    H,
+    W,
+    p,
+    head(L.attention.data, T).subarray(i * T + 1, (i + 1) * T),
+    scale,
+  );
+  const rollout = attentionRollout(t.layers.map((l) => l.attention));
+  overlay(canvas('rollout'), t.pixels.data, C, H, W, p, rollout.data.subarray(i * T + 1, (i + 1) * T), scale);
+  let best = 0;
+  t.probabilities.data.forEach((v, k) => {
+    if (v > t.probabilities.data[best]) best = k;
+  });
+  $('#prediction').textContent =
+    `The model reads a ${c.labels[best]} (${(100 * t.probabilities.data[best]).toFixed(1)}%)` +
+    (s.truth !== null ? `; this held-out digit is a ${s.truth}.` : '.');
+}
+
+/** The ViT paper's position-embedding figure: for each patch, its similarity to every patch, on the grid. */
+function similarityGrid(cv: HTMLCanvasElement, sim: Float32Array, gh: number, gw: number): void {
+  const n = gh * gw,
+    cell = Math.max(1, Math.floor(240 / (gw * gw + gw))),
+    tile = gw * cell + cell;
+  const ctx = prepare(cv, Math.max(gw * tile, 160), gh * tile + 22);
+  for (let a = 0; a < n; a++)
+    for (let b = 0; b < n; b++) {
+      ctx.fillStyle = colour(sim[a * n + b], 1, true);
+      ctx.fillRect(
+        (a % gw) * tile + (b % gw) * cell,
+        Math.floor(a / gw) * tile + Math.floor(b / gw) * cell,
+        cell,
+        cell,
+      );
+    }
+  legend(ctx, 0, gh * tile + 6, 160, 1, true);
+}
+
+/** What the tests read: the current probabilities' bits and whether every picture is drawn. */
+function guideApi(s: State) {
+  return {
+    probabilities: Array.from(new Uint32Array(s.trace!.probabilities.data.buffer.slice(0))),
+    logits: Array.from(s.trace!.logits.data),
+    /** Which step pictures have anything drawn (read back on demand: it is slow). */
+    drawn: () =>
+      Object.fromEntries(
+        [...document.querySelectorAll<HTMLCanvasElement>('canvas[data-step]')].map((cv) => [cv.id, drawn(cv)]),
+      ),
+    runtime: s.model.runtime,
+  };
+}
+
+main().catch((e) => {
+  $('#status').textContent = `Error: ${(e as Error).message}`;
+  (window as unknown as { __guide: unknown }).__guide = { error: (e as Error).message };
+});

@@ -1,0 +1,160 @@
+// The live guide (guide/, served by `vit-wasm guide`) in headless Chromium: it loads with no page
+// error and no request leaving the local server; every step's picture is drawn; the probabilities
+// it shows for a held-out digit equal Node's bit for bit; drawing on the pad changes the prediction;
+// without COOP/COEP it runs on one thread. A screenshot of each step goes to test-results/guide/.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, test } from 'vitest';
+import { loadModel } from '../src/index.js';
+import { FIXTURES } from './helpers.js';
+
+const ROOT = path.join(FIXTURES, '../..');
+const CHROMIUM = '/usr/bin/chromium';
+const SHOTS = path.join(ROOT, 'test-results', 'guide');
+/** The guide's whole download (dist/guide/, built by npm run build), in KB: the README states it. */
+const BUDGET_KB = 850;
+const haveChromium = existsSync(CHROMIUM);
+if (!haveChromium && process.env.CI) throw new Error(`${CHROMIUM} is missing: .ci/run should have installed it`);
+
+const servers: ChildProcess[] = [];
+afterAll(() => {
+  for (const s of servers) s.kill();
+});
+
+/** Starts `vit-wasm guide --port 0` and resolves to its URL. */
+function serve(extra: string[] = []): Promise<string> {
+  const child = spawn(process.execPath, [path.join(ROOT, 'bin/vit-wasm.js'), 'guide', '--port', '0', ...extra], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  servers.push(child);
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+      const m = /http:\/\/127\.0\.0\.1:\d+\//.exec(out);
+      if (m) resolve(m[0]);
+    });
+    child.on('exit', (code) => reject(new Error(`vit-wasm guide exited (${code}): ${out}`)));
+  });
+}
+
+async function open(url: string, width = 1100) {
+  const { chromium } = await import('playwright-core');
+  const context = await chromium.launchPersistentContext(mkdtempSync(path.join(tmpdir(), 'vit-wasm-guide-')), {
+    executablePath: CHROMIUM,
+    headless: true,
+    viewport: { width, height: 900 },
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
+  });
+  const page = context.pages()[0] ?? (await context.newPage());
+  const problems: string[] = [];
+  const origin = new URL(url).origin;
+  context.on('request', (r) => {
+    if (!r.url().startsWith(origin) && !/^(data|blob):/.test(r.url()))
+      problems.push(`request left the server: ${r.url()}`);
+  });
+  context.on('response', (r) => {
+    if (r.status() >= 400) problems.push(`HTTP ${r.status()} ${r.url()}`);
+  });
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error') problems.push(`console error: ${m.text()}`);
+  });
+  await page.goto(url);
+  await page.waitForFunction(() => (window as unknown as { __guide?: unknown }).__guide, null, { timeout: 30000 });
+  return { context, page, problems };
+}
+
+type Guide = {
+  error?: string;
+  probabilities: number[];
+  runtime: { threads: number; workers: boolean };
+  drawn: () => Record<string, boolean>;
+};
+const state = (page: import('playwright-core').Page) =>
+  page.evaluate(() => {
+    const g = (window as unknown as { __guide: Guide }).__guide;
+    return { ...g, drawn: g.error ? {} : g.drawn() };
+  });
+
+test('the guide folder is within its download budget', () => {
+  const dir = path.join(ROOT, 'dist/guide');
+  const bytes = readdirSync(dir, { recursive: true })
+    .map((f) => path.join(dir, String(f)))
+    .filter((f) => statSync(f).isFile() && !f.endsWith('coi-serviceworker.js'))
+    .reduce((n, f) => n + statSync(f).size, 0);
+  console.log(`dist/guide: ${(bytes / 1024).toFixed(0)} KB (budget ${BUDGET_KB} KB)`);
+  expect(bytes / 1024).toBeLessThanOrEqual(BUDGET_KB);
+});
+
+describe.skipIf(!haveChromium)('the guide in headless Chromium', () => {
+  test("every step drawn; the probabilities equal Node's to the bit; drawing changes the prediction", async () => {
+    const { context, page, problems } = await open(await serve());
+    try {
+      let g = await state(page);
+      expect(g.error).toBeUndefined();
+      expect(g.runtime).toMatchObject({ threads: 2, workers: true });
+      const notDrawn = Object.entries(g.drawn).filter(([, d]) => !d);
+      expect(Object.keys(g.drawn).length).toBeGreaterThan(20);
+      expect(notDrawn).toEqual([]);
+      // the page starts on held-out digit 07 (a 7): Node's trace of the same PNG, same build
+      const model = await loadModel(path.join(ROOT, 'assets/mnist-vit'), { threads: 2, simd: 'relaxed' });
+      const png = readFileSync(path.join(ROOT, 'assets/digits/digit-07-label-7.png'));
+      const node = await model.trace(await model.pixels(new Uint8Array(png)));
+      expect(g.probabilities).toEqual(Array.from(new Uint32Array(node.probabilities.data.buffer)));
+      await model.dispose();
+      // a screenshot of each step
+      mkdirSync(SHOTS, { recursive: true });
+      for (const id of await page.$$eval('section.step', (s) => s.map((x) => x.id))) {
+        await page.locator(`#${id}`).screenshot({ path: path.join(SHOTS, `${id}.png`) });
+      }
+      // draw: clear, then a stroke down the middle (a 1); the prediction moves
+      const before = g.probabilities;
+      await page.click('#clear');
+      const pad = await page.locator('#pad').boundingBox();
+      await page.mouse.move(pad!.x + pad!.width * 0.5, pad!.y + pad!.height * 0.15);
+      await page.mouse.down();
+      for (let k = 1; k <= 10; k++)
+        await page.mouse.move(pad!.x + pad!.width * 0.5, pad!.y + pad!.height * (0.15 + 0.07 * k));
+      await page.mouse.up();
+      await page.waitForFunction(
+        (b) => JSON.stringify((window as unknown as { __guide: Guide }).__guide.probabilities) !== JSON.stringify(b),
+        before,
+      );
+      g = await state(page);
+      const probs = new Float32Array(Uint32Array.from(g.probabilities).buffer);
+      expect(probs.indexOf(Math.max(...probs))).toBe(1);
+      await page.screenshot({ path: path.join(SHOTS, 'drawn-one.png') });
+      expect(problems).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
+
+  test('without COOP/COEP it runs on one thread and says why; phone width', async () => {
+    const { context, page, problems } = await open(await serve(['--plain']), 390);
+    try {
+      const g = await state(page);
+      expect(g.error).toBeUndefined();
+      expect(g.runtime).toMatchObject({ threads: 1, workers: false });
+      expect(Object.values(g.drawn).every(Boolean)).toBe(true);
+      expect(await page.textContent('#runtime')).toContain('threads are off: the page is not cross-origin isolated');
+      // one thread: the plain-SIMD build; on a page wider than the phone nothing scrolls sideways
+      expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+      mkdirSync(SHOTS, { recursive: true });
+      await page.screenshot({ path: path.join(SHOTS, 'phone.png'), fullPage: true });
+      expect(problems.filter((p) => !p.includes('threads are off'))).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
+});
