@@ -175,6 +175,39 @@ await check('cli: the library from the installed package in Node', async () => {
   assert(res.label === '4' && res.runtime.threads === 2 && res.runtime.workers, r.stdout);
 });
 
+await check('cli: vit-wasm guide serves the whole guide from the installed package', async () => {
+  const child = spawn(path.join(app, 'node_modules', '.bin', 'vit-wasm'), ['guide', '--port', '0'], {
+    cwd: app,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  try {
+    const url = await new Promise((resolve, reject) => {
+      let out = '';
+      child.stdout.on('data', (d) => {
+        out += d;
+        const m = /http:\/\/127\.0\.0\.1:\d+\//.exec(out);
+        if (m) resolve(m[0]);
+      });
+      child.on('exit', (code) => reject(new Error(`vit-wasm guide exited (${code}): ${out}`)));
+    });
+    // the package leaves out the guide's copies of the model, digits and library: the server maps them
+    for (const f of [
+      '',
+      'main.js',
+      'vit-wasm.browser.js',
+      'model/config.json',
+      'model/model.safetensors',
+      'digits/digit-07-label-7.png',
+    ]) {
+      const r = await fetch(url + f);
+      assert(r.ok, `${url}${f}: HTTP ${r.status}`);
+      assert(r.headers.get('cross-origin-embedder-policy') === 'require-corp', `${url}${f}: no COEP header`);
+    }
+  } finally {
+    child.kill();
+  }
+});
+
 // ---- 3. the examples in a browser ----
 const TYPES = {
   '.html': 'text/html',
