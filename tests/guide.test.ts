@@ -134,6 +134,17 @@ describe.skipIf(!haveChromium)('the guide in headless Chromium', () => {
       const probs = new Float32Array(Uint32Array.from(g.probabilities).buffer);
       expect(probs.indexOf(Math.max(...probs))).toBe(1);
       await page.screenshot({ path: path.join(SHOTS, 'drawn-one.png') });
+      // the threads panel: 1 and 2 workers, the same bits
+      await page.click('#run-threads');
+      await page.waitForFunction(() => (window as unknown as { __threads?: unknown }).__threads, null, {
+        timeout: 60000,
+      });
+      const threads = await page.evaluate(
+        () => (window as unknown as { __threads: { same: boolean; rows: { threads: number }[] } }).__threads,
+      );
+      expect(threads.same).toBe(true);
+      expect(threads.rows.map((r) => r.threads)).toEqual([1, 2]);
+      await page.locator('#threads').screenshot({ path: path.join(SHOTS, 'threads.png') });
       expect(problems).toEqual([]);
     } finally {
       await context.close();
