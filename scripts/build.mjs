@@ -7,7 +7,7 @@
 //     train-worker.browser.js) for pages whose Content-Security-Policy forbids blob: workers.
 //   coi-serviceworker.js: threads on static hosts that cannot send COOP/COEP headers.
 // Run after build:wasm (it reads build/kernels-wasm.ts).
-import { copyFileSync, cpSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { build } from 'esbuild';
 
@@ -25,6 +25,7 @@ await build({
     presets: 'src/io/presets.ts',
     kernels: 'src/runtime/kernels.ts',
     train: 'src/train/trainer.ts',
+    'guide-data': 'src/cli/guide-data.ts',
     mnist: 'src/train/mnist.ts',
     'train-cli': 'src/cli/train-cli.ts',
   },
@@ -107,6 +108,14 @@ copyFileSync('guide/index.html', 'dist/guide/index.html');
 copyFileSync('src/runtime/coi-serviceworker.js', 'dist/guide/coi-serviceworker.js');
 cpSync('assets/mnist-vit', 'dist/guide/model', { recursive: true });
 cpSync('assets/digits', 'dist/guide/digits', { recursive: true });
+// the digits step 14 trains on, when the mnist package (a devDependency) is there to make them
+try {
+  const { guideTrainingFiles } = await import('../dist/guide-data.js');
+  mkdirSync('dist/guide/train', { recursive: true });
+  for (const [name, data] of Object.entries(guideTrainingFiles())) writeFileSync(`dist/guide/train/${name}`, data);
+} catch (e) {
+  console.warn(`dist/guide/train/ not written (${e.message}): the guide's training step will say what to install`);
+}
 
 const kb = (f) => `${(readFileSync(f).length / 1024).toFixed(1)} KB`;
 const guideBytes = readdirSync('dist/guide', { recursive: true })

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { packageFile } from '../runtime/paths.js';
+import { guideTrainingFiles } from './guide-data.js';
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -25,6 +26,27 @@ const ALIASES: [string, string][] = [
   ['/digits/', 'assets/digits/'],
   ['/vit-wasm.browser.js', 'dist/vit-wasm.browser.js'],
 ];
+
+let training: Record<string, Uint8Array | string> | null = null;
+
+/** The training digits (src/cli/guide-data.ts), made from the mnist package on first request when the build did not write them. */
+function serveTraining(name: string, res: import('node:http').ServerResponse, plain?: boolean): void {
+  try {
+    training ??= guideTrainingFiles();
+  } catch (e) {
+    res.writeHead(404, { 'content-type': 'text/plain' }).end((e as Error).message);
+    return;
+  }
+  const data = training[name];
+  if (data === undefined) return void res.writeHead(404).end('not found');
+  const headers: Record<string, string> = { 'content-type': TYPES[path.extname(name)] ?? 'application/octet-stream' };
+  if (!plain)
+    Object.assign(headers, {
+      'cross-origin-opener-policy': 'same-origin',
+      'cross-origin-embedder-policy': 'require-corp',
+    });
+  res.writeHead(200, headers).end(data);
+}
 
 /** Runs the guide's server until the process is stopped. Resolves with the URL once it listens. */
 export async function guideCommand(argv: string[], Usage: new (m: string) => Error): Promise<number> {
@@ -54,6 +76,8 @@ export async function guideCommand(argv: string[], Usage: new (m: string) => Err
         file = prefix.endsWith('/') ? path.join(to, rel.slice(prefix.length)) : to;
       }
     }
+    if (rel.startsWith('/train/') && !existsSync(file))
+      return void serveTraining(rel.slice('/train/'.length), res, values.plain);
     if (existsSync(file) && statSync(file).isDirectory()) file = path.join(file, 'index.html');
     if (!existsSync(file) || !statSync(file).isFile()) return void res.writeHead(404).end('not found');
     const headers: Record<string, string> = { 'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream' };
