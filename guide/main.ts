@@ -174,6 +174,23 @@ async function main(): Promise<void> {
     $<HTMLSelectElement>('#token').value = String(state.token);
     render(state);
   });
+  // drop an image: it is read as the model reads any image (resized, to grey), and shown on the pad
+  pad.addEventListener('dragover', (e) => e.preventDefault());
+  pad.addEventListener('drop', async (e) => {
+    e.preventDefault();
+    const file = e.dataTransfer?.files[0];
+    if (!file) return;
+    try {
+      const pixels = await model.pixels(file);
+      const bitmap = await createImageBitmap(file);
+      clear();
+      ctx.drawImage(bitmap, 0, 0, W, H);
+      state.truth = null;
+      update(pixels);
+    } catch (err) {
+      status.textContent = (err as Error).message;
+    }
+  });
   (window as unknown as { __pick: (n: string) => Promise<void> }).__pick = pick;
   $('#run-threads').addEventListener('click', () => compareThreads(state));
   setUpTraining(state, (m) => {

@@ -40,12 +40,13 @@ function serve(extra: string[] = []): Promise<string> {
   });
 }
 
-async function open(url: string, width = 1100) {
+async function open(url: string, width = 1100, serviceWorkers: 'allow' | 'block' = 'allow') {
   const { chromium } = await import('playwright-core');
   const context = await chromium.launchPersistentContext(mkdtempSync(path.join(tmpdir(), 'vit-wasm-guide-')), {
     executablePath: CHROMIUM,
     headless: true,
     viewport: { width, height: 900 },
+    serviceWorkers,
     args: [
       '--no-sandbox',
       '--disable-gpu',
@@ -172,8 +173,8 @@ describe.skipIf(!haveChromium)('the guide in headless Chromium', () => {
     }
   });
 
-  test('without COOP/COEP it runs on one thread and says why; phone width', async () => {
-    const { context, page, problems } = await open(await serve(['--plain']), 390);
+  test('without COOP/COEP (and no service worker) it runs on one thread and says why; phone width', async () => {
+    const { context, page, problems } = await open(await serve(['--plain']), 390, 'block');
     try {
       const g = await state(page);
       expect(g.error).toBeUndefined();
@@ -185,6 +186,24 @@ describe.skipIf(!haveChromium)('the guide in headless Chromium', () => {
       mkdirSync(SHOTS, { recursive: true });
       await page.screenshot({ path: path.join(SHOTS, 'phone.png'), fullPage: true });
       expect(problems.filter((p) => !p.includes('threads are off'))).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
+
+  test('on a host without COOP/COEP, coi-serviceworker.js gives it threads', async () => {
+    const { context, page, problems } = await open(await serve(['--plain']));
+    try {
+      await page.waitForFunction(
+        () => self.crossOriginIsolated && (window as unknown as { __guide?: Guide }).__guide?.runtime,
+        null,
+        {
+          timeout: 30000,
+        },
+      );
+      const g = await state(page);
+      expect(g.runtime).toMatchObject({ threads: 2, workers: true });
+      expect(problems.filter((p) => !/context was destroyed|navigation/i.test(p))).toEqual([]);
     } finally {
       await context.close();
     }

@@ -51,6 +51,7 @@
   if (script.dataset.coep === 'credentialless') url.searchParams.set('coep', 'credentialless');
   navigator.serviceWorker.register(url.href).then(
     (reg) => {
+      if (!reg) return; // registration refused without an error (service workers blocked)
       // Reload once to be served through the worker; a second failure means the browser refuses isolation.
       const reload = () => {
         if (sessionStorage.getItem('vit-wasm-coi-reload')) {
