@@ -142,10 +142,18 @@ export class WorkerPool<Init = unknown, Job = unknown, Result = void> {
 
   private async runNow(job: Job): Promise<Result[]> {
     if (this.disposed) throw new Error('vit-wasm: this model has been disposed');
-    // A start or replacement that failed is tried once more; so is a pool with a worker dead since.
-    await this.ready.catch(() => this.replaceAfter(Promise.resolve()));
-    if (this.slots.length !== this.opts.workers || this.slots.some((s) => s.dead)) this.replaceAfter(Promise.resolve());
-    await this.ready;
+    // A start or replacement that failed is tried once more (its error is this run's if it fails
+    // again); so is a pool with a worker that died since. One replacement at a time: each is awaited.
+    try {
+      await this.ready;
+    } catch {
+      this.replaceAfter(Promise.resolve());
+      await this.ready;
+    }
+    if (this.slots.some((s) => s.dead)) {
+      this.replaceAfter(Promise.resolve());
+      await this.ready;
+    }
     this.running = true;
     for (const s of this.slots) s.handle.ref(true);
     resetCounters(this.opts.memory);
