@@ -203,17 +203,20 @@ export function bars(canvas: HTMLCanvasElement, labels: string[], values: ArrayL
   for (let i = 1; i < values.length; i++) if (values[i] > values[best]) best = i;
   ctx.font = '12px system-ui, sans-serif';
   ctx.textBaseline = 'middle';
-  labels.forEach((l, i) => {
+  // room for the longest label (up to 18 characters shown)
+  const names = labels.map((l) => (l.length > 18 ? `${l.slice(0, 17)}…` : l));
+  const lw = Math.max(...names.map((l) => ctx.measureText(l).width)) + 6;
+  names.forEach((l, i) => {
     const y = i * rowH,
-      w = (width - 90) * values[i];
+      w = (width - lw - 60) * values[i];
     ctx.fillStyle = '#333';
     ctx.textAlign = 'right';
-    ctx.fillText(l, 24, y + rowH / 2);
+    ctx.fillText(l, lw - 6, y + rowH / 2);
     ctx.fillStyle = i === best ? '#6a1b9a' : '#c9a7e0';
-    ctx.fillRect(30, y + 3, Math.max(1, w), rowH - 6);
+    ctx.fillRect(lw, y + 3, Math.max(1, w), rowH - 6);
     ctx.fillStyle = '#333';
     ctx.textAlign = 'left';
-    ctx.fillText(`${(100 * values[i]).toFixed(1)}%`, 34 + Math.max(1, w), y + rowH / 2);
+    ctx.fillText(`${(100 * values[i]).toFixed(1)}%`, lw + 4 + Math.max(1, w), y + rowH / 2);
   });
 }
 

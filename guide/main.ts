@@ -20,6 +20,8 @@ const canvas = (id: string) => $<HTMLCanvasElement>(`#${id}`);
 
 interface State {
   model: ViTModel;
+  /** Where the model came from (the threads panel loads it again). */
+  modelUrl: string;
   trace: Trace | null;
   layer: number;
   head: number;
@@ -45,12 +47,18 @@ const SAMPLES = [
 
 async function main(): Promise<void> {
   const status = $('#status');
-  const model = await loadModel('./model/');
+  // ?model=URL (relative to the page) walks another ViT through the story; the default is the bundled digit model
+  const modelUrl = new URLSearchParams(location.search).get('model') || './model/';
+  const model = await loadModel(modelUrl);
+  const isDigitModel =
+    model.config.numChannels === 1 && model.config.imageSize.join() === '28,28' && model.config.numLabels === 10;
+  $('#model-name').textContent = modelUrl === './model/' ? 'the bundled digit ViT' : modelUrl;
+  $<HTMLInputElement>('#model-url').value = modelUrl === './model/' ? '' : modelUrl;
   const c = model.config,
     [H, W] = c.imageSize,
     p = c.patchSize,
     T = (H / p) * (W / p) + 1;
-  const state: State = { model, trace: null, layer: 0, head: 0, token: 0, truth: null };
+  const state: State = { model, modelUrl, trace: null, layer: 0, head: 0, token: 0, truth: null };
   const r = model.runtime;
   $('#runtime').textContent =
     `${r.threads} thread${r.threads > 1 ? 's' : ''}, ${r.simd === 'relaxed' ? 'relaxed SIMD (FMA)' : 'SIMD'} kernels` +
@@ -152,7 +160,7 @@ async function main(): Promise<void> {
     const bytes = new Uint8Array(await (await fetch(`./digits/digit-${name}.png`)).arrayBuffer());
     const bitmap = await createImageBitmap(new Blob([bytes], { type: 'image/png' }));
     ctx.drawImage(bitmap, 0, 0, W, H);
-    state.truth = name.slice(-1);
+    state.truth = isDigitModel ? name.slice(-1) : null;
     // the PNG's own bytes (vit-wasm's decoder): the same pixels, and so the same bits, as in Node
     update(await model.pixels(bytes));
   }
@@ -193,12 +201,16 @@ async function main(): Promise<void> {
   });
   (window as unknown as { __pick: (n: string) => Promise<void> }).__pick = pick;
   $('#run-threads').addEventListener('click', () => compareThreads(state));
-  setUpTraining(state, (m) => {
-    const old = state.model;
-    state.model = m;
-    update(state.trace!.pixels.data.slice());
-    void old.dispose();
-  });
+  if (!isDigitModel) {
+    $<HTMLButtonElement>('#train').disabled = true;
+    $('#train-status').textContent = 'Training in the page is for the bundled digit model (28×28 grey, 10 classes).';
+  } else
+    setUpTraining(state, (m) => {
+      const old = state.model;
+      state.model = m;
+      update(state.trace!.pixels.data.slice());
+      void old.dispose();
+    });
   await pick('07-label-7');
 }
 
@@ -246,7 +258,14 @@ function render(s: State): void {
   heatmap(canvas('mlp-output'), L.mlpOutput.data, T, D);
   heatmap(canvas('output'), L.output.data, T, D);
   heatmap(canvas('cls-output'), t.clsOutput.data, 1, D, { cell: Math.max(2, Math.floor(320 / D)) });
-  bars(canvas('probabilities'), c.labels, t.probabilities.data);
+  // many classes (ImageNet's 1000): the ten most probable, in order
+  const order = Array.from(t.probabilities.data.keys());
+  if (c.numLabels > 12) order.sort((a, b) => t.probabilities.data[b] - t.probabilities.data[a]).splice(10);
+  bars(
+    canvas('probabilities'),
+    order.map((k) => c.labels[k]),
+    Float32Array.from(order, (k) => t.probabilities.data[k]),
+  );
   // attention on the image: this head's attention from the chosen token to every patch, and rollout
   overlay(
     canvas('overlay'),
@@ -440,7 +459,7 @@ async function compareThreads(s: State): Promise<void> {
   try {
     for (let n = 1; n <= max; n++) {
       out.textContent = `running on ${n} thread${n > 1 ? 's' : ''}…`;
-      const m = await loadModel('./model/', { threads: n });
+      const m = await loadModel(s.modelUrl, { threads: n });
       for (let k = 0; k < 5; k++) await m.forward(pixels, 1); // warm-up
       const times: number[] = [];
       let logits: Float32Array = new Float32Array(0);

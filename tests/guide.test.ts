@@ -3,7 +3,7 @@
 // it shows for a held-out digit equal Node's bit for bit; drawing on the pad changes the prediction;
 // without COOP/COEP it runs on one thread. A screenshot of each step goes to test-results/guide/.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
@@ -33,7 +33,7 @@ function serve(extra: string[] = []): Promise<string> {
     let out = '';
     child.stdout.on('data', (d) => {
       out += d;
-      const m = /http:\/\/127\.0\.0\.1:\d+\//.exec(out);
+      const m = /http:\/\/127\.0\.0\.1:\d+\/\S*/.exec(out);
       if (m) resolve(m[0]);
     });
     child.on('exit', (code) => reject(new Error(`vit-wasm guide exited (${code}): ${out}`)));
@@ -204,6 +204,34 @@ describe.skipIf(!haveChromium)('the guide in headless Chromium', () => {
       const g = await state(page);
       expect(g.runtime).toMatchObject({ threads: 2, workers: true });
       expect(problems.filter((p) => !/context was destroyed|navigation/i.test(p))).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
+
+  test("another ViT (224 px, 196 patches, 12 heads, 1000 labels) walks through the story: every picture drawn, Node's bits", async () => {
+    const { PRESETS, randomModelFiles } = await import('../src/io/presets.js');
+    const dir = mkdtempSync(path.join(tmpdir(), 'vit-wasm-guide-model-'));
+    const files = randomModelFiles({ ...PRESETS['vit-b16'], hiddenSize: 192, numLayers: 2, intermediateSize: 384 }, 5);
+    for (const [name, data] of Object.entries(files)) writeFileSync(path.join(dir, name), data);
+    const url = await serve(['--model', dir]);
+    expect(url).toMatch(/\?model=user-model\/$/);
+    const { context, page, problems } = await open(url);
+    try {
+      const g = await state(page);
+      expect(g.error).toBeUndefined();
+      expect(Object.entries(g.drawn).filter(([, d]) => !d)).toEqual([]);
+      const model = await loadModel(dir, { threads: 2, simd: 'relaxed' });
+      const png = readFileSync(path.join(ROOT, 'assets/digits/digit-07-label-7.png'));
+      const node = await model.trace(await model.pixels(new Uint8Array(png)));
+      expect(g.probabilities).toEqual(Array.from(new Uint32Array(node.probabilities.data.buffer)));
+      await model.dispose();
+      expect(await page.isDisabled('#train')).toBe(true);
+      mkdirSync(SHOTS, { recursive: true });
+      for (const id of ['step-1', 'step-5', 'step-8', 'step-9', 'step-13']) {
+        await page.locator(`#${id}`).screenshot({ path: path.join(SHOTS, `vit224-${id}.png`) });
+      }
+      expect(problems).toEqual([]);
     } finally {
       await context.close();
     }

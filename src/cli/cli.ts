@@ -22,7 +22,7 @@ const USAGE = `vit-wasm: Vision Transformer inference and training in WebAssembl
 
 Usage:
   vit-wasm demo                          classify the bundled handwritten digits with the bundled model
-  vit-wasm guide [--port P] [--open] [--plain]   serve the live visual guide to the ViT on 127.0.0.1
+  vit-wasm guide [--model DIR] [--port P] [--open] [--plain]   serve the live visual guide on 127.0.0.1
   vit-wasm classify [--model DIR] IMAGE... [--top K] [--json] [--threads N] [--simd auto|simd|relaxed]
   vit-wasm train --dataset mnist --out DIR [--epochs N] [--batch B] [--lr X] [--threads T] [--seed S] [--shift P]
   vit-wasm eval --model DIR --dataset mnist
@@ -49,7 +49,7 @@ eval      held-out accuracy and confusion matrix of a 28×28 digit model.
 demo      (npm start) the bundled model on the bundled held-out digits.
 guide     serves the live guide (draw a digit, watch every step of the model) on 127.0.0.1 with the
           COOP/COEP headers that give it threads; --port (default 8080; 0 picks one), --open starts a
-          browser, --plain leaves the headers out (one thread).
+          browser, --plain leaves the headers out (one thread), --model DIR opens it on another ViT.
 init      writes a seeded random-weight model in the Hugging Face layout (HF's initialisation
           scales, not zeros). Presets: ${Object.keys(PRESETS).join(', ')} (224 px, patch 16, 1000 labels).
 export-onnx  writes the model's weights as an ONNX graph (opset 17) that onnxruntime runs:

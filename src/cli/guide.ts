@@ -48,12 +48,22 @@ function serveTraining(name: string, res: import('node:http').ServerResponse, pl
   res.writeHead(200, headers).end(data);
 }
 
-/** Runs the guide's server until the process is stopped. Resolves with the URL once it listens. */
+/** Runs the guide's server until the process is stopped (prints its URL once it listens). */
 export async function guideCommand(argv: string[], Usage: new (m: string) => Error): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: { port: { type: 'string' }, open: { type: 'boolean' }, plain: { type: 'boolean' } },
+    options: {
+      port: { type: 'string' },
+      open: { type: 'boolean' },
+      plain: { type: 'boolean' },
+      model: { type: 'string' },
+    },
   });
+  // --model DIR: that model directory is served at /user-model/ and the page opened on it
+  const userModel = values.model === undefined ? null : path.resolve(values.model);
+  if (userModel && !existsSync(path.join(userModel, 'config.json'))) {
+    throw new Error(`vit-wasm: guide: ${userModel} has no config.json (give a Hugging Face-layout model directory)`);
+  }
   const port = values.port === undefined ? 8080 : Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     throw new Usage(`--port must be 0…65535, got '${values.port}'`);
@@ -69,6 +79,10 @@ export async function guideCommand(argv: string[], Usage: new (m: string) => Err
     }
     let file = path.join(root, rel);
     if (!file.startsWith(root)) return void res.writeHead(403).end();
+    if (userModel && rel.startsWith('/user-model/')) {
+      file = path.join(userModel, rel.slice('/user-model/'.length));
+      if (!file.startsWith(userModel)) return void res.writeHead(403).end();
+    }
     // the installed package leaves the guide's copies of the model and digits out: serve assets/
     for (const [prefix, dir] of ALIASES) {
       if (!existsSync(file) && rel.startsWith(prefix)) {
@@ -98,7 +112,7 @@ export async function guideCommand(argv: string[], Usage: new (m: string) => Err
     );
     server.listen(port, '127.0.0.1', resolve);
   });
-  const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/`;
+  const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/${userModel ? '?model=user-model/' : ''}`;
   console.log(`vit-wasm guide: ${url}${values.plain ? ' (without COOP/COEP: one thread)' : ''}  (Ctrl-C stops it)`);
   if (values.open) {
     const cmd = process.platform === 'darwin' ? 'open' : process.platform === 'win32' ? 'explorer' : 'xdg-open';
