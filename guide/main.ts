@@ -174,6 +174,27 @@ async function main(): Promise<void> {
       render(state);
     });
   }
+  // the arrow keys move the chosen patch over the grid (Home: back to the cls token)
+  canvas('overlay').addEventListener('keydown', (e) => {
+    const gw = W / p,
+      gh = H / p,
+      at = Math.max(0, state.token - 1);
+    let x = at % gw,
+      y = Math.floor(at / gw);
+    if (e.key === 'Home') state.token = 0;
+    else if (e.key.startsWith('Arrow') && state.token === 0)
+      state.token = 1; // from cls, the first patch
+    else if (e.key.startsWith('Arrow')) {
+      if (e.key === 'ArrowLeft') x = Math.max(0, x - 1);
+      if (e.key === 'ArrowRight') x = Math.min(gw - 1, x + 1);
+      if (e.key === 'ArrowUp') y = Math.max(0, y - 1);
+      if (e.key === 'ArrowDown') y = Math.min(gh - 1, y + 1);
+      state.token = 1 + y * gw + x;
+    } else return;
+    e.preventDefault();
+    $<HTMLSelectElement>('#token').value = String(state.token);
+    render(state);
+  });
   canvas('overlay').addEventListener('click', (e) => {
     const b = canvas('overlay').getBoundingClientRect();
     const gx = Math.floor(((e.clientX - b.left) / b.width) * (W / p)),
@@ -279,6 +300,24 @@ function render(s: State): void {
   );
   const rollout = attentionRollout(t.layers.map((l) => l.attention));
   overlay(canvas('rollout'), t.pixels.data, C, H, W, p, rollout.data.subarray(i * T + 1, (i + 1) * T), scale);
+  // every head of this layer, small: the same token's attention
+  const box = $('#all-heads');
+  while (box.children.length < c.numHeads)
+    box.append(Object.assign(document.createElement('canvas'), { title: `head ${box.children.length + 1}` }));
+  while (box.children.length > c.numHeads) box.lastChild!.remove();
+  [...box.children].forEach((cv, k) =>
+    overlay(
+      cv as HTMLCanvasElement,
+      t.pixels.data,
+      C,
+      H,
+      W,
+      p,
+      L.attention.data.subarray(k * T * T + i * T + 1, k * T * T + (i + 1) * T),
+      Math.max(1, Math.floor(76 / W)),
+    ),
+  );
+  document.body.classList.remove('loading');
   let best = 0;
   t.probabilities.data.forEach((v, k) => {
     if (v > t.probabilities.data[best]) best = k;
@@ -354,6 +393,7 @@ function setUpTraining(s: State, use: (m: ViTModel) => void): void {
           idx.map((k) => data!.y[k]),
         ),
       );
+      curves(canvas('curves'), losses, accuracies, steps); // the loss every step; accuracy every 25
       if (trainer.stepCount % 25 === 0 || trainer.stepCount === steps) {
         const ev = await trainer.evaluate(testX, testY);
         accuracies.push([trainer.stepCount, ev.accuracy]);

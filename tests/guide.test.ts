@@ -118,6 +118,15 @@ describe.skipIf(!haveChromium)('the guide in headless Chromium', () => {
       for (const id of await page.$$eval('section.step', (s) => s.map((x) => x.id))) {
         await page.locator(`#${id}`).screenshot({ path: path.join(SHOTS, `${id}.png`) });
       }
+      // the keyboard chooses a token on the attention picture: Home is cls, arrows move over the patches
+      await page.focus('#overlay');
+      await page.keyboard.press('ArrowRight');
+      expect(await page.inputValue('#token')).toBe('1');
+      await page.keyboard.press('ArrowDown');
+      expect(await page.inputValue('#token')).toBe(String(1 + 28 / 7));
+      await page.keyboard.press('Home');
+      expect(await page.inputValue('#token')).toBe('0');
+      expect(await page.$$eval('#all-heads canvas', (c) => c.length)).toBe(4);
       // draw: clear, then a stroke down the middle (a 1); the prediction moves
       const before = g.probabilities;
       await page.click('#clear');
