@@ -1,14 +1,13 @@
 // The same fixture model in headless Chromium: with COOP/COEP headers it runs on 2 workers over
 // shared memory; without them it falls back to one thread in the page. Both must give Node's bits.
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { loadModel } from '../src/index.js';
+import { haveChromium, launchChromium } from './chromium.js';
 import { FIXTURES, maxDiff, modelFixtures } from './helpers.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const ROOT = path.join(FIXTURES, '../..');
 const TYPES: Record<string, string> = {
   '.html': 'text/html',
@@ -18,10 +17,8 @@ const TYPES: Record<string, string> = {
   '.json': 'application/json',
   '.png': 'image/png',
 };
-// CI installs Chromium (.ci/run); elsewhere the test says it is skipped rather than failing a fresh machine.
-const haveChromium = existsSync(CHROMIUM);
-if (!haveChromium && process.env.CI) throw new Error(`${CHROMIUM} is missing: .ci/run should have installed it`);
-if (!haveChromium) console.warn(`browser tests skipped: no ${CHROMIUM} (apt-get install -y chromium)`);
+// CI installs Chromium (.ci/run); elsewhere the tests say they are skipped rather than failing a fresh machine.
+const chromiumHere = haveChromium();
 
 let server: Server,
   origin: string,
@@ -62,25 +59,11 @@ beforeAll(async () => {
 });
 afterAll(() => new Promise<void>((r) => server.close(() => r())));
 
-describe.skipIf(!haveChromium)('headless Chromium', () => {
+describe.skipIf(!chromiumHere)('headless Chromium', () => {
   const f = modelFixtures().find((x) => x.name === 'h33-hf')!;
 
   async function open(url: string) {
-    const { chromium } = await import('playwright-core');
-    // a fresh profile each time (playwright passes it as --user-data-dir)
-    const browser = await chromium.launchPersistentContext(mkdtempSync(path.join(tmpdir(), 'vit-wasm-chromium-')), {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-        '--disable-quic',
-      ],
-    });
+    const browser = await launchChromium();
     try {
       const page = await browser.newPage();
       const logs: string[] = [];

@@ -3,20 +3,19 @@
 // it shows for a held-out digit equal Node's bit for bit; drawing on the pad changes the prediction;
 // without COOP/COEP it runs on one thread. A screenshot of each step goes to test-results/guide/.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { loadModel } from '../src/index.js';
+import { haveChromium, launchChromium } from './chromium.js';
 import { FIXTURES } from './helpers.js';
 
 const ROOT = path.join(FIXTURES, '../..');
-const CHROMIUM = '/usr/bin/chromium';
 const SHOTS = path.join(ROOT, 'test-results', 'guide');
 /** The guide's whole download (dist/guide/, built by npm run build), in KB: the README states it. */
 const BUDGET_KB = 1300;
-const haveChromium = existsSync(CHROMIUM);
-if (!haveChromium && process.env.CI) throw new Error(`${CHROMIUM} is missing: .ci/run should have installed it`);
+const chromiumHere = haveChromium();
 
 const servers: ChildProcess[] = [];
 afterAll(() => {
@@ -41,21 +40,7 @@ function serve(extra: string[] = []): Promise<string> {
 }
 
 async function open(url: string, width = 1100, serviceWorkers: 'allow' | 'block' = 'allow') {
-  const { chromium } = await import('playwright-core');
-  const context = await chromium.launchPersistentContext(mkdtempSync(path.join(tmpdir(), 'vit-wasm-guide-')), {
-    executablePath: CHROMIUM,
-    headless: true,
-    viewport: { width, height: 900 },
-    serviceWorkers,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
-  });
+  const context = await launchChromium({ viewport: { width, height: 900 }, serviceWorkers });
   const page = context.pages()[0] ?? (await context.newPage());
   const problems: string[] = [];
   const origin = new URL(url).origin;
@@ -97,7 +82,7 @@ test('the guide folder is within its download budget', () => {
   expect(bytes / 1024).toBeLessThanOrEqual(BUDGET_KB);
 });
 
-describe.skipIf(!haveChromium)('the guide in headless Chromium', () => {
+describe.skipIf(!chromiumHere)('the guide in headless Chromium', () => {
   test("every step drawn; the probabilities equal Node's to the bit; drawing changes the prediction", async () => {
     const { context, page, problems } = await open(await serve());
     try {

@@ -1,0 +1,36 @@
+// Debian's Chromium, headless, for the browser tests: a fresh profile per launch (playwright passes
+// it as --user-data-dir) and the flags that keep it from reaching the network by itself.
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { BrowserContext } from 'playwright-core';
+
+export const CHROMIUM = '/usr/bin/chromium';
+
+/** Whether the browser tests can run; in CI a missing Chromium is an error (.ci/run installs it). */
+export function haveChromium(): boolean {
+  const have = existsSync(CHROMIUM);
+  if (!have && process.env.CI) throw new Error(`${CHROMIUM} is missing: .ci/run should have installed it`);
+  if (!have) console.warn(`browser tests skipped: no ${CHROMIUM} (apt-get install -y chromium)`);
+  return have;
+}
+
+export async function launchChromium(
+  opts: { viewport?: { width: number; height: number }; serviceWorkers?: 'allow' | 'block' } = {},
+): Promise<BrowserContext> {
+  const { chromium } = await import('playwright-core');
+  return chromium.launchPersistentContext(mkdtempSync(path.join(tmpdir(), 'vit-wasm-chromium-')), {
+    executablePath: CHROMIUM,
+    headless: true,
+    ...opts,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+      '--disable-quic',
+    ],
+  });
+}
