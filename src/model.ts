@@ -14,7 +14,7 @@ import { type Activations, inferencePlan, keptPlan, stream, tokens, vitForward }
 import { compileKernels, instantiateKernels, type KernelExports, type SimdFlavor } from './runtime/kernels.js';
 import { WasmMemory } from './runtime/memory.js';
 import { defaultThreadCount, PLATFORM, sharedMemoryUnavailable } from './runtime/platform.js';
-import { type Fault, WorkerPool } from './runtime/pool.js';
+import { checkThreads, type Fault, WorkerPool } from './runtime/pool.js';
 
 /** Options for {@link loadModel}. */
 export interface LoadOptions {
@@ -351,9 +351,7 @@ function topPredictions(probs: Float32Array, labels: string[], k: number): Predi
  * @param where a directory path (Node), a base URL (browsers), or a map of file name → contents
  */
 export async function loadModel(where: ModelLocation, opts: LoadOptions = {}): Promise<ViTModel> {
-  const threads = opts.threads ?? defaultThreads();
-  if (!Number.isInteger(threads) || threads < 1)
-    throw new Error(`vit-wasm: threads must be a positive integer, got ${threads}`);
+  const threads = checkThreads(opts.threads ?? defaultThreads());
   const simd = opts.simd ?? 'auto';
   if (simd !== 'auto' && simd !== 'simd' && simd !== 'relaxed')
     throw new Error(`vit-wasm: simd must be 'auto', 'simd' or 'relaxed', got ${JSON.stringify(simd)}`);

@@ -331,8 +331,37 @@ describe('config and weights', () => {
         withConfig((c) => {
           c.layer_norm_eps = 'tiny';
         }),
-      /config\.json: layer_norm_eps must be a non-negative number/,
+      /config\.json: layer_norm_eps must be a finite number > 0, got "tiny"/,
     ],
+    [
+      'layer_norm_eps 1e999 (Infinity once parsed)',
+      () => {
+        const f = withConfig((c) => {
+          c.layer_norm_eps = 'INF';
+        });
+        f['config.json'] = (f['config.json'] as string).replace('"INF"', '1e999');
+        return f;
+      },
+      /config\.json: layer_norm_eps must be a finite number > 0, got Infinity/,
+    ],
+    ...([0, -1e-6] as const).map((eps): [string, () => Files, RegExp] => [
+      `layer_norm_eps ${eps}`,
+      () =>
+        withConfig((c) => {
+          c.layer_norm_eps = eps;
+        }),
+      /config\.json: layer_norm_eps must be a finite number > 0/,
+    ]),
+    ...(['00', ' 0', '0x0', '1.0', '-0'] as const).map((key): [string, () => Files, RegExp] => [
+      `id2label key ${JSON.stringify(key)}`,
+      () =>
+        withConfig((c) => {
+          const labels = c.id2label as Record<string, string>;
+          labels[key] = labels['0'];
+          delete labels['0'];
+        }),
+      new RegExp(`config\\.json: id2label key ${JSON.stringify(key).replace(/[.]/g, '\\.')} is not a class index 0…6`),
+    ]),
     [
       'no weights file',
       () => {
@@ -383,6 +412,16 @@ describe('config and weights', () => {
     await expect(loadModel(files)).rejects.toThrow(/model-00002-of-00002\.safetensors: no such file/);
   });
 
+  test.each(['..', '.', ''])('sharded index naming the shard %j', async (name) => {
+    const files = fixtureFiles('h33-hf');
+    const index = JSON.parse(files['model.safetensors.index.json'] as string);
+    index.weight_map['vit.layernorm.weight'] = name;
+    files['model.safetensors.index.json'] = JSON.stringify(index);
+    await expect(loadModel(files)).rejects.toThrow(
+      `model.safetensors.index.json: bad shard name ${JSON.stringify(name)}`,
+    );
+  });
+
   test('model directory that does not exist', async () => {
     await expect(loadModel('/nonexistent/model')).rejects.toThrow(
       /model directory \/nonexistent\/model does not exist/,
@@ -391,6 +430,12 @@ describe('config and weights', () => {
 });
 
 describe('bad calls', () => {
+  test('threads past the limit are refused, saying the limit', async () => {
+    await expect(loadModel(path.join(MODELS, 'h40-hf'), { threads: 1024 })).rejects.toThrow(
+      'vit-wasm: threads 1024 is over the limit of 64 workers',
+    );
+  });
+
   test('forward checks length, batch and finiteness; dispose ends the model', async () => {
     const model = await loadModel(path.join(MODELS, 'h40-hf'));
     const n = 3 * 20 * 25;

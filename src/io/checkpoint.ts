@@ -68,7 +68,14 @@ async function openTensors(
     try {
       const shards = new Map<string, Map<string, TensorInfo>>();
       for (const shard of new Set(Object.values(map))) {
-        if (typeof shard !== 'string' || shard.includes('/') || shard.includes('\\'))
+        if (
+          typeof shard !== 'string' ||
+          !shard ||
+          shard === '.' ||
+          shard === '..' ||
+          shard.includes('/') ||
+          shard.includes('\\')
+        )
           throw new Error(`vit-wasm: ${indexFile}: bad shard name ${JSON.stringify(shard)}`);
         const src = await files.open(shard);
         sources.push(src);
@@ -167,8 +174,11 @@ function resolveConfig(
       `vit-wasm: ${CF}: hidden_act ${JSON.stringify(act)} is not supported; vit-wasm implements the exact erf GELU ('gelu')`,
     );
   const eps = raw.layer_norm_eps ?? (scheme === 'hf' ? 1e-12 : 1e-6);
-  if (typeof eps !== 'number' || !(eps >= 0))
-    throw new Error(`vit-wasm: ${CF}: layer_norm_eps must be a non-negative number, got ${JSON.stringify(eps)}`);
+  // > 0: with eps 0 a constant row (a blank image patch) divides by zero
+  if (typeof eps !== 'number' || !(eps > 0) || !Number.isFinite(eps))
+    throw new Error(
+      `vit-wasm: ${CF}: layer_norm_eps must be a finite number > 0, got ${typeof eps === 'number' ? eps : JSON.stringify(eps)}`,
+    );
   const hasQkvBias = n.layer(0).qkvB.every((b) => t.has(b));
   const qkvBias = raw.qkv_bias ?? hasQkvBias;
   if (typeof qkvBias !== 'boolean') throw new Error(`vit-wasm: ${CF}: qkv_bias must be true or false`);
@@ -188,7 +198,8 @@ function resolveConfig(
         `vit-wasm: ${CF}: id2label has ${entries.length} labels, but ${file} tensor '${n.headW}' has ${head.shape[0]} outputs`,
       );
     for (const [k, v] of entries) {
-      const i = Number(k);
+      // canonical decimal keys only: "00", " 0" or "0x0" would each land on class 0 and overwrite it
+      const i = /^(0|[1-9][0-9]*)$/.test(k) ? Number(k) : Number.NaN;
       if (!Number.isInteger(i) || i < 0 || i >= head.shape[0])
         throw new Error(
           `vit-wasm: ${CF}: id2label key ${JSON.stringify(k)} is not a class index 0…${head.shape[0] - 1}`,

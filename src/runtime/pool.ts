@@ -26,6 +26,21 @@ interface Slot<Api> {
   dead: boolean;
 }
 
+/** Most workers a pool may have: past the cores a worker only costs memory (~8 MB) and start-up time. */
+export const MAX_WORKERS = 64;
+
+/** `threads` checked: a positive integer, at most {@link MAX_WORKERS}. */
+export function checkThreads(threads: number): number {
+  if (!Number.isInteger(threads) || threads < 1)
+    throw new Error(`vit-wasm: threads must be a positive integer, got ${threads}`);
+  if (threads > MAX_WORKERS) {
+    throw new Error(
+      `vit-wasm: threads ${threads} is over the limit of ${MAX_WORKERS} workers (each costs memory and start-up time, and more than the cores only slows the work down)`,
+    );
+  }
+  return threads;
+}
+
 /** A deterministic fault, for tests: kill a worker now, make it trap in its next run, or exit at op N of its next run. */
 export type Fault = 'kill' | 'trap' | { exitAtOp: number };
 

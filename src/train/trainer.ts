@@ -11,7 +11,7 @@ import { hfConfigFiles, parseJson, type ViTShape } from '../network/config.js';
 import { compileKernels, instantiateKernels } from '../runtime/kernels.js';
 import { WasmMemory } from '../runtime/memory.js';
 import { sharedMemoryUnavailable, writeLocalFiles } from '../runtime/platform.js';
-import { WorkerPool } from '../runtime/pool.js';
+import { checkThreads, WorkerPool } from '../runtime/pool.js';
 import {
   argmax,
   type Options,
@@ -364,9 +364,7 @@ export async function createTrainer(dims: TrainDims | null, options: TrainOption
     throw new Error(`vit-wasm: hiddenSize ${d.hiddenSize} is not divisible by numHeads ${d.numHeads}`);
   if (d.imageSize[0] % d.patchSize || d.imageSize[1] % d.patchSize)
     throw new Error(`vit-wasm: image size ${d.imageSize} is not divisible by patchSize ${d.patchSize}`);
-  const threads = options.threads ?? 1;
-  if (!Number.isInteger(threads) || threads < 1)
-    throw new Error(`vit-wasm: threads must be a positive integer, got ${threads}`);
+  const threads = checkThreads(options.threads ?? 1);
   const o: Options = {
     maxBatch: options.maxBatch ?? 64,
     lr: options.lr ?? 1e-3,
