@@ -8,7 +8,9 @@ import {
   createTrainer,
   decodeImage,
   loadModel,
+  type PreprocessConfig,
   positionSimilarity,
+  preprocess,
   type Trace,
   type Trainer,
   type ViTModel,
@@ -362,7 +364,7 @@ function setUpTraining(s: State, use: (m: ViTModel) => void): void {
       return;
     }
     try {
-      data ??= await loadDigits();
+      data ??= await loadDigits(s.model.preprocessing);
     } catch (e) {
       status.textContent = (e as Error).message;
       return;
@@ -426,8 +428,10 @@ function setUpTraining(s: State, use: (m: ViTModel) => void): void {
   }
 }
 
-/** The guide's training digits (dist/guide/train/, or served by vit-wasm guide), normalized as the model's preprocessing does. */
-async function loadDigits(): Promise<{ x: Float32Array; y: number[]; nTrain: number; nTest: number }> {
+/** The guide's training digits (dist/guide/train/, or served by vit-wasm guide), through the model's own preprocessing. */
+async function loadDigits(
+  pre: PreprocessConfig,
+): Promise<{ x: Float32Array; y: number[]; nTrain: number; nTest: number }> {
   const [meta, png] = await Promise.all([fetch('./train/labels.json'), fetch('./train/digits.png')]);
   if (!meta.ok || !png.ok) {
     throw new Error(
@@ -445,15 +449,14 @@ async function loadDigits(): Promise<{ x: Float32Array; y: number[]; nTrain: num
   const n = train + test,
     P = size * size,
     x = new Float32Array(n * P),
-    f = Math.fround;
+    tile = new Uint8Array(P);
   for (let k = 0; k < n; k++) {
     const x0 = (k % columns) * size,
       y0 = Math.floor(k / columns) * size;
     for (let yy = 0; yy < size; yy++)
-      for (let xx = 0; xx < size; xx++) {
-        const v = img.data[((y0 + yy) * img.width + x0 + xx) * img.channels];
-        x[k * P + yy * size + xx] = f(f(f(v * (1 / 255)) - 0.5) / 0.5);
-      }
+      for (let xx = 0; xx < size; xx++)
+        tile[yy * size + xx] = img.data[((y0 + yy) * img.width + x0 + xx) * img.channels];
+    preprocess({ data: tile, width: size, height: size, channels: 1 }, pre, 1, x.subarray(k * P, (k + 1) * P));
   }
   return { x, y: labels, nTrain: train, nTest: test };
 }

@@ -27,6 +27,17 @@ const ALIASES: [string, string][] = [
   ['/vit-wasm.browser.js', 'dist/vit-wasm.browser.js'],
 ];
 
+/** The content type of `file`, and COOP/COEP (which give the page threads) unless `plain`. */
+function headersFor(file: string, plain?: boolean): Record<string, string> {
+  const headers: Record<string, string> = { 'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream' };
+  if (!plain)
+    Object.assign(headers, {
+      'cross-origin-opener-policy': 'same-origin',
+      'cross-origin-embedder-policy': 'require-corp',
+    });
+  return headers;
+}
+
 let training: Record<string, Uint8Array | string> | null = null;
 
 /** The training digits (src/cli/guide-data.ts), made from the mnist package on first request when the build did not write them. */
@@ -39,13 +50,7 @@ function serveTraining(name: string, res: import('node:http').ServerResponse, pl
   }
   const data = training[name];
   if (data === undefined) return void res.writeHead(404).end('not found');
-  const headers: Record<string, string> = { 'content-type': TYPES[path.extname(name)] ?? 'application/octet-stream' };
-  if (!plain)
-    Object.assign(headers, {
-      'cross-origin-opener-policy': 'same-origin',
-      'cross-origin-embedder-policy': 'require-corp',
-    });
-  res.writeHead(200, headers).end(data);
+  res.writeHead(200, headersFor(name, plain)).end(data);
 }
 
 /** Runs the guide's server until the process is stopped (prints its URL once it listens). */
@@ -94,13 +99,7 @@ export async function guideCommand(argv: string[], Usage: new (m: string) => Err
       return void serveTraining(rel.slice('/train/'.length), res, values.plain);
     if (existsSync(file) && statSync(file).isDirectory()) file = path.join(file, 'index.html');
     if (!existsSync(file) || !statSync(file).isFile()) return void res.writeHead(404).end('not found');
-    const headers: Record<string, string> = { 'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream' };
-    if (!values.plain)
-      Object.assign(headers, {
-        'cross-origin-opener-policy': 'same-origin',
-        'cross-origin-embedder-policy': 'require-corp',
-      });
-    res.writeHead(200, headers).end(readFileSync(file));
+    res.writeHead(200, headersFor(file, values.plain)).end(readFileSync(file));
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e: NodeJS.ErrnoException) =>
