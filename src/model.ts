@@ -351,7 +351,7 @@ function topPredictions(probs: Float32Array, labels: string[], k: number): Predi
  * @param where a directory path (Node), a base URL (browsers), or a map of file name → contents
  */
 export async function loadModel(where: ModelLocation, opts: LoadOptions = {}): Promise<ViTModel> {
-  const threads = checkThreads(opts.threads ?? defaultThreads());
+  const threads = checkThreads(opts.threads ?? defaultThreadCount());
   const simd = opts.simd ?? 'auto';
   if (simd !== 'auto' && simd !== 'simd' && simd !== 'relaxed')
     throw new Error(`vit-wasm: simd must be 'auto', 'simd' or 'relaxed', got ${JSON.stringify(simd)}`);
@@ -415,8 +415,3 @@ export async function loadModel(where: ModelLocation, opts: LoadOptions = {}): P
 
 /** The one-thread fallback is announced once per page or process, not once per model. */
 let warnedFallback = false;
-
-/** The default thread count: every core in Node (`os.availableParallelism()`), the reported cores up to 8 in browsers. */
-export function defaultThreads(): number {
-  return defaultThreadCount();
-}

@@ -3,7 +3,8 @@
  */
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
-import { defaultThreads, loadModel } from '../model.js';
+import { loadModel } from '../model.js';
+import { defaultThreadCount } from '../runtime/platform.js';
 import { type DigitSet, loadMnist, MNIST_SIZE, normalizeDigits } from '../train/mnist.js';
 import { argmax, createTrainer, type TrainDims } from '../train/trainer.js';
 
@@ -52,7 +53,7 @@ export async function trainCommand(argv: string[], Usage: UsageErrorCtor): Promi
   const epochs = num(values.epochs, '--epochs', 34, Usage, true),
     B = num(values.batch, '--batch', 32, Usage, true);
   const lr = num(values.lr, '--lr', 3e-3, Usage);
-  const threads = num(values.threads, '--threads', await defaultThreads(), Usage, true);
+  const threads = num(values.threads, '--threads', defaultThreadCount(), Usage, true);
   const shift = values.shift === undefined ? 2 : Number(values.shift);
   if (!Number.isInteger(shift) || shift < 0 || shift > 8)
     throw new Usage(

@@ -8,7 +8,7 @@
  * Shapes: B images, C×H×W pixels, p patch, Np patches, T = Np + 1 tokens, D hidden, H heads,
  * dh = D/H, M MLP size, L labels.
  */
-import type { Linear, Norm, Weights } from '../io/checkpoint.js';
+import type { Weights } from '../io/checkpoint.js';
 import type { ViTShape } from './config.js';
 import type { Exec } from './ops.js';
 
@@ -256,5 +256,3 @@ export function backwardBuffers(alloc: Alloc, c: ViTShape, B: number): BackwardB
     dpe: alloc(B * Np * D),
   };
 }
-
-export type { Linear, Norm };
