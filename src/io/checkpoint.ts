@@ -3,12 +3,13 @@
  * VisionTransformer, torchvision vit_b_16), reconcile config.json with the tensor shapes, and copy
  * every tensor once, converted to f32, into its place in wasm memory (linear weights packed).
  */
-import { intField, parseJson, sizeField, type ViTConfig } from '../network/config.js';
+import { intField, sizeField, type ViTConfig } from '../network/config.js';
 import type { WasmMemory } from '../runtime/memory.js';
 import { packedSize, packRows, paddedSize } from '../runtime/pack.js';
+import { overLimit } from './limits.js';
 import { detectScheme, type Names, type Scheme } from './names.js';
 import { readSafetensorsHeader, type TensorInfo, TensorReader } from './safetensors.js';
-import type { ByteSource, ModelFiles } from './source.js';
+import { type ByteSource, type ModelFiles, readJson } from './source.js';
 
 export type { Scheme };
 
@@ -45,6 +46,9 @@ export interface Weights {
   head: Linear;
 }
 
+/** Weights beyond this leave a 4 GiB wasm32 memory too little room for activations. */
+const MAX_WEIGHT_BYTES = 3.75 * 2 ** 30;
+
 /** Opens model.safetensors or the shards named by model.safetensors.index.json. */
 async function openTensors(
   files: ModelFiles,
@@ -52,7 +56,7 @@ async function openTensors(
   if (await files.exists('model.safetensors')) {
     const src = await files.open('model.safetensors');
     try {
-      return { tensors: await readSafetensorsHeader(src), sources: [src], file: src.name };
+      return { tensors: await readSafetensorsHeader(src, files.limits.maxHeaderBytes), sources: [src], file: src.name };
     } catch (e) {
       await src.close();
       throw e;
@@ -60,7 +64,7 @@ async function openTensors(
   }
   if (await files.exists('model.safetensors.index.json')) {
     const indexFile = 'model.safetensors.index.json';
-    const index = parseJson(await files.text(indexFile), indexFile);
+    const index = await readJson(files, indexFile);
     const map = index.weight_map as Record<string, unknown> | undefined;
     if (!map || typeof map !== 'object') throw new Error(`vit-wasm: ${files.where}/${indexFile}: missing weight_map`);
     const sources: ByteSource[] = [];
@@ -79,7 +83,7 @@ async function openTensors(
           throw new Error(`vit-wasm: ${indexFile}: bad shard name ${JSON.stringify(shard)}`);
         const src = await files.open(shard);
         sources.push(src);
-        shards.set(shard, await readSafetensorsHeader(src));
+        shards.set(shard, await readSafetensorsHeader(src, files.limits.maxHeaderBytes));
       }
       for (const [name, shard] of Object.entries(map)) {
         const t = shards.get(shard as string)!.get(name);
@@ -104,6 +108,7 @@ function resolveConfig(
   n: Names,
   t: Map<string, TensorInfo>,
   file: string,
+  maxLabels: number,
 ): ViTConfig {
   const CF = 'config.json';
   const need = (name: string): TensorInfo => {
@@ -121,11 +126,44 @@ function resolveConfig(
     );
   const [D, C, p] = patch.shape;
   const T = pos.shape[pos.shape.length - 2];
-  let L = 0;
+  let L = 0,
+    deepest = '';
   for (const name of t.keys()) {
     const m = n.layerIndex.exec(name);
-    if (m) L = Math.max(L, Number(m[1]) + 1);
+    if (m && Number(m[1]) + 1 > L) {
+      L = Number(m[1]) + 1;
+      deepest = name;
+    }
   }
+  if (L > 100_000) throw new Error(`vit-wasm: ${file}: tensor '${deepest}' names layer ${L - 1}: too many layers`);
+  for (let i = 0; i < L; i++) {
+    const ln = n.layer(i).ln1[0];
+    if (!t.has(ln))
+      throw new Error(
+        `vit-wasm: ${file}: missing tensor '${ln}' of layer ${i}: the layers are counted up to ${L - 1} from tensor '${deepest}'`,
+      );
+  }
+  // Every size must be ≥ 1 before anything is built from it: a 0-byte tensor of shape
+  // [4294967295, 0] is valid safetensors, and 4 billion labels would exhaust the heap.
+  const dims: [string, number, string][] = [
+    ['hidden_size', D, n.patchW],
+    ['num_channels', C, n.patchW],
+    ['patch_size', p, n.patchW],
+    ['intermediate_size', fc1.shape[0], n.layer(0).fc1W],
+    ['num_labels', head.shape[0], n.headW],
+    ['position embeddings', T, n.pos],
+  ];
+  for (const [what, v, tensor] of dims)
+    if (!(v >= 1))
+      throw new Error(`vit-wasm: ${file}: tensor '${tensor}' has shape [${t.get(tensor)!.shape}], giving ${what} ${v}`);
+  if (head.shape.length !== 2 || head.shape[1] !== D)
+    throw new Error(`vit-wasm: ${file}: tensor '${n.headW}' has shape [${head.shape}], expected [num_labels, ${D}]`);
+  if (head.shape[0] > maxLabels)
+    throw overLimit(
+      `${file}: tensor '${n.headW}' has ${head.shape[0].toLocaleString('en-US')} classes, which`,
+      'maxLabels',
+      maxLabels,
+    );
   const fromWeights = {
     hidden_size: D,
     num_channels: C,
@@ -231,13 +269,20 @@ export async function loadCheckpoint(
   files: ModelFiles,
   mem: WasmMemory,
 ): Promise<{ config: ViTConfig; weights: Weights; scheme: Scheme }> {
-  const raw = parseJson(await files.text('config.json'), `${files.where}/config.json`);
+  const raw = await readJson(files, 'config.json');
   const { tensors, sources, file } = await openTensors(files);
   try {
     const { scheme, names: n } = detectScheme(new Set(tensors.keys()), file);
-    const cfg = resolveConfig(raw, scheme, n, tensors, file);
+    const cfg = resolveConfig(raw, scheme, n, tensors, file, files.limits.maxLabels);
     const { hiddenSize: D, intermediateSize: M, numLabels: NL, numChannels: C, patchSize: p } = cfg;
     const T = (cfg.imageSize[0] / p) * (cfg.imageSize[1] / p) + 1;
+    // f32 in wasm memory, checked before the first allocation rather than by failing to grow midway
+    let floats = 0;
+    for (const x of tensors.values()) floats += x.shape.reduce((a, d) => a * d, 1);
+    if (floats * 4 > MAX_WEIGHT_BYTES)
+      throw new Error(
+        `vit-wasm: ${file}: the weights take ${((floats * 4) / 2 ** 30).toFixed(2)} GiB as f32, more than fits in a wasm32 memory (4 GiB, with room for activations)`,
+      );
     const used = new Set<string>();
     const reader = new TensorReader(tensors.values());
 
@@ -252,7 +297,14 @@ export async function loadCheckpoint(
         );
       }
       used.add(name);
-      put(await reader.read(info));
+      const data = await reader.read(info);
+      // refused here, by name: one NaN weight makes every logit NaN
+      for (let i = 0; i < data.length; i++)
+        if (!Number.isFinite(data[i]))
+          throw new Error(
+            `vit-wasm: ${file}: tensor '${name}' holds ${data[i]} at element ${i}: weights must be finite (a corrupt or diverged checkpoint)`,
+          );
+      put(data);
     };
     const vector = async (name: string, len: number) => {
       const ptr = mem.alloc(len);

@@ -5,9 +5,11 @@
  * same decoded pixels), rescale by 1/255, normalize by mean/std, lay out as CHW.
  */
 import { convertIndexedToRgb, decode as decodePng } from 'fast-png';
+import { Unzlib } from 'fflate';
 import jpeg from 'jpeg-js';
 import type { PreprocessConfig } from '../network/config.js';
 import { locate, readLocalFile } from '../runtime/platform.js';
+import { DEFAULT_LIMITS, type Limits, overLimit, readResponse } from './limits.js';
 import { fetchOk } from './source.js';
 
 /** Decoded pixels: interleaved 8-bit channels (1 grey, 2 grey+alpha, 3 RGB, 4 RGBA), row-major. */
@@ -50,12 +52,137 @@ export type ImageInput =
   | { data: Uint8ClampedArray; width: number; height: number }
   | BrowserImage;
 
-/** Decodes PNG or JPEG bytes. `name` labels errors. */
-export function decodeImage(bytes: Uint8Array, name = 'image'): RawImage {
+const isPng = (b: Uint8Array) => b.length >= 8 && b[0] === 0x89 && b[1] === 0x50 && b[2] === 0x4e && b[3] === 0x47;
+const isJpeg = (b: Uint8Array) => b.length >= 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff;
+
+interface PngHeader {
+  width: number;
+  height: number;
+  /** Bytes the IDAT stream must inflate to: filter bytes and scanlines of every (Adam7) pass. */
+  rawBytes: number;
+  /** The IDAT chunks' contents, in order. */
+  idat: Uint8Array[];
+}
+
+/**
+ * IHDR's size and the IDAT chunks, read before decoding so that a bomb is refused before its
+ * pixels are allocated. Null when the chunk structure is broken (the decoder then says how).
+ */
+function pngHeader(b: Uint8Array): PngHeader | null {
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  if (b.length < 33 || String.fromCharCode(...b.subarray(12, 16)) !== 'IHDR') return null;
+  const width = v.getUint32(16),
+    height = v.getUint32(20),
+    depth = b[24],
+    color = b[25],
+    interlace = b[28];
+  const channels = ({ 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 } as Record<number, number>)[color] ?? 0;
+  const line = (w: number) => (w > 0 ? 1 + Math.ceil((w * channels * depth) / 8) : 0);
+  let rawBytes = 0;
+  if (interlace === 1) {
+    // Adam7: [x0, y0, dx, dy] of the seven passes; an empty pass has no scanlines at all
+    for (const [x0, y0, dx, dy] of [
+      [0, 0, 8, 8],
+      [4, 0, 8, 8],
+      [0, 4, 4, 8],
+      [2, 0, 4, 4],
+      [0, 2, 2, 4],
+      [1, 0, 2, 2],
+      [0, 1, 1, 2],
+    ]) {
+      const w = Math.ceil((width - x0) / dx),
+        h = Math.ceil((height - y0) / dy);
+      if (w > 0 && h > 0) rawBytes += h * line(w);
+    }
+  } else rawBytes = height * line(width);
+  const idat: Uint8Array[] = [];
+  for (let p = 8; p + 8 <= b.length; ) {
+    const len = v.getUint32(p),
+      type = String.fromCharCode(...b.subarray(p + 4, p + 8));
+    if (p + 12 + len > b.length) break;
+    if (type === 'IDAT') idat.push(b.subarray(p + 8, p + 8 + len));
+    if (type === 'IEND') break;
+    p += 12 + len;
+  }
+  return { width, height, rawBytes, idat };
+}
+
+/** Bytes the zlib stream of `idat` inflates to, counted without keeping them (stops past `cap`). */
+function inflatedLength(idat: Uint8Array[], cap: number): number {
+  let n = 0;
+  const z = new Unzlib((chunk) => {
+    n += chunk.length;
+  });
+  try {
+    for (const c of idat) {
+      z.push(c, false);
+      if (n > cap) return n;
+    }
+    z.push(new Uint8Array(0), true);
+  } catch {
+    /* a corrupt stream: the decoder reports it */
+  }
+  return n;
+}
+
+/** A JPEG's frame size from its SOF marker, or null when none is found before the scan. */
+function jpegSize(b: Uint8Array): { width: number; height: number } | null {
+  for (let p = 2; p + 9 < b.length; ) {
+    if (b[p] !== 0xff) return null;
+    const m = b[p + 1];
+    if (m === 0xff) {
+      p++; // fill byte
+      continue;
+    }
+    if (m === 0xd8 || (m >= 0xd0 && m <= 0xd7) || m === 0x01) {
+      p += 2;
+      continue;
+    }
+    const len = (b[p + 2] << 8) | b[p + 3];
+    // SOF0…SOF15 except DHT (C4), JPG (C8) and DAC (CC)
+    if (m >= 0xc0 && m <= 0xcf && m !== 0xc4 && m !== 0xc8 && m !== 0xcc)
+      return { height: (b[p + 5] << 8) | b[p + 6], width: (b[p + 7] << 8) | b[p + 8] };
+    if (m === 0xda || m === 0xd9) return null;
+    p += 2 + len;
+  }
+  return null;
+}
+
+/** Refuses an image with no pixels or more than the limit, before its pixels are decoded. */
+function checkSize(name: string, width: number, height: number, limits: Limits): void {
+  if (width === 0 || height === 0)
+    throw new Error(`vit-wasm: ${name}: cannot read image: it has no pixels (${width}x${height})`);
+  if (width * height > limits.maxImagePixels)
+    throw overLimit(
+      `${name}: the image is ${width}x${height} = ${(width * height).toLocaleString('en-US')} pixels, which`,
+      'maxImagePixels',
+      limits.maxImagePixels,
+    );
+}
+
+/** Decodes PNG or JPEG bytes. `name` labels errors; images over `limits.maxImagePixels` are refused from their header. */
+export function decodeImage(bytes: Uint8Array, name = 'image', limits: Partial<Limits> = {}): RawImage {
+  const lim = { ...DEFAULT_LIMITS, ...limits };
   const fail = (why: string): never => {
     throw new Error(`vit-wasm: ${name}: cannot read image: ${why}`);
   };
-  if (bytes.length >= 8 && bytes[0] === 0x89 && bytes[1] === 0x50 && bytes[2] === 0x4e && bytes[3] === 0x47) {
+  if (bytes.length > lim.maxImageBytes)
+    throw overLimit(
+      `${name}: ${bytes.length.toLocaleString('en-US')} bytes of image`,
+      'maxImageBytes',
+      lim.maxImageBytes,
+    );
+  if (isPng(bytes)) {
+    const h = pngHeader(bytes);
+    if (h) {
+      checkSize(name, h.width, h.height, lim);
+      // fast-png fills missing scanline bytes with zeros: a truncated image would be classified
+      const got = inflatedLength(h.idat, h.rawBytes);
+      if (got < h.rawBytes)
+        fail(
+          `truncated PNG: its pixel data inflates to ${got} bytes, a ${h.width}x${h.height} image needs ${h.rawBytes}`,
+        );
+    }
     let png: ReturnType<typeof decodePng>;
     try {
       png = decodePng(bytes);
@@ -89,9 +216,17 @@ export function decodeImage(bytes: Uint8Array, name = 'image'): RawImage {
     if (![1, 2, 3, 4].includes(channels)) fail(`unsupported PNG with ${channels} channels`);
     return { data, width: png.width, height: png.height, channels: channels as RawImage['channels'] };
   }
-  if (bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) {
+  if (isJpeg(bytes)) {
+    const size = jpegSize(bytes);
+    if (size) checkSize(name, size.width, size.height, lim);
     try {
-      const j = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: false, maxMemoryUsageInMB: 1024 });
+      const j = jpeg.decode(bytes, {
+        useTArray: true,
+        formatAsRGBA: false,
+        // a second guard for frames our marker scan did not find
+        maxResolutionInMP: lim.maxImagePixels / 1e6,
+        maxMemoryUsageInMB: Math.max(1024, Math.ceil((lim.maxImagePixels * 8) / 2 ** 20)),
+      });
       return { data: j.data, width: j.width, height: j.height, channels: 3 };
     } catch (e) {
       return fail(`corrupt JPEG (${(e as Error).message})`);
@@ -100,14 +235,16 @@ export function decodeImage(bytes: Uint8Array, name = 'image'): RawImage {
   return fail(bytes.length === 0 ? 'the file is empty' : 'not a PNG or JPEG file');
 }
 
-const isPngOrJpeg = (b: Uint8Array) =>
-  (b.length >= 4 && b[0] === 0x89 && b[1] === 0x50 && b[2] === 0x4e && b[3] === 0x47) ||
-  (b.length >= 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff);
-
 /** Encoded bytes → pixels: PNG and JPEG by our decoders; anything else by the browser's, where there is one. */
-async function decodeBytes(bytes: Uint8Array, name: string): Promise<RawImage> {
-  if (isPngOrJpeg(bytes) || typeof createImageBitmap !== 'function' || bytes.length === 0)
-    return decodeImage(bytes, name);
+async function decodeBytes(bytes: Uint8Array, name: string, limits: Limits): Promise<RawImage> {
+  if (isPng(bytes) || isJpeg(bytes) || typeof createImageBitmap !== 'function' || bytes.length === 0)
+    return decodeImage(bytes, name, limits);
+  if (bytes.length > limits.maxImageBytes)
+    throw overLimit(
+      `${name}: ${bytes.length.toLocaleString('en-US')} bytes of image`,
+      'maxImageBytes',
+      limits.maxImageBytes,
+    );
   let bitmap: ImageBitmap;
   try {
     bitmap = await createImageBitmap(new Blob([bytes as Uint8Array<ArrayBuffer>]));
@@ -117,7 +254,7 @@ async function decodeBytes(bytes: Uint8Array, name: string): Promise<RawImage> {
     );
   }
   try {
-    return drawnPixels(bitmap, name);
+    return drawnPixels(bitmap, name, limits);
   } finally {
     bitmap.close();
   }
@@ -129,7 +266,7 @@ const isA = (x: unknown, ctor: string): boolean => {
 };
 
 /** An element, canvas or bitmap, drawn to a fresh canvas and read back as RGBA. */
-function drawnPixels(src: CanvasImageSource, name: string): RawImage {
+function drawnPixels(src: CanvasImageSource, name: string, limits: Limits): RawImage {
   let w: number, h: number;
   if (isA(src, 'HTMLImageElement')) {
     w = (src as HTMLImageElement).naturalWidth;
@@ -143,6 +280,7 @@ function drawnPixels(src: CanvasImageSource, name: string): RawImage {
   }
   if (!(w > 0 && h > 0))
     throw new Error(`vit-wasm: ${name}: the image has no pixels (${w}x${h}): not loaded yet, or empty`);
+  checkSize(name, w, h, limits);
   const canvas =
     typeof OffscreenCanvas === 'function'
       ? new OffscreenCanvas(w, h)
@@ -168,19 +306,34 @@ function elementName(x: object): string {
     : x.constructor.name;
 }
 
-/** Loads any {@link ImageInput} as decoded pixels. */
-export async function readImage(input: ImageInput): Promise<RawImage> {
+/**
+ * Loads any {@link ImageInput} as decoded pixels. Files, downloads and images over `limits`
+ * (default {@link DEFAULT_LIMITS}: 256 MiB, 89,478,485 pixels) are refused before they are read whole.
+ */
+export async function readImage(input: ImageInput, limits: Partial<Limits> = {}): Promise<RawImage> {
+  const lim = { ...DEFAULT_LIMITS, ...limits };
   if (typeof input === 'string' || input instanceof URL) {
     const at = locate(String(input));
-    if ('path' in at) return decodeImage(await readLocalFile(at.path, 'image'), at.path);
+    if ('path' in at)
+      return decodeImage(
+        await readLocalFile(at.path, 'image', { key: 'maxImageBytes', max: lim.maxImageBytes }),
+        at.path,
+        lim,
+      );
     const r = await fetchOk(at.url, 'image');
-    return decodeBytes(new Uint8Array(await r.arrayBuffer()), at.url);
+    return decodeBytes(await readResponse(r, at.url, 'image', 'maxImageBytes', lim.maxImageBytes), at.url, lim);
   }
-  if (input instanceof ArrayBuffer) return decodeBytes(new Uint8Array(input), 'image');
-  if (input instanceof Uint8Array) return decodeBytes(input, 'image');
+  if (input instanceof ArrayBuffer) return decodeBytes(new Uint8Array(input), 'image', lim);
+  if (input instanceof Uint8Array) return decodeBytes(input, 'image', lim);
   if (typeof Blob === 'function' && input instanceof Blob) {
     const name = (input as { name?: string }).name || `Blob (${input.type || 'no type'})`;
-    return decodeBytes(new Uint8Array(await input.arrayBuffer()), name);
+    if (input.size > lim.maxImageBytes)
+      throw overLimit(
+        `${name}: ${input.size.toLocaleString('en-US')} bytes of image`,
+        'maxImageBytes',
+        lim.maxImageBytes,
+      );
+    return decodeBytes(new Uint8Array(await input.arrayBuffer()), name, lim);
   }
   if (input === null || typeof input !== 'object')
     throw new Error(
@@ -195,10 +348,10 @@ export async function readImage(input: ImageInput): Promise<RawImage> {
         throw new Error(`vit-wasm: ${elementName(img)}: the image could not be loaded or decoded`);
       }
     }
-    return drawnPixels(img, elementName(img));
+    return drawnPixels(img, elementName(img), lim);
   }
   if (['HTMLCanvasElement', 'OffscreenCanvas', 'ImageBitmap', 'HTMLVideoElement'].some((c) => isA(input, c))) {
-    return drawnPixels(input as CanvasImageSource, elementName(input));
+    return drawnPixels(input as CanvasImageSource, elementName(input), lim);
   }
   if (!('data' in input) || !('width' in input) || !('height' in input)) {
     throw new Error(

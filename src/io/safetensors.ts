@@ -4,12 +4,15 @@
  * is validated before a byte of data is read, so a bad file fails with its name and the tensor at
  * fault instead of a wasm trap or silent garbage.
  */
+import { DEFAULT_LIMITS, overLimit } from './limits.js';
 import type { ByteSource } from './source.js';
 
 export type DType = 'F32' | 'F16' | 'BF16' | 'F64';
 const ITEM: Record<DType, number> = { F32: 4, F16: 2, BF16: 2, F64: 8 };
 const KNOWN_OTHER = new Set(['BOOL', 'U8', 'I8', 'I16', 'U16', 'I32', 'U32', 'I64', 'U64', 'F8_E4M3', 'F8_E5M2']);
-const MAX_HEADER = 100 * 1024 * 1024;
+/** Dims past this cannot index a wasm32 memory; the format allows them, a ViT never has them. */
+const MAX_DIM = 2 ** 31 - 1;
+const MAX_RANK = 8;
 
 export interface TensorInfo {
   name: string;
@@ -21,15 +24,24 @@ export interface TensorInfo {
   source: ByteSource;
 }
 
-/** Parses and validates the header of one safetensors file. */
-export async function readSafetensorsHeader(src: ByteSource): Promise<Map<string, TensorInfo>> {
+/**
+ * Parses and validates the header of one safetensors file as strictly as the format's own reader:
+ * the tensors' byte ranges must tile the data exactly (from 0, no holes, no overlaps, no trailing
+ * bytes), each range must hold dtype size × shape product bytes, and __metadata__ must map strings
+ * to strings.
+ */
+export async function readSafetensorsHeader(
+  src: ByteSource,
+  maxHeader = DEFAULT_LIMITS.maxHeaderBytes,
+): Promise<Map<string, TensorInfo>> {
   const fail = (msg: string): never => {
     throw new Error(`vit-wasm: ${src.name}: ${msg}`);
   };
   if (src.size < 8) fail(`truncated: ${src.size} bytes, too short for the 8-byte header length`);
   const lenBytes = await src.read(0, 8);
   const n = Number(new DataView(lenBytes.buffer, lenBytes.byteOffset, 8).getBigUint64(0, true));
-  if (n === 0 || n > MAX_HEADER) fail(`bad header length ${n} (must be between 1 and ${MAX_HEADER} bytes)`);
+  if (n > maxHeader) throw overLimit(`${src.name}: a safetensors header of ${n} bytes`, 'maxHeaderBytes', maxHeader);
+  if (n < 2) fail(`bad header length ${n} (the JSON header needs at least 2 bytes)`);
   if (8 + n > src.size)
     fail(`bad header length ${n}: the file has only ${src.size - 8} bytes after the length (truncated?)`);
   let header: unknown;
@@ -43,7 +55,11 @@ export async function readSafetensorsHeader(src: ByteSource): Promise<Map<string
     dataSize = src.size - dataStart;
   const out = new Map<string, TensorInfo>();
   for (const [name, v] of Object.entries(header as Record<string, unknown>)) {
-    if (name === '__metadata__') continue;
+    if (name === '__metadata__') {
+      if (!v || typeof v !== 'object' || Array.isArray(v) || !Object.values(v).every((x) => typeof x === 'string'))
+        fail('__metadata__ must be an object of strings');
+      continue;
+    }
     const bad = (msg: string) => fail(`tensor '${name}': ${msg}`);
     const info = v as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
     if (!info || typeof info !== 'object') bad('header entry is not an object');
@@ -57,8 +73,10 @@ export async function readSafetensorsHeader(src: ByteSource): Promise<Map<string
       );
     }
     const shape = info.shape;
-    if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0))
-      bad(`bad shape ${JSON.stringify(shape)}`);
+    if (!Array.isArray(shape) || shape.length > MAX_RANK || !shape.every((d) => Number.isInteger(d) && d >= 0))
+      bad(`bad shape ${JSON.stringify(shape)} (dims must be integers ≥ 0, at most ${MAX_RANK} of them)`);
+    if ((shape as number[]).some((d) => d > MAX_DIM))
+      bad(`shape ${JSON.stringify(shape)} has a dim over ${MAX_DIM}, more than a wasm32 memory can index`);
     const off = info.data_offsets;
     if (
       !Array.isArray(off) ||
@@ -84,10 +102,26 @@ export async function readSafetensorsHeader(src: ByteSource): Promise<Map<string
       source: src,
     });
   }
-  const sorted = [...out.values()].sort((x, y) => x.begin - y.begin);
-  for (let i = 1; i < sorted.length; i++) {
-    if (sorted[i].begin < sorted[i - 1].end) fail(`tensors '${sorted[i - 1].name}' and '${sorted[i].name}' overlap`);
+  // The ranges must tile the data: a header a few bytes off (a truncated or shifted file) would
+  // otherwise read every tensor from the wrong place and load garbage without an error.
+  const sorted = [...out.values()].sort((x, y) => x.begin - y.begin || x.end - y.end);
+  let at = dataStart;
+  for (const t of sorted) {
+    const rel = (x: number) => x - dataStart;
+    if (t.begin < at)
+      fail(
+        `tensor '${t.name}' (data_offsets [${rel(t.begin)}, ${rel(t.end)}]) overlaps the tensor before it, which ends at ${rel(at)}`,
+      );
+    if (t.begin > at)
+      fail(
+        `tensor '${t.name}' starts at ${rel(t.begin)}, leaving ${t.begin - at} unaccounted bytes after ${rel(at)} (data_offsets must be contiguous from 0)`,
+      );
+    at = t.end;
   }
+  if (at !== src.size)
+    fail(
+      `${src.size - at} trailing bytes after the last tensor (the tensors end at ${at - dataStart} of ${dataSize} data bytes)`,
+    );
   return out;
 }
 

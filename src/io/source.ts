@@ -3,7 +3,9 @@
  * or files already in memory. Tensors are read one at a time straight into wasm memory, so no second
  * full copy of the weights is ever held in JS.
  */
+import { parseJson } from '../network/config.js';
 import { localModelFiles, locate } from '../runtime/platform.js';
+import { DEFAULT_LIMITS, type Limits, overLimit, readResponse } from './limits.js';
 
 export interface ByteSource {
   /** The file's name, used in error messages. */
@@ -20,6 +22,8 @@ export type ModelLocation = string | URL | Record<string, Uint8Array | ArrayBuff
 export interface ModelFiles {
   /** A label for messages (the directory or URL). */
   readonly where: string;
+  /** What may be read (JSON size and depth, header size, labels, downloads). */
+  readonly limits: Limits;
   exists(file: string): Promise<boolean>;
   text(file: string): Promise<string>;
   open(file: string): Promise<ByteSource>;
@@ -36,19 +40,23 @@ function memorySource(name: string, bytes: Uint8Array): ByteSource {
   };
 }
 
-function inMemory(files: Record<string, Uint8Array | ArrayBuffer | string>): ModelFiles {
+function inMemory(files: Record<string, Uint8Array | ArrayBuffer | string>, limits: Limits): ModelFiles {
   const bytesOf = (f: string): Uint8Array => {
-    const v = files[f];
+    const v = Object.hasOwn(files, f) ? files[f] : undefined;
     if (v === undefined) throw new Error(`vit-wasm: ${f}: no such file in the model files given`);
     return typeof v === 'string' ? new TextEncoder().encode(v) : v instanceof Uint8Array ? v : new Uint8Array(v);
   };
   return {
     where: '<in-memory model>',
+    limits,
     async exists(f) {
-      return f in files;
+      return Object.hasOwn(files, f);
     },
     async text(f) {
-      return new TextDecoder().decode(bytesOf(f));
+      const b = bytesOf(f);
+      if (b.byteLength > limits.maxJsonBytes)
+        throw overLimit(`${f}: ${b.byteLength.toLocaleString('en-US')} bytes`, 'maxJsonBytes', limits.maxJsonBytes);
+      return new TextDecoder().decode(b);
     },
     async open(f) {
       return memorySource(f, bytesOf(f));
@@ -56,10 +64,21 @@ function inMemory(files: Record<string, Uint8Array | ArrayBuffer | string>): Mod
   };
 }
 
-function overHttp(base: string): ModelFiles {
+/** A server's HTML page (an error page, a directory listing, a SPA's index) where a model file should be. */
+function htmlInstead(r: Response, u: string): Error | null {
+  const type = r.headers.get('content-type') ?? '';
+  return /^text\/html/i.test(type)
+    ? new Error(
+        `vit-wasm: ${u}: the server sent an HTML page (Content-Type ${type}), not the model file: a wrong URL, or a server that answers missing files with a page`,
+      )
+    : null;
+}
+
+function overHttp(base: string, limits: Limits): ModelFiles {
   const url = (f: string) => new URL(f, base.endsWith('/') ? base : `${base}/`).href;
   return {
     where: base,
+    limits,
     async exists(f) {
       return fetch(url(f), { method: 'HEAD' }).then(
         (r) => r.ok,
@@ -67,23 +86,43 @@ function overHttp(base: string): ModelFiles {
       );
     },
     async text(f) {
-      return (await fetchOk(url(f), 'model file')).text();
+      const u = url(f),
+        r = await fetchOk(u, 'model file');
+      const html = htmlInstead(r, u);
+      if (html) {
+        await r.body?.cancel().catch(() => {});
+        throw html;
+      }
+      return new TextDecoder().decode(await readResponse(r, u, 'model file', 'maxJsonBytes', limits.maxJsonBytes));
     },
     async open(f) {
       // Each tensor is fetched with a Range request as the loader asks for it, so the page never
       // holds the whole file; a server that ignores Range sends it all once, and reads come from that.
       const u = url(f);
       let whole: Uint8Array | null = null;
+      // a server that ignores Range sends the whole file: kept (up to maxDownloadBytes) and read from
+      const wholeFile = async (r: Response): Promise<Uint8Array> => {
+        const html = htmlInstead(r, u);
+        if (html) {
+          await r.body?.cancel().catch(() => {});
+          throw html;
+        }
+        return readResponse(r, u, 'model file', 'maxDownloadBytes', limits.maxDownloadBytes);
+      };
       const ranged = async (offset: number, length: number): Promise<Uint8Array> => {
         if (whole) return whole.subarray(offset, offset + length);
         const r = await fetchOk(u, 'model file', { headers: { Range: `bytes=${offset}-${offset + length - 1}` } });
         if (r.status === 200) {
-          whole = new Uint8Array(await r.arrayBuffer());
+          whole = await wholeFile(r);
+          if (whole.byteLength !== size)
+            throw new Error(
+              `vit-wasm: ${u}: the file was ${size} bytes, and is now ${whole.byteLength}: it changed while loading`,
+            );
           return whole.subarray(offset, offset + length);
         }
         if (r.status !== 206)
           throw new Error(`vit-wasm: ${u}: a Range request got HTTP ${r.status}, expected 206 or 200`);
-        const bytes = new Uint8Array(await r.arrayBuffer());
+        const bytes = await readResponse(r, u, 'model file', 'maxDownloadBytes', limits.maxDownloadBytes);
         if (bytes.length !== length)
           throw new Error(`vit-wasm: ${u}: asked for ${length} bytes at ${offset}, got ${bytes.length}`);
         return bytes;
@@ -92,10 +131,11 @@ function overHttp(base: string): ModelFiles {
       let size: number;
       if (first.status === 206) {
         size = Number(/\/(\d+)$/.exec(first.headers.get('content-range') ?? '')?.[1]);
-        await first.body?.cancel();
-        if (!Number.isFinite(size)) throw new Error(`vit-wasm: ${u}: the server's Content-Range gives no file size`);
+        await first.body?.cancel().catch(() => {});
+        if (!Number.isSafeInteger(size))
+          throw new Error(`vit-wasm: ${u}: the server's Content-Range gives no file size`);
       } else {
-        whole = new Uint8Array(await first.arrayBuffer());
+        whole = await wholeFile(first);
         size = whole.byteLength;
       }
       return {
@@ -132,8 +172,17 @@ export async function fetchOk(url: string, what: string, init?: RequestInit): Pr
  * Resolves a model location into file accessors: in Node a string is a directory path (or a file:,
  * http(s): or blob: URL); in a browser it is a URL, relative ones resolved against the page.
  */
-export async function modelFiles(where: ModelLocation): Promise<ModelFiles> {
-  if (typeof where === 'object' && !(where instanceof URL)) return inMemory(where);
+export async function modelFiles(where: ModelLocation, limits: Limits = DEFAULT_LIMITS): Promise<ModelFiles> {
+  if (where === null || (typeof where !== 'object' && typeof where !== 'string'))
+    throw new Error(
+      `vit-wasm: the model location must be a directory path, a URL or a map of files, got ${where === null ? 'null' : typeof where}`,
+    );
+  if (typeof where === 'object' && !(where instanceof URL)) return inMemory(where, limits);
   const at = locate(String(where));
-  return 'url' in at ? overHttp(at.url) : localModelFiles(at.path);
+  return 'url' in at ? overHttp(at.url, limits) : localModelFiles(at.path, limits);
+}
+
+/** A JSON file of the model as an object, within the size and depth limits; errors name `${where}/${f}`. */
+export async function readJson(files: ModelFiles, f: string): Promise<Record<string, unknown>> {
+  return parseJson(await files.text(f), `${files.where}/${f}`, files.limits.maxJsonDepth);
 }

@@ -3,6 +3,8 @@
  * against what the weights say. Field names in messages are the JSON names, so users can find them.
  */
 
+import { checkJsonDepth, DEFAULT_LIMITS } from '../io/limits.js';
+
 /** The shape of a ViT: every number the network's arithmetic depends on. */
 export interface ViTShape {
   /** [height, width] in pixels. */
@@ -40,13 +42,17 @@ export interface PreprocessConfig {
   imageStd: number[];
 }
 
-export function parseJson(text: string, file: string): Record<string, unknown> {
+/** A JSON object from `text`, or an Error naming `file`; nesting deeper than `maxDepth` is refused. */
+export function parseJson(text: string, file: string, maxDepth = DEFAULT_LIMITS.maxJsonDepth): Record<string, unknown> {
   let v: unknown;
   try {
     v = JSON.parse(text);
   } catch (e) {
-    throw new Error(`vit-wasm: ${file} is not valid JSON (${(e as Error).message})`);
+    const html = /^\s*</.test(text) ? ': it looks like an HTML page (a wrong URL, or a server error page?)' : '';
+    throw new Error(`vit-wasm: ${file} is not valid JSON (${(e as Error).message})${html}`);
   }
+  // deep nesting parses fine but overflows the stack later (posting the config to each worker)
+  checkJsonDepth(v, file, maxDepth);
   if (!v || typeof v !== 'object' || Array.isArray(v)) throw new Error(`vit-wasm: ${file} must hold a JSON object`);
   return v as Record<string, unknown>;
 }

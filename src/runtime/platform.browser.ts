@@ -55,7 +55,7 @@ export function locate(s: string): { url: string } | { path: string } {
   }
 }
 
-export async function readLocalFile(file: string): Promise<Uint8Array> {
+export async function readLocalFile(file: string, _what?: string, _limit?: unknown): Promise<Uint8Array> {
   throw new Error(`vit-wasm: ${file}: local files can be read only in Node; in a browser give a URL, a Blob or bytes`);
 }
 
@@ -65,7 +65,7 @@ export async function writeLocalFiles(dir: string): Promise<void> {
   );
 }
 
-export async function localModelFiles(dir: string): Promise<ModelFiles> {
+export async function localModelFiles(dir: string, _limits?: unknown): Promise<ModelFiles> {
   throw new Error(`vit-wasm: ${dir}: local directories can be read only in Node; in a browser give the model's URL`);
 }
 

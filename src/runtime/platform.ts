@@ -3,7 +3,8 @@
  * flags. This is Node's side. The browser build (scripts/build.mjs) swaps in platform.browser.ts,
  * which exports the same names, so nothing reachable from the browser entry imports `node:`.
  */
-import { mkdir, open, readFile, stat, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { type FileHandle, mkdir, open, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -11,6 +12,7 @@ import v8 from 'node:v8';
 import { parentPort, Worker } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
+import { type Limits, overLimit } from '../io/limits.js';
 import type { ModelFiles } from '../io/source.js';
 import { packageFile } from './paths.js';
 import type { WorkerHandle, WorkerKind } from './platform-api.js';
@@ -52,15 +54,57 @@ export function locate(s: string): { url: string } | { path: string } {
   return { path: s.startsWith('file:') ? fileURLToPath(s) : s };
 }
 
-/** Reads a whole local file; `what` names it in errors ("image", "model file"). */
-export async function readLocalFile(file: string, what: string): Promise<Uint8Array> {
+/**
+ * Opens a local file for reading, refusing anything but a regular file: a FIFO would block forever
+ * and /dev/zero never ends. O_NONBLOCK keeps the open itself from waiting for a FIFO's writer.
+ */
+async function openRegular(file: string, what: string): Promise<{ fh: FileHandle; size: number }> {
+  let fh: FileHandle;
   try {
-    return await readFile(file);
+    fh = await open(file, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     throw new Error(
       `vit-wasm: ${file}: cannot read ${what}: ${code === 'ENOENT' ? 'no such file' : (e as Error).message}`,
     );
+  }
+  const st = await fh.stat();
+  if (!st.isFile()) {
+    await fh.close();
+    const kind = st.isDirectory()
+      ? 'a directory'
+      : st.isFIFO()
+        ? 'a FIFO (named pipe)'
+        : st.isCharacterDevice() || st.isBlockDevice()
+          ? 'a device'
+          : st.isSocket()
+            ? 'a socket'
+            : 'not a regular file';
+    throw new Error(`vit-wasm: ${file}: cannot read ${what}: it is ${kind}, not a regular file`);
+  }
+  return { fh, size: st.size };
+}
+
+/** Reads a whole local regular file of at most `limit` bytes (checked before reading); `what` names it in errors. */
+export async function readLocalFile(
+  file: string,
+  what: string,
+  limit: { key: keyof Limits; max: number },
+): Promise<Uint8Array> {
+  const { fh, size } = await openRegular(file, what);
+  try {
+    if (size > limit.max)
+      throw overLimit(`${file}: the ${what} is ${size.toLocaleString('en-US')} bytes, which`, limit.key, limit.max);
+    const buf = new Uint8Array(size);
+    let done = 0;
+    while (done < size) {
+      const { bytesRead } = await fh.read(buf, done, size - done, done);
+      if (bytesRead === 0) break; // shrank while reading: what was there
+      done += bytesRead;
+    }
+    return done === size ? buf : buf.subarray(0, done);
+  } finally {
+    await fh.close();
   }
 }
 
@@ -71,7 +115,7 @@ export async function writeLocalFiles(dir: string, files: Record<string, string 
 }
 
 /** A model directory on disk. Tensors are read one at a time into a caller-owned buffer. */
-export async function localModelFiles(dir: string): Promise<ModelFiles> {
+export async function localModelFiles(dir: string, limits: Limits): Promise<ModelFiles> {
   const full = (f: string) => path.join(dir, f);
   const st = await stat(dir).catch(() => null);
   if (!st) throw new Error(`vit-wasm: model directory ${dir} does not exist`);
@@ -79,25 +123,21 @@ export async function localModelFiles(dir: string): Promise<ModelFiles> {
     throw new Error(`vit-wasm: ${dir} is not a directory (give the folder holding config.json and model.safetensors)`);
   return {
     where: dir,
+    limits,
+    // anything by that name "exists": reading a FIFO or a directory is then refused by name
     async exists(f) {
       return stat(full(f)).then(
-        (s) => s.isFile(),
+        () => true,
         () => false,
       );
     },
     async text(f) {
-      try {
-        return await readFile(full(f), 'utf8');
-      } catch (e) {
-        throw new Error(`vit-wasm: cannot read ${full(f)}: ${(e as Error).message}`);
-      }
+      const bytes = await readLocalFile(full(f), 'model file', { key: 'maxJsonBytes', max: limits.maxJsonBytes });
+      return new TextDecoder().decode(bytes);
     },
     async open(f) {
       const name = full(f);
-      const fh = await open(name, 'r').catch((e: Error) => {
-        throw new Error(`vit-wasm: cannot open ${name}: ${e.message}`);
-      });
-      const { size } = await fh.stat();
+      const { fh, size } = await openRegular(name, 'model file');
       return {
         name,
         size,

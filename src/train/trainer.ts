@@ -6,8 +6,8 @@
  * data parallel over a worker pool (src/train/core.ts is one worker's share).
  */
 import { encodeSafetensors, readSafetensorsHeader, TensorReader } from '../io/safetensors.js';
-import { type ModelLocation, modelFiles } from '../io/source.js';
-import { hfConfigFiles, parseJson, type ViTShape } from '../network/config.js';
+import { type ModelLocation, modelFiles, readJson } from '../io/source.js';
+import { hfConfigFiles, type ViTShape } from '../network/config.js';
 import { compileKernels, instantiateKernels } from '../runtime/kernels.js';
 import { WasmMemory } from '../runtime/memory.js';
 import { sharedMemoryUnavailable, writeLocalFiles } from '../runtime/platform.js';
@@ -315,10 +315,7 @@ async function initialise(
 /** Reads the dimensions of a checkpoint's config.json for training. */
 async function dimsFrom(where: ModelLocation): Promise<ViTShape> {
   const files = await modelFiles(where);
-  const c = parseJson(await files.text('config.json'), `${files.where}/config.json`) as Record<
-    string,
-    number | number[]
-  >;
+  const c = (await readJson(files, 'config.json')) as Record<string, number | number[]>;
   const size = c.image_size;
   return {
     imageSize: Array.isArray(size) ? [size[0], size[1]] : [size as number, size as number],
