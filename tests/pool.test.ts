@@ -133,6 +133,26 @@ describe('process lifecycle', () => {
     expect(JSON.parse(stdout)).toEqual(['vit-wasm: worker 0 exited (code 1)', 7]);
   });
 
+  // CommonJS has no top-level await: if a pending call held nothing open, Node would exit 0 with
+  // the work silently lost. The script prints only once the call after the crash and dispose() resolve.
+  test('the same in CommonJS: the process waits for the call after a crash, and for dispose()', async () => {
+    const { stdout } = await run(
+      process.execPath,
+      [
+        '-e',
+        `import(${JSON.stringify(path.join(ROOT, 'dist/index.js'))}).then(async ({ loadModel }) => {
+      const m = await loadModel(${JSON.stringify(path.join(MODELS, 'h40-hf'))}, { threads: 2 });
+      await m._injectFault(1, { exitAtOp: 3 });
+      m.forward(new Float32Array(1500), 1).catch((e) => console.log(e.message));
+      m.forward(new Float32Array(1500), 1).then((out) => console.log('second', out.length));
+      m.dispose().then(() => console.log('disposed'));
+    });`,
+      ],
+      { timeout: 20000 },
+    );
+    expect(stdout.trim().split('\n')).toEqual(['vit-wasm: worker 1 exited (code 1)', 'second 7', 'disposed']);
+  });
+
   test('without SharedArrayBuffer: one in-thread instance, one warning, same logits', async () => {
     const f = modelFixtures().find((x) => x.name === 'h38-timm')!;
     const { stdout, stderr } = await run(

@@ -320,7 +320,7 @@ export async function readImage(input: ImageInput, limits: Partial<Limits> = {})
         at.path,
         lim,
       );
-    const r = await fetchOk(at.url, 'image');
+    const r = await fetchOk(at.url, 'image', lim.stallTimeoutMs);
     return decodeBytes(await readResponse(r, at.url, 'image', 'maxImageBytes', lim.maxImageBytes), at.url, lim);
   }
   if (input instanceof ArrayBuffer) return decodeBytes(new Uint8Array(input), 'image', lim);

@@ -26,6 +26,11 @@ export interface Limits {
    * that honours them is read one tensor at a time). Default 4 GiB.
    */
   maxDownloadBytes: number;
+  /**
+   * Milliseconds a server may keep a request waiting (for its response, or between two pieces of
+   * its body) before the request is abandoned with an error naming the URL. Default 30,000.
+   */
+  stallTimeoutMs: number;
 }
 
 export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
@@ -36,6 +41,7 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxHeaderBytes: 100_000_000,
   maxLabels: 1_000_000,
   maxDownloadBytes: 4 * 1024 * 1024 * 1024,
+  stallTimeoutMs: 30_000,
 });
 
 /** The defaults with `given` applied; each given value must be a positive integer (or Infinity to lift it). */
@@ -80,6 +86,45 @@ export function checkJsonDepth(v: unknown, file: string, maxDepth: number): void
 }
 
 /**
+ * Aborts a request when the server sends nothing for `ms`: armed at the request, re-armed by each
+ * piece of body, disarmed when the body ends. Its timer never keeps Node alive on its own.
+ */
+export class StallWatch {
+  readonly controller = new AbortController();
+  private timer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(
+    private readonly url: string,
+    private readonly ms: number,
+  ) {
+    this.arm();
+  }
+
+  arm(): void {
+    this.done();
+    if (!Number.isFinite(this.ms)) return;
+    this.timer = setTimeout(
+      () =>
+        this.controller.abort(
+          new Error(
+            `vit-wasm: ${this.url}: the server sent nothing for ${this.ms / 1000} s (limits.stallTimeoutMs; raise it for a slow server)`,
+          ),
+        ),
+      this.ms,
+    );
+    (this.timer as { unref?: () => void }).unref?.();
+  }
+
+  done(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}
+
+/** The watch of each response fetchOk returned, so reading its body re-arms it. */
+export const stallWatches = new WeakMap<Response, StallWatch>();
+
+/**
  * Reads a fetch Response's body with a byte cap, checking Content-Length first, and naming the URL
  * when the body is cut short (a dropped connection, a lying Content-Length).
  */
@@ -90,13 +135,18 @@ export async function readResponse(
   key: keyof Limits,
   limit: number,
 ): Promise<Uint8Array> {
+  const watch = stallWatches.get(r);
   const declared = r.headers.get('content-length');
   const n = declared === null ? Number.NaN : Number(declared);
   if (n > limit) {
+    watch?.done();
     await r.body?.cancel().catch(() => {});
     throw overLimit(`${url}: the ${what} is ${fmt(n)} bytes, which`, key, limit);
   }
-  if (!r.body) return new Uint8Array(0);
+  if (!r.body) {
+    watch?.done();
+    return new Uint8Array(0);
+  }
   const reader = r.body.getReader();
   const parts: Uint8Array[] = [];
   let got = 0;
@@ -104,6 +154,7 @@ export async function readResponse(
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
+      watch?.arm();
       got += value.byteLength;
       if (got > limit) {
         await reader.cancel().catch(() => {});
@@ -112,10 +163,13 @@ export async function readResponse(
       parts.push(value);
     }
   } catch (e) {
+    if (watch?.controller.signal.aborted) e = watch.controller.signal.reason;
     if ((e as Error).message.startsWith('vit-wasm:')) throw e;
     throw new Error(
       `vit-wasm: ${url}: the ${what} download failed after ${fmt(got)}${Number.isFinite(n) ? ` of ${fmt(n)}` : ''} bytes (${(e as Error).message}${(e as { cause?: Error }).cause ? `: ${(e as { cause: Error }).cause.message}` : ''})`,
     );
+  } finally {
+    watch?.done();
   }
   if (Number.isFinite(n) && got !== n)
     throw new Error(`vit-wasm: ${url}: the server declared ${fmt(n)} bytes (Content-Length) but sent ${fmt(got)}`);

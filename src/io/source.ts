@@ -5,7 +5,7 @@
  */
 import { parseJson } from '../network/config.js';
 import { localModelFiles, locate } from '../runtime/platform.js';
-import { DEFAULT_LIMITS, type Limits, overLimit, readResponse } from './limits.js';
+import { DEFAULT_LIMITS, type Limits, overLimit, readResponse, StallWatch, stallWatches } from './limits.js';
 
 export interface ByteSource {
   /** The file's name, used in error messages. */
@@ -80,17 +80,25 @@ function overHttp(base: string, limits: Limits): ModelFiles {
     where: base,
     limits,
     async exists(f) {
-      return fetch(url(f), { method: 'HEAD' }).then(
-        (r) => r.ok,
-        () => false,
+      const watch = new StallWatch(url(f), limits.stallTimeoutMs);
+      return fetch(url(f), { method: 'HEAD', signal: watch.controller.signal }).then(
+        (r) => {
+          watch.done();
+          return r.ok;
+        },
+        () => {
+          watch.done();
+          if (watch.controller.signal.aborted) throw watch.controller.signal.reason;
+          return false;
+        },
       );
     },
     async text(f) {
       const u = url(f),
-        r = await fetchOk(u, 'model file');
+        r = await fetchOk(u, 'model file', limits.stallTimeoutMs);
       const html = htmlInstead(r, u);
       if (html) {
-        await r.body?.cancel().catch(() => {});
+        await discard(r);
         throw html;
       }
       return new TextDecoder().decode(await readResponse(r, u, 'model file', 'maxJsonBytes', limits.maxJsonBytes));
@@ -104,14 +112,16 @@ function overHttp(base: string, limits: Limits): ModelFiles {
       const wholeFile = async (r: Response): Promise<Uint8Array> => {
         const html = htmlInstead(r, u);
         if (html) {
-          await r.body?.cancel().catch(() => {});
+          await discard(r);
           throw html;
         }
         return readResponse(r, u, 'model file', 'maxDownloadBytes', limits.maxDownloadBytes);
       };
       const ranged = async (offset: number, length: number): Promise<Uint8Array> => {
         if (whole) return whole.subarray(offset, offset + length);
-        const r = await fetchOk(u, 'model file', { headers: { Range: `bytes=${offset}-${offset + length - 1}` } });
+        const r = await fetchOk(u, 'model file', limits.stallTimeoutMs, {
+          headers: { Range: `bytes=${offset}-${offset + length - 1}` },
+        });
         if (r.status === 200) {
           whole = await wholeFile(r);
           if (whole.byteLength !== size)
@@ -120,18 +130,20 @@ function overHttp(base: string, limits: Limits): ModelFiles {
             );
           return whole.subarray(offset, offset + length);
         }
-        if (r.status !== 206)
+        if (r.status !== 206) {
+          await discard(r);
           throw new Error(`vit-wasm: ${u}: a Range request got HTTP ${r.status}, expected 206 or 200`);
+        }
         const bytes = await readResponse(r, u, 'model file', 'maxDownloadBytes', limits.maxDownloadBytes);
         if (bytes.length !== length)
           throw new Error(`vit-wasm: ${u}: asked for ${length} bytes at ${offset}, got ${bytes.length}`);
         return bytes;
       };
-      const first = await fetchOk(u, 'model file', { headers: { Range: 'bytes=0-0' } });
+      const first = await fetchOk(u, 'model file', limits.stallTimeoutMs, { headers: { Range: 'bytes=0-0' } });
       let size: number;
       if (first.status === 206) {
         size = Number(/\/(\d+)$/.exec(first.headers.get('content-range') ?? '')?.[1]);
-        await first.body?.cancel().catch(() => {});
+        await discard(first);
         if (!Number.isSafeInteger(size))
           throw new Error(`vit-wasm: ${u}: the server's Content-Range gives no file size`);
       } else {
@@ -151,21 +163,36 @@ function overHttp(base: string, limits: Limits): ModelFiles {
 }
 
 /**
- * fetch, with failures that name the URL: a network error (server down, CORS, offline) or an HTTP
- * status outside 2xx. `what` says what was being fetched ("model file", "image").
+ * fetch, with failures that name the URL: a network error (server down, CORS, offline), an HTTP
+ * status outside 2xx, or a server that sends nothing for `stallMs`. `what` says what was being
+ * fetched ("model file", "image"). Read the body with readResponse (which keeps the stall watch
+ * going) or cancel it.
  */
-export async function fetchOk(url: string, what: string, init?: RequestInit): Promise<Response> {
+export async function fetchOk(url: string, what: string, stallMs: number, init?: RequestInit): Promise<Response> {
+  const watch = new StallWatch(url, stallMs);
   let r: Response;
   try {
-    r = await fetch(url, init);
+    r = await fetch(url, { ...init, signal: watch.controller.signal });
   } catch (e) {
+    watch.done();
+    if (watch.controller.signal.aborted) throw watch.controller.signal.reason;
     throw new Error(`vit-wasm: ${url}: cannot fetch ${what}: ${(e as Error).message}`);
   }
-  if (!r.ok)
+  if (!r.ok) {
+    watch.done();
+    await r.body?.cancel().catch(() => {});
     throw new Error(
       `vit-wasm: ${url}: cannot fetch ${what}: HTTP ${r.status}${r.statusText ? ` ${r.statusText}` : ''}`,
     );
+  }
+  stallWatches.set(r, watch);
   return r;
+}
+
+/** Stops a response's stall watch and discards its body. */
+async function discard(r: Response): Promise<void> {
+  stallWatches.get(r)?.done();
+  await r.body?.cancel().catch(() => {});
 }
 
 /**
