@@ -162,11 +162,11 @@ export async function readResponse(
       }
       parts.push(value);
     }
-  } catch (e) {
-    if (watch?.controller.signal.aborted) e = watch.controller.signal.reason;
-    if ((e as Error).message.startsWith('vit-wasm:')) throw e;
+  } catch (thrown) {
+    const e = (watch?.controller.signal.aborted ? watch.controller.signal.reason : thrown) as Error & { cause?: Error };
+    if (e.message.startsWith('vit-wasm:')) throw e;
     throw new Error(
-      `vit-wasm: ${url}: the ${what} download failed after ${fmt(got)}${Number.isFinite(n) ? ` of ${fmt(n)}` : ''} bytes (${(e as Error).message}${(e as { cause?: Error }).cause ? `: ${(e as { cause: Error }).cause.message}` : ''})`,
+      `vit-wasm: ${url}: the ${what} download failed after ${fmt(got)}${Number.isFinite(n) ? ` of ${fmt(n)}` : ''} bytes (${e.message}${e.cause ? `: ${e.cause.message}` : ''})`,
     );
   } finally {
     watch?.done();
