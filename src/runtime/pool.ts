@@ -24,6 +24,28 @@ interface Slot<Api> {
   handle: WorkerHandle;
   /** Set when the worker exited or failed: it will never answer again. */
   dead: boolean;
+  /** Resolves when the worker dies: its pending calls will never settle, so waits race this. */
+  died: Promise<void>;
+  /** Calls awaiting this worker's answer. While there are any, it keeps Node alive (see {@link hold}). */
+  waiting: number;
+}
+
+/**
+ * A worker keeps Node alive while someone awaits its answer, and not when idle (so a process that
+ * forgot dispose() still exits). Counted, because a run and a test's fault call can await the same
+ * worker at once: the first to finish must not unref it under the other, or Node would exit with
+ * that call pending.
+ */
+function hold<T>(slot: Slot<unknown>, call: () => Promise<T>): Promise<T> {
+  if (slot.waiting++ === 0) slot.handle.ref(true);
+  // A dead worker never answers: its death settles the call (a pool's own reports of deaths in its
+  // current generation reject first, with the reason; this covers workers already replaced).
+  const gone = slot.died.then((): never => {
+    throw new Error('vit-wasm: a worker stopped before it answered (it was replaced after a fault)');
+  });
+  return Promise.race([call(), gone]).finally(() => {
+    if (--slot.waiting === 0) slot.handle.ref(false);
+  });
 }
 
 /** Most workers a pool may have: past the cores a worker only costs memory (~8 MB) and start-up time. */
@@ -87,7 +109,12 @@ export class WorkerPool<Init = unknown, Job = unknown, Result = void> {
   private spawnOne(id: number): Promise<Slot<PoolWorkerApi<Init, Job, Result>>> {
     type Api = PoolWorkerApi<Init, Job, Result>;
     const generation = this.generation;
+    let died!: () => void;
+    const diedP = new Promise<void>((r) => {
+      died = r;
+    });
     const onDeath = (why: string) => {
+      died();
       if (generation !== this.generation || this.disposed) return;
       slot.dead = true;
       const err = new Error(`vit-wasm: worker ${id} ${why}`);
@@ -96,9 +123,16 @@ export class WorkerPool<Init = unknown, Job = unknown, Result = void> {
       if (!this.running && this.inFlight.size === 0) this.replaceAfter(this.ready.catch(() => {}));
     };
     const handle = startWorker(this.opts.kind, this.opts.workerUrl, onDeath);
-    const slot: Slot<Api> = { api: Comlink.wrap<Api>(handle.endpoint), handle, dead: false };
+    const slot: Slot<Api> = {
+      api: Comlink.wrap<Api>(handle.endpoint),
+      handle,
+      dead: false,
+      died: diedP,
+      waiting: 1,
+    };
     return this.guard(slot.api.init(this.opts.init(id) as never) as Promise<void>).then(
       () => {
+        slot.waiting = 0;
         slot.handle.ref(false);
         return slot;
       },
@@ -119,8 +153,14 @@ export class WorkerPool<Init = unknown, Job = unknown, Result = void> {
 
   /** Replaces every worker once `settled` resolves; runs wait for it. */
   private replaceAfter(settled: Promise<unknown>): void {
+    // Asked for by every death and failure, but done once per generation: a second request made
+    // before the first replacement ran (two deaths in one crash) must not terminate the new workers,
+    // perhaps mid-run, and it keeps the first one's outcome (a failed start stays an error).
+    const gen = this.generation,
+      prior = this.ready;
     this.ready = settled.then(() => {
       if (this.disposed) return;
+      if (this.generation !== gen) return prior;
       this.generation++;
       for (const s of this.slots) s.handle.terminate();
       this.slots = [];
@@ -170,19 +210,17 @@ export class WorkerPool<Init = unknown, Job = unknown, Result = void> {
       await this.ready;
     }
     this.running = true;
-    for (const s of this.slots) s.handle.ref(true);
     resetCounters(this.opts.memory);
     const slots = this.slots,
-      calls = slots.map((s) => s.api.run(job as never) as Promise<Result>);
+      calls = slots.map((s) => hold(s, () => s.api.run(job as never) as Promise<Result>));
     try {
-      const results = await this.guard(Promise.all(calls));
-      for (const s of slots) s.handle.ref(false);
-      return results;
+      return await this.guard(Promise.all(calls));
     } catch (e) {
-      // Wake the live workers out of the barrier and replace the pool once they have unwound. They
-      // stay ref'd until then, so Node waits for them; a dead worker never answers and is not waited for.
+      // Wake the live workers out of the barrier and replace the pool once they have unwound. Each
+      // is held until its call settles, so Node waits for them; a dead worker never answers.
       abortBarrier(this.opts.memory);
-      this.replaceAfter(Promise.allSettled(calls.filter((_, i) => !slots[i].dead)));
+      // a worker that dies later (killed while unwinding) never answers: its death ends the wait
+      this.replaceAfter(Promise.allSettled(calls.map((c, i) => Promise.race([c, slots[i].died]))));
       const err = e as Error;
       throw err instanceof AbortedError || /^vit-wasm/.test(err.message)
         ? err
@@ -202,12 +240,7 @@ export class WorkerPool<Init = unknown, Job = unknown, Result = void> {
       await slot.handle.kill();
       return;
     }
-    slot.handle.ref(true); // an idle worker is unref'd: keep Node waiting for its answer
-    try {
-      await (slot.api.fault(kind) as Promise<void>);
-    } finally {
-      slot.handle.ref(false);
-    }
+    await this.guard(hold(slot, () => slot.api.fault(kind) as Promise<void>));
   }
 
   /** Stops the workers once the runs already queued have ended. */

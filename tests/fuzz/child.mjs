@@ -1,0 +1,158 @@
+// Runs fuzz cases in this process, one JSON line per case on stdout: {"start": [kind, seed]} before
+// it, then {"kind", "seed", "outcome", ...} after. The parent (tests/fuzz.test.ts) limits this
+// process's memory and time and judges the outcomes; a line "start" without its result tells it
+// which case crashed or hung.
+//   node tests/fuzz/child.mjs '[["config", 3], ["image", 17]]'
+import { loadModel } from '../../dist/index.js';
+import { fixtureFiles, makeCase } from './cases.mjs';
+
+const N = 3 * 20 * 25; // h40-hf: 3×20×25 pixels
+const input = (b) => new Float32Array(b * N).map((_, i) => Math.sin(i * 0.37));
+const tiny = { data: new Uint8Array(8 * 8 * 3).map((_, i) => (i * 37) % 256), width: 8, height: 8 };
+
+const say = (o) => process.stdout.write(`${JSON.stringify(o)}\n`);
+const errorOf = (e) => ({ name: e?.constructor?.name ?? typeof e, message: String(e?.message ?? e) });
+const finite = (a) => Array.from(a).every(Number.isFinite);
+
+/** Results must be finite: NaN must never come back as an answer. */
+function checkOut(what, a) {
+  if (!finite(a)) throw Object.assign(new Error(`${what} returned non-finite values`), { name: 'NaNAnswer' });
+}
+
+let shared = null;
+async function sharedModel() {
+  shared ??= await loadModel(fixtureFiles('h40-hf'), { threads: 1 });
+  return shared;
+}
+
+const reference = new Map();
+async function referenceLogits(b) {
+  if (!reference.has(b)) reference.set(b, Array.from(await (await sharedModel()).forward(input(b), b)));
+  return reference.get(b);
+}
+
+async function runLoad(c) {
+  const m = await loadModel(c.files, { threads: 1 });
+  try {
+    const C = m.config.numChannels,
+      [H, W] = m.config.imageSize;
+    if (C * H * W <= 1e6)
+      checkOut(
+        'forward',
+        await m.forward(
+          new Float32Array(C * H * W).map((_, i) => Math.cos(i)),
+          1,
+        ),
+      );
+    if (c.forward)
+      checkOut(
+        'classify',
+        (await m.classify(tiny)).map((p) => p.score),
+      );
+  } finally {
+    await m.dispose();
+  }
+}
+
+async function runApi(c) {
+  if (c.call === 'load') {
+    const m = await loadModel(c.location ?? fixtureFiles('h40-hf'), c.options ?? { threads: 1 });
+    await m.dispose();
+    return;
+  }
+  const m = await sharedModel();
+  if (c.call === 'forward') checkOut('forward', await m.forward(...c.args));
+  else if (c.call === 'classify')
+    checkOut(
+      'classify',
+      (await m.classify(...c.args)).map((p) => p.score),
+    );
+  else if (c.call === 'embed') checkOut('embed', await m.embed(...c.args));
+  else if (c.call === 'trace') checkOut('trace', (await m.trace(...c.args)).logits.data);
+}
+
+/** Every call either rejects with an Error or gives the serial result exactly; the pool recovers. */
+async function runFaults(c) {
+  const m = await loadModel(fixtureFiles('h40-hf'), { threads: c.threads });
+  const calls = [];
+  const wrong = [];
+  // settled at once: a rejection must not sit unhandled while later steps are awaited
+  const track = (p) =>
+    calls.push(
+      p.then(
+        (value) => ({ status: 'fulfilled', value }),
+        (reason) => ({ status: 'rejected', reason }),
+      ),
+    );
+  try {
+    for (const s of c.steps) {
+      if (s.fault) {
+        try {
+          await m._injectFault(s.fault.id, s.fault.kind);
+        } catch (e) {
+          track(Promise.reject(e));
+        }
+        continue;
+      }
+      const b = s.batch;
+      const want = await referenceLogits(b);
+      const p =
+        s.call === 'forward'
+          ? m.forward(input(b), b).then((out) => {
+              if (JSON.stringify(Array.from(out)) !== JSON.stringify(want))
+                wrong.push(`forward batch ${b} differs from serial`);
+            })
+          : s.call === 'classify'
+            ? m.classifyBatch(Array(b).fill(tiny)).then((r) =>
+                checkOut(
+                  'classify',
+                  r.flat().map((p) => p.score),
+                ),
+              )
+            : m.embed(Array(b).fill(input(1))).then((e) => checkOut('embed', e));
+      track(p);
+    }
+    const settled = await Promise.all(calls);
+    for (const s of settled)
+      if (s.status === 'rejected') {
+        const { name, message } = errorOf(s.reason);
+        if (name !== 'Error' || !message.startsWith('vit-wasm: ')) wrong.push(`${name}: ${message}`);
+      }
+    if (!c.disposeEarly) {
+      // a fault armed for a forward that never came may take one more call; the next must succeed
+      let ok = false;
+      for (let i = 0; i < 2 && !ok; i++)
+        ok = await m.forward(input(1), 1).then(
+          (out) =>
+            JSON.stringify(Array.from(out)) === JSON.stringify(reference.get(1)) ||
+            wrong.push('recovery forward differs'),
+          () => false,
+        );
+      if (!ok) wrong.push('no call succeeded after the faults');
+    }
+  } finally {
+    await m.dispose();
+  }
+  if (wrong.length) throw Object.assign(new Error(wrong.join('; ')), { name: 'WrongResult' });
+}
+
+for (const [kind, seed] of JSON.parse(process.argv[2])) {
+  say({ start: [kind, seed] });
+  const c = makeCase(kind, seed);
+  let result;
+  try {
+    if (c.kind === 'load') await runLoad(c);
+    else if (c.kind === 'image')
+      checkOut(
+        'classify',
+        (await (await sharedModel()).classify(c.bytes)).map((p) => p.score),
+      );
+    else if (c.kind === 'api') await runApi(c);
+    else await runFaults(c);
+    result = { outcome: 'ok' };
+  } catch (e) {
+    result = { outcome: 'error', ...errorOf(e) };
+  }
+  say({ kind, seed, ...result });
+}
+await shared?.dispose();
