@@ -68,7 +68,7 @@ interface PngHeader {
  * IHDR's size and the IDAT chunks, read before decoding so that a bomb is refused before its
  * pixels are allocated. Null when the chunk structure is broken (the decoder then says how).
  */
-function pngHeader(b: Uint8Array): PngHeader | null {
+function pngHeader(b: Uint8Array): PngHeader | { bad: string } | null {
   const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
   if (b.length < 33 || String.fromCharCode(...b.subarray(12, 16)) !== 'IHDR') return null;
   const width = v.getUint32(16),
@@ -77,6 +77,14 @@ function pngHeader(b: Uint8Array): PngHeader | null {
     color = b[25],
     interlace = b[28];
   const channels = ({ 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 } as Record<number, number>)[color] ?? 0;
+  // the bit depths the PNG specification allows for each colour type
+  const depths = (
+    { 0: [1, 2, 4, 8, 16], 2: [8, 16], 3: [1, 2, 4, 8], 4: [8, 16], 6: [8, 16] } as Record<number, number[]>
+  )[color];
+  if (!depths?.includes(depth) || interlace > 1)
+    return {
+      bad: `invalid PNG header: colour type ${color} with bit depth ${depth}${interlace > 1 ? `, interlace method ${interlace}` : ''}`,
+    };
   const line = (w: number) => (w > 0 ? 1 + Math.ceil((w * channels * depth) / 8) : 0);
   let rawBytes = 0;
   if (interlace === 1) {
@@ -174,7 +182,8 @@ export function decodeImage(bytes: Uint8Array, name = 'image', limits: Partial<L
     );
   if (isPng(bytes)) {
     const h = pngHeader(bytes);
-    if (h) {
+    if (h && 'bad' in h) fail(h.bad);
+    if (h && !('bad' in h)) {
       checkSize(name, h.width, h.height, lim);
       // fast-png fills missing scanline bytes with zeros: a truncated image would be classified
       const got = inflatedLength(h.idat, h.rawBytes);
@@ -192,7 +201,11 @@ export function decodeImage(bytes: Uint8Array, name = 'image', limits: Partial<L
     let data: Uint8Array,
       channels = png.channels;
     if (png.palette) {
-      data = convertIndexedToRgb(png);
+      try {
+        data = convertIndexedToRgb(png);
+      } catch (e) {
+        return fail(`corrupt PNG palette (${(e as Error).message})`);
+      }
       channels = data.length / (png.width * png.height);
     } else if (png.depth === 16) {
       const d16 = png.data as Uint16Array;
@@ -225,7 +238,8 @@ export function decodeImage(bytes: Uint8Array, name = 'image', limits: Partial<L
         formatAsRGBA: false,
         // a second guard for frames our marker scan did not find
         maxResolutionInMP: lim.maxImagePixels / 1e6,
-        maxMemoryUsageInMB: Math.max(1024, Math.ceil((lim.maxImagePixels * 8) / 2 ** 20)),
+        // jpeg-js counts ~13 bytes per pixel (coefficients, planes, output): room for the largest image allowed
+        maxMemoryUsageInMB: Math.max(512, Math.ceil((lim.maxImagePixels * 16) / 2 ** 20)),
       });
       return { data: j.data, width: j.width, height: j.height, channels: 3 };
     } catch (e) {

@@ -73,11 +73,13 @@ export async function readSafetensorsHeader(
       );
     }
     const shape = info.shape;
+    if (shape === undefined) bad('missing shape');
     if (!Array.isArray(shape) || shape.length > MAX_RANK || !shape.every((d) => Number.isInteger(d) && d >= 0))
       bad(`bad shape ${JSON.stringify(shape)} (dims must be integers ≥ 0, at most ${MAX_RANK} of them)`);
     if ((shape as number[]).some((d) => d > MAX_DIM))
       bad(`shape ${JSON.stringify(shape)} has a dim over ${MAX_DIM}, more than a wasm32 memory can index`);
     const off = info.data_offsets;
+    if (off === undefined) bad('missing data_offsets');
     if (
       !Array.isArray(off) ||
       off.length !== 2 ||

@@ -117,6 +117,7 @@ export async function writeLocalFiles(dir: string, files: Record<string, string 
 /** A model directory on disk. Tensors are read one at a time into a caller-owned buffer. */
 export async function localModelFiles(dir: string, limits: Limits): Promise<ModelFiles> {
   const full = (f: string) => path.join(dir, f);
+  if (dir === '') throw new Error('vit-wasm: the model location is an empty string (give a directory path or URL)');
   const st = await stat(dir).catch(() => null);
   if (!st) throw new Error(`vit-wasm: model directory ${dir} does not exist`);
   if (!st.isDirectory())

@@ -54,7 +54,9 @@ export const MAX_WORKERS = 64;
 /** `threads` checked: a positive integer, at most {@link MAX_WORKERS}. */
 export function checkThreads(threads: number): number {
   if (!Number.isInteger(threads) || threads < 1)
-    throw new Error(`vit-wasm: threads must be a positive integer, got ${threads}`);
+    throw new Error(
+      `vit-wasm: threads must be a positive integer, got ${typeof threads === 'string' ? JSON.stringify(threads) : String(threads)}`,
+    );
   if (threads > MAX_WORKERS) {
     throw new Error(
       `vit-wasm: threads ${threads} is over the limit of ${MAX_WORKERS} workers (each costs memory and start-up time, and more than the cores only slows the work down)`,

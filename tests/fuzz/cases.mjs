@@ -95,11 +95,12 @@ function safetensorsCase(r) {
   const file =
     name === 'h33-hf' ? r.pick(Object.keys(files).filter((f) => f.endsWith('.safetensors'))) : 'model.safetensors';
   const { header, data } = split(files[file]);
-  const names = Object.keys(header).filter((k) => k !== '__metadata__');
   let lengthOverride;
   let d = data;
   const edits = 1 + r.int(3);
   for (let e = 0; e < edits; e++) {
+    const names = Object.keys(header).filter((k) => k !== '__metadata__' && header[k]);
+    if (!names.length) break;
     const t = r.pick(names);
     switch (r.int(10)) {
       case 0:
