@@ -24,26 +24,29 @@ interface Slot<Api> {
   handle: WorkerHandle;
   /** Set when the worker exited or failed: it will never answer again. */
   dead: boolean;
-  /** Resolves when the worker dies: its pending calls will never settle, so waits race this. */
-  died: Promise<void>;
   /** Calls awaiting this worker's answer. While there are any, it keeps Node alive (see {@link hold}). */
   waiting: number;
+  /** Rejecters of those calls, for its death. */
+  abandon: Set<(e: Error) => void>;
 }
 
 /**
  * A worker keeps Node alive while someone awaits its answer, and not when idle (so a process that
  * forgot dispose() still exits). Counted, because a run and a test's fault call can await the same
  * worker at once: the first to finish must not unref it under the other, or Node would exit with
- * that call pending.
+ * that call pending. A dead worker never answers: its death rejects the call (a pool's own report
+ * of a death in its current generation rejects first, with the reason; this covers workers that
+ * were already replaced).
  */
 function hold<T>(slot: Slot<unknown>, call: () => Promise<T>): Promise<T> {
   if (slot.waiting++ === 0) slot.handle.ref(true);
-  // A dead worker never answers: its death settles the call (a pool's own reports of deaths in its
-  // current generation reject first, with the reason; this covers workers already replaced).
-  const gone = slot.died.then((): never => {
-    throw new Error('vit-wasm: a worker stopped before it answered (it was replaced after a fault)');
-  });
-  return Promise.race([call(), gone]).finally(() => {
+  let abandon!: (e: Error) => void;
+  return new Promise<T>((resolve, reject) => {
+    abandon = reject;
+    slot.abandon.add(reject);
+    call().then(resolve, reject);
+  }).finally(() => {
+    slot.abandon.delete(abandon);
     if (--slot.waiting === 0) slot.handle.ref(false);
   });
 }
@@ -111,16 +114,16 @@ export class WorkerPool<Init = unknown, Job = unknown, Result = void> {
   private spawnOne(id: number): Promise<Slot<PoolWorkerApi<Init, Job, Result>>> {
     type Api = PoolWorkerApi<Init, Job, Result>;
     const generation = this.generation;
-    let died!: () => void;
-    const diedP = new Promise<void>((r) => {
-      died = r;
-    });
     const onDeath = (why: string) => {
-      died();
-      if (generation !== this.generation || this.disposed) return;
+      const gone = () => {
+        const err = new Error(`vit-wasm: worker ${id} ${why} before it answered (it had been replaced after a fault)`);
+        for (const reject of slot.abandon) reject(err);
+      };
+      if (generation !== this.generation || this.disposed) return gone();
       slot.dead = true;
       const err = new Error(`vit-wasm: worker ${id} ${why}`);
       for (const reject of this.inFlight) reject(err);
+      gone();
       // An idle worker that died is replaced now, before the next run is dispatched.
       if (!this.running && this.inFlight.size === 0) this.replaceAfter(this.ready.catch(() => {}));
     };
@@ -129,8 +132,8 @@ export class WorkerPool<Init = unknown, Job = unknown, Result = void> {
       api: Comlink.wrap<Api>(handle.endpoint),
       handle,
       dead: false,
-      died: diedP,
       waiting: 1,
+      abandon: new Set(),
     };
     return this.guard(slot.api.init(this.opts.init(id) as never) as Promise<void>).then(
       () => {
@@ -221,8 +224,8 @@ export class WorkerPool<Init = unknown, Job = unknown, Result = void> {
       // Wake the live workers out of the barrier and replace the pool once they have unwound. Each
       // is held until its call settles, so Node waits for them; a dead worker never answers.
       abortBarrier(this.opts.memory);
-      // a worker that dies later (killed while unwinding) never answers: its death ends the wait
-      this.replaceAfter(Promise.allSettled(calls.map((c, i) => Promise.race([c, slots[i].died]))));
+      // each call settles: with the answer, or (hold) with the worker's death
+      this.replaceAfter(Promise.allSettled(calls));
       const err = e as Error;
       throw err instanceof AbortedError || /^vit-wasm/.test(err.message)
         ? err
