@@ -2,7 +2,7 @@
 // heap, OS threads and open file descriptors every K calls, to show that nothing grows without
 // bound (leaked workers, listeners, wasm memories, file handles). Not in CI: it takes minutes.
 //   node bench/soak.mjs [--model DIR] [--forwards N] [--cycles N] [--every K] [--threads T]
-// Run `npm run build` first. Threads and fds are read from /proc (Linux); elsewhere they print -.
+// Run `npm run build` first; run with `node --expose-gc` for heap figures after collection. Threads and fds are read from /proc (Linux); elsewhere they print -.
 import { readdirSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadModel } from '../dist/index.js';
@@ -36,7 +36,9 @@ function fdsNow() {
     return '-';
   }
 }
+/** One line of the series; with --expose-gc, after a full collection so the heap shows what is live. */
 function row(phase, n, t0) {
+  globalThis.gc?.();
   const m = process.memoryUsage();
   console.log(
     [
@@ -79,8 +81,5 @@ for (let i = 1; i <= cycles; i++) {
   const m = await loadModel(values.model, { threads });
   await m.forward(input);
   await m.dispose();
-  if (i % cycleEvery === 0 || i === 1) {
-    globalThis.gc?.();
-    row('load', i, t0);
-  }
+  if (i % cycleEvery === 0 || i === 1) row('load', i, t0);
 }
