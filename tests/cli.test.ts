@@ -73,4 +73,16 @@ describe('vit-wasm CLI and package entry', () => {
     expect(badModel.stderr.trim()).toBe('vit-wasm: model directory /nonexistent does not exist');
     expect((await cli(['frobnicate'])).stderr).toMatch(/unknown command 'frobnicate'/);
   });
+
+  test('classify --limit lowers or raises a limit; an image over it is named with the flag that raises it', async () => {
+    const over = await cli(['classify', '--model', MODEL, IMAGES[0], '--limit', 'maxImagePixels=1000']);
+    expect(over.code).toBe(1);
+    expect(over.stderr).toMatch(
+      /chelsea\.png: the image is 451x300 = 135,300 pixels, which is over the limit of 1,000 \(limits\.maxImagePixels\); .* --limit maxImagePixels=N/,
+    );
+    const ok = await cli(['classify', '--model', MODEL, IMAGES[0], '--limit', 'maxImagePixels=135300', '--top', '1']);
+    expect(ok.code).toBe(0);
+    for (const bad of ['maxPixels=5', 'maxImagePixels=-1', 'maxImagePixels'])
+      expect((await cli(['classify', '--model', MODEL, IMAGES[0], '--limit', bad])).code).toBe(2);
+  });
 });

