@@ -30,6 +30,15 @@ beforeAll(async () => {
     const url = new URL(req.url!, 'http://x');
     const [, mode, ...rest] = url.pathname.split('/');
     const file = path.join(ROOT, ...rest);
+    // misbehaving servers: a single-page app's index.html for every path; a body cut in half
+    if (mode === 'html')
+      return void res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><p>app</p>');
+    if (mode === 'truncated' && existsSync(file)) {
+      const body = readFileSync(file);
+      res.writeHead(200, { 'content-length': body.length });
+      res.write(body.subarray(0, body.length >> 1));
+      return void setImmediate(() => res.destroy());
+    }
     if (!['coi', 'plain'].includes(mode) || !file.startsWith(ROOT) || !existsSync(file)) {
       res.writeHead(404).end();
       return;
@@ -124,6 +133,15 @@ describe.skipIf(!chromiumHere)('headless Chromium', () => {
     else expect(runtime.fallback).toMatch(/^the page is not cross-origin isolated: serve it with the headers/);
     expect(res.missing).toBe(
       `vit-wasm: ${origin}/${mode}/tests/fixtures/models/no-such-model/config.json: cannot fetch model file: HTTP 404 Not Found`,
+    );
+    const bad = res.bad as Record<string, string>;
+    expect(bad.html).toBe(
+      `vit-wasm: ${origin}/html/tests/fixtures/models/${f.name}/config.json: the server sent an HTML page (Content-Type text/html), not the model file: a wrong URL, or a server that answers missing files with a page`,
+    );
+    expect(bad.truncated).toMatch(
+      new RegExp(
+        `^vit-wasm: ${origin}/truncated/tests/fixtures/models/${f.name}/config\\.json: the model file download failed after [\\d,]+ of [\\d,]+ bytes`,
+      ),
     );
   });
 
