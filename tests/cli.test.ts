@@ -1,6 +1,8 @@
 // The built package as users get it: the CLI binary and the `vit-wasm` ESM entry (run `npm run build` first;
 // `npm test` does).
 import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, test } from 'vitest';
@@ -72,6 +74,30 @@ describe('vit-wasm CLI and package entry', () => {
     expect(badModel.code).toBe(1);
     expect(badModel.stderr.trim()).toBe('vit-wasm: model directory /nonexistent does not exist');
     expect((await cli(['frobnicate'])).stderr).toMatch(/unknown command 'frobnicate'/);
+  });
+
+  test('quantize writes int8 and f16 directories that classify reads; bad flags exit 2', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'vit-wasm-q-'));
+    try {
+      const f32 = await cli(['classify', '--model', MODEL, IMAGES[0], '--top', '1', '--json']);
+      for (const to of ['int8', 'f16']) {
+        const out = path.join(dir, to);
+        const q = await cli(['quantize', '--model', MODEL, '--out', out, '--to', to]);
+        expect(q.code).toBe(0);
+        expect(q.stdout).toMatch(new RegExp(`wrote .*${to}: model\\.safetensors [\\d.]+ MB \\(${to}\\)`));
+        const r = await cli(['classify', '--model', out, IMAGES[0], '--top', '1', '--json']);
+        expect(r.code).toBe(0);
+        expect(JSON.parse(r.stdout)[0].predictions[0].label).toBe(JSON.parse(f32.stdout)[0].predictions[0].label);
+      }
+      // a tiny model: position embeddings and norms (f32 in int8 files) weigh as much as the matrices
+      expect(statSync(path.join(dir, 'int8/model.safetensors')).size).toBeLessThan(
+        statSync(path.join(dir, 'f16/model.safetensors')).size,
+      );
+      expect((await cli(['quantize', '--model', MODEL, '--out', dir, '--to', 'int4'])).code).toBe(2);
+      expect((await cli(['quantize', '--model', MODEL, '--out', dir, '--keep', 'norm'])).code).toBe(2);
+    } finally {
+      rmSync(dir, { recursive: true });
+    }
   });
 
   test('classify --limit lowers or raises a limit; an image over it is named with the flag that raises it', async () => {

@@ -8,7 +8,10 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { DEFAULT_LIMITS, type Limits } from '../io/limits.js';
 import { PRESETS, randomModelFiles } from '../io/presets.js';
+import { quantizeModel } from '../io/quantize.js';
+import { modelFiles } from '../io/source.js';
 import { loadModel, type Prediction, type ViTModel } from '../model.js';
+import { WasmMemory } from '../runtime/memory.js';
 import { packageFile } from '../runtime/paths.js';
 import { benchChild, benchPrep, runBench } from './bench.js';
 import { guideCommand } from './guide.js';
@@ -30,6 +33,7 @@ Usage:
   vit-wasm eval --model DIR --dataset mnist
   vit-wasm init --preset NAME --out DIR [--seed S]
   vit-wasm export-onnx --model DIR --out FILE
+  vit-wasm quantize --model DIR --out DIR [--to int8|f16] [--keep patch,head]
   vit-wasm bench (--preset NAME | --model DIR) [--threads 1,2,4] [--batch 1,8] [--runs N] [--peers]
                  [--relaxed] [--json FILE] [--chart FILE.svg]
   vit-wasm --version
@@ -57,6 +61,11 @@ guide     serves the live guide (draw a digit, watch every step of the model) on
           browser, --plain leaves the headers out (one thread), --model DIR opens it on another ViT.
 init      writes a seeded random-weight model in the Hugging Face layout (HF's initialisation
           scales, not zeros). Presets: ${Object.keys(PRESETS).join(', ')} (224 px, patch 16, 1000 labels).
+quantize  writes a smaller copy of a model directory (Hugging Face layout, any source scheme) that
+          loadModel reads like any other: int8 (default) stores each linear weight as int8 with one f32
+          scale per output channel (about 0.26x the f32 size; --keep patch,head leaves the patch
+          embedding and/or classifier in f32); f16 stores every tensor as half floats (0.5x).
+          Arithmetic stays f32 after loading (the weights are dequantized).
 export-onnx  writes the model's weights as an ONNX graph (opset 17) that onnxruntime runs:
           input pixel_values [batch, C, H, W], output logits [batch, labels].
 bench     median and min latency, images/s, GFLOP/s, % of this machine's measured wasm SIMD
@@ -175,6 +184,30 @@ async function exportOnnxCmd(argv: string[]): Promise<number> {
   return 0;
 }
 
+async function quantizeCmd(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { model: { type: 'string' }, out: { type: 'string' }, to: { type: 'string' }, keep: { type: 'string' } },
+  });
+  if (!values.model) throw new UsageError('quantize needs --model DIR');
+  if (!values.out) throw new UsageError('quantize needs --out DIR');
+  const to = values.to ?? 'int8';
+  if (to !== 'int8' && to !== 'f16') throw new UsageError(`--to must be int8 or f16, got '${to}'`);
+  const keep = (values.keep ?? '').split(',').filter(Boolean);
+  const bad = keep.find((k) => k !== 'patch' && k !== 'head');
+  if (bad) throw new UsageError(`--keep takes patch and/or head (layers left in f32), got '${bad}'`);
+  const files = await quantizeModel(await modelFiles(values.model), new WasmMemory(false), to, {
+    patch: !keep.includes('patch'),
+    head: !keep.includes('head'),
+  });
+  mkdirSync(values.out, { recursive: true });
+  for (const [name, data] of Object.entries(files)) writeFileSync(path.join(values.out, name), data);
+  const size = (f: string) =>
+    typeof files[f] === 'string' ? Buffer.byteLength(files[f] as string) : (files[f] as Uint8Array).length;
+  console.log(`wrote ${values.out}: model.safetensors ${(size('model.safetensors') / 2 ** 20).toFixed(2)} MB (${to})`);
+  return 0;
+}
+
 const list = (v: string | undefined, flag: string, dflt: number[]) =>
   v === undefined ? dflt : v.split(',').map((x) => positiveInt(x.trim(), flag, 1));
 
@@ -261,6 +294,7 @@ export async function main(argv: string[]): Promise<number> {
     if (cmd === 'eval') return await evalCommand(rest, UsageError);
     if (cmd === 'init') return await init(rest);
     if (cmd === 'export-onnx') return await exportOnnxCmd(rest);
+    if (cmd === 'quantize') return await quantizeCmd(rest);
     if (cmd === 'bench') return await bench(rest);
     if (cmd === '__bench-prep') {
       console.log(JSON.stringify(await benchPrep(JSON.parse(rest[0]))));

@@ -297,7 +297,26 @@ export async function loadCheckpoint(
         );
       }
       used.add(name);
+      // int8 weights (src/io/quantize.ts): one f32 scale per row, read first (the reader reuses its buffers)
+      let scale: Float32Array | null = null;
+      if (info.dtype === 'I8') {
+        const sName = `${name}_scale`,
+          rows = info.shape[0] ?? 1,
+          s = tensors.get(sName);
+        if (!s)
+          throw new Error(`vit-wasm: ${file}: tensor '${name}' is I8 but has no '${sName}' tensor of ${rows} scales`);
+        if (s.dtype === 'I8' || s.shape.length !== 1 || s.shape[0] !== rows)
+          throw new Error(
+            `vit-wasm: ${file}: tensor '${sName}' must hold ${rows} float scales (one per row of '${name}'), has ${s.dtype} [${s.shape}]`,
+          );
+        used.add(sName);
+        scale = (await reader.read(s)).slice();
+      }
       const data = await reader.read(info);
+      if (scale) {
+        const K = data.length / scale.length;
+        for (let r = 0; r < scale.length; r++) for (let k = 0; k < K; k++) data[r * K + k] *= scale[r];
+      }
       // refused here, by name: one NaN weight makes every logit NaN
       for (let i = 0; i < data.length; i++)
         if (!Number.isFinite(data[i]))

@@ -7,9 +7,10 @@
 import { DEFAULT_LIMITS, overLimit } from './limits.js';
 import type { ByteSource } from './source.js';
 
-export type DType = 'F32' | 'F16' | 'BF16' | 'F64';
-const ITEM: Record<DType, number> = { F32: 4, F16: 2, BF16: 2, F64: 8 };
-const KNOWN_OTHER = new Set(['BOOL', 'U8', 'I8', 'I16', 'U16', 'I32', 'U32', 'I64', 'U64', 'F8_E4M3', 'F8_E5M2']);
+/** The dtypes vit-wasm reads: floats, and I8 for int8-quantized weights (with a `_scale` tensor: src/io/quantize.ts). */
+export type DType = 'F32' | 'F16' | 'BF16' | 'F64' | 'I8';
+const ITEM: Record<DType, number> = { F32: 4, F16: 2, BF16: 2, F64: 8, I8: 1 };
+const KNOWN_OTHER = new Set(['BOOL', 'U8', 'I16', 'U16', 'I32', 'U32', 'I64', 'U64', 'F8_E4M3', 'F8_E5M2']);
 /** Dims past this cannot index a wasm32 memory; the format allows them, a ViT never has them. */
 const MAX_DIM = 2 ** 31 - 1;
 const MAX_RANK = 8;
@@ -68,7 +69,7 @@ export async function readSafetensorsHeader(
     if (!((dtype as string) in ITEM)) {
       bad(
         KNOWN_OTHER.has(dtype as string)
-          ? `dtype ${dtype} is not a float type vit-wasm can load (F32, F16, BF16, F64)`
+          ? `dtype ${dtype} is not a type vit-wasm can load (F32, F16, BF16, F64; I8 with a _scale tensor)`
           : `unknown dtype '${dtype}'`,
       );
     }
@@ -163,7 +164,7 @@ export class TensorReader {
     this.floats = new Float32Array(maxCount);
   }
 
-  /** The tensor as f32. Valid until the next call. */
+  /** The tensor as f32 (I8 as its integer values, unscaled). Valid until the next call. */
   async read(t: TensorInfo): Promise<Float32Array> {
     const bytes = await t.source.read(t.begin, t.end - t.begin, this.bytes);
     const count = (t.end - t.begin) / ITEM[t.dtype];
@@ -186,6 +187,10 @@ export class TensorReader {
         for (let i = 0; i < count; i++) u32[i] = u16[i] << 16;
         return out;
       }
+      case 'I8': {
+        out.set(new Int8Array(bytes.buffer, bytes.byteOffset, count));
+        return out;
+      }
       case 'F16': {
         const b = aligned(2),
           u16 = new Uint16Array(b.buffer, b.byteOffset, count),
@@ -197,19 +202,27 @@ export class TensorReader {
   }
 }
 
-/** Serialises f32 tensors as a safetensors file (header padded to 8 bytes, as the reference writer does). */
-export function encodeSafetensors(
-  tensors: { name: string; shape: number[]; data: Float32Array }[],
-  metadata: Record<string, string> = {},
-): Uint8Array {
+/** A tensor to write: f32 `data`, or raw little-endian `bytes` of another dtype. */
+export type TensorOut =
+  | { name: string; shape: number[]; data: Float32Array }
+  | { name: string; shape: number[]; dtype: 'F16' | 'I8'; bytes: Uint8Array };
+
+/** Serialises tensors as a safetensors file (header padded to 8 bytes, as the reference writer does). */
+export function encodeSafetensors(tensors: TensorOut[], metadata: Record<string, string> = {}): Uint8Array {
   const header: Record<string, unknown> = { __metadata__: metadata };
+  const parts: Uint8Array[] = [];
   let off = 0;
   for (const t of tensors) {
-    const bytes = t.data.length * 4;
-    if (t.shape.reduce((a, d) => a * d, 1) !== t.data.length)
-      throw new Error(`vit-wasm: tensor '${t.name}': shape [${t.shape}] does not match ${t.data.length} values`);
-    header[t.name] = { dtype: 'F32', shape: t.shape, data_offsets: [off, off + bytes] };
-    off += bytes;
+    const dtype = 'data' in t ? 'F32' : t.dtype,
+      bytes = 'data' in t ? new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.length * 4) : t.bytes;
+    const count = t.shape.reduce((a, d) => a * d, 1);
+    if (count * ITEM[dtype] !== bytes.length)
+      throw new Error(
+        `vit-wasm: tensor '${t.name}': shape [${t.shape}] does not match ${bytes.length} bytes of ${dtype}`,
+      );
+    header[t.name] = { dtype, shape: t.shape, data_offsets: [off, off + bytes.length] };
+    parts.push(bytes);
+    off += bytes.length;
   }
   let json = JSON.stringify(header);
   json += ' '.repeat((8 - (json.length % 8)) % 8);
@@ -218,9 +231,9 @@ export function encodeSafetensors(
   new DataView(out.buffer).setBigUint64(0, BigInt(h.length), true);
   out.set(h, 8);
   let p = 8 + h.length;
-  for (const t of tensors) {
-    out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.length * 4), p);
-    p += t.data.length * 4;
+  for (const b of parts) {
+    out.set(b, p);
+    p += b.length;
   }
   return out;
 }

@@ -1,0 +1,185 @@
+/**
+ * Smaller model directories: `f16` stores every tensor as IEEE half floats (half the download,
+ * f32 arithmetic after loading); `int8` stores each linear layer's weight matrix as int8 with one
+ * f32 scale per output channel (symmetric: w ≈ scale[n] · q[n, k], q in −127…127), everything else
+ * f32. The int8 layout in safetensors, which vit-wasm's loader reads:
+ *   `<name>`        dtype I8, shape as the f32 weight ([N, K], or [D, C, p, p] for the patch embedding)
+ *   `<name>_scale`  dtype F32, shape [N]
+ * and config.json carries `"vit_wasm_quantization": { "weights": "int8", … }`. Both are written in
+ * the Hugging Face layout, whatever scheme the source used.
+ */
+import { hfConfigFiles, type ViTConfig } from '../network/config.js';
+import type { WasmMemory } from '../runtime/memory.js';
+import { type Linear, loadCheckpoint, type Weights } from './checkpoint.js';
+import { hfNames } from './names.js';
+import { unpackWeight } from './onnx.js';
+import { encodeSafetensors, type TensorOut } from './safetensors.js';
+import { type ModelFiles, readJson } from './source.js';
+
+export type QuantizeTarget = 'int8' | 'f16';
+
+/** Largest finite f16. */
+const F16_MAX = 65504;
+
+/** f32 → f16 bits, rounding to nearest even (as numpy and PyTorch do); subnormals kept. */
+export function toF16(x: number): number {
+  const f = new Float32Array(1),
+    u = new Uint32Array(f.buffer);
+  f[0] = x;
+  const b = u[0],
+    sign = (b >>> 16) & 0x8000,
+    exp = (b >>> 23) & 0xff,
+    man = b & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (man ? 0x200 : 0);
+  const e = exp - 127 + 15;
+  if (e >= 31) return sign | 0x7c00; // overflow: ±Infinity (callers refuse it first)
+  if (e <= 0) {
+    // subnormal f16 (or zero): shift the full mantissa down, round to nearest even
+    if (e < -10) return sign;
+    const m = man | 0x800000,
+      shift = 14 - e,
+      half = 1 << (shift - 1),
+      rest = m & ((1 << shift) - 1);
+    let h = m >>> shift;
+    if (rest > half || (rest === half && h & 1)) h++;
+    return sign | h;
+  }
+  let h = (e << 10) | (man >>> 13);
+  const rest = man & 0x1fff;
+  if (rest > 0x1000 || (rest === 0x1000 && h & 1)) h++; // a carry into the exponent is still correct
+  return sign | h;
+}
+
+/** Symmetric per-row int8: scale = max |row| / 127, q = round(w / scale). A zero row gets scale 1. */
+export function quantizeRows(w: Float32Array, N: number, K: number): { q: Int8Array; scale: Float32Array } {
+  const q = new Int8Array(N * K),
+    scale = new Float32Array(N);
+  for (let n = 0; n < N; n++) {
+    let m = 0;
+    for (let k = 0; k < K; k++) m = Math.max(m, Math.abs(w[n * K + k]));
+    const s = m > 0 ? m / 127 : 1;
+    scale[n] = s;
+    const inv = 1 / Math.fround(s);
+    for (let k = 0; k < K; k++) {
+      const v = w[n * K + k] * inv;
+      q[n * K + k] = Math.max(-127, Math.min(127, Math.sign(v) * Math.round(Math.abs(v))));
+    }
+  }
+  return { q, scale };
+}
+
+interface Param {
+  name: string;
+  shape: number[];
+  data: Float32Array;
+  /** A linear layer's weight (rows = output channels): int8 candidates. */
+  linear?: { N: number; K: number; role: 'patch' | 'encoder' | 'head' };
+}
+
+/** Every parameter of a loaded model, in Hugging Face names and shapes, read back out of wasm memory. */
+function hfTensors(c: ViTConfig, w: Weights, mem: WasmMemory): Param[] {
+  const D = c.hiddenSize,
+    C = c.numChannels,
+    p = c.patchSize,
+    T = (c.imageSize[0] / p) * (c.imageSize[1] / p) + 1,
+    n = hfNames('vit.');
+  const f32 = (ptr: number, len: number) => mem.f32(ptr, len).slice();
+  const weight = (l: Linear) => unpackWeight(mem.f32(l.w, Math.ceil(l.N / 8) * 8 * l.K), l.N, l.K);
+  const out: Param[] = [];
+  const lin = (name: string, shape: number[], data: Float32Array, role: 'patch' | 'encoder' | 'head') =>
+    out.push({ name, shape, data, linear: { N: shape[0], K: data.length / shape[0], role } });
+  lin(n.patchW, [D, C, p, p], weight(w.patch), 'patch');
+  out.push({ name: n.patchB, shape: [D], data: f32(w.patch.b, D) });
+  out.push({ name: n.cls, shape: [1, 1, D], data: f32(w.cls, D) });
+  out.push({ name: n.pos, shape: [1, T, D], data: f32(w.pos, T * D) });
+  w.layers.forEach((l, i) => {
+    const names = n.layer(i);
+    out.push(
+      { name: names.ln1[0], shape: [D], data: f32(l.ln1.g, D) },
+      { name: names.ln1[1], shape: [D], data: f32(l.ln1.b, D) },
+    );
+    const qkv = weight(l.qkv),
+      qkvB = c.qkvBias ? f32(l.qkv.b, 3 * D) : new Float32Array(3 * D);
+    names.qkvW.forEach((name, j) => lin(name, [D, D], qkv.slice(j * D * D, (j + 1) * D * D), 'encoder'));
+    names.qkvB.forEach((name, j) => out.push({ name, shape: [D], data: qkvB.slice(j * D, (j + 1) * D) }));
+    lin(names.projW, [D, D], weight(l.proj), 'encoder');
+    out.push({ name: names.projB, shape: [D], data: f32(l.proj.b, D) });
+    out.push(
+      { name: names.ln2[0], shape: [D], data: f32(l.ln2.g, D) },
+      { name: names.ln2[1], shape: [D], data: f32(l.ln2.b, D) },
+    );
+    lin(names.fc1W, [l.fc1.N, D], weight(l.fc1), 'encoder');
+    out.push({ name: names.fc1B, shape: [l.fc1.N], data: f32(l.fc1.b, l.fc1.N) });
+    lin(names.fc2W, [D, l.fc2.K], weight(l.fc2), 'encoder');
+    out.push({ name: names.fc2B, shape: [D], data: f32(l.fc2.b, D) });
+  });
+  out.push(
+    { name: n.normG, shape: [D], data: f32(w.norm.g, D) },
+    { name: n.normB, shape: [D], data: f32(w.norm.b, D) },
+  );
+  lin(n.headW, [c.numLabels, D], weight(w.head), 'head');
+  out.push({ name: n.headB, shape: [c.numLabels], data: f32(w.head.b, c.numLabels) });
+  return out;
+}
+
+/** Which linear weights become int8: the encoder's always; the patch embedding and classifier by choice. */
+export interface QuantizeOptions {
+  /** Also quantize the patch embedding. Default true. */
+  patch?: boolean;
+  /** Also quantize the classifier. Default true. */
+  head?: boolean;
+}
+
+/**
+ * The files of `files`' model stored as `to`: config.json (Hugging Face, with the quantization
+ * recorded), model.safetensors, and the source's preprocessor_config.json when it has one.
+ */
+export async function quantizeModel(
+  files: ModelFiles,
+  mem: WasmMemory,
+  to: QuantizeTarget,
+  opts: QuantizeOptions = {},
+): Promise<Record<string, string | Uint8Array>> {
+  if (to !== 'int8' && to !== 'f16')
+    throw new Error(`vit-wasm: quantize: --to must be int8 or f16, got ${JSON.stringify(to)}`);
+  const { config, weights } = await loadCheckpoint(files, mem);
+  const params = hfTensors(config, weights, mem);
+  const tensors: TensorOut[] = [];
+  for (const t of params) {
+    const quantize = to === 'int8' && t.linear && (t.linear.role === 'encoder' || (opts[t.linear.role] ?? true));
+    if (quantize && t.linear) {
+      const { q, scale } = quantizeRows(t.data, t.linear.N, t.linear.K);
+      tensors.push({ name: t.name, shape: t.shape, dtype: 'I8', bytes: new Uint8Array(q.buffer) });
+      tensors.push({ name: `${t.name}_scale`, shape: [t.linear.N], data: scale });
+    } else if (to === 'f16') {
+      const h = new Uint16Array(t.data.length);
+      for (let i = 0; i < h.length; i++) {
+        if (Math.abs(t.data[i]) > F16_MAX)
+          throw new Error(
+            `vit-wasm: quantize: tensor '${t.name}' holds ${t.data[i]} at element ${i}, beyond f16's range (±65504): keep this model in f32`,
+          );
+        h[i] = toF16(t.data[i]);
+      }
+      tensors.push({ name: t.name, shape: t.shape, dtype: 'F16', bytes: new Uint8Array(h.buffer) });
+    } else tensors.push({ name: t.name, shape: t.shape, data: t.data });
+  }
+  const out: Record<string, string | Uint8Array> = {};
+  const cfg = JSON.parse(hfConfigFiles(config, config.labels)['config.json']);
+  cfg.torch_dtype = to === 'f16' ? 'float16' : 'float32';
+  if (to === 'int8')
+    cfg.vit_wasm_quantization = {
+      weights: 'int8',
+      scheme: 'symmetric, one f32 scale per output channel: w = scale[n] * q[n, k]',
+      layers: [
+        'encoder',
+        ...((opts.patch ?? true) ? ['patch_embedding'] : []),
+        ...((opts.head ?? true) ? ['classifier'] : []),
+      ],
+    };
+  out['config.json'] = JSON.stringify(cfg, null, 2);
+  if (await files.exists('preprocessor_config.json'))
+    out['preprocessor_config.json'] = JSON.stringify(await readJson(files, 'preprocessor_config.json'), null, 2);
+  else out['preprocessor_config.json'] = hfConfigFiles(config, config.labels)['preprocessor_config.json'];
+  out['model.safetensors'] = encodeSafetensors(tensors, { format: 'pt', generator: `vit-wasm quantize --to ${to}` });
+  return out;
+}
