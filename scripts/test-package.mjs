@@ -123,7 +123,7 @@ await npm(['install', '--omit=dev', tarball], app);
 // node_modules/.bin/vit-wasm is what `npx vit-wasm` runs (npx itself would add npm's own warnings to stderr)
 const vit = (args) => run(path.join(app, 'node_modules', '.bin', 'vit-wasm'), args, app);
 
-await check('cli: --help, demo, classify, init, export-onnx, bench', async () => {
+await check('cli: --help, demo, classify, init, export-onnx, quantize, bench', async () => {
   let r = await vit(['--help']);
   assert(r.code === 0 && r.stdout.includes('vit-wasm demo'), `--help: exit ${r.code} ${r.stderr}`);
   r = await vit(['demo']);
@@ -137,6 +137,13 @@ await check('cli: --help, demo, classify, init, export-onnx, bench', async () =>
   assert(r.code === 0, `init: ${r.stderr}`);
   r = await vit(['export-onnx', '--model', 'tiny', '--out', 'tiny.onnx']);
   assert(r.code === 0 && statSync(path.join(app, 'tiny.onnx')).size > 1e6, `export-onnx: ${r.stderr}`);
+  r = await vit(['quantize', '--model', 'tiny', '--out', 'tiny-int8']);
+  assert(
+    r.code === 0 &&
+      statSync(path.join(app, 'tiny-int8/model.safetensors')).size <
+        0.3 * statSync(path.join(app, 'tiny/model.safetensors')).size,
+    `quantize: exit ${r.code}\n${r.stdout}${r.stderr}`,
+  );
   r = await vit(['bench', '--model', 'tiny', '--threads', '1', '--runs', '1']);
   assert(r.code === 0 && /vit-wasm\s+1\s+1\s/.test(r.stdout), `bench: exit ${r.code}\n${r.stdout}${r.stderr}`);
 });
