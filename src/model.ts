@@ -371,9 +371,11 @@ export class ViTModel {
   /**
    * The model as an ONNX graph (opset 17) with the same weights: input `pixel_values`
    * [batch, C, H, W], output `logits` [batch, numLabels]. For running peers on identical weights.
+   * With `int8`, the linear layers are dynamically quantized (DynamicQuantizeLinear + MatMulInteger,
+   * int8 weights with one scale per output channel), as 8-bit web models are.
    */
-  toOnnx(): Uint8Array {
-    return exportOnnx(this.config, this.weights, this.memory());
+  toOnnx(opts: { int8?: boolean } = {}): Uint8Array {
+    return exportOnnx(this.config, this.weights, this.memory(), opts);
   }
 
   /** Stops the workers and frees the model's memory. Further calls reject. */

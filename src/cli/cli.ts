@@ -32,7 +32,7 @@ Usage:
   vit-wasm train --dataset mnist --out DIR [--epochs N] [--batch B] [--lr X] [--threads T] [--seed S] [--shift P]
   vit-wasm eval --model DIR --dataset mnist
   vit-wasm init --preset NAME --out DIR [--seed S]
-  vit-wasm export-onnx --model DIR --out FILE
+  vit-wasm export-onnx --model DIR --out FILE [--int8]
   vit-wasm quantize --model DIR --out DIR [--to int8|f16] [--keep patch,head]
   vit-wasm bench (--preset NAME | --model DIR) [--threads 1,2,4] [--batch 1,8] [--runs N] [--peers]
                  [--relaxed] [--json FILE] [--chart FILE.svg]
@@ -67,7 +67,9 @@ quantize  writes a smaller copy of a model directory (Hugging Face layout, any s
           embedding and/or classifier in f32); f16 stores every tensor as half floats (0.5x).
           Arithmetic stays f32 after loading (the weights are dequantized).
 export-onnx  writes the model's weights as an ONNX graph (opset 17) that onnxruntime runs:
-          input pixel_values [batch, C, H, W], output logits [batch, labels].
+          input pixel_values [batch, C, H, W], output logits [batch, labels]. --int8 quantizes the
+          linear layers dynamically (DynamicQuantizeLinear + MatMulInteger, int8 weights with one
+          scale per output channel), the pattern of onnxruntime's quantize_dynamic and transformers.js q8.
 bench     median and min latency, images/s, GFLOP/s, % of this machine's measured wasm SIMD
           ceiling, speedup over 1 thread, load time, first-run time and peak RSS, for each
           thread count and batch (defaults: threads 1,2; batch 1; 10 runs). --peers adds
@@ -170,14 +172,17 @@ async function init(argv: string[]): Promise<number> {
 }
 
 async function exportOnnxCmd(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { model: { type: 'string' }, out: { type: 'string' } } });
+  const { values } = parseArgs({
+    args: argv,
+    options: { model: { type: 'string' }, out: { type: 'string' }, int8: { type: 'boolean' } },
+  });
   if (!values.model) throw new UsageError('export-onnx needs --model DIR');
   if (!values.out) throw new UsageError('export-onnx needs --out FILE');
   const model = await loadModel(values.model, { threads: 1 });
   try {
-    const bytes = model.toOnnx();
+    const bytes = model.toOnnx({ int8: values.int8 });
     writeFileSync(values.out, bytes);
-    console.log(`wrote ${values.out} (${(bytes.length / 2 ** 20).toFixed(1)} MB)`);
+    console.log(`wrote ${values.out} (${(bytes.length / 2 ** 20).toFixed(1)} MB${values.int8 ? ', int8' : ''})`);
   } finally {
     await model.dispose();
   }

@@ -6,7 +6,9 @@
 
 import type { ViTConfig } from '../network/config.js';
 import type { WasmMemory } from '../runtime/memory.js';
+import { unpackWeight } from '../runtime/pack.js';
 import type { Linear, Norm, Weights } from './checkpoint.js';
+import { quantizeRows } from './quantize.js';
 
 // ---- protobuf wire format ----
 class Pb {
@@ -66,12 +68,13 @@ class Pb {
 }
 
 const FLOAT = 1,
+  INT8 = 3,
   INT64 = 7;
 
-function tensor(name: string, dims: number[], data: Float32Array | BigInt64Array): Pb {
+function tensor(name: string, dims: number[], data: Float32Array | BigInt64Array | Int8Array): Pb {
   const t = new Pb();
   for (const d of dims) t.int(1, d);
-  t.int(2, data instanceof Float32Array ? FLOAT : INT64).str(8, name);
+  t.int(2, data instanceof Float32Array ? FLOAT : data instanceof Int8Array ? INT8 : INT64).str(8, name);
   return t.bytes(9, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
 }
 
@@ -100,18 +103,14 @@ function valueInfo(name: string, dims: (number | string)[]): Pb {
   return new Pb().str(1, name).msg(2, new Pb().msg(1, new Pb().int(1, FLOAT).msg(2, shape)));
 }
 
-/** W (N, K) back out of gemm_4x8's packed panels. */
-export function unpackWeight(packed: Float32Array, N: number, K: number): Float32Array {
-  const w = new Float32Array(N * K);
-  for (let n = 0; n < N; n++) {
-    const base = (n >> 3) * K * 8 + (n & 7);
-    for (let k = 0; k < K; k++) w[n * K + k] = packed[base + k * 8];
-  }
-  return w;
-}
-
-/** Serialises the model held in `mem` as an ONNX ModelProto. */
-export function exportOnnx(c: ViTConfig, w: Weights, mem: WasmMemory): Uint8Array {
+/**
+ * Serialises the model held in `mem` as an ONNX ModelProto. With `int8`, every linear layer but the
+ * patch embedding (a Conv) is dynamically quantized as onnxruntime's quantize_dynamic and
+ * transformers.js's q8 models do it: DynamicQuantizeLinear on the activations (u8, per tensor),
+ * MatMulInteger against int8 weights (symmetric, one scale per output channel, as `vit-wasm
+ * quantize` stores them), then Cast, scale and bias in f32.
+ */
+export function exportOnnx(c: ViTConfig, w: Weights, mem: WasmMemory, opts: { int8?: boolean } = {}): Uint8Array {
   const D = c.hiddenSize,
     H = c.numHeads,
     dh = D / H,
@@ -121,7 +120,7 @@ export function exportOnnx(c: ViTConfig, w: Weights, mem: WasmMemory): Uint8Arra
     T = (Hpx / p) * (Wpx / p) + 1;
   const g = new Pb().str(2, 'vit');
   const nodes: Pb[] = [];
-  const init = (name: string, dims: number[], data: Float32Array | BigInt64Array) => {
+  const init = (name: string, dims: number[], data: Float32Array | BigInt64Array | Int8Array) => {
     g.msg(5, tensor(name, dims, data));
     return name;
   };
@@ -135,12 +134,34 @@ export function exportOnnx(c: ViTConfig, w: Weights, mem: WasmMemory): Uint8Arra
   };
   // y = x · Wᵀ + b, with Wᵀ stored as a (K, N) initializer
   const linear = (x: string, l: Linear, name: string) => {
-    const wt = new Float32Array(l.K * l.N),
-      wd = unpackWeight(mem.f32(l.w, Math.ceil(l.N / 8) * 8 * l.K), l.N, l.K);
+    const wd = unpackWeight(mem.f32(l.w, Math.ceil(l.N / 8) * 8 * l.K), l.N, l.K);
+    if (opts.int8) return linearInt8(x, l, name, wd);
+    const wt = new Float32Array(l.K * l.N);
     for (let n = 0; n < l.N; n++) for (let k = 0; k < l.K; k++) wt[k * l.N + n] = wd[n * l.K + k];
     return op(
       'Add',
       [op('MatMul', [x, init(`${name}.wt`, [l.K, l.N], wt)], `${name}.mm`), init(`${name}.b`, [l.N], f32(l.b, l.N))],
+      name,
+    );
+  };
+  // the same, dynamically quantized: y = (x_q − x_zp) · W_qᵀ · (x_scale · w_scale) + b
+  const linearInt8 = (x: string, l: Linear, name: string, wd: Float32Array) => {
+    const { q, scale } = quantizeRows(wd, l.N, l.K);
+    const qt = new Int8Array(l.K * l.N);
+    for (let n = 0; n < l.N; n++) for (let k = 0; k < l.K; k++) qt[k * l.N + n] = q[n * l.K + k];
+    nodes.push(node('DynamicQuantizeLinear', [x], [`${name}.xq`, `${name}.xs`, `${name}.xz`]));
+    const mm = op(
+      'MatMulInteger',
+      [`${name}.xq`, init(`${name}.wq`, [l.K, l.N], qt), `${name}.xz`, init(`${name}.wz`, [], Int8Array.of(0))],
+      `${name}.mmi`,
+    );
+    const s = op('Mul', [`${name}.xs`, init(`${name}.ws`, [l.N], scale)], `${name}.s`);
+    return op(
+      'Add',
+      [
+        op('Mul', [op('Cast', [mm], `${name}.mmf`, { to: FLOAT }), s], `${name}.mm`),
+        init(`${name}.b`, [l.N], f32(l.b, l.N)),
+      ],
       name,
     );
   };

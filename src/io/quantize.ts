@@ -10,9 +10,9 @@
  */
 import { hfConfigFiles, type ViTConfig } from '../network/config.js';
 import type { WasmMemory } from '../runtime/memory.js';
+import { unpackWeight } from '../runtime/pack.js';
 import { type Linear, loadCheckpoint, type Weights } from './checkpoint.js';
 import { hfNames } from './names.js';
-import { unpackWeight } from './onnx.js';
 import { encodeSafetensors, type TensorOut } from './safetensors.js';
 import { type ModelFiles, readJson } from './source.js';
 

@@ -27,3 +27,13 @@ export function packWeight(w: Float32Array, N: number, K: number): Float32Array 
   packRows(out, w, 0, N, K);
   return out;
 }
+
+/** W (N, K) back out of gemm_4x8's packed panels. */
+export function unpackWeight(packed: Float32Array, N: number, K: number): Float32Array {
+  const w = new Float32Array(N * K);
+  for (let n = 0; n < N; n++) {
+    const base = (n >> 3) * K * 8 + (n & 7);
+    for (let k = 0; k < K; k++) w[n * K + k] = packed[base + k * 8];
+  }
+  return w;
+}
