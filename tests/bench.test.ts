@@ -53,7 +53,7 @@ test('bench --peers prints one row per runtime × threads × batch, with JSON an
     /wasm SIMD ceiling, one core \(bench\/ceiling\.ts\): [\d.]+ GFLOP\/s mul\+add, [\d.]+ GFLOP\/s relaxed FMA/,
   );
   const out = JSON.parse(readFileSync(json, 'utf8'));
-  expect(out.rows).toHaveLength(4 * 2 * 2);
+  expect(out.rows).toHaveLength(5 * 2 * 2);
   for (const r of out.rows) {
     expect(r.medianMs).toBeGreaterThan(0);
     expect(r.minMs).toBeLessThanOrEqual(r.medianMs);
@@ -80,5 +80,6 @@ test('bench --peers prints one row per runtime × threads × batch, with JSON an
   }
   const chart = readFileSync(svg, 'utf8');
   expect(chart).toMatch(/^<svg/);
-  for (const rt of ['vit-wasm', 'vit-wasm-relaxed', 'ort-web', 'ort-node']) expect(chart).toContain(`>${rt}</text>`);
+  for (const rt of ['vit-wasm', 'vit-wasm-relaxed', 'ort-web', 'ort-web-int8', 'ort-node'])
+    expect(chart).toContain(`>${rt}</text>`);
 }, 180_000);

@@ -18,7 +18,8 @@ import type { ViTConfig } from '../network/config.js';
 import { packageFile } from '../runtime/paths.js';
 import { importOptional } from './optional.js';
 
-export type Runtime = 'vit-wasm' | 'vit-wasm-relaxed' | 'ort-web' | 'ort-node';
+/** `ort-web-int8` runs the dynamically quantized graph of `export-onnx --int8`. */
+export type Runtime = 'vit-wasm' | 'vit-wasm-relaxed' | 'ort-web' | 'ort-web-int8' | 'ort-node';
 
 /** Multiply-adds × 2 of one image through the model (matrix products only; elementwise ops are noise). */
 export function forwardFlops(c: ViTConfig): number {
@@ -91,12 +92,13 @@ export async function benchChild(job: ChildJob): Promise<ChildResult> {
         ? (await importOptional<{ default: typeof import('onnxruntime-node') }>('onnxruntime-node', 'bench --peers'))
             .default
         : await importOptional<typeof import('onnxruntime-web')>('onnxruntime-web', 'bench --peers');
-    if (job.runtime === 'ort-web') (ort.env.wasm as { numThreads: number }).numThreads = job.threads;
+    if (job.runtime.startsWith('ort-web')) (ort.env.wasm as { numThreads: number }).numThreads = job.threads;
     const opts =
       job.runtime === 'ort-node'
         ? { intraOpNumThreads: job.threads, interOpNumThreads: 1, executionProviders: ['cpu'] }
         : { executionProviders: ['wasm'] };
-    const session = await ort.InferenceSession.create(new Uint8Array(readFileSync(job.onnx)), opts);
+    const file = job.runtime === 'ort-web-int8' ? int8Onnx(job.onnx) : job.onnx;
+    const session = await ort.InferenceSession.create(new Uint8Array(readFileSync(file)), opts);
     const feeds = { pixel_values: new ort.Tensor('float32', input, [job.batch, C, H, W]) };
     flops = NaN;
     run = () => session.run(feeds);
@@ -181,12 +183,18 @@ export async function benchPrep(o: { preset?: string; dir: string; onnx: string 
       writeDurably(path.join(o.dir, name), data);
   const model = await loadModel(o.dir, { threads: 1, simd: 'simd' });
   try {
-    if (o.onnx) writeDurably(o.onnx, model.toOnnx());
+    if (o.onnx) {
+      writeDurably(o.onnx, model.toOnnx());
+      writeDurably(int8Onnx(o.onnx), model.toOnnx({ int8: true }));
+    }
     return { flops: forwardFlops(model.config) };
   } finally {
     await model.dispose();
   }
 }
+
+/** Where the int8 graph is written beside the f32 one. */
+const int8Onnx = (onnx: string) => onnx.replace(/\.onnx$/, '.int8.onnx');
 
 async function child(args: string[]): Promise<string> {
   const bin = fileURLToPath(packageFile('bin/vit-wasm.js'));
@@ -217,7 +225,7 @@ export async function runBench(o: BenchOptions): Promise<BenchRow[]> {
   const runtimes: Runtime[] = [
     'vit-wasm',
     ...(o.relaxed ? ['vit-wasm-relaxed' as const] : []),
-    ...(o.peers ? ['ort-web' as const, 'ort-node' as const] : []),
+    ...(o.peers ? ['ort-web' as const, 'ort-web-int8' as const, 'ort-node' as const] : []),
   ];
   const rows: BenchRow[] = [];
   for (const batch of o.batch)
@@ -234,7 +242,11 @@ export async function runBench(o: BenchOptions): Promise<BenchRow[]> {
         const med = median(r.times);
         const gflops = (flops * batch) / (med / 1000) / 1e9;
         const ceiling =
-          runtime === 'vit-wasm-relaxed' ? ceilings.relaxed : runtime === 'ort-node' ? NaN : ceilings.simd;
+          runtime === 'vit-wasm-relaxed'
+            ? ceilings.relaxed
+            : runtime === 'ort-node' || runtime === 'ort-web-int8' // no f32 wasm ceiling: native code, or integers
+              ? NaN
+              : ceilings.simd;
         const base = rows.find((x) => x.runtime === runtime && x.batch === batch && x.threads === 1);
         const row: BenchRow = {
           runtime,
@@ -334,7 +346,7 @@ export function chartSvg(rows: BenchRow[], title: string): string {
   const x = (t: number) =>
     L + (threads.length === 1 ? (Wd - L - R) / 2 : ((Wd - L - R) * threads.indexOf(t)) / (threads.length - 1));
   const y = (ms: number) => T + (Ht - T - B) * (1 - ms / ymax);
-  const colors = ['#1f77b4', '#2ca02c', '#d62728', '#ff7f0e'];
+  const colors = ['#1f77b4', '#2ca02c', '#d62728', '#9467bd', '#ff7f0e'];
   const parts = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${Wd}" height="${Ht}" font-family="sans-serif" font-size="12">`,
     `<rect width="100%" height="100%" fill="white"/>`,
@@ -354,13 +366,15 @@ export function chartSvg(rows: BenchRow[], title: string): string {
     const pts = threads.flatMap((t) =>
       data.filter((r) => r.runtime === rt && r.threads === t).map((r) => `${x(t)},${y(r.medianMs)}`),
     );
-    parts.push(`<polyline fill="none" stroke="${colors[i % 4]}" stroke-width="2" points="${pts.join(' ')}"/>`);
+    parts.push(
+      `<polyline fill="none" stroke="${colors[i % colors.length]}" stroke-width="2" points="${pts.join(' ')}"/>`,
+    );
     for (const p of pts) {
       const [px, py] = p.split(',');
-      parts.push(`<circle cx="${px}" cy="${py}" r="3" fill="${colors[i % 4]}"/>`);
+      parts.push(`<circle cx="${px}" cy="${py}" r="3" fill="${colors[i % colors.length]}"/>`);
     }
     parts.push(
-      `<rect x="${Wd - R + 15}" y="${T + i * 20}" width="12" height="12" fill="${colors[i % 4]}"/><text x="${Wd - R + 32}" y="${T + i * 20 + 11}">${rt}</text>`,
+      `<rect x="${Wd - R + 15}" y="${T + i * 20}" width="12" height="12" fill="${colors[i % colors.length]}"/><text x="${Wd - R + 32}" y="${T + i * 20 + 11}">${rt}</text>`,
     );
   });
   parts.push('</svg>');

@@ -73,7 +73,8 @@ export-onnx  writes the model's weights as an ONNX graph (opset 17) that onnxrun
 bench     median and min latency, images/s, GFLOP/s, % of this machine's measured wasm SIMD
           ceiling, speedup over 1 thread, load time, first-run time and peak RSS, for each
           thread count and batch (defaults: threads 1,2; batch 1; 10 runs). --peers adds
-          onnxruntime-web (wasm) and onnxruntime-node (native) on the same weights, with ratios;
+          onnxruntime-web (wasm; f32, and int8 on the export-onnx --int8 graph) and onnxruntime-node
+          (native) on the same weights, with ratios;
           --relaxed adds the relaxed-SIMD (FMA) build. Each row runs in a fresh process.
 `;
 
