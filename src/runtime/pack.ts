@@ -37,3 +37,27 @@ export function unpackWeight(packed: Float32Array, N: number, K: number): Float3
   }
   return w;
 }
+
+/**
+ * int8 weights (N, K) row-major → gemm_i8_4x8's layout: panels of 8 channels, k in quads, K padded
+ * to Kp (a multiple of 4) with zeros: (⌈N/8⌉, Kp/4, 2, 4, 4) bytes; and each channel's Σₖ w, which
+ * the kernel needs for the activations' zero point, padded to ⌈N/8⌉·8.
+ */
+export function packWeightI8(q: Int8Array, N: number, K: number): { wq: Int8Array; wsum: Int32Array; Kp: number } {
+  const Kp = Math.ceil(K / 4) * 4,
+    panels = Math.ceil(N / 8),
+    quads = Kp / 4;
+  const wq = new Int8Array(panels * Kp * 8),
+    wsum = new Int32Array(panels * 8);
+  for (let n = 0; n < N; n++) {
+    const p = n >> 3,
+      half = (n >> 2) & 1,
+      c4 = n & 3;
+    for (let k = 0; k < K; k++) {
+      const v = q[n * K + k];
+      wq[((p * quads + (k >> 2)) * 2 + half) * 16 + c4 * 4 + (k & 3)] = v;
+      wsum[n] += v;
+    }
+  }
+  return { wq, wsum, Kp };
+}
