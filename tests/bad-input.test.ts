@@ -777,6 +777,19 @@ describe('hostile images', () => {
     );
   });
 
+  test('a zlib bomb in a small image: refused without inflating it all', async () => {
+    // 16x16 RGB needs 784 bytes; this IDAT inflates to 200 MB
+    const png = pngOf([
+      ['IHDR', ihdr(16, 16)],
+      ['IDAT', new Uint8Array(zlib.deflateSync(Buffer.alloc(200 * 2 ** 20), { level: 9 }))],
+      ['IEND', new Uint8Array(0)],
+    ]);
+    expect(png.length).toBeLessThan(300_000);
+    await expect(model.classify(png)).rejects.toThrow(
+      'corrupt PNG: its pixel data inflates to more than the 784 bytes a 16x16 image needs',
+    );
+  });
+
   test('image files: over the byte limit, a directory, a device, a FIFO', async () => {
     const png = path.join(FIXTURES, 'images/chelsea.png');
     const small = await loadModel(path.join(MODELS, 'h40-hf'), { threads: 1, limits: { maxImageBytes: 1000 } });

@@ -115,17 +115,22 @@ function pngHeader(b: Uint8Array): PngHeader | { bad: string } | null {
   return { width, height, rawBytes, idat };
 }
 
-/** Bytes the zlib stream of `idat` inflates to, counted without keeping them (stops past `cap`). */
+/**
+ * Bytes the zlib stream of `idat` inflates to, counted without keeping them. It stops once past
+ * `cap`: input is fed 64 KiB at a time (at most ~66 MB of output each), so a zlib bomb costs
+ * neither memory nor minutes.
+ */
 function inflatedLength(idat: Uint8Array[], cap: number): number {
   let n = 0;
   const z = new Unzlib((chunk) => {
     n += chunk.length;
   });
   try {
-    for (const c of idat) {
-      z.push(c, false);
-      if (n > cap) return n;
-    }
+    for (const c of idat)
+      for (let o = 0; o < c.length; o += 65536) {
+        z.push(c.subarray(o, o + 65536), false);
+        if (n > cap) return n;
+      }
     z.push(new Uint8Array(0), true);
   } catch {
     /* a corrupt stream: the decoder reports it */
@@ -186,7 +191,13 @@ export function decodeImage(bytes: Uint8Array, name = 'image', limits: Partial<L
     if (h && !('bad' in h)) {
       checkSize(name, h.width, h.height, lim);
       // fast-png fills missing scanline bytes with zeros: a truncated image would be classified
-      const got = inflatedLength(h.idat, h.rawBytes);
+      // and with more data than that, the decoder would inflate all of it into memory first
+      const slack = 65536,
+        got = inflatedLength(h.idat, h.rawBytes + slack);
+      if (got > h.rawBytes + slack)
+        fail(
+          `corrupt PNG: its pixel data inflates to more than the ${h.rawBytes} bytes a ${h.width}x${h.height} image needs`,
+        );
       if (got < h.rawBytes)
         fail(
           `truncated PNG: its pixel data inflates to ${got} bytes, a ${h.width}x${h.height} image needs ${h.rawBytes}`,
