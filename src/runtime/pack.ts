@@ -61,3 +61,21 @@ export function packWeightI8(q: Int8Array, N: number, K: number): { wq: Int8Arra
   }
   return { wq, wsum, Kp };
 }
+
+/** Symmetric per-row int8: scale = max |row| / 127, q = round(w / scale). A zero row gets scale 1. */
+export function quantizeRows(w: Float32Array, N: number, K: number): { q: Int8Array; scale: Float32Array } {
+  const q = new Int8Array(N * K),
+    scale = new Float32Array(N);
+  for (let n = 0; n < N; n++) {
+    let m = 0;
+    for (let k = 0; k < K; k++) m = Math.max(m, Math.abs(w[n * K + k]));
+    const s = m > 0 ? m / 127 : 1;
+    scale[n] = s;
+    const inv = 1 / Math.fround(s);
+    for (let k = 0; k < K; k++) {
+      const v = w[n * K + k] * inv;
+      q[n * K + k] = Math.max(-127, Math.min(127, Math.sign(v) * Math.round(Math.abs(v))));
+    }
+  }
+  return { q, scale };
+}
