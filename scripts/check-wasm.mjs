@@ -8,8 +8,8 @@ import binaryen from 'binaryen';
 
 v8.setFlagsFromString('--experimental-wasm-relaxed-simd'); // the relaxed build must compile to list its imports
 
-/** Bytes per kernel build (README: "The kernels are 17 KB of wasm per build"). */
-const BUDGET = 18 * 1024;
+/** Bytes per kernel build (README: "20 KB of wasm per build"; the int8 GEMM took it from 17). */
+const BUDGET = 21 * 1024;
 
 let failed = false;
 for (const file of process.argv.slice(2)) {

@@ -51,6 +51,12 @@ export interface LoadOptions {
    * as an answer. Default false.
    */
   allowNonFinite?: boolean;
+  /**
+   * `'int8'` runs the encoder's linear layers (Q/K/V, attention output, MLP) on int8 weights, one
+   * scale per output channel, with each input row quantized on the fly: faster, within about 3% of
+   * the f32 logits. Default `'f32'`. (Development: the f32 weights are still kept too.)
+   */
+  weights?: 'f32' | 'int8';
 }
 
 /** How a model runs, and why, for showing or logging: see {@link ViTModel.runtime}. */
@@ -110,6 +116,7 @@ export class ViTModel {
   private acts: Activations | null = null;
   private readonly keepAttention: boolean;
   private readonly allowNonFinite: boolean;
+  private readonly int8: boolean;
   /** The limits images are read under. */
   readonly limits: Readonly<Limits>;
   private queue: Promise<unknown> = Promise.resolve();
@@ -125,11 +132,13 @@ export class ViTModel {
     weights: Weights;
     keepAttention: boolean;
     allowNonFinite: boolean;
+    int8: boolean;
     limits: Limits;
     pool: WorkerPool<WorkerInit, Activations> | null;
     runtime: RuntimeInfo;
   }) {
     this.allowNonFinite = init.allowNonFinite;
+    this.int8 = init.int8;
     this.limits = Object.freeze(init.limits);
     this.config = init.config;
     this.preprocessing = init.preprocessing;
@@ -167,7 +176,7 @@ export class ViTModel {
     if (this.acts?.B !== B) {
       const mem = this.memory();
       mem.reset(this.weightsEnd);
-      this.acts = inferencePlan((n) => mem.alloc(n), this.config, B, this.threads, this.keepAttention);
+      this.acts = inferencePlan((n) => mem.alloc(n), this.config, B, this.threads, this.keepAttention, this.int8);
     }
     return this.acts;
   }
@@ -266,7 +275,7 @@ export class ViTModel {
       const mem = this.memory();
       mem.reset(this.weightsEnd);
       this.acts = null; // the next forward re-plans its arena
-      const a = keptPlan((n) => mem.alloc(n), this.config, 1, true, this.threads);
+      const a = keptPlan((n) => mem.alloc(n), this.config, 1, true, this.threads, this.int8);
       mem.f32(a.pixels, pixels.length).set(pixels);
       await this.run(a);
       const trace = readTrace(mem, this.config, this.weights, a);
@@ -423,7 +432,10 @@ export async function loadModel(where: ModelLocation, opts: LoadOptions = {}): P
   const { module, flavor } = await compileKernels(simd, shared);
   const mem = new WasmMemory(shared);
   const k = instantiateKernels(module, mem.memory);
-  const { config, weights, scheme } = await loadCheckpoint(files, mem);
+  const weightsForm = opts.weights ?? 'f32';
+  if (weightsForm !== 'f32' && weightsForm !== 'int8')
+    throw new Error(`vit-wasm: weights must be 'f32' or 'int8', got ${JSON.stringify(weightsForm)}`);
+  const { config, weights, scheme } = await loadCheckpoint(files, mem, { int8: weightsForm === 'int8' });
   const pre = (await files.exists('preprocessor_config.json'))
     ? await readJson(files, 'preprocessor_config.json')
     : null;
@@ -467,6 +479,7 @@ export async function loadModel(where: ModelLocation, opts: LoadOptions = {}): P
     weights,
     keepAttention: !!opts.keepAttention,
     allowNonFinite: !!opts.allowNonFinite,
+    int8: weightsForm === 'int8',
     limits,
     pool,
     runtime,

@@ -19,7 +19,14 @@ import { packageFile } from '../runtime/paths.js';
 import { importOptional } from './optional.js';
 
 /** `ort-web-int8` runs the dynamically quantized graph of `export-onnx --int8`. */
-export type Runtime = 'vit-wasm' | 'vit-wasm-relaxed' | 'ort-web' | 'ort-web-int8' | 'ort-node';
+export type Runtime =
+  | 'vit-wasm'
+  | 'vit-wasm-relaxed'
+  | 'vit-wasm-int8'
+  | 'vit-wasm-relaxed-int8'
+  | 'ort-web'
+  | 'ort-web-int8'
+  | 'ort-node';
 
 /** Multiply-adds × 2 of one image through the model (matrix products only; elementwise ops are noise). */
 export function forwardFlops(c: ViTConfig): number {
@@ -81,9 +88,10 @@ export async function benchChild(job: ChildJob): Promise<ChildResult> {
   let run: () => Promise<unknown>, flops: number;
   const t0 = performance.now();
   if (job.runtime.startsWith('vit-wasm')) {
-    const simd = job.runtime === 'vit-wasm-relaxed' ? 'relaxed' : 'simd';
+    const simd = job.runtime.startsWith('vit-wasm-relaxed') ? 'relaxed' : 'simd';
     if (simd === 'relaxed') v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
-    const model = await loadModel(job.dir, { threads: job.threads, simd });
+    const weights = job.runtime.endsWith('-int8') ? 'int8' : 'f32';
+    const model = await loadModel(job.dir, { threads: job.threads, simd, weights });
     flops = forwardFlops(model.config) * job.batch;
     run = () => model.forward(input, job.batch);
   } else {
@@ -140,6 +148,8 @@ export interface BenchOptions {
   json?: string;
   chart?: string;
   relaxed: boolean;
+  /** Add rows with int8 weights. */
+  int8?: boolean;
   log: (line: string) => void;
 }
 
@@ -225,6 +235,7 @@ export async function runBench(o: BenchOptions): Promise<BenchRow[]> {
   const runtimes: Runtime[] = [
     'vit-wasm',
     ...(o.relaxed ? ['vit-wasm-relaxed' as const] : []),
+    ...(o.int8 ? ['vit-wasm-int8' as const, ...(o.relaxed ? ['vit-wasm-relaxed-int8' as const] : [])] : []),
     ...(o.peers ? ['ort-web' as const, 'ort-web-int8' as const, 'ort-node' as const] : []),
   ];
   const rows: BenchRow[] = [];
@@ -244,7 +255,7 @@ export async function runBench(o: BenchOptions): Promise<BenchRow[]> {
         const ceiling =
           runtime === 'vit-wasm-relaxed'
             ? ceilings.relaxed
-            : runtime === 'ort-node' || runtime === 'ort-web-int8' // no f32 wasm ceiling: native code, or integers
+            : runtime === 'ort-node' || runtime.endsWith('-int8') // no f32 wasm ceiling: native code, or integers
               ? NaN
               : ceilings.simd;
         const base = rows.find((x) => x.runtime === runtime && x.batch === batch && x.threads === 1);
@@ -346,7 +357,7 @@ export function chartSvg(rows: BenchRow[], title: string): string {
   const x = (t: number) =>
     L + (threads.length === 1 ? (Wd - L - R) / 2 : ((Wd - L - R) * threads.indexOf(t)) / (threads.length - 1));
   const y = (ms: number) => T + (Ht - T - B) * (1 - ms / ymax);
-  const colors = ['#1f77b4', '#2ca02c', '#d62728', '#9467bd', '#ff7f0e'];
+  const colors = ['#1f77b4', '#2ca02c', '#17becf', '#8c564b', '#d62728', '#9467bd', '#ff7f0e'];
   const parts = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${Wd}" height="${Ht}" font-family="sans-serif" font-size="12">`,
     `<rect width="100%" height="100%" fill="white"/>`,

@@ -35,7 +35,7 @@ Usage:
   vit-wasm export-onnx --model DIR --out FILE [--int8]
   vit-wasm quantize --model DIR --out DIR [--to int8|f16] [--keep patch,head]
   vit-wasm bench (--preset NAME | --model DIR) [--threads 1,2,4] [--batch 1,8] [--runs N] [--peers]
-                 [--relaxed] [--json FILE] [--chart FILE.svg]
+                 [--relaxed] [--weights int8] [--json FILE] [--chart FILE.svg]
   vit-wasm --version
 
 classify  prints the top-K labels with probabilities for each PNG or JPEG image.
@@ -75,7 +75,8 @@ bench     median and min latency, images/s, GFLOP/s, % of this machine's measure
           thread count and batch (defaults: threads 1,2; batch 1; 10 runs). --peers adds
           onnxruntime-web (wasm; f32, and int8 on the export-onnx --int8 graph) and onnxruntime-node
           (native) on the same weights, with ratios;
-          --relaxed adds the relaxed-SIMD (FMA) build. Each row runs in a fresh process.
+          --relaxed adds the relaxed-SIMD (FMA) build; --weights int8 adds rows with int8 weights
+          (loadModel's weights: 'int8'). Each row runs in a fresh process.
 `;
 
 class UsageError extends Error {}
@@ -228,10 +229,13 @@ async function bench(argv: string[]): Promise<number> {
       runs: { type: 'string' },
       peers: { type: 'boolean' },
       relaxed: { type: 'boolean' },
+      weights: { type: 'string' },
       json: { type: 'string' },
       chart: { type: 'string' },
     },
   });
+  const weights = values.weights ?? 'f32';
+  if (weights !== 'f32' && weights !== 'int8') throw new UsageError(`--weights must be f32 or int8, got '${weights}'`);
   if (!values.preset === !values.model) throw new UsageError('bench needs exactly one of --preset NAME or --model DIR');
   if (values.preset && !(values.preset in PRESETS))
     throw new UsageError(`--preset must be one of ${Object.keys(PRESETS).join(', ')}, got '${values.preset}'`);
@@ -247,6 +251,7 @@ async function bench(argv: string[]): Promise<number> {
     runs: positiveInt(values.runs, '--runs', 10),
     peers: !!values.peers,
     relaxed: !!values.relaxed,
+    int8: weights === 'int8',
     json: values.json,
     chart: values.chart,
     log: (l) => console.log(l),

@@ -147,16 +147,23 @@ export async function trainCommand(argv: string[], Usage: UsageErrorCtor): Promi
 export async function evalCommand(argv: string[], Usage: UsageErrorCtor): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: { model: { type: 'string' }, dataset: { type: 'string' }, threads: { type: 'string' } },
+    options: {
+      model: { type: 'string' },
+      dataset: { type: 'string' },
+      threads: { type: 'string' },
+      weights: { type: 'string' },
+    },
   });
+  const weights = values.weights ?? 'f32';
+  if (weights !== 'f32' && weights !== 'int8') throw new Usage(`--weights must be f32 or int8, got '${weights}'`);
   if (values.dataset !== 'mnist')
     throw new Usage(`eval needs --dataset mnist${values.dataset ? `, got '${values.dataset}'` : ''}`);
   if (!values.model) throw new Usage('eval needs --model DIR');
   const { test } = loadMnist();
-  const model = await loadModel(
-    values.model,
-    values.threads ? { threads: num(values.threads, '--threads', 1, Usage, true) } : {},
-  );
+  const model = await loadModel(values.model, {
+    weights,
+    ...(values.threads ? { threads: num(values.threads, '--threads', 1, Usage, true) } : {}),
+  });
   try {
     const c = model.config,
       p = model.preprocessing;

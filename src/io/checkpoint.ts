@@ -5,7 +5,7 @@
  */
 import { intField, sizeField, type ViTConfig } from '../network/config.js';
 import type { WasmMemory } from '../runtime/memory.js';
-import { packedSize, packRows, paddedSize } from '../runtime/pack.js';
+import { packedSize, packRows, packWeightI8, paddedSize, quantizeRows, unpackWeight } from '../runtime/pack.js';
 import { overLimit } from './limits.js';
 import { detectScheme, type Names, type Scheme } from './names.js';
 import { readSafetensorsHeader, type TensorInfo, TensorReader } from './safetensors.js';
@@ -23,6 +23,11 @@ export interface Linear {
   N: number;
   K: number;
   raw?: number;
+  /**
+   * int8 weights for gemm_i8_4x8 (loadModel's `weights: 'int8'`): wq packed (⌈N/8⌉, Kp/4, 2, 4, 4)
+   * bytes, wsum (⌈N/8⌉·8) i32 channel sums, sw (⌈N/8⌉·8) f32 channel scales, Kp = K padded to 4.
+   */
+  q?: { wq: number; wsum: number; sw: number; Kp: number };
 }
 export interface Norm {
   g: number;
@@ -268,6 +273,7 @@ function resolveConfig(
 export async function loadCheckpoint(
   files: ModelFiles,
   mem: WasmMemory,
+  opts: { int8?: boolean } = {},
 ): Promise<{ config: ViTConfig; weights: Weights; scheme: Scheme }> {
   const raw = await readJson(files, 'config.json');
   const { tensors, sources, file } = await openTensors(files);
@@ -347,6 +353,21 @@ export async function loadCheckpoint(
         for (let i = 0; i < bs.length; i++) await take(bs[i], [part], (d) => mem.f32(b + i * part * 4, part).set(d));
       return { w, b, N, K };
     };
+    // The encoder's linear layers with int8 weights besides (the f32 ones stay, for export and trace):
+    // per-channel symmetric, as `vit-wasm quantize` writes them, so its files come back to the same q.
+    const encoderLinear = async (...args: Parameters<typeof linear>): Promise<Linear> => {
+      const l = await linear(...args);
+      if (!opts.int8) return l;
+      const { q, scale } = quantizeRows(unpackWeight(mem.f32(l.w, packedSize(l.N, l.K)), l.N, l.K), l.N, l.K);
+      const { wq, wsum, Kp } = packWeightI8(q, l.N, l.K);
+      const pwq = mem.alloc(wq.length / 4),
+        pwsum = mem.alloc(wsum.length),
+        psw = mem.alloc(wsum.length);
+      new Int8Array(mem.memory.buffer, pwq, wq.length).set(wq);
+      new Int32Array(mem.memory.buffer, pwsum, wsum.length).set(wsum);
+      mem.f32(psw, l.N).set(scale);
+      return { ...l, q: { wq: pwq, wsum: pwsum, sw: psw, Kp } };
+    };
     const norm = async ([g, b]: [string, string]): Promise<Norm> => ({ g: await vector(g, D), b: await vector(b, D) });
 
     const patch = await linear([n.patchW], [n.patchB], D, C * p * p, [D, C, p, p]);
@@ -358,11 +379,11 @@ export async function loadCheckpoint(
       const l = n.layer(i);
       layers.push({
         ln1: await norm(l.ln1),
-        qkv: await linear(l.qkvW, cfg.qkvBias ? l.qkvB : null, 3 * D, D),
-        proj: await linear([l.projW], [l.projB], D, D),
+        qkv: await encoderLinear(l.qkvW, cfg.qkvBias ? l.qkvB : null, 3 * D, D),
+        proj: await encoderLinear([l.projW], [l.projB], D, D),
         ln2: await norm(l.ln2),
-        fc1: await linear([l.fc1W], [l.fc1B], M, D),
-        fc2: await linear([l.fc2W], [l.fc2B], D, M),
+        fc1: await encoderLinear([l.fc1W], [l.fc1B], M, D),
+        fc2: await encoderLinear([l.fc2W], [l.fc2B], D, M),
       });
     }
     const weights: Weights = {

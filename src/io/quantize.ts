@@ -10,11 +10,13 @@
  */
 import { hfConfigFiles, type ViTConfig } from '../network/config.js';
 import type { WasmMemory } from '../runtime/memory.js';
-import { unpackWeight } from '../runtime/pack.js';
+import { quantizeRows, unpackWeight } from '../runtime/pack.js';
 import { type Linear, loadCheckpoint, type Weights } from './checkpoint.js';
 import { hfNames } from './names.js';
 import { encodeSafetensors, type TensorOut } from './safetensors.js';
 import { type ModelFiles, readJson } from './source.js';
+
+export { quantizeRows };
 
 export type QuantizeTarget = 'int8' | 'f16';
 
@@ -48,24 +50,6 @@ export function toF16(x: number): number {
   const rest = man & 0x1fff;
   if (rest > 0x1000 || (rest === 0x1000 && h & 1)) h++; // a carry into the exponent is still correct
   return sign | h;
-}
-
-/** Symmetric per-row int8: scale = max |row| / 127, q = round(w / scale). A zero row gets scale 1. */
-export function quantizeRows(w: Float32Array, N: number, K: number): { q: Int8Array; scale: Float32Array } {
-  const q = new Int8Array(N * K),
-    scale = new Float32Array(N);
-  for (let n = 0; n < N; n++) {
-    let m = 0;
-    for (let k = 0; k < K; k++) m = Math.max(m, Math.abs(w[n * K + k]));
-    const s = m > 0 ? m / 127 : 1;
-    scale[n] = s;
-    const inv = 1 / Math.fround(s);
-    for (let k = 0; k < K; k++) {
-      const v = w[n * K + k] * inv;
-      q[n * K + k] = Math.max(-127, Math.min(127, Math.sign(v) * Math.round(Math.abs(v))));
-    }
-  }
-  return { q, scale };
 }
 
 interface Param {

@@ -10,12 +10,15 @@
 import type { Linear, Norm } from '../io/checkpoint.js';
 import { COUNTERS, MAX_OPS } from '../runtime/barrier.js';
 import { EPI, type Epilogue, KERNELS, type KernelExports } from '../runtime/kernels.js';
+import type { Quant } from './vit.js';
 
 /** Chunks per worker per op: enough to even out a worker that falls behind, few enough to be cheap. */
 const CHUNKS_PER_WORKER = 4;
 
 export class Exec {
   private op = 0;
+  /** Where a forward's int8 linear layers quantize their input rows (set by vitForward from its plan). */
+  quant: Quant | null = null;
 
   constructor(
     readonly k: KernelExports,
@@ -62,8 +65,15 @@ export class Exec {
 
   // ---- linear layers ----
 
-  /** y (M, N) = epi(x (M, lda) · Wᵀ + b). Chunks of 4-row tiles, or of 8-column panels when rows are few. */
+  /**
+   * y (M, N) = epi(x (M, lda) · Wᵀ + b). Chunks of 4-row tiles, or of 8-column panels when rows are
+   * few. A layer with int8 weights, in a plan with room to quantize its input, runs linearI8.
+   */
   linear(x: number, l: Linear, y: number, M: number, epi: Epilogue = EPI.STORE, lda = l.K): void {
+    if (l.q && this.quant) {
+      this.linearI8(x, l, y, M, epi, lda);
+      return;
+    }
     const [TM, TN] = KERNELS.gemm.tile;
     if (M >= TM * this.workers || this.workers === 1) {
       const rows = TM * this.per(Math.ceil(M / TM));
@@ -78,6 +88,66 @@ export class Exec {
         const c0 = c * cols,
           c1 = Math.min(l.N, c0 + cols);
         this.k.gemm_4x8(x, lda, l.w + c0 * l.K * 4, l.b + c0 * 4, y + c0 * 4, l.N, M, c1 - c0, l.K, epi);
+      });
+    }
+  }
+
+  /**
+   * {@link linear} with int8 weights (l.q): first every input row quantized to u7 with its scale
+   * (quant.aq (M, Kp), quant.sa (M)), then the int8 GEMM, in the same row or column chunks.
+   */
+  private linearI8(x: number, l: Linear, y: number, M: number, epi: Epilogue, lda: number): void {
+    const q = l.q!,
+      { aq, sa } = this.quant!,
+      Kp = q.Kp;
+    const qrows = this.per(M);
+    this.each(Math.ceil(M / qrows), (c) => {
+      const r0 = c * qrows,
+        r1 = Math.min(M, r0 + qrows);
+      this.k.quantize_rows_u7(x + r0 * lda * 4, lda, aq + r0 * Kp, Kp, sa + r0 * 4, r1 - r0, l.K);
+    });
+    const [TM, TN] = KERNELS.gemmI8.tile;
+    if (M >= TM * this.workers || this.workers === 1) {
+      const rows = TM * this.per(Math.ceil(M / TM));
+      this.each(Math.ceil(M / rows), (c) => {
+        const r0 = c * rows,
+          r1 = Math.min(M, r0 + rows);
+        this.k.gemm_i8_4x8(
+          aq + r0 * Kp,
+          Kp,
+          sa + r0 * 4,
+          q.wq,
+          q.wsum,
+          q.sw,
+          l.b,
+          y + r0 * l.N * 4,
+          l.N,
+          r1 - r0,
+          l.N,
+          Kp,
+          epi,
+        );
+      });
+    } else {
+      const cols = TN * this.per(Math.ceil(l.N / TN));
+      this.each(Math.ceil(l.N / cols), (c) => {
+        const c0 = c * cols,
+          c1 = Math.min(l.N, c0 + cols);
+        this.k.gemm_i8_4x8(
+          aq,
+          Kp,
+          sa,
+          q.wq + c0 * Kp,
+          q.wsum + c0 * 4,
+          q.sw + c0 * 4,
+          l.b + c0 * 4,
+          y + c0 * 4,
+          l.N,
+          M,
+          c1 - c0,
+          Kp,
+          epi,
+        );
       });
     }
   }

@@ -40,6 +40,20 @@ export interface Activations {
   logits: number; // (B, L)
   kt: number; // (B, H, ⌈T/8⌉, dh, 8) Kᵀ panels per head (scratch)
   scratch: number[]; // per worker (4, T8): four rows of attention scores, T8 = T rounded up to 8
+  /** int8 weights only: the activations of a linear layer quantized per row (see Exec.linear). */
+  quant?: Quant;
+}
+
+/** aq (B·T, Kp) u8 rows quantized to u7, sa (B·T) f32 their scales; Kp the largest padded K. */
+export interface Quant {
+  aq: number;
+  sa: number;
+}
+
+/** Room for quantized activations: every row of the largest int8 linear layer's input. */
+function quantPlan(alloc: Alloc, c: ViTShape, BT: number): Quant {
+  const Kp = Math.ceil(Math.max(c.hiddenSize, c.intermediateSize) / 4) * 4;
+  return { aq: alloc(Math.ceil((BT * Kp) / 4)), sa: alloc(BT) };
 }
 
 /** Token and patch counts of a shape. */
@@ -49,6 +63,7 @@ export function tokens(s: ViTShape): { Np: number; T: number; T8: number } {
 }
 
 export function vitForward(ex: Exec, c: ViTShape, w: Weights, a: Activations): void {
+  ex.quant = a.quant ?? null;
   const { B } = a,
     [Hpx, Wpx] = c.imageSize,
     p = c.patchSize,
@@ -150,6 +165,7 @@ export function inferencePlan(
   B: number,
   workers: number,
   keepAttention: boolean,
+  int8 = false,
 ): Activations {
   const { Np, T, T8 } = tokens(c),
     D = c.hiddenSize,
@@ -185,6 +201,7 @@ export function inferencePlan(
     logits: alloc(B * c.numLabels),
     kt: alloc(B * D * T8),
     scratch: Array.from({ length: workers }, () => alloc(4 * T8)),
+    quant: int8 ? quantPlan(alloc, c, BT) : undefined,
   };
 }
 
@@ -193,7 +210,14 @@ export function inferencePlan(
  * layer's output the next one's input. Inspection also keeps the attention projection and the MLP
  * output apart from the residual sums (the sums are then formed separately: the same bits).
  */
-export function keptPlan(alloc: Alloc, c: ViTShape, B: number, keepParts: boolean, workers = 1): Activations {
+export function keptPlan(
+  alloc: Alloc,
+  c: ViTShape,
+  B: number,
+  keepParts: boolean,
+  workers = 1,
+  int8 = false,
+): Activations {
   const { Np, T, T8 } = tokens(c),
     D = c.hiddenSize,
     M = c.intermediateSize,
@@ -234,6 +258,7 @@ export function keptPlan(alloc: Alloc, c: ViTShape, B: number, keepParts: boolea
     logits: alloc(B * c.numLabels),
     kt: alloc(B * D * T8),
     scratch: Array.from({ length: workers }, () => alloc(4 * T8)),
+    quant: int8 ? quantPlan(alloc, c, BT) : undefined,
   };
 }
 

@@ -68,6 +68,22 @@ type GemmStrided = (
   epi: number,
 ) => void;
 type Colsum = (dy: Ptr, db: Ptr, M: number, N: number) => void;
+type QuantizeRows = (a: Ptr, lda: number, aq: Ptr, ldq: number, sa: Ptr, M: number, K: number) => void;
+type GemmI8 = (
+  aq: Ptr,
+  ldq: number,
+  sa: Ptr,
+  wq: Ptr,
+  wsum: Ptr,
+  sw: Ptr,
+  bias: Ptr,
+  c: Ptr,
+  ldc: number,
+  M: number,
+  N: number,
+  Kp: number,
+  epi: number,
+) => void;
 type LayernormBwd = (
   x: Ptr,
   ldx: number,
@@ -125,6 +141,22 @@ export interface KernelExports {
   embed_tokens: EmbedTokens;
   embed_tokens_ref: EmbedTokens;
   // backward (training)
+  quantize_rows_u7: QuantizeRows;
+  gemm_i8_4x8: GemmI8;
+  gemm_i8_ref: (
+    aq: Ptr,
+    ldq: number,
+    sa: Ptr,
+    w: Ptr,
+    sw: Ptr,
+    bias: Ptr,
+    c: Ptr,
+    ldc: number,
+    M: number,
+    N: number,
+    K: number,
+    epi: number,
+  ) => void;
   gemm_4x8_strided: GemmStrided;
   gemm_strided_ref: GemmStrided;
   colsum: Colsum;
@@ -148,6 +180,10 @@ export interface KernelExports {
  */
 export const KERNELS = {
   gemm: { kernel: 'gemm_4x8', ref: 'gemm_ref', tile: [4, 8], fma: true },
+  // int8 weights (issue 12; not yet dispatched): u7 activations per row, exact i32 sums. Its relaxed
+  // build uses the i8×i7 dot product, not FMA: both builds give the same bits.
+  quantizeRows: { kernel: 'quantize_rows_u7', ref: null, tile: [1, 1], fma: false }, // scalar; tested against JS
+  gemmI8: { kernel: 'gemm_i8_4x8', ref: 'gemm_i8_ref', tile: [4, 8], fma: false },
   layernorm: { kernel: 'layernorm', ref: 'layernorm_ref', tile: [1, 4], fma: false },
   gelu: { kernel: 'gelu', ref: 'gelu_ref', tile: [1, 4], fma: false },
   softmax: { kernel: 'softmax_rows', ref: 'softmax_rows_ref', tile: [1, 4], fma: false },

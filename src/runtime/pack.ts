@@ -37,3 +37,45 @@ export function unpackWeight(packed: Float32Array, N: number, K: number): Float3
   }
   return w;
 }
+
+/**
+ * int8 weights (N, K) row-major → gemm_i8_4x8's layout: panels of 8 channels, k in quads, K padded
+ * to Kp (a multiple of 4) with zeros: (⌈N/8⌉, Kp/4, 2, 4, 4) bytes; and each channel's Σₖ w, which
+ * the kernel needs for the activations' zero point, padded to ⌈N/8⌉·8.
+ */
+export function packWeightI8(q: Int8Array, N: number, K: number): { wq: Int8Array; wsum: Int32Array; Kp: number } {
+  const Kp = Math.ceil(K / 4) * 4,
+    panels = Math.ceil(N / 8),
+    quads = Kp / 4;
+  const wq = new Int8Array(panels * Kp * 8),
+    wsum = new Int32Array(panels * 8);
+  for (let n = 0; n < N; n++) {
+    const p = n >> 3,
+      half = (n >> 2) & 1,
+      c4 = n & 3;
+    for (let k = 0; k < K; k++) {
+      const v = q[n * K + k];
+      wq[((p * quads + (k >> 2)) * 2 + half) * 16 + c4 * 4 + (k & 3)] = v;
+      wsum[n] += v;
+    }
+  }
+  return { wq, wsum, Kp };
+}
+
+/** Symmetric per-row int8: scale = max |row| / 127, q = round(w / scale). A zero row gets scale 1. */
+export function quantizeRows(w: Float32Array, N: number, K: number): { q: Int8Array; scale: Float32Array } {
+  const q = new Int8Array(N * K),
+    scale = new Float32Array(N);
+  for (let n = 0; n < N; n++) {
+    let m = 0;
+    for (let k = 0; k < K; k++) m = Math.max(m, Math.abs(w[n * K + k]));
+    const s = m > 0 ? m / 127 : 1;
+    scale[n] = s;
+    const inv = 1 / Math.fround(s);
+    for (let k = 0; k < K; k++) {
+      const v = w[n * K + k] * inv;
+      q[n * K + k] = Math.max(-127, Math.min(127, Math.sign(v) * Math.round(Math.abs(v))));
+    }
+  }
+  return { q, scale };
+}

@@ -1,0 +1,151 @@
+// int8 linear layer (inference): C = epilogue(sa[i] · sw[n] · Σₖ (aq[i,k] − 64) · wq[n,k] + bias[n]).
+// Activations are quantized per row to u7 (0…127, zero point 64) by quantize_rows_u7: 7 bits because
+// relaxed SIMD's i8×i7 dot product is deterministic only while its second operand stays in 0…127.
+// Weights are int8, symmetric, one f32 scale per output channel, packed once at load in panels of 8
+// channels with k in quads (K padded to Kp, a multiple of 4, with zero weights):
+//   wq   (⌈N/8⌉, Kp/4, 2, 4, 4) bytes: per panel and k-quad, channels 0–3 then 4–7, each 4 k
+//   wsum (⌈N/8⌉·8) i32: Σₖ wq[n, k], for the zero point;  sw (⌈N/8⌉·8) f32;  bias (⌈N/8⌉·8) f32 or 0
+// The sums are exact integers in both builds, so the plain and the relaxed build give the same bits.
+// Not yet dispatched by the network (issue 12): tested against gemm_i8_ref, timed by bench/kernels.mjs.
+import { gelu_f64 } from './simd';
+import { gelu } from './gelu';
+
+// @ts-ignore: decorator
+@inline const EPI_ADD = 1;
+// @ts-ignore: decorator
+@inline const EPI_GELU = 2;
+
+/**
+ * Per row: s = max |a| / 63 (1 for a zero row), q = round(a / s) + 64, in 1…127; columns K…ldq−1
+ * are set to 64 (zero). Scalar: it reads M·K floats against the GEMM's M·N·K multiply-adds.
+ * a (M, lda) f32 → aq (M, ldq) u8, sa (M) f32
+ */
+export function quantize_rows_u7(a: usize, lda: i32, aq: usize, ldq: i32, sa: usize, M: i32, K: i32): void {
+  for (let i = 0; i < M; i++) {
+    const row = a + ((<usize>i * lda) << 2), q = aq + <usize>i * ldq;
+    let m: f32 = 0;
+    for (let k = 0; k < K; k++) m = max(m, abs(load<f32>(row + (<usize>k << 2))));
+    const s: f32 = m > 0 ? m / 63 : 1, inv: f32 = 1 / s;
+    store<f32>(sa + (<usize>i << 2), s);
+    for (let k = 0; k < K; k++) {
+      const v = <i32>nearest(load<f32>(row + (<usize>k << 2)) * inv);
+      store<u8>(q + k, <u8>(min(63, max(-63, v)) + 64));
+    }
+    for (let k = K; k < ldq; k++) store<u8>(q + k, 64);
+  }
+}
+
+/** acc (channels 0–3 and 4–7 of one row, i32) → f32 with both scales, bias, epilogue; first n ≤ 8 columns. */
+function finish_row_i8(pc: usize /* (n) */, acc0: v128, acc1: v128, sa: f32, pw: usize /* wsum, sw, bias at p*32 */,
+                       wsum: usize, sw: usize, bias: usize, n: i32, epi: i32): void {
+  const zp = i32x4.splat(64), s = f32x4.splat(sa);
+  // Σ (q − 64)·w = Σ q·w − 64·Σ w
+  acc0 = i32x4.sub(acc0, i32x4.mul(zp, v128.load(wsum + pw)));
+  acc1 = i32x4.sub(acc1, i32x4.mul(zp, v128.load(wsum + pw, 16)));
+  let v0 = f32x4.mul(f32x4.mul(f32x4.convert_i32x4_s(acc0), s), v128.load(sw + pw));
+  let v1 = f32x4.mul(f32x4.mul(f32x4.convert_i32x4_s(acc1), s), v128.load(sw + pw, 16));
+  if (bias) { v0 = f32x4.add(v0, v128.load(bias + pw)); v1 = f32x4.add(v1, v128.load(bias + pw, 16)); }
+  if (n == 8) {
+    if (epi == EPI_ADD) { v0 = f32x4.add(v0, v128.load(pc)); v1 = f32x4.add(v1, v128.load(pc, 16)); }
+    v128.store(pc, v0); v128.store(pc, v1, 16);
+    return;
+  }
+  for (let j = 0; j < n; j++) {
+    const x = j < 4 ? f32x4_lane(v0, j) : f32x4_lane(v1, j - 4);
+    const q = pc + (<usize>j << 2);
+    store<f32>(q, epi == EPI_ADD ? load<f32>(q) + x : x);
+  }
+}
+
+// @ts-ignore: decorator
+@inline function f32x4_lane(v: v128, i: i32): f32 {
+  if (i == 0) return f32x4.extract_lane(v, 0);
+  if (i == 1) return f32x4.extract_lane(v, 1);
+  if (i == 2) return f32x4.extract_lane(v, 2);
+  return f32x4.extract_lane(v, 3);
+}
+
+/**
+ * One row of u7 activations against 4 channels × 4 k of int8 weights, accumulated in acc (i32x4,
+ * one lane per channel). Relaxed build: the i8×i7 dot product to i16 pairs (at most 2·127·127, no
+ * saturation), widened pairwise. Not i32x4.relaxed_dot_i8x16_i7x16_add_s: Node 20's V8 (11.3) gets
+ * it wrong (it ignores the accumulator and doubles the sum; probe in bench/NOTES.md). Plain build:
+ * sign-extend to i16, two i16 dot products (each lane a pair of k), then add each channel's pairs.
+ */
+// @ts-ignore: decorator
+@inline function dot4(w: v128, a: v128, acc: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD)
+    return i32x4.add(acc, i32x4.extadd_pairwise_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(w, a)));
+  const a16 = i16x8.extend_low_i8x16_u(a); // a0 a1 a2 a3 a0 a1 a2 a3
+  const lo = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w), a16);  // ch0 k01, ch0 k23, ch1 k01, ch1 k23
+  const hi = i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w), a16); // ch2 …, ch3 …
+  return i32x4.add(acc, i32x4.add(i32x4.shuffle(lo, hi, 0, 2, 4, 6), i32x4.shuffle(lo, hi, 1, 3, 5, 7)));
+}
+
+/**
+ * 4×8 tile over u7 activations and packed int8 weights. Any M, N ≥ 0; Kp a multiple of 4.
+ * aq (M, ldq) u8 from quantize_rows_u7, sa (M) f32, wq/wsum/sw/bias as above, c (M, ldc) f32
+ */
+export function gemm_i8_4x8(aq: usize, ldq: i32, sa: usize, wq: usize, wsum: usize, sw: usize, bias: usize,
+                            c: usize, ldc: i32, M: i32, N: i32, Kp: i32, epi: i32): void {
+  const sc = <usize>ldc << 2, sq = <usize>ldq, panel = <usize>Kp << 3, quads = Kp >> 2;
+  const panels = (N + 7) >> 3, M4 = M & ~3;
+  for (let p = 0; p < panels; p++) {
+    const n = min(8, N - (p << 3)), pw = <usize>p << 5;
+    let i = 0;
+    for (; i < M4; i += 4) {
+      let pb = wq + <usize>p * panel, pa = aq + <usize>i * sq;
+      let c00 = i32x4.splat(0), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+      for (let k = 0; k < quads; k++) {
+        const b0 = v128.load(pb), b1 = v128.load(pb, 16);
+        let av = v128.load32_splat(pa);
+        c00 = dot4(b0, av, c00); c01 = dot4(b1, av, c01);
+        av = v128.load32_splat(pa + sq);
+        c10 = dot4(b0, av, c10); c11 = dot4(b1, av, c11);
+        av = v128.load32_splat(pa + 2 * sq);
+        c20 = dot4(b0, av, c20); c21 = dot4(b1, av, c21);
+        av = v128.load32_splat(pa + 3 * sq);
+        c30 = dot4(b0, av, c30); c31 = dot4(b1, av, c31);
+        pb += 32; pa += 4;
+      }
+      const pc = c + <usize>i * sc + pw;
+      finish_row_i8(pc, c00, c01, load<f32>(sa + (<usize>i << 2)), pw, wsum, sw, bias, n, epi);
+      finish_row_i8(pc + sc, c10, c11, load<f32>(sa + (<usize>(i + 1) << 2)), pw, wsum, sw, bias, n, epi);
+      finish_row_i8(pc + 2 * sc, c20, c21, load<f32>(sa + (<usize>(i + 2) << 2)), pw, wsum, sw, bias, n, epi);
+      finish_row_i8(pc + 3 * sc, c30, c31, load<f32>(sa + (<usize>(i + 3) << 2)), pw, wsum, sw, bias, n, epi);
+    }
+    for (; i < M; i++) {
+      let pb = wq + <usize>p * panel, pa = aq + <usize>i * sq;
+      let c00 = i32x4.splat(0), c01 = c00;
+      for (let k = 0; k < quads; k++) {
+        const av = v128.load32_splat(pa);
+        c00 = dot4(v128.load(pb), av, c00); c01 = dot4(v128.load(pb, 16), av, c01);
+        pb += 32; pa += 4;
+      }
+      finish_row_i8(c + <usize>i * sc + pw, c00, c01, load<f32>(sa + (<usize>i << 2)), pw, wsum, sw, bias, n, epi);
+    }
+  }
+  if (epi == EPI_GELU) for (let r = 0; r < M; r++) gelu(c + <usize>r * sc, c + <usize>r * sc, N);
+}
+
+/**
+ * Scalar reference on unpacked weights, the same arithmetic: exact integer sums, then the scales in
+ * the kernel's order (f32), bias, epilogue (GELU in f64, as gemm_ref).
+ * aq (M, ldq) u8, sa (M), w (N, K) i8 row-major, sw (N), bias (N) or 0, c (M, ldc)
+ */
+export function gemm_i8_ref(aq: usize, ldq: i32, sa: usize, w: usize, sw: usize, bias: usize,
+                            c: usize, ldc: i32, M: i32, N: i32, K: i32, epi: i32): void {
+  for (let i = 0; i < M; i++) {
+    for (let j = 0; j < N; j++) {
+      let s: i32 = 0;
+      for (let k = 0; k < K; k++)
+        s += (<i32>load<u8>(aq + <usize>i * ldq + k) - 64) * <i32>load<i8>(w + <usize>j * K + k);
+      let v: f32 = <f32>s * load<f32>(sa + (<usize>i << 2)) * load<f32>(sw + (<usize>j << 2));
+      if (bias) v += load<f32>(bias + (<usize>j << 2));
+      const q = c + ((<usize>i * ldc + j) << 2);
+      if (epi == EPI_GELU) v = <f32>gelu_f64(<f64>v);
+      else if (epi == EPI_ADD) v += load<f32>(q);
+      store<f32>(q, v);
+    }
+  }
+}

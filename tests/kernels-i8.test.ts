@@ -1,0 +1,128 @@
+// The int8 GEMM (assembly/gemm_i8.ts) against its scalar reference at tile edges, in both builds:
+// the sums are exact integers, so the kernel must match the reference (and the other build) to the
+// bit, GELU aside; and the u7 row quantizer against the same rule written here.
+import v8 from 'node:v8';
+import { describe, expect, test } from 'vitest';
+import { quantizeRows } from '../src/io/quantize.js';
+import {
+  compileKernels,
+  EPI,
+  instantiateKernels,
+  type KernelExports,
+  type SimdFlavor,
+  tileEdges,
+} from '../src/runtime/kernels.js';
+import { WasmMemory } from '../src/runtime/memory.js';
+import { packWeightI8 } from '../src/runtime/pack.js';
+
+v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
+
+function rng(seed: number) {
+  let s = seed >>> 0;
+  return () => {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
+}
+
+/** Round half to even, as f32.nearest. */
+const nearest = (x: number) => {
+  const r = Math.round(x);
+  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+};
+
+async function kernels(flavor: SimdFlavor) {
+  const mem = new WasmMemory();
+  return { mem, k: instantiateKernels((await compileKernels(flavor)).module, mem.memory) as KernelExports };
+}
+
+const CANARY = 12345.678;
+
+/** One case in one build: returns the kernel's and the reference's outputs (with canaries after C). */
+function run(
+  { mem, k }: { mem: WasmMemory; k: KernelExports },
+  M: number,
+  N: number,
+  K: number,
+  epi: number,
+  seed: number,
+): { got: Float32Array; want: Float32Array; scales: Float32Array } {
+  mem.reset(65536);
+  const rand = rng(seed);
+  const a = Float32Array.from({ length: M * K }, () => (rand() - 0.5) * 4 * (rand() < 0.05 ? 10 : 1));
+  const w = Float32Array.from({ length: N * K }, () => rand() - 0.5);
+  const { q, scale } = quantizeRows(w, N, K);
+  const { wq, wsum, Kp } = packWeightI8(q, N, K);
+  const bytes = (n: number) => mem.alloc(Math.ceil(n / 4) + 16);
+  const u8 = (p: number, n: number) => new Uint8Array(mem.memory.buffer, p, n);
+  const f32 = (p: number, n: number) => mem.f32(p, n);
+  const ldq = Kp + 4,
+    ldc = N + 3;
+  const pa = mem.alloc(M * K),
+    paq = bytes(M * ldq),
+    psa = mem.alloc(M + 4);
+  f32(pa, M * K).set(a);
+  k.quantize_rows_u7(pa, K, paq, ldq, psa, M, K);
+  const pwq = bytes(wq.length),
+    pw = bytes(N * K),
+    pwsum = mem.alloc(wsum.length),
+    psw = mem.alloc(wsum.length),
+    pb = mem.alloc(wsum.length);
+  new Int8Array(mem.memory.buffer, pwq, wq.length).set(wq);
+  new Int8Array(mem.memory.buffer, pw, q.length).set(q);
+  new Int32Array(mem.memory.buffer, pwsum, wsum.length).set(wsum);
+  f32(psw, N).set(scale);
+  f32(pb, N).set(Float32Array.from({ length: N }, () => rand() - 0.5));
+  const start = Float32Array.from({ length: M * ldc + 8 }, (_, i) => (i < M * ldc ? rand() - 0.5 : CANARY));
+  const pc = mem.alloc(start.length),
+    pr = mem.alloc(start.length);
+  f32(pc, start.length).set(start);
+  f32(pr, start.length).set(start);
+  k.gemm_i8_4x8(paq, ldq, psa, pwq, pwsum, psw, pb, pc, ldc, M, N, Kp, epi);
+  k.gemm_i8_ref(paq, ldq, psa, pw, psw, pb, pr, ldc, M, N, K, epi);
+  // the quantizer, row by row, against the rule
+  const sa = f32(psa, M).slice(),
+    aq = u8(paq, M * ldq).slice();
+  for (let i = 0; i < M; i++) {
+    let m = 0;
+    for (let j = 0; j < K; j++) m = Math.max(m, Math.abs(a[i * K + j]));
+    const s = Math.fround(m > 0 ? Math.fround(m / 63) : 1);
+    expect(sa[i]).toBe(s);
+    const inv = Math.fround(1 / s);
+    for (let j = 0; j < ldq; j++) {
+      const want = j < K ? Math.min(63, Math.max(-63, nearest(Math.fround(a[i * K + j] * inv)))) + 64 : 64;
+      if (aq[i * ldq + j] !== want) throw new Error(`quantize row ${i} col ${j}: got ${aq[i * ldq + j]}, want ${want}`);
+    }
+  }
+  return { got: f32(pc, start.length).slice(), want: f32(pr, start.length).slice(), scales: sa };
+}
+
+const Ms = tileEdges(4),
+  Ns = [1, 7, 8, 9, 17],
+  Ks = [1, 3, 4, 5, 37, 64];
+
+describe('gemm_i8_4x8', () => {
+  const results = new Map<string, Float32Array>();
+  for (const flavor of ['simd', 'relaxed'] as SimdFlavor[]) {
+    test(`${flavor} build: equals gemm_i8_ref bit for bit (store, residual add), GELU within 1e-6`, async () => {
+      const h = await kernels(flavor);
+      let seed = 1;
+      for (const M of Ms)
+        for (const N of Ns)
+          for (const K of Ks)
+            for (const epi of [EPI.STORE, EPI.ADD, EPI.GELU]) {
+              const { got, want } = run(h, M, N, K, epi, seed++);
+              const what = `M=${M} N=${N} K=${K} epi=${epi}`;
+              if (epi === EPI.GELU) {
+                for (let i = 0; i < want.length; i++)
+                  if (!(Math.abs(got[i] - want[i]) <= 1e-6 + 1e-6 * Math.abs(want[i])))
+                    throw new Error(`${what}: element ${i}: got ${got[i]}, want ${want[i]}`);
+              } else expect(Array.from(got), what).toEqual(Array.from(want));
+              expect(got[got.length - 1], `${what}: canary`).toBe(Math.fround(CANARY));
+              const prev = results.get(what);
+              if (prev) expect(Array.from(got), `${what}: the two builds differ`).toEqual(Array.from(prev));
+              results.set(what, got);
+            }
+    });
+  }
+});
