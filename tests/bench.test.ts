@@ -83,3 +83,25 @@ test('bench --peers prints one row per runtime × threads × batch, with JSON an
   for (const rt of ['vit-wasm', 'vit-wasm-relaxed', 'ort-web', 'ort-web-int8', 'ort-node'])
     expect(chart).toContain(`>${rt}</text>`);
 }, 180_000);
+
+test('bench --weights int8 adds int8 rows (plain and relaxed)', async () => {
+  const { stdout } = await run(
+    process.execPath,
+    [
+      path.join(FIXTURES, '../../bin/vit-wasm.js'),
+      'bench',
+      '--model',
+      path.join(MODELS, 'h40-hf'),
+      '--threads',
+      '1',
+      '--runs',
+      '1',
+      '--relaxed',
+      '--weights',
+      'int8',
+    ],
+    { timeout: 120_000 },
+  );
+  for (const rt of ['vit-wasm', 'vit-wasm-relaxed', 'vit-wasm-int8', 'vit-wasm-relaxed-int8'])
+    expect(stdout).toMatch(new RegExp(`^${rt} +1 +1 +[\\d.]+`, 'm'));
+});
