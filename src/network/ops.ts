@@ -66,90 +66,81 @@ export class Exec {
   // ---- linear layers ----
 
   /**
-   * y (M, N) = epi(x (M, lda) · Wᵀ + b). Chunks of 4-row tiles, or of 8-column panels when rows are
-   * few. A layer with int8 weights, in a plan with room to quantize its input, runs linearI8.
+   * A GEMM's M × N outputs in chunks of whole tiles [TM, TN]: row blocks, or column panels when the
+   * rows are too few for every worker to get some.
+   */
+  private tiles(
+    M: number,
+    N: number,
+    [TM, TN]: readonly [number, number],
+    rows: (r0: number, r1: number) => void,
+    cols: (c0: number, c1: number) => void,
+  ): void {
+    if (M >= TM * this.workers || this.workers === 1) {
+      const per = TM * this.per(Math.ceil(M / TM));
+      this.each(Math.ceil(M / per), (c) => rows(c * per, Math.min(M, (c + 1) * per)));
+    } else {
+      const per = TN * this.per(Math.ceil(N / TN));
+      this.each(Math.ceil(N / per), (c) => cols(c * per, Math.min(N, (c + 1) * per)));
+    }
+  }
+
+  /**
+   * y (M, N) = epi(x (M, lda) · Wᵀ + b), in tiles (see {@link tiles}). A layer with int8 weights, in
+   * a plan with room to quantize its input, runs {@link linearI8}.
    */
   linear(x: number, l: Linear, y: number, M: number, epi: Epilogue = EPI.STORE, lda = l.K): void {
     if (l.q && this.quant) {
       this.linearI8(x, l, y, M, epi, lda);
       return;
     }
-    const [TM, TN] = KERNELS.gemm.tile;
-    if (M >= TM * this.workers || this.workers === 1) {
-      const rows = TM * this.per(Math.ceil(M / TM));
-      this.each(Math.ceil(M / rows), (c) => {
-        const r0 = c * rows,
-          r1 = Math.min(M, r0 + rows);
-        this.k.gemm_4x8(x + r0 * lda * 4, lda, l.w, l.b, y + r0 * l.N * 4, l.N, r1 - r0, l.N, l.K, epi);
-      });
-    } else {
-      const cols = TN * this.per(Math.ceil(l.N / TN));
-      this.each(Math.ceil(l.N / cols), (c) => {
-        const c0 = c * cols,
-          c1 = Math.min(l.N, c0 + cols);
-        this.k.gemm_4x8(x, lda, l.w + c0 * l.K * 4, l.b + c0 * 4, y + c0 * 4, l.N, M, c1 - c0, l.K, epi);
-      });
-    }
+    const { N, K } = l;
+    this.tiles(
+      M,
+      N,
+      KERNELS.gemm.tile,
+      (r0, r1) => this.k.gemm_4x8(x + r0 * lda * 4, lda, l.w, l.b, y + r0 * N * 4, N, r1 - r0, N, K, epi),
+      (c0, c1) => this.k.gemm_4x8(x, lda, l.w + c0 * K * 4, l.b + c0 * 4, y + c0 * 4, N, M, c1 - c0, K, epi),
+    );
   }
 
   /**
-   * {@link linear} with int8 weights (l.q): first every input row quantized to u7 with its scale
-   * (quant.aq (M, Kp), quant.sa (M)), then the int8 GEMM, in the same row or column chunks.
+   * {@link linear} with int8 weights (l.q): every input row quantized to u7 with its scale
+   * (quant.aq (M, Kp) bytes, quant.sa (M)), then the int8 GEMM in the same tiles.
    */
   private linearI8(x: number, l: Linear, y: number, M: number, epi: Epilogue, lda: number): void {
-    const q = l.q!,
+    const { wq, wsum, sw, Kp } = l.q!,
       { aq, sa } = this.quant!,
-      Kp = q.Kp;
-    const qrows = this.per(M);
-    this.each(Math.ceil(M / qrows), (c) => {
-      const r0 = c * qrows,
-        r1 = Math.min(M, r0 + qrows);
+      N = l.N;
+    const per = this.per(M);
+    this.each(Math.ceil(M / per), (c) => {
+      const r0 = c * per,
+        r1 = Math.min(M, r0 + per);
       this.k.quantize_rows_u7(x + r0 * lda * 4, lda, aq + r0 * Kp, Kp, sa + r0 * 4, r1 - r0, l.K);
     });
-    const [TM, TN] = KERNELS.gemmI8.tile;
-    if (M >= TM * this.workers || this.workers === 1) {
-      const rows = TM * this.per(Math.ceil(M / TM));
-      this.each(Math.ceil(M / rows), (c) => {
-        const r0 = c * rows,
-          r1 = Math.min(M, r0 + rows);
-        this.k.gemm_i8_4x8(
-          aq + r0 * Kp,
-          Kp,
-          sa + r0 * 4,
-          q.wq,
-          q.wsum,
-          q.sw,
-          l.b,
-          y + r0 * l.N * 4,
-          l.N,
-          r1 - r0,
-          l.N,
-          Kp,
-          epi,
-        );
-      });
-    } else {
-      const cols = TN * this.per(Math.ceil(l.N / TN));
-      this.each(Math.ceil(l.N / cols), (c) => {
-        const c0 = c * cols,
-          c1 = Math.min(l.N, c0 + cols);
+    this.tiles(
+      M,
+      N,
+      KERNELS.gemmI8.tile,
+      (r0, r1) =>
+        this.k.gemm_i8_4x8(aq + r0 * Kp, Kp, sa + r0 * 4, wq, wsum, sw, l.b, y + r0 * N * 4, N, r1 - r0, N, Kp, epi),
+      (c0, c1) =>
         this.k.gemm_i8_4x8(
           aq,
           Kp,
           sa,
-          q.wq + c0 * Kp,
-          q.wsum + c0 * 4,
-          q.sw + c0 * 4,
+          wq + c0 * Kp,
+          wsum + c0 * 4,
+          sw + c0 * 4,
           l.b + c0 * 4,
           y + c0 * 4,
-          l.N,
+          N,
           M,
           c1 - c0,
           Kp,
           epi,
-        );
-      });
-    }
+        ),
+    );
   }
 
   /**
