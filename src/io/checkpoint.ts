@@ -29,6 +29,11 @@ export interface Linear {
    */
   q?: { wq: number; wsum: number; sw: number; Kp: number };
 }
+/** A linear layer's W (N, K), row-major as in the checkpoint, read back out of its packed panels. */
+export function linearWeight(mem: WasmMemory, l: Linear): Float32Array {
+  return unpackWeight(mem.f32(l.w, packedSize(l.N, l.K)), l.N, l.K);
+}
+
 export interface Norm {
   g: number;
   b: number;
@@ -358,7 +363,7 @@ export async function loadCheckpoint(
     const encoderLinear = async (...args: Parameters<typeof linear>): Promise<Linear> => {
       const l = await linear(...args);
       if (!opts.int8) return l;
-      const { q, scale } = quantizeRows(unpackWeight(mem.f32(l.w, packedSize(l.N, l.K)), l.N, l.K), l.N, l.K);
+      const { q, scale } = quantizeRows(linearWeight(mem, l), l.N, l.K);
       const { wq, wsum, Kp } = packWeightI8(q, l.N, l.K);
       const pwq = mem.alloc(wq.length / 4),
         pwsum = mem.alloc(wsum.length),

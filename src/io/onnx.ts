@@ -6,9 +6,8 @@
 
 import type { ViTConfig } from '../network/config.js';
 import type { WasmMemory } from '../runtime/memory.js';
-import { unpackWeight } from '../runtime/pack.js';
-import type { Linear, Norm, Weights } from './checkpoint.js';
-import { quantizeRows } from './quantize.js';
+import { quantizeRows } from '../runtime/pack.js';
+import { type Linear, linearWeight, type Norm, type Weights } from './checkpoint.js';
 
 // ---- protobuf wire format ----
 class Pb {
@@ -134,7 +133,7 @@ export function exportOnnx(c: ViTConfig, w: Weights, mem: WasmMemory, opts: { in
   };
   // y = x · Wᵀ + b, with Wᵀ stored as a (K, N) initializer
   const linear = (x: string, l: Linear, name: string) => {
-    const wd = unpackWeight(mem.f32(l.w, Math.ceil(l.N / 8) * 8 * l.K), l.N, l.K);
+    const wd = linearWeight(mem, l);
     if (opts.int8) return linearInt8(x, l, name, wd);
     const wt = new Float32Array(l.K * l.N);
     for (let n = 0; n < l.N; n++) for (let k = 0; k < l.K; k++) wt[k * l.N + n] = wd[n * l.K + k];
@@ -185,7 +184,7 @@ export function exportOnnx(c: ViTConfig, w: Weights, mem: WasmMemory, opts: { in
   scalar('half', 0.5);
 
   // image → patches → linear patch embedding: a stride-p convolution, as the checkpoints define it
-  const pw = unpackWeight(mem.f32(w.patch.w, Math.ceil(D / 8) * 8 * C * p * p), D, C * p * p);
+  const pw = linearWeight(mem, w.patch);
   op('Conv', ['pixel_values', init('patch.w', [D, C, p, p], pw), init('patch.b', [D], f32(w.patch.b, D))], 'pe.conv', {
     kernel_shape: [p, p],
     strides: [p, p],

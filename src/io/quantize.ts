@@ -10,8 +10,8 @@
  */
 import { hfConfigFiles, type ViTConfig } from '../network/config.js';
 import type { WasmMemory } from '../runtime/memory.js';
-import { quantizeRows, unpackWeight } from '../runtime/pack.js';
-import { type Linear, loadCheckpoint, type Weights } from './checkpoint.js';
+import { quantizeRows } from '../runtime/pack.js';
+import { type Linear, linearWeight, loadCheckpoint, type Weights } from './checkpoint.js';
 import { hfNames } from './names.js';
 import { encodeSafetensors, type TensorOut } from './safetensors.js';
 import { type ModelFiles, readJson } from './source.js';
@@ -68,7 +68,7 @@ function hfTensors(c: ViTConfig, w: Weights, mem: WasmMemory): Param[] {
     T = (c.imageSize[0] / p) * (c.imageSize[1] / p) + 1,
     n = hfNames('vit.');
   const f32 = (ptr: number, len: number) => mem.f32(ptr, len).slice();
-  const weight = (l: Linear) => unpackWeight(mem.f32(l.w, Math.ceil(l.N / 8) * 8 * l.K), l.N, l.K);
+  const weight = (l: Linear) => linearWeight(mem, l);
   const out: Param[] = [];
   const lin = (name: string, shape: number[], data: Float32Array, role: 'patch' | 'encoder' | 'head') =>
     out.push({ name, shape, data, linear: { N: shape[0], K: data.length / shape[0], role } });
