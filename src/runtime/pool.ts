@@ -22,23 +22,23 @@ export interface PoolWorkerApi<Init, Job, Result> {
 interface Slot<Api> {
   api: Comlink.Remote<Api>;
   handle: WorkerHandle;
-  /** Set when the worker exited or failed: it will never answer again. */
-  dead: boolean;
+  /** Why the worker exited or failed, once it has: it will never answer again. */
+  death: Error | null;
   /** Calls awaiting this worker's answer. While there are any, it keeps Node alive (see {@link hold}). */
   waiting: number;
-  /** Rejecters of those calls, for its death. */
+  /** Rejecters of those calls: its death rejects them, since a dead worker never answers. */
   abandon: Set<(e: Error) => void>;
 }
 
 /**
- * A worker keeps Node alive while someone awaits its answer, and not when idle (so a process that
- * forgot dispose() still exits). Counted, because a run and a test's fault call can await the same
- * worker at once: the first to finish must not unref it under the other, or Node would exit with
- * that call pending. A dead worker never answers: its death rejects the call (a pool's own report
- * of a death in its current generation rejects first, with the reason; this covers workers that
- * were already replaced).
+ * Every call to a worker (init, run, fault) goes through here. The call rejects when the worker
+ * dies (comlink never rejects it), with the reason. The worker keeps Node alive while someone
+ * awaits its answer, and not when idle (so a process that forgot dispose() still exits). Counted,
+ * because a run and a test's fault call can await the same worker at once: the first to finish must
+ * not unref it under the other, or Node would exit with that call pending.
  */
 function hold<T>(slot: Slot<unknown>, call: () => Promise<T>): Promise<T> {
+  if (slot.death) return Promise.reject(slot.death); // its calls have been rejected; so is this one
   if (slot.waiting++ === 0) slot.handle.ref(true);
   let abandon!: (e: Error) => void;
   return new Promise<T>((resolve, reject) => {
@@ -91,8 +91,6 @@ export class WorkerPool<Init = unknown, Job = unknown, Result = void> {
   private ready: Promise<void>;
   /** The runs, one after another: a run's turn starts when the previous one has ended. */
   private queue: Promise<unknown> = Promise.resolve();
-  /** Rejecters of the comlink calls in flight: a dying worker rejects them all. */
-  private readonly inFlight = new Set<(e: Error) => void>();
   /** Bumped on every respawn so the exit events of terminated workers are ignored. */
   private generation = 0;
   private running = false;
@@ -115,32 +113,28 @@ export class WorkerPool<Init = unknown, Job = unknown, Result = void> {
     type Api = PoolWorkerApi<Init, Job, Result>;
     const generation = this.generation;
     const onDeath = (why: string) => {
-      const gone = () => {
-        const err = new Error(`vit-wasm: worker ${id} ${why} before it answered (it had been replaced after a fault)`);
-        for (const reject of slot.abandon) reject(err);
-      };
-      if (generation !== this.generation || this.disposed) return gone();
-      slot.dead = true;
-      const err = new Error(`vit-wasm: worker ${id} ${why}`);
-      for (const reject of this.inFlight) reject(err);
-      gone();
+      // a worker of an earlier generation was terminated on purpose; only its callers need telling
+      const current = generation === this.generation && !this.disposed;
+      const idle = !this.running && this.slots.concat(slot).every((s) => s.waiting === 0);
+      const err = new Error(
+        `vit-wasm: worker ${id} ${why}${current ? '' : ' before it answered (it had been replaced after a fault)'}`,
+      );
+      slot.death = err;
+      for (const reject of slot.abandon) reject(err);
+      if (!current) return;
       // An idle worker that died is replaced now, before the next run is dispatched.
-      if (!this.running && this.inFlight.size === 0) this.replaceAfter(this.ready.catch(() => {}));
+      if (idle) this.replaceAfter(this.ready.catch(() => {}));
     };
     const handle = startWorker(this.opts.kind, this.opts.workerUrl, onDeath);
     const slot: Slot<Api> = {
       api: Comlink.wrap<Api>(handle.endpoint),
       handle,
-      dead: false,
-      waiting: 1,
+      death: null,
+      waiting: 0,
       abandon: new Set(),
     };
-    return this.guard(slot.api.init(this.opts.init(id) as never) as Promise<void>).then(
-      () => {
-        slot.waiting = 0;
-        slot.handle.ref(false);
-        return slot;
-      },
+    return hold(slot, () => slot.api.init(this.opts.init(id) as never) as Promise<void>).then(
+      () => slot,
       (e) => {
         slot.handle.terminate();
         throw e;
@@ -173,17 +167,6 @@ export class WorkerPool<Init = unknown, Job = unknown, Result = void> {
     });
   }
 
-  /** A comlink call that also rejects when any worker dies. */
-  private guard<T>(call: Promise<T>): Promise<T> {
-    let reject!: (e: Error) => void;
-    const p = new Promise<T>((res, rej) => {
-      reject = rej;
-      call.then(res, rej);
-    });
-    this.inFlight.add(reject);
-    return p.finally(() => this.inFlight.delete(reject));
-  }
-
   /**
    * Runs one parallel region (a forward, a training step) on every worker. Runs never overlap: each
    * waits for its turn, so callers need no locking of their own. `job` may be a function: it is
@@ -210,7 +193,7 @@ export class WorkerPool<Init = unknown, Job = unknown, Result = void> {
       this.replaceAfter(Promise.resolve());
       await this.ready;
     }
-    if (this.slots.some((s) => s.dead)) {
+    if (this.slots.some((s) => s.death)) {
       this.replaceAfter(Promise.resolve());
       await this.ready;
     }
@@ -219,7 +202,7 @@ export class WorkerPool<Init = unknown, Job = unknown, Result = void> {
     const slots = this.slots,
       calls = slots.map((s) => hold(s, () => s.api.run(job as never) as Promise<Result>));
     try {
-      return await this.guard(Promise.all(calls));
+      return await Promise.all(calls);
     } catch (e) {
       // Wake the live workers out of the barrier and replace the pool once they have unwound. Each
       // is held until its call settles, so Node waits for them; a dead worker never answers.
@@ -245,7 +228,7 @@ export class WorkerPool<Init = unknown, Job = unknown, Result = void> {
       await slot.handle.kill();
       return;
     }
-    await this.guard(hold(slot, () => slot.api.fault(kind) as Promise<void>));
+    await hold(slot, () => slot.api.fault(kind) as Promise<void>);
   }
 
   /** Stops the workers once the runs already queued have ended. */
