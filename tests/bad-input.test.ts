@@ -7,10 +7,9 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { loadModel } from '../src/index.js';
-import { FIXTURES, MODELS } from './helpers.js';
+import { FIXTURES, type Header, joinSafetensors, MODELS, splitSafetensors } from './helpers.js';
 
 type Files = Record<string, Uint8Array | string>;
-type Header = Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
 
 function fixtureFiles(name: string): Files {
   const dir = path.join(MODELS, name),
@@ -19,20 +18,6 @@ function fixtureFiles(name: string): Files {
     out[f] = f.endsWith('.json')
       ? readFileSync(path.join(dir, f), 'utf8')
       : new Uint8Array(readFileSync(path.join(dir, f)));
-  return out;
-}
-
-function splitSafetensors(bytes: Uint8Array): { header: Header; data: Uint8Array } {
-  const n = Number(new DataView(bytes.buffer, bytes.byteOffset).getBigUint64(0, true));
-  return { header: JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n))), data: bytes.subarray(8 + n) };
-}
-
-function joinSafetensors(header: unknown, data: Uint8Array, lengthOverride?: number): Uint8Array {
-  const h = new TextEncoder().encode(JSON.stringify(header));
-  const out = new Uint8Array(8 + h.length + data.length);
-  new DataView(out.buffer).setBigUint64(0, BigInt(lengthOverride ?? h.length), true);
-  out.set(h, 8);
-  out.set(data, 8 + h.length);
   return out;
 }
 

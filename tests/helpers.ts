@@ -55,3 +55,22 @@ export async function referenceTrace(dir: string): Promise<Map<string, Float32Ar
     await src.close();
   }
 }
+
+/** A safetensors header: tensor name → entry (and `__metadata__`). */
+export type Header = Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
+
+/** A safetensors file's JSON header and data bytes. */
+export function splitSafetensors(bytes: Uint8Array): { header: Header; data: Uint8Array } {
+  const n = Number(new DataView(bytes.buffer, bytes.byteOffset).getBigUint64(0, true));
+  return { header: JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n))), data: bytes.subarray(8 + n) };
+}
+
+/** A safetensors file from a header and data; `lengthOverride` writes a wrong header length. */
+export function joinSafetensors(header: unknown, data: Uint8Array, lengthOverride?: number): Uint8Array {
+  const h = new TextEncoder().encode(JSON.stringify(header));
+  const out = new Uint8Array(8 + h.length + data.length);
+  new DataView(out.buffer).setBigUint64(0, BigInt(lengthOverride ?? h.length), true);
+  out.set(h, 8);
+  out.set(data, 8 + h.length);
+  return out;
+}

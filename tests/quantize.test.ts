@@ -6,7 +6,7 @@ import { quantizeModel, quantizeRows, toF16 } from '../src/io/quantize.js';
 import { readSafetensorsHeader } from '../src/io/safetensors.js';
 import { modelFiles } from '../src/io/source.js';
 import { WasmMemory } from '../src/runtime/memory.js';
-import { maxDiff, modelFixtures } from './helpers.js';
+import { type Header, joinSafetensors, maxDiff, modelFixtures, splitSafetensors } from './helpers.js';
 
 /** f16 bits → value, straight from the definition. */
 function fromF16(h: number): number {
@@ -90,21 +90,11 @@ describe('int8 files the loader refuses', () => {
       Uint8Array | string
     >;
   }
-  /** The file with its header edited and repacked. */
-  function edit(
-    bytes: Uint8Array,
-    fn: (h: Record<string, { dtype: string; shape: number[]; data_offsets: number[] }>) => void,
-  ) {
-    const n = Number(new DataView(bytes.buffer, bytes.byteOffset).getBigUint64(0, true));
-    const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n)));
-    const data = bytes.subarray(8 + n);
+  /** The file with its header edited (the data as it was). */
+  function edit(bytes: Uint8Array, fn: (h: Header) => void) {
+    const { header, data } = splitSafetensors(bytes);
     fn(header);
-    const h = new TextEncoder().encode(JSON.stringify(header));
-    const out = new Uint8Array(8 + h.length + data.length);
-    new DataView(out.buffer).setBigUint64(0, BigInt(h.length), true);
-    out.set(h, 8);
-    out.set(data, 8 + h.length);
-    return out;
+    return joinSafetensors(header, data);
   }
   const W = 'vit.encoder.layer.1.output.dense.weight';
 
