@@ -1,12 +1,13 @@
-// int8 linear layer (inference): C = epilogue(sa[i] · sw[n] · Σₖ (aq[i,k] − 64) · wq[n,k] + bias[n]).
-// Activations are quantized per row to u7 (0…127, zero point 64) by quantize_rows_u7: 7 bits because
-// relaxed SIMD's i8×i7 dot product is deterministic only while its second operand stays in 0…127.
+// int8 linear layer (inference): C = epilogue(sa[i] · sw[n] · Σₖ (aq[i,k] − za[i]) · wq[n,k] + bias[n]).
+// Activations are quantized per row to u7 (0…127) with their own scale and zero point by
+// quantize_rows_u7: 7 bits because relaxed SIMD's i8×i7 dot product is deterministic only while its
+// second operand stays in 0…127; a zero point per row because the MLP's second input (GELU's output)
+// spans about −0.17…max, where a symmetric scale would leave half the codes unused.
 // Weights are int8, symmetric, one f32 scale per output channel, packed once at load in panels of 8
 // channels with k in quads (K padded to Kp, a multiple of 4, with zero weights):
 //   wq   (⌈N/8⌉, Kp/4, 2, 4, 4) bytes: per panel and k-quad, channels 0–3 then 4–7, each 4 k
 //   wsum (⌈N/8⌉·8) i32: Σₖ wq[n, k], for the zero point;  sw (⌈N/8⌉·8) f32;  bias (⌈N/8⌉·8) f32 or 0
 // The sums are exact integers in both builds, so the plain and the relaxed build give the same bits.
-// Not yet dispatched by the network (issue 12): tested against gemm_i8_ref, timed by bench/kernels.mjs.
 import { gelu_f64 } from './simd';
 import { gelu } from './gelu';
 
@@ -16,30 +17,37 @@ import { gelu } from './gelu';
 @inline const EPI_GELU = 2;
 
 /**
- * Per row: s = max |a| / 63 (1 for a zero row), q = round(a / s) + 64, in 1…127; columns K…ldq−1
- * are set to 64 (zero). Scalar: it reads M·K floats against the GEMM's M·N·K multiply-adds.
- * a (M, lda) f32 → aq (M, ldq) u8, sa (M) f32
+ * Per row, over [lo, hi] = [min(a, 0), max(a, 0)]: s = (hi − lo) / 127 (1 for a zero row),
+ * z = round(−lo / s), q = clamp(round(a / s) + z, 0, 127), so a ≈ s · (q − z) and 0 is exact;
+ * columns K…ldq−1 are set to z (zero). Scalar: it reads M·K floats against the GEMM's M·N·K
+ * multiply-adds.
+ * a (M, lda) f32 → aq (M, ldq) u8, sa (M) f32, za (M) i32
  */
-export function quantize_rows_u7(a: usize, lda: i32, aq: usize, ldq: i32, sa: usize, M: i32, K: i32): void {
+export function quantize_rows_u7(a: usize, lda: i32, aq: usize, ldq: i32, sa: usize, za: usize, M: i32, K: i32): void {
   for (let i = 0; i < M; i++) {
     const row = a + ((<usize>i * lda) << 2), q = aq + <usize>i * ldq;
-    let m: f32 = 0;
-    for (let k = 0; k < K; k++) m = max(m, abs(load<f32>(row + (<usize>k << 2))));
-    const s: f32 = m > 0 ? m / 63 : 1, inv: f32 = 1 / s;
-    store<f32>(sa + (<usize>i << 2), s);
+    let lo: f32 = 0, hi: f32 = 0;
     for (let k = 0; k < K; k++) {
-      const v = <i32>nearest(load<f32>(row + (<usize>k << 2)) * inv);
-      store<u8>(q + k, <u8>(min(63, max(-63, v)) + 64));
+      const v = load<f32>(row + (<usize>k << 2));
+      lo = min(lo, v); hi = max(hi, v);
     }
-    for (let k = K; k < ldq; k++) store<u8>(q + k, 64);
+    const s: f32 = hi > lo ? (hi - lo) / 127 : 1, inv: f32 = 1 / s;
+    const z = min(127, max(0, <i32>nearest(-lo * inv)));
+    store<f32>(sa + (<usize>i << 2), s);
+    store<i32>(za + (<usize>i << 2), z);
+    for (let k = 0; k < K; k++) {
+      const v = <i32>nearest(load<f32>(row + (<usize>k << 2)) * inv) + z;
+      store<u8>(q + k, <u8>min(127, max(0, v)));
+    }
+    for (let k = K; k < ldq; k++) store<u8>(q + k, <u8>z);
   }
 }
 
 /** acc (channels 0–3 and 4–7 of one row, i32) → f32 with both scales, bias, epilogue; first n ≤ 8 columns. */
-function finish_row_i8(pc: usize /* (n) */, acc0: v128, acc1: v128, sa: f32, pw: usize /* wsum, sw, bias at p*32 */,
+function finish_row_i8(pc: usize /* (n) */, acc0: v128, acc1: v128, sa: f32, za: i32, pw: usize /* wsum, sw, bias at p*32 */,
                        wsum: usize, sw: usize, bias: usize, n: i32, epi: i32): void {
-  const zp = i32x4.splat(64), s = f32x4.splat(sa);
-  // Σ (q − 64)·w = Σ q·w − 64·Σ w
+  const zp = i32x4.splat(za), s = f32x4.splat(sa);
+  // Σ (q − z)·w = Σ q·w − z·Σ w
   acc0 = i32x4.sub(acc0, i32x4.mul(zp, v128.load(wsum + pw)));
   acc1 = i32x4.sub(acc1, i32x4.mul(zp, v128.load(wsum + pw, 16)));
   let v0 = f32x4.mul(f32x4.mul(f32x4.convert_i32x4_s(acc0), s), v128.load(sw + pw));
@@ -84,9 +92,9 @@ function finish_row_i8(pc: usize /* (n) */, acc0: v128, acc1: v128, sa: f32, pw:
 
 /**
  * 4×8 tile over u7 activations and packed int8 weights. Any M, N ≥ 0; Kp a multiple of 4.
- * aq (M, ldq) u8 from quantize_rows_u7, sa (M) f32, wq/wsum/sw/bias as above, c (M, ldc) f32
+ * aq (M, ldq) u8, sa (M) f32, za (M) i32 from quantize_rows_u7, wq/wsum/sw/bias as above, c (M, ldc) f32
  */
-export function gemm_i8_4x8(aq: usize, ldq: i32, sa: usize, wq: usize, wsum: usize, sw: usize, bias: usize,
+export function gemm_i8_4x8(aq: usize, ldq: i32, sa: usize, za: usize, wq: usize, wsum: usize, sw: usize, bias: usize,
                             c: usize, ldc: i32, M: i32, N: i32, Kp: i32, epi: i32): void {
   const sc = <usize>ldc << 2, sq = <usize>ldq, panel = <usize>Kp << 3, quads = Kp >> 2;
   const panels = (N + 7) >> 3, M4 = M & ~3;
@@ -109,10 +117,10 @@ export function gemm_i8_4x8(aq: usize, ldq: i32, sa: usize, wq: usize, wsum: usi
         pb += 32; pa += 4;
       }
       const pc = c + <usize>i * sc + pw;
-      finish_row_i8(pc, c00, c01, load<f32>(sa + (<usize>i << 2)), pw, wsum, sw, bias, n, epi);
-      finish_row_i8(pc + sc, c10, c11, load<f32>(sa + (<usize>(i + 1) << 2)), pw, wsum, sw, bias, n, epi);
-      finish_row_i8(pc + 2 * sc, c20, c21, load<f32>(sa + (<usize>(i + 2) << 2)), pw, wsum, sw, bias, n, epi);
-      finish_row_i8(pc + 3 * sc, c30, c31, load<f32>(sa + (<usize>(i + 3) << 2)), pw, wsum, sw, bias, n, epi);
+      finish_row_i8(pc, c00, c01, load<f32>(sa + (<usize>i << 2)), load<i32>(za + (<usize>i << 2)), pw, wsum, sw, bias, n, epi);
+      finish_row_i8(pc + sc, c10, c11, load<f32>(sa + (<usize>(i + 1) << 2)), load<i32>(za + (<usize>(i + 1) << 2)), pw, wsum, sw, bias, n, epi);
+      finish_row_i8(pc + 2 * sc, c20, c21, load<f32>(sa + (<usize>(i + 2) << 2)), load<i32>(za + (<usize>(i + 2) << 2)), pw, wsum, sw, bias, n, epi);
+      finish_row_i8(pc + 3 * sc, c30, c31, load<f32>(sa + (<usize>(i + 3) << 2)), load<i32>(za + (<usize>(i + 3) << 2)), pw, wsum, sw, bias, n, epi);
     }
     for (; i < M; i++) {
       let pb = wq + <usize>p * panel, pa = aq + <usize>i * sq;
@@ -122,7 +130,7 @@ export function gemm_i8_4x8(aq: usize, ldq: i32, sa: usize, wq: usize, wsum: usi
         c00 = dot4(v128.load(pb), av, c00); c01 = dot4(v128.load(pb, 16), av, c01);
         pb += 32; pa += 4;
       }
-      finish_row_i8(c + <usize>i * sc + pw, c00, c01, load<f32>(sa + (<usize>i << 2)), pw, wsum, sw, bias, n, epi);
+      finish_row_i8(c + <usize>i * sc + pw, c00, c01, load<f32>(sa + (<usize>i << 2)), load<i32>(za + (<usize>i << 2)), pw, wsum, sw, bias, n, epi);
     }
   }
   if (epi == EPI_GELU) for (let r = 0; r < M; r++) gelu(c + <usize>r * sc, c + <usize>r * sc, N);
@@ -131,15 +139,16 @@ export function gemm_i8_4x8(aq: usize, ldq: i32, sa: usize, wq: usize, wsum: usi
 /**
  * Scalar reference on unpacked weights, the same arithmetic: exact integer sums, then the scales in
  * the kernel's order (f32), bias, epilogue (GELU in f64, as gemm_ref).
- * aq (M, ldq) u8, sa (M), w (N, K) i8 row-major, sw (N), bias (N) or 0, c (M, ldc)
+ * aq (M, ldq) u8, sa (M), za (M), w (N, K) i8 row-major, sw (N), bias (N) or 0, c (M, ldc)
  */
-export function gemm_i8_ref(aq: usize, ldq: i32, sa: usize, w: usize, sw: usize, bias: usize,
+export function gemm_i8_ref(aq: usize, ldq: i32, sa: usize, za: usize, w: usize, sw: usize, bias: usize,
                             c: usize, ldc: i32, M: i32, N: i32, K: i32, epi: i32): void {
   for (let i = 0; i < M; i++) {
+    const z = load<i32>(za + (<usize>i << 2));
     for (let j = 0; j < N; j++) {
       let s: i32 = 0;
       for (let k = 0; k < K; k++)
-        s += (<i32>load<u8>(aq + <usize>i * ldq + k) - 64) * <i32>load<i8>(w + <usize>j * K + k);
+        s += (<i32>load<u8>(aq + <usize>i * ldq + k) - z) * <i32>load<i8>(w + <usize>j * K + k);
       let v: f32 = <f32>s * load<f32>(sa + (<usize>i << 2)) * load<f32>(sw + (<usize>j << 2));
       if (bias) v += load<f32>(bias + (<usize>j << 2));
       const q = c + ((<usize>i * ldc + j) << 2);

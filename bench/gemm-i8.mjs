@@ -35,6 +35,7 @@ for (const [name, N, K] of [
   fill(w, Math.ceil(N / 8) * 8 * K);
   const aq = alloc(T * K),
     sa = alloc(T * 4),
+    za = alloc(T * 4),
     wq = alloc(Math.ceil(N / 8) * 8 * K),
     wsum = alloc(Math.ceil(N / 8) * 32),
     sw = alloc(Math.ceil(N / 8) * 32);
@@ -42,8 +43,8 @@ for (const [name, N, K] of [
   new Float32Array(memory.buffer, sw, N).fill(0.01);
   const f32 = () => k.gemm_4x8(a, K, w, b, c, N, T, N, K, 0);
   const i8 = () => {
-    k.quantize_rows_u7(a, K, aq, K, sa, T, K);
-    k.gemm_i8_4x8(aq, K, sa, wq, wsum, sw, b, c, N, T, N, K, 0);
+    k.quantize_rows_u7(a, K, aq, K, sa, za, T, K);
+    k.gemm_i8_4x8(aq, K, sa, za, wq, wsum, sw, b, c, N, T, N, K, 0);
   };
   const t = { f32: [], i8: [] };
   for (let r = 0; r < Number(values.reps); r++)

@@ -41,7 +41,7 @@ const targets = positionals.length
 console.log(`${N} random inputs per model, ${threads} threads`);
 console.log(
   'model'.padEnd(18),
-  'form'.padEnd(5),
+  'form'.padEnd(14),
   'size KB'.padStart(10),
   'x f32'.padStart(6),
   'top-1 agree'.padStart(12),
@@ -58,11 +58,20 @@ for (const t of targets) {
     }
   }
   const name = path.basename(dir);
-  const forms = { f32: dir };
-  for (const to of ['int8', 'f16']) {
-    forms[to] = path.join(tmp, `${name}-${to}`);
-    execFileSync(process.execPath, [CLI, 'quantize', '--model', dir, '--out', forms[to], '--to', to]);
-  }
+  // form → [directory, loadModel options]; 'fwd' rows run the int8 forward (u7 activations too)
+  const forms = {};
+  const quantize = (tag, ...args) => {
+    const out = path.join(tmp, `${name}-${tag}`);
+    execFileSync(process.execPath, [CLI, 'quantize', '--model', dir, '--out', out, ...args]);
+    return out;
+  };
+  const i8 = quantize('int8', '--to', 'int8'),
+    i8head = quantize('int8-head', '--to', 'int8', '--keep', 'head');
+  forms['int8'] = [i8, {}];
+  forms['int8 keep head'] = [i8head, {}];
+  forms['f16'] = [quantize('f16', '--to', 'f16'), {}];
+  forms['int8 fwd'] = [dir, { weights: 'int8' }];
+  forms['int8 fwd file'] = [i8head, { weights: 'int8' }];
   const size = (d) => {
     const files = readdirSync(d).filter((f) => f.endsWith('.safetensors') && !f.startsWith('trace'));
     return files.reduce((a, f) => a + statSync(path.join(d, f)).size, 0);
@@ -75,9 +84,9 @@ for (const t of targets) {
   await ref.dispose();
   const L = want[0].length;
   const argmax = (a) => a.reduce((m, v, i) => (v > a[m] ? i : m), 0);
-  console.log(name.padEnd(18), 'f32'.padEnd(5), (size(dir) / 1024).toFixed(0).padStart(10));
-  for (const to of ['int8', 'f16']) {
-    const m = await loadModel(forms[to], { threads });
+  console.log(name.padEnd(18), 'f32'.padEnd(14), (size(dir) / 1024).toFixed(0).padStart(10));
+  for (const [to, [formDir, opts]] of Object.entries(forms)) {
+    const m = await loadModel(formDir, { threads, ...opts });
     let agree = 0,
       maxRel = 0,
       sumRel = 0;
@@ -96,9 +105,9 @@ for (const t of targets) {
     await m.dispose();
     console.log(
       ''.padEnd(18),
-      to.padEnd(5),
-      (size(forms[to]) / 1024).toFixed(0).padStart(10),
-      (size(forms[to]) / size(dir)).toFixed(3).padStart(6),
+      to.padEnd(14),
+      (size(formDir) / 1024).toFixed(0).padStart(10),
+      (size(formDir) / size(dir)).toFixed(3).padStart(6),
       `${((100 * agree) / N).toFixed(1)}%`.padStart(12),
       maxRel.toExponential(2).padStart(12),
       (sumRel / N).toExponential(2).padStart(13),

@@ -1,6 +1,7 @@
 // The int8 GEMM (assembly/gemm_i8.ts) against its scalar reference at tile edges, in both builds:
 // the sums are exact integers, so the kernel must match the reference (and the other build) to the
-// bit, GELU aside; and the u7 row quantizer against the same rule written here.
+// bit, GELU aside; and the u7 row quantizer (scale and zero point per row) against the same rule
+// written here.
 import v8 from 'node:v8';
 import { describe, expect, test } from 'vitest';
 import { quantizeRows } from '../src/io/quantize.js';
@@ -49,7 +50,13 @@ function run(
 ): { got: Float32Array; want: Float32Array; scales: Float32Array } {
   mem.reset(65536);
   const rand = rng(seed);
-  const a = Float32Array.from({ length: M * K }, () => (rand() - 0.5) * 4 * (rand() < 0.05 ? 10 : 1));
+  // rows of every kind the zero point meets: centred (with outliers), all positive, all negative, zero
+  const shift = [0, 3, -3, 0.5];
+  const a = Float32Array.from({ length: M * K }, (_, j) => {
+    const row = Math.floor(j / K);
+    if (row % 7 === 6) return 0;
+    return (rand() - 0.5) * 4 * (rand() < 0.05 ? 10 : 1) + shift[row % 4];
+  });
   const w = Float32Array.from({ length: N * K }, () => rand() - 0.5);
   const { q, scale } = quantizeRows(w, N, K);
   const { wq, wsum, Kp } = packWeightI8(q, N, K);
@@ -60,9 +67,10 @@ function run(
     ldc = N + 3;
   const pa = mem.alloc(M * K),
     paq = bytes(M * ldq),
-    psa = mem.alloc(M + 4);
+    psa = mem.alloc(M + 4),
+    pza = mem.alloc(M + 4);
   f32(pa, M * K).set(a);
-  k.quantize_rows_u7(pa, K, paq, ldq, psa, M, K);
+  k.quantize_rows_u7(pa, K, paq, ldq, psa, pza, M, K);
   const pwq = bytes(wq.length),
     pw = bytes(N * K),
     pwsum = mem.alloc(wsum.length),
@@ -78,19 +86,23 @@ function run(
     pr = mem.alloc(start.length);
   f32(pc, start.length).set(start);
   f32(pr, start.length).set(start);
-  k.gemm_i8_4x8(paq, ldq, psa, pwq, pwsum, psw, pb, pc, ldc, M, N, Kp, epi);
-  k.gemm_i8_ref(paq, ldq, psa, pw, psw, pb, pr, ldc, M, N, K, epi);
+  k.gemm_i8_4x8(paq, ldq, psa, pza, pwq, pwsum, psw, pb, pc, ldc, M, N, Kp, epi);
+  k.gemm_i8_ref(paq, ldq, psa, pza, pw, psw, pb, pr, ldc, M, N, K, epi);
   // the quantizer, row by row, against the rule
   const sa = f32(psa, M).slice(),
+    za = new Int32Array(mem.memory.buffer, pza, M).slice(),
     aq = u8(paq, M * ldq).slice();
   for (let i = 0; i < M; i++) {
-    let m = 0;
-    for (let j = 0; j < K; j++) m = Math.max(m, Math.abs(a[i * K + j]));
-    const s = Math.fround(m > 0 ? Math.fround(m / 63) : 1);
+    let lo = 0,
+      hi = 0;
+    for (let j = 0; j < K; j++) (lo = Math.min(lo, a[i * K + j])), (hi = Math.max(hi, a[i * K + j]));
+    const s = hi > lo ? Math.fround(Math.fround(hi - lo) / 127) : 1;
     expect(sa[i]).toBe(s);
-    const inv = Math.fround(1 / s);
+    const inv = Math.fround(1 / s),
+      z = Math.min(127, Math.max(0, nearest(Math.fround(-lo * inv))));
+    expect(za[i]).toBe(z);
     for (let j = 0; j < ldq; j++) {
-      const want = j < K ? Math.min(63, Math.max(-63, nearest(Math.fround(a[i * K + j] * inv)))) + 64 : 64;
+      const want = j < K ? Math.min(127, Math.max(0, nearest(Math.fround(a[i * K + j] * inv)) + z)) : z;
       if (aq[i * ldq + j] !== want) throw new Error(`quantize row ${i} col ${j}: got ${aq[i * ldq + j]}, want ${want}`);
     }
   }

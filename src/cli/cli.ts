@@ -30,7 +30,7 @@ Usage:
   vit-wasm classify [--model DIR] IMAGE... [--top K] [--json] [--threads N] [--simd auto|simd|relaxed]
                     [--limit NAME=N]...
   vit-wasm train --dataset mnist --out DIR [--epochs N] [--batch B] [--lr X] [--threads T] [--seed S] [--shift P]
-  vit-wasm eval --model DIR --dataset mnist
+  vit-wasm eval --model DIR --dataset mnist [--weights int8] [--threads N]
   vit-wasm init --preset NAME --out DIR [--seed S]
   vit-wasm export-onnx --model DIR --out FILE [--int8]
   vit-wasm quantize --model DIR --out DIR [--to int8|f16] [--keep patch,head]

@@ -105,30 +105,31 @@ export class Exec {
   }
 
   /**
-   * {@link linear} with int8 weights (l.q): every input row quantized to u7 with its scale
-   * (quant.aq (M, Kp) bytes, quant.sa (M)), then the int8 GEMM in the same tiles.
+   * {@link linear} with int8 weights (l.q): every input row quantized to u7 with its scale and
+   * zero point (quant.aq (M, Kp) bytes, quant.sa (M), quant.za (M)), then the int8 GEMM in tiles.
    */
   private linearI8(x: number, l: Linear, y: number, M: number, epi: Epilogue, lda: number): void {
     const { wq, wsum, sw, Kp } = l.q!,
-      { aq, sa } = this.quant!,
+      { aq, sa, za } = this.quant!,
       N = l.N;
     const per = this.per(M);
     this.each(Math.ceil(M / per), (c) => {
       const r0 = c * per,
         r1 = Math.min(M, r0 + per);
-      this.k.quantize_rows_u7(x + r0 * lda * 4, lda, aq + r0 * Kp, Kp, sa + r0 * 4, r1 - r0, l.K);
+      this.k.quantize_rows_u7(x + r0 * lda * 4, lda, aq + r0 * Kp, Kp, sa + r0 * 4, za + r0 * 4, r1 - r0, l.K);
     });
     this.tiles(
       M,
       N,
       KERNELS.gemmI8.tile,
       (r0, r1) =>
-        this.k.gemm_i8_4x8(aq + r0 * Kp, Kp, sa + r0 * 4, wq, wsum, sw, l.b, y + r0 * N * 4, N, r1 - r0, N, Kp, epi),
+        this.k.gemm_i8_4x8(aq + r0 * Kp, Kp, sa + r0 * 4, za + r0 * 4, wq, wsum, sw, l.b, y + r0 * N * 4, N, r1 - r0, N, Kp, epi),
       (c0, c1) =>
         this.k.gemm_i8_4x8(
           aq,
           Kp,
           sa,
+          za,
           wq + c0 * Kp,
           wsum + c0 * 4,
           sw + c0 * 4,

@@ -44,16 +44,17 @@ export interface Activations {
   quant?: Quant;
 }
 
-/** aq (B·T, Kp) u8 rows quantized to u7, sa (B·T) f32 their scales; Kp the largest padded K. */
+/** aq (B·T, Kp) u8 rows quantized to u7, sa (B·T) f32 their scales, za (B·T) i32 their zero points; Kp the largest padded K. */
 export interface Quant {
   aq: number;
   sa: number;
+  za: number;
 }
 
 /** Room for quantized activations: every row of the largest int8 linear layer's input. */
 function quantPlan(alloc: Alloc, c: ViTShape, BT: number): Quant {
   const Kp = Math.ceil(Math.max(c.hiddenSize, c.intermediateSize) / 4) * 4;
-  return { aq: alloc(Math.ceil((BT * Kp) / 4)), sa: alloc(BT) };
+  return { aq: alloc(Math.ceil((BT * Kp) / 4)), sa: alloc(BT), za: alloc(BT) };
 }
 
 /** Token and patch counts of a shape. */

@@ -68,11 +68,12 @@ type GemmStrided = (
   epi: number,
 ) => void;
 type Colsum = (dy: Ptr, db: Ptr, M: number, N: number) => void;
-type QuantizeRows = (a: Ptr, lda: number, aq: Ptr, ldq: number, sa: Ptr, M: number, K: number) => void;
+type QuantizeRows = (a: Ptr, lda: number, aq: Ptr, ldq: number, sa: Ptr, za: Ptr, M: number, K: number) => void;
 type GemmI8 = (
   aq: Ptr,
   ldq: number,
   sa: Ptr,
+  za: Ptr,
   wq: Ptr,
   wsum: Ptr,
   sw: Ptr,
@@ -147,6 +148,7 @@ export interface KernelExports {
     aq: Ptr,
     ldq: number,
     sa: Ptr,
+    za: Ptr,
     w: Ptr,
     sw: Ptr,
     bias: Ptr,
