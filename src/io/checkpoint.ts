@@ -5,7 +5,15 @@
  */
 import { intField, sizeField, type ViTConfig } from '../network/config.js';
 import type { WasmMemory } from '../runtime/memory.js';
-import { packedSize, packRows, packWeightI8, paddedSize, quantizeRows, unpackWeight } from '../runtime/pack.js';
+import {
+  packedSize,
+  packRows,
+  packWeightI8,
+  paddedSize,
+  quantizeRows,
+  unpackWeight,
+  unpackWeightI8,
+} from '../runtime/pack.js';
 import { overLimit } from './limits.js';
 import { detectScheme, type Names, type Scheme } from './names.js';
 import { readSafetensorsHeader, type TensorInfo, TensorReader } from './safetensors.js';
@@ -18,6 +26,7 @@ export type { Scheme };
  * followed by other floats). A trainer also keeps W unpacked, (N, K) row-major, in `raw`.
  */
 export interface Linear {
+  /** Packed f32 W; 0 when the layer holds int8 weights only (`q`). */
   w: number;
   b: number;
   N: number;
@@ -29,9 +38,18 @@ export interface Linear {
    */
   q?: { wq: number; wsum: number; sw: number; Kp: number };
 }
-/** A linear layer's W (N, K), row-major as in the checkpoint, read back out of its packed panels. */
+/**
+ * A linear layer's W (N, K), row-major as in the checkpoint, read back out of its packed panels
+ * (an int8-only layer's dequantized: scale[n] · q[n, k]).
+ */
 export function linearWeight(mem: WasmMemory, l: Linear): Float32Array {
-  return unpackWeight(mem.f32(l.w, packedSize(l.N, l.K)), l.N, l.K);
+  if (l.w || !l.q) return unpackWeight(mem.f32(l.w, packedSize(l.N, l.K)), l.N, l.K);
+  const { wq, sw, Kp } = l.q,
+    q = unpackWeightI8(new Int8Array(mem.memory.buffer, wq, Math.ceil(l.N / 8) * 8 * Kp), l.N, l.K),
+    scale = mem.f32(sw, l.N),
+    w = new Float32Array(l.N * l.K);
+  for (let n = 0; n < l.N; n++) for (let k = 0; k < l.K; k++) w[n * l.K + k] = scale[n] * q[n * l.K + k];
+  return w;
 }
 
 export interface Norm {
@@ -297,8 +315,9 @@ export async function loadCheckpoint(
     const used = new Set<string>();
     const reader = new TensorReader(tensors.values());
 
-    // Reads tensor `name`, checks its element shape, and hands its f32 data to `put`.
-    const take = async (name: string, shape: number[], put: (data: Float32Array) => void) => {
+    // Reads tensor `name` and checks its element shape: its f32 data, or for an I8 tensor its
+    // integers (as floats, valid until the next read) and its scales (one per row).
+    const read = async (name: string, shape: number[]): Promise<{ data: Float32Array; scale: Float32Array | null }> => {
       const info = tensors.get(name);
       if (!info) throw new Error(`vit-wasm: ${file}: missing tensor '${name}' (expected shape [${shape}])`);
       const squeeze = (s: number[]) => s.filter((d, i) => !(d === 1 && i < s.length - shape.length));
@@ -324,16 +343,24 @@ export async function loadCheckpoint(
         scale = (await reader.read(s)).slice();
       }
       const data = await reader.read(info);
+      // refused here, by name: one NaN weight makes every logit NaN
+      const finite = (what: string, x: Float32Array) => {
+        for (let i = 0; i < x.length; i++)
+          if (!Number.isFinite(x[i]))
+            throw new Error(
+              `vit-wasm: ${file}: tensor '${what}' holds ${x[i]} at element ${i}: weights must be finite (a corrupt or diverged checkpoint)`,
+            );
+      };
+      finite(scale ? `${name}_scale` : name, scale ?? data);
+      return { data, scale };
+    };
+    // Reads tensor `name` as f32 (I8 dequantized) and hands it to `put`.
+    const take = async (name: string, shape: number[], put: (data: Float32Array) => void) => {
+      const { data, scale } = await read(name, shape);
       if (scale) {
         const K = data.length / scale.length;
         for (let r = 0; r < scale.length; r++) for (let k = 0; k < K; k++) data[r * K + k] *= scale[r];
       }
-      // refused here, by name: one NaN weight makes every logit NaN
-      for (let i = 0; i < data.length; i++)
-        if (!Number.isFinite(data[i]))
-          throw new Error(
-            `vit-wasm: ${file}: tensor '${name}' holds ${data[i]} at element ${i}: weights must be finite (a corrupt or diverged checkpoint)`,
-          );
       put(data);
     };
     const vector = async (name: string, len: number) => {
@@ -358,20 +385,31 @@ export async function loadCheckpoint(
         for (let i = 0; i < bs.length; i++) await take(bs[i], [part], (d) => mem.f32(b + i * part * 4, part).set(d));
       return { w, b, N, K };
     };
-    // The encoder's linear layers with int8 weights besides (the f32 ones stay, for export and trace):
-    // per-channel symmetric, as `vit-wasm quantize` writes them, so its files come back to the same q.
-    const encoderLinear = async (...args: Parameters<typeof linear>): Promise<Linear> => {
-      const l = await linear(...args);
-      if (!opts.int8) return l;
-      const { q, scale } = quantizeRows(linearWeight(mem, l), l.N, l.K);
-      const { wq, wsum, Kp } = packWeightI8(q, l.N, l.K);
+    // With `int8`, the encoder's linear layers hold int8 weights only (no f32 copy: a quarter of the
+    // memory): an I8 tensor's own integers and scales, or f32/f16/bf16 quantized here per channel,
+    // symmetric, as `vit-wasm quantize` writes them, so its files give back the same integers.
+    const encoderLinear = async (ws: string[], bs: string[] | null, N: number, K: number): Promise<Linear> => {
+      if (!opts.int8) return linear(ws, bs, N, K);
+      const part = N / ws.length,
+        q = new Int8Array(N * K),
+        scale = new Float32Array(N);
+      for (let i = 0; i < ws.length; i++) {
+        const r = await read(ws[i], [part, K]);
+        const rows = r.scale ? { q: Int8Array.from(r.data), scale: r.scale } : quantizeRows(r.data, part, K);
+        q.set(rows.q, i * part * K);
+        scale.set(rows.scale, i * part);
+      }
+      const { wq, wsum, Kp } = packWeightI8(q, N, K);
       const pwq = mem.alloc(wq.length / 4),
         pwsum = mem.alloc(wsum.length),
-        psw = mem.alloc(wsum.length);
+        psw = mem.alloc(wsum.length),
+        b = mem.alloc(paddedSize(N));
       new Int8Array(mem.memory.buffer, pwq, wq.length).set(wq);
       new Int32Array(mem.memory.buffer, pwsum, wsum.length).set(wsum);
-      mem.f32(psw, l.N).set(scale);
-      return { ...l, q: { wq: pwq, wsum: pwsum, sw: psw, Kp } };
+      mem.f32(psw, N).set(scale);
+      if (bs)
+        for (let i = 0; i < bs.length; i++) await take(bs[i], [part], (d) => mem.f32(b + i * part * 4, part).set(d));
+      return { w: 0, b, N, K, q: { wq: pwq, wsum: pwsum, sw: psw, Kp } };
     };
     const norm = async ([g, b]: [string, string]): Promise<Norm> => ({ g: await vector(g, D), b: await vector(b, D) });
 

@@ -86,14 +86,16 @@ export class Exec {
   }
 
   /**
-   * y (M, N) = epi(x (M, lda) · Wᵀ + b), in tiles (see {@link tiles}). A layer with int8 weights, in
-   * a plan with room to quantize its input, runs {@link linearI8}.
+   * y (M, N) = epi(x (M, lda) · Wᵀ + b), in tiles (see {@link tiles}). A layer with int8 weights
+   * (in a plan with room to quantize its input) runs {@link linearI8}.
    */
   linear(x: number, l: Linear, y: number, M: number, epi: Epilogue = EPI.STORE, lda = l.K): void {
     if (l.q && this.quant) {
       this.linearI8(x, l, y, M, epi, lda);
       return;
     }
+    // an int8-only layer in a plan without room to quantize: a bug in the plan, not in the input
+    if (!l.w) throw new Error('vit-wasm: internal: an int8 linear layer run without a quantization plan');
     const { N, K } = l;
     this.tiles(
       M,

@@ -62,6 +62,17 @@ export function packWeightI8(q: Int8Array, N: number, K: number): { wq: Int8Arra
   return { wq, wsum, Kp };
 }
 
+/** gemm_i8_4x8's packed weights back to (N, K) row-major: the inverse of {@link packWeightI8}. */
+export function unpackWeightI8(wq: Int8Array, N: number, K: number): Int8Array {
+  const quads = Math.ceil(K / 4),
+    q = new Int8Array(N * K);
+  for (let n = 0; n < N; n++) {
+    const base = (((n >> 3) * quads * 2 + ((n >> 2) & 1)) * 16 + (n & 3) * 4) | 0;
+    for (let k = 0; k < K; k++) q[n * K + k] = wq[base + (k >> 2) * 32 + (k & 3)];
+  }
+  return q;
+}
+
 /** Symmetric per-row int8: scale = max |row| / 127, q = round(w / scale). A zero row gets scale 1. */
 export function quantizeRows(w: Float32Array, N: number, K: number): { q: Int8Array; scale: Float32Array } {
   const q = new Int8Array(N * K),
