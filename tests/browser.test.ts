@@ -50,7 +50,7 @@ beforeAll(async () => {
         'cross-origin-embedder-policy': 'require-corp',
       });
     const body = readFileSync(file);
-    // The isolated page's server honours Range (the loader fetches tensor by tensor); the plain one
+    // The isolated page's server honours Range (the loader fetches 8 MiB windows); the plain one
     // ignores it, so the loader's fallback to one whole download is exercised too.
     const range = /^bytes=(\d+)-(\d+)$/.exec(String(req.headers.range ?? ''));
     if (range && mode === 'coi') {
@@ -104,7 +104,10 @@ describe.skipIf(!chromiumHere)('headless Chromium', () => {
     const model = await loadModel(f.dir, { threads: 2, simd: 'simd' });
     const node = await model.forward(f.input, f.batch);
     expect(res.bits).toEqual(Array.from(new Uint32Array(node.buffer)));
-    if (mode === 'coi') expect(ranges).toBeGreaterThan(10); // tensors came one Range request at a time
+    // Range requests, not one per tensor (as before the 8 MiB read window of src/io/source.ts): per
+    // open of the file, a size probe and one window that holds this small file
+    if (mode === 'coi') expect(ranges).toBeGreaterThanOrEqual(2);
+    if (mode === 'coi') expect(ranges).toBeLessThanOrEqual(4);
     const nodeTop = await model.classify(path.join(FIXTURES, 'images/chelsea.png'), { topK: 3 });
     expect(res.top).toEqual(nodeTop);
     await model.dispose();

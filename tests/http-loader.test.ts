@@ -110,7 +110,7 @@ describe('loading a model over HTTP from a misbehaving server', () => {
 
   test('a Range answer shorter than asked', async () => {
     await expect(loadModel(`${origin}/shortrange/`, { threads: 1 })).rejects.toThrow(
-      new RegExp(`${origin}/shortrange/model\\.safetensors: asked for 8 bytes at 0, got 7`),
+      new RegExp(`${origin}/shortrange/model\\.safetensors: asked for (\\d+) bytes at 0, got \\d+`),
     );
   });
 

@@ -7,8 +7,9 @@ import { intField, sizeField, type ViTConfig } from '../network/config.js';
 import type { WasmMemory } from '../runtime/memory.js';
 import {
   packedSize,
+  packedSizeI8,
   packRows,
-  packWeightI8,
+  packRowsI8,
   paddedSize,
   quantizeRows,
   unpackWeight,
@@ -73,6 +74,13 @@ export interface Weights {
   norm: Norm;
   head: Linear;
 }
+
+/** Bytes of a weight matrix read at a time (at least one row): no tensor-sized buffers while loading. */
+const ROW_BLOCK_BYTES = 1 << 20;
+const rowBytes = (t: TensorInfo) => (t.end - t.begin) / Math.max(1, t.shape[0] ?? 1);
+/** Rows of `t` (of `rows`) read at a time; 1 for a tensor that is missing (its read fails, naming it). */
+const rowBlock = (t: TensorInfo | undefined, rows: number) =>
+  t ? Math.max(1, Math.min(rows, Math.floor(ROW_BLOCK_BYTES / Math.max(1, rowBytes(t))))) : 1;
 
 /** Weights beyond this leave a 4 GiB wasm32 memory too little room for activations. */
 const MAX_WEIGHT_BYTES = 3.75 * 2 ** 30;
@@ -313,11 +321,26 @@ export async function loadCheckpoint(
         `vit-wasm: ${file}: the weights take ${((floats * 4) / 2 ** 30).toFixed(2)} GiB as f32, more than fits in a wasm32 memory (4 GiB, with room for activations)`,
       );
     const used = new Set<string>();
-    const reader = new TensorReader(tensors.values());
-
-    // Reads tensor `name` and checks its element shape: its f32 data, or for an I8 tensor its
-    // integers (as floats, valid until the next read) and its scales (one per row).
-    const read = async (name: string, shape: number[]): Promise<{ data: Float32Array; scale: Float32Array | null }> => {
+    // every linear weight is read in blocks of rows (weightRows); the rest whole
+    const blockRead = new Set<string>([n.patchW, n.headW]);
+    for (let i = 0; i < cfg.numLayers; i++) {
+      const l = n.layer(i);
+      for (const w of [...l.qkvW, l.projW, l.fc1W, l.fc2W]) blockRead.add(w);
+    }
+    const all = [...tensors.values()];
+    const reader = new TensorReader(
+      all.filter((t) => !blockRead.has(t.name)),
+      Math.max(0, ...all.filter((t) => blockRead.has(t.name)).map((t) => rowBlock(t, t.shape[0] ?? 1) * rowBytes(t))),
+    );
+    // Reads tensor `name` (rows r0 … r0+n−1 of it, by default all) and checks its element shape: its
+    // f32 data, or for an I8 tensor its integers (as floats) and its scales (one per row), valid
+    // until the next read.
+    const read = async (
+      name: string,
+      shape: number[],
+      r0 = 0,
+      n = shape[0] ?? 1,
+    ): Promise<{ data: Float32Array; scale: Float32Array | null }> => {
       const info = tensors.get(name);
       if (!info) throw new Error(`vit-wasm: ${file}: missing tensor '${name}' (expected shape [${shape}])`);
       const squeeze = (s: number[]) => s.filter((d, i) => !(d === 1 && i < s.length - shape.length));
@@ -327,6 +350,7 @@ export async function loadCheckpoint(
         );
       }
       used.add(name);
+      const perRow = shape.slice(1).reduce((a, d) => a * d, 1);
       // int8 weights (src/io/quantize.ts): one f32 scale per row, read first (the reader reuses its buffers)
       let scale: Float32Array | null = null;
       if (info.dtype === 'I8') {
@@ -340,18 +364,19 @@ export async function loadCheckpoint(
             `vit-wasm: ${file}: tensor '${sName}' must hold ${rows} float scales (one per row of '${name}'), has ${s.dtype} [${s.shape}]`,
           );
         used.add(sName);
-        scale = (await reader.read(s)).slice();
+        scale = (await reader.read(s, r0, n)).slice();
       }
-      const data = await reader.read(info);
+      const data = await reader.read(info, r0 * perRow, n * perRow);
       // refused here, by name: one NaN weight makes every logit NaN
-      const finite = (what: string, x: Float32Array) => {
+      const finite = (what: string, x: Float32Array, first: number) => {
         for (let i = 0; i < x.length; i++)
           if (!Number.isFinite(x[i]))
             throw new Error(
-              `vit-wasm: ${file}: tensor '${what}' holds ${x[i]} at element ${i}: weights must be finite (a corrupt or diverged checkpoint)`,
+              `vit-wasm: ${file}: tensor '${what}' holds ${x[i]} at element ${first + i}: weights must be finite (a corrupt or diverged checkpoint)`,
             );
       };
-      finite(scale ? `${name}_scale` : name, scale ?? data);
+      if (scale) finite(`${name}_scale`, scale, r0);
+      else finite(name, data, r0 * perRow);
       return { data, scale };
     };
     // Reads tensor `name` as f32 (I8 dequantized) and hands it to `put`.
@@ -368,6 +393,22 @@ export async function loadCheckpoint(
       await take(name, [len], (d) => mem.f32(ptr, len).set(d));
       return ptr;
     };
+    // Calls `each` on successive blocks of rows of weight `name` (about ROW_BLOCK_BYTES each), so a
+    // load holds no tensor-sized buffer on the JS side: f32 rows, or an I8 tensor's integer rows
+    // with their scales.
+    const weightRows = async (
+      name: string,
+      shape: number[],
+      each: (data: Float32Array, scale: Float32Array | null, r0: number, n: number) => void,
+    ) => {
+      const rows = shape[0],
+        block = rowBlock(tensors.get(name), rows);
+      for (let r0 = 0; r0 < rows; r0 += block) {
+        const n = Math.min(block, rows - r0),
+          { data, scale } = await read(name, shape, r0, n);
+        each(data, scale, r0, n);
+      }
+    };
     // A linear layer whose W is stacked from `ws` (each [N/ws.length, K]), e.g. HF's query|key|value.
     const linear = async (
       ws: string[],
@@ -380,7 +421,10 @@ export async function loadCheckpoint(
         b = mem.alloc(paddedSize(N));
       const part = N / ws.length;
       for (let i = 0; i < ws.length; i++)
-        await take(ws[i], wShape ?? [part, K], (d) => packRows(mem.f32(w, packedSize(N, K)), d, i * part, part, K));
+        await weightRows(ws[i], wShape ?? [part, K], (d, scale, r0, n) => {
+          if (scale) for (let r = 0; r < n; r++) for (let k = 0; k < K; k++) d[r * K + k] *= scale[r];
+          packRows(mem.f32(w, packedSize(N, K)), d, i * part + r0, n, K);
+        });
       if (bs)
         for (let i = 0; i < bs.length; i++) await take(bs[i], [part], (d) => mem.f32(b + i * part * 4, part).set(d));
       return { w, b, N, K };
@@ -388,28 +432,35 @@ export async function loadCheckpoint(
     // With `int8`, the encoder's linear layers hold int8 weights only (no f32 copy: a quarter of the
     // memory): an I8 tensor's own integers and scales, or f32/f16/bf16 quantized here per channel,
     // symmetric, as `vit-wasm quantize` writes them, so its files give back the same integers.
+    let scratch = { q: new Int8Array(0), scale: new Float32Array(0) };
     const encoderLinear = async (ws: string[], bs: string[] | null, N: number, K: number): Promise<Linear> => {
       if (!opts.int8) return linear(ws, bs, N, K);
       const part = N / ws.length,
-        q = new Int8Array(N * K),
-        scale = new Float32Array(N);
-      for (let i = 0; i < ws.length; i++) {
-        const r = await read(ws[i], [part, K]);
-        const rows = r.scale ? { q: Int8Array.from(r.data), scale: r.scale } : quantizeRows(r.data, part, K);
-        q.set(rows.q, i * part * K);
-        scale.set(rows.scale, i * part);
-      }
-      const { wq, wsum, Kp } = packWeightI8(q, N, K);
-      const pwq = mem.alloc(wq.length / 4),
-        pwsum = mem.alloc(wsum.length),
-        psw = mem.alloc(wsum.length),
-        b = mem.alloc(paddedSize(N));
-      new Int8Array(mem.memory.buffer, pwq, wq.length).set(wq);
-      new Int32Array(mem.memory.buffer, pwsum, wsum.length).set(wsum);
-      mem.f32(psw, N).set(scale);
+        { bytes, Kp } = packedSizeI8(N, K),
+        pad = paddedSize(N),
+        wq = mem.alloc(bytes / 4),
+        wsum = mem.alloc(pad),
+        sw = mem.alloc(pad),
+        b = mem.alloc(pad);
+      new Int8Array(mem.memory.buffer, wq, bytes).fill(0); // K's padding
+      for (let i = 0; i < ws.length; i++)
+        await weightRows(ws[i], [part, K], (d, scale, r0, n) => {
+          if (scratch.q.length < n * K) scratch = { q: new Int8Array(n * K), scale: new Float32Array(n) };
+          const rows = scale ? { q: d, scale } : quantizeRows(d, n, K, scratch);
+          const row0 = i * part + r0;
+          packRowsI8(
+            new Int8Array(mem.memory.buffer, wq, bytes),
+            new Int32Array(mem.memory.buffer, wsum, pad),
+            rows.q,
+            row0,
+            n,
+            K,
+          );
+          mem.f32(sw + row0 * 4, n).set(rows.scale);
+        });
       if (bs)
         for (let i = 0; i < bs.length; i++) await take(bs[i], [part], (d) => mem.f32(b + i * part * 4, part).set(d));
-      return { w: 0, b, N, K, q: { wq: pwq, wsum: pwsum, sw: psw, Kp } };
+      return { w: 0, b, N, K, q: { wq, wsum, sw, Kp } };
     };
     const norm = async ([g, b]: [string, string]): Promise<Norm> => ({ g: await vector(g, D), b: await vector(b, D) });
 

@@ -147,34 +147,43 @@ const f16Table = (() => {
 /**
  * Reading tensors one after another without leaving each one's bytes behind as garbage (which
  * would double the peak memory of a load): one byte buffer and one f32 buffer, sized for the
- * largest tensor, reused for every read.
+ * largest read (`sizes`: the tensors read whole, and any bound on partial reads), reused for every
+ * read.
  */
 export class TensorReader {
   private bytes: Uint8Array;
-  private floats: Float32Array;
+  /** For dtypes converted to f32 (an F32 tensor is a view of `bytes`): allocated on first use. */
+  private floats: Float32Array | null = null;
+  private readonly maxCount: number;
 
-  constructor(tensors: Iterable<TensorInfo>) {
-    let maxBytes = 0,
-      maxCount = 0;
+  constructor(tensors: Iterable<TensorInfo>, partialBytes = 0) {
+    let maxBytes = partialBytes,
+      maxCount = partialBytes;
     for (const t of tensors) {
       maxBytes = Math.max(maxBytes, t.end - t.begin);
       maxCount = Math.max(maxCount, (t.end - t.begin) / ITEM[t.dtype]);
     }
     this.bytes = new Uint8Array(Math.ceil(maxBytes / 8) * 8);
-    this.floats = new Float32Array(maxCount);
+    this.maxCount = maxCount;
   }
 
-  /** The tensor as f32 (I8 as its integer values, unscaled). Valid until the next call. */
-  async read(t: TensorInfo): Promise<Float32Array> {
-    const bytes = await t.source.read(t.begin, t.end - t.begin, this.bytes);
-    const count = (t.end - t.begin) / ITEM[t.dtype];
+  /**
+   * Elements first … first+count−1 of the tensor (default: all) as f32 (I8 as its integer values,
+   * unscaled). Valid until the next call.
+   */
+  async read(t: TensorInfo, first = 0, count = (t.end - t.begin) / ITEM[t.dtype]): Promise<Float32Array> {
+    const item = ITEM[t.dtype];
+    if (count * item > this.bytes.length || (t.dtype !== 'F32' && count > this.maxCount))
+      throw new Error(`vit-wasm: internal: a read of ${count * item} bytes past the reader's buffer`);
+    const bytes = await t.source.read(t.begin + first * item, count * item, this.bytes);
     const aligned = (k: number) => (bytes.byteOffset % k === 0 ? bytes : bytes.slice());
+    if (t.dtype === 'F32') {
+      const b = aligned(4);
+      return new Float32Array(b.buffer, b.byteOffset, count);
+    }
+    this.floats ??= new Float32Array(this.maxCount);
     const out = this.floats.subarray(0, count);
     switch (t.dtype) {
-      case 'F32': {
-        const b = aligned(4);
-        return new Float32Array(b.buffer, b.byteOffset, count);
-      }
       case 'F64': {
         const b = aligned(8);
         out.set(new Float64Array(b.buffer, b.byteOffset, count));

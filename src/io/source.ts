@@ -16,6 +16,9 @@ export interface ByteSource {
   close(): Promise<void>;
 }
 
+/** Bytes a Range request fetches at least (model files over HTTP): few requests, a bounded buffer. */
+const WINDOW = 8 << 20;
+
 /** A model directory: a path (Node), a URL (fetch), or a map of file name → contents. */
 export type ModelLocation = string | URL | Record<string, Uint8Array | ArrayBuffer | string>;
 
@@ -104,10 +107,13 @@ function overHttp(base: string, limits: Limits): ModelFiles {
       return new TextDecoder().decode(await readResponse(r, u, 'model file', 'maxJsonBytes', limits.maxJsonBytes));
     },
     async open(f) {
-      // Each tensor is fetched with a Range request as the loader asks for it, so the page never
-      // holds the whole file; a server that ignores Range sends it all once, and reads come from that.
+      // Fetched with Range requests of at least WINDOW bytes as the loader reads on, so the page
+      // never holds the whole file, and the small tensors (biases, norms) and the row blocks of the
+      // large ones come from one request rather than one each. A server that ignores Range sends
+      // it all once, and reads come from that.
       const u = url(f);
       let whole: Uint8Array | null = null;
+      let win: { at: number; bytes: Uint8Array } | null = null;
       // a server that ignores Range sends the whole file: kept (up to maxDownloadBytes) and read from
       const wholeFile = async (r: Response): Promise<Uint8Array> => {
         const html = htmlInstead(r, u);
@@ -119,8 +125,11 @@ function overHttp(base: string, limits: Limits): ModelFiles {
       };
       const ranged = async (offset: number, length: number): Promise<Uint8Array> => {
         if (whole) return whole.subarray(offset, offset + length);
+        if (win && offset >= win.at && offset + length <= win.at + win.bytes.length)
+          return win.bytes.subarray(offset - win.at, offset - win.at + length);
+        const want = Math.max(length, Math.min(WINDOW, size - offset));
         const r = await fetchOk(u, 'model file', limits.stallTimeoutMs, {
-          headers: { Range: `bytes=${offset}-${offset + length - 1}` },
+          headers: { Range: `bytes=${offset}-${offset + want - 1}` },
         });
         if (r.status === 200) {
           whole = await wholeFile(r);
@@ -135,9 +144,10 @@ function overHttp(base: string, limits: Limits): ModelFiles {
           throw new Error(`vit-wasm: ${u}: a Range request got HTTP ${r.status}, expected 206 or 200`);
         }
         const bytes = await readResponse(r, u, 'model file', 'maxDownloadBytes', limits.maxDownloadBytes);
-        if (bytes.length !== length)
-          throw new Error(`vit-wasm: ${u}: asked for ${length} bytes at ${offset}, got ${bytes.length}`);
-        return bytes;
+        if (bytes.length !== want)
+          throw new Error(`vit-wasm: ${u}: asked for ${want} bytes at ${offset}, got ${bytes.length}`);
+        win = { at: offset, bytes };
+        return bytes.subarray(0, length);
       };
       const first = await fetchOk(u, 'model file', limits.stallTimeoutMs, { headers: { Range: 'bytes=0-0' } });
       let size: number;
@@ -156,6 +166,7 @@ function overHttp(base: string, limits: Limits): ModelFiles {
         read: ranged,
         async close() {
           whole = null;
+          win = null;
         },
       };
     },

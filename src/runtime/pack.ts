@@ -38,27 +38,47 @@ export function unpackWeight(packed: Float32Array, N: number, K: number): Float3
   return w;
 }
 
+/** Bytes gemm_i8_4x8's packed (N, K) int8 weight occupies, and K padded to its k-quads. */
+export function packedSizeI8(N: number, K: number): { bytes: number; Kp: number } {
+  const Kp = Math.ceil(K / 4) * 4;
+  return { bytes: Math.ceil(N / 8) * 8 * Kp, Kp };
+}
+
 /**
- * int8 weights (N, K) row-major → gemm_i8_4x8's layout: panels of 8 channels, k in quads, K padded
- * to Kp (a multiple of 4) with zeros: (⌈N/8⌉, Kp/4, 2, 4, 4) bytes; and each channel's Σₖ w, which
- * the kernel needs for the activations' zero point, padded to ⌈N/8⌉·8.
+ * Writes int8 rows `src` (rows, K; integer values, e.g. an I8 tensor read as floats) into gemm_i8_4x8's
+ * layout `dst` at output channels row0 … row0+rows−1: panels of 8 channels, k in quads, K padded to
+ * Kp (a multiple of 4) with zeros: (⌈N/8⌉, Kp/4, 2, 4, 4) bytes; and each channel's Σₖ w into `wsum`
+ * (the kernel needs it for the activations' zero point). Like {@link packRows}, several calls fill
+ * one fused weight. `dst` must start zeroed (the padding is not written).
  */
-export function packWeightI8(q: Int8Array, N: number, K: number): { wq: Int8Array; wsum: Int32Array; Kp: number } {
-  const Kp = Math.ceil(K / 4) * 4,
-    panels = Math.ceil(N / 8),
-    quads = Kp / 4;
-  const wq = new Int8Array(panels * Kp * 8),
-    wsum = new Int32Array(panels * 8);
-  for (let n = 0; n < N; n++) {
-    const p = n >> 3,
-      half = (n >> 2) & 1,
-      c4 = n & 3;
+export function packRowsI8(
+  dst: Int8Array,
+  wsum: Int32Array,
+  src: ArrayLike<number>,
+  row0: number,
+  rows: number,
+  K: number,
+): void {
+  const quads = Math.ceil(K / 4);
+  for (let r = 0; r < rows; r++) {
+    const n = row0 + r,
+      base = ((n >> 3) * quads * 2 + ((n >> 2) & 1)) * 16 + (n & 3) * 4;
+    let sum = 0;
     for (let k = 0; k < K; k++) {
-      const v = q[n * K + k];
-      wq[((p * quads + (k >> 2)) * 2 + half) * 16 + c4 * 4 + (k & 3)] = v;
-      wsum[n] += v;
+      const v = src[r * K + k];
+      dst[base + (k >> 2) * 32 + (k & 3)] = v;
+      sum += v;
     }
+    wsum[n] = sum;
   }
+}
+
+/** Packs a whole int8 W (N, K) into fresh arrays (tests and tools); wsum padded to ⌈N/8⌉·8. */
+export function packWeightI8(q: Int8Array, N: number, K: number): { wq: Int8Array; wsum: Int32Array; Kp: number } {
+  const { bytes, Kp } = packedSizeI8(N, K),
+    wq = new Int8Array(bytes),
+    wsum = new Int32Array(Math.ceil(N / 8) * 8);
+  packRowsI8(wq, wsum, q, 0, N, K);
   return { wq, wsum, Kp };
 }
 
@@ -73,10 +93,18 @@ export function unpackWeightI8(wq: Int8Array, N: number, K: number): Int8Array {
   return q;
 }
 
-/** Symmetric per-row int8: scale = max |row| / 127, q = round(w / scale). A zero row gets scale 1. */
-export function quantizeRows(w: Float32Array, N: number, K: number): { q: Int8Array; scale: Float32Array } {
-  const q = new Int8Array(N * K),
-    scale = new Float32Array(N);
+/**
+ * Symmetric per-row int8: scale = max |row| / 127, q = round(w / scale). A zero row gets scale 1.
+ * `into` (at least N·K, N) reuses buffers; the results are views of them.
+ */
+export function quantizeRows(
+  w: Float32Array,
+  N: number,
+  K: number,
+  into?: { q: Int8Array; scale: Float32Array },
+): { q: Int8Array; scale: Float32Array } {
+  const q = into ? into.q.subarray(0, N * K) : new Int8Array(N * K),
+    scale = into ? into.scale.subarray(0, N) : new Float32Array(N);
   for (let n = 0; n < N; n++) {
     let m = 0;
     for (let k = 0; k < K; k++) m = Math.max(m, Math.abs(w[n * K + k]));
