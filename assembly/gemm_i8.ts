@@ -16,14 +16,57 @@ import { gelu } from './gelu';
 // @ts-ignore: decorator
 @inline const EPI_GELU = 2;
 
+// @ts-ignore: decorator
+@inline const QMAX: f32 = 127;
+
 /**
  * Per row, over [lo, hi] = [min(a, 0), max(a, 0)]: s = (hi − lo) / 127 (1 for a zero row),
  * z = round(−lo / s), q = clamp(round(a / s) + z, 0, 127), so a ≈ s · (q − z) and 0 is exact;
- * columns K…ldq−1 are set to z (zero). Scalar: it reads M·K floats against the GEMM's M·N·K
- * multiply-adds.
+ * columns K…ldq−1 are set to z (zero). 16 columns a step: the forward quantizes every input row of
+ * every int8 layer (6·D floats per token and layer), which a scalar loop made ~8% of vit-b16's time.
  * a (M, lda) f32 → aq (M, ldq) u8, sa (M) f32, za (M) i32
  */
 export function quantize_rows_u7(a: usize, lda: i32, aq: usize, ldq: i32, sa: usize, za: usize, M: i32, K: i32): void {
+  const K16 = K & ~15, K4 = K & ~3;
+  for (let i = 0; i < M; i++) {
+    const row = a + ((<usize>i * lda) << 2), q = aq + <usize>i * ldq;
+    let vlo = f32x4.splat(0), vhi = vlo;
+    let k = 0;
+    for (; k < K4; k += 4) {
+      const v = v128.load(row + (<usize>k << 2));
+      vlo = f32x4.min(vlo, v); vhi = f32x4.max(vhi, v);
+    }
+    let lo = min(min(f32x4.extract_lane(vlo, 0), f32x4.extract_lane(vlo, 1)), min(f32x4.extract_lane(vlo, 2), f32x4.extract_lane(vlo, 3)));
+    let hi = max(max(f32x4.extract_lane(vhi, 0), f32x4.extract_lane(vhi, 1)), max(f32x4.extract_lane(vhi, 2), f32x4.extract_lane(vhi, 3)));
+    for (; k < K; k++) {
+      const v = load<f32>(row + (<usize>k << 2));
+      lo = min(lo, v); hi = max(hi, v);
+    }
+    const s: f32 = hi > lo ? (hi - lo) / QMAX : 1, inv: f32 = 1 / s;
+    const z = min(127, max(0, <i32>nearest(-lo * inv)));
+    store<f32>(sa + (<usize>i << 2), s);
+    store<i32>(za + (<usize>i << 2), z);
+    const vinv = f32x4.splat(inv), vz = i32x4.splat(z), top = i8x16.splat(127);
+    for (k = 0; k < K16; k += 16) {
+      const p = row + (<usize>k << 2);
+      const q0 = i32x4.add(i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p), vinv))), vz);
+      const q1 = i32x4.add(i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p, 16), vinv))), vz);
+      const q2 = i32x4.add(i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p, 32), vinv))), vz);
+      const q3 = i32x4.add(i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p, 48), vinv))), vz);
+      // saturating narrows clamp below at 0; the min clamps above at 127
+      const b = i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_s(q0, q1), i16x8.narrow_i32x4_s(q2, q3));
+      v128.store(q + k, i8x16.min_u(b, top));
+    }
+    for (; k < K; k++) {
+      const v = <i32>nearest(load<f32>(row + (<usize>k << 2)) * inv) + z;
+      store<u8>(q + k, <u8>min(127, max(0, v)));
+    }
+    for (k = K; k < ldq; k++) store<u8>(q + k, <u8>z);
+  }
+}
+
+/** quantize_rows_u7 one element at a time: the reference it must equal byte for byte. */
+export function quantize_rows_u7_ref(a: usize, lda: i32, aq: usize, ldq: i32, sa: usize, za: usize, M: i32, K: i32): void {
   for (let i = 0; i < M; i++) {
     const row = a + ((<usize>i * lda) << 2), q = aq + <usize>i * ldq;
     let lo: f32 = 0, hi: f32 = 0;
@@ -31,7 +74,7 @@ export function quantize_rows_u7(a: usize, lda: i32, aq: usize, ldq: i32, sa: us
       const v = load<f32>(row + (<usize>k << 2));
       lo = min(lo, v); hi = max(hi, v);
     }
-    const s: f32 = hi > lo ? (hi - lo) / 127 : 1, inv: f32 = 1 / s;
+    const s: f32 = hi > lo ? (hi - lo) / QMAX : 1, inv: f32 = 1 / s;
     const z = min(127, max(0, <i32>nearest(-lo * inv)));
     store<f32>(sa + (<usize>i << 2), s);
     store<i32>(za + (<usize>i << 2), z);
@@ -76,14 +119,16 @@ function finish_row_i8(pc: usize /* (n) */, acc0: v128, acc1: v128, sa: f32, za:
 /**
  * One row of u7 activations against 4 channels × 4 k of int8 weights, accumulated in acc (i32x4,
  * one lane per channel). Relaxed build: the i8×i7 dot product to i16 pairs (at most 2·127·127, no
- * saturation), widened pairwise. Not i32x4.relaxed_dot_i8x16_i7x16_add_s: Node 20's V8 (11.3) gets
- * it wrong (it ignores the accumulator and doubles the sum; probe in bench/NOTES.md). Plain build:
- * sign-extend to i16, two i16 dot products (each lane a pair of k), then add each channel's pairs.
+ * saturation), widened pairwise by a dot product with `ones` (i16x8.splat(1), held in a register:
+ * V8 lowers extadd_pairwise to the same pmaddwd but reloads its constant from memory every time).
+ * Not i32x4.relaxed_dot_i8x16_i7x16_add_s: Node 20's V8 (11.3) gets it wrong (it ignores the
+ * accumulator and doubles the sum; probe in bench/NOTES.md). Plain build: sign-extend to i16, two
+ * i16 dot products (each lane a pair of k), then add each channel's pairs.
  */
 // @ts-ignore: decorator
-@inline function dot4(w: v128, a: v128, acc: v128): v128 {
+@inline function dot4(w: v128, a: v128, acc: v128, ones: v128): v128 {
   if (ASC_FEATURE_RELAXED_SIMD)
-    return i32x4.add(acc, i32x4.extadd_pairwise_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(w, a)));
+    return i32x4.add(acc, i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(w, a), ones));
   const a16 = i16x8.extend_low_i8x16_u(a); // a0 a1 a2 a3 a0 a1 a2 a3
   const lo = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w), a16);  // ch0 k01, ch0 k23, ch1 k01, ch1 k23
   const hi = i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w), a16); // ch2 …, ch3 …
@@ -97,7 +142,7 @@ function finish_row_i8(pc: usize /* (n) */, acc0: v128, acc1: v128, sa: f32, za:
 export function gemm_i8_4x8(aq: usize, ldq: i32, sa: usize, za: usize, wq: usize, wsum: usize, sw: usize, bias: usize,
                             c: usize, ldc: i32, M: i32, N: i32, Kp: i32, epi: i32): void {
   const sc = <usize>ldc << 2, sq = <usize>ldq, panel = <usize>Kp << 3, quads = Kp >> 2;
-  const panels = (N + 7) >> 3, M4 = M & ~3;
+  const panels = (N + 7) >> 3, M4 = M & ~3, ones = i16x8.splat(1);
   for (let p = 0; p < panels; p++) {
     const n = min(8, N - (p << 3)), pw = <usize>p << 5;
     let i = 0;
@@ -107,13 +152,13 @@ export function gemm_i8_4x8(aq: usize, ldq: i32, sa: usize, za: usize, wq: usize
       for (let k = 0; k < quads; k++) {
         const b0 = v128.load(pb), b1 = v128.load(pb, 16);
         let av = v128.load32_splat(pa);
-        c00 = dot4(b0, av, c00); c01 = dot4(b1, av, c01);
+        c00 = dot4(b0, av, c00, ones); c01 = dot4(b1, av, c01, ones);
         av = v128.load32_splat(pa + sq);
-        c10 = dot4(b0, av, c10); c11 = dot4(b1, av, c11);
+        c10 = dot4(b0, av, c10, ones); c11 = dot4(b1, av, c11, ones);
         av = v128.load32_splat(pa + 2 * sq);
-        c20 = dot4(b0, av, c20); c21 = dot4(b1, av, c21);
+        c20 = dot4(b0, av, c20, ones); c21 = dot4(b1, av, c21, ones);
         av = v128.load32_splat(pa + 3 * sq);
-        c30 = dot4(b0, av, c30); c31 = dot4(b1, av, c31);
+        c30 = dot4(b0, av, c30, ones); c31 = dot4(b1, av, c31, ones);
         pb += 32; pa += 4;
       }
       const pc = c + <usize>i * sc + pw;
@@ -127,7 +172,7 @@ export function gemm_i8_4x8(aq: usize, ldq: i32, sa: usize, za: usize, wq: usize
       let c00 = i32x4.splat(0), c01 = c00;
       for (let k = 0; k < quads; k++) {
         const av = v128.load32_splat(pa);
-        c00 = dot4(v128.load(pb), av, c00); c01 = dot4(v128.load(pb, 16), av, c01);
+        c00 = dot4(v128.load(pb), av, c00, ones); c01 = dot4(v128.load(pb, 16), av, c01, ones);
         pb += 32; pa += 4;
       }
       finish_row_i8(c + <usize>i * sc + pw, c00, c01, load<f32>(sa + (<usize>i << 2)), load<i32>(za + (<usize>i << 2)), pw, wsum, sw, bias, n, epi);

@@ -1,9 +1,9 @@
-// Forward latency of one tree (its dist/): deit-tiny preset, batch 1. For A/B runs of two trees side by side.
-// Usage: node bench/ab-forward.mjs ROOT THREADS simd|relaxed RUNS
-const [root, t, simd, runs] = process.argv.slice(2);
+// Forward latency of one tree (its dist/): a preset (default deit-tiny), batch 1. For A/B runs of two trees side by side.
+// Usage: node bench/ab-forward.mjs ROOT THREADS simd|relaxed RUNS [f32|int8] [PRESET]
+const [root, t, simd, runs, weights = 'f32', preset = 'deit-tiny'] = process.argv.slice(2);
 const { loadModel } = await import(`${root}/dist/index.js`);
 const { PRESETS, randomModelFiles } = await import(`${root}/dist/presets.js`);
-const m = await loadModel(randomModelFiles(PRESETS['deit-tiny'], 0), { threads: Number(t), simd });
+const m = await loadModel(randomModelFiles(PRESETS[preset], 0), { threads: Number(t), simd, weights });
 const x = new Float32Array(3 * 224 * 224).map((_, i) => Math.sin(i));
 for (let i = 0; i < 3; i++) await m.forward(x, 1);
 const ts = [];
@@ -13,5 +13,5 @@ for (let i = 0; i < Number(runs); i++) {
   ts.push(performance.now() - t0);
 }
 ts.sort((a, b) => a - b);
-console.log(`${root} ${t} ${simd} min ${ts[0].toFixed(1)} median ${ts[ts.length >> 1].toFixed(1)}`);
+console.log(`${root} ${t} ${simd} ${weights} ${preset} min ${ts[0].toFixed(1)} median ${ts[ts.length >> 1].toFixed(1)}`);
 await m.dispose();

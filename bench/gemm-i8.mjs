@@ -1,5 +1,6 @@
 // int8 GEMM (quantize_rows_u7 + gemm_i8_4x8) against the f32 GEMM (gemm_4x8) at ViT-B/16's shapes,
-// one thread, side by side in one process; times include the activation quantization.
+// one thread, side by side in one process; times include the activation quantization, also timed
+// alone beside its scalar reference.
 //   node bench/gemm-i8.mjs [--simd simd|relaxed] [--reps N]
 import { parseArgs } from 'node:util';
 import v8 from 'node:v8';
@@ -46,11 +47,15 @@ for (const [name, N, K] of [
     k.quantize_rows_u7(a, K, aq, K, sa, za, T, K);
     k.gemm_i8_4x8(aq, K, sa, za, wq, wsum, sw, b, c, N, T, N, K, 0);
   };
-  const t = { f32: [], i8: [] };
+  const quant = () => k.quantize_rows_u7(a, K, aq, K, sa, za, T, K),
+    quantRef = () => k.quantize_rows_u7_ref(a, K, aq, K, sa, za, T, K);
+  const t = { f32: [], i8: [], quant: [], quantRef: [] };
   for (let r = 0; r < Number(values.reps); r++)
     for (const [key, fn] of [
       ['f32', f32],
       ['i8', i8],
+      ['quant', quant],
+      ['quantRef', quantRef],
     ]) {
       fn();
       const t0 = performance.now();
@@ -61,6 +66,6 @@ for (const [name, N, K] of [
     mi = median(t.i8);
   const gmac = (T * N * K) / 1e9;
   console.log(
-    `${name.padEnd(4)} ${N}x${K}: f32 ${mf.toFixed(2)} ms (${(gmac / (mf / 1000)).toFixed(1)} GMAC/s), int8 ${mi.toFixed(2)} ms (${(gmac / (mi / 1000)).toFixed(1)} GMAC/s), int8/f32 ${(mi / mf).toFixed(2)}x`,
+    `${name.padEnd(4)} ${N}x${K}: f32 ${mf.toFixed(2)} ms (${(gmac / (mf / 1000)).toFixed(1)} GMAC/s), int8 ${mi.toFixed(2)} ms (${(gmac / (mi / 1000)).toFixed(1)} GMAC/s), int8/f32 ${(mi / mf).toFixed(2)}x; of which row quantization ${median(t.quant).toFixed(3)} ms (scalar reference ${median(t.quantRef).toFixed(3)} ms)`,
   );
 }

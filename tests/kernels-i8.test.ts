@@ -71,6 +71,14 @@ function run(
     pza = mem.alloc(M + 4);
   f32(pa, M * K).set(a);
   k.quantize_rows_u7(pa, K, paq, ldq, psa, pza, M, K);
+  // the SIMD quantizer equals its scalar reference byte for byte
+  const qr = bytes(M * ldq),
+    sr = mem.alloc(M + 4),
+    zr = mem.alloc(M + 4);
+  k.quantize_rows_u7_ref(pa, K, qr, ldq, sr, zr, M, K);
+  expect(Array.from(u8(paq, M * ldq)), 'quantize_rows_u7 vs its reference').toEqual(Array.from(u8(qr, M * ldq)));
+  expect(Array.from(u8(psa, 4 * M)), 'scales vs the reference').toEqual(Array.from(u8(sr, 4 * M)));
+  expect(Array.from(u8(pza, 4 * M)), 'zero points vs the reference').toEqual(Array.from(u8(zr, 4 * M)));
   const pwq = bytes(wq.length),
     pw = bytes(N * K),
     pwsum = mem.alloc(wsum.length),
@@ -111,7 +119,7 @@ function run(
 
 const Ms = tileEdges(4),
   Ns = [1, 7, 8, 9, 17],
-  Ks = [1, 3, 4, 5, 37, 64];
+  Ks = [1, 3, 4, 5, 15, 16, 17, 37, 64];
 
 describe('gemm_i8_4x8', () => {
   const results = new Map<string, Float32Array>();

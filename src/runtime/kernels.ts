@@ -143,6 +143,7 @@ export interface KernelExports {
   embed_tokens_ref: EmbedTokens;
   // backward (training)
   quantize_rows_u7: QuantizeRows;
+  quantize_rows_u7_ref: QuantizeRows;
   gemm_i8_4x8: GemmI8;
   gemm_i8_ref: (
     aq: Ptr,
@@ -182,9 +183,9 @@ export interface KernelExports {
  */
 export const KERNELS = {
   gemm: { kernel: 'gemm_4x8', ref: 'gemm_ref', tile: [4, 8], fma: true },
-  // int8 weights (issue 12; not yet dispatched): u7 activations per row, exact i32 sums. Its relaxed
+  // int8 weights (loadModel's weights: 'int8'): u7 activations per row, exact i32 sums. Its relaxed
   // build uses the i8×i7 dot product, not FMA: both builds give the same bits.
-  quantizeRows: { kernel: 'quantize_rows_u7', ref: null, tile: [1, 1], fma: false }, // scalar; tested against JS
+  quantizeRows: { kernel: 'quantize_rows_u7', ref: 'quantize_rows_u7_ref', tile: [1, 16], fma: false },
   gemmI8: { kernel: 'gemm_i8_4x8', ref: 'gemm_i8_ref', tile: [4, 8], fma: false },
   layernorm: { kernel: 'layernorm', ref: 'layernorm_ref', tile: [1, 4], fma: false },
   gelu: { kernel: 'gelu', ref: 'gelu_ref', tile: [1, 4], fma: false },
