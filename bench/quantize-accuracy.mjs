@@ -1,7 +1,9 @@
 // How far quantized weights move a model's outputs: for each model, the f32 model and its int8 and
 // f16 copies (vit-wasm quantize) run the same N random inputs (seeded normals, the scale of
 // normalized pixels); prints top-1 agreement with f32 and the relative logit error (max and mean of
-// max|Δ| / max|logit| per input), plus the model.safetensors sizes.
+// max|Δ| / max|logit| per input), plus the model.safetensors sizes. Forms: int8 and f16 files
+// (dequantized at load), int8 with the classifier kept f32, the int8 forward (weights: 'int8') from
+// the f32 model and from the int8 file, and onnxruntime-node on the export-onnx --int8 graph.
 //   node bench/quantize-accuracy.mjs [--inputs N] [--threads T] [MODEL_DIR | PRESET]...
 // Defaults: the PyTorch fixtures in tests/fixtures/models and the three presets. Run `npm run build` first.
 import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -81,12 +83,47 @@ for (const t of targets) {
     inputs = Array.from({ length: N }, () => Float32Array.from({ length: ref.inputSize }, rnd));
   const want = [];
   for (const x of inputs) want.push(await ref.forward(x));
+  // the peer on the same weights: onnxruntime-node on the export-onnx --int8 graph (u8 activations
+  // per tensor, int8 weights per channel), when it is installed
+  const ort = await import('onnxruntime-node').then((m) => m.default ?? m).catch(() => null);
+  const ortGraph = ort ? ref.toOnnx({ int8: true }) : null;
+  const [C, H, W] = [ref.config.numChannels, ...ref.config.imageSize];
   await ref.dispose();
   const L = want[0].length;
   const argmax = (a) => a.reduce((m, v, i) => (v > a[m] ? i : m), 0);
-  console.log(name.padEnd(18), 'f32'.padEnd(14), (size(dir) / 1024).toFixed(0).padStart(10));
-  for (const [to, [formDir, opts]] of Object.entries(forms)) {
-    const m = await loadModel(formDir, { threads, ...opts });
+  // how close the f32 top-1 is to its runner-up: (top1 − top2) / max |logit|, median over the inputs
+  const margins = want
+    .map((w) => {
+      const [a, b] = [...w].sort((x, y) => y - x);
+      return (a - b) / Math.max(...w.map(Math.abs));
+    })
+    .sort((a, b) => a - b);
+  console.log(
+    name.padEnd(18),
+    'f32'.padEnd(14),
+    (size(dir) / 1024).toFixed(0).padStart(10),
+    `   top-1 margin: median ${margins[N >> 1].toExponential(2)}, 5th percentile ${margins[Math.floor(N / 20)].toExponential(2)} of the logit scale`,
+  );
+  const opens = Object.entries(forms).map(([to, [formDir, opts]]) => [
+    to,
+    formDir,
+    () => loadModel(formDir, { threads, ...opts }),
+  ]);
+  if (ort)
+    opens.push([
+      'ort-node int8',
+      null,
+      async () => {
+        const session = await ort.InferenceSession.create(ortGraph, { intraOpNumThreads: threads });
+        return {
+          forward: async (x) =>
+            (await session.run({ pixel_values: new ort.Tensor('float32', x, [1, C, H, W]) })).logits.data,
+          dispose: () => session.release(),
+        };
+      },
+    ]);
+  for (const [to, formDir, open] of opens) {
+    const m = await open();
     let agree = 0,
       maxRel = 0,
       sumRel = 0;
@@ -106,8 +143,8 @@ for (const t of targets) {
     console.log(
       ''.padEnd(18),
       to.padEnd(14),
-      (size(formDir) / 1024).toFixed(0).padStart(10),
-      (size(formDir) / size(dir)).toFixed(3).padStart(6),
+      (formDir ? (size(formDir) / 1024).toFixed(0) : '').padStart(10),
+      (formDir ? (size(formDir) / size(dir)).toFixed(3) : '').padStart(6),
       `${((100 * agree) / N).toFixed(1)}%`.padStart(12),
       maxRel.toExponential(2).padStart(12),
       (sumRel / N).toExponential(2).padStart(13),
