@@ -86,6 +86,44 @@ export function quantize_rows_u7_ref(a: usize, lda: i32, aq: usize, ldq: i32, sa
   }
 }
 
+/**
+ * Weights at load (loadModel's weights: 'int8' on an f32/f16/bf16 checkpoint): rows row0…row0+rows−1
+ * of W (rows, K) f32, quantized per row as src/runtime/pack.ts quantizeRows defines it, in f32:
+ * s = m / 127 with m = max |w| (1 for a zero row), inv = 1 / s, q = clamp(nearest(w · inv), ±127);
+ * written into gemm_i8_4x8's packed layout with Σₖ q (wsum) and s (sw) at their channels. K's
+ * padding is not written (the caller zeroes wq). 4 k a step, which is one packed quad of one channel.
+ * w (rows, K) f32 → wq (⌈N/8⌉, Kp/4, 2, 4, 4) i8, wsum (N) i32, sw (N) f32
+ */
+export function quantize_pack_weights_i8(w: usize, rows: i32, K: i32, wq: usize, Kp: i32, wsum: usize, sw: usize,
+                                         row0: i32): void {
+  const K4 = K & ~3, quads = <usize>(Kp >> 2), lim = i32x4.splat(127), nlim = i32x4.splat(-127);
+  for (let r = 0; r < rows; r++) {
+    const row = w + ((<usize>r * K) << 2), n = row0 + r;
+    let vm = f32x4.splat(0), k = 0;
+    for (; k < K4; k += 4) vm = f32x4.max(vm, f32x4.abs(v128.load(row + (<usize>k << 2))));
+    let m = max(max(f32x4.extract_lane(vm, 0), f32x4.extract_lane(vm, 1)), max(f32x4.extract_lane(vm, 2), f32x4.extract_lane(vm, 3)));
+    for (; k < K; k++) m = max(m, abs(load<f32>(row + (<usize>k << 2))));
+    const s: f32 = m > 0 ? m / QMAX : 1, inv: f32 = 1 / s, vinv = f32x4.splat(inv);
+    const base = wq + ((<usize>(n >> 3) * quads * 2 + <usize>((n >> 2) & 1)) << 4) + (<usize>(n & 3) << 2);
+    let vsum = i32x4.splat(0), sum = 0;
+    for (k = 0; k < K4; k += 4) {
+      let q = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(row + (<usize>k << 2)), vinv)));
+      q = i32x4.max_s(i32x4.min_s(q, lim), nlim);
+      vsum = i32x4.add(vsum, q);
+      const b = i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(q, q), i16x8.narrow_i32x4_s(q, q));
+      v128.store32_lane(base + (<usize>(k >> 2) << 5), b, 0);
+    }
+    for (; k < K; k++) {
+      const q = min(127, max(-127, <i32>nearest(load<f32>(row + (<usize>k << 2)) * inv)));
+      sum += q;
+      store<i8>(base + (<usize>(k >> 2) << 5) + <usize>(k & 3), <i8>q);
+    }
+    sum += i32x4.extract_lane(vsum, 0) + i32x4.extract_lane(vsum, 1) + i32x4.extract_lane(vsum, 2) + i32x4.extract_lane(vsum, 3);
+    store<i32>(wsum + (<usize>n << 2), sum);
+    store<f32>(sw + (<usize>n << 2), s);
+  }
+}
+
 /** acc (channels 0–3 and 4–7 of one row, i32) → f32 with both scales, bias, epilogue; first n ≤ 8 columns. */
 function finish_row_i8(pc: usize /* (n) */, acc0: v128, acc1: v128, sa: f32, za: i32, pw: usize /* wsum, sw, bias at p*32 */,
                        wsum: usize, sw: usize, bias: usize, n: i32, epi: i32): void {

@@ -146,3 +146,46 @@ describe('gemm_i8_4x8', () => {
     });
   }
 });
+
+describe('quantize_pack_weights_i8 (int8 weights quantized as they load)', () => {
+  for (const flavor of ['simd', 'relaxed'] as SimdFlavor[]) {
+    test(`${flavor} build: equals quantizeRows + packWeightI8 byte for byte, ties to even, at quad edges`, async () => {
+      const { mem, k } = await kernels(flavor);
+      for (const N of [1, 7, 8, 9, 17])
+        for (const K of [1, 3, 4, 5, 15, 16, 17, 37, 64]) {
+          mem.reset(65536);
+          const rand = rng(N * 100 + K);
+          // row 0 all zero; row 1 of max 127 with half-integers (exact ties after scaling by 1);
+          // the rest random with an outlier now and then
+          const w = Float32Array.from({ length: N * K }, (_, i) => {
+            const r = Math.floor(i / K);
+            if (r === 0) return 0;
+            if (r === 1) return i % K === 0 ? 127 : (i % 7) - 3.5;
+            return (rand() - 0.5) * (rand() < 0.05 ? 20 : 1);
+          });
+          const { q, scale } = quantizeRows(w, N, K);
+          const want = packWeightI8(q, N, K);
+          const { Kp } = want,
+            bytes = Math.ceil(N / 8) * 8 * Kp;
+          const pw = mem.alloc(N * K),
+            pwq = mem.alloc(bytes / 4),
+            pwsum = mem.alloc(Math.ceil(N / 8) * 8),
+            psw = mem.alloc(Math.ceil(N / 8) * 8);
+          mem.f32(pw, N * K).set(w);
+          new Int8Array(mem.memory.buffer, pwq, bytes).fill(0);
+          // in two calls, as the loader's row blocks come
+          const half = Math.floor(N / 2);
+          k.quantize_pack_weights_i8(pw, half, K, pwq, Kp, pwsum, psw, 0);
+          k.quantize_pack_weights_i8(pw + half * K * 4, N - half, K, pwq, Kp, pwsum, psw, half);
+          const what = `N=${N} K=${K}`;
+          expect(Array.from(new Int8Array(mem.memory.buffer, pwq, bytes)), what).toEqual(Array.from(want.wq));
+          expect(Array.from(new Int32Array(mem.memory.buffer, pwsum, N)), what).toEqual(Array.from(want.wsum.subarray(0, N)));
+          expect(Array.from(mem.f32(psw, N)), what).toEqual(Array.from(scale));
+        }
+    });
+  }
+  test('ties go to the even integer', () => {
+    const { q } = quantizeRows(Float32Array.from([127, 2.5, -2.5, 1.5, -1.5, 0.5, -0.5]), 1, 7);
+    expect(Array.from(q)).toEqual([127, 2, -2, 2, -2, 0, 0]);
+  });
+});

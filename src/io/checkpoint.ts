@@ -4,6 +4,7 @@
  * every tensor once, converted to f32, into its place in wasm memory (linear weights packed).
  */
 import { intField, sizeField, type ViTConfig } from '../network/config.js';
+import type { KernelExports } from '../runtime/kernels.js';
 import type { WasmMemory } from '../runtime/memory.js';
 import {
   packedSize,
@@ -11,7 +12,6 @@ import {
   packRows,
   packRowsI8,
   paddedSize,
-  quantizeRows,
   unpackWeight,
   unpackWeightI8,
 } from '../runtime/pack.js';
@@ -304,7 +304,8 @@ function resolveConfig(
 export async function loadCheckpoint(
   files: ModelFiles,
   mem: WasmMemory,
-  opts: { int8?: boolean } = {},
+  /** `int8`: the encoder's linear layers in int8 only, quantized (when not int8 already) by these kernels. */
+  opts: { int8?: KernelExports } = {},
 ): Promise<{ config: ViTConfig; weights: Weights; scheme: Scheme }> {
   const raw = await readJson(files, 'config.json');
   const { tensors, sources, file } = await openTensors(files);
@@ -409,6 +410,15 @@ export async function loadCheckpoint(
         each(data, scale, r0, n);
       }
     };
+    // Allocations for a layer start zeroed, as its padding (rows past N, K's quads) and a missing bias
+    // (qkv_bias: false) must be: fresh memory is, but the quantizer's scratch blocks (`dirty`) are
+    // released and reused.
+    let dirty = false;
+    const zeroed = (floats: number) => {
+      const p = mem.alloc(floats);
+      if (dirty) mem.f32(p, floats).fill(0);
+      return p;
+    };
     // A linear layer whose W is stacked from `ws` (each [N/ws.length, K]), e.g. HF's query|key|value.
     const linear = async (
       ws: string[],
@@ -417,8 +427,8 @@ export async function loadCheckpoint(
       K: number,
       wShape?: number[],
     ): Promise<Linear> => {
-      const w = mem.alloc(packedSize(N, K)),
-        b = mem.alloc(paddedSize(N));
+      const w = zeroed(packedSize(N, K)),
+        b = zeroed(paddedSize(N));
       const part = N / ws.length;
       for (let i = 0; i < ws.length; i++)
         await weightRows(ws[i], wShape ?? [part, K], (d, scale, r0, n) => {
@@ -432,31 +442,40 @@ export async function loadCheckpoint(
     // With `int8`, the encoder's linear layers hold int8 weights only (no f32 copy: a quarter of the
     // memory): an I8 tensor's own integers and scales, or f32/f16/bf16 quantized here per channel,
     // symmetric, as `vit-wasm quantize` writes them, so its files give back the same integers.
-    let scratch = { q: new Int8Array(0), scale: new Float32Array(0) };
     const encoderLinear = async (ws: string[], bs: string[] | null, N: number, K: number): Promise<Linear> => {
-      if (!opts.int8) return linear(ws, bs, N, K);
+      const k = opts.int8;
+      if (!k) return linear(ws, bs, N, K);
       const part = N / ws.length,
         { bytes, Kp } = packedSizeI8(N, K),
         pad = paddedSize(N),
-        wq = mem.alloc(bytes / 4),
-        wsum = mem.alloc(pad),
-        sw = mem.alloc(pad),
-        b = mem.alloc(pad);
-      new Int8Array(mem.memory.buffer, wq, bytes).fill(0); // K's padding
+        wq = zeroed(bytes / 4),
+        wsum = zeroed(pad),
+        sw = zeroed(pad),
+        b = zeroed(pad);
       for (let i = 0; i < ws.length; i++)
         await weightRows(ws[i], [part, K], (d, scale, r0, n) => {
-          if (scratch.q.length < n * K) scratch = { q: new Int8Array(n * K), scale: new Float32Array(n) };
-          const rows = scale ? { q: d, scale } : quantizeRows(d, n, K, scratch);
           const row0 = i * part + r0;
-          packRowsI8(
-            new Int8Array(mem.memory.buffer, wq, bytes),
-            new Int32Array(mem.memory.buffer, wsum, pad),
-            rows.q,
-            row0,
-            n,
-            K,
-          );
-          mem.f32(sw + row0 * 4, n).set(rows.scale);
+          if (scale) {
+            // an I8 tensor: its own integers and scales, packed
+            packRowsI8(
+              new Int8Array(mem.memory.buffer, wq, bytes),
+              new Int32Array(mem.memory.buffer, wsum, pad),
+              d,
+              row0,
+              n,
+              K,
+            );
+            mem.f32(sw + row0 * 4, n).set(scale);
+            return;
+          }
+          // f32 rows: quantized and packed in wasm (quantizeRows' rule) from a scratch block above
+          // the weights, released at once (nothing else is allocated meanwhile)
+          const mark = mem.end,
+            tmp = mem.alloc(n * K);
+          mem.f32(tmp, n * K).set(d);
+          k.quantize_pack_weights_i8(tmp, n, K, wq, Kp, wsum, sw, row0);
+          mem.reset(mark);
+          dirty = true;
         });
       if (bs)
         for (let i = 0; i < bs.length; i++) await take(bs[i], [part], (d) => mem.f32(b + i * part * 4, part).set(d));

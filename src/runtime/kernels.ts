@@ -144,6 +144,16 @@ export interface KernelExports {
   // backward (training)
   quantize_rows_u7: QuantizeRows;
   quantize_rows_u7_ref: QuantizeRows;
+  quantize_pack_weights_i8: (
+    w: Ptr,
+    rows: number,
+    K: number,
+    wq: Ptr,
+    Kp: number,
+    wsum: Ptr,
+    sw: Ptr,
+    row0: number,
+  ) => void;
   gemm_i8_4x8: GemmI8;
   gemm_i8_ref: (
     aq: Ptr,
@@ -187,6 +197,8 @@ export const KERNELS = {
   // build uses the i8×i7 dot product, not FMA: both builds give the same bits.
   quantizeRows: { kernel: 'quantize_rows_u7', ref: 'quantize_rows_u7_ref', tile: [1, 16], fma: false },
   gemmI8: { kernel: 'gemm_i8_4x8', ref: 'gemm_i8_ref', tile: [4, 8], fma: false },
+  // int8 weights quantized as they load: tested against quantizeRows + packWeightI8 (src/runtime/pack.ts)
+  quantizeWeights: { kernel: 'quantize_pack_weights_i8', ref: null, tile: [1, 4], fma: false },
   layernorm: { kernel: 'layernorm', ref: 'layernorm_ref', tile: [1, 4], fma: false },
   gelu: { kernel: 'gelu', ref: 'gelu_ref', tile: [1, 4], fma: false },
   softmax: { kernel: 'softmax_rows', ref: 'softmax_rows_ref', tile: [1, 4], fma: false },

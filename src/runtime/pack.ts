@@ -94,8 +94,10 @@ export function unpackWeightI8(wq: Int8Array, N: number, K: number): Int8Array {
 }
 
 /**
- * Symmetric per-row int8: scale = max |row| / 127, q = round(w / scale). A zero row gets scale 1.
- * `into` (at least N·K, N) reuses buffers; the results are views of them.
+ * Symmetric per-row int8, in f32 arithmetic (the rule the loader's wasm kernel
+ * quantize_pack_weights_i8 follows to the bit): s = m / 127 with m = max |row| (1 for a zero row),
+ * q = round(w · (1 / s)) to nearest, ties to even, within ±127. `into` (at least N·K, N) reuses
+ * buffers; the results are views of them.
  */
 export function quantizeRows(
   w: Float32Array,
@@ -105,15 +107,19 @@ export function quantizeRows(
 ): { q: Int8Array; scale: Float32Array } {
   const q = into ? into.q.subarray(0, N * K) : new Int8Array(N * K),
     scale = into ? into.scale.subarray(0, N) : new Float32Array(N);
+  const f = Math.fround;
   for (let n = 0; n < N; n++) {
+    const o = n * K;
     let m = 0;
-    for (let k = 0; k < K; k++) m = Math.max(m, Math.abs(w[n * K + k]));
-    const s = m > 0 ? m / 127 : 1;
+    for (let k = 0; k < K; k++) m = Math.max(m, Math.abs(w[o + k]));
+    const s = m > 0 ? f(m / 127) : 1,
+      inv = f(1 / s);
     scale[n] = s;
-    const inv = 1 / Math.fround(s);
     for (let k = 0; k < K; k++) {
-      const v = w[n * K + k] * inv;
-      q[n * K + k] = Math.max(-127, Math.min(127, Math.sign(v) * Math.round(Math.abs(v))));
+      const v = f(w[o + k] * inv);
+      let r = Math.round(v); // half up; ties go to even below
+      if (r - v === 0.5 && r % 2 !== 0) r -= 1;
+      q[o + k] = r > 127 ? 127 : r < -127 ? -127 : r;
     }
   }
   return { q, scale };
