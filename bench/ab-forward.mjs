@@ -13,5 +13,7 @@ for (let i = 0; i < Number(runs); i++) {
   ts.push(performance.now() - t0);
 }
 ts.sort((a, b) => a - b);
-console.log(`${root} ${t} ${simd} ${weights} ${preset} min ${ts[0].toFixed(1)} median ${ts[ts.length >> 1].toFixed(1)}`);
+console.log(
+  `${root} ${t} ${simd} ${weights} ${preset} min ${ts[0].toFixed(1)} median ${ts[ts.length >> 1].toFixed(1)}`,
+);
 await m.dispose();

@@ -437,7 +437,9 @@ export async function loadModel(where: ModelLocation, opts: LoadOptions = {}): P
   const weightsForm = opts.weights ?? 'f32';
   if (weightsForm !== 'f32' && weightsForm !== 'int8')
     throw new Error(`vit-wasm: weights must be 'f32' or 'int8', got ${JSON.stringify(weightsForm)}`);
-  const { config, weights, scheme } = await loadCheckpoint(files, mem, { int8: weightsForm === 'int8' ? k : undefined });
+  const { config, weights, scheme } = await loadCheckpoint(files, mem, {
+    int8: weightsForm === 'int8' ? k : undefined,
+  });
   const pre = (await files.exists('preprocessor_config.json'))
     ? await readJson(files, 'preprocessor_config.json')
     : null;

@@ -179,7 +179,9 @@ describe('quantize_pack_weights_i8 (int8 weights quantized as they load)', () =>
           k.quantize_pack_weights_i8(pw + half * K * 4, N - half, K, pwq, Kp, pwsum, psw, half);
           const what = `N=${N} K=${K}`;
           expect(Array.from(new Int8Array(mem.memory.buffer, pwq, bytes)), what).toEqual(Array.from(want.wq));
-          expect(Array.from(new Int32Array(mem.memory.buffer, pwsum, N)), what).toEqual(Array.from(want.wsum.subarray(0, N)));
+          expect(Array.from(new Int32Array(mem.memory.buffer, pwsum, N)), what).toEqual(
+            Array.from(want.wsum.subarray(0, N)),
+          );
           expect(Array.from(mem.f32(psw, N)), what).toEqual(Array.from(scale));
         }
     });

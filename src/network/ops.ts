@@ -76,13 +76,19 @@ export class Exec {
     rows: (r0: number, r1: number) => void,
     cols: (c0: number, c1: number) => void,
   ): void {
-    if (M >= TM * this.workers || this.workers === 1) {
-      const per = TM * this.per(Math.ceil(M / TM));
-      this.each(Math.ceil(M / per), (c) => rows(c * per, Math.min(M, (c + 1) * per)));
-    } else {
-      const per = TN * this.per(Math.ceil(N / TN));
-      this.each(Math.ceil(N / per), (c) => cols(c * per, Math.min(N, (c + 1) * per)));
-    }
+    if (this.byRows(M, TM)) this.chunks(M, TM, rows);
+    else this.chunks(N, TN, cols);
+  }
+
+  /** Whether {@link tiles} cuts M rows into row blocks (else column panels). */
+  private byRows(M: number, TM: number): boolean {
+    return M >= TM * this.workers || this.workers === 1;
+  }
+
+  /** n rows (or columns) in chunks of whole t-wide tiles: body(i0, i1) for each chunk this worker claims. */
+  private chunks(n: number, t: number, body: (i0: number, i1: number) => void): void {
+    const per = t * this.per(Math.ceil(n / t));
+    this.each(Math.ceil(n / per), (c) => body(c * per, Math.min(n, (c + 1) * per)));
   }
 
   /**
@@ -109,40 +115,57 @@ export class Exec {
   /**
    * {@link linear} with int8 weights (l.q): every input row quantized to u7 with its scale and
    * zero point (quant.aq (M, Kp) bytes, quant.sa (M), quant.za (M)), then the int8 GEMM in tiles.
+   * In row blocks, each chunk quantizes its own rows and goes straight on to multiply them (no
+   * barrier between the two, and the rows still in cache); in column panels every panel needs every
+   * row, so all rows are quantized first, as an op of their own.
    */
   private linearI8(x: number, l: Linear, y: number, M: number, epi: Epilogue, lda: number): void {
     const { wq, wsum, sw, Kp } = l.q!,
       { aq, sa, za } = this.quant!,
-      N = l.N;
-    const per = this.per(M);
-    this.each(Math.ceil(M / per), (c) => {
-      const r0 = c * per,
-        r1 = Math.min(M, r0 + per);
+      N = l.N,
+      [TM, TN] = KERNELS.gemmI8.tile;
+    const quantize = (r0: number, r1: number) =>
       this.k.quantize_rows_u7(x + r0 * lda * 4, lda, aq + r0 * Kp, Kp, sa + r0 * 4, za + r0 * 4, r1 - r0, l.K);
-    });
-    this.tiles(
-      M,
-      N,
-      KERNELS.gemmI8.tile,
-      (r0, r1) =>
-        this.k.gemm_i8_4x8(aq + r0 * Kp, Kp, sa + r0 * 4, za + r0 * 4, wq, wsum, sw, l.b, y + r0 * N * 4, N, r1 - r0, N, Kp, epi),
-      (c0, c1) =>
+    if (this.byRows(M, TM)) {
+      this.chunks(M, TM, (r0, r1) => {
+        quantize(r0, r1);
         this.k.gemm_i8_4x8(
-          aq,
+          aq + r0 * Kp,
           Kp,
-          sa,
-          za,
-          wq + c0 * Kp,
-          wsum + c0 * 4,
-          sw + c0 * 4,
-          l.b + c0 * 4,
-          y + c0 * 4,
+          sa + r0 * 4,
+          za + r0 * 4,
+          wq,
+          wsum,
+          sw,
+          l.b,
+          y + r0 * N * 4,
           N,
-          M,
-          c1 - c0,
+          r1 - r0,
+          N,
           Kp,
           epi,
-        ),
+        );
+      });
+      return;
+    }
+    this.chunks(M, 1, quantize);
+    this.chunks(N, TN, (c0, c1) =>
+      this.k.gemm_i8_4x8(
+        aq,
+        Kp,
+        sa,
+        za,
+        wq + c0 * Kp,
+        wsum + c0 * 4,
+        sw + c0 * 4,
+        l.b + c0 * 4,
+        y + c0 * 4,
+        N,
+        M,
+        c1 - c0,
+        Kp,
+        epi,
+      ),
     );
   }
 
