@@ -84,7 +84,7 @@ test('bench --peers prints one row per runtime × threads × batch, with JSON an
     expect(chart).toContain(`>${rt}</text>`);
 }, 180_000);
 
-test('bench --weights int8 adds int8 rows (plain and relaxed)', async () => {
+test('bench --weights f16,int8 adds rows on quantized copies, with their sizes and latency ratios', async () => {
   const { stdout } = await run(
     process.execPath,
     [
@@ -98,10 +98,39 @@ test('bench --weights int8 adds int8 rows (plain and relaxed)', async () => {
       '1',
       '--relaxed',
       '--weights',
-      'int8',
+      'f16,int8',
     ],
     { timeout: 120_000 },
   );
-  for (const rt of ['vit-wasm', 'vit-wasm-relaxed', 'vit-wasm-int8', 'vit-wasm-relaxed-int8'])
+  for (const rt of [
+    'vit-wasm',
+    'vit-wasm-relaxed',
+    'vit-wasm-f16',
+    'vit-wasm-relaxed-f16',
+    'vit-wasm-int8',
+    'vit-wasm-relaxed-int8',
+  ])
     expect(stdout).toMatch(new RegExp(`^${rt} +1 +1 +[\\d.]+`, 'm'));
-});
+  // the copies' sizes against the source
+  const sizes =
+    /weights \(vit-wasm quantize\): f32 ([\d.]+) MiB, f16 ([\d.]+) MiB \(([\d.]+)x\), int8 ([\d.]+) MiB \(([\d.]+)x\)/.exec(
+      stdout,
+    );
+  expect(sizes, stdout).not.toBeNull();
+  // (this fixture's weights are f64, so f16 is a quarter of them)
+  expect(Number(sizes![3])).toBeCloseTo(Number(sizes![2]) / Number(sizes![1]), 1);
+  expect(Number(sizes![3])).toBeLessThan(1);
+  expect(Number(sizes![5])).toBeLessThan(Number(sizes![3]));
+  for (const rt of ['vit-wasm-f16', 'vit-wasm-int8', 'vit-wasm-relaxed-f16', 'vit-wasm-relaxed-int8'])
+    expect(stdout).toMatch(new RegExp(`^${rt} / ${rt.replace(/-(f16|int8)$/, '')} latency: [\\d.]+ \\(1t b1\\)$`, 'm'));
+  await expect(
+    run(process.execPath, [
+      path.join(FIXTURES, '../../bin/vit-wasm.js'),
+      'bench',
+      '--model',
+      MODELS,
+      '--weights',
+      'int4',
+    ]),
+  ).rejects.toThrow("--weights takes f32, f16 and/or int8, got 'int4'");
+}, 180_000);

@@ -6,15 +6,27 @@
  * be sized per row.
  */
 import { execFile } from 'node:child_process';
-import { closeSync, fsyncSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  fsyncSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import v8 from 'node:v8';
 import { PRESETS, randomModelFiles } from '../io/presets.js';
+import { type QuantizeTarget, quantizeModel } from '../io/quantize.js';
+import { modelFiles } from '../io/source.js';
 import { loadModel } from '../model.js';
 import type { ViTConfig } from '../network/config.js';
+import { WasmMemory } from '../runtime/memory.js';
 import { packageFile } from '../runtime/paths.js';
 import { importOptional } from './optional.js';
 
@@ -22,6 +34,8 @@ import { importOptional } from './optional.js';
 export type Runtime =
   | 'vit-wasm'
   | 'vit-wasm-relaxed'
+  | 'vit-wasm-f16'
+  | 'vit-wasm-relaxed-f16'
   | 'vit-wasm-int8'
   | 'vit-wasm-relaxed-int8'
   | 'ort-web'
@@ -148,8 +162,11 @@ export interface BenchOptions {
   json?: string;
   chart?: string;
   relaxed: boolean;
-  /** Add rows with int8 weights. */
-  int8?: boolean;
+  /**
+   * Weight forms to add rows for, each from its own `vit-wasm quantize` directory: `f16` (dequantized
+   * at load, f32 arithmetic) and `int8` (loadModel's weights: 'int8').
+   */
+  forms?: QuantizeTarget[];
   log: (line: string) => void;
 }
 
@@ -186,18 +203,39 @@ function writeDurably(file: string, data: Uint8Array | string): void {
   }
 }
 
-/** Writes the preset (if any) and the ONNX export; run in a child so the parent never holds the model. */
-export async function benchPrep(o: { preset?: string; dir: string; onnx: string | null }): Promise<{ flops: number }> {
+/** Bytes of a model directory's weights (model.safetensors, or its shards). */
+function weightBytes(dir: string): number {
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.safetensors'))
+    .reduce((a, f) => a + statSync(path.join(dir, f)).size, 0);
+}
+
+/**
+ * Writes the preset (if any), the quantized copies (`forms`: dir → target) and the ONNX export; run
+ * in a child so the parent never holds the model.
+ */
+export async function benchPrep(o: {
+  preset?: string;
+  dir: string;
+  onnx: string | null;
+  forms: Record<string, QuantizeTarget>;
+}): Promise<{ flops: number; bytes: Record<string, number> }> {
   if (o.preset)
     for (const [name, data] of Object.entries(randomModelFiles(PRESETS[o.preset], 0)))
       writeDurably(path.join(o.dir, name), data);
+  const bytes: Record<string, number> = { f32: weightBytes(o.dir) }; // the source's, whatever its dtype
+  for (const [dir, to] of Object.entries(o.forms)) {
+    const files = await quantizeModel(await modelFiles(o.dir), new WasmMemory(false), to);
+    for (const [name, data] of Object.entries(files)) writeDurably(path.join(dir, name), data);
+    bytes[to] = weightBytes(dir);
+  }
   const model = await loadModel(o.dir, { threads: 1, simd: 'simd' });
   try {
     if (o.onnx) {
       writeDurably(o.onnx, model.toOnnx());
       writeDurably(int8Onnx(o.onnx), model.toOnnx({ int8: true }));
     }
-    return { flops: forwardFlops(model.config) };
+    return { flops: forwardFlops(model.config), bytes };
   } finally {
     await model.dispose();
   }
@@ -217,10 +255,20 @@ export async function runBench(o: BenchOptions): Promise<BenchRow[]> {
     throw new Error(`vit-wasm: unknown preset '${o.preset}' (${Object.keys(PRESETS).join(', ')})`);
   const dir = o.model ?? mkdtempSync(path.join(tmpdir(), `vit-wasm-${o.preset}-`));
   const onnx = path.join(mkdtempSync(path.join(tmpdir(), 'vit-wasm-onnx-')), 'model.onnx');
+  const forms = o.forms ?? [];
+  const formDirs = Object.fromEntries(forms.map((f) => [f, mkdtempSync(path.join(tmpdir(), `vit-wasm-${f}-`))]));
   // In a child process: the parent's freeing of hundreds of MB would otherwise run during the timings.
-  const { flops } = JSON.parse(
-    await child(['__bench-prep', JSON.stringify({ preset: o.preset, dir, onnx: o.peers ? onnx : null })]),
-  );
+  const { flops, bytes } = JSON.parse(
+    await child([
+      '__bench-prep',
+      JSON.stringify({
+        preset: o.preset,
+        dir,
+        onnx: o.peers ? onnx : null,
+        forms: Object.fromEntries(forms.map((f) => [formDirs[f], f])),
+      }),
+    ]),
+  ) as { flops: number; bytes: Record<string, number> };
 
   const ceilings = { simd: await measureCeiling('simd'), relaxed: o.relaxed ? await measureCeiling('relaxed') : NaN };
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
@@ -231,18 +279,28 @@ export async function runBench(o: BenchOptions): Promise<BenchRow[]> {
     `wasm SIMD ceiling, one core (bench/ceiling.ts): ${ceilings.simd.toFixed(1)} GFLOP/s mul+add` +
       (o.relaxed ? `, ${ceilings.relaxed.toFixed(1)} GFLOP/s relaxed FMA` : ''),
   );
+  if (forms.length)
+    o.log(
+      `weights (vit-wasm quantize): ${Object.entries(bytes)
+        .map(
+          ([f, b]) =>
+            `${f} ${(b / 2 ** 20).toPrecision(4)} MiB${f === 'f32' ? '' : ` (${(b / bytes.f32).toFixed(3)}x)`}`,
+        )
+        .join(', ')}`,
+    );
 
   const runtimes: Runtime[] = [
     'vit-wasm',
     ...(o.relaxed ? ['vit-wasm-relaxed' as const] : []),
-    ...(o.int8 ? ['vit-wasm-int8' as const, ...(o.relaxed ? ['vit-wasm-relaxed-int8' as const] : [])] : []),
+    ...forms.flatMap((f) => [`vit-wasm-${f}` as const, ...(o.relaxed ? [`vit-wasm-relaxed-${f}` as const] : [])]),
     ...(o.peers ? ['ort-web' as const, 'ort-web-int8' as const, 'ort-node' as const] : []),
   ];
   const rows: BenchRow[] = [];
   for (const batch of o.batch)
     for (const runtime of runtimes)
       for (const threads of o.threads) {
-        const job: ChildJob = { runtime, threads, batch, runs: o.runs, dir, onnx };
+        const form = forms.find((f) => runtime.endsWith(`-${f}`));
+        const job: ChildJob = { runtime, threads, batch, runs: o.runs, dir: form ? formDirs[form] : dir, onnx };
         const r: ChildResult = JSON.parse(
           await child(['__bench-child', JSON.stringify(job)]).catch((e) => {
             throw new Error(
@@ -279,7 +337,8 @@ export async function runBench(o: BenchOptions): Promise<BenchRow[]> {
   for (const r of rows) {
     const peer = (rt: Runtime) => rows.find((x) => x.runtime === rt && x.batch === r.batch && x.threads === r.threads);
     if (r.runtime.startsWith('vit-wasm')) {
-      const w = peer('ort-web'),
+      // int8 rows against onnxruntime-web's 8-bit graph, the rest against its f32 one
+      const w = peer(r.runtime.endsWith('-int8') ? 'ort-web-int8' : 'ort-web'),
         n = peer('ort-node');
       if (w) r.vsOrtWeb = r.medianMs / w.medianMs;
       if (n) r.vsOrtNode = r.medianMs / n.medianMs;
@@ -287,12 +346,35 @@ export async function runBench(o: BenchOptions): Promise<BenchRow[]> {
   }
   o.log('');
   o.log(formatTable(rows));
-  o.log('ratios are latency / peer latency at the same threads and batch (< 1: vit-wasm faster)');
+  o.log(
+    'ratios are latency / peer latency at the same threads and batch (< 1: vit-wasm faster)' +
+      (forms.includes('int8') && o.peers ? "; int8 rows' vs ort-web is against its int8 graph" : ''),
+  );
+  // each form against f32 in the same build, threads and batch: what quantizing buys
+  for (const f of forms)
+    for (const build of o.relaxed ? ['vit-wasm', 'vit-wasm-relaxed'] : ['vit-wasm']) {
+      const pairs = rows
+        .filter((r) => r.runtime === `${build}-${f}`)
+        .map((r) => {
+          const base = rows.find((x) => x.runtime === build && x.threads === r.threads && x.batch === r.batch)!;
+          return `${(r.medianMs / base.medianMs).toFixed(2)} (${r.threads}t b${r.batch})`;
+        });
+      o.log(`${build}-${f} / ${build} latency: ${pairs.join(', ')}`);
+    }
   if (o.json)
     writeFileSync(
       o.json,
       JSON.stringify(
-        { model: o.preset ?? dir, flopsPerImage: flops, ceilings, cpu, node: process.version, runs: o.runs, rows },
+        {
+          model: o.preset ?? dir,
+          flopsPerImage: flops,
+          weightBytes: bytes,
+          ceilings,
+          cpu,
+          node: process.version,
+          runs: o.runs,
+          rows,
+        },
         null,
         2,
       ),

@@ -35,7 +35,7 @@ Usage:
   vit-wasm export-onnx --model DIR --out FILE [--int8]
   vit-wasm quantize --model DIR --out DIR [--to int8|f16] [--keep patch,head]
   vit-wasm bench (--preset NAME | --model DIR) [--threads 1,2,4] [--batch 1,8] [--runs N] [--peers]
-                 [--relaxed] [--weights int8] [--json FILE] [--chart FILE.svg]
+                 [--relaxed] [--weights f16,int8] [--json FILE] [--chart FILE.svg]
   vit-wasm --version
 
 classify  prints the top-K labels with probabilities for each PNG or JPEG image.
@@ -75,8 +75,9 @@ bench     median and min latency, images/s, GFLOP/s, % of this machine's measure
           thread count and batch (defaults: threads 1,2; batch 1; 10 runs). --peers adds
           onnxruntime-web (wasm; f32, and int8 on the export-onnx --int8 graph) and onnxruntime-node
           (native) on the same weights, with ratios;
-          --relaxed adds the relaxed-SIMD (FMA) build; --weights int8 adds rows with int8 weights
-          (loadModel's weights: 'int8'). Each row runs in a fresh process.
+          --relaxed adds the relaxed-SIMD (FMA) build; --weights f16,int8 adds rows on the model's
+          vit-wasm quantize copies (f16: dequantized at load; int8: loadModel's weights: 'int8'), with
+          their sizes and their latency relative to f32. Each row runs in a fresh process.
 `;
 
 class UsageError extends Error {}
@@ -234,8 +235,9 @@ async function bench(argv: string[]): Promise<number> {
       chart: { type: 'string' },
     },
   });
-  const weights = values.weights ?? 'f32';
-  if (weights !== 'f32' && weights !== 'int8') throw new UsageError(`--weights must be f32 or int8, got '${weights}'`);
+  const weights = (values.weights ?? 'f32').split(',').filter(Boolean);
+  const badForm = weights.find((w) => w !== 'f32' && w !== 'f16' && w !== 'int8');
+  if (badForm) throw new UsageError(`--weights takes f32, f16 and/or int8, got '${badForm}'`);
   if (!values.preset === !values.model) throw new UsageError('bench needs exactly one of --preset NAME or --model DIR');
   if (values.preset && !(values.preset in PRESETS))
     throw new UsageError(`--preset must be one of ${Object.keys(PRESETS).join(', ')}, got '${values.preset}'`);
@@ -251,7 +253,7 @@ async function bench(argv: string[]): Promise<number> {
     runs: positiveInt(values.runs, '--runs', 10),
     peers: !!values.peers,
     relaxed: !!values.relaxed,
-    int8: weights === 'int8',
+    forms: (['f16', 'int8'] as const).filter((f) => weights.includes(f)),
     json: values.json,
     chart: values.chart,
     log: (l) => console.log(l),
