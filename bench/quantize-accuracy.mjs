@@ -61,7 +61,6 @@ for (const t of targets) {
   }
   const name = path.basename(dir);
   // form → [directory, loadModel options]; 'fwd' rows run the int8 forward (u7 activations too)
-  const forms = {};
   const quantize = (tag, ...args) => {
     const out = path.join(tmp, `${name}-${tag}`);
     execFileSync(process.execPath, [CLI, 'quantize', '--model', dir, '--out', out, ...args]);
@@ -69,11 +68,13 @@ for (const t of targets) {
   };
   const i8 = quantize('int8', '--to', 'int8'),
     i8head = quantize('int8-head', '--to', 'int8', '--keep', 'head');
-  forms['int8'] = [i8, {}];
-  forms['int8 keep head'] = [i8head, {}];
-  forms['f16'] = [quantize('f16', '--to', 'f16'), {}];
-  forms['int8 fwd'] = [dir, { weights: 'int8' }];
-  forms['int8 fwd file'] = [i8head, { weights: 'int8' }];
+  const forms = {
+    int8: [i8, {}],
+    'int8 keep head': [i8head, {}],
+    f16: [quantize('f16', '--to', 'f16'), {}],
+    'int8 fwd': [dir, { weights: 'int8' }],
+    'int8 fwd file': [i8head, { weights: 'int8' }],
+  };
   const size = (d) => {
     const files = readdirSync(d).filter((f) => f.endsWith('.safetensors') && !f.startsWith('trace'));
     return files.reduce((a, f) => a + statSync(path.join(d, f)).size, 0);

@@ -103,7 +103,10 @@ function run(
   for (let i = 0; i < M; i++) {
     let lo = 0,
       hi = 0;
-    for (let j = 0; j < K; j++) (lo = Math.min(lo, a[i * K + j])), (hi = Math.max(hi, a[i * K + j]));
+    for (let j = 0; j < K; j++) {
+      lo = Math.min(lo, a[i * K + j]);
+      hi = Math.max(hi, a[i * K + j]);
+    }
     const s = hi > lo ? Math.fround(Math.fround(hi - lo) / 127) : 1;
     expect(sa[i]).toBe(s);
     const inv = Math.fround(1 / s),

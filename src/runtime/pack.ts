@@ -119,7 +119,7 @@ export function quantizeRows(
       const v = f(w[o + k] * inv);
       let r = Math.round(v); // half up; ties go to even below
       if (r - v === 0.5 && r % 2 !== 0) r -= 1;
-      q[o + k] = r > 127 ? 127 : r < -127 ? -127 : r;
+      q[o + k] = Math.max(-127, Math.min(127, r));
     }
   }
   return { q, scale };
