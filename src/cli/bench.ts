@@ -311,7 +311,7 @@ export async function runBench(o: BenchOptions): Promise<BenchRow[]> {
         const med = median(r.times);
         const gflops = (flops * batch) / (med / 1000) / 1e9;
         const ceiling =
-          runtime === 'vit-wasm-relaxed'
+          runtime === 'vit-wasm-relaxed' || runtime === 'vit-wasm-relaxed-f16'
             ? ceilings.relaxed
             : runtime === 'ort-node' || runtime.endsWith('-int8') // no f32 wasm ceiling: native code, or integers
               ? NaN

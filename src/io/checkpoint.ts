@@ -11,6 +11,7 @@ import {
   packedSizeI8,
   packRows,
   packRowsI8,
+  packRowsScaled,
   paddedSize,
   unpackWeight,
   unpackWeightI8,
@@ -334,14 +335,28 @@ export async function loadCheckpoint(
       Math.max(0, ...all.filter((t) => blockRead.has(t.name)).map((t) => rowBlock(t, t.shape[0] ?? 1) * rowBytes(t))),
     );
     // Reads tensor `name` (rows r0 … r0+n−1 of it, by default all) and checks its element shape: its
-    // f32 data, or for an I8 tensor its integers (as floats) and its scales (one per row), valid
-    // until the next read.
-    const read = async (
+    // f32 data, or for an I8 tensor its integers (as floats; with `raw`, as they are) and its scales
+    // (one per row), valid until the next read.
+    async function read(
+      name: string,
+      shape: number[],
+      r0?: number,
+      n?: number,
+    ): Promise<{ data: Float32Array; scale: Float32Array | null }>;
+    async function read(
+      name: string,
+      shape: number[],
+      r0: number,
+      n: number,
+      raw: true,
+    ): Promise<{ data: Float32Array | Int8Array; scale: Float32Array | null }>;
+    async function read(
       name: string,
       shape: number[],
       r0 = 0,
       n = shape[0] ?? 1,
-    ): Promise<{ data: Float32Array; scale: Float32Array | null }> => {
+      raw = false,
+    ): Promise<{ data: Float32Array | Int8Array; scale: Float32Array | null }> {
       const info = tensors.get(name);
       if (!info) throw new Error(`vit-wasm: ${file}: missing tensor '${name}' (expected shape [${shape}])`);
       const squeeze = (s: number[]) => s.filter((d, i) => !(d === 1 && i < s.length - shape.length));
@@ -367,7 +382,10 @@ export async function loadCheckpoint(
         used.add(sName);
         scale = (await reader.read(s, r0, n)).slice();
       }
-      const data = await reader.read(info, r0 * perRow, n * perRow);
+      const data =
+        raw && info.dtype === 'I8'
+          ? await reader.readI8(info, r0 * perRow, n * perRow)
+          : await reader.read(info, r0 * perRow, n * perRow);
       // refused here, by name: one NaN weight makes every logit NaN
       const finite = (what: string, x: Float32Array, first: number) => {
         for (let i = 0; i < x.length; i++)
@@ -377,9 +395,9 @@ export async function loadCheckpoint(
             );
       };
       if (scale) finite(`${name}_scale`, scale, r0);
-      else finite(name, data, r0 * perRow);
+      else finite(name, data as Float32Array, r0 * perRow);
       return { data, scale };
-    };
+    }
     // Reads tensor `name` as f32 (I8 dequantized) and hands it to `put`.
     const take = async (name: string, shape: number[], put: (data: Float32Array) => void) => {
       const { data, scale } = await read(name, shape);
@@ -397,16 +415,17 @@ export async function loadCheckpoint(
     // Calls `each` on successive blocks of rows of weight `name` (about ROW_BLOCK_BYTES each), so a
     // load holds no tensor-sized buffer on the JS side: f32 rows, or an I8 tensor's integer rows
     // with their scales.
+    // (an I8 tensor's rows come as they are, Int8Array, with their scales)
     const weightRows = async (
       name: string,
       shape: number[],
-      each: (data: Float32Array, scale: Float32Array | null, r0: number, n: number) => void,
+      each: (data: Float32Array | Int8Array, scale: Float32Array | null, r0: number, n: number) => void,
     ) => {
       const rows = shape[0],
         block = rowBlock(tensors.get(name), rows);
       for (let r0 = 0; r0 < rows; r0 += block) {
         const n = Math.min(block, rows - r0),
-          { data, scale } = await read(name, shape, r0, n);
+          { data, scale } = await read(name, shape, r0, n, true);
         each(data, scale, r0, n);
       }
     };
@@ -432,8 +451,9 @@ export async function loadCheckpoint(
       const part = N / ws.length;
       for (let i = 0; i < ws.length; i++)
         await weightRows(ws[i], wShape ?? [part, K], (d, scale, r0, n) => {
-          if (scale) for (let r = 0; r < n; r++) for (let k = 0; k < K; k++) d[r * K + k] *= scale[r];
-          packRows(mem.f32(w, packedSize(N, K)), d, i * part + r0, n, K);
+          const dst = mem.f32(w, packedSize(N, K));
+          if (scale) packRowsScaled(dst, d, scale, i * part + r0, n, K);
+          else packRows(dst, d as Float32Array, i * part + r0, n, K);
         });
       if (bs)
         for (let i = 0; i < bs.length; i++) await take(bs[i], [part], (d) => mem.f32(b + i * part * 4, part).set(d));
@@ -456,7 +476,7 @@ export async function loadCheckpoint(
         await weightRows(ws[i], [part, K], (d, scale, r0, n) => {
           const row0 = i * part + r0;
           if (scale) {
-            // an I8 tensor: its own integers and scales, packed
+            // an I8 tensor (rows as they are): its own integers and scales, packed
             packRowsI8(
               new Int8Array(mem.memory.buffer, wq, bytes),
               new Int32Array(mem.memory.buffer, wsum, pad),
@@ -472,7 +492,7 @@ export async function loadCheckpoint(
           // the weights, released at once (nothing else is allocated meanwhile)
           const mark = mem.end,
             tmp = mem.alloc(n * K);
-          mem.f32(tmp, n * K).set(d);
+          mem.f32(tmp, n * K).set(d as Float32Array);
           k.quantize_pack_weights_i8(tmp, n, K, wq, Kp, wsum, sw, row0);
           mem.reset(mark);
           dirty = true;

@@ -167,6 +167,14 @@ export class TensorReader {
     this.maxCount = maxCount;
   }
 
+  /** Elements first … first+count−1 of an I8 tensor, as they are (a view, valid until the next call). */
+  async readI8(t: TensorInfo, first: number, count: number): Promise<Int8Array> {
+    if (t.dtype !== 'I8' || count > this.bytes.length)
+      throw new Error(`vit-wasm: internal: readI8 of a ${t.dtype} tensor or past the reader's buffer`);
+    const bytes = await t.source.read(t.begin + first, count, this.bytes);
+    return new Int8Array(bytes.buffer, bytes.byteOffset, count);
+  }
+
   /**
    * Elements first … first+count−1 of the tensor (default: all) as f32 (I8 as its integer values,
    * unscaled). Valid until the next call.

@@ -21,6 +21,23 @@ export function packRows(dst: Float32Array, src: Float32Array, row0: number, row
   }
 }
 
+/** {@link packRows} of int8 rows `q` (rows, K) dequantized on the way: W[n, k] = scale[r] · q[r, k]. */
+export function packRowsScaled(
+  dst: Float32Array,
+  q: ArrayLike<number>,
+  scale: Float32Array,
+  row0: number,
+  rows: number,
+  K: number,
+): void {
+  for (let r = 0; r < rows; r++) {
+    const n = row0 + r,
+      base = (n >> 3) * K * 8 + (n & 7),
+      s = scale[r];
+    for (let k = 0; k < K; k++) dst[base + k * 8] = s * q[r * K + k];
+  }
+}
+
 /** Packs a whole W (N, K) into a fresh array (tests and tools). */
 export function packWeight(w: Float32Array, N: number, K: number): Float32Array {
   const out = new Float32Array(packedSize(N, K));
