@@ -23,7 +23,7 @@ import { gelu } from './gelu';
  * Per row, over [lo, hi] = [min(a, 0), max(a, 0)]: s = (hi − lo) / 127 (1 for a zero row),
  * z = round(−lo / s), q = clamp(round(a / s) + z, 0, 127), so a ≈ s · (q − z) and 0 is exact;
  * columns K…ldq−1 are set to z (zero). 16 columns a step: the forward quantizes every input row of
- * every int8 layer (6·D floats per token and layer), which a scalar loop made ~8% of vit-b16's time.
+ * every int8 layer (6·D floats per token and layer), which a scalar loop made ~10% of vit-b16's time.
  * a (M, lda) f32 → aq (M, ldq) u8, sa (M) f32, za (M) i32
  */
 export function quantize_rows_u7(a: usize, lda: i32, aq: usize, ldq: i32, sa: usize, za: usize, M: i32, K: i32): void {
