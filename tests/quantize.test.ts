@@ -82,7 +82,7 @@ describe('quantized fixtures load and stay close to f32', () => {
   }
 });
 
-describe('int8 files the loader refuses', () => {
+describe('int8 files: what the loader reads, and what it refuses', () => {
   async function int8Files() {
     const f = modelFixtures().find((x) => x.name === 'h40-hf')!;
     return (await quantizeModel(await modelFiles(f.dir), new WasmMemory(false), 'int8')) as Record<
@@ -97,6 +97,37 @@ describe('int8 files the loader refuses', () => {
     return joinSafetensors(header, data);
   }
   const W = 'vit.encoder.layer.1.output.dense.weight';
+
+  test('an I8 weight stored [1, N, K] has one scale for all its rows (and loads like [N, K] with N equal scales)', async () => {
+    // W's scales all set to the first one; the second file declares W [1, N, K] with a 1-element
+    // scale, and gives the other scales' bytes (set to 7) to HF's unused pooler bias
+    const base = await int8Files();
+    const { header, data } = splitSafetensors(base['model.safetensors'] as Uint8Array);
+    const sc = header[`${W}_scale`],
+      [a, b] = sc.data_offsets,
+      floats = new Float32Array(data.slice(a, b).buffer);
+    floats.fill(floats[0]);
+    const same = new Uint8Array(data);
+    same.set(new Uint8Array(floats.buffer), a);
+    const equal = { ...base, 'model.safetensors': joinSafetensors(header, same) };
+    const h2: Header = JSON.parse(JSON.stringify(header));
+    h2[W].shape = [1, ...h2[W].shape];
+    h2[`${W}_scale`] = { dtype: 'F32', shape: [1], data_offsets: [a, a + 4] };
+    h2['vit.pooler.dense.bias'] = { dtype: 'F32', shape: [(b - a - 4) / 4], data_offsets: [a + 4, b] };
+    const other = new Uint8Array(same);
+    new Float32Array(other.buffer, other.byteOffset + a + 4, (b - a - 4) / 4).fill(7); // not scales: never read as such
+    const one = { ...base, 'model.safetensors': joinSafetensors(h2, other) };
+    const f = modelFixtures().find((x) => x.name === 'h40-hf')!;
+    for (const weights of ['f32', 'int8'] as const) {
+      const outs: Float32Array[] = [];
+      for (const files of [equal, one]) {
+        const m = await loadModel(files, { threads: 1, weights });
+        outs.push(await m.forward(f.input, f.batch));
+        await m.dispose();
+      }
+      expect(Array.from(outs[1]), weights).toEqual(Array.from(outs[0]));
+    }
+  });
 
   test('an I8 weight without its scales', async () => {
     const files = await int8Files();

@@ -380,7 +380,12 @@ export async function loadCheckpoint(
             `vit-wasm: ${file}: tensor '${sName}' must hold ${rows} float scales (one per row of '${name}'), has ${s.dtype} [${s.shape}]`,
           );
         used.add(sName);
-        scale = (await reader.read(s, r0, n)).slice();
+        // one scale per row of the I8 tensor as stored: [1, …] (a leading 1 the shape check
+        // squeezes) has one for all of its rows
+        scale =
+          rows === (shape[0] ?? 1)
+            ? (await reader.read(s, r0, n)).slice()
+            : new Float32Array(n).fill((await reader.read(s, 0, 1))[0]);
       }
       const data =
         raw && info.dtype === 'I8'
@@ -413,9 +418,8 @@ export async function loadCheckpoint(
       return ptr;
     };
     // Calls `each` on successive blocks of rows of weight `name` (about ROW_BLOCK_BYTES each), so a
-    // load holds no tensor-sized buffer on the JS side: f32 rows, or an I8 tensor's integer rows
-    // with their scales.
-    // (an I8 tensor's rows come as they are, Int8Array, with their scales)
+    // load holds no tensor-sized buffer on the JS side: f32 rows, or an I8 tensor's integer rows as
+    // they are (Int8Array) with their scales.
     const weightRows = async (
       name: string,
       shape: number[],
