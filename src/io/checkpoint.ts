@@ -436,7 +436,8 @@ export async function loadCheckpoint(
     // Allocations for a layer start zeroed, as its padding (rows past N, K's quads) and a missing bias
     // (qkv_bias: false) must be: fresh memory is, but the quantizer's scratch blocks (`dirty`) are
     // released and reused.
-    let dirty = false;
+    let dirty = false,
+      scratchEnd = 0;
     const zeroed = (floats: number) => {
       const p = mem.alloc(floats);
       if (dirty) mem.f32(p, floats).fill(0);
@@ -498,6 +499,7 @@ export async function loadCheckpoint(
             tmp = mem.alloc(n * K);
           mem.f32(tmp, n * K).set(d as Float32Array);
           k.quantize_pack_weights_i8(tmp, n, K, wq, Kp, wsum, sw, row0);
+          scratchEnd = Math.max(scratchEnd, mem.end);
           mem.reset(mark);
           dirty = true;
         });
@@ -531,6 +533,8 @@ export async function loadCheckpoint(
       norm: await norm([n.normG, n.normB]),
       head: await linear([n.headW], [n.headB], NL, D),
     };
+    // and what lies past the weights is as fresh memory is (the activations' padding relies on it)
+    if (scratchEnd > mem.end) new Uint8Array(mem.memory.buffer, mem.end, scratchEnd - mem.end).fill(0);
     const extra = [...tensors.keys()].filter((k) => !used.has(k) && !n.unused.test(k));
     if (extra.length) {
       throw new Error(
