@@ -147,8 +147,8 @@ const f16Table = (() => {
 /**
  * Reading tensors one after another without leaving each one's bytes behind as garbage (which
  * would double the peak memory of a load): one byte buffer and one f32 buffer, sized for the
- * largest read (`sizes`: the tensors read whole, and any bound on partial reads), reused for every
- * read.
+ * largest read (the tensors read whole, and `partialBytes`, the most a partial read asks for),
+ * reused for every read.
  */
 export class TensorReader {
   private bytes: Uint8Array;
