@@ -26,7 +26,10 @@ async function probe(bytes) {
   let s = 12345,
     bad = 0,
     first = null;
-  const rnd = () => (s = (Math.imul(s, 1103515245) + 12345) >>> 0) >>> 8;
+  const rnd = () => {
+    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+    return s >>> 8;
+  };
   for (let t = 0; t < 2000; t++) {
     for (let j = 0; j < 16; j++) {
       i8[j] = (rnd() % 256) - 128;
