@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import v8 from 'node:v8';
 import binaryen from 'binaryen';
+import { CHROMIUM, launchChromium } from '../scripts/chromium.mjs';
 
 const m = binaryen.parseText(`(module (memory (export "mem") 1)
  (func (export "f") (param $p i32)
@@ -51,20 +52,8 @@ async function probe(bytes) {
 
 v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
 console.log(`node ${process.version} (V8 ${process.versions.v8}):`, JSON.stringify(await probe(bytes)));
-if (fs.existsSync('/usr/bin/chromium')) {
-  const { chromium } = await import('playwright-core');
-  const ctx = await chromium.launchPersistentContext(fs.mkdtempSync(path.join(os.tmpdir(), 'chr-')), {
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
-  });
+if (fs.existsSync(CHROMIUM)) {
+  const ctx = await launchChromium(fs.mkdtempSync(path.join(os.tmpdir(), 'chr-')));
   const page = await ctx.newPage();
   const r = await page.evaluate(
     async ({ bytes, src }) => ({ ua: navigator.userAgent, r: await new Function(`return (${src})`)()(bytes) }),

@@ -15,9 +15,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
+import { CHROMIUM, launchChromium } from './chromium.mjs';
 
 const ROOT = path.resolve(fileURLToPath(new URL('..', import.meta.url)));
-const CHROMIUM = '/usr/bin/chromium';
 /** Size budgets of the tarball (npm pack's sizes), also stated in the README. */
 const BUDGET = { packedKB: 800, unpackedKB: 1400 };
 
@@ -253,26 +253,12 @@ async function serve(dir, isolated) {
   return { origin: `http://127.0.0.1:${server.address().port}`, stop: () => new Promise((r) => server.close(r)) };
 }
 
-const { chromium } = await import('playwright-core');
-
 /**
  * Opens `url` in a fresh headless Chromium and waits for window.__result (after `reloads` page
  * loads, for the service worker's reload). Fails on page errors and on requests to other origins.
  */
 async function openPage(url, { waitIsolated = false, shot = '' } = {}) {
-  const context = await chromium.launchPersistentContext(mkdtempSync(path.join(work, 'chromium-')), {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-      '--disable-quic',
-    ],
-  });
+  const context = await launchChromium(mkdtempSync(path.join(work, 'chromium-')));
   const origin = new URL(url).origin,
     problems = [],
     logs = [];

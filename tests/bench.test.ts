@@ -12,6 +12,16 @@ import { FIXTURES, MODELS } from './helpers.js';
 
 const run = promisify(execFile);
 
+/** `vit-wasm bench --model MODELS/h40-hf ARGS…` in a child process. */
+const bench = (...args: string[]) =>
+  run(
+    process.execPath,
+    [path.join(FIXTURES, '../../bin/vit-wasm.js'), 'bench', '--model', path.join(MODELS, 'h40-hf'), ...args],
+    {
+      timeout: 120_000,
+    },
+  );
+
 test('FLOP count of ViT-B/16 matches the published 17.6 G multiply-adds', async () => {
   const { PRESETS, randomModelFiles } = await import('../src/io/presets.js');
   const model = await loadModel(randomModelFiles({ ...PRESETS['vit-b16'], numLayers: 1 }), { threads: 1 });
@@ -27,27 +37,19 @@ test('bench --peers prints one row per runtime × threads × batch, with JSON an
   const dir = mkdtempSync(path.join(tmpdir(), 'vit-wasm-bench-'));
   const json = path.join(dir, 'b.json'),
     svg = path.join(dir, 'b.svg');
-  const { stdout } = await run(
-    process.execPath,
-    [
-      path.join(FIXTURES, '../../bin/vit-wasm.js'),
-      'bench',
-      '--model',
-      path.join(MODELS, 'h40-hf'),
-      '--threads',
-      '1,2',
-      '--batch',
-      '1,3',
-      '--runs',
-      '2',
-      '--peers',
-      '--relaxed',
-      '--json',
-      json,
-      '--chart',
-      svg,
-    ],
-    { timeout: 120_000 },
+  const { stdout } = await bench(
+    '--threads',
+    '1,2',
+    '--batch',
+    '1,3',
+    '--runs',
+    '2',
+    '--peers',
+    '--relaxed',
+    '--json',
+    json,
+    '--chart',
+    svg,
   );
   expect(stdout).toMatch(
     /wasm SIMD ceiling, one core \(bench\/ceiling\.ts\): [\d.]+ GFLOP\/s mul\+add, [\d.]+ GFLOP\/s relaxed FMA/,
@@ -85,23 +87,7 @@ test('bench --peers prints one row per runtime × threads × batch, with JSON an
 }, 180_000);
 
 test('bench --weights f16,int8 adds rows on quantized copies, with their sizes and latency ratios', async () => {
-  const { stdout } = await run(
-    process.execPath,
-    [
-      path.join(FIXTURES, '../../bin/vit-wasm.js'),
-      'bench',
-      '--model',
-      path.join(MODELS, 'h40-hf'),
-      '--threads',
-      '1',
-      '--runs',
-      '1',
-      '--relaxed',
-      '--weights',
-      'f16,int8',
-    ],
-    { timeout: 120_000 },
-  );
+  const { stdout } = await bench('--threads', '1', '--runs', '1', '--relaxed', '--weights', 'f16,int8');
   for (const rt of [
     'vit-wasm',
     'vit-wasm-relaxed',
@@ -123,14 +109,5 @@ test('bench --weights f16,int8 adds rows on quantized copies, with their sizes a
   expect(Number(sizes![5])).toBeLessThan(Number(sizes![3]));
   for (const rt of ['vit-wasm-f16', 'vit-wasm-int8', 'vit-wasm-relaxed-f16', 'vit-wasm-relaxed-int8'])
     expect(stdout).toMatch(new RegExp(`^${rt} / ${rt.replace(/-(f16|int8)$/, '')} latency: [\\d.]+ \\(1t b1\\)$`, 'm'));
-  await expect(
-    run(process.execPath, [
-      path.join(FIXTURES, '../../bin/vit-wasm.js'),
-      'bench',
-      '--model',
-      MODELS,
-      '--weights',
-      'int4',
-    ]),
-  ).rejects.toThrow("--weights takes f32, f16 and/or int8, got 'int4'");
+  await expect(bench('--weights', 'int4')).rejects.toThrow("--weights takes f32, f16 and/or int8, got 'int4'");
 }, 180_000);

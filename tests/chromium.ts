@@ -4,8 +4,9 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { BrowserContext } from 'playwright-core';
+import { CHROMIUM, launchChromium as launch } from '../scripts/chromium.mjs';
 
-export const CHROMIUM = '/usr/bin/chromium';
+export { CHROMIUM };
 
 /** Whether the browser tests can run; in CI a missing Chromium is an error (.ci/run installs it). */
 export function haveChromium(): boolean {
@@ -18,19 +19,5 @@ export function haveChromium(): boolean {
 export async function launchChromium(
   opts: { viewport?: { width: number; height: number }; serviceWorkers?: 'allow' | 'block' } = {},
 ): Promise<BrowserContext> {
-  const { chromium } = await import('playwright-core');
-  return chromium.launchPersistentContext(mkdtempSync(path.join(tmpdir(), 'vit-wasm-chromium-')), {
-    executablePath: CHROMIUM,
-    headless: true,
-    ...opts,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-      '--disable-quic',
-    ],
-  });
+  return launch(mkdtempSync(path.join(tmpdir(), 'vit-wasm-chromium-')), opts);
 }

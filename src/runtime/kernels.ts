@@ -141,7 +141,7 @@ export interface KernelExports {
   patchify_ref: Patchify;
   embed_tokens: EmbedTokens;
   embed_tokens_ref: EmbedTokens;
-  // backward (training)
+  // int8 weights (inference)
   quantize_rows_u7: QuantizeRows;
   quantize_rows_u7_ref: QuantizeRows;
   quantize_pack_weights_i8: (
@@ -170,6 +170,7 @@ export interface KernelExports {
     K: number,
     epi: number,
   ) => void;
+  // backward (training)
   gemm_4x8_strided: GemmStrided;
   gemm_strided_ref: GemmStrided;
   colsum: Colsum;
