@@ -91,7 +91,7 @@ export function quantize_rows_u7_ref(a: usize, lda: i32, aq: usize, ldq: i32, sa
  * of W (rows, K) f32, quantized per row as src/runtime/pack.ts quantizeRows defines it, in f32:
  * s = m / 127 with m = max |w| (1 for a zero row), inv = 1 / s, q = clamp(nearest(w · inv), ±127);
  * written into gemm_i8_4x8's packed layout with Σₖ q (wsum) and s (sw) at their channels. K's
- * padding is not written (the caller zeroes wq). 4 k a step, which is one packed quad of one channel.
+ * padding is not written (wq comes zeroed from WasmMemory.alloc). 4 k a step: one packed quad of one channel.
  * w (rows, K) f32 → wq (⌈N/8⌉, Kp/4, 2, 4, 4) i8, wsum (N) i32, sw (N) f32
  */
 export function quantize_pack_weights_i8(w: usize, rows: i32, K: i32, wq: usize, Kp: i32, wsum: usize, sw: usize,

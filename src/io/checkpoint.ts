@@ -433,16 +433,6 @@ export async function loadCheckpoint(
         each(data, scale, r0, n);
       }
     };
-    // Allocations for a layer start zeroed, as its padding (rows past N, K's quads) and a missing bias
-    // (qkv_bias: false) must be: fresh memory is, but the quantizer's scratch blocks (`dirty`) are
-    // released and reused.
-    let dirty = false,
-      scratchEnd = 0;
-    const zeroed = (floats: number) => {
-      const p = mem.alloc(floats);
-      if (dirty) mem.f32(p, floats).fill(0);
-      return p;
-    };
     // A linear layer whose W is stacked from `ws` (each [N/ws.length, K]), e.g. HF's query|key|value.
     const linear = async (
       ws: string[],
@@ -451,8 +441,8 @@ export async function loadCheckpoint(
       K: number,
       wShape?: number[],
     ): Promise<Linear> => {
-      const w = zeroed(packedSize(N, K)),
-        b = zeroed(paddedSize(N));
+      const w = mem.alloc(packedSize(N, K)),
+        b = mem.alloc(paddedSize(N));
       const part = N / ws.length;
       for (let i = 0; i < ws.length; i++)
         await weightRows(ws[i], wShape ?? [part, K], (d, scale, r0, n) => {
@@ -473,10 +463,10 @@ export async function loadCheckpoint(
       const part = N / ws.length,
         { bytes, Kp } = packedSizeI8(N, K),
         pad = paddedSize(N),
-        wq = zeroed(bytes / 4),
-        wsum = zeroed(pad),
-        sw = zeroed(pad),
-        b = zeroed(pad);
+        wq = mem.alloc(bytes / 4),
+        wsum = mem.alloc(pad),
+        sw = mem.alloc(pad),
+        b = mem.alloc(pad);
       for (let i = 0; i < ws.length; i++)
         await weightRows(ws[i], [part, K], (d, scale, r0, n) => {
           const row0 = i * part + r0;
@@ -494,14 +484,11 @@ export async function loadCheckpoint(
             return;
           }
           // f32 rows: quantized and packed in wasm (quantizeRows' rule) from a scratch block above
-          // the weights, released at once (nothing else is allocated meanwhile)
-          const mark = mem.end,
-            tmp = mem.alloc(n * K);
-          mem.f32(tmp, n * K).set(d as Float32Array);
-          k.quantize_pack_weights_i8(tmp, n, K, wq, Kp, wsum, sw, row0);
-          scratchEnd = Math.max(scratchEnd, mem.end);
-          mem.reset(mark);
-          dirty = true;
+          // the weights
+          mem.scratch(n * K, (tmp) => {
+            mem.f32(tmp, n * K).set(d as Float32Array);
+            k.quantize_pack_weights_i8(tmp, n, K, wq, Kp, wsum, sw, row0);
+          });
         });
       if (bs)
         for (let i = 0; i < bs.length; i++) await take(bs[i], [part], (d) => mem.f32(b + i * part * 4, part).set(d));
@@ -533,8 +520,6 @@ export async function loadCheckpoint(
       norm: await norm([n.normG, n.normB]),
       head: await linear([n.headW], [n.headB], NL, D),
     };
-    // and what lies past the weights is as fresh memory is (the activations' padding relies on it)
-    if (scratchEnd > mem.end) new Uint8Array(mem.memory.buffer, mem.end, scratchEnd - mem.end).fill(0);
     const extra = [...tensors.keys()].filter((k) => !used.has(k) && !n.unused.test(k));
     if (extra.length) {
       throw new Error(

@@ -14,6 +14,8 @@ const align = (n: number) => Math.ceil(n / ALIGN) * ALIGN;
 export class WasmMemory {
   readonly memory: WebAssembly.Memory;
   private top = RESERVED;
+  /** Released scratch data may lie in [top, dirtyTo): allocations there are zeroed (see scratch). */
+  private dirtyTo = 0;
 
   /** `shared` false is the fallback for pages without SharedArrayBuffer (one thread, the single build). */
   constructor(
@@ -28,12 +30,32 @@ export class WasmMemory {
     return this.top;
   }
 
-  /** Reserves `floats` f32 slots (64-byte aligned) and grows the memory if needed. */
+  /**
+   * Reserves `floats` f32 slots (64-byte aligned) and grows the memory if needed. Memory never
+   * allocated before, or last used by a scratch block, comes zeroed (weights' padding and a missing
+   * bias rely on it); memory released by `reset` holds what was there.
+   */
   alloc(floats: number): number {
     const ptr = this.top;
     this.top = align(ptr + floats * 4);
     this.ensure(this.top);
+    if (this.dirtyTo > ptr) {
+      new Uint8Array(this.memory.buffer, ptr, Math.min(this.top, this.dirtyTo) - ptr).fill(0);
+      if (this.top >= this.dirtyTo) this.dirtyTo = 0;
+    }
     return ptr;
+  }
+
+  /**
+   * `floats` f32 slots above everything allocated, for the duration of `use(ptr)` (which writes
+   * what it reads), then released. The allocations that later reuse them are zeroed there.
+   */
+  scratch<T>(floats: number, use: (ptr: number) => T): T {
+    const ptr = this.top,
+      end = align(ptr + floats * 4);
+    this.ensure(end);
+    this.dirtyTo = Math.max(this.dirtyTo, end);
+    return use(ptr);
   }
 
   /** Releases everything allocated after `mark` (an earlier `end`). */
