@@ -2,7 +2,11 @@
 // Activations are quantized per row to u7 (0…127) with their own scale and zero point by
 // quantize_rows_u7: 7 bits because relaxed SIMD's i8×i7 dot product is deterministic only while its
 // second operand stays in 0…127; a zero point per row because the MLP's second input (GELU's output)
-// spans about −0.17…max, where a symmetric scale would leave half the codes unused.
+// spans about −0.17…max, where a symmetric scale would leave half the codes unused. The quantizer
+// writes them interleaved by blocks of 4 rows, so one load gives the GEMM a k-quad of all 4 rows:
+//   aq   (⌈M/4⌉, Kp/4, 4, 4) bytes: per block of 4 rows and k-quad, rows 0–3, each 4 k
+// (with 4 broadcast loads a k-quad, V8 keeps all 6 loaded vectors live beside the 8 accumulators and
+// spills one; one load and 4 shuffles fit in registers: 12–18% faster, bench/NOTES.md).
 // Weights are int8, symmetric, one f32 scale per output channel, packed once at load in panels of 8
 // channels with k in quads (K padded to Kp, a multiple of 4, with zero weights):
 //   wq   (⌈N/8⌉, Kp/4, 2, 4, 4) bytes: per panel and k-quad, channels 0–3 then 4–7, each 4 k
@@ -19,17 +23,31 @@ import { gelu } from './gelu';
 // @ts-ignore: decorator
 @inline const QMAX: f32 = 127;
 
+/** Where row i's k-quad 0 sits in aq's layout (see the top of this file); quad j is 16·j further. */
+// @ts-ignore: decorator
+@inline function aq_row(aq: usize, Kp: i32, i: i32): usize {
+  return aq + <usize>(i >> 2) * (<usize>Kp << 2) + (<usize>(i & 3) << 2);
+}
+
+/** Byte k of a row whose quad 0 is at q, in aq's layout. */
+// @ts-ignore: decorator
+@inline function aq_at(q: usize, k: i32): usize {
+  return q + (<usize>(k >> 2) << 4) + <usize>(k & 3);
+}
+
 /**
  * Per row, over [lo, hi] = [min(a, 0), max(a, 0)]: s = (hi − lo) / 127 (1 for a zero row),
  * z = round(−lo / s), q = clamp(round(a / s) + z, 0, 127), so a ≈ s · (q − z) and 0 is exact;
- * columns K…ldq−1 are set to z (zero). 16 columns a step: the forward quantizes every input row of
- * every int8 layer (6·D floats per token and layer), which a scalar loop made ~10% of vit-b16's time.
- * a (M, lda) f32 → aq (M, ldq) u8, sa (M) f32, za (M) i32
+ * columns K…Kp−1 are set to z (zero). Rows M… of a last, partial block of 4 are not written (the
+ * GEMM computes them and throws them away). 16 columns a step: the forward quantizes every input
+ * row of every int8 layer (6·D floats per token and layer), which a scalar loop made ~10% of
+ * vit-b16's time.
+ * a (M, lda) f32 → aq (⌈M/4⌉, Kp/4, 4, 4) u8 with Kp a multiple of 4 (≥ K), sa (M) f32, za (M) i32
  */
-export function quantize_rows_u7(a: usize, lda: i32, aq: usize, ldq: i32, sa: usize, za: usize, M: i32, K: i32): void {
+export function quantize_rows_u7(a: usize, lda: i32, aq: usize, Kp: i32, sa: usize, za: usize, M: i32, K: i32): void {
   const K16 = K & ~15, K4 = K & ~3;
   for (let i = 0; i < M; i++) {
-    const row = a + ((<usize>i * lda) << 2), q = aq + <usize>i * ldq;
+    const row = a + ((<usize>i * lda) << 2), q = aq_row(aq, Kp, i);
     let vlo = f32x4.splat(0), vhi = vlo;
     let k = 0;
     for (; k < K4; k += 4) {
@@ -54,21 +72,24 @@ export function quantize_rows_u7(a: usize, lda: i32, aq: usize, ldq: i32, sa: us
       const q2 = i32x4.add(i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p, 32), vinv))), vz);
       const q3 = i32x4.add(i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p, 48), vinv))), vz);
       // saturating narrows clamp below at 0; the min clamps above at 127
-      const b = i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_s(q0, q1), i16x8.narrow_i32x4_s(q2, q3));
-      v128.store(q + k, i8x16.min_u(b, top));
+      const b = i8x16.min_u(i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_s(q0, q1), i16x8.narrow_i32x4_s(q2, q3)), top);
+      // 4 k-quads, 16 bytes apart in the interleaved layout
+      const d = q + (<usize>k << 2);
+      v128.store32_lane(d, b, 0); v128.store32_lane(d, b, 1, 16);
+      v128.store32_lane(d, b, 2, 32); v128.store32_lane(d, b, 3, 48);
     }
     for (; k < K; k++) {
       const v = <i32>nearest(load<f32>(row + (<usize>k << 2)) * inv) + z;
-      store<u8>(q + k, <u8>min(127, max(0, v)));
+      store<u8>(aq_at(q, k), <u8>min(127, max(0, v)));
     }
-    for (k = K; k < ldq; k++) store<u8>(q + k, <u8>z);
+    for (k = K; k < Kp; k++) store<u8>(aq_at(q, k), <u8>z);
   }
 }
 
 /** quantize_rows_u7 one element at a time: the reference it must equal byte for byte. */
-export function quantize_rows_u7_ref(a: usize, lda: i32, aq: usize, ldq: i32, sa: usize, za: usize, M: i32, K: i32): void {
+export function quantize_rows_u7_ref(a: usize, lda: i32, aq: usize, Kp: i32, sa: usize, za: usize, M: i32, K: i32): void {
   for (let i = 0; i < M; i++) {
-    const row = a + ((<usize>i * lda) << 2), q = aq + <usize>i * ldq;
+    const row = a + ((<usize>i * lda) << 2), q = aq + <usize>(i >> 2) * Kp * 4 + <usize>(i & 3) * 4;
     let lo: f32 = 0, hi: f32 = 0;
     for (let k = 0; k < K; k++) {
       const v = load<f32>(row + (<usize>k << 2));
@@ -80,9 +101,9 @@ export function quantize_rows_u7_ref(a: usize, lda: i32, aq: usize, ldq: i32, sa
     store<i32>(za + (<usize>i << 2), z);
     for (let k = 0; k < K; k++) {
       const v = <i32>nearest(load<f32>(row + (<usize>k << 2)) * inv) + z;
-      store<u8>(q + k, <u8>min(127, max(0, v)));
+      store<u8>(q + <usize>(k / 4) * 16 + <usize>(k % 4), <u8>min(127, max(0, v)));
     }
-    for (let k = K; k < ldq; k++) store<u8>(q + k, <u8>z);
+    for (let k = K; k < Kp; k++) store<u8>(q + <usize>(k / 4) * 16 + <usize>(k % 4), <u8>z);
   }
 }
 
@@ -174,46 +195,36 @@ function finish_row_i8(pc: usize /* (n) */, acc0: v128, acc1: v128, sa: f32, za:
 }
 
 /**
- * 4×8 tile over u7 activations and packed int8 weights. Any M, N ≥ 0; Kp a multiple of 4.
- * aq (M, ldq) u8, sa (M) f32, za (M) i32 from quantize_rows_u7, wq/wsum/sw/bias as above, c (M, ldc) f32
+ * 4×8 tile over u7 activations and packed int8 weights. Any M, N ≥ 0; Kp a multiple of 4. A last,
+ * partial block of rows is computed whole and only its first M mod 4 rows stored.
+ * aq (⌈M/4⌉, Kp/4, 4, 4) u8, sa (M) f32, za (M) i32 from quantize_rows_u7, wq/wsum/sw/bias as above, c (M, ldc) f32
  */
-export function gemm_i8_4x8(aq: usize, ldq: i32, sa: usize, za: usize, wq: usize, wsum: usize, sw: usize, bias: usize,
+export function gemm_i8_4x8(aq: usize, sa: usize, za: usize, wq: usize, wsum: usize, sw: usize, bias: usize,
                             c: usize, ldc: i32, M: i32, N: i32, Kp: i32, epi: i32): void {
-  const sc = <usize>ldc << 2, sq = <usize>ldq, panel = <usize>Kp << 3, quads = Kp >> 2;
-  const panels = (N + 7) >> 3, M4 = M & ~3, ones = i16x8.splat(1);
+  const sc = <usize>ldc << 2, panel = <usize>Kp << 3, quads = Kp >> 2;
+  const panels = (N + 7) >> 3, ones = i16x8.splat(1);
   for (let p = 0; p < panels; p++) {
     const n = min(8, N - (p << 3)), pw = <usize>p << 5;
-    let i = 0;
-    for (; i < M4; i += 4) {
-      let pb = wq + <usize>p * panel, pa = aq + <usize>i * sq;
+    for (let i = 0; i < M; i += 4) {
+      let pb = wq + <usize>p * panel, pa = aq + <usize>i * Kp;
       let c00 = i32x4.splat(0), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
       for (let k = 0; k < quads; k++) {
-        const b0 = v128.load(pb), b1 = v128.load(pb, 16);
-        let av = v128.load32_splat(pa);
+        const b0 = v128.load(pb), b1 = v128.load(pb, 16), a4 = v128.load(pa);
+        let av = i32x4.shuffle(a4, a4, 0, 0, 0, 0);
         c00 = dot4(b0, av, c00, ones); c01 = dot4(b1, av, c01, ones);
-        av = v128.load32_splat(pa + sq);
+        av = i32x4.shuffle(a4, a4, 1, 1, 1, 1);
         c10 = dot4(b0, av, c10, ones); c11 = dot4(b1, av, c11, ones);
-        av = v128.load32_splat(pa + 2 * sq);
+        av = i32x4.shuffle(a4, a4, 2, 2, 2, 2);
         c20 = dot4(b0, av, c20, ones); c21 = dot4(b1, av, c21, ones);
-        av = v128.load32_splat(pa + 3 * sq);
+        av = i32x4.shuffle(a4, a4, 3, 3, 3, 3);
         c30 = dot4(b0, av, c30, ones); c31 = dot4(b1, av, c31, ones);
-        pb += 32; pa += 4;
+        pb += 32; pa += 16;
       }
-      const pc = c + <usize>i * sc + pw;
+      const pc = c + <usize>i * sc + pw, rows = M - i;
       finish_row_i8(pc, c00, c01, load<f32>(sa + (<usize>i << 2)), load<i32>(za + (<usize>i << 2)), pw, wsum, sw, bias, n, epi);
-      finish_row_i8(pc + sc, c10, c11, load<f32>(sa + (<usize>(i + 1) << 2)), load<i32>(za + (<usize>(i + 1) << 2)), pw, wsum, sw, bias, n, epi);
-      finish_row_i8(pc + 2 * sc, c20, c21, load<f32>(sa + (<usize>(i + 2) << 2)), load<i32>(za + (<usize>(i + 2) << 2)), pw, wsum, sw, bias, n, epi);
-      finish_row_i8(pc + 3 * sc, c30, c31, load<f32>(sa + (<usize>(i + 3) << 2)), load<i32>(za + (<usize>(i + 3) << 2)), pw, wsum, sw, bias, n, epi);
-    }
-    for (; i < M; i++) {
-      let pb = wq + <usize>p * panel, pa = aq + <usize>i * sq;
-      let c00 = i32x4.splat(0), c01 = c00;
-      for (let k = 0; k < quads; k++) {
-        const av = v128.load32_splat(pa);
-        c00 = dot4(v128.load(pb), av, c00, ones); c01 = dot4(v128.load(pb, 16), av, c01, ones);
-        pb += 32; pa += 4;
-      }
-      finish_row_i8(c + <usize>i * sc + pw, c00, c01, load<f32>(sa + (<usize>i << 2)), load<i32>(za + (<usize>i << 2)), pw, wsum, sw, bias, n, epi);
+      if (rows > 1) finish_row_i8(pc + sc, c10, c11, load<f32>(sa + (<usize>(i + 1) << 2)), load<i32>(za + (<usize>(i + 1) << 2)), pw, wsum, sw, bias, n, epi);
+      if (rows > 2) finish_row_i8(pc + 2 * sc, c20, c21, load<f32>(sa + (<usize>(i + 2) << 2)), load<i32>(za + (<usize>(i + 2) << 2)), pw, wsum, sw, bias, n, epi);
+      if (rows > 3) finish_row_i8(pc + 3 * sc, c30, c31, load<f32>(sa + (<usize>(i + 3) << 2)), load<i32>(za + (<usize>(i + 3) << 2)), pw, wsum, sw, bias, n, epi);
     }
   }
   if (epi == EPI_GELU) for (let r = 0; r < M; r++) gelu(c + <usize>r * sc, c + <usize>r * sc, N);
@@ -222,16 +233,16 @@ export function gemm_i8_4x8(aq: usize, ldq: i32, sa: usize, za: usize, wq: usize
 /**
  * Scalar reference on unpacked weights, the same arithmetic: exact integer sums, then the scales in
  * the kernel's order (f32), bias, epilogue (GELU in f64, as gemm_ref).
- * aq (M, ldq) u8, sa (M), za (M), w (N, K) i8 row-major, sw (N), bias (N) or 0, c (M, ldc)
+ * aq (⌈M/4⌉, Kp/4, 4, 4) u8, sa (M), za (M), w (N, K) i8 row-major, sw (N), bias (N) or 0, c (M, ldc)
  */
-export function gemm_i8_ref(aq: usize, ldq: i32, sa: usize, za: usize, w: usize, sw: usize, bias: usize,
+export function gemm_i8_ref(aq: usize, Kp: i32, sa: usize, za: usize, w: usize, sw: usize, bias: usize,
                             c: usize, ldc: i32, M: i32, N: i32, K: i32, epi: i32): void {
   for (let i = 0; i < M; i++) {
-    const z = load<i32>(za + (<usize>i << 2));
+    const z = load<i32>(za + (<usize>i << 2)), q = aq + <usize>(i / 4) * Kp * 4 + <usize>(i % 4) * 4;
     for (let j = 0; j < N; j++) {
       let s: i32 = 0;
       for (let k = 0; k < K; k++)
-        s += (<i32>load<u8>(aq + <usize>i * ldq + k) - z) * <i32>load<i8>(w + <usize>j * K + k);
+        s += (<i32>load<u8>(q + <usize>(k / 4) * 16 + <usize>(k % 4)) - z) * <i32>load<i8>(w + <usize>j * K + k);
       let v: f32 = <f32>s * load<f32>(sa + (<usize>i << 2)) * load<f32>(sw + (<usize>j << 2));
       if (bias) v += load<f32>(bias + (<usize>j << 2));
       const q = c + ((<usize>i * ldc + j) << 2);

@@ -34,7 +34,7 @@ for (const [name, N, K] of [
     b = alloc(Math.ceil(N / 8) * 8 * 4);
   fill(a, T * K);
   fill(w, Math.ceil(N / 8) * 8 * K);
-  const aq = alloc(T * K),
+  const aq = alloc(Math.ceil(T / 4) * 4 * K),
     sa = alloc(T * 4),
     za = alloc(T * 4),
     wq = alloc(Math.ceil(N / 8) * 8 * K),
@@ -45,7 +45,7 @@ for (const [name, N, K] of [
   const f32 = () => k.gemm_4x8(a, K, w, b, c, N, T, N, K, 0);
   const i8 = () => {
     k.quantize_rows_u7(a, K, aq, K, sa, za, T, K);
-    k.gemm_i8_4x8(aq, K, sa, za, wq, wsum, sw, b, c, N, T, N, K, 0);
+    k.gemm_i8_4x8(aq, sa, za, wq, wsum, sw, b, c, N, T, N, K, 0);
   };
   const quant = () => k.quantize_rows_u7(a, K, aq, K, sa, za, T, K),
     quantRef = () => k.quantize_rows_u7_ref(a, K, aq, K, sa, za, T, K);

@@ -114,7 +114,8 @@ export class Exec {
 
   /**
    * {@link linear} with int8 weights (l.q): every input row quantized to u7 with its scale and
-   * zero point (quant.aq (M, Kp) bytes, quant.sa (M), quant.za (M)), then the int8 GEMM in tiles.
+   * zero point (quant.aq (⌈M/4⌉, Kp/4, 4, 4) bytes, interleaved by blocks of 4 rows, so chunks
+   * start at a multiple of 4 rows; quant.sa (M), quant.za (M)), then the int8 GEMM in tiles.
    * In row blocks, each chunk quantizes its own rows and goes straight on to multiply them (no
    * barrier between the two, and the rows still in cache); in column panels every panel needs every
    * row, so all rows are quantized first, as an op of their own.
@@ -131,7 +132,6 @@ export class Exec {
         quantize(r0, r1);
         this.k.gemm_i8_4x8(
           aq + r0 * Kp,
-          Kp,
           sa + r0 * 4,
           za + r0 * 4,
           wq,
@@ -148,11 +148,10 @@ export class Exec {
       });
       return;
     }
-    this.chunks(M, 1, quantize);
+    this.chunks(M, TM, quantize);
     this.chunks(N, TN, (c0, c1) =>
       this.k.gemm_i8_4x8(
         aq,
-        Kp,
         sa,
         za,
         wq + c0 * Kp,

@@ -44,7 +44,10 @@ export interface Activations {
   quant?: Quant;
 }
 
-/** aq (B·T, Kp) u8 rows quantized to u7, sa (B·T) f32 their scales, za (B·T) i32 their zero points; Kp the largest padded K. */
+/**
+ * aq (⌈B·T/4⌉, Kp/4, 4, 4) u8 rows quantized to u7 (interleaved by blocks of 4 rows), sa (B·T) f32
+ * their scales, za (B·T) i32 their zero points; Kp the largest padded K.
+ */
 export interface Quant {
   aq: number;
   sa: number;
@@ -54,7 +57,7 @@ export interface Quant {
 /** Room for quantized activations: every row of the largest int8 linear layer's input. */
 function quantPlan(alloc: Alloc, c: ViTShape, BT: number): Quant {
   const Kp = Math.ceil(Math.max(c.hiddenSize, c.intermediateSize) / 4) * 4;
-  return { aq: alloc(Math.ceil((BT * Kp) / 4)), sa: alloc(BT), za: alloc(BT) };
+  return { aq: alloc(Math.ceil(BT / 4) * Kp), sa: alloc(BT), za: alloc(BT) };
 }
 
 /** Token and patch counts of a shape. */

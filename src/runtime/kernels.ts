@@ -68,10 +68,10 @@ type GemmStrided = (
   epi: number,
 ) => void;
 type Colsum = (dy: Ptr, db: Ptr, M: number, N: number) => void;
-type QuantizeRows = (a: Ptr, lda: number, aq: Ptr, ldq: number, sa: Ptr, za: Ptr, M: number, K: number) => void;
+/** aq is written interleaved by blocks of 4 rows: (⌈M/4⌉, Kp/4, 4, 4) bytes (assembly/gemm_i8.ts). */
+type QuantizeRows = (a: Ptr, lda: number, aq: Ptr, Kp: number, sa: Ptr, za: Ptr, M: number, K: number) => void;
 type GemmI8 = (
   aq: Ptr,
-  ldq: number,
   sa: Ptr,
   za: Ptr,
   wq: Ptr,
@@ -157,7 +157,7 @@ export interface KernelExports {
   gemm_i8_4x8: GemmI8;
   gemm_i8_ref: (
     aq: Ptr,
-    ldq: number,
+    Kp: number,
     sa: Ptr,
     za: Ptr,
     w: Ptr,
