@@ -1,26 +1,25 @@
 // `vit-wasm bench` end to end on a tiny fixture: the table, the JSON and the chart are produced and
 // consistent (no timing is asserted: speed is measured by running the command, see bench/NOTES.md).
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { expect, test } from 'vitest';
 import { forwardFlops } from '../src/cli/bench.js';
 import { loadModel } from '../src/index.js';
 import { FIXTURES, MODELS } from './helpers.js';
+import { tempDir } from './tmp.js';
 
 const run = promisify(execFile);
 
-/** `vit-wasm bench --model MODELS/h40-hf ARGS…` in a child process. */
-const bench = (...args: string[]) =>
+/** `vit-wasm bench --model MODELS/h40-hf ARGS…` in a child process with environment `env`. */
+const benchWith = (env: NodeJS.ProcessEnv, ...args: string[]) =>
   run(
     process.execPath,
     [path.join(FIXTURES, '../../bin/vit-wasm.js'), 'bench', '--model', path.join(MODELS, 'h40-hf'), ...args],
-    {
-      timeout: 120_000,
-    },
+    { timeout: 120_000, env },
   );
+const bench = (...args: string[]) => benchWith(process.env, ...args);
 
 test('FLOP count of ViT-B/16 matches the published 17.6 G multiply-adds', async () => {
   const { PRESETS, randomModelFiles } = await import('../src/io/presets.js');
@@ -34,7 +33,7 @@ test('FLOP count of ViT-B/16 matches the published 17.6 G multiply-adds', async 
 });
 
 test('bench --peers prints one row per runtime × threads × batch, with JSON and SVG', async () => {
-  const dir = mkdtempSync(path.join(tmpdir(), 'vit-wasm-bench-'));
+  const dir = tempDir('vit-wasm-bench-');
   const json = path.join(dir, 'b.json'),
     svg = path.join(dir, 'b.svg');
   const { stdout } = await bench(
@@ -86,8 +85,20 @@ test('bench --peers prints one row per runtime × threads × batch, with JSON an
     expect(chart).toContain(`>${rt}</text>`);
 }, 180_000);
 
-test('bench --weights f16,int8 adds rows on quantized copies, with their sizes and latency ratios', async () => {
-  const { stdout } = await bench('--threads', '1', '--runs', '1', '--relaxed', '--weights', 'f16,int8');
+test('bench --weights f16,int8 adds rows on quantized copies, with their sizes and latency ratios; leaves no temp folder', async () => {
+  // the ONNX graph and the quantized copies go to folders of the bench's own, removed at the end
+  const tmp = tempDir('vit-wasm-bench-tmp-');
+  const { stdout } = await benchWith(
+    { ...process.env, TMPDIR: tmp },
+    '--threads',
+    '1',
+    '--runs',
+    '1',
+    '--relaxed',
+    '--weights',
+    'f16,int8',
+  );
+  expect(readdirSync(tmp)).toEqual([]);
   for (const rt of [
     'vit-wasm',
     'vit-wasm-relaxed',

@@ -1,6 +1,6 @@
 // Debian's Chromium, headless, for the browser tests: a fresh profile per launch (playwright passes
 // it as --user-data-dir) and the flags that keep it from reaching the network by itself.
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { BrowserContext } from 'playwright-core';
@@ -19,5 +19,9 @@ export function haveChromium(): boolean {
 export async function launchChromium(
   opts: { viewport?: { width: number; height: number }; serviceWorkers?: 'allow' | 'block' } = {},
 ): Promise<BrowserContext> {
-  return launch(mkdtempSync(path.join(tmpdir(), 'vit-wasm-chromium-')), opts);
+  const profile = mkdtempSync(path.join(tmpdir(), 'vit-wasm-chromium-'));
+  const context = await launch(profile, opts);
+  // the profile (a few MB) goes with the browser
+  context.on('close', () => rmSync(profile, { recursive: true, force: true, maxRetries: 3 }));
+  return context;
 }

@@ -3,13 +3,13 @@
 // it shows for a held-out digit equal Node's bit for bit; drawing on the pad changes the prediction;
 // without COOP/COEP it runs on one thread. A screenshot of each step goes to test-results/guide/.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { loadModel } from '../src/index.js';
 import { haveChromium, launchChromium } from './chromium.js';
 import { FIXTURES } from './helpers.js';
+import { tempDir } from './tmp.js';
 
 const ROOT = path.join(FIXTURES, '../..');
 const SHOTS = path.join(ROOT, 'test-results', 'guide');
@@ -205,7 +205,7 @@ describe.skipIf(!chromiumHere)('the guide in headless Chromium', () => {
 
   test("another ViT (224 px, 196 patches, 12 heads, 1000 labels) walks through the story: every picture drawn, Node's bits", async () => {
     const { PRESETS, randomModelFiles } = await import('../src/io/presets.js');
-    const dir = mkdtempSync(path.join(tmpdir(), 'vit-wasm-guide-model-'));
+    const dir = tempDir('vit-wasm-guide-model-');
     const files = randomModelFiles({ ...PRESETS['vit-b16'], hiddenSize: 192, numLayers: 2, intermediateSize: 384 }, 5);
     for (const [name, data] of Object.entries(files)) writeFileSync(path.join(dir, name), data);
     const url = await serve(['--model', dir]);

@@ -1,13 +1,13 @@
 // The MNIST workflow as a user runs it: train (one short epoch here), eval, the bundled model and
 // its digits (`npm start`), and classify without --model.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { expect, test } from 'vitest';
 import { loadMnist } from '../src/train/mnist.js';
 import { FIXTURES } from './helpers.js';
+import { tempDir } from './tmp.js';
 
 const run = promisify(execFile);
 const ROOT = path.join(FIXTURES, '../..');
@@ -27,7 +27,7 @@ test('the split is fixed: 8,000 training and 2,000 held-out digits, all ten clas
 });
 
 test('train writes a model that eval and classify load; eval agrees with the training log', async () => {
-  const out = mkdtempSync(path.join(tmpdir(), 'vit-wasm-mnist-'));
+  const out = tempDir('vit-wasm-mnist-');
   const tr = await cli(['train', '--dataset', 'mnist', '--epochs', '1', '--batch', '64', '--out', out]);
   const held = /wrote .* held-out accuracy ([\d.]+)%/.exec(tr.stdout);
   expect(held, tr.stdout + tr.stderr).not.toBeNull();

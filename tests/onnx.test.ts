@@ -1,13 +1,13 @@
 // export-onnx: onnxruntime-node runs the exported graph and agrees with vit-wasm on the same weights.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import ort from 'onnxruntime-node';
 import { describe, expect, test } from 'vitest';
 import { loadModel } from '../src/index.js';
 import { FIXTURES, maxDiff, modelFixtures } from './helpers.js';
+import { tempDir } from './tmp.js';
 
 const run = promisify(execFile);
 const BIN = path.join(FIXTURES, '../../bin/vit-wasm.js');
@@ -33,7 +33,7 @@ describe('ONNX export runs in onnxruntime-node with the same logits', () => {
   }
 
   test('vit-wasm init + export-onnx on the deit-tiny preset (batch 2)', async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'vit-wasm-init-'));
+    const dir = tempDir('vit-wasm-init-');
     await run(process.execPath, [BIN, 'init', '--preset', 'deit-tiny', '--out', dir, '--seed', '7']);
     await run(process.execPath, [BIN, 'export-onnx', '--model', dir, '--out', path.join(dir, 'model.onnx')]);
     const input = new Float32Array(2 * 3 * 224 * 224).map((_, i) => Math.sin(i * 0.001) * 2);
@@ -47,7 +47,7 @@ describe('ONNX export runs in onnxruntime-node with the same logits', () => {
     console.log(`deit-tiny: max |ort - ours| ${diff.toExponential(2)}, logit scale ${scale.toFixed(3)}`);
     expect(diff).toBeLessThanOrEqual(1e-4 * Math.max(1, scale));
     // the seed decides the weights
-    const again = mkdtempSync(path.join(tmpdir(), 'vit-wasm-init-'));
+    const again = tempDir('vit-wasm-init-');
     await run(process.execPath, [BIN, 'init', '--preset', 'deit-tiny', '--out', again, '--seed', '7']);
     expect(
       readFileSync(path.join(again, 'model.safetensors')).equals(readFileSync(path.join(dir, 'model.safetensors'))),

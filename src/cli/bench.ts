@@ -13,6 +13,7 @@ import {
   openSync,
   readdirSync,
   readFileSync,
+  rmSync,
   statSync,
   writeFileSync,
 } from 'node:fs';
@@ -253,10 +254,35 @@ async function child(args: string[]): Promise<string> {
 export async function runBench(o: BenchOptions): Promise<BenchRow[]> {
   if (o.preset && !(o.preset in PRESETS))
     throw new Error(`vit-wasm: unknown preset '${o.preset}' (${Object.keys(PRESETS).join(', ')})`);
-  const dir = o.model ?? mkdtempSync(path.join(tmpdir(), `vit-wasm-${o.preset}-`));
-  const onnx = path.join(mkdtempSync(path.join(tmpdir(), 'vit-wasm-onnx-')), 'model.onnx');
+  // The preset's weights, its ONNX graphs and the quantized copies are written to folders of their
+  // own (vit-b16: ~0.9 GB in all); they go when the bench ends, fails or is interrupted.
+  const temps: string[] = [];
+  const temp = (prefix: string) => {
+    const d = mkdtempSync(path.join(tmpdir(), prefix));
+    temps.push(d);
+    return d;
+  };
+  const cleanUp = () => {
+    for (const d of temps.splice(0)) rmSync(d, { recursive: true, force: true });
+  };
+  const onSignal = (signal: NodeJS.Signals) => {
+    cleanUp();
+    process.kill(process.pid, signal);
+  };
+  process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
+  try {
+    return await benchIn(o, temp);
+  } finally {
+    process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+    cleanUp();
+  }
+}
+
+async function benchIn(o: BenchOptions, temp: (prefix: string) => string): Promise<BenchRow[]> {
+  const dir = o.model ?? temp(`vit-wasm-${o.preset}-`);
+  const onnx = path.join(temp('vit-wasm-onnx-'), 'model.onnx');
   const forms = o.forms ?? [];
-  const formDirs = Object.fromEntries(forms.map((f) => [f, mkdtempSync(path.join(tmpdir(), `vit-wasm-${f}-`))]));
+  const formDirs = Object.fromEntries(forms.map((f) => [f, temp(`vit-wasm-${f}-`)]));
   // In a child process: the parent's freeing of hundreds of MB would otherwise run during the timings.
   const { flops, bytes } = JSON.parse(
     await child([
