@@ -122,3 +122,18 @@ test('bench --weights f16,int8 adds rows on quantized copies, with their sizes a
     expect(stdout).toMatch(new RegExp(`^${rt} / ${rt.replace(/-(f16|int8)$/, '')} latency: [\\d.]+ \\(1t b1\\)$`, 'm'));
   await expect(bench('--weights', 'int4')).rejects.toThrow("--weights takes f32, f16 and/or int8, got 'int4'");
 }, 180_000);
+
+test('bench --rounds 2: the rows take turns twice, in the same order each round', async () => {
+  const json = path.join(tempDir('vit-wasm-bench-'), 'b.json');
+  const { stdout } = await bench('--threads', '1,2', '--runs', '3', '--rounds', '2', '--json', json);
+  const turns = stdout
+    .split('\n')
+    .map((l) => /^ {2}round (\d)\/2: (\S+) threads=(\d)/.exec(l))
+    .filter((m) => m !== null)
+    .map((m) => `${m[1]} ${m[2]} ${m[3]}`);
+  expect(turns).toEqual(['1 vit-wasm 1', '1 vit-wasm 2', '2 vit-wasm 1', '2 vit-wasm 2']);
+  const out = JSON.parse(readFileSync(json, 'utf8'));
+  expect(out.rounds).toBe(2);
+  expect(out.rows).toHaveLength(2);
+  for (const r of out.rows) expect(r.minMs).toBeLessThanOrEqual(r.medianMs);
+}, 120_000);

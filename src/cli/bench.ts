@@ -159,6 +159,12 @@ export interface BenchOptions {
   threads: number[];
   batch: number[];
   runs: number;
+  /**
+   * The configurations take turns this many times (default 1), each turn in a fresh process timing
+   * its share of `runs`, so that a drift in the machine's speed during the bench falls on every row
+   * alike instead of on whichever rows ran during it. A row's median is over all its turns' runs.
+   */
+  rounds?: number;
   peers: boolean;
   json?: string;
   chart?: string;
@@ -322,44 +328,63 @@ async function benchIn(o: BenchOptions, temp: (prefix: string) => string): Promi
     ...(o.peers ? ['ort-web' as const, 'ort-web-int8' as const, 'ort-node' as const] : []),
   ];
   const rows: BenchRow[] = [];
-  for (const batch of o.batch)
-    for (const runtime of runtimes)
-      for (const threads of o.threads) {
-        const form = forms.find((f) => runtime.endsWith(`-${f}`));
-        const job: ChildJob = { runtime, threads, batch, runs: o.runs, dir: form ? formDirs[form] : dir, onnx };
-        const r: ChildResult = JSON.parse(
+  const configs = o.batch.flatMap((batch) =>
+    runtimes.flatMap((runtime) => o.threads.map((threads) => ({ batch, runtime, threads }))),
+  );
+  const rounds = Math.min(o.rounds ?? 1, o.runs),
+    results = configs.map(() => [] as ChildResult[]);
+  for (let round = 0; round < rounds; round++)
+    for (const [i, { batch, runtime, threads }] of configs.entries()) {
+      const form = forms.find((f) => runtime.endsWith(`-${f}`));
+      // this turn's share of the runs: together the turns time exactly o.runs forwards
+      const runs = Math.floor((o.runs * (round + 1)) / rounds) - Math.floor((o.runs * round) / rounds);
+      const job: ChildJob = { runtime, threads, batch, runs, dir: form ? formDirs[form] : dir, onnx };
+      results[i].push(
+        JSON.parse(
           await child(['__bench-child', JSON.stringify(job)]).catch((e) => {
             throw new Error(
               `vit-wasm bench: ${runtime} threads=${threads} batch=${batch} failed: ${e.stderr || e.message}`,
             );
           }),
-        );
-        const med = median(r.times);
-        const gflops = (flops * batch) / (med / 1000) / 1e9;
-        const ceiling =
-          runtime === 'vit-wasm-relaxed' || runtime === 'vit-wasm-relaxed-f16'
-            ? ceilings.relaxed
-            : runtime === 'ort-node' || runtime.endsWith('-int8') // no f32 wasm ceiling: native code, or integers
-              ? NaN
-              : ceilings.simd;
-        const base = rows.find((x) => x.runtime === runtime && x.batch === batch && x.threads === 1);
-        const row: BenchRow = {
-          runtime,
-          threads,
-          batch,
-          medianMs: med,
-          minMs: Math.min(...r.times),
-          imagesPerSec: (batch * 1000) / med,
-          gflops,
-          pctCeiling: Number.isFinite(ceiling) ? (100 * gflops) / (ceiling * threads) : null,
-          speedup: base ? base.medianMs / med : threads === 1 ? 1 : null,
-          loadMs: r.loadMs,
-          firstMs: r.firstMs,
-          rssPeakMb: r.rssPeakMb,
-        };
-        rows.push(row);
-        o.log(`  measured ${runtime} threads=${threads} batch=${batch}: ${med.toFixed(1)} ms`);
-      }
+        ),
+      );
+      if (rounds > 1) o.log(`  round ${round + 1}/${rounds}: ${runtime} threads=${threads} batch=${batch}`);
+    }
+  for (const [i, { batch, runtime, threads }] of configs.entries()) {
+    const turns = results[i];
+    const r: ChildResult = {
+      times: turns.flatMap((t) => t.times),
+      loadMs: median(turns.map((t) => t.loadMs)),
+      firstMs: median(turns.map((t) => t.firstMs)),
+      rssPeakMb: Math.max(...turns.map((t) => t.rssPeakMb)),
+      flops: turns[0].flops,
+    };
+    const med = median(r.times);
+    const gflops = (flops * batch) / (med / 1000) / 1e9;
+    const ceiling =
+      runtime === 'vit-wasm-relaxed' || runtime === 'vit-wasm-relaxed-f16'
+        ? ceilings.relaxed
+        : runtime === 'ort-node' || runtime.endsWith('-int8') // no f32 wasm ceiling: native code, or integers
+          ? NaN
+          : ceilings.simd;
+    const base = rows.find((x) => x.runtime === runtime && x.batch === batch && x.threads === 1);
+    const row: BenchRow = {
+      runtime,
+      threads,
+      batch,
+      medianMs: med,
+      minMs: Math.min(...r.times),
+      imagesPerSec: (batch * 1000) / med,
+      gflops,
+      pctCeiling: Number.isFinite(ceiling) ? (100 * gflops) / (ceiling * threads) : null,
+      speedup: base ? base.medianMs / med : threads === 1 ? 1 : null,
+      loadMs: r.loadMs,
+      firstMs: r.firstMs,
+      rssPeakMb: r.rssPeakMb,
+    };
+    rows.push(row);
+    o.log(`  measured ${runtime} threads=${threads} batch=${batch}: ${med.toFixed(1)} ms`);
+  }
   for (const r of rows) {
     const peer = (rt: Runtime) => rows.find((x) => x.runtime === rt && x.batch === r.batch && x.threads === r.threads);
     if (r.runtime.startsWith('vit-wasm')) {
@@ -399,6 +424,7 @@ async function benchIn(o: BenchOptions, temp: (prefix: string) => string): Promi
           cpu,
           node: process.version,
           runs: o.runs,
+          rounds,
           rows,
         },
         null,

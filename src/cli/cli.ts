@@ -34,8 +34,8 @@ Usage:
   vit-wasm init --preset NAME --out DIR [--seed S]
   vit-wasm export-onnx --model DIR --out FILE [--int8]
   vit-wasm quantize --model DIR --out DIR [--to int8|f16] [--keep patch,head]
-  vit-wasm bench (--preset NAME | --model DIR) [--threads 1,2,4] [--batch 1,8] [--runs N] [--peers]
-                 [--relaxed] [--weights f16,int8] [--json FILE] [--chart FILE.svg]
+  vit-wasm bench (--preset NAME | --model DIR) [--threads 1,2,4] [--batch 1,8] [--runs N] [--rounds R]
+                 [--peers] [--relaxed] [--weights f16,int8] [--json FILE] [--chart FILE.svg]
   vit-wasm --version
 
 classify  prints the top-K labels with probabilities for each PNG or JPEG image.
@@ -81,6 +81,8 @@ bench     median and min latency, images/s, GFLOP/s, % of this machine's measure
           --relaxed adds the relaxed-SIMD (FMA) build; --weights f16,int8 adds rows on the model's
           vit-wasm quantize copies (f16: dequantized at load; int8: loadModel's weights: 'int8'), with
           their sizes and their latency relative to f32. Each row runs in a fresh process.
+          --rounds R: the rows take turns R times (each turn a fresh process timing its share of
+          the N runs), so a change in the machine's speed during the bench falls on all rows alike.
 `;
 
 class UsageError extends Error {}
@@ -234,6 +236,7 @@ async function bench(argv: string[]): Promise<number> {
       threads: { type: 'string' },
       batch: { type: 'string' },
       runs: { type: 'string' },
+      rounds: { type: 'string' },
       peers: { type: 'boolean' },
       relaxed: { type: 'boolean' },
       weights: { type: 'string' },
@@ -257,6 +260,7 @@ async function bench(argv: string[]): Promise<number> {
     threads: list(values.threads, '--threads', [1, 2]),
     batch: list(values.batch, '--batch', [1]),
     runs: positiveInt(values.runs, '--runs', 10),
+    rounds: positiveInt(values.rounds, '--rounds', 1),
     peers: !!values.peers,
     relaxed: !!values.relaxed,
     forms: (['f16', 'int8'] as const).filter((f) => weights.includes(f)),
