@@ -21,7 +21,17 @@ export async function launchChromium(
 ): Promise<BrowserContext> {
   const profile = mkdtempSync(path.join(tmpdir(), 'vit-wasm-chromium-'));
   const context = await launch(profile, opts);
-  // the profile (a few MB) goes with the browser
-  context.on('close', () => rmSync(profile, { recursive: true, force: true, maxRetries: 3 }));
+  // The profile (a few MB) goes with the browser: once close() has resolved, Chromium has exited
+  // (its 'close' event comes earlier, while Chromium may still write there). Retried, and not an
+  // error if it still fails: a leftover temp folder must not fail a browser test.
+  const close = context.close.bind(context);
+  context.close = async (...args: Parameters<BrowserContext['close']>) => {
+    await close(...args);
+    try {
+      rmSync(profile, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
+    } catch (e) {
+      console.warn(`could not remove the Chromium profile ${profile}: ${(e as Error).message}`);
+    }
+  };
   return context;
 }
