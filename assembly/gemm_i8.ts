@@ -6,7 +6,8 @@
 // writes them interleaved by blocks of 4 rows, so one load gives the GEMM a k-quad of all 4 rows:
 //   aq   (⌈M/4⌉, Kp/4, 4, 4) bytes: per block of 4 rows and k-quad, rows 0–3, each 4 k
 // (with 4 broadcast loads a k-quad, V8 keeps all 6 loaded vectors live beside the 8 accumulators and
-// spills one; one load and 4 shuffles fit in registers: 12–18% faster, bench/NOTES.md).
+// spills one; one load and 4 shuffles fit in registers: the GEMM with its quantization 8–12% faster,
+// bench/NOTES.md).
 // Weights are int8, symmetric, one f32 scale per output channel, packed once at load in panels of 8
 // channels with k in quads (K padded to Kp, a multiple of 4, with zero weights):
 //   wq   (⌈N/8⌉, Kp/4, 2, 4, 4) bytes: per panel and k-quad, channels 0–3 then 4–7, each 4 k
@@ -185,7 +186,7 @@ function finish_row_i8(pc: usize /* (n) */, acc0: v128, acc1: v128, sa: f32, za:
  * i16 dot products (each lane a pair of k), then add each channel's pairs.
  */
 // @ts-ignore: decorator
-@inline function dot4(w: v128, a: v128, acc: v128, ones: v128): v128 {
+@inline export function dot4(w: v128, a: v128, acc: v128, ones: v128): v128 {
   if (ASC_FEATURE_RELAXED_SIMD)
     return i32x4.add(acc, i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(w, a), ones));
   const a16 = i16x8.extend_low_i8x16_u(a); // a0 a1 a2 a3 a0 a1 a2 a3

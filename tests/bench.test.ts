@@ -51,7 +51,7 @@ test('bench --peers prints one row per runtime × threads × batch, with JSON an
     svg,
   );
   expect(stdout).toMatch(
-    /wasm SIMD ceiling, one core \(bench\/ceiling\.ts\): [\d.]+ GFLOP\/s mul\+add, [\d.]+ GFLOP\/s relaxed FMA/,
+    /wasm SIMD ceiling, one core \(bench\/ceiling\.ts\): [\d.]+ GFLOP\/s mul\+add, [\d.]+ GFLOP\/s relaxed FMA; int8 dot product [\d.]+ GOP\/s, [\d.]+ GOP\/s relaxed$/m,
   );
   const out = JSON.parse(readFileSync(json, 'utf8'));
   expect(out.rows).toHaveLength(5 * 2 * 2);
@@ -60,6 +60,13 @@ test('bench --peers prints one row per runtime × threads × batch, with JSON an
     expect(r.minMs).toBeLessThanOrEqual(r.medianMs);
     expect(r.imagesPerSec).toBeCloseTo((r.batch * 1000) / r.medianMs, 6);
     expect(r.rssPeakMb).toBeGreaterThan(10);
+    // % of the ceiling of the row's build and arithmetic (int8 rows: the int8 dot product's)
+    if (r.runtime === 'ort-node') expect(r.pctCeiling).toBeNull();
+    else {
+      const c = out.ceilings[r.runtime.startsWith('vit-wasm-relaxed') ? 'relaxed' : 'simd'];
+      const peak = r.runtime.endsWith('-int8') ? c.int8 : c.f32;
+      expect(r.pctCeiling).toBeCloseTo((100 * r.gflops) / (peak * r.threads), 6);
+    }
     const line = stdout
       .split('\n')
       .find(
@@ -128,7 +135,7 @@ test('bench --rounds 2: the rows take turns twice, in the same order each round'
   const { stdout } = await bench('--threads', '1,2', '--runs', '3', '--rounds', '2', '--json', json);
   const turns = stdout
     .split('\n')
-    .map((l) => /^ {2}round (\d)\/2: (\S+) threads=(\d)/.exec(l))
+    .map((l) => /^ {2}round (\d)\/2: measured (\S+) threads=(\d) batch=1: [\d.]+ ms$/.exec(l))
     .filter((m) => m !== null)
     .map((m) => `${m[1]} ${m[2]} ${m[3]}`);
   expect(turns).toEqual(['1 vit-wasm 1', '1 vit-wasm 2', '2 vit-wasm 1', '2 vit-wasm 2']);

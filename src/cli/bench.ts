@@ -55,22 +55,35 @@ export function forwardFlops(c: ViTConfig): number {
   return 2 * (Np * K * D + c.numLayers * layer + D * c.numLabels);
 }
 
-/** Peak f32x4 GFLOP/s of one core: mul+add ('simd') or relaxed FMA ('relaxed'), best of 5. */
-export async function measureCeiling(flavor: 'simd' | 'relaxed'): Promise<number> {
+/** What one core can do at most, measured by bench/ceiling.ts in one build. */
+export interface Ceiling {
+  /** f32x4 GFLOP/s: mul+add in the plain build, FMA in the relaxed one. */
+  f32: number;
+  /** int8 GOP/s (2 per multiply-add, as the forward's FLOPs count them) of the int8 GEMM's dot product. */
+  int8: number;
+}
+
+/** One core's ceilings in the plain ('simd') or relaxed build, best of 5 each. */
+export async function measureCeiling(flavor: 'simd' | 'relaxed'): Promise<Ceiling> {
   if (flavor === 'relaxed') v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
   const file = fileURLToPath(packageFile(`build/bench/ceiling-${flavor}.wasm`));
   const memory = new WebAssembly.Memory({ initial: 1, maximum: 65536, shared: true });
   const { instance } = await WebAssembly.instantiate(readFileSync(file), { env: { memory } });
-  const peak = instance.exports.peak as (iters: number, x: number) => number;
-  peak(2e6, 1); // past V8's baseline tier
-  let best = 0;
-  for (let r = 0; r < 5; r++) {
-    const n = 1e7,
-      t0 = performance.now();
-    peak(n, 1);
-    best = Math.max(best, (n * 12 * 8) / ((performance.now() - t0) / 1000) / 1e9);
-  }
-  return best;
+  const best = (run: (n: number) => unknown, opsPerIter: number) => {
+    run(2e6); // past V8's baseline tier
+    let top = 0;
+    for (let r = 0; r < 5; r++) {
+      const n = 1e7,
+        t0 = performance.now();
+      run(n);
+      top = Math.max(top, (n * opsPerIter) / ((performance.now() - t0) / 1000) / 1e9);
+    }
+    return top;
+  };
+  const peak = instance.exports.peak as (iters: number, x: number) => number,
+    peakI8 = instance.exports.peak_i8 as (iters: number, x: number) => number;
+  // 12 chains × 4 lanes × 2 flops; 8 chains × 16 multiply-adds × 2
+  return { f32: best((n) => peak(n, 1), 12 * 8), int8: best((n) => peakI8(n, 1), 8 * 32) };
 }
 
 interface ChildJob {
@@ -302,14 +315,19 @@ async function benchIn(o: BenchOptions, temp: (prefix: string) => string): Promi
     ]),
   ) as { flops: number; bytes: Record<string, number> };
 
-  const ceilings = { simd: await measureCeiling('simd'), relaxed: o.relaxed ? await measureCeiling('relaxed') : NaN };
+  const ceilings = {
+    simd: await measureCeiling('simd'),
+    relaxed: o.relaxed ? await measureCeiling('relaxed') : { f32: NaN, int8: NaN },
+  };
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
   o.log(
     `${o.preset ?? dir}: ${(flops / 1e9).toFixed(2)} GFLOP per image; ${cpus().length} cores (${cpu}); node ${process.version}`,
   );
   o.log(
-    `wasm SIMD ceiling, one core (bench/ceiling.ts): ${ceilings.simd.toFixed(1)} GFLOP/s mul+add` +
-      (o.relaxed ? `, ${ceilings.relaxed.toFixed(1)} GFLOP/s relaxed FMA` : ''),
+    `wasm SIMD ceiling, one core (bench/ceiling.ts): ${ceilings.simd.f32.toFixed(1)} GFLOP/s mul+add` +
+      (o.relaxed ? `, ${ceilings.relaxed.f32.toFixed(1)} GFLOP/s relaxed FMA` : '') +
+      `; int8 dot product ${ceilings.simd.int8.toFixed(1)} GOP/s` +
+      (o.relaxed ? `, ${ceilings.relaxed.int8.toFixed(1)} GOP/s relaxed` : ''),
   );
   if (forms.length)
     o.log(
@@ -339,16 +357,18 @@ async function benchIn(o: BenchOptions, temp: (prefix: string) => string): Promi
       // this turn's share of the runs: together the turns time exactly o.runs forwards
       const runs = Math.floor((o.runs * (round + 1)) / rounds) - Math.floor((o.runs * round) / rounds);
       const job: ChildJob = { runtime, threads, batch, runs, dir: form ? formDirs[form] : dir, onnx };
-      results[i].push(
-        JSON.parse(
-          await child(['__bench-child', JSON.stringify(job)]).catch((e) => {
-            throw new Error(
-              `vit-wasm bench: ${runtime} threads=${threads} batch=${batch} failed: ${e.stderr || e.message}`,
-            );
-          }),
-        ),
+      const r: ChildResult = JSON.parse(
+        await child(['__bench-child', JSON.stringify(job)]).catch((e) => {
+          throw new Error(
+            `vit-wasm bench: ${runtime} threads=${threads} batch=${batch} failed: ${e.stderr || e.message}`,
+          );
+        }),
       );
-      if (rounds > 1) o.log(`  round ${round + 1}/${rounds}: ${runtime} threads=${threads} batch=${batch}`);
+      results[i].push(r);
+      o.log(
+        `  ${rounds > 1 ? `round ${round + 1}/${rounds}: ` : ''}measured ${runtime} threads=${threads} batch=${batch}: ` +
+          `${median(r.times).toFixed(1)} ms`,
+      );
     }
   for (const [i, { batch, runtime, threads }] of configs.entries()) {
     const turns = results[i];
@@ -361,12 +381,9 @@ async function benchIn(o: BenchOptions, temp: (prefix: string) => string): Promi
     };
     const med = median(r.times);
     const gflops = (flops * batch) / (med / 1000) / 1e9;
-    const ceiling =
-      runtime === 'vit-wasm-relaxed' || runtime === 'vit-wasm-relaxed-f16'
-        ? ceilings.relaxed
-        : runtime === 'ort-node' || runtime.endsWith('-int8') // no f32 wasm ceiling: native code, or integers
-          ? NaN
-          : ceilings.simd;
+    // int8 rows against the int8 dot product's ceiling of their build; ort-node is native code
+    const build = runtime.startsWith('vit-wasm-relaxed') ? ceilings.relaxed : ceilings.simd;
+    const ceiling = runtime === 'ort-node' ? NaN : runtime.endsWith('-int8') ? build.int8 : build.f32;
     const base = rows.find((x) => x.runtime === runtime && x.batch === batch && x.threads === 1);
     const row: BenchRow = {
       runtime,
@@ -383,7 +400,6 @@ async function benchIn(o: BenchOptions, temp: (prefix: string) => string): Promi
       rssPeakMb: r.rssPeakMb,
     };
     rows.push(row);
-    o.log(`  measured ${runtime} threads=${threads} batch=${batch}: ${med.toFixed(1)} ms`);
   }
   for (const r of rows) {
     const peer = (rt: Runtime) => rows.find((x) => x.runtime === rt && x.batch === r.batch && x.threads === r.threads);
