@@ -7,6 +7,7 @@ import { intField, sizeField, type ViTConfig } from '../network/config.js';
 import type { KernelExports } from '../runtime/kernels.js';
 import type { WasmMemory } from '../runtime/memory.js';
 import {
+  dequantizeRows,
   packedSize,
   packedSizeI8,
   packRows,
@@ -47,11 +48,8 @@ export interface Linear {
 export function linearWeight(mem: WasmMemory, l: Linear): Float32Array {
   if (l.w || !l.q) return unpackWeight(mem.f32(l.w, packedSize(l.N, l.K)), l.N, l.K);
   const { wq, sw, Kp } = l.q,
-    q = unpackWeightI8(new Int8Array(mem.memory.buffer, wq, Math.ceil(l.N / 8) * 8 * Kp), l.N, l.K),
-    scale = mem.f32(sw, l.N),
-    w = new Float32Array(l.N * l.K);
-  for (let n = 0; n < l.N; n++) for (let k = 0; k < l.K; k++) w[n * l.K + k] = scale[n] * q[n * l.K + k];
-  return w;
+    q = unpackWeightI8(new Int8Array(mem.memory.buffer, wq, Math.ceil(l.N / 8) * 8 * Kp), l.N, l.K);
+  return dequantizeRows(q, mem.f32(sw, l.N), l.K, new Float32Array(l.N * l.K));
 }
 
 export interface Norm {
@@ -406,11 +404,7 @@ export async function loadCheckpoint(
     // Reads tensor `name` as f32 (I8 dequantized) and hands it to `put`.
     const take = async (name: string, shape: number[], put: (data: Float32Array) => void) => {
       const { data, scale } = await read(name, shape);
-      if (scale) {
-        const K = data.length / scale.length;
-        for (let r = 0; r < scale.length; r++) for (let k = 0; k < K; k++) data[r * K + k] *= scale[r];
-      }
-      put(data);
+      put(scale ? dequantizeRows(data, scale, data.length / scale.length, data) : data);
     };
     const vector = async (name: string, len: number) => {
       const ptr = mem.alloc(len);

@@ -55,6 +55,13 @@ export function unpackWeight(packed: Float32Array, N: number, K: number): Float3
   return w;
 }
 
+/**
+ * Where output channel n's weight k sits in gemm_i8_4x8's packed layout (see packRowsI8), with
+ * `quads` = Kp / 4: the channel's base, then (k >> 2) · 32 + (k & 3) further.
+ */
+const i8Base = (n: number, quads: number) => ((n >> 3) * quads * 2 + ((n >> 2) & 1)) * 16 + (n & 3) * 4;
+const i8At = (base: number, k: number) => base + (k >> 2) * 32 + (k & 3);
+
 /** Bytes gemm_i8_4x8's packed (N, K) int8 weight occupies, and K padded to its k-quads. */
 export function packedSizeI8(N: number, K: number): { bytes: number; Kp: number } {
   const Kp = Math.ceil(K / 4) * 4;
@@ -79,11 +86,11 @@ export function packRowsI8(
   const quads = Math.ceil(K / 4);
   for (let r = 0; r < rows; r++) {
     const n = row0 + r,
-      base = ((n >> 3) * quads * 2 + ((n >> 2) & 1)) * 16 + (n & 3) * 4;
+      base = i8Base(n, quads);
     let sum = 0;
     for (let k = 0; k < K; k++) {
       const v = src[r * K + k];
-      dst[base + (k >> 2) * 32 + (k & 3)] = v;
+      dst[i8At(base, k)] = v;
       sum += v;
     }
     wsum[n] = sum;
@@ -104,10 +111,16 @@ export function unpackWeightI8(wq: Int8Array, N: number, K: number): Int8Array {
   const quads = Math.ceil(K / 4),
     q = new Int8Array(N * K);
   for (let n = 0; n < N; n++) {
-    const base = (((n >> 3) * quads * 2 + ((n >> 2) & 1)) * 16 + (n & 3) * 4) | 0;
-    for (let k = 0; k < K; k++) q[n * K + k] = wq[base + (k >> 2) * 32 + (k & 3)];
+    const base = i8Base(n, quads);
+    for (let k = 0; k < K; k++) q[n * K + k] = wq[i8At(base, k)];
   }
   return q;
+}
+
+/** int8 rows back to f32: out[r, k] = scale[r] · q[r, k], for rows of K (`out` may be `q` itself). */
+export function dequantizeRows(q: ArrayLike<number>, scale: Float32Array, K: number, out: Float32Array): Float32Array {
+  for (let r = 0; r < scale.length; r++) for (let k = 0; k < K; k++) out[r * K + k] = scale[r] * q[r * K + k];
+  return out;
 }
 
 /**
