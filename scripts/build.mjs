@@ -26,7 +26,7 @@ await build({
     kernels: 'src/runtime/kernels.ts',
     train: 'src/train/trainer.ts',
     'guide-data': 'src/cli/guide-data.ts',
-    mnist: 'src/train/mnist.ts',
+    mnist: 'src/cli/mnist.ts',
     'train-cli': 'src/cli/train-cli.ts',
   },
   outdir: 'dist',
@@ -84,7 +84,7 @@ await build({
 });
 writeFileSync('dist/worker.browser.js', sources.worker);
 writeFileSync('dist/train-worker.browser.js', sources.trainWorker);
-copyFileSync('src/runtime/coi-serviceworker.js', 'dist/coi-serviceworker.js');
+copyFileSync('src/platform/coi-serviceworker.js', 'dist/coi-serviceworker.js');
 
 // The guide (guide/): a static folder, served by `vit-wasm guide` or any static host. Everything it
 // loads is in it: the page, its script, the library file beside it (a copy of dist/vit-wasm.browser.js,
@@ -105,7 +105,7 @@ await build({
 });
 copyFileSync('dist/vit-wasm.browser.js', 'dist/guide/vit-wasm.browser.js');
 copyFileSync('guide/index.html', 'dist/guide/index.html');
-copyFileSync('src/runtime/coi-serviceworker.js', 'dist/guide/coi-serviceworker.js');
+copyFileSync('src/platform/coi-serviceworker.js', 'dist/guide/coi-serviceworker.js');
 cpSync('assets/mnist-vit', 'dist/guide/model', { recursive: true });
 cpSync('assets/digits', 'dist/guide/digits', { recursive: true });
 // the digits step 14 trains on, when the mnist package (a devDependency) is there to make them

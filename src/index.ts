@@ -3,8 +3,8 @@
  * @packageDocumentation
  */
 
+export type { PreprocessConfig, ViTConfig, ViTShape } from './io/config.js';
 export { decodeImage, type ImageInput, preprocess, type RawImage, readImage, resize } from './io/image.js';
-export { DEFAULT_LIMITS, type Limits } from './io/limits.js';
 export type { ModelLocation } from './io/source.js';
 export {
   type ClassifyOptions,
@@ -13,8 +13,7 @@ export {
   type Prediction,
   type RuntimeInfo,
   ViTModel,
-} from './model.js';
-export type { PreprocessConfig, ViTConfig, ViTShape } from './network/config.js';
+} from './model/model.js';
 export {
   attentionRollout,
   type LayerTrace,
@@ -23,6 +22,7 @@ export {
   softmax,
   type Tensor,
   type Trace,
-} from './network/trace.js';
+} from './nn/trace.js';
+export { DEFAULT_LIMITS, type Limits } from './platform/limits.js';
 export { hasRelaxedSimd, type SimdFlavor } from './runtime/kernels.js';
 export { createTrainer, type TrainDims, Trainer, type TrainOptions } from './train/trainer.js';

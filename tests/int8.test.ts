@@ -1,8 +1,8 @@
 // loadModel(…, { weights: 'int8' }): the encoder's linear layers on int8 weights (gemm_i8_4x8, whose
 // kernel tests are in kernels-i8.test.ts). Close to f32, and bit-identical at every thread count.
 import { describe, expect, test } from 'vitest';
+import { quantizeModel } from '../src/export/quantize.js';
 import { loadModel } from '../src/index.js';
-import { quantizeModel } from '../src/io/quantize.js';
 import { modelFiles } from '../src/io/source.js';
 import { WasmMemory } from '../src/runtime/memory.js';
 import { packWeightI8, unpackWeightI8 } from '../src/runtime/pack.js';

@@ -4,7 +4,7 @@
 // written here.
 import v8 from 'node:v8';
 import { describe, expect, test } from 'vitest';
-import { quantizeRows } from '../src/io/quantize.js';
+import { quantizeRows } from '../src/export/quantize.js';
 import {
   compileKernels,
   EPI,

@@ -5,7 +5,7 @@ import { readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { expect, test } from 'vitest';
-import { loadMnist } from '../src/train/mnist.js';
+import { loadMnist } from '../src/cli/mnist.js';
 import { FIXTURES } from './helpers.js';
 import { tempDir } from './tmp.js';
 

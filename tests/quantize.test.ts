@@ -1,8 +1,8 @@
 // quantize: f16 and int8 model directories, written in the Hugging Face layout from any scheme and
 // read back by the loader; f16 conversion rounds as numpy does; int8 is symmetric per output channel.
 import { describe, expect, test } from 'vitest';
+import { quantizeModel, quantizeRows, toF16 } from '../src/export/quantize.js';
 import { loadModel } from '../src/index.js';
-import { quantizeModel, quantizeRows, toF16 } from '../src/io/quantize.js';
 import { readSafetensorsHeader } from '../src/io/safetensors.js';
 import { modelFiles } from '../src/io/source.js';
 import { WasmMemory } from '../src/runtime/memory.js';

@@ -3,9 +3,9 @@
  * layout as every other worker (src/train/core.ts, trainLayout). One comlink call per step.
  */
 
+import { exposeToParent } from '../src/platform/platform.js';
 import { barrier } from '../src/runtime/barrier.js';
 import { instantiateKernels } from '../src/runtime/kernels.js';
-import { exposeToParent } from '../src/runtime/platform.js';
 import type { PoolWorkerApi } from '../src/runtime/pool.js';
 import { TrainCore, type TrainJob, type TrainWorkerInit, trainLayout } from '../src/train/core.js';
 
@@ -16,16 +16,16 @@ const api: PoolWorkerApi<TrainWorkerInit, TrainJob, number> = {
   init(o) {
     id = o.id;
     const layout = trainLayout(o.dims, o.perWorker, o.workers, o.base);
-    core = new TrainCore(
-      instantiateKernels(o.module, o.memory),
+    core = new TrainCore({
+      k: instantiateKernels(o.module, o.memory),
       layout,
-      o.dims,
-      o.options,
-      o.id,
-      o.workers,
-      o.memory,
-      barrier(o.memory, o.workers),
-    );
+      dims: o.dims,
+      options: o.options,
+      memory: o.memory,
+      id: o.id,
+      workers: o.workers,
+      sync: barrier(o.memory, o.workers),
+    });
   },
   run(job) {
     if (job.kind === 'forward') {

@@ -22,14 +22,14 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import v8 from 'node:v8';
+import { type QuantizeTarget, quantizeModel } from '../export/quantize.js';
+import type { ViTConfig } from '../io/config.js';
 import { PRESETS, randomModelFiles } from '../io/presets.js';
-import { type QuantizeTarget, quantizeModel } from '../io/quantize.js';
 import { modelFiles } from '../io/source.js';
-import { loadModel } from '../model.js';
-import type { ViTConfig } from '../network/config.js';
+import { loadModel } from '../model/model.js';
+import { importOptional } from '../platform/optional.js';
+import { packageFile } from '../platform/paths.js';
 import { WasmMemory } from '../runtime/memory.js';
-import { packageFile } from '../runtime/paths.js';
-import { importOptional } from './optional.js';
 
 /** `ort-web-int8` runs the dynamically quantized graph of `export-onnx --int8`. */
 export type Runtime =

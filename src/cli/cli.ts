@@ -6,16 +6,16 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { DEFAULT_LIMITS, type Limits } from '../io/limits.js';
+import { quantizeModel } from '../export/quantize.js';
 import { PRESETS, randomModelFiles } from '../io/presets.js';
-import { quantizeModel } from '../io/quantize.js';
 import { modelFiles } from '../io/source.js';
-import { loadModel, type Prediction, type ViTModel } from '../model.js';
+import { loadModel, type Prediction, type ViTModel } from '../model/model.js';
+import { DEFAULT_LIMITS, type Limits } from '../platform/limits.js';
+import { importAllOptional, MissingPackageError } from '../platform/optional.js';
+import { packageFile } from '../platform/paths.js';
 import { WasmMemory } from '../runtime/memory.js';
-import { packageFile } from '../runtime/paths.js';
 import { benchChild, benchPrep, runBench } from './bench.js';
 import { guideCommand } from './guide.js';
-import { importAllOptional, MissingPackageError } from './optional.js';
 import { evalCommand, trainCommand } from './train-cli.js';
 
 /** The model this package ships (trained by `vit-wasm train --dataset mnist`), and its sample digits. */

@@ -5,7 +5,7 @@
  * demand; the whole 10,000 would be 7.8 MB.
  */
 import { encode } from 'fast-png';
-import { loadMnist, MNIST_SIZE } from '../train/mnist.js';
+import { loadMnist, MNIST_SIZE } from './mnist.js';
 
 export const GUIDE_TRAIN = 2000;
 export const GUIDE_TEST = 500;

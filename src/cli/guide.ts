@@ -9,7 +9,7 @@ import { createServer } from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { packageFile } from '../runtime/paths.js';
+import { packageFile } from '../platform/paths.js';
 import { guideTrainingFiles } from './guide-data.js';
 
 const TYPES: Record<string, string> = {

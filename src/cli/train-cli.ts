@@ -3,10 +3,10 @@
  */
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
-import { loadModel } from '../model.js';
-import { defaultThreadCount } from '../runtime/platform.js';
-import { type DigitSet, loadMnist, MNIST_SIZE, normalizeDigits } from '../train/mnist.js';
+import { loadModel } from '../model/model.js';
+import { defaultThreadCount } from '../platform/platform.js';
 import { argmax, createTrainer, type TrainDims } from '../train/trainer.js';
+import { type DigitSet, loadMnist, MNIST_SIZE, normalizeDigits } from './mnist.js';
 
 type UsageErrorCtor = new (m: string) => Error;
 

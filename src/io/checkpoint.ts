@@ -3,7 +3,9 @@
  * VisionTransformer, torchvision vit_b_16), reconcile config.json with the tensor shapes, and copy
  * every tensor once, converted to f32, into its place in wasm memory (linear weights packed).
  */
-import { intField, sizeField, type ViTConfig } from '../network/config.js';
+
+import type { Int8Linear, Layer, Norm, PackedLinear, Weights } from '../nn/weights.js';
+import { overLimit } from '../platform/limits.js';
 import type { KernelExports } from '../runtime/kernels.js';
 import type { WasmMemory } from '../runtime/memory.js';
 import {
@@ -14,65 +16,14 @@ import {
   packRowsI8,
   packRowsScaled,
   paddedSize,
-  unpackWeight,
-  unpackWeightI8,
 } from '../runtime/pack.js';
-import { overLimit } from './limits.js';
+import type { ViTConfig } from './config.js';
+import { intField, sizeField } from './json.js';
 import { detectScheme, type Names, type Scheme } from './names.js';
 import { readSafetensorsHeader, type TensorInfo, TensorReader } from './safetensors.js';
 import { type ByteSource, type ModelFiles, readJson } from './source.js';
 
 export type { Scheme };
-
-/**
- * A linear layer in wasm memory: packed W (⌈N/8⌉, K, 8) and bias (N, read 8 at a time: padded, or
- * followed by other floats). A trainer also keeps W unpacked, (N, K) row-major, in `raw`.
- */
-export interface Linear {
-  /** Packed f32 W; 0 when the layer holds int8 weights only (`q`). */
-  w: number;
-  b: number;
-  N: number;
-  K: number;
-  raw?: number;
-  /**
-   * int8 weights for gemm_i8_4x8 (loadModel's `weights: 'int8'`): wq packed (⌈N/8⌉, Kp/4, 2, 4, 4)
-   * bytes, wsum (⌈N/8⌉·8) i32 channel sums, sw (⌈N/8⌉·8) f32 channel scales, Kp = K padded to 4.
-   */
-  q?: { wq: number; wsum: number; sw: number; Kp: number };
-}
-/**
- * A linear layer's W (N, K), row-major as in the checkpoint, read back out of its packed panels
- * (an int8-only layer's dequantized: scale[n] · q[n, k]).
- */
-export function linearWeight(mem: WasmMemory, l: Linear): Float32Array {
-  if (l.w || !l.q) return unpackWeight(mem.f32(l.w, packedSize(l.N, l.K)), l.N, l.K);
-  const { wq, sw, Kp } = l.q,
-    q = unpackWeightI8(new Int8Array(mem.memory.buffer, wq, Math.ceil(l.N / 8) * 8 * Kp), l.N, l.K);
-  return dequantizeRows(q, mem.f32(sw, l.N), l.K, new Float32Array(l.N * l.K));
-}
-
-export interface Norm {
-  g: number;
-  b: number;
-}
-export interface Layer {
-  ln1: Norm;
-  qkv: Linear;
-  proj: Linear;
-  ln2: Norm;
-  fc1: Linear;
-  fc2: Linear;
-}
-/** Pointers to every parameter, in the model's own terms. */
-export interface Weights {
-  patch: Linear;
-  cls: number;
-  pos: number;
-  layers: Layer[];
-  norm: Norm;
-  head: Linear;
-}
 
 /** Bytes of a weight matrix read at a time (at least one row): no tensor-sized buffers while loading. */
 const ROW_BLOCK_BYTES = 1 << 20;
@@ -434,7 +385,7 @@ export async function loadCheckpoint(
       N: number,
       K: number,
       wShape?: number[],
-    ): Promise<Linear> => {
+    ): Promise<PackedLinear> => {
       const w = mem.alloc(packedSize(N, K)),
         b = mem.alloc(paddedSize(N));
       const part = N / ws.length;
@@ -446,12 +397,17 @@ export async function loadCheckpoint(
         });
       if (bs)
         for (let i = 0; i < bs.length; i++) await take(bs[i], [part], (d) => mem.f32(b + i * part * 4, part).set(d));
-      return { w, b, N, K };
+      return { kind: 'packed', w, b, N, K };
     };
     // With `int8`, the encoder's linear layers hold int8 weights only (no f32 copy: a quarter of the
     // memory): an I8 tensor's own integers and scales, or f32/f16/bf16 quantized here per channel,
     // symmetric, as `vit-wasm quantize` writes them, so its files give back the same integers.
-    const encoderLinear = async (ws: string[], bs: string[] | null, N: number, K: number): Promise<Linear> => {
+    const encoderLinear = async (
+      ws: string[],
+      bs: string[] | null,
+      N: number,
+      K: number,
+    ): Promise<PackedLinear | Int8Linear> => {
       const k = opts.int8;
       if (!k) return linear(ws, bs, N, K);
       const part = N / ws.length,
@@ -486,7 +442,7 @@ export async function loadCheckpoint(
         });
       if (bs)
         for (let i = 0; i < bs.length; i++) await take(bs[i], [part], (d) => mem.f32(b + i * part * 4, part).set(d));
-      return { w: 0, b, N, K, q: { wq, wsum, sw, Kp } };
+      return { kind: 'int8', wq, wsum, sw, Kp, b, N, K };
     };
     const norm = async ([g, b]: [string, string]): Promise<Norm> => ({ g: await vector(g, D), b: await vector(b, D) });
 

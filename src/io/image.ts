@@ -7,10 +7,10 @@
 import { convertIndexedToRgb, decode as decodePng } from 'fast-png';
 import { Unzlib } from 'fflate';
 import jpeg from 'jpeg-js';
-import type { PreprocessConfig } from '../network/config.js';
-import { locate, readLocalFile } from '../runtime/platform.js';
-import { DEFAULT_LIMITS, type Limits, overLimit, readResponse } from './limits.js';
-import { fetchOk } from './source.js';
+import type { PreprocessConfig } from '../io/config.js';
+import { DEFAULT_LIMITS, type Limits, overLimit } from '../platform/limits.js';
+import { locate, readLocalFile } from '../platform/platform.js';
+import { fetchOk, readResponse } from './http.js';
 
 /** Decoded pixels: interleaved 8-bit channels (1 grey, 2 grey+alpha, 3 RGB, 4 RGBA), row-major. */
 export interface RawImage {
@@ -346,7 +346,7 @@ export async function readImage(input: ImageInput, limits: Partial<Limits> = {})
         lim,
       );
     const r = await fetchOk(at.url, 'image', lim.stallTimeoutMs);
-    return decodeBytes(await readResponse(r, at.url, 'image', 'maxImageBytes', lim.maxImageBytes), at.url, lim);
+    return decodeBytes(await readResponse(r, 'image', 'maxImageBytes', lim.maxImageBytes), at.url, lim);
   }
   if (input instanceof ArrayBuffer) return decodeBytes(new Uint8Array(input), 'image', lim);
   if (input instanceof Uint8Array) return decodeBytes(input, 'image', lim);

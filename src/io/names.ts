@@ -3,7 +3,7 @@
  * (also what vit-wasm writes), timm VisionTransformer and torchvision vit_b_16 & co. The loader reads
  * through them; the trainer, the presets and saved models use the Hugging Face list below.
  */
-import type { ViTShape } from '../network/config.js';
+import type { ViTShape } from '../io/config.js';
 
 export type Scheme = 'hf' | 'timm' | 'torchvision';
 

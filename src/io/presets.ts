@@ -3,7 +3,7 @@
  * benchmarks and for trying the runtime without downloading weights. Weights follow HF's ViT
  * initialisation scale (normal, std 0.02; layernorm γ near 1), so activations have realistic ranges.
  */
-import { hfConfigFiles, type ViTShape } from '../network/config.js';
+import { hfConfigFiles, type ViTShape } from '../io/config.js';
 import { hfParameters } from './names.js';
 import { encodeSafetensors } from './safetensors.js';
 

@@ -4,7 +4,7 @@
  * is validated before a byte of data is read, so a bad file fails with its name and the tensor at
  * fault instead of a wasm trap or silent garbage.
  */
-import { DEFAULT_LIMITS, overLimit } from './limits.js';
+import { DEFAULT_LIMITS, overLimit } from '../platform/limits.js';
 import type { ByteSource } from './source.js';
 
 /** The dtypes vit-wasm reads: floats, and I8 for int8-quantized weights (with a `_scale` tensor: src/io/quantize.ts). */

@@ -3,34 +3,19 @@
  * or files already in memory. Tensors are read one at a time straight into wasm memory, so no second
  * full copy of the weights is ever held in JS.
  */
-import { parseJson } from '../network/config.js';
-import { localModelFiles, locate } from '../runtime/platform.js';
-import { DEFAULT_LIMITS, type Limits, overLimit, readResponse, StallWatch, stallWatches } from './limits.js';
-
-export interface ByteSource {
-  /** The file's name, used in error messages. */
-  readonly name: string;
-  readonly size: number;
-  /** Bytes [offset, offset + length); `into` (at least `length` bytes, 8-byte aligned) may be filled and returned. */
-  read(offset: number, length: number, into?: Uint8Array): Promise<Uint8Array>;
-  close(): Promise<void>;
-}
+import type { ByteSource, ModelFiles } from '../platform/api.js';
+import { DEFAULT_LIMITS, type Limits, overLimit } from '../platform/limits.js';
+import { localModelFiles, locate } from '../platform/platform.js';
+import { discard, type Fetched, fetchOk, readResponse, StallWatch } from './http.js';
+import { parseJson } from './json.js';
 
 /** Bytes a Range request fetches at least (model files over HTTP): few requests, a bounded buffer. */
 const WINDOW = 8 << 20;
 
 /** A model directory: a path (Node), a URL (fetch), or a map of file name → contents. */
-export type ModelLocation = string | URL | Record<string, Uint8Array | ArrayBuffer | string>;
+export type { ByteSource, ModelFiles };
 
-export interface ModelFiles {
-  /** A label for messages (the directory or URL). */
-  readonly where: string;
-  /** What may be read (JSON size and depth, header size, labels, downloads). */
-  readonly limits: Limits;
-  exists(file: string): Promise<boolean>;
-  text(file: string): Promise<string>;
-  open(file: string): Promise<ByteSource>;
-}
+export type ModelLocation = string | URL | Record<string, Uint8Array | ArrayBuffer | string>;
 
 function memorySource(name: string, bytes: Uint8Array): ByteSource {
   return {
@@ -68,8 +53,8 @@ function inMemory(files: Record<string, Uint8Array | ArrayBuffer | string>, limi
 }
 
 /** A server's HTML page (an error page, a directory listing, a SPA's index) where a model file should be. */
-function htmlInstead(r: Response, u: string): Error | null {
-  const type = r.headers.get('content-type') ?? '';
+function htmlInstead({ response, url: u }: Fetched): Error | null {
+  const type = response.headers.get('content-type') ?? '';
   return /^text\/html/i.test(type)
     ? new Error(
         `vit-wasm: ${u}: the server sent an HTML page (Content-Type ${type}), not the model file: a wrong URL, or a server that answers missing files with a page`,
@@ -99,12 +84,12 @@ function overHttp(base: string, limits: Limits): ModelFiles {
     async text(f) {
       const u = url(f),
         r = await fetchOk(u, 'model file', limits.stallTimeoutMs);
-      const html = htmlInstead(r, u);
+      const html = htmlInstead(r);
       if (html) {
         await discard(r);
         throw html;
       }
-      return new TextDecoder().decode(await readResponse(r, u, 'model file', 'maxJsonBytes', limits.maxJsonBytes));
+      return new TextDecoder().decode(await readResponse(r, 'model file', 'maxJsonBytes', limits.maxJsonBytes));
     },
     async open(f) {
       // Fetched with Range requests of at least WINDOW bytes as the loader reads on, so the page
@@ -115,13 +100,13 @@ function overHttp(base: string, limits: Limits): ModelFiles {
       let whole: Uint8Array | null = null;
       let win: { at: number; bytes: Uint8Array } | null = null;
       // a server that ignores Range sends the whole file: kept (up to maxDownloadBytes) and read from
-      const wholeFile = async (r: Response): Promise<Uint8Array> => {
-        const html = htmlInstead(r, u);
+      const wholeFile = async (r: Fetched): Promise<Uint8Array> => {
+        const html = htmlInstead(r);
         if (html) {
           await discard(r);
           throw html;
         }
-        return readResponse(r, u, 'model file', 'maxDownloadBytes', limits.maxDownloadBytes);
+        return readResponse(r, 'model file', 'maxDownloadBytes', limits.maxDownloadBytes);
       };
       const ranged = async (offset: number, length: number): Promise<Uint8Array> => {
         if (whole) return whole.subarray(offset, offset + length);
@@ -131,7 +116,7 @@ function overHttp(base: string, limits: Limits): ModelFiles {
         const r = await fetchOk(u, 'model file', limits.stallTimeoutMs, {
           headers: { Range: `bytes=${offset}-${offset + want - 1}` },
         });
-        if (r.status === 200) {
+        if (r.response.status === 200) {
           whole = await wholeFile(r);
           if (whole.byteLength !== size)
             throw new Error(
@@ -139,11 +124,11 @@ function overHttp(base: string, limits: Limits): ModelFiles {
             );
           return whole.subarray(offset, offset + length);
         }
-        if (r.status !== 206) {
+        if (r.response.status !== 206) {
           await discard(r);
-          throw new Error(`vit-wasm: ${u}: a Range request got HTTP ${r.status}, expected 206 or 200`);
+          throw new Error(`vit-wasm: ${u}: a Range request got HTTP ${r.response.status}, expected 206 or 200`);
         }
-        const bytes = await readResponse(r, u, 'model file', 'maxDownloadBytes', limits.maxDownloadBytes);
+        const bytes = await readResponse(r, 'model file', 'maxDownloadBytes', limits.maxDownloadBytes);
         if (bytes.length !== want)
           throw new Error(`vit-wasm: ${u}: asked for ${want} bytes at ${offset}, got ${bytes.length}`);
         win = { at: offset, bytes };
@@ -151,8 +136,8 @@ function overHttp(base: string, limits: Limits): ModelFiles {
       };
       const first = await fetchOk(u, 'model file', limits.stallTimeoutMs, { headers: { Range: 'bytes=0-0' } });
       let size: number;
-      if (first.status === 206) {
-        size = Number(/\/(\d+)$/.exec(first.headers.get('content-range') ?? '')?.[1]);
+      if (first.response.status === 206) {
+        size = Number(/\/(\d+)$/.exec(first.response.headers.get('content-range') ?? '')?.[1]);
         await discard(first);
         if (!Number.isSafeInteger(size))
           throw new Error(`vit-wasm: ${u}: the server's Content-Range gives no file size`);
@@ -171,39 +156,6 @@ function overHttp(base: string, limits: Limits): ModelFiles {
       };
     },
   };
-}
-
-/**
- * fetch, with failures that name the URL: a network error (server down, CORS, offline), an HTTP
- * status outside 2xx, or a server that sends nothing for `stallMs`. `what` says what was being
- * fetched ("model file", "image"). Read the body with readResponse (which keeps the stall watch
- * going) or cancel it.
- */
-export async function fetchOk(url: string, what: string, stallMs: number, init?: RequestInit): Promise<Response> {
-  const watch = new StallWatch(url, stallMs);
-  let r: Response;
-  try {
-    r = await fetch(url, { ...init, signal: watch.controller.signal });
-  } catch (e) {
-    watch.done();
-    if (watch.controller.signal.aborted) throw watch.controller.signal.reason;
-    throw new Error(`vit-wasm: ${url}: cannot fetch ${what}: ${(e as Error).message}`);
-  }
-  if (!r.ok) {
-    watch.done();
-    await r.body?.cancel().catch(() => {});
-    throw new Error(
-      `vit-wasm: ${url}: cannot fetch ${what}: HTTP ${r.status}${r.statusText ? ` ${r.statusText}` : ''}`,
-    );
-  }
-  stallWatches.set(r, watch);
-  return r;
-}
-
-/** Stops a response's stall watch and discards its body. */
-async function discard(r: Response): Promise<void> {
-  stallWatches.get(r)?.done();
-  await r.body?.cancel().catch(() => {});
 }
 
 /**

@@ -5,7 +5,7 @@
  */
 
 import { KERNELS_WASM } from '../../build/kernels-wasm.js';
-import { enableRelaxedSimd } from './platform.js';
+import { enableRelaxedSimd } from '../platform/platform.js';
 
 /** GEMM epilogues; the numbers are the `epi` argument of assembly/gemm.ts. */
 export const EPI = { STORE: 0, ADD: 1, GELU: 2 } as const;

@@ -8,8 +8,8 @@
  * other workers out of the barrier, and the whole pool is replaced before the next forward.
  */
 import * as Comlink from 'comlink';
+import { startWorker, type WorkerHandle, type WorkerKind } from '../platform/platform.js';
 import { AbortedError, abortBarrier, resetBarrier, resetCounters } from './barrier.js';
-import { startWorker, type WorkerHandle, type WorkerKind } from './platform.js';
 
 /** What a pool worker script exposes through comlink. */
 export interface PoolWorkerApi<Init, Job, Result> {

@@ -1,17 +1,18 @@
 /**
  * Training's memory and arithmetic: where every parameter, gradient, moment and activation lives
- * (one layout, computed alike by every worker), and one worker's share of a step: src/network/vit.ts's
+ * (one layout, computed alike by every worker), and one worker's share of a step: src/nn/vit.ts's
  * forward and backward over its slice of the batch, then its range of the gradient reduction,
  * clipping, AdamW and re-packing. src/train/trainer.ts drives it.
  */
-import type { Linear, Norm, Weights } from '../io/checkpoint.js';
 import { type HfParameter, hfNames, hfParameters } from '../io/names.js';
-import type { ViTShape } from '../network/config.js';
-import { Exec } from '../network/ops.js';
-import { backwardBuffers, keptPlan, vitBackward, vitForward } from '../network/vit.js';
+import { Exec } from '../nn/ops.js';
+import { backwardBuffers, trainingPlan } from '../nn/plan.js';
+import type { ViTShape } from '../nn/shape.js';
+import { vitBackward, vitForward } from '../nn/vit.js';
+import type { Gradients, LinearGrad, Norm, TrainableLinear, Weights } from '../nn/weights.js';
 import type { KernelExports } from '../runtime/kernels.js';
 import { packedSize, packRows } from '../runtime/pack.js';
-import type { TrainOptions } from './trainer.js';
+import type { Options } from './options.js';
 
 export interface Param extends HfParameter {
   offset: number;
@@ -35,50 +36,58 @@ export function argmax(row: ArrayLike<number>): number {
   return best;
 }
 
-export type Options = Required<Omit<TrainOptions, 'from' | 'labels' | 'threads' | 'workerUrl'>> & { labels: string[] };
+export type { Options };
 
 /**
- * The forward's {@link Weights} over a parameter buffer at `base` (Hugging Face layout): every
- * linear's unpacked W in `raw`, and in `w` its packed copy from `pack` — or, for gradients (no
- * `pack`), the unpacked W's gradient itself.
+ * Every parameter's place in a buffer at `base` laid out as `params` (Hugging Face layout), in the
+ * model's terms: `lin` makes each linear layer from its W's and b's pointers.
  */
-function weightsAt(
+function paramsAt<L>(
   d: ViTShape,
   params: Param[],
   base: number,
-  pack: ((N: number, K: number) => number) | null,
-): Weights {
+  lin: (w: number, b: number, N: number, K: number) => L,
+): Weights<L> {
   const offset = new Map(params.map((p) => [p.name, p.offset]));
   const at = (name: string) => base + offset.get(name)! * 4;
   const n = hfNames('vit.'),
     D = d.hiddenSize,
     M = d.intermediateSize;
-  const lin = (w: string, b: string, N: number, K: number): Linear => ({
-    w: pack ? pack(N, K) : at(w),
-    raw: at(w),
-    b: at(b),
-    N,
-    K,
-  });
+  const linear = (w: string, b: string, N: number, K: number) => lin(at(w), at(b), N, K);
   const norm = ([g, b]: [string, string]): Norm => ({ g: at(g), b: at(b) });
   return {
-    patch: lin(n.patchW, n.patchB, D, d.numChannels * d.patchSize ** 2),
+    patch: linear(n.patchW, n.patchB, D, d.numChannels * d.patchSize ** 2),
     cls: at(n.cls),
     pos: at(n.pos),
     layers: Array.from({ length: d.numLayers }, (_, i) => {
       const l = n.layer(i);
       return {
         ln1: norm(l.ln1),
-        qkv: lin(l.qkvW[0], l.qkvB[0], 3 * D, D),
-        proj: lin(l.projW, l.projB, D, D),
+        qkv: linear(l.qkvW[0], l.qkvB[0], 3 * D, D),
+        proj: linear(l.projW, l.projB, D, D),
         ln2: norm(l.ln2),
-        fc1: lin(l.fc1W, l.fc1B, M, D),
-        fc2: lin(l.fc2W, l.fc2B, D, M),
+        fc1: linear(l.fc1W, l.fc1B, M, D),
+        fc2: linear(l.fc2W, l.fc2B, D, M),
       };
     }),
     norm: norm([n.normG, n.normB]),
-    head: lin(n.headW, n.headB, d.numLabels, D),
+    head: linear(n.headW, n.headB, d.numLabels, D),
   };
+}
+
+/** The forward's weights over the parameters at `base`: each W unpacked there, and packed in a copy from `pack`. */
+function trainableAt(
+  d: ViTShape,
+  params: Param[],
+  base: number,
+  pack: (N: number, K: number) => number,
+): Weights<TrainableLinear> {
+  return paramsAt(d, params, base, (raw, b, N, K) => ({ kind: 'trainable', w: pack(N, K), raw, b, N, K }));
+}
+
+/** The gradients over a buffer at `base` laid out as the parameters. */
+function gradientsAt(d: ViTShape, params: Param[], base: number): Gradients {
+  return paramsAt(d, params, base, (dw, db, N, K): LinearGrad => ({ dw, db, N, K }));
 }
 
 /**
@@ -86,7 +95,7 @@ function weightsAt(
  * arguments, so each pool worker computes the same layout as the main thread.
  * Shared: parameters P, gradients G, Adam moments M and V, packed linear weights, per-worker norm
  * partials. Per worker: its gradient buffer (G itself when there is one worker), the activations
- * of src/vit.ts's training plan, and the backward's buffers.
+ * of src/nn/plan.ts's training plan, and the backward's buffers.
  */
 export function trainLayout(d: ViTShape, perWorker: number, workers: number, base: number) {
   let top = base;
@@ -103,13 +112,13 @@ export function trainLayout(d: ViTShape, perWorker: number, workers: number, bas
     M = alloc(n),
     V = alloc(n),
     sq = alloc(workers);
-  const weights = weightsAt(d, params, P, (N, K) => alloc(packedSize(N, K)));
+  const weights = trainableAt(d, params, P, (N, K) => alloc(packedSize(N, K)));
   const perWorkerBuffers = Array.from({ length: workers }, () => {
     const g = workers === 1 ? G : alloc(n);
     return {
       G: g,
-      grads: weightsAt(d, params, g, null),
-      acts: keptPlan(alloc, d, perWorker, false),
+      grads: gradientsAt(d, params, g),
+      acts: trainingPlan(alloc, d, { B: perWorker }),
       bwd: backwardBuffers(alloc, d, perWorker),
     };
   });
@@ -117,28 +126,47 @@ export function trainLayout(d: ViTShape, perWorker: number, workers: number, bas
 }
 export type TrainLayout = ReturnType<typeof trainLayout>;
 
+/** What a {@link TrainCore} works on: the kernels, the layout every worker shares, and which worker it is. */
+export interface TrainCoreOptions {
+  k: KernelExports;
+  layout: TrainLayout;
+  dims: ViTShape;
+  options: Options;
+  memory: WebAssembly.Memory;
+  /** This worker's index and the number of workers. Default 0 of 1. */
+  id?: number;
+  workers?: number;
+  /** The barrier between the update's phases. Default none (one worker). */
+  sync?: () => void;
+}
+
 /**
- * One worker's share of training over the shared layout: src/vit.ts's forward and backward of its
+ * One worker's share of training over the shared layout: src/nn/vit.ts's forward and backward of its
  * images into its own gradient buffer, then its range of the reduction, clipping norm, AdamW and re-packing.
  */
 export class TrainCore {
   private readonly w: TrainLayout['workers'][number];
   private readonly range: [number, number];
   private readonly ex: Exec;
+  private readonly L: TrainLayout;
+  private readonly d: ViTShape;
+  private readonly o: Options;
+  readonly id: number;
+  readonly workers: number;
+  private readonly memory: WebAssembly.Memory;
+  private readonly sync: () => void;
 
-  constructor(
-    k: KernelExports,
-    private readonly L: TrainLayout,
-    private readonly d: ViTShape,
-    private readonly o: Options,
-    readonly id: number,
-    readonly workers: number,
-    private readonly memory: WebAssembly.Memory,
-    private readonly sync: () => void = () => {},
-  ) {
+  constructor({ k, layout: L, dims, options, memory, id = 0, workers = 1, sync = () => {} }: TrainCoreOptions) {
+    this.L = L;
+    this.d = dims;
+    this.o = options;
+    this.id = id;
+    this.workers = workers;
+    this.memory = memory;
+    this.sync = sync;
     this.w = L.workers[id];
     // this worker's ops run on its own images only: an Exec of one
-    this.ex = new Exec(k, memory, this.w.acts.scratch[0]);
+    this.ex = new Exec({ k, memory, scratch: this.w.acts.scratch[0] });
     const per = Math.ceil(L.n / workers);
     this.range = [Math.min(L.n, id * per), Math.min(L.n, (id + 1) * per)];
   }
@@ -220,7 +248,7 @@ export class TrainCore {
       list = [w.patch, w.head, ...w.layers.flatMap((l) => [l.qkv, l.proj, l.fc1, l.fc2])];
     list.forEach((l, j) => {
       if (all || j % this.workers === this.id)
-        packRows(this.f32(l.w, packedSize(l.N, l.K)), this.f32(l.raw!, l.N * l.K), 0, l.N, l.K);
+        packRows(this.f32(l.w, packedSize(l.N, l.K)), this.f32(l.raw, l.N * l.K), 0, l.N, l.K);
     });
   }
 }

@@ -1,16 +1,17 @@
 /**
  * Training, the public side: createTrainer and Trainer. Cross-entropy, backprop through
- * src/network/vit.ts, gradient-norm clipping and AdamW with decoupled weight decay under a warmup +
+ * src/nn/vit.ts, gradient-norm clipping and AdamW with decoupled weight decay under a warmup +
  * cosine schedule. Parameters live once, in Hugging Face's layout and names, in wasm memory; linear
  * weights are re-packed for the forward GEMM after every step. One thread in the calling thread, or
  * data parallel over a worker pool (src/train/core.ts is one worker's share).
  */
+
+import { hfConfigFiles } from '../io/config.js';
 import { encodeSafetensors, readSafetensorsHeader, TensorReader } from '../io/safetensors.js';
 import { type ModelLocation, modelFiles, readJson } from '../io/source.js';
-import { hfConfigFiles, type ViTShape } from '../network/config.js';
+import { sharedMemoryUnavailable, writeLocalFiles } from '../platform/platform.js';
 import { compileKernels, instantiateKernels } from '../runtime/kernels.js';
 import { WasmMemory } from '../runtime/memory.js';
-import { sharedMemoryUnavailable, writeLocalFiles } from '../runtime/platform.js';
 import { checkThreads, WorkerPool } from '../runtime/pool.js';
 import {
   argmax,
@@ -22,43 +23,10 @@ import {
   type TrainWorkerInit,
   trainLayout,
 } from './core.js';
+import type { TrainDims, TrainOptions } from './options.js';
 
+export type { TrainDims, TrainOptions };
 export { argmax };
-
-/** The shape of a ViT to train (the same type a loaded model's config extends). */
-export type TrainDims = ViTShape;
-
-/** Optimiser and schedule settings for {@link createTrainer}. */
-export interface TrainOptions {
-  /** Largest batch `step` and `evaluate` will see (activations are planned for it). Default 64. */
-  maxBatch?: number;
-  /** Peak learning rate. Default 1e-3. */
-  lr?: number;
-  /** Decoupled weight decay on the weight matrices (not biases, norms, cls or positions). Default 0.05. */
-  weightDecay?: number;
-  beta1?: number;
-  beta2?: number;
-  adamEps?: number;
-  /** Linear warmup steps from 0 to `lr`. Default 0. */
-  warmupSteps?: number;
-  /** Cosine decay to 0 at this step; 0 keeps `lr` after the warmup. Default 0. */
-  totalSteps?: number;
-  /** Clip the global gradient norm to this; 0 turns clipping off. Default 1. */
-  clipNorm?: number;
-  /** Seed of the initial weights (when not loaded from a checkpoint). Default 0. */
-  seed?: number;
-  /** Class labels for the saved config's id2label. Default "0", "1", … */
-  labels?: string[];
-  /** Start from this checkpoint (Hugging Face names) instead of random weights. */
-  from?: ModelLocation;
-  /** Workers for data-parallel training. Default 1 (in the calling thread). */
-  threads?: number;
-  /**
-   * Where the training worker script is served, for pages whose Content-Security-Policy forbids
-   * `blob:` workers: the package's `dist/train-worker.browser.js` (browsers) or `dist/train-worker.js` (Node).
-   */
-  workerUrl?: string | URL;
-}
 
 /** A ViT being trained. Create with {@link createTrainer}. */
 export class Trainer {
@@ -313,7 +281,7 @@ async function initialise(
 }
 
 /** Reads the dimensions of a checkpoint's config.json for training. */
-async function dimsFrom(where: ModelLocation): Promise<ViTShape> {
+async function dimsFrom(where: ModelLocation): Promise<TrainDims> {
   const files = await modelFiles(where);
   const c = (await readJson(files, 'config.json')) as Record<string, number | number[]>;
   const size = c.image_size;
@@ -385,7 +353,13 @@ export async function createTrainer(dims: TrainDims | null, options: TrainOption
   mem.alloc((layout.end - base) / 4);
   await initialise(mem.f32(layout.P, layout.n), layout.params, options.from, o.seed);
   if (!pooled) {
-    const core = new TrainCore(instantiateKernels(module, mem.memory), layout, d, o, 0, 1, mem.memory);
+    const core = new TrainCore({
+      k: instantiateKernels(module, mem.memory),
+      layout,
+      dims: d,
+      options: o,
+      memory: mem.memory,
+    });
     core.repack(true);
     return new Trainer(d, o, mem, core, null, layout);
   }
@@ -398,6 +372,8 @@ export async function createTrainer(dims: TrainDims | null, options: TrainOption
     init: (id) => ({ module, memory: mem.memory, dims: d, options: o, perWorker, workers: W, id, base }),
   });
   await pool.started();
-  new TrainCore(instantiateKernels(module, mem.memory), layout, d, o, 0, 1, mem.memory).repack(true);
+  new TrainCore({ k: instantiateKernels(module, mem.memory), layout, dims: d, options: o, memory: mem.memory }).repack(
+    true,
+  );
   return new Trainer(d, o, mem, null, pool, layout);
 }

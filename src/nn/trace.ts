@@ -1,12 +1,12 @@
 /**
- * Inspection, the third use of src/vit.ts's forward: every tensor the walk through a ViT names, for
+ * Inspection, the third use of src/nn/vit.ts's forward: every tensor the walk through a ViT names, for
  * one image, read out of an inspection plan (every layer kept, attention and MLP outputs apart
  * from the residual sums) after the forward has run. Also pooling for embeddings.
  */
-import type { Weights } from '../io/checkpoint.js';
 import type { WasmMemory } from '../runtime/memory.js';
-import type { ViTShape } from './config.js';
-import { type Activations, tokens } from './vit.js';
+import type { Activations, InspectedLayerActivations } from './plan.js';
+import { tokens, type ViTShape } from './shape.js';
+import type { Weights } from './weights.js';
 
 /** A tensor of a trace: its values (row-major, a copy) and its dims. */
 export interface Tensor {
@@ -106,8 +106,8 @@ export function softmax(logits: ArrayLike<number>): Float32Array {
   return Float32Array.from(e, (v) => v / s);
 }
 
-/** Reads the trace of image 0 out of an inspection plan (src/vit.ts keptPlan with keepParts) after its forward. */
-export function readTrace(mem: WasmMemory, c: ViTShape, w: Weights, a: Activations): Trace {
+/** Reads the trace of image 0 out of an inspection plan (src/nn/plan.ts, inspectionPlan) after its forward. */
+export function readTrace(mem: WasmMemory, c: ViTShape, w: Weights, a: Activations<InspectedLayerActivations>): Trace {
   const { Np, T } = tokens(c),
     D = c.hiddenSize,
     H = c.numHeads,

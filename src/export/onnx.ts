@@ -4,10 +4,10 @@
  * exactly what vit-wasm runs. Protobuf is written by hand: the graph needs a dozen message types.
  */
 
-import type { ViTConfig } from '../network/config.js';
+import type { ViTConfig } from '../io/config.js';
+import { type Linear, linearWeight, type Norm, type Weights } from '../nn/weights.js';
 import type { WasmMemory } from '../runtime/memory.js';
 import { quantizeRows } from '../runtime/pack.js';
-import { type Linear, linearWeight, type Norm, type Weights } from './checkpoint.js';
 
 // ---- protobuf wire format ----
 class Pb {

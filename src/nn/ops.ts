@@ -1,5 +1,5 @@
 /**
- * The ops of src/vit.ts, each forward beside its backward. A forward op's work is cut into chunks
+ * The ops of src/nn/vit.ts, each forward beside its backward. A forward op's work is cut into chunks
  * that the workers claim from a shared counter (with one worker, it just runs them all), and `sync`
  * is the barrier that ends the op. A chunk's arithmetic never depends on who runs it, so results
  * are bit-identical for every worker count. Backward ops run in one worker over its own slice of
@@ -7,48 +7,72 @@
  * Pointers are byte addresses in the wasm memory; shapes are given per argument.
  */
 
-import type { Linear, Norm } from '../io/checkpoint.js';
 import { COUNTERS, MAX_OPS } from '../runtime/barrier.js';
 import { EPI, type Epilogue, KERNELS, type KernelExports } from '../runtime/kernels.js';
-import type { Quant } from './vit.js';
+import type { Quant } from './plan.js';
+import type { Int8Linear, Linear, LinearGrad, Norm, TrainableLinear } from './weights.js';
 
 /** Chunks per worker per op: enough to even out a worker that falls behind, few enough to be cheap. */
 const CHUNKS_PER_WORKER = 4;
 
+/** What an {@link Exec} runs on. */
+export interface ExecOptions {
+  k: KernelExports;
+  memory: WebAssembly.Memory;
+  /** This worker's scratch: four rows of attention scores (4 × T8 floats, T8 = T rounded up to 8). */
+  scratch: number;
+  /** In a pool: the workers, the shared control words, the barrier. Alone (absent): every chunk runs here. */
+  pool?: {
+    workers: number;
+    ctl: Int32Array;
+    sync: () => void;
+    /** Called with each op's number before its work starts (fault tests: exit at op N). */
+    onOp?: (op: number) => void;
+  };
+}
+
+/** How a linear layer runs: its epilogue, its input's row stride, where int8 layers quantize their input. */
+export interface LinearOptions {
+  epi?: Epilogue;
+  /** Floats between input rows. Default K. */
+  lda?: number;
+  /** The plan's room for quantized input rows; int8 layers need it. */
+  quant?: Quant;
+}
+
 export class Exec {
   private op = 0;
-  /** Where a forward's int8 linear layers quantize their input rows (set by vitForward from its plan). */
-  quant: Quant | null = null;
+  readonly k: KernelExports;
+  readonly scratch: number;
+  readonly workers: number;
+  private readonly memory: WebAssembly.Memory;
+  private readonly pool: ExecOptions['pool'];
 
-  constructor(
-    readonly k: KernelExports,
-    private readonly memory: WebAssembly.Memory,
-    /** This worker's scratch: four rows of attention scores (4 × T8 floats, T8 = T rounded up to 8). */
-    readonly scratch: number,
-    readonly workers = 1,
-    /** The shared control words (pool only). */
-    private readonly ctl: Int32Array | null = null,
-    private readonly sync: () => void = () => {},
-    /** Called with each op's number before its work starts (fault tests: exit at op N). */
-    private readonly onOp: ((op: number) => void) | null = null,
-  ) {}
+  constructor(o: ExecOptions) {
+    this.k = o.k;
+    this.memory = o.memory;
+    this.scratch = o.scratch;
+    this.pool = o.pool;
+    this.workers = o.pool?.workers ?? 1;
+  }
 
   /** Runs body(c) for every chunk c < n this worker claims, then meets the others. */
   private each(n: number, body: (c: number) => void): void {
-    if (!this.ctl) {
+    const pool = this.pool;
+    if (!pool) {
       for (let c = 0; c < n; c++) body(c);
       return;
     }
     if (this.op >= MAX_OPS) throw new Error(`vit-wasm: a forward has more than ${MAX_OPS} ops`);
-    this.onOp?.(this.op);
+    pool.onOp?.(this.op);
     const slot = COUNTERS + this.op++;
-    for (let c = Atomics.add(this.ctl, slot, 1); c < n; c = Atomics.add(this.ctl, slot, 1)) body(c);
-    this.sync();
+    for (let c = Atomics.add(pool.ctl, slot, 1); c < n; c = Atomics.add(pool.ctl, slot, 1)) body(c);
+    pool.sync();
   }
 
   /** Units of work per chunk, for `units` units. */
   private per(units: number): number {
-    if (!this.ctl) return Math.max(1, units); // alone (training workers, the one-thread fallback): one chunk, one kernel call
+    if (!this.pool) return Math.max(1, units); // alone (training workers, the one-thread fallback): one chunk, one kernel call
     return Math.max(1, Math.floor(units / (CHUNKS_PER_WORKER * this.workers)));
   }
 
@@ -93,15 +117,15 @@ export class Exec {
 
   /**
    * y (M, N) = epi(x (M, lda) · Wᵀ + b), in tiles (see {@link tiles}). A layer with int8 weights
-   * (in a plan with room to quantize its input) runs {@link linearI8}.
+   * runs {@link linearI8}, quantizing its input in `quant`.
    */
-  linear(x: number, l: Linear, y: number, M: number, epi: Epilogue = EPI.STORE, lda = l.K): void {
-    if (l.q && this.quant) {
-      this.linearI8(x, l, y, M, epi, lda);
+  linear(x: number, l: Linear, y: number, M: number, { epi = EPI.STORE, lda = l.K, quant }: LinearOptions = {}): void {
+    if (l.kind === 'int8') {
+      // an int8 layer in a plan without room to quantize: a bug in the plan, not in the input
+      if (!quant) throw new Error('vit-wasm: internal: an int8 linear layer run without a quantization plan');
+      this.linearI8(x, l, y, M, epi, lda, quant);
       return;
     }
-    // an int8-only layer in a plan without room to quantize: a bug in the plan, not in the input
-    if (!l.w) throw new Error('vit-wasm: internal: an int8 linear layer run without a quantization plan');
     const { N, K } = l;
     this.tiles(
       M,
@@ -120,9 +144,9 @@ export class Exec {
    * barrier between the two, and the rows still in cache); in column panels every panel needs every
    * row, so all rows are quantized first, as an op of their own.
    */
-  private linearI8(x: number, l: Linear, y: number, M: number, epi: Epilogue, lda: number): void {
-    const { wq, wsum, sw, Kp } = l.q!,
-      { aq, sa, za } = this.quant!,
+  private linearI8(x: number, l: Int8Linear, y: number, M: number, epi: Epilogue, lda: number, q: Quant): void {
+    const { wq, wsum, sw, Kp } = l,
+      { aq, sa, za } = q,
       N = l.N,
       [TM, TN] = KERNELS.gemmI8.tile;
     const quantize = (r0: number, r1: number) =>
@@ -173,10 +197,17 @@ export class Exec {
    * `sep` the projection is kept there (M, N) and the sum formed after it (inspection); else it is
    * added in the GEMM's epilogue, in place when xout is xin. Both give the same bits.
    */
-  residual(x: number, l: Linear, xin: number, xout: number, M: number, sep = 0): void {
+  residual(
+    x: number,
+    l: Linear,
+    xin: number,
+    xout: number,
+    M: number,
+    { sep, quant }: { sep?: number; quant?: Quant } = {},
+  ): void {
     const n = M * l.N;
-    if (sep) {
-      this.linear(x, l, sep, M);
+    if (sep !== undefined) {
+      this.linear(x, l, sep, M, { quant });
       this.elementwise(n, (i0, i1) => {
         const a = this.f32(xin, n),
           b = this.f32(sep, n),
@@ -186,28 +217,27 @@ export class Exec {
       return;
     }
     if (xout !== xin) this.elementwise(n, (i0, i1) => this.f32(xout, n).set(this.f32(xin, n).subarray(i0, i1), i0));
-    this.linear(x, l, xout, M, EPI.ADD);
+    this.linear(x, l, xout, M, { epi: EPI.ADD, quant });
   }
 
   /** y (M, N) = GELU(x (M, K) · Wᵀ + b): fused in the GEMM epilogue, or with `u` (M, N) the pre-activation kept there first. */
-  linearGelu(x: number, l: Linear, y: number, M: number, u = 0): void {
-    if (!u) {
-      this.linear(x, l, y, M, EPI.GELU);
+  linearGelu(x: number, l: Linear, y: number, M: number, { u, quant }: { u?: number; quant?: Quant } = {}): void {
+    if (u === undefined) {
+      this.linear(x, l, y, M, { epi: EPI.GELU, quant });
       return;
     }
-    this.linear(x, l, u, M);
+    this.linear(x, l, u, M, { quant });
     this.elementwise(M * l.N, (i0, i1) => this.k.gelu(u + i0 * 4, y + i0 * 4, i1 - i0));
   }
 
   /**
-   * Backward of {@link linear} over R rows: dX (R, K) = dY (R, N) · W (dx 0: not needed);
-   * dW += dYᵀ · X into g.w (N, K); db += Σ dY into g.b (N). W is read unpacked (`l.raw`).
+   * Backward of {@link linear} over R rows: dX (R, K) = dY (R, N) · W (no dx: not needed);
+   * dW += dYᵀ · X into g.dw (N, K); db += Σ dY into g.db (N). W is read unpacked (`l.raw`).
    */
-  linearBackward(x: number, l: Linear, g: Linear, dy: number, dx: number, R: number): void {
-    if (!l.raw) throw new Error('vit-wasm: linearBackward needs the unpacked weights (a training plan)');
-    if (dx) this.k.gemm_4x8_strided(dy, l.N * 4, 4, l.raw, l.K * 4, dx, l.K, R, l.K, l.N, EPI.STORE);
-    this.k.gemm_4x8_strided(dy, 4, l.N * 4, x, l.K * 4, g.w, l.K, l.N, l.K, R, EPI.ADD);
-    this.k.colsum(dy, g.b, R, l.N);
+  linearBackward(x: number, l: TrainableLinear, g: LinearGrad, dy: number, dx: number | undefined, R: number): void {
+    if (dx !== undefined) this.k.gemm_4x8_strided(dy, l.N * 4, 4, l.raw, l.K * 4, dx, l.K, R, l.K, l.N, EPI.STORE);
+    this.k.gemm_4x8_strided(dy, 4, l.N * 4, x, l.K * 4, g.dw, l.K, l.N, l.K, R, EPI.ADD);
+    this.k.colsum(dy, g.db, R, l.N);
   }
 
   /** Backward of the GELU: dx (n) = GELU'(u) · dy, u the pre-activation. */
@@ -246,9 +276,10 @@ export class Exec {
 
   /**
    * out (B·T, D) = heads of softmax(QKᵀ/√dh)V from qkv (B·T, 3D). First every (image, head) packs
-   * K_hᵀ panels into kt (B, H, ⌈T/8⌉, dh, 8); then chunks of query rows of one head each. probs (B, H, T, T) or 0.
+   * K_hᵀ panels into kt (B, H, ⌈T/8⌉, dh, 8); then chunks of query rows of one head each. probs
+   * (B, H, T, T), when kept, gets every softmax.
    */
-  attention(qkv: number, kt: number, out: number, B: number, T: number, D: number, H: number, probs = 0): void {
+  attention(qkv: number, kt: number, out: number, B: number, T: number, D: number, H: number, probs?: number): void {
     const dh = D / H,
       scale = 1 / Math.sqrt(dh),
       T8 = Math.ceil(T / 8) * 8;
@@ -262,7 +293,7 @@ export class Exec {
         kt + p * dh * T8 * 4,
         out + b * T * D * 4,
         this.scratch,
-        probs ? probs + p * T * T * 4 : 0,
+        probs !== undefined ? probs + p * T * T * 4 : 0, // 0: the kernel keeps no map
         T,
         D,
         dh,
@@ -272,7 +303,7 @@ export class Exec {
         i1,
       );
     };
-    if (!this.ctl) {
+    if (!this.pool) {
       // alone: pack each head's Kᵀ just before its rows use it, while it is in cache
       for (let p = 0; p < B * H; p++) {
         pack(p);

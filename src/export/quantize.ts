@@ -8,13 +8,15 @@
  * and config.json carries `"vit_wasm_quantization": { "weights": "int8", … }`. Both are written in
  * the Hugging Face layout, whatever scheme the source used.
  */
-import { hfConfigFiles, type ViTConfig } from '../network/config.js';
+
+import { loadCheckpoint } from '../io/checkpoint.js';
+import { hfConfigFiles, type ViTConfig } from '../io/config.js';
+import { hfNames } from '../io/names.js';
+import { encodeSafetensors, type TensorOut } from '../io/safetensors.js';
+import { type ModelFiles, readJson } from '../io/source.js';
+import { type Linear, linearWeight, type Weights } from '../nn/weights.js';
 import type { WasmMemory } from '../runtime/memory.js';
 import { quantizeRows } from '../runtime/pack.js';
-import { type Linear, linearWeight, loadCheckpoint, type Weights } from './checkpoint.js';
-import { hfNames } from './names.js';
-import { encodeSafetensors, type TensorOut } from './safetensors.js';
-import { type ModelFiles, readJson } from './source.js';
 
 export { quantizeRows };
 

@@ -8,8 +8,7 @@
 // Filled in by scripts/build.mjs: the minified browser worker bundles (empty inside the workers themselves).
 import { TRAIN_WORKER_SOURCE, WORKER_SOURCE } from 'vit-wasm:embedded-workers';
 import * as Comlink from 'comlink';
-import type { ModelFiles } from '../io/source.js';
-import type { WorkerHandle, WorkerKind } from './platform-api.js';
+import type { ModelFiles, WorkerHandle, WorkerKind } from './api.js';
 
 export const PLATFORM: 'node' | 'browser' = 'browser';
 

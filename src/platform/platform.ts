@@ -12,10 +12,9 @@ import v8 from 'node:v8';
 import { parentPort, Worker } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
-import { type Limits, overLimit } from '../io/limits.js';
-import type { ModelFiles } from '../io/source.js';
+import type { ModelFiles, WorkerHandle, WorkerKind } from './api.js';
+import { type Limits, overLimit } from './limits.js';
 import { packageFile } from './paths.js';
-import type { WorkerHandle, WorkerKind } from './platform-api.js';
 
 export const PLATFORM: 'node' | 'browser' = 'node';
 

@@ -2,20 +2,21 @@
  * The public model: load a checkpoint directory, run the forward, classify images.
  */
 
-import type { WorkerInit } from '../workers/worker.js';
-import { loadCheckpoint, type Scheme, type Weights } from './io/checkpoint.js';
-import { type ImageInput, preprocess, readImage } from './io/image.js';
-import { type Limits, resolveLimits } from './io/limits.js';
-import { exportOnnx } from './io/onnx.js';
-import { type ModelLocation, modelFiles, readJson } from './io/source.js';
-import { type PreprocessConfig, parsePreprocess, type ViTConfig } from './network/config.js';
-import { Exec } from './network/ops.js';
-import { meanPool, readTrace, softmax, type Trace } from './network/trace.js';
-import { type Activations, inferencePlan, keptPlan, stream, tokens, vitForward } from './network/vit.js';
-import { compileKernels, instantiateKernels, type KernelExports, type SimdFlavor } from './runtime/kernels.js';
-import { WasmMemory } from './runtime/memory.js';
-import { defaultThreadCount, PLATFORM, sharedMemoryUnavailable } from './runtime/platform.js';
-import { checkThreads, type Fault, WorkerPool } from './runtime/pool.js';
+import { exportOnnx } from '../export/onnx.js';
+import { loadCheckpoint, type Scheme } from '../io/checkpoint.js';
+import { type PreprocessConfig, parsePreprocess, type ViTConfig } from '../io/config.js';
+import { type ImageInput, preprocess, readImage } from '../io/image.js';
+import { type ModelLocation, modelFiles, readJson } from '../io/source.js';
+import { forwardHere, type InferenceInit, meanPooled } from '../nn/infer.js';
+import { type Activations, inferencePlan, inspectionPlan } from '../nn/plan.js';
+import { tokens } from '../nn/shape.js';
+import { readTrace, softmax, type Trace } from '../nn/trace.js';
+import type { Weights } from '../nn/weights.js';
+import { type Limits, resolveLimits } from '../platform/limits.js';
+import { defaultThreadCount, PLATFORM, sharedMemoryUnavailable } from '../platform/platform.js';
+import { compileKernels, instantiateKernels, type KernelExports, type SimdFlavor } from '../runtime/kernels.js';
+import { WasmMemory } from '../runtime/memory.js';
+import { checkThreads, type Fault, WorkerPool } from '../runtime/pool.js';
 
 /** Options for {@link loadModel}. */
 export interface LoadOptions {
@@ -112,7 +113,7 @@ export class ViTModel {
 
   private mem: WasmMemory | null;
   private readonly k: KernelExports;
-  private readonly pool: WorkerPool<WorkerInit, Activations> | null;
+  private readonly pool: WorkerPool<InferenceInit, Activations> | null;
   private readonly weights: Weights;
   private readonly weightsEnd: number;
   private acts: Activations | null = null;
@@ -136,7 +137,7 @@ export class ViTModel {
     allowNonFinite: boolean;
     int8: boolean;
     limits: Limits;
-    pool: WorkerPool<WorkerInit, Activations> | null;
+    pool: WorkerPool<InferenceInit, Activations> | null;
     runtime: RuntimeInfo;
   }) {
     this.allowNonFinite = init.allowNonFinite;
@@ -178,7 +179,12 @@ export class ViTModel {
     if (this.acts?.B !== B) {
       const mem = this.memory();
       mem.reset(this.weightsEnd);
-      this.acts = inferencePlan((n) => mem.alloc(n), this.config, B, this.threads, this.keepAttention, this.int8);
+      this.acts = inferencePlan((n) => mem.alloc(n), this.config, {
+        B,
+        workers: this.threads,
+        int8: this.int8,
+        keepAttention: this.keepAttention,
+      });
     }
     return this.acts;
   }
@@ -250,14 +256,14 @@ export class ViTModel {
       throw new Error('vit-wasm: attention maps are kept only when the model is loaded with { keepAttention: true }');
     if (!a) return [];
     const c = this.config,
-      T = (c.imageSize[0] / c.patchSize) * (c.imageSize[1] / c.patchSize) + 1;
-    return a.layers.map((l) => mem.f32(l.probs, a.B * c.numHeads * T * T).slice());
+      { T } = tokens(c);
+    return a.layers.map((l) => mem.f32(l.probs!, a.B * c.numHeads * T * T).slice()); // kept: keepAttention
   }
 
   /** Runs the forward on plan `a` (already holding its pixels): on the pool, or in this thread. */
   private async run(a: Activations): Promise<void> {
     if (this.pool) await this.pool.run(a);
-    else vitForward(new Exec(this.k, this.memory().memory, a.scratch[0]), this.config, this.weights, a);
+    else forwardHere(this.k, this.memory(), this.config, this.weights, a);
   }
 
   /**
@@ -277,7 +283,7 @@ export class ViTModel {
       const mem = this.memory();
       mem.reset(this.weightsEnd);
       this.acts = null; // the next forward re-plans its arena
-      const a = keptPlan((n) => mem.alloc(n), this.config, 1, true, this.threads, this.int8);
+      const a = inspectionPlan((n) => mem.alloc(n), this.config, { B: 1, workers: this.threads, int8: this.int8 });
       mem.f32(a.pixels, pixels.length).set(pixels);
       await this.run(a);
       const trace = readTrace(mem, this.config, this.weights, a);
@@ -309,29 +315,13 @@ export class ViTModel {
     for (let i = 0; i < B; i++) pixels.set(await this.input(list[i], 'embed'), i * n);
     return this.serial(async () => {
       const mem = this.memory(),
-        c = this.config,
-        D = c.hiddenSize,
-        { T } = tokens(c);
+        D = this.config.hiddenSize;
       const a = this.activations(B);
       mem.f32(a.pixels, pixels.length).set(pixels);
       await this.run(a);
-      if (pooling === 'cls') return this.finite(mem.f32(a.cls, B * D).slice(), pixels, 'embed');
-      // the final layernorm over every token (the forward normed only the cls rows), in this thread
-      const end = mem.end,
-        normed = mem.alloc(B * T * D);
-      try {
-        new Exec(this.k, mem.memory, a.scratch[0]).layernorm(
-          stream(a),
-          this.weights.norm,
-          normed,
-          B * T,
-          D,
-          c.layerNormEps,
-        );
-        return this.finite(meanPool(mem.f32(normed, B * T * D), B, T, D), pixels, 'embed');
-      } finally {
-        mem.reset(end);
-      }
+      const out =
+        pooling === 'cls' ? mem.f32(a.cls, B * D).slice() : meanPooled(this.k, mem, this.config, this.weights, a);
+      return this.finite(out, pixels, 'embed');
     });
   }
 
@@ -444,14 +434,14 @@ export async function loadModel(where: ModelLocation, opts: LoadOptions = {}): P
     ? await readJson(files, 'preprocessor_config.json')
     : null;
   const preprocessing = parsePreprocess(pre, config, `${files.where}/preprocessor_config.json`);
-  let pool: WorkerPool<WorkerInit, Activations> | null = null;
+  let pool: WorkerPool<InferenceInit, Activations> | null = null;
   if (shared) {
     pool = new WorkerPool({
       workers: threads,
       memory: mem.memory,
       kind: 'worker',
       workerUrl: opts.workerUrl,
-      init: (id): WorkerInit => ({ module, memory: mem.memory, id, workers: threads, config, weights }),
+      init: (id): InferenceInit => ({ module, memory: mem.memory, id, workers: threads, shape: config, weights }),
     });
     await pool.started();
   }

@@ -1,0 +1,84 @@
+/**
+ * The ViT, written once: the forward as "A Visual Guide to Vision Transformers" walks through it and
+ * HF's ViTForImageClassification computes it, and beside it the backward, op by op in reverse.
+ * Three uses run this same code over different activation plans:
+ *   inference   one set of buffers shared by every layer; residuals added in place, GELU fused
+ *   training    every layer keeps its own buffers (the backward reads them); GELU's input kept
+ *   inspection  as training, and the attention and MLP outputs kept apart from the residual sums
+ * Shapes: B images, C×H×W pixels, p patch, Np patches, T = Np + 1 tokens, D hidden, H heads,
+ * dh = D/H, M MLP size, L labels.
+ */
+import type { Exec } from './ops.js';
+import { type Activations, type BackwardBuffers, type KeptLayerActivations, stream } from './plan.js';
+import { tokens, type ViTShape } from './shape.js';
+import type { Gradients, TrainableLinear, Weights } from './weights.js';
+
+/** The forward of B images: pixels (B, C, H, W) in plan `a` → logits (B, L) there. */
+export function vitForward(ex: Exec, c: ViTShape, w: Weights, a: Activations): void {
+  const { B, quant } = a,
+    [Hpx, Wpx] = c.imageSize,
+    p = c.patchSize,
+    D = c.hiddenSize,
+    eps = c.layerNormEps;
+  const { Np, T } = tokens(c),
+    BT = B * T;
+  ex.patchify(a.pixels, a.patches, B, c.numChannels, Hpx, Wpx, p); // image → p×p patches, flattened
+  ex.linear(a.patches, w.patch, a.pe, B * Np, { quant }); // linear patch embedding
+  ex.embedTokens(a.pe, w.cls, w.pos, a.tokens, B, T, D); // prepend cls, add position embeddings
+  w.layers.forEach((l, i) => {
+    const s = a.layers[i];
+    ex.layernorm(s.xin, l.ln1, s.h1, BT, D, eps); // pre-norm
+    ex.linear(s.h1, l.qkv, s.qkv, BT, { quant }); // Q, K, V projections
+    ex.attention(s.qkv, a.kt, s.att, B, T, D, c.numHeads, s.probs); // softmax(QKᵀ/√dh)·V per head, concatenated
+    ex.residual(s.att, l.proj, s.xin, s.xmid, BT, { sep: s.proj, quant }); // output projection + residual
+    ex.layernorm(s.xmid, l.ln2, s.h2, BT, D, eps);
+    ex.linearGelu(s.h2, l.fc1, s.act, BT, { u: s.u, quant }); // MLP up, exact GELU
+    ex.residual(s.act, l.fc2, s.xmid, s.xout, BT, { sep: s.mlpOut, quant }); // MLP down + residual
+  });
+  ex.layernorm(stream(a), w.norm, a.cls, B, D, eps, T * D); // final layernorm of the cls tokens
+  ex.linear(a.cls, w.head, a.logits, B, { quant }); // classifier → logits
+}
+
+/**
+ * The backward of {@link vitForward} for a training plan (every layer's activations kept, GELU's
+ * input in `u`): softmax cross-entropy, then every op's backward in reverse, accumulating parameter
+ * gradients into `g` (which starts at zero). `scale` multiplies dlogits (the batch mean over a step
+ * split among workers). Returns the summed loss of the B images.
+ */
+export function vitBackward(
+  ex: Exec,
+  c: ViTShape,
+  w: Weights<TrainableLinear>,
+  g: Gradients,
+  a: Activations<KeptLayerActivations>,
+  d: BackwardBuffers,
+  scale: number,
+): number {
+  const { B } = a,
+    D = c.hiddenSize,
+    eps = c.layerNormEps,
+    { Np, T } = tokens(c),
+    BT = B * T;
+  const loss = ex.softmaxXent(a.logits, d.labels, d.dlogits, B, c.numLabels, scale);
+  ex.linearBackward(a.cls, w.head, g.head, d.dlogits, d.dcls, B);
+  ex.zero(d.dx, BT * D);
+  ex.layernormBackward(stream(a), w.norm, g.norm, d.dcls, d.dx, B, D, eps, T * D); // only the cls rows (row stride T·D)
+  for (let i = w.layers.length - 1; i >= 0; i--) {
+    const l = w.layers[i],
+      gl = g.layers[i],
+      s = a.layers[i];
+    // xout = xmid + fc2(GELU(fc1(ln2(xmid)))): dx flows on, and through the MLP into dx
+    ex.linearBackward(s.act, l.fc2, gl.fc2, d.dx, d.dact, BT);
+    ex.geluBackward(s.u, d.dact, d.du, BT * c.intermediateSize);
+    ex.linearBackward(s.h2, l.fc1, gl.fc1, d.du, d.dh, BT);
+    ex.layernormBackward(s.xmid, l.ln2, gl.ln2, d.dh, d.dx, BT, D, eps);
+    // xmid = xin + proj(attention(qkv(ln1(xin))))
+    ex.linearBackward(s.att, l.proj, gl.proj, d.dx, d.datt, BT);
+    ex.attentionBackward(s.qkv, s.probs, d.datt, d.dqkv, B, T, D, c.numHeads);
+    ex.linearBackward(s.h1, l.qkv, gl.qkv, d.dqkv, d.dh, BT);
+    ex.layernormBackward(s.xin, l.ln1, gl.ln1, d.dh, d.dx, BT, D, eps);
+  }
+  ex.embedTokensBackward(d.dx, d.dpe, g.cls, g.pos, B, T, D);
+  ex.linearBackward(a.patches, w.patch, g.patch, d.dpe, undefined, B * Np); // no dX: pixels need no gradient
+  return loss;
+}

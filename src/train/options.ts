@@ -1,0 +1,41 @@
+/** What a training run is given: the shape to train and the optimiser's settings. */
+import type { ModelLocation } from '../io/source.js';
+import type { ViTShape } from '../nn/shape.js';
+
+/** The shape of a ViT to train (the same type a loaded model's config extends). */
+export type TrainDims = ViTShape;
+
+/** Optimiser and schedule settings for {@link createTrainer}. */
+export interface TrainOptions {
+  /** Largest batch `step` and `evaluate` will see (activations are planned for it). Default 64. */
+  maxBatch?: number;
+  /** Peak learning rate. Default 1e-3. */
+  lr?: number;
+  /** Decoupled weight decay on the weight matrices (not biases, norms, cls or positions). Default 0.05. */
+  weightDecay?: number;
+  beta1?: number;
+  beta2?: number;
+  adamEps?: number;
+  /** Linear warmup steps from 0 to `lr`. Default 0. */
+  warmupSteps?: number;
+  /** Cosine decay to 0 at this step; 0 keeps `lr` after the warmup. Default 0. */
+  totalSteps?: number;
+  /** Clip the global gradient norm to this; 0 turns clipping off. Default 1. */
+  clipNorm?: number;
+  /** Seed of the initial weights (when not loaded from a checkpoint). Default 0. */
+  seed?: number;
+  /** Class labels for the saved config's id2label. Default "0", "1", … */
+  labels?: string[];
+  /** Start from this checkpoint (Hugging Face names) instead of random weights. */
+  from?: ModelLocation;
+  /** Workers for data-parallel training. Default 1 (in the calling thread). */
+  threads?: number;
+  /**
+   * Where the training worker script is served, for pages whose Content-Security-Policy forbids
+   * `blob:` workers: the package's `dist/train-worker.browser.js` (browsers) or `dist/train-worker.js` (Node).
+   */
+  workerUrl?: string | URL;
+}
+
+/** {@link TrainOptions} with every default filled in, as a training worker gets them. */
+export type Options = Required<Omit<TrainOptions, 'from' | 'labels' | 'threads' | 'workerUrl'>> & { labels: string[] };
