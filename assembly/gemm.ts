@@ -1,13 +1,13 @@
 // Linear layer: C = epilogue(A · Wᵀ + bias).
 // M = rows (tokens), N = output features, K = input features.
-// W is packed once at load (src/pack.ts) into ⌈N/8⌉ panels of K×8 floats so the 4×8 tile reads 8
+// W is packed once at load (src/runtime/pack.ts) into ⌈N/8⌉ panels of K×8 floats so the 4×8 tile reads 8
 // consecutive output features per k with two aligned v128 loads; A is read in place and broadcast.
 // The regions between `// >>> tile…` and `// <<< tile…` are stamped out by scripts/gen-tiles.mjs from
 // its one 4×8 tile and one 1×8 tail (shared with attention.ts): edit the tile there.
 import { fmadd, lane, gelu_f64 } from './simd';
 import { gelu } from './gelu';
 
-// Epilogues (mirrored in src/kernels.ts): what happens to acc + bias before it lands in C.
+// Epilogues (mirrored in src/runtime/kernels.ts, EPI): what happens to acc + bias before it lands in C.
 // @ts-ignore: decorator
 @inline const EPI_STORE = 0;  // C = acc
 // @ts-ignore: decorator

@@ -14,7 +14,7 @@ const files = (dir) =>
     .filter((e) => e.isFile() && /\.(ts|mjs|js)$/.test(e.name) && !e.parentPath.includes('fixtures'))
     .map((e) => path.join(e.parentPath, e.name));
 // static imports (… from, or a bare import at a line's start), dynamic import() calls, and
-// importOptional calls (src/cli/optional.ts)
+// importOptional calls (src/platform/optional.ts)
 const IMPORT = /(?:from\s+|^\s*import\s+|import\s*\(\s*|importOptional(?:<[^>]*>)?\(\s*)['"]([^'".][^'"]*)['"]/gm;
 let bad = 0;
 for (const [dirs, allowed, what] of [

@@ -7,6 +7,7 @@ import {
   EPI,
   hasRelaxedSimd,
   instantiateKernels,
+  KERNEL_ARITY,
   KERNELS,
   type KernelExports,
   kernelName,
@@ -65,6 +66,22 @@ function expectClose(got: Float32Array, want: Float32Array, atol: number, rtol: 
 }
 
 const flavors: SimdFlavor[] = ['simd', 'relaxed'];
+
+test.each(['simd', 'relaxed', 'single'] as const)(
+  'the %s build exports exactly the kernels KERNEL_ARITY lists, each with its arity',
+  async (build) => {
+    const { module } = await compileKernels(build === 'single' ? 'simd' : build, build !== 'single');
+    const k = instantiateKernels(module, new WasmMemory(build !== 'single').memory) as unknown as Record<
+      string,
+      (...a: number[]) => unknown
+    >;
+    const names = WebAssembly.Module.exports(module).map((e) => e.name);
+    expect(names.sort()).toEqual(Object.keys(KERNEL_ARITY).sort());
+    for (const [name, arity] of Object.entries(KERNEL_ARITY)) expect([name, k[name].length]).toEqual([name, arity]);
+    // and every kernel and reference the registry names is one of them
+    for (const { kernel, ref } of Object.values(KERNELS)) expect(names).toContain(ref ?? kernel);
+  },
+);
 
 describe.each(flavors)('kernels (%s build)', (flavor) => {
   const h = new Harness();

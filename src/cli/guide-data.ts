@@ -1,6 +1,6 @@
 /**
  * The digits the guide trains on in the page (its step 14): the first 2,000 training digits and the
- * first 500 held-out digits of the fixed MNIST split (src/train/mnist.ts), as one grey PNG of
+ * first 500 held-out digits of the fixed MNIST split (src/cli/mnist.ts), as one grey PNG of
  * 28×28 tiles (row-major, 50 tiles a row) and a JSON list of labels. Small enough to fetch on
  * demand; the whole 10,000 would be 7.8 MB.
  */

@@ -316,7 +316,7 @@ export async function loadCheckpoint(
       }
       used.add(name);
       const perRow = shape.slice(1).reduce((a, d) => a * d, 1);
-      // int8 weights (src/io/quantize.ts): one f32 scale per row, read first (the reader reuses its buffers)
+      // int8 weights (src/export/quantize.ts): one f32 scale per row, read first (the reader reuses its buffers)
       let scale: Float32Array | null = null;
       if (info.dtype === 'I8') {
         const sName = `${name}_scale`,

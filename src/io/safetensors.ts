@@ -7,7 +7,7 @@
 import { DEFAULT_LIMITS, overLimit } from '../platform/limits.js';
 import type { ByteSource } from './source.js';
 
-/** The dtypes vit-wasm reads: floats, and I8 for int8-quantized weights (with a `_scale` tensor: src/io/quantize.ts). */
+/** The dtypes vit-wasm reads: floats, and I8 for int8-quantized weights (with a `_scale` tensor: src/export/quantize.ts). */
 export type DType = 'F32' | 'F16' | 'BF16' | 'F64' | 'I8';
 const ITEM: Record<DType, number> = { F32: 4, F16: 2, BF16: 2, F64: 8, I8: 1 };
 const KNOWN_OTHER = new Set(['BOOL', 'U8', 'I16', 'U16', 'I32', 'U32', 'I64', 'U64', 'F8_E4M3', 'F8_E5M2']);

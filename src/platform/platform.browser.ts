@@ -1,5 +1,5 @@
 /**
- * The browser's side of src/platform.ts (same exports): the browser build swaps this file in.
+ * The browser's side of src/platform/platform.ts (same exports): the browser build swaps this file in.
  * Workers start from their own source, carried inside the library as a string and handed to the
  * Worker as a Blob URL, so a bundler has no worker or wasm file to find; `workerUrl` overrides that
  * for pages whose Content-Security-Policy forbids blob: workers.

@@ -1,6 +1,6 @@
 /**
  * The one list of kernels: their wasm export names, the scalar reference each SIMD kernel is tested
- * against, and how the module is compiled and instantiated. Dispatch (src/exec.ts), the kernel tests
+ * against, and how the module is compiled and instantiated. Dispatch (src/nn/ops.ts), the kernel tests
  * and the benchmarks all read this file; assembly/kernels.ts is its wasm-side twin.
  */
 
@@ -186,6 +186,50 @@ export interface KernelExports {
   embed_tokens_bwd: EmbedTokensBwd;
   embed_tokens_bwd_ref: EmbedTokensBwd;
 }
+
+/**
+ * Every export of the kernel module (assembly/kernels.ts) and its number of parameters. The
+ * compiler holds it to {@link KernelExports} (every name, each arity); tests/kernels.test.ts holds
+ * it to the compiled wasm (the same names, each function's length). So the three lists — the wasm
+ * exports, KernelExports and {@link KERNELS} (whose names are typed as KernelExports' keys) —
+ * cannot drift apart.
+ */
+export const KERNEL_ARITY = {
+  gemm_4x8: 10,
+  gemm_ref: 10,
+  gemm_4x8_strided: 11,
+  gemm_strided_ref: 11,
+  colsum: 4,
+  colsum_ref: 4,
+  quantize_rows_u7: 8,
+  quantize_rows_u7_ref: 8,
+  quantize_pack_weights_i8: 8,
+  gemm_i8_4x8: 13,
+  gemm_i8_ref: 13,
+  layernorm: 9,
+  layernorm_ref: 9,
+  layernorm_bwd: 10,
+  layernorm_bwd_ref: 10,
+  gelu: 3,
+  gelu_ref: 3,
+  gelu_bwd: 4,
+  gelu_bwd_ref: 4,
+  softmax_rows: 4,
+  softmax_rows_ref: 4,
+  attention_pack_kt: 6,
+  attention_head: 12,
+  attention_head_ref: 12,
+  attention_bwd: 10,
+  attention_bwd_ref: 10,
+  softmax_xent: 5,
+  softmax_xent_ref: 5,
+  patchify: 7,
+  patchify_ref: 7,
+  embed_tokens: 7,
+  embed_tokens_ref: 7,
+  embed_tokens_bwd: 7,
+  embed_tokens_bwd_ref: 7,
+} as const satisfies { [K in keyof KernelExports]: Parameters<KernelExports[K]>['length'] };
 
 /**
  * The kernel registry, one entry per op: the wasm export, the scalar f64 reference tests hold it to,

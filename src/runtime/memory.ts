@@ -1,7 +1,7 @@
 /**
  * JS owns the layout of the one shared wasm memory (the kernels have no allocator by design):
  *   [0, 64 KiB)        reserved: asc assumes the low 1 KiB unused; barrier and work counters from
- *                      1 KiB (src/barrier.ts), the kernels' math constants at 60 KiB (src/kernels.ts)
+ *                      1 KiB (src/runtime/barrier.ts), the kernels' math constants at 60 KiB (src/runtime/kernels.ts)
  *   weights            packed once at load, never moved
  *   activations        an arena planned per batch size and reused by every layer
  */
