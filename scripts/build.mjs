@@ -41,7 +41,7 @@ await build({
   mainFields: ['module', 'main'],
 });
 
-// Browsers: src/platform/platform.js becomes src/platform/platform.browser.ts; any `node:` import left is a build error.
+// Browsers: imports of platform.js (src/platform/platform.ts) get src/platform/platform.browser.ts; any `node:` import left is a build error.
 const browserPlatform = {
   name: 'browser-platform',
   setup(b) {
