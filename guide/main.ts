@@ -14,6 +14,7 @@ import {
   type Trace,
   type Trainer,
   type ViTModel,
+  tokens,
 } from '../src/index.js';
 import { bars, colour, drawn, heatmap, legend, overlay, patchGrid, prepare } from './draw.js';
 
@@ -59,7 +60,7 @@ async function main(): Promise<void> {
   const c = model.config,
     [H, W] = c.imageSize,
     p = c.patchSize,
-    T = (H / p) * (W / p) + 1;
+    { T } = tokens(c);
   const state: State = { model, modelUrl, trace: null, layer: 0, head: 0, token: 0, truth: null };
   const r = model.runtime;
   $('#runtime').textContent =

@@ -3,7 +3,7 @@
  * @packageDocumentation
  */
 
-export type { PreprocessConfig, ViTConfig, ViTShape } from './io/config.js';
+export type { PreprocessConfig, ViTConfig } from './io/config.js';
 export { decodeImage, type ImageInput, preprocess, type RawImage, readImage, resize } from './io/image.js';
 export type { ModelLocation } from './io/source.js';
 export {
@@ -14,6 +14,8 @@ export {
   type RuntimeInfo,
   ViTModel,
 } from './model/model.js';
+export type { Arch } from './nn/arch.js';
+export { tokens, type ViTShape } from './nn/shape.js';
 export {
   attentionRollout,
   type LayerTrace,

@@ -27,6 +27,7 @@ import type { ViTConfig } from '../io/config.js';
 import { PRESETS, randomModelFiles } from '../io/presets.js';
 import { modelFiles } from '../io/source.js';
 import { loadModel } from '../model/model.js';
+import { tokens } from '../nn/shape.js';
 import { importOptional } from '../platform/optional.js';
 import { packageFile } from '../platform/paths.js';
 import { WasmMemory } from '../runtime/memory.js';
@@ -49,8 +50,7 @@ export function forwardFlops(c: ViTConfig): number {
     M = c.intermediateSize,
     p = c.patchSize,
     K = c.numChannels * p * p;
-  const Np = (c.imageSize[0] / p) * (c.imageSize[1] / p),
-    T = Np + 1;
+  const { Np, T } = tokens(c);
   const layer = T * D * 3 * D + 2 * T * T * D + T * D * D + 2 * T * D * M;
   return 2 * (Np * K * D + c.numLayers * layer + D * c.numLabels);
 }

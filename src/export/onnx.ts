@@ -5,6 +5,7 @@
  */
 
 import type { ViTConfig } from '../io/config.js';
+import { tokens } from '../nn/shape.js';
 import { type Linear, linearWeight, type Norm, type Weights } from '../nn/weights.js';
 import type { WasmMemory } from '../runtime/memory.js';
 import { quantizeRows } from '../runtime/pack.js';
@@ -116,7 +117,7 @@ export function exportOnnx(c: ViTConfig, w: Weights, mem: WasmMemory, opts: { in
     p = c.patchSize,
     C = c.numChannels;
   const [Hpx, Wpx] = c.imageSize,
-    T = (Hpx / p) * (Wpx / p) + 1;
+    { T } = tokens(c);
   const g = new Pb().str(2, 'vit');
   const nodes: Pb[] = [];
   const init = (name: string, dims: number[], data: Float32Array | BigInt64Array | Int8Array) => {

@@ -11,9 +11,10 @@
 
 import { loadCheckpoint } from '../io/checkpoint.js';
 import { hfConfigFiles, type ViTConfig } from '../io/config.js';
-import { hfNames } from '../io/names.js';
+import { hfNames } from '../io/families/vit.js';
 import { encodeSafetensors, type TensorOut } from '../io/safetensors.js';
 import { type ModelFiles, readJson } from '../io/source.js';
+import { tokens } from '../nn/shape.js';
 import { type Linear, linearWeight, type Weights } from '../nn/weights.js';
 import type { WasmMemory } from '../runtime/memory.js';
 import { quantizeRows } from '../runtime/pack.js';
@@ -67,7 +68,7 @@ function hfTensors(c: ViTConfig, w: Weights, mem: WasmMemory): Param[] {
   const D = c.hiddenSize,
     C = c.numChannels,
     p = c.patchSize,
-    T = (c.imageSize[0] / p) * (c.imageSize[1] / p) + 1,
+    { T } = tokens(c),
     n = hfNames('vit.');
   const f32 = (ptr: number, len: number) => mem.f32(ptr, len).slice();
   const weight = (l: Linear) => linearWeight(mem, l);

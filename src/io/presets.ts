@@ -4,7 +4,7 @@
  * initialisation scale (normal, std 0.02; layernorm γ near 1), so activations have realistic ranges.
  */
 import { hfConfigFiles, type ViTShape } from '../io/config.js';
-import { hfParameters } from './names.js';
+import { hfParameters } from './families/vit.js';
 import { encodeSafetensors } from './safetensors.js';
 
 const shape = (hiddenSize: number, numHeads: number): ViTShape => ({

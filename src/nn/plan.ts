@@ -8,6 +8,7 @@
  * Shapes: B images, C×H×W pixels, p patch, Np patches, T = Np + 1 tokens, D hidden, H heads,
  * dh = D/H, M MLP size, L labels.
  */
+import { checkArch, PLAIN_VIT } from './arch.js';
 import { tokens, type ViTShape } from './shape.js';
 
 /** Where one encoder layer's intermediates go (byte pointers into the wasm memory). */
@@ -109,6 +110,7 @@ export function inferencePlan(
   c: ViTShape,
   { B, workers = 1, int8 = false, keepAttention = false }: PlanOptions & { keepAttention?: boolean },
 ): Activations {
+  checkArch(c.arch ?? PLAIN_VIT); // a family whose arithmetic the ops do not compute never runs
   const { Np, T, T8 } = tokens(c),
     D = c.hiddenSize,
     C = c.numChannels,
@@ -164,6 +166,7 @@ function keptPlan(
   { B, workers = 1, int8 = false }: PlanOptions,
   keepParts: boolean,
 ): Activations<KeptLayerActivations> {
+  checkArch(c.arch ?? PLAIN_VIT);
   const { Np, T, T8 } = tokens(c),
     D = c.hiddenSize,
     M = c.intermediateSize,

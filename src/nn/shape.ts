@@ -1,7 +1,9 @@
 /**
  * The shape of a ViT: every number its arithmetic depends on, and the token counts that follow
- * from it. Np patches, T tokens (Np + the cls token), T8 = T rounded up to 8 (attention's key tiles).
+ * from it. Np patches, T tokens (the prefix tokens, e.g. cls, then the Np patch tokens), T8 = T
+ * rounded up to 8 (attention's key tiles).
  */
+import { type Arch, PLAIN_VIT } from './arch.js';
 
 /** The shape of a ViT: every number the network's arithmetic depends on. */
 export interface ViTShape {
@@ -15,10 +17,13 @@ export interface ViTShape {
   intermediateSize: number;
   numLabels: number;
   layerNormEps: number;
+  /** The family's arithmetic (src/nn/arch.ts). Default: the plain ViT. */
+  arch?: Arch;
 }
 
 /** Token and patch counts of a shape: the one place they are computed. */
 export function tokens(s: ViTShape): { Np: number; T: number; T8: number } {
-  const Np = (s.imageSize[0] / s.patchSize) * (s.imageSize[1] / s.patchSize);
-  return { Np, T: Np + 1, T8: Math.ceil((Np + 1) / 8) * 8 };
+  const Np = (s.imageSize[0] / s.patchSize) * (s.imageSize[1] / s.patchSize),
+    T = (s.arch ?? PLAIN_VIT).prefix.length + Np;
+  return { Np, T, T8: Math.ceil(T / 8) * 8 };
 }

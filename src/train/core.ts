@@ -4,7 +4,7 @@
  * forward and backward over its slice of the batch, then its range of the gradient reduction,
  * clipping, AdamW and re-packing. src/train/trainer.ts drives it.
  */
-import { type HfParameter, hfNames, hfParameters } from '../io/names.js';
+import { type HfParameter, hfNames, hfParameters } from '../io/families/vit.js';
 import { Exec } from '../nn/ops.js';
 import { backwardBuffers, trainingPlan } from '../nn/plan.js';
 import type { ViTShape } from '../nn/shape.js';

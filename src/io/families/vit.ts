@@ -1,38 +1,12 @@
 /**
- * The parameter names of each checkpoint scheme, in one place: Hugging Face ViTForImageClassification
- * (also what vit-wasm writes), timm VisionTransformer and torchvision vit_b_16 & co. The loader reads
- * through them; the trainer, the presets and saved models use the Hugging Face list below.
+ * The plain ViT family: the arithmetic of Dosovitskiy et al., and its three naming schemes —
+ * Hugging Face ViTForImageClassification (also what vit-wasm writes), timm VisionTransformer and
+ * torchvision vit_b_16 & co. The loader reads through them; the trainer, the presets and saved
+ * models use the Hugging Face parameter list below.
  */
-import type { ViTShape } from '../io/config.js';
-
-export type Scheme = 'hf' | 'timm' | 'torchvision';
-
-/** Checkpoint key names of one layer's (or the model's) parameters under a scheme. */
-export interface Names {
-  patchW: string;
-  patchB: string;
-  cls: string;
-  pos: string;
-  normG: string;
-  normB: string;
-  headW: string;
-  headB: string;
-  layer(i: number): {
-    ln1: [string, string];
-    qkvW: string[];
-    qkvB: string[];
-    projW: string;
-    projB: string;
-    ln2: [string, string];
-    fc1W: string;
-    fc1B: string;
-    fc2W: string;
-    fc2B: string;
-  };
-  layerIndex: RegExp;
-  /** Tensors a checkpoint may carry that this model does not use (e.g. HF's pooler). */
-  unused: RegExp;
-}
+import { PLAIN_VIT } from '../../nn/arch.js';
+import { tokens, type ViTShape } from '../../nn/shape.js';
+import type { Family, Names } from './family.js';
 
 const wb = (p: string): [string, string] => [`${p}.weight`, `${p}.bias`];
 
@@ -126,22 +100,36 @@ function torchvisionNames(legacyMlp: boolean): Names {
   };
 }
 
-/** Which scheme a set of tensor names follows. */
-export function detectScheme(names: Set<string>, file: string): { scheme: Scheme; names: Names } {
-  if (names.has('vit.embeddings.cls_token')) return { scheme: 'hf', names: hfNames('vit.') };
-  if (names.has('embeddings.cls_token')) return { scheme: 'hf', names: hfNames('') };
-  if (names.has('cls_token') && names.has('pos_embed')) return { scheme: 'timm', names: timmNames };
-  if (names.has('class_token') && names.has('conv_proj.weight')) {
-    return {
+/** The plain ViT: one description, three naming schemes. */
+export const VIT: Family = {
+  name: 'vit',
+  arch: PLAIN_VIT,
+  activationNames: ['gelu', 'gelu_python'],
+  schemes: [
+    {
+      scheme: 'hf',
+      marker: "Hugging Face 'vit.embeddings.cls_token'",
+      detect: (t) =>
+        t.has('vit.embeddings.cls_token') ? hfNames('vit.') : t.has('embeddings.cls_token') ? hfNames('') : null,
+      layerNormEps: 1e-12,
+    },
+    {
+      scheme: 'timm',
+      marker: "timm 'cls_token'/'pos_embed'",
+      detect: (t) => (t.has('cls_token') && t.has('pos_embed') ? timmNames : null),
+      layerNormEps: 1e-6,
+    },
+    {
       scheme: 'torchvision',
-      names: torchvisionNames(names.has('encoder.layers.encoder_layer_0.mlp.linear_1.weight')),
-    };
-  }
-  const some = [...names].slice(0, 5).join(', ');
-  throw new Error(
-    `vit-wasm: ${file}: not a ViT checkpoint vit-wasm recognises (expected Hugging Face 'vit.embeddings.cls_token', timm 'cls_token'/'pos_embed' or torchvision 'class_token'/'conv_proj.weight'; found ${some}${names.size > 5 ? ', …' : ''})`,
-  );
-}
+      marker: "torchvision 'class_token'/'conv_proj.weight'",
+      detect: (t) =>
+        t.has('class_token') && t.has('conv_proj.weight')
+          ? torchvisionNames(t.has('encoder.layers.encoder_layer_0.mlp.linear_1.weight'))
+          : null,
+      layerNormEps: 1e-6,
+    },
+  ],
+};
 
 /**
  * One parameter of a Hugging Face ViT: its name, its shape, whether AdamW decays it (the matrices),
@@ -165,7 +153,7 @@ export function hfParameters(s: ViTShape): HfParameter[] {
     C = s.numChannels,
     p = s.patchSize,
     L = s.numLabels;
-  const T = (s.imageSize[0] / p) * (s.imageSize[1] / p) + 1,
+  const { T } = tokens(s),
     n = hfNames('vit.');
   const list: HfParameter[] = [];
   const add = (name: string, shape: number[], decay = false, init: HfParameter['init'] = decay ? 'normal' : 'zero') =>

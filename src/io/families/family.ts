@@ -1,0 +1,60 @@
+/**
+ * What a ViT family is, to the loader: a small declarative description. Its arithmetic (tokens,
+ * norms, activation, pooling, head) is an {@link Arch}, which the one forward and backward read;
+ * the rest is how its checkpoints are written: the naming schemes of the libraries that publish
+ * it and what their config.json fields mean. ARCHITECTURE.md ("Adding a family") says how to add one.
+ */
+import type { Arch } from '../../nn/arch.js';
+
+/** The library whose tensor names a checkpoint uses. */
+export type Scheme = 'hf' | 'timm' | 'torchvision';
+
+/** Checkpoint key names of the model's parameters under one scheme (layer i's from `layer(i)`). */
+export interface Names {
+  patchW: string;
+  patchB: string;
+  cls: string;
+  pos: string;
+  normG: string;
+  normB: string;
+  headW: string;
+  headB: string;
+  layer(i: number): {
+    ln1: [string, string];
+    /** Q, K and V stacked in one tensor, or one tensor each, in that order. */
+    qkvW: string[];
+    qkvB: string[];
+    projW: string;
+    projB: string;
+    ln2: [string, string];
+    fc1W: string;
+    fc1B: string;
+    fc2W: string;
+    fc2B: string;
+  };
+  /** Matches a tensor of layer i, with i in the first group: the layers are counted by it. */
+  layerIndex: RegExp;
+  /** Tensors a checkpoint may carry that this model does not use (e.g. HF's pooler). */
+  unused: RegExp;
+}
+
+/** One way a family's checkpoints are written. */
+export interface SchemeSpec {
+  scheme: Scheme;
+  /** What a checkpoint of this scheme holds, for messages ("timm 'cls_token'/'pos_embed'"). */
+  marker: string;
+  /** The scheme's names if these tensors are written in it, else null. */
+  detect(tensors: ReadonlySet<string>): Names | null;
+  /** config.json's layer_norm_eps when it has none: the library's own default. */
+  layerNormEps: number;
+}
+
+/** A ViT family: its arithmetic and how its checkpoints are written. */
+export interface Family {
+  /** For messages and {@link ViTModel.family}: `vit`. */
+  name: string;
+  arch: Arch;
+  schemes: SchemeSpec[];
+  /** config.json `hidden_act` values that name the arch's activation. */
+  activationNames: string[];
+}

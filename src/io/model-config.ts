@@ -1,0 +1,243 @@
+/**
+ * config.json reconciled with a checkpoint's tensor shapes: the shape is read off the weights
+ * wherever it can be, and every field config.json gives must agree with them; every disagreement
+ * is an error naming both the field and the tensor.
+ */
+import { overLimit } from '../platform/limits.js';
+import type { ViTConfig } from './config.js';
+import type { Family, Names, SchemeSpec } from './families/index.js';
+import { intField, sizeField } from './json.js';
+import type { TensorInfo } from './safetensors.js';
+
+const CF = 'config.json';
+
+/** What a checkpoint was recognised as (src/io/families/). */
+export interface Found {
+  family: Family;
+  spec: SchemeSpec;
+  names: Names;
+}
+
+/** The sizes the tensors give, each checked to be at least 1. */
+interface WeightDims {
+  D: number; // hidden size
+  C: number; // channels
+  p: number; // patch size
+  M: number; // MLP size
+  NL: number; // labels
+  T: number; // tokens with a position embedding
+  L: number; // layers
+}
+
+/** Reads the shape off the tensors: a missing or malformed one is named. */
+function weightDims(n: Names, t: Map<string, TensorInfo>, file: string, maxLabels: number): WeightDims {
+  const need = (name: string): TensorInfo => {
+    const x = t.get(name);
+    if (!x) throw new Error(`vit-wasm: ${file}: missing tensor '${name}'`);
+    return x;
+  };
+  const patch = need(n.patchW),
+    pos = need(n.pos),
+    head = need(n.headW),
+    fc1 = need(n.layer(0).fc1W);
+  if (patch.shape.length !== 4 || patch.shape[2] !== patch.shape[3])
+    throw new Error(
+      `vit-wasm: ${file}: tensor '${n.patchW}' has shape [${patch.shape}], expected [hidden, channels, patch, patch]`,
+    );
+  const [D, C, p] = patch.shape;
+  const T = pos.shape[pos.shape.length - 2];
+  const L = layerCount(n, t, file);
+  // Every size must be ≥ 1 before anything is built from it: a 0-byte tensor of shape
+  // [4294967295, 0] is valid safetensors, and 4 billion labels would exhaust the heap.
+  const dims: [string, number, string][] = [
+    ['hidden_size', D, n.patchW],
+    ['num_channels', C, n.patchW],
+    ['patch_size', p, n.patchW],
+    ['intermediate_size', fc1.shape[0], n.layer(0).fc1W],
+    ['num_labels', head.shape[0], n.headW],
+    ['position embeddings', T, n.pos],
+  ];
+  for (const [what, v, tensor] of dims)
+    if (!(v >= 1))
+      throw new Error(`vit-wasm: ${file}: tensor '${tensor}' has shape [${t.get(tensor)!.shape}], giving ${what} ${v}`);
+  if (head.shape.length !== 2 || head.shape[1] !== D)
+    throw new Error(`vit-wasm: ${file}: tensor '${n.headW}' has shape [${head.shape}], expected [num_labels, ${D}]`);
+  if (head.shape[0] > maxLabels)
+    throw overLimit(
+      `${file}: tensor '${n.headW}' has ${head.shape[0].toLocaleString('en-US')} classes, which`,
+      'maxLabels',
+      maxLabels,
+    );
+  return { D, C, p, M: fc1.shape[0], NL: head.shape[0], T, L };
+}
+
+/** Layers, counted from the deepest layer index any tensor names; each must have its first norm. */
+function layerCount(n: Names, t: Map<string, TensorInfo>, file: string): number {
+  let L = 0,
+    deepest = '';
+  for (const name of t.keys()) {
+    const m = n.layerIndex.exec(name);
+    if (m && Number(m[1]) + 1 > L) {
+      L = Number(m[1]) + 1;
+      deepest = name;
+    }
+  }
+  if (L > 100_000) throw new Error(`vit-wasm: ${file}: tensor '${deepest}' names layer ${L - 1}: too many layers`);
+  for (let i = 0; i < L; i++) {
+    const ln = n.layer(i).ln1[0];
+    if (!t.has(ln))
+      throw new Error(
+        `vit-wasm: ${file}: missing tensor '${ln}' of layer ${i}: the layers are counted up to ${L - 1} from tensor '${deepest}'`,
+      );
+  }
+  return L;
+}
+
+/** Every size config.json gives must be the one the weights have. */
+function checkAgreement(
+  raw: Record<string, unknown>,
+  w: WeightDims,
+  n: Names,
+  t: Map<string, TensorInfo>,
+  file: string,
+) {
+  const fromWeights = {
+    hidden_size: w.D,
+    num_channels: w.C,
+    patch_size: w.p,
+    intermediate_size: w.M,
+    num_labels: w.NL,
+    num_hidden_layers: w.L,
+  };
+  const agree = (key: keyof typeof fromWeights, tensor: string, alias?: string) => {
+    const v = intField(raw, key, CF) ?? (alias ? intField(raw, alias, CF) : undefined);
+    if (v !== undefined && v !== fromWeights[key]) {
+      throw new Error(
+        `vit-wasm: ${CF} says ${key}=${v}, but ${file} tensor '${tensor}' has shape [${t.get(tensor)!.shape}] (${key}=${fromWeights[key]})`,
+      );
+    }
+  };
+  agree('hidden_size', n.patchW);
+  agree('num_channels', n.patchW);
+  agree('patch_size', n.patchW);
+  agree('intermediate_size', n.layer(0).fc1W);
+  agree('num_hidden_layers', n.layer(w.L - 1).ln1[0]);
+  agree('num_labels', n.headW, 'num_classes');
+}
+
+/** num_attention_heads (or timm's num_heads): not in the weights, so config.json must say. */
+function headsOf(raw: Record<string, unknown>, D: number): number {
+  const heads = intField(raw, 'num_attention_heads', CF) ?? intField(raw, 'num_heads', CF);
+  if (heads === undefined)
+    throw new Error(`vit-wasm: ${CF}: num_attention_heads is missing (it cannot be read off the weights)`);
+  if (D % heads !== 0)
+    throw new Error(`vit-wasm: ${CF}: hidden_size ${D} is not divisible by num_attention_heads ${heads}`);
+  return heads;
+}
+
+/** image_size, or a square grid read off the position embeddings; it must give their token count. */
+function imageSizeOf(
+  raw: Record<string, unknown>,
+  w: WeightDims,
+  prefix: number,
+  pos: string,
+  t: Map<string, TensorInfo>,
+  file: string,
+): [number, number] {
+  const { p, T } = w,
+    side = Math.round(Math.sqrt(T - prefix));
+  const imageSize =
+    sizeField(raw.image_size, 'image_size', CF) ??
+    (side * side === T - prefix ? ([side * p, side * p] as [number, number]) : undefined);
+  if (!imageSize)
+    throw new Error(`vit-wasm: ${CF}: image_size is missing and ${T - prefix} patches is not a square grid`);
+  if (imageSize[0] % p || imageSize[1] % p)
+    throw new Error(`vit-wasm: ${CF}: image_size ${imageSize[0]}x${imageSize[1]} is not divisible by patch_size ${p}`);
+  const np = (imageSize[0] / p) * (imageSize[1] / p);
+  if (np + prefix !== T)
+    throw new Error(
+      `vit-wasm: ${CF}: image_size ${imageSize[0]}x${imageSize[1]} with patch_size ${p} gives ${np} patches + cls = ${np + prefix} tokens, but ${file} tensor '${pos}' has shape [${t.get(pos)!.shape}] (${T} tokens)`,
+    );
+  return imageSize;
+}
+
+/** hidden_act must name the family's activation; layer_norm_eps (the scheme's default when absent) must be > 0. */
+function activationAndEps(raw: Record<string, unknown>, { family, spec }: Found): number {
+  const act = raw.hidden_act ?? family.activationNames[0];
+  if (typeof act !== 'string' || !family.activationNames.includes(act))
+    throw new Error(
+      `vit-wasm: ${CF}: hidden_act ${JSON.stringify(act)} is not supported; vit-wasm implements the exact erf GELU ('gelu')`,
+    );
+  const eps = raw.layer_norm_eps ?? spec.layerNormEps;
+  // > 0: with eps 0 a constant row (a blank image patch) divides by zero
+  if (typeof eps !== 'number' || !(eps > 0) || !Number.isFinite(eps))
+    throw new Error(
+      `vit-wasm: ${CF}: layer_norm_eps must be a finite number > 0, got ${typeof eps === 'number' ? eps : JSON.stringify(eps)}`,
+    );
+  return eps;
+}
+
+/** qkv_bias, or whether the tensors have one; true needs the tensors. */
+function qkvBiasOf(raw: Record<string, unknown>, n: Names, t: Map<string, TensorInfo>, file: string): boolean {
+  const hasQkvBias = n.layer(0).qkvB.every((b) => t.has(b));
+  const qkvBias = raw.qkv_bias ?? hasQkvBias;
+  if (typeof qkvBias !== 'boolean') throw new Error(`vit-wasm: ${CF}: qkv_bias must be true or false`);
+  if (qkvBias && !hasQkvBias)
+    throw new Error(
+      `vit-wasm: ${CF} says qkv_bias=true, but ${file} has no tensor '${n.layer(0).qkvB.find((b) => !t.has(b))}'`,
+    );
+  return qkvBias;
+}
+
+/** The label of each class: id2label's, LABEL_i where it has none. */
+function labelsOf(raw: Record<string, unknown>, NL: number, headW: string, file: string): string[] {
+  const labels = Array.from({ length: NL }, (_, i) => `LABEL_${i}`);
+  const id2label = raw.id2label;
+  if (id2label === undefined || id2label === null) return labels;
+  if (typeof id2label !== 'object' || Array.isArray(id2label))
+    throw new Error(`vit-wasm: ${CF}: id2label must be an object {"0": "label", …}`);
+  const entries = Object.entries(id2label as Record<string, unknown>);
+  if (entries.length !== NL)
+    throw new Error(
+      `vit-wasm: ${CF}: id2label has ${entries.length} labels, but ${file} tensor '${headW}' has ${NL} outputs`,
+    );
+  for (const [k, v] of entries) {
+    // canonical decimal keys only: "00", " 0" or "0x0" would each land on class 0 and overwrite it
+    const i = /^(0|[1-9][0-9]*)$/.test(k) ? Number(k) : Number.NaN;
+    if (!Number.isInteger(i) || i < 0 || i >= NL)
+      throw new Error(`vit-wasm: ${CF}: id2label key ${JSON.stringify(k)} is not a class index 0…${NL - 1}`);
+    labels[i] = String(v);
+  }
+  return labels;
+}
+
+/** Reconciles config.json with the tensor shapes of a checkpoint recognised as `found`. */
+export function resolveConfig(
+  raw: Record<string, unknown>,
+  found: Found,
+  t: Map<string, TensorInfo>,
+  file: string,
+  maxLabels: number,
+): ViTConfig {
+  const n = found.names,
+    w = weightDims(n, t, file, maxLabels);
+  checkAgreement(raw, w, n, t, file);
+  const numHeads = headsOf(raw, w.D);
+  const imageSize = imageSizeOf(raw, w, found.family.arch.prefix.length, n.pos, t, file);
+  const layerNormEps = activationAndEps(raw, found);
+  return {
+    hiddenSize: w.D,
+    numLayers: w.L,
+    numHeads,
+    intermediateSize: w.M,
+    imageSize,
+    patchSize: w.p,
+    numChannels: w.C,
+    numLabels: w.NL,
+    layerNormEps,
+    arch: found.family.arch,
+    qkvBias: qkvBiasOf(raw, n, t, file),
+    labels: labelsOf(raw, w.NL, n.headW, file),
+    raw,
+  };
+}

@@ -1,0 +1,55 @@
+/**
+ * A ViT family's arithmetic, declared: which tokens come before the patches, where the layernorms
+ * sit, the MLP's activation, what the head reads and what it is. The forward and the backward
+ * (src/nn/vit.ts) and the token counts (src/nn/shape.ts) read it; a checkpoint's family
+ * (src/io/families/) says which it is. Each field's type lists exactly the values vit-wasm
+ * computes today: a family that needs another value widens that union and teaches the op in
+ * src/nn/ops.ts, forward beside backward, so no family is ever a copy of the network.
+ */
+export interface Arch {
+  /** Tokens before the patch tokens, in order: the class token (whose final-normed output the head reads). */
+  prefix: readonly 'cls'[];
+  /** Which tokens get a position embedding: `all` (the prefix tokens too). */
+  positions: 'all';
+  /** Layernorm before attention and before the MLP, inside the residual branches (pre-norm), and once after the last block. */
+  norms: 'pre';
+  /** The MLP's activation: `gelu`, the exact erf GELU. */
+  activation: 'gelu';
+  /** What the head reads: `cls`, the final-normed class token. */
+  pooling: 'cls';
+  /** The head: `linear`, one linear layer to the labels. */
+  head: 'linear';
+}
+
+/** The ViT of Dosovitskiy et al. as Hugging Face's ViTForImageClassification, timm and torchvision compute it. */
+export const PLAIN_VIT: Readonly<Arch> = Object.freeze({
+  prefix: Object.freeze(['cls'] as const),
+  positions: 'all',
+  norms: 'pre',
+  activation: 'gelu',
+  pooling: 'cls',
+  head: 'linear',
+});
+
+/**
+ * `arch` checked field by field against what the network computes, so an object built by hand (or
+ * posted from another version) is refused by name rather than run as something it is not.
+ */
+export function checkArch(arch: Arch): Arch {
+  const known: { [K in keyof Arch]: readonly unknown[] } = {
+    prefix: [JSON.stringify(['cls'])],
+    positions: ['all'],
+    norms: ['pre'],
+    activation: ['gelu'],
+    pooling: ['cls'],
+    head: ['linear'],
+  };
+  for (const key of Object.keys(known) as (keyof Arch)[]) {
+    const v = key === 'prefix' ? JSON.stringify(arch[key]) : arch[key];
+    if (!known[key].includes(v))
+      throw new Error(
+        `vit-wasm: arch.${key} ${v} is not computed by vit-wasm (it computes ${known[key].join(' or ')})`,
+      );
+  }
+  return arch;
+}
