@@ -13,8 +13,8 @@ import {
   preprocess,
   type Trace,
   type Trainer,
-  type ViTModel,
   tokens,
+  type ViTModel,
 } from '../src/index.js';
 import { bars, colour, drawn, heatmap, legend, overlay, patchGrid, prepare } from './draw.js';
 

@@ -4,16 +4,14 @@
  */
 
 export type { PreprocessConfig, ViTConfig } from './io/config.js';
-export { decodeImage, type ImageInput, preprocess, type RawImage, readImage, resize } from './io/image.js';
+export { decodeImage, type RawImage } from './io/image/decode.js';
+export { PILLOW_FILTERS, type PillowFilter, type ResampleFilter, resize } from './io/image/pillow.js';
+export { preprocess } from './io/image/preprocess.js';
+export { type BrowserImage, type ImageInput, readImage } from './io/image/read.js';
 export type { ModelLocation } from './io/source.js';
-export {
-  type ClassifyOptions,
-  type LoadOptions,
-  loadModel,
-  type Prediction,
-  type RuntimeInfo,
-  ViTModel,
-} from './model/model.js';
+export { loadModel } from './model/load.js';
+export { type ClassifyOptions, type Prediction, ViTModel } from './model/model.js';
+export type { LoadOptions, RuntimeInfo } from './model/options.js';
 export type { Arch } from './nn/arch.js';
 export { tokens, type ViTShape } from './nn/shape.js';
 export {

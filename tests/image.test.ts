@@ -2,7 +2,9 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { convertChannels, decodeImage, preprocess, resize } from '../src/io/image.js';
+import { decodeImage } from '../src/io/image/decode.js';
+import { convertChannels, resampleFilter, resize } from '../src/io/image/pillow.js';
+import { preprocess } from '../src/io/image/preprocess.js';
 import { FIXTURES } from './helpers.js';
 
 interface Case {
@@ -42,7 +44,7 @@ describe('preprocessing matches Pillow', () => {
       const cfg = {
         doResize: true,
         size: [c.height, c.width] as [number, number],
-        resample: c.resample,
+        resample: resampleFilter(c.resample)!,
         doRescale: true,
         rescaleFactor: 1 / 255,
         doNormalize: true,

@@ -26,7 +26,7 @@ import { type QuantizeTarget, quantizeModel } from '../export/quantize.js';
 import type { ViTConfig } from '../io/config.js';
 import { PRESETS, randomModelFiles } from '../io/presets.js';
 import { modelFiles } from '../io/source.js';
-import { loadModel } from '../model/model.js';
+import { loadModel } from '../model/load.js';
 import { tokens } from '../nn/shape.js';
 import { importOptional } from '../platform/optional.js';
 import { packageFile } from '../platform/paths.js';

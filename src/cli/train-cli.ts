@@ -3,9 +3,9 @@
  */
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
-import { loadModel } from '../model/model.js';
+import { loadModel } from '../model/load.js';
 import { defaultThreadCount } from '../platform/platform.js';
-import { argmax, createTrainer, type TrainDims } from '../train/trainer.js';
+import { argmax, createTrainer, type TrainDims, type Trainer } from '../train/trainer.js';
 import { type DigitSet, loadMnist, MNIST_SIZE, normalizeDigits } from './mnist.js';
 
 type UsageErrorCtor = new (m: string) => Error;
@@ -33,7 +33,18 @@ function num(v: string | undefined, flag: string, dflt: number, Usage: UsageErro
 
 const all = (set: DigitSet) => Array.from({ length: set.count }, (_, i) => i);
 
-export async function trainCommand(argv: string[], Usage: UsageErrorCtor): Promise<number> {
+/** What `vit-wasm train` was asked for. */
+interface TrainArgs {
+  out: string;
+  epochs: number;
+  B: number;
+  lr: number;
+  threads: number;
+  shift: number;
+  seed: number;
+}
+
+function trainArgs(argv: string[], Usage: UsageErrorCtor): TrainArgs {
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -61,7 +72,65 @@ export async function trainCommand(argv: string[], Usage: UsageErrorCtor): Promi
     );
   const seed = values.seed === undefined ? 0 : Number(values.seed);
   if (!Number.isSafeInteger(seed)) throw new Usage(`--seed must be an integer, got '${values.seed}'`);
+  return { out: values.out, epochs, B, lr, threads, shift, seed };
+}
 
+/** xorshift32 in [0, 1), seeded: the data order and the shifts of a run, the same on every machine. */
+function xorshift(seed: number): () => number {
+  let s = (seed * 2654435761 + 12345) >>> 0 || 1;
+  return () => {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    return s / 4294967296;
+  };
+}
+
+/** One epoch over `train` in a seeded order, with the progress bar; returns its loss sum and accuracy counts. */
+async function trainEpoch(
+  trainer: Trainer,
+  train: DigitSet,
+  a: TrainArgs,
+  random: () => number,
+  bar: cliProgress.SingleBar,
+  epoch: number,
+): Promise<{ lossSum: number; right: number; seen: number; steps: number }> {
+  const { B } = a,
+    steps = Math.floor(train.count / B),
+    x = new Float32Array(B * MNIST_SIZE ** 2);
+  const order = all(train);
+  for (let i = order.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [order[i], order[j]] = [order[j], order[i]];
+  }
+  const te = performance.now();
+  let lossSum = 0,
+    right = 0,
+    seen = 0;
+  bar.start(steps, 0, { epoch, epochs: a.epochs, loss: '-', acc: '-', speed: '-' });
+  for (let st = 0; st < steps; st++) {
+    const idx = order.slice(st * B, st * B + B),
+      labels = idx.map((k) => train.labels[k]);
+    normalizeDigits(train, idx, x, 0.5, 0.5, a.shift, random);
+    lossSum += await trainer.step(x, labels);
+    const preds = trainer.lastPredictions();
+    for (let b = 0; b < B; b++) right += +(preds[b] === labels[b]);
+    seen += B;
+    bar.update(st + 1, {
+      loss: (lossSum / (st + 1)).toFixed(4),
+      acc: ((100 * right) / seen).toFixed(1),
+      speed: Math.round(seen / ((performance.now() - te) / 1000)),
+    });
+  }
+  bar.stop();
+  return { lossSum, right, seen, steps };
+}
+
+export async function trainCommand(argv: string[], Usage: UsageErrorCtor): Promise<number> {
+  const a = trainArgs(argv, Usage),
+    { epochs, B, lr, seed } = a;
   const { train, test } = loadMnist();
   const stepsPerEpoch = Math.floor(train.count / B),
     total = stepsPerEpoch * epochs;
@@ -72,23 +141,14 @@ export async function trainCommand(argv: string[], Usage: UsageErrorCtor): Promi
     warmupSteps: Math.round(total * 0.05),
     totalSteps: total,
     weightDecay: 0.05,
-    threads,
+    threads: a.threads,
   });
-  let s = (seed * 2654435761 + 12345) >>> 0 || 1;
-  const random = () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 4294967296;
-  };
+  const random = xorshift(seed);
   const testX = normalizeDigits(test, all(test), new Float32Array(test.count * MNIST_SIZE ** 2));
-  const x = new Float32Array(B * MNIST_SIZE ** 2);
   console.log(
     `training a ${MNIST_DIMS.numLayers}-layer ViT on ${trainer.threads} thread(s) (hidden ${MNIST_DIMS.hiddenSize}, ${MNIST_DIMS.numHeads} heads, MLP ${MNIST_DIMS.intermediateSize}, patch ${MNIST_DIMS.patchSize}) ` +
       `, ${train.count} MNIST digits, ${test.count} held out; ${epochs} epochs of ${stepsPerEpoch} steps, batch ${B}, AdamW lr ${lr}, ` +
-      `shifts ±${shift} px, seed ${seed}`,
+      `shifts ±${a.shift} px, seed ${seed}`,
   );
   const bar = new cliProgress.SingleBar(
     {
@@ -100,46 +160,21 @@ export async function trainCommand(argv: string[], Usage: UsageErrorCtor): Promi
     cliProgress.Presets.shades_classic,
   );
   const t0 = performance.now();
-  let best = 0;
   for (let e = 1; e <= epochs; e++) {
-    const order = all(train);
-    for (let i = order.length - 1; i > 0; i--) {
-      const j = Math.floor(random() * (i + 1));
-      [order[i], order[j]] = [order[j], order[i]];
-    }
     const te = performance.now();
-    let lossSum = 0,
-      right = 0,
-      seen = 0;
-    bar.start(stepsPerEpoch, 0, { epoch: e, epochs, loss: '-', acc: '-', speed: '-' });
-    for (let st = 0; st < stepsPerEpoch; st++) {
-      const idx = order.slice(st * B, st * B + B),
-        labels = idx.map((k) => train.labels[k]);
-      normalizeDigits(train, idx, x, 0.5, 0.5, shift, random);
-      lossSum += await trainer.step(x, labels);
-      const preds = trainer.lastPredictions();
-      for (let b = 0; b < B; b++) right += +(preds[b] === labels[b]);
-      seen += B;
-      bar.update(st + 1, {
-        loss: (lossSum / (st + 1)).toFixed(4),
-        acc: ((100 * right) / seen).toFixed(1),
-        speed: Math.round(seen / ((performance.now() - te) / 1000)),
-      });
-    }
-    bar.stop();
+    const { lossSum, right, seen } = await trainEpoch(trainer, train, a, random, bar, e);
     const sec = (performance.now() - te) / 1000,
       ev = await trainer.evaluate(testX, test.labels);
-    best = Math.max(best, ev.accuracy);
     console.log(
       `epoch ${e}/${epochs}: loss ${(lossSum / stepsPerEpoch).toFixed(4)}, train acc ${((100 * right) / seen).toFixed(2)}%, ` +
         `held-out acc ${(100 * ev.accuracy).toFixed(2)}%, ${sec.toFixed(1)} s (${Math.round(seen / sec)} img/s)`,
     );
   }
-  await trainer.save(values.out, { image_mean: [0.5], image_std: [0.5] });
+  await trainer.save(a.out, { image_mean: [0.5], image_std: [0.5] });
   const final = await trainer.evaluate(testX, test.labels);
   await trainer.dispose();
   console.log(
-    `wrote ${values.out} after ${((performance.now() - t0) / 1000).toFixed(1)} s on ${trainer.threads} thread(s); held-out accuracy ${(100 * final.accuracy).toFixed(2)}%`,
+    `wrote ${a.out} after ${((performance.now() - t0) / 1000).toFixed(1)} s on ${trainer.threads} thread(s); held-out accuracy ${(100 * final.accuracy).toFixed(2)}%`,
   );
   return 0;
 }

@@ -6,7 +6,7 @@
 
 import type { ViTConfig } from '../io/config.js';
 import { tokens } from '../nn/shape.js';
-import { type Linear, linearWeight, type Norm, type Weights } from '../nn/weights.js';
+import { type Layer, type Linear, linearWeight, type Norm, type Weights } from '../nn/weights.js';
 import type { WasmMemory } from '../runtime/memory.js';
 import { quantizeRows } from '../runtime/pack.js';
 
@@ -103,6 +103,142 @@ function valueInfo(name: string, dims: (number | string)[]): Pb {
   return new Pb().str(1, name).msg(2, new Pb().msg(1, new Pb().int(1, FLOAT).msg(2, shape)));
 }
 
+/** An ONNX graph under construction: initializers (written as they are made) and nodes, in order. */
+class Graph {
+  readonly g = new Pb().str(2, 'vit');
+  readonly nodes: Pb[] = [];
+
+  constructor(
+    readonly mem: WasmMemory,
+    private readonly int8: boolean,
+    private readonly eps: number,
+  ) {}
+
+  init(name: string, dims: number[], data: Float32Array | BigInt64Array | Int8Array): string {
+    this.g.msg(5, tensor(name, dims, data));
+    return name;
+  }
+  f32(ptr: number, n: number): Float32Array {
+    return this.mem.f32(ptr, n).slice();
+  }
+  ints(name: string, v: number[]): string {
+    return this.init(name, [v.length], BigInt64Array.from(v, BigInt));
+  }
+  scalarInt(name: string, v: number): string {
+    return this.init(name, [], BigInt64Array.of(BigInt(v)));
+  }
+  scalar(name: string, v: number): string {
+    return this.init(name, [], Float32Array.of(v));
+  }
+  op(type: string, inputs: string[], out: string, attrs?: Record<string, Attr>): string {
+    this.nodes.push(node(type, inputs, [out], attrs));
+    return out;
+  }
+
+  /** y = x · Wᵀ + b, with Wᵀ stored as a (K, N) initializer. */
+  linear(x: string, l: Linear, name: string): string {
+    const wd = linearWeight(this.mem, l);
+    if (this.int8) return this.linearInt8(x, l, name, wd);
+    const wt = new Float32Array(l.K * l.N);
+    for (let n = 0; n < l.N; n++) for (let k = 0; k < l.K; k++) wt[k * l.N + n] = wd[n * l.K + k];
+    return this.op(
+      'Add',
+      [
+        this.op('MatMul', [x, this.init(`${name}.wt`, [l.K, l.N], wt)], `${name}.mm`),
+        this.init(`${name}.b`, [l.N], this.f32(l.b, l.N)),
+      ],
+      name,
+    );
+  }
+
+  /** The same, dynamically quantized: y = (x_q − x_zp) · W_qᵀ · (x_scale · w_scale) + b. */
+  private linearInt8(x: string, l: Linear, name: string, wd: Float32Array): string {
+    const { q, scale } = quantizeRows(wd, l.N, l.K);
+    const qt = new Int8Array(l.K * l.N);
+    for (let n = 0; n < l.N; n++) for (let k = 0; k < l.K; k++) qt[k * l.N + n] = q[n * l.K + k];
+    this.nodes.push(node('DynamicQuantizeLinear', [x], [`${name}.xq`, `${name}.xs`, `${name}.xz`]));
+    const mm = this.op(
+      'MatMulInteger',
+      [
+        `${name}.xq`,
+        this.init(`${name}.wq`, [l.K, l.N], qt),
+        `${name}.xz`,
+        this.init(`${name}.wz`, [], Int8Array.of(0)),
+      ],
+      `${name}.mmi`,
+    );
+    const s = this.op('Mul', [`${name}.xs`, this.init(`${name}.ws`, [l.N], scale)], `${name}.s`);
+    return this.op(
+      'Add',
+      [
+        this.op('Mul', [this.op('Cast', [mm], `${name}.mmf`, { to: FLOAT }), s], `${name}.mm`),
+        this.init(`${name}.b`, [l.N], this.f32(l.b, l.N)),
+      ],
+      name,
+    );
+  }
+
+  norm(x: string, n: Norm, name: string, D: number): string {
+    return this.op(
+      'LayerNormalization',
+      [x, this.init(`${name}.g`, [D], this.f32(n.g, D)), this.init(`${name}.b`, [D], this.f32(n.b, D))],
+      name,
+      { axis: -1, epsilon: this.eps },
+    );
+  }
+}
+
+/** Image → patch embeddings (a stride-p convolution, as the checkpoints define it) → [cls; pe] + pos. */
+function embeddings(gr: Graph, c: ViTConfig, w: Weights): string {
+  const D = c.hiddenSize,
+    p = c.patchSize,
+    { T } = tokens(c);
+  const pw = linearWeight(gr.mem, w.patch);
+  gr.op(
+    'Conv',
+    ['pixel_values', gr.init('patch.w', [D, c.numChannels, p, p], pw), gr.init('patch.b', [D], gr.f32(w.patch.b, D))],
+    'pe.conv',
+    { kernel_shape: [p, p], strides: [p, p] },
+  );
+  gr.op('Transpose', [gr.op('Reshape', ['pe.conv', 'shape.bdn'], 'pe.flat')], 'pe', { perm: [0, 2, 1] });
+  // cls token for every image: Expand to [batch, 1, D]
+  gr.op('Shape', ['pixel_values'], 'batch', { start: 0, end: 1 });
+  gr.op('Concat', ['batch', 'const.1', 'const.D'], 'shape.cls', { axis: 0 });
+  gr.op('Expand', [gr.init('cls', [1, 1, D], gr.f32(w.cls, D)), 'shape.cls'], 'cls.b');
+  return gr.op(
+    'Add',
+    [gr.op('Concat', ['cls.b', 'pe'], 'tokens', { axis: 1 }), gr.init('pos', [1, T, D], gr.f32(w.pos, T * D))],
+    'x.embed',
+  );
+}
+
+/** One pre-norm encoder block: x + attention(ln1(x)), then + MLP(ln2(·)) with the exact erf GELU. */
+function encoderBlock(gr: Graph, D: number, l: Layer, L: string, x: string): string {
+  const qkv = gr.op(
+    'Transpose',
+    [gr.op('Reshape', [gr.linear(gr.norm(x, l.ln1, `${L}.ln1`, D), l.qkv, `${L}.qkv`), 'shape.qkv'], `${L}.qkv5`)],
+    `${L}.qkv.t`,
+    { perm: [2, 0, 3, 1, 4] },
+  );
+  const [q, k, v] = ['q', 'k', 'v'].map((n, j) => gr.op('Gather', [qkv, `idx.${j}`], `${L}.${n}`, { axis: 0 }));
+  const s = gr.op(
+    'Mul',
+    [gr.op('MatMul', [q, gr.op('Transpose', [k], `${L}.kt`, { perm: [0, 1, 3, 2] })], `${L}.qk`), 'scale'],
+    `${L}.scores`,
+  );
+  const a = gr.op('MatMul', [gr.op('Softmax', [s], `${L}.probs`, { axis: -1 }), v], `${L}.av`);
+  const heads = gr.op(
+    'Reshape',
+    [gr.op('Transpose', [a], `${L}.av.t`, { perm: [0, 2, 1, 3] }), 'shape.btd'],
+    `${L}.heads`,
+  );
+  x = gr.op('Add', [x, gr.linear(heads, l.proj, `${L}.proj`)], `${L}.x1`);
+  const u = gr.linear(gr.norm(x, l.ln2, `${L}.ln2`, D), l.fc1, `${L}.fc1`);
+  const erf1 = gr.op('Add', [gr.op('Erf', [gr.op('Div', [u, 'sqrt2'], `${L}.u2`)], `${L}.erf`), 'one'], `${L}.erf1`);
+  const gelu = gr.op('Mul', [gr.op('Mul', [u, erf1], `${L}.ue`), 'half'], `${L}.gelu`);
+  return gr.op('Add', [x, gr.linear(gelu, l.fc2, `${L}.fc2`)], `${L}.x2`);
+}
+
 /**
  * Serialises the model held in `mem` as an ONNX ModelProto. With `int8`, every linear layer but the
  * patch embedding (a Conv) is dynamically quantized as onnxruntime's quantize_dynamic and
@@ -113,132 +249,37 @@ function valueInfo(name: string, dims: (number | string)[]): Pb {
 export function exportOnnx(c: ViTConfig, w: Weights, mem: WasmMemory, opts: { int8?: boolean } = {}): Uint8Array {
   const D = c.hiddenSize,
     H = c.numHeads,
-    dh = D / H,
-    p = c.patchSize,
-    C = c.numChannels;
-  const [Hpx, Wpx] = c.imageSize,
-    { T } = tokens(c);
-  const g = new Pb().str(2, 'vit');
-  const nodes: Pb[] = [];
-  const init = (name: string, dims: number[], data: Float32Array | BigInt64Array | Int8Array) => {
-    g.msg(5, tensor(name, dims, data));
-    return name;
-  };
-  const f32 = (ptr: number, n: number) => mem.f32(ptr, n).slice();
-  const ints = (name: string, v: number[]) => init(name, [v.length], BigInt64Array.from(v, BigInt));
-  const scalarInt = (name: string, v: number) => init(name, [], BigInt64Array.of(BigInt(v)));
-  const scalar = (name: string, v: number) => init(name, [], Float32Array.of(v));
-  const op = (type: string, inputs: string[], out: string, attrs?: Record<string, Attr>) => {
-    nodes.push(node(type, inputs, [out], attrs));
-    return out;
-  };
-  // y = x · Wᵀ + b, with Wᵀ stored as a (K, N) initializer
-  const linear = (x: string, l: Linear, name: string) => {
-    const wd = linearWeight(mem, l);
-    if (opts.int8) return linearInt8(x, l, name, wd);
-    const wt = new Float32Array(l.K * l.N);
-    for (let n = 0; n < l.N; n++) for (let k = 0; k < l.K; k++) wt[k * l.N + n] = wd[n * l.K + k];
-    return op(
-      'Add',
-      [op('MatMul', [x, init(`${name}.wt`, [l.K, l.N], wt)], `${name}.mm`), init(`${name}.b`, [l.N], f32(l.b, l.N))],
-      name,
-    );
-  };
-  // the same, dynamically quantized: y = (x_q − x_zp) · W_qᵀ · (x_scale · w_scale) + b
-  const linearInt8 = (x: string, l: Linear, name: string, wd: Float32Array) => {
-    const { q, scale } = quantizeRows(wd, l.N, l.K);
-    const qt = new Int8Array(l.K * l.N);
-    for (let n = 0; n < l.N; n++) for (let k = 0; k < l.K; k++) qt[k * l.N + n] = q[n * l.K + k];
-    nodes.push(node('DynamicQuantizeLinear', [x], [`${name}.xq`, `${name}.xs`, `${name}.xz`]));
-    const mm = op(
-      'MatMulInteger',
-      [`${name}.xq`, init(`${name}.wq`, [l.K, l.N], qt), `${name}.xz`, init(`${name}.wz`, [], Int8Array.of(0))],
-      `${name}.mmi`,
-    );
-    const s = op('Mul', [`${name}.xs`, init(`${name}.ws`, [l.N], scale)], `${name}.s`);
-    return op(
-      'Add',
-      [
-        op('Mul', [op('Cast', [mm], `${name}.mmf`, { to: FLOAT }), s], `${name}.mm`),
-        init(`${name}.b`, [l.N], f32(l.b, l.N)),
-      ],
-      name,
-    );
-  };
-  const norm = (x: string, n: Norm, name: string) =>
-    op('LayerNormalization', [x, init(`${name}.g`, [D], f32(n.g, D)), init(`${name}.b`, [D], f32(n.b, D))], name, {
-      axis: -1,
-      epsilon: c.layerNormEps,
-    });
+    dh = D / H;
+  const gr = new Graph(mem, !!opts.int8, c.layerNormEps);
+  gr.ints('shape.bdn', [0, D, -1]);
+  gr.ints('shape.btd', [0, 0, D]);
+  gr.ints('shape.qkv', [0, 0, 3, H, dh]);
+  gr.ints('const.1', [1]);
+  gr.ints('const.D', [D]);
+  gr.scalarInt('idx.0', 0);
+  gr.scalarInt('idx.1', 1);
+  gr.scalarInt('idx.2', 2);
+  gr.scalar('scale', 1 / Math.sqrt(dh));
+  gr.scalar('sqrt2', Math.SQRT2);
+  gr.scalar('one', 1);
+  gr.scalar('half', 0.5);
 
-  ints('shape.bdn', [0, D, -1]);
-  ints('shape.btd', [0, 0, D]);
-  ints('shape.qkv', [0, 0, 3, H, dh]);
-  ints('const.1', [1]);
-  ints('const.D', [D]);
-  scalarInt('idx.0', 0);
-  scalarInt('idx.1', 1);
-  scalarInt('idx.2', 2);
-  scalar('scale', 1 / Math.sqrt(dh));
-  scalar('sqrt2', Math.SQRT2);
-  scalar('one', 1);
-  scalar('half', 0.5);
-
-  // image → patches → linear patch embedding: a stride-p convolution, as the checkpoints define it
-  const pw = linearWeight(mem, w.patch);
-  op('Conv', ['pixel_values', init('patch.w', [D, C, p, p], pw), init('patch.b', [D], f32(w.patch.b, D))], 'pe.conv', {
-    kernel_shape: [p, p],
-    strides: [p, p],
-  });
-  op('Transpose', [op('Reshape', ['pe.conv', 'shape.bdn'], 'pe.flat')], 'pe', { perm: [0, 2, 1] });
-  // cls token for every image: Expand to [batch, 1, D]
-  op('Shape', ['pixel_values'], 'batch', { start: 0, end: 1 });
-  op('Concat', ['batch', 'const.1', 'const.D'], 'shape.cls', { axis: 0 });
-  op('Expand', [init('cls', [1, 1, D], f32(w.cls, D)), 'shape.cls'], 'cls.b');
-  let x = op(
-    'Add',
-    [op('Concat', ['cls.b', 'pe'], 'tokens', { axis: 1 }), init('pos', [1, T, D], f32(w.pos, T * D))],
-    'x.embed',
-  );
-
+  let x = embeddings(gr, c, w);
   w.layers.forEach((l, i) => {
-    const L = `l${i}`;
-    const qkv = op(
-      'Transpose',
-      [op('Reshape', [linear(norm(x, l.ln1, `${L}.ln1`), l.qkv, `${L}.qkv`), 'shape.qkv'], `${L}.qkv5`)],
-      `${L}.qkv.t`,
-      { perm: [2, 0, 3, 1, 4] },
-    );
-    const [q, k, v] = ['q', 'k', 'v'].map((n, j) => op('Gather', [qkv, `idx.${j}`], `${L}.${n}`, { axis: 0 }));
-    const s = op(
-      'Mul',
-      [op('MatMul', [q, op('Transpose', [k], `${L}.kt`, { perm: [0, 1, 3, 2] })], `${L}.qk`), 'scale'],
-      `${L}.scores`,
-    );
-    const a = op('MatMul', [op('Softmax', [s], `${L}.probs`, { axis: -1 }), v], `${L}.av`);
-    const heads = op('Reshape', [op('Transpose', [a], `${L}.av.t`, { perm: [0, 2, 1, 3] }), 'shape.btd'], `${L}.heads`);
-    x = op('Add', [x, linear(heads, l.proj, `${L}.proj`)], `${L}.x1`);
-    const u = linear(norm(x, l.ln2, `${L}.ln2`), l.fc1, `${L}.fc1`);
-    const gelu = op(
-      'Mul',
-      [
-        op(
-          'Mul',
-          [u, op('Add', [op('Erf', [op('Div', [u, 'sqrt2'], `${L}.u2`)], `${L}.erf`), 'one'], `${L}.erf1`)],
-          `${L}.ue`,
-        ),
-        'half',
-      ],
-      `${L}.gelu`,
-    );
-    x = op('Add', [x, linear(gelu, l.fc2, `${L}.fc2`)], `${L}.x2`);
+    x = encoderBlock(gr, D, l, `l${i}`, x);
   });
-  const cls = op('Gather', [norm(x, w.norm, 'norm'), 'idx.0'], 'cls.out', { axis: 1 });
-  const logits = linear(cls, w.head, 'head.logits');
-  nodes.push(node('Identity', [logits], ['logits']));
+  const cls = gr.op('Gather', [gr.norm(x, w.norm, 'norm', D), 'idx.0'], 'cls.out', { axis: 1 });
+  const logits = gr.linear(cls, w.head, 'head.logits');
+  gr.nodes.push(node('Identity', [logits], ['logits']));
 
-  for (const n of nodes) g.msg(1, n);
-  g.msg(11, valueInfo('pixel_values', ['batch', C, Hpx, Wpx]));
-  g.msg(12, valueInfo('logits', ['batch', c.numLabels]));
-  return new Pb().int(1, 8).str(2, 'vit-wasm').str(3, '0.1.0').msg(7, g).msg(8, new Pb().str(1, '').int(2, 17)).done();
+  for (const n of gr.nodes) gr.g.msg(1, n);
+  gr.g.msg(11, valueInfo('pixel_values', ['batch', c.numChannels, ...c.imageSize]));
+  gr.g.msg(12, valueInfo('logits', ['batch', c.numLabels]));
+  return new Pb()
+    .int(1, 8)
+    .str(2, 'vit-wasm')
+    .str(3, '0.1.0')
+    .msg(7, gr.g)
+    .msg(8, new Pb().str(1, '').int(2, 17))
+    .done();
 }

@@ -4,6 +4,7 @@
  */
 
 import type { ViTShape } from '../nn/shape.js';
+import { type ResampleFilter, resampleFilter } from './image/pillow.js';
 import { sizeField } from './json.js';
 
 export type { ViTShape };
@@ -22,8 +23,8 @@ export interface PreprocessConfig {
   doResize: boolean;
   /** Target [height, width]. */
   size: [number, number];
-  /** PIL filter id: 1 lanczos, 2 bilinear, 3 bicubic, 4 box, 5 hamming. */
-  resample: number;
+  /** Pillow's filter, by name (preprocessor_config.json gives Pillow's number: 1 lanczos, 2 bilinear, 3 bicubic, 4 box, 5 hamming). */
+  resample: ResampleFilter;
   doRescale: boolean;
   rescaleFactor: number;
   doNormalize: boolean;
@@ -42,15 +43,6 @@ function numberList(v: unknown, key: string, file: string, n: number): number[] 
   return arr;
 }
 
-const PIL_FILTERS: Record<number, string> = {
-  0: 'nearest',
-  1: 'lanczos',
-  2: 'bilinear',
-  3: 'bicubic',
-  4: 'box',
-  5: 'hamming',
-};
-
 /** Preprocessing for a model: preprocessor_config.json when present, else ViTImageProcessor defaults. */
 export function parsePreprocess(
   raw: Record<string, unknown> | null,
@@ -59,10 +51,10 @@ export function parsePreprocess(
 ): PreprocessConfig {
   const r = raw ?? {};
   const C = cfg.numChannels;
-  const resample = r.resample ?? 2;
-  if (typeof resample !== 'number' || !(resample in PIL_FILTERS) || resample === 0) {
+  const resample = resampleFilter(r.resample ?? 2);
+  if (typeof r.resample === 'string' || !resample) {
     throw new Error(
-      `vit-wasm: ${file}: resample ${JSON.stringify(resample)} is not supported (use 1 lanczos, 2 bilinear, 3 bicubic, 4 box or 5 hamming)`,
+      `vit-wasm: ${file}: resample ${JSON.stringify(r.resample)} is not supported (use 1 lanczos, 2 bilinear, 3 bicubic, 4 box or 5 hamming)`,
     );
   }
   const bool = (k: string, d: boolean) => {

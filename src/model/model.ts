@@ -1,86 +1,23 @@
 /**
- * The public model: load a checkpoint directory, run the forward, classify images.
+ * The public model: a loaded ViT that runs the forward, classifies, traces and embeds images.
+ * Created by loadModel (src/model/load.ts).
  */
 
 import { exportOnnx } from '../export/onnx.js';
-import { loadCheckpoint, type Scheme } from '../io/checkpoint.js';
-import { type PreprocessConfig, parsePreprocess, type ViTConfig } from '../io/config.js';
-import { type ImageInput, preprocess, readImage } from '../io/image.js';
-import { type ModelLocation, modelFiles, readJson } from '../io/source.js';
+import type { Scheme } from '../io/checkpoint.js';
+import type { PreprocessConfig, ViTConfig } from '../io/config.js';
+import { preprocess } from '../io/image/preprocess.js';
+import { type ImageInput, readImage } from '../io/image/read.js';
 import { forwardHere, type InferenceInit, meanPooled } from '../nn/infer.js';
 import { type Activations, inferencePlan, inspectionPlan } from '../nn/plan.js';
 import { tokens } from '../nn/shape.js';
 import { readTrace, softmax, type Trace } from '../nn/trace.js';
 import type { Weights } from '../nn/weights.js';
-import { type Limits, resolveLimits } from '../platform/limits.js';
-import { defaultThreadCount, PLATFORM, sharedMemoryUnavailable } from '../platform/platform.js';
-import { compileKernels, instantiateKernels, type KernelExports, type SimdFlavor } from '../runtime/kernels.js';
-import { WasmMemory } from '../runtime/memory.js';
-import { checkThreads, type Fault, WorkerPool } from '../runtime/pool.js';
-
-/** Options for {@link loadModel}. */
-export interface LoadOptions {
-  /**
-   * Threads for the forward pass. Default: all cores in Node (`os.availableParallelism()`),
-   * `navigator.hardwareConcurrency` up to 8 in browsers. The work runs in a pool of that many workers
-   * over one shared memory, so the calling thread never computes; results are bit-identical for every
-   * count. Pages without SharedArrayBuffer (not cross-origin isolated) run on one thread in the page.
-   */
-  threads?: number;
-  /**
-   * Where the pool worker script is served, for pages whose Content-Security-Policy forbids `blob:`
-   * workers: the package's `dist/worker.browser.js` (browsers) or `dist/worker.js` (Node). By
-   * default the worker starts from the source this library carries, so no file has to be found.
-   */
-  workerUrl?: string | URL;
-  /**
-   * Kernel build: `auto` (relaxed SIMD, i.e. FMA, where the engine has it — in Node 20 vit-wasm turns
-   * on V8's flag for it), `simd` (plain SIMD everywhere) or `relaxed`. Default `auto`. The two builds
-   * agree with PyTorch equally well but not bit for bit with each other.
-   */
-  simd?: SimdFlavor | 'auto';
-  /** Keep every layer's attention maps after each forward (see {@link ViTModel.attention}). Default false. */
-  keepAttention?: boolean;
-  /**
-   * Raise some of the limits on what is read (image pixels and bytes, JSON size and depth, header
-   * size, labels, whole-file downloads): see {@link Limits}. Defaults are {@link DEFAULT_LIMITS}.
-   */
-  limits?: Partial<Limits>;
-  /**
-   * Return non-finite logits (NaN, ±Infinity) instead of rejecting. By default a forward whose logits
-   * are not all finite rejects with an Error naming the likely cause, so NaN never reaches a caller
-   * as an answer. Default false.
-   */
-  allowNonFinite?: boolean;
-  /**
-   * `'int8'` runs the encoder's linear layers (Q/K/V, attention output, MLP) on int8 weights, one
-   * scale per output channel (an int8 file's own, or quantized as an f32/f16/bf16 checkpoint
-   * loads), with each input row quantized to 7 bits on the fly. Those layers then hold no f32 copy:
-   * about a quarter of the weight memory. Logits move by a few percent of their scale (README:
-   * "int8"); the patch embedding, the classifier, layernorms and attention stay f32. Default `'f32'`.
-   */
-  weights?: 'f32' | 'int8';
-}
-
-/** How a model runs, and why, for showing or logging: see {@link ViTModel.runtime}. */
-export interface RuntimeInfo {
-  /** `node` or `browser`. */
-  platform: 'node' | 'browser';
-  /** Threads computing the forward: the pool's workers, or 1 in the calling thread. */
-  threads: number;
-  /** True when a worker pool computes (the calling thread stays free); false for the one-thread fallback. */
-  workers: boolean;
-  /** Kernel build: `relaxed` (relaxed SIMD, FMA) or `simd` (plain 128-bit SIMD). */
-  simd: SimdFlavor;
-  /** Whether the model lives in a shared WebAssembly memory (needed for more than one thread). */
-  sharedMemory: boolean;
-  /** `self.crossOriginIsolated` in a browser; null in Node. */
-  crossOriginIsolated: boolean | null;
-  /** Why it runs on one thread in the calling thread instead of a pool, or null when it does not. */
-  fallback: string | null;
-  /** Why the plain-SIMD build runs rather than relaxed SIMD, or null when relaxed SIMD runs. */
-  simdReason: string | null;
-}
+import type { Limits } from '../platform/limits.js';
+import type { KernelExports, SimdFlavor } from '../runtime/kernels.js';
+import type { WasmMemory } from '../runtime/memory.js';
+import type { Fault, WorkerPool } from '../runtime/pool.js';
+import type { RuntimeInfo } from './options.js';
 
 /** One class and its probability. */
 export interface Prediction {
@@ -103,6 +40,8 @@ export class ViTModel {
   readonly preprocessing: PreprocessConfig;
   /** Checkpoint naming scheme the weights were read in. */
   readonly scheme: Scheme;
+  /** The ViT family the checkpoint was recognised as (src/io/families/): `vit`. */
+  readonly family: string;
   /** Kernel build in use. */
   readonly simd: SimdFlavor;
 
@@ -129,6 +68,7 @@ export class ViTModel {
     config: ViTConfig;
     preprocessing: PreprocessConfig;
     scheme: Scheme;
+    family: string;
     simd: SimdFlavor;
     mem: WasmMemory;
     k: KernelExports;
@@ -146,6 +86,7 @@ export class ViTModel {
     this.config = init.config;
     this.preprocessing = init.preprocessing;
     this.scheme = init.scheme;
+    this.family = init.family;
     this.simd = init.simd;
     this.mem = init.mem;
     this.k = init.k;
@@ -195,29 +136,32 @@ export class ViTModel {
    * @param batch number of images
    * @returns logits, `batch × numLabels`
    */
-  forward(pixels: Float32Array, batch = 1): Promise<Float32Array> {
+  async forward(pixels: Float32Array, batch = 1): Promise<Float32Array> {
     // The input is copied now, so the caller may reuse its buffer while this call waits its turn.
-    const input = pixels instanceof Float32Array ? pixels.slice() : pixels;
+    if (!Number.isInteger(batch) || batch < 1)
+      throw new Error(`vit-wasm: forward: batch must be a positive integer, got ${batch}`);
+    if (!(pixels instanceof Float32Array)) throw new Error('vit-wasm: forward: pixels must be a Float32Array (NCHW)');
+    const [H, W] = this.config.imageSize;
+    if (pixels.length !== batch * this.inputSize) {
+      throw new Error(
+        `vit-wasm: forward: got ${pixels.length} floats, expected batch ${batch} × ${this.config.numChannels}×${H}×${W} = ${batch * this.inputSize}`,
+      );
+    }
+    for (let i = 0; i < pixels.length; i++) {
+      if (!Number.isFinite(pixels[i]))
+        throw new Error(`vit-wasm: forward: pixel ${i} is ${pixels[i]} (inputs must be finite)`);
+    }
+    return this.logits(pixels.slice(), batch, 'forward');
+  }
+
+  /** Logits (batch, L) of pixels this model owns and has checked finite, in their turn. */
+  private logits(pixels: Float32Array, batch: number, what: string): Promise<Float32Array> {
     return this.serial(async () => {
-      pixels = input;
-      const mem = this.memory();
-      if (!Number.isInteger(batch) || batch < 1)
-        throw new Error(`vit-wasm: forward: batch must be a positive integer, got ${batch}`);
-      if (!(pixels instanceof Float32Array)) throw new Error('vit-wasm: forward: pixels must be a Float32Array (NCHW)');
-      const [H, W] = this.config.imageSize;
-      if (pixels.length !== batch * this.inputSize) {
-        throw new Error(
-          `vit-wasm: forward: got ${pixels.length} floats, expected batch ${batch} × ${this.config.numChannels}×${H}×${W} = ${batch * this.inputSize}`,
-        );
-      }
-      for (let i = 0; i < pixels.length; i++) {
-        if (!Number.isFinite(pixels[i]))
-          throw new Error(`vit-wasm: forward: pixel ${i} is ${pixels[i]} (inputs must be finite)`);
-      }
-      const a = this.activations(batch);
+      const mem = this.memory(),
+        a = this.activations(batch);
       mem.f32(a.pixels, pixels.length).set(pixels);
       await this.run(a);
-      return this.finite(mem.f32(a.logits, batch * this.config.numLabels).slice(), pixels, 'forward');
+      return this.finite(mem.f32(a.logits, batch * this.config.numLabels).slice(), pixels, what);
     });
   }
 
@@ -312,7 +256,7 @@ export class ViTModel {
       B = list.length;
     if (B === 0) throw new Error('vit-wasm: embed: no images');
     const pixels = new Float32Array(B * n);
-    for (let i = 0; i < B; i++) pixels.set(await this.input(list[i], 'embed'), i * n);
+    for (let i = 0; i < B; i++) await this.input(list[i], 'embed', pixels.subarray(i * n, (i + 1) * n));
     return this.serial(async () => {
       const mem = this.memory(),
         D = this.config.hiddenSize;
@@ -325,21 +269,27 @@ export class ViTModel {
     });
   }
 
-  /** An image preprocessed, or pixels given preprocessed (C, H, W) checked and copied. */
-  private async input(image: ImageInput | Float32Array, what: string): Promise<Float32Array> {
-    if (!(image instanceof Float32Array)) return this.pixels(image);
+  /** An image preprocessed, or pixels given preprocessed (C, H, W) checked, into `out` (C·H·W floats). */
+  private async input(
+    image: ImageInput | Float32Array,
+    what: string,
+    out = new Float32Array(this.inputSize),
+  ): Promise<Float32Array> {
+    if (!(image instanceof Float32Array)) return this.pixelsInto(image, out);
     if (image.length !== this.inputSize)
       throw new Error(`vit-wasm: ${what}: got ${image.length} pixels, expected ${this.inputSize} (C×H×W)`);
-    return image.slice();
+    out.set(image);
+    return out;
   }
 
   /** Preprocesses one image into a Float32Array (C, H, W). */
   async pixels(image: ImageInput): Promise<Float32Array> {
-    const out = preprocess(
-      await readImage(image, this.limits),
-      this.preprocessing,
-      this.config.numChannels === 1 ? 1 : 3,
-    );
+    return this.pixelsInto(image, new Float32Array(this.inputSize));
+  }
+
+  /** Preprocesses one image into `out` (C·H·W floats), refusing a preprocessing that overflows f32. */
+  private async pixelsInto(image: ImageInput, out: Float32Array): Promise<Float32Array> {
+    preprocess(await readImage(image, this.limits), this.preprocessing, this.config.numChannels === 1 ? 1 : 3, out);
     const bad = out.findIndex((v) => !Number.isFinite(v));
     if (bad >= 0)
       throw new Error(
@@ -363,8 +313,9 @@ export class ViTModel {
       throw new Error(`vit-wasm: classify: topK must be a positive integer, got ${topK}`);
     const n = this.inputSize,
       pixels = new Float32Array(images.length * n);
-    for (let i = 0; i < images.length; i++) pixels.set(await this.pixels(images[i]), i * n);
-    const logits = await this.forward(pixels, images.length);
+    // preprocessed straight into one batch, each image checked finite as it lands (pixelsInto)
+    for (let i = 0; i < images.length; i++) await this.pixelsInto(images[i], pixels.subarray(i * n, (i + 1) * n));
+    const logits = await this.logits(pixels, images.length, 'forward'); // named as before: classify runs the forward
     const L = this.config.numLabels;
     return images.map((_, b) => topPredictions(softmax(logits.subarray(b * L, (b + 1) * L)), this.config.labels, topK));
   }
@@ -400,85 +351,3 @@ function topPredictions(probs: Float32Array, labels: string[], k: number): Predi
     .sort((a, b) => b.score - a.score || a.index - b.index)
     .slice(0, k);
 }
-
-/**
- * Loads a ViT from a Hugging Face-layout directory: config.json, model.safetensors (or sharded
- * model.safetensors.index.json) and optional preprocessor_config.json. Weights named in the Hugging
- * Face, timm or torchvision scheme, as F32, F16 or BF16, are recognised automatically.
- * @param where a directory path (Node), a base URL (browsers), or a map of file name → contents
- */
-export async function loadModel(where: ModelLocation, opts: LoadOptions = {}): Promise<ViTModel> {
-  if (opts === null || typeof opts !== 'object') throw new Error('vit-wasm: loadModel: options must be an object');
-  const threads = checkThreads(opts.threads ?? defaultThreadCount());
-  const limits = resolveLimits(opts.limits);
-  const simd = opts.simd ?? 'auto';
-  if (simd !== 'auto' && simd !== 'simd' && simd !== 'relaxed')
-    throw new Error(`vit-wasm: simd must be 'auto', 'simd' or 'relaxed', got ${JSON.stringify(simd)}`);
-  const fallback = sharedMemoryUnavailable();
-  const shared = fallback === null;
-  // Workers even for one thread: the caller's thread (a page, a server's event loop) never computes.
-  if (!shared && !warnedFallback)
-    console.warn(`vit-wasm: threads are off, running on one thread in the calling thread: ${fallback}`);
-  warnedFallback ||= !shared;
-  const files = await modelFiles(where, limits);
-  const { module, flavor } = await compileKernels(simd, shared);
-  const mem = new WasmMemory(shared);
-  const k = instantiateKernels(module, mem.memory);
-  const weightsForm = opts.weights ?? 'f32';
-  if (weightsForm !== 'f32' && weightsForm !== 'int8')
-    throw new Error(`vit-wasm: weights must be 'f32' or 'int8', got ${JSON.stringify(weightsForm)}`);
-  const { config, weights, scheme } = await loadCheckpoint(files, mem, {
-    int8: weightsForm === 'int8' ? k : undefined,
-  });
-  const pre = (await files.exists('preprocessor_config.json'))
-    ? await readJson(files, 'preprocessor_config.json')
-    : null;
-  const preprocessing = parsePreprocess(pre, config, `${files.where}/preprocessor_config.json`);
-  let pool: WorkerPool<InferenceInit, Activations> | null = null;
-  if (shared) {
-    pool = new WorkerPool({
-      workers: threads,
-      memory: mem.memory,
-      kind: 'worker',
-      workerUrl: opts.workerUrl,
-      init: (id): InferenceInit => ({ module, memory: mem.memory, id, workers: threads, shape: config, weights }),
-    });
-    await pool.started();
-  }
-  const runtime: RuntimeInfo = {
-    platform: PLATFORM,
-    threads: pool?.size ?? 1,
-    workers: !!pool,
-    simd: flavor,
-    sharedMemory: shared,
-    crossOriginIsolated:
-      PLATFORM === 'browser' ? (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true : null,
-    fallback,
-    simdReason:
-      flavor === 'relaxed'
-        ? null
-        : !shared
-          ? 'the one-thread fallback build is plain SIMD'
-          : simd === 'simd'
-            ? "plain SIMD was asked for (simd: 'simd')"
-            : 'this engine has no relaxed SIMD',
-  };
-  return new ViTModel({
-    config,
-    preprocessing,
-    scheme,
-    simd: flavor,
-    mem,
-    k,
-    weights,
-    keepAttention: !!opts.keepAttention,
-    allowNonFinite: !!opts.allowNonFinite,
-    int8: weightsForm === 'int8',
-    limits,
-    pool,
-    runtime,
-  });
-}
-
-/** The one-thread fallback is announced once per page or process, not once per model. */
-let warnedFallback = false;

@@ -1,0 +1,99 @@
+/**
+ * loadModel: a checkpoint directory (config.json, safetensors, preprocessor_config.json) → a
+ * ViTModel, its weights in one wasm memory and, where memory can be shared, a pool of workers.
+ */
+import { loadCheckpoint } from '../io/checkpoint.js';
+import { parsePreprocess } from '../io/config.js';
+import { type ModelLocation, modelFiles, readJson } from '../io/source.js';
+import type { InferenceInit } from '../nn/infer.js';
+import type { Activations } from '../nn/plan.js';
+import { resolveLimits } from '../platform/limits.js';
+import { defaultThreadCount, PLATFORM, sharedMemoryUnavailable } from '../platform/platform.js';
+import { compileKernels, instantiateKernels } from '../runtime/kernels.js';
+import { WasmMemory } from '../runtime/memory.js';
+import { checkThreads, WorkerPool } from '../runtime/pool.js';
+import { ViTModel } from './model.js';
+import type { LoadOptions, RuntimeInfo } from './options.js';
+
+/**
+ * Loads a ViT from a Hugging Face-layout directory: config.json, model.safetensors (or sharded
+ * model.safetensors.index.json) and optional preprocessor_config.json. Weights named in the Hugging
+ * Face, timm or torchvision scheme, as F32, F16 or BF16, are recognised automatically.
+ * @param where a directory path (Node), a base URL (browsers), or a map of file name → contents
+ */
+export async function loadModel(where: ModelLocation, opts: LoadOptions = {}): Promise<ViTModel> {
+  if (opts === null || typeof opts !== 'object') throw new Error('vit-wasm: loadModel: options must be an object');
+  const threads = checkThreads(opts.threads ?? defaultThreadCount());
+  const limits = resolveLimits(opts.limits);
+  const simd = opts.simd ?? 'auto';
+  if (simd !== 'auto' && simd !== 'simd' && simd !== 'relaxed')
+    throw new Error(`vit-wasm: simd must be 'auto', 'simd' or 'relaxed', got ${JSON.stringify(simd)}`);
+  const fallback = sharedMemoryUnavailable();
+  const shared = fallback === null;
+  // Workers even for one thread: the caller's thread (a page, a server's event loop) never computes.
+  if (!shared && !warnedFallback)
+    console.warn(`vit-wasm: threads are off, running on one thread in the calling thread: ${fallback}`);
+  warnedFallback ||= !shared;
+  const files = await modelFiles(where, limits);
+  const { module, flavor } = await compileKernels(simd, shared);
+  const mem = new WasmMemory(shared);
+  const k = instantiateKernels(module, mem.memory);
+  const weightsForm = opts.weights ?? 'f32';
+  if (weightsForm !== 'f32' && weightsForm !== 'int8')
+    throw new Error(`vit-wasm: weights must be 'f32' or 'int8', got ${JSON.stringify(weightsForm)}`);
+  const { config, weights, scheme, family } = await loadCheckpoint(files, mem, {
+    int8: weightsForm === 'int8' ? k : undefined,
+  });
+  const pre = (await files.exists('preprocessor_config.json'))
+    ? await readJson(files, 'preprocessor_config.json')
+    : null;
+  const preprocessing = parsePreprocess(pre, config, `${files.where}/preprocessor_config.json`);
+  let pool: WorkerPool<InferenceInit, Activations> | null = null;
+  if (shared) {
+    pool = new WorkerPool({
+      workers: threads,
+      memory: mem.memory,
+      kind: 'worker',
+      workerUrl: opts.workerUrl,
+      init: (id): InferenceInit => ({ module, memory: mem.memory, id, workers: threads, shape: config, weights }),
+    });
+    await pool.started();
+  }
+  const runtime: RuntimeInfo = {
+    platform: PLATFORM,
+    threads: pool?.size ?? 1,
+    workers: !!pool,
+    simd: flavor,
+    sharedMemory: shared,
+    crossOriginIsolated:
+      PLATFORM === 'browser' ? (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true : null,
+    fallback,
+    simdReason:
+      flavor === 'relaxed'
+        ? null
+        : !shared
+          ? 'the one-thread fallback build is plain SIMD'
+          : simd === 'simd'
+            ? "plain SIMD was asked for (simd: 'simd')"
+            : 'this engine has no relaxed SIMD',
+  };
+  return new ViTModel({
+    config,
+    preprocessing,
+    scheme,
+    family,
+    simd: flavor,
+    mem,
+    k,
+    weights,
+    keepAttention: !!opts.keepAttention,
+    allowNonFinite: !!opts.allowNonFinite,
+    int8: weightsForm === 'int8',
+    limits,
+    pool,
+    runtime,
+  });
+}
+
+/** The one-thread fallback is announced once per page or process, not once per model. */
+let warnedFallback = false;

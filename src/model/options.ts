@@ -1,0 +1,69 @@
+/**
+ * What loadModel takes, and what a loaded model reports about how it runs.
+ */
+import type { Limits } from '../platform/limits.js';
+import type { SimdFlavor } from '../runtime/kernels.js';
+
+/** Options for {@link loadModel}. */
+export interface LoadOptions {
+  /**
+   * Threads for the forward pass. Default: all cores in Node (`os.availableParallelism()`),
+   * `navigator.hardwareConcurrency` up to 8 in browsers. The work runs in a pool of that many workers
+   * over one shared memory, so the calling thread never computes; results are bit-identical for every
+   * count. Pages without SharedArrayBuffer (not cross-origin isolated) run on one thread in the page.
+   */
+  threads?: number;
+  /**
+   * Where the pool worker script is served, for pages whose Content-Security-Policy forbids `blob:`
+   * workers: the package's `dist/worker.browser.js` (browsers) or `dist/worker.js` (Node). By
+   * default the worker starts from the source this library carries, so no file has to be found.
+   */
+  workerUrl?: string | URL;
+  /**
+   * Kernel build: `auto` (relaxed SIMD, i.e. FMA, where the engine has it — in Node 20 vit-wasm turns
+   * on V8's flag for it), `simd` (plain SIMD everywhere) or `relaxed`. Default `auto`. The two builds
+   * agree with PyTorch equally well but not bit for bit with each other.
+   */
+  simd?: SimdFlavor | 'auto';
+  /** Keep every layer's attention maps after each forward (see {@link ViTModel.attention}). Default false. */
+  keepAttention?: boolean;
+  /**
+   * Raise some of the limits on what is read (image pixels and bytes, JSON size and depth, header
+   * size, labels, whole-file downloads): see {@link Limits}. Defaults are {@link DEFAULT_LIMITS}.
+   */
+  limits?: Partial<Limits>;
+  /**
+   * Return non-finite logits (NaN, ±Infinity) instead of rejecting. By default a forward whose logits
+   * are not all finite rejects with an Error naming the likely cause, so NaN never reaches a caller
+   * as an answer. Default false.
+   */
+  allowNonFinite?: boolean;
+  /**
+   * `'int8'` runs the encoder's linear layers (Q/K/V, attention output, MLP) on int8 weights, one
+   * scale per output channel (an int8 file's own, or quantized as an f32/f16/bf16 checkpoint
+   * loads), with each input row quantized to 7 bits on the fly. Those layers then hold no f32 copy:
+   * about a quarter of the weight memory. Logits move by a few percent of their scale (README:
+   * "int8"); the patch embedding, the classifier, layernorms and attention stay f32. Default `'f32'`.
+   */
+  weights?: 'f32' | 'int8';
+}
+
+/** How a model runs, and why, for showing or logging: see {@link ViTModel.runtime}. */
+export interface RuntimeInfo {
+  /** `node` or `browser`. */
+  platform: 'node' | 'browser';
+  /** Threads computing the forward: the pool's workers, or 1 in the calling thread. */
+  threads: number;
+  /** True when a worker pool computes (the calling thread stays free); false for the one-thread fallback. */
+  workers: boolean;
+  /** Kernel build: `relaxed` (relaxed SIMD, FMA) or `simd` (plain 128-bit SIMD). */
+  simd: SimdFlavor;
+  /** Whether the model lives in a shared WebAssembly memory (needed for more than one thread). */
+  sharedMemory: boolean;
+  /** `self.crossOriginIsolated` in a browser; null in Node. */
+  crossOriginIsolated: boolean | null;
+  /** Why it runs on one thread in the calling thread instead of a pool, or null when it does not. */
+  fallback: string | null;
+  /** Why the plain-SIMD build runs rather than relaxed SIMD, or null when relaxed SIMD runs. */
+  simdReason: string | null;
+}
