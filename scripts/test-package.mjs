@@ -10,12 +10,12 @@
 //   node scripts/test-package.mjs [--tarball FILE] [--only esbuild,vite,…] [--keep] [--screenshots DIR]
 import { execFile, spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
-import { CHROMIUM, launchChromium } from './chromium.mjs';
+import { CHROMIUM } from './chromium.mjs';
+import { openPage as open, serve } from './package-pages.mjs';
 
 const ROOT = path.resolve(fileURLToPath(new URL('..', import.meta.url)));
 /** Size budgets of the tarball (npm pack's sizes), also stated in the README. */
@@ -216,90 +216,7 @@ await check('cli: vit-wasm guide serves the whole guide from the installed packa
 });
 
 // ---- 3. the examples in a browser ----
-const TYPES = {
-  '.html': 'text/html',
-  '.js': 'text/javascript',
-  '.json': 'application/json',
-  '.png': 'image/png',
-  '.css': 'text/css',
-};
-
-/** A static file server for `dir`; `isolated` adds COOP/COEP. Resolves to its origin and a stop function. */
-async function serve(dir, isolated) {
-  const server = createServer((req, res) => {
-    const rel = decodeURIComponent(new URL(req.url, 'http://x').pathname);
-    let file = path.join(dir, rel);
-    if (!file.startsWith(dir)) {
-      res.writeHead(403).end();
-      return;
-    }
-    if (existsSync(file) && statSync(file).isDirectory()) file = path.join(file, 'index.html');
-    if (!existsSync(file)) {
-      res.writeHead(404).end();
-      return;
-    }
-    const headers = {
-      'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream',
-      'cache-control': 'no-store',
-    };
-    if (isolated)
-      Object.assign(headers, {
-        'cross-origin-opener-policy': 'same-origin',
-        'cross-origin-embedder-policy': 'require-corp',
-      });
-    res.writeHead(200, headers).end(readFileSync(file));
-  });
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  return { origin: `http://127.0.0.1:${server.address().port}`, stop: () => new Promise((r) => server.close(r)) };
-}
-
-/**
- * Opens `url` in a fresh headless Chromium and waits for window.__result (after `reloads` page
- * loads, for the service worker's reload). Fails on page errors and on requests to other origins.
- */
-async function openPage(url, { waitIsolated = false, shot = '' } = {}) {
-  const context = await launchChromium(mkdtempSync(path.join(work, 'chromium-')));
-  const origin = new URL(url).origin,
-    problems = [],
-    logs = [];
-  try {
-    const page = context.pages()[0] ?? (await context.newPage());
-    context.on('request', (req) => {
-      const u = req.url();
-      if (!u.startsWith(origin) && !/^(data|blob):/.test(u)) problems.push(`request left the local server: ${u}`);
-    });
-    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-    context.on('response', (res) => {
-      if (res.status() >= 400) problems.push(`HTTP ${res.status()} for ${res.url()}`);
-    });
-    page.on('console', (m) => {
-      logs.push(`${m.type()}: ${m.text()}`);
-      if (m.type() === 'error') problems.push(`console error: ${m.text()}`);
-    });
-    await page.goto(url);
-    let result;
-    for (let tries = 0; tries < 60 && !result; tries++) {
-      try {
-        await page.waitForFunction(
-          (iso) => window.__result && (!iso || self.crossOriginIsolated || window.__result.error),
-          waitIsolated,
-          { timeout: 60_000 },
-        );
-        result = await page.evaluate(() => window.__result);
-      } catch (e) {
-        if (!/context was destroyed|navigation/i.test(e.message)) throw e; // the service worker's reload: wait again
-      }
-    }
-    const text = await page.textContent('#result');
-    if (opts.screenshots && shot) {
-      mkdirSync(opts.screenshots, { recursive: true });
-      await page.screenshot({ path: path.join(opts.screenshots, `${shot}.png`), fullPage: true });
-    }
-    return { result, text, problems, logs };
-  } finally {
-    await context.close();
-  }
-}
+const openPage = (url, o = {}) => open(url, { ...o, work, screenshots: opts.screenshots });
 
 function expectDigit(r, { threaded }) {
   assert(r.result && !r.result.error, `page error: ${r.result?.error}\n${r.logs.join('\n')}`);
