@@ -95,22 +95,22 @@ export function parsePreprocess(
  * overrides fields of the latter (e.g. image_mean).
  */
 export function hfConfigFiles(
-  d: ViTShape,
+  c: ViTShape,
   labels: string[],
   preprocessing: Record<string, unknown> = {},
 ): Record<string, string> {
-  const C = d.numChannels;
+  const C = c.numChannels;
   const config = {
     architectures: ['ViTForImageClassification'],
     model_type: 'vit',
-    hidden_size: d.hiddenSize,
-    num_hidden_layers: d.numLayers,
-    num_attention_heads: d.numHeads,
-    intermediate_size: d.intermediateSize,
+    hidden_size: c.hiddenSize,
+    num_hidden_layers: c.numLayers,
+    num_attention_heads: c.numHeads,
+    intermediate_size: c.intermediateSize,
     hidden_act: 'gelu',
-    layer_norm_eps: d.layerNormEps,
-    image_size: d.imageSize[0] === d.imageSize[1] ? d.imageSize[0] : d.imageSize,
-    patch_size: d.patchSize,
+    layer_norm_eps: c.layerNormEps,
+    image_size: c.imageSize[0] === c.imageSize[1] ? c.imageSize[0] : c.imageSize,
+    patch_size: c.patchSize,
     num_channels: C,
     qkv_bias: true,
     id2label: Object.fromEntries(labels.map((l, i) => [String(i), l])),
@@ -118,7 +118,7 @@ export function hfConfigFiles(
   };
   const pre = {
     do_resize: true,
-    size: { height: d.imageSize[0], width: d.imageSize[1] },
+    size: { height: c.imageSize[0], width: c.imageSize[1] },
     resample: 2,
     do_rescale: true,
     rescale_factor: 1 / 255,

@@ -53,10 +53,10 @@ function normals(seed: number) {
 }
 
 /** config.json, model.safetensors and preprocessor_config.json of a random ViT in the Hugging Face layout. */
-export function randomModelFiles(d: ViTShape, seed = 0): Record<string, Uint8Array | string> {
+export function randomModelFiles(c: ViTShape, seed = 0): Record<string, Uint8Array | string> {
   const rnd = normals(seed);
   // HF's initialisation scale: N(0, 0.02) everywhere, layernorm γ around 1
-  const t = hfParameters(d).map(({ name, shape, init }) => ({
+  const t = hfParameters(c).map(({ name, shape, init }) => ({
     name,
     shape,
     data: rnd(
@@ -67,8 +67,8 @@ export function randomModelFiles(d: ViTShape, seed = 0): Record<string, Uint8Arr
   }));
   return {
     ...hfConfigFiles(
-      d,
-      Array.from({ length: d.numLabels }, (_, i) => `LABEL_${i}`),
+      c,
+      Array.from({ length: c.numLabels }, (_, i) => `LABEL_${i}`),
     ),
     'model.safetensors': encodeSafetensors(t, { format: 'pt', generator: `vit-wasm random seed ${seed}` }),
   };

@@ -1,10 +1,11 @@
 /**
  * The ops of src/nn/vit.ts, each forward beside its backward. A forward op's work is cut into chunks
- * that the workers claim from a shared counter (with one worker, it just runs them all), and `sync`
- * is the barrier that ends the op. A chunk's arithmetic never depends on who runs it, so results
+ * that the workers claim from a shared counter (with one worker, it just runs them all), and the
+ * pool's `sync` is the barrier that ends the op. A chunk's arithmetic never depends on who runs it, so results
  * are bit-identical for every worker count. Backward ops run in one worker over its own slice of
  * the batch (training is data parallel), so each calls its kernel once.
- * Pointers are byte addresses in the wasm memory; shapes are given per argument.
+ * Pointers are byte addresses in the wasm memory; shapes are given per argument: R rows (a GEMM's
+ * M; here M is only ever the MLP size), N outputs, K inputs, B images, T tokens, D hidden, H heads.
  */
 
 import { COUNTERS, MAX_OPS } from '../runtime/barrier.js';
@@ -90,23 +91,23 @@ export class Exec {
   // ---- linear layers ----
 
   /**
-   * A GEMM's M × N outputs in chunks of whole tiles [TM, TN]: row blocks, or column panels when the
+   * A GEMM's R × N outputs in chunks of whole tiles [TM, TN]: row blocks, or column panels when the
    * rows are too few for every worker to get some.
    */
   private tiles(
-    M: number,
+    R: number,
     N: number,
     [TM, TN]: readonly [number, number],
     rows: (r0: number, r1: number) => void,
     cols: (c0: number, c1: number) => void,
   ): void {
-    if (this.byRows(M, TM)) this.chunks(M, TM, rows);
+    if (this.byRows(R, TM)) this.chunks(R, TM, rows);
     else this.chunks(N, TN, cols);
   }
 
-  /** Whether {@link tiles} cuts M rows into row blocks (else column panels). */
-  private byRows(M: number, TM: number): boolean {
-    return M >= TM * this.workers || this.workers === 1;
+  /** Whether {@link tiles} cuts R rows into row blocks (else column panels). */
+  private byRows(R: number, TM: number): boolean {
+    return R >= TM * this.workers || this.workers === 1;
   }
 
   /** n rows (or columns) in chunks of whole t-wide tiles: body(i0, i1) for each chunk this worker claims. */
@@ -116,43 +117,43 @@ export class Exec {
   }
 
   /**
-   * y (M, N) = epi(x (M, lda) · Wᵀ + b), in tiles (see {@link tiles}). A layer with int8 weights
+   * y (R, N) = epi(x (R, lda) · Wᵀ + b), in tiles (see {@link tiles}). A layer with int8 weights
    * runs {@link linearI8}, quantizing its input in `quant`.
    */
-  linear(x: number, l: Linear, y: number, M: number, { epi = EPI.STORE, lda = l.K, quant }: LinearOptions = {}): void {
+  linear(x: number, l: Linear, y: number, R: number, { epi = EPI.STORE, lda = l.K, quant }: LinearOptions = {}): void {
     if (l.kind === 'int8') {
       // an int8 layer in a plan without room to quantize: a bug in the plan, not in the input
       if (!quant) throw new Error('vit-wasm: internal: an int8 linear layer run without a quantization plan');
-      this.linearI8(x, l, y, M, epi, lda, quant);
+      this.linearI8(x, l, y, R, epi, lda, quant);
       return;
     }
     const { N, K } = l;
     this.tiles(
-      M,
+      R,
       N,
       KERNELS.gemm.tile,
       (r0, r1) => this.k.gemm_4x8(x + r0 * lda * 4, lda, l.w, l.b, y + r0 * N * 4, N, r1 - r0, N, K, epi),
-      (c0, c1) => this.k.gemm_4x8(x, lda, l.w + c0 * K * 4, l.b + c0 * 4, y + c0 * 4, N, M, c1 - c0, K, epi),
+      (c0, c1) => this.k.gemm_4x8(x, lda, l.w + c0 * K * 4, l.b + c0 * 4, y + c0 * 4, N, R, c1 - c0, K, epi),
     );
   }
 
   /**
    * {@link linear} with int8 weights (l.q): every input row quantized to u7 with its scale and
-   * zero point (quant.aq (⌈M/4⌉, Kp/4, 4, 4) bytes, interleaved by blocks of 4 rows, so chunks
-   * start at a multiple of 4 rows; quant.sa (M), quant.za (M)), then the int8 GEMM in tiles.
+   * zero point (quant.aq (⌈R/4⌉, Kp/4, 4, 4) bytes, interleaved by blocks of 4 rows, so chunks
+   * start at a multiple of 4 rows; quant.sa (R), quant.za (R)), then the int8 GEMM in tiles.
    * In row blocks, each chunk quantizes its own rows and goes straight on to multiply them (no
    * barrier between the two, and the rows still in cache); in column panels every panel needs every
    * row, so all rows are quantized first, as an op of their own.
    */
-  private linearI8(x: number, l: Int8Linear, y: number, M: number, epi: Epilogue, lda: number, q: Quant): void {
+  private linearI8(x: number, l: Int8Linear, y: number, R: number, epi: Epilogue, lda: number, q: Quant): void {
     const { wq, wsum, sw, Kp } = l,
       { aq, sa, za } = q,
       N = l.N,
       [TM, TN] = KERNELS.gemmI8.tile;
     const quantize = (r0: number, r1: number) =>
       this.k.quantize_rows_u7(x + r0 * lda * 4, lda, aq + r0 * Kp, Kp, sa + r0 * 4, za + r0 * 4, r1 - r0, l.K);
-    if (this.byRows(M, TM)) {
-      this.chunks(M, TM, (r0, r1) => {
+    if (this.byRows(R, TM)) {
+      this.chunks(R, TM, (r0, r1) => {
         quantize(r0, r1);
         this.k.gemm_i8_4x8(
           aq + r0 * Kp,
@@ -172,7 +173,7 @@ export class Exec {
       });
       return;
     }
-    this.chunks(M, TM, quantize);
+    this.chunks(R, TM, quantize);
     this.chunks(N, TN, (c0, c1) =>
       this.k.gemm_i8_4x8(
         aq,
@@ -184,7 +185,7 @@ export class Exec {
         l.b + c0 * 4,
         y + c0 * 4,
         N,
-        M,
+        R,
         c1 - c0,
         Kp,
         epi,
@@ -193,8 +194,8 @@ export class Exec {
   }
 
   /**
-   * xout (M, N) = xin (M, N) + (x (M, K) · Wᵀ + b): a projection onto the residual stream. With
-   * `sep` the projection is kept there (M, N) and the sum formed after it (inspection); else it is
+   * xout (R, N) = xin (R, N) + (x (R, K) · Wᵀ + b): a projection onto the residual stream. With
+   * `sep` the projection is kept there (R, N) and the sum formed after it (inspection); else it is
    * added in the GEMM's epilogue, in place when xout is xin. Both give the same bits.
    */
   residual(
@@ -202,12 +203,12 @@ export class Exec {
     l: Linear,
     xin: number,
     xout: number,
-    M: number,
+    R: number,
     { sep, quant }: { sep?: number; quant?: Quant } = {},
   ): void {
-    const n = M * l.N;
+    const n = R * l.N;
     if (sep !== undefined) {
-      this.linear(x, l, sep, M, { quant });
+      this.linear(x, l, sep, R, { quant });
       this.elementwise(n, (i0, i1) => {
         const a = this.f32(xin, n),
           b = this.f32(sep, n),
@@ -217,17 +218,17 @@ export class Exec {
       return;
     }
     if (xout !== xin) this.elementwise(n, (i0, i1) => this.f32(xout, n).set(this.f32(xin, n).subarray(i0, i1), i0));
-    this.linear(x, l, xout, M, { epi: EPI.ADD, quant });
+    this.linear(x, l, xout, R, { epi: EPI.ADD, quant });
   }
 
-  /** y (M, N) = GELU(x (M, K) · Wᵀ + b): fused in the GEMM epilogue, or with `u` (M, N) the pre-activation kept there first. */
-  linearGelu(x: number, l: Linear, y: number, M: number, { u, quant }: { u?: number; quant?: Quant } = {}): void {
+  /** y (R, N) = GELU(x (R, K) · Wᵀ + b): fused in the GEMM epilogue, or with `u` (R, N) the pre-activation kept there first. */
+  linearGelu(x: number, l: Linear, y: number, R: number, { u, quant }: { u?: number; quant?: Quant } = {}): void {
     if (u === undefined) {
-      this.linear(x, l, y, M, { epi: EPI.GELU, quant });
+      this.linear(x, l, y, R, { epi: EPI.GELU, quant });
       return;
     }
-    this.linear(x, l, u, M, { quant });
-    this.elementwise(M * l.N, (i0, i1) => this.k.gelu(u + i0 * 4, y + i0 * 4, i1 - i0));
+    this.linear(x, l, u, R, { quant });
+    this.elementwise(R * l.N, (i0, i1) => this.k.gelu(u + i0 * 4, y + i0 * 4, i1 - i0));
   }
 
   /**

@@ -22,8 +22,8 @@ export interface ViTShape {
 }
 
 /** Token and patch counts of a shape: the one place they are computed. */
-export function tokens(s: ViTShape): { Np: number; T: number; T8: number } {
-  const Np = (s.imageSize[0] / s.patchSize) * (s.imageSize[1] / s.patchSize),
-    T = (s.arch ?? PLAIN_VIT).prefix.length + Np;
+export function tokens(c: ViTShape): { Np: number; T: number; T8: number } {
+  const Np = (c.imageSize[0] / c.patchSize) * (c.imageSize[1] / c.patchSize),
+    T = (c.arch ?? PLAIN_VIT).prefix.length + Np;
   return { Np, T, T8: Math.ceil(T / 8) * 8 };
 }

@@ -20,9 +20,9 @@ export interface Param extends HfParameter {
 }
 
 /** The Hugging Face parameter list with each one's offset (in floats) in the parameter buffer. */
-function parameterList(d: ViTShape): Param[] {
+function parameterList(c: ViTShape): Param[] {
   let offset = 0;
-  return hfParameters(d).map((p) => {
+  return hfParameters(c).map((p) => {
     const size = p.shape.reduce((a, b) => a * b, 1);
     offset += size;
     return { ...p, offset: offset - size, size };
@@ -43,7 +43,7 @@ export type { Options };
  * model's terms: `lin` makes each linear layer from its W's and b's pointers.
  */
 function paramsAt<L>(
-  d: ViTShape,
+  c: ViTShape,
   params: Param[],
   base: number,
   lin: (w: number, b: number, N: number, K: number) => L,
@@ -51,15 +51,15 @@ function paramsAt<L>(
   const offset = new Map(params.map((p) => [p.name, p.offset]));
   const at = (name: string) => base + offset.get(name)! * 4;
   const n = hfNames('vit.'),
-    D = d.hiddenSize,
-    M = d.intermediateSize;
+    D = c.hiddenSize,
+    M = c.intermediateSize;
   const linear = (w: string, b: string, N: number, K: number) => lin(at(w), at(b), N, K);
   const norm = ([g, b]: [string, string]): Norm => ({ g: at(g), b: at(b) });
   return {
-    patch: linear(n.patchW, n.patchB, D, d.numChannels * d.patchSize ** 2),
+    patch: linear(n.patchW, n.patchB, D, c.numChannels * c.patchSize ** 2),
     cls: at(n.cls),
     pos: at(n.pos),
-    layers: Array.from({ length: d.numLayers }, (_, i) => {
+    layers: Array.from({ length: c.numLayers }, (_, i) => {
       const l = n.layer(i);
       return {
         ln1: norm(l.ln1),
@@ -71,33 +71,33 @@ function paramsAt<L>(
       };
     }),
     norm: norm([n.normG, n.normB]),
-    head: linear(n.headW, n.headB, d.numLabels, D),
+    head: linear(n.headW, n.headB, c.numLabels, D),
   };
 }
 
 /** The forward's weights over the parameters at `base`: each W unpacked there, and packed in a copy from `pack`. */
 function trainableAt(
-  d: ViTShape,
+  c: ViTShape,
   params: Param[],
   base: number,
   pack: (N: number, K: number) => number,
 ): Weights<TrainableLinear> {
-  return paramsAt(d, params, base, (raw, b, N, K) => ({ kind: 'trainable', w: pack(N, K), raw, b, N, K }));
+  return paramsAt(c, params, base, (raw, b, N, K) => ({ kind: 'trainable', w: pack(N, K), raw, b, N, K }));
 }
 
 /** The gradients over a buffer at `base` laid out as the parameters. */
-function gradientsAt(d: ViTShape, params: Param[], base: number): Gradients {
-  return paramsAt(d, params, base, (dw, db, N, K): LinearGrad => ({ dw, db, N, K }));
+function gradientsAt(c: ViTShape, params: Param[], base: number): Gradients {
+  return paramsAt(c, params, base, (dw, db, N, K): LinearGrad => ({ dw, db, N, K }));
 }
 
 /**
  * Every pointer of a training run, from a bump allocator at `base`. A pure function of its
  * arguments, so each pool worker computes the same layout as the main thread.
- * Shared: parameters P, gradients G, Adam moments M and V, packed linear weights, per-worker norm
+ * Shared: parameters P, gradients G, Adam's moments adamM and adamV, packed linear weights, per-worker norm
  * partials. Per worker: its gradient buffer (G itself when there is one worker), the activations
  * of src/nn/plan.ts's training plan, and the backward's buffers.
  */
-export function trainLayout(d: ViTShape, perWorker: number, workers: number, base: number) {
+export function trainLayout(c: ViTShape, perWorker: number, workers: number, base: number) {
   let top = base;
   // 8 floats of slack after every buffer: the backward GEMM reads B rows 8 at a time
   const alloc = (floats: number) => {
@@ -105,24 +105,24 @@ export function trainLayout(d: ViTShape, perWorker: number, workers: number, bas
     top = Math.ceil((top + (floats + 8) * 4) / 64) * 64;
     return p;
   };
-  const params = parameterList(d),
+  const params = parameterList(c),
     n = params.reduce((s, p) => s + p.size, 0);
   const P = alloc(n),
     G = alloc(n),
-    M = alloc(n),
-    V = alloc(n),
+    adamM = alloc(n),
+    adamV = alloc(n),
     sq = alloc(workers);
-  const weights = trainableAt(d, params, P, (N, K) => alloc(packedSize(N, K)));
+  const weights = trainableAt(c, params, P, (N, K) => alloc(packedSize(N, K)));
   const perWorkerBuffers = Array.from({ length: workers }, () => {
     const g = workers === 1 ? G : alloc(n);
     return {
       G: g,
-      grads: gradientsAt(d, params, g),
-      acts: trainingPlan(alloc, d, { B: perWorker }),
-      bwd: backwardBuffers(alloc, d, perWorker),
+      grads: gradientsAt(c, params, g),
+      acts: trainingPlan(alloc, c, { B: perWorker }),
+      bwd: backwardBuffers(alloc, c, perWorker),
     };
   });
-  return { params, n, P, G, M, V, sq, weights, workers: perWorkerBuffers, perWorker, end: top };
+  return { params, n, P, G, adamM, adamV, sq, weights, workers: perWorkerBuffers, perWorker, end: top };
 }
 export type TrainLayout = ReturnType<typeof trainLayout>;
 
@@ -149,7 +149,7 @@ export class TrainCore {
   private readonly range: [number, number];
   private readonly ex: Exec;
   private readonly L: TrainLayout;
-  private readonly d: ViTShape;
+  private readonly c: ViTShape;
   private readonly o: Options;
   readonly id: number;
   readonly workers: number;
@@ -158,7 +158,7 @@ export class TrainCore {
 
   constructor({ k, layout: L, dims, options, memory, id = 0, workers = 1, sync = () => {} }: TrainCoreOptions) {
     this.L = L;
-    this.d = dims;
+    this.c = dims;
     this.o = options;
     this.id = id;
     this.workers = workers;
@@ -177,7 +177,7 @@ export class TrainCore {
 
   /** Forward over this worker's B images (already in its pixels buffer), keeping what the backward needs. */
   forward(B: number): void {
-    vitForward(this.ex, this.d, this.L.weights, { ...this.w.acts, B });
+    vitForward(this.ex, this.c, this.L.weights, { ...this.w.acts, B });
   }
 
   /**
@@ -188,8 +188,8 @@ export class TrainCore {
     this.f32(this.w.G, this.L.n).fill(0);
     if (B === 0) return 0;
     const acts = { ...this.w.acts, B };
-    vitForward(this.ex, this.d, this.L.weights, acts);
-    return vitBackward(this.ex, this.d, this.L.weights, this.w.grads, acts, this.w.bwd, B / total);
+    vitForward(this.ex, this.c, this.L.weights, acts);
+    return vitBackward(this.ex, this.c, this.L.weights, this.w.grads, acts, this.w.bwd, B / total);
   }
 
   /**
@@ -222,8 +222,8 @@ export class TrainCore {
       norm = Math.sqrt(total),
       scale = o.clipNorm > 0 && norm > o.clipNorm ? o.clipNorm / norm : 1;
     const P = this.f32(L.P, n),
-      M = this.f32(L.M, n),
-      V = this.f32(L.V, n),
+      m = this.f32(L.adamM, n),
+      v = this.f32(L.adamV, n),
       c1 = 1 - o.beta1 ** t,
       c2 = 1 - o.beta2 ** t;
     for (const p of L.params) {
@@ -232,9 +232,9 @@ export class TrainCore {
       const decay = p.decay ? lr * o.weightDecay : 0;
       for (let i = a; i < b; i++) {
         const gi = G[i] * scale;
-        M[i] = o.beta1 * M[i] + (1 - o.beta1) * gi;
-        V[i] = o.beta2 * V[i] + (1 - o.beta2) * gi * gi;
-        P[i] -= decay * P[i] + (lr * (M[i] / c1)) / (Math.sqrt(V[i] / c2) + o.adamEps);
+        m[i] = o.beta1 * m[i] + (1 - o.beta1) * gi;
+        v[i] = o.beta2 * v[i] + (1 - o.beta2) * gi * gi;
+        P[i] -= decay * P[i] + (lr * (m[i] / c1)) / (Math.sqrt(v[i] / c2) + o.adamEps);
       }
     }
     this.sync();

@@ -147,13 +147,13 @@ export interface HfParameter {
  * Every parameter of a Hugging Face ViTForImageClassification of this shape, in the order vit-wasm
  * lays them out and writes them (query, key and value back to back, so they form one (3D, D) matrix).
  */
-export function hfParameters(s: ViTShape): HfParameter[] {
-  const D = s.hiddenSize,
-    M = s.intermediateSize,
-    C = s.numChannels,
-    p = s.patchSize,
-    L = s.numLabels;
-  const { T } = tokens(s),
+export function hfParameters(c: ViTShape): HfParameter[] {
+  const D = c.hiddenSize,
+    M = c.intermediateSize,
+    C = c.numChannels,
+    p = c.patchSize,
+    L = c.numLabels;
+  const { T } = tokens(c),
     n = hfNames('vit.');
   const list: HfParameter[] = [];
   const add = (name: string, shape: number[], decay = false, init: HfParameter['init'] = decay ? 'normal' : 'zero') =>
@@ -162,7 +162,7 @@ export function hfParameters(s: ViTShape): HfParameter[] {
   add(n.patchB, [D]);
   add(n.cls, [1, 1, D], false, 'normal');
   add(n.pos, [1, T, D], false, 'normal');
-  for (let i = 0; i < s.numLayers; i++) {
+  for (let i = 0; i < c.numLayers; i++) {
     const l = n.layer(i);
     add(l.ln1[0], [D], false, 'one');
     add(l.ln1[1], [D]);
