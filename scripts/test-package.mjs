@@ -10,6 +10,7 @@
 //   node scripts/test-package.mjs [--tarball FILE] [--only esbuild,vite,…] [--keep] [--screenshots DIR]
 import { execFile, spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
