@@ -38,3 +38,18 @@ export interface ModelFiles {
   text(file: string): Promise<string>;
   open(file: string): Promise<ByteSource>;
 }
+
+/**
+ * Why this engine cannot share a wasm memory between threads (`host` names it in the message:
+ * "Node", "browser"), or null when it can: the engine-level half of each platform's
+ * sharedMemoryUnavailable.
+ */
+export function sharedMemoryMissing(host: string): string | null {
+  if (typeof SharedArrayBuffer === 'undefined') return `this ${host} has no SharedArrayBuffer`;
+  try {
+    new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
+  } catch {
+    return `this ${host} cannot create shared WebAssembly memory`;
+  }
+  return null;
+}

@@ -8,7 +8,7 @@
 // Filled in by scripts/build.mjs: the minified browser worker bundles (empty inside the workers themselves).
 import { TRAIN_WORKER_SOURCE, WORKER_SOURCE } from 'vit-wasm:embedded-workers';
 import * as Comlink from 'comlink';
-import type { ModelFiles, WorkerHandle, WorkerKind } from './api.js';
+import { type ModelFiles, sharedMemoryMissing, type WorkerHandle, type WorkerKind } from './api.js';
 
 export const PLATFORM: 'node' | 'browser' = 'browser';
 
@@ -27,13 +27,7 @@ export function sharedMemoryUnavailable(): string | null {
       "load vit-wasm's coi-serviceworker.js (see the README)"
     );
   }
-  if (typeof SharedArrayBuffer === 'undefined') return 'this browser has no SharedArrayBuffer';
-  try {
-    new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
-  } catch {
-    return 'this browser cannot create shared WebAssembly memory';
-  }
-  return null;
+  return sharedMemoryMissing('browser');
 }
 
 /** Browsers have relaxed SIMD on where they have it at all. */

@@ -12,7 +12,7 @@ import v8 from 'node:v8';
 import { parentPort, Worker } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
-import type { ModelFiles, WorkerHandle, WorkerKind } from './api.js';
+import { type ModelFiles, sharedMemoryMissing, type WorkerHandle, type WorkerKind } from './api.js';
 import { type Limits, overLimit } from './limits.js';
 import { packageFile } from './paths.js';
 
@@ -25,13 +25,7 @@ export function defaultThreadCount(): number {
 
 /** Why threads (shared memory) are unavailable, or null when they are. */
 export function sharedMemoryUnavailable(): string | null {
-  if (typeof SharedArrayBuffer === 'undefined') return 'this Node has no SharedArrayBuffer';
-  try {
-    new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
-  } catch {
-    return 'this Node cannot create shared WebAssembly memory';
-  }
-  return null;
+  return sharedMemoryMissing('Node');
 }
 
 /**
