@@ -29,7 +29,7 @@ export async function loadCheckpoint(
   const raw = await readJson(files, 'config.json');
   const { tensors, sources, file } = await openTensors(files);
   try {
-    const found = detectFamily(new Set(tensors.keys()), file);
+    const found = detectFamily(new Set(tensors.keys()), file, raw);
     const config = resolveConfig(raw, found, tensors, file, files.limits.maxLabels);
     const n = found.names;
     // every linear weight is read in blocks of rows (weightRows); the rest whole
@@ -40,7 +40,7 @@ export async function loadCheckpoint(
     }
     const t = new CheckpointTensors(tensors, file, blockRead);
     const weights = await new WeightLoader(t, mem, opts.int8).weights(config, n);
-    t.checkAllUsed(n.unused);
+    t.checkAllUsed(n.unused, found.family.foreignTensors);
     return { config, weights, scheme: found.spec.scheme, family: found.family.name };
   } finally {
     await Promise.all(sources.map((s) => s.close()));

@@ -125,9 +125,56 @@ function checkAgreement(
   agree('num_labels', n.headW, 'num_classes');
 }
 
-/** num_attention_heads (or timm's num_heads): not in the weights, so config.json must say. */
+/**
+ * Every field the family's libraries write that changes the arithmetic, at the top level or (timm)
+ * under `model_args`: a value the family does not compute is refused naming the field and what it asks for.
+ */
+function checkConfigRules(raw: Record<string, unknown>, family: Family): void {
+  const args = raw.model_args;
+  const places: [Record<string, unknown>, string][] = [[raw, '']];
+  if (args && typeof args === 'object' && !Array.isArray(args))
+    places.push([args as Record<string, unknown>, 'model_args.']);
+  for (const rule of family.configRules)
+    for (const [obj, prefix] of places) {
+      const v = obj[rule.field];
+      if (v === undefined || v === null || rule.computed.includes(v)) continue;
+      const computed = rule.computed.length
+        ? ` (vit-wasm computes ${rule.computed.map((c) => JSON.stringify(c)).join(' or ')}, or the field left out)`
+        : ' (vit-wasm computes the field left out or null)';
+      throw new Error(
+        `vit-wasm: ${CF}: ${prefix}${rule.field} ${JSON.stringify(v)} asks for ${rule.feature}, which vit-wasm does not support yet${computed}`,
+      );
+    }
+}
+
+/**
+ * timm's heads per width (its vit_* and deit_* definitions), for hub configs that name the
+ * architecture ("vit_small_patch16_224.augreg_in21k") instead of giving the head count.
+ */
+const TIMM_HEADS: Record<string, [width: number, heads: number]> = {
+  tiny: [192, 3],
+  small: [384, 6],
+  medium: [512, 8],
+  base: [768, 12],
+  large: [1024, 16],
+  huge: [1280, 16],
+  giant: [1408, 16],
+  gigantic: [1664, 16],
+};
+
+/** num_attention_heads (or timm's num_heads, or timm's architecture name): not in the weights. */
 function headsOf(raw: Record<string, unknown>, D: number): number {
-  const heads = intField(raw, 'num_attention_heads', CF) ?? intField(raw, 'num_heads', CF);
+  let heads = intField(raw, 'num_attention_heads', CF) ?? intField(raw, 'num_heads', CF);
+  const arch = typeof raw.architecture === 'string' ? raw.architecture : '';
+  const size = /^(?:vit|deit)_([a-z]+)_/.exec(arch)?.[1];
+  if (heads === undefined && size && Object.hasOwn(TIMM_HEADS, size)) {
+    const [width, h] = TIMM_HEADS[size];
+    if (width !== D)
+      throw new Error(
+        `vit-wasm: ${CF}: num_attention_heads is missing, and architecture "${arch}" (${size}: width ${width}, ${h} heads) does not match the weights' hidden size ${D}`,
+      );
+    heads = h;
+  }
   if (heads === undefined)
     throw new Error(`vit-wasm: ${CF}: num_attention_heads is missing (it cannot be read off the weights)`);
   if (D % heads !== 0)
@@ -219,6 +266,7 @@ export function resolveConfig(
   file: string,
   maxLabels: number,
 ): ViTConfig {
+  checkConfigRules(raw, found.family);
   const n = found.names,
     w = weightDims(n, t, file, maxLabels);
   checkAgreement(raw, w, n, t, file);

@@ -189,18 +189,22 @@ export class CheckpointTensors {
     }
   }
 
-  /** Refuses a checkpoint with tensors nothing read (and `unused` does not allow): parts this model does not have. */
-  checkAllUsed(unused: RegExp): void {
+  /**
+   * Refuses a checkpoint with tensors nothing read (and `unused` does not allow): parts this model
+   * does not have. Tensors `foreign` knows are named with the feature they belong to.
+   */
+  checkAllUsed(unused: RegExp, foreign: readonly [RegExp, string][] = []): void {
     const extra = [...this.tensors.keys()].filter((k) => !this.used.has(k) && !unused.test(k));
-    if (extra.length) {
-      throw new Error(
-        `vit-wasm: ${this.file}: unexpected tensor(s) ${extra
-          .slice(0, 5)
-          .map((k) => `'${k}'`)
-          .join(
-            ', ',
-          )}${extra.length > 5 ? ', …' : ''}: this checkpoint has parts a plain ViT does not (or config.json disagrees with it, e.g. qkv_bias)`,
-      );
-    }
+    if (!extra.length) return;
+    const list = `${extra
+      .slice(0, 5)
+      .map((k) => `'${k}'`)
+      .join(', ')}${extra.length > 5 ? ', …' : ''}`;
+    const features = [...new Set(extra.flatMap((k) => foreign.filter(([re]) => re.test(k)).map(([, f]) => f)))];
+    throw new Error(
+      features.length
+        ? `vit-wasm: ${this.file}: unexpected tensor(s) ${list}: ${features.join('; ')}: not supported yet`
+        : `vit-wasm: ${this.file}: unexpected tensor(s) ${list}: this checkpoint has parts a plain ViT does not (or config.json disagrees with it, e.g. qkv_bias)`,
+    );
   }
 }

@@ -49,6 +49,19 @@ export interface SchemeSpec {
   layerNormEps: number;
 }
 
+/**
+ * A config.json field that changes the arithmetic, and the values this family computes. A field
+ * the family's libraries write (Hugging Face's config, timm's model kwargs at the top level or
+ * under `model_args`) with any other value is refused naming the field and `feature`.
+ */
+export interface ConfigRule {
+  field: string;
+  /** The values computed; absent (undefined or null) is always one of them. */
+  computed: readonly unknown[];
+  /** What another value would ask for, in words ("mean pooling of the patch tokens"). */
+  feature: string;
+}
+
 /** A ViT family: its arithmetic and how its checkpoints are written. */
 export interface Family {
   /** For messages and {@link ViTModel.family}: `vit`. */
@@ -57,4 +70,11 @@ export interface Family {
   schemes: SchemeSpec[];
   /** config.json `hidden_act` values that name the arch's activation. */
   activationNames: string[];
+  /** Fields whose other values ask for arithmetic this family does not compute. */
+  configRules: readonly ConfigRule[];
+  /**
+   * Tensors of related families that a checkpoint of this one must not carry, each with the
+   * feature it is part of, so a refusal names the feature ("LayerScale"), not just a tensor.
+   */
+  foreignTensors: readonly [RegExp, string][];
 }

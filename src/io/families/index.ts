@@ -10,10 +10,14 @@ export type { Family, Names, Scheme, SchemeSpec } from './family.js';
 /** Every family, tried in order. */
 export const FAMILIES: readonly Family[] = [VIT];
 
-/** The family and scheme whose names these tensors are written in; an Error naming `file` when none is. */
+/**
+ * The family and scheme whose names these tensors are written in; an Error naming `file` when none
+ * is, and what config.json (`config`) says the model is, when it says.
+ */
 export function detectFamily(
   tensors: ReadonlySet<string>,
   file: string,
+  config: Record<string, unknown> = {},
 ): { family: Family; spec: SchemeSpec; names: Names } {
   for (const family of FAMILIES)
     for (const spec of family.schemes) {
@@ -23,6 +27,23 @@ export function detectFamily(
   const some = [...tensors].slice(0, 5).join(', ');
   const expected = FAMILIES.flatMap((f) => f.schemes.map((s) => s.marker));
   throw new Error(
-    `vit-wasm: ${file}: not a ViT checkpoint vit-wasm recognises (expected ${expected.slice(0, -1).join(', ')} or ${expected.at(-1)}; found ${some}${tensors.size > 5 ? ', …' : ''})`,
+    `vit-wasm: ${file}: not a ViT checkpoint vit-wasm recognises (expected ${expected.slice(0, -1).join(', ')} or ${expected.at(-1)}; found ${some}${tensors.size > 5 ? ', …' : ''})${saidToBe(config)}`,
   );
+}
+
+/** What config.json says the model is (HF model_type and architectures, timm architecture), for messages. */
+function saidToBe(config: Record<string, unknown>): string {
+  const str = (v: unknown) => (typeof v === 'string' && v.length <= 200 ? v : undefined);
+  // the plain ViT's own names say nothing the message above has not
+  const type = str(config.model_type) === 'vit' ? undefined : str(config.model_type);
+  const archs = Array.isArray(config.architectures)
+    ? config.architectures.map(str).filter((a) => a && !a.startsWith('ViT'))
+    : [];
+  const timm = str(config.architecture);
+  const said = [
+    type && `model_type "${type}"`,
+    archs.length && `architectures ${archs.slice(0, 3).join(', ')}`,
+    timm && `architecture "${timm}"`,
+  ].filter(Boolean);
+  return said.length ? `; config.json says ${said.join(', ')}: that model is not one vit-wasm loads yet` : '';
 }

@@ -6,7 +6,7 @@
  */
 import { PLAIN_VIT } from '../../nn/arch.js';
 import { tokens, type ViTShape } from '../../nn/shape.js';
-import type { Family, Names } from './family.js';
+import type { ConfigRule, Family, Names } from './family.js';
 
 const wb = (p: string): [string, string] => [`${p}.weight`, `${p}.bias`];
 
@@ -100,11 +100,60 @@ function torchvisionNames(legacyMlp: boolean): Names {
   };
 }
 
+/**
+ * Config fields of Hugging Face's ViTConfig and timm's VisionTransformer kwargs that change the
+ * arithmetic, and the values the plain ViT computes. Sizes (hidden, depth, heads, MLP, image,
+ * patch, channels, labels), `qkv_bias`, `layer_norm_eps` and `hidden_act` are read and checked
+ * elsewhere; dropout rates do not change inference. A timm `dynamic_img_size` changes nothing at
+ * the checkpoint's own image size.
+ */
+const VIT_CONFIG_RULES: readonly ConfigRule[] = [
+  { field: 'global_pool', computed: ['token'], feature: "pooling other than the class token (timm's 'token')" },
+  { field: 'fc_norm', computed: [false], feature: 'the final norm after pooling (fc_norm)' },
+  { field: 'class_token', computed: [true], feature: 'a model without a class token' },
+  { field: 'no_embed_class', computed: [false], feature: 'position embeddings over the patch tokens only' },
+  { field: 'reg_tokens', computed: [0], feature: 'register tokens' },
+  { field: 'init_values', computed: [], feature: 'LayerScale (a learned per-channel scale on each residual branch)' },
+  { field: 'pre_norm', computed: [false], feature: 'a layernorm before the first block (pre_norm, as in CLIP)' },
+  { field: 'final_norm', computed: [true], feature: 'a model without its final layernorm' },
+  { field: 'qk_norm', computed: [false], feature: 'layernorm of queries and keys (qk_norm)' },
+  { field: 'scale_attn_norm', computed: [false], feature: 'a norm inside the attention (scale_attn_norm)' },
+  { field: 'scale_mlp_norm', computed: [false], feature: 'a norm inside the MLP (scale_mlp_norm)' },
+  { field: 'proj_bias', computed: [true], feature: 'projections without a bias' },
+  { field: 'pos_embed', computed: ['learn'], feature: 'position embeddings other than learned ones' },
+  { field: 'pool_include_prefix', computed: [false], feature: 'pooling over the prefix tokens too' },
+  { field: 'act_layer', computed: ['gelu'], feature: 'an MLP activation other than the exact GELU' },
+  { field: 'norm_layer', computed: ['layernorm'], feature: 'a norm other than LayerNorm' },
+  { field: 'embed_norm_layer', computed: [], feature: 'a norm after the patch embedding' },
+];
+
+/** Tensors of the ViT's relatives (DeiT, DINOv2, BEiT, CLIP, SigLIP, timm variants), by feature. */
+const VIT_FOREIGN_TENSORS: readonly [RegExp, string][] = [
+  [
+    /(^|\.)(dist_token|distillation_token)$|(^|\.)(head_dist|distillation_classifier)\./,
+    'a distillation token and head (DeiT distilled)',
+  ],
+  [/(^|\.)(reg_token|register_tokens)$/, 'register tokens'],
+  [
+    /\.(ls1|ls2|layer_scale1|layer_scale2)\.(gamma|lambda1)$|\.(gamma_1|gamma_2|lambda_1|lambda_2)$/,
+    'LayerScale (a learned per-channel scale on each residual branch)',
+  ],
+  [/(^|\.)fc_norm\./, 'the final norm after pooling (fc_norm)'],
+  [/relative_position_(bias_table|index)$/, 'relative position bias (BEiT)'],
+  [/(^|\.)(attn_pool|head\.attention|probe)(\.|$)/, 'an attention-pool head (MAP, SigLIP)'],
+  [/(^|\.)(norm_pre|pre_layrnorm)\./, 'a layernorm before the first block (pre-norm, as in CLIP)'],
+  [/(^|\.)(visual_projection|proj)$/, 'a projection of the pooled embedding (CLIP)'],
+  [/\.(q_norm|k_norm)\./, 'layernorm of queries and keys (qk_norm)'],
+  [/\.mlp\.(w12|w3|weights_in|weights_out)\./, 'a SwiGLU MLP'],
+];
+
 /** The plain ViT: one description, three naming schemes. */
 export const VIT: Family = {
   name: 'vit',
   arch: PLAIN_VIT,
   activationNames: ['gelu', 'gelu_python'],
+  configRules: VIT_CONFIG_RULES,
+  foreignTensors: VIT_FOREIGN_TENSORS,
   schemes: [
     {
       scheme: 'hf',

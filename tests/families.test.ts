@@ -1,0 +1,190 @@
+// What the loader does with checkpoints of the ViT's relatives before their families are
+// supported: every config field that would change the arithmetic is refused naming the field and
+// the feature (timm's global_pool='avg' used to load and give wrong logits); tensors of a related
+// family are refused naming the feature they belong to; a checkpoint of another family says what
+// config.json says it is; timm hub configs get their head count from the architecture name.
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, test } from 'vitest';
+import { loadModel } from '../src/index.js';
+import { VIT } from '../src/io/families/vit.js';
+import { PRESETS, randomModelFiles } from '../src/io/presets.js';
+import { joinSafetensors, MODELS, splitSafetensors } from './helpers.js';
+
+type Files = Record<string, Uint8Array | string>;
+
+function fixture(name: string): Files {
+  const dir = path.join(MODELS, name),
+    files: Files = {};
+  for (const f of readdirSync(dir)) files[f] = new Uint8Array(readFileSync(path.join(dir, f)));
+  return files;
+}
+
+function withConfig(files: Files, edit: (c: Record<string, unknown>) => void): Files {
+  const c = JSON.parse(new TextDecoder().decode(files['config.json'] as Uint8Array));
+  edit(c);
+  return { ...files, 'config.json': JSON.stringify(c) };
+}
+
+/** `files` with extra tensors (zeros of the given shapes) appended to model.safetensors. */
+function withExtraTensors(files: Files, extra: Record<string, number[]>): Files {
+  const { header, data } = splitSafetensors(files['model.safetensors'] as Uint8Array);
+  let end = data.length;
+  const parts = [data];
+  for (const [name, shape] of Object.entries(extra)) {
+    const bytes = 4 * shape.reduce((a, b) => a * b, 1);
+    header[name] = { dtype: 'F32', shape, data_offsets: [end, end + bytes] };
+    parts.push(new Uint8Array(bytes));
+    end += bytes;
+  }
+  const all = new Uint8Array(end);
+  let off = 0;
+  for (const p of parts) {
+    all.set(p, off);
+    off += p.length;
+  }
+  return { ...files, 'model.safetensors': joinSafetensors(header, all) };
+}
+
+describe('config fields that change the arithmetic are honoured or refused by name', () => {
+  const timm = fixture('h40-timm');
+  const other: Record<string, unknown> = {
+    global_pool: 'avg',
+    fc_norm: true,
+    class_token: false,
+    no_embed_class: true,
+    reg_tokens: 4,
+    init_values: 1e-5,
+    pre_norm: true,
+    final_norm: false,
+    qk_norm: true,
+    scale_attn_norm: true,
+    scale_mlp_norm: true,
+    proj_bias: false,
+    pos_embed: 'none',
+    pool_include_prefix: true,
+    act_layer: 'quick_gelu',
+    norm_layer: 'rmsnorm',
+    embed_norm_layer: 'layernorm',
+  };
+
+  test('every rule of the plain ViT has a case here', () => {
+    expect(Object.keys(other).sort()).toEqual(VIT.configRules.map((r) => r.field).sort());
+  });
+
+  test.each(Object.entries(other))(
+    '%s: %j is refused naming the field, at the top level and in model_args',
+    async (field, v) => {
+      const feature = VIT.configRules.find((r) => r.field === field)!.feature.replace(/[()]/g, '.');
+      for (const [files, prefix] of [
+        [withConfig(timm, (c) => Object.assign(c, { [field]: v })), ''],
+        [withConfig(timm, (c) => Object.assign(c, { model_args: { [field]: v } })), 'model_args\\.'],
+      ] as const)
+        await expect(loadModel(files, { threads: 1 })).rejects.toThrow(
+          new RegExp(
+            `config\\.json: ${prefix}${field} ${JSON.stringify(v).replace(/[.+]/g, '\\$&')} asks for ${feature}, which vit-wasm does not support yet`,
+          ),
+        );
+    },
+  );
+
+  test("the values the plain ViT computes load, with the logits of the fixture's own config", async () => {
+    const plain = await loadModel(timm, { threads: 1 });
+    const x = new Float32Array(plain.inputSize).map((_, i) => Math.sin(i));
+    const want = await plain.forward(x);
+    await plain.dispose();
+    const same = withConfig(timm, (c) =>
+      Object.assign(c, {
+        global_pool: 'token',
+        class_token: true,
+        reg_tokens: 0,
+        init_values: null,
+        fc_norm: null,
+        dynamic_img_size: true,
+        model_args: { global_pool: 'token', pre_norm: false, act_layer: 'gelu' },
+      }),
+    );
+    const m = await loadModel(same, { threads: 1 });
+    expect(await m.forward(x)).toEqual(want);
+    await m.dispose();
+  });
+});
+
+describe("tensors of the ViT's relatives are refused naming their feature", () => {
+  const cases: [string, Files, RegExp][] = [
+    [
+      'a distillation token and head (timm deit_*_distilled)',
+      withExtraTensors(fixture('h40-timm'), {
+        dist_token: [1, 1, 40],
+        'head_dist.weight': [7, 40],
+        'head_dist.bias': [7],
+      }),
+      /unexpected tensor\(s\) 'dist_token', 'head_dist\.weight', 'head_dist\.bias': a distillation token and head \(DeiT distilled\): not supported yet/,
+    ],
+    [
+      'LayerScale (timm ls1.gamma)',
+      withExtraTensors(fixture('h40-timm'), { 'blocks.0.ls1.gamma': [40], 'blocks.0.ls2.gamma': [40] }),
+      /'blocks\.0\.ls1\.gamma', 'blocks\.0\.ls2\.gamma': LayerScale .*: not supported yet/,
+    ],
+    [
+      'register tokens',
+      withExtraTensors(fixture('h40-timm'), { reg_token: [1, 4, 40] }),
+      /'reg_token': register tokens: not supported yet/,
+    ],
+    [
+      'fc_norm with mean pooling',
+      withExtraTensors(fixture('h40-timm'), { 'fc_norm.weight': [40], 'fc_norm.bias': [40] }),
+      /'fc_norm\.weight', 'fc_norm\.bias': the final norm after pooling \(fc_norm\): not supported yet/,
+    ],
+  ];
+  test.each(cases)('%s', async (_, files, error) => {
+    await expect(loadModel(files, { threads: 1 })).rejects.toThrow(error);
+  });
+});
+
+test('a checkpoint of another family says what config.json says it is', async () => {
+  const files: Files = {
+    'model.safetensors': joinSafetensors(
+      { 'dinov2.embeddings.cls_token': { dtype: 'F32', shape: [1], data_offsets: [0, 4] } },
+      new Uint8Array(4),
+    ),
+    'config.json': JSON.stringify({ model_type: 'dinov2', architectures: ['Dinov2Model'] }),
+  };
+  await expect(loadModel(files, { threads: 1 })).rejects.toThrow(
+    /not a ViT checkpoint vit-wasm recognises .*; config\.json says model_type "dinov2", architectures Dinov2Model: that model is not one vit-wasm loads yet/,
+  );
+});
+
+describe("timm hub configs: the head count from the architecture's name", () => {
+  const shape = { ...PRESETS['deit-tiny'], numLayers: 1, imageSize: [32, 32] as [number, number], numLabels: 4 };
+  const hf = randomModelFiles(shape, 3);
+  const timmConfig = (architecture: string) => ({
+    ...hf,
+    'config.json': JSON.stringify({
+      architecture,
+      num_classes: 4,
+      num_features: 192,
+      global_pool: 'token',
+      image_size: 32,
+      patch_size: 16,
+    }),
+  });
+
+  test('vit_tiny_* is 3 heads of 64, the same logits as a config that says so', async () => {
+    const a = await loadModel(hf, { threads: 1 });
+    const b = await loadModel(timmConfig('vit_tiny_patch16_224.augreg_in21k_ft_in1k'), { threads: 1 });
+    expect(b.config.numHeads).toBe(3);
+    const x = new Float32Array(a.inputSize).map((_, i) => Math.cos(i));
+    expect(await b.forward(x)).toEqual(await a.forward(x));
+    await Promise.all([a.dispose(), b.dispose()]);
+  });
+
+  test('a name whose width differs from the weights is refused, naming both', async () => {
+    await expect(loadModel(timmConfig('vit_small_patch16_224'), { threads: 1 })).rejects.toThrow(
+      /num_attention_heads is missing, and architecture "vit_small_patch16_224" \(small: width 384, 6 heads\) does not match the weights' hidden size 192/,
+    );
+    await expect(loadModel(timmConfig('vit_constructor_x'), { threads: 1 })).rejects.toThrow(
+      /num_attention_heads is missing \(it cannot be read off the weights\)/,
+    );
+  });
+});
