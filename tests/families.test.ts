@@ -6,10 +6,10 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { loadModel } from '../src/index.js';
+import { createTrainer, loadModel } from '../src/index.js';
 import { VIT } from '../src/io/families/vit.js';
 import { PRESETS, randomModelFiles } from '../src/io/presets.js';
-import { joinSafetensors, MODELS, splitSafetensors } from './helpers.js';
+import { joinSafetensors, MODELS, maxDiff, modelFixtures, splitSafetensors } from './helpers.js';
 
 type Files = Record<string, Uint8Array | string>;
 
@@ -47,7 +47,9 @@ function withExtraTensors(files: Files, extra: Record<string, number[]>): Files 
 }
 
 describe('config fields that change the arithmetic are honoured or refused by name', () => {
-  const timm = fixture('h40-timm');
+  // Hugging Face's names: none of the other values is computed in them (timm's names add
+  // global_pool 'avg' and fc_norm: tests/model.test.ts runs those fixtures)
+  const timm = fixture('h40-hf');
   const other: Record<string, unknown> = {
     global_pool: 'avg',
     fc_norm: true,
@@ -87,6 +89,13 @@ describe('config fields that change the arithmetic are honoured or refused by na
         );
     },
   );
+
+  test("timm's names compute global_pool 'avg' but no other pooling", async () => {
+    const files = withConfig(fixture('h40-timm'), (c) => Object.assign(c, { global_pool: 'map' }));
+    await expect(loadModel(files, { threads: 1 })).rejects.toThrow(
+      /config\.json: global_pool "map" asks for pooling other than the class token .* \(vit-wasm computes "token" or "avg" in timm's names, or the field left out\)/,
+    );
+  });
 
   test("the values the plain ViT computes load, with the logits of the fixture's own config", async () => {
     const plain = await loadModel(timm, { threads: 1 });
@@ -186,5 +195,49 @@ describe("timm hub configs: the head count from the architecture's name", () => 
     await expect(loadModel(timmConfig('vit_constructor_x'), { threads: 1 })).rejects.toThrow(
       /num_attention_heads is missing \(it cannot be read off the weights\)/,
     );
+  });
+});
+
+describe("timm's global_pool='avg' through every path (fixtures by tests/fixtures/generate.py pool)", () => {
+  const fixtures = modelFixtures().filter((f) => f.name.includes('-timm-avg'));
+  const expected = (f: { dir: string }) => JSON.parse(readFileSync(path.join(f.dir, 'expected.json'), 'utf8'));
+
+  test("there are two: fc_norm after the mean (timm's default), and the norm on the tokens", () => {
+    expect(fixtures.map((f) => f.name)).toEqual(['h33-timm-avgnorm', 'h40-timm-avg']);
+  });
+
+  test.each(fixtures.map((f) => [f.name, f] as const))(
+    "%s: embed() is what the head reads, against PyTorch float64; trace has the forward's bits",
+    async (_, f) => {
+      const m = await loadModel(f.dir, { threads: 2 });
+      expect(m.config.arch?.pooling).toBe('mean');
+      const C = m.inputSize;
+      const emb = await m.embed(Array.from({ length: f.batch }, (_, b) => f.input.slice(b * C, (b + 1) * C)));
+      const want: number[] = expected(f).embeddings;
+      const { diff, scale } = maxDiff(emb, want);
+      expect(diff).toBeLessThanOrEqual(1e-5 * Math.max(1, scale));
+      expect(await m.embed(f.input.slice(0, C), { pooling: 'mean' })).toEqual(emb.slice(0, m.config.hiddenSize));
+      const trace = await m.trace(f.input.slice(0, C));
+      expect(trace.logits.data).toEqual((await m.forward(f.input.slice(0, C))).slice(0, m.config.numLabels));
+      expect(trace.clsOutput.data).toEqual(emb.slice(0, m.config.hiddenSize));
+      const cls: number[] | undefined = expected(f).cls_embeddings;
+      if (cls) {
+        const got = await m.embed(f.input.slice(0, C), { pooling: 'cls' });
+        const d = maxDiff(got, cls.slice(0, m.config.hiddenSize));
+        expect(d.diff).toBeLessThanOrEqual(1e-5 * Math.max(1, d.scale));
+      } else
+        await expect(m.embed(f.input.slice(0, C), { pooling: 'cls' })).rejects.toThrow(
+          /embed: pooling 'cls' is not defined for this model: its final norm \(fc_norm\) is on the mean of its patch tokens/,
+        );
+      await m.dispose();
+    },
+  );
+
+  test('training it is refused by name (the backward reads the class token)', async () => {
+    const m = await loadModel(fixtures[0].dir, { threads: 1 });
+    await expect(createTrainer(m.config, { threads: 1, maxBatch: 2 })).rejects.toThrow(
+      /training a model with mean pooling is not supported yet/,
+    );
+    await m.dispose();
   });
 });

@@ -30,7 +30,8 @@ describe('a family is declared, and what the ops do not compute is refused by na
       positions: 'patches',
       norms: 'post',
       activation: 'quick_gelu',
-      pooling: 'mean',
+      pooling: 'map',
+      finalNorm: 'none',
       head: 'map',
     };
     for (const [key, v] of Object.entries(other)) {

@@ -5,6 +5,7 @@
  */
 
 import type { ViTConfig } from '../io/config.js';
+import { PLAIN_VIT } from '../nn/arch.js';
 import { tokens } from '../nn/shape.js';
 import { type Layer, type Linear, linearWeight, type Norm, type Weights } from '../nn/weights.js';
 import type { WasmMemory } from '../runtime/memory.js';
@@ -240,6 +241,37 @@ function encoderBlock(gr: Graph, D: number, l: Layer, L: string, x: string): str
 }
 
 /**
+ * What the head reads (src/nn/vit.ts, pool): the final-normed cls token, or the mean of the patch
+ * tokens normed before (every token) or after (the mean: timm's fc_norm).
+ */
+function pooled(gr: Graph, c: ViTConfig, w: Weights, x: string): string {
+  const arch = c.arch ?? PLAIN_VIT,
+    D = c.hiddenSize;
+  if (arch.pooling === 'cls') return gr.op('Gather', [gr.norm(x, w.norm, 'norm', D), 'idx.0'], 'cls.out', { axis: 1 });
+  const mean = (t: string, name: string) =>
+    gr.op(
+      'ReduceMean',
+      [
+        gr.op(
+          'Slice',
+          [
+            t,
+            gr.ints('pool.start', [arch.prefix.length]),
+            gr.ints('pool.end', [2 ** 31 - 1]),
+            gr.ints('pool.axis', [1]),
+          ],
+          'pool.patches',
+        ),
+      ],
+      name,
+      { axes: [1], keepdims: 0 },
+    );
+  return arch.finalNorm === 'tokens'
+    ? mean(gr.norm(x, w.norm, 'norm', D), 'cls.out')
+    : gr.norm(mean(x, 'pool.mean'), w.norm, 'cls.out', D);
+}
+
+/**
  * Serialises the model held in `mem` as an ONNX ModelProto. With `int8`, every linear layer but the
  * patch embedding (a Conv) is dynamically quantized as onnxruntime's quantize_dynamic and
  * transformers.js's q8 models do it: DynamicQuantizeLinear on the activations (u8, per tensor),
@@ -268,8 +300,7 @@ export function exportOnnx(c: ViTConfig, w: Weights, mem: WasmMemory, opts: { in
   w.layers.forEach((l, i) => {
     x = encoderBlock(gr, D, l, `l${i}`, x);
   });
-  const cls = gr.op('Gather', [gr.norm(x, w.norm, 'norm', D), 'idx.0'], 'cls.out', { axis: 1 });
-  const logits = gr.linear(cls, w.head, 'head.logits');
+  const logits = gr.linear(pooled(gr, c, w, x), w.head, 'head.logits');
   gr.nodes.push(node('Identity', [logits], ['logits']));
 
   for (const n of gr.nodes) gr.g.msg(1, n);

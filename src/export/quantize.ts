@@ -14,6 +14,7 @@ import { hfConfigFiles, type ViTConfig } from '../io/config.js';
 import { hfNames } from '../io/families/vit.js';
 import { encodeSafetensors, type TensorOut } from '../io/safetensors.js';
 import { type ModelFiles, readJson } from '../io/source.js';
+import { PLAIN_VIT } from '../nn/arch.js';
 import { tokens } from '../nn/shape.js';
 import { type Linear, linearWeight, type Weights } from '../nn/weights.js';
 import type { WasmMemory } from '../runtime/memory.js';
@@ -130,6 +131,10 @@ export async function quantizeModel(
   if (to !== 'int8' && to !== 'f16')
     throw new Error(`vit-wasm: quantize: --to must be int8 or f16, got ${JSON.stringify(to)}`);
   const { config, weights } = await loadCheckpoint(files, mem);
+  if ((config.arch ?? PLAIN_VIT).pooling !== 'cls')
+    throw new Error(
+      `vit-wasm: quantize: this model's head reads the ${(config.arch ?? PLAIN_VIT).pooling} of its patch tokens (timm's global_pool), which the Hugging Face ViT layout quantize writes cannot say yet; load it with { weights: 'int8' } instead`,
+    );
   const params = hfTensors(config, weights, mem);
   const tensors: TensorOut[] = [];
   for (const t of params) {

@@ -10,7 +10,7 @@ import type { WasmMemory } from '../runtime/memory.js';
 import { packedSize, packedSizeI8, packRows, packRowsI8, packRowsScaled, paddedSize } from '../runtime/pack.js';
 import type { ViTConfig } from './config.js';
 import { detectFamily, type Names, type Scheme } from './families/index.js';
-import { resolveConfig } from './model-config.js';
+import { configure, resolveConfig } from './model-config.js';
 import { type ModelFiles, readJson } from './source.js';
 import { CheckpointTensors, openTensors } from './tensors.js';
 
@@ -29,7 +29,7 @@ export async function loadCheckpoint(
   const raw = await readJson(files, 'config.json');
   const { tensors, sources, file } = await openTensors(files);
   try {
-    const found = detectFamily(new Set(tensors.keys()), file, raw);
+    const found = configure(raw, detectFamily(new Set(tensors.keys()), file, raw));
     const config = resolveConfig(raw, found, tensors, file, files.limits.maxLabels);
     const n = found.names;
     // every linear weight is read in blocks of rows (weightRows); the rest whole

@@ -3,6 +3,7 @@
  * wherever it can be, and every field config.json gives must agree with them; every disagreement
  * is an error naming both the field and the tensor.
  */
+import type { Arch } from '../nn/arch.js';
 import { overLimit } from '../platform/limits.js';
 import type { ViTConfig } from './config.js';
 import type { Family, Names, SchemeSpec } from './families/index.js';
@@ -16,6 +17,23 @@ export interface Found {
   family: Family;
   spec: SchemeSpec;
   names: Names;
+}
+
+/** A recognised checkpoint with its arithmetic and names as its config sets them. */
+export interface Configured extends Found {
+  arch: Arch;
+}
+
+/**
+ * The checkpoint's config checked field by field against what its family computes, then the
+ * arithmetic and names it asks for (the scheme's `configure`, e.g. timm's pooling).
+ */
+export function configure(raw: Record<string, unknown>, found: Found): Configured {
+  checkConfigRules(raw, found);
+  const args = timmArgs(raw);
+  const read = (field: string) => raw[field] ?? args[field] ?? undefined;
+  const set = found.spec.configure?.(read, found.family.arch, found.names);
+  return { ...found, arch: set?.arch ?? found.family.arch, names: set?.names ?? found.names };
 }
 
 /** The sizes the tensors give, each checked to be at least 1. */
@@ -93,6 +111,12 @@ function layerCount(n: Names, t: Map<string, TensorInfo>, file: string): number 
   return L;
 }
 
+/** timm's model arguments in a hub config.json (`model_args`), or {}. */
+function timmArgs(raw: Record<string, unknown>): Record<string, unknown> {
+  const a = raw.model_args;
+  return a && typeof a === 'object' && !Array.isArray(a) ? (a as Record<string, unknown>) : {};
+}
+
 /** Every size config.json gives must be the one the weights have. */
 function checkAgreement(
   raw: Record<string, unknown>,
@@ -129,17 +153,18 @@ function checkAgreement(
  * Every field the family's libraries write that changes the arithmetic, at the top level or (timm)
  * under `model_args`: a value the family does not compute is refused naming the field and what it asks for.
  */
-function checkConfigRules(raw: Record<string, unknown>, family: Family): void {
+function checkConfigRules(raw: Record<string, unknown>, { family, spec }: Found): void {
   const args = raw.model_args;
   const places: [Record<string, unknown>, string][] = [[raw, '']];
   if (args && typeof args === 'object' && !Array.isArray(args))
     places.push([args as Record<string, unknown>, 'model_args.']);
   for (const rule of family.configRules)
     for (const [obj, prefix] of places) {
-      const v = obj[rule.field];
-      if (v === undefined || v === null || rule.computed.includes(v)) continue;
-      const computed = rule.computed.length
-        ? ` (vit-wasm computes ${rule.computed.map((c) => JSON.stringify(c)).join(' or ')}, or the field left out)`
+      const v = obj[rule.field],
+        ok = [...rule.computed, ...(rule.alsoIn?.[spec.scheme] ?? [])];
+      if (v === undefined || v === null || ok.includes(v)) continue;
+      const computed = ok.length
+        ? ` (vit-wasm computes ${ok.map((c) => JSON.stringify(c)).join(' or ')}${rule.alsoIn ? ` in ${spec.scheme}'s names` : ''}, or the field left out)`
         : ' (vit-wasm computes the field left out or null)';
       throw new Error(
         `vit-wasm: ${CF}: ${prefix}${rule.field} ${JSON.stringify(v)} asks for ${rule.feature}, which vit-wasm does not support yet${computed}`,
@@ -164,7 +189,10 @@ const TIMM_HEADS: Record<string, [width: number, heads: number]> = {
 
 /** num_attention_heads (or timm's num_heads, or timm's architecture name): not in the weights. */
 function headsOf(raw: Record<string, unknown>, D: number): number {
-  let heads = intField(raw, 'num_attention_heads', CF) ?? intField(raw, 'num_heads', CF);
+  let heads =
+    intField(raw, 'num_attention_heads', CF) ??
+    intField(raw, 'num_heads', CF) ??
+    intField(timmArgs(raw), 'num_heads', CF);
   const arch = typeof raw.architecture === 'string' ? raw.architecture : '';
   const size = /^(?:vit|deit)_([a-z]+)_/.exec(arch)?.[1];
   if (heads === undefined && size && Object.hasOwn(TIMM_HEADS, size)) {
@@ -195,6 +223,7 @@ function imageSizeOf(
     side = Math.round(Math.sqrt(T - prefix));
   const imageSize =
     sizeField(raw.image_size, 'image_size', CF) ??
+    sizeField(timmArgs(raw).img_size, 'model_args.img_size', CF) ??
     (side * side === T - prefix ? ([side * p, side * p] as [number, number]) : undefined);
   if (!imageSize)
     throw new Error(`vit-wasm: ${CF}: image_size is missing and ${T - prefix} patches is not a square grid`);
@@ -261,17 +290,16 @@ function labelsOf(raw: Record<string, unknown>, NL: number, headW: string, file:
 /** Reconciles config.json with the tensor shapes of a checkpoint recognised as `found`. */
 export function resolveConfig(
   raw: Record<string, unknown>,
-  found: Found,
+  found: Configured,
   t: Map<string, TensorInfo>,
   file: string,
   maxLabels: number,
 ): ViTConfig {
-  checkConfigRules(raw, found.family);
   const n = found.names,
     w = weightDims(n, t, file, maxLabels);
   checkAgreement(raw, w, n, t, file);
   const numHeads = headsOf(raw, w.D);
-  const imageSize = imageSizeOf(raw, w, found.family.arch.prefix.length, n.pos, t, file);
+  const imageSize = imageSizeOf(raw, w, found.arch.prefix.length, n.pos, t, file);
   const layerNormEps = activationAndEps(raw, found);
   return {
     hiddenSize: w.D,
@@ -283,7 +311,7 @@ export function resolveConfig(
     numChannels: w.C,
     numLabels: w.NL,
     layerNormEps,
-    arch: found.family.arch,
+    arch: found.arch,
     qkvBias: qkvBiasOf(raw, n, t, file),
     labels: labelsOf(raw, w.NL, n.headW, file),
     raw,

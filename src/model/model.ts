@@ -8,6 +8,7 @@ import type { Scheme } from '../io/checkpoint.js';
 import type { PreprocessConfig, ViTConfig } from '../io/config.js';
 import { preprocess } from '../io/image/preprocess.js';
 import { type ImageInput, readImage } from '../io/image/read.js';
+import { PLAIN_VIT } from '../nn/arch.js';
 import { forwardHere, type InferenceInit, meanPooled } from '../nn/infer.js';
 import { type Activations, inferencePlan, inspectionPlan } from '../nn/plan.js';
 import { tokens } from '../nn/shape.js';
@@ -238,9 +239,12 @@ export class ViTModel {
   }
 
   /**
-   * Image embeddings for similarity search, one row of D floats per image: `pooling` `'cls'` (the
-   * default) is the final-normed cls token, what the classifier reads; `'mean'` is the mean of the
-   * final-normed patch tokens (timm's global_pool='avg'). Compare them with cosine similarity.
+   * Image embeddings for similarity search, one row of D floats per image. By default what the
+   * classifier reads: the final-normed cls token, or for a model that pools the mean of its patch
+   * tokens (timm's global_pool='avg') that mean, normed. `pooling` asks for one: `'cls'`, the
+   * final-normed cls token; `'mean'`, the mean of the patch tokens as the model norms them (after
+   * its final layernorm, or for a model with fc_norm its pooled norm). Compare them with cosine
+   * similarity.
    * @param images images, or their preprocessed pixels (C, H, W) as Float32Arrays
    * @returns (images, D)
    */
@@ -248,9 +252,14 @@ export class ViTModel {
     images: ImageInput | Float32Array | (ImageInput | Float32Array)[],
     opts: { pooling?: 'cls' | 'mean' } = {},
   ): Promise<Float32Array> {
-    const pooling = opts.pooling ?? 'cls';
+    const own = (this.config.arch ?? PLAIN_VIT).pooling,
+      pooling = opts.pooling ?? own;
     if (pooling !== 'cls' && pooling !== 'mean')
       throw new Error(`vit-wasm: embed: pooling must be 'cls' or 'mean', got ${JSON.stringify(pooling)}`);
+    if (pooling === 'cls' && own === 'mean' && this.config.arch?.finalNorm === 'pooled')
+      throw new Error(
+        "vit-wasm: embed: pooling 'cls' is not defined for this model: its final norm (fc_norm) is on the mean of its patch tokens, not on its tokens; use 'mean'",
+      );
     const list = Array.isArray(images) ? images : [images],
       n = this.inputSize,
       B = list.length;
@@ -263,8 +272,13 @@ export class ViTModel {
       const a = this.activations(B);
       mem.f32(a.pixels, pixels.length).set(pixels);
       await this.run(a);
+      const { T } = tokens(this.config);
       const out =
-        pooling === 'cls' ? mem.f32(a.cls, B * D).slice() : meanPooled(this.k, mem, this.config, this.weights, a);
+        pooling === own
+          ? mem.f32(a.cls, B * D).slice() // what the head reads
+          : pooling === 'mean'
+            ? meanPooled(this.k, mem, this.config, this.weights, a)
+            : clsRows(mem.f32(a.pool!.normed!, B * T * D), B, T, D); // a mean-pooling model's final-normed cls tokens
       return this.finite(out, pixels, 'embed');
     });
   }
@@ -344,6 +358,13 @@ export class ViTModel {
     if (!this.pool) throw new Error('vit-wasm: no worker pool (no SharedArrayBuffer)');
     await this.pool.fault(id, kind);
   }
+}
+
+/** Row 0 (the cls token) of each image of x (B·T, D): (B, D). */
+function clsRows(x: Float32Array, B: number, T: number, D: number): Float32Array {
+  const out = new Float32Array(B * D);
+  for (let b = 0; b < B; b++) out.set(x.subarray(b * T * D, b * T * D + D), b * D);
+  return out;
 }
 
 function topPredictions(probs: Float32Array, labels: string[], k: number): Prediction[] {

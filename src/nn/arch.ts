@@ -15,8 +15,17 @@ export interface Arch {
   norms: 'pre';
   /** The MLP's activation: `gelu`, the exact erf GELU. */
   activation: 'gelu';
-  /** What the head reads: `cls`, the final-normed class token. */
-  pooling: 'cls';
+  /**
+   * What the head reads: `cls`, the class token; or `mean`, the mean of the patch tokens (the
+   * prefix tokens left out, as timm's global_pool='avg').
+   */
+  pooling: 'cls' | 'mean';
+  /**
+   * Where the final layernorm sits: on the `tokens` after the last block, before pooling (ViT,
+   * timm's default), or on the `pooled` vector (timm's fc_norm). With cls pooling both are one
+   * arithmetic: the layernorm of the class token.
+   */
+  finalNorm: 'tokens' | 'pooled';
   /** The head: `linear`, one linear layer to the labels. */
   head: 'linear';
 }
@@ -28,6 +37,7 @@ export const PLAIN_VIT: Readonly<Arch> = Object.freeze({
   norms: 'pre',
   activation: 'gelu',
   pooling: 'cls',
+  finalNorm: 'tokens',
   head: 'linear',
 });
 
@@ -41,7 +51,8 @@ export function checkArch(arch: Arch): Arch {
     positions: ['all'],
     norms: ['pre'],
     activation: ['gelu'],
-    pooling: ['cls'],
+    pooling: ['cls', 'mean'],
+    finalNorm: ['tokens', 'pooled'],
     head: ['linear'],
   };
   for (const key of Object.keys(known) as (keyof Arch)[]) {
@@ -52,4 +63,10 @@ export function checkArch(arch: Arch): Arch {
       );
   }
   return arch;
+}
+
+/** What of `arch` the backward does not compute yet, or null: training refuses it by name. */
+export function untrainable(arch: Arch): string | null {
+  if (arch.pooling !== 'cls') return `${arch.pooling} pooling`;
+  return null;
 }

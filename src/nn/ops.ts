@@ -11,6 +11,7 @@
 import { COUNTERS, MAX_OPS } from '../runtime/barrier.js';
 import { EPI, type Epilogue, KERNELS, type KernelExports } from '../runtime/kernels.js';
 import type { Quant } from './plan.js';
+import { meanOfTokens } from './trace.js';
 import type { Int8Linear, Linear, LinearGrad, Norm, TrainableLinear } from './weights.js';
 
 /** Chunks per worker per op: enough to even out a worker that falls behind, few enough to be cheap. */
@@ -382,6 +383,13 @@ export class Exec {
   /** Backward of {@link embedTokens}: dpe (B, T-1, D) from dx (B, T, D); dcls, dpos += into g. */
   embedTokensBackward(dx: number, dpe: number, dcls: number, dpos: number, B: number, T: number, D: number): void {
     this.k.embed_tokens_bwd(dx, dpe, dcls, dpos, B, T, D);
+  }
+
+  /** out (B, D) = the mean of tokens prefix … T−1 of each image of x (B, T, D): mean pooling, an image a chunk. */
+  meanTokens(x: number, out: number, B: number, T: number, prefix: number, D: number): void {
+    this.each(B, (b) =>
+      meanOfTokens(this.f32(x + b * T * D * 4, T * D), this.f32(out + b * D * 4, D), 1, T, prefix, D),
+    );
   }
 
   /** n floats at ptr = 0. */

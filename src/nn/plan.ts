@@ -8,7 +8,7 @@
  * Shapes: B images, C×H×W pixels, p patch, Np patches, T = Np + 1 tokens, D hidden, H heads,
  * dh = D/H, M MLP size, L labels.
  */
-import { checkArch, PLAIN_VIT } from './arch.js';
+import { checkArch, PLAIN_VIT, untrainable } from './arch.js';
 import { tokens, type ViTShape } from './shape.js';
 
 /** Where one encoder layer's intermediates go (byte pointers into the wasm memory). */
@@ -47,7 +47,9 @@ export interface Activations<Lyr extends LayerActivations = LayerActivations> {
   pe: number; // (B·Np, D)     patch embeddings
   tokens: number; // (B·T, D)      transformer input: [cls; pe] + position embeddings
   layers: Lyr[];
-  cls: number; // (B, D)        final-normed cls tokens
+  cls: number; // (B, D)        what the head reads: the final-normed cls token, or the (normed) mean of the patch tokens
+  /** Mean pooling only: the final-normed tokens (B·T, D) before the mean (norm on the tokens), or the mean (B, D) before its norm. */
+  pool?: { normed?: number; mean?: number };
   logits: number; // (B, L)
   kt: number; // (B, H, ⌈T/8⌉, dh, 8) Kᵀ panels per head (scratch)
   scratch: number[]; // per worker (4, T8): four rows of attention scores, T8 = T rounded up to 8
@@ -69,6 +71,15 @@ export interface Quant {
 function quantPlan(alloc: Alloc, c: ViTShape, BT: number): Quant {
   const Kp = Math.ceil(Math.max(c.hiddenSize, c.intermediateSize) / 4) * 4;
   return { aq: alloc(Math.ceil(BT / 4) * Kp), sa: alloc(BT), za: alloc(BT) };
+}
+
+/** Mean pooling's buffers (none for cls pooling); the normed tokens in `tokensAt` when given. */
+function poolPlan(alloc: Alloc, c: ViTShape, B: number, tokensAt?: number): Activations['pool'] {
+  const arch = c.arch ?? PLAIN_VIT,
+    D = c.hiddenSize;
+  if (arch.pooling === 'cls') return undefined;
+  if (arch.finalNorm === 'pooled') return { mean: alloc(B * D) };
+  return { normed: tokensAt ?? alloc(B * tokens(c).T * D) };
 }
 
 /** The residual stream after the last layer. */
@@ -139,6 +150,8 @@ export function inferencePlan(
       xout: x,
     })),
     cls: alloc(B * D),
+    // the layers are done with h: the normed tokens of mean pooling go there
+    pool: poolPlan(alloc, c, B, h),
     logits: alloc(B * c.numLabels),
     kt: alloc(B * D * T8),
     scratch: Array.from({ length: workers }, () => alloc(4 * T8)),
@@ -148,6 +161,8 @@ export function inferencePlan(
 
 /** Training: every layer its own buffers (the backward reads them), each layer's output the next one's input. */
 export function trainingPlan(alloc: Alloc, c: ViTShape, o: PlanOptions): Activations<KeptLayerActivations> {
+  const why = untrainable(c.arch ?? PLAIN_VIT);
+  if (why) throw new Error(`vit-wasm: training a model with ${why} is not supported yet (its backward is not written)`);
   return keptPlan(alloc, c, o, false);
 }
 
@@ -204,6 +219,7 @@ function keptPlan(
     tokens: tokensAt,
     layers,
     cls: alloc(B * D),
+    pool: poolPlan(alloc, c, B),
     logits: alloc(B * c.numLabels),
     kt: alloc(B * D * T8),
     scratch: Array.from({ length: workers }, () => alloc(4 * T8)),

@@ -63,7 +63,7 @@ export interface Trace {
   /** (T, D) the transformer's input: [cls; patch embeddings] + position embeddings. */
   input: Tensor;
   layers: LayerTrace[];
-  /** (D) the final layernorm of the cls token: what the classifier reads (the cls embedding). */
+  /** (D) what the classifier reads: the final-normed cls token, or for a mean-pooling model (timm global_pool="avg") the normed mean of its patch tokens. */
   clsOutput: Tensor;
   /** (L) the classifier's output. */
   logits: Tensor;
@@ -166,15 +166,29 @@ export function readTrace(mem: WasmMemory, c: ViTShape, w: Weights, a: Activatio
 
 /**
  * Mean of the final-normed patch tokens (token 0, cls, left out, as timm's global_pool='avg'),
- * per image: normed (B·T, D) → (B, D), summed in float64.
+ * per image: normed (B·T, D) → (B, D).
  */
 export function meanPool(normed: Float32Array, B: number, T: number, D: number): Float32Array {
-  const out = new Float32Array(B * D),
-    acc = new Float64Array(D);
+  return meanOfTokens(normed, new Float32Array(B * D), B, T, 1, D);
+}
+
+/**
+ * out (B, D) = the mean of tokens prefix … T−1 of each image of x (B·T, D), summed in float64 in
+ * token order (so every worker count gives the same bits). Returns `out`.
+ */
+export function meanOfTokens(
+  x: Float32Array,
+  out: Float32Array,
+  B: number,
+  T: number,
+  prefix: number,
+  D: number,
+): Float32Array {
+  const acc = new Float64Array(D);
   for (let b = 0; b < B; b++) {
     acc.fill(0);
-    for (let t = 1; t < T; t++) for (let d = 0; d < D; d++) acc[d] += normed[(b * T + t) * D + d];
-    for (let d = 0; d < D; d++) out[b * D + d] = acc[d] / (T - 1);
+    for (let t = prefix; t < T; t++) for (let d = 0; d < D; d++) acc[d] += x[(b * T + t) * D + d];
+    for (let d = 0; d < D; d++) out[b * D + d] = acc[d] / (T - prefix);
   }
   return out;
 }

@@ -8,6 +8,7 @@
  * Shapes: B images, C×H×W pixels, p patch, Np patches, T = Np + 1 tokens, D hidden, H heads,
  * dh = D/H, M MLP size, L labels.
  */
+import { PLAIN_VIT } from './arch.js';
 import type { Exec } from './ops.js';
 import { type Activations, type BackwardBuffers, type KeptLayerActivations, stream } from './plan.js';
 import { tokens, type ViTShape } from './shape.js';
@@ -35,8 +36,34 @@ export function vitForward(ex: Exec, c: ViTShape, w: Weights, a: Activations): v
     ex.linearGelu(s.h2, l.fc1, s.act, BT, { u: s.u, quant }); // MLP up, exact GELU
     ex.residual(s.act, l.fc2, s.xmid, s.xout, BT, { sep: s.mlpOut, quant }); // MLP down + residual
   });
-  ex.layernorm(stream(a), w.norm, a.cls, B, D, eps, T * D); // final layernorm of the cls tokens
+  pool(ex, c, w, a); // what the head reads: the final-normed cls token, or the mean of the patch tokens
   ex.linear(a.cls, w.head, a.logits, B, { quant }); // classifier → logits
+}
+
+/**
+ * a.cls (B, D) from the last layer's tokens, as the arch says: the layernorm of the cls token; or
+ * the mean of the patch tokens, normed before (layernorm of every token, then the mean) or after
+ * (the mean, then its layernorm: timm's fc_norm).
+ */
+function pool(ex: Exec, c: ViTShape, w: Weights, a: Activations): void {
+  const arch = c.arch ?? PLAIN_VIT,
+    { B } = a,
+    D = c.hiddenSize,
+    eps = c.layerNormEps,
+    { T } = tokens(c),
+    P = arch.prefix.length;
+  if (arch.pooling === 'cls') {
+    ex.layernorm(stream(a), w.norm, a.cls, B, D, eps, T * D); // only the cls rows (row stride T·D)
+    return;
+  }
+  const { normed, mean } = a.pool ?? {};
+  if (arch.finalNorm === 'tokens' && normed !== undefined) {
+    ex.layernorm(stream(a), w.norm, normed, B * T, D, eps);
+    ex.meanTokens(normed, a.cls, B, T, P, D);
+  } else if (arch.finalNorm === 'pooled' && mean !== undefined) {
+    ex.meanTokens(stream(a), mean, B, T, P, D);
+    ex.layernorm(mean, w.norm, a.cls, B, D, eps);
+  } else throw new Error('vit-wasm: internal: a mean-pooling forward over a plan without room to pool');
 }
 
 /**

@@ -202,14 +202,35 @@ const CONFIG_KEYS = [
   'num_labels',
   'num_classes',
   'num_heads',
+  // timm's arguments (src/io/families/vit.ts): pooling, tokens, LayerScale, and the hub config's own
+  'global_pool',
+  'fc_norm',
+  'class_token',
+  'reg_tokens',
+  'init_values',
+  'model_args',
+  'architecture',
 ];
 
 function configCase(r) {
-  const files = fixtureFiles(r.pick(['h40-hf', 'h24-timm', 'h38-torchvision']));
+  const files = fixtureFiles(r.pick(['h40-hf', 'h24-timm', 'h38-torchvision', 'h40-timm-avg']));
   const c = JSON.parse(files['config.json']);
   const edits = 1 + r.int(3);
   for (let e = 0; e < edits; e++) {
     const k = r.pick(CONFIG_KEYS);
+    if (k === 'global_pool' && r.chance(0.6)) {
+      c[k] = r.pick(['avg', 'token', 'map', '', 'max', 'AVG']);
+      continue;
+    }
+    if (k === 'model_args' && r.chance(0.6)) {
+      c[k] = {
+        global_pool: r.pick(['avg', 'token', 'map']),
+        fc_norm: r.pick([true, false, null, 'yes']),
+        num_heads: wildValue(r),
+        img_size: wildValue(r),
+      };
+      continue;
+    }
     if (r.chance(0.2)) delete c[k];
     else if (k === 'id2label' && r.chance(0.6)) {
       const n = r.pick([0, 1, 7, 8, 1000]);

@@ -47,6 +47,12 @@ export interface SchemeSpec {
   detect(tensors: ReadonlySet<string>): Names | null;
   /** config.json's layer_norm_eps when it has none: the library's own default. */
   layerNormEps: number;
+  /**
+   * The arithmetic and names of one checkpoint of this scheme, where its config varies them
+   * (timm's global_pool and fc_norm): `read(field)` gives a config field (timm: also under
+   * `model_args`). Absent: the family's arch and the detected names.
+   */
+  configure?(read: (field: string) => unknown, arch: Arch, names: Names): { arch: Arch; names: Names };
 }
 
 /**
@@ -58,6 +64,8 @@ export interface ConfigRule {
   field: string;
   /** The values computed; absent (undefined or null) is always one of them. */
   computed: readonly unknown[];
+  /** Schemes that compute more values of this field than `computed` (timm: global_pool 'avg'). */
+  alsoIn?: Partial<Record<Scheme, readonly unknown[]>>;
   /** What another value would ask for, in words ("mean pooling of the patch tokens"). */
   feature: string;
 }

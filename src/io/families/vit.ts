@@ -4,7 +4,7 @@
  * torchvision vit_b_16 & co. The loader reads through them; the trainer, the presets and saved
  * models use the Hugging Face parameter list below.
  */
-import { PLAIN_VIT } from '../../nn/arch.js';
+import { type Arch, PLAIN_VIT } from '../../nn/arch.js';
 import { tokens, type ViTShape } from '../../nn/shape.js';
 import type { ConfigRule, Family, Names } from './family.js';
 
@@ -108,8 +108,18 @@ function torchvisionNames(legacyMlp: boolean): Names {
  * the checkpoint's own image size.
  */
 const VIT_CONFIG_RULES: readonly ConfigRule[] = [
-  { field: 'global_pool', computed: ['token'], feature: "pooling other than the class token (timm's 'token')" },
-  { field: 'fc_norm', computed: [false], feature: 'the final norm after pooling (fc_norm)' },
+  {
+    field: 'global_pool',
+    computed: ['token'],
+    alsoIn: { timm: ['avg'] },
+    feature: "pooling other than the class token ('token') or, in timm's names, the mean of the patch tokens ('avg')",
+  },
+  {
+    field: 'fc_norm',
+    computed: [false],
+    alsoIn: { timm: [true] },
+    feature: "the final norm after pooling (fc_norm), which only timm's names express",
+  },
   { field: 'class_token', computed: [true], feature: 'a model without a class token' },
   { field: 'no_embed_class', computed: [false], feature: 'position embeddings over the patch tokens only' },
   { field: 'reg_tokens', computed: [0], feature: 'register tokens' },
@@ -147,6 +157,21 @@ const VIT_FOREIGN_TENSORS: readonly [RegExp, string][] = [
   [/\.mlp\.(w12|w3|weights_in|weights_out)\./, 'a SwiGLU MLP'],
 ];
 
+/**
+ * timm's head: global_pool 'token' (the class token) or 'avg' (the mean of the patch tokens), and
+ * the final norm on the tokens (`norm`) or, with fc_norm, on the pooled vector (`fc_norm`). As
+ * timm decides it: fc_norm left out (None) means true exactly for 'avg'.
+ */
+function timmPooling(read: (field: string) => unknown, arch: Arch, names: Names): { arch: Arch; names: Names } {
+  const pool = read('global_pool') ?? 'token',
+    fc = read('fc_norm') ?? pool === 'avg';
+  const pooled: Arch = { ...arch, pooling: pool === 'avg' ? 'mean' : 'cls', finalNorm: fc ? 'pooled' : 'tokens' };
+  return {
+    arch: pooled,
+    names: fc ? { ...names, normG: 'fc_norm.weight', normB: 'fc_norm.bias' } : names,
+  };
+}
+
 /** The plain ViT: one description, three naming schemes. */
 export const VIT: Family = {
   name: 'vit',
@@ -167,6 +192,7 @@ export const VIT: Family = {
       marker: "timm 'cls_token'/'pos_embed'",
       detect: (t) => (t.has('cls_token') && t.has('pos_embed') ? timmNames : null),
       layerNormEps: 1e-6,
+      configure: timmPooling,
     },
     {
       scheme: 'torchvision',
