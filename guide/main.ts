@@ -82,7 +82,11 @@ function describeModel(s: State): void {
   }
   fillSelect($<HTMLSelectElement>('#layer'), c.numLayers, (i) => `layer ${i + 1} of ${c.numLayers}`);
   fillSelect($<HTMLSelectElement>('#head'), c.numHeads, (i) => `head ${i + 1} of ${c.numHeads}`);
-  fillSelect($<HTMLSelectElement>('#token'), T, (i) => (i === 0 ? 'token 0 (cls)' : `token ${i} (patch ${i - 1})`));
+  const prefix = T - Np,
+    names = ['cls', 'distillation'];
+  fillSelect($<HTMLSelectElement>('#token'), T, (i) =>
+    i < prefix ? `token ${i} (${names[i]})` : `token ${i} (patch ${i - prefix})`,
+  );
 }
 
 /**
@@ -208,7 +212,9 @@ function setUpPicking(s: State): void {
   const [H, W] = s.model.config.imageSize,
     p = s.model.config.patchSize,
     gw = W / p,
-    gh = H / p;
+    gh = H / p,
+    { T, Np } = tokens(s.model.config),
+    prefix = T - Np; // the cls token (and a DeiT's distillation token) before the patches
   for (const [id, key] of [
     ['layer', 'layer'],
     ['head', 'head'],
@@ -226,7 +232,7 @@ function setUpPicking(s: State): void {
   };
   // the arrow keys move the chosen patch over the grid (Home: back to the cls token)
   canvas('overlay').addEventListener('keydown', (e) => {
-    const at = Math.max(0, s.token - 1);
+    const at = Math.max(0, s.token - prefix);
     let x = at % gw,
       y = Math.floor(at / gw);
     if (e.key === 'Home') {
@@ -236,21 +242,21 @@ function setUpPicking(s: State): void {
     }
     if (!e.key.startsWith('Arrow')) return;
     e.preventDefault();
-    if (s.token === 0) {
-      choose(1); // from cls, the first patch
+    if (s.token < prefix) {
+      choose(prefix); // from a prefix token, the first patch
       return;
     }
     if (e.key === 'ArrowLeft') x = Math.max(0, x - 1);
     if (e.key === 'ArrowRight') x = Math.min(gw - 1, x + 1);
     if (e.key === 'ArrowUp') y = Math.max(0, y - 1);
     if (e.key === 'ArrowDown') y = Math.min(gh - 1, y + 1);
-    choose(1 + y * gw + x);
+    choose(prefix + y * gw + x);
   });
   canvas('overlay').addEventListener('click', (e) => {
     const b = canvas('overlay').getBoundingClientRect();
     const gx = Math.floor(((e.clientX - b.left) / b.width) * gw),
       gy = Math.floor(((e.clientY - b.top) / b.height) * gh);
-    choose(1 + gy * gw + gx);
+    choose(prefix + gy * gw + gx);
   });
 }
 

@@ -1,5 +1,5 @@
 /** Every step's picture, drawn from the current trace. */
-import { attentionRollout, positionSimilarity } from '../src/index.js';
+import { attentionRollout, positionSimilarity, type Trace } from '../src/index.js';
 import { bars, colour, heatmap, legend, overlay, patchGrid, prepare } from './draw.js';
 import { $, canvas, type State } from './state.js';
 
@@ -21,13 +21,17 @@ export function render(s: State): void {
   const head = (x: Float32Array, cols: number, rows = T) => x.subarray(h * rows * cols, (h + 1) * rows * cols);
   patchGrid(canvas('patches'), t.pixels.data, C, H, W, p, scale);
   heatmap(canvas('flattened'), t.flattened.data, t.flattened.dims[0], t.flattened.dims[1]);
-  heatmap(canvas('embeddings'), t.patchEmbeddings.data, T - 1, D);
-  const withCls = new Float32Array(T * D);
-  withCls.set(t.clsToken.data);
-  withCls.set(t.patchEmbeddings.data, D);
-  heatmap(canvas('cls'), withCls, T, D, { highlightRow: 0 });
+  // the prefix tokens (cls, and DeiT's distillation token) come before the patches
+  const Np = t.patchEmbeddings.dims[0],
+    prefix = T - Np;
+  heatmap(canvas('embeddings'), t.patchEmbeddings.data, Np, D);
+  const withPrefix = new Float32Array(T * D);
+  withPrefix.set(t.clsToken.data);
+  if (t.distillationToken) withPrefix.set(t.distillationToken.data, D);
+  withPrefix.set(t.patchEmbeddings.data, prefix * D);
+  heatmap(canvas('cls'), withPrefix, T, D, { highlightRow: 0 });
   heatmap(canvas('positions'), t.positionEmbeddings.data, T, D);
-  similarityGrid(canvas('similarity'), positionSimilarity(t.positionEmbeddings).data, H / p, W / p);
+  similarityGrid(canvas('similarity'), positionSimilarity(t.positionEmbeddings, prefix).data, H / p, W / p);
   heatmap(canvas('input'), t.input.data, T, D, { highlightRow: 0 });
   heatmap(canvas('layernorm1'), L.layernorm1.data, T, D);
   heatmap(canvas('q'), head(L.q.data, dh), T, dh, { width: 160 });
@@ -51,20 +55,34 @@ export function render(s: State): void {
     order.map((k) => c.labels[k]),
     Float32Array.from(order, (k) => t.probabilities.data[k]),
   );
-  // attention on the image: this head's attention from the chosen token to every patch, and rollout
-  overlay(
-    canvas('overlay'),
-    t.pixels.data,
-    C,
-    H,
-    W,
-    p,
-    head(L.attention.data, T).subarray(i * T + 1, (i + 1) * T),
-    scale,
-  );
+  drawAttention(s, t, prefix);
+  document.body.classList.remove('loading');
+  let best = 0;
+  t.probabilities.data.forEach((v, k) => {
+    if (v > t.probabilities.data[best]) best = k;
+  });
+  $('#prediction').textContent =
+    `The model reads a ${c.labels[best]} (${(100 * t.probabilities.data[best]).toFixed(1)}%)` +
+    (s.truth !== null ? `; this held-out digit is a ${s.truth}.` : '.');
+}
+
+/**
+ * Attention on the image: this head's attention from the chosen token to every patch (the prefix
+ * tokens left out), rollout through every layer, and every head of this layer small.
+ */
+function drawAttention(s: State, t: Trace, prefix: number): void {
+  const c = s.model.config,
+    [H, W] = c.imageSize,
+    p = c.patchSize,
+    C = c.numChannels,
+    T = t.input.dims[0],
+    L = t.layers[s.layer],
+    i = s.token,
+    scale = Math.max(1, Math.floor(224 / Math.max(H, W)));
+  const patches = (map: Float32Array, at: number) => map.subarray(at + i * T + prefix, at + (i + 1) * T);
+  overlay(canvas('overlay'), t.pixels.data, C, H, W, p, patches(L.attention.data, s.head * T * T), scale);
   const rollout = attentionRollout(t.layers.map((l) => l.attention));
-  overlay(canvas('rollout'), t.pixels.data, C, H, W, p, rollout.data.subarray(i * T + 1, (i + 1) * T), scale);
-  // every head of this layer, small: the same token's attention
+  overlay(canvas('rollout'), t.pixels.data, C, H, W, p, patches(rollout.data, 0), scale);
   const box = $('#all-heads');
   while (box.children.length < c.numHeads)
     box.append(Object.assign(document.createElement('canvas'), { title: `head ${box.children.length + 1}` }));
@@ -77,18 +95,10 @@ export function render(s: State): void {
       H,
       W,
       p,
-      L.attention.data.subarray(k * T * T + i * T + 1, k * T * T + (i + 1) * T),
+      patches(L.attention.data, k * T * T),
       Math.max(1, Math.floor(76 / W)),
     ),
   );
-  document.body.classList.remove('loading');
-  let best = 0;
-  t.probabilities.data.forEach((v, k) => {
-    if (v > t.probabilities.data[best]) best = k;
-  });
-  $('#prediction').textContent =
-    `The model reads a ${c.labels[best]} (${(100 * t.probabilities.data[best]).toFixed(1)}%)` +
-    (s.truth !== null ? `; this held-out digit is a ${s.truth}.` : '.');
 }
 
 /** The ViT paper's position-embedding figure: for each patch, its similarity to every patch, on the grid. */

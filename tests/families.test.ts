@@ -122,13 +122,13 @@ describe('config fields that change the arithmetic are honoured or refused by na
 describe("tensors of the ViT's relatives are refused naming their feature", () => {
   const cases: [string, Files, RegExp][] = [
     [
-      'a distillation token and head (timm deit_*_distilled)',
+      "a distillation token on a ViT's position embeddings (a DeiT needs one more)",
       withExtraTensors(fixture('h40-timm'), {
         dist_token: [1, 1, 40],
         'head_dist.weight': [7, 40],
         'head_dist.bias': [7],
       }),
-      /unexpected tensor\(s\) 'dist_token', 'head_dist\.weight', 'head_dist\.bias': a distillation token and head \(DeiT distilled\): not supported yet/,
+      /image_size 20x25 with patch_size 5 gives 20 patches \+ cls, dist = 22 tokens, but .* 'pos_embed' has shape \[1,21,40\]/,
     ],
     [
       'LayerScale (timm ls1.gamma)',
@@ -238,6 +238,61 @@ describe("timm's global_pool='avg' through every path (fixtures by tests/fixture
     await expect(createTrainer(m.config, { threads: 1, maxBatch: 2 })).rejects.toThrow(
       /training a model with mean pooling is not supported yet/,
     );
+    await m.dispose();
+  });
+});
+
+describe('DeiT through every path (fixtures by tests/fixtures/generate.py deit)', () => {
+  const fixtures = modelFixtures().filter((f) => f.name.includes('-deit'));
+  const expected = (f: { dir: string }) => JSON.parse(readFileSync(path.join(f.dir, 'expected.json'), 'utf8'));
+
+  test('three: the distilled head in Hugging Face and timm names, and the class token alone', () => {
+    expect(fixtures.map((f) => f.name)).toEqual(['h33-deit-timm', 'h40-deit-hf', 'h48-deit-hf-cls']);
+  });
+
+  test.each(fixtures.map((f) => [f.name, f] as const))(
+    "%s: two prefix tokens; embed() is the final-normed cls token, against PyTorch float64; trace has the forward's bits",
+    async (name, f) => {
+      const m = await loadModel(f.dir, { threads: 2 });
+      expect(m.family).toBe('deit');
+      expect(m.config.arch?.prefix).toEqual(['cls', 'dist']);
+      expect(m.config.arch?.head).toBe(name.endsWith('-cls') ? 'linear' : 'distilled');
+      const C = m.inputSize,
+        D = m.config.hiddenSize;
+      const emb = await m.embed(Array.from({ length: f.batch }, (_, b) => f.input.slice(b * C, (b + 1) * C)));
+      const { diff, scale } = maxDiff(emb, expected(f).embeddings);
+      expect(diff).toBeLessThanOrEqual(1e-5 * Math.max(1, scale));
+      const trace = await m.trace(f.input.slice(0, C));
+      expect(trace.logits.data).toEqual((await m.forward(f.input.slice(0, C))).slice(0, m.config.numLabels));
+      expect(trace.clsOutput.data).toEqual(emb.slice(0, D));
+      expect(trace.distillationToken?.dims).toEqual([D]);
+      expect(trace.input.dims[0]).toBe(trace.patchEmbeddings.dims[0] + 2);
+      await m.dispose();
+    },
+  );
+
+  test('training and quantize refuse it by name', async () => {
+    const f = fixtures[0];
+    const m = await loadModel(f.dir, { threads: 1 });
+    await expect(createTrainer(m.config, { threads: 1, maxBatch: 2 })).rejects.toThrow(
+      /training a model with a distillation token is not supported yet/,
+    );
+    await m.dispose();
+    const { quantizeModel } = await import('../src/export/quantize.js');
+    const { modelFiles } = await import('../src/io/source.js');
+    const { WasmMemory } = await import('../src/runtime/memory.js');
+    await expect(quantizeModel(await modelFiles(f.dir), new WasmMemory(false), 'f16')).rejects.toThrow(
+      /quantize: this model has a distillation token \(DeiT\), which the Hugging Face ViT layout quantize writes cannot say yet/,
+    );
+  });
+
+  test('position similarity leaves the prefix tokens out', async () => {
+    const m = await loadModel(fixtures[1].dir, { threads: 1 });
+    const t = await m.trace(fixtures[1].input.slice(0, m.inputSize));
+    const Np = t.patchEmbeddings.dims[0];
+    const sim = (await import('../src/index.js')).positionSimilarity(t.positionEmbeddings, 2);
+    expect(sim.dims).toEqual([Np, Np]);
+    for (let i = 0; i < Np; i++) expect(sim.data[i * Np + i]).toBeCloseTo(1, 5);
     await m.dispose();
   });
 });

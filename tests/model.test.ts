@@ -12,7 +12,10 @@ describe.each(['simd', 'relaxed'] as SimdFlavor[])('ViT forward against PyTorch 
       const model = await loadModel(f.dir, { threads: 1, simd });
       try {
         expect(model.simd).toBe(simd);
-        expect(model.scheme).toBe(f.name.split('-')[1]);
+        // fixture names: <shape>-<scheme>, or <shape>-<family>-<scheme>[-variant] (h40-deit-hf)
+        const [, a, b] = f.name.split('-');
+        const family = a === 'deit' ? 'deit' : 'vit';
+        expect([model.family, model.scheme]).toEqual([family, family === 'vit' ? a : b]);
         expect(model.config.layerNormEps).toBe(f.eps);
         const logits = await model.forward(f.input, f.batch);
         const { diff, scale } = maxDiff(logits, f.logits);

@@ -20,7 +20,9 @@ async function ortLogits(onnx: string | Uint8Array, input: Float32Array, dims: n
 }
 
 describe('ONNX export runs in onnxruntime-node with the same logits', () => {
-  for (const f of modelFixtures().filter((x) => x.name.includes('-timm') || x.name === 'h40-hf')) {
+  for (const f of modelFixtures().filter(
+    (x) => x.name.includes('-timm') || x.name.includes('-deit') || x.name === 'h40-hf',
+  )) {
     test(f.name, async () => {
       const model = await loadModel(f.dir, { threads: 1 });
       const ours = await model.forward(f.input, f.batch);

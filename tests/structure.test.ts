@@ -26,7 +26,7 @@ describe('a family is declared, and what the ops do not compute is refused by na
   test('the plain ViT passes; every other value of every field is refused naming the field', () => {
     expect(checkArch(PLAIN_VIT)).toBe(PLAIN_VIT);
     const other: Record<keyof Arch, unknown> = {
-      prefix: ['cls', 'dist'],
+      prefix: ['cls', 'reg'],
       positions: 'patches',
       norms: 'post',
       activation: 'quick_gelu',
@@ -40,6 +40,16 @@ describe('a family is declared, and what the ops do not compute is refused by na
       // and a plan for such a shape is never made, so no forward runs it
       expect(() => inferencePlan(() => 0, { ...shape, arch }, { B: 1 })).toThrow(`arch.${key}`);
     }
+  });
+
+  test('a distilled head without the distillation token (or with mean pooling) is refused', () => {
+    expect(() => checkArch({ ...PLAIN_VIT, head: 'distilled' })).toThrow(
+      /arch\.head 'distilled' reads the cls and distillation tokens/,
+    );
+    expect(() => checkArch({ ...PLAIN_VIT, prefix: ['cls', 'dist'], head: 'distilled', pooling: 'mean' })).toThrow(
+      /needs prefix \['cls', 'dist'\] and cls pooling/,
+    );
+    expect(checkArch({ ...PLAIN_VIT, prefix: ['cls', 'dist'], head: 'distilled' }).head).toBe('distilled');
   });
 
   test('every registered family declares an arithmetic the ops compute, and at least one naming scheme', () => {

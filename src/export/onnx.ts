@@ -206,9 +206,14 @@ function embeddings(gr: Graph, c: ViTConfig, w: Weights): string {
   gr.op('Shape', ['pixel_values'], 'batch', { start: 0, end: 1 });
   gr.op('Concat', ['batch', 'const.1', 'const.D'], 'shape.cls', { axis: 0 });
   gr.op('Expand', [gr.init('cls', [1, 1, D], gr.f32(w.cls, D)), 'shape.cls'], 'cls.b');
+  // DeiT: the distillation token after the cls token
+  const prefix =
+    w.dist === undefined
+      ? ['cls.b']
+      : ['cls.b', gr.op('Expand', [gr.init('dist', [1, 1, D], gr.f32(w.dist, D)), 'shape.cls'], 'dist.b')];
   return gr.op(
     'Add',
-    [gr.op('Concat', ['cls.b', 'pe'], 'tokens', { axis: 1 }), gr.init('pos', [1, T, D], gr.f32(w.pos, T * D))],
+    [gr.op('Concat', [...prefix, 'pe'], 'tokens', { axis: 1 }), gr.init('pos', [1, T, D], gr.f32(w.pos, T * D))],
     'x.embed',
   );
 }
@@ -300,7 +305,13 @@ export function exportOnnx(c: ViTConfig, w: Weights, mem: WasmMemory, opts: { in
   w.layers.forEach((l, i) => {
     x = encoderBlock(gr, D, l, `l${i}`, x);
   });
-  const logits = gr.linear(pooled(gr, c, w, x), w.head, 'head.logits');
+  let logits = gr.linear(pooled(gr, c, w, x), w.head, 'head.logits');
+  if (w.headDist) {
+    // DeiT's distilled head: the final-normed distillation token through its own head, the two averaged
+    const dist = gr.op('Gather', ['norm', 'idx.1'], 'dist.out', { axis: 1 }); // the final norm's output (cls pooling)
+    const both = gr.op('Add', [logits, gr.linear(dist, w.headDist, 'head.dist')], 'head.sum');
+    logits = gr.op('Mul', [both, 'half'], 'head.mean');
+  }
   gr.nodes.push(node('Identity', [logits], ['logits']));
 
   for (const n of gr.nodes) gr.g.msg(1, n);

@@ -131,9 +131,14 @@ export async function quantizeModel(
   if (to !== 'int8' && to !== 'f16')
     throw new Error(`vit-wasm: quantize: --to must be int8 or f16, got ${JSON.stringify(to)}`);
   const { config, weights } = await loadCheckpoint(files, mem);
-  if ((config.arch ?? PLAIN_VIT).pooling !== 'cls')
+  const arch = config.arch ?? PLAIN_VIT,
+    unsaid = [
+      arch.pooling !== 'cls' && "a head on the mean of the patch tokens (timm's global_pool)",
+      arch.prefix.length > 1 && 'a distillation token (DeiT)',
+    ].filter(Boolean);
+  if (unsaid.length)
     throw new Error(
-      `vit-wasm: quantize: this model's head reads the ${(config.arch ?? PLAIN_VIT).pooling} of its patch tokens (timm's global_pool), which the Hugging Face ViT layout quantize writes cannot say yet; load it with { weights: 'int8' } instead`,
+      `vit-wasm: quantize: this model has ${unsaid.join(' and ')}, which the Hugging Face ViT layout quantize writes cannot say yet; load it with { weights: 'int8' } instead`,
     );
   const params = hfTensors(config, weights, mem);
   const tensors: TensorOut[] = [];

@@ -3,6 +3,7 @@
  * with the tensor shapes (src/io/model-config.ts), and copy every tensor once, converted to f32,
  * into its place in wasm memory (linear weights packed; with `int8`, the encoder's quantized).
  */
+import { PLAIN_VIT } from '../nn/arch.js';
 import { tokens } from '../nn/shape.js';
 import type { Int8Linear, Layer, Norm, PackedLinear, Weights } from '../nn/weights.js';
 import type { KernelExports } from '../runtime/kernels.js';
@@ -33,7 +34,7 @@ export async function loadCheckpoint(
     const config = resolveConfig(raw, found, tensors, file, files.limits.maxLabels);
     const n = found.names;
     // every linear weight is read in blocks of rows (weightRows); the rest whole
-    const blockRead = new Set<string>([n.patchW, n.headW]);
+    const blockRead = new Set<string>([n.patchW, n.headW, ...(n.headDistW ? [n.headDistW] : [])]);
     for (let i = 0; i < config.numLayers; i++) {
       const l = n.layer(i);
       for (const w of [...l.qkvW, l.projW, l.fc1W, l.fc2W]) blockRead.add(w);
@@ -45,6 +46,12 @@ export async function loadCheckpoint(
   } finally {
     await Promise.all(sources.map((s) => s.close()));
   }
+}
+
+/** A tensor name a family's names must give for its arch (a family description's bug otherwise). */
+function part(name: string | undefined, what: string): string {
+  if (name === undefined) throw new Error(`vit-wasm: internal: the family's names give no ${what}`);
+  return name;
 }
 
 /** Builds {@link Weights} in wasm memory from a checkpoint's tensors. */
@@ -77,7 +84,7 @@ class WeightLoader {
         fc2: await this.encoderLinear([l.fc2W], [l.fc2B], D, M),
       });
     }
-    return {
+    const weights: Weights = {
       patch,
       cls,
       pos,
@@ -85,6 +92,17 @@ class WeightLoader {
       norm: await this.norm([n.normG, n.normB], D),
       head: await this.linear([n.headW], [n.headB], NL, D),
     };
+    // DeiT: the distillation token, and the head on it where the arch has one
+    const arch = cfg.arch ?? PLAIN_VIT;
+    if (arch.prefix.length === 2) weights.dist = await this.vector(part(n.dist, 'distillation token'), D);
+    if (arch.head === 'distilled')
+      weights.headDist = await this.linear(
+        [part(n.headDistW, 'distillation head')],
+        [part(n.headDistB, 'distillation head')],
+        NL,
+        D,
+      );
+    return weights;
   }
 
   private async vector(name: string, len: number): Promise<number> {

@@ -214,12 +214,13 @@ function headsOf(raw: Record<string, unknown>, D: number): number {
 function imageSizeOf(
   raw: Record<string, unknown>,
   w: WeightDims,
-  prefix: number,
+  prefixTokens: Arch['prefix'],
   pos: string,
   t: Map<string, TensorInfo>,
   file: string,
 ): [number, number] {
   const { p, T } = w,
+    prefix = prefixTokens.length,
     side = Math.round(Math.sqrt(T - prefix));
   const imageSize =
     sizeField(raw.image_size, 'image_size', CF) ??
@@ -232,7 +233,7 @@ function imageSizeOf(
   const np = (imageSize[0] / p) * (imageSize[1] / p);
   if (np + prefix !== T)
     throw new Error(
-      `vit-wasm: ${CF}: image_size ${imageSize[0]}x${imageSize[1]} with patch_size ${p} gives ${np} patches + cls = ${np + prefix} tokens, but ${file} tensor '${pos}' has shape [${t.get(pos)!.shape}] (${T} tokens)`,
+      `vit-wasm: ${CF}: image_size ${imageSize[0]}x${imageSize[1]} with patch_size ${p} gives ${np} patches + ${prefixTokens.join(', ')} = ${np + prefix} tokens, but ${file} tensor '${pos}' has shape [${t.get(pos)!.shape}] (${T} tokens)`,
     );
   return imageSize;
 }
@@ -299,7 +300,7 @@ export function resolveConfig(
     w = weightDims(n, t, file, maxLabels);
   checkAgreement(raw, w, n, t, file);
   const numHeads = headsOf(raw, w.D);
-  const imageSize = imageSizeOf(raw, w, found.arch.prefix.length, n.pos, t, file);
+  const imageSize = imageSizeOf(raw, w, found.arch.prefix, n.pos, t, file);
   const layerNormEps = activationAndEps(raw, found);
   return {
     hiddenSize: w.D,

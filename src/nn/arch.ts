@@ -7,8 +7,11 @@
  * src/nn/ops.ts, forward beside backward, so no family is ever a copy of the network.
  */
 export interface Arch {
-  /** Tokens before the patch tokens, in order: the class token (whose final-normed output the head reads). */
-  prefix: readonly 'cls'[];
+  /**
+   * Tokens before the patch tokens, in order: the class token, then (DeiT) the distillation
+   * token. Each is a learned vector with its own position embedding.
+   */
+  prefix: readonly ['cls'] | readonly ['cls', 'dist'];
   /** Which tokens get a position embedding: `all` (the prefix tokens too). */
   positions: 'all';
   /** Layernorm before attention and before the MLP, inside the residual branches (pre-norm), and once after the last block. */
@@ -26,8 +29,12 @@ export interface Arch {
    * arithmetic: the layernorm of the class token.
    */
   finalNorm: 'tokens' | 'pooled';
-  /** The head: `linear`, one linear layer to the labels. */
-  head: 'linear';
+  /**
+   * The head: `linear`, one linear layer to the labels on what pooling gives; or `distilled`
+   * (DeiT with its teacher's head), the mean of that and a second linear layer on the final-normed
+   * distillation token.
+   */
+  head: 'linear' | 'distilled';
 }
 
 /** The ViT of Dosovitskiy et al. as Hugging Face's ViTForImageClassification, timm and torchvision compute it. */
@@ -47,13 +54,13 @@ export const PLAIN_VIT: Readonly<Arch> = Object.freeze({
  */
 export function checkArch(arch: Arch): Arch {
   const known: { [K in keyof Arch]: readonly unknown[] } = {
-    prefix: [JSON.stringify(['cls'])],
+    prefix: [JSON.stringify(['cls']), JSON.stringify(['cls', 'dist'])],
     positions: ['all'],
     norms: ['pre'],
     activation: ['gelu'],
     pooling: ['cls', 'mean'],
     finalNorm: ['tokens', 'pooled'],
-    head: ['linear'],
+    head: ['linear', 'distilled'],
   };
   for (const key of Object.keys(known) as (keyof Arch)[]) {
     const v = key === 'prefix' ? JSON.stringify(arch[key]) : arch[key];
@@ -62,11 +69,16 @@ export function checkArch(arch: Arch): Arch {
         `vit-wasm: arch.${key} ${v} is not computed by vit-wasm (it computes ${known[key].join(' or ')})`,
       );
   }
+  if (arch.head === 'distilled' && (arch.prefix.length !== 2 || arch.pooling !== 'cls'))
+    throw new Error(
+      "vit-wasm: arch.head 'distilled' reads the cls and distillation tokens: it needs prefix ['cls', 'dist'] and cls pooling",
+    );
   return arch;
 }
 
 /** What of `arch` the backward does not compute yet, or null: training refuses it by name. */
 export function untrainable(arch: Arch): string | null {
   if (arch.pooling !== 'cls') return `${arch.pooling} pooling`;
+  if (arch.prefix.length !== 1) return 'a distillation token';
   return null;
 }

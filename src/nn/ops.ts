@@ -1,37 +1,19 @@
 /**
- * The ops of src/nn/vit.ts, each forward beside its backward. A forward op's work is cut into chunks
- * that the workers claim from a shared counter (with one worker, it just runs them all), and the
- * pool's `sync` is the barrier that ends the op. A chunk's arithmetic never depends on who runs it, so results
- * are bit-identical for every worker count. Backward ops run in one worker over its own slice of
- * the batch (training is data parallel), so each calls its kernel once.
+ * The ops of src/nn/vit.ts, each forward beside its backward. A forward op's work is cut into
+ * chunks the workers claim (src/nn/work.ts), so results are bit-identical for every worker count.
+ * Backward ops run in one worker over its own slice of the batch (training is data parallel), so
+ * each calls its kernel once.
  * Pointers are byte addresses in the wasm memory; shapes are given per argument: R rows (a GEMM's
  * M; here M is only ever the MLP size), N outputs, K inputs, B images, T tokens, D hidden, H heads.
  */
 
-import { COUNTERS, MAX_OPS } from '../runtime/barrier.js';
-import { EPI, type Epilogue, KERNELS, type KernelExports } from '../runtime/kernels.js';
+import { EPI, type Epilogue, KERNELS } from '../runtime/kernels.js';
 import type { Quant } from './plan.js';
 import { meanOfTokens } from './trace.js';
 import type { Int8Linear, Linear, LinearGrad, Norm, TrainableLinear } from './weights.js';
+import { CHUNKS_PER_WORKER, Work } from './work.js';
 
-/** Chunks per worker per op: enough to even out a worker that falls behind, few enough to be cheap. */
-const CHUNKS_PER_WORKER = 4;
-
-/** What an {@link Exec} runs on. */
-export interface ExecOptions {
-  k: KernelExports;
-  memory: WebAssembly.Memory;
-  /** This worker's scratch: four rows of attention scores (4 × T8 floats, T8 = T rounded up to 8). */
-  scratch: number;
-  /** In a pool: the workers, the shared control words, the barrier. Alone (absent): every chunk runs here. */
-  pool?: {
-    workers: number;
-    ctl: Int32Array;
-    sync: () => void;
-    /** Called with each op's number before its work starts (fault tests: exit at op N). */
-    onOp?: (op: number) => void;
-  };
-}
+export type { ExecOptions } from './work.js';
 
 /** How a linear layer runs: its epilogue, its input's row stride, where int8 layers quantize their input. */
 export interface LinearOptions {
@@ -42,80 +24,8 @@ export interface LinearOptions {
   quant?: Quant;
 }
 
-export class Exec {
-  private op = 0;
-  readonly k: KernelExports;
-  readonly scratch: number;
-  readonly workers: number;
-  private readonly memory: WebAssembly.Memory;
-  private readonly pool: ExecOptions['pool'];
-
-  constructor(o: ExecOptions) {
-    this.k = o.k;
-    this.memory = o.memory;
-    this.scratch = o.scratch;
-    this.pool = o.pool;
-    this.workers = o.pool?.workers ?? 1;
-  }
-
-  /** Runs body(c) for every chunk c < n this worker claims, then meets the others. */
-  private each(n: number, body: (c: number) => void): void {
-    const pool = this.pool;
-    if (!pool) {
-      for (let c = 0; c < n; c++) body(c);
-      return;
-    }
-    if (this.op >= MAX_OPS) throw new Error(`vit-wasm: a forward has more than ${MAX_OPS} ops`);
-    pool.onOp?.(this.op);
-    const slot = COUNTERS + this.op++;
-    for (let c = Atomics.add(pool.ctl, slot, 1); c < n; c = Atomics.add(pool.ctl, slot, 1)) body(c);
-    pool.sync();
-  }
-
-  /** Units of work per chunk, for `units` units. */
-  private per(units: number): number {
-    if (!this.pool) return Math.max(1, units); // alone (training workers, the one-thread fallback): one chunk, one kernel call
-    return Math.max(1, Math.floor(units / (CHUNKS_PER_WORKER * this.workers)));
-  }
-
-  /** A fresh f32 view (views go stale when the memory grows). */
-  private f32(ptr: number, n: number): Float32Array {
-    return new Float32Array(this.memory.buffer, ptr, n);
-  }
-
-  /** Elementwise over n floats in chunks: body(i0, i1). */
-  private elementwise(n: number, body: (i0: number, i1: number) => void): void {
-    const per = 64 * this.per(Math.ceil(n / 64));
-    this.each(Math.ceil(n / per), (c) => body(c * per, Math.min(n, (c + 1) * per)));
-  }
-
+export class Exec extends Work {
   // ---- linear layers ----
-
-  /**
-   * A GEMM's R × N outputs in chunks of whole tiles [TM, TN]: row blocks, or column panels when the
-   * rows are too few for every worker to get some.
-   */
-  private tiles(
-    R: number,
-    N: number,
-    [TM, TN]: readonly [number, number],
-    rows: (r0: number, r1: number) => void,
-    cols: (c0: number, c1: number) => void,
-  ): void {
-    if (this.byRows(R, TM)) this.chunks(R, TM, rows);
-    else this.chunks(N, TN, cols);
-  }
-
-  /** Whether {@link tiles} cuts R rows into row blocks (else column panels). */
-  private byRows(R: number, TM: number): boolean {
-    return R >= TM * this.workers || this.workers === 1;
-  }
-
-  /** n rows (or columns) in chunks of whole t-wide tiles: body(i0, i1) for each chunk this worker claims. */
-  private chunks(n: number, t: number, body: (i0: number, i1: number) => void): void {
-    const per = t * this.per(Math.ceil(n / t));
-    this.each(Math.ceil(n / per), (c) => body(c * per, Math.min(n, (c + 1) * per)));
-  }
 
   /**
    * y (R, N) = epi(x (R, lda) · Wᵀ + b), in tiles (see {@link tiles}). A layer with int8 weights
@@ -378,6 +288,30 @@ export class Exec {
   /** x (B, T, D) = [cls; pe (B, T-1, D)] + pos. */
   embedTokens(pe: number, cls: number, pos: number, x: number, B: number, T: number, D: number): void {
     this.each(B, (b) => this.k.embed_tokens(pe + b * (T - 1) * D * 4, cls, pos, x + b * T * D * 4, 1, T, D));
+  }
+
+  /**
+   * x (B, T, D) = [cls; dist; pe (B, T-2, D)] + pos: DeiT's two prefix tokens. The kernel writes
+   * [dist; pe] + pos[1:] one row down; the cls row is one f32 sum a lane, as the kernel's.
+   */
+  embedTokens2(pe: number, cls: number, dist: number, pos: number, x: number, B: number, T: number, D: number): void {
+    this.each(B, (b) => {
+      const xb = x + b * T * D * 4;
+      this.k.embed_tokens(pe + b * (T - 2) * D * 4, dist, pos + D * 4, xb + D * 4, 1, T - 1, D);
+      const row = this.f32(xb, D),
+        c = this.f32(cls, D),
+        p = this.f32(pos, D);
+      for (let d = 0; d < D; d++) row[d] = c[d] + p[d];
+    });
+  }
+
+  /** logits (R, N) = (logits + other (R, N)) / 2, as f32: DeiT's two heads averaged. */
+  average(logits: number, other: number, n: number): void {
+    this.elementwise(n, (i0, i1) => {
+      const a = this.f32(logits, n),
+        b = this.f32(other, n);
+      for (let i = i0; i < i1; i++) a[i] = (a[i] + b[i]) / 2;
+    });
   }
 
   /** Backward of {@link embedTokens}: dpe (B, T-1, D) from dx (B, T, D); dcls, dpos += into g. */

@@ -50,6 +50,8 @@ export interface Activations<Lyr extends LayerActivations = LayerActivations> {
   cls: number; // (B, D)        what the head reads: the final-normed cls token, or the (normed) mean of the patch tokens
   /** Mean pooling only: the final-normed tokens (B·T, D) before the mean (norm on the tokens), or the mean (B, D) before its norm. */
   pool?: { normed?: number; mean?: number };
+  /** The distilled head only: the final-normed distillation tokens (B, D) and their head's logits (B, L). */
+  distilled?: { token: number; logits: number };
   logits: number; // (B, L)
   kt: number; // (B, H, ⌈T/8⌉, dh, 8) Kᵀ panels per head (scratch)
   scratch: number[]; // per worker (4, T8): four rows of attention scores, T8 = T rounded up to 8
@@ -80,6 +82,12 @@ function poolPlan(alloc: Alloc, c: ViTShape, B: number, tokensAt?: number): Acti
   if (arch.pooling === 'cls') return undefined;
   if (arch.finalNorm === 'pooled') return { mean: alloc(B * D) };
   return { normed: tokensAt ?? alloc(B * tokens(c).T * D) };
+}
+
+/** The distilled head's buffers (none for one head). */
+function distilledPlan(alloc: Alloc, c: ViTShape, B: number): Activations['distilled'] {
+  if ((c.arch ?? PLAIN_VIT).head !== 'distilled') return undefined;
+  return { token: alloc(B * c.hiddenSize), logits: alloc(B * c.numLabels) };
 }
 
 /** The residual stream after the last layer. */
@@ -152,6 +160,7 @@ export function inferencePlan(
     cls: alloc(B * D),
     // the layers are done with h: the normed tokens of mean pooling go there
     pool: poolPlan(alloc, c, B, h),
+    distilled: distilledPlan(alloc, c, B),
     logits: alloc(B * c.numLabels),
     kt: alloc(B * D * T8),
     scratch: Array.from({ length: workers }, () => alloc(4 * T8)),
@@ -220,6 +229,7 @@ function keptPlan(
     layers,
     cls: alloc(B * D),
     pool: poolPlan(alloc, c, B),
+    distilled: distilledPlan(alloc, c, B),
     logits: alloc(B * c.numLabels),
     kt: alloc(B * D * T8),
     scratch: Array.from({ length: workers }, () => alloc(4 * T8)),

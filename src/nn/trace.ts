@@ -58,6 +58,8 @@ export interface Trace {
   patchEmbeddings: Tensor;
   /** (D) the learned cls token, prepended as token 0. */
   clsToken: Tensor;
+  /** (D) DeiT's learned distillation token, token 1 (absent for other families). */
+  distillationToken?: Tensor;
   /** (T, D) the learned position embeddings, added to every token. */
   positionEmbeddings: Tensor;
   /** (T, D) the transformer's input: [cls; patch embeddings] + position embeddings. */
@@ -124,6 +126,7 @@ export function readTrace(mem: WasmMemory, c: ViTShape, w: Weights, a: Activatio
     flattened: tensor(flat, [Np, K]),
     patchEmbeddings: tensor(read(a.pe, Np * D), [Np, D]),
     clsToken: tensor(read(w.cls, D), [D]),
+    ...(w.dist === undefined ? {} : { distillationToken: tensor(read(w.dist, D), [D]) }),
     positionEmbeddings: tensor(read(w.pos, T * D), [T, D]),
     input: tensor(read(a.tokens, T * D), [T, D]),
     layers: a.layers.map((s): LayerTrace => {
@@ -258,29 +261,32 @@ export function attentionRollout(attention: Tensor[], opts: RolloutOptions = {})
 }
 
 /**
- * Cosine similarity between the position embeddings of every pair of patches (the cls position
- * left out): the picture in the ViT paper where each patch's row of similarities, laid out on the
+ * Cosine similarity between the position embeddings of every pair of patches (the `prefix` tokens'
+ * positions left out: 1 for the cls token, 2 for DeiT's cls and distillation tokens): the picture in the ViT paper where each patch's row of similarities, laid out on the
  * patch grid, peaks at its own place and its row and column.
  * @param positionEmbeddings (T, D), e.g. trace.positionEmbeddings
  * @returns (Np, Np), Np = T − 1
  */
-export function positionSimilarity(positionEmbeddings: Tensor): Tensor {
+export function positionSimilarity(positionEmbeddings: Tensor, prefix = 1): Tensor {
   const [T, D] = positionEmbeddings.dims,
     p = positionEmbeddings.data,
-    Np = T - 1;
-  if (positionEmbeddings.dims.length !== 2 || Np < 1)
-    throw new Error(`vit-wasm: positionSimilarity: expected (T, D) embeddings, got (${positionEmbeddings.dims})`);
+    Np = T - prefix;
+  if (positionEmbeddings.dims.length !== 2 || Np < 1 || !Number.isInteger(prefix) || prefix < 0)
+    throw new Error(
+      `vit-wasm: positionSimilarity: expected (T, D) embeddings and the prefix tokens before the patches, got (${positionEmbeddings.dims}) and ${prefix}`,
+    );
+  const row = (i: number) => (i + prefix) * D;
   const norm = new Float64Array(Np);
   for (let i = 0; i < Np; i++) {
     let s = 0;
-    for (let d = 0; d < D; d++) s += p[(i + 1) * D + d] ** 2;
+    for (let d = 0; d < D; d++) s += p[row(i) + d] ** 2;
     norm[i] = Math.sqrt(s) || 1;
   }
   const out = new Float32Array(Np * Np);
   for (let i = 0; i < Np; i++)
     for (let j = 0; j < Np; j++) {
       let s = 0;
-      for (let d = 0; d < D; d++) s += p[(i + 1) * D + d] * p[(j + 1) * D + d];
+      for (let d = 0; d < D; d++) s += p[row(i) + d] * p[row(j) + d];
       out[i * Np + j] = s / (norm[i] * norm[j]);
     }
   return tensor(out, [Np, Np]);

@@ -25,7 +25,9 @@ export function vitForward(ex: Exec, c: ViTShape, w: Weights, a: Activations): v
     BT = B * T;
   ex.patchify(a.pixels, a.patches, B, c.numChannels, Hpx, Wpx, p); // image → p×p patches, flattened
   ex.linear(a.patches, w.patch, a.pe, B * Np, { quant }); // linear patch embedding
-  ex.embedTokens(a.pe, w.cls, w.pos, a.tokens, B, T, D); // prepend cls, add position embeddings
+  if ((c.arch ?? PLAIN_VIT).prefix.length === 2)
+    ex.embedTokens2(a.pe, w.cls, need(w.dist, 'distillation token'), w.pos, a.tokens, B, T, D); // DeiT: cls, dist, patches
+  else ex.embedTokens(a.pe, w.cls, w.pos, a.tokens, B, T, D); // prepend cls, add position embeddings
   w.layers.forEach((l, i) => {
     const s = a.layers[i];
     ex.layernorm(s.xin, l.ln1, s.h1, BT, D, eps); // pre-norm
@@ -38,6 +40,19 @@ export function vitForward(ex: Exec, c: ViTShape, w: Weights, a: Activations): v
   });
   pool(ex, c, w, a); // what the head reads: the final-normed cls token, or the mean of the patch tokens
   ex.linear(a.cls, w.head, a.logits, B, { quant }); // classifier → logits
+  if (a.distilled) {
+    // DeiT with its teacher's head: the distillation token, normed, through its own head; the two averaged
+    const { token, logits } = a.distilled;
+    ex.layernorm(stream(a) + D * 4, w.norm, token, B, D, eps, T * D);
+    ex.linear(token, need(w.headDist, 'distillation head'), logits, B, { quant });
+    ex.average(a.logits, logits, B * c.numLabels);
+  }
+}
+
+/** A part a family's weights must have, or an internal error: the loader reads it when the arch says so. */
+function need<P>(part: P | undefined, what: string): P {
+  if (part === undefined) throw new Error(`vit-wasm: internal: a forward without the ${what} its arch needs`);
+  return part;
 }
 
 /**

@@ -73,6 +73,8 @@ export interface Weights<L = Linear> {
   layers: Layer<L>[];
   norm: Norm; // the final layernorm
   head: L; // (numLabels, D) the classifier
+  dist?: number; // (D) the distillation token (DeiT: Arch.prefix ['cls', 'dist'])
+  headDist?: L; // (numLabels, D) the distillation head (Arch.head 'distilled')
 }
 
 /** Gradients of the parameters, laid out as {@link Weights}. */

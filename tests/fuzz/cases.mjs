@@ -213,7 +213,7 @@ const CONFIG_KEYS = [
 ];
 
 function configCase(r) {
-  const files = fixtureFiles(r.pick(['h40-hf', 'h24-timm', 'h38-torchvision', 'h40-timm-avg']));
+  const files = fixtureFiles(r.pick(['h40-hf', 'h24-timm', 'h38-torchvision', 'h40-timm-avg', 'h40-deit-hf']));
   const c = JSON.parse(files['config.json']);
   const edits = 1 + r.int(3);
   for (let e = 0; e < edits; e++) {

@@ -19,6 +19,10 @@ export interface Names {
   normB: string;
   headW: string;
   headB: string;
+  /** DeiT: the distillation token and its head, where the checkpoint has them. */
+  dist?: string;
+  headDistW?: string;
+  headDistB?: string;
   layer(i: number): {
     ln1: [string, string];
     /** Q, K and V stacked in one tensor, or one tensor each, in that order. */

@@ -2,13 +2,15 @@
  * The families vit-wasm loads, and which one (and which naming scheme) a checkpoint is.
  * To add a family: describe it in a file beside this one and list it in FAMILIES (ARCHITECTURE.md).
  */
+
+import { DEIT } from './deit.js';
 import type { Family, Names, SchemeSpec } from './family.js';
 import { VIT } from './vit.js';
 
 export type { Family, Names, Scheme, SchemeSpec } from './family.js';
 
-/** Every family, tried in order. */
-export const FAMILIES: readonly Family[] = [VIT];
+/** Every family, tried in order: DeiT's timm names are the ViT's plus a distillation token, so DeiT first. */
+export const FAMILIES: readonly Family[] = [DEIT, VIT];
 
 /**
  * The family and scheme whose names these tensors are written in; an Error naming `file` when none

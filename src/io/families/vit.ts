@@ -41,7 +41,7 @@ export function hfNames(P: string): Names {
   };
 }
 
-const timmNames: Names = {
+export const timmNames: Names = {
   patchW: 'patch_embed.proj.weight',
   patchB: 'patch_embed.proj.bias',
   cls: 'cls_token',
@@ -107,7 +107,7 @@ function torchvisionNames(legacyMlp: boolean): Names {
  * elsewhere; dropout rates do not change inference. A timm `dynamic_img_size` changes nothing at
  * the checkpoint's own image size.
  */
-const VIT_CONFIG_RULES: readonly ConfigRule[] = [
+export const VIT_CONFIG_RULES: readonly ConfigRule[] = [
   {
     field: 'global_pool',
     computed: ['token'],
@@ -138,7 +138,7 @@ const VIT_CONFIG_RULES: readonly ConfigRule[] = [
 ];
 
 /** Tensors of the ViT's relatives (DeiT, DINOv2, BEiT, CLIP, SigLIP, timm variants), by feature. */
-const VIT_FOREIGN_TENSORS: readonly [RegExp, string][] = [
+export const VIT_FOREIGN_TENSORS: readonly [RegExp, string][] = [
   [
     /(^|\.)(dist_token|distillation_token)$|(^|\.)(head_dist|distillation_classifier)\./,
     'a distillation token and head (DeiT distilled)',

@@ -1,0 +1,102 @@
+/**
+ * How a forward op's work is shared: cut into chunks that the pool's workers claim from a shared
+ * counter (alone, every chunk runs here), each op ended by the pool's barrier. A chunk's arithmetic
+ * never depends on who runs it, so results are bit-identical for every worker count. The ops
+ * themselves (src/nn/ops.ts, Exec) build on this.
+ */
+import { COUNTERS, MAX_OPS } from '../runtime/barrier.js';
+import type { KernelExports } from '../runtime/kernels.js';
+
+/** Chunks per worker per op: enough to even out a worker that falls behind, few enough to be cheap. */
+export const CHUNKS_PER_WORKER = 4;
+
+/** What an {@link Exec} runs on. */
+export interface ExecOptions {
+  k: KernelExports;
+  memory: WebAssembly.Memory;
+  /** This worker's scratch: four rows of attention scores (4 × T8 floats, T8 = T rounded up to 8). */
+  scratch: number;
+  /** In a pool: the workers, the shared control words, the barrier. Alone (absent): every chunk runs here. */
+  pool?: {
+    workers: number;
+    ctl: Int32Array;
+    sync: () => void;
+    /** Called with each op's number before its work starts (fault tests: exit at op N). */
+    onOp?: (op: number) => void;
+  };
+}
+
+/** The scheduling half of {@link Exec}: chunks, their claiming, and the end of each op. */
+export class Work {
+  private op = 0;
+  readonly k: KernelExports;
+  readonly scratch: number;
+  readonly workers: number;
+  protected readonly memory: WebAssembly.Memory;
+  protected readonly pool: ExecOptions['pool'];
+
+  constructor(o: ExecOptions) {
+    this.k = o.k;
+    this.memory = o.memory;
+    this.scratch = o.scratch;
+    this.pool = o.pool;
+    this.workers = o.pool?.workers ?? 1;
+  }
+
+  /** Runs body(c) for every chunk c < n this worker claims, then meets the others. */
+  protected each(n: number, body: (c: number) => void): void {
+    const pool = this.pool;
+    if (!pool) {
+      for (let c = 0; c < n; c++) body(c);
+      return;
+    }
+    if (this.op >= MAX_OPS) throw new Error(`vit-wasm: a forward has more than ${MAX_OPS} ops`);
+    pool.onOp?.(this.op);
+    const slot = COUNTERS + this.op++;
+    for (let c = Atomics.add(pool.ctl, slot, 1); c < n; c = Atomics.add(pool.ctl, slot, 1)) body(c);
+    pool.sync();
+  }
+
+  /** Units of work per chunk, for `units` units. */
+  protected per(units: number): number {
+    if (!this.pool) return Math.max(1, units); // alone (training workers, the one-thread fallback): one chunk, one kernel call
+    return Math.max(1, Math.floor(units / (CHUNKS_PER_WORKER * this.workers)));
+  }
+
+  /** A fresh f32 view (views go stale when the memory grows). */
+  protected f32(ptr: number, n: number): Float32Array {
+    return new Float32Array(this.memory.buffer, ptr, n);
+  }
+
+  /** Elementwise over n floats in chunks: body(i0, i1). */
+  protected elementwise(n: number, body: (i0: number, i1: number) => void): void {
+    const per = 64 * this.per(Math.ceil(n / 64));
+    this.each(Math.ceil(n / per), (c) => body(c * per, Math.min(n, (c + 1) * per)));
+  }
+
+  /**
+   * A GEMM's R × N outputs in chunks of whole tiles [TM, TN]: row blocks, or column panels when the
+   * rows are too few for every worker to get some.
+   */
+  protected tiles(
+    R: number,
+    N: number,
+    [TM, TN]: readonly [number, number],
+    rows: (r0: number, r1: number) => void,
+    cols: (c0: number, c1: number) => void,
+  ): void {
+    if (this.byRows(R, TM)) this.chunks(R, TM, rows);
+    else this.chunks(N, TN, cols);
+  }
+
+  /** Whether {@link tiles} cuts R rows into row blocks (else column panels). */
+  protected byRows(R: number, TM: number): boolean {
+    return R >= TM * this.workers || this.workers === 1;
+  }
+
+  /** n rows (or columns) in chunks of whole t-wide tiles: body(i0, i1) for each chunk this worker claims. */
+  protected chunks(n: number, t: number, body: (i0: number, i1: number) => void): void {
+    const per = t * this.per(Math.ceil(n / t));
+    this.each(Math.ceil(n / per), (c) => body(c * per, Math.min(n, (c + 1) * per)));
+  }
+}
