@@ -67,6 +67,7 @@ function describeModel(s: State): void {
   const sizes: Record<string, string> = {
     T: String(T),
     Np: String(Np),
+    P: String(T - Np), // the prefix tokens: cls (and a DeiT's distillation token)
     D: String(c.hiddenSize),
     M: String(c.intermediateSize),
     dh: String(c.hiddenSize / c.numHeads),
