@@ -5,7 +5,7 @@
  *   training    every layer keeps its own buffers (the backward reads them); GELU's input kept
  *   inspection  as training, and the attention and MLP outputs kept apart from the residual sums
  * A pointer of 0 is never a buffer: optional buffers are `undefined` when not kept.
- * Shapes: B images, C×H×W pixels, p patch, Np patches, T = Np + 1 tokens, D hidden, H heads,
+ * Shapes: B images, C×H×W pixels, p patch, Np patches, T = P + Np tokens (P prefix tokens: cls, and a DeiT's distillation token), D hidden, H heads,
  * dh = D/H, M MLP size, L labels.
  */
 import { checkArch, PLAIN_VIT, untrainable } from './arch.js';

@@ -5,7 +5,7 @@
  *   inference   one set of buffers shared by every layer; residuals added in place, GELU fused
  *   training    every layer keeps its own buffers (the backward reads them); GELU's input kept
  *   inspection  as training, and the attention and MLP outputs kept apart from the residual sums
- * Shapes: B images, C×H×W pixels, p patch, Np patches, T = Np + 1 tokens, D hidden, H heads,
+ * Shapes: B images, C×H×W pixels, p patch, Np patches, T = P + Np tokens (P prefix tokens: cls, and a DeiT's distillation token), D hidden, H heads,
  * dh = D/H, M MLP size, L labels.
  */
 import { PLAIN_VIT } from './arch.js';
