@@ -57,13 +57,22 @@ export function render(s: State): void {
   );
   drawAttention(s, t, prefix);
   document.body.classList.remove('loading');
+  $('#prediction').textContent = prediction(s, t);
+}
+
+/** The line above the pad: the most probable class, or what a model without a classifier gives. */
+function prediction(s: State, t: Trace): string {
+  const labels = s.model.config.labels,
+    p = t.probabilities.data;
+  if (labels.length === 0) return 'This model has no classifier: what it gives is the cls output, an embedding.';
   let best = 0;
-  t.probabilities.data.forEach((v, k) => {
-    if (v > t.probabilities.data[best]) best = k;
+  p.forEach((v, k) => {
+    if (v > p[best]) best = k;
   });
-  $('#prediction').textContent =
-    `The model reads a ${c.labels[best]} (${(100 * t.probabilities.data[best]).toFixed(1)}%)` +
-    (s.truth !== null ? `; this held-out digit is a ${s.truth}.` : '.');
+  return (
+    `The model reads a ${labels[best]} (${(100 * p[best]).toFixed(1)}%)` +
+    (s.truth !== null ? `; this held-out digit is a ${s.truth}.` : '.')
+  );
 }
 
 /**

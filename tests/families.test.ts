@@ -296,3 +296,76 @@ describe('DeiT through every path (fixtures by tests/fixtures/generate.py deit)'
     await m.dispose();
   });
 });
+
+describe("a model without a classifier (Hugging Face's ViTModel, timm's num_classes=0): embeddings", () => {
+  /** A fixture without its classifier's tensors and with the config such a checkpoint has. */
+  function headless(name: string, drop: RegExp, config: (c: Record<string, unknown>) => void): Files {
+    const files = fixture(name);
+    const { header, data } = splitSafetensors(files['model.safetensors'] as Uint8Array);
+    const kept: typeof header = {};
+    const parts: Uint8Array[] = [];
+    let off = 0;
+    for (const [k, v] of Object.entries(header)) {
+      if (k === '__metadata__' || drop.test(k)) continue;
+      const bytes = data.subarray(v.data_offsets[0], v.data_offsets[1]);
+      kept[k] = { ...v, data_offsets: [off, off + bytes.length] };
+      parts.push(bytes);
+      off += bytes.length;
+    }
+    const all = new Uint8Array(off);
+    off = 0;
+    for (const p of parts) {
+      all.set(p, off);
+      off += p.length;
+    }
+    return withConfig({ ...files, 'model.safetensors': joinSafetensors(kept, all) }, config);
+  }
+  const cases: [string, string, Files][] = [
+    [
+      "Hugging Face ViTModel (its config keeps transformers' default labels)",
+      'h40-hf',
+      headless('h40-hf', /^classifier\./, (c) => {
+        c.architectures = ['ViTModel'];
+        c.id2label = { 0: 'LABEL_0', 1: 'LABEL_1' };
+      }),
+    ],
+    ['timm num_classes=0', 'h48-timm', headless('h48-timm', /^head\./, (c) => Object.assign(c, { num_classes: 0 }))],
+    ['DeiTModel', 'h48-deit-hf-cls', headless('h48-deit-hf-cls', /^classifier\./, () => {})],
+  ];
+
+  test.each(cases)(
+    "%s: embed() gives the classifier model's embeddings; forward and classify say to use embed",
+    async (_, full, files) => {
+      const a = await loadModel(path.join(MODELS, full), { threads: 2 });
+      const b = await loadModel(files, { threads: 2 });
+      expect(b.config.arch?.head).toBe('none');
+      expect([b.config.numLabels, b.config.labels]).toEqual([0, []]);
+      const x = new Float32Array(b.inputSize * 2).map((_, i) => Math.sin(i / 3));
+      const images = [x.subarray(0, b.inputSize), x.subarray(b.inputSize)];
+      expect(await b.embed(images)).toEqual(await a.embed(images));
+      await expect(b.forward(x, 2)).rejects.toThrow(
+        /forward: this model has no classifier .*: use model\.embed\(images\)/,
+      );
+      await expect(b.classify(images[0] as never)).rejects.toThrow(/classify: this model has no classifier/);
+      const t = await b.trace(images[0]);
+      expect(t.clsOutput.data).toEqual((await a.trace(images[0])).clsOutput.data);
+      expect([t.logits.dims, t.probabilities.dims]).toEqual([[0], [0]]);
+      expect(() => b.toOnnx()).toThrow(/export-onnx: this model has no classifier/);
+      await expect(createTrainer(b.config, { threads: 1, maxBatch: 2 })).rejects.toThrow(
+        /numLabels must be a positive/, // refused on its labels before its arch: a trainer needs classes
+      );
+      await Promise.all([a.dispose(), b.dispose()]);
+    },
+  );
+
+  test('quantize writes it as a ViTModel, and it loads back without a classifier', async () => {
+    const { quantizeModel } = await import('../src/export/quantize.js');
+    const { modelFiles } = await import('../src/io/source.js');
+    const { WasmMemory } = await import('../src/runtime/memory.js');
+    const files = await quantizeModel(await modelFiles(cases[0][2]), new WasmMemory(false), 'f16');
+    expect(JSON.parse(files['config.json'] as string).architectures).toEqual(['ViTModel']);
+    const m = await loadModel(files as Files, { threads: 1 });
+    expect(m.config.arch?.head).toBe('none');
+    await m.dispose();
+  });
+});

@@ -284,6 +284,10 @@ function pooled(gr: Graph, c: ViTConfig, w: Weights, x: string): string {
  * quantize` stores them), then Cast, scale and bias in f32.
  */
 export function exportOnnx(c: ViTConfig, w: Weights, mem: WasmMemory, opts: { int8?: boolean } = {}): Uint8Array {
+  if (!w.head)
+    throw new Error(
+      'vit-wasm: export-onnx: this model has no classifier (an embedding model): its ONNX export is not written yet',
+    );
   const D = c.hiddenSize,
     H = c.numHeads,
     dh = D / H;
@@ -305,7 +309,8 @@ export function exportOnnx(c: ViTConfig, w: Weights, mem: WasmMemory, opts: { in
   w.layers.forEach((l, i) => {
     x = encoderBlock(gr, D, l, `l${i}`, x);
   });
-  let logits = gr.linear(pooled(gr, c, w, x), w.head, 'head.logits');
+  const head = w.head;
+  let logits = gr.linear(pooled(gr, c, w, x), head, 'head.logits');
   if (w.headDist) {
     // DeiT's distilled head: the final-normed distillation token through its own head, the two averaged
     const dist = gr.op('Gather', ['norm', 'idx.1'], 'dist.out', { axis: 1 }); // the final norm's output (cls pooling)

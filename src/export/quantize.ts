@@ -105,8 +105,11 @@ function hfTensors(c: ViTConfig, w: Weights, mem: WasmMemory): Param[] {
     { name: n.normG, shape: [D], data: f32(w.norm.g, D) },
     { name: n.normB, shape: [D], data: f32(w.norm.b, D) },
   );
-  lin(n.headW, [c.numLabels, D], weight(w.head), 'head');
-  out.push({ name: n.headB, shape: [c.numLabels], data: f32(w.head.b, c.numLabels) });
+  if (w.head) {
+    // (a model without a classifier is written as Hugging Face's ViTModel is: without one)
+    lin(n.headW, [c.numLabels, D], weight(w.head), 'head');
+    out.push({ name: n.headB, shape: [c.numLabels], data: f32(w.head.b, c.numLabels) });
+  }
   return out;
 }
 

@@ -30,7 +30,8 @@ export async function loadCheckpoint(
   const raw = await readJson(files, 'config.json');
   const { tensors, sources, file } = await openTensors(files);
   try {
-    const found = configure(raw, detectFamily(new Set(tensors.keys()), file, raw));
+    const names = new Set(tensors.keys());
+    const found = configure(raw, detectFamily(names, file, raw), names);
     const config = resolveConfig(raw, found, tensors, file, files.limits.maxLabels);
     const n = found.names;
     // every linear weight is read in blocks of rows (weightRows); the rest whole
@@ -90,10 +91,10 @@ class WeightLoader {
       pos,
       layers,
       norm: await this.norm([n.normG, n.normB], D),
-      head: await this.linear([n.headW], [n.headB], NL, D),
     };
-    // DeiT: the distillation token, and the head on it where the arch has one
     const arch = cfg.arch ?? PLAIN_VIT;
+    if (arch.head !== 'none') weights.head = await this.linear([n.headW], [n.headB], NL, D);
+    // DeiT: the distillation token, and the head on it where the arch has one
     if (arch.prefix.length === 2) weights.dist = await this.vector(part(n.dist, 'distillation token'), D);
     if (arch.head === 'distilled')
       weights.headDist = await this.linear(

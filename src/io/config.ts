@@ -101,7 +101,7 @@ export function hfConfigFiles(
 ): Record<string, string> {
   const C = c.numChannels;
   const config = {
-    architectures: ['ViTForImageClassification'],
+    architectures: [labels.length ? 'ViTForImageClassification' : 'ViTModel'],
     model_type: 'vit',
     hidden_size: c.hiddenSize,
     num_hidden_layers: c.numLayers,

@@ -28,12 +28,16 @@ export interface Configured extends Found {
  * The checkpoint's config checked field by field against what its family computes, then the
  * arithmetic and names it asks for (the scheme's `configure`, e.g. timm's pooling).
  */
-export function configure(raw: Record<string, unknown>, found: Found): Configured {
+export function configure(raw: Record<string, unknown>, found: Found, tensors: ReadonlySet<string>): Configured {
   checkConfigRules(raw, found);
   const args = timmArgs(raw);
   const read = (field: string) => raw[field] ?? args[field] ?? undefined;
   const set = found.spec.configure?.(read, found.family.arch, found.names);
-  return { ...found, arch: set?.arch ?? found.family.arch, names: set?.names ?? found.names };
+  let arch = set?.arch ?? found.family.arch;
+  // no classifier (Hugging Face's ViTModel, timm's num_classes=0): a model for embeddings
+  if (!tensors.has(found.names.headW) && !tensors.has(found.names.headB) && arch.head === 'linear')
+    arch = { ...arch, head: 'none' };
+  return { ...found, arch, names: set?.names ?? found.names };
 }
 
 /** The sizes the tensors give, each checked to be at least 1. */
@@ -48,7 +52,13 @@ interface WeightDims {
 }
 
 /** Reads the shape off the tensors: a missing or malformed one is named. */
-function weightDims(n: Names, t: Map<string, TensorInfo>, file: string, maxLabels: number): WeightDims {
+function weightDims(
+  n: Names,
+  t: Map<string, TensorInfo>,
+  file: string,
+  maxLabels: number,
+  headless: boolean,
+): WeightDims {
   const need = (name: string): TensorInfo => {
     const x = t.get(name);
     if (!x) throw new Error(`vit-wasm: ${file}: missing tensor '${name}'`);
@@ -56,7 +66,7 @@ function weightDims(n: Names, t: Map<string, TensorInfo>, file: string, maxLabel
   };
   const patch = need(n.patchW),
     pos = need(n.pos),
-    head = need(n.headW),
+    head = headless ? { shape: [0, patch.shape[0]] } : need(n.headW),
     fc1 = need(n.layer(0).fc1W);
   if (patch.shape.length !== 4 || patch.shape[2] !== patch.shape[3])
     throw new Error(
@@ -72,7 +82,7 @@ function weightDims(n: Names, t: Map<string, TensorInfo>, file: string, maxLabel
     ['num_channels', C, n.patchW],
     ['patch_size', p, n.patchW],
     ['intermediate_size', fc1.shape[0], n.layer(0).fc1W],
-    ['num_labels', head.shape[0], n.headW],
+    ...(headless ? [] : ([['num_labels', head.shape[0], n.headW]] as [string, number, string][])),
     ['position embeddings', T, n.pos],
   ];
   for (const [what, v, tensor] of dims)
@@ -146,7 +156,8 @@ function checkAgreement(
   agree('patch_size', n.patchW);
   agree('intermediate_size', n.layer(0).fc1W);
   agree('num_hidden_layers', n.layer(w.L - 1).ln1[0]);
-  agree('num_labels', n.headW, 'num_classes');
+  // a model without a classifier has no labels, whatever its config's (transformers' default is 2)
+  if (w.NL > 0) agree('num_labels', n.headW, 'num_classes');
 }
 
 /**
@@ -297,7 +308,8 @@ export function resolveConfig(
   maxLabels: number,
 ): ViTConfig {
   const n = found.names,
-    w = weightDims(n, t, file, maxLabels);
+    headless = found.arch.head === 'none',
+    w = weightDims(n, t, file, maxLabels, headless);
   checkAgreement(raw, w, n, t, file);
   const numHeads = headsOf(raw, w.D);
   const imageSize = imageSizeOf(raw, w, found.arch.prefix, n.pos, t, file);
@@ -314,7 +326,7 @@ export function resolveConfig(
     layerNormEps,
     arch: found.arch,
     qkvBias: qkvBiasOf(raw, n, t, file),
-    labels: labelsOf(raw, w.NL, n.headW, file),
+    labels: headless ? [] : labelsOf(raw, w.NL, n.headW, file),
     raw,
   };
 }

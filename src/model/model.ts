@@ -138,6 +138,7 @@ export class ViTModel {
    * @returns logits, `batch × numLabels`
    */
   async forward(pixels: Float32Array, batch = 1): Promise<Float32Array> {
+    this.needClassifier('forward');
     // The input is copied now, so the caller may reuse its buffer while this call waits its turn.
     if (!Number.isInteger(batch) || batch < 1)
       throw new Error(`vit-wasm: forward: batch must be a positive integer, got ${batch}`);
@@ -153,6 +154,14 @@ export class ViTModel {
         throw new Error(`vit-wasm: forward: pixel ${i} is ${pixels[i]} (inputs must be finite)`);
     }
     return this.logits(pixels.slice(), batch, 'forward');
+  }
+
+  /** Refuses, naming `what`, a call that needs logits on a model without a classifier. */
+  private needClassifier(what: string): void {
+    if ((this.config.arch ?? PLAIN_VIT).head === 'none')
+      throw new Error(
+        `vit-wasm: ${what}: this model has no classifier (a ViTModel, or timm's num_classes=0: weights for embeddings): use model.embed(images)`,
+      );
   }
 
   /** Logits (batch, L) of pixels this model owns and has checked finite, in their turn. */
@@ -322,6 +331,7 @@ export class ViTModel {
 
   /** Classifies several images in one batched forward. */
   async classifyBatch(images: ImageInput[], opts: ClassifyOptions = {}): Promise<Prediction[][]> {
+    this.needClassifier('classify');
     const topK = opts.topK ?? 5;
     if (!Number.isInteger(topK) || topK < 1)
       throw new Error(`vit-wasm: classify: topK must be a positive integer, got ${topK}`);

@@ -32,9 +32,10 @@ export interface Arch {
   /**
    * The head: `linear`, one linear layer to the labels on what pooling gives; or `distilled`
    * (DeiT with its teacher's head), the mean of that and a second linear layer on the final-normed
-   * distillation token.
+   * distillation token; or `none`: no classifier (Hugging Face's ViTModel, timm's num_classes=0),
+   * a model for embeddings.
    */
-  head: 'linear' | 'distilled';
+  head: 'linear' | 'distilled' | 'none';
 }
 
 /** The ViT of Dosovitskiy et al. as Hugging Face's ViTForImageClassification, timm and torchvision compute it. */
@@ -60,7 +61,7 @@ export function checkArch(arch: Arch): Arch {
     activation: ['gelu'],
     pooling: ['cls', 'mean'],
     finalNorm: ['tokens', 'pooled'],
-    head: ['linear', 'distilled'],
+    head: ['linear', 'distilled', 'none'],
   };
   for (const key of Object.keys(known) as (keyof Arch)[]) {
     const v = key === 'prefix' ? JSON.stringify(arch[key]) : arch[key];
@@ -80,5 +81,6 @@ export function checkArch(arch: Arch): Arch {
 export function untrainable(arch: Arch): string | null {
   if (arch.pooling !== 'cls') return `${arch.pooling} pooling`;
   if (arch.prefix.length !== 1) return 'a distillation token';
+  if (arch.head === 'none') return 'no classifier';
   return null;
 }

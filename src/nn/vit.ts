@@ -39,7 +39,7 @@ export function vitForward(ex: Exec, c: ViTShape, w: Weights, a: Activations): v
     ex.residual(s.act, l.fc2, s.xmid, s.xout, BT, { sep: s.mlpOut, quant }); // MLP down + residual
   });
   pool(ex, c, w, a); // what the head reads: the final-normed cls token, or the mean of the patch tokens
-  ex.linear(a.cls, w.head, a.logits, B, { quant }); // classifier → logits
+  if (w.head) ex.linear(a.cls, w.head, a.logits, B, { quant }); // classifier → logits (none: an embedding model)
   if (a.distilled) {
     // DeiT with its teacher's head: the distillation token, normed, through its own head; the two averaged
     const { token, logits } = a.distilled;
@@ -102,7 +102,7 @@ export function vitBackward(
     { Np, T } = tokens(c),
     BT = B * T;
   const loss = ex.softmaxXent(a.logits, d.labels, d.dlogits, B, c.numLabels, scale);
-  ex.linearBackward(a.cls, w.head, g.head, d.dlogits, d.dcls, B);
+  ex.linearBackward(a.cls, need(w.head, 'classifier'), need(g.head, 'classifier'), d.dlogits, d.dcls, B);
   ex.zero(d.dx, BT * D);
   ex.layernormBackward(stream(a), w.norm, g.norm, d.dcls, d.dx, B, D, eps, T * D); // only the cls rows (row stride T·D)
   for (let i = w.layers.length - 1; i >= 0; i--) {

@@ -72,7 +72,7 @@ export interface Weights<L = Linear> {
   pos: number; // (T, D)
   layers: Layer<L>[];
   norm: Norm; // the final layernorm
-  head: L; // (numLabels, D) the classifier
+  head?: L; // (numLabels, D) the classifier; absent without one (Arch.head 'none')
   dist?: number; // (D) the distillation token (DeiT: Arch.prefix ['cls', 'dist'])
   headDist?: L; // (numLabels, D) the distillation head (Arch.head 'distilled')
 }

@@ -245,7 +245,7 @@ export class TrainCore {
   /** Re-packs this worker's share of the linear weights for the forward GEMM. */
   repack(all = false): void {
     const w = this.L.weights,
-      list = [w.patch, w.head, ...w.layers.flatMap((l) => [l.qkv, l.proj, l.fc1, l.fc2])];
+      list = [w.patch, ...(w.head ? [w.head] : []), ...w.layers.flatMap((l) => [l.qkv, l.proj, l.fc1, l.fc2])];
     list.forEach((l, j) => {
       if (all || j % this.workers === this.id)
         packRows(this.f32(l.w, packedSize(l.N, l.K)), this.f32(l.raw, l.N * l.K), 0, l.N, l.K);
