@@ -12,6 +12,7 @@ import { packedSize, packedSizeI8, packRows, packRowsI8, packRowsScaled, paddedS
 import type { ViTConfig } from './config.js';
 import { detectFamily, type Names, type Scheme } from './families/index.js';
 import { configure, resolveConfig } from './model-config.js';
+import { interpolatePositions } from './positions.js';
 import { type ModelFiles, readJson } from './source.js';
 import { CheckpointTensors, openTensors } from './tensors.js';
 
@@ -24,15 +25,19 @@ export type { Scheme };
 export async function loadCheckpoint(
   files: ModelFiles,
   mem: WasmMemory,
-  /** `int8`: the encoder's linear layers in int8 only, quantized (when not int8 already) by these kernels. */
-  opts: { int8?: KernelExports } = {},
+  /**
+   * `int8`: the encoder's linear layers in int8 only, quantized (when not int8 already) by these
+   * kernels. `imageSize`: run at this size, the position embeddings interpolated (src/io/positions.ts).
+   */
+  opts: { int8?: KernelExports; imageSize?: [number, number] } = {},
 ): Promise<{ config: ViTConfig; weights: Weights; scheme: Scheme; family: string }> {
   const raw = await readJson(files, 'config.json');
   const { tensors, sources, file } = await openTensors(files);
   try {
     const names = new Set(tensors.keys());
     const found = configure(raw, detectFamily(names, file, raw), names);
-    const config = resolveConfig(raw, found, tensors, file, files.limits.maxLabels);
+    const own = resolveConfig(raw, found, tensors, file, files.limits.maxLabels);
+    const config = opts.imageSize ? atSize(own, opts.imageSize, found.spec.scheme) : own;
     const n = found.names;
     // every linear weight is read in blocks of rows (weightRows); the rest whole
     const blockRead = new Set<string>([n.patchW, n.headW, ...(n.headDistW ? [n.headDistW] : [])]);
@@ -41,12 +46,37 @@ export async function loadCheckpoint(
       for (const w of [...l.qkvW, l.projW, l.fc1W, l.fc2W]) blockRead.add(w);
     }
     const t = new CheckpointTensors(tensors, file, blockRead);
-    const weights = await new WeightLoader(t, mem, opts.int8).weights(config, n);
+    const weights = await new WeightLoader(t, mem, opts.int8).weights(config, n, own.imageSize);
     t.checkAllUsed(n.unused, found.family.foreignTensors);
     return { config, weights, scheme: found.spec.scheme, family: found.family.name };
   } finally {
     await Promise.all(sources.map((s) => s.close()));
   }
+}
+
+/**
+ * The config to run at `size`: refused by name where the checkpoint's library would not
+ * interpolate as src/io/positions.ts does (only Hugging Face's ViT and DeiT: timm resamples with
+ * antialiasing, torchvision with aligned corners) or where the size does not fit the patches.
+ */
+function atSize(c: ViTConfig, size: [number, number], scheme: Scheme): ViTConfig {
+  const [h, w] = size,
+    p = c.patchSize;
+  if (h === c.imageSize[0] && w === c.imageSize[1]) return c;
+  // at most 128 patches a side: 16,384 tokens keep a forward's buffers within a wasm32 memory
+  if (![h, w].every((v) => Number.isSafeInteger(v) && v >= p && v % p === 0 && v <= 128 * p))
+    throw new Error(
+      `vit-wasm: imageSize ${h}x${w}: each side must be a multiple of the patch size ${p}, from ${p} to ${128 * p} (128 patches)`,
+    );
+  if (scheme !== 'hf')
+    throw new Error(
+      `vit-wasm: imageSize ${h}x${w}: running a ${scheme}-named checkpoint at another size is not supported yet (its library interpolates positions its own way); it was trained at ${c.imageSize[0]}x${c.imageSize[1]}`,
+    );
+  if (c.imageSize[0] !== c.imageSize[1])
+    throw new Error(
+      `vit-wasm: imageSize ${h}x${w}: the checkpoint's positions are a ${c.imageSize[0] / p}x${c.imageSize[1] / p} grid; Hugging Face interpolates square grids only`,
+    );
+  return { ...c, imageSize: [h, w] };
 }
 
 /** A tensor name a family's names must give for its arch (a family description's bug otherwise). */
@@ -65,14 +95,28 @@ class WeightLoader {
   ) {}
 
   /** Every parameter, in the order the model uses them. */
-  async weights(cfg: ViTConfig, n: Names): Promise<Weights> {
+  async weights(cfg: ViTConfig, n: Names, own: [number, number] = cfg.imageSize): Promise<Weights> {
     const { hiddenSize: D, intermediateSize: M, numLabels: NL, numChannels: C, patchSize: p } = cfg;
     const mem = this.mem,
       { T } = tokens(cfg); // every token has a position embedding (src/nn/arch.ts, positions 'all')
     const patch = await this.linear([n.patchW], [n.patchB], D, C * p * p, [D, C, p, p]);
     const cls = await this.vector(n.cls, D);
     const pos = mem.alloc(T * D);
-    await this.t.take(n.pos, [T, D], (d) => mem.f32(pos, T * D).set(d));
+    const prefix = (cfg.arch ?? PLAIN_VIT).prefix.length,
+      side = own[0] / cfg.patchSize,
+      T0 = prefix + side * (own[1] / cfg.patchSize);
+    await this.t.take(n.pos, [T0, D], (d) =>
+      mem.f32(pos, T * D).set(
+        // Hugging Face keeps the positions when the patch count and a square image say nothing changed
+        (own[0] === cfg.imageSize[0] && own[1] === cfg.imageSize[1]) ||
+          (T0 === T && cfg.imageSize[0] === cfg.imageSize[1])
+          ? d
+          : interpolatePositions(d, prefix, side, D, [
+              cfg.imageSize[0] / cfg.patchSize,
+              cfg.imageSize[1] / cfg.patchSize,
+            ]),
+      ),
+    );
     const layers: Layer[] = [];
     for (let i = 0; i < cfg.numLayers; i++) {
       const l = n.layer(i);

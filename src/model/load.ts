@@ -41,13 +41,20 @@ export async function loadModel(where: ModelLocation, opts: LoadOptions = {}): P
   const weightsForm = opts.weights ?? 'f32';
   if (weightsForm !== 'f32' && weightsForm !== 'int8')
     throw new Error(`vit-wasm: weights must be 'f32' or 'int8', got ${JSON.stringify(weightsForm)}`);
+  const imageSize = sizeOption(opts.imageSize);
   const { config, weights, scheme, family } = await loadCheckpoint(files, mem, {
     int8: weightsForm === 'int8' ? k : undefined,
+    imageSize,
   });
   const pre = (await files.exists('preprocessor_config.json'))
     ? await readJson(files, 'preprocessor_config.json')
     : null;
-  const preprocessing = parsePreprocess(pre, config, `${files.where}/preprocessor_config.json`);
+  // at another size than the checkpoint's, images are resized to it (not to the processor's size)
+  const preprocessing = parsePreprocess(
+    imageSize && pre ? { ...pre, size: undefined } : pre,
+    config,
+    `${files.where}/preprocessor_config.json`,
+  );
   let pool: WorkerPool<InferenceInit, Activations> | null = null;
   if (shared) {
     pool = new WorkerPool({
@@ -97,3 +104,12 @@ export async function loadModel(where: ModelLocation, opts: LoadOptions = {}): P
 
 /** The one-thread fallback is announced once per page or process, not once per model. */
 let warnedFallback = false;
+
+/** The imageSize option as [height, width], or undefined; anything else is refused by name. */
+function sizeOption(v: LoadOptions['imageSize']): [number, number] | undefined {
+  if (v === undefined) return undefined;
+  const ok = (n: unknown) => Number.isSafeInteger(n) && (n as number) > 0;
+  if (ok(v)) return [v as number, v as number];
+  if (Array.isArray(v) && v.length === 2 && v.every(ok)) return [v[0], v[1]];
+  throw new Error(`vit-wasm: imageSize must be a positive integer or [height, width], got ${JSON.stringify(v)}`);
+}

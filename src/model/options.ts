@@ -46,6 +46,14 @@ export interface LoadOptions {
    * (docs/int8.md); the patch embedding, the classifier, layernorms and attention stay f32. Default `'f32'`.
    */
   weights?: 'f32' | 'int8';
+  /**
+   * Run at this image size (pixels: one side, or [height, width], multiples of the patch size)
+   * instead of the checkpoint's: the position embeddings are interpolated as Hugging Face's ViT and
+   * DeiT do (`interpolate_pos_encoding`: bicubic over the square grid of patch positions), and
+   * images are resized to it. Hugging Face-named checkpoints only, for now (timm and torchvision
+   * interpolate their own way; refused by name). Default: the checkpoint's size.
+   */
+  imageSize?: number | [number, number];
 }
 
 /** How a model runs, and why, for showing or logging: see {@link ViTModel.runtime}. */

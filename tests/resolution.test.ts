@@ -1,0 +1,66 @@
+// Any resolution: a checkpoint run at another image size, its position embeddings interpolated as
+// Hugging Face's ViT and DeiT do (interpolate_pos_encoding; src/io/positions.ts), against float64
+// references of that code (tests/fixtures/generate.py resolution); and the refusals by name.
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { expect, test } from 'vitest';
+import { loadModel } from '../src/index.js';
+import { FIXTURES, MODELS, maxDiff } from './helpers.js';
+
+const DIR = path.join(FIXTURES, 'resolution');
+const cases = readdirSync(DIR)
+  .sort()
+  .map((name) => {
+    const dir = path.join(DIR, name);
+    const exp = JSON.parse(readFileSync(path.join(dir, 'expected.json'), 'utf8'));
+    const b = readFileSync(path.join(dir, 'input.f32'));
+    return { name, dir, exp, input: new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength)) };
+  });
+
+test('three: up and non-square, down, and a DeiT (two prefix tokens)', () => {
+  expect(cases.map((c) => c.name)).toEqual(['h33-hf-at-14x14', 'h33-hf-at-42x35', 'h48-deit-hf-at-40x32']);
+});
+
+test.each(cases.map((c) => [c.name, c] as const))('%s: the logits of the float64 reference', async (_, c) => {
+  for (const threads of [1, 2]) {
+    const m = await loadModel(c.dir, { threads, imageSize: c.exp.image_size });
+    expect(m.config.imageSize).toEqual(c.exp.image_size);
+    expect(m.preprocessing.size).toEqual(c.exp.image_size); // images are resized to the size it runs at
+    const logits = await m.forward(c.input, c.exp.batch);
+    const { diff, scale } = maxDiff(logits, c.exp.logits);
+    console.log(
+      `${c.name} (${threads} threads): max |ours - torch| = ${diff.toExponential(2)} (max |torch| ${scale.toFixed(2)})`,
+    );
+    expect(diff).toBeLessThanOrEqual(1e-5 * Math.max(1, scale));
+    await m.dispose();
+  }
+});
+
+test('the same size, as a number or [h, w], is the checkpoint as it is', async () => {
+  const dir = path.join(MODELS, 'h33-hf');
+  const a = await loadModel(dir, { threads: 1 });
+  const b = await loadModel(dir, { threads: 1, imageSize: 28 });
+  const x = new Float32Array(a.inputSize).map((_, i) => Math.sin(i));
+  expect(await b.forward(x)).toEqual(await a.forward(x));
+  await Promise.all([a.dispose(), b.dispose()]);
+});
+
+test.each([
+  ['h40-timm', 40, /imageSize 40x40: running a timm-named checkpoint at another size is not supported yet/],
+  [
+    'h33-torchvision',
+    42,
+    /imageSize 42x42: running a torchvision-named checkpoint at another size is not supported yet/,
+  ],
+  [
+    'h40-hf',
+    40,
+    /imageSize 40x40: the checkpoint's positions are a 4x5 grid; Hugging Face interpolates square grids only/,
+  ],
+  ['h33-hf', 30, /imageSize 30x30: each side must be a multiple of the patch size 7, from 7 to 896 \(128 patches\)/],
+  ['h33-hf', [903, 7], /imageSize 903x7: each side must be a multiple of the patch size 7, from 7 to 896/],
+  ['h33-hf', [0, 7], /imageSize must be a positive integer or \[height, width\], got \[0,7\]/],
+  ['h33-hf', '28', /imageSize must be a positive integer or \[height, width\], got "28"/],
+] as const)('%s at %j is refused by name', async (name, size, error) => {
+  await expect(loadModel(path.join(MODELS, name), { threads: 1, imageSize: size as never })).rejects.toThrow(error);
+});
