@@ -64,3 +64,29 @@ test.each([
 ] as const)('%s at %j is refused by name', async (name, size, error) => {
   await expect(loadModel(path.join(MODELS, name), { threads: 1, imageSize: size as never })).rejects.toThrow(error);
 });
+
+test("the CLI: classify --image-size gives the library's predictions; a bad flag is a usage error", async () => {
+  const { execFile } = await import('node:child_process');
+  const { promisify } = await import('node:util');
+  const run = promisify(execFile);
+  const bin = path.join(FIXTURES, '../../bin/vit-wasm.js'),
+    image = path.join(FIXTURES, 'images/chelsea.png'),
+    dir = cases[1].dir;
+  const { stdout } = await run(process.execPath, [
+    bin,
+    'classify',
+    '--json',
+    '--model',
+    dir,
+    '--image-size',
+    '42x35',
+    image,
+  ]);
+  const m = await loadModel(dir, { threads: 1, imageSize: [42, 35] });
+  expect(JSON.parse(stdout)[0].predictions).toEqual(await m.classify(image));
+  await m.dispose();
+  await expect(run(process.execPath, [bin, 'classify', '--image-size', '42x3y', image])).rejects.toMatchObject({
+    code: 2,
+    stderr: expect.stringContaining("--image-size must be N or HxW (pixels), got '42x3y'"),
+  });
+});

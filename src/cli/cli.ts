@@ -30,7 +30,7 @@ Usage:
   vit-wasm demo                          classify the bundled handwritten digits with the bundled model
   vit-wasm guide [--model DIR] [--port P] [--open] [--plain]   serve the live visual guide on 127.0.0.1
   vit-wasm classify [--model DIR] IMAGE... [--top K] [--json] [--threads N] [--simd auto|simd|relaxed]
-                    [--weights int8] [--limit NAME=N]...
+                    [--weights int8] [--limit NAME=N]... [--image-size N|HxW]
   vit-wasm train --dataset mnist --out DIR [--epochs N] [--batch B] [--lr X] [--threads T] [--seed S] [--shift P]
   vit-wasm eval --model DIR --dataset mnist [--weights int8] [--threads N]
   vit-wasm init --preset NAME --out DIR [--seed S]
@@ -50,6 +50,8 @@ classify  prints the top-K labels with probabilities for each PNG or JPEG image.
   --simd MODE   kernel build: auto (default), simd, or relaxed (needs engine support)
   --weights int8  run the encoder's linear layers on int8 weights (loadModel's weights: 'int8'): about a
                 quarter of the weight memory and 0.5-0.6x the latency; logits move by a few percent
+  --image-size N|HxW  run at this size instead of the checkpoint's, its position embeddings interpolated
+                as Hugging Face's ViT and DeiT do (loadModel's imageSize); images are resized to it
   --limit NAME=N  raise a limit on what is read, e.g. maxImagePixels=200000000 (default 89,478,485
                 pixels, Pillow's); also maxImageBytes, maxJsonBytes, maxJsonDepth, maxHeaderBytes,
                 maxLabels, maxDownloadBytes, stallTimeoutMs (docs/limits.md)
@@ -113,6 +115,14 @@ function parseLimits(flags: string[]): Partial<Limits> {
   return out;
 }
 
+/** --image-size N or HxW, as loadModel's imageSize. */
+function imageSizeFlag(v: string | undefined): number | [number, number] | undefined {
+  if (v === undefined) return undefined;
+  const m = /^(\d+)(?:x(\d+))?$/.exec(v);
+  if (!m) throw new UsageError(`--image-size must be N or HxW (pixels), got '${v}'`);
+  return m[2] === undefined ? Number(m[1]) : [Number(m[1]), Number(m[2])];
+}
+
 async function classify(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -125,9 +135,11 @@ async function classify(argv: string[]): Promise<number> {
       simd: { type: 'string' },
       weights: { type: 'string' },
       limit: { type: 'string', multiple: true },
+      'image-size': { type: 'string' },
     },
   });
   if (positionals.length === 0) throw new UsageError('classify needs at least one IMAGE');
+  const imageSize = imageSizeFlag(values['image-size']);
   const weights = values.weights ?? 'f32';
   if (weights !== 'f32' && weights !== 'int8') throw new UsageError(`--weights must be f32 or int8, got '${weights}'`);
   const limits = parseLimits(values.limit ?? []);
@@ -137,7 +149,7 @@ async function classify(argv: string[]): Promise<number> {
   if (simd !== 'auto' && simd !== 'simd' && simd !== 'relaxed')
     throw new UsageError(`--simd must be auto, simd or relaxed, got '${simd}'`);
 
-  const model: ViTModel = await loadModel(values.model ?? DEFAULT_MODEL, { threads, simd, limits, weights });
+  const model: ViTModel = await loadModel(values.model ?? DEFAULT_MODEL, { threads, simd, limits, weights, imageSize });
   let failures = 0;
   const results: { image: string; predictions: Prediction[] }[] = [];
   try {
