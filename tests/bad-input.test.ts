@@ -7,7 +7,7 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { loadModel } from '../src/index.js';
-import { FIXTURES, type Header, joinSafetensors, MODELS, splitSafetensors } from './helpers.js';
+import { FIXTURES, type Header, joinSafetensors, MODELS, repack, splitSafetensors } from './helpers.js';
 
 type Files = Record<string, Uint8Array | string>;
 
@@ -19,27 +19,6 @@ function fixtureFiles(name: string): Files {
       ? readFileSync(path.join(dir, f), 'utf8')
       : new Uint8Array(readFileSync(path.join(dir, f)));
   return out;
-}
-
-/** Rewrites a header and its data so the tensors left tile the data again (after some were deleted or added). */
-function repack(header: Header, data: Uint8Array, extra: Record<string, Uint8Array> = {}): Uint8Array {
-  const out: Header = {},
-    parts: Uint8Array[] = [];
-  let off = 0;
-  for (const [name, t] of Object.entries(header)) {
-    if (name === '__metadata__') continue;
-    const bytes = extra[name] ?? data.subarray(t.data_offsets[0], t.data_offsets[1]);
-    out[name] = { ...t, data_offsets: [off, off + bytes.length] };
-    parts.push(bytes);
-    off += bytes.length;
-  }
-  const all = new Uint8Array(off);
-  let p = 0;
-  for (const b of parts) {
-    all.set(b, p);
-    p += b.length;
-  }
-  return joinSafetensors(out, all);
 }
 
 /** The h40-hf fixture with tensors edited (deleted, added with `extra` bytes, reshaped) and the file repacked. */

@@ -74,3 +74,24 @@ export function joinSafetensors(header: unknown, data: Uint8Array, lengthOverrid
   out.set(data, 8 + h.length);
   return out;
 }
+
+/** Rewrites a header and its data so the tensors left tile the data again (after some were deleted or added). */
+export function repack(header: Header, data: Uint8Array, extra: Record<string, Uint8Array> = {}): Uint8Array {
+  const out: Header = {},
+    parts: Uint8Array[] = [];
+  let off = 0;
+  for (const [name, t] of Object.entries(header)) {
+    if (name === '__metadata__') continue;
+    const bytes = extra[name] ?? data.subarray(t.data_offsets[0], t.data_offsets[1]);
+    out[name] = { ...t, data_offsets: [off, off + bytes.length] };
+    parts.push(bytes);
+    off += bytes.length;
+  }
+  const all = new Uint8Array(off);
+  let p = 0;
+  for (const b of parts) {
+    all.set(b, p);
+    p += b.length;
+  }
+  return joinSafetensors(out, all);
+}

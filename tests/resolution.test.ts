@@ -59,8 +59,8 @@ test.each([
   ],
   ['h33-hf', 30, /imageSize 30x30: each side must be a multiple of the patch size 7, from 7 to 896 \(128 patches\)/],
   ['h33-hf', [903, 7], /imageSize 903x7: each side must be a multiple of the patch size 7, from 7 to 896/],
-  ['h33-hf', [0, 7], /imageSize must be a positive integer or \[height, width\], got \[0,7\]/],
-  ['h33-hf', '28', /imageSize must be a positive integer or \[height, width\], got "28"/],
+  ['h33-hf', [0, 7], /loadModel: imageSize must be an integer, \[height, width\] or \{height, width\}; got \[0,7\]/],
+  ['h33-hf', '28', /loadModel: imageSize must be an integer, \[height, width\] or \{height, width\}; got "28"/],
 ] as const)('%s at %j is refused by name', async (name, size, error) => {
   await expect(loadModel(path.join(MODELS, name), { threads: 1, imageSize: size as never })).rejects.toThrow(error);
 });

@@ -309,8 +309,7 @@ export function exportOnnx(c: ViTConfig, w: Weights, mem: WasmMemory, opts: { in
   w.layers.forEach((l, i) => {
     x = encoderBlock(gr, D, l, `l${i}`, x);
   });
-  const head = w.head;
-  let logits = gr.linear(pooled(gr, c, w, x), head, 'head.logits');
+  let logits = gr.linear(pooled(gr, c, w, x), w.head, 'head.logits');
   if (w.headDist) {
     // DeiT's distilled head: the final-normed distillation token through its own head, the two averaged
     const dist = gr.op('Gather', ['norm', 'idx.1'], 'dist.out', { axis: 1 }); // the final norm's output (cls pooling)

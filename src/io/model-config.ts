@@ -165,10 +165,10 @@ function checkAgreement(
  * under `model_args`: a value the family does not compute is refused naming the field and what it asks for.
  */
 function checkConfigRules(raw: Record<string, unknown>, { family, spec }: Found): void {
-  const args = raw.model_args;
-  const places: [Record<string, unknown>, string][] = [[raw, '']];
-  if (args && typeof args === 'object' && !Array.isArray(args))
-    places.push([args as Record<string, unknown>, 'model_args.']);
+  const places: [Record<string, unknown>, string][] = [
+    [raw, ''],
+    [timmArgs(raw), 'model_args.'],
+  ];
   for (const rule of family.configRules)
     for (const [obj, prefix] of places) {
       const v = obj[rule.field],

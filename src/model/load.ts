@@ -4,6 +4,7 @@
  */
 import { loadCheckpoint } from '../io/checkpoint.js';
 import { parsePreprocess } from '../io/config.js';
+import { sizeField } from '../io/json.js';
 import { type ModelLocation, modelFiles, readJson } from '../io/source.js';
 import type { InferenceInit } from '../nn/infer.js';
 import type { Activations } from '../nn/plan.js';
@@ -41,7 +42,8 @@ export async function loadModel(where: ModelLocation, opts: LoadOptions = {}): P
   const weightsForm = opts.weights ?? 'f32';
   if (weightsForm !== 'f32' && weightsForm !== 'int8')
     throw new Error(`vit-wasm: weights must be 'f32' or 'int8', got ${JSON.stringify(weightsForm)}`);
-  const imageSize = sizeOption(opts.imageSize);
+  // the imageSize option read as config.json's image_size is: a side, or [height, width]
+  const imageSize = sizeField(opts.imageSize, 'imageSize', 'loadModel');
   const { config, weights, scheme, family } = await loadCheckpoint(files, mem, {
     int8: weightsForm === 'int8' ? k : undefined,
     imageSize,
@@ -104,12 +106,3 @@ export async function loadModel(where: ModelLocation, opts: LoadOptions = {}): P
 
 /** The one-thread fallback is announced once per page or process, not once per model. */
 let warnedFallback = false;
-
-/** The imageSize option as [height, width], or undefined; anything else is refused by name. */
-function sizeOption(v: LoadOptions['imageSize']): [number, number] | undefined {
-  if (v === undefined) return undefined;
-  const ok = (n: unknown) => Number.isSafeInteger(n) && (n as number) > 0;
-  if (ok(v)) return [v as number, v as number];
-  if (Array.isArray(v) && v.length === 2 && v.every(ok)) return [v[0], v[1]];
-  throw new Error(`vit-wasm: imageSize must be a positive integer or [height, width], got ${JSON.stringify(v)}`);
-}
