@@ -112,7 +112,13 @@ export class ViTModel {
 
   // Calls run one at a time, in order: they share the activation arena.
   private serial<T>(fn: () => T | Promise<T>): Promise<T> {
-    const run = this.queue.then(fn, fn);
+    // Each call writes its inputs into the shared memory before it runs: after a failed forward,
+    // not until the pool is quiet, or a worker of that forward, still unwinding, could overwrite them.
+    const turn = async () => {
+      await this.pool?.quiet();
+      return fn();
+    };
+    const run = this.queue.then(turn, turn);
     this.queue = run.catch(() => {});
     return run;
   }

@@ -109,6 +109,19 @@ export class WorkerPool<Init = unknown, Job = unknown, Result = void> {
     return this.ready;
   }
 
+  /**
+   * Resolves once no worker of an earlier, failed run can still write to the shared memory: the
+   * replacement after a failure waits for every call of that run to settle (its live workers
+   * unwind from the aborted barrier). A caller that writes a run's inputs into the shared memory
+   * before calling {@link run} must wait for this first. Never rejects.
+   */
+  quiet(): Promise<void> {
+    return this.ready.then(
+      () => {},
+      () => {},
+    );
+  }
+
   private spawnOne(id: number): Promise<Slot<PoolWorkerApi<Init, Job, Result>>> {
     type Api = PoolWorkerApi<Init, Job, Result>;
     const generation = this.generation;
