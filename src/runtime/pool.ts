@@ -183,12 +183,14 @@ export class WorkerPool<Init = unknown, Job = unknown, Result = void> {
   /**
    * Runs one parallel region (a forward, a training step) on every worker. Runs never overlap: each
    * waits for its turn, so callers need no locking of their own. `job` may be a function: it is
-   * called at the start of the turn, the place to write the job's inputs into shared memory, and
+   * called at the start of the turn (once the pool is quiet: {@link quiet}), the place to write the job's inputs into shared memory, and
    * `finish` at its end, the place to read the outputs, so no other run can come between.
    * @returns `finish(results)`, or the workers' results in worker order
    */
   run<T = Result[]>(job: Job | (() => Job), finish?: (results: Result[]) => T): Promise<T> {
     const turn = this.queue.then(async () => {
+      // the job writes its inputs into the shared memory: not while a failed run's workers unwind
+      await this.quiet();
       const results = await this.runNow(typeof job === 'function' ? (job as () => Job)() : job);
       return finish ? finish(results) : (results as T);
     });
