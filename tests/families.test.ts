@@ -258,6 +258,10 @@ describe('DeiT through every path (fixtures by tests/fixtures/generate.py deit)'
       expect(trace.logits.data).toEqual((await m.forward(f.input.slice(0, C))).slice(0, m.config.numLabels));
       expect(trace.clsOutput.data).toEqual(emb.slice(0, D));
       expect(trace.distillationToken?.dims).toEqual([D]);
+      // the mean of the patch tokens leaves both prefix tokens out
+      const mean = await m.embed(f.input.slice(0, C), { pooling: 'mean' });
+      const dm = maxDiff(mean, expected(f).mean_embeddings.slice(0, D));
+      expect(dm.diff).toBeLessThanOrEqual(1e-5 * Math.max(1, dm.scale));
       expect(trace.input.dims[0]).toBe(trace.patchEmbeddings.dims[0] + 2);
       await m.dispose();
     },

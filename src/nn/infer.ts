@@ -10,7 +10,7 @@ import type { Fault, PoolWorkerApi } from '../runtime/pool.js';
 import { Exec } from './ops.js';
 import { type Activations, stream } from './plan.js';
 import { tokens, type ViTShape } from './shape.js';
-import { meanPool } from './trace.js';
+import { meanOfTokens } from './trace.js';
 import { vitForward } from './vit.js';
 import type { Weights } from './weights.js';
 
@@ -75,13 +75,14 @@ export function forwardHere(
  */
 export function meanPooled(k: KernelExports, mem: WasmMemory, c: ViTShape, w: Weights, a: Activations): Float32Array {
   const D = c.hiddenSize,
-    { T } = tokens(c),
+    { T, Np } = tokens(c),
     end = mem.end,
     normed = mem.alloc(a.B * T * D);
   try {
     const ex = new Exec({ k, memory: mem.memory, scratch: a.scratch[0] });
     ex.layernorm(stream(a), w.norm, normed, a.B * T, D, c.layerNormEps);
-    return meanPool(mem.f32(normed, a.B * T * D), a.B, T, D);
+    // the patch tokens only: the prefix tokens (cls, and a DeiT's distillation token) left out
+    return meanOfTokens(mem.f32(normed, a.B * T * D), new Float32Array(a.B * D), a.B, T, T - Np, D);
   } finally {
     mem.reset(end);
   }

@@ -168,14 +168,6 @@ export function readTrace(mem: WasmMemory, c: ViTShape, w: Weights, a: Activatio
 }
 
 /**
- * Mean of the final-normed patch tokens (token 0, cls, left out, as timm's global_pool='avg'),
- * per image: normed (B·T, D) → (B, D).
- */
-export function meanPool(normed: Float32Array, B: number, T: number, D: number): Float32Array {
-  return meanOfTokens(normed, new Float32Array(B * D), B, T, 1, D);
-}
-
-/**
  * out (B, D) = the mean of tokens prefix … T−1 of each image of x (B·T, D), summed in float64 in
  * token order (so every worker count gives the same bits). Returns `out`.
  */
