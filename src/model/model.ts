@@ -207,7 +207,7 @@ export class ViTModel {
 
   /**
    * The attention maps of the last forward, when loaded with `keepAttention`: per layer a
-   * Float32Array (batch, heads, T, T), T = patches + 1 (token 0 is cls).
+   * Float32Array (batch, heads, T, T), T = the prefix tokens (cls; a DeiT's distillation token second) + the patches.
    */
   attention(): Float32Array[] {
     const a = this.acts,
