@@ -67,7 +67,7 @@ function describeModel(s: State): void {
   const sizes: Record<string, string> = {
     T: String(T),
     Np: String(Np),
-    P: String(T - Np), // the prefix tokens: cls (and a DeiT's distillation token)
+    P: String(T - Np), // the prefix tokens: cls (and a DeiT's distillation token, or registers)
     D: String(c.hiddenSize),
     M: String(c.intermediateSize),
     dh: String(c.hiddenSize / c.numHeads),
@@ -83,8 +83,12 @@ function describeModel(s: State): void {
   }
   fillSelect($<HTMLSelectElement>('#layer'), c.numLayers, (i) => `layer ${i + 1} of ${c.numLayers}`);
   fillSelect($<HTMLSelectElement>('#head'), c.numHeads, (i) => `head ${i + 1} of ${c.numHeads}`);
+  // the prefix tokens by what they are: cls, then a DeiT's distillation token or the registers
   const prefix = T - Np,
-    names = ['cls', 'distillation'];
+    kinds = c.arch?.prefix ?? ['cls'],
+    names = kinds.map((k, i) =>
+      k === 'cls' ? 'cls' : k === 'dist' ? 'distillation' : `register ${i - kinds.indexOf('reg') + 1}`,
+    );
   fillSelect($<HTMLSelectElement>('#token'), T, (i) =>
     i < prefix ? `token ${i} (${names[i]})` : `token ${i} (patch ${i - prefix})`,
   );
@@ -215,7 +219,7 @@ function setUpPicking(s: State): void {
     gw = W / p,
     gh = H / p,
     { T, Np } = tokens(s.model.config),
-    prefix = T - Np; // the cls token (and a DeiT's distillation token) before the patches
+    prefix = T - Np; // the cls token (and a DeiT's distillation token, or registers) before the patches
   for (const [id, key] of [
     ['layer', 'layer'],
     ['head', 'head'],

@@ -21,13 +21,14 @@ export function render(s: State): void {
   const head = (x: Float32Array, cols: number, rows = T) => x.subarray(h * rows * cols, (h + 1) * rows * cols);
   patchGrid(canvas('patches'), t.pixels.data, C, H, W, p, scale);
   heatmap(canvas('flattened'), t.flattened.data, t.flattened.dims[0], t.flattened.dims[1]);
-  // the prefix tokens (cls, and DeiT's distillation token) come before the patches
+  // the prefix tokens (cls, and DeiT's distillation token or the registers) come before the patches
   const Np = t.patchEmbeddings.dims[0],
     prefix = T - Np;
   heatmap(canvas('embeddings'), t.patchEmbeddings.data, Np, D);
   const withPrefix = new Float32Array(T * D);
   withPrefix.set(t.clsToken.data);
   if (t.distillationToken) withPrefix.set(t.distillationToken.data, D);
+  if (t.registerTokens) withPrefix.set(t.registerTokens.data, D);
   withPrefix.set(t.patchEmbeddings.data, prefix * D);
   heatmap(canvas('cls'), withPrefix, T, D, { highlightRow: 0 });
   heatmap(canvas('positions'), t.positionEmbeddings.data, T, D);

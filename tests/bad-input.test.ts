@@ -407,7 +407,7 @@ describe('config and weights', () => {
         withConfig((c) => {
           c.image_size = 25;
         }),
-      /image_size 25x25 with patch_size 5 gives 25 patches \+ cls = 26 tokens, but .* 'vit\.embeddings\.position_embeddings' has shape \[1,21,40\]/,
+      /image_size 25x25 with patch_size 5 gives 25 patches \+ cls = 26 positions, but .* 'vit\.embeddings\.position_embeddings' has shape \[1,21,40\]/,
     ],
     [
       'heads missing',

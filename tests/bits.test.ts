@@ -5,7 +5,7 @@
 //   VIT_WASM_WRITE_BITS=1 npx vitest run tests/bits.test.ts
 // and says why in its commit.
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, expect, test } from 'vitest';
 import { createTrainer, loadModel } from '../src/index.js';
@@ -43,6 +43,29 @@ for (const simd of ['simd', 'relaxed'] as const) {
     }
   });
 }
+
+test.each(['dinov2', 'timm-variants'])(
+  '%s fixtures at every size they run at, both builds, 1 and 3 threads: logits, or the pooler output',
+  async (family) => {
+    const dir = path.join(FIXTURES, family);
+    for (const name of readdirSync(dir).sort()) {
+      const { runs } = JSON.parse(readFileSync(path.join(dir, name, 'expected.json'), 'utf8'));
+      for (const r of runs as { image_size: [number, number]; input: string; batch: number }[]) {
+        const b = readFileSync(path.join(dir, name, r.input)),
+          x = new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+        for (const simd of ['simd', 'relaxed'] as const)
+          for (const threads of [1, 3]) {
+            const m = await loadModel(path.join(dir, name), { threads, simd, imageSize: r.image_size });
+            const out = m.config.numLabels
+              ? await m.forward(x, r.batch)
+              : await m.embed([x.subarray(0, m.inputSize), x.subarray(m.inputSize)]);
+            pin(`${family}/${name}@${r.image_size.join('x')}/${simd}`, sha(out));
+            await m.dispose();
+          }
+      }
+    }
+  },
+);
 
 test('the bundled MNIST model on its twelve digits', async () => {
   const model = await loadModel(path.join(FIXTURES, '../../assets/mnist-vit'), { threads: 2, simd: 'simd' });

@@ -120,16 +120,24 @@ describe("tensors of the ViT's relatives are refused naming their feature", () =
         'head_dist.weight': [7, 40],
         'head_dist.bias': [7],
       }),
-      /image_size 20x25 with patch_size 5 gives 20 patches \+ cls, dist = 22 tokens, but .* 'pos_embed' has shape \[1,21,40\]/,
+      /image_size 20x25 with patch_size 5 gives 20 patches \+ cls, dist = 22 positions, but .* 'pos_embed' has shape \[1,21,40\]/,
     ],
     [
-      'LayerScale (timm ls1.gamma)',
-      withExtraTensors(fixture('h40-timm'), { 'blocks.0.ls1.gamma': [40], 'blocks.0.ls2.gamma': [40] }),
-      /'blocks\.0\.ls1\.gamma', 'blocks\.0\.ls2\.gamma': LayerScale .*: not supported yet/,
+      "LayerScale in a Hugging Face ViT's names (its ViT has none; timm's and DINOv2's are read)",
+      withExtraTensors(fixture('h40-hf'), {
+        'vit.encoder.layer.0.layer_scale1.lambda1': [40],
+        'vit.encoder.layer.0.layer_scale2.lambda1': [40],
+      }),
+      /'vit\.encoder\.layer\.0\.layer_scale1\.lambda1', 'vit\.encoder\.layer\.0\.layer_scale2\.lambda1': LayerScale .*: not supported yet/,
     ],
     [
-      'register tokens',
-      withExtraTensors(fixture('h40-timm'), { reg_token: [1, 4, 40] }),
+      "register tokens in a Hugging Face ViT's names",
+      withExtraTensors(fixture('h40-hf'), { 'vit.embeddings.register_tokens': [1, 4, 40] }),
+      /'vit\.embeddings\.register_tokens': register tokens: not supported yet/,
+    ],
+    [
+      "register tokens in torchvision's names",
+      withExtraTensors(fixture('h40-torchvision'), { reg_token: [1, 4, 40] }),
       /'reg_token': register tokens: not supported yet/,
     ],
     [

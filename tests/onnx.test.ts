@@ -34,6 +34,21 @@ describe('ONNX export runs in onnxruntime-node with the same logits', () => {
     });
   }
 
+  // DINOv2: LayerScale folded, registers, the cls ⊕ mean head; at its own size and at a resized grid
+  test.each([
+    ['h33-dinov2-cls', [28, 28]],
+    ['h40-dinov2reg-cls', [25, 25]],
+    ['h40-dinov2reg-cls', [35, 35]],
+  ] as const)('%s at %j', async (name, size) => {
+    const model = await loadModel(path.join(FIXTURES, 'dinov2', name), { threads: 1, imageSize: [...size] });
+    const input = new Float32Array(2 * model.inputSize).map((_, i) => Math.sin(i * 0.37));
+    const ours = await model.forward(input, 2);
+    const theirs = await ortLogits(model.toOnnx(), input, [2, model.config.numChannels, ...size]);
+    await model.dispose();
+    const { diff, scale } = maxDiff(theirs, ours);
+    expect(diff).toBeLessThanOrEqual(1e-4 * Math.max(1, scale));
+  });
+
   test('vit-wasm init + export-onnx on the deit-tiny preset (batch 2)', async () => {
     const dir = tempDir('vit-wasm-init-');
     await run(process.execPath, [BIN, 'init', '--preset', 'deit-tiny', '--out', dir, '--seed', '7']);

@@ -1,6 +1,7 @@
 // Any resolution: a checkpoint run at another image size, its position embeddings interpolated as
-// Hugging Face's ViT and DeiT do (interpolate_pos_encoding; src/io/positions.ts), against float64
-// references of that code (tests/fixtures/generate.py resolution); and the refusals by name.
+// Hugging Face's ViT and DeiT do (interpolate_pos_encoding) and timm does (resample_abs_pos_embed,
+// antialiased; src/io/positions.ts), against float64 references of that code
+// (tests/fixtures/generate.py resolution; DINOv2's in tests/dinov2.test.ts); and the refusals by name.
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { expect, test } from 'vitest';
@@ -17,8 +18,14 @@ const cases = readdirSync(DIR)
     return { name, dir, exp, input: new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength)) };
   });
 
-test('three: up and non-square, down, and a DeiT (two prefix tokens)', () => {
-  expect(cases.map((c) => c.name)).toEqual(['h33-hf-at-14x14', 'h33-hf-at-42x35', 'h48-deit-hf-at-40x32']);
+test('five: up and non-square, down, a DeiT (two prefix tokens); timm from a non-square grid, and a timm DeiT down', () => {
+  expect(cases.map((c) => c.name)).toEqual([
+    'h33-deit-timm-at-21x21',
+    'h33-hf-at-14x14',
+    'h33-hf-at-42x35',
+    'h40-timm-at-35x30',
+    'h48-deit-hf-at-40x32',
+  ]);
 });
 
 test.each(cases.map((c) => [c.name, c] as const))('%s: the logits of the float64 reference', async (_, c) => {
@@ -46,7 +53,6 @@ test('the same size, as a number or [h, w], is the checkpoint as it is', async (
 });
 
 test.each([
-  ['h40-timm', 40, /imageSize 40x40: running a timm-named checkpoint at another size is not supported yet/],
   [
     'h33-torchvision',
     42,

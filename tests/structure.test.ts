@@ -6,7 +6,7 @@ import { describe, expect, test } from 'vitest';
 import { ensureBuilt } from '../scripts/ensure-built.mjs';
 import { FAMILIES } from '../src/io/families/index.js';
 import { PILLOW_FILTERS, resampleFilter, resize } from '../src/io/image/pillow.js';
-import { type Arch, checkArch, PLAIN_VIT } from '../src/nn/arch.js';
+import { type Arch, checkArch, MAX_REGISTERS, PLAIN_VIT } from '../src/nn/arch.js';
 import { inferencePlan } from '../src/nn/plan.js';
 import { tokens, type ViTShape } from '../src/nn/shape.js';
 
@@ -26,8 +26,9 @@ describe('a family is declared, and what the ops do not compute is refused by na
   test('the plain ViT passes; every other value of every field is refused naming the field', () => {
     expect(checkArch(PLAIN_VIT)).toBe(PLAIN_VIT);
     const other: Record<keyof Arch, unknown> = {
-      prefix: ['cls', 'reg'],
-      positions: 'patches',
+      prefix: ['reg', 'cls'],
+      positions: 'rows',
+      layerScale: 'yes',
       norms: 'post',
       activation: 'quick_gelu',
       pooling: 'map',
@@ -40,6 +41,17 @@ describe('a family is declared, and what the ops do not compute is refused by na
       // and a plan for such a shape is never made, so no forward runs it
       expect(() => inferencePlan(() => 0, { ...shape, arch }, { B: 1 })).toThrow(`arch.${key}`);
     }
+  });
+
+  test('register layouts: cls then 1 … MAX_REGISTERS registers; notRegisters needs registers; clsMean needs normed tokens', () => {
+    const regs = (n: number) => ['cls', ...Array(n).fill('reg')] as Arch['prefix'];
+    expect(checkArch({ ...PLAIN_VIT, prefix: regs(4), positions: 'notRegisters' })).toBeTruthy();
+    expect(checkArch({ ...PLAIN_VIT, prefix: regs(MAX_REGISTERS), positions: 'patches' })).toBeTruthy();
+    expect(() => checkArch({ ...PLAIN_VIT, prefix: regs(MAX_REGISTERS + 1) })).toThrow(/arch\.prefix .* not computed/);
+    expect(() => checkArch({ ...PLAIN_VIT, prefix: ['cls', 'dist', 'reg'] })).toThrow(/arch\.prefix/);
+    expect(() => checkArch({ ...PLAIN_VIT, prefix: [] })).toThrow(/arch\.prefix/);
+    expect(() => checkArch({ ...PLAIN_VIT, positions: 'notRegisters' })).toThrow(/needs register tokens/);
+    expect(() => checkArch({ ...PLAIN_VIT, pooling: 'clsMean', finalNorm: 'pooled' })).toThrow(/clsMean/);
   });
 
   test('a distilled head without the distillation token (or with mean pooling) is refused', () => {

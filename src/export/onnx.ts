@@ -5,7 +5,7 @@
  */
 
 import type { ViTConfig } from '../io/config.js';
-import { PLAIN_VIT } from '../nn/arch.js';
+import { PLAIN_VIT, registerCount } from '../nn/arch.js';
 import { tokens } from '../nn/shape.js';
 import { type Layer, type Linear, linearWeight, type Norm, type Weights } from '../nn/weights.js';
 import type { WasmMemory } from '../runtime/memory.js';
@@ -206,11 +206,15 @@ function embeddings(gr: Graph, c: ViTConfig, w: Weights): string {
   gr.op('Shape', ['pixel_values'], 'batch', { start: 0, end: 1 });
   gr.op('Concat', ['batch', 'const.1', 'const.D'], 'shape.cls', { axis: 0 });
   gr.op('Expand', [gr.init('cls', [1, 1, D], gr.f32(w.cls, D)), 'shape.cls'], 'cls.b');
-  // DeiT: the distillation token after the cls token
-  const prefix =
-    w.dist === undefined
-      ? ['cls.b']
-      : ['cls.b', gr.op('Expand', [gr.init('dist', [1, 1, D], gr.f32(w.dist, D)), 'shape.cls'], 'dist.b')];
+  // DeiT: the distillation token after the cls token; DINOv2 and timm: the registers (their position rows are zero)
+  const prefix = ['cls.b'];
+  if (w.dist !== undefined)
+    prefix.push(gr.op('Expand', [gr.init('dist', [1, 1, D], gr.f32(w.dist, D)), 'shape.cls'], 'dist.b'));
+  const R = registerCount(c.arch ?? PLAIN_VIT);
+  if (w.registers !== undefined && R > 0) {
+    gr.op('Concat', ['batch', gr.ints('const.R', [R]), 'const.D'], 'shape.regs', { axis: 0 });
+    prefix.push(gr.op('Expand', [gr.init('reg', [1, R, D], gr.f32(w.registers, R * D)), 'shape.regs'], 'reg.b'));
+  }
   return gr.op(
     'Add',
     [gr.op('Concat', [...prefix, 'pe'], 'tokens', { axis: 1 }), gr.init('pos', [1, T, D], gr.f32(w.pos, T * D))],
@@ -253,24 +257,26 @@ function pooled(gr: Graph, c: ViTConfig, w: Weights, x: string): string {
   const arch = c.arch ?? PLAIN_VIT,
     D = c.hiddenSize;
   if (arch.pooling === 'cls') return gr.op('Gather', [gr.norm(x, w.norm, 'norm', D), 'idx.0'], 'cls.out', { axis: 1 });
+  const P = arch.prefix.length;
   const mean = (t: string, name: string) =>
     gr.op(
       'ReduceMean',
       [
         gr.op(
           'Slice',
-          [
-            t,
-            gr.ints('pool.start', [arch.prefix.length]),
-            gr.ints('pool.end', [2 ** 31 - 1]),
-            gr.ints('pool.axis', [1]),
-          ],
+          [t, gr.ints('pool.start', [P]), gr.ints('pool.end', [2 ** 31 - 1]), gr.ints('pool.axis', [1])],
           'pool.patches',
         ),
       ],
       name,
       { axes: [1], keepdims: 0 },
     );
+  if (arch.pooling === 'clsMean') {
+    // DINOv2's head input: the final-normed cls token and the mean of the final-normed patch tokens
+    const normed = gr.norm(x, w.norm, 'norm', D);
+    const cls = gr.op('Gather', [normed, 'idx.0'], 'pool.cls', { axis: 1 });
+    return gr.op('Concat', [cls, mean(normed, 'pool.mean')], 'cls.out', { axis: 1 });
+  }
   return arch.finalNorm === 'tokens'
     ? mean(gr.norm(x, w.norm, 'norm', D), 'cls.out')
     : gr.norm(mean(x, 'pool.mean'), w.norm, 'cls.out', D);

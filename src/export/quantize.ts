@@ -136,8 +136,11 @@ export async function quantizeModel(
   const { config, weights } = await loadCheckpoint(files, mem);
   const arch = config.arch ?? PLAIN_VIT,
     unsaid = [
-      arch.pooling !== 'cls' && "a head on the mean of the patch tokens (timm's global_pool)",
-      arch.prefix.length > 1 && 'a distillation token (DeiT)',
+      arch.pooling === 'mean' && "a head on the mean of the patch tokens (timm's global_pool)",
+      arch.pooling === 'clsMean' && 'a head on the cls token and the mean of the patch tokens (DINOv2)',
+      arch.prefix.includes('dist') && 'a distillation token (DeiT)',
+      arch.prefix.includes('reg') && 'register tokens',
+      arch.layerScale && 'LayerScale',
     ].filter(Boolean);
   if (unsaid.length)
     throw new Error(

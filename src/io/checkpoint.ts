@@ -3,16 +3,16 @@
  * with the tensor shapes (src/io/model-config.ts), and copy every tensor once, converted to f32,
  * into its place in wasm memory (linear weights packed; with `int8`, the encoder's quantized).
  */
-import { PLAIN_VIT } from '../nn/arch.js';
+import { PLAIN_VIT, positionedPrefix, registerCount } from '../nn/arch.js';
 import { tokens } from '../nn/shape.js';
 import type { Int8Linear, Layer, Norm, PackedLinear, Weights } from '../nn/weights.js';
 import type { KernelExports } from '../runtime/kernels.js';
 import type { WasmMemory } from '../runtime/memory.js';
 import { packedSize, packedSizeI8, packRows, packRowsI8, packRowsScaled, paddedSize } from '../runtime/pack.js';
 import type { ViTConfig } from './config.js';
-import { detectFamily, type Names, type Scheme } from './families/index.js';
+import { detectFamily, type Names, type Scheme, type SchemeSpec } from './families/index.js';
 import { configure, resolveConfig } from './model-config.js';
-import { interpolatePositions } from './positions.js';
+import { interpolatePositions, type PositionResize } from './positions.js';
 import { type ModelFiles, readJson } from './source.js';
 import { CheckpointTensors, openTensors } from './tensors.js';
 
@@ -35,18 +35,19 @@ export async function loadCheckpoint(
   const { tensors, sources, file } = await openTensors(files);
   try {
     const names = new Set(tensors.keys());
-    const found = configure(raw, detectFamily(names, file, raw), names);
+    const found = configure(raw, detectFamily(names, file, raw), tensors);
     const own = resolveConfig(raw, found, tensors, file, files.limits.maxLabels);
-    const config = opts.imageSize ? atSize(own, opts.imageSize, found.spec.scheme) : own;
+    const config = opts.imageSize ? atSize(own, opts.imageSize, found.spec) : own;
     const n = found.names;
     // every linear weight is read in blocks of rows (weightRows); the rest whole
     const blockRead = new Set<string>([n.patchW, n.headW, ...(n.headDistW ? [n.headDistW] : [])]);
+    const resize = found.spec.resize?.mode ?? 'bicubic';
     for (let i = 0; i < config.numLayers; i++) {
       const l = n.layer(i);
       for (const w of [...l.qkvW, l.projW, l.fc1W, l.fc2W]) blockRead.add(w);
     }
     const t = new CheckpointTensors(tensors, file, blockRead);
-    const weights = await new WeightLoader(t, mem, opts.int8).weights(config, n, own.imageSize);
+    const weights = await new WeightLoader(t, mem, opts.int8).weights(config, n, own.imageSize, resize);
     t.checkAllUsed(n.unused, found.family.foreignTensors);
     return { config, weights, scheme: found.spec.scheme, family: found.family.name };
   } finally {
@@ -56,10 +57,10 @@ export async function loadCheckpoint(
 
 /**
  * The config to run at `size`: refused by name where the checkpoint's library would not
- * interpolate as src/io/positions.ts does (only Hugging Face's ViT and DeiT: timm resamples with
- * antialiasing, torchvision with aligned corners) or where the size does not fit the patches.
+ * interpolate as src/io/positions.ts does (torchvision resamples with aligned corners; Hugging
+ * Face reads a square grid) or where the size does not fit the patches.
  */
-function atSize(c: ViTConfig, size: [number, number], scheme: Scheme): ViTConfig {
+function atSize(c: ViTConfig, size: [number, number], spec: SchemeSpec): ViTConfig {
   const [h, w] = size,
     p = c.patchSize;
   if (h === c.imageSize[0] && w === c.imageSize[1]) return c;
@@ -68,11 +69,11 @@ function atSize(c: ViTConfig, size: [number, number], scheme: Scheme): ViTConfig
     throw new Error(
       `vit-wasm: imageSize ${h}x${w}: each side must be a multiple of the patch size ${p}, from ${p} to ${128 * p} (128 patches)`,
     );
-  if (scheme !== 'hf')
+  if (!spec.resize)
     throw new Error(
-      `vit-wasm: imageSize ${h}x${w}: running a ${scheme}-named checkpoint at another size is not supported yet (its library interpolates positions its own way); it was trained at ${c.imageSize[0]}x${c.imageSize[1]}`,
+      `vit-wasm: imageSize ${h}x${w}: running a ${spec.scheme}-named checkpoint at another size is not supported yet (its library interpolates positions its own way); it was trained at ${c.imageSize[0]}x${c.imageSize[1]}`,
     );
-  if (c.imageSize[0] !== c.imageSize[1])
+  if (spec.resize.squareGrid && c.imageSize[0] !== c.imageSize[1])
     throw new Error(
       `vit-wasm: imageSize ${h}x${w}: the checkpoint's positions are a ${c.imageSize[0] / p}x${c.imageSize[1] / p} grid; Hugging Face interpolates square grids only`,
     );
@@ -95,38 +96,31 @@ class WeightLoader {
   ) {}
 
   /** Every parameter, in the order the model uses them. */
-  async weights(cfg: ViTConfig, n: Names, own: [number, number] = cfg.imageSize): Promise<Weights> {
+  async weights(
+    cfg: ViTConfig,
+    n: Names,
+    own: [number, number] = cfg.imageSize,
+    resize: PositionResize = 'bicubic',
+  ): Promise<Weights> {
     const { hiddenSize: D, intermediateSize: M, numLabels: NL, numChannels: C, patchSize: p } = cfg;
-    const mem = this.mem,
-      { T } = tokens(cfg); // every token has a position embedding (src/nn/arch.ts, positions 'all')
+    const arch = cfg.arch ?? PLAIN_VIT;
     const patch = await this.linear([n.patchW], [n.patchB], D, C * p * p, [D, C, p, p]);
     const cls = await this.vector(n.cls, D);
-    const pos = mem.alloc(T * D);
-    const prefix = (cfg.arch ?? PLAIN_VIT).prefix.length,
-      side = own[0] / cfg.patchSize,
-      T0 = prefix + side * (own[1] / cfg.patchSize);
-    await this.t.take(n.pos, [T0, D], (d) =>
-      mem.f32(pos, T * D).set(
-        // Hugging Face keeps the positions when the patch count and a square image say nothing changed
-        (own[0] === cfg.imageSize[0] && own[1] === cfg.imageSize[1]) ||
-          (T0 === T && cfg.imageSize[0] === cfg.imageSize[1])
-          ? d
-          : interpolatePositions(d, prefix, side, D, [
-              cfg.imageSize[0] / cfg.patchSize,
-              cfg.imageSize[1] / cfg.patchSize,
-            ]),
-      ),
-    );
+    const pos = await this.positions(cfg, n.pos, own, resize);
     const layers: Layer[] = [];
     for (let i = 0; i < cfg.numLayers; i++) {
       const l = n.layer(i);
+      // LayerScale folded into the branch's last layer (src/nn/arch.ts)
+      const [ls1, ls2] = arch.layerScale
+        ? [await this.gamma(part(l.ls1, 'LayerScale'), D), await this.gamma(part(l.ls2, 'LayerScale'), D)]
+        : [undefined, undefined];
       layers.push({
         ln1: await this.norm(l.ln1, D),
         qkv: await this.encoderLinear(l.qkvW, cfg.qkvBias ? l.qkvB : null, 3 * D, D),
-        proj: await this.encoderLinear([l.projW], [l.projB], D, D),
+        proj: await this.encoderLinear([l.projW], [l.projB], D, D, ls1),
         ln2: await this.norm(l.ln2, D),
         fc1: await this.encoderLinear([l.fc1W], [l.fc1B], M, D),
-        fc2: await this.encoderLinear([l.fc2W], [l.fc2B], D, M),
+        fc2: await this.encoderLinear([l.fc2W], [l.fc2B], D, M, ls2),
       });
     }
     const weights: Weights = {
@@ -136,10 +130,12 @@ class WeightLoader {
       layers,
       norm: await this.norm([n.normG, n.normB], D),
     };
-    const arch = cfg.arch ?? PLAIN_VIT;
-    if (arch.head !== 'none') weights.head = await this.linear([n.headW], [n.headB], NL, D);
+    const headK = arch.pooling === 'clsMean' ? 2 * D : D;
+    if (arch.head !== 'none') weights.head = await this.linear([n.headW], [n.headB], NL, headK);
     // DeiT: the distillation token, and the head on it where the arch has one
-    if (arch.prefix.length === 2) weights.dist = await this.vector(part(n.dist, 'distillation token'), D);
+    if (arch.prefix.includes('dist')) weights.dist = await this.vector(part(n.dist, 'distillation token'), D);
+    const regs = registerCount(arch);
+    if (regs) weights.registers = await this.vector(part(n.registers, 'register tokens'), regs * D, [regs, D]);
     if (arch.head === 'distilled')
       weights.headDist = await this.linear(
         [part(n.headDistW, 'distillation head')],
@@ -150,9 +146,50 @@ class WeightLoader {
     return weights;
   }
 
-  private async vector(name: string, len: number): Promise<number> {
+  /**
+   * The position table (T, D) at cfg's size from the checkpoint's (its own image size `own`):
+   * a zero row for each prefix token without a position embedding (Arch.positions), the patch
+   * grid resized as its library does (`resize`) unless the library keeps it (the same patch count
+   * from a square image, as Hugging Face and timm decide).
+   */
+  private async positions(cfg: ViTConfig, name: string, own: [number, number], resize: PositionResize) {
+    const D = cfg.hiddenSize,
+      p = cfg.patchSize,
+      arch = cfg.arch ?? PLAIN_VIT,
+      { T, Np } = tokens(cfg),
+      P = arch.prefix.length,
+      Pp = positionedPrefix(arch),
+      grid: [number, number] = [own[0] / p, own[1] / p],
+      T0 = Pp + grid[0] * grid[1];
+    const pos = this.mem.alloc(T * D);
+    await this.t.take(name, [T0, D], (d) => {
+      const keep =
+        (own[0] === cfg.imageSize[0] && own[1] === cfg.imageSize[1]) ||
+        (grid[0] * grid[1] === Np && cfg.imageSize[0] === cfg.imageSize[1]);
+      const table = keep
+        ? d
+        : interpolatePositions(d, Pp, grid, D, [cfg.imageSize[0] / p, cfg.imageSize[1] / p], resize);
+      const out = this.mem.f32(pos, T * D);
+      out.fill(0);
+      // the positioned prefix tokens come first among the prefix (cls, then dist; registers have none)
+      out.set(table.subarray(0, Pp * D), 0);
+      out.set(table.subarray(Pp * D), P * D);
+    });
+    return pos;
+  }
+
+  /** LayerScale's γ (D), to fold into a linear layer's rows. */
+  private async gamma(name: string, D: number): Promise<Float32Array> {
+    let g = new Float32Array(D);
+    await this.t.take(name, [D], (d) => {
+      g = d.slice();
+    });
+    return g;
+  }
+
+  private async vector(name: string, len: number, shape = [len]): Promise<number> {
     const ptr = this.mem.alloc(len);
-    await this.t.take(name, [len], (d) => this.mem.f32(ptr, len).set(d));
+    await this.t.take(name, shape, (d) => this.mem.f32(ptr, len).set(d));
     return ptr;
   }
 
@@ -160,21 +197,26 @@ class WeightLoader {
     return { g: await this.vector(g, D), b: await this.vector(b, D) };
   }
 
-  /** Biases `bs` (one per stacked part, or none: zeros) into b (N). */
-  private async biases(bs: string[] | null, b: number, N: number): Promise<void> {
+  /** Biases `bs` (one per stacked part, or none: zeros) into b (N), each times γ[n] when given. */
+  private async biases(bs: string[] | null, b: number, N: number, gamma?: Float32Array): Promise<void> {
     if (!bs) return;
     const part = N / bs.length;
     for (let i = 0; i < bs.length; i++)
       await this.t.take(bs[i], [part], (d) => this.mem.f32(b + i * part * 4, part).set(d));
+    if (gamma) scaleRows(this.mem.f32(b, N), gamma, 0, N, 1);
   }
 
-  /** A linear layer whose W is stacked from `ws` (each [N/ws.length, K]), e.g. HF's query|key|value. */
+  /**
+   * A linear layer whose W is stacked from `ws` (each [N/ws.length, K]), e.g. HF's query|key|value;
+   * with `gamma` (N), LayerScale folded in: row n of W and b[n] times γ[n].
+   */
   private async linear(
     ws: string[],
     bs: string[] | null,
     N: number,
     K: number,
     wShape?: number[],
+    gamma?: Float32Array,
   ): Promise<PackedLinear> {
     const mem = this.mem,
       w = mem.alloc(packedSize(N, K)),
@@ -182,11 +224,19 @@ class WeightLoader {
     const part = N / ws.length;
     for (let i = 0; i < ws.length; i++)
       await this.t.weightRows(ws[i], wShape ?? [part, K], (d, scale, r0, n) => {
-        const dst = mem.f32(w, packedSize(N, K));
-        if (scale) packRowsScaled(dst, d, scale, i * part + r0, n, K);
-        else packRows(dst, d as Float32Array, i * part + r0, n, K);
+        const dst = mem.f32(w, packedSize(N, K)),
+          row0 = i * part + r0;
+        if (scale) packRowsScaled(dst, d, gamma ? scaleRows(scale.slice(), gamma, row0, n, 1) : scale, row0, n, K);
+        else
+          packRows(
+            dst,
+            gamma ? scaleRows((d as Float32Array).slice(), gamma, row0, n, K) : (d as Float32Array),
+            row0,
+            n,
+            K,
+          );
       });
-    await this.biases(bs, b, N);
+    await this.biases(bs, b, N, gamma);
     return { kind: 'packed', w, b, N, K };
   }
 
@@ -194,15 +244,17 @@ class WeightLoader {
    * An encoder linear layer. With `int8` it holds int8 weights only (no f32 copy: a quarter of the
    * memory): an I8 tensor's own integers and scales, or f32/f16/bf16 quantized here per channel,
    * symmetric, as `vit-wasm quantize` writes them, so its files give back the same integers.
+   * With `gamma` (N), LayerScale folded in (an I8 tensor's row scales times γ).
    */
   private async encoderLinear(
     ws: string[],
     bs: string[] | null,
     N: number,
     K: number,
+    gamma?: Float32Array,
   ): Promise<PackedLinear | Int8Linear> {
     const k = this.int8;
-    if (!k) return this.linear(ws, bs, N, K);
+    if (!k) return this.linear(ws, bs, N, K, undefined, gamma);
     const mem = this.mem,
       part = N / ws.length,
       { bytes, Kp } = packedSizeI8(N, K),
@@ -224,16 +276,26 @@ class WeightLoader {
             n,
             K,
           );
-          mem.f32(sw + row0 * 4, n).set(scale);
+          mem.f32(sw + row0 * 4, n).set(gamma ? scaleRows(scale.slice(), gamma, row0, n, 1) : scale);
           return;
         }
         // f32 rows: quantized and packed in wasm (quantizeRows' rule) from a scratch block above the weights
         mem.scratch(n * K, (tmp) => {
           mem.f32(tmp, n * K).set(d as Float32Array);
+          if (gamma) scaleRows(mem.f32(tmp, n * K), gamma, row0, n, K);
           k.quantize_pack_weights_i8(tmp, n, K, wq, Kp, wsum, sw, row0);
         });
       });
-    await this.biases(bs, b, N);
+    await this.biases(bs, b, N, gamma);
     return { kind: 'int8', wq, wsum, sw, Kp, b, N, K };
   }
+}
+
+/** rows (n, K) of a matrix starting at row `row0`, in place: row r times γ[row0 + r] (as f32). Returns `rows`. */
+function scaleRows(rows: Float32Array, gamma: Float32Array, row0: number, n: number, K: number): Float32Array {
+  for (let r = 0; r < n; r++) {
+    const g = gamma[row0 + r];
+    for (let k = 0; k < K; k++) rows[r * K + k] *= g;
+  }
+  return rows;
 }

@@ -3,7 +3,7 @@
  * wherever it can be, and every field config.json gives must agree with them; every disagreement
  * is an error naming both the field and the tensor.
  */
-import type { Arch } from '../nn/arch.js';
+import { type Arch, positionedPrefix } from '../nn/arch.js';
 import { overLimit } from '../platform/limits.js';
 import type { ViTConfig } from './config.js';
 import type { Family, Names, SchemeSpec } from './families/index.js';
@@ -28,11 +28,15 @@ export interface Configured extends Found {
  * The checkpoint's config checked field by field against what its family computes, then the
  * arithmetic and names it asks for (the scheme's `configure`, e.g. timm's pooling).
  */
-export function configure(raw: Record<string, unknown>, found: Found, tensors: ReadonlySet<string>): Configured {
+export function configure(
+  raw: Record<string, unknown>,
+  found: Found,
+  tensors: ReadonlyMap<string, TensorInfo>,
+): Configured {
   checkConfigRules(raw, found);
   const args = timmArgs(raw);
   const read = (field: string) => raw[field] ?? args[field] ?? undefined;
-  const set = found.spec.configure?.(read, found.family.arch, found.names);
+  const set = found.spec.configure?.(read, found.family.arch, found.names, (name) => tensors.get(name)?.shape);
   let arch = set?.arch ?? found.family.arch;
   // no classifier (Hugging Face's ViTModel, timm's num_classes=0): a model for embeddings
   if (!tensors.has(found.names.headW) && !tensors.has(found.names.headB) && arch.head === 'linear')
@@ -52,13 +56,8 @@ interface WeightDims {
 }
 
 /** Reads the shape off the tensors: a missing or malformed one is named. */
-function weightDims(
-  n: Names,
-  t: Map<string, TensorInfo>,
-  file: string,
-  maxLabels: number,
-  headless: boolean,
-): WeightDims {
+function weightDims(n: Names, t: Map<string, TensorInfo>, file: string, maxLabels: number, arch: Arch): WeightDims {
+  const headless = arch.head === 'none';
   const need = (name: string): TensorInfo => {
     const x = t.get(name);
     if (!x) throw new Error(`vit-wasm: ${file}: missing tensor '${name}'`);
@@ -66,7 +65,7 @@ function weightDims(
   };
   const patch = need(n.patchW),
     pos = need(n.pos),
-    head = headless ? { shape: [0, patch.shape[0]] } : need(n.headW),
+    head = headless ? { shape: [0, 0] } : need(n.headW),
     fc1 = need(n.layer(0).fc1W);
   if (patch.shape.length !== 4 || patch.shape[2] !== patch.shape[3])
     throw new Error(
@@ -74,6 +73,8 @@ function weightDims(
     );
   const [D, C, p] = patch.shape;
   const T = pos.shape[pos.shape.length - 2];
+  // Dinov2ForImageClassification's head reads the cls token and the mean of the patches side by side
+  const K = arch.pooling === 'clsMean' ? 2 * D : D;
   const L = layerCount(n, t, file);
   // Every size must be ≥ 1 before anything is built from it: a 0-byte tensor of shape
   // [4294967295, 0] is valid safetensors, and 4 billion labels would exhaust the heap.
@@ -88,8 +89,10 @@ function weightDims(
   for (const [what, v, tensor] of dims)
     if (!(v >= 1))
       throw new Error(`vit-wasm: ${file}: tensor '${tensor}' has shape [${t.get(tensor)!.shape}], giving ${what} ${v}`);
-  if (head.shape.length !== 2 || head.shape[1] !== D)
-    throw new Error(`vit-wasm: ${file}: tensor '${n.headW}' has shape [${head.shape}], expected [num_labels, ${D}]`);
+  if (!headless && (head.shape.length !== 2 || head.shape[1] !== K))
+    throw new Error(
+      `vit-wasm: ${file}: tensor '${n.headW}' has shape [${head.shape}], expected [num_labels, ${K === D ? D : `${K}: the cls token and the mean of the patch tokens, ${D} each`}]`,
+    );
   if (head.shape[0] > maxLabels)
     throw overLimit(
       `${file}: tensor '${n.headW}' has ${head.shape[0].toLocaleString('en-US')} classes, which`,
@@ -172,7 +175,9 @@ function checkConfigRules(raw: Record<string, unknown>, { family, spec }: Found)
   for (const rule of family.configRules)
     for (const [obj, prefix] of places) {
       const v = obj[rule.field],
-        ok = [...rule.computed, ...(rule.alsoIn?.[spec.scheme] ?? [])];
+        also = rule.alsoIn?.[spec.scheme] ?? [];
+      if (also === 'any') continue; // the scheme's configure reads it against the tensors
+      const ok = [...rule.computed, ...also];
       if (v === undefined || v === null || ok.includes(v)) continue;
       const computed = ok.length
         ? ` (vit-wasm computes ${ok.map((c) => JSON.stringify(c)).join(' or ')}${rule.alsoIn ? ` in ${spec.scheme}'s names` : ''}, or the field left out)`
@@ -225,13 +230,13 @@ function headsOf(raw: Record<string, unknown>, D: number): number {
 function imageSizeOf(
   raw: Record<string, unknown>,
   w: WeightDims,
-  prefixTokens: Arch['prefix'],
+  arch: Arch,
   pos: string,
   t: Map<string, TensorInfo>,
   file: string,
 ): [number, number] {
   const { p, T } = w,
-    prefix = prefixTokens.length,
+    prefix = positionedPrefix(arch),
     side = Math.round(Math.sqrt(T - prefix));
   const imageSize =
     sizeField(raw.image_size, 'image_size', CF) ??
@@ -244,7 +249,7 @@ function imageSizeOf(
   const np = (imageSize[0] / p) * (imageSize[1] / p);
   if (np + prefix !== T)
     throw new Error(
-      `vit-wasm: ${CF}: image_size ${imageSize[0]}x${imageSize[1]} with patch_size ${p} gives ${np} patches + ${prefixTokens.join(', ')} = ${np + prefix} tokens, but ${file} tensor '${pos}' has shape [${t.get(pos)!.shape}] (${T} tokens)`,
+      `vit-wasm: ${CF}: image_size ${imageSize[0]}x${imageSize[1]} with patch_size ${p} gives ${np} patches + ${arch.prefix.slice(0, prefix).join(', ') || 'no prefix token'} = ${np + prefix} positions, but ${file} tensor '${pos}' has shape [${t.get(pos)!.shape}] (${T} positions)`,
     );
   return imageSize;
 }
@@ -309,10 +314,10 @@ export function resolveConfig(
 ): ViTConfig {
   const n = found.names,
     headless = found.arch.head === 'none',
-    w = weightDims(n, t, file, maxLabels, headless);
+    w = weightDims(n, t, file, maxLabels, found.arch);
   checkAgreement(raw, w, n, t, file);
   const numHeads = headsOf(raw, w.D);
-  const imageSize = imageSizeOf(raw, w, found.arch.prefix, n.pos, t, file);
+  const imageSize = imageSizeOf(raw, w, found.arch, n.pos, t, file);
   const layerNormEps = activationAndEps(raw, found);
   return {
     hiddenSize: w.D,

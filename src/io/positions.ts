@@ -1,60 +1,98 @@
 /**
- * Position embeddings for another image size, as Hugging Face's ViT and DeiT compute them
- * (`interpolate_pos_encoding`): the prefix tokens' positions kept, the patches' (a square grid in
- * the checkpoint) resized by torch's bicubic interpolation — `F.interpolate(mode='bicubic',
- * align_corners=False)` to the new grid: cubic convolution with A = −0.75, source index
- * (o + ½)·in/out − ½, taps clamped at the edges — computed in float64, rounded once to f32.
+ * Position embeddings for another image size, as the checkpoint's library computes them: the
+ * prefix tokens' positions kept, the patches' grid resized by torch's `F.interpolate(mode='bicubic',
+ * align_corners=False)` to the new grid — computed in float64, rounded once to f32.
+ *   bicubic           Hugging Face's ViT, DeiT and DINOv2 (`interpolate_pos_encoding`): cubic
+ *                     convolution with A = −0.75 on the 4 nearest source positions, source index
+ *                     (o + ½)·in/out − ½, taps clamped at the edges.
+ *   bicubicAntialias  timm's `resample_abs_pos_embed` and DINOv2 with registers (`antialias=True`):
+ *                     torch's antialiased kernel (Pillow's), cubic with A = −0.5 stretched by in/out
+ *                     when shrinking, over the source positions within its support around
+ *                     (o + ½)·in/out, the weights normalised to sum to 1.
  */
 
-const A = -0.75;
-const near = (x: number) => ((A + 2) * x - (A + 3)) * x * x + 1; // |x| ≤ 1
-const far = (x: number) => ((A * x - 5 * A) * x + 8 * A) * x - 4 * A; // 1 < |x| < 2
+/** How a library resizes the position grid. */
+export type PositionResize = 'bicubic' | 'bicubicAntialias';
 
-/** For each output index of an axis in → out: the four source indices (clamped) and their weights. */
-function taps(inSize: number, outSize: number): { idx: Int32Array; w: Float64Array } {
-  const scale = inSize / outSize,
-    idx = new Int32Array(outSize * 4),
-    w = new Float64Array(outSize * 4);
-  for (let o = 0; o < outSize; o++) {
+const cubic = (A: number) => (x: number) => {
+  x = Math.abs(x);
+  if (x < 1) return ((A + 2) * x - (A + 3)) * x * x + 1;
+  if (x < 2) return ((A * x - 5 * A) * x + 8 * A) * x - 4 * A;
+  return 0;
+};
+const keys = cubic(-0.75),
+  keysAntialias = cubic(-0.5);
+
+/** For each output index of an axis in → out: its source indices and their weights. */
+type Taps = { idx: number[]; w: number[] }[];
+
+/** torch's upsample_bicubic2d taps: 4 a side, clamped at the edges. */
+function bicubicTaps(inSize: number, outSize: number): Taps {
+  const scale = inSize / outSize;
+  return Array.from({ length: outSize }, (_, o) => {
     const src = (o + 0.5) * scale - 0.5,
       x0 = Math.floor(src),
       t = src - x0;
-    const ws = [far(t + 1), near(t), near(1 - t), far(2 - t)];
-    for (let k = 0; k < 4; k++) {
-      idx[o * 4 + k] = Math.min(inSize - 1, Math.max(0, x0 - 1 + k));
-      w[o * 4 + k] = ws[k];
+    return {
+      idx: [0, 1, 2, 3].map((k) => Math.min(inSize - 1, Math.max(0, x0 - 1 + k))),
+      w: [keys(t + 1), keys(t), keys(1 - t), keys(2 - t)],
+    };
+  });
+}
+
+/** torch's _upsample_bicubic2d_aa taps (its _compute_weights_aa): the support widened when shrinking. */
+function antialiasTaps(inSize: number, outSize: number): Taps {
+  const scale = inSize / outSize,
+    support = scale >= 1 ? 2 * scale : 2,
+    invscale = scale >= 1 ? 1 / scale : 1;
+  return Array.from({ length: outSize }, (_, o) => {
+    const center = scale * (o + 0.5),
+      // torch truncates toward zero (a C++ cast), then clamps
+      xmin = Math.max(Math.trunc(center - support + 0.5), 0),
+      xmax = Math.min(Math.trunc(center + support + 0.5), inSize);
+    const idx: number[] = [],
+      w: number[] = [];
+    for (let j = xmin; j < xmax; j++) {
+      idx.push(j);
+      w.push(keysAntialias((j - center + 0.5) * invscale));
     }
-  }
-  return { idx, w };
+    const total = w.reduce((a, b) => a + b, 0);
+    return { idx, w: total === 0 ? w : w.map((v) => v / total) };
+  });
 }
 
 /**
- * pos (prefix + side², D) → (prefix + h·w, D): the patch positions of a side×side grid resized to
- * h×w. torch interpolates rows within each of the 4 source rows, then across them; so does this.
+ * pos (prefix + gh·gw, D) → (prefix + h·w, D): the patch positions of a gh×gw grid resized to h×w,
+ * along x within each source row, then across the rows.
  */
 export function interpolatePositions(
   pos: Float32Array,
   prefix: number,
-  side: number,
+  [gh, gw]: [number, number],
   D: number,
   [h, w]: [number, number],
+  mode: PositionResize = 'bicubic',
 ): Float32Array {
   const out = new Float32Array((prefix + h * w) * D);
   out.set(pos.subarray(0, prefix * D));
-  const ty = taps(side, h),
-    tx = taps(side, w),
-    at = (y: number, x: number, d: number) => pos[(prefix + y * side + x) * D + d];
+  const taps = mode === 'bicubic' ? bicubicTaps : antialiasTaps,
+    ty = taps(gh, h),
+    tx = taps(gw, w);
+  const row = new Float64Array(D);
   for (let oy = 0; oy < h; oy++)
-    for (let ox = 0; ox < w; ox++)
-      for (let d = 0; d < D; d++) {
-        let v = 0;
-        for (let ky = 0; ky < 4; ky++) {
-          const y = ty.idx[oy * 4 + ky];
-          let row = 0;
-          for (let kx = 0; kx < 4; kx++) row += at(y, tx.idx[ox * 4 + kx], d) * tx.w[ox * 4 + kx];
-          v += row * ty.w[oy * 4 + ky];
+    for (let ox = 0; ox < w; ox++) {
+      const v = new Float64Array(D),
+        { idx: ys, w: wy } = ty[oy],
+        { idx: xs, w: wx } = tx[ox];
+      for (let ky = 0; ky < ys.length; ky++) {
+        row.fill(0);
+        for (let kx = 0; kx < xs.length; kx++) {
+          const at = (prefix + ys[ky] * gw + xs[kx]) * D;
+          for (let d = 0; d < D; d++) row[d] += pos[at + d] * wx[kx];
         }
-        out[(prefix + oy * w + ox) * D + d] = v;
+        for (let d = 0; d < D; d++) v[d] += row[d] * wy[ky];
       }
+      out.set(v, (prefix + oy * w + ox) * D);
+    }
   return out;
 }

@@ -41,7 +41,7 @@ export class ViTModel {
   readonly preprocessing: PreprocessConfig;
   /** Checkpoint naming scheme the weights were read in. */
   readonly scheme: Scheme;
-  /** The ViT family the checkpoint was recognised as (src/io/families/): `vit`. */
+  /** The ViT family the checkpoint was recognised as (src/io/families/): `vit`, `deit` or `dinov2`. */
   readonly family: string;
   /** Kernel build in use. */
   readonly simd: SimdFlavor;
@@ -255,11 +255,12 @@ export class ViTModel {
 
   /**
    * Image embeddings for similarity search, one row of D floats per image. By default what the
-   * classifier reads: the final-normed cls token, or for a model that pools the mean of its patch
-   * tokens (timm's global_pool='avg') that mean, normed. `pooling` asks for one: `'cls'`, the
-   * final-normed cls token; `'mean'`, the mean of the patch tokens as the model norms them (after
-   * its final layernorm, or for a model with fc_norm its pooled norm). Compare them with cosine
-   * similarity.
+   * family's pooler gives: the final-normed cls token (ViT, DeiT, DINOv2's pooler output, also for
+   * a Dinov2ForImageClassification, whose head reads it beside the mean), or for a model that pools
+   * the mean of its patch tokens (timm's global_pool='avg') that mean, normed. `pooling` asks for
+   * one: `'cls'`, the final-normed cls token; `'mean'`, the mean of the patch tokens (register and
+   * distillation tokens left out) as the model norms them (after its final layernorm, or for a
+   * model with fc_norm its pooled norm). Compare them with cosine similarity.
    * @param images images, or their preprocessed pixels (C, H, W) as Float32Arrays
    * @returns (images, D)
    */
@@ -268,7 +269,7 @@ export class ViTModel {
     opts: { pooling?: 'cls' | 'mean' } = {},
   ): Promise<Float32Array> {
     const own = (this.config.arch ?? PLAIN_VIT).pooling,
-      pooling = opts.pooling ?? own;
+      pooling = opts.pooling ?? (own === 'clsMean' ? 'cls' : own);
     if (pooling !== 'cls' && pooling !== 'mean')
       throw new Error(`vit-wasm: embed: pooling must be 'cls' or 'mean', got ${JSON.stringify(pooling)}`);
     if (pooling === 'cls' && own === 'mean' && this.config.arch?.finalNorm === 'pooled')
@@ -289,11 +290,13 @@ export class ViTModel {
       await this.run(a);
       const { T } = tokens(this.config);
       const out =
-        pooling === own
-          ? mem.f32(a.cls, B * D).slice() // what the head reads
-          : pooling === 'mean'
-            ? meanPooled(this.k, mem, this.config, this.weights, a)
-            : clsRows(mem.f32(a.pool!.normed!, B * T * D), B, T, D); // a mean-pooling model's final-normed cls tokens
+        own === 'clsMean'
+          ? halves(mem.f32(a.cls, B * 2 * D), B, D, pooling === 'cls' ? 0 : 1) // the head's input: [cls; mean] per image
+          : pooling === own
+            ? mem.f32(a.cls, B * D).slice() // what the head reads
+            : pooling === 'mean'
+              ? meanPooled(this.k, mem, this.config, this.weights, a)
+              : clsRows(mem.f32(a.pool!.normed!, B * T * D), B, T, D); // a mean-pooling model's final-normed cls tokens
       return this.finite(out, pixels, 'embed');
     });
   }
@@ -380,6 +383,13 @@ export class ViTModel {
 function clsRows(x: Float32Array, B: number, T: number, D: number): Float32Array {
   const out = new Float32Array(B * D);
   for (let b = 0; b < B; b++) out.set(x.subarray(b * T * D, b * T * D + D), b * D);
+  return out;
+}
+
+/** Half `h` (0 or 1) of each image's 2D row of x (B, 2D): (B, D). */
+function halves(x: Float32Array, B: number, D: number, h: 0 | 1): Float32Array {
+  const out = new Float32Array(B * D);
+  for (let b = 0; b < B; b++) out.set(x.subarray((2 * b + h) * D, (2 * b + h + 1) * D), b * D);
   return out;
 }
 

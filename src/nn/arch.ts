@@ -8,21 +8,35 @@
  */
 export interface Arch {
   /**
-   * Tokens before the patch tokens, in order: the class token, then (DeiT) the distillation
-   * token. Each is a learned vector with its own position embedding.
+   * Tokens before the patch tokens, in order: the class token, then the distillation token (DeiT)
+   * or register tokens (DINOv2 with registers, timm's reg_tokens: learned vectors the head never
+   * reads). Each is a learned vector.
    */
-  prefix: readonly ['cls'] | readonly ['cls', 'dist'];
-  /** Which tokens get a position embedding: `all` (the prefix tokens too). */
-  positions: 'all';
+  prefix: readonly PrefixToken[];
+  /**
+   * Which tokens get a position embedding: `all` (the prefix tokens too); `notRegisters` (every
+   * token but the registers: DINOv2 with registers adds them after the positions); `patches` (the
+   * patch tokens only: timm's no_embed_class). The loader lays the positions out as (T, D) with
+   * zero rows for tokens without one, so the forward adds one table to every token.
+   */
+  positions: 'all' | 'notRegisters' | 'patches';
+  /**
+   * LayerScale (CaiT, DeiT-III, DINOv2, BEiT): each residual branch times a learned per-channel γ.
+   * The loader folds γ into the branch's last linear layer (γ⊙(Wx + b) = (γ⊙W)x + γ⊙b: proj and
+   * fc2 rows scaled), so the forward is the plain one; training refuses it, as its parameters are γ
+   * and W apart.
+   */
+  layerScale: boolean;
   /** Layernorm before attention and before the MLP, inside the residual branches (pre-norm), and once after the last block. */
   norms: 'pre';
   /** The MLP's activation: `gelu`, the exact erf GELU. */
   activation: 'gelu';
   /**
    * What the head reads: `cls`, the class token; or `mean`, the mean of the patch tokens (the
-   * prefix tokens left out, as timm's global_pool='avg').
+   * prefix tokens left out, as timm's global_pool='avg'); or `clsMean`, the two side by side
+   * (2D: Dinov2ForImageClassification's head input), both from the final-normed tokens.
    */
-  pooling: 'cls' | 'mean';
+  pooling: 'cls' | 'mean' | 'clsMean';
   /**
    * Where the final layernorm sits: on the `tokens` after the last block, before pooling (ViT,
    * timm's default), or on the `pooled` vector (timm's fc_norm). With cls pooling both are one
@@ -38,10 +52,17 @@ export interface Arch {
   head: 'linear' | 'distilled' | 'none';
 }
 
+/** A token before the patches: the class token, DeiT's distillation token, or a register token. */
+export type PrefixToken = 'cls' | 'dist' | 'reg';
+
+/** The most register tokens a model may have (published models have 4; timm allows any). */
+export const MAX_REGISTERS = 64;
+
 /** The ViT of Dosovitskiy et al. as Hugging Face's ViTForImageClassification, timm and torchvision compute it. */
 export const PLAIN_VIT: Readonly<Arch> = Object.freeze({
   prefix: Object.freeze(['cls'] as const),
   positions: 'all',
+  layerScale: false,
   norms: 'pre',
   activation: 'gelu',
   pooling: 'cls',
@@ -55,32 +76,65 @@ export const PLAIN_VIT: Readonly<Arch> = Object.freeze({
  */
 export function checkArch(arch: Arch): Arch {
   const known: { [K in keyof Arch]: readonly unknown[] } = {
-    prefix: [JSON.stringify(['cls']), JSON.stringify(['cls', 'dist'])],
-    positions: ['all'],
+    prefix: [prefixLayout(arch.prefix)],
+    positions: ['all', 'notRegisters', 'patches'],
+    layerScale: [true, false],
     norms: ['pre'],
     activation: ['gelu'],
-    pooling: ['cls', 'mean'],
+    pooling: ['cls', 'mean', 'clsMean'],
     finalNorm: ['tokens', 'pooled'],
     head: ['linear', 'distilled', 'none'],
   };
   for (const key of Object.keys(known) as (keyof Arch)[]) {
     const v = key === 'prefix' ? JSON.stringify(arch[key]) : arch[key];
+    if (key === 'prefix' && known.prefix[0] === null)
+      throw new Error(
+        `vit-wasm: arch.prefix ${v} is not computed by vit-wasm (it computes ['cls'], ['cls', 'dist'] or ['cls'] and 1 to ${MAX_REGISTERS} 'reg')`,
+      );
+    if (key === 'prefix') continue;
     if (!known[key].includes(v))
       throw new Error(
         `vit-wasm: arch.${key} ${v} is not computed by vit-wasm (it computes ${known[key].join(' or ')})`,
       );
   }
-  if (arch.head === 'distilled' && (arch.prefix.length !== 2 || arch.pooling !== 'cls'))
+  if (arch.head === 'distilled' && (arch.prefix[1] !== 'dist' || arch.pooling !== 'cls'))
     throw new Error(
       "vit-wasm: arch.head 'distilled' reads the cls and distillation tokens: it needs prefix ['cls', 'dist'] and cls pooling",
     );
+  if (arch.pooling === 'clsMean' && arch.finalNorm !== 'tokens')
+    throw new Error("vit-wasm: arch.pooling 'clsMean' reads the final-normed tokens: it needs finalNorm 'tokens'");
+  if (arch.positions === 'notRegisters' && !arch.prefix.includes('reg'))
+    throw new Error("vit-wasm: arch.positions 'notRegisters' needs register tokens in arch.prefix");
   return arch;
+}
+
+/** `prefix` as JSON when it is a layout the forward computes: cls; cls, dist; cls and 1 … MAX_REGISTERS registers. Else null. */
+function prefixLayout(prefix: readonly PrefixToken[]): string | null {
+  if (!Array.isArray(prefix) || prefix[0] !== 'cls') return null;
+  const rest = prefix.slice(1);
+  const ok =
+    rest.length === 0 ||
+    (rest.length === 1 && rest[0] === 'dist') ||
+    (rest.length <= MAX_REGISTERS && rest.every((t) => t === 'reg'));
+  return ok ? JSON.stringify(prefix) : null;
+}
+
+/** How many register tokens `arch` has. */
+export const registerCount = (arch: Arch): number => arch.prefix.filter((t) => t === 'reg').length;
+
+/** How many of the prefix tokens have a position embedding of their own (Arch.positions): they come first. */
+export function positionedPrefix(arch: Arch): number {
+  if (arch.positions === 'patches') return 0;
+  return arch.positions === 'notRegisters' ? arch.prefix.length - registerCount(arch) : arch.prefix.length;
 }
 
 /** What of `arch` the backward does not compute yet, or null: training refuses it by name. */
 export function untrainable(arch: Arch): string | null {
   if (arch.pooling !== 'cls') return `${arch.pooling} pooling`;
-  if (arch.prefix.length !== 1) return 'a distillation token';
+  if (arch.prefix.includes('dist')) return 'a distillation token';
+  if (arch.prefix.includes('reg')) return 'register tokens';
+  if (arch.positions !== 'all') return 'position embeddings on some tokens only';
+  if (arch.layerScale) return 'LayerScale';
   if (arch.head === 'none') return 'no classifier';
   return null;
 }

@@ -285,23 +285,31 @@ export class Exec extends Work {
     this.each(B, (b) => this.k.patchify(img + b * per * 4, patches + b * np * 4, 1, C, H, W, p));
   }
 
-  /** x (B, T, D) = [cls; pe (B, T-1, D)] + pos. */
-  embedTokens(pe: number, cls: number, pos: number, x: number, B: number, T: number, D: number): void {
-    this.each(B, (b) => this.k.embed_tokens(pe + b * (T - 1) * D * 4, cls, pos, x + b * T * D * 4, 1, T, D));
-  }
-
   /**
-   * x (B, T, D) = [cls; dist; pe (B, T-2, D)] + pos: DeiT's two prefix tokens. The kernel writes
-   * [dist; pe] + pos[1:] one row down; the cls row is one f32 sum a lane, as the kernel's.
+   * x (B, T, D) = [prefix tokens; pe (B, T-P, D)] + pos (T, D), the P prefix tokens given as one
+   * (D) row pointer each (cls, then a DeiT's distillation token or the registers). The kernel
+   * writes [last prefix token; pe] + pos[P-1:] from row P-1; the rows before it are one f32 sum a
+   * lane, as the kernel's. A token without a position embedding has a zero row in pos: + 0 is exact.
    */
-  embedTokens2(pe: number, cls: number, dist: number, pos: number, x: number, B: number, T: number, D: number): void {
+  embedTokens(pe: number, prefix: readonly number[], pos: number, x: number, B: number, T: number, D: number): void {
+    const P = prefix.length;
     this.each(B, (b) => {
       const xb = x + b * T * D * 4;
-      this.k.embed_tokens(pe + b * (T - 2) * D * 4, dist, pos + D * 4, xb + D * 4, 1, T - 1, D);
-      const row = this.f32(xb, D),
-        c = this.f32(cls, D),
-        p = this.f32(pos, D);
-      for (let d = 0; d < D; d++) row[d] = c[d] + p[d];
+      this.k.embed_tokens(
+        pe + b * (T - P) * D * 4,
+        prefix[P - 1],
+        pos + (P - 1) * D * 4,
+        xb + (P - 1) * D * 4,
+        1,
+        T - P + 1,
+        D,
+      );
+      for (let t = 0; t < P - 1; t++) {
+        const row = this.f32(xb + t * D * 4, D),
+          c = this.f32(prefix[t], D),
+          p = this.f32(pos + t * D * 4, D);
+        for (let d = 0; d < D; d++) row[d] = c[d] + p[d];
+      }
     });
   }
 
@@ -314,7 +322,7 @@ export class Exec extends Work {
     });
   }
 
-  /** Backward of {@link embedTokens}: dpe (B, T-1, D) from dx (B, T, D); dcls, dpos += into g. */
+  /** Backward of {@link embedTokens} with the cls token alone: dpe (B, T-1, D) from dx (B, T, D); dcls, dpos += into g. */
   embedTokensBackward(dx: number, dpe: number, dcls: number, dpos: number, B: number, T: number, D: number): void {
     this.k.embed_tokens_bwd(dx, dpe, dcls, dpos, B, T, D);
   }
@@ -324,6 +332,18 @@ export class Exec extends Work {
     this.each(B, (b) =>
       meanOfTokens(this.f32(x + b * T * D * 4, T * D), this.f32(out + b * D * 4, D), 1, T, prefix, D),
     );
+  }
+
+  /**
+   * out (B, 2D) = [x[b, 0]; the mean of tokens prefix … T−1 of x[b]] for x (B, T, D): the cls token
+   * and the mean of the patch tokens side by side (Dinov2ForImageClassification's head input).
+   */
+  clsMeanTokens(x: number, out: number, B: number, T: number, prefix: number, D: number): void {
+    this.each(B, (b) => {
+      const xb = this.f32(x + b * T * D * 4, T * D);
+      this.f32(out + b * 2 * D * 4, D).set(xb.subarray(0, D));
+      meanOfTokens(xb, this.f32(out + (b * 2 + 1) * D * 4, D), 1, T, prefix, D);
+    });
   }
 
   /** n floats at ptr = 0. */

@@ -5,7 +5,8 @@
  *   training    every layer keeps its own buffers (the backward reads them); GELU's input kept
  *   inspection  as training, and the attention and MLP outputs kept apart from the residual sums
  * A pointer of 0 is never a buffer: optional buffers are `undefined` when not kept.
- * Shapes: B images, C×H×W pixels, p patch, Np patches, T = P + Np tokens (P prefix tokens: cls, and a DeiT's distillation token), D hidden, H heads,
+ * Shapes: B images, C×H×W pixels, p patch, Np patches, T = P + Np tokens (P prefix tokens: cls, and a
+ * DeiT's distillation token or registers), D hidden, H heads,
  * dh = D/H, M MLP size, L labels.
  */
 import { checkArch, PLAIN_VIT, untrainable } from './arch.js';
@@ -47,7 +48,7 @@ export interface Activations<Lyr extends LayerActivations = LayerActivations> {
   pe: number; // (B·Np, D)     patch embeddings
   tokens: number; // (B·T, D)      transformer input: [cls; pe] + position embeddings
   layers: Lyr[];
-  cls: number; // (B, D)        what the head reads: the final-normed cls token, or the (normed) mean of the patch tokens
+  cls: number; // (B, D)        what the head reads: the final-normed cls token, or the (normed) mean of the patch tokens (clsMean: (B, 2D), both)
   /** Mean pooling only: the final-normed tokens (B·T, D) before the mean (norm on the tokens), or the mean (B, D) before its norm. */
   pool?: { normed?: number; mean?: number };
   /** The distilled head only: the final-normed distillation tokens (B, D) and their head's logits (B, L). */
@@ -82,6 +83,11 @@ function poolPlan(alloc: Alloc, c: ViTShape, B: number, tokensAt?: number): Acti
   if (arch.pooling === 'cls') return undefined;
   if (arch.finalNorm === 'pooled') return { mean: alloc(B * D) };
   return { normed: tokensAt ?? alloc(B * tokens(c).T * D) };
+}
+
+/** Floats per image of what the head reads: D, or 2D for the cls token and the mean side by side. */
+export function headInput(c: ViTShape): number {
+  return (c.arch ?? PLAIN_VIT).pooling === 'clsMean' ? 2 * c.hiddenSize : c.hiddenSize;
 }
 
 /** The distilled head's buffers (none for one head). */
@@ -157,7 +163,7 @@ export function inferencePlan(
       act,
       xout: x,
     })),
-    cls: alloc(B * D),
+    cls: alloc(B * headInput(c)),
     // the layers are done with h: the normed tokens of mean pooling go there
     pool: poolPlan(alloc, c, B, h),
     distilled: distilledPlan(alloc, c, B),
@@ -227,7 +233,7 @@ function keptPlan(
     pe,
     tokens: tokensAt,
     layers,
-    cls: alloc(B * D),
+    cls: alloc(B * headInput(c)),
     pool: poolPlan(alloc, c, B),
     distilled: distilledPlan(alloc, c, B),
     logits: alloc(B * c.numLabels),

@@ -4,6 +4,7 @@
  * from the residual sums) after the forward has run. Also pooling for embeddings.
  */
 import type { WasmMemory } from '../runtime/memory.js';
+import { PLAIN_VIT, registerCount } from './arch.js';
 import type { Activations, InspectedLayerActivations } from './plan.js';
 import { tokens, type ViTShape } from './shape.js';
 import type { Weights } from './weights.js';
@@ -60,7 +61,9 @@ export interface Trace {
   clsToken: Tensor;
   /** (D) DeiT's learned distillation token, token 1 (absent for other families). */
   distillationToken?: Tensor;
-  /** (T, D) the learned position embeddings, added to every token. */
+  /** (n, D) the learned register tokens after the cls token (DINOv2 with registers, timm's reg_tokens; absent for others). */
+  registerTokens?: Tensor;
+  /** (T, D) the learned position embeddings, added to every token; zero rows for tokens without one (registers). */
   positionEmbeddings: Tensor;
   /** (T, D) the transformer's input: [cls; patch embeddings] + position embeddings. */
   input: Tensor;
@@ -127,6 +130,14 @@ export function readTrace(mem: WasmMemory, c: ViTShape, w: Weights, a: Activatio
     patchEmbeddings: tensor(read(a.pe, Np * D), [Np, D]),
     clsToken: tensor(read(w.cls, D), [D]),
     ...(w.dist === undefined ? {} : { distillationToken: tensor(read(w.dist, D), [D]) }),
+    ...(w.registers === undefined
+      ? {}
+      : {
+          registerTokens: tensor(read(w.registers, registerCount(c.arch ?? PLAIN_VIT) * D), [
+            registerCount(c.arch ?? PLAIN_VIT),
+            D,
+          ]),
+        }),
     positionEmbeddings: tensor(read(w.pos, T * D), [T, D]),
     input: tensor(read(a.tokens, T * D), [T, D]),
     layers: a.layers.map((s): LayerTrace => {

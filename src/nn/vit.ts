@@ -5,7 +5,8 @@
  *   inference   one set of buffers shared by every layer; residuals added in place, GELU fused
  *   training    every layer keeps its own buffers (the backward reads them); GELU's input kept
  *   inspection  as training, and the attention and MLP outputs kept apart from the residual sums
- * Shapes: B images, C×H×W pixels, p patch, Np patches, T = P + Np tokens (P prefix tokens: cls, and a DeiT's distillation token), D hidden, H heads,
+ * Shapes: B images, C×H×W pixels, p patch, Np patches, T = P + Np tokens (P prefix tokens: cls, and a
+ * DeiT's distillation token or registers), D hidden, H heads,
  * dh = D/H, M MLP size, L labels.
  */
 import { PLAIN_VIT } from './arch.js';
@@ -25,9 +26,7 @@ export function vitForward(ex: Exec, c: ViTShape, w: Weights, a: Activations): v
     BT = B * T;
   ex.patchify(a.pixels, a.patches, B, c.numChannels, Hpx, Wpx, p); // image → p×p patches, flattened
   ex.linear(a.patches, w.patch, a.pe, B * Np, { quant }); // linear patch embedding
-  if ((c.arch ?? PLAIN_VIT).prefix.length === 2)
-    ex.embedTokens2(a.pe, w.cls, need(w.dist, 'distillation token'), w.pos, a.tokens, B, T, D); // DeiT: cls, dist, patches
-  else ex.embedTokens(a.pe, w.cls, w.pos, a.tokens, B, T, D); // prepend cls, add position embeddings
+  ex.embedTokens(a.pe, prefixRows(c, w), w.pos, a.tokens, B, T, D); // prepend cls (and dist or registers), add position embeddings
   w.layers.forEach((l, i) => {
     const s = a.layers[i];
     ex.layernorm(s.xin, l.ln1, s.h1, BT, D, eps); // pre-norm
@@ -49,6 +48,19 @@ export function vitForward(ex: Exec, c: ViTShape, w: Weights, a: Activations): v
   }
 }
 
+/** Where each prefix token's vector (D) is: the cls token, then a DeiT's distillation token or the registers. */
+export function prefixRows(c: ViTShape, w: Weights): number[] {
+  const prefix = (c.arch ?? PLAIN_VIT).prefix,
+    D = c.hiddenSize;
+  return prefix.map((t, i) =>
+    t === 'cls'
+      ? w.cls
+      : t === 'dist'
+        ? need(w.dist, 'distillation token')
+        : need(w.registers, 'register tokens') + (i - prefix.indexOf('reg')) * D * 4,
+  );
+}
+
 /** A part a family's weights must have, or an internal error: the loader reads it when the arch says so. */
 function need<P>(part: P | undefined, what: string): P {
   if (part === undefined) throw new Error(`vit-wasm: internal: a forward without the ${what} its arch needs`);
@@ -58,7 +70,8 @@ function need<P>(part: P | undefined, what: string): P {
 /**
  * a.cls (B, D) from the last layer's tokens, as the arch says: the layernorm of the cls token; or
  * the mean of the patch tokens, normed before (layernorm of every token, then the mean) or after
- * (the mean, then its layernorm: timm's fc_norm).
+ * (the mean, then its layernorm: timm's fc_norm); or (clsMean, B, 2D) the normed cls token and
+ * the mean of the normed patch tokens side by side.
  */
 function pool(ex: Exec, c: ViTShape, w: Weights, a: Activations): void {
   const arch = c.arch ?? PLAIN_VIT,
@@ -74,7 +87,8 @@ function pool(ex: Exec, c: ViTShape, w: Weights, a: Activations): void {
   const { normed, mean } = a.pool ?? {};
   if (arch.finalNorm === 'tokens' && normed !== undefined) {
     ex.layernorm(stream(a), w.norm, normed, B * T, D, eps);
-    ex.meanTokens(normed, a.cls, B, T, P, D);
+    if (arch.pooling === 'clsMean') ex.clsMeanTokens(normed, a.cls, B, T, P, D);
+    else ex.meanTokens(normed, a.cls, B, T, P, D);
   } else if (arch.finalNorm === 'pooled' && mean !== undefined) {
     ex.meanTokens(stream(a), mean, B, T, P, D);
     ex.layernorm(mean, w.norm, a.cls, B, D, eps);

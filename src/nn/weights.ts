@@ -69,11 +69,12 @@ export interface Layer<L = Linear> {
 export interface Weights<L = Linear> {
   patch: L; // (D, C·p·p) the patch embedding, a conv of stride p as a GEMM
   cls: number; // (D)
-  pos: number; // (T, D)
+  pos: number; // (T, D), zero rows for tokens without a position embedding (Arch.positions)
   layers: Layer<L>[];
   norm: Norm; // the final layernorm
   head?: L; // (numLabels, D) the classifier; absent without one (Arch.head 'none')
   dist?: number; // (D) the distillation token (DeiT: Arch.prefix ['cls', 'dist'])
+  registers?: number; // (n, D) the register tokens (Arch.prefix ['cls', 'reg' × n])
   headDist?: L; // (numLabels, D) the distillation head (Arch.head 'distilled')
 }
 

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import zlib from 'node:zlib';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/', import.meta.url));
-export const KINDS = ['safetensors', 'bytes', 'config', 'preprocessor', 'image', 'api', 'faults'];
+export const KINDS = ['safetensors', 'bytes', 'config', 'preprocessor', 'image', 'api', 'faults', 'families'];
 
 /** mulberry32: a small seeded PRNG, good enough to pick mutations. */
 export function rng(seed) {
@@ -24,10 +24,11 @@ export function rng(seed) {
 }
 
 export function fixtureFiles(name) {
-  const dir = path.join(FIXTURES, 'models', name),
+  // a name in models/, or a path under tests/fixtures/ ('dinov2/h40-dinov2')
+  const dir = path.join(FIXTURES, name.includes('/') ? '' : 'models', name),
     out = {};
   for (const f of readdirSync(dir)) {
-    if (f === 'expected.json' || f === 'input.f32' || f === 'trace.safetensors') continue;
+    if (f === 'expected.json' || f.endsWith('.f32') || f === 'trace.safetensors') continue;
     out[f] = f.endsWith('.json')
       ? readFileSync(path.join(dir, f), 'utf8')
       : new Uint8Array(readFileSync(path.join(dir, f)));
@@ -428,7 +429,75 @@ function faultsCase(r) {
   return { kind: 'faults', threads, steps, disposeEarly: r.chance(0.2) };
 }
 
+const FAMILY_FIXTURES = [
+  'dinov2/h40-dinov2',
+  'dinov2/h33-dinov2-cls',
+  'dinov2/h40-dinov2reg-cls',
+  'dinov2/h48-dinov2reg',
+  'timm-variants/h40-timm-reg-avg',
+  'timm-variants/h33-timm-deit3',
+  'timm-variants/h48-timm-reg-token',
+];
+const FAMILY_KEYS = [
+  'num_register_tokens',
+  'mlp_ratio',
+  'use_swiglu_ffn',
+  'image_size',
+  'hidden_size',
+  'reg_tokens',
+  'no_embed_class',
+  'init_values',
+  'class_token',
+  'global_pool',
+];
+// the tensors the families add: registers, LayerScale, positions, the 2D classifier
+const FAMILY_TENSORS =
+  /register_tokens|reg_token|layer_scale|ls[12]\.gamma|position_embeddings|pos_embed|classifier\.weight|head\.weight/;
+
+/**
+ * A DINOv2 or timm-variant checkpoint with hostile config fields (top level or model_args), shapes of
+ * the tensors the families add (registers, LayerScale, positions, the classifier), and a wild
+ * image size to run at (its positions interpolated).
+ */
+function familiesCase(r) {
+  const files = fixtureFiles(r.pick(FAMILY_FIXTURES));
+  const c = JSON.parse(files['config.json']);
+  const where = c.model_args && r.chance(0.6) ? c.model_args : c;
+  for (let e = 1 + r.int(2); e > 0; e--) if (r.chance(0.5)) where[r.pick(FAMILY_KEYS)] = wildValue(r);
+  files['config.json'] = JSON.stringify(c);
+  if (r.chance(0.5)) {
+    const { header, data } = split(files['model.safetensors']);
+    const names = Object.keys(header).filter((k) => FAMILY_TENSORS.test(k));
+    const t = r.pick(names);
+    const shape = header[t].shape,
+      n = shape.reduce((a, d) => a * d, 1);
+    if (r.chance(0.15)) delete header[t];
+    // mostly the same element count in another shape, so the family's checks (not the file's) decide
+    else
+      header[t].shape = r.pick([
+        [n],
+        [1, ...shape],
+        [...shape].reverse(),
+        [1, 1, n],
+        shape.length > 1 ? [shape[0] * shape[1], ...shape.slice(2)] : [n, 1],
+        [...shape, 1],
+        shape.map((d) => d + 1),
+      ]);
+    files['model.safetensors'] = join(JSON.stringify(header), data);
+  }
+  const imageSize = r.chance(0.6)
+    ? r.pick([0, -14, 7.5, 14, 35, [15, 20], [20, 15], [640, 640], [5, 5], 'big', [Number.NaN, 14], 2 ** 31])
+    : undefined;
+  return {
+    kind: 'load',
+    files,
+    forward: true,
+    options: imageSize === undefined ? undefined : { threads: 1, imageSize },
+  };
+}
+
 const MAKERS = {
+  families: familiesCase,
   safetensors: safetensorsCase,
   bytes: bytesCase,
   config: configCase,

@@ -34,19 +34,21 @@ async function referenceLogits(b) {
 async function runLoad(c, seed) {
   // every third case through the int8 loader (row blocks quantized in wasm), chosen by seed so the
   // cases themselves stay as they were
-  const m = await loadModel(c.files, seed % 3 === 0 ? { threads: 1, weights: 'int8' } : { threads: 1 });
+  const m = await loadModel(
+    c.files,
+    seed % 3 === 0 ? { threads: 1, ...c.options, weights: 'int8' } : { threads: 1, ...c.options },
+  );
   try {
     const C = m.config.numChannels,
       [H, W] = m.config.imageSize;
+    const x = () => new Float32Array(C * H * W).map((_, i) => Math.cos(i));
+    // a model without a classifier gives embeddings (its forward refuses, saying so)
     if (C * H * W <= 1e6)
       checkOut(
-        'forward',
-        await m.forward(
-          new Float32Array(C * H * W).map((_, i) => Math.cos(i)),
-          1,
-        ),
+        m.config.numLabels > 0 ? 'forward' : 'embed',
+        m.config.numLabels > 0 ? await m.forward(x(), 1) : await m.embed(x()),
       );
-    if (c.forward)
+    if (c.forward && m.config.numLabels > 0)
       checkOut(
         'classify',
         (await m.classify(tiny)).map((p) => p.score),

@@ -7,7 +7,7 @@
  */
 import { type Arch, PLAIN_VIT } from '../../nn/arch.js';
 import type { Family, Names } from './family.js';
-import { hfNames, timmNames, VIT_CONFIG_RULES, VIT_FOREIGN_TENSORS } from './vit.js';
+import { HF_RESIZE, hfNames, TIMM_RESIZE, timmNames, VIT_CONFIG_RULES, VIT_FOREIGN_TENSORS } from './vit.js';
 
 /** DeiT's tokens: cls, dist, then the patches; the head as the checkpoint has it (configure). */
 const DEIT_ARCH: Arch = Object.freeze({ ...PLAIN_VIT, prefix: Object.freeze(['cls', 'dist'] as const) });
@@ -49,6 +49,7 @@ export const DEIT: Family = {
       marker: "Hugging Face DeiT 'deit.embeddings.distillation_token'",
       detect: (t) => (t.has('deit.embeddings.distillation_token') ? hfDeitNames(t) : null),
       layerNormEps: 1e-12,
+      resize: HF_RESIZE,
       configure: distilledWhereTheHeadIs,
     },
     {
@@ -59,6 +60,7 @@ export const DEIT: Family = {
           ? { ...timmNames, dist: 'dist_token', headDistW: 'head_dist.weight', headDistB: 'head_dist.bias' }
           : null,
       layerNormEps: 1e-6,
+      resize: TIMM_RESIZE,
       configure: distilledWhereTheHeadIs,
     },
   ],

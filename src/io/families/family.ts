@@ -5,6 +5,7 @@
  * it and what their config.json fields mean. ARCHITECTURE.md ("Adding a family") says how to add one.
  */
 import type { Arch } from '../../nn/arch.js';
+import type { PositionResize } from '../positions.js';
 
 /** The library whose tensor names a checkpoint uses. */
 export type Scheme = 'hf' | 'timm' | 'torchvision';
@@ -21,6 +22,8 @@ export interface Names {
   headB: string;
   /** DeiT: the distillation token and its head, where the checkpoint has them. */
   dist?: string;
+  /** The register tokens (1, n, D), where the family has them. */
+  registers?: string;
   headDistW?: string;
   headDistB?: string;
   layer(i: number): {
@@ -35,6 +38,9 @@ export interface Names {
     fc1B: string;
     fc2W: string;
     fc2B: string;
+    /** LayerScale's γ (D) on the attention and the MLP branch, where the family has it (Arch.layerScale). */
+    ls1?: string;
+    ls2?: string;
   };
   /** Matches a tensor of layer i, with i in the first group: the layers are counted by it. */
   layerIndex: RegExp;
@@ -49,14 +55,28 @@ export interface SchemeSpec {
   marker: string;
   /** The scheme's names if these tensors are written in it, else null. */
   detect(tensors: ReadonlySet<string>): Names | null;
+  /**
+   * How the scheme's library resizes the position grid for another image size
+   * (src/io/positions.ts), and whether it needs the checkpoint's grid square (Hugging Face reads
+   * its side as √(positions)). Absent: running at another size is refused (torchvision
+   * interpolates with aligned corners, not computed yet).
+   */
+  resize?: { mode: PositionResize; squareGrid: boolean };
   /** config.json's layer_norm_eps when it has none: the library's own default. */
   layerNormEps: number;
   /**
    * The arithmetic and names of one checkpoint of this scheme, where its config varies them
-   * (timm's global_pool and fc_norm): `read(field)` gives a config field (timm: also under
-   * `model_args`). Absent: the family's arch and the detected names.
+   * (timm's global_pool and fc_norm) or its tensors do (register tokens, LayerScale): `read(field)`
+   * gives a config field (timm: also under `model_args`), `shape(name)` a tensor's shape (undefined:
+   * no such tensor). It throws an Error naming the field where config and tensors disagree.
+   * Absent: the family's arch and the detected names.
    */
-  configure?(read: (field: string) => unknown, arch: Arch, names: Names): { arch: Arch; names: Names };
+  configure?(
+    read: (field: string) => unknown,
+    arch: Arch,
+    names: Names,
+    shape: (name: string) => readonly number[] | undefined,
+  ): { arch: Arch; names: Names };
 }
 
 /**
@@ -68,8 +88,12 @@ export interface ConfigRule {
   field: string;
   /** The values computed; absent (undefined or null) is always one of them. */
   computed: readonly unknown[];
-  /** Schemes that compute more values of this field than `computed` (timm: global_pool 'avg'). */
-  alsoIn?: Partial<Record<Scheme, readonly unknown[]>>;
+  /**
+   * Schemes that compute more values of this field than `computed` (timm: global_pool 'avg'), or
+   * `any` value: the scheme's `configure` reads it and checks it against the tensors (timm's
+   * reg_tokens, init_values).
+   */
+  alsoIn?: Partial<Record<Scheme, readonly unknown[] | 'any'>>;
   /** What another value would ask for, in words ("mean pooling of the patch tokens"). */
   feature: string;
 }

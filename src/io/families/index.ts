@@ -4,13 +4,17 @@
  */
 
 import { DEIT } from './deit.js';
+import { DINOV2 } from './dinov2.js';
 import type { Family, Names, SchemeSpec } from './family.js';
 import { VIT } from './vit.js';
 
 export type { Family, Names, Scheme, SchemeSpec } from './family.js';
 
-/** Every family, tried in order: DeiT's timm names are the ViT's plus a distillation token, so DeiT first. */
-export const FAMILIES: readonly Family[] = [DEIT, VIT];
+/**
+ * Every family, tried in order: DeiT's timm names are the ViT's plus a distillation token, so DeiT
+ * comes before the ViT; DINOv2's names are its own.
+ */
+export const FAMILIES: readonly Family[] = [DEIT, DINOV2, VIT];
 
 /**
  * The family and scheme whose names these tensors are written in; an Error naming `file` when none

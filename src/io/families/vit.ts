@@ -4,11 +4,16 @@
  * torchvision vit_b_16 & co. The loader reads through them; the trainer, the presets and saved
  * models use the Hugging Face parameter list below.
  */
-import { type Arch, PLAIN_VIT } from '../../nn/arch.js';
+import { type Arch, MAX_REGISTERS, PLAIN_VIT } from '../../nn/arch.js';
 import { tokens, type ViTShape } from '../../nn/shape.js';
 import type { ConfigRule, Family, Names } from './family.js';
 
-const wb = (p: string): [string, string] => [`${p}.weight`, `${p}.bias`];
+/** Hugging Face's interpolate_pos_encoding (ViT, DeiT, DINOv2): bicubic, from a square grid. */
+export const HF_RESIZE = { mode: 'bicubic', squareGrid: true } as const;
+/** timm's resample_abs_pos_embed: antialiased bicubic, from the grid of the checkpoint's img_size. */
+export const TIMM_RESIZE = { mode: 'bicubicAntialias', squareGrid: false } as const;
+
+export const wb = (p: string): [string, string] => [`${p}.weight`, `${p}.bias`];
 
 export function hfNames(P: string): Names {
   return {
@@ -121,9 +126,19 @@ export const VIT_CONFIG_RULES: readonly ConfigRule[] = [
     feature: "the final norm after pooling (fc_norm), which only timm's names express",
   },
   { field: 'class_token', computed: [true], feature: 'a model without a class token' },
-  { field: 'no_embed_class', computed: [false], feature: 'position embeddings over the patch tokens only' },
-  { field: 'reg_tokens', computed: [0], feature: 'register tokens' },
-  { field: 'init_values', computed: [], feature: 'LayerScale (a learned per-channel scale on each residual branch)' },
+  {
+    field: 'no_embed_class',
+    computed: [false],
+    alsoIn: { timm: [true] },
+    feature: 'position embeddings over the patch tokens only',
+  },
+  { field: 'reg_tokens', computed: [0], alsoIn: { timm: 'any' }, feature: 'register tokens' },
+  {
+    field: 'init_values',
+    computed: [],
+    alsoIn: { timm: 'any' },
+    feature: 'LayerScale (a learned per-channel scale on each residual branch)',
+  },
   { field: 'pre_norm', computed: [false], feature: 'a layernorm before the first block (pre_norm, as in CLIP)' },
   { field: 'final_norm', computed: [true], feature: 'a model without its final layernorm' },
   { field: 'qk_norm', computed: [false], feature: 'layernorm of queries and keys (qk_norm)' },
@@ -172,6 +187,53 @@ function timmPooling(read: (field: string) => unknown, arch: Arch, names: Names)
   };
 }
 
+/**
+ * timm's VisionTransformer as its tensors and kwargs say: the head (timmPooling); LayerScale where
+ * blocks have `ls1.gamma` (init_values, DeiT-III, timm's DINOv2); register tokens `reg_token`
+ * (1, n, D) after the cls token (reg_tokens must agree); and with no_embed_class the position
+ * embeddings over the patches only (else over every token, registers too), as timm's _pos_embed.
+ */
+function timmConfigure(
+  read: (field: string) => unknown,
+  arch: Arch,
+  names: Names,
+  shape: (name: string) => readonly number[] | undefined,
+): { arch: Arch; names: Names } {
+  const pooled = timmPooling(read, arch, names);
+  const layerScale = shape('blocks.0.ls1.gamma') !== undefined,
+    initValues = read('init_values');
+  if (initValues !== undefined && initValues !== null && !layerScale)
+    throw new Error(
+      `vit-wasm: config.json: init_values ${JSON.stringify(initValues)} asks for LayerScale, but there is no tensor 'blocks.0.ls1.gamma'`,
+    );
+  const reg = shape('reg_token'),
+    n = reg === undefined ? 0 : reg.length === 3 && reg[0] === 1 ? reg[1] : -1;
+  if (!(n >= 0 && n <= MAX_REGISTERS))
+    throw new Error(
+      `vit-wasm: tensor 'reg_token' has shape [${reg}], expected [1, registers (1 to ${MAX_REGISTERS}), hidden]`,
+    );
+  const said = read('reg_tokens') ?? 0;
+  if (said !== n)
+    throw new Error(
+      `vit-wasm: config.json says reg_tokens=${JSON.stringify(said)}, but the checkpoint has ${n ? `tensor 'reg_token' of shape [${reg}] (${n} registers)` : "no tensor 'reg_token'"}`,
+    );
+  return {
+    arch: {
+      ...pooled.arch,
+      prefix: ['cls', ...Array<'reg'>(n).fill('reg')],
+      positions: read('no_embed_class') === true ? 'patches' : 'all',
+      layerScale,
+    },
+    names: {
+      ...pooled.names,
+      ...(n ? { registers: 'reg_token' } : {}),
+      layer: layerScale
+        ? (i) => ({ ...pooled.names.layer(i), ls1: `blocks.${i}.ls1.gamma`, ls2: `blocks.${i}.ls2.gamma` })
+        : pooled.names.layer,
+    },
+  };
+}
+
 /** The plain ViT: one description, three naming schemes. */
 export const VIT: Family = {
   name: 'vit',
@@ -186,13 +248,15 @@ export const VIT: Family = {
       detect: (t) =>
         t.has('vit.embeddings.cls_token') ? hfNames('vit.') : t.has('embeddings.cls_token') ? hfNames('') : null,
       layerNormEps: 1e-12,
+      resize: HF_RESIZE,
     },
     {
       scheme: 'timm',
       marker: "timm 'cls_token'/'pos_embed'",
       detect: (t) => (t.has('cls_token') && t.has('pos_embed') ? timmNames : null),
       layerNormEps: 1e-6,
-      configure: timmPooling,
+      resize: TIMM_RESIZE,
+      configure: timmConfigure,
     },
     {
       scheme: 'torchvision',

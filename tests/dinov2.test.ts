@@ -1,0 +1,197 @@
+// DINOv2 and DINOv2 with registers, from Hugging Face's own names and published config fields,
+// against float64 references written from transformers' modeling_dinov2*.py
+// (tests/fixtures/generate.py dinov2): each checkpoint at its own size and at others (positions
+// resized bicubic, or antialiased with registers), logits where it has a classifier, its pooler
+// output (the cls token) and the mean of its patch tokens; int8 weights keep LayerScale; the trace
+// shows the registers; and hostile checkpoints are refused by name.
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, test } from 'vitest';
+import { createTrainer, loadModel } from '../src/index.js';
+import { FIXTURES, maxDiff, repack, splitSafetensors } from './helpers.js';
+
+const DIR = path.join(FIXTURES, 'dinov2');
+
+interface Run {
+  image_size: [number, number];
+  input: string;
+  batch: number;
+  cls: number[];
+  mean: number[];
+  logits: number[] | null;
+}
+
+const cases = readdirSync(DIR)
+  .sort()
+  .map((name) => {
+    const dir = path.join(DIR, name);
+    const runs: Run[] = JSON.parse(readFileSync(path.join(dir, 'expected.json'), 'utf8')).runs;
+    return { name, dir, runs };
+  });
+
+function f32(file: string): Float32Array {
+  const b = readFileSync(file);
+  return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+}
+
+function close(name: string, ours: Float32Array, torch: number[]): void {
+  const { diff, scale } = maxDiff(ours, torch);
+  console.log(`${name}: max |ours - torch| = ${diff.toExponential(2)} (max |torch| ${scale.toFixed(2)})`);
+  expect(diff).toBeLessThanOrEqual(1e-5 * Math.max(1, scale));
+}
+
+test('four checkpoints: with and without registers, with and without a classifier', () => {
+  expect(cases.map((c) => c.name)).toEqual(['h33-dinov2-cls', 'h40-dinov2', 'h40-dinov2reg-cls', 'h48-dinov2reg']);
+});
+
+describe.each(cases.map((c) => [c.name, c] as const))('%s', (name, c) => {
+  test.each(c.runs.map((r) => [`${r.image_size[0]}x${r.image_size[1]}`, r] as const))(
+    'at %s: logits, pooler output and patch mean of the float64 reference (1 and 2 threads)',
+    async (size, r) => {
+      const x = f32(path.join(c.dir, r.input));
+      for (const threads of [1, 2]) {
+        const m = await loadModel(c.dir, { threads, imageSize: r.image_size });
+        expect(m.family).toBe('dinov2');
+        expect(m.config.imageSize).toEqual(r.image_size);
+        const images = [x.subarray(0, m.inputSize), x.subarray(m.inputSize)];
+        if (r.logits) close(`${name} at ${size}, logits (${threads} threads)`, await m.forward(x, r.batch), r.logits);
+        else await expect(m.forward(x, r.batch)).rejects.toThrow(/no classifier.*model\.embed/);
+        close(`${name} at ${size}, pooler output`, await m.embed(images), r.cls);
+        close(`${name} at ${size}, cls`, await m.embed(images, { pooling: 'cls' }), r.cls);
+        close(`${name} at ${size}, patch mean`, await m.embed(images, { pooling: 'mean' }), r.mean);
+        await m.dispose();
+      }
+    },
+  );
+});
+
+test('int8 weights keep LayerScale: close to the f32 logits (a dropped γ moves them by far more)', async () => {
+  const c = cases.find((k) => k.name === 'h40-dinov2reg-cls')!,
+    r = c.runs[0];
+  const x = f32(path.join(c.dir, r.input));
+  const m = await loadModel(c.dir, { threads: 1, weights: 'int8' });
+  const { diff, scale } = maxDiff(await m.forward(x, r.batch), r.logits!);
+  console.log(
+    `int8 DINOv2 with registers: max |int8 - torch| = ${diff.toExponential(2)} (max |torch| ${scale.toFixed(2)})`,
+  );
+  expect(diff).toBeLessThanOrEqual(0.05 * scale);
+  await m.dispose();
+});
+
+test('the trace shows the registers as tokens without a position embedding, and gives the forward logits', async () => {
+  const c = cases.find((k) => k.name === 'h40-dinov2reg-cls')!,
+    r = c.runs[0];
+  const x = f32(path.join(c.dir, r.input));
+  const m = await loadModel(c.dir, { threads: 1 });
+  const t = await m.trace(x.subarray(0, m.inputSize));
+  const D = m.config.hiddenSize;
+  expect(t.registerTokens?.dims).toEqual([4, D]);
+  expect(t.positionEmbeddings.dims).toEqual([1 + 4 + 25, D]);
+  for (let row = 1; row <= 4; row++)
+    expect(Array.from(t.positionEmbeddings.data.subarray(row * D, (row + 1) * D)).every((v) => v === 0)).toBe(true);
+  expect(Array.from(t.logits.data)).toEqual(
+    Array.from((await m.forward(x, r.batch)).subarray(0, t.logits.data.length)),
+  );
+  await m.dispose();
+});
+
+type Files = Record<string, Uint8Array | string>;
+
+function files(name: string, editConfig?: (c: Record<string, unknown>) => void): Files {
+  const dir = path.join(DIR, name),
+    out: Files = {};
+  for (const f of readdirSync(dir)) out[f] = new Uint8Array(readFileSync(path.join(dir, f)));
+  if (editConfig) {
+    const cfg = JSON.parse(readFileSync(path.join(dir, 'config.json'), 'utf8'));
+    editConfig(cfg);
+    out['config.json'] = JSON.stringify(cfg);
+  }
+  return out;
+}
+
+/** `f` with tensor `name` removed, or given a new shape (zeros). */
+function withTensor(f: Files, name: string, shape: number[] | null): Files {
+  const { header, data } = splitSafetensors(f['model.safetensors'] as Uint8Array);
+  const extra: Record<string, Uint8Array> = {};
+  if (shape === null) delete header[name];
+  else {
+    const n = 4 * shape.reduce((a, b) => a * b, 1);
+    header[name] = { dtype: 'F32', shape, data_offsets: [0, n] };
+    extra[name] = new Uint8Array(n);
+  }
+  return { ...f, 'model.safetensors': repack(header, data, extra) };
+}
+
+describe('hostile DINOv2 checkpoints are refused by name', () => {
+  test.each([
+    [
+      'a SwiGLU MLP',
+      files('h40-dinov2', (c) => {
+        c.use_swiglu_ffn = true;
+      }),
+      /use_swiglu_ffn true asks for a SwiGLU MLP/,
+    ],
+    [
+      'num_register_tokens against the tensor',
+      files('h48-dinov2reg', (c) => {
+        c.num_register_tokens = 4;
+      }),
+      /num_register_tokens=4, but tensor 'embeddings\.register_tokens' has shape \[1,1,48\] \(1 registers\)/,
+    ],
+    [
+      'mlp_ratio against fc1',
+      files('h40-dinov2', (c) => {
+        c.mlp_ratio = 4;
+      }),
+      /mlp_ratio=4, but tensor 'encoder\.layer\.0\.mlp\.fc1\.weight' has 100 rows for hidden size 40/,
+    ],
+    [
+      'register tokens of a wrong shape',
+      withTensor(files('h48-dinov2reg'), 'embeddings.register_tokens', [2, 48]),
+      /'embeddings\.register_tokens' has shape \[2,48\], expected \[1, registers/,
+    ],
+    [
+      'too many register tokens',
+      withTensor(files('h48-dinov2reg'), 'embeddings.register_tokens', [1, 65, 48]),
+      /'embeddings\.register_tokens' has shape \[1,65,48\], expected \[1, registers \(1 to 64\)/,
+    ],
+    [
+      "a layer's LayerScale missing",
+      withTensor(files('h40-dinov2'), 'encoder.layer.1.layer_scale2.lambda1', null),
+      /missing tensor 'encoder\.layer\.1\.layer_scale2\.lambda1'/,
+    ],
+    [
+      'a LayerScale of the wrong size',
+      withTensor(files('h40-dinov2'), 'encoder.layer.0.layer_scale1.lambda1', [41]),
+      /'encoder\.layer\.0\.layer_scale1\.lambda1' has shape \[41\], expected \[40\]/,
+    ],
+    [
+      'a classifier on the cls token alone (D inputs, not 2D)',
+      withTensor(files('h33-dinov2-cls'), 'classifier.weight', [11, 33]),
+      /'classifier\.weight' has shape \[11,33\], expected \[num_labels, 66: the cls token and the mean of the patch tokens, 33 each\]/,
+    ],
+    [
+      'positions for another grid than image_size',
+      files('h40-dinov2', (c) => {
+        c.image_size = 30;
+      }),
+      /image_size 30x30 with patch_size 5 gives 36 patches \+ cls = 37 positions, but .* \(26 positions\)/,
+    ],
+  ])('%s', async (_, f, error) => {
+    await expect(loadModel(f, { threads: 1 })).rejects.toThrow(error);
+  });
+
+  test('an image size off the patch grid, or non-square, is refused naming the size', async () => {
+    await expect(loadModel(files('h40-dinov2'), { threads: 1, imageSize: 22 })).rejects.toThrow(
+      /imageSize 22x22: each side must be a multiple of the patch size 5/,
+    );
+  });
+
+  test('training a DINOv2 is refused naming what its backward lacks', async () => {
+    const m = await loadModel(path.join(DIR, 'h33-dinov2-cls'), { threads: 1 });
+    await expect(createTrainer(m.config, { threads: 1, maxBatch: 2 })).rejects.toThrow(
+      /training a model with clsMean pooling is not supported yet/,
+    );
+    await m.dispose();
+  });
+});

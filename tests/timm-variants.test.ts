@@ -1,0 +1,114 @@
+// timm's VisionTransformer variants, from timm's own names and hub configs (kwargs under
+// model_args), against float64 references written from timm's forward
+// (tests/fixtures/generate.py timm-variants): LayerScale (init_values: ls1/ls2.gamma), register
+// tokens (reg_token), position embeddings over the patches only (no_embed_class, as DeiT-III and
+// timm's reg4 models) or over every token, with token or avg + fc_norm pooling; each at its own
+// size and resized as timm does (antialiased); and config/tensor disagreements refused by name.
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, test } from 'vitest';
+import { loadModel } from '../src/index.js';
+import { FIXTURES, maxDiff, repack, splitSafetensors } from './helpers.js';
+
+const DIR = path.join(FIXTURES, 'timm-variants');
+
+interface Run {
+  image_size: [number, number];
+  input: string;
+  batch: number;
+  logits: number[];
+}
+
+const cases = readdirSync(DIR)
+  .sort()
+  .map((name) => {
+    const dir = path.join(DIR, name);
+    const runs: Run[] = JSON.parse(readFileSync(path.join(dir, 'expected.json'), 'utf8')).runs;
+    return { name, dir, runs };
+  });
+
+test('three: registers + LayerScale + no_embed_class + avg, DeiT-III, registers with positions', () => {
+  expect(cases.map((c) => c.name)).toEqual(['h33-timm-deit3', 'h40-timm-reg-avg', 'h48-timm-reg-token']);
+});
+
+describe.each(cases.map((c) => [c.name, c] as const))('%s', (name, c) => {
+  test.each(c.runs.map((r) => [`${r.image_size[0]}x${r.image_size[1]}`, r] as const))(
+    'at %s: the logits of the float64 reference (1 and 2 threads)',
+    async (size, r) => {
+      const b = readFileSync(path.join(c.dir, r.input)),
+        x = new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+      for (const threads of [1, 2]) {
+        const m = await loadModel(c.dir, { threads, imageSize: r.image_size });
+        const { diff, scale } = maxDiff(await m.forward(x, r.batch), r.logits);
+        console.log(
+          `${name} at ${size} (${threads} threads): max |ours - torch| = ${diff.toExponential(2)} (max |torch| ${scale.toFixed(2)})`,
+        );
+        expect(diff).toBeLessThanOrEqual(1e-5 * Math.max(1, scale));
+        await m.dispose();
+      }
+    },
+  );
+});
+
+type Files = Record<string, Uint8Array | string>;
+
+function files(name: string, edit?: (args: Record<string, unknown>) => void): Files {
+  const dir = path.join(DIR, name),
+    out: Files = {};
+  for (const f of readdirSync(dir)) out[f] = new Uint8Array(readFileSync(path.join(dir, f)));
+  if (edit) {
+    const cfg = JSON.parse(readFileSync(path.join(dir, 'config.json'), 'utf8'));
+    edit(cfg.model_args);
+    out['config.json'] = JSON.stringify(cfg);
+  }
+  return out;
+}
+
+function without(f: Files, ...names: string[]): Files {
+  const { header, data } = splitSafetensors(f['model.safetensors'] as Uint8Array);
+  for (const n of names) delete header[n];
+  return { ...f, 'model.safetensors': repack(header, data) };
+}
+
+describe('timm configs that disagree with their tensors are refused by name', () => {
+  test.each([
+    [
+      'reg_tokens against reg_token',
+      files('h40-timm-reg-avg', (a) => {
+        a.reg_tokens = 4;
+      }),
+      /reg_tokens=4, but the checkpoint has tensor 'reg_token' of shape \[1,2,40\] \(2 registers\)/,
+    ],
+    [
+      'reg_tokens without reg_token',
+      without(files('h40-timm-reg-avg'), 'reg_token'),
+      /reg_tokens=2, but the checkpoint has no tensor 'reg_token'/,
+    ],
+    [
+      'init_values without LayerScale tensors',
+      without(files('h33-timm-deit3'), ...[0, 1, 2].flatMap((i) => [`blocks.${i}.ls1.gamma`, `blocks.${i}.ls2.gamma`])),
+      /init_values 0\.000001 asks for LayerScale, but there is no tensor 'blocks\.0\.ls1\.gamma'/,
+    ],
+    [
+      "one layer's LayerScale missing",
+      without(files('h33-timm-deit3'), 'blocks.2.ls2.gamma'),
+      /missing tensor 'blocks\.2\.ls2\.gamma'/,
+    ],
+    [
+      'no_embed_class against the position count',
+      files('h33-timm-deit3', (a) => {
+        a.no_embed_class = false;
+      }),
+      /gives 16 patches \+ cls = 17 positions, but .* 'pos_embed' has shape \[1,16,33\] \(16 positions\)/,
+    ],
+    [
+      'class_token false (no class token)',
+      files('h48-timm-reg-token', (a) => {
+        a.class_token = false;
+      }),
+      /model_args\.class_token false asks for a model without a class token/,
+    ],
+  ])('%s', async (_, f, error) => {
+    await expect(loadModel(f, { threads: 1 })).rejects.toThrow(error);
+  });
+});
