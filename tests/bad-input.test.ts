@@ -437,9 +437,9 @@ describe('config and weights', () => {
       'unsupported activation',
       () =>
         withConfig((c) => {
-          c.hidden_act = 'gelu_new';
+          c.hidden_act = 'gelu_10';
         }),
-      /config\.json: hidden_act "gelu_new" is not supported/,
+      /config\.json: hidden_act "gelu_10" is not supported/,
     ],
     [
       'qkv_bias says true, weights have none',

@@ -5,6 +5,7 @@
 // config.json says it is; timm hub configs get their head count from the architecture name.
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import ort from 'onnxruntime-node';
 import { describe, expect, test } from 'vitest';
 import { createTrainer, loadModel } from '../src/index.js';
 import { VIT } from '../src/io/families/vit.js';
@@ -339,7 +340,14 @@ describe("a model without a classifier (Hugging Face's ViTModel, timm's num_clas
       const t = await b.trace(images[0]);
       expect(t.clsOutput.data).toEqual((await a.trace(images[0])).clsOutput.data);
       expect([t.logits.dims, t.probabilities.dims]).toEqual([[0], [0]]);
-      expect(() => b.toOnnx()).toThrow(/export-onnx: this model has no classifier/);
+      // its ONNX export gives what embed() gives, as pooler_output
+      const s = await ort.InferenceSession.create(b.toOnnx());
+      const out = await s.run({
+        pixel_values: new ort.Tensor('float32', x, [2, b.config.numChannels, ...b.config.imageSize]),
+      });
+      await s.release();
+      const { diff, scale } = maxDiff(out.pooler_output.data as Float32Array, await b.embed(images));
+      expect(diff).toBeLessThanOrEqual(1e-4 * Math.max(1, scale));
       await expect(createTrainer(b.config, { threads: 1, maxBatch: 2 })).rejects.toThrow(
         /numLabels must be a positive/, // refused on its labels before its arch: a trainer needs classes
       );

@@ -207,6 +207,73 @@ describe.each(flavors)('kernels (%s build)', (flavor) => {
     });
   });
 
+  // quick GELU (CLIP), tanh GELU (SigLIP, gelu_new), SiLU: one sigmoid gate x·σ(a(x + c·x³))
+  test.each([
+    ['quick_gelu', 1.702, 0],
+    ['tanh gelu', 2 * Math.sqrt(2 / Math.PI), 0.044715],
+    ['silu', 1, 0],
+  ] as const)(
+    'act_gate %s: the gate σ within 3e-7 of the f64 reference over [-30, 30], every tail, special values',
+    (name, a, c) => {
+      h.reset();
+      const n = 60001;
+      const xs = Float32Array.from({ length: n }, (_, i) => -30 + i * 0.001);
+      const x = h.put(xs),
+        ys = h.put(new Float32Array(n)),
+        yr = h.put(new Float32Array(n));
+      h.k.act_gate(x, ys, n, a, c);
+      h.k.act_gate_ref(x, yr, n, a, c);
+      const got = h.get(ys, n),
+        want = h.get(yr, n);
+      // y = x·σ, so the gate's error is y's divided by |x| (less the f32 rounding of y itself); in the
+      // deep negative tail σ is tiny and its relative error grows with |z| (f32's z), its absolute not
+      let worst = 0;
+      for (let i = 0; i < n; i++)
+        if (Math.abs(xs[i]) > 1e-3)
+          worst = Math.max(worst, (Math.abs(got[i] - want[i]) - 1.2e-7 * Math.abs(want[i])) / Math.abs(xs[i]));
+      console.log(`act_gate ${name} (${flavor}): worst gate error ${worst.toExponential(2)}`);
+      expect(worst).toBeLessThanOrEqual(3e-7);
+      for (const len of [0, 1, 3, 4, 5, 7, 8, 9]) {
+        h.reset();
+        const v = h.noise(len, 4),
+          p = h.put(v),
+          s2 = h.put(new Float32Array(len)),
+          r2 = h.put(new Float32Array(len));
+        h.k.act_gate(p, s2, len, a, c);
+        h.k.act_gate_ref(p, r2, len, a, c);
+        expectClose(h.get(s2, len + 16), h.get(r2, len + 16), 1e-6, 1e-6, `act_gate n=${len}`);
+      }
+      h.reset();
+      const special = Float32Array.from([0, -0, 1e-30, -1e-30, 100, -100, 1e4, -1e4, 3.4e38, -3.4e38]);
+      const sp = h.put(special),
+        so = h.put(new Float32Array(special.length));
+      h.k.act_gate(sp, so, special.length, a, c);
+      const out = h.get(so, special.length);
+      special.forEach((v, i) => {
+        // tiny |x|: x/2; large x: x; large -x: (-)0 — never NaN or Infinity
+        const want = Math.abs(v) < 1 ? v / 2 : Math.max(v, 0);
+        expect(Math.abs(out[i] - want)).toBeLessThanOrEqual(Math.abs(want) * 1e-6);
+      });
+    },
+  );
+
+  test('act_relu: max(x, 0) at every tail length, NaN kept', () => {
+    for (const len of [0, 1, 3, 4, 5, 7, 8, 9, 33]) {
+      h.reset();
+      const v = h.noise(len, 4);
+      if (len > 2) v[2] = Number.NaN;
+      const p = h.put(v),
+        s2 = h.put(new Float32Array(len)),
+        r2 = h.put(new Float32Array(len));
+      h.k.act_relu(p, s2, len);
+      h.k.act_relu_ref(p, r2, len);
+      const got = h.get(s2, len),
+        want = Array.from(v, (x) => (x > 0 || Number.isNaN(x) ? x : 0));
+      expect(Array.from(got)).toEqual(want);
+      expect(Array.from(h.get(r2, len))).toEqual(want);
+    }
+  });
+
   test.each([1, 2, 3, 4, 5, 8, 9, 17, 197])('softmax n=%i', (n) => {
     h.reset();
     const rows = 3,

@@ -29,6 +29,7 @@ describe('a family is declared, and what the ops do not compute is refused by na
       prefix: ['reg', 'cls'],
       positions: 'rows',
       layerScale: 'yes',
+      embedNorm: 'sometimes',
       norms: 'post',
       activation: 'quick_gelu',
       pooling: 'map',
@@ -68,7 +69,7 @@ describe('a family is declared, and what the ops do not compute is refused by na
     for (const f of FAMILIES) {
       expect(() => checkArch(f.arch)).not.toThrow();
       expect(f.schemes.length).toBeGreaterThan(0);
-      expect(f.activationNames.length).toBeGreaterThan(0);
+      expect(f.defaultHiddenAct).toBeTruthy();
     }
   });
 });

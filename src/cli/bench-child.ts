@@ -100,9 +100,11 @@ function pixels(n: number): Float32Array {
 
 /** Runs one configuration in this process (the child side); returns what it measured. */
 export async function benchChild(job: ChildJob): Promise<ChildResult> {
-  const cfg = JSON.parse(readFileSync(path.join(job.dir, 'config.json'), 'utf8'));
-  const C = cfg.num_channels ?? 3,
-    S = cfg.image_size,
+  // a CLIPModel's network fields sit under vision_config
+  const cfg = JSON.parse(readFileSync(path.join(job.dir, 'config.json'), 'utf8')),
+    v = cfg.vision_config ?? cfg;
+  const C = v.num_channels ?? 3,
+    S = v.image_size,
     [H, W] = Array.isArray(S) ? S : [S, S];
   const input = pixels(job.batch * C * H * W);
   let run: () => Promise<unknown>, flops: number;
@@ -113,7 +115,10 @@ export async function benchChild(job: ChildJob): Promise<ChildResult> {
     const weights = job.runtime.endsWith('-int8') ? 'int8' : 'f32';
     const model = await loadModel(job.dir, { threads: job.threads, simd, weights });
     flops = forwardFlops(model.config) * job.batch;
-    run = () => model.forward(input, job.batch);
+    // a model without a classifier runs the same network to its embeddings
+    const n = C * H * W,
+      images = Array.from({ length: job.batch }, (_, i) => input.subarray(i * n, (i + 1) * n));
+    run = model.config.numLabels > 0 ? () => model.forward(input, job.batch) : () => model.embed(images);
   } else {
     const ort =
       job.runtime === 'ort-node'

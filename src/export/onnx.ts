@@ -5,7 +5,8 @@
  */
 
 import type { ViTConfig } from '../io/config.js';
-import { PLAIN_VIT, registerCount } from '../nn/arch.js';
+import { type Arch, PLAIN_VIT, registerCount } from '../nn/arch.js';
+import { GATES } from '../nn/ops.js';
 import { tokens } from '../nn/shape.js';
 import { type Layer, type Linear, linearWeight, type Norm, type Weights } from '../nn/weights.js';
 import type { WasmMemory } from '../runtime/memory.js';
@@ -222,8 +223,8 @@ function embeddings(gr: Graph, c: ViTConfig, w: Weights): string {
   );
 }
 
-/** One pre-norm encoder block: x + attention(ln1(x)), then + MLP(ln2(·)) with the exact erf GELU. */
-function encoderBlock(gr: Graph, D: number, l: Layer, L: string, x: string): string {
+/** One pre-norm encoder block: x + attention(ln1(x)), then + MLP(ln2(·)) with the arch's activation. */
+function encoderBlock(gr: Graph, D: number, l: Layer, L: string, x: string, act: Arch['activation']): string {
   const qkv = gr.op(
     'Transpose',
     [gr.op('Reshape', [gr.linear(gr.norm(x, l.ln1, `${L}.ln1`, D), l.qkv, `${L}.qkv`), 'shape.qkv'], `${L}.qkv5`)],
@@ -244,9 +245,27 @@ function encoderBlock(gr: Graph, D: number, l: Layer, L: string, x: string): str
   );
   x = gr.op('Add', [x, gr.linear(heads, l.proj, `${L}.proj`)], `${L}.x1`);
   const u = gr.linear(gr.norm(x, l.ln2, `${L}.ln2`, D), l.fc1, `${L}.fc1`);
-  const erf1 = gr.op('Add', [gr.op('Erf', [gr.op('Div', [u, 'sqrt2'], `${L}.u2`)], `${L}.erf`), 'one'], `${L}.erf1`);
-  const gelu = gr.op('Mul', [gr.op('Mul', [u, erf1], `${L}.ue`), 'half'], `${L}.gelu`);
-  return gr.op('Add', [x, gr.linear(gelu, l.fc2, `${L}.fc2`)], `${L}.x2`);
+  return gr.op('Add', [x, gr.linear(activation(gr, u, L, act), l.fc2, `${L}.fc2`)], `${L}.x2`);
+}
+
+/**
+ * The MLP's activation of u: the exact GELU as ½u(1 + erf(u/√2)); ReLU; the others as the sigmoid
+ * gate the kernels compute, u·σ(a·(u + c·u³)) (src/nn/ops.ts, GATES).
+ */
+function activation(gr: Graph, u: string, L: string, act: Arch['activation']): string {
+  if (act === 'gelu') {
+    const erf1 = gr.op('Add', [gr.op('Erf', [gr.op('Div', [u, 'sqrt2'], `${L}.u2`)], `${L}.erf`), 'one'], `${L}.erf1`);
+    return gr.op('Mul', [gr.op('Mul', [u, erf1], `${L}.ue`), 'half'], `${L}.gelu`);
+  }
+  if (act === 'relu') return gr.op('Relu', [u], `${L}.relu`);
+  const [a, c] = GATES[act];
+  let z = u;
+  if (c !== 0) {
+    const cube = gr.op('Mul', [gr.op('Mul', [u, u], `${L}.u2`), u], `${L}.u3`);
+    z = gr.op('Add', [u, gr.op('Mul', [cube, gr.scalar(`gate.c.${L}`, c)], `${L}.cu3`)], `${L}.inner`);
+  }
+  const s = gr.op('Sigmoid', [gr.op('Mul', [z, gr.scalar(`gate.a.${L}`, a)], `${L}.z`)], `${L}.sig`);
+  return gr.op('Mul', [u, s], `${L}.act`);
 }
 
 /**
@@ -283,17 +302,32 @@ function pooled(gr: Graph, c: ViTConfig, w: Weights, x: string): string {
 }
 
 /**
+ * The graph's output from what pooling gives, and its name and size: `logits` (the classifier, or
+ * DeiT's two heads averaged), an image tower's `image_embeds` (its projection), or a model without
+ * a head's `pooler_output` (what its embed() gives by default).
+ */
+function head(gr: Graph, c: ViTConfig, w: Weights, pooledOut: string): [string, string, number] {
+  if (w.projection) return [gr.linear(pooledOut, w.projection, 'head.proj'), 'image_embeds', c.projectionDim ?? 0];
+  if (!w.head) return [pooledOut, 'pooler_output', c.hiddenSize];
+  let logits = gr.linear(pooledOut, w.head, 'head.logits');
+  if (w.headDist) {
+    // DeiT's distilled head: the final-normed distillation token through its own head, the two averaged
+    const dist = gr.op('Gather', ['norm', 'idx.1'], 'dist.out', { axis: 1 }); // the final norm's output (cls pooling)
+    const both = gr.op('Add', [logits, gr.linear(dist, w.headDist, 'head.dist')], 'head.sum');
+    logits = gr.op('Mul', [both, 'half'], 'head.mean');
+  }
+  return [logits, 'logits', c.numLabels];
+}
+
+/**
  * Serialises the model held in `mem` as an ONNX ModelProto. With `int8`, every linear layer but the
  * patch embedding (a Conv) is dynamically quantized as onnxruntime's quantize_dynamic and
  * transformers.js's q8 models do it: DynamicQuantizeLinear on the activations (u8, per tensor),
  * MatMulInteger against int8 weights (symmetric, one scale per output channel, as `vit-wasm
- * quantize` stores them), then Cast, scale and bias in f32.
+ * quantize` stores them), then Cast, scale and bias in f32. Its output is `logits`, or for a model
+ * without a classifier what its embed() gives: `image_embeds` (an image tower) or `pooler_output`.
  */
 export function exportOnnx(c: ViTConfig, w: Weights, mem: WasmMemory, opts: { int8?: boolean } = {}): Uint8Array {
-  if (!w.head)
-    throw new Error(
-      'vit-wasm: export-onnx: this model has no classifier (an embedding model): its ONNX export is not written yet',
-    );
   const D = c.hiddenSize,
     H = c.numHeads,
     dh = D / H;
@@ -311,22 +345,18 @@ export function exportOnnx(c: ViTConfig, w: Weights, mem: WasmMemory, opts: { in
   gr.scalar('one', 1);
   gr.scalar('half', 0.5);
 
+  const arch = c.arch ?? PLAIN_VIT;
   let x = embeddings(gr, c, w);
+  if (arch.embedNorm && w.embedNorm) x = gr.norm(x, w.embedNorm, 'prenorm', D); // CLIP's pre_layrnorm
   w.layers.forEach((l, i) => {
-    x = encoderBlock(gr, D, l, `l${i}`, x);
+    x = encoderBlock(gr, D, l, `l${i}`, x, arch.activation);
   });
-  let logits = gr.linear(pooled(gr, c, w, x), w.head, 'head.logits');
-  if (w.headDist) {
-    // DeiT's distilled head: the final-normed distillation token through its own head, the two averaged
-    const dist = gr.op('Gather', ['norm', 'idx.1'], 'dist.out', { axis: 1 }); // the final norm's output (cls pooling)
-    const both = gr.op('Add', [logits, gr.linear(dist, w.headDist, 'head.dist')], 'head.sum');
-    logits = gr.op('Mul', [both, 'half'], 'head.mean');
-  }
-  gr.nodes.push(node('Identity', [logits], ['logits']));
+  const [out, name, size] = head(gr, c, w, pooled(gr, c, w, x));
+  gr.nodes.push(node('Identity', [out], [name]));
 
   for (const n of gr.nodes) gr.g.msg(1, n);
   gr.g.msg(11, valueInfo('pixel_values', ['batch', c.numChannels, ...c.imageSize]));
-  gr.g.msg(12, valueInfo('logits', ['batch', c.numLabels]));
+  gr.g.msg(12, valueInfo(name, ['batch', size]));
   return new Pb()
     .int(1, 8)
     .str(2, 'vit-wasm')

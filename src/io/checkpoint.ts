@@ -11,7 +11,7 @@ import type { WasmMemory } from '../runtime/memory.js';
 import { packedSize, packedSizeI8, packRows, packRowsI8, packRowsScaled, paddedSize } from '../runtime/pack.js';
 import type { ViTConfig } from './config.js';
 import { detectFamily, type Names, type Scheme, type SchemeSpec } from './families/index.js';
-import { configure, resolveConfig } from './model-config.js';
+import { configure, networkConfig, resolveConfig } from './model-config.js';
 import { interpolatePositions, type PositionResize } from './positions.js';
 import { type ModelFiles, readJson } from './source.js';
 import { CheckpointTensors, openTensors } from './tensors.js';
@@ -31,16 +31,23 @@ export async function loadCheckpoint(
    */
   opts: { int8?: KernelExports; imageSize?: [number, number] } = {},
 ): Promise<{ config: ViTConfig; weights: Weights; scheme: Scheme; family: string }> {
-  const raw = await readJson(files, 'config.json');
+  const full = await readJson(files, 'config.json');
   const { tensors, sources, file } = await openTensors(files);
   try {
     const names = new Set(tensors.keys());
-    const found = configure(raw, detectFamily(names, file, raw), tensors);
-    const own = resolveConfig(raw, found, tensors, file, files.limits.maxLabels);
+    const detected = detectFamily(names, file, full),
+      raw = networkConfig(full, detected.family);
+    const found = configure(raw, detected, tensors);
+    const own = { ...resolveConfig(raw, found, tensors, file, files.limits.maxLabels), raw: full };
     const config = opts.imageSize ? atSize(own, opts.imageSize, found.spec) : own;
     const n = found.names;
     // every linear weight is read in blocks of rows (weightRows); the rest whole
-    const blockRead = new Set<string>([n.patchW, n.headW, ...(n.headDistW ? [n.headDistW] : [])]);
+    const blockRead = new Set<string>([
+      n.patchW,
+      n.headW,
+      ...(n.headDistW ? [n.headDistW] : []),
+      ...(n.projection ? [n.projection] : []),
+    ]);
     const resize = found.spec.resize?.mode ?? 'bicubic';
     for (let i = 0; i < config.numLayers; i++) {
       const l = n.layer(i);
@@ -81,7 +88,7 @@ function atSize(c: ViTConfig, size: [number, number], spec: SchemeSpec): ViTConf
 }
 
 /** A tensor name a family's names must give for its arch (a family description's bug otherwise). */
-function part(name: string | undefined, what: string): string {
+function part<V>(name: V | undefined, what: string): V {
   if (name === undefined) throw new Error(`vit-wasm: internal: the family's names give no ${what}`);
   return name;
 }
@@ -104,7 +111,7 @@ class WeightLoader {
   ): Promise<Weights> {
     const { hiddenSize: D, intermediateSize: M, numLabels: NL, numChannels: C, patchSize: p } = cfg;
     const arch = cfg.arch ?? PLAIN_VIT;
-    const patch = await this.linear([n.patchW], [n.patchB], D, C * p * p, [D, C, p, p]);
+    const patch = await this.linear([n.patchW], n.patchB ? [n.patchB] : null, D, C * p * p, [D, C, p, p]);
     const cls = await this.vector(n.cls, D);
     const pos = await this.positions(cfg, n.pos, own, resize);
     const layers: Layer[] = [];
@@ -131,11 +138,20 @@ class WeightLoader {
       norm: await this.norm([n.normG, n.normB], D),
     };
     const headK = arch.pooling === 'clsMean' ? 2 * D : D;
-    if (arch.head !== 'none') weights.head = await this.linear([n.headW], [n.headB], NL, headK);
+    if (arch.head === 'linear' || arch.head === 'distilled')
+      weights.head = await this.linear([n.headW], [n.headB], NL, headK);
     // DeiT: the distillation token, and the head on it where the arch has one
     if (arch.prefix.includes('dist')) weights.dist = await this.vector(part(n.dist, 'distillation token'), D);
     const regs = registerCount(arch);
     if (regs) weights.registers = await this.vector(part(n.registers, 'register tokens'), regs * D, [regs, D]);
+    if (arch.embedNorm) weights.embedNorm = await this.norm(part(n.embedNorm, 'pre-norm'), D);
+    if (arch.head === 'projection')
+      weights.projection = await this.linear(
+        [part(n.projection, 'projection')],
+        null,
+        part(cfg.projectionDim, 'projection size'),
+        D,
+      );
     if (arch.head === 'distilled')
       weights.headDist = await this.linear(
         [part(n.headDistW, 'distillation head')],

@@ -6,7 +6,7 @@
 import { type Arch, positionedPrefix } from '../nn/arch.js';
 import { overLimit } from '../platform/limits.js';
 import type { ViTConfig } from './config.js';
-import type { Family, Names, SchemeSpec } from './families/index.js';
+import { type Family, HIDDEN_ACT, type Names, type SchemeSpec } from './families/index.js';
 import { intField, sizeField } from './json.js';
 import type { TensorInfo } from './safetensors.js';
 
@@ -36,8 +36,10 @@ export function configure(
   checkConfigRules(raw, found);
   const args = timmArgs(raw);
   const read = (field: string) => raw[field] ?? args[field] ?? undefined;
-  const set = found.spec.configure?.(read, found.family.arch, found.names, (name) => tensors.get(name)?.shape);
-  let arch = set?.arch ?? found.family.arch;
+  // the activation hidden_act names; a scheme's configure may say otherwise (timm's act_layer)
+  const named = { ...found.family.arch, activation: activationOf(raw, found.family) };
+  const set = found.spec.configure?.(read, named, found.names, (name) => tensors.get(name)?.shape);
+  let arch = set?.arch ?? named;
   // no classifier (Hugging Face's ViTModel, timm's num_classes=0): a model for embeddings
   if (!tensors.has(found.names.headW) && !tensors.has(found.names.headB) && arch.head === 'linear')
     arch = { ...arch, head: 'none' };
@@ -57,7 +59,7 @@ interface WeightDims {
 
 /** Reads the shape off the tensors: a missing or malformed one is named. */
 function weightDims(n: Names, t: Map<string, TensorInfo>, file: string, maxLabels: number, arch: Arch): WeightDims {
-  const headless = arch.head === 'none';
+  const headless = arch.head === 'none' || arch.head === 'projection';
   const need = (name: string): TensorInfo => {
     const x = t.get(name);
     if (!x) throw new Error(`vit-wasm: ${file}: missing tensor '${name}'`);
@@ -254,13 +256,18 @@ function imageSizeOf(
   return imageSize;
 }
 
-/** hidden_act must name the family's activation; layer_norm_eps (the scheme's default when absent) must be > 0. */
-function activationAndEps(raw: Record<string, unknown>, { family, spec }: Found): number {
-  const act = raw.hidden_act ?? family.activationNames[0];
-  if (typeof act !== 'string' || !family.activationNames.includes(act))
+/** The activation hidden_act names (the family's default when absent), or an Error naming the field. */
+function activationOf(raw: Record<string, unknown>, family: Family): Arch['activation'] {
+  const act = raw.hidden_act ?? family.defaultHiddenAct;
+  if (typeof act !== 'string' || !Object.hasOwn(HIDDEN_ACT, act))
     throw new Error(
-      `vit-wasm: ${CF}: hidden_act ${JSON.stringify(act)} is not supported; vit-wasm implements the exact erf GELU ('gelu')`,
+      `vit-wasm: ${CF}: hidden_act ${JSON.stringify(act)} is not supported; vit-wasm computes ${Object.keys(HIDDEN_ACT).join(', ')}`,
     );
+  return HIDDEN_ACT[act];
+}
+
+/** layer_norm_eps (the scheme's default when absent) must be > 0. */
+function epsOf(raw: Record<string, unknown>, { spec }: Found): number {
   const eps = raw.layer_norm_eps ?? spec.layerNormEps;
   // > 0: with eps 0 a constant row (a blank image patch) divides by zero
   if (typeof eps !== 'number' || !(eps > 0) || !Number.isFinite(eps))
@@ -304,6 +311,33 @@ function labelsOf(raw: Record<string, unknown>, NL: number, headW: string, file:
   return labels;
 }
 
+/** An image tower's embedding size: its projection's rows, (P, D); projection_dim must agree. */
+function projectionDimOf(raw: Record<string, unknown>, n: Names, t: Map<string, TensorInfo>, file: string, D: number) {
+  const name = n.projection ?? '',
+    shape = t.get(name)?.shape;
+  if (!shape) throw new Error(`vit-wasm: ${file}: missing tensor '${name}'`);
+  if (shape.length !== 2 || shape[1] !== D || !(shape[0] >= 1) || shape[0] > 65536)
+    throw new Error(
+      `vit-wasm: ${file}: tensor '${name}' has shape [${shape}], expected [projection_dim (1 to 65536), ${D}]`,
+    );
+  const said = intField(raw, 'projection_dim', CF);
+  if (said !== undefined && said !== shape[0])
+    throw new Error(`vit-wasm: ${CF} says projection_dim=${said}, but ${file} tensor '${name}' has shape [${shape}]`);
+  return shape[0];
+}
+
+/**
+ * The part of config.json the network's fields are in: a CLIPModel's `vision_config` (with the
+ * top level's projection_dim), or the whole of it.
+ */
+export function networkConfig(raw: Record<string, unknown>, family: Family): Record<string, unknown> {
+  const sub = family.subConfig ? raw[family.subConfig] : undefined;
+  if (sub === undefined || sub === null) return raw;
+  if (typeof sub !== 'object' || Array.isArray(sub))
+    throw new Error(`vit-wasm: ${CF}: ${family.subConfig} must be an object, got ${JSON.stringify(sub).slice(0, 80)}`);
+  return { projection_dim: raw.projection_dim, ...(sub as Record<string, unknown>) };
+}
+
 /** Reconciles config.json with the tensor shapes of a checkpoint recognised as `found`. */
 export function resolveConfig(
   raw: Record<string, unknown>,
@@ -313,12 +347,12 @@ export function resolveConfig(
   maxLabels: number,
 ): ViTConfig {
   const n = found.names,
-    headless = found.arch.head === 'none',
+    headless = found.arch.head === 'none' || found.arch.head === 'projection',
     w = weightDims(n, t, file, maxLabels, found.arch);
   checkAgreement(raw, w, n, t, file);
   const numHeads = headsOf(raw, w.D);
   const imageSize = imageSizeOf(raw, w, found.arch, n.pos, t, file);
-  const layerNormEps = activationAndEps(raw, found);
+  const layerNormEps = epsOf(raw, found);
   return {
     hiddenSize: w.D,
     numLayers: w.L,
@@ -330,6 +364,7 @@ export function resolveConfig(
     numLabels: w.NL,
     layerNormEps,
     arch: found.arch,
+    ...(found.arch.head === 'projection' ? { projectionDim: projectionDimOf(raw, n, t, file, w.D) } : {}),
     qkvBias: qkvBiasOf(raw, n, t, file),
     labels: headless ? [] : labelsOf(raw, w.NL, n.headW, file),
     raw,

@@ -41,7 +41,7 @@ export class ViTModel {
   readonly preprocessing: PreprocessConfig;
   /** Checkpoint naming scheme the weights were read in. */
   readonly scheme: Scheme;
-  /** The ViT family the checkpoint was recognised as (src/io/families/): `vit`, `deit` or `dinov2`. */
+  /** The ViT family the checkpoint was recognised as (src/io/families/): `vit`, `deit`, `dinov2` or `clip`. */
   readonly family: string;
   /** Kernel build in use. */
   readonly simd: SimdFlavor;
@@ -164,9 +164,14 @@ export class ViTModel {
 
   /** Refuses, naming `what`, a call that needs logits on a model without a classifier. */
   private needClassifier(what: string): void {
-    if ((this.config.arch ?? PLAIN_VIT).head === 'none')
+    const head = (this.config.arch ?? PLAIN_VIT).head;
+    if (head === 'none')
       throw new Error(
         `vit-wasm: ${what}: this model has no classifier (a ViTModel, or timm's num_classes=0: weights for embeddings): use model.embed(images)`,
+      );
+    if (head === 'projection')
+      throw new Error(
+        `vit-wasm: ${what}: this model is an image tower (CLIP's vision side): it has no classifier; model.embed(images) gives its image embeddings`,
       );
   }
 
@@ -254,22 +259,25 @@ export class ViTModel {
   }
 
   /**
-   * Image embeddings for similarity search, one row of D floats per image. By default what the
-   * family's pooler gives: the final-normed cls token (ViT, DeiT, DINOv2's pooler output, also for
-   * a Dinov2ForImageClassification, whose head reads it beside the mean), or for a model that pools
+   * Image embeddings for similarity search, one row per image. By default what the family's pooler
+   * gives: an image tower's projected embedding (CLIP's image_embeds, projectionDim floats); else
+   * D floats: the final-normed cls token (ViT, DeiT, CLIP's pooler output, DINOv2's, also for a
+   * Dinov2ForImageClassification, whose head reads it beside the mean), or for a model that pools
    * the mean of its patch tokens (timm's global_pool='avg') that mean, normed. `pooling` asks for
-   * one: `'cls'`, the final-normed cls token; `'mean'`, the mean of the patch tokens (register and
-   * distillation tokens left out) as the model norms them (after its final layernorm, or for a
-   * model with fc_norm its pooled norm). Compare them with cosine similarity.
+   * one of D floats: `'cls'`, the final-normed cls token; `'mean'`, the mean of the patch tokens
+   * (register and distillation tokens left out) as the model norms them (after its final
+   * layernorm, or for a model with fc_norm its pooled norm). Compare them with cosine similarity.
    * @param images images, or their preprocessed pixels (C, H, W) as Float32Arrays
-   * @returns (images, D)
+   * @returns (images, projectionDim) or (images, D)
    */
   async embed(
     images: ImageInput | Float32Array | (ImageInput | Float32Array)[],
     opts: { pooling?: 'cls' | 'mean' } = {},
   ): Promise<Float32Array> {
-    const own = (this.config.arch ?? PLAIN_VIT).pooling,
-      pooling = opts.pooling ?? (own === 'clsMean' ? 'cls' : own);
+    const arch = this.config.arch ?? PLAIN_VIT,
+      own = arch.pooling,
+      pooling = opts.pooling ?? (own === 'clsMean' ? 'cls' : own),
+      projected = opts.pooling === undefined && arch.head === 'projection';
     if (pooling !== 'cls' && pooling !== 'mean')
       throw new Error(`vit-wasm: embed: pooling must be 'cls' or 'mean', got ${JSON.stringify(pooling)}`);
     if (pooling === 'cls' && own === 'mean' && this.config.arch?.finalNorm === 'pooled')
@@ -289,8 +297,10 @@ export class ViTModel {
       mem.f32(a.pixels, pixels.length).set(pixels);
       await this.run(a);
       const { T } = tokens(this.config);
-      const out =
-        own === 'clsMean'
+      const P = this.config.projectionDim ?? 0;
+      const out = projected
+        ? mem.f32(a.projected!, B * P).slice() // an image tower's embedding (kept: head 'projection')
+        : own === 'clsMean'
           ? halves(mem.f32(a.cls, B * 2 * D), B, D, pooling === 'cls' ? 0 : 1) // the head's input: [cls; mean] per image
           : pooling === own
             ? mem.f32(a.cls, B * D).slice() // what the head reads

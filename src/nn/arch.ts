@@ -29,8 +29,16 @@ export interface Arch {
   layerScale: boolean;
   /** Layernorm before attention and before the MLP, inside the residual branches (pre-norm), and once after the last block. */
   norms: 'pre';
-  /** The MLP's activation: `gelu`, the exact erf GELU. */
-  activation: 'gelu';
+  /**
+   * A layernorm on the tokens before the first block (CLIP's pre_layrnorm, timm's norm_pre with
+   * pre_norm=True), after the position embeddings.
+   */
+  embedNorm: boolean;
+  /**
+   * The MLP's activation: `gelu`, the exact erf GELU; `geluTanh`, its tanh approximation
+   * (gelu_new, gelu_pytorch_tanh: SigLIP); `quickGelu`, x·σ(1.702x) (CLIP); `silu`; `relu`.
+   */
+  activation: 'gelu' | 'geluTanh' | 'quickGelu' | 'silu' | 'relu';
   /**
    * What the head reads: `cls`, the class token; or `mean`, the mean of the patch tokens (the
    * prefix tokens left out, as timm's global_pool='avg'); or `clsMean`, the two side by side
@@ -47,9 +55,10 @@ export interface Arch {
    * The head: `linear`, one linear layer to the labels on what pooling gives; or `distilled`
    * (DeiT with its teacher's head), the mean of that and a second linear layer on the final-normed
    * distillation token; or `none`: no classifier (Hugging Face's ViTModel, timm's num_classes=0),
-   * a model for embeddings.
+   * a model for embeddings; or `projection`, a linear map without bias of what pooling gives to
+   * an embedding space shared with a text tower (CLIP's visual_projection): an image tower.
    */
-  head: 'linear' | 'distilled' | 'none';
+  head: 'linear' | 'distilled' | 'none' | 'projection';
 }
 
 /** A token before the patches: the class token, DeiT's distillation token, or a register token. */
@@ -64,6 +73,7 @@ export const PLAIN_VIT: Readonly<Arch> = Object.freeze({
   positions: 'all',
   layerScale: false,
   norms: 'pre',
+  embedNorm: false,
   activation: 'gelu',
   pooling: 'cls',
   finalNorm: 'tokens',
@@ -80,10 +90,11 @@ export function checkArch(arch: Arch): Arch {
     positions: ['all', 'notRegisters', 'patches'],
     layerScale: [true, false],
     norms: ['pre'],
-    activation: ['gelu'],
+    embedNorm: [true, false],
+    activation: ['gelu', 'geluTanh', 'quickGelu', 'silu', 'relu'],
     pooling: ['cls', 'mean', 'clsMean'],
     finalNorm: ['tokens', 'pooled'],
-    head: ['linear', 'distilled', 'none'],
+    head: ['linear', 'distilled', 'none', 'projection'],
   };
   for (const key of Object.keys(known) as (keyof Arch)[]) {
     const v = key === 'prefix' ? JSON.stringify(arch[key]) : arch[key];
@@ -131,10 +142,12 @@ export function positionedPrefix(arch: Arch): number {
 /** What of `arch` the backward does not compute yet, or null: training refuses it by name. */
 export function untrainable(arch: Arch): string | null {
   if (arch.pooling !== 'cls') return `${arch.pooling} pooling`;
+  if (arch.activation !== 'gelu') return `the ${arch.activation} activation`;
   if (arch.prefix.includes('dist')) return 'a distillation token';
   if (arch.prefix.includes('reg')) return 'register tokens';
   if (arch.positions !== 'all') return 'position embeddings on some tokens only';
   if (arch.layerScale) return 'LayerScale';
-  if (arch.head === 'none') return 'no classifier';
+  if (arch.head === 'none' || arch.head === 'projection') return 'no classifier';
+  if (arch.embedNorm) return 'a layernorm before the first block';
   return null;
 }

@@ -8,12 +8,24 @@
  */
 
 import { EPI, type Epilogue, KERNELS } from '../runtime/kernels.js';
+import type { Arch } from './arch.js';
 import type { Quant } from './plan.js';
 import { meanOfTokens } from './trace.js';
 import type { Int8Linear, Linear, LinearGrad, Norm, TrainableLinear } from './weights.js';
 import { CHUNKS_PER_WORKER, Work } from './work.js';
 
 export type { ExecOptions } from './work.js';
+
+/**
+ * The activations that are a sigmoid gate x·σ(a·(x + c·x³)) (assembly/activation.ts), as [a, c]:
+ * quick GELU is CLIP's x·σ(1.702x); the tanh GELU ½x(1 + tanh(√(2/π)(x + 0.044715x³))) is
+ * x·σ(2√(2/π)(x + 0.044715x³)); SiLU is x·σ(x).
+ */
+export const GATES = {
+  quickGelu: [1.702, 0],
+  geluTanh: [2 * Math.sqrt(2 / Math.PI), 0.044715],
+  silu: [1, 0],
+} as const satisfies Record<Exclude<Arch['activation'], 'gelu' | 'relu'>, readonly [number, number]>;
 
 /** How a linear layer runs: its epilogue, its input's row stride, where int8 layers quantize their input. */
 export interface LinearOptions {
@@ -132,14 +144,36 @@ export class Exec extends Work {
     this.linear(x, l, xout, R, { epi: EPI.ADD, quant });
   }
 
-  /** y (R, N) = GELU(x (R, K) · Wᵀ + b): fused in the GEMM epilogue, or with `u` (R, N) the pre-activation kept there first. */
-  linearGelu(x: number, l: Linear, y: number, R: number, { u, quant }: { u?: number; quant?: Quant } = {}): void {
-    if (u === undefined) {
+  /**
+   * y (R, N) = act(x (R, K) · Wᵀ + b). The exact GELU is fused in the GEMM epilogue; the others
+   * (assembly/activation.ts) run over the GEMM's output in place, in chunks. With `u` (R, N) the
+   * pre-activation is kept there first (training, inspection).
+   */
+  linearAct(
+    x: number,
+    l: Linear,
+    y: number,
+    R: number,
+    act: Arch['activation'],
+    { u, quant }: { u?: number; quant?: Quant } = {},
+  ): void {
+    if (act === 'gelu' && u === undefined) {
       this.linear(x, l, y, R, { epi: EPI.GELU, quant });
       return;
     }
-    this.linear(x, l, u, R, { quant });
-    this.elementwise(R * l.N, (i0, i1) => this.k.gelu(u + i0 * 4, y + i0 * 4, i1 - i0));
+    const pre = u ?? y;
+    this.linear(x, l, pre, R, { quant });
+    this.elementwise(R * l.N, (i0, i1) => this.activate(act, pre + i0 * 4, y + i0 * 4, i1 - i0));
+  }
+
+  /** y (n) = act(x (n)), in place allowed. */
+  private activate(act: Arch['activation'], x: number, y: number, n: number): void {
+    if (act === 'gelu') this.k.gelu(x, y, n);
+    else if (act === 'relu') this.k.act_relu(x, y, n);
+    else {
+      const [a, c] = GATES[act];
+      this.k.act_gate(x, y, n, a, c);
+    }
   }
 
   /**

@@ -54,6 +54,8 @@ export interface Activations<Lyr extends LayerActivations = LayerActivations> {
   /** The distilled head only: the final-normed distillation tokens (B, D) and their head's logits (B, L). */
   distilled?: { token: number; logits: number };
   logits: number; // (B, L)
+  /** An image tower only (Arch.head 'projection'): the projected embeddings (B, projectionDim). */
+  projected?: number;
   kt: number; // (B, H, ⌈T/8⌉, dh, 8) Kᵀ panels per head (scratch)
   scratch: number[]; // per worker (4, T8): four rows of attention scores, T8 = T rounded up to 8
   /** int8 weights only: where a linear layer's input rows are quantized (see Exec.linear). */
@@ -88,6 +90,13 @@ function poolPlan(alloc: Alloc, c: ViTShape, B: number, tokensAt?: number): Acti
 /** Floats per image of what the head reads: D, or 2D for the cls token and the mean side by side. */
 export function headInput(c: ViTShape): number {
   return (c.arch ?? PLAIN_VIT).pooling === 'clsMean' ? 2 * c.hiddenSize : c.hiddenSize;
+}
+
+/** An image tower's projected embeddings (none for other heads). */
+function projectedPlan(alloc: Alloc, c: ViTShape, B: number): number | undefined {
+  if ((c.arch ?? PLAIN_VIT).head !== 'projection') return undefined;
+  if (!c.projectionDim) throw new Error('vit-wasm: internal: an image tower without its projectionDim');
+  return alloc(B * c.projectionDim);
 }
 
 /** The distilled head's buffers (none for one head). */
@@ -168,6 +177,7 @@ export function inferencePlan(
     pool: poolPlan(alloc, c, B, h),
     distilled: distilledPlan(alloc, c, B),
     logits: alloc(B * c.numLabels),
+    projected: projectedPlan(alloc, c, B),
     kt: alloc(B * D * T8),
     scratch: Array.from({ length: workers }, () => alloc(4 * T8)),
     quant: int8 ? quantPlan(alloc, c, BT) : undefined,
@@ -237,6 +247,7 @@ function keptPlan(
     pool: poolPlan(alloc, c, B),
     distilled: distilledPlan(alloc, c, B),
     logits: alloc(B * c.numLabels),
+    projected: projectedPlan(alloc, c, B),
     kt: alloc(B * D * T8),
     scratch: Array.from({ length: workers }, () => alloc(4 * T8)),
     quant: int8 ? quantPlan(alloc, c, BT) : undefined,

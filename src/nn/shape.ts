@@ -17,6 +17,8 @@ export interface ViTShape {
   intermediateSize: number;
   numLabels: number;
   layerNormEps: number;
+  /** The size of the embedding an image tower's projection gives (Arch.head 'projection'). */
+  projectionDim?: number;
   /** The family's arithmetic (src/nn/arch.ts). Default: the plain ViT. */
   arch?: Arch;
 }

@@ -23,10 +23,12 @@ export function vitForward(ex: Exec, c: ViTShape, w: Weights, a: Activations): v
     D = c.hiddenSize,
     eps = c.layerNormEps;
   const { Np, T } = tokens(c),
-    BT = B * T;
+    BT = B * T,
+    arch = c.arch ?? PLAIN_VIT;
   ex.patchify(a.pixels, a.patches, B, c.numChannels, Hpx, Wpx, p); // image → p×p patches, flattened
   ex.linear(a.patches, w.patch, a.pe, B * Np, { quant }); // linear patch embedding
   ex.embedTokens(a.pe, prefixRows(c, w), w.pos, a.tokens, B, T, D); // prepend cls (and dist or registers), add position embeddings
+  if (arch.embedNorm) ex.layernorm(a.tokens, need(w.embedNorm, 'pre-norm'), a.tokens, BT, D, eps); // CLIP: a layernorm before the blocks, in place
   w.layers.forEach((l, i) => {
     const s = a.layers[i];
     ex.layernorm(s.xin, l.ln1, s.h1, BT, D, eps); // pre-norm
@@ -34,11 +36,12 @@ export function vitForward(ex: Exec, c: ViTShape, w: Weights, a: Activations): v
     ex.attention(s.qkv, a.kt, s.att, B, T, D, c.numHeads, s.probs); // softmax(QKᵀ/√dh)·V per head, concatenated
     ex.residual(s.att, l.proj, s.xin, s.xmid, BT, { sep: s.proj, quant }); // output projection + residual
     ex.layernorm(s.xmid, l.ln2, s.h2, BT, D, eps);
-    ex.linearGelu(s.h2, l.fc1, s.act, BT, { u: s.u, quant }); // MLP up, exact GELU
+    ex.linearAct(s.h2, l.fc1, s.act, BT, arch.activation, { u: s.u, quant }); // MLP up, its activation
     ex.residual(s.act, l.fc2, s.xmid, s.xout, BT, { sep: s.mlpOut, quant }); // MLP down + residual
   });
   pool(ex, c, w, a); // what the head reads: the final-normed cls token, or the mean of the patch tokens
   if (w.head) ex.linear(a.cls, w.head, a.logits, B, { quant }); // classifier → logits (none: an embedding model)
+  if (a.projected !== undefined) ex.linear(a.cls, need(w.projection, 'projection'), a.projected, B, { quant }); // an image tower: its embedding
   if (a.distilled) {
     // DeiT with its teacher's head: the distillation token, normed, through its own head; the two averaged
     const { token, logits } = a.distilled;

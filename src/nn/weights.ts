@@ -76,6 +76,8 @@ export interface Weights<L = Linear> {
   dist?: number; // (D) the distillation token (DeiT: Arch.prefix ['cls', 'dist'])
   registers?: number; // (n, D) the register tokens (Arch.prefix ['cls', 'reg' × n])
   headDist?: L; // (numLabels, D) the distillation head (Arch.head 'distilled')
+  embedNorm?: Norm; // the layernorm before the first block (Arch.embedNorm)
+  projection?: L; // (projectionDim, D) an image tower's projection, zero bias (Arch.head 'projection')
 }
 
 /** Gradients of the parameters, laid out as {@link Weights}. */

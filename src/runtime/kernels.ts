@@ -37,6 +37,8 @@ type Layernorm = (
   eps: number,
 ) => void;
 type Unary = (x: Ptr, y: Ptr, n: number) => void;
+/** y = x·σ(a·(x + c·x³)) (assembly/activation.ts). */
+type Gate = (x: Ptr, y: Ptr, n: number, a: number, c: number) => void;
 type SoftmaxRows = (x: Ptr, ld: number, rows: number, n: number) => void;
 type AttentionHead = (
   qkv: Ptr,
@@ -132,6 +134,10 @@ export interface KernelExports {
   layernorm_ref: Layernorm;
   gelu: Unary;
   gelu_ref: Unary;
+  act_gate: Gate;
+  act_gate_ref: Gate;
+  act_relu: Unary;
+  act_relu_ref: Unary;
   softmax_rows: SoftmaxRows;
   softmax_rows_ref: SoftmaxRows;
   attention_pack_kt: (qkv: Ptr, kt: Ptr, T: number, D: number, dh: number, h: number) => void;
@@ -212,6 +218,10 @@ export const KERNEL_ARITY = {
   layernorm_bwd_ref: 10,
   gelu: 3,
   gelu_ref: 3,
+  act_gate: 5,
+  act_gate_ref: 5,
+  act_relu: 3,
+  act_relu_ref: 3,
   gelu_bwd: 4,
   gelu_bwd_ref: 4,
   softmax_rows: 4,
@@ -246,6 +256,9 @@ export const KERNELS = {
   quantizeWeights: { kernel: 'quantize_pack_weights_i8', ref: null, tile: [1, 4], fma: false },
   layernorm: { kernel: 'layernorm', ref: 'layernorm_ref', tile: [1, 4], fma: false },
   gelu: { kernel: 'gelu', ref: 'gelu_ref', tile: [1, 4], fma: false },
+  // the MLP's other activations (quick GELU, tanh GELU, SiLU as one sigmoid gate; ReLU)
+  actGate: { kernel: 'act_gate', ref: 'act_gate_ref', tile: [1, 4], fma: false },
+  actRelu: { kernel: 'act_relu', ref: 'act_relu_ref', tile: [1, 4], fma: false },
   softmax: { kernel: 'softmax_rows', ref: 'softmax_rows_ref', tile: [1, 4], fma: false },
   attention: { kernel: 'attention_head', ref: 'attention_head_ref', tile: [4, 8], fma: true }, // 4 query rows × 8 keys
   attentionPackKt: { kernel: 'attention_pack_kt', ref: null, tile: [1, 8], fma: false }, // a copy: tested against a JS transpose

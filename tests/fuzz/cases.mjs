@@ -437,6 +437,8 @@ const FAMILY_FIXTURES = [
   'timm-variants/h40-timm-reg-avg',
   'timm-variants/h33-timm-deit3',
   'timm-variants/h48-timm-reg-token',
+  'clip/h40-clip',
+  'clip/h48-clip-vision-proj',
 ];
 const FAMILY_KEYS = [
   'num_register_tokens',
@@ -449,10 +451,13 @@ const FAMILY_KEYS = [
   'init_values',
   'class_token',
   'global_pool',
+  'vision_config',
+  'projection_dim',
+  'hidden_act',
 ];
 // the tensors the families add: registers, LayerScale, positions, the 2D classifier
 const FAMILY_TENSORS =
-  /register_tokens|reg_token|layer_scale|ls[12]\.gamma|position_embeddings|pos_embed|classifier\.weight|head\.weight/;
+  /register_tokens|reg_token|layer_scale|ls[12]\.gamma|position_embeddings|pos_embed|classifier\.weight|head\.weight|visual_projection|pre_layrnorm|position_embedding\.weight|class_embedding/;
 
 /**
  * A DINOv2 or timm-variant checkpoint with hostile config fields (top level or model_args), shapes of

@@ -39,7 +39,7 @@ const DEIT_CONFIG_RULES = VIT_CONFIG_RULES.map(({ alsoIn: _, ...rule }) => rule)
 export const DEIT: Family = {
   name: 'deit',
   arch: DEIT_ARCH,
-  activationNames: ['gelu', 'gelu_python'],
+  defaultHiddenAct: 'gelu',
   configRules: DEIT_CONFIG_RULES,
   // a DeiT's own tokens and heads are read; the rest of the ViT's relatives are still foreign
   foreignTensors: VIT_FOREIGN_TENSORS.filter(([, feature]) => !feature.startsWith('a distillation token')),

@@ -139,7 +139,7 @@ function spec(registers: boolean): SchemeSpec {
 export const DINOV2: Family = {
   name: 'dinov2',
   arch: DINOV2_ARCH,
-  activationNames: ['gelu', 'gelu_python'],
+  defaultHiddenAct: 'gelu',
   configRules: DINOV2_CONFIG_RULES,
   // its own LayerScale and registers are read; the rest of the ViT's relatives are still foreign
   foreignTensors: VIT_FOREIGN_TENSORS.filter(

@@ -13,7 +13,12 @@ export type Scheme = 'hf' | 'timm' | 'torchvision';
 /** Checkpoint key names of the model's parameters under one scheme (layer i's from `layer(i)`). */
 export interface Names {
   patchW: string;
-  patchB: string;
+  /** The patch embedding's bias; absent where it has none (CLIP). */
+  patchB?: string;
+  /** The layernorm before the first block (Arch.embedNorm: CLIP's pre_layrnorm). */
+  embedNorm?: [string, string];
+  /** An image tower's projection (Arch.head 'projection': CLIP's visual_projection), (P, D) without bias. */
+  projection?: string;
   cls: string;
   pos: string;
   normG: string;
@@ -104,8 +109,13 @@ export interface Family {
   name: string;
   arch: Arch;
   schemes: SchemeSpec[];
-  /** config.json `hidden_act` values that name the arch's activation. */
-  activationNames: string[];
+  /** config.json's `hidden_act` when it has none: the family's library's default (HIDDEN_ACT names). */
+  defaultHiddenAct: string;
+  /**
+   * Where the network's fields sit in config.json when not at its top level: a CLIPModel's are
+   * under `vision_config` (its text tower's under text_config).
+   */
+  subConfig?: string;
   /** Fields whose other values ask for arithmetic this family does not compute. */
   configRules: readonly ConfigRule[];
   /**
@@ -114,3 +124,31 @@ export interface Family {
    */
   foreignTensors: readonly [RegExp, string][];
 }
+
+/**
+ * config.json `hidden_act` names (transformers' ACT2FN) of the activations vit-wasm computes. The
+ * tanh forms are one function: gelu_new, gelu_pytorch_tanh, gelu_fast and gelu_accurate all
+ * compute ½x(1 + tanh(√(2/π)(x + 0.044715x³))).
+ */
+export const HIDDEN_ACT: Readonly<Record<string, Arch['activation']>> = {
+  gelu: 'gelu',
+  gelu_python: 'gelu',
+  gelu_new: 'geluTanh',
+  gelu_pytorch_tanh: 'geluTanh',
+  gelu_fast: 'geluTanh',
+  gelu_accurate: 'geluTanh',
+  quick_gelu: 'quickGelu',
+  silu: 'silu',
+  swish: 'silu',
+  relu: 'relu',
+};
+
+/** timm's `act_layer` names of the activations vit-wasm computes. */
+export const TIMM_ACT: Readonly<Record<string, Arch['activation']>> = {
+  gelu: 'gelu',
+  gelu_tanh: 'geluTanh',
+  quick_gelu: 'quickGelu',
+  silu: 'silu',
+  swish: 'silu',
+  relu: 'relu',
+};

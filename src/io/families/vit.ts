@@ -6,7 +6,7 @@
  */
 import { type Arch, MAX_REGISTERS, PLAIN_VIT } from '../../nn/arch.js';
 import { tokens, type ViTShape } from '../../nn/shape.js';
-import type { ConfigRule, Family, Names } from './family.js';
+import { type ConfigRule, type Family, type Names, TIMM_ACT } from './family.js';
 
 /** Hugging Face's interpolate_pos_encoding (ViT, DeiT, DINOv2): bicubic, from a square grid. */
 export const HF_RESIZE = { mode: 'bicubic', squareGrid: true } as const;
@@ -15,7 +15,7 @@ export const TIMM_RESIZE = { mode: 'bicubicAntialias', squareGrid: false } as co
 
 export const wb = (p: string): [string, string] => [`${p}.weight`, `${p}.bias`];
 
-export function hfNames(P: string): Names {
+export function hfNames(P: string): Names & { patchB: string } {
   return {
     patchW: `${P}embeddings.patch_embeddings.projection.weight`,
     patchB: `${P}embeddings.patch_embeddings.projection.bias`,
@@ -147,7 +147,12 @@ export const VIT_CONFIG_RULES: readonly ConfigRule[] = [
   { field: 'proj_bias', computed: [true], feature: 'projections without a bias' },
   { field: 'pos_embed', computed: ['learn'], feature: 'position embeddings other than learned ones' },
   { field: 'pool_include_prefix', computed: [false], feature: 'pooling over the prefix tokens too' },
-  { field: 'act_layer', computed: ['gelu'], feature: 'an MLP activation other than the exact GELU' },
+  {
+    field: 'act_layer',
+    computed: ['gelu'],
+    alsoIn: { timm: 'any' },
+    feature: 'an MLP activation other than the exact GELU',
+  },
   { field: 'norm_layer', computed: ['layernorm'], feature: 'a norm other than LayerNorm' },
   { field: 'embed_norm_layer', computed: [], feature: 'a norm after the patch embedding' },
 ];
@@ -200,6 +205,11 @@ function timmConfigure(
   shape: (name: string) => readonly number[] | undefined,
 ): { arch: Arch; names: Names } {
   const pooled = timmPooling(read, arch, names);
+  const act = read('act_layer');
+  if (act !== undefined && act !== null && (typeof act !== 'string' || !Object.hasOwn(TIMM_ACT, act)))
+    throw new Error(
+      `vit-wasm: config.json: act_layer ${JSON.stringify(act)} is not supported; vit-wasm computes ${Object.keys(TIMM_ACT).join(', ')}`,
+    );
   const layerScale = shape('blocks.0.ls1.gamma') !== undefined,
     initValues = read('init_values');
   if (initValues !== undefined && initValues !== null && !layerScale)
@@ -223,6 +233,7 @@ function timmConfigure(
       prefix: ['cls', ...Array<'reg'>(n).fill('reg')],
       positions: read('no_embed_class') === true ? 'patches' : 'all',
       layerScale,
+      ...(typeof act === 'string' ? { activation: TIMM_ACT[act] } : {}),
     },
     names: {
       ...pooled.names,
@@ -238,7 +249,7 @@ function timmConfigure(
 export const VIT: Family = {
   name: 'vit',
   arch: PLAIN_VIT,
-  activationNames: ['gelu', 'gelu_python'],
+  defaultHiddenAct: 'gelu',
   configRules: VIT_CONFIG_RULES,
   foreignTensors: VIT_FOREIGN_TENSORS,
   schemes: [
