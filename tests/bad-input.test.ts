@@ -506,7 +506,7 @@ describe('config and weights', () => {
     [
       'preprocessor with bad size',
       () => ({ ...fixtureFiles('h40-hf'), 'preprocessor_config.json': '{"size": {"height": 224, "width": 224}}' }),
-      /preprocessor_config\.json: size 224x224 differs from the model's image_size 20x25/,
+      /preprocessor_config\.json: images come out at 224x224 \(size\), but the model's image_size is 20x25/,
     ],
     [
       'preprocessor with bad resample',

@@ -195,3 +195,30 @@ describe('hostile DINOv2 checkpoints are refused by name', () => {
     await m.dispose();
   });
 });
+
+test("a DINOv2 directory with its BiT processor runs at the processor's crop, as Dinov2Model does", async () => {
+  const f = files('h40-dinov2');
+  f['preprocessor_config.json'] = JSON.stringify({
+    image_processor_type: 'BitImageProcessor',
+    size: { shortest_edge: 23 },
+    resample: 3,
+    do_center_crop: true,
+    crop_size: { height: 20, width: 20 },
+    image_mean: [0.485, 0.456, 0.406],
+    image_std: [0.229, 0.224, 0.225],
+  });
+  const m = await loadModel(f, { threads: 1 });
+  expect(m.config.imageSize).toEqual([20, 20]); // the checkpoint's 25 px positions, resized to the crop
+  expect(m.preprocessing.size).toEqual([20, 20]);
+  const photo = path.join(FIXTURES, 'images', 'chelsea.png');
+  const pixels = await m.pixels(photo);
+  expect(pixels.length).toBe(3 * 20 * 20);
+  // the same run as the fixture's at 20x20 (checked against PyTorch above) on the processed photo
+  const at20 = await loadModel(path.join(DIR, 'h40-dinov2'), { threads: 1, imageSize: 20 });
+  expect(await m.embed(photo)).toEqual(await at20.embed(pixels));
+  // asked for another size, the crop follows it and the resize before it scales alike
+  const at30 = await loadModel(f, { threads: 1, imageSize: 30 });
+  expect(at30.preprocessing.size).toEqual([30, 30]);
+  expect(at30.preprocessing.resizeTo).toEqual({ shortestEdge: 35 });
+  await Promise.all([m.dispose(), at20.dispose(), at30.dispose()]);
+});

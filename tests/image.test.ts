@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, test } from 'vitest';
+import { parsePreprocess, type ViTConfig } from '../src/io/config.js';
 import { decodeImage } from '../src/io/image/decode.js';
 import { convertChannels, resampleFilter, resize } from '../src/io/image/pillow.js';
 import { preprocess } from '../src/io/image/preprocess.js';
@@ -75,4 +76,45 @@ describe('preprocessing matches Pillow', () => {
       }
     },
   );
+});
+
+// CLIP's, BiT's (DINOv2) and DeiT's processors: a shortest-edge or fixed resize, then a center crop
+// (zero-padded where it is larger), against Pillow and numpy as transformers runs them
+// (tests/fixtures/generate.py, hf_process). PNGs decode losslessly: every float must be equal.
+describe('image processors with a crop match Pillow + transformers exactly', () => {
+  const processors: { image: string; preprocessor: Record<string, unknown>; shape: number[]; pixels: string }[] =
+    JSON.parse(readFileSync(path.join(dir, 'processors.json'), 'utf8'));
+  test.each(
+    processors.map(
+      (c) => [`${c.image} ${JSON.stringify(c.preprocessor.size)} → crop ${c.shape.slice(1).join('x')}`, c] as const,
+    ),
+  )('%s', (_, c) => {
+    const [C, H, W] = c.shape;
+    const cfg = { numChannels: C, imageSize: [H, W] } as ViTConfig;
+    const p = parsePreprocess(c.preprocessor, cfg, 'preprocessor_config.json');
+    expect(p.size).toEqual([H, W]);
+    const x = preprocess(decodeImage(bytesOf(path.join(FIXTURES, 'images', c.image)), c.image), p, 3);
+    const ref = new Float32Array(bytesOf(path.join(dir, c.pixels)).slice().buffer);
+    expect(x.length).toBe(ref.length);
+    let differ = 0;
+    for (let i = 0; i < ref.length; i++) differ += +(x[i] !== ref[i]);
+    expect(differ).toBe(0);
+  });
+
+  test.each([
+    [{ size: { shortest_edge: 224 } }, /size \{shortest_edge\} without a center crop gives images of any size/],
+    [{ size: { shortest_edge: 224, longest_edge: 500 } }, /size\.longest_edge \(and max_size\) is not supported yet/],
+    [
+      { size: { shortest_edge: 0 }, crop_size: 224, do_center_crop: true },
+      /size\.shortest_edge must be an integer from 1 to 16384, got 0/,
+    ],
+    [{ size: 256, do_center_crop: true }, /do_center_crop is true but crop_size is missing/],
+    [
+      { size: 256, crop_size: 224, do_center_crop: true },
+      /images come out at 224x224 \(crop_size\), but the model's image_size is 24x24; load it with \{ imageSize: \[224,224\] \}/,
+    ],
+  ])('%j is refused by name', (pre, error) => {
+    const cfg = { numChannels: 3, imageSize: [24, 24] } as ViTConfig;
+    expect(() => parsePreprocess(pre, cfg, 'preprocessor_config.json')).toThrow(error);
+  });
 });

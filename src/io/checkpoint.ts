@@ -28,10 +28,18 @@ export async function loadCheckpoint(
   /**
    * `int8`: the encoder's linear layers in int8 only, quantized (when not int8 already) by these
    * kernels. `imageSize`: run at this size, the position embeddings interpolated (src/io/positions.ts).
+   * `inputSize`: the size the model's image processor gives (asked after config.json is read, so
+   * that file's errors come first); a family whose library runs at its input's size (DINOv2) runs
+   * at it when `imageSize` is not given.
    */
-  opts: { int8?: KernelExports; imageSize?: [number, number] } = {},
+  opts: {
+    int8?: KernelExports;
+    imageSize?: [number, number];
+    inputSize?: () => Promise<[number, number] | undefined>;
+  } = {},
 ): Promise<{ config: ViTConfig; weights: Weights; scheme: Scheme; family: string }> {
   const full = await readJson(files, 'config.json');
+  const inputSize = await opts.inputSize?.();
   const { tensors, sources, file } = await openTensors(files);
   try {
     const names = new Set(tensors.keys());
@@ -39,7 +47,8 @@ export async function loadCheckpoint(
       raw = networkConfig(full, detected.family);
     const found = configure(raw, detected, tensors);
     const own = { ...resolveConfig(raw, found, tensors, file, files.limits.maxLabels), raw: full };
-    const config = opts.imageSize ? atSize(own, opts.imageSize, found.spec) : own;
+    const size = opts.imageSize ?? (found.spec.resize?.automatic ? inputSize : undefined);
+    const config = size ? atSize(own, size, found.spec) : own;
     const n = found.names;
     // every linear weight is read in blocks of rows (weightRows); the rest whole
     const blockRead = new Set<string>([

@@ -18,11 +18,19 @@ export interface ViTConfig extends ViTShape {
   raw: Record<string, unknown>;
 }
 
-/** HF ViTImageProcessor settings. */
+/** An HF image processor's settings (ViT's, DeiT's, BiT's for DINOv2, CLIP's). */
 export interface PreprocessConfig {
   doResize: boolean;
-  /** Target [height, width]. */
+  /** The [height, width] images come out at (after the resize, and the crop when there is one): the model's input. */
   size: [number, number];
+  /**
+   * How images are resized before any crop: to [height, width] exactly, or keeping the aspect
+   * ratio with the shorter side `shortestEdge` (CLIP's and BiT's `size: {shortest_edge}`).
+   * Absent: to `size`.
+   */
+  resizeTo?: { size: [number, number] } | { shortestEdge: number };
+  /** A center crop to `size` after the resize (do_center_crop with crop_size), zero-padded where larger. */
+  crop?: boolean;
   /** Pillow's filter, by name (preprocessor_config.json gives Pillow's number: 1 lanczos, 2 bilinear, 3 bicubic, 4 box, 5 hamming). */
   resample: ResampleFilter;
   doRescale: boolean;
@@ -41,6 +49,82 @@ function numberList(v: unknown, key: string, file: string, n: number): number[] 
   if (arr.length !== n)
     throw new Error(`vit-wasm: ${file}: ${key} has ${arr.length} values but the model has ${n} channel(s)`);
   return arr;
+}
+
+/** Image processors that center-crop unless do_center_crop says otherwise (transformers' defaults). */
+const CROPS_BY_DEFAULT = new Set([
+  'CLIPImageProcessor',
+  'BitImageProcessor',
+  'DeiTImageProcessor',
+  'ConvNextImageProcessor',
+]);
+
+/**
+ * The processor's geometry: `size` as {height, width}, a side, [h, w] or {shortest_edge}
+ * (longest_edge and max_size refused by name), then `crop_size` when it center-crops
+ * (do_center_crop, or its processor class's default). The output size: the crop's, or the
+ * resize's; a shortest-edge resize without a crop has no fixed size and is refused.
+ */
+export function geometry(
+  r: Record<string, unknown>,
+  file: string,
+  bool: (k: string, d: boolean) => boolean,
+  fallback: [number, number],
+): { size: [number, number]; resizeTo?: PreprocessConfig['resizeTo']; crop: boolean } {
+  const sz = r.size as Record<string, unknown> | undefined;
+  let resizeTo: PreprocessConfig['resizeTo'];
+  if (sz && typeof sz === 'object' && !Array.isArray(sz) && ('shortest_edge' in sz || 'longest_edge' in sz)) {
+    if ('longest_edge' in sz || r.max_size !== undefined)
+      throw new Error(
+        `vit-wasm: ${file}: size.longest_edge (and max_size) is not supported yet; give shortest_edge or {height, width}`,
+      );
+    const e = sz.shortest_edge;
+    if (!Number.isSafeInteger(e) || (e as number) < 1 || (e as number) > 16384)
+      throw new Error(
+        `vit-wasm: ${file}: size.shortest_edge must be an integer from 1 to 16384, got ${JSON.stringify(e)}`,
+      );
+    resizeTo = { shortestEdge: e as number };
+  } else {
+    const exact = sizeField(r.size, 'size', file);
+    if (exact) resizeTo = { size: exact };
+  }
+  const type = typeof r.image_processor_type === 'string' ? r.image_processor_type : '';
+  const cropSize = sizeField(r.crop_size, 'crop_size', file);
+  const crop = bool('do_center_crop', CROPS_BY_DEFAULT.has(type) && cropSize !== undefined);
+  if (crop && !cropSize) throw new Error(`vit-wasm: ${file}: do_center_crop is true but crop_size is missing`);
+  if (crop && cropSize) return { size: cropSize, resizeTo, crop };
+  if (resizeTo && 'shortestEdge' in resizeTo)
+    throw new Error(
+      `vit-wasm: ${file}: size {shortest_edge} without a center crop gives images of any size; vit-wasm needs a fixed size (do_center_crop with crop_size)`,
+    );
+  return { size: resizeTo?.size ?? fallback, resizeTo, crop: false };
+}
+
+/** The [height, width] a processor's images come out at (its crop, or its resize), when it fixes one. */
+export function processorSize(r: Record<string, unknown>, file: string): [number, number] | undefined {
+  const bool = (k: string, d: boolean) => (typeof r[k] === 'boolean' ? (r[k] as boolean) : d);
+  const g = geometry(r, file, bool, [0, 0]);
+  return g.size[0] > 0 ? g.size : undefined;
+}
+
+/**
+ * The processor's fields for images of [h, w] instead of its own size: the crop becomes [h, w] and
+ * the resize before it is scaled by h / crop height (DeiT's 256 → 224 becomes 293 → 256 for 256);
+ * without a crop the resize is to [h, w].
+ */
+export function atSize(r: Record<string, unknown>, [h, w]: [number, number], file: string): Record<string, unknown> {
+  const bool = (k: string, d: boolean) => (typeof r[k] === 'boolean' ? (r[k] as boolean) : d);
+  const g = geometry(r, file, bool, [h, w]);
+  if (!g.crop) return { ...r, size: { height: h, width: w } };
+  const f = h / g.size[0],
+    to = g.resizeTo;
+  const size =
+    to && 'shortestEdge' in to
+      ? { shortest_edge: Math.round(to.shortestEdge * f) }
+      : to
+        ? { height: Math.round(to.size[0] * f), width: Math.round(to.size[1] * f) }
+        : undefined;
+  return { ...r, size, crop_size: { height: h, width: w } };
 }
 
 /** Preprocessing for a model: preprocessor_config.json when present, else ViTImageProcessor defaults. */
@@ -70,16 +154,18 @@ export function parsePreprocess(
   const mean = numberList(r.image_mean, 'image_mean', file, C) ?? Array(C).fill(0.5);
   const std = numberList(r.image_std, 'image_std', file, C) ?? Array(C).fill(0.5);
   if (std.some((s) => s === 0)) throw new Error(`vit-wasm: ${file}: image_std must not contain 0`);
-  const size = sizeField(r.size, 'size', file) ?? cfg.imageSize;
   const doResize = bool('do_resize', true);
-  if (doResize && (size[0] !== cfg.imageSize[0] || size[1] !== cfg.imageSize[1])) {
+  const { size, resizeTo, crop } = geometry(r, file, bool, cfg.imageSize);
+  if (size[0] !== cfg.imageSize[0] || size[1] !== cfg.imageSize[1]) {
     throw new Error(
-      `vit-wasm: ${file}: size ${size[0]}x${size[1]} differs from the model's image_size ${cfg.imageSize[0]}x${cfg.imageSize[1]}`,
+      `vit-wasm: ${file}: images come out at ${size[0]}x${size[1]} (${crop ? 'crop_size' : 'size'}), but the model's image_size is ${cfg.imageSize[0]}x${cfg.imageSize[1]}; load it with { imageSize: [${size}] } to run it at that size`,
     );
   }
   return {
     doResize,
     size,
+    ...(resizeTo ? { resizeTo } : {}),
+    ...(crop ? { crop } : {}),
     resample,
     doRescale: bool('do_rescale', true),
     rescaleFactor: factor,

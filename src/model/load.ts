@@ -3,7 +3,7 @@
  * ViTModel, its weights in one wasm memory and, where memory can be shared, a pool of workers.
  */
 import { loadCheckpoint } from '../io/checkpoint.js';
-import { parsePreprocess } from '../io/config.js';
+import { atSize, parsePreprocess, processorSize } from '../io/config.js';
 import { sizeField } from '../io/json.js';
 import { type ModelLocation, modelFiles, readJson } from '../io/source.js';
 import type { InferenceInit } from '../nn/infer.js';
@@ -44,19 +44,19 @@ export async function loadModel(where: ModelLocation, opts: LoadOptions = {}): P
     throw new Error(`vit-wasm: weights must be 'f32' or 'int8', got ${JSON.stringify(weightsForm)}`);
   // the imageSize option read as config.json's image_size is: a side, or [height, width]
   const imageSize = sizeField(opts.imageSize, 'imageSize', 'loadModel');
+  const preFile = `${files.where}/preprocessor_config.json`;
+  let pre: Record<string, unknown> | null = null;
   const { config, weights, scheme, family } = await loadCheckpoint(files, mem, {
     int8: weightsForm === 'int8' ? k : undefined,
     imageSize,
+    // what the processor gives: a family that runs at its input's size (DINOv2) runs at it
+    inputSize: async () => {
+      pre = (await files.exists('preprocessor_config.json')) ? await readJson(files, 'preprocessor_config.json') : null;
+      return pre ? processorSize(pre, preFile) : undefined;
+    },
   });
-  const pre = (await files.exists('preprocessor_config.json'))
-    ? await readJson(files, 'preprocessor_config.json')
-    : null;
-  // at another size than the checkpoint's, images are resized to it (not to the processor's size)
-  const preprocessing = parsePreprocess(
-    imageSize && pre ? { ...pre, size: undefined } : pre,
-    config,
-    `${files.where}/preprocessor_config.json`,
-  );
+  // at a size the caller chose, images are resized (and cropped) to it, not to the processor's size
+  const preprocessing = parsePreprocess(imageSize && pre ? atSize(pre, imageSize, preFile) : pre, config, preFile);
   let pool: WorkerPool<InferenceInit, Activations> | null = null;
   if (shared) {
     pool = new WorkerPool({

@@ -13,7 +13,7 @@
  */
 import { type Arch, MAX_REGISTERS, PLAIN_VIT } from '../../nn/arch.js';
 import type { ConfigRule, Family, Names, SchemeSpec } from './family.js';
-import { HF_RESIZE, VIT_FOREIGN_TENSORS, wb } from './vit.js';
+import { VIT_FOREIGN_TENSORS, wb } from './vit.js';
 
 /** Hugging Face's DINOv2 names under prefix `P` ('' for the model alone, 'dinov2.' or 'dinov2_with_registers.' under a classifier). */
 function dinov2Names(P: string): Names {
@@ -131,7 +131,8 @@ function spec(registers: boolean): SchemeSpec {
       return P === null ? null : dinov2Names(P);
     },
     layerNormEps: 1e-6,
-    resize: registers ? { mode: 'bicubicAntialias', squareGrid: true } : HF_RESIZE,
+    // Dinov2Embeddings resizes the positions to whatever it is given: the processor's crop (224)
+    resize: { mode: registers ? 'bicubicAntialias' : 'bicubic', squareGrid: true, automatic: true },
     configure: configureDinov2,
   };
 }

@@ -66,7 +66,12 @@ export interface SchemeSpec {
    * its side as √(positions)). Absent: running at another size is refused (torchvision
    * interpolates with aligned corners, not computed yet).
    */
-  resize?: { mode: PositionResize; squareGrid: boolean };
+  resize?: {
+    mode: PositionResize;
+    squareGrid: boolean;
+    /** The library resizes them for any input without being asked (DINOv2): the model runs at its processor's size. */
+    automatic?: boolean;
+  };
   /** config.json's layer_norm_eps when it has none: the library's own default. */
   layerNormEps: number;
   /**

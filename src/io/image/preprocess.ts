@@ -1,9 +1,11 @@
 /**
- * Images → model input, as HF's ViTImageProcessor computes it: convert to RGB (alpha dropped,
- * greyscale expanded; or to L for 1-channel models), resize with Pillow's resampler, rescale by
- * 1/255, normalize by mean/std, lay out as CHW.
+ * Images → model input, as HF's image processors compute it: convert to RGB (alpha dropped,
+ * greyscale expanded; or to L for 1-channel models), resize with Pillow's resampler (to a size, or
+ * the shortest edge to a length), center crop (CLIP, BiT, DeiT), rescale by 1/255, normalize by
+ * mean/std, lay out as CHW.
  */
 import type { PreprocessConfig } from '../config.js';
+import { centerCrop, shortestEdgeSize } from './crop.js';
 import type { RawImage } from './decode.js';
 import { convertChannels, resize } from './pillow.js';
 
@@ -14,8 +16,13 @@ import { convertChannels, resize } from './pillow.js';
 export function preprocess(img: RawImage, p: PreprocessConfig, channels: 1 | 3, out?: Float32Array): Float32Array {
   let im = convertChannels(img, channels);
   const [H, W] = p.size;
-  if (p.doResize) im = resize(im, W, H, p.resample);
-  else if (im.width !== W || im.height !== H) {
+  if (p.doResize) {
+    const to = p.resizeTo ?? { size: p.size },
+      [h, w] = 'size' in to ? to.size : shortestEdgeSize(im.height, im.width, to.shortestEdge);
+    im = resize(im, w, h, p.resample);
+  }
+  if (p.crop) im = centerCrop(im, p.size);
+  if (im.width !== W || im.height !== H) {
     throw new Error(
       `vit-wasm: image is ${im.width}x${im.height} but do_resize is false and the model expects ${W}x${H}`,
     );
