@@ -26,7 +26,7 @@ export function render(s: State): void {
     prefix = T - Np;
   heatmap(canvas('embeddings'), t.patchEmbeddings.data, Np, D);
   const withPrefix = new Float32Array(T * D);
-  withPrefix.set(t.clsToken.data);
+  if (t.clsToken) withPrefix.set(t.clsToken.data);
   if (t.distillationToken) withPrefix.set(t.distillationToken.data, D);
   if (t.registerTokens) withPrefix.set(t.registerTokens.data, D);
   withPrefix.set(t.patchEmbeddings.data, prefix * D);

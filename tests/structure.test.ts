@@ -32,7 +32,7 @@ describe('a family is declared, and what the ops do not compute is refused by na
       embedNorm: 'sometimes',
       norms: 'post',
       activation: 'quick_gelu',
-      pooling: 'map',
+      pooling: 'max',
       finalNorm: 'none',
       head: 'map',
     };

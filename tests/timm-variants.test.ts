@@ -2,7 +2,8 @@
 // model_args), against float64 references written from timm's forward
 // (tests/fixtures/generate.py timm-variants): LayerScale (init_values: ls1/ls2.gamma), register
 // tokens (reg_token), position embeddings over the patches only (no_embed_class, as DeiT-III and
-// timm's reg4 models) or over every token, with token or avg + fc_norm pooling; each at its own
+// timm's reg4 models) or over every token, with token, avg + fc_norm or map pooling (the attention
+// pool; without a class token and with the tanh GELU, as timm's SigLIP towers); each at its own
 // size and resized as timm does (antialiased); and config/tensor disagreements refused by name.
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -27,8 +28,14 @@ const cases = readdirSync(DIR)
     return { name, dir, runs };
   });
 
-test('three: registers + LayerScale + no_embed_class + avg, DeiT-III, registers with positions', () => {
-  expect(cases.map((c) => c.name)).toEqual(['h33-timm-deit3', 'h40-timm-reg-avg', 'h48-timm-reg-token']);
+test('five: registers + LayerScale + no_embed_class + avg, DeiT-III, registers with positions, the attention pool with and without a class token', () => {
+  expect(cases.map((c) => c.name)).toEqual([
+    'h33-timm-deit3',
+    'h33-timm-map',
+    'h40-timm-reg-avg',
+    'h40-timm-siglip-map',
+    'h48-timm-reg-token',
+  ]);
 });
 
 describe.each(cases.map((c) => [c.name, c] as const))('%s', (name, c) => {
@@ -102,11 +109,26 @@ describe('timm configs that disagree with their tensors are refused by name', ()
       /gives 16 patches \+ cls = 17 positions, but .* 'pos_embed' has shape \[1,16,33\] \(16 positions\)/,
     ],
     [
-      'class_token false (no class token)',
+      'class_token false with a cls_token tensor',
       files('h48-timm-reg-token', (a) => {
         a.class_token = false;
       }),
-      /model_args\.class_token false asks for a model without a class token/,
+      /class_token=false, but the checkpoint has tensor 'cls_token'/,
+    ],
+    [
+      'token pooling without a class token',
+      (() => {
+        const f = files('h40-timm-siglip-map');
+        const cfg = JSON.parse(new TextDecoder().decode(f['config.json'] as Uint8Array));
+        f['config.json'] = JSON.stringify({ ...cfg, global_pool: 'token' });
+        return f;
+      })(),
+      /arch\.pooling 'cls' reads the cls token: arch\.prefix has none/,
+    ],
+    [
+      'an attention pool without its latent',
+      without(files('h33-timm-map'), 'attn_pool.latent'),
+      /missing tensor 'attn_pool\.latent'/,
     ],
   ])('%s', async (_, f, error) => {
     await expect(loadModel(f, { threads: 1 })).rejects.toThrow(error);

@@ -71,7 +71,7 @@ describe('trace against PyTorch float64, every intermediate', () => {
       expect(trace.layers[0].scores.dims).toEqual([c.numHeads, T, T]);
       expect(trace.layers[0].mlpHidden.dims).toEqual([T, c.intermediateSize]);
       // token 0 of the input is the cls token plus position embedding 0
-      trace.clsToken.data.forEach((v, d) =>
+      trace.clsToken!.data.forEach((v, d) =>
         expect(Math.fround(v + trace.positionEmbeddings.data[d])).toBe(trace.input.data[d]),
       );
       // what the guide draws besides: attention rollout and the position embeddings' similarity

@@ -8,7 +8,7 @@ import type { ViTConfig } from '../io/config.js';
 import { type Arch, PLAIN_VIT, registerCount } from '../nn/arch.js';
 import { GATES } from '../nn/ops.js';
 import { tokens } from '../nn/shape.js';
-import { type Layer, type Linear, linearWeight, type Norm, type Weights } from '../nn/weights.js';
+import { type Layer, type Linear, linearWeight, type MapHead, type Norm, type Weights } from '../nn/weights.js';
 import type { WasmMemory } from '../runtime/memory.js';
 import { quantizeRows } from '../runtime/pack.js';
 
@@ -206,9 +206,10 @@ function embeddings(gr: Graph, c: ViTConfig, w: Weights): string {
   // cls token for every image: Expand to [batch, 1, D]
   gr.op('Shape', ['pixel_values'], 'batch', { start: 0, end: 1 });
   gr.op('Concat', ['batch', 'const.1', 'const.D'], 'shape.cls', { axis: 0 });
-  gr.op('Expand', [gr.init('cls', [1, 1, D], gr.f32(w.cls, D)), 'shape.cls'], 'cls.b');
   // DeiT: the distillation token after the cls token; DINOv2 and timm: the registers (their position rows are zero)
-  const prefix = ['cls.b'];
+  const prefix: string[] = [];
+  if (w.cls !== undefined)
+    prefix.push(gr.op('Expand', [gr.init('cls', [1, 1, D], gr.f32(w.cls, D)), 'shape.cls'], 'cls.b'));
   if (w.dist !== undefined)
     prefix.push(gr.op('Expand', [gr.init('dist', [1, 1, D], gr.f32(w.dist, D)), 'shape.cls'], 'dist.b'));
   const R = registerCount(c.arch ?? PLAIN_VIT);
@@ -276,6 +277,7 @@ function pooled(gr: Graph, c: ViTConfig, w: Weights, x: string): string {
   const arch = c.arch ?? PLAIN_VIT,
     D = c.hiddenSize;
   if (arch.pooling === 'cls') return gr.op('Gather', [gr.norm(x, w.norm, 'norm', D), 'idx.0'], 'cls.out', { axis: 1 });
+  if (arch.pooling === 'map' && w.mapHead) return mapPool(gr, c, w.mapHead, gr.norm(x, w.norm, 'norm', D));
   const P = arch.prefix.length;
   const mean = (t: string, name: string) =>
     gr.op(
@@ -299,6 +301,48 @@ function pooled(gr: Graph, c: ViTConfig, w: Weights, x: string): string {
   return arch.finalNorm === 'tokens'
     ? mean(gr.norm(x, w.norm, 'norm', D), 'cls.out')
     : gr.norm(mean(x, 'pool.mean'), w.norm, 'cls.out', D);
+}
+
+/**
+ * The attention pool (src/nn/vit.ts, pool): the probe's query (1, H, 1, dh), a constant, over K and
+ * V of the normed tokens, each head's softmax, the heads concatenated and projected, then
+ * o + MLP(layernorm(o)).
+ */
+function mapPool(gr: Graph, c: ViTConfig, m: MapHead, normed: string): string {
+  const D = c.hiddenSize,
+    H = c.numHeads,
+    dh = D / H;
+  gr.ints('shape.kv', [0, 0, 2, H, dh]);
+  gr.ints('shape.bd', [0, D]);
+  const kv = gr.op(
+    'Transpose',
+    [gr.op('Reshape', [gr.linear(normed, m.kv, 'map.kv'), 'shape.kv'], 'map.kv5')],
+    'map.kv.t',
+    {
+      perm: [2, 0, 3, 1, 4],
+    },
+  );
+  const k = gr.op('Gather', [kv, 'idx.0'], 'map.k', { axis: 0 }),
+    v = gr.op('Gather', [kv, 'idx.1'], 'map.v', { axis: 0 });
+  const q = gr.init('map.q', [1, H, 1, dh], gr.f32(m.q, D));
+  const s = gr.op(
+    'Mul',
+    [gr.op('MatMul', [q, gr.op('Transpose', [k], 'map.kt', { perm: [0, 1, 3, 2] })], 'map.qk'), 'scale'],
+    'map.scores',
+  );
+  const a = gr.op('MatMul', [gr.op('Softmax', [s], 'map.probs', { axis: -1 }), v], 'map.av');
+  const heads = gr.op(
+    'Reshape',
+    [gr.op('Transpose', [a], 'map.av.t', { perm: [0, 2, 1, 3] }), 'shape.bd'],
+    'map.heads',
+  );
+  const o = gr.linear(heads, m.proj, 'map.proj');
+  const u = gr.linear(gr.norm(o, m.norm, 'map.norm', D), m.fc1, 'map.fc1');
+  return gr.op(
+    'Add',
+    [o, gr.linear(activation(gr, u, 'map', (c.arch ?? PLAIN_VIT).activation), m.fc2, 'map.fc2')],
+    'cls.out',
+  );
 }
 
 /**

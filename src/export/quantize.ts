@@ -78,6 +78,7 @@ function hfTensors(c: ViTConfig, w: Weights, mem: WasmMemory): Param[] {
     out.push({ name, shape, data, linear: { N: shape[0], K: data.length / shape[0], role } });
   lin(n.patchW, [D, C, p, p], weight(w.patch), 'patch');
   out.push({ name: n.patchB, shape: [D], data: f32(w.patch.b, D) });
+  if (w.cls === undefined) throw new Error('vit-wasm: internal: quantize of a model without a class token');
   out.push({ name: n.cls, shape: [1, 1, D], data: f32(w.cls, D) });
   out.push({ name: n.pos, shape: [1, T, D], data: f32(w.pos, T * D) });
   w.layers.forEach((l, i) => {
@@ -140,6 +141,8 @@ export async function quantizeModel(
       arch.pooling === 'clsMean' && 'a head on the cls token and the mean of the patch tokens (DINOv2)',
       arch.prefix.includes('dist') && 'a distillation token (DeiT)',
       arch.prefix.includes('reg') && 'register tokens',
+      arch.prefix[0] !== 'cls' && 'no class token',
+      arch.pooling === 'map' && 'an attention-pool head',
       arch.layerScale && 'LayerScale',
     ].filter(Boolean);
   if (unsaid.length)

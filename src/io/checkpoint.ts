@@ -5,7 +5,7 @@
  */
 import { PLAIN_VIT, positionedPrefix, registerCount } from '../nn/arch.js';
 import { tokens } from '../nn/shape.js';
-import type { Int8Linear, Layer, Norm, PackedLinear, Weights } from '../nn/weights.js';
+import type { Int8Linear, Layer, MapHead, Norm, PackedLinear, Weights } from '../nn/weights.js';
 import type { KernelExports } from '../runtime/kernels.js';
 import type { WasmMemory } from '../runtime/memory.js';
 import { packedSize, packedSizeI8, packRows, packRowsI8, packRowsScaled, paddedSize } from '../runtime/pack.js';
@@ -121,7 +121,7 @@ class WeightLoader {
     const { hiddenSize: D, intermediateSize: M, numLabels: NL, numChannels: C, patchSize: p } = cfg;
     const arch = cfg.arch ?? PLAIN_VIT;
     const patch = await this.linear([n.patchW], n.patchB ? [n.patchB] : null, D, C * p * p, [D, C, p, p]);
-    const cls = await this.vector(n.cls, D);
+    const cls = arch.prefix[0] === 'cls' ? await this.vector(part(n.cls, 'class token'), D) : undefined;
     const pos = await this.positions(cfg, n.pos, own, resize);
     const layers: Layer[] = [];
     for (let i = 0; i < cfg.numLayers; i++) {
@@ -153,6 +153,7 @@ class WeightLoader {
     if (arch.prefix.includes('dist')) weights.dist = await this.vector(part(n.dist, 'distillation token'), D);
     const regs = registerCount(arch);
     if (regs) weights.registers = await this.vector(part(n.registers, 'register tokens'), regs * D, [regs, D]);
+    if (arch.pooling === 'map') weights.mapHead = await this.mapHead(part(n.mapHead, 'attention-pool head'), cfg);
     if (arch.embedNorm) weights.embedNorm = await this.norm(part(n.embedNorm, 'pre-norm'), D);
     if (arch.head === 'projection')
       weights.projection = await this.linear(
@@ -201,6 +202,66 @@ class WeightLoader {
       out.set(table.subarray(Pp * D), P * D);
     });
     return pos;
+  }
+
+  /**
+   * The attention-pool head: its query computed once here, probe · Wqᵀ + bq in float64 (rounded
+   * to f32), as every image's is the same; K and V packed as one (2D, D) layer.
+   */
+  private async mapHead(m: NonNullable<Names['mapHead']>, cfg: ViTConfig): Promise<MapHead> {
+    const D = cfg.hiddenSize,
+      M = cfg.intermediateSize,
+      mem = this.mem;
+    let probe = new Float32Array(D);
+    await this.t.take(m.probe, [D], (d) => {
+      probe = d.slice();
+    });
+    // Wq (D, D), bq (D) and the kv rows (2D, D), bkv (2D): from torch's in_proj, or timm's q and kv
+    let wq = new Float32Array(0),
+      bq = new Float32Array(0),
+      wkv = new Float32Array(0),
+      bkv = new Float32Array(0);
+    if ('inProj' in m.qkv) {
+      const [w, b] = m.qkv.inProj;
+      await this.t.take(w, [3 * D, D], (d) => {
+        wq = d.slice(0, D * D);
+        wkv = d.slice(D * D);
+      });
+      await this.t.take(b, [3 * D], (d) => {
+        bq = d.slice(0, D);
+        bkv = d.slice(D);
+      });
+    } else {
+      const { q, kv } = m.qkv;
+      await this.t.take(q[0], [D, D], (d) => (wq = d.slice()));
+      await this.t.take(q[1], [D], (d) => (bq = d.slice()));
+      await this.t.take(kv[0], [2 * D, D], (d) => (wkv = d.slice()));
+      await this.t.take(kv[1], [2 * D], (d) => (bkv = d.slice()));
+    }
+    const q = mem.alloc(D),
+      qv = mem.f32(q, D);
+    for (let n = 0; n < D; n++) {
+      let s = bq[n];
+      for (let k = 0; k < D; k++) s += probe[k] * wq[n * D + k];
+      qv[n] = s;
+    }
+    const kv: PackedLinear = {
+      kind: 'packed',
+      w: mem.alloc(packedSize(2 * D, D)),
+      b: mem.alloc(paddedSize(2 * D)),
+      N: 2 * D,
+      K: D,
+    };
+    packRows(mem.f32(kv.w, packedSize(2 * D, D)), wkv, 0, 2 * D, D);
+    mem.f32(kv.b, 2 * D).set(bkv);
+    return {
+      q,
+      kv,
+      proj: await this.linear([m.proj[0]], [m.proj[1]], D, D),
+      norm: await this.norm(m.norm, D),
+      fc1: await this.linear([m.fc1[0]], [m.fc1[1]], M, D),
+      fc2: await this.linear([m.fc2[0]], [m.fc2[1]], D, M),
+    };
   }
 
   /** LayerScale's γ (D), to fold into a linear layer's rows. */

@@ -3,7 +3,7 @@
  * wherever it can be, and every field config.json gives must agree with them; every disagreement
  * is an error naming both the field and the tensor.
  */
-import { type Arch, positionedPrefix } from '../nn/arch.js';
+import { type Arch, checkArch, positionedPrefix } from '../nn/arch.js';
 import { overLimit } from '../platform/limits.js';
 import type { ViTConfig } from './config.js';
 import { type Family, HIDDEN_ACT, type Names, type SchemeSpec } from './families/index.js';
@@ -43,7 +43,8 @@ export function configure(
   // no classifier (Hugging Face's ViTModel, timm's num_classes=0): a model for embeddings
   if (!tensors.has(found.names.headW) && !tensors.has(found.names.headB) && arch.head === 'linear')
     arch = { ...arch, head: 'none' };
-  return { ...found, arch, names: set?.names ?? found.names };
+  // an arithmetic the ops do not compute is refused here, by its own name, before any tensor is read
+  return { ...found, arch: checkArch(arch), names: set?.names ?? found.names };
 }
 
 /** The sizes the tensors give, each checked to be at least 1. */

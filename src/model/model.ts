@@ -41,7 +41,7 @@ export class ViTModel {
   readonly preprocessing: PreprocessConfig;
   /** Checkpoint naming scheme the weights were read in. */
   readonly scheme: Scheme;
-  /** The ViT family the checkpoint was recognised as (src/io/families/): `vit`, `deit`, `dinov2` or `clip`. */
+  /** The ViT family the checkpoint was recognised as (src/io/families/): `vit`, `deit`, `dinov2`, `clip` or `siglip`. */
   readonly family: string;
   /** Kernel build in use. */
   readonly simd: SimdFlavor;
@@ -263,7 +263,8 @@ export class ViTModel {
    * gives: an image tower's projected embedding (CLIP's image_embeds, projectionDim floats); else
    * D floats: the final-normed cls token (ViT, DeiT, CLIP's pooler output, DINOv2's, also for a
    * Dinov2ForImageClassification, whose head reads it beside the mean), or for a model that pools
-   * the mean of its patch tokens (timm's global_pool='avg') that mean, normed. `pooling` asks for
+   * the mean of its patch tokens (timm's global_pool='avg') that mean, normed, or for one with an
+   * attention pool (SigLIP's head, timm's 'map') what the pool gives. `pooling` asks for
    * one of D floats: `'cls'`, the final-normed cls token; `'mean'`, the mean of the patch tokens
    * (register and distillation tokens left out) as the model norms them (after its final
    * layernorm, or for a model with fc_norm its pooled norm). Compare them with cosine similarity.
@@ -278,8 +279,12 @@ export class ViTModel {
       own = arch.pooling,
       pooling = opts.pooling ?? (own === 'clsMean' ? 'cls' : own),
       projected = opts.pooling === undefined && arch.head === 'projection';
-    if (pooling !== 'cls' && pooling !== 'mean')
-      throw new Error(`vit-wasm: embed: pooling must be 'cls' or 'mean', got ${JSON.stringify(pooling)}`);
+    if (opts.pooling !== undefined && opts.pooling !== 'cls' && opts.pooling !== 'mean')
+      throw new Error(`vit-wasm: embed: pooling must be 'cls' or 'mean', got ${JSON.stringify(opts.pooling)}`);
+    if (pooling === 'cls' && arch.prefix[0] !== 'cls')
+      throw new Error(
+        "vit-wasm: embed: pooling 'cls' is not defined for this model: it has no class token; use 'mean'",
+      );
     if (pooling === 'cls' && own === 'mean' && this.config.arch?.finalNorm === 'pooled')
       throw new Error(
         "vit-wasm: embed: pooling 'cls' is not defined for this model: its final norm (fc_norm) is on the mean of its patch tokens, not on its tokens; use 'mean'",

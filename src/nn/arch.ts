@@ -10,7 +10,8 @@ export interface Arch {
   /**
    * Tokens before the patch tokens, in order: the class token, then the distillation token (DeiT)
    * or register tokens (DINOv2 with registers, timm's reg_tokens: learned vectors the head never
-   * reads). Each is a learned vector.
+   * reads). Each is a learned vector. None at all (SigLIP, timm's class_token=False): the patch
+   * tokens alone, pooled by their mean or an attention pool.
    */
   prefix: readonly PrefixToken[];
   /**
@@ -42,9 +43,11 @@ export interface Arch {
   /**
    * What the head reads: `cls`, the class token; or `mean`, the mean of the patch tokens (the
    * prefix tokens left out, as timm's global_pool='avg'); or `clsMean`, the two side by side
-   * (2D: Dinov2ForImageClassification's head input), both from the final-normed tokens.
+   * (2D: Dinov2ForImageClassification's head input), both from the final-normed tokens; or `map`,
+   * multihead attention pooling (SigLIP's head, timm's global_pool='map'): one learned query
+   * attends over the final-normed tokens, then a projection and a pre-norm MLP with its residual.
    */
-  pooling: 'cls' | 'mean' | 'clsMean';
+  pooling: 'cls' | 'mean' | 'clsMean' | 'map';
   /**
    * Where the final layernorm sits: on the `tokens` after the last block, before pooling (ViT,
    * timm's default), or on the `pooled` vector (timm's fc_norm). With cls pooling both are one
@@ -92,7 +95,7 @@ export function checkArch(arch: Arch): Arch {
     norms: ['pre'],
     embedNorm: [true, false],
     activation: ['gelu', 'geluTanh', 'quickGelu', 'silu', 'relu'],
-    pooling: ['cls', 'mean', 'clsMean'],
+    pooling: ['cls', 'mean', 'clsMean', 'map'],
     finalNorm: ['tokens', 'pooled'],
     head: ['linear', 'distilled', 'none', 'projection'],
   };
@@ -100,7 +103,7 @@ export function checkArch(arch: Arch): Arch {
     const v = key === 'prefix' ? JSON.stringify(arch[key]) : arch[key];
     if (key === 'prefix' && known.prefix[0] === null)
       throw new Error(
-        `vit-wasm: arch.prefix ${v} is not computed by vit-wasm (it computes ['cls'], ['cls', 'dist'] or ['cls'] and 1 to ${MAX_REGISTERS} 'reg')`,
+        `vit-wasm: arch.prefix ${v} is not computed by vit-wasm (it computes [], ['cls'], ['cls', 'dist'] or ['cls'] and 1 to ${MAX_REGISTERS} 'reg')`,
       );
     if (key === 'prefix') continue;
     if (!known[key].includes(v))
@@ -112,15 +115,20 @@ export function checkArch(arch: Arch): Arch {
     throw new Error(
       "vit-wasm: arch.head 'distilled' reads the cls and distillation tokens: it needs prefix ['cls', 'dist'] and cls pooling",
     );
-  if (arch.pooling === 'clsMean' && arch.finalNorm !== 'tokens')
-    throw new Error("vit-wasm: arch.pooling 'clsMean' reads the final-normed tokens: it needs finalNorm 'tokens'");
+  if (arch.prefix[0] !== 'cls' && (arch.pooling === 'cls' || arch.pooling === 'clsMean'))
+    throw new Error(`vit-wasm: arch.pooling '${arch.pooling}' reads the cls token: arch.prefix has none`);
+  if ((arch.pooling === 'clsMean' || arch.pooling === 'map') && arch.finalNorm !== 'tokens')
+    throw new Error(
+      `vit-wasm: arch.pooling '${arch.pooling}' reads the final-normed tokens: it needs finalNorm 'tokens'`,
+    );
   if (arch.positions === 'notRegisters' && !arch.prefix.includes('reg'))
     throw new Error("vit-wasm: arch.positions 'notRegisters' needs register tokens in arch.prefix");
   return arch;
 }
 
-/** `prefix` as JSON when it is a layout the forward computes: cls; cls, dist; cls and 1 … MAX_REGISTERS registers. Else null. */
+/** `prefix` as JSON when it is a layout the forward computes: none; cls; cls, dist; cls and 1 … MAX_REGISTERS registers. Else null. */
 function prefixLayout(prefix: readonly PrefixToken[]): string | null {
+  if (Array.isArray(prefix) && prefix.length === 0) return '[]';
   if (!Array.isArray(prefix) || prefix[0] !== 'cls') return null;
   const rest = prefix.slice(1);
   const ok =
@@ -143,6 +151,7 @@ export function positionedPrefix(arch: Arch): number {
 export function untrainable(arch: Arch): string | null {
   if (arch.pooling !== 'cls') return `${arch.pooling} pooling`;
   if (arch.activation !== 'gelu') return `the ${arch.activation} activation`;
+  if (arch.prefix[0] !== 'cls') return 'no class token';
   if (arch.prefix.includes('dist')) return 'a distillation token';
   if (arch.prefix.includes('reg')) return 'register tokens';
   if (arch.positions !== 'all') return 'position embeddings on some tokens only';

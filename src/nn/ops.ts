@@ -327,6 +327,16 @@ export class Exec extends Work {
    */
   embedTokens(pe: number, prefix: readonly number[], pos: number, x: number, B: number, T: number, D: number): void {
     const P = prefix.length;
+    if (P === 0) {
+      // no prefix token (SigLIP): x = pe + pos, one f32 sum a lane as the kernel's
+      this.each(B, (b) => {
+        const xb = this.f32(x + b * T * D * 4, T * D),
+          eb = this.f32(pe + b * T * D * 4, T * D),
+          p = this.f32(pos, T * D);
+        for (let i = 0; i < T * D; i++) xb[i] = eb[i] + p[i];
+      });
+      return;
+    }
     this.each(B, (b) => {
       const xb = x + b * T * D * 4;
       this.k.embed_tokens(
@@ -377,6 +387,39 @@ export class Exec extends Work {
       const xb = this.f32(x + b * T * D * 4, T * D);
       this.f32(out + b * 2 * D * 4, D).set(xb.subarray(0, D));
       meanOfTokens(xb, this.f32(out + (b * 2 + 1) * D * 4, D), 1, T, prefix, D);
+    });
+  }
+
+  /**
+   * The attention pool's attention (Arch.pooling 'map'): for each image b and head h, one query
+   * q (D, the learned probe projected) over the image's keys and values kv (B·T, 2D, rows [k | v]):
+   * att[b, h] = softmax(q_h·K_hᵀ/√dh)·V_h (B, D). One query a head is 2·T·D multiply-adds an
+   * image, a rounding error beside the blocks', so it runs here, in float64, rounded once.
+   */
+  poolAttention(q: number, kv: number, att: number, B: number, T: number, D: number, H: number): void {
+    const dh = D / H,
+      scale = 1 / Math.sqrt(dh);
+    this.each(B * H, (p) => {
+      const b = Math.floor(p / H),
+        h = p % H,
+        qv = this.f32(q + h * dh * 4, dh),
+        rows = this.f32(kv + b * T * 2 * D * 4, T * 2 * D),
+        out = this.f32(att + (b * D + h * dh) * 4, dh);
+      const s = new Float64Array(T);
+      let max = -Infinity;
+      for (let j = 0; j < T; j++) {
+        let dot = 0;
+        for (let d = 0; d < dh; d++) dot += qv[d] * rows[j * 2 * D + h * dh + d];
+        s[j] = dot * scale;
+        max = Math.max(max, s[j]);
+      }
+      let sum = 0;
+      for (let j = 0; j < T; j++) sum += s[j] = Math.exp(s[j] - max);
+      for (let d = 0; d < dh; d++) {
+        let v = 0;
+        for (let j = 0; j < T; j++) v += s[j] * rows[j * 2 * D + D + h * dh + d];
+        out[d] = v / sum;
+      }
     });
   }
 

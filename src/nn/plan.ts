@@ -49,8 +49,12 @@ export interface Activations<Lyr extends LayerActivations = LayerActivations> {
   tokens: number; // (B·T, D)      transformer input: [cls; pe] + position embeddings
   layers: Lyr[];
   cls: number; // (B, D)        what the head reads: the final-normed cls token, or the (normed) mean of the patch tokens (clsMean: (B, 2D), both)
-  /** Mean pooling only: the final-normed tokens (B·T, D) before the mean (norm on the tokens), or the mean (B, D) before its norm. */
-  pool?: { normed?: number; mean?: number };
+  /**
+   * Mean pooling and the attention pool: the final-normed tokens (B·T, D) before the mean or the
+   * pool (norm on the tokens), or the mean (B, D) before its norm; the attention pool's K and V
+   * (B·T, 2D), its attention (B, D), projection (B, D), normed projection (B, D) and MLP (B, M).
+   */
+  pool?: { normed?: number; mean?: number; map?: { kv: number; att: number; o: number; h: number; u: number } };
   /** The distilled head only: the final-normed distillation tokens (B, D) and their head's logits (B, L). */
   distilled?: { token: number; logits: number };
   logits: number; // (B, L)
@@ -84,7 +88,19 @@ function poolPlan(alloc: Alloc, c: ViTShape, B: number, tokensAt?: number): Acti
     D = c.hiddenSize;
   if (arch.pooling === 'cls') return undefined;
   if (arch.finalNorm === 'pooled') return { mean: alloc(B * D) };
-  return { normed: tokensAt ?? alloc(B * tokens(c).T * D) };
+  const normed = tokensAt ?? alloc(B * tokens(c).T * D);
+  if (arch.pooling !== 'map') return { normed };
+  const T = tokens(c).T;
+  return {
+    normed,
+    map: {
+      kv: alloc(B * T * 2 * D),
+      att: alloc(B * D),
+      o: alloc(B * D),
+      h: alloc(B * D),
+      u: alloc(B * c.intermediateSize),
+    },
+  };
 }
 
 /** Floats per image of what the head reads: D, or 2D for the cls token and the mean side by side. */

@@ -57,8 +57,8 @@ export interface Trace {
   flattened: Tensor;
   /** (Np, D) the linear patch embeddings. */
   patchEmbeddings: Tensor;
-  /** (D) the learned cls token, prepended as token 0. */
-  clsToken: Tensor;
+  /** (D) the learned cls token, prepended as token 0 (absent without one: SigLIP). */
+  clsToken?: Tensor;
   /** (D) DeiT's learned distillation token, token 1 (absent for other families). */
   distillationToken?: Tensor;
   /** (n, D) the learned register tokens after the cls token (DINOv2 with registers, timm's reg_tokens; absent for others). */
@@ -128,7 +128,7 @@ export function readTrace(mem: WasmMemory, c: ViTShape, w: Weights, a: Activatio
     patches: tensor(flat.slice(), [Np, C, p, p]),
     flattened: tensor(flat, [Np, K]),
     patchEmbeddings: tensor(read(a.pe, Np * D), [Np, D]),
-    clsToken: tensor(read(w.cls, D), [D]),
+    ...(w.cls === undefined ? {} : { clsToken: tensor(read(w.cls, D), [D]) }),
     ...(w.dist === undefined ? {} : { distillationToken: tensor(read(w.dist, D), [D]) }),
     ...(w.registers === undefined
       ? {}

@@ -57,7 +57,7 @@ export function prefixRows(c: ViTShape, w: Weights): number[] {
     D = c.hiddenSize;
   return prefix.map((t, i) =>
     t === 'cls'
-      ? w.cls
+      ? need(w.cls, 'class token')
       : t === 'dist'
         ? need(w.dist, 'distillation token')
         : need(w.registers, 'register tokens') + (i - prefix.indexOf('reg')) * D * 4,
@@ -74,7 +74,7 @@ function need<P>(part: P | undefined, what: string): P {
  * a.cls (B, D) from the last layer's tokens, as the arch says: the layernorm of the cls token; or
  * the mean of the patch tokens, normed before (layernorm of every token, then the mean) or after
  * (the mean, then its layernorm: timm's fc_norm); or (clsMean, B, 2D) the normed cls token and
- * the mean of the normed patch tokens side by side.
+ * the mean of the normed patch tokens side by side; or (map) the attention pool of the normed tokens.
  */
 function pool(ex: Exec, c: ViTShape, w: Weights, a: Activations): void {
   const arch = c.arch ?? PLAIN_VIT,
@@ -87,10 +87,19 @@ function pool(ex: Exec, c: ViTShape, w: Weights, a: Activations): void {
     ex.layernorm(stream(a), w.norm, a.cls, B, D, eps, T * D); // only the cls rows (row stride T·D)
     return;
   }
-  const { normed, mean } = a.pool ?? {};
+  const { normed, mean, map } = a.pool ?? {};
   if (arch.finalNorm === 'tokens' && normed !== undefined) {
     ex.layernorm(stream(a), w.norm, normed, B * T, D, eps);
-    if (arch.pooling === 'clsMean') ex.clsMeanTokens(normed, a.cls, B, T, P, D);
+    if (arch.pooling === 'map' && map) {
+      // the attention pool: the probe's query over the tokens, projected, then + MLP(layernorm(·))
+      const m = need(w.mapHead, 'attention-pool head');
+      ex.linear(normed, m.kv, map.kv, B * T, { quant: a.quant });
+      ex.poolAttention(m.q, map.kv, map.att, B, T, D, c.numHeads);
+      ex.linear(map.att, m.proj, map.o, B, { quant: a.quant });
+      ex.layernorm(map.o, m.norm, map.h, B, D, eps);
+      ex.linearAct(map.h, m.fc1, map.u, B, arch.activation, { quant: a.quant });
+      ex.residual(map.u, m.fc2, map.o, a.cls, B, { quant: a.quant });
+    } else if (arch.pooling === 'clsMean') ex.clsMeanTokens(normed, a.cls, B, T, P, D);
     else ex.meanTokens(normed, a.cls, B, T, P, D);
   } else if (arch.finalNorm === 'pooled' && mean !== undefined) {
     ex.meanTokens(stream(a), mean, B, T, P, D);
@@ -137,7 +146,7 @@ export function vitBackward(
     ex.linearBackward(s.h1, l.qkv, gl.qkv, d.dqkv, d.dh, BT);
     ex.layernormBackward(s.xin, l.ln1, gl.ln1, d.dh, d.dx, BT, D, eps);
   }
-  ex.embedTokensBackward(d.dx, d.dpe, g.cls, g.pos, B, T, D);
+  ex.embedTokensBackward(d.dx, d.dpe, need(g.cls, 'class token'), g.pos, B, T, D);
   ex.linearBackward(a.patches, w.patch, g.patch, d.dpe, undefined, B * Np); // no dX: pixels need no gradient
   return loss;
 }

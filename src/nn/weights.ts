@@ -65,10 +65,24 @@ export interface Layer<L = Linear> {
   fc2: L; // (D, M)
 }
 
+/**
+ * An attention-pool head (Arch.pooling 'map': SigLIP's, timm's AttentionPoolLatent): the query
+ * projected from its learned probe once at load, K and V from the tokens, the output projection,
+ * then x + MLP(layernorm(x)).
+ */
+export interface MapHead<L = Linear> {
+  q: number; // (D) probe · Wqᵀ + bq
+  kv: L; // (2D, D) rows [k | v]
+  proj: L; // (D, D)
+  norm: Norm;
+  fc1: L; // (Mh, D)
+  fc2: L; // (D, Mh)
+}
+
 /** Pointers to every parameter of the model. */
 export interface Weights<L = Linear> {
   patch: L; // (D, C·p·p) the patch embedding, a conv of stride p as a GEMM
-  cls: number; // (D)
+  cls?: number; // (D); absent without a class token (Arch.prefix [])
   pos: number; // (T, D), zero rows for tokens without a position embedding (Arch.positions)
   layers: Layer<L>[];
   norm: Norm; // the final layernorm
@@ -78,6 +92,7 @@ export interface Weights<L = Linear> {
   headDist?: L; // (numLabels, D) the distillation head (Arch.head 'distilled')
   embedNorm?: Norm; // the layernorm before the first block (Arch.embedNorm)
   projection?: L; // (projectionDim, D) an image tower's projection, zero bias (Arch.head 'projection')
+  mapHead?: MapHead<L>; // the attention-pool head (Arch.pooling 'map')
 }
 
 /** Gradients of the parameters, laid out as {@link Weights}. */

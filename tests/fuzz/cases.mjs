@@ -439,6 +439,8 @@ const FAMILY_FIXTURES = [
   'timm-variants/h48-timm-reg-token',
   'clip/h40-clip',
   'clip/h48-clip-vision-proj',
+  'siglip/h40-siglip',
+  'timm-variants/h40-timm-siglip-map',
 ];
 const FAMILY_KEYS = [
   'num_register_tokens',
@@ -454,10 +456,11 @@ const FAMILY_KEYS = [
   'vision_config',
   'projection_dim',
   'hidden_act',
+  'vision_use_head',
 ];
 // the tensors the families add: registers, LayerScale, positions, the 2D classifier
 const FAMILY_TENSORS =
-  /register_tokens|reg_token|layer_scale|ls[12]\.gamma|position_embeddings|pos_embed|classifier\.weight|head\.weight|visual_projection|pre_layrnorm|position_embedding\.weight|class_embedding/;
+  /register_tokens|reg_token|layer_scale|ls[12]\.gamma|position_embeddings|pos_embed|classifier\.weight|head\.weight|visual_projection|pre_layrnorm|position_embedding\.weight|class_embedding|probe|in_proj|attn_pool|latent/;
 
 /**
  * A DINOv2 or timm-variant checkpoint with hostile config fields (top level or model_args), shapes of

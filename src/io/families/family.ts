@@ -19,7 +19,21 @@ export interface Names {
   embedNorm?: [string, string];
   /** An image tower's projection (Arch.head 'projection': CLIP's visual_projection), (P, D) without bias. */
   projection?: string;
-  cls: string;
+  /**
+   * The attention-pool head (Arch.pooling 'map'): its probe (1, 1, D); Q, K and V as one (3D, D)
+   * in_proj (torch's MultiheadAttention: SigLIP) or as q (D, D) and kv (2D, D) (timm); the output
+   * projection, the norm and the MLP.
+   */
+  mapHead?: {
+    probe: string;
+    qkv: { inProj: [string, string] } | { q: [string, string]; kv: [string, string] };
+    proj: [string, string];
+    norm: [string, string];
+    fc1: [string, string];
+    fc2: [string, string];
+  };
+  /** The class token; absent where the family has none (SigLIP). */
+  cls?: string;
   pos: string;
   normG: string;
   normB: string;
@@ -56,7 +70,7 @@ export interface Names {
 /** One way a family's checkpoints are written. */
 export interface SchemeSpec {
   scheme: Scheme;
-  /** What a checkpoint of this scheme holds, for messages ("timm 'cls_token'/'pos_embed'"). */
+  /** What a checkpoint of this scheme holds, for messages ("timm 'pos_embed'/'cls_token'"). */
   marker: string;
   /** The scheme's names if these tensors are written in it, else null. */
   detect(tensors: ReadonlySet<string>): Names | null;

@@ -7,6 +7,7 @@ import { CLIP } from './clip.js';
 import { DEIT } from './deit.js';
 import { DINOV2 } from './dinov2.js';
 import type { Family, Names, SchemeSpec } from './family.js';
+import { SIGLIP } from './siglip.js';
 import { VIT } from './vit.js';
 
 export type { Family, Names, Scheme, SchemeSpec } from './family.js';
@@ -14,9 +15,9 @@ export { HIDDEN_ACT, TIMM_ACT } from './family.js';
 
 /**
  * Every family, tried in order: DeiT's timm names are the ViT's plus a distillation token, so DeiT
- * comes before the ViT; DINOv2's and CLIP's names are their own.
+ * comes before the ViT; DINOv2's, CLIP's and SigLIP's names are their own.
  */
-export const FAMILIES: readonly Family[] = [DEIT, DINOV2, CLIP, VIT];
+export const FAMILIES: readonly Family[] = [DEIT, DINOV2, CLIP, SIGLIP, VIT];
 
 /**
  * The family and scheme whose names these tensors are written in; an Error naming `file` when none

@@ -15,7 +15,7 @@ export const TIMM_RESIZE = { mode: 'bicubicAntialias', squareGrid: false } as co
 
 export const wb = (p: string): [string, string] => [`${p}.weight`, `${p}.bias`];
 
-export function hfNames(P: string): Names & { patchB: string } {
+export function hfNames(P: string): Names & { patchB: string; cls: string } {
   return {
     patchW: `${P}embeddings.patch_embeddings.projection.weight`,
     patchB: `${P}embeddings.patch_embeddings.projection.bias`,
@@ -116,8 +116,9 @@ export const VIT_CONFIG_RULES: readonly ConfigRule[] = [
   {
     field: 'global_pool',
     computed: ['token'],
-    alsoIn: { timm: ['avg'] },
-    feature: "pooling other than the class token ('token') or, in timm's names, the mean of the patch tokens ('avg')",
+    alsoIn: { timm: ['avg', 'map'] },
+    feature:
+      "pooling other than the class token ('token') or, in timm's names, the mean of the patch tokens ('avg') or the attention pool ('map')",
   },
   {
     field: 'fc_norm',
@@ -125,7 +126,7 @@ export const VIT_CONFIG_RULES: readonly ConfigRule[] = [
     alsoIn: { timm: [true] },
     feature: "the final norm after pooling (fc_norm), which only timm's names express",
   },
-  { field: 'class_token', computed: [true], feature: 'a model without a class token' },
+  { field: 'class_token', computed: [true], alsoIn: { timm: [false] }, feature: 'a model without a class token' },
   {
     field: 'no_embed_class',
     computed: [false],
@@ -178,17 +179,34 @@ export const VIT_FOREIGN_TENSORS: readonly [RegExp, string][] = [
 ];
 
 /**
- * timm's head: global_pool 'token' (the class token) or 'avg' (the mean of the patch tokens), and
- * the final norm on the tokens (`norm`) or, with fc_norm, on the pooled vector (`fc_norm`). As
- * timm decides it: fc_norm left out (None) means true exactly for 'avg'.
+ * timm's head: global_pool 'token' (the class token), 'avg' (the mean of the patch tokens) or
+ * 'map' (AttentionPoolLatent, one latent: `attn_pool.*`), and the final norm on the tokens
+ * (`norm`) or, with fc_norm, on the pooled vector (`fc_norm`). As timm decides it: fc_norm left
+ * out (None) means true exactly for 'avg'.
  */
 function timmPooling(read: (field: string) => unknown, arch: Arch, names: Names): { arch: Arch; names: Names } {
   const pool = read('global_pool') ?? 'token',
     fc = read('fc_norm') ?? pool === 'avg';
-  const pooled: Arch = { ...arch, pooling: pool === 'avg' ? 'mean' : 'cls', finalNorm: fc ? 'pooled' : 'tokens' };
+  const pooling = pool === 'avg' ? 'mean' : pool === 'map' ? 'map' : 'cls';
+  const pooled: Arch = { ...arch, pooling, finalNorm: fc ? 'pooled' : 'tokens' };
+  const a = 'attn_pool.';
   return {
     arch: pooled,
-    names: fc ? { ...names, normG: 'fc_norm.weight', normB: 'fc_norm.bias' } : names,
+    names: {
+      ...(fc ? { ...names, normG: 'fc_norm.weight', normB: 'fc_norm.bias' } : names),
+      ...(pooling === 'map'
+        ? {
+            mapHead: {
+              probe: `${a}latent`,
+              qkv: { q: wb(`${a}q`), kv: wb(`${a}kv`) },
+              proj: wb(`${a}proj`),
+              norm: wb(`${a}norm`),
+              fc1: wb(`${a}mlp.fc1`),
+              fc2: wb(`${a}mlp.fc2`),
+            },
+          }
+        : {}),
+    },
   };
 }
 
@@ -227,10 +245,18 @@ function timmConfigure(
     throw new Error(
       `vit-wasm: config.json says reg_tokens=${JSON.stringify(said)}, but the checkpoint has ${n ? `tensor 'reg_token' of shape [${reg}] (${n} registers)` : "no tensor 'reg_token'"}`,
     );
+  // class_token=False: no cls_token tensor, the patches (and any registers) alone
+  const cls = shape('cls_token') !== undefined;
+  if (read('class_token') === false && cls)
+    throw new Error("vit-wasm: config.json says class_token=false, but the checkpoint has tensor 'cls_token'");
+  if (!cls && n > 0)
+    throw new Error(
+      'vit-wasm: register tokens without a class token (reg_token without cls_token) are not supported yet',
+    );
   return {
     arch: {
       ...pooled.arch,
-      prefix: ['cls', ...Array<'reg'>(n).fill('reg')],
+      prefix: cls ? ['cls', ...Array<'reg'>(n).fill('reg')] : [],
       positions: read('no_embed_class') === true ? 'patches' : 'all',
       layerScale,
       ...(typeof act === 'string' ? { activation: TIMM_ACT[act] } : {}),
@@ -263,8 +289,13 @@ export const VIT: Family = {
     },
     {
       scheme: 'timm',
-      marker: "timm 'cls_token'/'pos_embed'",
-      detect: (t) => (t.has('cls_token') && t.has('pos_embed') ? timmNames : null),
+      marker: "timm 'pos_embed'/'cls_token'",
+      // with class_token=False (timm's SigLIP towers) there is no cls_token: the patch embedding and blocks say timm
+      detect: (t) =>
+        t.has('pos_embed') &&
+        (t.has('cls_token') || (t.has('patch_embed.proj.weight') && t.has('blocks.0.norm1.weight')))
+          ? timmNames
+          : null,
       layerNormEps: 1e-6,
       resize: TIMM_RESIZE,
       configure: timmConfigure,
