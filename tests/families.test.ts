@@ -61,6 +61,7 @@ describe('config fields that change the arithmetic are honoured or refused by na
     act_layer: 'quick_gelu',
     norm_layer: 'rmsnorm',
     embed_norm_layer: 'layernorm',
+    pooler_act: 'relu',
   };
 
   test('every rule of the plain ViT has a case here', () => {

@@ -51,7 +51,7 @@ classify  prints the top-K labels with probabilities for each PNG or JPEG image.
   --weights int8  run the encoder's linear layers on int8 weights (loadModel's weights: 'int8'): about a
                 quarter of the weight memory and 0.5-0.6x the latency; logits move by a few percent
   --image-size N|HxW  run at this size instead of the checkpoint's, its position embeddings interpolated
-                as Hugging Face's ViT and DeiT do (loadModel's imageSize); images are resized to it
+                as the checkpoint's library does (loadModel's imageSize); images are resized to it
   --limit NAME=N  raise a limit on what is read, e.g. maxImagePixels=200000000 (default 89,478,485
                 pixels, Pillow's); also maxImageBytes, maxJsonBytes, maxJsonDepth, maxHeaderBytes,
                 maxLabels, maxDownloadBytes, stallTimeoutMs (docs/limits.md)
@@ -66,7 +66,8 @@ guide     serves the live guide (draw a digit, watch every step of the model) on
           COOP/COEP headers that give it threads; --port (default 8080; 0 picks one), --open starts a
           browser, --plain leaves the headers out (one thread), --model DIR opens it on another ViT.
 init      writes a seeded random-weight model in the Hugging Face layout (HF's initialisation
-          scales, not zeros). Presets: ${Object.keys(PRESETS).join(', ')} (224 px, patch 16, 1000 labels).
+          scales, not zeros). Presets: ${Object.keys(PRESETS).join(', ')} (1000 labels; 224 px, patch 16,
+          unless the name says: vit-b16-384 is 577 tokens, vit-s14-518 1,370, DINOv2-small's shape).
 quantize  writes a smaller copy of a model directory (Hugging Face layout, any source scheme) that
           loadModel reads like any other: int8 (default) stores each linear weight as int8 with one f32
           scale per output channel (about 0.26x the f32 size; --keep patch,head leaves the patch

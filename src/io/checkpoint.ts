@@ -154,6 +154,9 @@ class WeightLoader {
     const regs = registerCount(arch);
     if (regs) weights.registers = await this.vector(part(n.registers, 'register tokens'), regs * D, [regs, D]);
     if (arch.pooling === 'map') weights.mapHead = await this.mapHead(part(n.mapHead, 'attention-pool head'), cfg);
+    // Hugging Face's pooler, where the checkpoint has one: embed({ pooling: 'pooler' }) computes it
+    if (n.pooler && this.t.tensors.has(n.pooler[0]) && arch.prefix[0] === 'cls')
+      weights.pooler = await this.linear([n.pooler[0]], [n.pooler[1]], D, D);
     if (arch.embedNorm) weights.embedNorm = await this.norm(part(n.embedNorm, 'pre-norm'), D);
     if (arch.head === 'projection')
       weights.projection = await this.linear(

@@ -19,11 +19,17 @@ const shape = (hiddenSize: number, numHeads: number): ViTShape => ({
   layerNormEps: 1e-12,
 });
 
-/** The benchmark presets: DeiT-Tiny, DeiT-Small and ViT-B/16 shapes at 224 px, patch 16, 1000 labels. */
+/**
+ * The benchmark presets: DeiT-Tiny, DeiT-Small and ViT-B/16 shapes at 224 px, patch 16, 1000
+ * labels; and two long sequences: ViT-B/16 at 384 px (577 tokens) and ViT-S/14 at 518 px (1,370
+ * tokens: DINOv2-small's arithmetic, its LayerScale folded into the weights as vit-wasm loads it).
+ */
 export const PRESETS: Record<string, ViTShape> = {
   'deit-tiny': shape(192, 3),
   'deit-small': shape(384, 6),
   'vit-b16': shape(768, 12),
+  'vit-b16-384': { ...shape(768, 12), imageSize: [384, 384] },
+  'vit-s14-518': { ...shape(384, 6), imageSize: [518, 518], patchSize: 14 },
 };
 
 /** xorshift128+ driven Box–Muller normals: fast and identical on every platform. */

@@ -9,7 +9,7 @@ import type { PreprocessConfig, ViTConfig } from '../io/config.js';
 import { preprocess } from '../io/image/preprocess.js';
 import { type ImageInput, readImage } from '../io/image/read.js';
 import { PLAIN_VIT } from '../nn/arch.js';
-import { forwardHere, type InferenceInit, meanPooled } from '../nn/infer.js';
+import { forwardHere, type InferenceInit, meanPooled, poolerOutput } from '../nn/infer.js';
 import { type Activations, inferencePlan, inspectionPlan } from '../nn/plan.js';
 import { tokens } from '../nn/shape.js';
 import { readTrace, softmax, type Trace } from '../nn/trace.js';
@@ -267,20 +267,28 @@ export class ViTModel {
    * attention pool (SigLIP's head, timm's 'map') what the pool gives. `pooling` asks for
    * one of D floats: `'cls'`, the final-normed cls token; `'mean'`, the mean of the patch tokens
    * (register and distillation tokens left out) as the model norms them (after its final
-   * layernorm, or for a model with fc_norm its pooled norm). Compare them with cosine similarity.
+   * layernorm, or for a model with fc_norm its pooled norm); `'pooler'`, Hugging Face's pooler
+   * output, tanh(dense(cls)), where the checkpoint has the pooler (a ViTModel's). Compare them
+   * with cosine similarity.
    * @param images images, or their preprocessed pixels (C, H, W) as Float32Arrays
    * @returns (images, projectionDim) or (images, D)
    */
   async embed(
     images: ImageInput | Float32Array | (ImageInput | Float32Array)[],
-    opts: { pooling?: 'cls' | 'mean' } = {},
+    opts: { pooling?: 'cls' | 'mean' | 'pooler' } = {},
   ): Promise<Float32Array> {
     const arch = this.config.arch ?? PLAIN_VIT,
       own = arch.pooling,
       pooling = opts.pooling ?? (own === 'clsMean' ? 'cls' : own),
       projected = opts.pooling === undefined && arch.head === 'projection';
-    if (opts.pooling !== undefined && opts.pooling !== 'cls' && opts.pooling !== 'mean')
-      throw new Error(`vit-wasm: embed: pooling must be 'cls' or 'mean', got ${JSON.stringify(opts.pooling)}`);
+    if (opts.pooling !== undefined && opts.pooling !== 'cls' && opts.pooling !== 'mean' && opts.pooling !== 'pooler')
+      throw new Error(
+        `vit-wasm: embed: pooling must be 'cls', 'mean' or 'pooler', got ${JSON.stringify(opts.pooling)}`,
+      );
+    if (pooling === 'pooler' && (!this.weights.pooler || own !== 'cls'))
+      throw new Error(
+        "vit-wasm: embed: pooling 'pooler' needs Hugging Face's pooler (pooler.dense, a ViTModel's or DeiTModel's) on a model that reads its cls token; this model has none",
+      );
     if (pooling === 'cls' && arch.prefix[0] !== 'cls')
       throw new Error(
         "vit-wasm: embed: pooling 'cls' is not defined for this model: it has no class token; use 'mean'",
@@ -305,13 +313,15 @@ export class ViTModel {
       const P = this.config.projectionDim ?? 0;
       const out = projected
         ? mem.f32(a.projected!, B * P).slice() // an image tower's embedding (kept: head 'projection')
-        : own === 'clsMean'
-          ? halves(mem.f32(a.cls, B * 2 * D), B, D, pooling === 'cls' ? 0 : 1) // the head's input: [cls; mean] per image
-          : pooling === own
-            ? mem.f32(a.cls, B * D).slice() // what the head reads
-            : pooling === 'mean'
-              ? meanPooled(this.k, mem, this.config, this.weights, a)
-              : clsRows(mem.f32(a.pool!.normed!, B * T * D), B, T, D); // a mean-pooling model's final-normed cls tokens
+        : pooling === 'pooler'
+          ? poolerOutput(this.k, mem, this.config, this.weights, a) // tanh(dense(cls)), HF's pooler_output
+          : own === 'clsMean'
+            ? halves(mem.f32(a.cls, B * 2 * D), B, D, pooling === 'cls' ? 0 : 1) // the head's input: [cls; mean] per image
+            : pooling === own
+              ? mem.f32(a.cls, B * D).slice() // what the head reads
+              : pooling === 'mean'
+                ? meanPooled(this.k, mem, this.config, this.weights, a)
+                : clsRows(mem.f32(a.pool!.normed!, B * T * D), B, T, D); // a mean-pooling model's final-normed cls tokens
       return this.finite(out, pixels, 'embed');
     });
   }

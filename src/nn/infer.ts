@@ -87,3 +87,21 @@ export function meanPooled(k: KernelExports, mem: WasmMemory, c: ViTShape, w: We
     mem.reset(end);
   }
 }
+
+/**
+ * Hugging Face's pooler output (B, D) after a forward over plan `a` whose head reads the final-normed
+ * cls token (a.cls): tanh(cls · Wᵀ + b), the dense layer as a GEMM in the calling thread, tanh in
+ * float64 rounded once. Uses memory above `mem.end`, given back before it returns.
+ */
+export function poolerOutput(k: KernelExports, mem: WasmMemory, c: ViTShape, w: Weights, a: Activations): Float32Array {
+  if (!w.pooler) throw new Error('vit-wasm: internal: a pooler output without the pooler');
+  const D = c.hiddenSize,
+    end = mem.end,
+    out = mem.alloc(a.B * D);
+  try {
+    new Exec({ k, memory: mem.memory, scratch: a.scratch[0] }).linear(a.cls, w.pooler, out, a.B);
+    return Float32Array.from(mem.f32(out, a.B * D), Math.tanh);
+  } finally {
+    mem.reset(end);
+  }
+}

@@ -93,6 +93,7 @@ export interface Weights<L = Linear> {
   embedNorm?: Norm; // the layernorm before the first block (Arch.embedNorm)
   projection?: L; // (projectionDim, D) an image tower's projection, zero bias (Arch.head 'projection')
   mapHead?: MapHead<L>; // the attention-pool head (Arch.pooling 'map')
+  pooler?: L; // (D, D) Hugging Face's pooler dense layer (tanh after it), where the checkpoint has one
 }
 
 /** Gradients of the parameters, laid out as {@link Weights}. */

@@ -17,6 +17,8 @@ export interface Names {
   patchB?: string;
   /** The layernorm before the first block (Arch.embedNorm: CLIP's pre_layrnorm). */
   embedNorm?: [string, string];
+  /** Hugging Face's pooler (ViTModel, DeiTModel): a dense layer and tanh on the final-normed cls token, read where present. */
+  pooler?: [string, string];
   /** An image tower's projection (Arch.head 'projection': CLIP's visual_projection), (P, D) without bias. */
   projection?: string;
   /**

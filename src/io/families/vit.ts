@@ -25,6 +25,7 @@ export function hfNames(P: string): Names & { patchB: string; cls: string } {
     normB: `${P}layernorm.bias`,
     headW: 'classifier.weight',
     headB: 'classifier.bias',
+    pooler: wb(`${P}pooler.dense`),
     layer: (i) => {
       const l = `${P}encoder.layer.${i}.`,
         a = `${l}attention.attention.`;
@@ -156,6 +157,7 @@ export const VIT_CONFIG_RULES: readonly ConfigRule[] = [
   },
   { field: 'norm_layer', computed: ['layernorm'], feature: 'a norm other than LayerNorm' },
   { field: 'embed_norm_layer', computed: [], feature: 'a norm after the patch embedding' },
+  { field: 'pooler_act', computed: ['tanh'], feature: "a pooler activation other than tanh (embed's 'pooler')" },
 ];
 
 /** Tensors of the ViT's relatives (DeiT, DINOv2, BEiT, CLIP, SigLIP, timm variants), by feature. */
