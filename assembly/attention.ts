@@ -77,8 +77,9 @@ export function attention_pack_kt(qkv: usize, kt: usize, T: i32, D: i32, dh: i32
  * out     (T, D)         columns h·dh … h·dh+dh-1 of rows i0 … i1-1 are written
  * scratch (4, T8)        per worker: four rows of scores, T8 = T rounded up to 8
  * probs   (T, T) or 0    where to keep this head's attention map (for inspection)
+ * bias    (T, T) or 0    added to the scaled scores before softmax (BEiT's relative position bias)
  */
-export function attention_head(qkv: usize, kt: usize, out: usize, scratch: usize, probs: usize,
+export function attention_head(qkv: usize, kt: usize, out: usize, scratch: usize, probs: usize, bias: usize,
                                     T: i32, D: i32, dh: i32, h: i32, scale: f32, i0: i32, i1: i32): void {
   const ld = <usize>(3 * D) << 2, ldo = <usize>D << 2, T8 = (T + 7) & ~7, ls = <usize>T8 << 2;
   const panels = T8 >> 3, panel = <usize>dh << 5;
@@ -111,6 +112,7 @@ export function attention_head(qkv: usize, kt: usize, out: usize, scratch: usize
       v128.store(ps + 3 * ls, f32x4.mul(c30, vscale)); v128.store(ps + 3 * ls, f32x4.mul(c31, vscale), 16);
     }
     for (let r = 0; r < 4; r++) {
+      if (bias) add_row(scratch + <usize>r * ls, bias + ((<usize>(i + r) * T) << 2), T);
       softmax_row(scratch + <usize>r * ls, T);
       if (probs) memory.copy(probs + ((<usize>(i + r) * T) << 2), scratch + <usize>r * ls, <usize>T << 2);
     }
@@ -131,10 +133,19 @@ export function attention_head(qkv: usize, kt: usize, out: usize, scratch: usize
       const ps = scratch + (<usize>p << 5);
       v128.store(ps, f32x4.mul(c00, vscale)); v128.store(ps, f32x4.mul(c01, vscale), 16);
     }
+    if (bias) add_row(scratch, bias + ((<usize>i * T) << 2), T);
     softmax_row(scratch, T);
     if (probs) memory.copy(probs + ((<usize>i * T) << 2), scratch, <usize>T << 2);
     pv_rows(scratch, ls, v0, ld, o0 + <usize>i * ldo, ldo, 1, T, dh);
   }
+}
+
+/** p (n) += b (n): a row of the attention bias onto a row of scores. */
+// @ts-ignore: decorator
+@inline function add_row(p: usize, b: usize, n: i32): void {
+  let j = 0;
+  for (; j + 4 <= n; j += 4) { const o = <usize>j << 2; v128.store(p + o, f32x4.add(v128.load(p + o), v128.load(b + o))); }
+  for (; j < n; j++) { const o = <usize>j << 2; store<f32>(p + o, load<f32>(p + o) + load<f32>(b + o)); }
 }
 
 /**
@@ -201,24 +212,30 @@ export function attention_head(qkv: usize, kt: usize, out: usize, scratch: usize
 }
 
 /** Scalar f64 reference; same arguments (kt and scratch unused). */
-export function attention_head_ref(qkv: usize, kt: usize, out: usize, scratch: usize, probs: usize,
+export function attention_head_ref(qkv: usize, kt: usize, out: usize, scratch: usize, probs: usize, bias: usize,
                                    T: i32, D: i32, dh: i32, h: i32, scale: f32, i0: i32, i1: i32): void {
   const ld = 3 * D;
   for (let i = i0; i < i1; i++) {
     let m: f64 = -Infinity;
-    for (let j = 0; j < T; j++) m = max(m, dot_f64(qkv, i * ld + h * dh, j * ld + D + h * dh, dh) * <f64>scale);
+    for (let j = 0; j < T; j++) m = max(m, score_f64(qkv, bias, i, j, ld, D, dh, h, T, scale));
     let sum: f64 = 0;
-    for (let j = 0; j < T; j++) sum += exp_f64(dot_f64(qkv, i * ld + h * dh, j * ld + D + h * dh, dh) * <f64>scale - m);
+    for (let j = 0; j < T; j++) sum += exp_f64(score_f64(qkv, bias, i, j, ld, D, dh, h, T, scale) - m);
     for (let d = 0; d < dh; d++) {
       let acc: f64 = 0;
       for (let j = 0; j < T; j++) {
-        const p = exp_f64(dot_f64(qkv, i * ld + h * dh, j * ld + D + h * dh, dh) * <f64>scale - m) / sum;
+        const p = exp_f64(score_f64(qkv, bias, i, j, ld, D, dh, h, T, scale) - m) / sum;
         acc += p * <f64>load<f32>(qkv + (<usize>(j * ld + 2 * D + h * dh + d) << 2));
         if (probs && d == 0) store<f32>(probs + (<usize>(i * T + j) << 2), <f32>p);
       }
       store<f32>(out + (<usize>(i * D + h * dh + d) << 2), <f32>acc);
     }
   }
+}
+
+/** Query i's score for key j in f64: q·k · scale, plus the bias where there is one. */
+function score_f64(qkv: usize, bias: usize, i: i32, j: i32, ld: i32, D: i32, dh: i32, h: i32, T: i32, scale: f32): f64 {
+  const s = dot_f64(qkv, i * ld + h * dh, j * ld + D + h * dh, dh) * <f64>scale;
+  return bias ? s + <f64>load<f32>(bias + (<usize>(i * T + j) << 2)) : s;
 }
 
 function dot_f64(base: usize /* floats */, ia: i32, ib: i32, n: i32): f64 {

@@ -67,20 +67,23 @@ test.each(['dinov2', 'timm-variants', 'clip', 'siglip'])(
   },
 );
 
-test('activation fixtures (relu, tanh GELUs, quick GELU, SiLU), both builds, 1 and 3 threads', async () => {
-  const dir = path.join(FIXTURES, 'activations');
-  for (const name of readdirSync(dir).sort()) {
-    const { batch } = JSON.parse(readFileSync(path.join(dir, name, 'expected.json'), 'utf8'));
-    const b = readFileSync(path.join(dir, name, 'input.f32')),
-      x = new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
-    for (const simd of ['simd', 'relaxed'] as const)
-      for (const threads of [1, 3]) {
-        const m = await loadModel(path.join(dir, name), { threads, simd });
-        pin(`activations/${name}/${simd}`, sha(await m.forward(x, batch)));
-        await m.dispose();
-      }
-  }
-});
+test.each(['activations', 'beit'])(
+  '%s fixtures (other activations; relative position bias), both builds, 1 and 3 threads',
+  async (kind) => {
+    const dir = path.join(FIXTURES, kind);
+    for (const name of readdirSync(dir).sort()) {
+      const { batch } = JSON.parse(readFileSync(path.join(dir, name, 'expected.json'), 'utf8'));
+      const b = readFileSync(path.join(dir, name, 'input.f32')),
+        x = new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+      for (const simd of ['simd', 'relaxed'] as const)
+        for (const threads of [1, 3]) {
+          const m = await loadModel(path.join(dir, name), { threads, simd });
+          pin(`${kind}/${name}/${simd}`, sha(await m.forward(x, batch)));
+          await m.dispose();
+        }
+    }
+  },
+);
 
 test('the bundled MNIST model on its twelve digits', async () => {
   const model = await loadModel(path.join(FIXTURES, '../../assets/mnist-vit'), { threads: 2, simd: 'simd' });

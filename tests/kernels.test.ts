@@ -313,7 +313,8 @@ describe.each(flavors)('kernels (%s build)', (flavor) => {
         const ps = h.put(new Float32Array(T * T)),
           pr = h.put(new Float32Array(T * T));
         const kt = h.put(new Float32Array(dh * T8)),
-          scratch = h.put(new Float32Array(4 * T8));
+          scratch = h.put(new Float32Array(4 * T8)),
+          biasRows = h.put(h.noise(T * T, 2)); // BEiT's relative position bias, (T, T)
         const all = h.get(qkv, T * 3 * D);
         for (let head = 0; head < H; head++) {
           h.k.attention_pack_kt(qkv, kt, T, D, dh, head);
@@ -323,11 +324,12 @@ describe.each(flavors)('kernels (%s build)', (flavor) => {
               expect(got[(j >> 3) * dh * 8 + d * 8 + (j & 7)]).toBe(j < T ? all[j * 3 * D + D + head * dh + d] : 0);
             }
           expect(got[dh * T8]).toBe(Math.fround(CANARY));
-          // the simd kernel in two row ranges, as two workers would split it
-          const mid = Math.floor(T / 3) | 1;
-          h.k.attention_head(qkv, kt, os, scratch, ps, T, D, dh, head, 1 / Math.sqrt(dh), 0, Math.min(mid, T));
-          h.k.attention_head(qkv, kt, os, scratch, ps, T, D, dh, head, 1 / Math.sqrt(dh), Math.min(mid, T), T);
-          h.k.attention_head_ref(qkv, 0, or, 0, pr, T, D, dh, head, 1 / Math.sqrt(dh), 0, T);
+          // the simd kernel in two row ranges, as two workers would split it; every other case with a bias
+          const mid = Math.floor(T / 3) | 1,
+            bias = (head + T) % 2 ? biasRows : 0;
+          h.k.attention_head(qkv, kt, os, scratch, ps, bias, T, D, dh, head, 1 / Math.sqrt(dh), 0, Math.min(mid, T));
+          h.k.attention_head(qkv, kt, os, scratch, ps, bias, T, D, dh, head, 1 / Math.sqrt(dh), Math.min(mid, T), T);
+          h.k.attention_head_ref(qkv, 0, or, 0, pr, bias, T, D, dh, head, 1 / Math.sqrt(dh), 0, T);
           expectClose(
             h.get(ps, T * T + 16),
             h.get(pr, T * T + 16),
@@ -532,7 +534,7 @@ describe.each(flavors)('backward kernels (%s build)', (flavor) => {
         dr = h.put(new Float32Array(T * 3 * D)),
         scratch = h.put(new Float32Array(4 * T8));
       for (let head = 0; head < H; head++) {
-        h.k.attention_head_ref(qkv, 0, out, 0, probs + head * T * T * 4, T, D, dh, head, scale, 0, T);
+        h.k.attention_head_ref(qkv, 0, out, 0, probs + head * T * T * 4, 0, T, D, dh, head, scale, 0, T);
         h.k.attention_bwd(qkv, probs + head * T * T * 4, dout, ds, scratch, T, D, dh, head, scale);
         h.k.attention_bwd_ref(qkv, probs + head * T * T * 4, dout, dr, 0, T, D, dh, head, scale);
       }
@@ -543,7 +545,7 @@ describe.each(flavors)('backward kernels (%s build)', (flavor) => {
         const p = h.put(vals),
           o = h.put(new Float32Array(T * D)),
           pr = h.put(new Float32Array(T * T));
-        for (let head = 0; head < H; head++) h.k.attention_head_ref(p, 0, o, 0, pr, T, D, dh, head, scale, 0, T);
+        for (let head = 0; head < H; head++) h.k.attention_head_ref(p, 0, o, 0, pr, 0, T, D, dh, head, scale, 0, T);
         return h.get(o, T * D).reduce((a, v, i) => a + v * dov[i], 0);
       };
       for (const idx of [0, D + 1, 2 * D + D - 1, (T - 1) * 3 * D + D].filter((i) => i < T * 3 * D)) {

@@ -30,6 +30,7 @@ describe('a family is declared, and what the ops do not compute is refused by na
       positions: 'rows',
       layerScale: 'yes',
       embedNorm: 'sometimes',
+      attentionBias: 'absolute',
       norms: 'post',
       activation: 'quick_gelu',
       pooling: 'max',

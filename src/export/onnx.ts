@@ -109,17 +109,22 @@ function valueInfo(name: string, dims: (number | string)[]): Pb {
 class Graph {
   readonly g = new Pb().str(2, 'vit');
   readonly nodes: Pb[] = [];
+  private readonly inits = new Set<string>();
 
   constructor(
     readonly mem: WasmMemory,
     private readonly int8: boolean,
     private readonly eps: number,
+    /** Heads and tokens of the attention: [H, T]. */
+    readonly hw: readonly [number, number],
   ) {}
 
   init(name: string, dims: number[], data: Float32Array | BigInt64Array | Int8Array): string {
     this.g.msg(5, tensor(name, dims, data));
+    this.inits.add(name);
     return name;
   }
+  readonly has = (name: string): boolean => this.inits.has(name);
   f32(ptr: number, n: number): Float32Array {
     return this.mem.f32(ptr, n).slice();
   }
@@ -233,11 +238,19 @@ function encoderBlock(gr: Graph, D: number, l: Layer, L: string, x: string, act:
     { perm: [2, 0, 3, 1, 4] },
   );
   const [q, k, v] = ['q', 'k', 'v'].map((n, j) => gr.op('Gather', [qkv, `idx.${j}`], `${L}.${n}`, { axis: 0 }));
-  const s = gr.op(
+  let s = gr.op(
     'Mul',
     [gr.op('MatMul', [q, gr.op('Transpose', [k], `${L}.kt`, { perm: [0, 1, 3, 2] })], `${L}.qk`), 'scale'],
     `${L}.scores`,
   );
+  if (l.relBias !== undefined) {
+    // BEiT's relative position bias (1, H, T, T), one initializer per table the layers share
+    const H = gr.hw[0],
+      T = gr.hw[1],
+      name = `relbias.${l.relBias}`;
+    if (!gr.has(name)) gr.init(name, [1, H, T, T], gr.f32(l.relBias, H * T * T));
+    s = gr.op('Add', [s, name], `${L}.scores.b`);
+  }
   const a = gr.op('MatMul', [gr.op('Softmax', [s], `${L}.probs`, { axis: -1 }), v], `${L}.av`);
   const heads = gr.op(
     'Reshape',
@@ -303,11 +316,7 @@ function pooled(gr: Graph, c: ViTConfig, w: Weights, x: string): string {
     : gr.norm(mean(x, 'pool.mean'), w.norm, 'cls.out', D);
 }
 
-/**
- * The attention pool (src/nn/vit.ts, pool): the probe's query (1, H, 1, dh), a constant, over K and
- * V of the normed tokens, each head's softmax, the heads concatenated and projected, then
- * o + MLP(layernorm(o)).
- */
+/** The attention pool (src/nn/vit.ts): the probe's constant query over K, V of the normed tokens; o + MLP(layernorm(o)). */
 function mapPool(gr: Graph, c: ViTConfig, m: MapHead, normed: string): string {
   const D = c.hiddenSize,
     H = c.numHeads,
@@ -345,11 +354,7 @@ function mapPool(gr: Graph, c: ViTConfig, m: MapHead, normed: string): string {
   );
 }
 
-/**
- * The graph's output from what pooling gives, and its name and size: `logits` (the classifier, or
- * DeiT's two heads averaged), an image tower's `image_embeds` (its projection), or a model without
- * a head's `pooler_output` (what its embed() gives by default).
- */
+/** The output, its name and size: `logits`, an image tower's `image_embeds`, or else `pooler_output` (embed()'s). */
 function head(gr: Graph, c: ViTConfig, w: Weights, pooledOut: string): [string, string, number] {
   if (w.projection) return [gr.linear(pooledOut, w.projection, 'head.proj'), 'image_embeds', c.projectionDim ?? 0];
   if (!w.head) return [pooledOut, 'pooler_output', c.hiddenSize];
@@ -375,7 +380,7 @@ export function exportOnnx(c: ViTConfig, w: Weights, mem: WasmMemory, opts: { in
   const D = c.hiddenSize,
     H = c.numHeads,
     dh = D / H;
-  const gr = new Graph(mem, !!opts.int8, c.layerNormEps);
+  const gr = new Graph(mem, !!opts.int8, c.layerNormEps, [H, tokens(c).T]);
   gr.ints('shape.bdn', [0, D, -1]);
   gr.ints('shape.btd', [0, 0, D]);
   gr.ints('shape.qkv', [0, 0, 3, H, dh]);

@@ -90,7 +90,9 @@ function hfTensors(c: ViTConfig, w: Weights, mem: WasmMemory): Param[] {
     const qkv = weight(l.qkv),
       qkvB = c.qkvBias ? f32(l.qkv.b, 3 * D) : new Float32Array(3 * D);
     names.qkvW.forEach((name, j) => lin(name, [D, D], qkv.slice(j * D * D, (j + 1) * D * D), 'encoder'));
-    names.qkvB.forEach((name, j) => out.push({ name, shape: [D], data: qkvB.slice(j * D, (j + 1) * D) }));
+    names.qkvB.forEach((name, j) => {
+      if (name) out.push({ name, shape: [D], data: qkvB.slice(j * D, (j + 1) * D) });
+    });
     lin(names.projW, [D, D], weight(l.proj), 'encoder');
     out.push({ name: names.projB, shape: [D], data: f32(l.proj.b, D) });
     out.push(

@@ -123,9 +123,16 @@ class WeightLoader {
     const patch = await this.linear([n.patchW], n.patchB ? [n.patchB] : null, D, C * p * p, [D, C, p, p]);
     const cls = arch.prefix[0] === 'cls' ? await this.vector(part(n.cls, 'class token'), D) : undefined;
     const pos = await this.positions(cfg, n.pos, own, resize);
-    const layers: Layer[] = [];
+    const layers: Layer[] = [],
+      biases = new Map<string, number>(); // a shared table is built once
     for (let i = 0; i < cfg.numLayers; i++) {
       const l = n.layer(i);
+      let relBias: number | undefined;
+      if (arch.attentionBias === 'relative') {
+        const table = part(l.relBias, 'relative position bias table');
+        relBias = biases.get(table) ?? (await this.relativeBias(table, cfg));
+        biases.set(table, relBias);
+      }
       // LayerScale folded into the branch's last layer (src/nn/arch.ts)
       const [ls1, ls2] = arch.layerScale
         ? [await this.gamma(part(l.ls1, 'LayerScale'), D), await this.gamma(part(l.ls2, 'LayerScale'), D)]
@@ -137,6 +144,7 @@ class WeightLoader {
         ln2: await this.norm(l.ln2, D),
         fc1: await this.encoderLinear([l.fc1W], [l.fc1B], M, D),
         fc2: await this.encoderLinear([l.fc2W], [l.fc2B], D, M, ls2),
+        ...(relBias === undefined ? {} : { relBias }),
       });
     }
     const weights: Weights = {
@@ -191,6 +199,7 @@ class WeightLoader {
       grid: [number, number] = [own[0] / p, own[1] / p],
       T0 = Pp + grid[0] * grid[1];
     const pos = this.mem.alloc(T * D);
+    if (arch.positions === 'none') return pos; // no absolute positions (BEiT): a zero table
     await this.t.take(name, [T0, D], (d) => {
       const keep =
         (own[0] === cfg.imageSize[0] && own[1] === cfg.imageSize[1]) ||
@@ -267,6 +276,24 @@ class WeightLoader {
     };
   }
 
+  /**
+   * BEiT's relative position bias (H, T, T) from its table ((2Wh−1)(2Ww−1) + 3, H): bias[h, i, j] =
+   * table[index[i, j], h], the index as BeitRelativePositionBias builds it for the Wh×Ww window.
+   */
+  private async relativeBias(name: string, cfg: ViTConfig): Promise<number> {
+    const H = cfg.numHeads,
+      wh = cfg.imageSize[0] / cfg.patchSize,
+      ww = cfg.imageSize[1] / cfg.patchSize,
+      { T } = tokens(cfg),
+      idx = beitIndex(wh, ww),
+      ptr = this.mem.alloc(H * T * T);
+    await this.t.take(name, [(2 * wh - 1) * (2 * ww - 1) + 3, H], (table) => {
+      const out = this.mem.f32(ptr, H * T * T);
+      for (let h = 0; h < H; h++) for (let k = 0; k < T * T; k++) out[h * T * T + k] = table[idx[k] * H + h];
+    });
+    return ptr;
+  }
+
   /** LayerScale's γ (D), to fold into a linear layer's rows. */
   private async gamma(name: string, D: number): Promise<Float32Array> {
     let g = new Float32Array(D);
@@ -286,12 +313,14 @@ class WeightLoader {
     return { g: await this.vector(g, D), b: await this.vector(b, D) };
   }
 
-  /** Biases `bs` (one per stacked part, or none: zeros) into b (N), each times γ[n] when given. */
-  private async biases(bs: string[] | null, b: number, N: number, gamma?: Float32Array): Promise<void> {
+  /** Biases `bs` (one per stacked part; none, or a null part: zeros) into b (N), each times γ[n] when given. */
+  private async biases(bs: (string | null)[] | null, b: number, N: number, gamma?: Float32Array): Promise<void> {
     if (!bs) return;
     const part = N / bs.length;
-    for (let i = 0; i < bs.length; i++)
-      await this.t.take(bs[i], [part], (d) => this.mem.f32(b + i * part * 4, part).set(d));
+    for (let i = 0; i < bs.length; i++) {
+      const name = bs[i];
+      if (name !== null) await this.t.take(name, [part], (d) => this.mem.f32(b + i * part * 4, part).set(d));
+    }
     if (gamma) scaleRows(this.mem.f32(b, N), gamma, 0, N, 1);
   }
 
@@ -301,7 +330,7 @@ class WeightLoader {
    */
   private async linear(
     ws: string[],
-    bs: string[] | null,
+    bs: (string | null)[] | null,
     N: number,
     K: number,
     wShape?: number[],
@@ -337,7 +366,7 @@ class WeightLoader {
    */
   private async encoderLinear(
     ws: string[],
-    bs: string[] | null,
+    bs: (string | null)[] | null,
     N: number,
     K: number,
     gamma?: Float32Array,
@@ -378,6 +407,27 @@ class WeightLoader {
     await this.biases(bs, b, N, gamma);
     return { kind: 'int8', wq, wsum, sw, Kp, b, N, K };
   }
+}
+
+/**
+ * BeitRelativePositionBias.generate_relative_position_index for a wh×ww window, (T, T) with
+ * T = wh·ww + 1: patch pairs by their offset (dy + wh − 1)·(2ww − 1) + (dx + ww − 1); the cls row,
+ * the cls column and the cls-to-cls entry on the table's last three rows.
+ */
+export function beitIndex(wh: number, ww: number): Int32Array {
+  const T = wh * ww + 1,
+    n = (2 * wh - 1) * (2 * ww - 1) + 3,
+    idx = new Int32Array(T * T);
+  for (let i = 0; i < wh * ww; i++)
+    for (let j = 0; j < wh * ww; j++) {
+      const dy = Math.floor(i / ww) - Math.floor(j / ww) + wh - 1,
+        dx = (i % ww) - (j % ww) + ww - 1;
+      idx[(i + 1) * T + j + 1] = dy * (2 * ww - 1) + dx;
+    }
+  for (let j = 0; j < T; j++) idx[j] = n - 3; // cls → token
+  for (let i = 0; i < T; i++) idx[i * T] = n - 2; // token → cls
+  idx[0] = n - 1; // cls → cls
+  return idx;
 }
 
 /** rows (n, K) of a matrix starting at row `row0`, in place: row r times γ[row0 + r] (as f32). Returns `rows`. */

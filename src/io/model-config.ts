@@ -66,8 +66,9 @@ function weightDims(n: Names, t: Map<string, TensorInfo>, file: string, maxLabel
     if (!x) throw new Error(`vit-wasm: ${file}: missing tensor '${name}'`);
     return x;
   };
+  // BEiT without absolute positions has no table: the image size then comes from config.json alone
   const patch = need(n.patchW),
-    pos = need(n.pos),
+    pos = arch.positions === 'none' ? { shape: [0, 0] } : need(n.pos),
     head = headless ? { shape: [0, 0] } : need(n.headW),
     fc1 = need(n.layer(0).fc1W);
   if (patch.shape.length !== 4 || patch.shape[2] !== patch.shape[3])
@@ -87,7 +88,7 @@ function weightDims(n: Names, t: Map<string, TensorInfo>, file: string, maxLabel
     ['patch_size', p, n.patchW],
     ['intermediate_size', fc1.shape[0], n.layer(0).fc1W],
     ...(headless ? [] : ([['num_labels', head.shape[0], n.headW]] as [string, number, string][])),
-    ['position embeddings', T, n.pos],
+    ...(arch.positions === 'none' ? [] : ([['position embeddings', T, n.pos]] as [string, number, string][])),
   ];
   for (const [what, v, tensor] of dims)
     if (!(v >= 1))
@@ -241,6 +242,16 @@ function imageSizeOf(
   const { p, T } = w,
     prefix = positionedPrefix(arch),
     side = Math.round(Math.sqrt(T - prefix));
+  if (arch.positions === 'none') {
+    const size = sizeField(raw.image_size, 'image_size', CF);
+    if (!size)
+      throw new Error(
+        `vit-wasm: ${CF}: image_size is missing (a model without position embeddings cannot say it otherwise)`,
+      );
+    if (size[0] % p || size[1] % p)
+      throw new Error(`vit-wasm: ${CF}: image_size ${size[0]}x${size[1]} is not divisible by patch_size ${p}`);
+    return size;
+  }
   const imageSize =
     sizeField(raw.image_size, 'image_size', CF) ??
     sizeField(timmArgs(raw).img_size, 'model_args.img_size', CF) ??
@@ -280,12 +291,13 @@ function epsOf(raw: Record<string, unknown>, { spec }: Found): number {
 
 /** qkv_bias, or whether the tensors have one; true needs the tensors. */
 function qkvBiasOf(raw: Record<string, unknown>, n: Names, t: Map<string, TensorInfo>, file: string): boolean {
-  const hasQkvBias = n.layer(0).qkvB.every((b) => t.has(b));
+  // a part without a bias (null: BEiT's key) needs none
+  const hasQkvBias = n.layer(0).qkvB.every((b) => b === null || t.has(b));
   const qkvBias = raw.qkv_bias ?? hasQkvBias;
   if (typeof qkvBias !== 'boolean') throw new Error(`vit-wasm: ${CF}: qkv_bias must be true or false`);
   if (qkvBias && !hasQkvBias)
     throw new Error(
-      `vit-wasm: ${CF} says qkv_bias=true, but ${file} has no tensor '${n.layer(0).qkvB.find((b) => !t.has(b))}'`,
+      `vit-wasm: ${CF} says qkv_bias=true, but ${file} has no tensor '${n.layer(0).qkvB.find((b) => b !== null && !t.has(b))}'`,
     );
   return qkvBias;
 }

@@ -41,7 +41,7 @@ export class ViTModel {
   readonly preprocessing: PreprocessConfig;
   /** Checkpoint naming scheme the weights were read in. */
   readonly scheme: Scheme;
-  /** The ViT family the checkpoint was recognised as (src/io/families/): `vit`, `deit`, `dinov2`, `clip` or `siglip`. */
+  /** The ViT family the checkpoint was recognised as (src/io/families/): `vit`, `deit`, `dinov2`, `clip`, `siglip` or `beit`. */
   readonly family: string;
   /** Kernel build in use. */
   readonly simd: SimdFlavor;

@@ -17,10 +17,11 @@ export interface Arch {
   /**
    * Which tokens get a position embedding: `all` (the prefix tokens too); `notRegisters` (every
    * token but the registers: DINOv2 with registers adds them after the positions); `patches` (the
-   * patch tokens only: timm's no_embed_class). The loader lays the positions out as (T, D) with
+   * patch tokens only: timm's no_embed_class); `none` (BEiT without absolute positions: its
+   * attention's relative bias places the tokens). The loader lays the positions out as (T, D) with
    * zero rows for tokens without one, so the forward adds one table to every token.
    */
-  positions: 'all' | 'notRegisters' | 'patches';
+  positions: 'all' | 'notRegisters' | 'patches' | 'none';
   /**
    * LayerScale (CaiT, DeiT-III, DINOv2, BEiT): each residual branch times a learned per-channel γ.
    * The loader folds γ into the branch's last linear layer (γ⊙(Wx + b) = (γ⊙W)x + γ⊙b: proj and
@@ -28,6 +29,12 @@ export interface Arch {
    * and W apart.
    */
   layerScale: boolean;
+  /**
+   * What is added to each head's scaled attention scores before the softmax: `none`, or `relative`,
+   * BEiT's relative position bias, a (T, T) matrix per head the loader builds from the layer's
+   * (or the shared) table and BEiT's index.
+   */
+  attentionBias: 'none' | 'relative';
   /** Layernorm before attention and before the MLP, inside the residual branches (pre-norm), and once after the last block. */
   norms: 'pre';
   /**
@@ -75,6 +82,7 @@ export const PLAIN_VIT: Readonly<Arch> = Object.freeze({
   prefix: Object.freeze(['cls'] as const),
   positions: 'all',
   layerScale: false,
+  attentionBias: 'none',
   norms: 'pre',
   embedNorm: false,
   activation: 'gelu',
@@ -90,8 +98,9 @@ export const PLAIN_VIT: Readonly<Arch> = Object.freeze({
 export function checkArch(arch: Arch): Arch {
   const known: { [K in keyof Arch]: readonly unknown[] } = {
     prefix: [prefixLayout(arch.prefix)],
-    positions: ['all', 'notRegisters', 'patches'],
+    positions: ['all', 'notRegisters', 'patches', 'none'],
     layerScale: [true, false],
+    attentionBias: ['none', 'relative'],
     norms: ['pre'],
     embedNorm: [true, false],
     activation: ['gelu', 'geluTanh', 'quickGelu', 'silu', 'relu'],
@@ -121,6 +130,10 @@ export function checkArch(arch: Arch): Arch {
     throw new Error(
       `vit-wasm: arch.pooling '${arch.pooling}' reads the final-normed tokens: it needs finalNorm 'tokens'`,
     );
+  if (arch.attentionBias === 'relative' && JSON.stringify(arch.prefix) !== '["cls"]')
+    throw new Error(
+      "vit-wasm: arch.attentionBias 'relative' is BEiT's: it needs prefix ['cls'] (its index places one cls token)",
+    );
   if (arch.positions === 'notRegisters' && !arch.prefix.includes('reg'))
     throw new Error("vit-wasm: arch.positions 'notRegisters' needs register tokens in arch.prefix");
   return arch;
@@ -143,7 +156,7 @@ export const registerCount = (arch: Arch): number => arch.prefix.filter((t) => t
 
 /** How many of the prefix tokens have a position embedding of their own (Arch.positions): they come first. */
 export function positionedPrefix(arch: Arch): number {
-  if (arch.positions === 'patches') return 0;
+  if (arch.positions === 'patches' || arch.positions === 'none') return 0;
   return arch.positions === 'notRegisters' ? arch.prefix.length - registerCount(arch) : arch.prefix.length;
 }
 
@@ -156,6 +169,7 @@ export function untrainable(arch: Arch): string | null {
   if (arch.prefix.includes('reg')) return 'register tokens';
   if (arch.positions !== 'all') return 'position embeddings on some tokens only';
   if (arch.layerScale) return 'LayerScale';
+  if (arch.attentionBias !== 'none') return 'a relative position bias';
   if (arch.head === 'none' || arch.head === 'projection') return 'no classifier';
   if (arch.embedNorm) return 'a layernorm before the first block';
   return null;

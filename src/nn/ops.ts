@@ -223,9 +223,20 @@ export class Exec extends Work {
   /**
    * out (B·T, D) = heads of softmax(QKᵀ/√dh)V from qkv (B·T, 3D). First every (image, head) packs
    * K_hᵀ panels into kt (B, H, ⌈T/8⌉, dh, 8); then chunks of query rows of one head each. probs
-   * (B, H, T, T), when kept, gets every softmax.
+   * (B, H, T, T), when kept, gets every softmax. bias (H, T, T), where given, is added to each
+   * head's scaled scores before the softmax (BEiT's relative position bias).
    */
-  attention(qkv: number, kt: number, out: number, B: number, T: number, D: number, H: number, probs?: number): void {
+  attention(
+    qkv: number,
+    kt: number,
+    out: number,
+    B: number,
+    T: number,
+    D: number,
+    H: number,
+    probs?: number,
+    bias?: number,
+  ): void {
     const dh = D / H,
       scale = 1 / Math.sqrt(dh),
       T8 = Math.ceil(T / 8) * 8;
@@ -240,6 +251,7 @@ export class Exec extends Work {
         out + b * T * D * 4,
         this.scratch,
         probs !== undefined ? probs + p * T * T * 4 : 0, // 0: the kernel keeps no map
+        bias !== undefined ? bias + (p % H) * T * T * 4 : 0, // each head's (T, T) bias, the same for every image
         T,
         D,
         dh,

@@ -140,18 +140,20 @@ export function readTrace(mem: WasmMemory, c: ViTShape, w: Weights, a: Activatio
         }),
     positionEmbeddings: tensor(read(w.pos, T * D), [T, D]),
     input: tensor(read(a.tokens, T * D), [T, D]),
-    layers: a.layers.map((s): LayerTrace => {
+    layers: a.layers.map((s, li): LayerTrace => {
       const qkv = read(s.qkv, T * 3 * D),
         q = headsOf(qkv, 0, T, D, H),
         k = headsOf(qkv, 1, T, D, H);
       const scores = new Float32Array(H * T * T),
-        scale = 1 / Math.sqrt(dh);
+        scale = 1 / Math.sqrt(dh),
+        relBias = w.layers[li].relBias, // BEiT's: the scores softmax sees include it
+        bias = relBias === undefined ? undefined : mem.f32(relBias, H * T * T);
       for (let h = 0; h < H; h++)
         for (let i = 0; i < T; i++)
           for (let j = 0; j < T; j++) {
             let dot = 0;
             for (let d = 0; d < dh; d++) dot += q[(h * T + i) * dh + d] * k[(h * T + j) * dh + d];
-            scores[(h * T + i) * T + j] = dot * scale;
+            scores[(h * T + i) * T + j] = dot * scale + (bias ? bias[(h * T + i) * T + j] : 0);
           }
       const att = read(s.att, T * D);
       return {

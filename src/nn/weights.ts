@@ -63,6 +63,7 @@ export interface Layer<L = Linear> {
   ln2: Norm;
   fc1: L; // (M, D)
   fc2: L; // (D, M)
+  relBias?: number; // (H, T, T) added to the attention scores (Arch.attentionBias 'relative'); may be every layer's
 }
 
 /**

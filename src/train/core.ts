@@ -60,10 +60,12 @@ function paramsAt<L>(
     cls: at(n.cls),
     pos: at(n.pos),
     layers: Array.from({ length: c.numLayers }, (_, i) => {
-      const l = n.layer(i);
+      const l = n.layer(i),
+        qkvB = l.qkvB[0]; // Hugging Face's ViT names: every part has its bias
+      if (qkvB === null) throw new Error('vit-wasm: internal: a trainer layout without the query bias');
       return {
         ln1: norm(l.ln1),
-        qkv: linear(l.qkvW[0], l.qkvB[0], 3 * D, D),
+        qkv: linear(l.qkvW[0], qkvB, 3 * D, D),
         proj: linear(l.projW, l.projB, D, D),
         ln2: norm(l.ln2),
         fc1: linear(l.fc1W, l.fc1B, M, D),

@@ -441,6 +441,8 @@ const FAMILY_FIXTURES = [
   'clip/h48-clip-vision-proj',
   'siglip/h40-siglip',
   'timm-variants/h40-timm-siglip-map',
+  'beit/h40-beit',
+  'beit/h33-beit-shared-cls',
 ];
 const FAMILY_KEYS = [
   'num_register_tokens',
@@ -457,10 +459,12 @@ const FAMILY_KEYS = [
   'projection_dim',
   'hidden_act',
   'vision_use_head',
+  'use_shared_relative_position_bias',
+  'use_mean_pooling',
 ];
 // the tensors the families add: registers, LayerScale, positions, the 2D classifier
 const FAMILY_TENSORS =
-  /register_tokens|reg_token|layer_scale|ls[12]\.gamma|position_embeddings|pos_embed|classifier\.weight|head\.weight|visual_projection|pre_layrnorm|position_embedding\.weight|class_embedding|probe|in_proj|attn_pool|latent/;
+  /register_tokens|reg_token|layer_scale|ls[12]\.gamma|position_embeddings|pos_embed|classifier\.weight|head\.weight|visual_projection|pre_layrnorm|position_embedding\.weight|class_embedding|probe|in_proj|attn_pool|latent|relative_position_bias_table|lambda_1/;
 
 /**
  * A DINOv2 or timm-variant checkpoint with hostile config fields (top level or model_args), shapes of

@@ -51,7 +51,8 @@ export interface Names {
     ln1: [string, string];
     /** Q, K and V stacked in one tensor, or one tensor each, in that order. */
     qkvW: string[];
-    qkvB: string[];
+    /** Their biases likewise; null for a part without one (BEiT's key). */
+    qkvB: (string | null)[];
     projW: string;
     projB: string;
     ln2: [string, string];
@@ -62,6 +63,8 @@ export interface Names {
     /** LayerScale's γ (D) on the attention and the MLP branch, where the family has it (Arch.layerScale). */
     ls1?: string;
     ls2?: string;
+    /** The relative position bias table ((2Wh−1)(2Ww−1) + 3, H) this layer reads (Arch.attentionBias 'relative'). */
+    relBias?: string;
   };
   /** Matches a tensor of layer i, with i in the first group: the layers are counted by it. */
   layerIndex: RegExp;

@@ -3,6 +3,7 @@
  * To add a family: describe it in a file beside this one and list it in FAMILIES (ARCHITECTURE.md).
  */
 
+import { BEIT } from './beit.js';
 import { CLIP } from './clip.js';
 import { DEIT } from './deit.js';
 import { DINOV2 } from './dinov2.js';
@@ -15,9 +16,9 @@ export { HIDDEN_ACT, TIMM_ACT } from './family.js';
 
 /**
  * Every family, tried in order: DeiT's timm names are the ViT's plus a distillation token, so DeiT
- * comes before the ViT; DINOv2's, CLIP's and SigLIP's names are their own.
+ * comes before the ViT; DINOv2's, CLIP's, SigLIP's and BEiT's names are their own.
  */
-export const FAMILIES: readonly Family[] = [DEIT, DINOV2, CLIP, SIGLIP, VIT];
+export const FAMILIES: readonly Family[] = [DEIT, DINOV2, CLIP, SIGLIP, BEIT, VIT];
 
 /**
  * The family and scheme whose names these tensors are written in; an Error naming `file` when none

@@ -350,7 +350,7 @@ export function hfParameters(c: ViTShape): HfParameter[] {
     add(l.ln1[0], [D], false, 'one');
     add(l.ln1[1], [D]);
     for (const w of l.qkvW) add(w, [D, D], true);
-    for (const b of l.qkvB) add(b, [D]);
+    for (const b of l.qkvB) if (b) add(b, [D]);
     add(l.projW, [D, D], true);
     add(l.projB, [D]);
     add(l.ln2[0], [D], false, 'one');

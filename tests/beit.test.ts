@@ -1,0 +1,124 @@
+// BEiT, from Hugging Face's own names and published config fields (per-layer relative position
+// bias tables with mean pooling, as beit-base; one shared table with the cls token), against
+// float64 references written from transformers' modeling_beit.py (tests/fixtures/generate.py
+// beit): logits and the pooled embedding; the attention maps include the bias; the ONNX export
+// adds it too; hostile checkpoints are refused by name.
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import ort from 'onnxruntime-node';
+import { describe, expect, test } from 'vitest';
+import { loadModel } from '../src/index.js';
+import { FIXTURES, maxDiff, repack, splitSafetensors } from './helpers.js';
+
+const DIR = path.join(FIXTURES, 'beit');
+const cases = readdirSync(DIR)
+  .sort()
+  .map((name) => {
+    const dir = path.join(DIR, name);
+    const exp = JSON.parse(readFileSync(path.join(dir, 'expected.json'), 'utf8'));
+    const b = readFileSync(path.join(dir, 'input.f32'));
+    return { name, dir, exp, input: new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength)) };
+  });
+
+test('two: per-layer tables with mean pooling, a shared table with the cls token', () => {
+  expect(cases.map((c) => c.name)).toEqual(['h33-beit-shared-cls', 'h40-beit']);
+});
+
+describe.each(cases.map((c) => [c.name, c] as const))('%s', (name, c) => {
+  test('logits and the pooled embedding of the float64 reference, 1 and 2 threads; the trace and ONNX agree', async () => {
+    for (const threads of [1, 2]) {
+      const m = await loadModel(c.dir, { threads });
+      expect(m.family).toBe('beit');
+      const logits = await m.forward(c.input, c.exp.batch);
+      const l = maxDiff(logits, c.exp.logits);
+      console.log(
+        `${name} (${threads} threads): max |ours - torch| = ${l.diff.toExponential(2)} (max |torch| ${l.scale.toFixed(2)})`,
+      );
+      expect(l.diff).toBeLessThanOrEqual(1e-5 * Math.max(1, l.scale));
+      const e = maxDiff(await m.embed([c.input.subarray(0, m.inputSize), c.input.subarray(m.inputSize)]), c.exp.pooled);
+      expect(e.diff).toBeLessThanOrEqual(1e-5 * Math.max(1, e.scale));
+      const t = await m.trace(c.input.subarray(0, m.inputSize));
+      expect(Array.from(t.logits.data)).toEqual(Array.from(logits.subarray(0, m.config.numLabels)));
+      // the scores the trace shows are the ones softmax saw: the bias included
+      const T = t.input.dims[0],
+        s = t.layers[0].scores.data,
+        a = t.layers[0].attention.data;
+      let sum = 0,
+        mx = -Infinity;
+      for (let j = 0; j < T; j++) mx = Math.max(mx, s[j]);
+      for (let j = 0; j < T; j++) sum += Math.exp(s[j] - mx);
+      expect(Math.abs(Math.exp(s[3] - mx) / sum - a[3])).toBeLessThan(1e-5);
+      await m.dispose();
+    }
+    const m = await loadModel(c.dir, { threads: 1 });
+    const session = await ort.InferenceSession.create(m.toOnnx());
+    const out = await session.run({
+      pixel_values: new ort.Tensor('float32', c.input, [c.exp.batch, m.config.numChannels, ...m.config.imageSize]),
+    });
+    await session.release();
+    const o = maxDiff(out.logits.data as Float32Array, await m.forward(c.input, c.exp.batch));
+    expect(o.diff).toBeLessThanOrEqual(1e-4 * Math.max(1, o.scale));
+    await m.dispose();
+  });
+});
+
+type Files = Record<string, Uint8Array | string>;
+
+function files(name: string, edit?: (c: Record<string, unknown>) => void): Files {
+  const dir = path.join(DIR, name),
+    out: Files = {};
+  for (const f of readdirSync(dir)) out[f] = new Uint8Array(readFileSync(path.join(dir, f)));
+  if (edit) {
+    const cfg = JSON.parse(readFileSync(path.join(dir, 'config.json'), 'utf8'));
+    edit(cfg);
+    out['config.json'] = JSON.stringify(cfg);
+  }
+  return out;
+}
+
+function withTensor(f: Files, name: string, shape: number[] | null): Files {
+  const { header, data } = splitSafetensors(f['model.safetensors'] as Uint8Array);
+  const extra: Record<string, Uint8Array> = {};
+  if (shape === null) delete header[name];
+  else {
+    const n = 4 * shape.reduce((a, b) => a * b, 1);
+    header[name] = { dtype: 'F32', shape, data_offsets: [0, n] };
+    extra[name] = new Uint8Array(n);
+  }
+  return { ...f, 'model.safetensors': repack(header, data, extra) };
+}
+
+describe('hostile BEiT checkpoints are refused by name', () => {
+  const table = (i: number) =>
+    `beit.encoder.layer.${i}.attention.attention.relative_position_bias.relative_position_bias_table`;
+  test.each([
+    [
+      'a table of the wrong size',
+      withTensor(files('h40-beit'), table(1), [80, 2]),
+      new RegExp(`'${table(1).replaceAll('.', '\\.')}' has shape \\[80,2\\], expected \\[84,2\\]`),
+    ],
+    [
+      'a layer without its table',
+      withTensor(files('h40-beit'), table(1), null),
+      /missing tensor '.*layer\.1\..*relative_position_bias_table'/,
+    ],
+    [
+      'use_shared_relative_position_bias without the shared table',
+      files('h40-beit', (c) => Object.assign(c, { use_shared_relative_position_bias: true })),
+      /use_shared_relative_position_bias=true, but there is no tensor 'beit\.encoder\.relative_position_bias\.relative_position_bias_table'/,
+    ],
+    [
+      'a key bias (BEiT has none)',
+      withTensor(files('h40-beit'), 'beit.encoder.layer.0.attention.attention.key.bias', [40]),
+      /unexpected tensor\(s\) 'beit\.encoder\.layer\.0\.attention\.attention\.key\.bias'/,
+    ],
+  ])('%s', async (_, f, error) => {
+    await expect(loadModel(f, { threads: 1 })).rejects.toThrow(error);
+  });
+
+  test('another image size is refused by name (BEiT resizes its bias tables, not computed yet)', async () => {
+    await expect(loadModel(path.join(DIR, 'h40-beit'), { threads: 1, imageSize: 30 })).rejects.toThrow(
+      /imageSize 30x30: running a hf-named checkpoint at another size is not supported yet/,
+    );
+  });
+});
