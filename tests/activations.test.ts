@@ -7,17 +7,15 @@ import path from 'node:path';
 import ort from 'onnxruntime-node';
 import { describe, expect, test } from 'vitest';
 import { createTrainer, loadModel } from '../src/index.js';
-import { FIXTURES, maxDiff } from './helpers.js';
+import { FIXTURES, fixtureDirs, maxDiff, readF32 } from './helpers.js';
 
 const DIR = path.join(FIXTURES, 'activations');
-const cases = readdirSync(DIR)
-  .sort()
-  .map((name) => {
-    const dir = path.join(DIR, name);
-    const exp = JSON.parse(readFileSync(path.join(dir, 'expected.json'), 'utf8'));
-    const b = readFileSync(path.join(dir, 'input.f32'));
-    return { name, dir, exp, input: new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength)) };
-  });
+interface Expected {
+  batch: number;
+  logits: number[];
+}
+
+const cases = fixtureDirs<Expected>(DIR).map((c) => ({ ...c, input: readF32(path.join(c.dir, 'input.f32')) }));
 
 test('six: every hidden_act besides the exact GELU, and timm act_layer gelu_tanh', () => {
   expect(cases.map((c) => c.name)).toEqual([

@@ -3,22 +3,20 @@
 // float64 references written from transformers' modeling_beit.py (tests/fixtures/generate.py
 // beit): logits and the pooled embedding; the attention maps include the bias; the ONNX export
 // adds it too; hostile checkpoints are refused by name.
-import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import ort from 'onnxruntime-node';
 import { describe, expect, test } from 'vitest';
 import { loadModel } from '../src/index.js';
-import { FIXTURES, maxDiff, repack, splitSafetensors } from './helpers.js';
+import { dirFiles, FIXTURES, fixtureDirs, maxDiff, readF32, withTensor } from './helpers.js';
 
 const DIR = path.join(FIXTURES, 'beit');
-const cases = readdirSync(DIR)
-  .sort()
-  .map((name) => {
-    const dir = path.join(DIR, name);
-    const exp = JSON.parse(readFileSync(path.join(dir, 'expected.json'), 'utf8'));
-    const b = readFileSync(path.join(dir, 'input.f32'));
-    return { name, dir, exp, input: new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength)) };
-  });
+interface Expected {
+  batch: number;
+  logits: number[];
+  pooled: number[];
+}
+
+const cases = fixtureDirs<Expected>(DIR).map((c) => ({ ...c, input: readF32(path.join(c.dir, 'input.f32')) }));
 
 test('two: per-layer tables with mean pooling, a shared table with the cls token', () => {
   expect(cases.map((c) => c.name)).toEqual(['h33-beit-shared-cls', 'h40-beit']);
@@ -62,31 +60,7 @@ describe.each(cases.map((c) => [c.name, c] as const))('%s', (name, c) => {
   });
 });
 
-type Files = Record<string, Uint8Array | string>;
-
-function files(name: string, edit?: (c: Record<string, unknown>) => void): Files {
-  const dir = path.join(DIR, name),
-    out: Files = {};
-  for (const f of readdirSync(dir)) out[f] = new Uint8Array(readFileSync(path.join(dir, f)));
-  if (edit) {
-    const cfg = JSON.parse(readFileSync(path.join(dir, 'config.json'), 'utf8'));
-    edit(cfg);
-    out['config.json'] = JSON.stringify(cfg);
-  }
-  return out;
-}
-
-function withTensor(f: Files, name: string, shape: number[] | null): Files {
-  const { header, data } = splitSafetensors(f['model.safetensors'] as Uint8Array);
-  const extra: Record<string, Uint8Array> = {};
-  if (shape === null) delete header[name];
-  else {
-    const n = 4 * shape.reduce((a, b) => a * b, 1);
-    header[name] = { dtype: 'F32', shape, data_offsets: [0, n] };
-    extra[name] = new Uint8Array(n);
-  }
-  return { ...f, 'model.safetensors': repack(header, data, extra) };
-}
+const files = (name: string, edit?: (c: Record<string, unknown>) => void) => dirFiles(path.join(DIR, name), edit);
 
 describe('hostile BEiT checkpoints are refused by name', () => {
   const table = (i: number) =>

@@ -3,12 +3,11 @@
 // float64 references written from transformers' modeling_clip.py (tests/fixtures/generate.py
 // clip): image embeddings (the projection) and the pooler output, at the checkpoint's size and
 // resized; the ONNX export of an image tower; hostile checkpoints refused by name.
-import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import ort from 'onnxruntime-node';
 import { describe, expect, test } from 'vitest';
 import { loadModel } from '../src/index.js';
-import { FIXTURES, maxDiff, repack, splitSafetensors } from './helpers.js';
+import { dirFiles, FIXTURES, fixtureDirs, maxDiff, readF32, withTensor } from './helpers.js';
 
 const DIR = path.join(FIXTURES, 'clip');
 
@@ -20,18 +19,7 @@ interface Run {
   image_embeds: number[] | null;
 }
 
-const cases = readdirSync(DIR)
-  .sort()
-  .map((name) => {
-    const dir = path.join(DIR, name);
-    const runs: Run[] = JSON.parse(readFileSync(path.join(dir, 'expected.json'), 'utf8')).runs;
-    return { name, dir, runs };
-  });
-
-function f32(file: string): Float32Array {
-  const b = readFileSync(file);
-  return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
-}
+const cases = fixtureDirs<{ runs: Run[] }>(DIR).map(({ name, dir, exp }) => ({ name, dir, runs: exp.runs }));
 
 function close(what: string, ours: Float32Array, torch: number[]): void {
   const { diff, scale } = maxDiff(ours, torch);
@@ -47,7 +35,7 @@ describe.each(cases.map((c) => [c.name, c] as const))('%s', (name, c) => {
   test.each(c.runs.map((r) => [`${r.image_size[0]}x${r.image_size[1]}`, r] as const))(
     'at %s: image embeddings and pooler output of the float64 reference (1 and 2 threads)',
     async (size, r) => {
-      const x = f32(path.join(c.dir, r.input));
+      const x = readF32(path.join(c.dir, r.input));
       for (const threads of [1, 2]) {
         const m = await loadModel(c.dir, { threads, imageSize: r.image_size });
         expect(m.family).toBe('clip');
@@ -69,7 +57,7 @@ describe.each(cases.map((c) => [c.name, c] as const))('%s', (name, c) => {
 test('int8 weights: image embeddings close to the reference', async () => {
   const c = cases.find((k) => k.name === 'h40-clip')!,
     r = c.runs[0];
-  const x = f32(path.join(c.dir, r.input));
+  const x = readF32(path.join(c.dir, r.input));
   const m = await loadModel(c.dir, { threads: 1, weights: 'int8' });
   const { diff, scale } = maxDiff(
     await m.embed([x.subarray(0, m.inputSize), x.subarray(m.inputSize)]),
@@ -83,7 +71,7 @@ test('int8 weights: image embeddings close to the reference', async () => {
 test('the ONNX export of an image tower gives image_embeds (onnxruntime-node)', async () => {
   const c = cases.find((k) => k.name === 'h40-clip')!,
     r = c.runs[1];
-  const x = f32(path.join(c.dir, r.input));
+  const x = readF32(path.join(c.dir, r.input));
   const m = await loadModel(c.dir, { threads: 1, imageSize: r.image_size });
   const ours = await m.embed([x.subarray(0, m.inputSize), x.subarray(m.inputSize)]);
   const s = await ort.InferenceSession.create(m.toOnnx());
@@ -94,31 +82,7 @@ test('the ONNX export of an image tower gives image_embeds (onnxruntime-node)', 
   await m.dispose();
 });
 
-type Files = Record<string, Uint8Array | string>;
-
-function files(name: string, edit?: (c: Record<string, unknown>) => void): Files {
-  const dir = path.join(DIR, name),
-    out: Files = {};
-  for (const f of readdirSync(dir)) out[f] = new Uint8Array(readFileSync(path.join(dir, f)));
-  if (edit) {
-    const cfg = JSON.parse(readFileSync(path.join(dir, 'config.json'), 'utf8'));
-    edit(cfg);
-    out['config.json'] = JSON.stringify(cfg);
-  }
-  return out;
-}
-
-function withTensor(f: Files, name: string, shape: number[] | null): Files {
-  const { header, data } = splitSafetensors(f['model.safetensors'] as Uint8Array);
-  const extra: Record<string, Uint8Array> = {};
-  if (shape === null) delete header[name];
-  else {
-    const n = 4 * shape.reduce((a, b) => a * b, 1);
-    header[name] = { dtype: 'F32', shape, data_offsets: [0, n] };
-    extra[name] = new Uint8Array(n);
-  }
-  return { ...f, 'model.safetensors': repack(header, data, extra) };
-}
+const files = (name: string, edit?: (c: Record<string, unknown>) => void) => dirFiles(path.join(DIR, name), edit);
 
 describe('hostile CLIP checkpoints are refused by name', () => {
   test.each([

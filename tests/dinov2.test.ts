@@ -4,11 +4,10 @@
 // resized bicubic, or antialiased with registers), logits where it has a classifier, its pooler
 // output (the cls token) and the mean of its patch tokens; int8 weights keep LayerScale; the trace
 // shows the registers; and hostile checkpoints are refused by name.
-import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { createTrainer, loadModel } from '../src/index.js';
-import { FIXTURES, maxDiff, repack, splitSafetensors } from './helpers.js';
+import { dirFiles, FIXTURES, fixtureDirs, maxDiff, readF32, withTensor } from './helpers.js';
 
 const DIR = path.join(FIXTURES, 'dinov2');
 
@@ -21,18 +20,7 @@ interface Run {
   logits: number[] | null;
 }
 
-const cases = readdirSync(DIR)
-  .sort()
-  .map((name) => {
-    const dir = path.join(DIR, name);
-    const runs: Run[] = JSON.parse(readFileSync(path.join(dir, 'expected.json'), 'utf8')).runs;
-    return { name, dir, runs };
-  });
-
-function f32(file: string): Float32Array {
-  const b = readFileSync(file);
-  return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
-}
+const cases = fixtureDirs<{ runs: Run[] }>(DIR).map(({ name, dir, exp }) => ({ name, dir, runs: exp.runs }));
 
 function close(name: string, ours: Float32Array, torch: number[]): void {
   const { diff, scale } = maxDiff(ours, torch);
@@ -48,7 +36,7 @@ describe.each(cases.map((c) => [c.name, c] as const))('%s', (name, c) => {
   test.each(c.runs.map((r) => [`${r.image_size[0]}x${r.image_size[1]}`, r] as const))(
     'at %s: logits, pooler output and patch mean of the float64 reference (1 and 2 threads)',
     async (size, r) => {
-      const x = f32(path.join(c.dir, r.input));
+      const x = readF32(path.join(c.dir, r.input));
       for (const threads of [1, 2]) {
         const m = await loadModel(c.dir, { threads, imageSize: r.image_size });
         expect(m.family).toBe('dinov2');
@@ -68,7 +56,7 @@ describe.each(cases.map((c) => [c.name, c] as const))('%s', (name, c) => {
 test('int8 weights keep LayerScale: close to the f32 logits (a dropped γ moves them by far more)', async () => {
   const c = cases.find((k) => k.name === 'h40-dinov2reg-cls')!,
     r = c.runs[0];
-  const x = f32(path.join(c.dir, r.input));
+  const x = readF32(path.join(c.dir, r.input));
   const m = await loadModel(c.dir, { threads: 1, weights: 'int8' });
   const { diff, scale } = maxDiff(await m.forward(x, r.batch), r.logits!);
   console.log(
@@ -81,7 +69,7 @@ test('int8 weights keep LayerScale: close to the f32 logits (a dropped γ moves 
 test('the trace shows the registers as tokens without a position embedding, and gives the forward logits', async () => {
   const c = cases.find((k) => k.name === 'h40-dinov2reg-cls')!,
     r = c.runs[0];
-  const x = f32(path.join(c.dir, r.input));
+  const x = readF32(path.join(c.dir, r.input));
   const m = await loadModel(c.dir, { threads: 1 });
   const t = await m.trace(x.subarray(0, m.inputSize));
   const D = m.config.hiddenSize;
@@ -95,32 +83,7 @@ test('the trace shows the registers as tokens without a position embedding, and 
   await m.dispose();
 });
 
-type Files = Record<string, Uint8Array | string>;
-
-function files(name: string, editConfig?: (c: Record<string, unknown>) => void): Files {
-  const dir = path.join(DIR, name),
-    out: Files = {};
-  for (const f of readdirSync(dir)) out[f] = new Uint8Array(readFileSync(path.join(dir, f)));
-  if (editConfig) {
-    const cfg = JSON.parse(readFileSync(path.join(dir, 'config.json'), 'utf8'));
-    editConfig(cfg);
-    out['config.json'] = JSON.stringify(cfg);
-  }
-  return out;
-}
-
-/** `f` with tensor `name` removed, or given a new shape (zeros). */
-function withTensor(f: Files, name: string, shape: number[] | null): Files {
-  const { header, data } = splitSafetensors(f['model.safetensors'] as Uint8Array);
-  const extra: Record<string, Uint8Array> = {};
-  if (shape === null) delete header[name];
-  else {
-    const n = 4 * shape.reduce((a, b) => a * b, 1);
-    header[name] = { dtype: 'F32', shape, data_offsets: [0, n] };
-    extra[name] = new Uint8Array(n);
-  }
-  return { ...f, 'model.safetensors': repack(header, data, extra) };
-}
+const files = (name: string, edit?: (c: Record<string, unknown>) => void) => dirFiles(path.join(DIR, name), edit);
 
 describe('hostile DINOv2 checkpoints are refused by name', () => {
   test.each([

@@ -95,3 +95,52 @@ export function repack(header: Header, data: Uint8Array, extra: Record<string, U
   }
   return joinSafetensors(out, all);
 }
+
+/** A file of float32s (a fixture's input.f32). */
+export function readF32(file: string): Float32Array {
+  const b = readFileSync(file);
+  return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+}
+
+/** Model files as loadModel takes them: every file of `dir`, config.json edited by `edit` when given. */
+export function dirFiles(
+  dir: string,
+  edit?: (config: Record<string, unknown>) => void,
+): Record<string, Uint8Array | string> {
+  const out: Record<string, Uint8Array | string> = {};
+  for (const f of readdirSync(dir)) out[f] = new Uint8Array(readFileSync(path.join(dir, f)));
+  if (edit) {
+    const cfg = JSON.parse(readFileSync(path.join(dir, 'config.json'), 'utf8'));
+    edit(cfg);
+    out['config.json'] = JSON.stringify(cfg);
+  }
+  return out;
+}
+
+/** `files` with tensor `name` removed (null), or replaced by zeros of `shape`, in model.safetensors. */
+export function withTensor(
+  files: Record<string, Uint8Array | string>,
+  name: string,
+  shape: number[] | null,
+): Record<string, Uint8Array | string> {
+  const { header, data } = splitSafetensors(files['model.safetensors'] as Uint8Array);
+  const extra: Record<string, Uint8Array> = {};
+  if (shape === null) delete header[name];
+  else {
+    const n = 4 * shape.reduce((a, b) => a * b, 1);
+    header[name] = { dtype: 'F32', shape, data_offsets: [0, n] };
+    extra[name] = new Uint8Array(n);
+  }
+  return { ...files, 'model.safetensors': repack(header, data, extra) };
+}
+
+/** Each fixture directory of `dir` (sorted) with its expected.json. */
+export function fixtureDirs<E>(dir: string): { name: string; dir: string; exp: E }[] {
+  return readdirSync(dir)
+    .sort()
+    .map((name) => ({
+      name,
+      dir: path.join(dir, name),
+      exp: JSON.parse(readFileSync(path.join(dir, name, 'expected.json'), 'utf8')) as E,
+    }));
+}

@@ -2,21 +2,19 @@
 // Hugging Face's ViT and DeiT do (interpolate_pos_encoding) and timm does (resample_abs_pos_embed,
 // antialiased; src/io/positions.ts), against float64 references of that code
 // (tests/fixtures/generate.py resolution; DINOv2's in tests/dinov2.test.ts); and the refusals by name.
-import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { expect, test } from 'vitest';
 import { loadModel } from '../src/index.js';
-import { FIXTURES, MODELS, maxDiff } from './helpers.js';
+import { FIXTURES, fixtureDirs, MODELS, maxDiff, readF32 } from './helpers.js';
 
 const DIR = path.join(FIXTURES, 'resolution');
-const cases = readdirSync(DIR)
-  .sort()
-  .map((name) => {
-    const dir = path.join(DIR, name);
-    const exp = JSON.parse(readFileSync(path.join(dir, 'expected.json'), 'utf8'));
-    const b = readFileSync(path.join(dir, 'input.f32'));
-    return { name, dir, exp, input: new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength)) };
-  });
+interface Expected {
+  batch: number;
+  image_size: [number, number];
+  logits: number[];
+}
+
+const cases = fixtureDirs<Expected>(DIR).map((c) => ({ ...c, input: readF32(path.join(c.dir, 'input.f32')) }));
 
 test('five: up and non-square, down, a DeiT (two prefix tokens); timm from a non-square grid, and a timm DeiT down', () => {
   expect(cases.map((c) => c.name)).toEqual([

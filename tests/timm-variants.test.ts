@@ -5,11 +5,10 @@
 // timm's reg4 models) or over every token, with token, avg + fc_norm or map pooling (the attention
 // pool; without a class token and with the tanh GELU, as timm's SigLIP towers); each at its own
 // size and resized as timm does (antialiased); and config/tensor disagreements refused by name.
-import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { loadModel } from '../src/index.js';
-import { FIXTURES, maxDiff, repack, splitSafetensors } from './helpers.js';
+import { dirFiles, FIXTURES, fixtureDirs, maxDiff, readF32, withTensor } from './helpers.js';
 
 const DIR = path.join(FIXTURES, 'timm-variants');
 
@@ -20,13 +19,7 @@ interface Run {
   logits: number[];
 }
 
-const cases = readdirSync(DIR)
-  .sort()
-  .map((name) => {
-    const dir = path.join(DIR, name);
-    const runs: Run[] = JSON.parse(readFileSync(path.join(dir, 'expected.json'), 'utf8')).runs;
-    return { name, dir, runs };
-  });
+const cases = fixtureDirs<{ runs: Run[] }>(DIR).map(({ name, dir, exp }) => ({ name, dir, runs: exp.runs }));
 
 test('five: registers + LayerScale + no_embed_class + avg, DeiT-III, registers with positions, the attention pool with and without a class token', () => {
   expect(cases.map((c) => c.name)).toEqual([
@@ -42,8 +35,7 @@ describe.each(cases.map((c) => [c.name, c] as const))('%s', (name, c) => {
   test.each(c.runs.map((r) => [`${r.image_size[0]}x${r.image_size[1]}`, r] as const))(
     'at %s: the logits of the float64 reference (1 and 2 threads)',
     async (size, r) => {
-      const b = readFileSync(path.join(c.dir, r.input)),
-        x = new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+      const x = readF32(path.join(c.dir, r.input));
       for (const threads of [1, 2]) {
         const m = await loadModel(c.dir, { threads, imageSize: r.image_size });
         const { diff, scale } = maxDiff(await m.forward(x, r.batch), r.logits);
@@ -57,25 +49,13 @@ describe.each(cases.map((c) => [c.name, c] as const))('%s', (name, c) => {
   );
 });
 
-type Files = Record<string, Uint8Array | string>;
+/** The fixture's files, its model_args edited by `edit`. */
+const files = (name: string, edit?: (args: Record<string, unknown>) => void) =>
+  dirFiles(path.join(DIR, name), edit && ((c) => edit(c.model_args as Record<string, unknown>)));
 
-function files(name: string, edit?: (args: Record<string, unknown>) => void): Files {
-  const dir = path.join(DIR, name),
-    out: Files = {};
-  for (const f of readdirSync(dir)) out[f] = new Uint8Array(readFileSync(path.join(dir, f)));
-  if (edit) {
-    const cfg = JSON.parse(readFileSync(path.join(dir, 'config.json'), 'utf8'));
-    edit(cfg.model_args);
-    out['config.json'] = JSON.stringify(cfg);
-  }
-  return out;
-}
-
-function without(f: Files, ...names: string[]): Files {
-  const { header, data } = splitSafetensors(f['model.safetensors'] as Uint8Array);
-  for (const n of names) delete header[n];
-  return { ...f, 'model.safetensors': repack(header, data) };
-}
+/** `f` without the tensors `names`. */
+const without = (f: Record<string, Uint8Array | string>, ...names: string[]) =>
+  names.reduce((acc, n) => withTensor(acc, n, null), f);
 
 describe('timm configs that disagree with their tensors are refused by name', () => {
   test.each([

@@ -10,7 +10,7 @@
  */
 import { type Arch, PLAIN_VIT } from '../../nn/arch.js';
 import type { ConfigRule, Family, Names } from './family.js';
-import { VIT_FOREIGN_TENSORS, wb } from './vit.js';
+import { hfLayer, hfNames, VIT_FOREIGN_TENSORS } from './vit.js';
 
 const SHARED_TABLE = 'beit.encoder.relative_position_bias.relative_position_bias_table';
 
@@ -18,29 +18,14 @@ const SHARED_TABLE = 'beit.encoder.relative_position_bias.relative_position_bias
 function beitNames(shared: boolean): Names {
   const P = 'beit.';
   return {
-    patchW: `${P}embeddings.patch_embeddings.projection.weight`,
-    patchB: `${P}embeddings.patch_embeddings.projection.bias`,
-    cls: `${P}embeddings.cls_token`,
-    pos: `${P}embeddings.position_embeddings`,
-    normG: `${P}layernorm.weight`,
-    normB: `${P}layernorm.bias`,
-    headW: 'classifier.weight',
-    headB: 'classifier.bias',
+    ...hfNames(P), // the embeddings, the final layernorm and the classifier are named as the ViT's
+    pooler: undefined, // BEiT's pooler is a layernorm (use_mean_pooling: configure), not a dense layer
     layer: (i) => {
       const l = `${P}encoder.layer.${i}.`,
         a = `${l}attention.attention.`;
       return {
-        ln1: wb(`${l}layernorm_before`),
-        ln2: wb(`${l}layernorm_after`),
-        qkvW: ['query', 'key', 'value'].map((q) => `${a}${q}.weight`),
-        // BEiT's key projection has no bias
-        qkvB: [`${a}query.bias`, null, `${a}value.bias`],
-        projW: `${l}attention.output.dense.weight`,
-        projB: `${l}attention.output.dense.bias`,
-        fc1W: `${l}intermediate.dense.weight`,
-        fc1B: `${l}intermediate.dense.bias`,
-        fc2W: `${l}output.dense.weight`,
-        fc2B: `${l}output.dense.bias`,
+        ...hfLayer(l, ['layernorm_before', 'layernorm_after'], ['intermediate.dense', 'output.dense']),
+        qkvB: [`${a}query.bias`, null, `${a}value.bias`], // BEiT's key projection has no bias
         ls1: `${l}lambda_1`,
         ls2: `${l}lambda_2`,
         relBias: shared ? SHARED_TABLE : `${a}relative_position_bias.relative_position_bias_table`,

@@ -14,6 +14,24 @@ import { HF_RESIZE, VIT_FOREIGN_TENSORS, wb } from './vit.js';
 
 const P = 'vision_model.';
 
+/** Layer i of a CLIP-style vision tower (CLIP's, SigLIP's): layer_norm1/2, self_attn's q/k/v/out_proj, mlp.fc1/fc2. */
+export function clipLayer(i: number): ReturnType<Names['layer']> {
+  const l = `${P}encoder.layers.${i}.`,
+    a = `${l}self_attn.`;
+  return {
+    ln1: wb(`${l}layer_norm1`),
+    ln2: wb(`${l}layer_norm2`),
+    qkvW: ['q', 'k', 'v'].map((q) => `${a}${q}_proj.weight`),
+    qkvB: ['q', 'k', 'v'].map((q) => `${a}${q}_proj.bias`),
+    projW: `${a}out_proj.weight`,
+    projB: `${a}out_proj.bias`,
+    fc1W: `${l}mlp.fc1.weight`,
+    fc1B: `${l}mlp.fc1.bias`,
+    fc2W: `${l}mlp.fc2.weight`,
+    fc2B: `${l}mlp.fc2.bias`,
+  };
+}
+
 const CLIP_NAMES: Names = {
   patchW: `${P}embeddings.patch_embedding.weight`,
   cls: `${P}embeddings.class_embedding`,
@@ -24,22 +42,7 @@ const CLIP_NAMES: Names = {
   headW: 'classifier.weight',
   headB: 'classifier.bias',
   projection: 'visual_projection.weight',
-  layer: (i) => {
-    const l = `${P}encoder.layers.${i}.`,
-      a = `${l}self_attn.`;
-    return {
-      ln1: wb(`${l}layer_norm1`),
-      ln2: wb(`${l}layer_norm2`),
-      qkvW: ['q', 'k', 'v'].map((q) => `${a}${q}_proj.weight`),
-      qkvB: ['q', 'k', 'v'].map((q) => `${a}${q}_proj.bias`),
-      projW: `${a}out_proj.weight`,
-      projB: `${a}out_proj.bias`,
-      fc1W: `${l}mlp.fc1.weight`,
-      fc1B: `${l}mlp.fc1.bias`,
-      fc2W: `${l}mlp.fc2.weight`,
-      fc2B: `${l}mlp.fc2.bias`,
-    };
-  },
+  layer: clipLayer,
   layerIndex: /^vision_model\.encoder\.layers\.(\d+)\./,
   // a CLIPModel's text side (read by the zero-shot issue), and older checkpoints' position_ids buffer
   unused: /^(text_model\.|text_projection\.weight$|logit_scale$)|^vision_model\.embeddings\.position_ids$/,

@@ -13,7 +13,7 @@
  */
 import { type Arch, MAX_REGISTERS, PLAIN_VIT } from '../../nn/arch.js';
 import type { ConfigRule, Family, Names, SchemeSpec } from './family.js';
-import { VIT_FOREIGN_TENSORS, wb } from './vit.js';
+import { hfLayer, VIT_FOREIGN_TENSORS } from './vit.js';
 
 /** Hugging Face's DINOv2 names under prefix `P` ('' for the model alone, 'dinov2.' or 'dinov2_with_registers.' under a classifier). */
 function dinov2Names(P: string): Names {
@@ -29,19 +29,9 @@ function dinov2Names(P: string): Names {
     headW: 'classifier.weight',
     headB: 'classifier.bias',
     layer: (i) => {
-      const l = `${P}encoder.layer.${i}.`,
-        a = `${l}attention.attention.`;
+      const l = `${P}encoder.layer.${i}.`;
       return {
-        ln1: wb(`${l}norm1`),
-        ln2: wb(`${l}norm2`),
-        qkvW: ['query', 'key', 'value'].map((q) => `${a}${q}.weight`),
-        qkvB: ['query', 'key', 'value'].map((q) => `${a}${q}.bias`),
-        projW: `${l}attention.output.dense.weight`,
-        projB: `${l}attention.output.dense.bias`,
-        fc1W: `${l}mlp.fc1.weight`,
-        fc1B: `${l}mlp.fc1.bias`,
-        fc2W: `${l}mlp.fc2.weight`,
-        fc2B: `${l}mlp.fc2.bias`,
+        ...hfLayer(l, ['norm1', 'norm2'], ['mlp.fc1', 'mlp.fc2']),
         ls1: `${l}layer_scale1.lambda1`,
         ls2: `${l}layer_scale2.lambda1`,
       };

@@ -9,6 +9,7 @@
  * under `vision_config`.
  */
 import { PLAIN_VIT } from '../../nn/arch.js';
+import { clipLayer } from './clip.js';
 import type { ConfigRule, Family, Names } from './family.js';
 import { HF_RESIZE, VIT_FOREIGN_TENSORS, wb } from './vit.js';
 
@@ -30,22 +31,7 @@ const SIGLIP_NAMES: Names = {
     fc1: wb(`${P}head.mlp.fc1`),
     fc2: wb(`${P}head.mlp.fc2`),
   },
-  layer: (i) => {
-    const l = `${P}encoder.layers.${i}.`,
-      a = `${l}self_attn.`;
-    return {
-      ln1: wb(`${l}layer_norm1`),
-      ln2: wb(`${l}layer_norm2`),
-      qkvW: ['q', 'k', 'v'].map((q) => `${a}${q}_proj.weight`),
-      qkvB: ['q', 'k', 'v'].map((q) => `${a}${q}_proj.bias`),
-      projW: `${a}out_proj.weight`,
-      projB: `${a}out_proj.bias`,
-      fc1W: `${l}mlp.fc1.weight`,
-      fc1B: `${l}mlp.fc1.bias`,
-      fc2W: `${l}mlp.fc2.weight`,
-      fc2B: `${l}mlp.fc2.bias`,
-    };
-  },
+  layer: clipLayer,
   layerIndex: /^vision_model\.encoder\.layers\.(\d+)\./,
   // a SiglipModel's text side (read by the zero-shot issue)
   unused: /^(text_model\.|logit_scale$|logit_bias$)/,

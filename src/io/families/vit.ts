@@ -15,6 +15,31 @@ export const TIMM_RESIZE = { mode: 'bicubicAntialias', squareGrid: false } as co
 
 export const wb = (p: string): [string, string] => [`${p}.weight`, `${p}.bias`];
 
+/**
+ * One layer's names in Hugging Face's ViT-style layout under `l` (ViT, DeiT, DINOv2, BEiT): the
+ * norms and MLP layers as the family names them, Q, K and V under attention.attention, the output
+ * projection under attention.output.dense.
+ */
+export function hfLayer(
+  l: string,
+  [ln1, ln2]: [string, string],
+  [fc1, fc2]: [string, string],
+): ReturnType<Names['layer']> {
+  const a = `${l}attention.attention.`;
+  return {
+    ln1: wb(`${l}${ln1}`),
+    ln2: wb(`${l}${ln2}`),
+    qkvW: ['query', 'key', 'value'].map((q) => `${a}${q}.weight`),
+    qkvB: ['query', 'key', 'value'].map((q) => `${a}${q}.bias`),
+    projW: `${l}attention.output.dense.weight`,
+    projB: `${l}attention.output.dense.bias`,
+    fc1W: `${l}${fc1}.weight`,
+    fc1B: `${l}${fc1}.bias`,
+    fc2W: `${l}${fc2}.weight`,
+    fc2B: `${l}${fc2}.bias`,
+  };
+}
+
 export function hfNames(P: string): Names & { patchB: string; cls: string } {
   return {
     patchW: `${P}embeddings.patch_embeddings.projection.weight`,
@@ -26,22 +51,12 @@ export function hfNames(P: string): Names & { patchB: string; cls: string } {
     headW: 'classifier.weight',
     headB: 'classifier.bias',
     pooler: wb(`${P}pooler.dense`),
-    layer: (i) => {
-      const l = `${P}encoder.layer.${i}.`,
-        a = `${l}attention.attention.`;
-      return {
-        ln1: wb(`${l}layernorm_before`),
-        ln2: wb(`${l}layernorm_after`),
-        qkvW: ['query', 'key', 'value'].map((q) => `${a}${q}.weight`),
-        qkvB: ['query', 'key', 'value'].map((q) => `${a}${q}.bias`),
-        projW: `${l}attention.output.dense.weight`,
-        projB: `${l}attention.output.dense.bias`,
-        fc1W: `${l}intermediate.dense.weight`,
-        fc1B: `${l}intermediate.dense.bias`,
-        fc2W: `${l}output.dense.weight`,
-        fc2B: `${l}output.dense.bias`,
-      };
-    },
+    layer: (i) =>
+      hfLayer(
+        `${P}encoder.layer.${i}.`,
+        ['layernorm_before', 'layernorm_after'],
+        ['intermediate.dense', 'output.dense'],
+      ),
     layerIndex: new RegExp(`^${P.replace('.', '\\.')}encoder\\.layer\\.(\\d+)\\.`),
     unused: new RegExp(`^${P.replace('.', '\\.')}(pooler\\.dense\\.(weight|bias)|embeddings\\.mask_token)$`),
   };
