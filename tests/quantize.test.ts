@@ -1,12 +1,13 @@
 // quantize: f16 and int8 model directories, written in the Hugging Face layout from any scheme and
 // read back by the loader; f16 conversion rounds as numpy does; int8 is symmetric per output channel.
+import path from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { quantizeModel, quantizeRows, toF16 } from '../src/export/quantize.js';
 import { loadModel } from '../src/index.js';
 import { readSafetensorsHeader } from '../src/io/safetensors.js';
 import { modelFiles } from '../src/io/source.js';
 import { WasmMemory } from '../src/runtime/memory.js';
-import { type Header, joinSafetensors, maxDiff, modelFixtures, splitSafetensors } from './helpers.js';
+import { FIXTURES, type Header, joinSafetensors, maxDiff, modelFixtures, splitSafetensors } from './helpers.js';
 
 /** f16 bits → value, straight from the definition. */
 function fromF16(h: number): number {
@@ -162,4 +163,22 @@ describe('int8 files: what the loader reads, and what it refuses', () => {
       `tensor '${W}_scale' must hold 40 float scales (one per row of '${W}'), has F32 [4,10]`,
     );
   });
+});
+
+test.each([
+  [
+    'clip/h40-clip',
+    /the quickGelu activation and a layernorm before the first block \(CLIP\) and an image tower's projection/,
+  ],
+  ['siglip/h40-siglip', /no class token and an attention-pool head and the geluTanh activation/],
+  ['beit/h40-beit', /a head on the mean of the patch tokens .* and LayerScale and a relative position bias \(BEiT\)/],
+  [
+    'dinov2/h40-dinov2reg-cls',
+    /DINOv2.* and register tokens and LayerScale and position embeddings on some tokens only/,
+  ],
+  ['activations/h40-hf-relu', /this model has the relu activation/],
+])('quantize refuses %s naming what its layout cannot say', async (dir, what) => {
+  await expect(
+    quantizeModel(await modelFiles(path.join(FIXTURES, dir)), new WasmMemory(false), 'int8'),
+  ).rejects.toThrow(new RegExp(`vit-wasm: quantize: .*${what.source}.*cannot say yet`));
 });

@@ -146,6 +146,12 @@ export async function quantizeModel(
       arch.prefix[0] !== 'cls' && 'no class token',
       arch.pooling === 'map' && 'an attention-pool head',
       arch.layerScale && 'LayerScale',
+      // the layout quantize writes says hidden_act 'gelu' and no more: every other field of the arch too
+      arch.activation !== 'gelu' && `the ${arch.activation} activation`,
+      arch.embedNorm && 'a layernorm before the first block (CLIP)',
+      arch.head === 'projection' && "an image tower's projection (CLIP)",
+      arch.attentionBias !== 'none' && 'a relative position bias (BEiT)',
+      arch.positions !== 'all' && 'position embeddings on some tokens only',
     ].filter(Boolean);
   if (unsaid.length)
     throw new Error(
