@@ -21,12 +21,13 @@ interface Run {
 
 const cases = fixtureDirs<{ runs: Run[] }>(DIR).map(({ name, dir, exp }) => ({ name, dir, runs: exp.runs }));
 
-test('five: registers + LayerScale + no_embed_class + avg, DeiT-III, registers with positions, the attention pool with and without a class token', () => {
+test('six: registers + LayerScale + no_embed_class + avg, DeiT-III, registers with positions, the attention pool with and without a class token, a CLIP tower (norm_pre)', () => {
   expect(cases.map((c) => c.name)).toEqual([
     'h33-timm-deit3',
     'h33-timm-map',
     'h40-timm-reg-avg',
     'h40-timm-siglip-map',
+    'h48-timm-clip',
     'h48-timm-reg-token',
   ]);
 });
@@ -94,6 +95,11 @@ describe('timm configs that disagree with their tensors are refused by name', ()
         a.class_token = false;
       }),
       /class_token=false, but the checkpoint has tensor 'cls_token'/,
+    ],
+    [
+      'pre_norm without norm_pre',
+      without(files('h48-timm-clip'), 'norm_pre.weight', 'norm_pre.bias'),
+      /pre_norm=true, but there is no tensor 'norm_pre\.weight'/,
     ],
     [
       'token pooling without a class token',

@@ -156,7 +156,12 @@ export const VIT_CONFIG_RULES: readonly ConfigRule[] = [
     alsoIn: { timm: 'any' },
     feature: 'LayerScale (a learned per-channel scale on each residual branch)',
   },
-  { field: 'pre_norm', computed: [false], feature: 'a layernorm before the first block (pre_norm, as in CLIP)' },
+  {
+    field: 'pre_norm',
+    computed: [false],
+    alsoIn: { timm: [true] },
+    feature: 'a layernorm before the first block (pre_norm, as in CLIP)',
+  },
   { field: 'final_norm', computed: [true], feature: 'a model without its final layernorm' },
   { field: 'qk_norm', computed: [false], feature: 'layernorm of queries and keys (qk_norm)' },
   { field: 'scale_attn_norm', computed: [false], feature: 'a norm inside the attention (scale_attn_norm)' },
@@ -262,6 +267,10 @@ function timmConfigure(
     throw new Error(
       `vit-wasm: config.json says reg_tokens=${JSON.stringify(said)}, but the checkpoint has ${n ? `tensor 'reg_token' of shape [${reg}] (${n} registers)` : "no tensor 'reg_token'"}`,
     );
+  // pre_norm (timm's CLIP towers): norm_pre on the tokens before the blocks, and a patch embedding without bias
+  const preNorm = shape('norm_pre.weight') !== undefined;
+  if (read('pre_norm') === true && !preNorm)
+    throw new Error("vit-wasm: config.json says pre_norm=true, but there is no tensor 'norm_pre.weight'");
   // class_token=False: no cls_token tensor, the patches (and any registers) alone
   const cls = shape('cls_token') !== undefined;
   if (read('class_token') === false && cls)
@@ -276,10 +285,13 @@ function timmConfigure(
       prefix: cls ? ['cls', ...Array<'reg'>(n).fill('reg')] : [],
       positions: read('no_embed_class') === true ? 'patches' : 'all',
       layerScale,
+      embedNorm: preNorm,
       ...(typeof act === 'string' ? { activation: TIMM_ACT[act] } : {}),
     },
     names: {
       ...pooled.names,
+      ...(preNorm ? { embedNorm: wb('norm_pre') } : {}),
+      ...(shape('patch_embed.proj.bias') === undefined ? { patchB: undefined } : {}),
       ...(n ? { registers: 'reg_token' } : {}),
       layer: layerScale
         ? (i) => ({ ...pooled.names.layer(i), ls1: `blocks.${i}.ls1.gamma`, ls2: `blocks.${i}.ls2.gamma` })
