@@ -3,6 +3,7 @@
 // (tests/fixtures/generate.py pooler); a model without a pooler refuses it by name.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import ort from 'onnxruntime-node';
 import { expect, test } from 'vitest';
 import { loadModel } from '../src/index.js';
 import { FIXTURES, MODELS, maxDiff } from './helpers.js';
@@ -29,6 +30,21 @@ test("a ViTModel's pooler output and its cls embedding, 1 and 2 threads", async 
     }
     await m.dispose();
   }
+});
+
+test("the ONNX export's pooler_output is the pooler's, as Hugging Face's (onnxruntime-node)", async () => {
+  const b = readFileSync(path.join(DIR, 'input.f32')),
+    x = new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+  const m = await loadModel(DIR, { threads: 1 });
+  const s = await ort.InferenceSession.create(m.toOnnx());
+  const out = await s.run({
+    pixel_values: new ort.Tensor('float32', x, [2, m.config.numChannels, ...m.config.imageSize]),
+  });
+  await s.release();
+  const ours = await m.embed([x.subarray(0, m.inputSize), x.subarray(m.inputSize)], { pooling: 'pooler' });
+  const { diff, scale } = maxDiff(out.pooler_output.data as Float32Array, ours);
+  expect(diff).toBeLessThanOrEqual(1e-4 * Math.max(1, scale));
+  await m.dispose();
 });
 
 test("a model without the pooler refuses pooling 'pooler' by name", async () => {
