@@ -85,6 +85,8 @@ export interface ChildJob {
   runs: number;
   dir: string;
   onnx: string;
+  /** The input image as the model runs it, [C, H, W] (benchPrep reads it off the loaded model). */
+  input: [number, number, number];
 }
 export interface ChildResult {
   loadMs: number;
@@ -100,12 +102,7 @@ function pixels(n: number): Float32Array {
 
 /** Runs one configuration in this process (the child side); returns what it measured. */
 export async function benchChild(job: ChildJob): Promise<ChildResult> {
-  // a CLIPModel's network fields sit under vision_config
-  const cfg = JSON.parse(readFileSync(path.join(job.dir, 'config.json'), 'utf8')),
-    v = cfg.vision_config ?? cfg;
-  const C = v.num_channels ?? 3,
-    S = v.image_size,
-    [H, W] = Array.isArray(S) ? S : [S, S];
+  const [C, H, W] = job.input;
   const input = pixels(job.batch * C * H * W);
   let run: () => Promise<unknown>, flops: number;
   const t0 = performance.now();
@@ -190,7 +187,7 @@ export async function benchPrep(o: {
   dir: string;
   onnx: string | null;
   forms: Record<string, QuantizeTarget>;
-}): Promise<{ flops: number; bytes: Record<string, number> }> {
+}): Promise<{ flops: number; bytes: Record<string, number>; input: [number, number, number] }> {
   if (o.preset)
     for (const [name, data] of Object.entries(randomModelFiles(PRESETS[o.preset], 0)))
       writeDurably(path.join(o.dir, name), data);
@@ -206,7 +203,9 @@ export async function benchPrep(o: {
       writeDurably(o.onnx, model.toOnnx());
       writeDurably(int8Onnx(o.onnx), model.toOnnx({ int8: true }));
     }
-    return { flops: forwardFlops(model.config), bytes };
+    // the size the model runs at (a DINOv2 at its processor's crop): its ONNX graph is exported at it too
+    const { numChannels: C, imageSize } = model.config;
+    return { flops: forwardFlops(model.config), bytes, input: [C, ...imageSize] };
   } finally {
     await model.dispose();
   }

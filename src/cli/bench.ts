@@ -90,6 +90,8 @@ interface Setup {
   formDirs: Record<string, string>;
   flops: number;
   bytes: Record<string, number>;
+  /** [C, H, W] as the model runs it. */
+  input: [number, number, number];
   ceilings: { simd: Ceiling; relaxed: Ceiling };
   cpu: string;
 }
@@ -101,7 +103,7 @@ async function prepare(o: BenchOptions, temp: (prefix: string) => string): Promi
   const forms = o.forms ?? [];
   const formDirs = Object.fromEntries(forms.map((f) => [f, temp(`vit-wasm-${f}-`)]));
   // In a child process: the parent's freeing of hundreds of MB would otherwise run during the timings.
-  const { flops, bytes } = JSON.parse(
+  const { flops, bytes, input } = JSON.parse(
     await child([
       '__bench-prep',
       JSON.stringify({
@@ -111,7 +113,7 @@ async function prepare(o: BenchOptions, temp: (prefix: string) => string): Promi
         forms: Object.fromEntries(forms.map((f) => [formDirs[f], f])),
       }),
     ]),
-  ) as { flops: number; bytes: Record<string, number> };
+  ) as { flops: number; bytes: Record<string, number>; input: [number, number, number] };
   const ceilings = {
     simd: await measureCeiling('simd'),
     relaxed: o.relaxed ? await measureCeiling('relaxed') : { f32: NaN, int8: NaN },
@@ -134,7 +136,7 @@ async function prepare(o: BenchOptions, temp: (prefix: string) => string): Promi
         )
         .join(', ')}`,
     );
-  return { dir, onnx, forms, formDirs, flops, bytes, ceilings, cpu };
+  return { dir, onnx, forms, formDirs, flops, bytes, input, ceilings, cpu };
 }
 
 type Config = { batch: number; runtime: Runtime; threads: number };
@@ -147,7 +149,15 @@ async function measure(o: BenchOptions, s: Setup, configs: Config[], rounds: num
       const form = s.forms.find((f) => runtime.endsWith(`-${f}`));
       // this turn's share of the runs: together the turns time exactly o.runs forwards
       const runs = Math.floor((o.runs * (round + 1)) / rounds) - Math.floor((o.runs * round) / rounds);
-      const job: ChildJob = { runtime, threads, batch, runs, dir: form ? s.formDirs[form] : s.dir, onnx: s.onnx };
+      const job: ChildJob = {
+        runtime,
+        threads,
+        batch,
+        runs,
+        dir: form ? s.formDirs[form] : s.dir,
+        onnx: s.onnx,
+        input: s.input,
+      };
       const r: ChildResult = JSON.parse(
         await child(['__bench-child', JSON.stringify(job)]).catch((e) => {
           throw new Error(

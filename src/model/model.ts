@@ -9,7 +9,7 @@ import type { PreprocessConfig, ViTConfig } from '../io/config.js';
 import { preprocess } from '../io/image/preprocess.js';
 import { type ImageInput, readImage } from '../io/image/read.js';
 import { PLAIN_VIT } from '../nn/arch.js';
-import { forwardHere, type InferenceInit, meanPooled, poolerOutput } from '../nn/infer.js';
+import { embeddings, embedPooling, forwardHere, type InferenceInit } from '../nn/infer.js';
 import { type Activations, inferencePlan, inspectionPlan } from '../nn/plan.js';
 import { tokens } from '../nn/shape.js';
 import { readTrace, softmax, type Trace } from '../nn/trace.js';
@@ -277,26 +277,7 @@ export class ViTModel {
     images: ImageInput | Float32Array | (ImageInput | Float32Array)[],
     opts: { pooling?: 'cls' | 'mean' | 'pooler' } = {},
   ): Promise<Float32Array> {
-    const arch = this.config.arch ?? PLAIN_VIT,
-      own = arch.pooling,
-      pooling = opts.pooling ?? (own === 'clsMean' ? 'cls' : own),
-      projected = opts.pooling === undefined && arch.head === 'projection';
-    if (opts.pooling !== undefined && opts.pooling !== 'cls' && opts.pooling !== 'mean' && opts.pooling !== 'pooler')
-      throw new Error(
-        `vit-wasm: embed: pooling must be 'cls', 'mean' or 'pooler', got ${JSON.stringify(opts.pooling)}`,
-      );
-    if (pooling === 'pooler' && (!this.weights.pooler || own !== 'cls'))
-      throw new Error(
-        "vit-wasm: embed: pooling 'pooler' needs Hugging Face's pooler (pooler.dense, a ViTModel's or DeiTModel's) on a model that reads its cls token; this model has none",
-      );
-    if (pooling === 'cls' && arch.prefix[0] !== 'cls')
-      throw new Error(
-        "vit-wasm: embed: pooling 'cls' is not defined for this model: it has no class token; use 'mean'",
-      );
-    if (pooling === 'cls' && own === 'mean' && this.config.arch?.finalNorm === 'pooled')
-      throw new Error(
-        "vit-wasm: embed: pooling 'cls' is not defined for this model: its final norm (fc_norm) is on the mean of its patch tokens, not on its tokens; use 'mean'",
-      );
+    const pooling = embedPooling(this.config, this.weights, opts.pooling);
     const list = Array.isArray(images) ? images : [images],
       n = this.inputSize,
       B = list.length;
@@ -305,23 +286,10 @@ export class ViTModel {
     for (let i = 0; i < B; i++) await this.input(list[i], 'embed', pixels.subarray(i * n, (i + 1) * n));
     return this.serial(async () => {
       const mem = this.memory(),
-        D = this.config.hiddenSize;
-      const a = this.activations(B);
+        a = this.activations(B);
       mem.f32(a.pixels, pixels.length).set(pixels);
       await this.run(a);
-      const { T } = tokens(this.config);
-      const P = this.config.projectionDim ?? 0;
-      const out = projected
-        ? mem.f32(a.projected!, B * P).slice() // an image tower's embedding (kept: head 'projection')
-        : pooling === 'pooler'
-          ? poolerOutput(this.k, mem, this.config, this.weights, a) // tanh(dense(cls)), HF's pooler_output
-          : own === 'clsMean'
-            ? halves(mem.f32(a.cls, B * 2 * D), B, D, pooling === 'cls' ? 0 : 1) // the head's input: [cls; mean] per image
-            : pooling === own
-              ? mem.f32(a.cls, B * D).slice() // what the head reads
-              : pooling === 'mean'
-                ? meanPooled(this.k, mem, this.config, this.weights, a)
-                : clsRows(mem.f32(a.pool!.normed!, B * T * D), B, T, D); // a mean-pooling model's final-normed cls tokens
+      const out = embeddings(this.k, mem, this.config, this.weights, a, pooling);
       return this.finite(out, pixels, 'embed');
     });
   }
@@ -402,20 +370,6 @@ export class ViTModel {
     if (!this.pool) throw new Error('vit-wasm: no worker pool (no SharedArrayBuffer)');
     await this.pool.fault(id, kind);
   }
-}
-
-/** Row 0 (the cls token) of each image of x (B·T, D): (B, D). */
-function clsRows(x: Float32Array, B: number, T: number, D: number): Float32Array {
-  const out = new Float32Array(B * D);
-  for (let b = 0; b < B; b++) out.set(x.subarray(b * T * D, b * T * D + D), b * D);
-  return out;
-}
-
-/** Half `h` (0 or 1) of each image's 2D row of x (B, 2D): (B, D). */
-function halves(x: Float32Array, B: number, D: number, h: 0 | 1): Float32Array {
-  const out = new Float32Array(B * D);
-  for (let b = 0; b < B; b++) out.set(x.subarray((2 * b + h) * D, (2 * b + h + 1) * D), b * D);
-  return out;
 }
 
 function topPredictions(probs: Float32Array, labels: string[], k: number): Prediction[] {

@@ -3,10 +3,12 @@
  * shared memory, the same forward on its share of each op) and the one-thread run for memories
  * that cannot be shared. Both build their Exec here, so nothing above this layer computes.
  */
+
 import { barrier, controlWords } from '../runtime/barrier.js';
 import { instantiateKernels, type KernelExports } from '../runtime/kernels.js';
 import type { WasmMemory } from '../runtime/memory.js';
 import type { Fault, PoolWorkerApi } from '../runtime/pool.js';
+import { PLAIN_VIT } from './arch.js';
 import { Exec } from './ops.js';
 import { type Activations, stream } from './plan.js';
 import { tokens, type ViTShape } from './shape.js';
@@ -104,4 +106,69 @@ export function poolerOutput(k: KernelExports, mem: WasmMemory, c: ViTShape, w: 
   } finally {
     mem.reset(end);
   }
+}
+
+/**
+ * What embed() gives: an image tower's projection, Hugging Face's pooler output, the cls token,
+ * the mean of the patch tokens, or (`own`) what the model's head reads.
+ */
+export type EmbedPooling = 'projected' | 'pooler' | 'cls' | 'mean' | 'own';
+
+/**
+ * The embedding `asked` for (embed's `pooling` option) on this model, or by default the family's
+ * pooler's: an Error naming what the model lacks for it.
+ */
+export function embedPooling(c: ViTShape, w: Weights, asked: unknown): EmbedPooling {
+  const arch = c.arch ?? PLAIN_VIT,
+    own = arch.pooling;
+  if (asked !== undefined && asked !== 'cls' && asked !== 'mean' && asked !== 'pooler')
+    throw new Error(`vit-wasm: embed: pooling must be 'cls', 'mean' or 'pooler', got ${JSON.stringify(asked)}`);
+  if (asked === undefined) return arch.head === 'projection' ? 'projected' : own === 'clsMean' ? 'cls' : 'own';
+  if (asked === 'pooler' && (!w.pooler || own !== 'cls'))
+    throw new Error(
+      "vit-wasm: embed: pooling 'pooler' needs Hugging Face's pooler (pooler.dense, a ViTModel's or DeiTModel's) on a model that reads its cls token; this model has none",
+    );
+  if (asked === 'cls' && arch.prefix[0] !== 'cls')
+    throw new Error("vit-wasm: embed: pooling 'cls' is not defined for this model: it has no class token; use 'mean'");
+  if (asked === 'cls' && own === 'mean' && arch.finalNorm === 'pooled')
+    throw new Error(
+      "vit-wasm: embed: pooling 'cls' is not defined for this model: its final norm (fc_norm) is on the mean of its patch tokens, not on its tokens; use 'mean'",
+    );
+  return asked === own ? 'own' : asked;
+}
+
+/** The embeddings (B, D) — or (B, projectionDim) for 'projected' — after a forward over plan `a`. */
+export function embeddings(
+  k: KernelExports,
+  mem: WasmMemory,
+  c: ViTShape,
+  w: Weights,
+  a: Activations,
+  pooling: EmbedPooling,
+): Float32Array {
+  const { B } = a,
+    D = c.hiddenSize,
+    own = (c.arch ?? PLAIN_VIT).pooling;
+  if (pooling === 'projected') return mem.f32(need(a.projected), B * (c.projectionDim ?? 0)).slice();
+  if (pooling === 'pooler') return poolerOutput(k, mem, c, w, a); // tanh(dense(cls)), HF's pooler_output
+  // DINOv2's head reads [cls; mean] per image: either half
+  if (own === 'clsMean') return rowSlices(mem.f32(a.cls, B * 2 * D), B, 2 * D, pooling === 'mean' ? D : 0, D);
+  if (pooling === 'own') return mem.f32(a.cls, B * D).slice(); // what the head reads
+  if (pooling === 'mean') return meanPooled(k, mem, c, w, a);
+  // a mean-pooling model's final-normed cls tokens: row 0 of each image's normed tokens
+  const { T } = tokens(c);
+  return rowSlices(mem.f32(need(a.pool?.normed), B * T * D), B, T * D, 0, D);
+}
+
+/** From each of B rows of `stride` floats, the `n` floats at `offset`: (B, n). */
+function rowSlices(x: Float32Array, B: number, stride: number, offset: number, n: number): Float32Array {
+  const out = new Float32Array(B * n);
+  for (let b = 0; b < B; b++) out.set(x.subarray(b * stride + offset, b * stride + offset + n), b * n);
+  return out;
+}
+
+/** A buffer the plan keeps for this embedding, or an internal error. */
+function need(ptr: number | undefined): number {
+  if (ptr === undefined) throw new Error('vit-wasm: internal: an embedding without its buffer in the plan');
+  return ptr;
 }
