@@ -52,3 +52,29 @@ export function act_relu(x: usize, y: usize, n: i32): void {
 export function act_relu_ref(x: usize, y: usize, n: i32): void {
   for (let i = 0; i < n; i++) { const o = <usize>i << 2; const v = load<f32>(x + o); store<f32>(y + o, v > 0 || v != v ? v : 0); }
 }
+
+/**
+ * A gated linear unit, y (rows, M) = gate(x[:, :M]) ⊙ x[:, M:] for x (rows, 2M), the gate act_gate's
+ * x·σ(a·(x + c·x³)): SwiGLU (DINOv2-giant) is a = 1, c = 0. The gate is rounded to f32, then the product.
+ */
+export function act_glu(x: usize, y: usize, rows: i32, M: i32, a: f32, c: f32): void {
+  const m4 = <usize>M << 2;
+  for (let r = 0; r < rows; r++) {
+    const xr = x + <usize>r * (m4 << 1), yr = y + <usize>r * m4;
+    act_gate(xr, yr, M, a, c);
+    let j = 0;
+    for (; j + 4 <= M; j += 4) { const o = <usize>j << 2; v128.store(yr + o, f32x4.mul(v128.load(yr + o), v128.load(xr + m4 + o))); }
+    for (; j < M; j++) { const o = <usize>j << 2; store<f32>(yr + o, load<f32>(yr + o) * load<f32>(xr + m4 + o)); }
+  }
+}
+
+/** Scalar f64 reference; same arguments. */
+export function act_glu_ref(x: usize, y: usize, rows: i32, M: i32, a: f32, c: f32): void {
+  const m4 = <usize>M << 2;
+  for (let r = 0; r < rows; r++)
+    for (let j = 0; j < M; j++) {
+      const o = <usize>r * (m4 << 1) + (<usize>j << 2), v = <f64>load<f32>(x + o);
+      const z = <f64>a * (c != 0 ? v + <f64>c * v * v * v : v);
+      store<f32>(y + <usize>r * m4 + (<usize>j << 2), <f32>(v / (1.0 + exp_f64(-z)) * <f64>load<f32>(x + o + m4)));
+    }
+}

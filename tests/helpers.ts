@@ -1,6 +1,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import ort from 'onnxruntime-node';
+import type { ViTModel } from '../src/index.js';
 
 export const FIXTURES = fileURLToPath(new URL('./fixtures/', import.meta.url));
 export const MODELS = path.join(FIXTURES, 'models');
@@ -143,4 +145,25 @@ export function fixtureDirs<E>(dir: string): { name: string; dir: string; exp: E
       dir: path.join(dir, name),
       exp: JSON.parse(readFileSync(path.join(dir, name, 'expected.json'), 'utf8')) as E,
     }));
+}
+
+/**
+ * The ONNX export of `m` run in onnxruntime-node on `batch` images x (B, C, H, W): the name of its
+ * one output (logits, image_embeds or pooler_output) and its data.
+ */
+export async function onnxOutput(
+  m: ViTModel,
+  x: Float32Array,
+  batch: number,
+): Promise<{ name: string; data: Float32Array }> {
+  const s = await ort.InferenceSession.create(m.toOnnx());
+  try {
+    const out = await s.run({
+      pixel_values: new ort.Tensor('float32', x, [batch, m.config.numChannels, ...m.config.imageSize]),
+    });
+    const [name] = s.outputNames;
+    return { name, data: out[name].data as Float32Array };
+  } finally {
+    await s.release();
+  }
 }

@@ -257,6 +257,32 @@ describe.each(flavors)('kernels (%s build)', (flavor) => {
     },
   );
 
+  // SwiGLU (DINOv2-giant): silu of the first half times the second, row by row
+  test("act_glu: gate(x[:, :M]) ⊙ x[:, M:] at every tail width, several rows, within 1e-6 of the f64 reference and of torch's formula", () => {
+    for (const rows of [1, 2, 5])
+      for (const M of [1, 3, 4, 5, 7, 8, 9, 33]) {
+        h.reset();
+        const v = h.noise(rows * 2 * M, 4),
+          x = h.put(v),
+          ys = h.put(new Float32Array(rows * M)),
+          yr = h.put(new Float32Array(rows * M));
+        h.k.act_glu(x, ys, rows, M, 1, 0);
+        h.k.act_glu_ref(x, yr, rows, M, 1, 0);
+        // 16 floats past the end: nothing written beyond y
+        const got = h.get(ys, rows * M + 16);
+        expectClose(got, h.get(yr, rows * M + 16), 1e-6, 1e-6, `act_glu rows=${rows} M=${M}`);
+        // silu(x1)·x2 written straight from torch's Dinov2SwiGLUFFN, in f64
+        const want = Float32Array.from({ length: rows * M }, (_, i) => {
+          const r = Math.floor(i / M),
+            j = i % M,
+            x1 = v[r * 2 * M + j],
+            x2 = v[r * 2 * M + M + j];
+          return (x1 / (1 + Math.exp(-x1))) * x2;
+        });
+        expectClose(got.subarray(0, rows * M), want, 1e-6, 1e-6, `act_glu vs silu(x1)·x2 rows=${rows} M=${M}`);
+      }
+  });
+
   test('act_relu: max(x, 0) at every tail length, NaN kept', () => {
     for (const len of [0, 1, 3, 4, 5, 7, 8, 9, 33]) {
       h.reset();

@@ -33,6 +33,7 @@ describe('a family is declared, and what the ops do not compute is refused by na
       attentionBias: 'absolute',
       norms: 'post',
       activation: 'quick_gelu',
+      mlp: 'moe',
       pooling: 'max',
       finalNorm: 'none',
       head: 'map',

@@ -21,10 +21,12 @@ interface Run {
 
 const cases = fixtureDirs<{ runs: Run[] }>(DIR).map(({ name, dir, exp }) => ({ name, dir, runs: exp.runs }));
 
-test('six: registers + LayerScale + no_embed_class + avg, DeiT-III, registers with positions, the attention pool with and without a class token, a CLIP tower (norm_pre)', () => {
+test('eight: registers + LayerScale + no_embed_class + avg, DeiT-III, registers with positions, registers without a class token, the attention pool with and without a class token, a CLIP tower (norm_pre), DINOv2-giant (SwiGLUPacked)', () => {
   expect(cases.map((c) => c.name)).toEqual([
     'h33-timm-deit3',
     'h33-timm-map',
+    'h33-timm-reg-nocls',
+    'h40-timm-dinov2-swiglu',
     'h40-timm-reg-avg',
     'h40-timm-siglip-map',
     'h48-timm-clip',
@@ -110,6 +112,16 @@ describe('timm configs that disagree with their tensors are refused by name', ()
         return f;
       })(),
       /arch\.pooling 'cls' reads the cls token: arch\.prefix has none/,
+    ],
+    [
+      "a gated MLP with timm's default GELU (an architecture not DINOv2's, no act_layer)",
+      (() => {
+        const f = files('h40-timm-dinov2-swiglu');
+        const cfg = JSON.parse(new TextDecoder().decode(f['config.json'] as Uint8Array));
+        f['config.json'] = JSON.stringify({ ...cfg, architecture: 'vit_base_patch16_224' });
+        return f;
+      })(),
+      /a gated MLP \(timm's SwiGLUPacked: 'blocks\.0\.mlp\.fc1\.weight' has twice the rows 'blocks\.0\.mlp\.fc2\.weight' reads\) with act_layer gelu \(timm's default\) is not computed/,
     ],
     [
       'an attention pool without its latent',

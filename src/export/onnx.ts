@@ -46,8 +46,11 @@ function embeddings(gr: Graph, c: ViTConfig, w: Weights): string {
   );
 }
 
-/** One pre-norm encoder block: x + attention(ln1(x)), then + MLP(ln2(·)) with the arch's activation. */
-function encoderBlock(gr: Graph, D: number, l: Layer, L: string, x: string, act: Arch['activation']): string {
+/**
+ * One pre-norm encoder block: x + attention(ln1(x)), then + MLP(ln2(·)) with the arch's activation
+ * (a gated MLP: fc1's output as (B, T, 2, M), act of the first ⊙ the second).
+ */
+function encoderBlock(gr: Graph, D: number, l: Layer, L: string, x: string, arch: Arch): string {
   const qkv = gr.op(
     'Transpose',
     [gr.op('Reshape', [gr.linear(gr.norm(x, l.ln1, `${L}.ln1`, D), l.qkv, `${L}.qkv`), 'shape.qkv'], `${L}.qkv5`)],
@@ -76,7 +79,13 @@ function encoderBlock(gr: Graph, D: number, l: Layer, L: string, x: string, act:
   );
   x = gr.op('Add', [x, gr.linear(heads, l.proj, `${L}.proj`)], `${L}.x1`);
   const u = gr.linear(gr.norm(x, l.ln2, `${L}.ln2`, D), l.fc1, `${L}.fc1`);
-  return gr.op('Add', [x, gr.linear(activation(gr, u, L, act), l.fc2, `${L}.fc2`)], `${L}.x2`);
+  let h: string;
+  if (arch.mlp === 'gated') {
+    const halves = gr.op('Reshape', [u, 'shape.glu'], `${L}.fc1.2`);
+    const [g, m] = [0, 1].map((j) => gr.op('Gather', [halves, `idx.${j}`], `${L}.glu${j}`, { axis: 2 }));
+    h = gr.op('Mul', [activation(gr, g, L, arch.activation), m], `${L}.glu`);
+  } else h = activation(gr, u, L, arch.activation);
+  return gr.op('Add', [x, gr.linear(h, l.fc2, `${L}.fc2`)], `${L}.x2`);
 }
 
 /**
@@ -219,10 +228,11 @@ export function exportOnnx(c: ViTConfig, w: Weights, mem: WasmMemory, opts: { in
   gr.scalar('half', 0.5);
 
   const arch = c.arch ?? PLAIN_VIT;
+  if (arch.mlp === 'gated') gr.ints('shape.glu', [0, 0, 2, c.intermediateSize]);
   let x = embeddings(gr, c, w);
   if (arch.embedNorm && w.embedNorm) x = gr.norm(x, w.embedNorm, 'prenorm', D); // CLIP's pre_layrnorm
   w.layers.forEach((l, i) => {
-    x = encoderBlock(gr, D, l, `l${i}`, x, arch.activation);
+    x = encoderBlock(gr, D, l, `l${i}`, x, arch);
   });
   const [out, name, size] = head(gr, c, w, pooled(gr, c, w, x));
   gr.nodes.push(node('Identity', [out], [name]));

@@ -148,6 +148,7 @@ export async function quantizeModel(
       arch.layerScale && 'LayerScale',
       // the layout quantize writes says hidden_act 'gelu' and no more: every other field of the arch too
       arch.activation !== 'gelu' && `the ${arch.activation} activation`,
+      arch.mlp !== 'plain' && 'a gated MLP (SwiGLU)',
       arch.embedNorm && 'a layernorm before the first block (CLIP)',
       arch.head === 'projection' && "an image tower's projection (CLIP)",
       arch.attentionBias !== 'none' && 'a relative position bias (BEiT)',

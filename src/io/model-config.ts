@@ -93,6 +93,10 @@ function weightDims(n: Names, t: Map<string, TensorInfo>, file: string, maxLabel
   for (const [what, v, tensor] of dims)
     if (!(v >= 1))
       throw new Error(`vit-wasm: ${file}: tensor '${tensor}' has shape [${t.get(tensor)!.shape}], giving ${what} ${v}`);
+  if (arch.mlp === 'gated' && fc1.shape[0] % 2 !== 0)
+    throw new Error(
+      `vit-wasm: ${file}: tensor '${n.layer(0).fc1W}' has shape [${fc1.shape}]: a gated MLP's fc1 gives its gate and the half it multiplies, an even number of rows`,
+    );
   if (!headless && (head.shape.length !== 2 || head.shape[1] !== K))
     throw new Error(
       `vit-wasm: ${file}: tensor '${n.headW}' has shape [${head.shape}], expected [num_labels, ${K === D ? D : `${K}: the cls token and the mean of the patch tokens, ${D} each`}]`,
@@ -103,7 +107,7 @@ function weightDims(n: Names, t: Map<string, TensorInfo>, file: string, maxLabel
       'maxLabels',
       maxLabels,
     );
-  return { D, C, p, M: fc1.shape[0], NL: head.shape[0], T, L };
+  return { D, C, p, M: arch.mlp === 'gated' ? fc1.shape[0] / 2 : fc1.shape[0], NL: head.shape[0], T, L };
 }
 
 /** Layers, counted from the deepest layer index any tensor names; each must have its first norm. */

@@ -6,7 +6,7 @@
  * built once.
  */
 import { PLAIN_VIT, positionedPrefix, registerCount } from '../nn/arch.js';
-import { tokens } from '../nn/shape.js';
+import { fc1Width, tokens } from '../nn/shape.js';
 import type { Int8Linear, Layer, MapHead, Norm, PackedLinear, Weights } from '../nn/weights.js';
 import type { KernelExports } from '../runtime/kernels.js';
 import type { WasmMemory } from '../runtime/memory.js';
@@ -62,7 +62,7 @@ export class WeightLoader {
         qkv: await this.encoderLinear(l.qkvW, cfg.qkvBias ? l.qkvB : null, 3 * D, D),
         proj: await this.encoderLinear([l.projW], [l.projB], D, D, ls1),
         ln2: await this.norm(l.ln2, D),
-        fc1: await this.encoderLinear([l.fc1W], [l.fc1B], M, D),
+        fc1: await this.encoderLinear([l.fc1W], [l.fc1B], fc1Width(cfg), D), // 2M for a gated MLP
         fc2: await this.encoderLinear([l.fc2W], [l.fc2B], D, M, ls2),
         ...(relBias === undefined ? {} : { relBias }),
       });

@@ -11,7 +11,8 @@ export interface Arch {
    * Tokens before the patch tokens, in order: the class token, then the distillation token (DeiT)
    * or register tokens (DINOv2 with registers, timm's reg_tokens: learned vectors the head never
    * reads). Each is a learned vector. None at all (SigLIP, timm's class_token=False): the patch
-   * tokens alone, pooled by their mean or an attention pool.
+   * tokens alone, pooled by their mean or an attention pool; registers alone (timm's reg_tokens with
+   * class_token=False) likewise.
    */
   prefix: readonly PrefixToken[];
   /**
@@ -47,6 +48,12 @@ export interface Arch {
    * (gelu_new, gelu_pytorch_tanh: SigLIP); `quickGelu`, x·σ(1.702x) (CLIP); `silu`; `relu`.
    */
   activation: 'gelu' | 'geluTanh' | 'quickGelu' | 'silu' | 'relu';
+  /**
+   * The MLP: `plain`, fc2(act(fc1(x))); or `gated`, a gated linear unit (SwiGLU: DINOv2-giant,
+   * timm's SwiGLUPacked): fc1 gives 2M features, the activation of the first M times the other M,
+   * and fc2 reads those M. Its activation is one of the sigmoid gates (silu, quickGelu, geluTanh).
+   */
+  mlp: 'plain' | 'gated';
   /**
    * What the head reads: `cls`, the class token; or `mean`, the mean of the patch tokens (the
    * prefix tokens left out, as timm's global_pool='avg'); or `clsMean`, the two side by side
@@ -86,6 +93,7 @@ export const PLAIN_VIT: Readonly<Arch> = Object.freeze({
   norms: 'pre',
   embedNorm: false,
   activation: 'gelu',
+  mlp: 'plain',
   pooling: 'cls',
   finalNorm: 'tokens',
   head: 'linear',
@@ -104,6 +112,7 @@ export function checkArch(arch: Arch): Arch {
     norms: ['pre'],
     embedNorm: [true, false],
     activation: ['gelu', 'geluTanh', 'quickGelu', 'silu', 'relu'],
+    mlp: ['plain', 'gated'],
     pooling: ['cls', 'mean', 'clsMean', 'map'],
     finalNorm: ['tokens', 'pooled'],
     head: ['linear', 'distilled', 'none', 'projection'],
@@ -112,7 +121,7 @@ export function checkArch(arch: Arch): Arch {
     const v = key === 'prefix' ? JSON.stringify(arch[key]) : arch[key];
     if (key === 'prefix' && known.prefix[0] === null)
       throw new Error(
-        `vit-wasm: arch.prefix ${v} is not computed by vit-wasm (it computes [], ['cls'], ['cls', 'dist'] or ['cls'] and 1 to ${MAX_REGISTERS} 'reg')`,
+        `vit-wasm: arch.prefix ${v} is not computed by vit-wasm (it computes [], ['cls'], ['cls', 'dist'], or 1 to ${MAX_REGISTERS} 'reg' after ['cls'] or alone)`,
       );
     if (key === 'prefix') continue;
     if (!known[key].includes(v))
@@ -134,19 +143,23 @@ export function checkArch(arch: Arch): Arch {
     throw new Error(
       "vit-wasm: arch.attentionBias 'relative' is BEiT's: it needs prefix ['cls'] (its index places one cls token)",
     );
+  if (arch.mlp === 'gated' && (arch.activation === 'gelu' || arch.activation === 'relu'))
+    throw new Error(
+      `vit-wasm: arch.mlp 'gated' is computed with a sigmoid gate (silu, quickGelu or geluTanh), not ${arch.activation}`,
+    );
   if (arch.positions === 'notRegisters' && !arch.prefix.includes('reg'))
     throw new Error("vit-wasm: arch.positions 'notRegisters' needs register tokens in arch.prefix");
   return arch;
 }
 
-/** `prefix` as JSON when it is a layout the forward computes: none; cls; cls, dist; cls and 1 … MAX_REGISTERS registers. Else null. */
+/** `prefix` as JSON when it is a layout the forward computes: none; cls; cls, dist; 1 … MAX_REGISTERS registers after cls or alone. Else null. */
 function prefixLayout(prefix: readonly PrefixToken[]): string | null {
   if (Array.isArray(prefix) && prefix.length === 0) return '[]';
-  if (!Array.isArray(prefix) || prefix[0] !== 'cls') return null;
-  const rest = prefix.slice(1);
+  if (!Array.isArray(prefix)) return null;
+  const rest = prefix[0] === 'cls' ? prefix.slice(1) : prefix;
   const ok =
     rest.length === 0 ||
-    (rest.length === 1 && rest[0] === 'dist') ||
+    (prefix[0] === 'cls' && rest.length === 1 && rest[0] === 'dist') ||
     (rest.length <= MAX_REGISTERS && rest.every((t) => t === 'reg'));
   return ok ? JSON.stringify(prefix) : null;
 }
@@ -160,17 +173,20 @@ export function positionedPrefix(arch: Arch): number {
   return arch.positions === 'notRegisters' ? arch.prefix.length - registerCount(arch) : arch.prefix.length;
 }
 
-/** What of `arch` the backward does not compute yet, or null: training refuses it by name. */
+/** Everything of `arch` the backward does not compute yet, in words, or null: training refuses it by name. */
 export function untrainable(arch: Arch): string | null {
-  if (arch.pooling !== 'cls') return `${arch.pooling} pooling`;
-  if (arch.activation !== 'gelu') return `the ${arch.activation} activation`;
-  if (arch.prefix[0] !== 'cls') return 'no class token';
-  if (arch.prefix.includes('dist')) return 'a distillation token';
-  if (arch.prefix.includes('reg')) return 'register tokens';
-  if (arch.positions !== 'all') return 'position embeddings on some tokens only';
-  if (arch.layerScale) return 'LayerScale';
-  if (arch.attentionBias !== 'none') return 'a relative position bias';
-  if (arch.head === 'none' || arch.head === 'projection') return 'no classifier';
-  if (arch.embedNorm) return 'a layernorm before the first block';
-  return null;
+  const not = [
+    arch.pooling !== 'cls' && `${arch.pooling} pooling`,
+    arch.mlp !== 'plain' && 'a gated MLP (SwiGLU)',
+    arch.activation !== 'gelu' && `the ${arch.activation} activation`,
+    arch.prefix[0] !== 'cls' && 'no class token',
+    arch.prefix.includes('dist') && 'a distillation token',
+    arch.prefix.includes('reg') && 'register tokens',
+    arch.positions !== 'all' && 'position embeddings on some tokens only',
+    arch.layerScale && 'LayerScale',
+    arch.attentionBias !== 'none' && 'a relative position bias',
+    (arch.head === 'none' || arch.head === 'projection') && 'no classifier',
+    arch.embedNorm && 'a layernorm before the first block',
+  ].filter((s): s is string => typeof s === 'string');
+  return not.length ? not.join(', ') : null;
 }

@@ -151,7 +151,8 @@ export class Exec extends TokenOps {
   /**
    * y (R, N) = act(x (R, K) · Wᵀ + b). The exact GELU is fused in the GEMM epilogue; the others
    * (assembly/activation.ts) run over the GEMM's output in place, in chunks. With `u` (R, N) the
-   * pre-activation is kept there first (training, inspection).
+   * pre-activation is kept there first (training, inspection). `gated` (Arch.mlp): u (R, N) is
+   * needed, and y (R, N/2) = act(u[:, :N/2]) ⊙ u[:, N/2:], in chunks of rows.
    */
   linearAct(
     x: number,
@@ -159,8 +160,21 @@ export class Exec extends TokenOps {
     y: number,
     R: number,
     act: Arch['activation'],
-    { u, quant }: { u?: number; quant?: Quant } = {},
+    { u, quant, gated = false }: { u?: number; quant?: Quant; gated?: boolean } = {},
   ): void {
+    if (gated) {
+      if (u === undefined || act === 'gelu' || act === 'relu')
+        throw new Error(`vit-wasm: internal: a gated MLP with ${u === undefined ? 'no room for fc1' : act}`);
+      const [a, c] = GATES[act],
+        M = l.N / 2,
+        per = this.per(R);
+      this.linear(x, l, u, R, { quant });
+      this.each(Math.ceil(R / per), (ch) => {
+        const r0 = ch * per;
+        this.k.act_glu(u + r0 * l.N * 4, y + r0 * M * 4, Math.min(R, r0 + per) - r0, M, a, c);
+      });
+      return;
+    }
     if (act === 'gelu' && u === undefined) {
       this.linear(x, l, y, R, { epi: EPI.GELU, quant });
       return;

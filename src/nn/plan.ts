@@ -10,7 +10,7 @@
  * dh = D/H, M MLP size, L labels.
  */
 import { checkArch, PLAIN_VIT, untrainable } from './arch.js';
-import { tokens, type ViTShape } from './shape.js';
+import { fc1Width, tokens, type ViTShape } from './shape.js';
 
 /** Where one encoder layer's intermediates go (byte pointers into the wasm memory). */
 export interface LayerActivations {
@@ -22,7 +22,7 @@ export interface LayerActivations {
   proj?: number; // (B·T, D)  the output projection alone, when kept apart (else added straight into xmid)
   xmid: number; // (B·T, D)  xin + projection (may be xin itself: added in place)
   h2: number; // (B·T, D)  layernorm before the MLP
-  u?: number; // (B·T, M)  fc1 output before GELU, when kept (else GELU is fused into the fc1 GEMM)
+  u?: number; // (B·T, M)  fc1 output before GELU, when kept (else GELU is fused into the fc1 GEMM); (B·T, 2M) for a gated MLP, always
   act: number; // (B·T, M)  GELU(fc1)
   mlpOut?: number; // (B·T, D)  fc2 alone, when kept apart (else added straight into xout)
   xout: number; // (B·T, D)  xmid + MLP (may be xmid itself)
@@ -170,7 +170,9 @@ export function inferencePlan(
     h = alloc(BT * D),
     qkv = alloc(BT * 3 * D),
     att = alloc(BT * D),
-    act = alloc(BT * c.intermediateSize);
+    act = alloc(BT * c.intermediateSize),
+    // a gated MLP's fc1 output (2M per row) cannot be gated in place by chunks of rows: its own buffer
+    u = (c.arch ?? PLAIN_VIT).mlp === 'gated' ? alloc(BT * fc1Width(c)) : undefined;
   return {
     B,
     pixels: alloc(B * C * c.imageSize[0] * c.imageSize[1]),
@@ -185,6 +187,7 @@ export function inferencePlan(
       att,
       xmid: x,
       h2: h,
+      u,
       act,
       xout: x,
     })),
@@ -244,7 +247,7 @@ function keptPlan(
       proj: keepParts ? alloc(BT * D) : undefined,
       xmid: alloc(BT * D),
       h2: alloc(BT * D),
-      u: alloc(BT * M),
+      u: alloc(BT * fc1Width(c)),
       act: alloc(BT * M),
       mlpOut: keepParts ? alloc(BT * D) : undefined,
       xout: alloc(BT * D),

@@ -29,3 +29,6 @@ export function tokens(c: ViTShape): { Np: number; T: number; T8: number } {
     T = (c.arch ?? PLAIN_VIT).prefix.length + Np;
   return { Np, T, T8: Math.ceil(T / 8) * 8 };
 }
+
+/** fc1's outputs per token: the MLP size M, or 2M for a gated MLP (its gate and the half it multiplies). */
+export const fc1Width = (c: ViTShape): number => ((c.arch ?? PLAIN_VIT).mlp === 'gated' ? 2 : 1) * c.intermediateSize;

@@ -6,7 +6,7 @@
 import type { WasmMemory } from '../runtime/memory.js';
 import { PLAIN_VIT, registerCount } from './arch.js';
 import type { Activations, InspectedLayerActivations } from './plan.js';
-import { tokens, type ViTShape } from './shape.js';
+import { fc1Width, tokens, type ViTShape } from './shape.js';
 import type { Weights } from './weights.js';
 
 /** A tensor of a trace: its values (row-major, a copy) and its dims. */
@@ -37,9 +37,9 @@ export interface LayerTrace {
   residual: Tensor;
   /** (T, D) layernorm before the MLP. */
   layernorm2: Tensor;
-  /** (T, M) the MLP's first linear layer, before GELU. */
+  /** (T, M) the MLP's first linear layer, before its activation ((T, 2M) for a gated MLP: gate, then the half it multiplies). */
   mlpPreActivation: Tensor;
-  /** (T, M) GELU of it: the MLP's hidden activation. */
+  /** (T, M) the activation of it (GELU for the plain ViT): the MLP's hidden activation. */
   mlpHidden: Tensor;
   /** (T, D) the MLP's output. */
   mlpOutput: Tensor;
@@ -168,7 +168,7 @@ export function readTrace(mem: WasmMemory, c: ViTShape, w: Weights, a: Activatio
         projection: tensor(read(s.proj, T * D), [T, D]),
         residual: tensor(read(s.xmid, T * D), [T, D]),
         layernorm2: tensor(read(s.h2, T * D), [T, D]),
-        mlpPreActivation: tensor(read(s.u, T * M), [T, M]),
+        mlpPreActivation: tensor(read(s.u, T * fc1Width(c)), [T, fc1Width(c)]),
         mlpHidden: tensor(read(s.act, T * M), [T, M]),
         mlpOutput: tensor(read(s.mlpOut, T * D), [T, D]),
         output: tensor(read(s.xout, T * D), [T, D]),

@@ -36,7 +36,7 @@ export function vitForward(ex: Exec, c: ViTShape, w: Weights, a: Activations): v
     ex.attention(s.qkv, a.kt, s.att, B, T, D, c.numHeads, s.probs, l.relBias); // softmax(QKᵀ/√dh + bias)·V per head, concatenated
     ex.residual(s.att, l.proj, s.xin, s.xmid, BT, { sep: s.proj, quant }); // output projection + residual
     ex.layernorm(s.xmid, l.ln2, s.h2, BT, D, eps);
-    ex.linearAct(s.h2, l.fc1, s.act, BT, arch.activation, { u: s.u, quant }); // MLP up, its activation
+    ex.linearAct(s.h2, l.fc1, s.act, BT, arch.activation, { u: s.u, quant, gated: arch.mlp === 'gated' }); // MLP up, its activation (or gate)
     ex.residual(s.act, l.fc2, s.xmid, s.xout, BT, { sep: s.mlpOut, quant }); // MLP down + residual
   });
   pool(ex, c, w, a); // what the head reads: the final-normed cls token, or the mean of the patch tokens

@@ -39,6 +39,8 @@ type Layernorm = (
 type Unary = (x: Ptr, y: Ptr, n: number) => void;
 /** y = x·σ(a·(x + c·x³)) (assembly/activation.ts). */
 type Gate = (x: Ptr, y: Ptr, n: number, a: number, c: number) => void;
+/** y (rows, M) = gate(x[:, :M]) ⊙ x[:, M:] for x (rows, 2M): a gated linear unit (SwiGLU) (assembly/activation.ts). */
+type Glu = (x: Ptr, y: Ptr, rows: number, M: number, a: number, c: number) => void;
 type SoftmaxRows = (x: Ptr, ld: number, rows: number, n: number) => void;
 type AttentionHead = (
   qkv: Ptr,
@@ -137,6 +139,8 @@ export interface KernelExports {
   gelu_ref: Unary;
   act_gate: Gate;
   act_gate_ref: Gate;
+  act_glu: Glu;
+  act_glu_ref: Glu;
   act_relu: Unary;
   act_relu_ref: Unary;
   softmax_rows: SoftmaxRows;
@@ -221,6 +225,8 @@ export const KERNEL_ARITY = {
   gelu_ref: 3,
   act_gate: 5,
   act_gate_ref: 5,
+  act_glu: 6,
+  act_glu_ref: 6,
   act_relu: 3,
   act_relu_ref: 3,
   gelu_bwd: 4,
@@ -259,6 +265,7 @@ export const KERNELS = {
   gelu: { kernel: 'gelu', ref: 'gelu_ref', tile: [1, 4], fma: false },
   // the MLP's other activations (quick GELU, tanh GELU, SiLU as one sigmoid gate; ReLU)
   actGate: { kernel: 'act_gate', ref: 'act_gate_ref', tile: [1, 4], fma: false },
+  actGlu: { kernel: 'act_glu', ref: 'act_glu_ref', tile: [1, 4], fma: false }, // a gated MLP's gate ⊙ its other half
   actRelu: { kernel: 'act_relu', ref: 'act_relu_ref', tile: [1, 4], fma: false },
   softmax: { kernel: 'softmax_rows', ref: 'softmax_rows_ref', tile: [1, 4], fma: false },
   attention: { kernel: 'attention_head', ref: 'attention_head_ref', tile: [4, 8], fma: true }, // 4 query rows × 8 keys

@@ -312,6 +312,10 @@ async function dimsFrom(where: ModelLocation): Promise<TrainDims> {
 export async function createTrainer(dims: TrainDims | null, options: TrainOptions = {}): Promise<Trainer> {
   const d = dims ?? (options.from ? await dimsFrom(options.from) : null);
   if (!d) throw new Error('vit-wasm: createTrainer needs dimensions or options.from');
+  if (typeof d !== 'object' || !Array.isArray(d.imageSize) || d.imageSize.length !== 2)
+    throw new Error(
+      'vit-wasm: createTrainer: dims.imageSize must be [height, width] (to train a loaded model pass model.config, or options.from)',
+    );
   for (const [k, v] of Object.entries({
     patchSize: d.patchSize,
     numChannels: d.numChannels,

@@ -443,6 +443,9 @@ const FAMILY_FIXTURES = [
   'timm-variants/h40-timm-siglip-map',
   'beit/h40-beit',
   'beit/h33-beit-shared-cls',
+  'dinov2/h40-dinov2-swiglu',
+  'timm-variants/h40-timm-dinov2-swiglu',
+  'timm-variants/h33-timm-reg-nocls',
 ];
 const FAMILY_KEYS = [
   'num_register_tokens',
@@ -461,10 +464,12 @@ const FAMILY_KEYS = [
   'vision_use_head',
   'use_shared_relative_position_bias',
   'use_mean_pooling',
+  'architecture',
+  'act_layer',
 ];
-// the tensors the families add: registers, LayerScale, positions, the 2D classifier
+// the tensors the families add: registers, LayerScale, positions, the 2D classifier, SwiGLU's halves
 const FAMILY_TENSORS =
-  /register_tokens|reg_token|layer_scale|ls[12]\.gamma|position_embeddings|pos_embed|classifier\.weight|head\.weight|visual_projection|pre_layrnorm|position_embedding\.weight|class_embedding|probe|in_proj|attn_pool|latent|relative_position_bias_table|lambda_1/;
+  /weights_in|weights_out|blocks\.0\.mlp\.fc[12]\.weight|register_tokens|reg_token|layer_scale|ls[12]\.gamma|position_embeddings|pos_embed|classifier\.weight|head\.weight|visual_projection|pre_layrnorm|position_embedding\.weight|class_embedding|probe|in_proj|attn_pool|latent|relative_position_bias_table|lambda_1/;
 
 /**
  * A DINOv2 or timm-variant checkpoint with hostile config fields (top level or model_args), shapes of

@@ -9,8 +9,8 @@
  * issue reads them); its network fields are under `vision_config`.
  */
 import { type Arch, PLAIN_VIT } from '../../nn/arch.js';
-import type { ConfigRule, Family, Names } from './family.js';
-import { HF_RESIZE, VIT_FOREIGN_TENSORS, wb } from './vit.js';
+import { type ConfigRule, type Family, type Names, wb } from './family.js';
+import { HF_RESIZE, VIT_FOREIGN_TENSORS } from './vit.js';
 
 const P = 'vision_model.';
 

@@ -7,7 +7,8 @@
  */
 import { type Arch, PLAIN_VIT } from '../../nn/arch.js';
 import type { Family, Names } from './family.js';
-import { HF_RESIZE, hfNames, TIMM_RESIZE, timmNames, VIT_CONFIG_RULES, VIT_FOREIGN_TENSORS } from './vit.js';
+import { TIMM_RESIZE, timmNames } from './timm.js';
+import { HF_RESIZE, hfNames, VIT_CONFIG_RULES, VIT_FOREIGN_TENSORS } from './vit.js';
 
 /** DeiT's tokens: cls, dist, then the patches; the head as the checkpoint has it (configure). */
 const DEIT_ARCH: Arch = Object.freeze({ ...PLAIN_VIT, prefix: Object.freeze(['cls', 'dist'] as const) });

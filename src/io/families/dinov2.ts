@@ -9,7 +9,9 @@
  *     without one, the model's pooler output is the final-normed cls token;
  *   - positions at another size: Dinov2 resizes them bicubic (A = −0.75), Dinov2WithRegisters with
  *     antialiasing (src/io/positions.ts). The published checkpoints carry 518-px positions (37×37)
- *     and are run at 224: `loadModel(dir, { imageSize: 224 })`.
+ *     and are run at 224: `loadModel(dir, { imageSize: 224 })`;
+ *   - `use_swiglu_ffn` (giant): Dinov2SwiGLUFFN's `mlp.weights_in` (2M rows) and `weights_out`,
+ *     silu(first half) ⊙ second half whatever hidden_act says (Arch.mlp 'gated').
  */
 import { type Arch, MAX_REGISTERS, PLAIN_VIT } from '../../nn/arch.js';
 import type { ConfigRule, Family, Names, SchemeSpec } from './family.js';
@@ -79,22 +81,55 @@ function configureDinov2(
       );
     prefix = ['cls', ...Array<'reg'>(n).fill('reg')];
   }
-  // the MLP's size is int(hidden_size · mlp_ratio) in Dinov2MLP: the config must say the weights' size
+  // use_swiglu_ffn says which MLP the layers have; its tensors must be that MLP's
+  const swiglu = read('use_swiglu_ffn');
+  if (swiglu !== undefined && typeof swiglu !== 'boolean')
+    throw new Error(`vit-wasm: config.json: use_swiglu_ffn must be true or false, got ${JSON.stringify(swiglu)}`);
+  const gated = swiglu === true,
+    fc1 = (gated ? swigluNames(names) : names).layer(0).fc1W,
+    other = (gated ? names : swigluNames(names)).layer(0).fc1W;
+  if (!shape(fc1) && shape(other))
+    throw new Error(
+      `vit-wasm: config.json says use_swiglu_ffn=${swiglu ?? false}, but the checkpoint has tensor '${other}' (${gated ? 'the plain MLP' : 'a SwiGLU MLP'}), not '${fc1}'`,
+    );
+  const mlp = gated ? { mlp: 'gated' as const, activation: 'silu' as const } : {};
+  // the MLP's size is int(hidden_size · mlp_ratio) in Dinov2MLP; Dinov2SwiGLUFFN takes ⅔ of it,
+  // rounded up to a multiple of 8, twice over in weights_in: the config must say the weights' size
   const ratio = read('mlp_ratio'),
     D = shape(names.patchW)?.[0],
-    M = shape(names.layer(0).fc1W)?.[0];
+    rows = shape(fc1)?.[0];
+  const want = (r: number, d: number) => {
+    const m = Math.trunc(d * r);
+    return gated ? 2 * Math.trunc((Math.trunc((m * 2) / 3) + 7) / 8) * 8 : m;
+  };
   if (
     ratio !== undefined &&
     D !== undefined &&
-    M !== undefined &&
-    (typeof ratio !== 'number' || Math.trunc(D * ratio) !== M)
+    rows !== undefined &&
+    (typeof ratio !== 'number' || want(ratio, D) !== rows)
   )
     throw new Error(
-      `vit-wasm: config.json says mlp_ratio=${JSON.stringify(ratio)}, but tensor '${names.layer(0).fc1W}' has ${M} rows for hidden size ${D}`,
+      `vit-wasm: config.json says mlp_ratio=${JSON.stringify(ratio)}, but tensor '${fc1}' has ${rows} rows for hidden size ${D}`,
     );
   // without a classifier (Dinov2Model) what it gives is its pooler output: the final-normed cls token
   const pooling = shape(names.headW) ? arch.pooling : 'cls';
-  return { arch: { ...arch, prefix, positions: regShape ? 'notRegisters' : 'all', pooling }, names };
+  return {
+    arch: { ...arch, prefix, positions: regShape ? 'notRegisters' : 'all', pooling, ...mlp },
+    names: gated ? swigluNames(names) : names,
+  };
+}
+
+/** The names with Dinov2SwiGLUFFN's in place of Dinov2MLP's fc1 and fc2. */
+function swigluNames(names: Names): Names {
+  return {
+    ...names,
+    layer: (i) => {
+      const l = names.layer(i);
+      const swap = (s: string) =>
+        s.replace(/\.mlp\.fc1\./, '.mlp.weights_in.').replace(/\.mlp\.fc2\./, '.mlp.weights_out.');
+      return { ...l, fc1W: swap(l.fc1W), fc1B: swap(l.fc1B), fc2W: swap(l.fc2W), fc2B: swap(l.fc2B) };
+    },
+  };
 }
 
 /**
@@ -103,9 +138,7 @@ function configureDinov2(
  * checkpoint's γ is read); `use_mask_token`, `drop_path_rate` and the backbone's out_features,
  * apply_layernorm and reshape_hidden_states change nothing a model's forward gives.
  */
-const DINOV2_CONFIG_RULES: readonly ConfigRule[] = [
-  { field: 'use_swiglu_ffn', computed: [false], feature: 'a SwiGLU MLP (DINOv2-giant)' },
-];
+const DINOV2_CONFIG_RULES: readonly ConfigRule[] = [];
 
 const DINOV2_ARCH: Arch = Object.freeze({ ...PLAIN_VIT, layerScale: true, pooling: 'clsMean' as const });
 
@@ -132,9 +165,10 @@ export const DINOV2: Family = {
   arch: DINOV2_ARCH,
   defaultHiddenAct: 'gelu',
   configRules: DINOV2_CONFIG_RULES,
-  // its own LayerScale and registers are read; the rest of the ViT's relatives are still foreign
+  // its own LayerScale, registers and SwiGLU are read; the rest of the ViT's relatives are still foreign
   foreignTensors: VIT_FOREIGN_TENSORS.filter(
-    ([, feature]) => !feature.startsWith('LayerScale') && !feature.startsWith('register'),
+    ([, feature]) =>
+      !feature.startsWith('LayerScale') && !feature.startsWith('register') && !feature.includes('SwiGLU'),
   ),
   schemes: [spec(true), spec(false)],
 };

@@ -7,6 +7,9 @@
 import type { Arch } from '../../nn/arch.js';
 import type { PositionResize } from '../positions.js';
 
+/** A module's weight and bias names under prefix `p`. */
+export const wb = (p: string): [string, string] => [`${p}.weight`, `${p}.bias`];
+
 /** The library whose tensor names a checkpoint uses. */
 export type Scheme = 'hf' | 'timm' | 'torchvision';
 

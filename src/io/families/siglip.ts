@@ -10,8 +10,8 @@
  */
 import { PLAIN_VIT } from '../../nn/arch.js';
 import { clipLayer } from './clip.js';
-import type { ConfigRule, Family, Names } from './family.js';
-import { HF_RESIZE, VIT_FOREIGN_TENSORS, wb } from './vit.js';
+import { type ConfigRule, type Family, type Names, wb } from './family.js';
+import { HF_RESIZE, VIT_FOREIGN_TENSORS } from './vit.js';
 
 const P = 'vision_model.';
 

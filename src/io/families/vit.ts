@@ -4,16 +4,13 @@
  * torchvision vit_b_16 & co. The loader reads through them; the trainer, the presets and saved
  * models use the Hugging Face parameter list below.
  */
-import { type Arch, MAX_REGISTERS, PLAIN_VIT } from '../../nn/arch.js';
+import { PLAIN_VIT } from '../../nn/arch.js';
 import { tokens, type ViTShape } from '../../nn/shape.js';
-import { type ConfigRule, type Family, type Names, TIMM_ACT } from './family.js';
+import { type ConfigRule, type Family, type Names, wb } from './family.js';
+import { TIMM_RESIZE, timmConfigure, timmNames } from './timm.js';
 
 /** Hugging Face's interpolate_pos_encoding (ViT, DeiT, DINOv2): bicubic, from a square grid. */
 export const HF_RESIZE = { mode: 'bicubic', squareGrid: true } as const;
-/** timm's resample_abs_pos_embed: antialiased bicubic, from the grid of the checkpoint's img_size. */
-export const TIMM_RESIZE = { mode: 'bicubicAntialias', squareGrid: false } as const;
-
-export const wb = (p: string): [string, string] => [`${p}.weight`, `${p}.bias`];
 
 /**
  * One layer's names in Hugging Face's ViT-style layout under `l` (ViT, DeiT, DINOv2, BEiT): the
@@ -61,34 +58,6 @@ export function hfNames(P: string): Names & { patchB: string; cls: string } {
     unused: new RegExp(`^${P.replace('.', '\\.')}(pooler\\.dense\\.(weight|bias)|embeddings\\.mask_token)$`),
   };
 }
-
-export const timmNames: Names = {
-  patchW: 'patch_embed.proj.weight',
-  patchB: 'patch_embed.proj.bias',
-  cls: 'cls_token',
-  pos: 'pos_embed',
-  normG: 'norm.weight',
-  normB: 'norm.bias',
-  headW: 'head.weight',
-  headB: 'head.bias',
-  layer: (i) => {
-    const l = `blocks.${i}.`;
-    return {
-      ln1: wb(`${l}norm1`),
-      ln2: wb(`${l}norm2`),
-      qkvW: [`${l}attn.qkv.weight`],
-      qkvB: [`${l}attn.qkv.bias`],
-      projW: `${l}attn.proj.weight`,
-      projB: `${l}attn.proj.bias`,
-      fc1W: `${l}mlp.fc1.weight`,
-      fc1B: `${l}mlp.fc1.bias`,
-      fc2W: `${l}mlp.fc2.weight`,
-      fc2B: `${l}mlp.fc2.bias`,
-    };
-  },
-  layerIndex: /^blocks\.(\d+)\./,
-  unused: /^$/,
-};
 
 function torchvisionNames(legacyMlp: boolean): Names {
   const [m1, m2] = legacyMlp ? ['linear_1', 'linear_2'] : ['0', '3'];
@@ -197,108 +166,8 @@ export const VIT_FOREIGN_TENSORS: readonly [RegExp, string][] = [
   [/(^|\.)(norm_pre|pre_layrnorm)\./, 'a layernorm before the first block (pre-norm, as in CLIP)'],
   [/(^|\.)(visual_projection|proj)$/, 'a projection of the pooled embedding (CLIP)'],
   [/\.(q_norm|k_norm)\./, 'layernorm of queries and keys (qk_norm)'],
-  [/\.mlp\.(w12|w3|weights_in|weights_out)\./, 'a SwiGLU MLP'],
+  [/\.mlp\.(w12|w3|weights_in|weights_out|fc1_g|fc1_x)\./, 'a SwiGLU MLP'],
 ];
-
-/**
- * timm's head: global_pool 'token' (the class token), 'avg' (the mean of the patch tokens) or
- * 'map' (AttentionPoolLatent, one latent: `attn_pool.*`), and the final norm on the tokens
- * (`norm`) or, with fc_norm, on the pooled vector (`fc_norm`). As timm decides it: fc_norm left
- * out (None) means true exactly for 'avg'.
- */
-function timmPooling(read: (field: string) => unknown, arch: Arch, names: Names): { arch: Arch; names: Names } {
-  const pool = read('global_pool') ?? 'token',
-    fc = read('fc_norm') ?? pool === 'avg';
-  const pooling = pool === 'avg' ? 'mean' : pool === 'map' ? 'map' : 'cls';
-  const pooled: Arch = { ...arch, pooling, finalNorm: fc ? 'pooled' : 'tokens' };
-  const a = 'attn_pool.';
-  return {
-    arch: pooled,
-    names: {
-      ...(fc ? { ...names, normG: 'fc_norm.weight', normB: 'fc_norm.bias' } : names),
-      ...(pooling === 'map'
-        ? {
-            mapHead: {
-              probe: `${a}latent`,
-              qkv: { q: wb(`${a}q`), kv: wb(`${a}kv`) },
-              proj: wb(`${a}proj`),
-              norm: wb(`${a}norm`),
-              fc1: wb(`${a}mlp.fc1`),
-              fc2: wb(`${a}mlp.fc2`),
-            },
-          }
-        : {}),
-    },
-  };
-}
-
-/**
- * timm's VisionTransformer as its tensors and kwargs say: the head (timmPooling); LayerScale where
- * blocks have `ls1.gamma` (init_values, DeiT-III, timm's DINOv2); register tokens `reg_token`
- * (1, n, D) after the cls token (reg_tokens must agree); and with no_embed_class the position
- * embeddings over the patches only (else over every token, registers too), as timm's _pos_embed.
- */
-function timmConfigure(
-  read: (field: string) => unknown,
-  arch: Arch,
-  names: Names,
-  shape: (name: string) => readonly number[] | undefined,
-): { arch: Arch; names: Names } {
-  const pooled = timmPooling(read, arch, names);
-  const act = read('act_layer');
-  if (act !== undefined && act !== null && (typeof act !== 'string' || !Object.hasOwn(TIMM_ACT, act)))
-    throw new Error(
-      `vit-wasm: config.json: act_layer ${JSON.stringify(act)} is not supported; vit-wasm computes ${Object.keys(TIMM_ACT).join(', ')}`,
-    );
-  const layerScale = shape('blocks.0.ls1.gamma') !== undefined,
-    initValues = read('init_values');
-  if (initValues !== undefined && initValues !== null && !layerScale)
-    throw new Error(
-      `vit-wasm: config.json: init_values ${JSON.stringify(initValues)} asks for LayerScale, but there is no tensor 'blocks.0.ls1.gamma'`,
-    );
-  const reg = shape('reg_token'),
-    n = reg === undefined ? 0 : reg.length === 3 && reg[0] === 1 ? reg[1] : -1;
-  if (!(n >= 0 && n <= MAX_REGISTERS))
-    throw new Error(
-      `vit-wasm: tensor 'reg_token' has shape [${reg}], expected [1, registers (1 to ${MAX_REGISTERS}), hidden]`,
-    );
-  const said = read('reg_tokens') ?? 0;
-  if (said !== n)
-    throw new Error(
-      `vit-wasm: config.json says reg_tokens=${JSON.stringify(said)}, but the checkpoint has ${n ? `tensor 'reg_token' of shape [${reg}] (${n} registers)` : "no tensor 'reg_token'"}`,
-    );
-  // pre_norm (timm's CLIP towers): norm_pre on the tokens before the blocks, and a patch embedding without bias
-  const preNorm = shape('norm_pre.weight') !== undefined;
-  if (read('pre_norm') === true && !preNorm)
-    throw new Error("vit-wasm: config.json says pre_norm=true, but there is no tensor 'norm_pre.weight'");
-  // class_token=False: no cls_token tensor, the patches (and any registers) alone
-  const cls = shape('cls_token') !== undefined;
-  if (read('class_token') === false && cls)
-    throw new Error("vit-wasm: config.json says class_token=false, but the checkpoint has tensor 'cls_token'");
-  if (!cls && n > 0)
-    throw new Error(
-      'vit-wasm: register tokens without a class token (reg_token without cls_token) are not supported yet',
-    );
-  return {
-    arch: {
-      ...pooled.arch,
-      prefix: cls ? ['cls', ...Array<'reg'>(n).fill('reg')] : [],
-      positions: read('no_embed_class') === true ? 'patches' : 'all',
-      layerScale,
-      embedNorm: preNorm,
-      ...(typeof act === 'string' ? { activation: TIMM_ACT[act] } : {}),
-    },
-    names: {
-      ...pooled.names,
-      ...(preNorm ? { embedNorm: wb('norm_pre') } : {}),
-      ...(shape('patch_embed.proj.bias') === undefined ? { patchB: undefined } : {}),
-      ...(n ? { registers: 'reg_token' } : {}),
-      layer: layerScale
-        ? (i) => ({ ...pooled.names.layer(i), ls1: `blocks.${i}.ls1.gamma`, ls2: `blocks.${i}.ls2.gamma` })
-        : pooled.names.layer,
-    },
-  };
-}
 
 /** The plain ViT: one description, three naming schemes. */
 export const VIT: Family = {
