@@ -7,7 +7,7 @@ import path from 'node:path';
 import ort from 'onnxruntime-node';
 import { describe, expect, test } from 'vitest';
 import { loadModel } from '../src/index.js';
-import { dirFiles, FIXTURES, fixtureDirs, maxDiff, readF32, withTensor } from './helpers.js';
+import { dirFiles, FIXTURES, fixtureDirs, maxDiff, onnxOutput, readF32, withTensor } from './helpers.js';
 
 const DIR = path.join(FIXTURES, 'beit');
 interface Expected {
@@ -90,9 +90,46 @@ describe('hostile BEiT checkpoints are refused by name', () => {
     await expect(loadModel(f, { threads: 1 })).rejects.toThrow(error);
   });
 
-  test('another image size is refused by name (BEiT resizes its bias tables, not computed yet)', async () => {
-    await expect(loadModel(path.join(DIR, 'h40-beit'), { threads: 1, imageSize: 30 })).rejects.toThrow(
-      /imageSize 30x30: running a hf-named checkpoint at another size is not supported yet/,
+  test('a window that is not square is not resized (HF reads the grid transposed): refused by name', async () => {
+    const f = files('h33-beit-shared-cls', (c) => Object.assign(c, { image_size: [28, 21] }));
+    const shared = 'beit.encoder.relative_position_bias.relative_position_bias_table';
+    // a table for the 4x3 window: (2·4 − 1)(2·3 − 1) + 3 = 38 rows
+    await expect(loadModel(withTensor(f, shared, [38, 3]), { threads: 1, imageSize: 28 })).rejects.toThrow(
+      /Hugging Face interpolates square grids only/,
     );
   });
+});
+
+// ---- other image sizes (tests/fixtures/generate.py beit-sizes) ----
+
+interface Runs {
+  runs: { image_size: [number, number]; input: string; batch: number; logits: number[] }[];
+}
+const sized = fixtureDirs<Runs>(path.join(FIXTURES, 'beit-sizes'));
+
+describe('BEiT at other sizes: tables resized bilinearly, absolute positions bicubic, as transformers does', () => {
+  test('two: per-layer tables with absolute positions, a shared table without', () => {
+    expect(sized.map((c) => c.name)).toEqual(['h33-beit-shared', 'h40-beit-abs']);
+  });
+
+  test.each(sized.flatMap((c) => c.exp.runs.map((r) => [`${c.name} at ${r.image_size.join('x')}`, c.dir, r] as const)))(
+    '%s: the float64 logits (1 and 2 threads); the ONNX export agrees',
+    async (name, dir, r) => {
+      const x = readF32(path.join(dir, r.input));
+      for (const threads of [1, 2]) {
+        const m = await loadModel(dir, { threads, imageSize: r.image_size });
+        expect(m.config.imageSize).toEqual(r.image_size);
+        const l = maxDiff(await m.forward(x, r.batch), r.logits);
+        console.log(
+          `${name} (${threads} threads): max |ours - torch| = ${l.diff.toExponential(2)} (max |torch| ${l.scale.toFixed(2)})`,
+        );
+        expect(l.diff).toBeLessThanOrEqual(1e-5 * Math.max(1, l.scale));
+        if (threads === 1) {
+          const o = await onnxOutput(m, x, r.batch);
+          expect(maxDiff(o.data, r.logits).diff).toBeLessThanOrEqual(1e-4 * Math.max(1, l.scale));
+        }
+        await m.dispose();
+      }
+    },
+  );
 });

@@ -9,10 +9,12 @@
  *                     torch's antialiased kernel (Pillow's), cubic with A = −0.5 stretched by in/out
  *                     when shrinking, over the source positions within its support around
  *                     (o + ½)·in/out, the weights normalised to sum to 1.
+ *   bilinear          BEiT's relative position bias tables (`mode='bilinear'`): the 2 nearest
+ *                     source positions, source index (o + ½)·in/out − ½ clamped at 0 below.
  */
 
 /** How a library resizes the position grid. */
-export type PositionResize = 'bicubic' | 'bicubicAntialias';
+export type PositionResize = 'bicubic' | 'bicubicAntialias' | 'bilinear';
 
 const cubic = (A: number) => (x: number) => {
   x = Math.abs(x);
@@ -61,6 +63,23 @@ function antialiasTaps(inSize: number, outSize: number): Taps {
   });
 }
 
+/** torch's upsample_bilinear2d taps (align_corners=False): 2 a side, the upper one clamped at the edge. */
+function bilinearTaps(inSize: number, outSize: number): Taps {
+  const scale = inSize / outSize;
+  return Array.from({ length: outSize }, (_, o) => {
+    const src = Math.max(0, (o + 0.5) * scale - 0.5),
+      x0 = Math.floor(src),
+      t = src - x0;
+    return { idx: [x0, Math.min(inSize - 1, x0 + 1)], w: [1 - t, t] };
+  });
+}
+
+const TAPS: Record<PositionResize, (inSize: number, outSize: number) => Taps> = {
+  bicubic: bicubicTaps,
+  bicubicAntialias: antialiasTaps,
+  bilinear: bilinearTaps,
+};
+
 /**
  * pos (prefix + gh·gw, D) → (prefix + h·w, D): the patch positions of a gh×gw grid resized to h×w,
  * along x within each source row, then across the rows.
@@ -75,7 +94,7 @@ export function interpolatePositions(
 ): Float32Array {
   const out = new Float32Array((prefix + h * w) * D);
   out.set(pos.subarray(0, prefix * D));
-  const taps = mode === 'bicubic' ? bicubicTaps : antialiasTaps,
+  const taps = TAPS[mode],
     ty = taps(gh, h),
     tx = taps(gw, w);
   const row = new Float64Array(D);

@@ -50,7 +50,7 @@ export class WeightLoader {
       let relBias: number | undefined;
       if (arch.attentionBias === 'relative') {
         const table = part(l.relBias, 'relative position bias table');
-        relBias = biases.get(table) ?? (await this.relativeBias(table, cfg));
+        relBias = biases.get(table) ?? (await this.relativeBias(table, cfg, own));
         biases.set(table, relBias);
       }
       // LayerScale folded into the branch's last layer (src/nn/arch.ts)
@@ -199,15 +199,36 @@ export class WeightLoader {
   /**
    * BEiT's relative position bias (H, T, T) from its table ((2Wh−1)(2Ww−1) + 3, H): bias[h, i, j] =
    * table[index[i, j], h], the index as BeitRelativePositionBias builds it for the Wh×Ww window.
+   * At another size than the checkpoint's own (`own`), the table's (2Wh−1)×(2Ww−1) grid is first
+   * resized bilinearly to the new window's, its last 3 rows (the cls token's) kept, as
+   * BeitRelativePositionBias.forward does for every resolution.
    */
-  private async relativeBias(name: string, cfg: ViTConfig): Promise<number> {
+  private async relativeBias(name: string, cfg: ViTConfig, own: [number, number]): Promise<number> {
     const H = cfg.numHeads,
-      wh = cfg.imageSize[0] / cfg.patchSize,
-      ww = cfg.imageSize[1] / cfg.patchSize,
+      p = cfg.patchSize,
+      wh = cfg.imageSize[0] / p,
+      ww = cfg.imageSize[1] / p,
+      [oh, ow] = [own[0] / p, own[1] / p],
       { T } = tokens(cfg),
       idx = beitIndex(wh, ww),
       ptr = this.mem.alloc(H * T * T);
-    await this.t.take(name, [(2 * wh - 1) * (2 * ww - 1) + 3, H], (table) => {
+    const oldGrid: [number, number] = [2 * oh - 1, 2 * ow - 1],
+      newGrid: [number, number] = [2 * wh - 1, 2 * ww - 1];
+    await this.t.take(name, [oldGrid[0] * oldGrid[1] + 3, H], (stored) => {
+      let table = stored;
+      if (oh !== wh || ow !== ww) {
+        // HF reads the old grid as (2Ww−1, 2Wh−1): the same as ours only for a square window
+        if (oh !== ow)
+          throw new Error(
+            `vit-wasm: imageSize ${cfg.imageSize.join('x')}: BEiT resizes its relative position bias from a square window only; the checkpoint's is ${oh}x${ow}`,
+          );
+        const n = oldGrid[0] * oldGrid[1];
+        table = interpolatePositions(stored.subarray(0, n * H), 0, oldGrid, H, newGrid, 'bilinear');
+        const full = new Float32Array((newGrid[0] * newGrid[1] + 3) * H);
+        full.set(table);
+        full.set(stored.subarray(n * H), newGrid[0] * newGrid[1] * H);
+        table = full;
+      }
       const out = this.mem.f32(ptr, H * T * T);
       for (let h = 0; h < H; h++) for (let k = 0; k < T * T; k++) out[h * T * T + k] = table[idx[k] * H + h];
     });

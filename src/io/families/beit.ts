@@ -6,11 +6,13 @@
  * LayerScale (`lambda_1`, `lambda_2`, folded into proj and fc2 at load), absolute position
  * embeddings only where the config asks for them, and the head on the mean of the patch tokens
  * through the pooler's layernorm (use_mean_pooling) or on the final-normed cls token.
- * At another image size BEiT resizes its bias tables bilinearly: not computed yet, refused by name.
+ * At another image size (`loadModel(dir, { imageSize })`) the bias tables are resized bilinearly
+ * as BeitRelativePositionBias.forward does (src/io/weight-loader.ts), and absolute positions
+ * bicubic as its interpolate_pos_encoding does (the ViT's).
  */
 import { type Arch, PLAIN_VIT } from '../../nn/arch.js';
 import type { ConfigRule, Family, Names } from './family.js';
-import { hfLayer, hfNames, VIT_FOREIGN_TENSORS } from './vit.js';
+import { HF_RESIZE, hfLayer, hfNames, VIT_FOREIGN_TENSORS } from './vit.js';
 
 const SHARED_TABLE = 'beit.encoder.relative_position_bias.relative_position_bias_table';
 
@@ -96,6 +98,7 @@ export const BEIT: Family = {
       marker: "Hugging Face BEiT 'beit.embeddings.cls_token'",
       detect: (t) => (t.has('beit.embeddings.cls_token') ? beitNames(t.has(SHARED_TABLE)) : null),
       layerNormEps: 1e-12,
+      resize: HF_RESIZE,
       configure: configureBeit,
     },
   ],
