@@ -124,8 +124,9 @@ export function withTensor(
   files: Record<string, Uint8Array | string>,
   name: string,
   shape: number[] | null,
+  file = 'model.safetensors',
 ): Record<string, Uint8Array | string> {
-  const { header, data } = splitSafetensors(files['model.safetensors'] as Uint8Array);
+  const { header, data } = splitSafetensors(files[file] as Uint8Array);
   const extra: Record<string, Uint8Array> = {};
   if (shape === null) delete header[name];
   else {
@@ -133,7 +134,7 @@ export function withTensor(
     header[name] = { dtype: 'F32', shape, data_offsets: [0, n] };
     extra[name] = new Uint8Array(n);
   }
-  return { ...files, 'model.safetensors': repack(header, data, extra) };
+  return { ...files, [file]: repack(header, data, extra) };
 }
 
 /** Each fixture directory of `dir` (sorted) with its expected.json. */

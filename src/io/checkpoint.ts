@@ -9,6 +9,7 @@ import type { WasmMemory } from '../runtime/memory.js';
 import type { ViTConfig } from './config.js';
 import { detectFamily, type Scheme, type SchemeSpec } from './families/index.js';
 import { configure, networkConfig, resolveConfig } from './model-config.js';
+import { OPEN_CLIP_CONFIG, openClipConfig } from './open-clip.js';
 import { type ModelFiles, readJson } from './source.js';
 import { CheckpointTensors, openTensors } from './tensors.js';
 import { WeightLoader } from './weight-loader.js';
@@ -35,7 +36,11 @@ export async function loadCheckpoint(
     inputSize?: () => Promise<[number, number] | undefined>;
   } = {},
 ): Promise<{ config: ViTConfig; weights: Weights; scheme: Scheme; family: string }> {
-  const full = await readJson(files, 'config.json');
+  // config.json, or where there is none open_clip's config, read as a CLIP config
+  const full =
+    (await files.exists('config.json')) || !(await files.exists(OPEN_CLIP_CONFIG))
+      ? await readJson(files, 'config.json')
+      : openClipConfig(await readJson(files, OPEN_CLIP_CONFIG), `${files.where}/${OPEN_CLIP_CONFIG}`);
   const inputSize = await opts.inputSize?.();
   const { tensors, sources, file } = await openTensors(files);
   try {
@@ -43,7 +48,10 @@ export async function loadCheckpoint(
     const detected = detectFamily(names, file, full),
       raw = networkConfig(full, detected.family);
     const found = configure(raw, detected, tensors);
-    const own = { ...resolveConfig(raw, found, tensors, file, files.limits.maxLabels), raw: full };
+    const own = {
+      ...openClipNames(() => resolveConfig(raw, found, tensors, file, files.limits.maxLabels), full),
+      raw: full,
+    };
     const size = opts.imageSize ?? (found.spec.resize?.automatic ? inputSize : undefined);
     const config = size ? atSize(own, size, found.spec) : own;
     const n = found.names;
@@ -52,7 +60,7 @@ export async function loadCheckpoint(
       n.patchW,
       n.headW,
       ...(n.headDistW ? [n.headDistW] : []),
-      ...(n.projection ? [n.projection] : []),
+      ...(n.projection && !n.projectionTransposed ? [n.projection] : []),
     ]);
     const resize = found.spec.resize?.mode ?? 'bicubic';
     for (let i = 0; i < config.numLayers; i++) {
@@ -91,4 +99,19 @@ function atSize(c: ViTConfig, size: [number, number], spec: SchemeSpec): ViTConf
       `vit-wasm: imageSize ${h}x${w}: the checkpoint's positions are a ${c.imageSize[0] / p}x${c.imageSize[1] / p} grid; Hugging Face interpolates square grids only`,
     );
   return { ...c, imageSize: [h, w] };
+}
+
+/**
+ * `resolve()`, its errors about an open_clip checkpoint's sizes saying which open_clip field a
+ * Hugging Face name stands for (src/io/open-clip.ts reads open_clip_config.json into those names).
+ */
+function openClipNames<T>(resolve: () => T, full: Record<string, unknown>): T {
+  try {
+    return resolve();
+  } catch (e) {
+    if (!(e instanceof Error) || full.open_clip === undefined) throw e;
+    e.message +=
+      ' (read from open_clip_config.json: hidden_size is vision_cfg.width, num_hidden_layers its layers, num_attention_heads width / head_width, intermediate_size int(width · mlp_ratio), projection_dim model_cfg.embed_dim)';
+    throw e;
+  }
 }

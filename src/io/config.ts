@@ -38,6 +38,12 @@ export interface PreprocessConfig {
   doNormalize: boolean;
   imageMean: number[];
   imageStd: number[];
+  /**
+   * `torchvision`: the steps as torchvision's transforms compute them (open_clip): CenterCrop's
+   * offsets int(round((H − h)/2)) with halves to even, ToTensor's v / 255 in f32. Absent: as
+   * Hugging Face's processors do (offsets ⌊(H − h)/2⌋, v · rescale_factor in f64, then f32).
+   */
+  transforms?: 'torchvision';
 }
 
 function numberList(v: unknown, key: string, file: string, n: number): number[] | undefined {

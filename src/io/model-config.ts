@@ -331,15 +331,17 @@ function labelsOf(raw: Record<string, unknown>, NL: number, headW: string, file:
 /** An image tower's embedding size: its projection's rows, (P, D); projection_dim must agree. */
 function projectionDimOf(raw: Record<string, unknown>, n: Names, t: Map<string, TensorInfo>, file: string, D: number) {
   const name = n.projection ?? '',
-    shape = t.get(name)?.shape;
-  if (!shape) throw new Error(`vit-wasm: ${file}: missing tensor '${name}'`);
+    stored = t.get(name)?.shape;
+  if (!stored) throw new Error(`vit-wasm: ${file}: missing tensor '${name}'`);
+  // open_clip's visual.proj is (D, P), applied as x · proj
+  const shape = n.projectionTransposed && stored.length === 2 ? [stored[1], stored[0]] : stored;
   if (shape.length !== 2 || shape[1] !== D || !(shape[0] >= 1) || shape[0] > 65536)
     throw new Error(
-      `vit-wasm: ${file}: tensor '${name}' has shape [${shape}], expected [projection_dim (1 to 65536), ${D}]`,
+      `vit-wasm: ${file}: tensor '${name}' has shape [${stored}], expected ${n.projectionTransposed ? `[${D}, projection_dim (1 to 65536)]` : `[projection_dim (1 to 65536), ${D}]`}`,
     );
   const said = intField(raw, 'projection_dim', CF);
   if (said !== undefined && said !== shape[0])
-    throw new Error(`vit-wasm: ${CF} says projection_dim=${said}, but ${file} tensor '${name}' has shape [${shape}]`);
+    throw new Error(`vit-wasm: ${CF} says projection_dim=${said}, but ${file} tensor '${name}' has shape [${stored}]`);
   return shape[0];
 }
 

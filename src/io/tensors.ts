@@ -4,6 +4,7 @@
  * checked for its shape and for finite values, and every tensor accounted for at the end.
  */
 import { dequantizeRows } from '../runtime/pack.js';
+import { OPEN_CLIP_WEIGHTS } from './open-clip.js';
 import { readSafetensorsHeader, type TensorInfo, TensorReader } from './safetensors.js';
 import { type ByteSource, type ModelFiles, readJson } from './source.js';
 
@@ -64,8 +65,18 @@ export async function openTensors(
     }
     return { tensors, sources, file: indexFile };
   }
+  // open_clip's own file (laion/ and timm/ repositories), where there is no Hugging Face one
+  if (await files.exists(OPEN_CLIP_WEIGHTS)) {
+    const src = await files.open(OPEN_CLIP_WEIGHTS);
+    try {
+      return { tensors: await readSafetensorsHeader(src, files.limits.maxHeaderBytes), sources: [src], file: src.name };
+    } catch (e) {
+      await src.close();
+      throw e;
+    }
+  }
   throw new Error(
-    `vit-wasm: ${files.where}: no model.safetensors or model.safetensors.index.json (PyTorch .bin/.pth files are not read: convert them to safetensors)`,
+    `vit-wasm: ${files.where}: no model.safetensors, model.safetensors.index.json or ${OPEN_CLIP_WEIGHTS} (PyTorch .bin/.pth files are not read: convert them to safetensors)`,
   );
 }
 

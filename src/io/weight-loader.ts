@@ -87,12 +87,9 @@ export class WeightLoader {
       weights.pooler = await this.linear([n.pooler[0]], [n.pooler[1]], D, D);
     if (arch.embedNorm) weights.embedNorm = await this.norm(part(n.embedNorm, 'pre-norm'), D);
     if (arch.head === 'projection')
-      weights.projection = await this.linear(
-        [part(n.projection, 'projection')],
-        null,
-        part(cfg.projectionDim, 'projection size'),
-        D,
-      );
+      weights.projection = n.projectionTransposed
+        ? await this.columns(part(n.projection, 'projection'), part(cfg.projectionDim, 'projection size'), D)
+        : await this.linear([part(n.projection, 'projection')], null, part(cfg.projectionDim, 'projection size'), D);
     if (arch.head === 'distilled')
       weights.headDist = await this.linear(
         [part(n.headDistW, 'distillation head')],
@@ -233,6 +230,18 @@ export class WeightLoader {
       for (let h = 0; h < H; h++) for (let k = 0; k < T * T; k++) out[h * T * T + k] = table[idx[k] * H + h];
     });
     return ptr;
+  }
+
+  /** A linear layer without bias stored as its transpose, (K, N), applied as x · W (open_clip's visual.proj). */
+  private async columns(name: string, N: number, K: number): Promise<PackedLinear> {
+    const w = this.mem.alloc(packedSize(N, K)),
+      b = this.mem.alloc(paddedSize(N)),
+      rows = new Float32Array(N * K);
+    await this.t.take(name, [K, N], (d) => {
+      for (let k = 0; k < K; k++) for (let n = 0; n < N; n++) rows[n * K + k] = d[k * N + n];
+    });
+    packRows(this.mem.f32(w, packedSize(N, K)), rows, 0, N, K);
+    return { kind: 'packed', w, b, N, K };
   }
 
   /** LayerScale's γ (D), to fold into a linear layer's rows. */

@@ -7,9 +7,15 @@
  * the embedding space it shares with its text tower: an image tower (Arch.head 'projection').
  * A CLIPModel's text tower, text projection and logit scale are left as they are (the zero-shot
  * issue reads them); its network fields are under `vision_config`.
+ * open_clip's VisionTransformer is the same tower under its own names (`visual.*`: one in_proj
+ * for Q, K and V, `mlp.c_fc`/`c_proj`, `ls_1/ls_2.gamma` LayerScale where ls_init_value was set,
+ * `visual.proj` applied as x · proj) with its pool_type ('tok', or 'avg' with the norm before or
+ * after the mean: final_ln_after_pool) and no_ln_pre; its config is open_clip_config.json, read
+ * as this family's by src/io/open-clip.ts.
  */
 import { type Arch, PLAIN_VIT } from '../../nn/arch.js';
 import { type ConfigRule, type Family, type Names, wb } from './family.js';
+import { TIMM_RESIZE } from './timm.js';
 import { HF_RESIZE, VIT_FOREIGN_TENSORS } from './vit.js';
 
 const P = 'vision_model.';
@@ -48,6 +54,79 @@ const CLIP_NAMES: Names = {
   unused: /^(text_model\.|text_projection\.weight$|logit_scale$)|^vision_model\.embeddings\.position_ids$/,
 };
 
+/** open_clip's VisionTransformer names (`visual.*`); its text side is left for the zero-shot issue. */
+const OPEN_CLIP_NAMES: Names = {
+  patchW: 'visual.conv1.weight',
+  cls: 'visual.class_embedding',
+  pos: 'visual.positional_embedding',
+  embedNorm: wb('visual.ln_pre'),
+  normG: 'visual.ln_post.weight',
+  normB: 'visual.ln_post.bias',
+  headW: 'visual.head.weight',
+  headB: 'visual.head.bias',
+  projection: 'visual.proj',
+  projectionTransposed: true,
+  layer: (i) => {
+    const l = `visual.transformer.resblocks.${i}.`;
+    return {
+      ln1: wb(`${l}ln_1`),
+      ln2: wb(`${l}ln_2`),
+      qkvW: [`${l}attn.in_proj_weight`],
+      qkvB: [`${l}attn.in_proj_bias`],
+      projW: `${l}attn.out_proj.weight`,
+      projB: `${l}attn.out_proj.bias`,
+      fc1W: `${l}mlp.c_fc.weight`,
+      fc1B: `${l}mlp.c_fc.bias`,
+      fc2W: `${l}mlp.c_proj.weight`,
+      fc2B: `${l}mlp.c_proj.bias`,
+      ls1: `${l}ls_1.gamma`,
+      ls2: `${l}ls_2.gamma`,
+    };
+  },
+  layerIndex: /^visual\.transformer\.resblocks\.(\d+)\./,
+  // the text tower (CLIP's at the top level, CustomTextCLIP's under text.), its projection, the logit scale and bias
+  unused:
+    /^(token_embedding\.|positional_embedding$|transformer\.|ln_final\.|text_projection(\.weight)?$|logit_scale$|logit_bias$|attn_mask$|text\.)/,
+};
+
+/**
+ * open_clip's tower as its tensors and vision_cfg say: ln_pre unless no_ln_pre, LayerScale where
+ * ls_1.gamma is (ls_init_value), the projection where visual.proj is, and the pooling: 'tok' the
+ * final-normed cls token; 'avg' the mean of the patch tokens, ln_post on every token before it or,
+ * with final_ln_after_pool, on the mean.
+ */
+function configureOpenClip(
+  read: (field: string) => unknown,
+  arch: Arch,
+  names: Names,
+  shape: (name: string) => readonly number[] | undefined,
+): { arch: Arch; names: Names } {
+  const lnPre = shape('visual.ln_pre.weight') !== undefined;
+  if (read('no_ln_pre') === lnPre)
+    throw new Error(
+      `vit-wasm: open_clip_config.json says no_ln_pre=${lnPre}, but the checkpoint ${lnPre ? 'has' : 'has no'} tensor 'visual.ln_pre.weight'`,
+    );
+  const layerScale = shape(names.layer(0).ls1 ?? '') !== undefined,
+    initValue = read('ls_init_value');
+  if (initValue !== null && initValue !== undefined && !layerScale)
+    throw new Error(
+      `vit-wasm: open_clip_config.json: ls_init_value ${JSON.stringify(initValue)} asks for LayerScale, but there is no tensor '${names.layer(0).ls1}'`,
+    );
+  const avg = read('pool_type') === 'avg',
+    after = read('final_ln_after_pool') === true;
+  return {
+    arch: {
+      ...arch,
+      embedNorm: lnPre,
+      layerScale,
+      pooling: avg ? 'mean' : 'cls',
+      finalNorm: avg && after ? 'pooled' : 'tokens',
+      head: shape('visual.proj') ? 'projection' : 'none',
+    },
+    names: lnPre ? names : { ...names, embedNorm: undefined },
+  };
+}
+
 /** With visual_projection an image tower; without (CLIPVisionModel) its pooler output is the embedding. */
 function configureClip(
   _read: (field: string) => unknown,
@@ -82,6 +161,15 @@ export const CLIP: Family = {
       layerNormEps: 1e-5,
       resize: HF_RESIZE,
       configure: configureClip,
+    },
+    {
+      scheme: 'open_clip',
+      marker: "open_clip 'visual.class_embedding'",
+      detect: (t) => (t.has('visual.class_embedding') && t.has('visual.conv1.weight') ? OPEN_CLIP_NAMES : null),
+      layerNormEps: 1e-5,
+      // open_clip's resize_pos_embed: bicubic with antialiasing, from the square grid the positions make
+      resize: { ...TIMM_RESIZE, squareGrid: true },
+      configure: configureOpenClip,
     },
   ],
 };

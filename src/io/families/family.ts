@@ -11,7 +11,7 @@ import type { PositionResize } from '../positions.js';
 export const wb = (p: string): [string, string] => [`${p}.weight`, `${p}.bias`];
 
 /** The library whose tensor names a checkpoint uses. */
-export type Scheme = 'hf' | 'timm' | 'torchvision';
+export type Scheme = 'hf' | 'timm' | 'torchvision' | 'open_clip';
 
 /** Checkpoint key names of the model's parameters under one scheme (layer i's from `layer(i)`). */
 export interface Names {
@@ -24,6 +24,8 @@ export interface Names {
   pooler?: [string, string];
   /** An image tower's projection (Arch.head 'projection': CLIP's visual_projection), (P, D) without bias. */
   projection?: string;
+  /** The projection is stored (D, P) and applied as x · proj (open_clip's `visual.proj`), not as a Linear's (P, D). */
+  projectionTransposed?: boolean;
   /**
    * The attention-pool head (Arch.pooling 'map'): its probe (1, 1, D); Q, K and V as one (3D, D)
    * in_proj (torch's MultiheadAttention: SigLIP) or as q (D, D) and kv (2D, D) (timm); the output

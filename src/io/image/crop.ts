@@ -14,16 +14,23 @@ export function shortestEdgeSize(height: number, width: number, edge: number): [
 
 /**
  * The [height, width] window of `img` centered as HF's center_crop centers it: top = ⌊(H − h)/2⌋,
- * left = ⌊(W − w)/2⌋; where the crop is larger than the image, the image sits in zeros, offset by
+ * left = ⌊(W − w)/2⌋ (with `transforms` 'torchvision', as torchvision's CenterCrop: rounded, half to
+ * even); where the crop is larger than the image, the image sits in zeros, offset by
  * ⌈(new − old)/2⌉, and the same window is cut from that.
  */
-export function centerCrop(img: RawImage, [h, w]: [number, number]): RawImage {
+export function centerCrop(img: RawImage, [h, w]: [number, number], transforms?: 'torchvision'): RawImage {
   const { width: W, height: H, channels: C } = img;
   if (W === w && H === h) return img;
+  // torchvision's CenterCrop on a larger image: int(round((H − h) / 2)), Python's round (half to even)
+  const offset = (big: number, small: number) => {
+    const x = (big - small) / 2,
+      f = Math.floor(x);
+    return transforms === 'torchvision' && big >= small && x !== f && f % 2 === 1 ? f + 1 : f;
+  };
   const padTop = h > H ? Math.ceil((h - H) / 2) : 0,
     padLeft = w > W ? Math.ceil((w - W) / 2) : 0,
-    top = Math.floor((H - h) / 2) + padTop,
-    left = Math.floor((W - w) / 2) + padLeft;
+    top = offset(H, h) + padTop,
+    left = offset(W, w) + padLeft;
   const out = new Uint8Array(h * w * C);
   for (let y = 0; y < h; y++) {
     const sy = top + y - padTop; // the source row, or outside the image (a zero row)

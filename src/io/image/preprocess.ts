@@ -21,7 +21,7 @@ export function preprocess(img: RawImage, p: PreprocessConfig, channels: 1 | 3, 
       [h, w] = 'size' in to ? to.size : shortestEdgeSize(im.height, im.width, to.shortestEdge);
     im = resize(im, w, h, p.resample);
   }
-  if (p.crop) im = centerCrop(im, p.size);
+  if (p.crop) im = centerCrop(im, p.size, p.transforms);
   if (im.width !== W || im.height !== H) {
     throw new Error(
       `vit-wasm: image is ${im.width}x${im.height} but do_resize is false and the model expects ${W}x${H}`,
@@ -33,9 +33,10 @@ export function preprocess(img: RawImage, p: PreprocessConfig, channels: 1 | 3, 
   for (let ch = 0; ch < channels; ch++) {
     const m = f(p.imageMean[ch]),
       s = f(p.imageStd[ch]);
+    const divide = p.transforms === 'torchvision'; // ToTensor: v / 255 in f32
     for (let i = 0; i < n; i++) {
       let v = im.data[i * channels + ch];
-      if (p.doRescale) v = f(v * p.rescaleFactor);
+      if (p.doRescale) v = divide ? f(v / 255) : f(v * p.rescaleFactor);
       if (p.doNormalize) v = f(f(v - m) / s);
       res[ch * n + i] = v;
     }
