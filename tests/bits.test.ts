@@ -44,7 +44,7 @@ for (const simd of ['simd', 'relaxed'] as const) {
   });
 }
 
-test.each(['dinov2', 'timm-variants', 'clip', 'siglip', 'beit-sizes'])(
+test.each(['dinov2', 'timm-variants', 'clip', 'siglip', 'beit-sizes', 'open-clip'])(
   '%s fixtures at every size they run at, both builds, 1 and 3 threads: logits, or what embed() gives',
   async (family) => {
     const dir = path.join(FIXTURES, family);
