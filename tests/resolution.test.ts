@@ -1,7 +1,8 @@
 // Any resolution: a checkpoint run at another image size, its position embeddings interpolated as
-// Hugging Face's ViT and DeiT do (interpolate_pos_encoding) and timm does (resample_abs_pos_embed,
-// antialiased; src/io/positions.ts), against float64 references of that code
-// (tests/fixtures/generate.py resolution; DINOv2's in tests/dinov2.test.ts); and the refusals by name.
+// Hugging Face's ViT and DeiT do (interpolate_pos_encoding), timm does (resample_abs_pos_embed,
+// antialiased) and torchvision does (interpolate_embeddings, aligned corners; src/io/positions.ts),
+// against float64 references of that code (tests/fixtures/generate.py resolution and
+// torchvision-sizes; DINOv2's in tests/dinov2.test.ts); and the refusals by name.
 import path from 'node:path';
 import { expect, test } from 'vitest';
 import { loadModel } from '../src/index.js';
@@ -16,11 +17,13 @@ interface Expected {
 
 const cases = fixtureDirs<Expected>(DIR).map((c) => ({ ...c, input: readF32(path.join(c.dir, 'input.f32')) }));
 
-test('five: up and non-square, down, a DeiT (two prefix tokens); timm from a non-square grid, and a timm DeiT down', () => {
+test('seven: up and non-square, down, a DeiT (two prefix tokens); timm from a non-square grid, and a timm DeiT down; torchvision up and down (aligned corners)', () => {
   expect(cases.map((c) => c.name)).toEqual([
     'h33-deit-timm-at-21x21',
     'h33-hf-at-14x14',
     'h33-hf-at-42x35',
+    'h33-torchvision-at-14x14',
+    'h33-torchvision-at-42x42',
     'h40-timm-at-35x30',
     'h48-deit-hf-at-40x32',
   ]);
@@ -51,11 +54,7 @@ test('the same size, as a number or [h, w], is the checkpoint as it is', async (
 });
 
 test.each([
-  [
-    'h33-torchvision',
-    42,
-    /imageSize 42x42: running a torchvision-named checkpoint at another size is not supported yet/,
-  ],
+  ['h33-torchvision', [42, 35], /imageSize 42x35: a torchvision-named checkpoint runs square images only/],
   [
     'h40-hf',
     40,

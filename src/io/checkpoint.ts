@@ -77,9 +77,9 @@ export async function loadCheckpoint(
 }
 
 /**
- * The config to run at `size`: refused by name where the checkpoint's library would not
- * interpolate as src/io/positions.ts does (torchvision resamples with aligned corners; Hugging
- * Face reads a square grid) or where the size does not fit the patches.
+ * The config to run at `size`: refused by name where the checkpoint's library would not run it
+ * (torchvision takes square images; Hugging Face resizes from a square grid) or where the size
+ * does not fit the patches.
  */
 function atSize(c: ViTConfig, size: [number, number], spec: SchemeSpec): ViTConfig {
   const [h, w] = size,
@@ -93,6 +93,10 @@ function atSize(c: ViTConfig, size: [number, number], spec: SchemeSpec): ViTConf
   if (!spec.resize)
     throw new Error(
       `vit-wasm: imageSize ${h}x${w}: running a ${spec.scheme}-named checkpoint at another size is not supported yet (its library interpolates positions its own way); it was trained at ${c.imageSize[0]}x${c.imageSize[1]}`,
+    );
+  if (spec.resize.squareImages && h !== w)
+    throw new Error(
+      `vit-wasm: imageSize ${h}x${w}: a ${spec.scheme}-named checkpoint runs square images only (its VisionTransformer takes one image_size)`,
     );
   if (spec.resize.squareGrid && c.imageSize[0] !== c.imageSize[1])
     throw new Error(

@@ -11,10 +11,12 @@
  *                     (o + ½)·in/out, the weights normalised to sum to 1.
  *   bilinear          BEiT's relative position bias tables (`mode='bilinear'`): the 2 nearest
  *                     source positions, source index (o + ½)·in/out − ½ clamped at 0 below.
+ *   bicubicAligned    torchvision's interpolate_embeddings (`align_corners=True`): as bicubic,
+ *                     source index o·(in − 1)/(out − 1), so the corners stay where they are.
  */
 
 /** How a library resizes the position grid. */
-export type PositionResize = 'bicubic' | 'bicubicAntialias' | 'bilinear';
+export type PositionResize = 'bicubic' | 'bicubicAntialias' | 'bilinear' | 'bicubicAligned';
 
 const cubic = (A: number) => (x: number) => {
   x = Math.abs(x);
@@ -28,11 +30,11 @@ const keys = cubic(-0.75),
 /** For each output index of an axis in → out: its source indices and their weights. */
 type Taps = { idx: number[]; w: number[] }[];
 
-/** torch's upsample_bicubic2d taps: 4 a side, clamped at the edges. */
-function bicubicTaps(inSize: number, outSize: number): Taps {
-  const scale = inSize / outSize;
+/** torch's upsample_bicubic2d taps: 4 a side, clamped at the edges (align_corners: the corners' source indices kept). */
+function bicubicTaps(inSize: number, outSize: number, alignCorners = false): Taps {
+  const scale = alignCorners ? (outSize > 1 ? (inSize - 1) / (outSize - 1) : 0) : inSize / outSize;
   return Array.from({ length: outSize }, (_, o) => {
-    const src = (o + 0.5) * scale - 0.5,
+    const src = alignCorners ? o * scale : (o + 0.5) * scale - 0.5,
       x0 = Math.floor(src),
       t = src - x0;
     return {
@@ -78,6 +80,7 @@ const TAPS: Record<PositionResize, (inSize: number, outSize: number) => Taps> = 
   bicubic: bicubicTaps,
   bicubicAntialias: antialiasTaps,
   bilinear: bilinearTaps,
+  bicubicAligned: (inSize, outSize) => bicubicTaps(inSize, outSize, true),
 };
 
 /**

@@ -87,12 +87,13 @@ export interface SchemeSpec {
   /**
    * How the scheme's library resizes the position grid for another image size
    * (src/io/positions.ts), and whether it needs the checkpoint's grid square (Hugging Face reads
-   * its side as √(positions)). Absent: running at another size is refused (torchvision
-   * interpolates with aligned corners, not computed yet).
+   * its side as √(positions)). Absent: running at another size is refused.
    */
   resize?: {
     mode: PositionResize;
     squareGrid: boolean;
+    /** The library runs square images only (torchvision's VisionTransformer takes one image_size). */
+    squareImages?: boolean;
     /** The library resizes them for any input without being asked (DINOv2): the model runs at its processor's size. */
     automatic?: boolean;
   };

@@ -206,6 +206,8 @@ export const VIT: Family = {
           ? torchvisionNames(t.has('encoder.layers.encoder_layer_0.mlp.linear_1.weight'))
           : null,
       layerNormEps: 1e-6,
+      // torchvision's interpolate_embeddings: bicubic with aligned corners, from and to square grids
+      resize: { mode: 'bicubicAligned', squareGrid: true, squareImages: true },
     },
   ],
 };
