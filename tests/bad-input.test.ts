@@ -501,7 +501,7 @@ describe('config and weights', () => {
         delete f['model.safetensors'];
         return f;
       },
-      /no model\.safetensors or model\.safetensors\.index\.json/,
+      /no model\.safetensors, model\.safetensors\.index\.json or open_clip_model\.safetensors/,
     ],
     [
       'preprocessor with bad size',
@@ -565,6 +565,25 @@ describe('config and weights', () => {
     );
     await expect(loadModel(files)).rejects.toThrow(
       /config\.json: JSON nested more than 64 levels deep is over the limit of 64 \(limits\.maxJsonDepth\)/,
+    );
+  });
+
+  test('a safetensors shape nested 100,000 deep: refused by the depth limit, not a stack overflow', async () => {
+    const files = fixtureFiles('h40-hf');
+    const { header, data } = splitSafetensors(files['model.safetensors'] as Uint8Array);
+    const text = JSON.stringify(header).replace(
+      JSON.stringify(header[FC1].shape),
+      `${'['.repeat(1e5)}${']'.repeat(1e5)}`,
+    );
+    // the header's text as it is (JSON.stringify of the parsed shape would itself overflow)
+    const h = new TextEncoder().encode(text),
+      bytes = new Uint8Array(8 + h.length + data.length);
+    new DataView(bytes.buffer).setBigUint64(0, BigInt(h.length), true);
+    bytes.set(h, 8);
+    bytes.set(data, 8 + h.length);
+    files['model.safetensors'] = bytes;
+    await expect(loadModel(files)).rejects.toThrow(
+      /model\.safetensors: the safetensors header: JSON nested more than 64 levels deep is over the limit of 64 \(limits\.maxJsonDepth\)/,
     );
   });
 

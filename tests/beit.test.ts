@@ -90,6 +90,17 @@ describe('hostile BEiT checkpoints are refused by name', () => {
     await expect(loadModel(f, { threads: 1 })).rejects.toThrow(error);
   });
 
+  test('a bias over limits.maxAttentionBiasBytes is refused before it is built, naming its size and the limit', async () => {
+    // h33-beit-shared-cls: one shared table, 3 heads; at 896 px 16,385 tokens: 3.2 GB
+    await expect(loadModel(path.join(DIR, 'h33-beit-shared-cls'), { threads: 1, imageSize: 896 })).rejects.toThrow(
+      /the relative position bias at 896x896 \(1 table\(s\) × 3 heads × 16385² tokens: 3,221,618,700 bytes\) is over the limit of 1,073,741,824 \(limits\.maxAttentionBiasBytes\)/,
+    );
+    // per-layer tables count each: 2 layers × 2 heads at 25 px is 4 × 26² floats
+    await expect(
+      loadModel(path.join(DIR, 'h40-beit'), { threads: 1, limits: { maxAttentionBiasBytes: 4 * 26 * 26 * 4 - 1 } }),
+    ).rejects.toThrow(/2 table\(s\) × 2 heads × 26² tokens: 10,816 bytes\) is over the limit of 10,815/);
+  });
+
   test('a window that is not square is not resized (HF reads the grid transposed): refused by name', async () => {
     const f = files('h33-beit-shared-cls', (c) => Object.assign(c, { image_size: [28, 21] }));
     const shared = 'beit.encoder.relative_position_bias.relative_position_bias_table';

@@ -79,7 +79,11 @@ test("preprocess_cfg as open_clip's torchvision transforms: a photo's pixels bit
 });
 
 /** The fixture's files, open_clip_config.json edited by `edit`. */
-function files(name: string, edit: (c: Record<string, any>) => void): Record<string, Uint8Array | string> {
+interface OpenClipConfig {
+  model_cfg: { embed_dim: number; vision_cfg: Record<string, unknown> };
+  preprocess_cfg: Record<string, unknown>;
+}
+function files(name: string, edit: (c: OpenClipConfig) => void): Record<string, Uint8Array | string> {
   const f = dirFiles(path.join(DIR, name));
   const cfg = JSON.parse(new TextDecoder().decode(f['open_clip_config.json'] as Uint8Array));
   edit(cfg);

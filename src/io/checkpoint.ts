@@ -3,11 +3,13 @@
  * with the tensor shapes (src/io/model-config.ts), and copy every tensor once, converted to f32,
  * into its place in wasm memory (linear weights packed; with `int8`, the encoder's quantized).
  */
+import { tokens } from '../nn/shape.js';
 import type { Weights } from '../nn/weights.js';
+import { overLimit } from '../platform/limits.js';
 import type { KernelExports } from '../runtime/kernels.js';
 import type { WasmMemory } from '../runtime/memory.js';
 import type { ViTConfig } from './config.js';
-import { detectFamily, type Scheme, type SchemeSpec } from './families/index.js';
+import { detectFamily, type Names, type Scheme, type SchemeSpec } from './families/index.js';
 import { configure, networkConfig, resolveConfig } from './model-config.js';
 import { OPEN_CLIP_CONFIG, openClipConfig } from './open-clip.js';
 import { type ModelFiles, readJson } from './source.js';
@@ -55,6 +57,7 @@ export async function loadCheckpoint(
     const size = opts.imageSize ?? (found.spec.resize?.automatic ? inputSize : undefined);
     const config = size ? atSize(own, size, found.spec) : own;
     const n = found.names;
+    checkBiasBytes(config, n, files.limits.maxAttentionBiasBytes, size);
     // every linear weight is read in blocks of rows (weightRows); the rest whole
     const blockRead = new Set<string>([
       n.patchW,
@@ -118,4 +121,18 @@ function openClipNames<T>(resolve: () => T, full: Record<string, unknown>): T {
       ' (read from open_clip_config.json: hidden_size is vision_cfg.width, num_hidden_layers its layers, num_attention_heads width / head_width, intermediate_size int(width · mlp_ratio), projection_dim model_cfg.embed_dim)';
     throw e;
   }
+}
+
+/** BEiT's relative position bias, H×T² floats per distinct table, within limits.maxAttentionBiasBytes before any is built. */
+function checkBiasBytes(c: ViTConfig, n: Names, limit: number, size: [number, number] | undefined): void {
+  if (c.arch?.attentionBias !== 'relative') return;
+  const tables = new Set(Array.from({ length: c.numLayers }, (_, i) => n.layer(i).relBias)).size,
+    { T } = tokens(c),
+    bytes = tables * c.numHeads * T * T * 4;
+  if (bytes > limit)
+    throw overLimit(
+      `the relative position bias at ${c.imageSize.join('x')}${size ? '' : " (the checkpoint's size)"} (${tables} table(s) × ${c.numHeads} heads × ${T}² tokens: ${bytes.toLocaleString('en-US')} bytes)`,
+      'maxAttentionBiasBytes',
+      limit,
+    );
 }

@@ -4,7 +4,7 @@
  * is validated before a byte of data is read, so a bad file fails with its name and the tensor at
  * fault instead of a wasm trap or silent garbage.
  */
-import { DEFAULT_LIMITS, overLimit } from '../platform/limits.js';
+import { checkJsonDepth, DEFAULT_LIMITS, overLimit } from '../platform/limits.js';
 import type { ByteSource } from './source.js';
 
 /** The dtypes vit-wasm reads: floats, and I8 for int8-quantized weights (with a `_scale` tensor: src/export/quantize.ts). */
@@ -25,6 +25,21 @@ export interface TensorInfo {
   source: ByteSource;
 }
 
+/** The header's JSON object, within `maxDepth`; an Error naming `file` otherwise. */
+function parseHeader(text: string, file: string, maxDepth: number): Record<string, unknown> {
+  let header: unknown;
+  try {
+    header = JSON.parse(text);
+  } catch (e) {
+    throw new Error(`vit-wasm: ${file}: the header is not valid JSON (${(e as Error).message})`);
+  }
+  // a shape nested 100,000 deep parses, but would overflow the stack wherever it is printed
+  checkJsonDepth(header, `${file}: the safetensors header`, maxDepth);
+  if (!header || typeof header !== 'object' || Array.isArray(header))
+    throw new Error(`vit-wasm: ${file}: the header is not a JSON object`);
+  return header as Record<string, unknown>;
+}
+
 /**
  * Parses and validates the header of one safetensors file as strictly as the format's own reader:
  * the tensors' byte ranges must tile the data exactly (from 0, no holes, no overlaps, no trailing
@@ -34,6 +49,7 @@ export interface TensorInfo {
 export async function readSafetensorsHeader(
   src: ByteSource,
   maxHeader = DEFAULT_LIMITS.maxHeaderBytes,
+  maxDepth = DEFAULT_LIMITS.maxJsonDepth,
 ): Promise<Map<string, TensorInfo>> {
   const fail = (msg: string): never => {
     throw new Error(`vit-wasm: ${src.name}: ${msg}`);
@@ -45,13 +61,7 @@ export async function readSafetensorsHeader(
   if (n < 2) fail(`bad header length ${n} (the JSON header needs at least 2 bytes)`);
   if (8 + n > src.size)
     fail(`bad header length ${n}: the file has only ${src.size - 8} bytes after the length (truncated?)`);
-  let header: unknown;
-  try {
-    header = JSON.parse(new TextDecoder().decode(await src.read(8, n)));
-  } catch (e) {
-    fail(`the header is not valid JSON (${(e as Error).message})`);
-  }
-  if (!header || typeof header !== 'object' || Array.isArray(header)) fail('the header is not a JSON object');
+  const header = parseHeader(new TextDecoder().decode(await src.read(8, n)), src.name, maxDepth);
   const dataStart = 8 + n,
     dataSize = src.size - dataStart;
   const out = new Map<string, TensorInfo>();

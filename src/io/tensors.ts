@@ -25,7 +25,11 @@ export async function openTensors(
   if (await files.exists('model.safetensors')) {
     const src = await files.open('model.safetensors');
     try {
-      return { tensors: await readSafetensorsHeader(src, files.limits.maxHeaderBytes), sources: [src], file: src.name };
+      return {
+        tensors: await readSafetensorsHeader(src, files.limits.maxHeaderBytes, files.limits.maxJsonDepth),
+        sources: [src],
+        file: src.name,
+      };
     } catch (e) {
       await src.close();
       throw e;
@@ -52,7 +56,7 @@ export async function openTensors(
           throw new Error(`vit-wasm: ${indexFile}: bad shard name ${JSON.stringify(shard)}`);
         const src = await files.open(shard);
         sources.push(src);
-        shards.set(shard, await readSafetensorsHeader(src, files.limits.maxHeaderBytes));
+        shards.set(shard, await readSafetensorsHeader(src, files.limits.maxHeaderBytes, files.limits.maxJsonDepth));
       }
       for (const [name, shard] of Object.entries(map)) {
         const t = shards.get(shard as string)!.get(name);
@@ -69,7 +73,11 @@ export async function openTensors(
   if (await files.exists(OPEN_CLIP_WEIGHTS)) {
     const src = await files.open(OPEN_CLIP_WEIGHTS);
     try {
-      return { tensors: await readSafetensorsHeader(src, files.limits.maxHeaderBytes), sources: [src], file: src.name };
+      return {
+        tensors: await readSafetensorsHeader(src, files.limits.maxHeaderBytes, files.limits.maxJsonDepth),
+        sources: [src],
+        file: src.name,
+      };
     } catch (e) {
       await src.close();
       throw e;

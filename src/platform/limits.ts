@@ -22,6 +22,12 @@ export interface Limits {
   /** Most classes a classifier may have. Default 1,000,000 (ImageNet-21k has 21,843). */
   maxLabels: number;
   /**
+   * Largest relative position bias a BEiT model holds, in bytes: H×T² floats per table (every
+   * layer's, or one shared), for T tokens at the size it runs at. Default 1 GiB (BEiT-base at
+   * 384 px holds 192 MB; at 1024 px it would be 9.7 GB).
+   */
+  maxAttentionBiasBytes: number;
+  /**
    * Largest model file downloaded whole, from a server that ignores HTTP Range requests (a server
    * that honours them is read one tensor at a time). Default 4 GiB.
    */
@@ -40,6 +46,7 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxJsonDepth: 64,
   maxHeaderBytes: 100_000_000,
   maxLabels: 1_000_000,
+  maxAttentionBiasBytes: 1024 * 1024 * 1024,
   maxDownloadBytes: 4 * 1024 * 1024 * 1024,
   stallTimeoutMs: 30_000,
 });
