@@ -6,6 +6,7 @@ import { parsePreprocess, type ViTConfig } from '../src/io/config.js';
 import { decodeImage } from '../src/io/image/decode.js';
 import { convertChannels, resampleFilter, resize } from '../src/io/image/pillow.js';
 import { preprocess } from '../src/io/image/preprocess.js';
+import { timmPreprocessor } from '../src/io/processor.js';
 import { FIXTURES } from './helpers.js';
 
 interface Case {
@@ -116,5 +117,40 @@ describe('image processors with a crop match Pillow + transformers exactly', () 
   ])('%j is refused by name', (pre, error) => {
     const cfg = { numChannels: 3, imageSize: [24, 24] } as ViTConfig;
     expect(() => parsePreprocess(pre, cfg, 'preprocessor_config.json')).toThrow(error);
+  });
+});
+
+// timm's eval transform from a checkpoint's pretrained_cfg (src/io/processor.ts): shorter side to
+// ⌊size / crop_pct⌋ (or both sides: squash), torchvision's CenterCrop, ToTensor, Normalize, against
+// the same pipeline run by torchvision on Pillow (tests/fixtures/generate.py timm-preprocess).
+describe("timm's pretrained_cfg: the eval transform's pixels, bit for bit", () => {
+  const cases: { image: string; pretrained_cfg: Record<string, unknown>; shape: number[]; pixels: string }[] =
+    JSON.parse(readFileSync(path.join(dir, 'timm.json'), 'utf8'));
+  test.each(cases.map((c) => [`${c.image} ${JSON.stringify(c.pretrained_cfg)}`, c] as const))('%s', (_, c) => {
+    const [C, H, W] = c.shape;
+    const cfg = { numChannels: C, imageSize: [H, W] } as ViTConfig;
+    const p = {
+      ...parsePreprocess(timmPreprocessor(c.pretrained_cfg, 'config.json'), cfg),
+      transforms: 'torchvision' as const,
+    };
+    const x = preprocess(decodeImage(bytesOf(path.join(FIXTURES, 'images', c.image)), c.image), p, 3);
+    const ref = new Float32Array(bytesOf(path.join(dir, c.pixels)).slice().buffer);
+    expect(x.length).toBe(ref.length);
+    let differ = 0;
+    for (let i = 0; i < ref.length; i++) differ += +(x[i] !== ref[i]);
+    expect(differ).toBe(0);
+  });
+
+  test.each([
+    [{ interpolation: 'nearest' }, /pretrained_cfg\.interpolation "nearest" is not supported/],
+    [{ interpolation: 'random' }, /pretrained_cfg\.interpolation "random" is not supported/],
+    [{ crop_mode: 'border' }, /pretrained_cfg\.crop_mode "border" is not supported yet/],
+    [{ input_size: [3, 224, 256] }, /crop_mode 'center' to a size that is not square/],
+    [{ input_size: [224, 224] }, /pretrained_cfg\.input_size must be \[channels, height, width\]/],
+    [{ mean: [0.5, 0.5] }, /pretrained_cfg\.mean must be 3 finite numbers/],
+    [{ crop_pct: 'x' }, /pretrained_cfg\.crop_pct must be a number/],
+    [{ crop_border_pixels: 2 }, /pretrained_cfg\.crop_border_pixels is not supported yet/],
+  ])('%j is refused by name', (cfg, error) => {
+    expect(() => timmPreprocessor(cfg, 'config.json')).toThrow(error);
   });
 });

@@ -6,7 +6,7 @@
 // pool; without a class token and with the tanh GELU, as timm's SigLIP towers); each at its own
 // size and resized as timm does (antialiased); and config/tensor disagreements refused by name.
 import path from 'node:path';
-import { describe, expect, test } from 'vitest';
+import { describe, expect, test, vi } from 'vitest';
 import { loadModel } from '../src/index.js';
 import { dirFiles, FIXTURES, fixtureDirs, maxDiff, readF32, withTensor } from './helpers.js';
 
@@ -130,5 +130,58 @@ describe('timm configs that disagree with their tensors are refused by name', ()
     ],
   ])('%s', async (_, f, error) => {
     await expect(loadModel(f, { threads: 1 })).rejects.toThrow(error);
+  });
+});
+
+describe("timm's pretrained_cfg is the model's image processor (src/io/processor.ts)", () => {
+  const dir = path.join(DIR, 'h33-timm-deit3');
+  const withCfg = (pretrained: unknown) => {
+    const f = dirFiles(dir);
+    const cfg = JSON.parse(new TextDecoder().decode(f['config.json'] as Uint8Array));
+    f['config.json'] = JSON.stringify({ ...cfg, pretrained_cfg: pretrained });
+    return f;
+  };
+
+  test('input_size, interpolation, crop_pct and mean/std are read: ⌊28 / 0.875⌋ = 32, bicubic, ImageNet', async () => {
+    const m = await loadModel(
+      withCfg({
+        input_size: [3, 28, 28],
+        interpolation: 'bicubic',
+        crop_pct: 0.875,
+        mean: [0.485, 0.456, 0.406],
+        std: [0.229, 0.224, 0.225],
+      }),
+      { threads: 1 },
+    );
+    expect(m.preprocessing).toMatchObject({
+      size: [28, 28],
+      resizeTo: { shortestEdge: 32 },
+      crop: true,
+      resample: 'bicubic',
+      imageMean: [0.485, 0.456, 0.406],
+      imageStd: [0.229, 0.224, 0.225],
+      transforms: 'torchvision',
+    });
+    // the pixels torchvision gives for this pretrained_cfg (tests/fixtures/generate.py timm-preprocess, case 0)
+    const px = await m.pixels(path.join(FIXTURES, 'images', 'chelsea.png'));
+    expect(Array.from(px)).toEqual(Array.from(readF32(path.join(FIXTURES, 'preprocess', 'timm-00-chelsea.f32'))));
+    expect(await m.classify(path.join(FIXTURES, 'images', 'chelsea.png'))).toHaveLength(5);
+    await m.dispose();
+  });
+
+  test("an input_size other than the model's is refused, saying how to run at it", async () => {
+    await expect(loadModel(withCfg({ input_size: [3, 42, 42] }), { threads: 1 })).rejects.toThrow(
+      /config\.json: images come out at 42x42 \(crop_size\), but the model's image_size is 28x28; load it with \{ imageSize: \[42,42\] \}/,
+    );
+  });
+
+  test('without pretrained_cfg a warning says which defaults preprocess its images', async () => {
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
+    const m = await loadModel(dir, { threads: 1 });
+    expect(warn.mock.calls.map((c) => String(c[0])).join('\n')).toMatch(
+      /config\.json is timm's and has no pretrained_cfg: images are preprocessed with ViTImageProcessor's defaults/,
+    );
+    warn.mockRestore();
+    await m.dispose();
   });
 });

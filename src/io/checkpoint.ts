@@ -35,7 +35,7 @@ export async function loadCheckpoint(
   opts: {
     int8?: KernelExports;
     imageSize?: [number, number];
-    inputSize?: () => Promise<[number, number] | undefined>;
+    inputSize?: (config: Record<string, unknown>) => Promise<[number, number] | undefined>;
   } = {},
 ): Promise<{ config: ViTConfig; weights: Weights; scheme: Scheme; family: string }> {
   // config.json, or where there is none open_clip's config, read as a CLIP config
@@ -43,7 +43,7 @@ export async function loadCheckpoint(
     (await files.exists('config.json')) || !(await files.exists(OPEN_CLIP_CONFIG))
       ? await readJson(files, 'config.json')
       : openClipConfig(await readJson(files, OPEN_CLIP_CONFIG), `${files.where}/${OPEN_CLIP_CONFIG}`);
-  const inputSize = await opts.inputSize?.();
+  const inputSize = await opts.inputSize?.(full);
   const { tensors, sources, file } = await openTensors(files);
   try {
     const names = new Set(tensors.keys());

@@ -5,8 +5,8 @@
 import { loadCheckpoint } from '../io/checkpoint.js';
 import { atSize, parsePreprocess, processorSize } from '../io/config.js';
 import { sizeField } from '../io/json.js';
-import { OPEN_CLIP_CONFIG, openClipPreprocessor } from '../io/open-clip.js';
-import { type ModelLocation, modelFiles, readJson } from '../io/source.js';
+import { type ProcessorSource, readProcessor } from '../io/processor.js';
+import { type ModelLocation, modelFiles } from '../io/source.js';
 import type { InferenceInit } from '../nn/infer.js';
 import type { Activations } from '../nn/plan.js';
 import { resolveLimits } from '../platform/limits.js';
@@ -45,27 +45,26 @@ export async function loadModel(where: ModelLocation, opts: LoadOptions = {}): P
     throw new Error(`vit-wasm: weights must be 'f32' or 'int8', got ${JSON.stringify(weightsForm)}`);
   // the imageSize option read as config.json's image_size is: a side, or [height, width]
   const imageSize = sizeField(opts.imageSize, 'imageSize', 'loadModel');
-  let preFile = `${files.where}/preprocessor_config.json`,
-    pre: Record<string, unknown> | null = null,
-    openClip = false;
+  let proc: ProcessorSource | null = null;
   const { config, weights, scheme, family } = await loadCheckpoint(files, mem, {
     int8: weightsForm === 'int8' ? k : undefined,
     imageSize,
     // what the processor gives: a family that runs at its input's size (DINOv2) runs at it
-    inputSize: async () => {
-      if (await files.exists('preprocessor_config.json')) pre = await readJson(files, 'preprocessor_config.json');
-      else if (await files.exists(OPEN_CLIP_CONFIG)) {
-        // open_clip's preprocess_cfg, as the CLIPImageProcessor settings its torchvision steps are
-        preFile = `${files.where}/${OPEN_CLIP_CONFIG}`;
-        pre = openClipPreprocessor(await readJson(files, OPEN_CLIP_CONFIG), preFile);
-        openClip = true;
-      }
-      return pre ? processorSize(pre, preFile) : undefined;
+    inputSize: async (modelConfig) => {
+      // preprocessor_config.json, open_clip's preprocess_cfg or timm's pretrained_cfg (src/io/processor.ts)
+      proc = await readProcessor(files, modelConfig);
+      return proc ? processorSize(proc.raw, proc.file) : undefined;
     },
   });
   // at a size the caller chose, images are resized (and cropped) to it, not to the processor's size
-  const preprocessing = parsePreprocess(imageSize && pre ? atSize(pre, imageSize, preFile) : pre, config, preFile);
-  if (openClip) preprocessing.transforms = 'torchvision';
+  const p = proc as ProcessorSource | null,
+    preFile = p?.file ?? `${files.where}/preprocessor_config.json`;
+  const preprocessing = parsePreprocess(
+    p && imageSize ? atSize(p.raw, imageSize, preFile) : (p?.raw ?? null),
+    config,
+    preFile,
+  );
+  if (p?.transforms) preprocessing.transforms = p.transforms;
   let pool: WorkerPool<InferenceInit, Activations> | null = null;
   if (shared) {
     pool = new WorkerPool({
