@@ -59,7 +59,9 @@ export function timmPreprocessor(cfg: unknown, file: string): Json {
   for (const k of ['mean', 'std'] as const) {
     const v = p[k];
     if (v && !(Array.isArray(v) && v.length === size[0] && v.every((x) => typeof x === 'number' && Number.isFinite(x))))
-      throw new Error(`vit-wasm: ${where}.${k} must be ${size[0]} finite numbers (one per channel of input_size), got ${JSON.stringify(v)}`);
+      throw new Error(
+        `vit-wasm: ${where}.${k} must be ${size[0]} finite numbers (one per channel of input_size), got ${JSON.stringify(v)}`,
+      );
   }
   const [sh, sw] = [Math.floor(h / pct), Math.floor(w / pct)];
   if (mode === 'center' && h !== w)
