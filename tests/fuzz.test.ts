@@ -22,6 +22,7 @@ const PER_KIND: Record<string, number> = {
   api: 300,
   faults: 120,
   families: 240,
+  pytorch: 200,
 };
 // A child over this is killed: the case's memory was not bounded. The largest JPEG the default
 // limits admit (89 M pixels) peaks at about 1.75 GB in jpeg-js.

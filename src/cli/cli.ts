@@ -7,6 +7,7 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { convertModel } from '../export/convert.js';
 import { quantizeModel } from '../export/quantize.js';
 import { PRESETS, randomModelFiles } from '../io/presets.js';
 import { modelFiles } from '../io/source.js';
@@ -36,6 +37,7 @@ Usage:
   vit-wasm init --preset NAME --out DIR [--seed S]
   vit-wasm export-onnx --model DIR --out FILE [--int8]
   vit-wasm quantize --model DIR --out DIR [--to int8|f16] [--keep patch,head]
+  vit-wasm convert --model DIR --out DIR
   vit-wasm bench (--preset NAME | --model DIR) [--threads 1,2,4] [--batch 1,8] [--runs N] [--rounds R]
                  [--peers] [--relaxed] [--weights f16,int8] [--json FILE] [--chart FILE.svg]
   vit-wasm --version
@@ -74,6 +76,10 @@ quantize  writes a smaller copy of a model directory (Hugging Face layout, any s
           embedding and/or classifier in f32); f16 stores every tensor as half floats (0.5x).
           Arithmetic stays f32 after loading (the weights are dequantized), unless an int8 model is
           loaded with --weights int8 (loadModel's weights: 'int8'), which runs on its own integers.
+convert   rewrites a model directory's weights as safetensors, tensor for tensor (names, dtypes and
+          bytes as they are), from pytorch_model.bin (or its shards, or open_clip's .bin: torch.save's
+          zip, read without running pickle) or safetensors; the configs are copied. loadModel reads
+          PyTorch files too: convert once to skip the unpickling and to share the safetensors.
 export-onnx  writes the model's weights as an ONNX graph (opset 17) that onnxruntime runs:
           input pixel_values [batch, C, H, W], output logits [batch, labels]. --int8 quantizes the
           linear layers dynamically (DynamicQuantizeLinear + MatMulInteger, int8 weights with one
@@ -239,6 +245,17 @@ async function quantizeCmd(argv: string[]): Promise<number> {
   return 0;
 }
 
+async function convertCmd(argv: string[]): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { model: { type: 'string' }, out: { type: 'string' } } });
+  if (!values.model) throw new UsageError('convert needs --model DIR');
+  if (!values.out) throw new UsageError('convert needs --out DIR');
+  const { files, from, tensors } = await convertModel(await modelFiles(values.model));
+  mkdirSync(values.out, { recursive: true });
+  for (const [name, data] of Object.entries(files)) writeFileSync(path.join(values.out, name), data);
+  console.log(`wrote ${values.out}: ${Object.keys(files).join(', ')} (${tensors} tensors from ${path.basename(from)})`);
+  return 0;
+}
+
 const list = (v: string | undefined, flag: string, dflt: number[]) =>
   v === undefined ? dflt : v.split(',').map((x) => positiveInt(x.trim(), flag, 1));
 
@@ -333,6 +350,7 @@ export async function main(argv: string[]): Promise<number> {
     if (cmd === 'init') return await init(rest);
     if (cmd === 'export-onnx') return await exportOnnxCmd(rest);
     if (cmd === 'quantize') return await quantizeCmd(rest);
+    if (cmd === 'convert') return await convertCmd(rest);
     if (cmd === 'bench') return await bench(rest);
     if (cmd === '__bench-prep') {
       console.log(JSON.stringify(await benchPrep(JSON.parse(rest[0]))));

@@ -9,6 +9,7 @@
  */
 export const OPEN_CLIP_CONFIG = 'open_clip_config.json';
 export const OPEN_CLIP_WEIGHTS = 'open_clip_model.safetensors';
+export const OPEN_CLIP_PYTORCH_WEIGHTS = 'open_clip_pytorch_model.bin';
 
 type Json = Record<string, unknown>;
 

@@ -232,7 +232,7 @@ export class TensorReader {
 /** A tensor to write: f32 `data`, or raw little-endian `bytes` of another dtype. */
 export type TensorOut =
   | { name: string; shape: number[]; data: Float32Array }
-  | { name: string; shape: number[]; dtype: 'F16' | 'I8'; bytes: Uint8Array };
+  | { name: string; shape: number[]; dtype: DType; bytes: Uint8Array };
 
 /** Serialises tensors as a safetensors file (header padded to 8 bytes, as the reference writer does). */
 export function encodeSafetensors(tensors: TensorOut[], metadata: Record<string, string> = {}): Uint8Array {

@@ -4,7 +4,8 @@
  * checked for its shape and for finite values, and every tensor accounted for at the end.
  */
 import { dequantizeRows } from '../runtime/pack.js';
-import { OPEN_CLIP_WEIGHTS } from './open-clip.js';
+import { OPEN_CLIP_PYTORCH_WEIGHTS, OPEN_CLIP_WEIGHTS } from './open-clip.js';
+import { readPytorchTensors } from './pytorch.js';
 import { readSafetensorsHeader, type TensorInfo, TensorReader } from './safetensors.js';
 import { type ByteSource, type ModelFiles, readJson } from './source.js';
 
@@ -18,74 +19,85 @@ const rowBlock = (t: TensorInfo | undefined, rows: number) =>
 /** Weights beyond this leave a 4 GiB wasm32 memory too little room for activations. */
 const MAX_WEIGHT_BYTES = 3.75 * 2 ** 30;
 
-/** Opens model.safetensors or the shards named by model.safetensors.index.json. */
+type Tensors = Map<string, TensorInfo>;
+type HeaderReader = (src: ByteSource) => Promise<Tensors>;
+
+/**
+ * The weights files a model directory may hold, in the order they are looked for: Hugging Face's
+ * safetensors (one file, or shards named by an index), open_clip's, then PyTorch's (torch.save's
+ * zip: src/io/pytorch.ts) under the same names.
+ */
+const WEIGHTS_FILES: readonly [string, 'file' | 'index', 'safetensors' | 'pytorch'][] = [
+  ['model.safetensors', 'file', 'safetensors'],
+  ['model.safetensors.index.json', 'index', 'safetensors'],
+  [OPEN_CLIP_WEIGHTS, 'file', 'safetensors'],
+  ['pytorch_model.bin', 'file', 'pytorch'],
+  ['pytorch_model.bin.index.json', 'index', 'pytorch'],
+  [OPEN_CLIP_PYTORCH_WEIGHTS, 'file', 'pytorch'],
+];
+
+/** Opens the model's weights: the first of WEIGHTS_FILES the directory holds. */
 export async function openTensors(
   files: ModelFiles,
-): Promise<{ tensors: Map<string, TensorInfo>; sources: ByteSource[]; file: string }> {
-  if (await files.exists('model.safetensors')) {
-    const src = await files.open('model.safetensors');
+): Promise<{ tensors: Tensors; sources: ByteSource[]; file: string }> {
+  const { maxHeaderBytes, maxJsonDepth } = files.limits;
+  const readers: Record<'safetensors' | 'pytorch', HeaderReader> = {
+    safetensors: (src) => readSafetensorsHeader(src, maxHeaderBytes, maxJsonDepth),
+    pytorch: (src) => readPytorchTensors(src, maxHeaderBytes),
+  };
+  for (const [name, kind, format] of WEIGHTS_FILES) {
+    if (!(await files.exists(name))) continue;
+    if (kind === 'index') return sharded(files, name, readers[format]);
+    const src = await files.open(name);
     try {
-      return {
-        tensors: await readSafetensorsHeader(src, files.limits.maxHeaderBytes, files.limits.maxJsonDepth),
-        sources: [src],
-        file: src.name,
-      };
-    } catch (e) {
-      await src.close();
-      throw e;
-    }
-  }
-  if (await files.exists('model.safetensors.index.json')) {
-    const indexFile = 'model.safetensors.index.json';
-    const index = await readJson(files, indexFile);
-    const map = index.weight_map as Record<string, unknown> | undefined;
-    if (!map || typeof map !== 'object') throw new Error(`vit-wasm: ${files.where}/${indexFile}: missing weight_map`);
-    const sources: ByteSource[] = [];
-    const tensors = new Map<string, TensorInfo>();
-    try {
-      const shards = new Map<string, Map<string, TensorInfo>>();
-      for (const shard of new Set(Object.values(map))) {
-        if (
-          typeof shard !== 'string' ||
-          !shard ||
-          shard === '.' ||
-          shard === '..' ||
-          shard.includes('/') ||
-          shard.includes('\\')
-        )
-          throw new Error(`vit-wasm: ${indexFile}: bad shard name ${JSON.stringify(shard)}`);
-        const src = await files.open(shard);
-        sources.push(src);
-        shards.set(shard, await readSafetensorsHeader(src, files.limits.maxHeaderBytes, files.limits.maxJsonDepth));
-      }
-      for (const [name, shard] of Object.entries(map)) {
-        const t = shards.get(shard as string)!.get(name);
-        if (!t) throw new Error(`vit-wasm: ${indexFile} puts tensor '${name}' in ${shard}, which does not contain it`);
-        tensors.set(name, t);
-      }
-    } catch (e) {
-      await Promise.all(sources.map((s) => s.close()));
-      throw e;
-    }
-    return { tensors, sources, file: indexFile };
-  }
-  // open_clip's own file (laion/ and timm/ repositories), where there is no Hugging Face one
-  if (await files.exists(OPEN_CLIP_WEIGHTS)) {
-    const src = await files.open(OPEN_CLIP_WEIGHTS);
-    try {
-      return {
-        tensors: await readSafetensorsHeader(src, files.limits.maxHeaderBytes, files.limits.maxJsonDepth),
-        sources: [src],
-        file: src.name,
-      };
+      return { tensors: await readers[format](src), sources: [src], file: src.name };
     } catch (e) {
       await src.close();
       throw e;
     }
   }
   throw new Error(
-    `vit-wasm: ${files.where}: no model.safetensors, model.safetensors.index.json or ${OPEN_CLIP_WEIGHTS} (PyTorch .bin/.pth files are not read: convert them to safetensors)`,
+    `vit-wasm: ${files.where}: no weights file (looked for ${WEIGHTS_FILES.map(([f]) => f).join(', ')}; name a .pth or .pt file pytorch_model.bin)`,
   );
+}
+
+/** The tensors of the shards an index file (weight_map: tensor → shard file) names. */
+async function sharded(
+  files: ModelFiles,
+  indexFile: string,
+  read: HeaderReader,
+): Promise<{ tensors: Tensors; sources: ByteSource[]; file: string }> {
+  const index = await readJson(files, indexFile);
+  const map = index.weight_map as Record<string, unknown> | undefined;
+  if (!map || typeof map !== 'object') throw new Error(`vit-wasm: ${files.where}/${indexFile}: missing weight_map`);
+  const sources: ByteSource[] = [];
+  const tensors: Tensors = new Map();
+  try {
+    const shards = new Map<string, Tensors>();
+    for (const shard of new Set(Object.values(map))) {
+      if (
+        typeof shard !== 'string' ||
+        !shard ||
+        shard === '.' ||
+        shard === '..' ||
+        shard.includes('/') ||
+        shard.includes('\\')
+      )
+        throw new Error(`vit-wasm: ${indexFile}: bad shard name ${JSON.stringify(shard)}`);
+      const src = await files.open(shard);
+      sources.push(src);
+      shards.set(shard, await read(src));
+    }
+    for (const [name, shard] of Object.entries(map)) {
+      const t = shards.get(shard as string)!.get(name);
+      if (!t) throw new Error(`vit-wasm: ${indexFile} puts tensor '${name}' in ${shard}, which does not contain it`);
+      tensors.set(name, t);
+    }
+  } catch (e) {
+    await Promise.all(sources.map((s) => s.close()));
+    throw e;
+  }
+  return { tensors, sources, file: indexFile };
 }
 
 /** The tensors of one checkpoint, read through one reader; remembers which were read. */

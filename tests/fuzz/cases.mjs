@@ -5,9 +5,20 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import zlib from 'node:zlib';
+import { zipSync } from 'fflate';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/', import.meta.url));
-export const KINDS = ['safetensors', 'bytes', 'config', 'preprocessor', 'image', 'api', 'faults', 'families'];
+export const KINDS = [
+  'safetensors',
+  'bytes',
+  'config',
+  'preprocessor',
+  'image',
+  'api',
+  'faults',
+  'families',
+  'pytorch',
+];
 
 /** mulberry32: a small seeded PRNG, good enough to pick mutations. */
 export function rng(seed) {
@@ -183,6 +194,55 @@ function bytesCase(r) {
       b[at] = r.chance(0.5) ? b[at] ^ (1 << r.int(8)) : r.int(256);
     }
     files['model.safetensors'] = b;
+  }
+  return { kind: 'load', files };
+}
+
+// pickle opcodes a hostile data.pkl is made of: the ones the unpickler reads, and others
+const PICKLE_OPS = [
+  0x80, 0x95, 0x2e, 0x28, 0x4e, 0x88, 0x89, 0x4b, 0x4d, 0x4a, 0x8a, 0x47, 0x58, 0x8c, 0x8d, 0x55, 0x54, 0x43, 0x42,
+  0x7d, 0x5d, 0x29, 0x85, 0x86, 0x87, 0x74, 0x6c, 0x64, 0x61, 0x65, 0x73, 0x75, 0x71, 0x72, 0x94, 0x68, 0x6a, 0x63,
+  0x93, 0x52, 0x62, 0x51, 0x69, 0x6f, 0x81, 0x92, 0x49, 0x4c, 0x56,
+];
+const PICKLE_TEXT = [
+  'torch\nFloatStorage\n',
+  'collections\nOrderedDict\n',
+  'torch._utils\n_rebuild_tensor_v2\n',
+  'os\nsystem\n',
+  'storage',
+  '0',
+  'cpu',
+];
+
+/**
+ * A PyTorch checkpoint (torch.save's zip) broken: truncated, bytes flipped, or its data.pkl
+ * replaced by a random run of opcodes, strings and integers (a hostile pickle), zipped as torch does.
+ */
+function pytorchCase(r) {
+  const files = fixtureFiles(r.pick(['pytorch/h40-hf-bin', 'pytorch/h40-hf-protocol4', 'pytorch/h33-torchvision-pth']));
+  const b = new Uint8Array(files['pytorch_model.bin']);
+  const way = r.int(3);
+  if (way === 0) files['pytorch_model.bin'] = b.subarray(0, r.int(b.length));
+  else if (way === 1) {
+    // flips mostly in data.pkl (the pickle), else anywhere (the zip's records, the storages)
+    const at = Buffer.from(b).indexOf('data.pkl') + 8;
+    for (let i = 1 + r.int(8); i > 0; i--) {
+      const j = r.chance(0.7) && at > 8 ? at + r.int(Math.min(2000, b.length - at)) : r.int(b.length);
+      b[j] = r.chance(0.5) ? b[j] ^ (1 << r.int(8)) : r.int(256);
+    }
+    files['pytorch_model.bin'] = b;
+  } else {
+    const out = [0x80, 2];
+    for (let i = r.int(400); i > 0; i--) {
+      out.push(r.pick(PICKLE_OPS));
+      if (r.chance(0.4)) for (const c of new TextEncoder().encode(r.pick(PICKLE_TEXT))) out.push(c);
+      if (r.chance(0.4)) out.push(r.int(256), r.int(256), r.int(4), 0);
+    }
+    if (r.chance(0.8)) out.push(0x2e);
+    files['pytorch_model.bin'] = zipSync(
+      { 'archive/data.pkl': [new Uint8Array(out), { level: 0 }], 'archive/data/0': [new Uint8Array(64), { level: 0 }] },
+      { mtime: new Date(2020, 0, 1) },
+    );
   }
   return { kind: 'load', files };
 }
@@ -514,6 +574,7 @@ function familiesCase(r) {
 }
 
 const MAKERS = {
+  pytorch: pytorchCase,
   families: familiesCase,
   safetensors: safetensorsCase,
   bytes: bytesCase,
