@@ -501,7 +501,7 @@ describe('config and weights', () => {
         delete f['model.safetensors'];
         return f;
       },
-      /no model\.safetensors, model\.safetensors\.index\.json or open_clip_model\.safetensors/,
+      /no weights file \(looked for model\.safetensors, model\.safetensors\.index\.json, open_clip_model\.safetensors, pytorch_model\.bin/,
     ],
     [
       'preprocessor with bad size',

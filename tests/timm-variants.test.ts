@@ -175,6 +175,18 @@ describe("timm's pretrained_cfg is the model's image processor (src/io/processor
     );
   });
 
+  test("a 'center' crop to a size that is not square (timm's ResizeKeepRatio): the model runs on pixels, images are refused by name", async () => {
+    const f = dirFiles(path.join(DIR, 'h40-timm-reg-avg'));
+    const cfg = JSON.parse(new TextDecoder().decode(f['config.json'] as Uint8Array));
+    f['config.json'] = JSON.stringify({ ...cfg, pretrained_cfg: { input_size: [3, 20, 25] } });
+    const m = await loadModel(f, { threads: 1 });
+    expect((await m.forward(new Float32Array(m.inputSize))).length).toBe(m.config.numLabels);
+    await expect(m.classify(path.join(FIXTURES, 'images', 'chelsea.png'))).rejects.toThrow(
+      /pretrained_cfg\.input_size 20x25: crop_mode 'center' to a size that is not square \(timm's ResizeKeepRatio\) is not supported yet: preprocess the images yourself and pass pixels/,
+    );
+    await m.dispose();
+  });
+
   test('without pretrained_cfg a warning says which defaults preprocess its images', async () => {
     const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
     const m = await loadModel(dir, { threads: 1 });

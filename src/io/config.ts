@@ -44,6 +44,8 @@ export interface PreprocessConfig {
    * Hugging Face's processors do (offsets ⌊(H − h)/2⌋, v · rescale_factor in f64, then f32).
    */
   transforms?: 'torchvision';
+  /** Why images cannot be preprocessed for this model (a processor vit-wasm does not compute): the model still runs on pixels. */
+  refuse?: string;
 }
 
 function numberList(v: unknown, key: string, file: string, n: number): number[] | undefined {
@@ -168,6 +170,7 @@ export function parsePreprocess(
     );
   }
   return {
+    ...(typeof r.vit_wasm_refuse === 'string' ? { refuse: r.vit_wasm_refuse } : {}),
     doResize,
     size,
     ...(resizeTo ? { resizeTo } : {}),

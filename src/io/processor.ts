@@ -64,14 +64,17 @@ export function timmPreprocessor(cfg: unknown, file: string): Json {
       );
   }
   const [sh, sw] = [Math.floor(h / pct), Math.floor(w / pct)];
-  if (mode === 'center' && h !== w)
-    throw new Error(
-      `vit-wasm: ${where}.input_size ${h}x${w}: crop_mode 'center' to a size that is not square (timm's ResizeKeepRatio) is not supported yet`,
-    );
+  // timm's ResizeKeepRatio (a 'center' crop to a size that is not square): the model loads and runs
+  // on pixels; preprocessing an image is refused (PreprocessConfig.refuse)
+  const refuse =
+    mode === 'center' && h !== w
+      ? `vit-wasm: ${where}.input_size ${h}x${w}: crop_mode 'center' to a size that is not square (timm's ResizeKeepRatio) is not supported yet: preprocess the images yourself and pass pixels`
+      : undefined;
   return {
+    ...(refuse ? { vit_wasm_refuse: refuse } : {}),
     image_processor_type: 'timm',
     do_resize: true,
-    size: mode === 'center' ? { shortest_edge: sh } : { height: sh, width: sw },
+    size: mode === 'center' && !refuse ? { shortest_edge: sh } : { height: sh, width: sw },
     do_center_crop: true,
     crop_size: { height: h, width: w },
     resample: TIMM_INTERPOLATION[interp],

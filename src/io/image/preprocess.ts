@@ -14,6 +14,7 @@ import { convertChannels, resize } from './pillow.js';
  * when given. Arithmetic in float32 steps, as numpy does it.
  */
 export function preprocess(img: RawImage, p: PreprocessConfig, channels: 1 | 3, out?: Float32Array): Float32Array {
+  if (p.refuse) throw new Error(p.refuse);
   let im = convertChannels(img, channels);
   const [H, W] = p.size;
   if (p.doResize) {
