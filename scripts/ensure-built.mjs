@@ -35,6 +35,7 @@ const STAGES = [
     sources: ['assembly', 'asconfig.json', 'bench/ceiling.ts', 'bench/asconfig.json', 'scripts/embed-wasm.mjs'],
     outputs: [
       'build/kernels-wasm.ts',
+      'build/jpeg-wasm.ts',
       'build/release/kernels.wasm',
       'build/relaxed/kernels.wasm',
       'build/single/kernels.wasm',
@@ -44,7 +45,16 @@ const STAGES = [
   },
   {
     what: 'the bundles (src/, workers/ or guide/ changed)',
-    sources: ['src', 'workers', 'guide', 'build/kernels-wasm.ts', 'scripts/build.mjs', 'assets', 'package.json'],
+    sources: [
+      'src',
+      'workers',
+      'guide',
+      'build/kernels-wasm.ts',
+      'build/jpeg-wasm.ts',
+      'scripts/build.mjs',
+      'assets',
+      'package.json',
+    ],
     outputs: ['dist/index.js', 'dist/cli.js', 'dist/worker.js', 'dist/train-worker.js', 'dist/vit-wasm.browser.js'],
     stamp: 'dist/.sources-sha256',
     command: 'node scripts/build.mjs',

@@ -740,6 +740,27 @@ describe('hostile images', () => {
     await expect(model.classify(b)).rejects.toThrow(/60000x60000 = 3,600,000,000 pixels, which is over the limit/);
   });
 
+  test('a JPEG header declaring 9000x9000 over no scan data fails at once, small (not a 2.4 GB decode)', async () => {
+    const jpg = new Uint8Array(readFileSync(path.join(FIXTURES, 'images/rocket.jpg')));
+    const b = new Uint8Array(jpg);
+    let p = 2;
+    while (!(b[p + 1] >= 0xc0 && b[p + 1] <= 0xc2)) p += 2 + ((b[p + 2] << 8) | b[p + 3]);
+    b.set([0x23, 0x28, 0x23, 0x28], p + 5); // 9000x9000, three components unsubsampled: 3 × 1125² blocks
+    let sos = p;
+    while (b[sos + 1] !== 0xda) sos += 2 + ((b[sos + 2] << 8) | b[sos + 3]);
+    const empty = new Uint8Array([...b.subarray(0, sos + 20), 0xff, 0xd9]);
+    await expect(model.classify(empty)).rejects.toThrow(
+      /truncated or corrupt JPEG: its 9000x9000 frame needs at least 474,610 bytes of scan data \(a bit per 8×8 block\), it holds 22/,
+    );
+  });
+
+  test('a JPEG cut short is refused as truncated, as Pillow refuses it', async () => {
+    const jpg = new Uint8Array(readFileSync(path.join(FIXTURES, 'images/rocket.jpg')));
+    await expect(model.classify(jpg.subarray(0, Math.floor(jpg.length * 0.8)))).rejects.toThrow(
+      /cannot read image: truncated JPEG \(its data ends before the image does\)/,
+    );
+  });
+
   test.each([
     [0, 0],
     [16, 0],

@@ -1,4 +1,5 @@
 // Preprocessing against Pillow + HF ViTImageProcessor (fixtures from tests/fixtures/generate.py).
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, test } from 'vitest';
@@ -145,12 +146,35 @@ describe("timm's pretrained_cfg: the eval transform's pixels, bit for bit", () =
     [{ interpolation: 'nearest' }, /pretrained_cfg\.interpolation "nearest" is not supported/],
     [{ interpolation: 'random' }, /pretrained_cfg\.interpolation "random" is not supported/],
     [{ crop_mode: 'border' }, /pretrained_cfg\.crop_mode "border" is not supported yet/],
-    [{ input_size: [3, 224, 256] }, /crop_mode 'center' to a size that is not square/],
     [{ input_size: [224, 224] }, /pretrained_cfg\.input_size must be \[channels, height, width\]/],
     [{ mean: [0.5, 0.5] }, /pretrained_cfg\.mean must be 3 finite numbers/],
     [{ crop_pct: 'x' }, /pretrained_cfg\.crop_pct must be a number/],
     [{ crop_border_pixels: 2 }, /pretrained_cfg\.crop_border_pixels is not supported yet/],
   ])('%j is refused by name', (cfg, error) => {
     expect(() => timmPreprocessor(cfg, 'config.json')).toThrow(error);
+  });
+
+  test("a 'center' crop to a size that is not square (ResizeKeepRatio) is refused when an image is preprocessed", () => {
+    const p = parsePreprocess(timmPreprocessor({ input_size: [3, 24, 32] }, 'config.json'), {
+      numChannels: 3,
+      imageSize: [24, 32],
+    } as ViTConfig);
+    expect(() => preprocess({ data: new Uint8Array(48 * 3), width: 8, height: 6, channels: 3 }, p, 3)).toThrow(
+      /input_size 24x32: crop_mode 'center' to a size that is not square \(timm's ResizeKeepRatio\) is not supported yet/,
+    );
+  });
+});
+
+// JPEGs decoded as Pillow decodes them (libjpeg-turbo: src/io/image/jpeg.ts), every kind a photo
+// comes as (tests/fixtures/generate.py jpeg): the same pixels, byte for byte, by their sha256.
+describe('JPEGs: the pixels Pillow decodes, byte for byte', () => {
+  const jdir = path.join(FIXTURES, 'jpeg');
+  const { images } = JSON.parse(readFileSync(path.join(jdir, 'pillow.json'), 'utf8')) as {
+    images: { file: string; width: number; height: number; mode: 'RGB' | 'L'; pillow_mode: string; sha256: string }[];
+  };
+  test.each(images.map((c) => [`${c.file} (${c.pillow_mode})`, c] as const))('%s', (_, c) => {
+    const img = decodeImage(bytesOf(path.join(jdir, c.file)), c.file);
+    expect([img.width, img.height, img.channels]).toEqual([c.width, c.height, c.mode === 'L' ? 1 : 3]);
+    expect(createHash('sha256').update(img.data).digest('hex')).toBe(c.sha256);
   });
 });

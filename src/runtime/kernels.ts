@@ -347,7 +347,8 @@ export async function compileKernels(
   return { module: await p, flavor: f };
 }
 
-function fromBase64(b64: string): Uint8Array<ArrayBuffer> {
+/** Base64 → bytes (the wasm builds the library carries). */
+export function fromBase64(b64: string): Uint8Array<ArrayBuffer> {
   const s = atob(b64),
     out = new Uint8Array(s.length);
   for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);

@@ -1,11 +1,12 @@
 /**
  * PNG and JPEG bytes → pixels, with every size checked from the headers before anything is
  * inflated or allocated: a decompression bomb or a lying header costs an error, not gigabytes.
+ * PNGs are decoded by fast-png, JPEGs by libjpeg-turbo (src/io/image/jpeg.ts): Pillow's pixels.
  */
 import { convertIndexedToRgb, decode as decodePng } from 'fast-png';
 import { Unzlib } from 'fflate';
-import jpeg from 'jpeg-js';
 import { DEFAULT_LIMITS, type Limits, overLimit } from '../../platform/limits.js';
+import { decodeJpeg } from './jpeg.js';
 
 /** Decoded pixels: interleaved 8-bit channels (1 grey, 2 grey+alpha, 3 RGB, 4 RGBA), row-major. */
 export interface RawImage {
@@ -102,29 +103,6 @@ function inflatedLength(idat: Uint8Array[], cap: number): number {
   return n;
 }
 
-/** A JPEG's frame size from its SOF marker, or null when none is found before the scan. */
-function jpegSize(b: Uint8Array): { width: number; height: number } | null {
-  for (let p = 2; p + 9 < b.length; ) {
-    if (b[p] !== 0xff) return null;
-    const m = b[p + 1];
-    if (m === 0xff) {
-      p++; // fill byte
-      continue;
-    }
-    if (m === 0xd8 || (m >= 0xd0 && m <= 0xd7) || m === 0x01) {
-      p += 2;
-      continue;
-    }
-    const len = (b[p + 2] << 8) | b[p + 3];
-    // SOF0…SOF15 except DHT (C4), JPG (C8) and DAC (CC)
-    if (m >= 0xc0 && m <= 0xcf && m !== 0xc4 && m !== 0xc8 && m !== 0xcc)
-      return { height: (b[p + 5] << 8) | b[p + 6], width: (b[p + 7] << 8) | b[p + 8] };
-    if (m === 0xda || m === 0xd9) return null;
-    p += 2 + len;
-  }
-  return null;
-}
-
 /** Refuses encoded image bytes over `limits.maxImageBytes` (every way in checks here, before decoding). */
 export function checkImageBytes(n: number, name: string, limits: Limits): void {
   if (n > limits.maxImageBytes)
@@ -205,22 +183,6 @@ export function decodeImage(bytes: Uint8Array, name = 'image', limits: Partial<L
     if (![1, 2, 3, 4].includes(channels)) fail(`unsupported PNG with ${channels} channels`);
     return { data, width: png.width, height: png.height, channels: channels as RawImage['channels'] };
   }
-  if (isJpeg(bytes)) {
-    const size = jpegSize(bytes);
-    if (size) checkSize(name, size.width, size.height, lim);
-    try {
-      const j = jpeg.decode(bytes, {
-        useTArray: true,
-        formatAsRGBA: false,
-        // a second guard for frames our marker scan did not find
-        maxResolutionInMP: lim.maxImagePixels / 1e6,
-        // jpeg-js counts ~13 bytes per pixel (coefficients, planes, output): room for the largest image allowed
-        maxMemoryUsageInMB: Math.max(512, Math.ceil((lim.maxImagePixels * 16) / 2 ** 20)),
-      });
-      return { data: j.data, width: j.width, height: j.height, channels: 3 };
-    } catch (e) {
-      return fail(`corrupt JPEG (${(e as Error).message})`);
-    }
-  }
+  if (isJpeg(bytes)) return decodeJpeg(bytes, fail, (w, h) => checkSize(name, w, h, lim));
   return fail(bytes.length === 0 ? 'the file is empty' : 'not a PNG or JPEG file');
 }

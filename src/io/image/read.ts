@@ -7,6 +7,7 @@ import { DEFAULT_LIMITS, type Limits } from '../../platform/limits.js';
 import { locate, readLocalFile } from '../../platform/platform.js';
 import { fetchOk, readResponse } from '../http.js';
 import { checkImageBytes, checkSize, decodeImage, isJpeg, isPng, type RawImage } from './decode.js';
+import { prepareJpegDecoder } from './jpeg.js';
 
 /**
  * A DOM type where the DOM library is in scope (browser code), `never` elsewhere: Node-only
@@ -27,7 +28,7 @@ export type BrowserImage =
  * the page), encoded image bytes (`Uint8Array`, `ArrayBuffer`, `Blob`/`File`), decoded pixels
  * (`ImageData` or `{ data, width, height[, channels] }`), or in a browser an `<img>`, `<canvas>`,
  * `<video>`, `OffscreenCanvas` or `ImageBitmap`. PNG and JPEG bytes are decoded by vit-wasm itself
- * (fast-png, jpeg-js), so they give the same pixels in Node and every browser; other formats
+ * (fast-png; libjpeg-turbo in wasm, Pillow's pixels), so they give the same pixels in Node and every browser; other formats
  * (WebP, GIF, AVIF, …) and elements go through the browser's own decoder and a canvas.
  */
 export type ImageInput =
@@ -42,6 +43,7 @@ export type ImageInput =
 
 /** Encoded bytes → pixels: PNG and JPEG by our decoders; anything else by the browser's, where there is one. */
 async function decodeBytes(bytes: Uint8Array, name: string, limits: Limits): Promise<RawImage> {
+  if (isJpeg(bytes)) await prepareJpegDecoder(); // compiled once, asynchronously (a page's main thread may not compile it synchronously)
   if (isPng(bytes) || isJpeg(bytes) || typeof createImageBitmap !== 'function' || bytes.length === 0)
     return decodeImage(bytes, name, limits);
   checkImageBytes(bytes.length, name, limits);
