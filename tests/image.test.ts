@@ -105,6 +105,10 @@ describe('image processors with a crop match Pillow + transformers exactly', () 
 
   test.each([
     [{ size: { shortest_edge: 224 } }, /size \{shortest_edge\} without a center crop gives images of any size/],
+    [{ size: 24, do_pad: true }, /do_pad true asks for padding, which vit-wasm does not compute/],
+    [{ size: 24, crop_pct: 0.875 }, /crop_pct 0\.875 asks for ConvNext's resize to size \/ crop_pct/],
+    [{ size: 24, do_flip_channel_order: true }, /do_flip_channel_order true asks for BGR channel order/],
+    [{ size: 24, size_divisor: 32 }, /size_divisor 32 asks for sizes rounded to a divisor/],
     [{ size: { shortest_edge: 224, longest_edge: 500 } }, /size\.longest_edge \(and max_size\) is not supported yet/],
     [
       { size: { shortest_edge: 0 }, crop_size: 224, do_center_crop: true },

@@ -59,6 +59,21 @@ function numberList(v: unknown, key: string, file: string, n: number): number[] 
   return arr;
 }
 
+/**
+ * Image processor fields that change the pixels and are not computed, with what they ask for: any
+ * value but absent, null or false is refused by name (a silently ignored one would give other
+ * pixels than the checkpoint's pipeline).
+ */
+const UNCOMPUTED_FIELDS: Readonly<Record<string, string>> = {
+  do_pad: 'padding',
+  pad_size: 'padding',
+  size_divisor: 'sizes rounded to a divisor',
+  size_divisibility: 'sizes rounded to a divisor',
+  crop_pct: "ConvNext's resize to size / crop_pct",
+  do_flip_channel_order: 'BGR channel order',
+  rescale_offset: 'rescaling to [-1, 1] by an offset',
+};
+
 /** Image processors that center-crop unless do_center_crop says otherwise (transformers' defaults). */
 const CROPS_BY_DEFAULT = new Set([
   'CLIPImageProcessor',
@@ -143,6 +158,13 @@ export function parsePreprocess(
 ): PreprocessConfig {
   const r = raw ?? {};
   const C = cfg.numChannels;
+  for (const [field, feature] of Object.entries(UNCOMPUTED_FIELDS)) {
+    const v = r[field];
+    if (v !== undefined && v !== null && v !== false)
+      throw new Error(
+        `vit-wasm: ${file}: ${field} ${JSON.stringify(v).slice(0, 40)} asks for ${feature}, which vit-wasm does not compute`,
+      );
+  }
   const resample = resampleFilter(r.resample ?? 2);
   if (typeof r.resample === 'string' || !resample) {
     throw new Error(
