@@ -16,6 +16,7 @@ const TYPES: Record<string, string> = {
   '.wasm': 'application/wasm',
   '.json': 'application/json',
   '.png': 'image/png',
+  '.jpg': 'image/jpeg',
 };
 // CI installs Chromium (.ci/run); elsewhere the tests say they are skipped rather than failing a fresh machine.
 const chromiumHere = haveChromium();
@@ -108,6 +109,13 @@ describe.skipIf(!chromiumHere)('headless Chromium', () => {
     // open of the file, a size probe and one window that holds this small file
     if (mode === 'coi') expect(ranges).toBeGreaterThanOrEqual(2);
     if (mode === 'coi') expect(ranges).toBeLessThanOrEqual(4);
+    // JPEGs decoded in the page (libjpeg-turbo in wasm) give Node's pixels, by URL and as bytes
+    const jpegBits = res.jpegBits as Record<string, number[]>;
+    for (const file of ['q75-420.jpg', 'progressive.jpg']) {
+      const want = Array.from(new Uint32Array((await model.pixels(path.join(FIXTURES, 'jpeg', file))).buffer));
+      expect(jpegBits[file]).toEqual(want);
+      expect(jpegBits[`${file} bytes`]).toEqual(want);
+    }
     const nodeTop = await model.classify(path.join(FIXTURES, 'images/chelsea.png'), { topK: 3 });
     expect(res.top).toEqual(nodeTop);
     await model.dispose();
