@@ -5,10 +5,12 @@
 // timm's reg4 models) or over every token, with token, avg + fc_norm or map pooling (the attention
 // pool; without a class token and with the tanh GELU, as timm's SigLIP towers); each at its own
 // size and resized as timm does (antialiased); and config/tensor disagreements refused by name.
+import { cpSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, test, vi } from 'vitest';
 import { loadModel } from '../src/index.js';
 import { dirFiles, FIXTURES, fixtureDirs, maxDiff, readF32, withTensor } from './helpers.js';
+import { tempDir } from './tmp.js';
 
 const DIR = path.join(FIXTURES, 'timm-variants');
 
@@ -187,13 +189,17 @@ describe("timm's pretrained_cfg is the model's image processor (src/io/processor
     await m.dispose();
   });
 
-  test('without pretrained_cfg a warning says which defaults preprocess its images', async () => {
+  test('without pretrained_cfg a warning says which defaults preprocess its images, once per directory', async () => {
+    // a directory no other test loaded: the warning is given once per directory and process
+    const copy = tempDir('vit-wasm-timm-');
+    cpSync(dir, copy, { recursive: true });
     const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
-    const m = await loadModel(dir, { threads: 1 });
-    expect(warn.mock.calls.map((c) => String(c[0])).join('\n')).toMatch(
+    for (let i = 0; i < 2; i++) await (await loadModel(copy, { threads: 1 })).dispose();
+    const said = warn.mock.calls.map((c) => String(c[0])).filter((m) => m.includes('has no pretrained_cfg'));
+    warn.mockRestore();
+    expect(said).toHaveLength(1);
+    expect(said[0]).toMatch(
       /config\.json is timm's and has no pretrained_cfg: images are preprocessed with ViTImageProcessor's defaults/,
     );
-    warn.mockRestore();
-    await m.dispose();
   });
 });

@@ -10,6 +10,9 @@ import { type ModelFiles, readJson } from './source.js';
 
 type Json = Record<string, unknown>;
 
+/** Directories already warned about (once per process or page, not once per load). */
+const warned = new Set<string>();
+
 /** An image processor's settings, the file they came from, and whose transforms compute them. */
 export interface ProcessorSource {
   raw: Json;
@@ -108,9 +111,11 @@ export async function readProcessor(files: ModelFiles, config: Json): Promise<Pr
   const file = `${files.where}/config.json`;
   if (config.pretrained_cfg !== undefined && config.pretrained_cfg !== null)
     return { raw: timmPreprocessor(config.pretrained_cfg, file), file, transforms: 'torchvision' };
-  if (typeof config.architecture === 'string')
+  if (typeof config.architecture === 'string' && !warned.has(file)) {
+    warned.add(file);
     console.warn(
       `vit-wasm: ${file} is timm's and has no pretrained_cfg: images are preprocessed with ViTImageProcessor's defaults (resize to the model's size, mean 0.5, std 0.5); give the model's preprocessor_config.json if it was trained otherwise`,
     );
+  }
   return null;
 }
