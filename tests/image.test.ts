@@ -8,6 +8,7 @@ import { decodeImage } from '../src/io/image/decode.js';
 import { convertChannels, resampleFilter, resize } from '../src/io/image/pillow.js';
 import { preprocess } from '../src/io/image/preprocess.js';
 import { timmPreprocessor } from '../src/io/processor.js';
+import { torchvisionPreprocessor } from '../src/io/torchvision.js';
 import { FIXTURES } from './helpers.js';
 
 interface Case {
@@ -180,5 +181,32 @@ describe('JPEGs: the pixels Pillow decodes, byte for byte', () => {
     const img = decodeImage(bytesOf(path.join(jdir, c.file)), c.file);
     expect([img.width, img.height, img.channels]).toEqual([c.width, c.height, c.mode === 'L' ? 1 : 3]);
     expect(createHash('sha256').update(img.data).digest('hex')).toBe(c.sha256);
+  });
+});
+
+// torchvision's weights presets by name (loadModel's `transforms`: src/io/torchvision.ts), against
+// torchvision's own ImageClassification on the PIL image (tests/fixtures/generate.py
+// torchvision-transforms): resize the shorter side, CenterCrop, v / 255, Normalize.
+describe('torchvision weights transforms by name: their pixels, bit for bit', () => {
+  const cases: { image: string; weights: string; shape: number[]; pixels: string }[] = JSON.parse(
+    readFileSync(path.join(dir, 'torchvision.json'), 'utf8'),
+  );
+  test.each(cases.map((c) => [`${c.weights} on ${c.image}`, c] as const))('%s', (_, c) => {
+    const [C, H, W] = c.shape;
+    const p = {
+      ...parsePreprocess(torchvisionPreprocessor(c.weights), { numChannels: C, imageSize: [H, W] } as ViTConfig),
+      transforms: 'torchvision' as const,
+    };
+    const x = preprocess(decodeImage(bytesOf(path.join(FIXTURES, 'images', c.image)), c.image), p, 3);
+    const ref = new Float32Array(bytesOf(path.join(dir, c.pixels)).slice().buffer);
+    let differ = 0;
+    for (let i = 0; i < ref.length; i++) differ += +(x[i] !== ref[i]);
+    expect([x.length, differ]).toEqual([ref.length, 0]);
+  });
+
+  test('an unknown name is refused, listing the known ones', () => {
+    expect(() => torchvisionPreprocessor('ViT_B_16_Weights.DEFAULT')).toThrow(
+      /transforms "ViT_B_16_Weights\.DEFAULT" is not a torchvision ViT weights name vit-wasm knows \(ViT_B_16_Weights\.IMAGENET1K_V1, /,
+    );
   });
 });

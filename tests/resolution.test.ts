@@ -93,3 +93,21 @@ test("the CLI: classify --image-size gives the library's predictions; a bad flag
     stderr: expect.stringContaining("--image-size must be N or HxW (pixels), got '42x3y'"),
   });
 });
+
+test("a torchvision checkpoint with its weights' transforms by name, run at their crop (224): torchvision's pixels", async () => {
+  const dir = path.join(MODELS, 'h33-torchvision');
+  await expect(loadModel(dir, { threads: 1, transforms: 'ViT_B_16_Weights.IMAGENET1K_V1' })).rejects.toThrow(
+    /transforms ViT_B_16_Weights\.IMAGENET1K_V1: images come out at 224x224 \(crop_size\), but the model's image_size is 28x28; load it with \{ imageSize: \[224,224\] \}/,
+  );
+  const m = await loadModel(dir, { threads: 1, transforms: 'ViT_B_16_Weights.IMAGENET1K_V1', imageSize: 224 });
+  expect(m.preprocessing).toMatchObject({
+    resizeTo: { shortestEdge: 256 },
+    crop: true,
+    resample: 'bilinear',
+    transforms: 'torchvision',
+  });
+  const px = await m.pixels(path.join(FIXTURES, 'images', 'chelsea.png'));
+  expect(Array.from(px)).toEqual(Array.from(readF32(path.join(FIXTURES, 'preprocess', 'torchvision-00-chelsea.f32'))));
+  expect(await m.classify(path.join(FIXTURES, 'images', 'chelsea.png'))).toHaveLength(5);
+  await m.dispose();
+});

@@ -31,7 +31,7 @@ Usage:
   vit-wasm demo                          classify the bundled handwritten digits with the bundled model
   vit-wasm guide [--model DIR] [--port P] [--open] [--plain]   serve the live visual guide on 127.0.0.1
   vit-wasm classify [--model DIR] IMAGE... [--top K] [--json] [--threads N] [--simd auto|simd|relaxed]
-                    [--weights int8] [--limit NAME=N]... [--image-size N|HxW]
+                    [--weights int8] [--limit NAME=N]... [--image-size N|HxW] [--transforms NAME]
   vit-wasm train --dataset mnist --out DIR [--epochs N] [--batch B] [--lr X] [--threads T] [--seed S] [--shift P]
   vit-wasm eval --model DIR --dataset mnist [--weights int8] [--threads N]
   vit-wasm init --preset NAME --out DIR [--seed S]
@@ -54,6 +54,8 @@ classify  prints the top-K labels with probabilities for each PNG or JPEG image.
                 quarter of the weight memory and 0.5-0.6x the latency; logits move by a few percent
   --image-size N|HxW  run at this size instead of the checkpoint's, its position embeddings interpolated
                 as the checkpoint's library does (loadModel's imageSize); images are resized to it
+  --transforms NAME  preprocess as torchvision's weights NAME do, e.g. ViT_B_16_Weights.IMAGENET1K_V1
+                (loadModel's transforms: torchvision checkpoints carry no processor config)
   --limit NAME=N  raise a limit on what is read, e.g. maxImagePixels=200000000 (default 89,478,485
                 pixels, Pillow's); also maxImageBytes, maxJsonBytes, maxJsonDepth, maxHeaderBytes,
                 maxLabels, maxDownloadBytes, stallTimeoutMs (docs/limits.md)
@@ -143,6 +145,7 @@ async function classify(argv: string[]): Promise<number> {
       weights: { type: 'string' },
       limit: { type: 'string', multiple: true },
       'image-size': { type: 'string' },
+      transforms: { type: 'string' },
     },
   });
   if (positionals.length === 0) throw new UsageError('classify needs at least one IMAGE');
@@ -156,7 +159,8 @@ async function classify(argv: string[]): Promise<number> {
   if (simd !== 'auto' && simd !== 'simd' && simd !== 'relaxed')
     throw new UsageError(`--simd must be auto, simd or relaxed, got '${simd}'`);
 
-  const model: ViTModel = await loadModel(values.model ?? DEFAULT_MODEL, { threads, simd, limits, weights, imageSize });
+  const opts = { threads, simd, limits, weights, imageSize, transforms: values.transforms };
+  const model: ViTModel = await loadModel(values.model ?? DEFAULT_MODEL, opts);
   let failures = 0;
   const results: { image: string; predictions: Prediction[] }[] = [];
   try {

@@ -7,6 +7,7 @@ import { atSize, parsePreprocess, processorSize } from '../io/config.js';
 import { sizeField } from '../io/json.js';
 import { type ProcessorSource, readProcessor } from '../io/processor.js';
 import { type ModelLocation, modelFiles } from '../io/source.js';
+import { torchvisionPreprocessor } from '../io/torchvision.js';
 import type { InferenceInit } from '../nn/infer.js';
 import type { Activations } from '../nn/plan.js';
 import { resolveLimits } from '../platform/limits.js';
@@ -51,8 +52,16 @@ export async function loadModel(where: ModelLocation, opts: LoadOptions = {}): P
     imageSize,
     // what the processor gives: a family that runs at its input's size (DINOv2) runs at it
     inputSize: async (modelConfig) => {
-      // preprocessor_config.json, open_clip's preprocess_cfg or timm's pretrained_cfg (src/io/processor.ts)
-      proc = await readProcessor(files, modelConfig);
+      // a torchvision recipe by name; or preprocessor_config.json, open_clip's preprocess_cfg or
+      // timm's pretrained_cfg (src/io/processor.ts)
+      proc =
+        opts.transforms !== undefined
+          ? {
+              raw: torchvisionPreprocessor(opts.transforms),
+              file: `transforms ${opts.transforms}`,
+              transforms: 'torchvision',
+            }
+          : await readProcessor(files, modelConfig);
       return proc ? processorSize(proc.raw, proc.file) : undefined;
     },
   });

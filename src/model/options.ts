@@ -48,12 +48,20 @@ export interface LoadOptions {
   weights?: 'f32' | 'int8';
   /**
    * Run at this image size (pixels: one side, or [height, width], multiples of the patch size)
-   * instead of the checkpoint's: the position embeddings are interpolated as Hugging Face's ViT and
-   * DeiT do (`interpolate_pos_encoding`: bicubic over the square grid of patch positions), and
-   * images are resized to it. Hugging Face-named checkpoints only, for now (timm and torchvision
-   * interpolate their own way; refused by name). Default: the checkpoint's size.
+   * instead of the checkpoint's: the position embeddings are interpolated as the checkpoint's
+   * library does (Hugging Face's `interpolate_pos_encoding`, timm's and open_clip's antialiased
+   * resampling, torchvision's `interpolate_embeddings`, BEiT's bias tables), and images are
+   * resized to it. Default: the checkpoint's size.
    */
   imageSize?: number | [number, number];
+  /**
+   * Preprocess images as a torchvision weights enum's transforms do, by its name (torchvision's
+   * checkpoints carry no processor config): `'ViT_B_16_Weights.IMAGENET1K_V1'` (resize the shorter
+   * side to 256, bilinear; center crop 224), `…IMAGENET1K_SWAG_E2E_V1`, `…IMAGENET1K_SWAG_LINEAR_V1`,
+   * and the same for ViT_B_32, ViT_L_16, ViT_L_32 and ViT_H_14 (TORCHVISION_TRANSFORMS lists them).
+   * Overrides the directory's own processor. Default: the directory's.
+   */
+  transforms?: string;
 }
 
 /** How a model runs, and why, for showing or logging: see {@link ViTModel.runtime}. */
