@@ -13,6 +13,7 @@ import { PRESETS, randomModelFiles } from '../io/presets.js';
 import { modelFiles } from '../io/source.js';
 import { loadModel } from '../model/load.js';
 import type { Prediction, ViTModel } from '../model/model.js';
+import type { LoadOptions } from '../model/options.js';
 import { DEFAULT_LIMITS, type Limits } from '../platform/limits.js';
 import { importAllOptional, MissingPackageError } from '../platform/optional.js';
 import { packageFile } from '../platform/paths.js';
@@ -132,6 +133,31 @@ function imageSizeFlag(v: string | undefined): number | [number, number] | undef
   return m[2] === undefined ? Number(m[1]) : [Number(m[1]), Number(m[2])];
 }
 
+/** classify's flags that are loadModel options: --threads, --simd, --weights, --limit, --image-size, --transforms. */
+function loadFlags(values: {
+  threads?: string;
+  simd?: string;
+  weights?: string;
+  limit?: string[];
+  'image-size'?: string;
+  transforms?: string;
+}): LoadOptions {
+  const weights = values.weights ?? 'f32';
+  if (weights !== 'f32' && weights !== 'int8') throw new UsageError(`--weights must be f32 or int8, got '${weights}'`);
+  const simd = values.simd ?? 'auto';
+  if (simd !== 'auto' && simd !== 'simd' && simd !== 'relaxed')
+    throw new UsageError(`--simd must be auto, simd or relaxed, got '${simd}'`);
+  return {
+    // undefined: loadModel's default
+    threads: values.threads === undefined ? undefined : positiveInt(values.threads, '--threads', 1),
+    simd,
+    limits: parseLimits(values.limit ?? []),
+    weights,
+    imageSize: imageSizeFlag(values['image-size']),
+    transforms: values.transforms,
+  };
+}
+
 async function classify(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -149,18 +175,8 @@ async function classify(argv: string[]): Promise<number> {
     },
   });
   if (positionals.length === 0) throw new UsageError('classify needs at least one IMAGE');
-  const imageSize = imageSizeFlag(values['image-size']);
-  const weights = values.weights ?? 'f32';
-  if (weights !== 'f32' && weights !== 'int8') throw new UsageError(`--weights must be f32 or int8, got '${weights}'`);
-  const limits = parseLimits(values.limit ?? []);
   const topK = positiveInt(values.top, '--top', 5);
-  const threads = values.threads === undefined ? undefined : positiveInt(values.threads, '--threads', 1); // undefined: loadModel's default
-  const simd = values.simd ?? 'auto';
-  if (simd !== 'auto' && simd !== 'simd' && simd !== 'relaxed')
-    throw new UsageError(`--simd must be auto, simd or relaxed, got '${simd}'`);
-
-  const opts = { threads, simd, limits, weights, imageSize, transforms: values.transforms };
-  const model: ViTModel = await loadModel(values.model ?? DEFAULT_MODEL, opts);
+  const model: ViTModel = await loadModel(values.model ?? DEFAULT_MODEL, loadFlags(values));
   let failures = 0;
   const results: { image: string; predictions: Prediction[] }[] = [];
   try {

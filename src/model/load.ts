@@ -6,7 +6,7 @@ import { loadCheckpoint } from '../io/checkpoint.js';
 import { atSize, parsePreprocess, processorSize } from '../io/config.js';
 import { sizeField } from '../io/json.js';
 import { type ProcessorSource, readProcessor } from '../io/processor.js';
-import { type ModelLocation, modelFiles } from '../io/source.js';
+import { type ModelFiles, type ModelLocation, modelFiles } from '../io/source.js';
 import { torchvisionPreprocessor } from '../io/torchvision.js';
 import type { InferenceInit } from '../nn/infer.js';
 import type { Activations } from '../nn/plan.js';
@@ -52,16 +52,7 @@ export async function loadModel(where: ModelLocation, opts: LoadOptions = {}): P
     imageSize,
     // what the processor gives: a family that runs at its input's size (DINOv2) runs at it
     inputSize: async (modelConfig) => {
-      // a torchvision recipe by name; or preprocessor_config.json, open_clip's preprocess_cfg or
-      // timm's pretrained_cfg (src/io/processor.ts)
-      proc =
-        opts.transforms !== undefined
-          ? {
-              raw: torchvisionPreprocessor(opts.transforms),
-              file: `transforms ${opts.transforms}`,
-              transforms: 'torchvision',
-            }
-          : await readProcessor(files, modelConfig);
+      proc = await processorOf(files, modelConfig, opts.transforms);
       return proc ? processorSize(proc.raw, proc.file) : undefined;
     },
   });
@@ -119,6 +110,19 @@ export async function loadModel(where: ModelLocation, opts: LoadOptions = {}): P
     pool,
     runtime,
   });
+}
+
+/**
+ * The image processor: a torchvision recipe by name (the transforms option); else the directory's
+ * preprocessor_config.json, open_clip's preprocess_cfg or timm's pretrained_cfg (src/io/processor.ts).
+ */
+async function processorOf(
+  files: ModelFiles,
+  modelConfig: Record<string, unknown>,
+  transforms: string | undefined,
+): Promise<ProcessorSource | null> {
+  if (transforms === undefined) return readProcessor(files, modelConfig);
+  return { raw: torchvisionPreprocessor(transforms), file: `transforms ${transforms}`, transforms: 'torchvision' };
 }
 
 /** The one-thread fallback is announced once per page or process, not once per model. */
