@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { parsePreprocess, type ViTConfig } from '../src/io/config.js';
+import { type PreprocessConfig, parsePreprocess, type ViTConfig } from '../src/io/config.js';
 import { decodeImage } from '../src/io/image/decode.js';
 import { convertChannels, resampleFilter, resize } from '../src/io/image/pillow.js';
 import { preprocess } from '../src/io/image/preprocess.js';
@@ -25,6 +25,15 @@ interface Case {
 const dir = path.join(FIXTURES, 'preprocess');
 const cases: Case[] = JSON.parse(readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
 const bytesOf = (f: string) => new Uint8Array(readFileSync(f));
+
+/** A photo of tests/fixtures/images preprocessed by `p`: every float equal to the reference file's in preprocess/. */
+function expectPixels(image: string, p: PreprocessConfig, pixels: string): void {
+  const x = preprocess(decodeImage(bytesOf(path.join(FIXTURES, 'images', image)), image), p, 3);
+  const ref = new Float32Array(bytesOf(path.join(dir, pixels)).slice().buffer);
+  let differ = 0;
+  for (let i = 0; i < ref.length; i++) differ += +(x[i] !== ref[i]);
+  expect([x.length, differ]).toEqual([ref.length, 0]);
+}
 
 describe('preprocessing matches Pillow', () => {
   test.each(cases.map((c) => [`${c.image} ${c.mode} ${c.height}x${c.width} resample ${c.resample}`, c] as const))(
@@ -96,12 +105,7 @@ describe('image processors with a crop match Pillow + transformers exactly', () 
     const cfg = { numChannels: C, imageSize: [H, W] } as ViTConfig;
     const p = parsePreprocess(c.preprocessor, cfg, 'preprocessor_config.json');
     expect(p.size).toEqual([H, W]);
-    const x = preprocess(decodeImage(bytesOf(path.join(FIXTURES, 'images', c.image)), c.image), p, 3);
-    const ref = new Float32Array(bytesOf(path.join(dir, c.pixels)).slice().buffer);
-    expect(x.length).toBe(ref.length);
-    let differ = 0;
-    for (let i = 0; i < ref.length; i++) differ += +(x[i] !== ref[i]);
-    expect(differ).toBe(0);
+    expectPixels(c.image, p, c.pixels);
   });
 
   test.each([
@@ -139,12 +143,7 @@ describe("timm's pretrained_cfg: the eval transform's pixels, bit for bit", () =
       ...parsePreprocess(timmPreprocessor(c.pretrained_cfg, 'config.json'), cfg),
       transforms: 'torchvision' as const,
     };
-    const x = preprocess(decodeImage(bytesOf(path.join(FIXTURES, 'images', c.image)), c.image), p, 3);
-    const ref = new Float32Array(bytesOf(path.join(dir, c.pixels)).slice().buffer);
-    expect(x.length).toBe(ref.length);
-    let differ = 0;
-    for (let i = 0; i < ref.length; i++) differ += +(x[i] !== ref[i]);
-    expect(differ).toBe(0);
+    expectPixels(c.image, p, c.pixels);
   });
 
   test.each([
@@ -197,11 +196,7 @@ describe('torchvision weights transforms by name: their pixels, bit for bit', ()
       ...parsePreprocess(torchvisionPreprocessor(c.weights), { numChannels: C, imageSize: [H, W] } as ViTConfig),
       transforms: 'torchvision' as const,
     };
-    const x = preprocess(decodeImage(bytesOf(path.join(FIXTURES, 'images', c.image)), c.image), p, 3);
-    const ref = new Float32Array(bytesOf(path.join(dir, c.pixels)).slice().buffer);
-    let differ = 0;
-    for (let i = 0; i < ref.length; i++) differ += +(x[i] !== ref[i]);
-    expect([x.length, differ]).toEqual([ref.length, 0]);
+    expectPixels(c.image, p, c.pixels);
   });
 
   test('an unknown name is refused, listing the known ones', () => {
