@@ -4,10 +4,9 @@
 // (1 and 2 threads), the trace and the ONNX export; other names are refused naming the field.
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import ort from 'onnxruntime-node';
 import { describe, expect, test } from 'vitest';
 import { createTrainer, loadModel } from '../src/index.js';
-import { FIXTURES, fixtureDirs, maxDiff, readF32 } from './helpers.js';
+import { FIXTURES, fixtureDirs, maxDiff, onnxOutput, readF32 } from './helpers.js';
 
 const DIR = path.join(FIXTURES, 'activations');
 interface Expected {
@@ -47,12 +46,8 @@ describe.each(cases.map((c) => [c.name, c] as const))('%s', (name, c) => {
   test('the ONNX export computes the same activation (onnxruntime-node)', async () => {
     const m = await loadModel(c.dir, { threads: 1 });
     const ours = await m.forward(c.input, c.exp.batch);
-    const s = await ort.InferenceSession.create(m.toOnnx());
-    const out = await s.run({
-      pixel_values: new ort.Tensor('float32', c.input, [c.exp.batch, m.config.numChannels, ...m.config.imageSize]),
-    });
-    await s.release();
-    const { diff, scale } = maxDiff(out.logits.data as Float32Array, ours);
+    const out = await onnxOutput(m, c.input, c.exp.batch);
+    const { diff, scale } = maxDiff(out.data, ours);
     expect(diff).toBeLessThanOrEqual(1e-4 * Math.max(1, scale));
     await m.dispose();
   });

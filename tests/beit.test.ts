@@ -4,7 +4,6 @@
 // beit): logits and the pooled embedding; the attention maps include the bias; the ONNX export
 // adds it too; hostile checkpoints are refused by name.
 import path from 'node:path';
-import ort from 'onnxruntime-node';
 import { describe, expect, test } from 'vitest';
 import { loadModel } from '../src/index.js';
 import { dirFiles, FIXTURES, fixtureDirs, maxDiff, onnxOutput, readF32, withTensor } from './helpers.js';
@@ -49,12 +48,8 @@ describe.each(cases.map((c) => [c.name, c] as const))('%s', (name, c) => {
       await m.dispose();
     }
     const m = await loadModel(c.dir, { threads: 1 });
-    const session = await ort.InferenceSession.create(m.toOnnx());
-    const out = await session.run({
-      pixel_values: new ort.Tensor('float32', c.input, [c.exp.batch, m.config.numChannels, ...m.config.imageSize]),
-    });
-    await session.release();
-    const o = maxDiff(out.logits.data as Float32Array, await m.forward(c.input, c.exp.batch));
+    const out = await onnxOutput(m, c.input, c.exp.batch);
+    const o = maxDiff(out.data, await m.forward(c.input, c.exp.batch));
     expect(o.diff).toBeLessThanOrEqual(1e-4 * Math.max(1, o.scale));
     await m.dispose();
   });
