@@ -8,11 +8,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import v8 from 'node:v8';
 import { type QuantizeTarget, quantizeModel } from '../export/quantize.js';
-import type { ViTConfig } from '../io/config.js';
 import { PRESETS, randomModelFiles } from '../io/presets.js';
 import { modelFiles } from '../io/source.js';
 import { loadModel } from '../model/load.js';
-import { tokens } from '../nn/shape.js';
+import { forwardFlops } from '../nn/shape.js';
 import { importOptional } from '../platform/optional.js';
 import { packageFile } from '../platform/paths.js';
 import { WasmMemory } from '../runtime/memory.js';
@@ -28,17 +27,6 @@ export type Runtime =
   | 'ort-web'
   | 'ort-web-int8'
   | 'ort-node';
-
-/** Multiply-adds × 2 of one image through the model (matrix products only; elementwise ops are noise). */
-export function forwardFlops(c: ViTConfig): number {
-  const D = c.hiddenSize,
-    M = c.intermediateSize,
-    p = c.patchSize,
-    K = c.numChannels * p * p;
-  const { Np, T } = tokens(c);
-  const layer = T * D * 3 * D + 2 * T * T * D + T * D * D + 2 * T * D * M;
-  return 2 * (Np * K * D + c.numLayers * layer + D * c.numLabels);
-}
 
 /** What one core can do at most, measured by bench/ceiling.ts in one build. */
 export interface Ceiling {

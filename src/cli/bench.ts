@@ -17,7 +17,8 @@ import { packageFile } from '../platform/paths.js';
 import { type Ceiling, type ChildJob, type ChildResult, measureCeiling, type Runtime } from './bench-child.js';
 import { type BenchRow, chartSvg, formatTable } from './bench-report.js';
 
-export { benchChild, benchPrep, forwardFlops } from './bench-child.js';
+export { forwardFlops } from '../nn/shape.js';
+export { benchChild, benchPrep } from './bench-child.js';
 export type { BenchRow };
 
 export interface BenchOptions {

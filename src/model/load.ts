@@ -10,6 +10,7 @@ import { type ModelFiles, type ModelLocation, modelFiles } from '../io/source.js
 import { torchvisionPreprocessor } from '../io/torchvision.js';
 import type { InferenceInit } from '../nn/infer.js';
 import type { Activations } from '../nn/plan.js';
+import { forwardFlops, type ViTShape } from '../nn/shape.js';
 import { resolveLimits } from '../platform/limits.js';
 import { defaultThreadCount, PLATFORM, sharedMemoryUnavailable } from '../platform/platform.js';
 import { compileKernels, instantiateKernels } from '../runtime/kernels.js';
@@ -26,7 +27,7 @@ import type { LoadOptions, RuntimeInfo } from './options.js';
  */
 export async function loadModel(where: ModelLocation, opts: LoadOptions = {}): Promise<ViTModel> {
   if (opts === null || typeof opts !== 'object') throw new Error('vit-wasm: loadModel: options must be an object');
-  const threads = checkThreads(opts.threads ?? defaultThreadCount());
+  const asked = opts.threads === undefined ? undefined : checkThreads(opts.threads);
   const limits = resolveLimits(opts.limits);
   const simd = opts.simd ?? 'auto';
   if (simd !== 'auto' && simd !== 'simd' && simd !== 'relaxed')
@@ -65,6 +66,8 @@ export async function loadModel(where: ModelLocation, opts: LoadOptions = {}): P
     preFile,
   );
   if (p?.transforms) preprocessing.transforms = p.transforms;
+  // asked for, or as many as the model's size makes worth a synchronization per op
+  const threads = asked ?? autoThreads(config);
   let pool: WorkerPool<InferenceInit, Activations> | null = null;
   if (shared) {
     pool = new WorkerPool({
@@ -123,6 +126,19 @@ async function processorOf(
 ): Promise<ProcessorSource | null> {
   if (transforms === undefined) return readProcessor(files, modelConfig);
   return { raw: torchvisionPreprocessor(transforms), file: `transforms ${transforms}`, transforms: 'torchvision' };
+}
+
+/**
+ * The work (FLOPs of one image's forward) each extra worker must bring before it is worth having:
+ * every op ends at a barrier the workers meet at, which costs microseconds per op however small the
+ * op. Measured (bench/browser-threads.mjs, bench/NOTES.md): the bundled MNIST model (5 MFLOP) is
+ * faster on 1 thread than on 2 in Chromium and Node; deit-tiny (2.5 GFLOP) 1.6–1.7× faster on 2.
+ */
+const FLOPS_PER_THREAD = 1e8;
+
+/** The thread count when none is asked for: the cores (defaultThreadCount), fewer for a model too small to share. */
+export function autoThreads(c: ViTShape): number {
+  return Math.max(1, Math.min(defaultThreadCount(), Math.floor(forwardFlops(c) / FLOPS_PER_THREAD)));
 }
 
 /** The one-thread fallback is announced once per page or process, not once per model. */

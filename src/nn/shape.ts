@@ -32,3 +32,17 @@ export function tokens(c: ViTShape): { Np: number; T: number; T8: number } {
 
 /** fc1's outputs per token: the MLP size M, or 2M for a gated MLP (its gate and the half it multiplies). */
 export const fc1Width = (c: ViTShape): number => ((c.arch ?? PLAIN_VIT).mlp === 'gated' ? 2 : 1) * c.intermediateSize;
+
+/**
+ * Multiply-adds × 2 of one image through the model (the matrix products: the patch embedding, Q, K
+ * and V, QKᵀ and ·V, the projection, the MLP, the head; elementwise ops are noise beside them).
+ */
+export function forwardFlops(c: ViTShape): number {
+  const D = c.hiddenSize,
+    M = c.intermediateSize,
+    p = c.patchSize,
+    K = c.numChannels * p * p;
+  const { Np, T } = tokens(c);
+  const layer = T * D * 3 * D + 2 * T * T * D + T * D * D + 2 * T * D * M;
+  return 2 * (Np * K * D + c.numLayers * layer + D * c.numLabels);
+}
