@@ -42,7 +42,9 @@ export function setUpTraining(s: State, use: (m: ViTModel) => void): void {
       lr: 3e-3,
       warmupSteps: Math.round(steps * 0.05),
       totalSteps: steps,
-      threads: s.model.runtime.threads,
+      // the cores, in workers, where memory can be shared: a training step is worth them even where the
+      // small model's forward runs on one (loadModel's default); without shared memory, one thread
+      threads: s.model.runtime.sharedMemory ? Math.max(2, Math.min(8, navigator.hardwareConcurrency || 2)) : 1,
       seed: 1,
     });
     running = true;

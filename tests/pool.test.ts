@@ -1,11 +1,14 @@
 // The worker pool: bit-identical results for every thread count, concurrency, faults, clean exit,
 // and the one-thread fallback where SharedArrayBuffer is missing.
 import { execFile } from 'node:child_process';
+import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, test } from 'vitest';
 import { loadModel } from '../src/index.js';
 import { PRESETS, randomModelFiles } from '../src/io/presets.js';
+import { autoThreads } from '../src/model/load.js';
+import { forwardFlops } from '../src/nn/shape.js';
 import { FIXTURES, MODELS, maxDiff, modelFixtures } from './helpers.js';
 
 const run = promisify(execFile);
@@ -222,4 +225,19 @@ test("Node picks the relaxed-SIMD build by default, turning on V8's flag itself"
     { timeout: 20000 },
   );
   expect(JSON.parse(stdout)).toEqual({ before: false, simd: 'relaxed' });
+});
+
+test('the default thread count: the cores, but one worker per 100 MFLOP of the forward at most', async () => {
+  const mnist = await loadModel(path.join(FIXTURES, '../../assets/mnist-vit'));
+  expect(forwardFlops(mnist.config)).toBeLessThan(1e8); // 4.9 MFLOP
+  expect(mnist.runtime.threads).toBe(1);
+  await mnist.dispose();
+  const cores = Math.min(os.availableParallelism(), 64);
+  const deit = { ...PRESETS['deit-tiny'], imageSize: [224, 224] as [number, number], layerNormEps: 1e-12 };
+  expect(forwardFlops(deit)).toBeGreaterThan(2e9);
+  expect(autoThreads(deit)).toBe(cores);
+  // in between: as many as the 100 MFLOP shares, never past the cores
+  expect(autoThreads({ ...deit, numLayers: 1 })).toBe(
+    Math.min(cores, Math.floor(forwardFlops({ ...deit, numLayers: 1 }) / 1e8)),
+  );
 });

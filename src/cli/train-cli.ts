@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import { loadModel } from '../model/load.js';
 import { defaultThreadCount } from '../platform/platform.js';
+import { MAX_WORKERS } from '../runtime/pool.js';
 import { argmax, createTrainer, type TrainDims, type Trainer } from '../train/trainer.js';
 import { type DigitSet, loadMnist, MNIST_SIZE, normalizeDigits } from './mnist.js';
 
@@ -64,7 +65,8 @@ function trainArgs(argv: string[], Usage: UsageErrorCtor): TrainArgs {
   const epochs = num(values.epochs, '--epochs', 34, Usage, true),
     B = num(values.batch, '--batch', 32, Usage, true);
   const lr = num(values.lr, '--lr', 3e-3, Usage);
-  const threads = num(values.threads, '--threads', defaultThreadCount(), Usage, true);
+  // the cores, but no more workers than a pool may have (a 128-core server trains on 64)
+  const threads = num(values.threads, '--threads', Math.min(defaultThreadCount(), MAX_WORKERS), Usage, true);
   const shift = values.shift === undefined ? 2 : Number(values.shift);
   if (!Number.isInteger(shift) || shift < 0 || shift > 8)
     throw new Usage(

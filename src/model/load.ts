@@ -15,7 +15,7 @@ import { resolveLimits } from '../platform/limits.js';
 import { defaultThreadCount, PLATFORM, sharedMemoryUnavailable } from '../platform/platform.js';
 import { compileKernels, instantiateKernels } from '../runtime/kernels.js';
 import { WasmMemory } from '../runtime/memory.js';
-import { checkThreads, WorkerPool } from '../runtime/pool.js';
+import { checkThreads, MAX_WORKERS, WorkerPool } from '../runtime/pool.js';
 import { ViTModel } from './model.js';
 import type { LoadOptions, RuntimeInfo } from './options.js';
 
@@ -136,9 +136,13 @@ async function processorOf(
  */
 const FLOPS_PER_THREAD = 1e8;
 
-/** The thread count when none is asked for: the cores (defaultThreadCount), fewer for a model too small to share. */
+/**
+ * The thread count when none is asked for: the cores (defaultThreadCount), fewer for a model too
+ * small to share, and never over MAX_WORKERS (a 128-core server gets 64, not an error).
+ */
 export function autoThreads(c: ViTShape): number {
-  return Math.max(1, Math.min(defaultThreadCount(), Math.floor(forwardFlops(c) / FLOPS_PER_THREAD)));
+  const cores = Math.min(defaultThreadCount(), MAX_WORKERS);
+  return Math.max(1, Math.min(cores, Math.floor(forwardFlops(c) / FLOPS_PER_THREAD)));
 }
 
 /** The one-thread fallback is announced once per page or process, not once per model. */
