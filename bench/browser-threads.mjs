@@ -16,7 +16,8 @@ const ROOT = path.resolve(new URL('..', import.meta.url).pathname);
 const deit = randomModelFiles(PRESETS['deit-tiny'], 1);
 const TYPES = { '.js': 'text/javascript', '.html': 'text/html', '.json': 'application/json' };
 const PAGE = `<!doctype html><script type="module">
-import { loadModel } from '/dist/vit-wasm.browser.js';
+const lib = '/dist/vit-wasm.browser.js'; // the page's own import (served below), not this script's
+const { loadModel } = await import(lib);
 const out = {};
 for (const [name, url] of [['mnist', '/assets/mnist-vit/'], ['deit-tiny', '/deit/']]) {
   const keys = ['1', '2', 'default'], ms = [];
