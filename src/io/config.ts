@@ -192,7 +192,6 @@ export function parsePreprocess(
     );
   }
   return {
-    ...(typeof r.vit_wasm_refuse === 'string' ? { refuse: r.vit_wasm_refuse } : {}),
     doResize,
     size,
     ...(resizeTo ? { resizeTo } : {}),

@@ -2,22 +2,29 @@
  * Which image processor a model directory describes, as the settings of a Hugging Face image
  * processor (src/io/config.ts parses them): preprocessor_config.json; else open_clip's
  * preprocess_cfg (src/io/open-clip.ts); else timm's pretrained_cfg in config.json, as timm's eval
- * transform computes it; else none (ViTImageProcessor's defaults). open_clip's and timm's are
+ * transform computes it; else none (ViTImageProcessor's defaults); or, asked for by name, a
+ * torchvision weights recipe (src/io/torchvision.ts). open_clip's, timm's and torchvision's are
  * torchvision transforms (PreprocessConfig.transforms).
  */
+import { atSize, type PreprocessConfig, parsePreprocess, type ViTConfig } from './config.js';
 import { OPEN_CLIP_CONFIG, openClipPreprocessor } from './open-clip.js';
 import { type ModelFiles, readJson } from './source.js';
+import { torchvisionPreprocessor } from './torchvision.js';
 
 type Json = Record<string, unknown>;
 
 /** Directories already warned about (once per process or page, not once per load). */
 const warned = new Set<string>();
 
-/** An image processor's settings, the file they came from, and whose transforms compute them. */
+/**
+ * An image processor's settings, the file they came from, whose transforms compute them, and why
+ * images cannot be preprocessed with them, where they cannot (PreprocessConfig.refuse).
+ */
 export interface ProcessorSource {
   raw: Json;
   file: string;
   transforms?: 'torchvision';
+  refuse?: string;
 }
 
 /** timm's interpolation names and the Pillow filter number each is (NEAREST is not resampled by vit-wasm). */
@@ -35,7 +42,7 @@ const TIMM_INTERPOLATION: Readonly<Record<string, number>> = {
  * both sides; then torchvision's CenterCrop to input_size, ToTensor, Normalize(mean, std). The
  * fields timm's eval transform reads are honoured or refused by name.
  */
-export function timmPreprocessor(cfg: unknown, file: string): Json {
+export function timmPreprocessor(cfg: unknown, file: string): ProcessorSource {
   const where = `${file}: pretrained_cfg`;
   if (typeof cfg !== 'object' || cfg === null || Array.isArray(cfg))
     throw new Error(`vit-wasm: ${where} must be an object`);
@@ -73,8 +80,7 @@ export function timmPreprocessor(cfg: unknown, file: string): Json {
     mode === 'center' && h !== w
       ? `vit-wasm: ${where}.input_size ${h}x${w}: crop_mode 'center' to a size that is not square (timm's ResizeKeepRatio) is not supported yet: preprocess the images yourself and pass pixels`
       : undefined;
-  return {
-    ...(refuse ? { vit_wasm_refuse: refuse } : {}),
+  const raw = {
     image_processor_type: 'timm',
     do_resize: true,
     size: mode === 'center' && !refuse ? { shortest_edge: sh } : { height: sh, width: sw },
@@ -87,14 +93,22 @@ export function timmPreprocessor(cfg: unknown, file: string): Json {
     image_mean: p.mean || [0.485, 0.456, 0.406],
     image_std: p.std || [0.229, 0.224, 0.225],
   };
+  return { raw, file, transforms: 'torchvision', ...(refuse ? { refuse } : {}) };
 }
 
 /**
  * The processor of the model in `files`, whose config.json (or what stands for it) is `config`:
- * preprocessor_config.json, open_clip's preprocess_cfg, timm's pretrained_cfg, or null. A timm
- * config without pretrained_cfg says nothing of its pixels: a warning says which defaults are used.
+ * a torchvision weights recipe by name (loadModel's `transforms`), else preprocessor_config.json,
+ * open_clip's preprocess_cfg, timm's pretrained_cfg, or null. A timm config without
+ * pretrained_cfg says nothing of its pixels: a warning says which defaults are used.
  */
-export async function readProcessor(files: ModelFiles, config: Json): Promise<ProcessorSource | null> {
+export async function readProcessor(
+  files: ModelFiles,
+  config: Json,
+  transforms?: string,
+): Promise<ProcessorSource | null> {
+  if (transforms !== undefined)
+    return { raw: torchvisionPreprocessor(transforms), file: `transforms ${transforms}`, transforms: 'torchvision' };
   if (await files.exists('preprocessor_config.json'))
     return {
       raw: await readJson(files, 'preprocessor_config.json'),
@@ -110,7 +124,7 @@ export async function readProcessor(files: ModelFiles, config: Json): Promise<Pr
   }
   const file = `${files.where}/config.json`;
   if (config.pretrained_cfg !== undefined && config.pretrained_cfg !== null)
-    return { raw: timmPreprocessor(config.pretrained_cfg, file), file, transforms: 'torchvision' };
+    return timmPreprocessor(config.pretrained_cfg, file);
   if (typeof config.architecture === 'string' && !warned.has(file)) {
     warned.add(file);
     console.warn(
@@ -118,4 +132,24 @@ export async function readProcessor(files: ModelFiles, config: Json): Promise<Pr
     );
   }
   return null;
+}
+
+/**
+ * The preprocessing of a model whose processor is `src` (null: ViTImageProcessor's defaults), at
+ * `imageSize` where the caller chose one (the crop moved to it and the resize before it scaled:
+ * atSize), with its transforms and refusal carried over. `file` names the defaults in messages.
+ */
+export function processorConfig(
+  src: ProcessorSource | null,
+  cfg: ViTConfig,
+  imageSize?: [number, number],
+  file = 'preprocessor_config.json',
+): PreprocessConfig {
+  const at = src?.file ?? file;
+  const p = parsePreprocess(src && imageSize ? atSize(src.raw, imageSize, at) : (src?.raw ?? null), cfg, at);
+  return {
+    ...p,
+    ...(src?.transforms ? { transforms: src.transforms } : {}),
+    ...(src?.refuse ? { refuse: src.refuse } : {}),
+  };
 }

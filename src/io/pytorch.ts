@@ -9,10 +9,11 @@
 import { type Reader, unzipRaw, type ZipEntry } from 'unzipit';
 import { overLimit } from '../platform/limits.js';
 import { type PyValue, type TensorRef, Tuple, unpickle } from './pickle.js';
-import type { DType, TensorInfo } from './safetensors.js';
+import { type DType, ITEM, type TensorInfo } from './safetensors.js';
 import type { ByteSource } from './source.js';
 
-const ITEM: Readonly<Record<string, number>> = { F32: 4, F16: 2, BF16: 2, F64: 8 };
+/** The storage dtypes read as weights (an I8 storage is not vit-wasm's int8 format: left out, as the integers are). */
+const FLOATS = new Set<string>(['F32', 'F16', 'BF16', 'F64']);
 /** Where checkpoints keep the model's state dict beside their other entries (optimizer, epoch…). */
 const STATE_KEYS = ['state_dict', 'model', 'model_state_dict', 'module'];
 
@@ -108,8 +109,8 @@ export async function readPytorchTensors(src: ByteSource, maxPickle: number): Pr
     if (typeof k !== 'string' || !isTensor(v)) continue; // a state dict's other entries (_extra_state…)
     const name = k.slice(strip),
       t = v as TensorRef;
-    if (!(t.storage.dtype in ITEM)) continue; // integer and bool buffers: no weights
-    const item = ITEM[t.storage.dtype],
+    if (!FLOATS.has(t.storage.dtype)) continue; // integer and bool buffers: no weights
+    const item = ITEM[t.storage.dtype as DType],
       count = t.shape.reduce((a, d) => a * d, 1);
     // row-major strides: the tensor is count elements from its offset (a view PyTorch made contiguous)
     let want = 1;

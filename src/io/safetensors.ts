@@ -9,7 +9,8 @@ import type { ByteSource } from './source.js';
 
 /** The dtypes vit-wasm reads: floats, and I8 for int8-quantized weights (with a `_scale` tensor: src/export/quantize.ts). */
 export type DType = 'F32' | 'F16' | 'BF16' | 'F64' | 'I8';
-const ITEM: Record<DType, number> = { F32: 4, F16: 2, BF16: 2, F64: 8, I8: 1 };
+/** Bytes per element of each dtype. */
+export const ITEM: Readonly<Record<DType, number>> = { F32: 4, F16: 2, BF16: 2, F64: 8, I8: 1 };
 const KNOWN_OTHER = new Set(['BOOL', 'U8', 'I16', 'U16', 'I32', 'U32', 'I64', 'U64', 'F8_E4M3', 'F8_E5M2']);
 /** Dims past this cannot index a wasm32 memory; the format allows them, a ViT never has them. */
 const MAX_DIM = 2 ** 31 - 1;

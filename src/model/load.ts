@@ -3,11 +3,10 @@
  * ViTModel, its weights in one wasm memory and, where memory can be shared, a pool of workers.
  */
 import { loadCheckpoint } from '../io/checkpoint.js';
-import { atSize, parsePreprocess, processorSize } from '../io/config.js';
+import { processorSize } from '../io/config.js';
 import { sizeField } from '../io/json.js';
-import { type ProcessorSource, readProcessor } from '../io/processor.js';
-import { type ModelFiles, type ModelLocation, modelFiles } from '../io/source.js';
-import { torchvisionPreprocessor } from '../io/torchvision.js';
+import { type ProcessorSource, processorConfig, readProcessor } from '../io/processor.js';
+import { type ModelLocation, modelFiles } from '../io/source.js';
 import type { InferenceInit } from '../nn/infer.js';
 import type { Activations } from '../nn/plan.js';
 import { forwardFlops, type ViTShape } from '../nn/shape.js';
@@ -53,19 +52,12 @@ export async function loadModel(where: ModelLocation, opts: LoadOptions = {}): P
     imageSize,
     // what the processor gives: a family that runs at its input's size (DINOv2) runs at it
     inputSize: async (modelConfig) => {
-      proc = await processorOf(files, modelConfig, opts.transforms);
+      proc = await readProcessor(files, modelConfig, opts.transforms);
       return proc ? processorSize(proc.raw, proc.file) : undefined;
     },
   });
   // at a size the caller chose, images are resized (and cropped) to it, not to the processor's size
-  const p = proc as ProcessorSource | null,
-    preFile = p?.file ?? `${files.where}/preprocessor_config.json`;
-  const preprocessing = parsePreprocess(
-    p && imageSize ? atSize(p.raw, imageSize, preFile) : (p?.raw ?? null),
-    config,
-    preFile,
-  );
-  if (p?.transforms) preprocessing.transforms = p.transforms;
+  const preprocessing = processorConfig(proc, config, imageSize, `${files.where}/preprocessor_config.json`);
   // asked for, or as many as the model's size makes worth a synchronization per op
   const threads = asked ?? autoThreads(config);
   let pool: WorkerPool<InferenceInit, Activations> | null = null;
@@ -113,19 +105,6 @@ export async function loadModel(where: ModelLocation, opts: LoadOptions = {}): P
     pool,
     runtime,
   });
-}
-
-/**
- * The image processor: a torchvision recipe by name (the transforms option); else the directory's
- * preprocessor_config.json, open_clip's preprocess_cfg or timm's pretrained_cfg (src/io/processor.ts).
- */
-async function processorOf(
-  files: ModelFiles,
-  modelConfig: Record<string, unknown>,
-  transforms: string | undefined,
-): Promise<ProcessorSource | null> {
-  if (transforms === undefined) return readProcessor(files, modelConfig);
-  return { raw: torchvisionPreprocessor(transforms), file: `transforms ${transforms}`, transforms: 'torchvision' };
 }
 
 /**

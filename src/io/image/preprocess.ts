@@ -31,10 +31,10 @@ export function preprocess(img: RawImage, p: PreprocessConfig, channels: 1 | 3, 
   const n = H * W,
     res = out ?? new Float32Array(channels * n),
     f = Math.fround;
+  const divide = p.transforms === 'torchvision'; // ToTensor: v / 255 in f32
   for (let ch = 0; ch < channels; ch++) {
     const m = f(p.imageMean[ch]),
       s = f(p.imageStd[ch]);
-    const divide = p.transforms === 'torchvision'; // ToTensor: v / 255 in f32
     for (let i = 0; i < n; i++) {
       let v = im.data[i * channels + ch];
       if (p.doRescale) v = divide ? f(v / 255) : f(v * p.rescaleFactor);
