@@ -33,6 +33,9 @@ function finish_row(pc: usize /* (n) row of C */, v0: v128, v1: v128, pbias: usi
 
 /**
  * 4×8 register tile (8 accumulators), mul+add or relaxed FMA by build. Any M, N, K ≥ 0.
+ * Panel-outer: each K×8 panel of W is fetched once and swept by all M rows (4 at a time, then a
+ * 1-row tail) while it sits in L1/L2, so W streams from memory once per call; A (M × K) is re-read
+ * per panel, from L2/L3. The caller bounds M so that A stays in cache (src/nn/work.ts, gemmTiles).
  * a    (M, lda)       activations, lda ≥ K
  * wp   (⌈N/8⌉, K, 8)  packed weights, zero-padded past N
  * bias (⌈N/8⌉·8)      zero-padded, or 0 for none
@@ -41,46 +44,37 @@ function finish_row(pc: usize /* (n) row of C */, v0: v128, v1: v128, pbias: usi
 export function gemm_4x8(a: usize, lda: i32, wp: usize, bias: usize, c: usize, ldc: i32,
                               M: i32, N: i32, K: i32, epi: i32): void {
   const sa = <usize>lda << 2, sc = <usize>ldc << 2, panel = <usize>K << 5;
-  const panels = (N + 7) >> 3;
-  // Row blocks of 2 tiles (RB = 8 rows) sweep the panels together, so each panel of W is fetched
-  // from memory once per 8 rows (then hit in L1 for the other tile) instead of once per 4 rows.
-  const M4 = M & ~3, RB = 8;
-  for (let ib = 0; ib < M4; ib += RB) {
-    const ie = min(ib + RB, M4);
-    for (let p = 0; p < panels; p++) {
-      const n = min(8, N - (p << 3)), pw = wp + <usize>p * panel, pbias = bias ? bias + (<usize>p << 5) : 0;
-      for (let i = ib; i < ie; i += 4) {
-        let pb = pw, pa = a + <usize>i * sa;
-        // >>> tile4x8 i=k n=K a=pa sa=sa da=4 b=pb db=32
-        let c00 = f32x4.splat(0), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
-        for (let k = 0; k < K; k++) {
-          const b0 = v128.load(pb), b1 = v128.load(pb, 16);
-          let av = v128.load32_splat(pa);
-          c00 = fmadd(av, b0, c00); c01 = fmadd(av, b1, c01);
-          av = v128.load32_splat(pa + sa);
-          c10 = fmadd(av, b0, c10); c11 = fmadd(av, b1, c11);
-          av = v128.load32_splat(pa + 2 * sa);
-          c20 = fmadd(av, b0, c20); c21 = fmadd(av, b1, c21);
-          av = v128.load32_splat(pa + 3 * sa);
-          c30 = fmadd(av, b0, c30); c31 = fmadd(av, b1, c31);
-          pb += 32; pa += 4;
-        }
-        // <<< tile4x8
-        const pc = c + <usize>i * sc + (<usize>p << 5);
-        finish_row(pc, c00, c01, pbias, n, epi);
-        finish_row(pc + sc, c10, c11, pbias, n, epi);
-        finish_row(pc + 2 * sc, c20, c21, pbias, n, epi);
-        finish_row(pc + 3 * sc, c30, c31, pbias, n, epi);
+  const panels = (N + 7) >> 3, M4 = M & ~3;
+  for (let p = 0; p < panels; p++) {
+    const n = min(8, N - (p << 3)), pw = wp + <usize>p * panel, pbias = bias ? bias + (<usize>p << 5) : 0;
+    const c0 = c + (<usize>p << 5);
+    let i = 0;
+    for (; i < M4; i += 4) {
+      let pb = pw, pa = a + <usize>i * sa;
+      // >>> tile4x8 i=k n=K a=pa sa=sa da=4 b=pb db=32
+      let c00 = f32x4.splat(0), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+      for (let k = 0; k < K; k++) {
+        const b0 = v128.load(pb), b1 = v128.load(pb, 16);
+        let av = v128.load32_splat(pa);
+        c00 = fmadd(av, b0, c00); c01 = fmadd(av, b1, c01);
+        av = v128.load32_splat(pa + sa);
+        c10 = fmadd(av, b0, c10); c11 = fmadd(av, b1, c11);
+        av = v128.load32_splat(pa + 2 * sa);
+        c20 = fmadd(av, b0, c20); c21 = fmadd(av, b1, c21);
+        av = v128.load32_splat(pa + 3 * sa);
+        c30 = fmadd(av, b0, c30); c31 = fmadd(av, b1, c31);
+        pb += 32; pa += 4;
       }
+      // <<< tile4x8
+      const pc = c0 + <usize>i * sc;
+      finish_row(pc, c00, c01, pbias, n, epi);
+      finish_row(pc + sc, c10, c11, pbias, n, epi);
+      finish_row(pc + 2 * sc, c20, c21, pbias, n, epi);
+      finish_row(pc + 3 * sc, c30, c31, pbias, n, epi);
     }
-    if (epi == EPI_GELU) for (let r = ib; r < ie; r++) gelu(c + <usize>r * sc, c + <usize>r * sc, N);
-  }
-  let i = M4;
-  // Remaining 1–3 rows: a 1×8 tile.
-  for (; i < M; i++) {
-    const a0 = a + <usize>i * sa, c0 = c + <usize>i * sc;
-    for (let p = 0; p < panels; p++) {
-      let pb = wp + <usize>p * panel, pa = a0;
+    // Remaining 1–3 rows: a 1×8 tile.
+    for (; i < M; i++) {
+      let pb = pw, pa = a + <usize>i * sa;
       // >>> tile1x8 i=k n=K a=pa da=4 b=pb db=32
       let c00 = f32x4.splat(0), c01 = c00;
       for (let k = 0; k < K; k++) {
@@ -89,10 +83,10 @@ export function gemm_4x8(a: usize, lda: i32, wp: usize, bias: usize, c: usize, l
         pb += 32; pa += 4;
       }
       // <<< tile1x8
-      finish_row(c0 + (<usize>p << 5), c00, c01, bias ? bias + (<usize>p << 5) : 0, min(8, N - (p << 3)), epi);
+      finish_row(c0 + <usize>i * sc, c00, c01, pbias, n, epi);
     }
-    if (epi == EPI_GELU) gelu(c0, c0, N);
   }
+  if (epi == EPI_GELU) for (let r = 0; r < M; r++) gelu(c + <usize>r * sc, c + <usize>r * sc, N);
 }
 
 /**

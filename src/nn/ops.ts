@@ -44,7 +44,7 @@ export class Exec extends TokenOps {
   // ---- linear layers ----
 
   /**
-   * y (R, N) = epi(x (R, lda) · Wᵀ + b), in tiles (see {@link tiles}). A layer with int8 weights
+   * y (R, N) = epi(x (R, lda) · Wᵀ + b), in blocks of tiles (see {@link gemmTiles}). A layer with int8 weights
    * runs {@link linearI8}, quantizing its input in `quant`.
    */
   linear(x: number, l: Linear, y: number, R: number, { epi = EPI.STORE, lda = l.K, quant }: LinearOptions = {}): void {
@@ -55,12 +55,8 @@ export class Exec extends TokenOps {
       return;
     }
     const { N, K } = l;
-    this.tiles(
-      R,
-      N,
-      KERNELS.gemm.tile,
-      (r0, r1) => this.k.gemm_4x8(x + r0 * lda * 4, lda, l.w, l.b, y + r0 * N * 4, N, r1 - r0, N, K, epi),
-      (c0, c1) => this.k.gemm_4x8(x, lda, l.w + c0 * K * 4, l.b + c0 * 4, y + c0 * 4, N, R, c1 - c0, K, epi),
+    this.gemmTiles(R, N, K, KERNELS.gemm.tile, (r0, r1, c0, c1) =>
+      this.k.gemm_4x8(x + r0 * lda * 4, lda, l.w + c0 * K * 4, l.b + c0 * 4, y + (r0 * N + c0) * 4, N, r1 - r0, c1 - c0, K, epi),
     );
   }
 

@@ -10,6 +10,14 @@ import type { KernelExports } from '../runtime/kernels.js';
 /** Chunks per worker per op: enough to even out a worker that falls behind, few enough to be cheap. */
 export const CHUNKS_PER_WORKER = 4;
 
+/**
+ * The most input a GEMM's row block may hold (rows × K floats): the rows that sweep each panel of W
+ * together. Larger blocks read W fewer times; this bound keeps the block within one core's share
+ * of a last-level cache on common CPUs (measured in bench/NOTES.md, 2026-12-02: vit-b16's GEMMs are
+ * 8% faster than with 8-row blocks, flat from 1 to 4 MiB).
+ */
+export const GEMM_ROW_BLOCK_BYTES = 2 ** 20;
+
 /** What an {@link Exec} runs on. */
 export interface ExecOptions {
   k: KernelExports;
@@ -75,21 +83,34 @@ export class Work {
   }
 
   /**
-   * A GEMM's R × N outputs in chunks of whole tiles [TM, TN]: row blocks, or column panels when the
-   * rows are too few for every worker to get some.
+   * A GEMM's R × N outputs (K inputs) in chunks of whole tiles [TM, TN]: body(r0, r1, c0, c1) for
+   * each chunk this worker claims. Rows are cut into blocks whose inputs (rows × K floats) fit in
+   * {@link GEMM_ROW_BLOCK_BYTES}, and each block into ranges of column panels, as many as the workers
+   * need. The kernel sweeps each of its panels with all of its rows, so W is read from memory once
+   * per row block, and the rows of a block stay in cache for every panel.
    */
-  protected tiles(
+  protected gemmTiles(
     R: number,
     N: number,
+    K: number,
     [TM, TN]: readonly [number, number],
-    rows: (r0: number, r1: number) => void,
-    cols: (c0: number, c1: number) => void,
+    body: (r0: number, r1: number, c0: number, c1: number) => void,
   ): void {
-    if (this.byRows(R, TM)) this.chunks(R, TM, rows);
-    else this.chunks(N, TN, cols);
+    const fit = Math.max(TM, Math.floor(GEMM_ROW_BLOCK_BYTES / (4 * K) / TM) * TM);
+    const blocks = Math.ceil(R / fit),
+      rb = Math.ceil(R / blocks / TM) * TM; // balanced blocks, whole tiles
+    const panels = Math.ceil(N / TN),
+      want = this.pool ? CHUNKS_PER_WORKER * this.workers : 1;
+    const perCol = Math.ceil(panels / Math.min(panels, Math.ceil(want / blocks))) * TN,
+      cols = Math.ceil(N / perCol);
+    this.each(blocks * cols, (c) => {
+      const r0 = Math.floor(c / cols) * rb,
+        c0 = (c % cols) * perCol;
+      body(r0, Math.min(R, r0 + rb), c0, Math.min(N, c0 + perCol));
+    });
   }
 
-  /** Whether {@link tiles} cuts R rows into row blocks (else column panels). */
+  /** Whether an int8 GEMM of R rows is cut into row blocks (else column panels, its rows quantized first). */
   protected byRows(R: number, TM: number): boolean {
     return R >= TM * this.workers || this.workers === 1;
   }
