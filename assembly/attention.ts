@@ -56,16 +56,27 @@ export function softmax_rows_ref(x: usize, ld: i32, rows: i32, n: i32): void {
 }
 
 /**
- * K_hᵀ of one image in GEMM panels: for each block of 8 keys, (dh, 8) contiguous floats, keys past T
- * zero. Then a block of query rows times a panel is exactly the 4×8 register tile of gemm.ts.
- * Packed once per (image, head) before any worker computes that head's rows.
- * qkv (T, 3D), kt (⌈T/8⌉, dh, 8)
+ * K_hᵀ and V_h of one image in GEMM panels, so that both products of attention_head read their
+ * right-hand side contiguously, as gemm_4x8 reads W: K_hᵀ, for each block of 8 keys, (dh, 8)
+ * floats, keys past T zero (a block of query rows times a panel is the 4×8 register tile); then
+ * V_h, for each whole group of 8 of its dh columns, (T, 8) floats (P·V's tile reads one row of a
+ * group per key; V's columns past the last whole group stay in qkv). Packed once per (image, head)
+ * before any worker computes that head's rows.
+ * qkv (T, 3D), kv: kt (⌈T/8⌉, dh, 8) then vp (⌊dh/8⌋, T, 8), attentionPanelFloats(T, dh) floats
  */
-export function attention_pack_kt(qkv: usize, kt: usize, T: i32, D: i32, dh: i32, h: i32): void {
+export function attention_pack_kv(qkv: usize, kv: usize, T: i32, D: i32, dh: i32, h: i32): void {
   const ld = <usize>(3 * D) << 2, k0 = qkv + (<usize>(D + h * dh) << 2), T8 = (T + 7) & ~7;
   for (let j = 0; j < T8; j++) {
-    const kj = k0 + <usize>j * ld, dst = kt + <usize>(j >> 3) * (<usize>dh << 5) + (<usize>(j & 7) << 2);
+    const kj = k0 + <usize>j * ld, dst = kv + <usize>(j >> 3) * (<usize>dh << 5) + (<usize>(j & 7) << 2);
     for (let d = 0; d < dh; d++) store<f32>(dst + (<usize>d << 5), j < T ? load<f32>(kj + (<usize>d << 2)) : 0);
+  }
+  const v0 = k0 + (<usize>D << 2), vp = kv + (<usize>(dh * T8) << 2);
+  for (let g = 0; g < dh >> 3; g++) {
+    const dst = vp + <usize>g * (<usize>T << 5), src = v0 + (<usize>g << 5);
+    for (let j = 0; j < T; j++) {
+      const vj = src + <usize>j * ld, o = dst + (<usize>j << 5);
+      v128.store(o, v128.load(vj)); v128.store(o, v128.load(vj, 16), 16);
+    }
   }
 }
 
@@ -73,15 +84,16 @@ export function attention_pack_kt(qkv: usize, kt: usize, T: i32, D: i32, dh: i32
  * Query rows i0 … i1-1 of head h of one image, 4 rows at a time: scores (4, T) = scale·Q·Kᵀ with the
  * 4×8 tile over K panels, row softmax, then out (4, dh) = P·V with a 4×8 tile over V's rows.
  * qkv     (T, 3D)        each row is [q | k | v], head h at columns h·dh of each third
- * kt      (⌈T/8⌉, dh, 8) K_hᵀ panels from attention_pack_kt
+ * kv      K_hᵀ and V_h panels from attention_pack_kv
  * out     (T, D)         columns h·dh … h·dh+dh-1 of rows i0 … i1-1 are written
  * scratch (4, T8)        per worker: four rows of scores, T8 = T rounded up to 8
  * probs   (T, T) or 0    where to keep this head's attention map (for inspection)
  * bias    (T, T) or 0    added to the scaled scores before softmax (BEiT's relative position bias)
  */
-export function attention_head(qkv: usize, kt: usize, out: usize, scratch: usize, probs: usize, bias: usize,
+export function attention_head(qkv: usize, kv: usize, out: usize, scratch: usize, probs: usize, bias: usize,
                                     T: i32, D: i32, dh: i32, h: i32, scale: f32, i0: i32, i1: i32): void {
   const ld = <usize>(3 * D) << 2, ldo = <usize>D << 2, T8 = (T + 7) & ~7, ls = <usize>T8 << 2;
+  const vp = kv + (<usize>(dh * T8) << 2);
   const panels = T8 >> 3, panel = <usize>dh << 5;
   const q0 = qkv + (<usize>(h * dh) << 2), v0 = q0 + (<usize>(2 * D) << 2), o0 = out + (<usize>(h * dh) << 2);
   const vscale = f32x4.splat(scale);
@@ -89,7 +101,7 @@ export function attention_head(qkv: usize, kt: usize, out: usize, scratch: usize
   for (; i + 4 <= i1; i += 4) {
     const qi = q0 + <usize>i * ld;
     for (let p = 0; p < panels; p++) {
-      let pk = kt + <usize>p * panel, pq = qi;
+      let pk = kv + <usize>p * panel, pq = qi;
       // >>> tile4x8 i=d n=dh a=pq sa=ld da=4 b=pk db=32
       let c00 = f32x4.splat(0), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
       for (let d = 0; d < dh; d++) {
@@ -116,12 +128,12 @@ export function attention_head(qkv: usize, kt: usize, out: usize, scratch: usize
       softmax_row(scratch + <usize>r * ls, T);
       if (probs) memory.copy(probs + ((<usize>(i + r) * T) << 2), scratch + <usize>r * ls, <usize>T << 2);
     }
-    pv_rows(scratch, ls, v0, ld, o0 + <usize>i * ldo, ldo, 4, T, dh);
+    pv_rows(scratch, ls, vp, v0, ld, o0 + <usize>i * ldo, ldo, 4, T, dh);
   }
   for (; i < i1; i++) {
     const qi = q0 + <usize>i * ld;
     for (let p = 0; p < panels; p++) {
-      let pk = kt + <usize>p * panel, pq = qi;
+      let pk = kv + <usize>p * panel, pq = qi;
       // >>> tile1x8 i=d n=dh a=pq da=4 b=pk db=32
       let c00 = f32x4.splat(0), c01 = c00;
       for (let d = 0; d < dh; d++) {
@@ -136,7 +148,7 @@ export function attention_head(qkv: usize, kt: usize, out: usize, scratch: usize
     if (bias) add_row(scratch, bias + ((<usize>i * T) << 2), T);
     softmax_row(scratch, T);
     if (probs) memory.copy(probs + ((<usize>i * T) << 2), scratch, <usize>T << 2);
-    pv_rows(scratch, ls, v0, ld, o0 + <usize>i * ldo, ldo, 1, T, dh);
+    pv_rows(scratch, ls, vp, v0, ld, o0 + <usize>i * ldo, ldo, 1, T, dh);
   }
 }
 
@@ -149,17 +161,18 @@ export function attention_head(qkv: usize, kt: usize, out: usize, scratch: usize
 }
 
 /**
- * out (R, dh) = P (R, T) · V (T, dh) for R = 4 or 1 rows, 8 output columns at a time, then 4, then
- * scalar: V rows are read in place (stride ld), like the packed panels of gemm.ts but strided.
- * p (R, lp), v (T, ld), out (R, ldo)
+ * out (R, dh) = P (R, T) · V (T, dh) for R = 4 or 1 rows: each whole group of 8 output columns
+ * with the 4×8 (or 1×8) tile over V's packed panels, then the last dh mod 8 columns 4, then 1 at a
+ * time from V in place (stride ld).
+ * p (R, lp), vp (⌊dh/8⌋, T, 8), v (T, ld), out (R, ldo)
  */
 // @ts-ignore: decorator
-@inline function pv_rows(p: usize, lp: usize, v: usize, ld: usize, out: usize, ldo: usize, R: i32, T: i32, dh: i32): void {
+@inline function pv_rows(p: usize, lp: usize, vp: usize, v: usize, ld: usize, out: usize, ldo: usize, R: i32, T: i32, dh: i32): void {
   let d = 0;
   if (R == 4) {
     for (; d + 8 <= dh; d += 8) {
-      let pv = v + (<usize>d << 2), pp = p;
-      // >>> tile4x8 i=j n=T a=pp sa=lp da=4 b=pv db=ld
+      let pv = vp + <usize>(d >> 3) * (<usize>T << 5), pp = p;
+      // >>> tile4x8 i=j n=T a=pp sa=lp da=4 b=pv db=32
       let c00 = f32x4.splat(0), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
       for (let j = 0; j < T; j++) {
         const b0 = v128.load(pv), b1 = v128.load(pv, 16);
@@ -171,7 +184,7 @@ export function attention_head(qkv: usize, kt: usize, out: usize, scratch: usize
         c20 = fmadd(av, b0, c20); c21 = fmadd(av, b1, c21);
         av = v128.load32_splat(pp + 3 * lp);
         c30 = fmadd(av, b0, c30); c31 = fmadd(av, b1, c31);
-        pv += ld; pp += 4;
+        pv += 32; pp += 4;
       }
       // <<< tile4x8
       const po = out + (<usize>d << 2);
@@ -185,13 +198,13 @@ export function attention_head(qkv: usize, kt: usize, out: usize, scratch: usize
     const pr = p + <usize>r * lp, orow = out + <usize>r * ldo;
     d = d8;
     for (; d + 8 <= dh; d += 8) {
-      let pv = v + (<usize>d << 2), pp = pr;
-      // >>> tile1x8 i=j n=T a=pp da=4 b=pv db=ld
+      let pv = vp + <usize>(d >> 3) * (<usize>T << 5), pp = pr;
+      // >>> tile1x8 i=j n=T a=pp da=4 b=pv db=32
       let c00 = f32x4.splat(0), c01 = c00;
       for (let j = 0; j < T; j++) {
         const av = v128.load32_splat(pp);
         c00 = fmadd(av, v128.load(pv), c00); c01 = fmadd(av, v128.load(pv, 16), c01);
-        pv += ld; pp += 4;
+        pv += 32; pp += 4;
       }
       // <<< tile1x8
       v128.store(orow + (<usize>d << 2), c00); v128.store(orow + (<usize>d << 2), c01, 16);
@@ -211,8 +224,8 @@ export function attention_head(qkv: usize, kt: usize, out: usize, scratch: usize
   }
 }
 
-/** Scalar f64 reference; same arguments (kt and scratch unused). */
-export function attention_head_ref(qkv: usize, kt: usize, out: usize, scratch: usize, probs: usize, bias: usize,
+/** Scalar f64 reference; same arguments (kv and scratch unused). */
+export function attention_head_ref(qkv: usize, kv: usize, out: usize, scratch: usize, probs: usize, bias: usize,
                                    T: i32, D: i32, dh: i32, h: i32, scale: f32, i0: i32, i1: i32): void {
   const ld = 3 * D;
   for (let i = i0; i < i1; i++) {

@@ -7,7 +7,7 @@ export { layernorm, layernorm_ref, layernorm_bwd, layernorm_bwd_ref } from './la
 export { gelu, gelu_ref, gelu_bwd, gelu_bwd_ref } from './gelu';
 export { act_gate, act_gate_ref, act_glu, act_glu_ref, act_relu, act_relu_ref } from './activation';
 export {
-  softmax_rows, softmax_rows_ref, attention_pack_kt, attention_head, attention_head_ref,
+  softmax_rows, softmax_rows_ref, attention_pack_kv, attention_head, attention_head_ref,
   attention_bwd, attention_bwd_ref, softmax_xent, softmax_xent_ref,
 } from './attention';
 export { patchify, patchify_ref, embed_tokens, embed_tokens_ref, embed_tokens_bwd, embed_tokens_bwd_ref } from './embed';

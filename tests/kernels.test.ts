@@ -3,6 +3,7 @@
 import v8 from 'node:v8';
 import { beforeAll, describe, expect, test } from 'vitest';
 import {
+  attentionPanelFloats,
   compileKernels,
   EPI,
   hasRelaxedSimd,
@@ -338,23 +339,29 @@ describe.each(flavors)('kernels (%s build)', (flavor) => {
           or = h.put(new Float32Array(T * D));
         const ps = h.put(new Float32Array(T * T)),
           pr = h.put(new Float32Array(T * T));
-        const kt = h.put(new Float32Array(dh * T8)),
+        const F = attentionPanelFloats(T, dh),
+          kv = h.put(new Float32Array(F)),
           scratch = h.put(new Float32Array(4 * T8)),
           biasRows = h.put(h.noise(T * T, 2)); // BEiT's relative position bias, (T, T)
         const all = h.get(qkv, T * 3 * D);
         for (let head = 0; head < H; head++) {
-          h.k.attention_pack_kt(qkv, kt, T, D, dh, head);
-          const got = h.get(kt, dh * T8 + 16);
+          h.k.attention_pack_kv(qkv, kv, T, D, dh, head);
+          const got = h.get(kv, F + 16);
           for (let d = 0; d < dh; d++)
             for (let j = 0; j < T8; j++) {
               expect(got[(j >> 3) * dh * 8 + d * 8 + (j & 7)]).toBe(j < T ? all[j * 3 * D + D + head * dh + d] : 0);
             }
-          expect(got[dh * T8]).toBe(Math.fround(CANARY));
+          // V_h's whole groups of 8 columns, (T, 8) each, after K_hᵀ's panels
+          for (let d = 0; d < (dh & ~7); d++)
+            for (let j = 0; j < T; j++) {
+              expect(got[dh * T8 + (d >> 3) * T * 8 + j * 8 + (d & 7)]).toBe(all[j * 3 * D + 2 * D + head * dh + d]);
+            }
+          expect(got[F]).toBe(Math.fround(CANARY));
           // the simd kernel in two row ranges, as two workers would split it; every other case with a bias
           const mid = Math.floor(T / 3) | 1,
             bias = (head + T) % 2 ? biasRows : 0;
-          h.k.attention_head(qkv, kt, os, scratch, ps, bias, T, D, dh, head, 1 / Math.sqrt(dh), 0, Math.min(mid, T));
-          h.k.attention_head(qkv, kt, os, scratch, ps, bias, T, D, dh, head, 1 / Math.sqrt(dh), Math.min(mid, T), T);
+          h.k.attention_head(qkv, kv, os, scratch, ps, bias, T, D, dh, head, 1 / Math.sqrt(dh), 0, Math.min(mid, T));
+          h.k.attention_head(qkv, kv, os, scratch, ps, bias, T, D, dh, head, 1 / Math.sqrt(dh), Math.min(mid, T), T);
           h.k.attention_head_ref(qkv, 0, or, 0, pr, bias, T, D, dh, head, 1 / Math.sqrt(dh), 0, T);
           expectClose(
             h.get(ps, T * T + 16),

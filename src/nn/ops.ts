@@ -7,7 +7,7 @@
  * M; here M is only ever the MLP size), N outputs, K inputs, B images, T tokens, D hidden, H heads.
  */
 
-import { EPI, type Epilogue, KERNELS } from '../runtime/kernels.js';
+import { attentionPanelFloats, EPI, type Epilogue, KERNELS } from '../runtime/kernels.js';
 import type { Arch } from './arch.js';
 import { TokenOps } from './ops-tokens.js';
 import type { Quant } from './plan.js';
@@ -56,7 +56,18 @@ export class Exec extends TokenOps {
     }
     const { N, K } = l;
     this.gemmTiles(R, N, K, KERNELS.gemm.tile, (r0, r1, c0, c1) =>
-      this.k.gemm_4x8(x + r0 * lda * 4, lda, l.w + c0 * K * 4, l.b + c0 * 4, y + (r0 * N + c0) * 4, N, r1 - r0, c1 - c0, K, epi),
+      this.k.gemm_4x8(
+        x + r0 * lda * 4,
+        lda,
+        l.w + c0 * K * 4,
+        l.b + c0 * 4,
+        y + (r0 * N + c0) * 4,
+        N,
+        r1 - r0,
+        c1 - c0,
+        K,
+        epi,
+      ),
     );
   }
 
@@ -236,13 +247,13 @@ export class Exec extends TokenOps {
 
   /**
    * out (B·T, D) = heads of softmax(QKᵀ/√dh)V from qkv (B·T, 3D). First every (image, head) packs
-   * K_hᵀ panels into kt (B, H, ⌈T/8⌉, dh, 8); then chunks of query rows of one head each. probs
-   * (B, H, T, T), when kept, gets every softmax. bias (H, T, T), where given, is added to each
-   * head's scaled scores before the softmax (BEiT's relative position bias).
+   * its K_hᵀ and V_h panels into kv (B, H, attentionPanelFloats(T, dh)); then chunks of query rows of
+   * one head each. probs (B, H, T, T), when kept, gets every softmax. bias (H, T, T), where given,
+   * is added to each head's scaled scores before the softmax (BEiT's relative position bias).
    */
   attention(
     qkv: number,
-    kt: number,
+    kv: number,
     out: number,
     B: number,
     T: number,
@@ -253,15 +264,15 @@ export class Exec extends TokenOps {
   ): void {
     const dh = D / H,
       scale = 1 / Math.sqrt(dh),
-      T8 = Math.ceil(T / 8) * 8;
-    // (image, head) pair p = b·H + h: its Kᵀ panels, and its query rows i0 … i1-1
+      panels = attentionPanelFloats(T, dh) * 4;
+    // (image, head) pair p = b·H + h: its K and V panels, and its query rows i0 … i1-1
     const pack = (p: number) =>
-      this.k.attention_pack_kt(qkv + Math.floor(p / H) * T * 3 * D * 4, kt + p * dh * T8 * 4, T, D, dh, p % H);
+      this.k.attention_pack_kv(qkv + Math.floor(p / H) * T * 3 * D * 4, kv + p * panels, T, D, dh, p % H);
     const rowsOf = (p: number, i0: number, i1: number) => {
       const b = Math.floor(p / H);
       this.k.attention_head(
         qkv + b * T * 3 * D * 4,
-        kt + p * dh * T8 * 4,
+        kv + p * panels,
         out + b * T * D * 4,
         this.scratch,
         probs !== undefined ? probs + p * T * T * 4 : 0, // 0: the kernel keeps no map
@@ -276,7 +287,7 @@ export class Exec extends TokenOps {
       );
     };
     if (!this.pool) {
-      // alone: pack each head's Kᵀ just before its rows use it, while it is in cache
+      // alone: pack each head's panels just before its rows use them, while they are in cache
       for (let p = 0; p < B * H; p++) {
         pack(p);
         rowsOf(p, 0, T);

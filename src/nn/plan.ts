@@ -9,6 +9,7 @@
  * DeiT's distillation token or registers), D hidden, H heads,
  * dh = D/H, M MLP size, L labels.
  */
+import { attentionPanelFloats } from '../runtime/kernels.js';
 import { checkArch, PLAIN_VIT, untrainable } from './arch.js';
 import { fc1Width, tokens, type ViTShape } from './shape.js';
 
@@ -60,7 +61,7 @@ export interface Activations<Lyr extends LayerActivations = LayerActivations> {
   logits: number; // (B, L)
   /** An image tower only (Arch.head 'projection'): the projected embeddings (B, projectionDim). */
   projected?: number;
-  kt: number; // (B, H, ⌈T/8⌉, dh, 8) Kᵀ panels per head (scratch)
+  kv: number; // (B, H, attentionPanelFloats(T, dh)): each head's Kᵀ and V panels (attention_pack_kv; scratch)
   scratch: number[]; // per worker (4, T8): four rows of attention scores, T8 = T rounded up to 8
   /** int8 weights only: where a linear layer's input rows are quantized (see Exec.linear). */
   quant?: Quant;
@@ -197,7 +198,7 @@ export function inferencePlan(
     distilled: distilledPlan(alloc, c, B),
     logits: alloc(B * c.numLabels),
     projected: projectedPlan(alloc, c, B),
-    kt: alloc(B * D * T8),
+    kv: alloc(B * c.numHeads * attentionPanelFloats(T, c.hiddenSize / c.numHeads)),
     scratch: Array.from({ length: workers }, () => alloc(4 * T8)),
     quant: int8 ? quantPlan(alloc, c, BT) : undefined,
   };
@@ -267,7 +268,7 @@ function keptPlan(
     distilled: distilledPlan(alloc, c, B),
     logits: alloc(B * c.numLabels),
     projected: projectedPlan(alloc, c, B),
-    kt: alloc(B * D * T8),
+    kv: alloc(B * c.numHeads * attentionPanelFloats(T, c.hiddenSize / c.numHeads)),
     scratch: Array.from({ length: workers }, () => alloc(4 * T8)),
     quant: int8 ? quantPlan(alloc, c, BT) : undefined,
   };

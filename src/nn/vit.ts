@@ -33,7 +33,7 @@ export function vitForward(ex: Exec, c: ViTShape, w: Weights, a: Activations): v
     const s = a.layers[i];
     ex.layernorm(s.xin, l.ln1, s.h1, BT, D, eps); // pre-norm
     ex.linear(s.h1, l.qkv, s.qkv, BT, { quant }); // Q, K, V projections
-    ex.attention(s.qkv, a.kt, s.att, B, T, D, c.numHeads, s.probs, l.relBias); // softmax(QKᵀ/√dh + bias)·V per head, concatenated
+    ex.attention(s.qkv, a.kv, s.att, B, T, D, c.numHeads, s.probs, l.relBias); // softmax(QKᵀ/√dh + bias)·V per head, concatenated
     ex.residual(s.att, l.proj, s.xin, s.xmid, BT, { sep: s.proj, quant }); // output projection + residual
     ex.layernorm(s.xmid, l.ln2, s.h2, BT, D, eps);
     ex.linearAct(s.h2, l.fc1, s.act, BT, arch.activation, { u: s.u, quant, gated: arch.mlp === 'gated' }); // MLP up, its activation (or gate)

@@ -5,18 +5,10 @@
  * themselves (src/nn/ops.ts, Exec) build on this.
  */
 import { COUNTERS, MAX_OPS } from '../runtime/barrier.js';
-import type { KernelExports } from '../runtime/kernels.js';
+import { gemmBlocks, type KernelExports } from '../runtime/kernels.js';
 
 /** Chunks per worker per op: enough to even out a worker that falls behind, few enough to be cheap. */
 export const CHUNKS_PER_WORKER = 4;
-
-/**
- * The most input a GEMM's row block may hold (rows × K floats): the rows that sweep each panel of W
- * together. Larger blocks read W fewer times; this bound keeps the block within one core's share
- * of a last-level cache on common CPUs (measured in bench/NOTES.md, 2026-12-02: vit-b16's GEMMs are
- * 8% faster than with 8-row blocks, flat from 1 to 4 MiB).
- */
-export const GEMM_ROW_BLOCK_BYTES = 2 ** 20;
 
 /** What an {@link Exec} runs on. */
 export interface ExecOptions {
@@ -83,31 +75,20 @@ export class Work {
   }
 
   /**
-   * A GEMM's R × N outputs (K inputs) in chunks of whole tiles [TM, TN]: body(r0, r1, c0, c1) for
-   * each chunk this worker claims. Rows are cut into blocks whose inputs (rows × K floats) fit in
-   * {@link GEMM_ROW_BLOCK_BYTES}, and each block into ranges of column panels, as many as the workers
-   * need. The kernel sweeps each of its panels with all of its rows, so W is read from memory once
-   * per row block, and the rows of a block stay in cache for every panel.
+   * A GEMM's R × N outputs (K inputs) in chunks of whole tiles: body(r0, r1, c0, c1) for each chunk
+   * this worker claims, cut by {@link gemmBlocks}: row blocks sized for the cache, each in ranges of
+   * column panels, as many as the workers need. The kernel sweeps each of its panels with all of its
+   * rows, so W is read from memory once per row block and the block's rows stay in cache.
    */
   protected gemmTiles(
     R: number,
     N: number,
     K: number,
-    [TM, TN]: readonly [number, number],
+    tile: readonly [number, number],
     body: (r0: number, r1: number, c0: number, c1: number) => void,
   ): void {
-    const fit = Math.max(TM, Math.floor(GEMM_ROW_BLOCK_BYTES / (4 * K) / TM) * TM);
-    const blocks = Math.ceil(R / fit),
-      rb = Math.ceil(R / blocks / TM) * TM; // balanced blocks, whole tiles
-    const panels = Math.ceil(N / TN),
-      want = this.pool ? CHUNKS_PER_WORKER * this.workers : 1;
-    const perCol = Math.ceil(panels / Math.min(panels, Math.ceil(want / blocks))) * TN,
-      cols = Math.ceil(N / perCol);
-    this.each(blocks * cols, (c) => {
-      const r0 = Math.floor(c / cols) * rb,
-        c0 = (c % cols) * perCol;
-      body(r0, Math.min(R, r0 + rb), c0, Math.min(N, c0 + perCol));
-    });
+    const blocks = gemmBlocks(R, N, K, this.pool ? CHUNKS_PER_WORKER * this.workers : 1, tile);
+    this.each(blocks.length, (c) => body(...blocks[c]));
   }
 
   /** Whether an int8 GEMM of R rows is cut into row blocks (else column panels, its rows quantized first). */

@@ -44,7 +44,7 @@ type Glu = (x: Ptr, y: Ptr, rows: number, M: number, a: number, c: number) => vo
 type SoftmaxRows = (x: Ptr, ld: number, rows: number, n: number) => void;
 type AttentionHead = (
   qkv: Ptr,
-  kt: Ptr,
+  kv: Ptr,
   out: Ptr,
   scratch: Ptr,
   probs: Ptr,
@@ -145,7 +145,7 @@ export interface KernelExports {
   act_relu_ref: Unary;
   softmax_rows: SoftmaxRows;
   softmax_rows_ref: SoftmaxRows;
-  attention_pack_kt: (qkv: Ptr, kt: Ptr, T: number, D: number, dh: number, h: number) => void;
+  attention_pack_kv: (qkv: Ptr, kv: Ptr, T: number, D: number, dh: number, h: number) => void;
   attention_head: AttentionHead;
   attention_head_ref: AttentionHead;
   patchify: Patchify;
@@ -233,7 +233,7 @@ export const KERNEL_ARITY = {
   gelu_bwd_ref: 4,
   softmax_rows: 4,
   softmax_rows_ref: 4,
-  attention_pack_kt: 6,
+  attention_pack_kv: 6,
   attention_head: 13,
   attention_head_ref: 13,
   attention_bwd: 10,
@@ -269,7 +269,7 @@ export const KERNELS = {
   actRelu: { kernel: 'act_relu', ref: 'act_relu_ref', tile: [1, 4], fma: false },
   softmax: { kernel: 'softmax_rows', ref: 'softmax_rows_ref', tile: [1, 4], fma: false },
   attention: { kernel: 'attention_head', ref: 'attention_head_ref', tile: [4, 8], fma: true }, // 4 query rows × 8 keys
-  attentionPackKt: { kernel: 'attention_pack_kt', ref: null, tile: [1, 8], fma: false }, // a copy: tested against a JS transpose
+  attentionPackKv: { kernel: 'attention_pack_kv', ref: null, tile: [1, 8], fma: false }, // a copy: tested against a JS transpose
   patchify: { kernel: 'patchify', ref: 'patchify_ref', tile: [1, 4], fma: false },
   embedTokens: { kernel: 'embed_tokens', ref: 'embed_tokens_ref', tile: [1, 4], fma: false },
   // backward, for training: each beside its forward in assembly/
@@ -286,6 +286,46 @@ export const KERNELS = {
 >;
 
 export type KernelOp = keyof typeof KERNELS;
+
+/** Floats of one (image, head)'s attention panels (attention_pack_kv): K_hᵀ (⌈T/8⌉·8 · dh), then V_h (⌊dh/8⌋·8 · T). */
+export function attentionPanelFloats(T: number, dh: number): number {
+  return Math.ceil(T / 8) * 8 * dh + Math.floor(dh / 8) * 8 * T;
+}
+
+/**
+ * The most input a GEMM's row block may hold (rows × K floats): the rows that sweep each panel of
+ * W together (src/nn/work.ts, gemmTiles). Larger blocks read W fewer times; this bound keeps a
+ * block within one core's share of a last-level cache on common CPUs. Measured (bench/NOTES.md,
+ * 2026-12-02): vit-b16's GEMMs 6–14% faster than with 8-row blocks; 1 and 4 MiB tie.
+ */
+export const GEMM_ROW_BLOCK_BYTES = 2 ** 20;
+
+/**
+ * How a GEMM of R rows × N outputs × K inputs is cut for `chunks` chunks at least (as the workers
+ * need): rows into blocks of whole tiles whose input fits {@link GEMM_ROW_BLOCK_BYTES}, each block
+ * into ranges of whole column panels. Returns [r0, r1, c0, c1] per chunk, row block by row block.
+ */
+export function gemmBlocks(
+  R: number,
+  N: number,
+  K: number,
+  chunks: number,
+  [TM, TN]: readonly [number, number] = KERNELS.gemm.tile,
+): [number, number, number, number][] {
+  const fit = Math.max(TM, Math.floor(GEMM_ROW_BLOCK_BYTES / (4 * K) / TM) * TM);
+  const blocks = Math.ceil(R / fit),
+    rb = Math.ceil(R / blocks / TM) * TM; // balanced blocks, whole tiles
+  const panels = Math.ceil(N / TN),
+    perCol = Math.ceil(panels / Math.min(panels, Math.ceil(chunks / blocks))) * TN,
+    cols = Math.ceil(N / perCol),
+    out: [number, number, number, number][] = [];
+  for (let c = 0; c < blocks * cols; c++) {
+    const r0 = Math.floor(c / cols) * rb,
+      c0 = (c % cols) * perCol;
+    out.push([r0, Math.min(R, r0 + rb), c0, Math.min(N, c0 + perCol)]);
+  }
+  return out;
+}
 
 /**
  * What a kernel is, as it runs in a build: op and tile, then its arithmetic — `simd` (128-bit
