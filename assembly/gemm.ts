@@ -116,14 +116,16 @@ export function gemm_ref(a: usize, lda: i32, w: usize, bias: usize, c: usize, ld
 
 /**
  * C (M, N) = A · B (+ C when epi = EPI_ADD), A[i, k] at a + i·ai + k·ak, B[k, j] at b + k·bk + j·4.
+ * Panel-outer like gemm_4x8: each 8-column panel of B is swept by all M rows, so B is read once
+ * per call; the caller bounds M so that A's rows stay in cache (src/nn/ops.ts, linearBackward).
  * c (M, ldc)
  */
 export function gemm_4x8_strided(a: usize, ai: i32, ak: i32, b: usize, bk: i32, c: usize, ldc: i32,
                                       M: i32, N: i32, K: i32, epi: i32): void {
   const sai = <usize>ai, sak = <usize>ak, sbk = <usize>bk, sc = <usize>ldc << 2, panels = (N + 7) >> 3, M4 = M & ~3;
-  for (let i = 0; i < M4; i += 4) {
-    for (let p = 0; p < panels; p++) {
-      const n = min(8, N - (p << 3));
+  for (let p = 0; p < panels; p++) {
+    const n = min(8, N - (p << 3));
+    for (let i = 0; i < M4; i += 4) {
       let pb = b + (<usize>p << 5), pa = a + <usize>i * sai;
       // >>> tile4x8 i=k n=K a=pa sa=sai da=sak b=pb db=sbk
       let c00 = f32x4.splat(0), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
@@ -169,6 +171,45 @@ export function gemm_strided_ref(a: usize, ai: i32, ak: i32, b: usize, bk: i32, 
     for (let k = 0; k < K; k++) s += <f64>load<f32>(a + <usize>i * ai + <usize>k * ak) * <f64>load<f32>(b + <usize>k * bk + (<usize>j << 2));
     const q = c + ((<usize>i * ldc + j) << 2);
     store<f32>(q, <f32>(epi == EPI_ADD ? s + <f64>load<f32>(q) : s));
+  }
+}
+
+// ---- packing for the weight gradient dW = dYᵀ·X: both operands made contiguous, so it runs on
+// gemm_4x8 (A = dYᵀ row-major, W = X's column panels). Read in place, dY's columns sit a row of dY
+// apart (12 KB for a 3072-wide MLP) and X's panels a row of X apart: two cache misses per k, which
+// held the strided kernel to 20–40% of the ceiling (bench/NOTES.md). Copies: no arithmetic.
+
+/** dst (cols, ldd) = srcᵀ for src (rows, ld): 4×4 blocks through registers, then the edges. */
+export function transpose(src: usize, ld: i32, dst: usize, ldd: i32, rows: i32, cols: i32): void {
+  const ls = <usize>ld << 2, lt = <usize>ldd << 2, R4 = rows & ~3, C4 = cols & ~3;
+  for (let r = 0; r < R4; r += 4) {
+    const s = src + <usize>r * ls, d = dst + (<usize>r << 2);
+    for (let c = 0; c < C4; c += 4) {
+      const o = <usize>c << 2;
+      const x0 = v128.load(s + o), x1 = v128.load(s + ls + o), x2 = v128.load(s + 2 * ls + o), x3 = v128.load(s + 3 * ls + o);
+      const t0 = i32x4.shuffle(x0, x1, 0, 4, 1, 5), t1 = i32x4.shuffle(x2, x3, 0, 4, 1, 5);
+      const t2 = i32x4.shuffle(x0, x1, 2, 6, 3, 7), t3 = i32x4.shuffle(x2, x3, 2, 6, 3, 7);
+      const q = d + <usize>c * lt;
+      v128.store(q, i64x2.shuffle(t0, t1, 0, 2)); v128.store(q + lt, i64x2.shuffle(t0, t1, 1, 3));
+      v128.store(q + 2 * lt, i64x2.shuffle(t2, t3, 0, 2)); v128.store(q + 3 * lt, i64x2.shuffle(t2, t3, 1, 3));
+    }
+    for (let c = C4; c < cols; c++)
+      for (let i = 0; i < 4; i++) store<f32>(d + <usize>c * lt + (<usize>i << 2), load<f32>(s + <usize>i * ls + (<usize>c << 2)));
+  }
+  for (let r = R4; r < rows; r++)
+    for (let c = 0; c < cols; c++) store<f32>(dst + <usize>c * lt + (<usize>r << 2), load<f32>(src + <usize>r * ls + (<usize>c << 2)));
+}
+
+/** dst (⌈cols/8⌉, rows, 8) = src (rows, ld)'s columns in panels of 8, zero past cols: gemm_4x8's W layout. */
+export function pack_panels_8(src: usize, ld: i32, dst: usize, rows: i32, cols: i32): void {
+  const ls = <usize>ld << 2, panels = (cols + 7) >> 3;
+  for (let p = 0; p < panels; p++) {
+    const n = min(8, cols - (p << 3)), s = src + (<usize>p << 5), d = dst + <usize>p * (<usize>rows << 5);
+    for (let r = 0; r < rows; r++) {
+      const from = s + <usize>r * ls, to = d + (<usize>r << 5);
+      if (n == 8) { v128.store(to, v128.load(from)); v128.store(to, v128.load(from, 16), 16); continue; }
+      for (let j = 0; j < 8; j++) store<f32>(to + (<usize>j << 2), j < n ? load<f32>(from + (<usize>j << 2)) : 0);
+    }
   }
 }
 

@@ -5,7 +5,8 @@
 // The GEMMs run as the forward runs them: each of L layers has its own weights (so W comes from
 // memory, not from a cache warmed by the previous call), cut into the forward's row blocks
 // (gemmBlocks). Attention is every head of every row; the int8 rows include quantizing the input;
-// the backward rows are one training batch (4 images) through fc1: dX = dY·W and dW += dYᵀ·X.
+// the backward rows are one training batch (4 images) through fc1: dX = dY·W and dW += dYᵀ·X, as
+// src/nn/ops.ts (linearBackward) runs them (dW over packed copies, their packing included).
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import v8 from 'node:v8';
@@ -14,6 +15,7 @@ import {
   compileKernels,
   EPI,
   gemmBlocks,
+  gemmRowBlock,
   instantiateKernels,
   KERNELS,
   kernelName,
@@ -182,12 +184,33 @@ for (const model of models) {
       dx = alloc(R * D * 4, false),
       w = alloc((M * D + 8) * 4),
       dw = alloc((M * D + 8) * 4);
-    row(`fc1 dX ${R}x${M} -> ${D}`, 'gemmStrided', 2 * R * M * D, c.f32, () =>
-      k.gemm_4x8_strided(dy, M * 4, 4, w, D * 4, dx, D, R, D, M, EPI.STORE),
-    );
-    row(`fc1 dW ${M}x${R} -> ${D}`, 'gemmStrided', 2 * R * M * D, c.f32, () =>
-      k.gemm_4x8_strided(dy, 4, M * 4, xs, D * 4, dw, D, M, D, R, EPI.ADD),
-    );
+    // in the row blocks of src/nn/ops.ts (linearBackward)
+    row(`fc1 dX ${R}x${M} -> ${D}`, 'gemmStrided', 2 * R * M * D, c.f32, () => {
+      for (let r0 = 0, rb = gemmRowBlock(M); r0 < R; r0 += rb)
+        k.gemm_4x8_strided(
+          dy + r0 * M * 4,
+          M * 4,
+          4,
+          w,
+          D * 4,
+          dx + r0 * D * 4,
+          D,
+          Math.min(rb, R - r0),
+          D,
+          M,
+          EPI.STORE,
+        );
+    });
+    const packA = alloc((gemmRowBlock(R) * R + 8) * 4, false),
+      packB = alloc(pad8(D) * R * 4, false);
+    row(`fc1 dW ${M}x${R} -> ${D} (packed)`, 'gemm', 2 * R * M * D, c.f32, () => {
+      k.pack_panels_8(xs, D, packB, R, D);
+      for (let n0 = 0, nb = gemmRowBlock(R); n0 < M; n0 += nb) {
+        const rows = Math.min(nb, M - n0);
+        k.transpose(dy + n0 * 4, M, packA, R, R, rows);
+        k.gemm_4x8(packA, R, packB, 0, dw + n0 * D * 4, D, rows, D, R, EPI.ADD);
+      }
+    });
   }
 
   console.log(

@@ -454,6 +454,55 @@ describe.each(flavors)('backward kernels (%s build)', (flavor) => {
         }
   });
 
+  test.each(tileEdges(4))(
+    'transpose and pack_panels_8 rows=%i: copies as laid out, nothing written past them',
+    (rows) => {
+      for (const cols of [...tileEdges(4), ...tileEdges(8)]) {
+        h.reset();
+        const ld = cols + 3,
+          src = h.noise(rows * ld),
+          ps = h.put(src);
+        const ldd = rows + 2,
+          t = h.put(new Float32Array(cols * ldd));
+        h.k.transpose(ps, ld, t, ldd, rows, cols);
+        const got = h.get(t, cols * ldd + 16);
+        for (let c = 0; c < cols; c++)
+          for (let r = 0; r < ldd; r++) expect(got[c * ldd + r]).toBe(r < rows ? src[r * ld + c] : 0);
+        expect(got[cols * ldd]).toBe(Math.fround(CANARY));
+        const P = Math.ceil(cols / 8),
+          pp = h.put(new Float32Array(P * rows * 8));
+        h.k.pack_panels_8(ps, ld, pp, rows, cols);
+        const packed = h.get(pp, P * rows * 8 + 16);
+        for (let p = 0; p < P; p++)
+          for (let r = 0; r < rows; r++)
+            for (let j = 0; j < 8; j++)
+              expect(packed[(p * rows + r) * 8 + j]).toBe(8 * p + j < cols ? src[r * ld + 8 * p + j] : 0);
+        expect(packed[P * rows * 8]).toBe(Math.fround(CANARY));
+      }
+    },
+  );
+
+  // dW = dYᵀ·X as linearBackward runs it (X's panels, dYᵀ transposed, gemm_4x8) gives the strided
+  // kernel's bits: the same chain of multiply-adds per output, in the same order
+  test.each(tileEdges(SM))('dW through packed operands M=%i equals the strided kernel bit for bit', (M) => {
+    for (const N of tileEdges(SN))
+      for (const K of [1, 3, 8, 13]) {
+        h.reset();
+        const dy = h.put(h.noise(M * N)),
+          x = h.put(h.noise(M * K)),
+          w0 = h.noise(N * K),
+          ws = h.put(w0),
+          wp = h.put(w0);
+        h.k.gemm_4x8_strided(dy, 4, N * 4, x, K * 4, ws, K, N, K, M, EPI.ADD);
+        const pa = h.put(new Float32Array(N * M)),
+          pb = h.put(new Float32Array(Math.ceil(K / 8) * 8 * M));
+        h.k.pack_panels_8(x, K, pb, M, K);
+        h.k.transpose(dy, N, pa, M, M, N);
+        h.k.gemm_4x8(pa, M, pb, 0, wp, K, N, K, M, EPI.ADD);
+        expect(h.get(wp, N * K + 16)).toEqual(h.get(ws, N * K + 16));
+      }
+  });
+
   test.each([1, 3, 4, 5, 13])('colsum N=%i', (N) => {
     for (const M of [1, 2, 7]) {
       h.reset();

@@ -7,7 +7,7 @@
  * M; here M is only ever the MLP size), N outputs, K inputs, B images, T tokens, D hidden, H heads.
  */
 
-import { attentionPanelFloats, EPI, type Epilogue, KERNELS } from '../runtime/kernels.js';
+import { attentionPanelFloats, EPI, type Epilogue, gemmRowBlock, KERNELS } from '../runtime/kernels.js';
 import type { Arch } from './arch.js';
 import { TokenOps } from './ops-tokens.js';
 import type { Quant } from './plan.js';
@@ -203,11 +203,42 @@ export class Exec extends TokenOps {
 
   /**
    * Backward of {@link linear} over R rows: dX (R, K) = dY (R, N) · W (no dx: not needed);
-   * dW += dYᵀ · X into g.dw (N, K); db += Σ dY into g.db (N). W is read unpacked (`l.raw`).
+   * dW += dYᵀ · X into g.dw (N, K); db += Σ dY into g.db (N). W is read unpacked (`l.raw`). dW runs
+   * on gemm_4x8 over packed copies in `pack` (X's column panels, then dYᵀ a row block at a time):
+   * the same sums in the same order as reading both in place, at twice the speed or more.
    */
-  linearBackward(x: number, l: TrainableLinear, g: LinearGrad, dy: number, dx: number | undefined, R: number): void {
-    if (dx !== undefined) this.k.gemm_4x8_strided(dy, l.N * 4, 4, l.raw, l.K * 4, dx, l.K, R, l.K, l.N, EPI.STORE);
-    this.k.gemm_4x8_strided(dy, 4, l.N * 4, x, l.K * 4, g.dw, l.K, l.N, l.K, R, EPI.ADD);
+  linearBackward(
+    x: number,
+    l: TrainableLinear,
+    g: LinearGrad,
+    dy: number,
+    dx: number | undefined,
+    R: number,
+    pack: { packA: number; packB: number },
+  ): void {
+    const { N, K } = l;
+    // dX in row blocks whose dY rows stay in cache while the kernel sweeps W's panels
+    if (dx !== undefined)
+      for (let r0 = 0, rb = gemmRowBlock(N, KERNELS.gemmStrided.tile[0]); r0 < R; r0 += rb)
+        this.k.gemm_4x8_strided(
+          dy + r0 * N * 4,
+          N * 4,
+          4,
+          l.raw,
+          K * 4,
+          dx + r0 * K * 4,
+          K,
+          Math.min(rb, R - r0),
+          K,
+          N,
+          EPI.STORE,
+        );
+    this.k.pack_panels_8(x, K, pack.packB, R, K); // (⌈K/8⌉, R, 8)
+    for (let n0 = 0, nb = gemmRowBlock(R); n0 < N; n0 += nb) {
+      const rows = Math.min(nb, N - n0);
+      this.k.transpose(dy + n0 * 4, N, pack.packA, R, R, rows); // dYᵀ rows n0 … n0+rows-1: (rows, R)
+      this.k.gemm_4x8(pack.packA, R, pack.packB, 0, g.dw + n0 * K * 4, K, rows, K, R, EPI.ADD);
+    }
     this.k.colsum(dy, g.db, R, l.N);
   }
 

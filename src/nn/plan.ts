@@ -9,7 +9,7 @@
  * DeiT's distillation token or registers), D hidden, H heads,
  * dh = D/H, M MLP size, L labels.
  */
-import { attentionPanelFloats } from '../runtime/kernels.js';
+import { attentionPanelFloats, GEMM_ROW_BLOCK_BYTES } from '../runtime/kernels.js';
 import { checkArch, PLAIN_VIT, untrainable } from './arch.js';
 import { fc1Width, tokens, type ViTShape } from './shape.js';
 
@@ -137,6 +137,9 @@ export interface BackwardBuffers {
   dact: number; // (B·T, M)
   du: number; // (B·T, M)
   dpe: number; // (B·Np, D)
+  /** dW = dYᵀ·X's packed operands (src/nn/ops.ts, linearBackward): a row block of dYᵀ, X's panels. */
+  packA: number; // (gemmRowBlock(R), R) for any R the backward runs
+  packB: number; // (⌈K/8⌉·8, rows) for the widest X of any layer
 }
 
 /** A bump allocator of f32 slots (byte pointers), e.g. WasmMemory.alloc. */
@@ -276,6 +279,7 @@ function keptPlan(
 
 /** The backward's buffers for a batch of B. */
 export function backwardBuffers(alloc: Alloc, c: ViTShape, B: number): BackwardBuffers {
+  const pad8 = (n: number) => Math.ceil(n / 8) * 8;
   const { Np, T } = tokens(c),
     D = c.hiddenSize,
     M = c.intermediateSize,
@@ -291,5 +295,7 @@ export function backwardBuffers(alloc: Alloc, c: ViTShape, B: number): BackwardB
     dact: alloc(BT * M),
     du: alloc(BT * M),
     dpe: alloc(B * Np * D),
+    packA: alloc(GEMM_ROW_BLOCK_BYTES / 4 + 4 * Math.max(BT, B * Np)), // gemmRowBlock(R)·R floats at most, any R
+    packB: alloc(Math.max(BT * pad8(Math.max(M, D)), B * Np * pad8(c.patchSize ** 2 * c.numChannels))),
   };
 }

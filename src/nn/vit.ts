@@ -128,7 +128,7 @@ export function vitBackward(
     { Np, T } = tokens(c),
     BT = B * T;
   const loss = ex.softmaxXent(a.logits, d.labels, d.dlogits, B, c.numLabels, scale);
-  ex.linearBackward(a.cls, need(w.head, 'classifier'), need(g.head, 'classifier'), d.dlogits, d.dcls, B);
+  ex.linearBackward(a.cls, need(w.head, 'classifier'), need(g.head, 'classifier'), d.dlogits, d.dcls, B, d);
   ex.zero(d.dx, BT * D);
   ex.layernormBackward(stream(a), w.norm, g.norm, d.dcls, d.dx, B, D, eps, T * D); // only the cls rows (row stride T·D)
   for (let i = w.layers.length - 1; i >= 0; i--) {
@@ -136,17 +136,17 @@ export function vitBackward(
       gl = g.layers[i],
       s = a.layers[i];
     // xout = xmid + fc2(GELU(fc1(ln2(xmid)))): dx flows on, and through the MLP into dx
-    ex.linearBackward(s.act, l.fc2, gl.fc2, d.dx, d.dact, BT);
+    ex.linearBackward(s.act, l.fc2, gl.fc2, d.dx, d.dact, BT, d);
     ex.geluBackward(s.u, d.dact, d.du, BT * c.intermediateSize);
-    ex.linearBackward(s.h2, l.fc1, gl.fc1, d.du, d.dh, BT);
+    ex.linearBackward(s.h2, l.fc1, gl.fc1, d.du, d.dh, BT, d);
     ex.layernormBackward(s.xmid, l.ln2, gl.ln2, d.dh, d.dx, BT, D, eps);
     // xmid = xin + proj(attention(qkv(ln1(xin))))
-    ex.linearBackward(s.att, l.proj, gl.proj, d.dx, d.datt, BT);
+    ex.linearBackward(s.att, l.proj, gl.proj, d.dx, d.datt, BT, d);
     ex.attentionBackward(s.qkv, s.probs, d.datt, d.dqkv, B, T, D, c.numHeads);
-    ex.linearBackward(s.h1, l.qkv, gl.qkv, d.dqkv, d.dh, BT);
+    ex.linearBackward(s.h1, l.qkv, gl.qkv, d.dqkv, d.dh, BT, d);
     ex.layernormBackward(s.xin, l.ln1, gl.ln1, d.dh, d.dx, BT, D, eps);
   }
   ex.embedTokensBackward(d.dx, d.dpe, need(g.cls, 'class token'), g.pos, B, T, D);
-  ex.linearBackward(a.patches, w.patch, g.patch, d.dpe, undefined, B * Np); // no dX: pixels need no gradient
+  ex.linearBackward(a.patches, w.patch, g.patch, d.dpe, undefined, B * Np, d); // no dX: pixels need no gradient
   return loss;
 }

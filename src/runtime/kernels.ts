@@ -73,6 +73,8 @@ type GemmStrided = (
   epi: number,
 ) => void;
 type Colsum = (dy: Ptr, db: Ptr, M: number, N: number) => void;
+type Transpose = (src: Ptr, ld: number, dst: Ptr, ldd: number, rows: number, cols: number) => void;
+type PackPanels = (src: Ptr, ld: number, dst: Ptr, rows: number, cols: number) => void;
 /** aq is written interleaved by blocks of 4 rows: (⌈M/4⌉, Kp/4, 4, 4) bytes (assembly/gemm_i8.ts). */
 type QuantizeRows = (a: Ptr, lda: number, aq: Ptr, Kp: number, sa: Ptr, za: Ptr, M: number, K: number) => void;
 type GemmI8 = (
@@ -186,6 +188,8 @@ export interface KernelExports {
   gemm_strided_ref: GemmStrided;
   colsum: Colsum;
   colsum_ref: Colsum;
+  transpose: Transpose;
+  pack_panels_8: PackPanels;
   layernorm_bwd: LayernormBwd;
   layernorm_bwd_ref: LayernormBwd;
   gelu_bwd: GeluBwd;
@@ -212,6 +216,8 @@ export const KERNEL_ARITY = {
   gemm_strided_ref: 11,
   colsum: 4,
   colsum_ref: 4,
+  transpose: 6,
+  pack_panels_8: 5,
   quantize_rows_u7: 8,
   quantize_rows_u7_ref: 8,
   quantize_pack_weights_i8: 8,
@@ -275,6 +281,8 @@ export const KERNELS = {
   // backward, for training: each beside its forward in assembly/
   gemmStrided: { kernel: 'gemm_4x8_strided', ref: 'gemm_strided_ref', tile: [4, 8], fma: true }, // dX = dY·W, dW = dYᵀ·X
   colsum: { kernel: 'colsum', ref: 'colsum_ref', tile: [1, 4], fma: false }, // bias gradients
+  transpose: { kernel: 'transpose', ref: null, tile: [4, 4], fma: false }, // dYᵀ for dW: a copy, tested against JS
+  packPanels: { kernel: 'pack_panels_8', ref: null, tile: [1, 8], fma: false }, // X's panels for dW: a copy, tested against JS
   layernormBwd: { kernel: 'layernorm_bwd', ref: 'layernorm_bwd_ref', tile: [1, 4], fma: false },
   geluBwd: { kernel: 'gelu_bwd', ref: 'gelu_bwd_ref', tile: [1, 4], fma: false },
   attentionBwd: { kernel: 'attention_bwd', ref: 'attention_bwd_ref', tile: [1, 4], fma: true },
@@ -300,6 +308,11 @@ export function attentionPanelFloats(T: number, dh: number): number {
  */
 export const GEMM_ROW_BLOCK_BYTES = 2 ** 20;
 
+/** Rows of a GEMM's row block for K inputs: whole tiles of TM rows, within {@link GEMM_ROW_BLOCK_BYTES}. */
+export function gemmRowBlock(K: number, TM: number = KERNELS.gemm.tile[0]): number {
+  return Math.max(TM, Math.floor(GEMM_ROW_BLOCK_BYTES / (4 * K) / TM) * TM);
+}
+
 /**
  * How a GEMM of R rows × N outputs × K inputs is cut for `chunks` chunks at least (as the workers
  * need): rows into blocks of whole tiles whose input fits {@link GEMM_ROW_BLOCK_BYTES}, each block
@@ -312,8 +325,7 @@ export function gemmBlocks(
   chunks: number,
   [TM, TN]: readonly [number, number] = KERNELS.gemm.tile,
 ): [number, number, number, number][] {
-  const fit = Math.max(TM, Math.floor(GEMM_ROW_BLOCK_BYTES / (4 * K) / TM) * TM);
-  const blocks = Math.ceil(R / fit),
+  const blocks = Math.ceil(R / gemmRowBlock(K, TM)),
     rb = Math.ceil(R / blocks / TM) * TM; // balanced blocks, whole tiles
   const panels = Math.ceil(N / TN),
     perCol = Math.ceil(panels / Math.min(panels, Math.ceil(chunks / blocks))) * TN,
