@@ -106,7 +106,7 @@ for (const model of models) {
     fc2: alloc(pad8(D) * M * 4),
   }));
   const gemm = (a, w, c, N, K, epi) => {
-    for (const [r0, r1, c0, c1] of gemmBlocks(T, N, K, 1))
+    for (const [r0, r1, c0, c1] of gemmBlocks(T, N, K, 1, KERNELS.gemm.tile))
       k.gemm_4x8(a + r0 * K * 4, K, w + c0 * K * 4, b + c0 * 4, c + (r0 * N + c0) * 4, N, r1 - r0, c1 - c0, K, epi);
   };
   const c = ceilings();
@@ -186,7 +186,7 @@ for (const model of models) {
       dw = alloc((M * D + 8) * 4);
     // in the row blocks of src/nn/ops.ts (linearBackward)
     row(`fc1 dX ${R}x${M} -> ${D}`, 'gemmStrided', 2 * R * M * D, c.f32, () => {
-      for (let r0 = 0, rb = gemmRowBlock(M); r0 < R; r0 += rb)
+      for (let r0 = 0, rb = gemmRowBlock(M, 4); r0 < R; r0 += rb)
         k.gemm_4x8_strided(
           dy + r0 * M * 4,
           M * 4,
@@ -201,11 +201,11 @@ for (const model of models) {
           EPI.STORE,
         );
     });
-    const packA = alloc((gemmRowBlock(R) * R + 8) * 4, false),
+    const packA = alloc((gemmRowBlock(R, 4) * R + 8) * 4, false),
       packB = alloc(pad8(D) * R * 4, false);
     row(`fc1 dW ${M}x${R} -> ${D} (packed)`, 'gemm', 2 * R * M * D, c.f32, () => {
       k.pack_panels_8(xs, D, packB, R, D);
-      for (let n0 = 0, nb = gemmRowBlock(R); n0 < M; n0 += nb) {
+      for (let n0 = 0, nb = gemmRowBlock(R, 4); n0 < M; n0 += nb) {
         const rows = Math.min(nb, M - n0);
         k.transpose(dy + n0 * 4, M, packA, R, R, rows);
         k.gemm_4x8(packA, R, packB, 0, dw + n0 * D * 4, D, rows, D, R, EPI.ADD);

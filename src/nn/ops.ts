@@ -234,7 +234,7 @@ export class Exec extends TokenOps {
           EPI.STORE,
         );
     this.k.pack_panels_8(x, K, pack.packB, R, K); // (⌈K/8⌉, R, 8)
-    for (let n0 = 0, nb = gemmRowBlock(R); n0 < N; n0 += nb) {
+    for (let n0 = 0, nb = gemmRowBlock(R, KERNELS.gemm.tile[0]); n0 < N; n0 += nb) {
       const rows = Math.min(nb, N - n0);
       this.k.transpose(dy + n0 * 4, N, pack.packA, R, R, rows); // dYᵀ rows n0 … n0+rows-1: (rows, R)
       this.k.gemm_4x8(pack.packA, R, pack.packB, 0, g.dw + n0 * K * 4, K, rows, K, R, EPI.ADD);
