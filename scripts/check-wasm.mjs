@@ -9,11 +9,12 @@ import binaryen from 'binaryen';
 v8.setFlagsFromString('--experimental-wasm-relaxed-simd'); // the relaxed build must compile to list its imports
 
 /**
- * Bytes per kernel build (docs/web-apps.md: "23 KB of wasm each"; the int8 kernels took it from 17
+ * Bytes per kernel build (docs/web-apps.md: "24 KB of wasm each"; the int8 kernels took it from 17
  * to 21, the MLP activations of DINOv2, CLIP and SigLIP (assembly/activation.ts) to 22, SwiGLU's
- * gated unit (DINOv2-giant) to 22.5).
+ * gated unit (DINOv2-giant) to 22.5, the packing copies of attention's V and of the weight
+ * gradient (transpose, pack_panels_8) to 23.5).
  */
-const BUDGET = 22.5 * 1024;
+const BUDGET = 23.5 * 1024;
 
 let failed = false;
 for (const file of process.argv.slice(2)) {

@@ -170,6 +170,38 @@ describe('process lifecycle', () => {
     expect(stdout.trim().split('\n')).toEqual(['vit-wasm: worker 1 exited (code 1)', 'second 7', 'disposed']);
   });
 
+  // The suite runs with VIT_WASM_SPLIT_EVERY_OP=1 (vitest.config.ts); here it is off, as for users:
+  // the calibrated pool runs the digit model's forwards on one worker and deit-tiny's small ops on
+  // worker 0 alone, and neither may change a bit.
+  test('the calibrated default (small ops alone, small forwards on one worker) gives the same bits', async () => {
+    const { stdout } = await run(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        script(`
+      import { PRESETS, randomModelFiles } from ${JSON.stringify(path.join(ROOT, 'dist/presets.js'))};
+      const sha = async (a) => Buffer.from(await crypto.subtle.digest('SHA-256', a.buffer)).toString('hex');
+      const out = {};
+      for (const [name, where, n] of [
+        ['mnist', ${JSON.stringify(path.join(ROOT, 'assets/mnist-vit'))}, 784],
+        ['deit-tiny', randomModelFiles(PRESETS['deit-tiny'], 3), 3 * 224 * 224],
+      ]) {
+        const x = new Float32Array(2 * n).map((_, i) => Math.sin(i * 0.01));
+        for (const threads of [1, 2, 3]) {
+          const m = await loadModel(where, { threads, simd: 'simd' });
+          (out[name] ??= []).push(await sha(await m.forward(x, 2)));
+          await m.dispose();
+        }
+      }
+      console.log(JSON.stringify(out));`),
+      ],
+      { timeout: 60000, env: { ...process.env, VIT_WASM_SPLIT_EVERY_OP: '0' } },
+    );
+    const got = JSON.parse(stdout);
+    for (const name of ['mnist', 'deit-tiny']) expect(new Set(got[name]).size, name).toBe(1);
+  });
+
   test('without SharedArrayBuffer: one in-thread instance, one warning, same logits', async () => {
     const f = modelFixtures().find((x) => x.name === 'h38-timm')!;
     const { stdout, stderr } = await run(

@@ -7,11 +7,11 @@ import { processorSize } from '../io/config.js';
 import { sizeField } from '../io/json.js';
 import { type ProcessorSource, processorConfig, readProcessor } from '../io/processor.js';
 import { type ModelLocation, modelFiles } from '../io/source.js';
-import type { InferenceInit } from '../nn/infer.js';
+import type { Calibration, InferenceInit } from '../nn/infer.js';
 import type { Activations } from '../nn/plan.js';
 import { forwardFlops, type ViTShape } from '../nn/shape.js';
 import { resolveLimits } from '../platform/limits.js';
-import { defaultThreadCount, PLATFORM, sharedMemoryUnavailable } from '../platform/platform.js';
+import { defaultThreadCount, PLATFORM, sharedMemoryUnavailable, splitEveryOp } from '../platform/platform.js';
 import { compileKernels, instantiateKernels } from '../runtime/kernels.js';
 import { WasmMemory } from '../runtime/memory.js';
 import { checkThreads, MAX_WORKERS, WorkerPool } from '../runtime/pool.js';
@@ -62,14 +62,25 @@ export async function loadModel(where: ModelLocation, opts: LoadOptions = {}): P
   const threads = asked ?? autoThreads(config);
   let pool: WorkerPool<InferenceInit, Activations> | null = null;
   if (shared) {
+    // read at every (re)start of a worker, so a replaced pool keeps what calibration decided
+    let serialBelow = 0;
     pool = new WorkerPool({
       workers: threads,
       memory: mem.memory,
       kind: 'worker',
       workerUrl: opts.workerUrl,
-      init: (id): InferenceInit => ({ module, memory: mem.memory, id, workers: threads, shape: config, weights }),
+      init: (id): InferenceInit => ({
+        module,
+        memory: mem.memory,
+        id,
+        workers: threads,
+        shape: config,
+        weights,
+        serialBelow,
+      }),
     });
     await pool.started();
+    if (threads > 1 && !splitEveryOp()) serialBelow = await tuneThreads(pool, mem, threads, config);
   }
   const runtime: RuntimeInfo = {
     platform: PLATFORM,
@@ -105,6 +116,36 @@ export async function loadModel(where: ModelLocation, opts: LoadOptions = {}): P
     pool,
     runtime,
   });
+}
+
+/** How much more a split op must save than a barrier costs before it is split (noise, uneven chunks). */
+const BARRIER_MARGIN = 4;
+
+/**
+ * pthreadpool's rule, measured here at load: an op is split between the workers only when the time
+ * it saves, its cost × (1 − 1/workers), is over BARRIER_MARGIN barriers; smaller ops run on worker
+ * 0 alone while the others go on (src/nn/work.ts, Work.each). Times one barrier of all the workers
+ * (median) and a small GEMM on each (median), tells every worker the threshold, and returns it
+ * (GEMM flop-equivalents). A forward too small for a second worker at all (under 2 × FLOPS_PER_THREAD,
+ * as autoThreads counts) runs on worker 0 alone, the others not called (WorkerPool.soloWhen).
+ */
+async function tuneThreads(
+  pool: WorkerPool<InferenceInit, Activations>,
+  mem: WasmMemory,
+  workers: number,
+  config: ViTShape,
+): Promise<number> {
+  const scratch = mem.alloc(workers * 3 * 64 * 64);
+  const got = await pool.all<Calibration>('calibrate', (id) => scratch + id * 3 * 64 * 64 * 4);
+  const median = (xs: number[]) => xs.sort((a, b) => a - b)[xs.length >> 1];
+  const barrierNs = median(got.map((g) => g.barrierNs)),
+    nsPerFlop = median(got.map((g) => g.nsPerFlop));
+  const serialBelow = (BARRIER_MARGIN * barrierNs) / (nsPerFlop * (1 - 1 / workers));
+  await pool.all('tune', () => serialBelow);
+  // a forward too small for a second worker (autoThreads' rule) runs on one, the others not called
+  const flops = forwardFlops(config);
+  pool.soloWhen((a) => a.B * flops < 2 * FLOPS_PER_THREAD);
+  return serialBelow;
 }
 
 /**

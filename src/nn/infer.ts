@@ -25,10 +25,23 @@ export interface InferenceInit {
   workers: number;
   shape: ViTShape;
   weights: Weights;
+  /** Ops cheaper than this run on worker 0 alone (Exec's pool.serialBelow); 0 until calibrated. */
+  serialBelow: number;
+}
+
+/** What one worker measures at load (src/model/load.ts, tuneThreads). */
+export interface Calibration {
+  /** ns per barrier, all workers meeting, median of many. */
+  barrierNs: number;
+  /** ns per flop of a small GEMM on this worker. */
+  nsPerFlop: number;
 }
 
 /** The inference worker's API: `run` computes its share of one forward over the plan it is given. */
-export function inferenceWorker(exit: () => never): PoolWorkerApi<InferenceInit, Activations, void> {
+export function inferenceWorker(exit: () => never): PoolWorkerApi<InferenceInit, Activations, void> & {
+  calibrate(scratch: number): Calibration;
+  tune(serialBelow: number): void;
+} {
   let init: InferenceInit, k: KernelExports, sync: () => void, ctl: Int32Array;
   let pendingFault: Exclude<Fault, 'kill'> | null = null;
   return {
@@ -38,7 +51,7 @@ export function inferenceWorker(exit: () => never): PoolWorkerApi<InferenceInit,
       sync = barrier(o.memory, o.workers);
       ctl = controlWords(o.memory);
     },
-    run(a) {
+    run(a, solo) {
       const fault = pendingFault;
       pendingFault = null;
       if (fault === 'trap') k.gemm_4x8(0, 1, 0, 0, 2 ** 31, 1, 8, 8, 8, 0); // a store far past the memory: RuntimeError
@@ -48,9 +61,40 @@ export function inferenceWorker(exit: () => never): PoolWorkerApi<InferenceInit,
         k,
         memory: init.memory,
         scratch: a.scratch[init.id],
-        pool: { workers: init.workers, ctl, sync, onOp },
+        // solo: the pool called this worker alone (a job too small to share): every op here, no barrier
+        pool: solo
+          ? { workers: 1, id: 0, serialBelow: Number.POSITIVE_INFINITY, ctl, sync, onOp }
+          : { workers: init.workers, id: init.id, serialBelow: init.serialBelow, ctl, sync, onOp },
       });
       vitForward(ex, init.shape, init.weights, a);
+    },
+    /**
+     * Called on every worker at once: the time of a barrier (all of them meeting), and of a small
+     * GEMM in this worker's 3 · 64 · 64 floats at `scratch`.
+     */
+    calibrate(scratch) {
+      const ts: number[] = [];
+      for (let i = 0; i < 48; i++) {
+        const t0 = performance.now();
+        for (let j = 0; j < 8; j++) sync();
+        ts.push((performance.now() - t0) / 8);
+      }
+      const n = 64,
+        w = scratch + n * n * 4,
+        c = w + n * n * 4,
+        gemm = () => k.gemm_4x8(scratch, n, w, 0, c, n, n, n, n, 0);
+      for (let i = 0; i < 64; i++) gemm(); // past V8's baseline tier
+      let best = Number.POSITIVE_INFINITY;
+      for (let r = 0; r < 5; r++) {
+        const t0 = performance.now();
+        for (let i = 0; i < 16; i++) gemm();
+        best = Math.min(best, (performance.now() - t0) / 16);
+      }
+      ts.sort((x, y) => x - y);
+      return { barrierNs: ts[ts.length >> 1] * 1e6, nsPerFlop: (best * 1e6) / (2 * n * n * n) };
+    },
+    tune(serialBelow) {
+      init.serialBelow = serialBelow;
     },
     /** For tests of the pool's fault handling: the next run traps in a kernel, or exits this worker at op N. */
     fault(kind) {

@@ -12,7 +12,7 @@ import type { Arch } from './arch.js';
 import { TokenOps } from './ops-tokens.js';
 import type { Quant } from './plan.js';
 import type { Int8Linear, Linear, LinearGrad, Norm, TrainableLinear } from './weights.js';
-import { CHUNKS_PER_WORKER } from './work.js';
+import { CHUNKS_PER_WORKER, COST } from './work.js';
 
 export type { ExecOptions } from './work.js';
 
@@ -87,43 +87,52 @@ export class Exec extends TokenOps {
     const quantize = (r0: number, r1: number) =>
       this.k.quantize_rows_u7(x + r0 * lda * 4, lda, aq + r0 * Kp, Kp, sa + r0 * 4, za + r0 * 4, r1 - r0, l.K);
     if (this.byRows(R, TM)) {
-      this.chunks(R, TM, (r0, r1) => {
-        quantize(r0, r1);
-        this.k.gemm_i8_4x8(
-          aq + r0 * Kp,
-          sa + r0 * 4,
-          za + r0 * 4,
-          wq,
-          wsum,
-          sw,
-          l.b,
-          y + r0 * N * 4,
-          N,
-          r1 - r0,
-          N,
-          Kp,
-          epi,
-        );
-      });
+      this.chunks(
+        R,
+        TM,
+        (r0, r1) => {
+          quantize(r0, r1);
+          this.k.gemm_i8_4x8(
+            aq + r0 * Kp,
+            sa + r0 * 4,
+            za + r0 * 4,
+            wq,
+            wsum,
+            sw,
+            l.b,
+            y + r0 * N * 4,
+            N,
+            r1 - r0,
+            N,
+            Kp,
+            epi,
+          );
+        },
+        2 * R * N * l.K,
+      );
       return;
     }
-    this.chunks(R, TM, quantize);
-    this.chunks(N, TN, (c0, c1) =>
-      this.k.gemm_i8_4x8(
-        aq,
-        sa,
-        za,
-        wq + c0 * Kp,
-        wsum + c0 * 4,
-        sw + c0 * 4,
-        l.b + c0 * 4,
-        y + c0 * 4,
-        N,
-        R,
-        c1 - c0,
-        Kp,
-        epi,
-      ),
+    this.chunks(R, TM, quantize, R * l.K * COST.kernel);
+    this.chunks(
+      N,
+      TN,
+      (c0, c1) =>
+        this.k.gemm_i8_4x8(
+          aq,
+          sa,
+          za,
+          wq + c0 * Kp,
+          wsum + c0 * 4,
+          sw + c0 * 4,
+          l.b + c0 * 4,
+          y + c0 * 4,
+          N,
+          R,
+          c1 - c0,
+          Kp,
+          epi,
+        ),
+      2 * R * N * l.K,
     );
   }
 
@@ -176,10 +185,14 @@ export class Exec extends TokenOps {
         M = l.N / 2,
         per = this.per(R);
       this.linear(x, l, u, R, { quant });
-      this.each(Math.ceil(R / per), (ch) => {
-        const r0 = ch * per;
-        this.k.act_glu(u + r0 * l.N * 4, y + r0 * M * 4, Math.min(R, r0 + per) - r0, M, a, c);
-      });
+      this.each(
+        Math.ceil(R / per),
+        (ch) => {
+          const r0 = ch * per;
+          this.k.act_glu(u + r0 * l.N * 4, y + r0 * M * 4, Math.min(R, r0 + per) - r0, M, a, c);
+        },
+        R * l.N * COST.kernel,
+      );
       return;
     }
     if (act === 'gelu' && u === undefined) {
@@ -188,7 +201,7 @@ export class Exec extends TokenOps {
     }
     const pre = u ?? y;
     this.linear(x, l, pre, R, { quant });
-    this.elementwise(R * l.N, (i0, i1) => this.activate(act, pre + i0 * 4, y + i0 * 4, i1 - i0));
+    this.elementwise(R * l.N, (i0, i1) => this.activate(act, pre + i0 * 4, y + i0 * 4, i1 - i0), COST.kernel);
   }
 
   /** y (n) = act(x (n)), in place allowed. */
@@ -252,11 +265,15 @@ export class Exec extends TokenOps {
   /** y (rows, D) = layernorm(x (rows, ldx)). */
   layernorm(x: number, n: Norm, y: number, rows: number, D: number, eps: number, ldx = D): void {
     const per = this.per(rows);
-    this.each(Math.ceil(rows / per), (c) => {
-      const r0 = c * per,
-        r1 = Math.min(rows, r0 + per);
-      this.k.layernorm(x + r0 * ldx * 4, ldx, y + r0 * D * 4, D, n.g, n.b, r1 - r0, D, eps);
-    });
+    this.each(
+      Math.ceil(rows / per),
+      (c) => {
+        const r0 = c * per,
+          r1 = Math.min(rows, r0 + per);
+        this.k.layernorm(x + r0 * ldx * 4, ldx, y + r0 * D * 4, D, n.g, n.b, r1 - r0, D, eps);
+      },
+      rows * D * COST.kernel,
+    );
   }
 
   /** Backward of {@link layernorm}: dx (rows, D) += ∂/∂x of dy (rows, D); dγ, dβ += into g. */
@@ -325,14 +342,18 @@ export class Exec extends TokenOps {
       }
       return;
     }
-    this.each(B * H, pack);
+    this.each(B * H, pack, 2 * B * T * D * COST.kernel);
     const TR = KERNELS.attention.tile[0]; // query rows per register tile
     const rows = Math.min(T, TR * Math.max(2, Math.ceil((B * H * T) / (TR * CHUNKS_PER_WORKER * this.workers))));
     const blocks = Math.ceil(T / rows);
-    this.each(B * H * blocks, (c) => {
-      const i0 = (c % blocks) * rows;
-      rowsOf(Math.floor(c / blocks), i0, Math.min(T, i0 + rows));
-    });
+    this.each(
+      B * H * blocks,
+      (c) => {
+        const i0 = (c % blocks) * rows;
+        rowsOf(Math.floor(c / blocks), i0, Math.min(T, i0 + rows));
+      },
+      4 * B * T * T * D * COST.attention,
+    );
   }
 
   /** Backward of {@link attention}, from the kept maps probs (B, H, T, T): dqkv (B·T, 3D) from dout (B·T, D). */

@@ -10,6 +10,13 @@ import { gemmBlocks, type KernelExports } from '../runtime/kernels.js';
 /** Chunks per worker per op: enough to even out a worker that falls behind, few enough to be cheap. */
 export const CHUNKS_PER_WORKER = 4;
 
+/**
+ * Rough cost of one element of the non-GEMM ops, in GEMM flop-equivalents (a GEMM core does ~40
+ * flops per ns, a JS loop ~1 element per ns, a SIMD elementwise kernel several): only their order
+ * matters, to tell an op worth splitting from one that is not ({@link Work.each}).
+ */
+export const COST = { js: 40, kernel: 10, attention: 1.5 } as const;
+
 /** What an {@link Exec} runs on. */
 export interface ExecOptions {
   k: KernelExports;
@@ -19,6 +26,14 @@ export interface ExecOptions {
   /** In a pool: the workers, the shared control words, the barrier. Alone (absent): every chunk runs here. */
   pool?: {
     workers: number;
+    /** This worker's index: worker 0 runs the ops too small to split. */
+    id: number;
+    /**
+     * Ops whose estimated cost (GEMM flop-equivalents, see {@link Work.each}) is below this run on
+     * worker 0 alone, with no barrier after them: splitting would save less than a synchronization
+     * costs (measured at load: src/model/load.ts, tuneThreads). The same on every worker. 0: none.
+     */
+    serialBelow: number;
     ctl: Int32Array;
     sync: () => void;
     /** Called with each op's number before its work starts (fault tests: exit at op N). */
@@ -29,6 +44,8 @@ export interface ExecOptions {
 /** The scheduling half of {@link Exec}: chunks, their claiming, and the end of each op. */
 export class Work {
   private op = 0;
+  /** Whether worker 0 has run ops alone since the last barrier. */
+  private behind = false;
   readonly k: KernelExports;
   readonly scratch: number;
   readonly workers: number;
@@ -43,8 +60,13 @@ export class Work {
     this.workers = o.pool?.workers ?? 1;
   }
 
-  /** Runs body(c) for every chunk c < n this worker claims, then meets the others. */
-  protected each(n: number, body: (c: number) => void): void {
+  /**
+   * Runs body(c) for every chunk c < n this worker claims, then meets the others. `cost` estimates
+   * the op's work in GEMM flop-equivalents (2 per multiply-add of a GEMM; other ops scaled by how
+   * much slower they run per element); an op cheaper than the pool's `serialBelow` runs whole on
+   * worker 0 while the others go on, and the barrier is paid once, before the next op that is split.
+   */
+  protected each(n: number, body: (c: number) => void, cost = Number.POSITIVE_INFINITY): void {
     const pool = this.pool;
     if (!pool) {
       for (let c = 0; c < n; c++) body(c);
@@ -53,6 +75,14 @@ export class Work {
     if (this.op >= MAX_OPS) throw new Error(`vit-wasm: a forward has more than ${MAX_OPS} ops`);
     pool.onOp?.(this.op);
     const slot = COUNTERS + this.op++;
+    if (pool.workers === 1 || cost < pool.serialBelow) {
+      if (pool.id === 0) for (let c = 0; c < n; c++) body(c);
+      this.behind = true;
+      return;
+    }
+    // worker 0's serial ops wrote what this op reads: meet once it is done
+    if (this.behind) pool.sync();
+    this.behind = false;
     for (let c = Atomics.add(pool.ctl, slot, 1); c < n; c = Atomics.add(pool.ctl, slot, 1)) body(c);
     pool.sync();
   }
@@ -68,10 +98,10 @@ export class Work {
     return new Float32Array(this.memory.buffer, ptr, n);
   }
 
-  /** Elementwise over n floats in chunks: body(i0, i1). */
-  protected elementwise(n: number, body: (i0: number, i1: number) => void): void {
+  /** Elementwise over n floats in chunks: body(i0, i1); `perElement` its cost per float (see {@link each}). */
+  protected elementwise(n: number, body: (i0: number, i1: number) => void, perElement: number = COST.js): void {
     const per = 64 * this.per(Math.ceil(n / 64));
-    this.each(Math.ceil(n / per), (c) => body(c * per, Math.min(n, (c + 1) * per)));
+    this.each(Math.ceil(n / per), (c) => body(c * per, Math.min(n, (c + 1) * per)), n * perElement);
   }
 
   /**
@@ -88,7 +118,7 @@ export class Work {
     body: (r0: number, r1: number, c0: number, c1: number) => void,
   ): void {
     const blocks = gemmBlocks(R, N, K, this.pool ? CHUNKS_PER_WORKER * this.workers : 1, tile);
-    this.each(blocks.length, (c) => body(...blocks[c]));
+    this.each(blocks.length, (c) => body(...blocks[c]), 2 * R * N * K);
   }
 
   /** Whether an int8 GEMM of R rows is cut into row blocks (else column panels, its rows quantized first). */
@@ -97,8 +127,8 @@ export class Work {
   }
 
   /** n rows (or columns) in chunks of whole t-wide tiles: body(i0, i1) for each chunk this worker claims. */
-  protected chunks(n: number, t: number, body: (i0: number, i1: number) => void): void {
+  protected chunks(n: number, t: number, body: (i0: number, i1: number) => void, cost?: number): void {
     const per = t * this.per(Math.ceil(n / t));
-    this.each(Math.ceil(n / per), (c) => body(c * per, Math.min(n, (c + 1) * per)));
+    this.each(Math.ceil(n / per), (c) => body(c * per, Math.min(n, (c + 1) * per)), cost);
   }
 }

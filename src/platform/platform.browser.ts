@@ -18,6 +18,11 @@ export function defaultThreadCount(): number {
   return Math.max(1, Math.min(8, hc));
 }
 
+/** Node's test switch (platform.ts); pages always calibrate. */
+export function splitEveryOp(): boolean {
+  return false;
+}
+
 /** Why threads (shared memory) are unavailable, or null when they are. */
 export function sharedMemoryUnavailable(): string | null {
   if ((globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated !== true) {

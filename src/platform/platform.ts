@@ -23,6 +23,15 @@ export function defaultThreadCount(): number {
   return os.availableParallelism();
 }
 
+/**
+ * VIT_WASM_SPLIT_EVERY_OP=1: every op split between the workers however small, and every forward
+ * sent to all of them — what the test suite runs with, so its thread counts exercise the split
+ * (the calibrated default would run its small fixtures on one worker).
+ */
+export function splitEveryOp(): boolean {
+  return process.env.VIT_WASM_SPLIT_EVERY_OP === '1';
+}
+
 /** Why threads (shared memory) are unavailable, or null when they are. */
 export function sharedMemoryUnavailable(): string | null {
   return sharedMemoryMissing('Node');

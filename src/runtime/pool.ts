@@ -14,7 +14,12 @@ import { AbortedError, abortBarrier, resetBarrier, resetCounters } from './barri
 /** What a pool worker script exposes through comlink. */
 export interface PoolWorkerApi<Init, Job, Result> {
   init(o: Init): void;
-  run(job: Job): Result;
+  /** One parallel region on every worker, or (`solo`) on worker 0 alone, the others not called. */
+  run(job: Job, solo?: boolean): Result;
+  /** Optional: measured on every worker at once at load (see WorkerPool.all). */
+  calibrate?(scratch: number): unknown;
+  /** Optional: what calibration decided, the same for every worker. */
+  tune?(value: number): void;
   /** For tests: the next run traps in a kernel, or exits the worker at op N. */
   fault(kind: Exclude<Fault, 'kill'>): void;
 }
@@ -95,6 +100,8 @@ export class WorkerPool<Init = unknown, Job = unknown, Result = void> {
   private generation = 0;
   private running = false;
   private disposed = false;
+  /** Which jobs are too small to share: those run on worker 0 alone (see {@link soloWhen}). */
+  private solo: ((job: Job) => boolean) | null = null;
 
   constructor(private readonly opts: PoolOptions<Init>) {
     this.ready = this.spawn();
@@ -198,7 +205,43 @@ export class WorkerPool<Init = unknown, Job = unknown, Result = void> {
     return turn;
   }
 
+  /**
+   * Jobs for which `small` holds run on worker 0 alone (its run gets solo = true and computes
+   * every op itself), the others not even called: below a size, calling the second worker costs
+   * more than it brings. Results do not depend on it (an op's chunks give the same bits whoever
+   * runs them).
+   */
+  soloWhen(small: (job: Job) => boolean): void {
+    this.solo = small;
+  }
+
   private async runNow(job: Job): Promise<Result[]> {
+    const solo = this.solo?.(job) ?? false;
+    return this.onEvery((s) => s.api.run(job as never, solo) as Promise<Result>, solo ? 1 : undefined);
+  }
+
+  /**
+   * Calls `method` (a worker's calibrate or tune) with arg(id) on every worker at once, in the
+   * runs' turn: for what needs all of them together (timing the barrier). Fails, and replaces the
+   * pool, as a run does.
+   */
+  all<T>(method: 'calibrate' | 'tune', arg: (id: number) => number): Promise<T[]> {
+    const turn = this.queue.then(async () => {
+      await this.quiet();
+      return this.onEvery((s, id) => {
+        const fn = (s.api as unknown as Record<typeof method, ((x: number) => Promise<T>) | undefined>)[method];
+        if (!fn) throw new Error(`vit-wasm: internal: this pool's workers have no ${method}`);
+        return fn(arg(id));
+      });
+    });
+    this.queue = turn.catch(() => {});
+    return turn;
+  }
+
+  private async onEvery<T>(
+    call: (slot: Slot<PoolWorkerApi<Init, Job, Result>>, id: number) => Promise<T>,
+    first = Number.POSITIVE_INFINITY,
+  ): Promise<T[]> {
     if (this.disposed) throw new Error('vit-wasm: this model has been disposed');
     // A start or replacement that failed is tried once more (its error is this run's if it fails
     // again); so is a pool with a worker that died since. One replacement at a time: each is awaited.
@@ -214,8 +257,8 @@ export class WorkerPool<Init = unknown, Job = unknown, Result = void> {
     }
     this.running = true;
     resetCounters(this.opts.memory);
-    const slots = this.slots,
-      calls = slots.map((s) => hold(s, () => s.api.run(job as never) as Promise<Result>));
+    const slots = this.slots.slice(0, first),
+      calls = slots.map((s, id) => hold(s, () => call(s, id)));
     try {
       return await Promise.all(calls);
     } catch (e) {
