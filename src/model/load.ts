@@ -140,7 +140,9 @@ async function tuneThreads(
   const median = (xs: number[]) => xs.sort((a, b) => a - b)[xs.length >> 1];
   const barrierNs = median(got.map((g) => g.barrierNs)),
     nsPerFlop = median(got.map((g) => g.nsPerFlop));
-  const serialBelow = (BARRIER_MARGIN * barrierNs) / (nsPerFlop * (1 - 1 / workers));
+  // a clock too coarse to see the GEMM (a page's timers can be) leaves every op split, as before
+  const serialBelow =
+    nsPerFlop > 0 && Number.isFinite(barrierNs) ? (BARRIER_MARGIN * barrierNs) / (nsPerFlop * (1 - 1 / workers)) : 0;
   await pool.all('tune', () => serialBelow);
   // a forward too small for a second worker (autoThreads' rule) runs on one, the others not called
   const flops = forwardFlops(config);
