@@ -4,33 +4,35 @@
 // block of rows it finishes, while they are still in cache.
 import { CST, lane, vexp, gelu_f64, erf_f64, exp_f64 } from './simd';
 
+/**
+ * GELU of 4 lanes. Every constant is loaded from CST at each call: a GEMM's tile store calls this on
+ * its accumulators (EPI_GELU) while they are still in registers, between tiles that need every
+ * register, so nothing can stay loaded across calls; the loads hit L1.
+ */
+export function gelu4(v: v128): v128 {
+  const z = f32x4.mul(v, v128.load32_splat(CST, 72));
+  const az = f32x4.abs(z), one = v128.load32_splat(CST, 64);
+  const t = f32x4.div(one, f32x4.add(one, f32x4.mul(az, v128.load32_splat(CST, 40))));
+  let q = f32x4.add(f32x4.mul(v128.load32_splat(CST, 44), t), v128.load32_splat(CST, 48));
+  q = f32x4.add(f32x4.mul(q, t), v128.load32_splat(CST, 52));
+  q = f32x4.add(f32x4.mul(q, t), v128.load32_splat(CST, 56));
+  q = f32x4.add(f32x4.mul(q, t), v128.load32_splat(CST, 60));
+  q = f32x4.mul(q, t);
+  const e = vexp(f32x4.neg(f32x4.mul(az, az)), v128.load32_splat(CST, 0), v128.load32_splat(CST, 4),
+    v128.load32_splat(CST, 8), v128.load32_splat(CST, 12), v128.load32_splat(CST, 16), v128.load32_splat(CST, 20),
+    v128.load32_splat(CST, 24), v128.load32_splat(CST, 28), v128.load32_splat(CST, 32), v128.load32_splat(CST, 36));
+  const erf = v128.or(f32x4.sub(one, f32x4.mul(q, e)), v128.and(z, i32x4.splat(0x80000000)));
+  return f32x4.mul(f32x4.mul(v, v128.load32_splat(CST, 68)), f32x4.add(erf, one));
+}
+
 /** x (n), y (n); in place allowed. */
 export function gelu(x: usize, y: usize, n: i32): void {
-  // every constant in a local, loaded once (see CST)
-  const log2e = v128.load32_splat(CST, 0), magic = v128.load32_splat(CST, 4), nhi = v128.load32_splat(CST, 8), nlo = v128.load32_splat(CST, 12);
-  const c5 = v128.load32_splat(CST, 16), c4 = v128.load32_splat(CST, 20), c3 = v128.load32_splat(CST, 24), c2 = v128.load32_splat(CST, 28);
-  const c1 = v128.load32_splat(CST, 32), cut = v128.load32_splat(CST, 36);
-  const ep = v128.load32_splat(CST, 40), a5 = v128.load32_splat(CST, 44), a4 = v128.load32_splat(CST, 48), a3 = v128.load32_splat(CST, 52);
-  const a2 = v128.load32_splat(CST, 56), a1 = v128.load32_splat(CST, 60), one = v128.load32_splat(CST, 64), half = v128.load32_splat(CST, 68);
-  const rsqrt2 = v128.load32_splat(CST, 72), signbit = i32x4.splat(0x80000000);
   let i = 0;
   for (; i < n; i += 4) {
     const o = <usize>i << 2;
     // the tail runs the same vector code on one lane, so every element gets bit-identical math
-    const v = i + 4 <= n ? v128.load(x + o) : f32x4.splat(load<f32>(x + o));
-    const z = f32x4.mul(v, rsqrt2);
-    const az = f32x4.abs(z);
-    const t = f32x4.div(one, f32x4.add(one, f32x4.mul(az, ep)));
-    let q = f32x4.add(f32x4.mul(a5, t), a4);
-    q = f32x4.add(f32x4.mul(q, t), a3);
-    q = f32x4.add(f32x4.mul(q, t), a2);
-    q = f32x4.add(f32x4.mul(q, t), a1);
-    q = f32x4.mul(q, t);
-    const e = vexp(f32x4.neg(f32x4.mul(az, az)), log2e, magic, nhi, nlo, c5, c4, c3, c2, c1, cut);
-    const erf = v128.or(f32x4.sub(one, f32x4.mul(q, e)), v128.and(z, signbit));
-    const g = f32x4.mul(f32x4.mul(v, half), f32x4.add(erf, one));
-    if (i + 4 <= n) v128.store(y + o, g);
-    else { store<f32>(y + o, lane(g, 0)); i -= 3; }
+    if (i + 4 <= n) v128.store(y + o, gelu4(v128.load(x + o)));
+    else { store<f32>(y + o, lane(gelu4(f32x4.splat(load<f32>(x + o))), 0)); i -= 3; }
   }
 }
 

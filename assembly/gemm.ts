@@ -5,7 +5,7 @@
 // The regions between `// >>> tile…` and `// <<< tile…` are stamped out by scripts/gen-tiles.mjs from
 // its one 4×8 tile and one 1×8 tail (shared with attention.ts): edit the tile there.
 import { fmadd, lane, gelu_f64 } from './simd';
-import { gelu } from './gelu';
+import { gelu4 } from './gelu';
 
 // Epilogues (mirrored in src/runtime/kernels.ts, EPI): what happens to acc + bias before it lands in C.
 // @ts-ignore: decorator
@@ -15,9 +15,13 @@ import { gelu } from './gelu';
 // @ts-ignore: decorator
 @inline const EPI_GELU = 2;   // C = gelu(acc)   (MLP up-projection)
 
-/** Stores one row of an 8-wide tile: adds the bias, the residual (EPI_ADD), writes the first n ≤ 8 columns. */
+/**
+ * Stores one row of an 8-wide tile: adds the bias, then the residual (EPI_ADD) or GELU (EPI_GELU, on
+ * the registers: the row is not read back), writes the first n ≤ 8 columns.
+ */
 function finish_row(pc: usize /* (n) row of C */, v0: v128, v1: v128, pbias: usize /* (8) or 0 */, n: i32, epi: i32): void {
   if (pbias) { v0 = f32x4.add(v0, v128.load(pbias)); v1 = f32x4.add(v1, v128.load(pbias, 16)); }
+  if (epi == EPI_GELU) { v0 = gelu4(v0); v1 = gelu4(v1); }
   if (n == 8) {
     if (epi == EPI_ADD) { v0 = f32x4.add(v0, v128.load(pc)); v1 = f32x4.add(v1, v128.load(pc, 16)); }
     v128.store(pc, v0); v128.store(pc, v1, 16);
@@ -86,7 +90,6 @@ export function gemm_4x8(a: usize, lda: i32, wp: usize, bias: usize, c: usize, l
       finish_row(c0 + <usize>i * sc, c00, c01, pbias, n, epi);
     }
   }
-  if (epi == EPI_GELU) for (let r = 0; r < M; r++) gelu(c + <usize>r * sc, c + <usize>r * sc, N);
 }
 
 /**
