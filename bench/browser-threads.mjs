@@ -1,17 +1,18 @@
-// Forward latency at 1, 2 … N threads in headless Chromium (cross-origin isolated, so the pool's
-// workers run), for the bundled MNIST model and random deit-tiny-shaped weights, next to the
-// count loadModel picks when none is given; Node's numbers beside them, in one run.
-//   node bench/browser-threads.mjs [RUNS]      (after npm run build; needs /usr/bin/chromium)
+// Forward latency at 1, 2 … N threads in headless Chromium, Firefox ESR and WebKitGTK (cross-origin
+// isolated, so the pool's workers run), for the bundled MNIST model and random deit-tiny-shaped
+// weights, next to the count loadModel picks when none is given; Node's numbers beside them.
+//   node bench/browser-threads.mjs [RUNS] [ENGINES]   (after npm run build; ENGINES: a comma list of
+//   chromium, firefox, webkit — default all three; scripts/browsers.mjs says what each needs)
 // The counts' runs are interleaved, so each sees the same machine state; medians and minima.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
-import os from 'node:os';
 import path from 'node:path';
 import { loadModel } from '../dist/index.js';
 import { PRESETS, randomModelFiles } from '../dist/presets.js';
-import { launchChromium } from '../scripts/chromium.mjs';
+import { ENGINES, launchBrowser, waitForValue } from '../scripts/browsers.mjs';
 
 const RUNS = Number(process.argv[2] ?? 50);
+const engines = (process.argv[3] ?? ENGINES.join(',')).split(',');
 const ROOT = path.resolve(new URL('..', import.meta.url).pathname);
 const deit = randomModelFiles(PRESETS['deit-tiny'], 1);
 const TYPES = { '.js': 'text/javascript', '.html': 'text/html', '.json': 'application/json' };
@@ -21,6 +22,7 @@ const { loadModel } = await import(lib);
 const out = {};
 for (const [name, url] of [['mnist', '/assets/mnist-vit/'], ['deit-tiny', '/deit/']]) {
   const keys = ['1', '2', 'default'], ms = [];
+  out.isolated = self.crossOriginIsolated;
   for (const k of keys) ms.push(await loadModel(url, k === 'default' ? {} : { threads: Number(k) }));
   const x = new Float32Array(ms[0].inputSize).map((_, i) => Math.sin(i));
   for (const m of ms) for (let i = 0; i < 5; i++) await m.forward(x, 1);
@@ -55,18 +57,22 @@ const server = createServer((req, res) => {
   }
 });
 await new Promise((r) => server.listen(0, '127.0.0.1', r));
-const profile = mkdtempSync(path.join(os.tmpdir(), 'vit-wasm-bench-'));
-const browser = await launchChromium(profile);
-let result;
+const results = [];
 try {
-  const page = await browser.newPage();
-  await page.goto(`http://127.0.0.1:${server.address().port}/`);
-  await page.waitForFunction(() => window.__result, null, { timeout: 300000 });
-  result = await page.evaluate(() => window.__result);
+  for (const engine of engines) {
+    const b = await launchBrowser(engine);
+    try {
+      await b.goto(`http://127.0.0.1:${server.address().port}/`);
+      const r = await waitForValue(b, 'window.__result', 600000);
+      if (!r.isolated) console.log(`${b.name}: not cross-origin isolated: its pool runs one thread`);
+      delete r.isolated;
+      results.push([b.name, r]);
+    } finally {
+      await b.close();
+    }
+  }
 } finally {
-  await browser.close();
   server.close();
-  rmSync(profile, { recursive: true, force: true });
 }
 // Node, the same way
 const node = {};
@@ -94,10 +100,7 @@ for (const [name, where] of [
   for (const m of ms) await m.dispose();
   node[name] = row;
 }
-for (const [where, r] of [
-  ['Chromium', result],
-  ['Node', node],
-])
+for (const [where, r] of [...results, ['Node', node]])
   for (const [name, row] of Object.entries(r)) {
     const cells = Object.entries(row).map(
       ([k, v]) =>
