@@ -25,6 +25,8 @@ export function setUpTraining(s: State, use: (m: ViTModel) => void): void {
   button.addEventListener('click', async () => {
     if (running) {
       running = false; // pause: the loop stops after its step
+      // (for tests: the step the click was handled at; a page frozen by training would handle it only at the end)
+      (window as unknown as { __pauseClickedAt?: number }).__pauseClickedAt = trainer?.stepCount;
       return;
     }
     try {
@@ -49,6 +51,11 @@ export function setUpTraining(s: State, use: (m: ViTModel) => void): void {
     });
     running = true;
     button.textContent = 'Pause';
+    if (trainer.stepCount === 0)
+      status.textContent =
+        trainer.runsIn === 'workers'
+          ? `training on ${trainer.threads} workers sharing one memory…`
+          : 'training in one worker (this page cannot share memory between threads, so one thread)…';
     const x = new Float32Array(B * P),
       testX = data.x.subarray(data.nTrain * P),
       testY = data.y.slice(data.nTrain);

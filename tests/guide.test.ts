@@ -5,6 +5,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import type { Page } from 'playwright-core';
 import { afterAll, describe, expect, test } from 'vitest';
 import { loadModel } from '../src/index.js';
 import { haveChromium, launchChromium } from './chromium.js';
@@ -37,6 +38,35 @@ function serve(extra: string[] = []): Promise<string> {
     });
     child.on('exit', (code) => reject(new Error(`vit-wasm guide exited (${code}): ${out}`)));
   });
+}
+
+/**
+ * Starts step 14's training, waits for step `n`'s status, clicks Pause, and checks the page handled
+ * that click during training (not after its last step: a frozen page would) and stopped within one step.
+ */
+async function trainAndPause(page: Page, n: number) {
+  await page.click('#train');
+  await page.waitForFunction(
+    (k) => (document.querySelector('#train-status')?.textContent ?? '').startsWith(`step ${k} `),
+    n,
+    {
+      timeout: 60000,
+    },
+  );
+  await page.click('#train'); // pause
+  await page.waitForFunction(() => (window as unknown as { __training?: unknown }).__training, null, {
+    timeout: 60000,
+  });
+  const training = await page.evaluate(() => {
+    const w = window as unknown as { __training: { steps: number; losses: number[] }; __pauseClickedAt: number };
+    return { ...w.__training, clickedAt: w.__pauseClickedAt };
+  });
+  const total = Number(/of (\d+)/.exec((await page.textContent('#train-status')) ?? '')?.[1]);
+  expect(training.steps).toBeGreaterThanOrEqual(n);
+  expect(training.clickedAt).toBeLessThan(total);
+  expect(training.steps - training.clickedAt).toBeLessThanOrEqual(1);
+  expect(await page.textContent('#train')).toBe('Resume');
+  return training;
 }
 
 async function open(url: string, width = 1100, serviceWorkers: 'allow' | 'block' = 'allow') {
@@ -142,25 +172,10 @@ describe.skipIf(!chromiumHere)('the guide in headless Chromium', () => {
       expect(threads.rows.map((r) => r.threads)).toEqual([1, 2]);
       await page.locator('#threads').screenshot({ path: path.join(SHOTS, 'threads.png') });
       // step 14: a few dozen training steps in the page lower the loss; pause stops it
-      await page.click('#train');
-      await page.waitForFunction(
-        () => (document.querySelector('#train-status')?.textContent ?? '').startsWith('step 50 '),
-        null,
-        {
-          timeout: 60000,
-        },
-      );
-      await page.click('#train'); // pause
-      await page.waitForFunction(() => (window as unknown as { __training?: unknown }).__training, null, {
-        timeout: 60000,
-      });
-      const training = await page.evaluate(
-        () => (window as unknown as { __training: { steps: number; losses: number[] } }).__training,
-      );
+      const training = await trainAndPause(page, 50);
       const mean = (a: number[]) => a.reduce((x, y) => x + y, 0) / a.length;
-      expect(training.steps).toBeGreaterThanOrEqual(50);
       expect(mean(training.losses.slice(-10))).toBeLessThan(mean(training.losses.slice(0, 10)));
-      expect(await page.textContent('#train')).toBe('Resume');
+      expect(await page.textContent('#train-status')).toMatch(/^step \d+ of \d+/);
       await page.locator('#step-14').screenshot({ path: path.join(SHOTS, 'step-14.png') });
       expect(problems).toEqual([]);
     } finally {
@@ -176,6 +191,8 @@ describe.skipIf(!chromiumHere)('the guide in headless Chromium', () => {
       expect(g.runtime).toMatchObject({ threads: 1, workers: false });
       expect(Object.values(g.drawn).every(Boolean)).toBe(true);
       expect(await page.textContent('#runtime')).toContain('threads are off: the page is not cross-origin isolated');
+      // no shared memory: training runs in one worker with its own memory, and the page keeps answering
+      await trainAndPause(page, 25);
       // one thread: the plain-SIMD build; on a page wider than the phone nothing scrolls sideways
       expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
       mkdirSync(SHOTS, { recursive: true });

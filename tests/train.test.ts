@@ -185,4 +185,43 @@ describe('data-parallel training on a worker pool', () => {
     await serial.dispose();
     await concurrent.dispose();
   });
+  test("isolated one-thread trainers (a worker on shared memory; a worker with its own memory where SharedArrayBuffer is missing) give the calling thread's bits", async () => {
+    const inline = await createTrainer(null, { from: dir, maxBatch: 3, seed: 0 });
+    const pooled = await createTrainer(null, { from: dir, maxBatch: 3, isolate: true });
+    const SAB = globalThis.SharedArrayBuffer;
+    // what a page without COOP/COEP (or WebKitGTK) has: no SharedArrayBuffer at all
+    delete (globalThis as { SharedArrayBuffer?: unknown }).SharedArrayBuffer;
+    let hosted: Awaited<ReturnType<typeof createTrainer>>;
+    try {
+      hosted = await createTrainer(null, { from: dir, maxBatch: 3, isolate: true });
+    } finally {
+      globalThis.SharedArrayBuffer = SAB;
+    }
+    expect([inline.runsIn, pooled.runsIn, hosted.runsIn]).toEqual(['calling thread', 'workers', 'worker']);
+    const bits = (a: Float32Array) => Array.from(new Uint32Array(a.slice().buffer));
+    const batches = [0, 1, 2].map((k) => x.map((v, i) => v * (1 + 0.1 * k) + 0.01 * Math.cos(i * k)));
+    for (const b of batches) {
+      const want = await inline.step(b, y);
+      // two calls at once on the hosted trainer: its steps stay in call order
+      const [p, h] = await Promise.all([pooled.step(b, y), hosted.step(b, y)]);
+      expect([p, h]).toEqual([want, want]);
+      expect(Array.from(hosted.lastPredictions())).toEqual(Array.from(inline.lastPredictions()));
+    }
+    const want = inline.parameters();
+    for (const t of [pooled, hosted]) {
+      const got = t.parameters();
+      for (const [k, v] of want) expect(bits(got.get(k)!), k).toEqual(bits(v));
+      expect(bits(await t.logits(x, 3))).toEqual(bits(await inline.logits(x, 3)));
+      expect((await t.evaluate(x, y)).loss).toBe((await inline.evaluate(x, y)).loss);
+    }
+    // the hosted trainer's files are its parameters: a model loaded from them classifies as the inline one
+    const a = await loadModel(inline.files(), { threads: 1 }),
+      b = await loadModel(hosted.files(), { threads: 1 });
+    expect(bits(await b.forward(x, 3))).toEqual(bits(await a.forward(x, 3)));
+    await Promise.all([a.dispose(), b.dispose()]);
+    expect(() => hosted.gradients()).toThrow(/runs in a worker of its own/);
+    await expect(hosted.step(x, [0, 1, 99])).rejects.toThrow(/label 2 is 99/);
+    await pooled.dispose();
+    await hosted.dispose();
+  });
 });

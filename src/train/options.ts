@@ -28,8 +28,16 @@ export interface TrainOptions {
   labels?: string[];
   /** Start from this checkpoint (Hugging Face names) instead of random weights. */
   from?: ModelLocation;
-  /** Workers for data-parallel training. Default 1 (in the calling thread). */
+  /** Workers for data-parallel training. Default 1. */
   threads?: number;
+  /**
+   * Run even a one-thread trainer in a worker, so the calling thread stays free: a worker sharing
+   * the trainer's memory, or where memory cannot be shared (no SharedArrayBuffer: a page without
+   * COOP/COEP, WebKit) a worker with its own memory that sends the parameters back after every step.
+   * Default true on a page's main thread (where a step in the calling thread would freeze the page),
+   * false elsewhere (Node, Deno, Bun, a worker: the step runs in the calling thread).
+   */
+  isolate?: boolean;
   /**
    * Where the training worker script is served, for pages whose Content-Security-Policy forbids
    * `blob:` workers: the package's `dist/train-worker.browser.js` (browsers) or `dist/train-worker.js` (Node).
@@ -38,4 +46,6 @@ export interface TrainOptions {
 }
 
 /** {@link TrainOptions} with every default filled in, as a training worker gets them. */
-export type Options = Required<Omit<TrainOptions, 'from' | 'labels' | 'threads' | 'workerUrl'>> & { labels: string[] };
+export type Options = Required<Omit<TrainOptions, 'from' | 'labels' | 'threads' | 'workerUrl' | 'isolate'>> & {
+  labels: string[];
+};

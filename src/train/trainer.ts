@@ -7,26 +7,35 @@
  */
 
 import { hfConfigFiles } from '../io/config.js';
-import { encodeSafetensors, readSafetensorsHeader, TensorReader } from '../io/safetensors.js';
-import { type ModelLocation, modelFiles, readJson } from '../io/source.js';
+import { encodeSafetensors } from '../io/safetensors.js';
 import { sharedMemoryUnavailable, writeLocalFiles } from '../platform/platform.js';
 import { compileKernels, instantiateKernels } from '../runtime/kernels.js';
-import { WasmMemory } from '../runtime/memory.js';
+import { PAGE, WasmMemory } from '../runtime/memory.js';
 import { checkThreads, WorkerPool } from '../runtime/pool.js';
 import {
   argmax,
   type Options,
-  type Param,
   TrainCore,
   type TrainJob,
   type TrainLayout,
   type TrainWorkerInit,
   trainLayout,
 } from './core.js';
+import type { HostedInit, HostedJob, HostedResult } from './hosted.js';
+import { checkDims, dimsFrom, initialise } from './init.js';
 import type { TrainDims, TrainOptions } from './options.js';
 
 export type { TrainDims, TrainOptions };
 export { argmax };
+
+/** Where a trainer's steps run. */
+type Backend =
+  /** In the calling thread: a TrainCore over the trainer's own memory. */
+  | { kind: 'inline'; mem: WasmMemory; core: TrainCore }
+  /** Data parallel over workers sharing the trainer's memory. */
+  | { kind: 'pool'; mem: WasmMemory; pool: WorkerPool<TrainWorkerInit, TrainJob, number> }
+  /** One worker with its own memory (no SharedArrayBuffer): parameters mirrored after every step. */
+  | { kind: 'hosted'; pool: WorkerPool<HostedInit, HostedJob, HostedResult>; mirror: Float32Array };
 
 /** A ViT being trained. Create with {@link createTrainer}. */
 export class Trainer {
@@ -34,6 +43,11 @@ export class Trainer {
   stepCount = 0;
   /** Threads the training runs on. */
   readonly threads: number;
+  /**
+   * Where the steps run: `'calling thread'`, `'workers'` (shared memory), or `'worker'` (one worker
+   * with its own memory, where memory cannot be shared: the calling thread stays free).
+   */
+  readonly runsIn: 'calling thread' | 'workers' | 'worker';
   private lastCounts: number[] = [];
   private predictions: Int32Array = new Int32Array(0);
   private readonly L: TrainLayout;
@@ -42,17 +56,48 @@ export class Trainer {
   constructor(
     readonly dims: TrainDims,
     readonly options: Options,
-    private readonly mem: WasmMemory,
-    private readonly core: TrainCore | null,
-    private readonly pool: WorkerPool<TrainWorkerInit, TrainJob, number> | null,
+    private readonly backend: Backend,
     layout: TrainLayout,
   ) {
     this.L = layout;
-    this.threads = pool ? layout.workers.length : 1;
+    this.threads = backend.kind === 'pool' ? layout.workers.length : 1;
+    this.runsIn = ({ inline: 'calling thread', pool: 'workers', hosted: 'worker' } as const)[backend.kind];
   }
 
   private f32(ptr: number, n: number) {
-    return this.mem.f32(ptr, n);
+    if (this.backend.kind === 'hosted') throw new Error('vit-wasm: internal: a hosted trainer has no local memory');
+    return this.backend.mem.f32(ptr, n);
+  }
+
+  private i32(ptr: number, n: number) {
+    return new Int32Array(this.f32(ptr, 0).buffer, ptr, n);
+  }
+
+  /** Parameter `p`'s values: in the shared memory, or the hosted trainer's mirror. */
+  private param(p: TrainLayout['params'][number]): Float32Array {
+    const b = this.backend;
+    return b.kind === 'hosted'
+      ? b.mirror.subarray(p.offset, p.offset + p.size)
+      : this.f32(this.L.P + p.offset * 4, p.size);
+  }
+
+  /** Checks a batch: B in 1…maxBatch, B images' floats, labels that are classes. */
+  private check(images: Float32Array, labels: ArrayLike<number> | null, B: number): void {
+    const d = this.dims,
+      per = d.numChannels * d.imageSize[0] * d.imageSize[1];
+    if (!Number.isInteger(B) || B < 1 || B > this.options.maxBatch)
+      throw new Error(`vit-wasm: batch ${B} is outside 1…${this.options.maxBatch} (maxBatch)`);
+    if (!(images instanceof Float32Array))
+      throw new Error(
+        `vit-wasm: images must be a Float32Array (B, C, H, W), got ${(images as unknown as object)?.constructor?.name ?? images}`,
+      );
+    if (images.length !== B * per) throw new Error(`vit-wasm: got ${images.length} floats, expected ${B} × ${per}`);
+    if (labels)
+      for (let i = 0; i < B; i++) {
+        const y = labels[i];
+        if (!Number.isInteger(y) || y < 0 || y >= d.numLabels)
+          throw new Error(`vit-wasm: label ${i} is ${y}, not a class 0…${d.numLabels - 1}`);
+      }
   }
 
   /** Spreads B images over the workers, copying pixels and labels into their buffers. */
@@ -60,22 +105,15 @@ export class Trainer {
     const d = this.dims,
       per = d.numChannels * d.imageSize[0] * d.imageSize[1],
       W = this.L.workers.length;
-    if (!Number.isInteger(B) || B < 1 || B > this.options.maxBatch)
-      throw new Error(`vit-wasm: batch ${B} is outside 1…${this.options.maxBatch} (maxBatch)`);
-    if (images.length !== B * per) throw new Error(`vit-wasm: got ${images.length} floats, expected ${B} × ${per}`);
+    this.check(images, labels, B);
     const counts = Array.from({ length: W }, (_, w) => Math.floor((B * (w + 1)) / W) - Math.floor((B * w) / W));
     let start = 0;
     counts.forEach((c, w) => {
       const buf = this.L.workers[w];
       this.f32(buf.acts.pixels, c * per).set(images.subarray(start * per, (start + c) * per));
       if (labels) {
-        const lab = new Int32Array(this.mem.memory.buffer, buf.bwd.labels, c);
-        for (let i = 0; i < c; i++) {
-          const y = labels[start + i];
-          if (!Number.isInteger(y) || y < 0 || y >= d.numLabels)
-            throw new Error(`vit-wasm: label ${start + i} is ${y}, not a class 0…${d.numLabels - 1}`);
-          lab[i] = y;
-        }
+        const lab = this.i32(buf.bwd.labels, c);
+        for (let i = 0; i < c; i++) lab[i] = labels[start + i];
       }
       start += c;
     });
@@ -83,21 +121,26 @@ export class Trainer {
     return counts;
   }
 
-  /** Loss and gradients of one batch, without an update (one thread). */
+  /** Loss and gradients of one batch, without an update (a trainer that runs in the calling thread). */
   lossAndGradients(images: Float32Array, labels: ArrayLike<number>): number {
-    if (!this.core) throw new Error('vit-wasm: lossAndGradients runs on a one-thread trainer');
+    if (this.backend.kind !== 'inline')
+      throw new Error(
+        `vit-wasm: lossAndGradients runs on a trainer in the calling thread, this one runs in ${this.runsIn}`,
+      );
     const counts = this.distribute(images, labels, labels.length);
-    return this.core.forwardBackward(counts[0], labels.length) / labels.length;
+    return this.backend.core.forwardBackward(counts[0], labels.length) / labels.length;
   }
 
   /** Gradients of the last `lossAndGradients`/`step` (the batch mean, before clipping), by Hugging Face name. */
   gradients(): Map<string, Float32Array> {
+    if (this.backend.kind === 'hosted')
+      throw new Error('vit-wasm: gradients() reads shared memory; this trainer runs in a worker of its own');
     return new Map(this.L.params.map((p) => [p.name, this.f32(this.L.G + p.offset * 4, p.size).slice()]));
   }
 
   /** Current parameters, by Hugging Face name. */
   parameters(): Map<string, Float32Array> {
-    return new Map(this.L.params.map((p) => [p.name, this.f32(this.L.P + p.offset * 4, p.size).slice()]));
+    return new Map(this.L.params.map((p) => [p.name, this.param(p).slice()]));
   }
 
   /** Learning rate at step `t` (1-based): linear warmup, then cosine decay to 0 at totalSteps. */
@@ -111,7 +154,24 @@ export class Trainer {
 
   /** One optimiser step on a batch (images (B, C, H, W) normalized, labels (B)): forward, backward, clip, AdamW. Resolves to the batch's mean loss. */
   async step(images: Float32Array, labels: ArrayLike<number>): Promise<number> {
-    const B = labels.length;
+    const B = labels.length,
+      b = this.backend;
+    if (b.kind === 'hosted') {
+      this.check(images, labels, B);
+      const t = ++this.stepCount,
+        job: HostedJob = {
+          kind: 'hosted-step',
+          x: images.slice(),
+          y: Int32Array.from(labels),
+          B,
+          t,
+          lr: this.learningRate(t),
+        };
+      const r = await b.pool.run(job, ([res]) => res);
+      b.mirror = r.params!;
+      this.predictions = this.argmaxRows(r.logits, B);
+      return r.loss / B;
+    }
     // The batch is copied now, so the caller may reuse its buffers at once. It is written into the
     // workers' buffers, the step counted and the outputs read inside the pool's turn, so concurrent
     // calls run one after another in call order, each on its own batch.
@@ -122,17 +182,23 @@ export class Trainer {
         t = ++this.stepCount;
       return { kind: 'step' as const, counts, total: B, t, lr: this.learningRate(t) };
     };
-    if (this.core) {
+    if (b.kind === 'inline') {
       const { t, lr } = begin(); // one thread: the whole step runs synchronously, so nothing can come between
-      const loss = this.core.forwardBackward(B, B);
+      const loss = b.core.forwardBackward(B, B);
       this.predictions = this.predicted();
-      this.core.update(t, lr);
+      b.core.update(t, lr);
       return loss / B;
     }
-    return this.pool!.run(begin, (losses) => {
+    return b.pool.run(begin, (losses) => {
       this.predictions = this.predicted();
-      return losses.reduce((a, b) => a + b, 0) / B;
+      return losses.reduce((a, c) => a + c, 0) / B;
     });
+  }
+
+  /** The argmax of each of B rows of logits (B, L). */
+  private argmaxRows(z: Float32Array, B: number): Int32Array {
+    const L = this.dims.numLabels;
+    return Int32Array.from({ length: B }, (_, i) => argmax(z.subarray(i * L, (i + 1) * L)));
   }
 
   /** Predicted classes of the batch whose logits are in the workers' buffers. */
@@ -154,7 +220,13 @@ export class Trainer {
   /** Logits of B images, (B, L). */
   async logits(images: Float32Array, B: number): Promise<Float32Array> {
     const L = this.dims.numLabels,
-      x = images.slice(); // taken now: the caller may reuse its buffer
+      b = this.backend;
+    if (b.kind === 'hosted') {
+      this.check(images, null, B);
+      const job: HostedJob = { kind: 'hosted-forward', x: images.slice(), B };
+      return b.pool.run(job, ([res]) => res.logits);
+    }
+    const x = images.slice(); // taken now: the caller may reuse its buffer
     let counts: number[] = [];
     const begin = (): TrainJob => {
       counts = this.distribute(x, null, B);
@@ -169,12 +241,12 @@ export class Trainer {
       });
       return out;
     };
-    if (this.core) {
+    if (b.kind === 'inline') {
       begin();
-      this.core.forward(B);
+      b.core.forward(B);
       return read();
     }
-    return this.pool!.run(begin, read);
+    return b.pool.run(begin, read);
   }
 
   /** Accuracy, mean loss and predicted classes over a set, in batches of maxBatch. */
@@ -210,7 +282,7 @@ export class Trainer {
     const tensors = this.L.params.map((p) => ({
       name: p.name,
       shape: p.shape,
-      data: this.f32(this.L.P + p.offset * 4, p.size),
+      data: this.param(p),
     }));
     return {
       ...hfConfigFiles(this.dims, this.options.labels, preprocessing),
@@ -227,75 +299,10 @@ export class Trainer {
     await writeLocalFiles(dir, this.files(preprocessing));
   }
 
-  /** Stops the workers (a pool trainer). */
+  /** Stops the workers (a trainer that runs in workers). */
   async dispose(): Promise<void> {
-    await this.pool?.dispose();
+    if (this.backend.kind !== 'inline') await this.backend.pool.dispose();
   }
-}
-
-/** Initial weights: a checkpoint in Hugging Face names, or HF's initialisation from `seed`. */
-async function initialise(
-  P: Float32Array,
-  params: Param[],
-  from: ModelLocation | undefined,
-  seed: number,
-): Promise<void> {
-  if (from) {
-    const files = await modelFiles(from);
-    const src = await files.open('model.safetensors');
-    try {
-      const tensors = await readSafetensorsHeader(src);
-      const reader = new TensorReader(tensors.values());
-      for (const p of params) {
-        const t = tensors.get(p.name);
-        if (!t)
-          throw new Error(
-            `vit-wasm: ${src.name}: missing tensor '${p.name}' (training starts from Hugging Face names)`,
-          );
-        if (t.shape.reduce((a, b) => a * b, 1) !== p.size)
-          throw new Error(`vit-wasm: ${src.name}: tensor '${p.name}' has shape [${t.shape}], expected [${p.shape}]`);
-        P.set(await reader.read(t), p.offset);
-      }
-    } finally {
-      await src.close();
-    }
-    return;
-  }
-  // HF's ViT initialisation: weights, cls and positions N(0, 0.02); biases 0; norms γ = 1, β = 0
-  let s = (seed ^ 0x9e3779b9) >>> 0 || 1;
-  const uniform = () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return (s + 0.5) / 4294967296;
-  };
-  const normal = () => Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
-  for (const p of params) {
-    const v = P.subarray(p.offset, p.offset + p.size);
-    if (p.init === 'one') v.fill(1);
-    else if (p.init === 'normal') for (let i = 0; i < v.length; i++) v[i] = 0.02 * normal();
-    else v.fill(0);
-  }
-}
-
-/** Reads the dimensions of a checkpoint's config.json for training. */
-async function dimsFrom(where: ModelLocation): Promise<TrainDims> {
-  const files = await modelFiles(where);
-  const c = (await readJson(files, 'config.json')) as Record<string, number | number[]>;
-  const size = c.image_size;
-  return {
-    imageSize: Array.isArray(size) ? [size[0], size[1]] : [size as number, size as number],
-    patchSize: c.patch_size as number,
-    numChannels: (c.num_channels as number) ?? 3,
-    hiddenSize: c.hidden_size as number,
-    numLayers: c.num_hidden_layers as number,
-    numHeads: c.num_attention_heads as number,
-    intermediateSize: c.intermediate_size as number,
-    numLabels: (c.num_labels as number) ?? Object.keys(c.id2label ?? {}).length,
-    layerNormEps: (c.layer_norm_eps as number) ?? 1e-12,
-  };
 }
 
 /**
@@ -312,27 +319,7 @@ async function dimsFrom(where: ModelLocation): Promise<TrainDims> {
 export async function createTrainer(dims: TrainDims | null, options: TrainOptions = {}): Promise<Trainer> {
   const d = dims ?? (options.from ? await dimsFrom(options.from) : null);
   if (!d) throw new Error('vit-wasm: createTrainer needs dimensions or options.from');
-  if (typeof d !== 'object' || !Array.isArray(d.imageSize) || d.imageSize.length !== 2)
-    throw new Error(
-      'vit-wasm: createTrainer: dims.imageSize must be [height, width] (to train a loaded model pass model.config, or options.from)',
-    );
-  for (const [k, v] of Object.entries({
-    patchSize: d.patchSize,
-    numChannels: d.numChannels,
-    hiddenSize: d.hiddenSize,
-    numLayers: d.numLayers,
-    numHeads: d.numHeads,
-    intermediateSize: d.intermediateSize,
-    numLabels: d.numLabels,
-    height: d.imageSize[0],
-    width: d.imageSize[1],
-  })) {
-    if (!Number.isInteger(v) || v < 1) throw new Error(`vit-wasm: ${k} must be a positive integer, got ${v}`);
-  }
-  if (d.hiddenSize % d.numHeads)
-    throw new Error(`vit-wasm: hiddenSize ${d.hiddenSize} is not divisible by numHeads ${d.numHeads}`);
-  if (d.imageSize[0] % d.patchSize || d.imageSize[1] % d.patchSize)
-    throw new Error(`vit-wasm: image size ${d.imageSize} is not divisible by patchSize ${d.patchSize}`);
+  checkDims(d);
   const threads = checkThreads(options.threads ?? 1);
   const o: Options = {
     maxBatch: options.maxBatch ?? 64,
@@ -347,7 +334,11 @@ export async function createTrainer(dims: TrainDims | null, options: TrainOption
     seed: options.seed ?? 0,
     labels: options.labels ?? Array.from({ length: d.numLabels }, (_, i) => String(i)),
   };
-  const pooled = threads > 1 && sharedMemoryUnavailable() === null;
+  const shared = sharedMemoryUnavailable() === null,
+    // a page's own thread must keep answering clicks while a model trains: there, even one thread is a worker
+    isolate = options.isolate ?? typeof (globalThis as { document?: unknown }).document !== 'undefined';
+  if (isolate && !shared) return hostedTrainer(d, o, options);
+  const pooled = shared && (threads > 1 || isolate);
   const W = pooled ? threads : 1,
     perWorker = Math.ceil(o.maxBatch / W);
   const { module } = await compileKernels('simd', pooled);
@@ -365,7 +356,7 @@ export async function createTrainer(dims: TrainDims | null, options: TrainOption
       memory: mem.memory,
     });
     core.repack(true);
-    return new Trainer(d, o, mem, core, null, layout);
+    return new Trainer(d, o, { kind: 'inline', mem, core }, layout);
   }
   instantiateKernels(module, mem.memory); // writes the kernels' constants
   const pool = new WorkerPool<TrainWorkerInit, TrainJob, number>({
@@ -379,5 +370,23 @@ export async function createTrainer(dims: TrainDims | null, options: TrainOption
   new TrainCore({ k: instantiateKernels(module, mem.memory), layout, dims: d, options: o, memory: mem.memory }).repack(
     true,
   );
-  return new Trainer(d, o, mem, null, pool, layout);
+  return new Trainer(d, o, { kind: 'pool', mem, pool }, layout);
+}
+
+/** A one-thread trainer in a worker with its own memory (src/train/hosted.ts), where memory cannot be shared. */
+async function hostedTrainer(d: TrainDims, o: Options, options: TrainOptions): Promise<Trainer> {
+  const { module } = await compileKernels('simd', false);
+  const layout = trainLayout(d, o.maxBatch, 1, PAGE), // the parameters' offsets, as the worker lays them out
+    params = new Float32Array(layout.n);
+  await initialise(params, layout.params, options.from, o.seed);
+  const pool = new WorkerPool<HostedInit, HostedJob, HostedResult>({
+    workers: 1,
+    // the pool's barrier words live here; the worker never sees this memory (its own is unshared)
+    memory: new WebAssembly.Memory({ initial: 1 }),
+    kind: 'train-worker',
+    workerUrl: options.workerUrl,
+    init: () => ({ hosted: true, module, dims: d, options: o, params }),
+  });
+  await pool.started();
+  return new Trainer(d, o, { kind: 'hosted', pool, mirror: params }, layout);
 }

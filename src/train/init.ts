@@ -1,0 +1,98 @@
+/**
+ * Where a training run starts: the dimensions of a checkpoint's config.json, and the initial
+ * parameters, read from its model.safetensors or drawn as Hugging Face's ViT initialises them.
+ */
+import { readSafetensorsHeader, TensorReader } from '../io/safetensors.js';
+import { type ModelLocation, modelFiles, readJson } from '../io/source.js';
+import type { Param } from './core.js';
+import type { TrainDims } from './options.js';
+
+/** Initial weights: a checkpoint in Hugging Face names, or HF's initialisation from `seed`. */
+export async function initialise(
+  P: Float32Array,
+  params: Param[],
+  from: ModelLocation | undefined,
+  seed: number,
+): Promise<void> {
+  if (from) {
+    const files = await modelFiles(from);
+    const src = await files.open('model.safetensors');
+    try {
+      const tensors = await readSafetensorsHeader(src);
+      const reader = new TensorReader(tensors.values());
+      for (const p of params) {
+        const t = tensors.get(p.name);
+        if (!t)
+          throw new Error(
+            `vit-wasm: ${src.name}: missing tensor '${p.name}' (training starts from Hugging Face names)`,
+          );
+        if (t.shape.reduce((a, b) => a * b, 1) !== p.size)
+          throw new Error(`vit-wasm: ${src.name}: tensor '${p.name}' has shape [${t.shape}], expected [${p.shape}]`);
+        P.set(await reader.read(t), p.offset);
+      }
+    } finally {
+      await src.close();
+    }
+    return;
+  }
+  // HF's ViT initialisation: weights, cls and positions N(0, 0.02); biases 0; norms γ = 1, β = 0
+  let s = (seed ^ 0x9e3779b9) >>> 0 || 1;
+  const uniform = () => {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    return (s + 0.5) / 4294967296;
+  };
+  const normal = () => Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
+  for (const p of params) {
+    const v = P.subarray(p.offset, p.offset + p.size);
+    if (p.init === 'one') v.fill(1);
+    else if (p.init === 'normal') for (let i = 0; i < v.length; i++) v[i] = 0.02 * normal();
+    else v.fill(0);
+  }
+}
+
+/** Reads the dimensions of a checkpoint's config.json for training. */
+export async function dimsFrom(where: ModelLocation): Promise<TrainDims> {
+  const files = await modelFiles(where);
+  const c = (await readJson(files, 'config.json')) as Record<string, number | number[]>;
+  const size = c.image_size;
+  return {
+    imageSize: Array.isArray(size) ? [size[0], size[1]] : [size as number, size as number],
+    patchSize: c.patch_size as number,
+    numChannels: (c.num_channels as number) ?? 3,
+    hiddenSize: c.hidden_size as number,
+    numLayers: c.num_hidden_layers as number,
+    numHeads: c.num_attention_heads as number,
+    intermediateSize: c.intermediate_size as number,
+    numLabels: (c.num_labels as number) ?? Object.keys(c.id2label ?? {}).length,
+    layerNormEps: (c.layer_norm_eps as number) ?? 1e-12,
+  };
+}
+
+/** Refuses dimensions a ViT cannot have, by name. */
+export function checkDims(d: TrainDims): void {
+  if (typeof d !== 'object' || !Array.isArray(d.imageSize) || d.imageSize.length !== 2)
+    throw new Error(
+      'vit-wasm: createTrainer: dims.imageSize must be [height, width] (to train a loaded model pass model.config, or options.from)',
+    );
+  for (const [k, v] of Object.entries({
+    patchSize: d.patchSize,
+    numChannels: d.numChannels,
+    hiddenSize: d.hiddenSize,
+    numLayers: d.numLayers,
+    numHeads: d.numHeads,
+    intermediateSize: d.intermediateSize,
+    numLabels: d.numLabels,
+    height: d.imageSize[0],
+    width: d.imageSize[1],
+  })) {
+    if (!Number.isInteger(v) || v < 1) throw new Error(`vit-wasm: ${k} must be a positive integer, got ${v}`);
+  }
+  if (d.hiddenSize % d.numHeads)
+    throw new Error(`vit-wasm: hiddenSize ${d.hiddenSize} is not divisible by numHeads ${d.numHeads}`);
+  if (d.imageSize[0] % d.patchSize || d.imageSize[1] % d.patchSize)
+    throw new Error(`vit-wasm: image size ${d.imageSize} is not divisible by patchSize ${d.patchSize}`);
+}
