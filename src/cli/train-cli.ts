@@ -6,8 +6,11 @@ import cliProgress from 'cli-progress';
 import { loadModel } from '../model/load.js';
 import { defaultThreadCount } from '../platform/platform.js';
 import { MAX_WORKERS } from '../runtime/pool.js';
-import { argmax, createTrainer, type TrainDims, type Trainer } from '../train/trainer.js';
+import { createTrainer } from '../train/create.js';
+import { argmax, type TrainDims, type Trainer } from '../train/trainer.js';
+import { evalDataCommand } from './eval-data.js';
 import { type DigitSet, loadMnist, MNIST_SIZE, normalizeDigits } from './mnist.js';
+import { trainDataCommand } from './train-run.js';
 
 type UsageErrorCtor = new (m: string) => Error;
 
@@ -131,6 +134,7 @@ async function trainEpoch(
 }
 
 export async function trainCommand(argv: string[], Usage: UsageErrorCtor): Promise<number> {
+  if (argv.some((f) => f === '--data' || f.startsWith('--data='))) return trainDataCommand(argv, Usage);
   const a = trainArgs(argv, Usage),
     { epochs, B, lr, seed } = a;
   const { train, test } = loadMnist();
@@ -182,6 +186,7 @@ export async function trainCommand(argv: string[], Usage: UsageErrorCtor): Promi
 }
 
 export async function evalCommand(argv: string[], Usage: UsageErrorCtor): Promise<number> {
+  if (argv.some((f) => f === '--data' || f.startsWith('--data='))) return evalDataCommand(argv, Usage);
   const { values } = parseArgs({
     args: argv,
     options: {

@@ -63,6 +63,12 @@ export async function writeLocalFiles(dir: string): Promise<void> {
   );
 }
 
+export function listImageFolder(dir: string): never {
+  throw new Error(
+    `vit-wasm: cannot list ${dir}: image folders on disk need Node; in a browser pass the files (filesDataset: an <input webkitdirectory> or dropped folder)`,
+  );
+}
+
 export async function localModelFiles(dir: string, _limits?: unknown): Promise<ModelFiles> {
   throw new Error(`vit-wasm: ${dir}: local directories can be read only in Node; in a browser give the model's URL`);
 }

@@ -3,7 +3,7 @@
  * flags. This is Node's side. The browser build (scripts/build.mjs) swaps in platform.browser.ts,
  * which exports the same names, so nothing reachable from the browser entry imports `node:`.
  */
-import { constants } from 'node:fs';
+import { constants, type Dirent, readdirSync } from 'node:fs';
 import { type FileHandle, mkdir, open, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -108,6 +108,48 @@ export async function readLocalFile(
   } finally {
     await fh.close();
   }
+}
+
+const IMAGE_FILE = /\.(png|jpe?g)$/i;
+const byCodePoint = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0); // Python's sorted(), as torchvision
+
+function imagesUnder(dir: string): string[] {
+  const out: string[] = [];
+  for (const e of readdirSync(dir, { withFileTypes: true }).sort((a, b) => byCodePoint(a.name, b.name))) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) out.push(...imagesUnder(p));
+    else if (IMAGE_FILE.test(e.name)) out.push(p);
+  }
+  return out;
+}
+
+/**
+ * An ImageFolder directory (torchvision's layout): its class folders sorted by code point, and every
+ * PNG/JPEG under each, found recursively in sorted order. No class folders, or a class without an
+ * image, is an error naming the folder.
+ */
+export function listImageFolder(dir: string): { classes: string[]; files: { file: string; cls: number }[] } {
+  let entries: Dirent[];
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch (e) {
+    throw new Error(`vit-wasm: ${dir}: cannot list the image folder: ${(e as Error).message}`);
+  }
+  const classes = entries
+    .filter((e) => e.isDirectory() && !e.name.startsWith('.'))
+    .map((e) => e.name)
+    .sort(byCodePoint);
+  if (classes.length === 0)
+    throw new Error(
+      `vit-wasm: ${dir}: no class folders (the layout is DIR/<class>/<image>.png|jpg, one folder per class)`,
+    );
+  const files: { file: string; cls: number }[] = [];
+  classes.forEach((c, cls) => {
+    const found = imagesUnder(path.join(dir, c));
+    if (found.length === 0) throw new Error(`vit-wasm: ${path.join(dir, c)}: class '${c}' has no PNG or JPEG images`);
+    for (const file of found) files.push({ file, cls });
+  });
+  return { classes, files };
 }
 
 /** Writes files into a directory, creating it. */

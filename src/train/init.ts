@@ -7,34 +7,19 @@ import { type ModelLocation, modelFiles, readJson } from '../io/source.js';
 import type { Param } from './core.js';
 import type { TrainDims } from './options.js';
 
-/** Initial weights: a checkpoint in Hugging Face names, or HF's initialisation from `seed`. */
+/**
+ * Initial weights: HF's initialisation from `seed`, then every tensor a checkpoint has in Hugging
+ * Face names (ViTForImageClassification's, or ViTModel's without the `vit.` prefix). With `newHead`
+ * the checkpoint's classifier is left out (fine-tuning to other classes): the head keeps its fresh
+ * draw. A checkpoint without a classifier (a backbone) needs `newHead`.
+ */
 export async function initialise(
   P: Float32Array,
   params: Param[],
   from: ModelLocation | undefined,
   seed: number,
+  newHead = false,
 ): Promise<void> {
-  if (from) {
-    const files = await modelFiles(from);
-    const src = await files.open('model.safetensors');
-    try {
-      const tensors = await readSafetensorsHeader(src);
-      const reader = new TensorReader(tensors.values());
-      for (const p of params) {
-        const t = tensors.get(p.name);
-        if (!t)
-          throw new Error(
-            `vit-wasm: ${src.name}: missing tensor '${p.name}' (training starts from Hugging Face names)`,
-          );
-        if (t.shape.reduce((a, b) => a * b, 1) !== p.size)
-          throw new Error(`vit-wasm: ${src.name}: tensor '${p.name}' has shape [${t.shape}], expected [${p.shape}]`);
-        P.set(await reader.read(t), p.offset);
-      }
-    } finally {
-      await src.close();
-    }
-    return;
-  }
   // HF's ViT initialisation: weights, cls and positions N(0, 0.02); biases 0; norms γ = 1, β = 0
   let s = (seed ^ 0x9e3779b9) >>> 0 || 1;
   const uniform = () => {
@@ -52,12 +37,49 @@ export async function initialise(
     else if (p.init === 'normal') for (let i = 0; i < v.length; i++) v[i] = 0.02 * normal();
     else v.fill(0);
   }
+  if (!from) return;
+  const files = await modelFiles(from);
+  const src = await files.open('model.safetensors');
+  try {
+    const tensors = await readSafetensorsHeader(src);
+    const reader = new TensorReader(tensors.values());
+    for (const p of params) {
+      const head = p.name.startsWith('classifier.');
+      if (head && newHead) continue;
+      const t = tensors.get(p.name) ?? tensors.get(p.name.replace(/^vit\./, ''));
+      if (!t)
+        throw new Error(
+          `vit-wasm: ${src.name}: missing tensor '${p.name}' (training starts from Hugging Face ViT names)` +
+            (head
+              ? '; a backbone without a classifier is fine-tuned with a new head (newHead, or --from in the CLI)'
+              : ''),
+        );
+      if (t.shape.reduce((a, b) => a * b, 1) !== p.size)
+        throw new Error(`vit-wasm: ${src.name}: tensor '${p.name}' has shape [${t.shape}], expected [${p.shape}]`);
+      P.set(await reader.read(t), p.offset);
+    }
+  } finally {
+    await src.close();
+  }
 }
 
 /** Reads the dimensions of a checkpoint's config.json for training. */
 export async function dimsFrom(where: ModelLocation): Promise<TrainDims> {
   const files = await modelFiles(where);
   const c = (await readJson(files, 'config.json')) as Record<string, number | number[]>;
+  // training runs the plain ViT's arithmetic: a field that would change it is refused by name
+  const cfg = c as unknown as Record<string, unknown>,
+    where_ = `${typeof where === 'string' ? where : 'the model'}: config.json`;
+  if (cfg.model_type !== undefined && cfg.model_type !== 'vit')
+    throw new Error(
+      `vit-wasm: ${where_} has model_type '${cfg.model_type}': training (and fine-tuning) is built for the plain ViT ('vit') only; this family loads for inference`,
+    );
+  if (cfg.hidden_act !== undefined && cfg.hidden_act !== 'gelu')
+    throw new Error(
+      `vit-wasm: ${where_} has hidden_act '${cfg.hidden_act}': training computes the exact GELU ('gelu') only`,
+    );
+  if (cfg.qkv_bias === false)
+    throw new Error(`vit-wasm: ${where_} has qkv_bias false: training keeps the query, key and value biases`);
   const size = c.image_size;
   return {
     imageSize: Array.isArray(size) ? [size[0], size[1]] : [size as number, size as number],

@@ -28,6 +28,11 @@ export interface TrainOptions {
   labels?: string[];
   /** Start from this checkpoint (Hugging Face names) instead of random weights. */
   from?: ModelLocation;
+  /**
+   * With `from`: leave the checkpoint's classifier out and draw a new one (from `seed`) for
+   * `dims.numLabels` classes — fine-tuning to your own classes, or from a backbone without a head.
+   */
+  newHead?: boolean;
   /** Workers for data-parallel training. Default 1. */
   threads?: number;
   /**
@@ -46,6 +51,8 @@ export interface TrainOptions {
 }
 
 /** {@link TrainOptions} with every default filled in, as a training worker gets them. */
-export type Options = Required<Omit<TrainOptions, 'from' | 'labels' | 'threads' | 'workerUrl' | 'isolate'>> & {
+export type Options = Required<
+  Omit<TrainOptions, 'from' | 'labels' | 'threads' | 'workerUrl' | 'isolate' | 'newHead'>
+> & {
   labels: string[];
 };

@@ -1,28 +1,18 @@
 /**
- * Training, the public side: createTrainer and Trainer. Cross-entropy, backprop through
- * src/nn/vit.ts, gradient-norm clipping and AdamW with decoupled weight decay under a warmup +
- * cosine schedule. Parameters live once, in Hugging Face's layout and names, in wasm memory; linear
- * weights are re-packed for the forward GEMM after every step. One thread in the calling thread, or
- * data parallel over a worker pool (src/train/core.ts is one worker's share).
+ * Training, the public side: the Trainer (made by src/train/create.ts). Cross-entropy, backprop
+ * through src/nn/vit.ts, gradient-norm clipping and AdamW with decoupled weight decay under a
+ * warmup + cosine schedule. Parameters live once, in Hugging Face's layout and names, in wasm
+ * memory; linear weights are re-packed for the forward GEMM after every step.
  */
 
 import { hfConfigFiles } from '../io/config.js';
 import { encodeSafetensors } from '../io/safetensors.js';
-import { sharedMemoryUnavailable, writeLocalFiles } from '../platform/platform.js';
-import { compileKernels, instantiateKernels } from '../runtime/kernels.js';
-import { PAGE, WasmMemory } from '../runtime/memory.js';
-import { checkThreads, WorkerPool } from '../runtime/pool.js';
-import {
-  argmax,
-  type Options,
-  TrainCore,
-  type TrainJob,
-  type TrainLayout,
-  type TrainWorkerInit,
-  trainLayout,
-} from './core.js';
+import { writeLocalFiles } from '../platform/platform.js';
+import type { WasmMemory } from '../runtime/memory.js';
+import type { WorkerPool } from '../runtime/pool.js';
+import { argmax, type Options, type TrainCore, type TrainJob, type TrainLayout, type TrainWorkerInit } from './core.js';
+import { type Dataset, type FitOptions, type FitResult, fit } from './fit.js';
 import type { HostedInit, HostedJob, HostedResult } from './hosted.js';
-import { checkDims, dimsFrom, initialise } from './init.js';
 import type { TrainDims, TrainOptions } from './options.js';
 
 export type { TrainDims, TrainOptions };
@@ -143,6 +133,39 @@ export class Trainer {
     return new Map(this.L.params.map((p) => [p.name, this.param(p).slice()]));
   }
 
+  /**
+   * AdamW's state, to resume a run exactly: the step count and both moments (Hugging Face layout,
+   * parameter by parameter, as {@link parameters}). Not on a trainer hosted in a worker of its own.
+   */
+  optimizerState(): { step: number; m: Float32Array; v: Float32Array } {
+    if (this.backend.kind === 'hosted')
+      throw new Error('vit-wasm: optimizerState() reads shared memory; this trainer runs in a worker of its own');
+    return {
+      step: this.stepCount,
+      m: this.f32(this.L.adamM, this.L.n).slice(),
+      v: this.f32(this.L.adamV, this.L.n).slice(),
+    };
+  }
+
+  /** Restores {@link optimizerState} (the parameters come from `from`): the next step is step `step + 1`. */
+  restoreOptimizer(s: { step: number; m: Float32Array; v: Float32Array }): void {
+    if (this.backend.kind === 'hosted')
+      throw new Error('vit-wasm: restoreOptimizer() writes shared memory; this trainer runs in a worker of its own');
+    if (!Number.isInteger(s.step) || s.step < 0)
+      throw new Error(`vit-wasm: optimizer state: step ${s.step} is not a count`);
+    for (const [k, a] of [
+      ['m', s.m],
+      ['v', s.v],
+    ] as const)
+      if (!(a instanceof Float32Array) || a.length !== this.L.n)
+        throw new Error(
+          `vit-wasm: optimizer state: ${k} has ${a?.length} values, this model has ${this.L.n} parameters`,
+        );
+    this.f32(this.L.adamM, this.L.n).set(s.m);
+    this.f32(this.L.adamV, this.L.n).set(s.v);
+    this.stepCount = s.step;
+  }
+
   /** Learning rate at step `t` (1-based): linear warmup, then cosine decay to 0 at totalSteps. */
   learningRate(t: number): number {
     const { lr, warmupSteps: w, totalSteps: total } = this.options;
@@ -249,6 +272,19 @@ export class Trainer {
     return b.pool.run(begin, read);
   }
 
+  /**
+   * Trains for some epochs on labelled images: each batch read (any image `readImage` takes, or
+   * inputs already normalized), augmented and normalized, one {@link step} per batch; validation
+   * accuracy after every epoch; stops after the current step when `signal` aborts.
+   * @example
+   * const { classes, examples } = imageFolder('photos');           // Node; filesDataset(input.files) in a page
+   * const t = await createTrainer(null, { from: 'vit-dir', newHead: true, labels: classes, maxBatch: 32 });
+   * await t.fit(examples, { epochs: 3, onStep: (s) => console.log(s.step, s.loss) });
+   */
+  fit(data: Dataset, options: FitOptions = {}): Promise<FitResult> {
+    return fit(this, data, options);
+  }
+
   /** Accuracy, mean loss and predicted classes over a set, in batches of maxBatch. */
   async evaluate(
     images: Float32Array,
@@ -303,90 +339,4 @@ export class Trainer {
   async dispose(): Promise<void> {
     if (this.backend.kind !== 'inline') await this.backend.pool.dispose();
   }
-}
-
-/**
- * A trainer for a ViT of the given dimensions (or of a checkpoint's, with `options.from`). With
- * `threads` > 1 the batch is split over a pool of workers on one shared memory (data parallel);
- * their gradients are summed in worker order, so a run is reproducible for a seed and thread count.
- * @example
- * const t = await createTrainer(dims, { lr: 1e-3, maxBatch: 64, threads: 2 });
- * const loss = await t.step(images, labels);   // images (B, C, H, W) normalized, labels (B)
- * const { accuracy } = await t.evaluate(testImages, testLabels);
- * await t.save('my-model');                    // loadModel('my-model') classifies with it
- * await t.dispose();
- */
-export async function createTrainer(dims: TrainDims | null, options: TrainOptions = {}): Promise<Trainer> {
-  const d = dims ?? (options.from ? await dimsFrom(options.from) : null);
-  if (!d) throw new Error('vit-wasm: createTrainer needs dimensions or options.from');
-  checkDims(d);
-  const threads = checkThreads(options.threads ?? 1);
-  const o: Options = {
-    maxBatch: options.maxBatch ?? 64,
-    lr: options.lr ?? 1e-3,
-    weightDecay: options.weightDecay ?? 0.05,
-    beta1: options.beta1 ?? 0.9,
-    beta2: options.beta2 ?? 0.999,
-    adamEps: options.adamEps ?? 1e-8,
-    warmupSteps: options.warmupSteps ?? 0,
-    totalSteps: options.totalSteps ?? 0,
-    clipNorm: options.clipNorm ?? 1,
-    seed: options.seed ?? 0,
-    labels: options.labels ?? Array.from({ length: d.numLabels }, (_, i) => String(i)),
-  };
-  const shared = sharedMemoryUnavailable() === null,
-    // a page's own thread must keep answering clicks while a model trains: there, even one thread is a worker
-    isolate = options.isolate ?? typeof (globalThis as { document?: unknown }).document !== 'undefined';
-  if (isolate && !shared) return hostedTrainer(d, o, options);
-  const pooled = shared && (threads > 1 || isolate);
-  const W = pooled ? threads : 1,
-    perWorker = Math.ceil(o.maxBatch / W);
-  const { module } = await compileKernels('simd', pooled);
-  const mem = new WasmMemory(pooled);
-  const base = mem.end,
-    layout = trainLayout(d, perWorker, W, base);
-  mem.alloc((layout.end - base) / 4);
-  await initialise(mem.f32(layout.P, layout.n), layout.params, options.from, o.seed);
-  if (!pooled) {
-    const core = new TrainCore({
-      k: instantiateKernels(module, mem.memory),
-      layout,
-      dims: d,
-      options: o,
-      memory: mem.memory,
-    });
-    core.repack(true);
-    return new Trainer(d, o, { kind: 'inline', mem, core }, layout);
-  }
-  instantiateKernels(module, mem.memory); // writes the kernels' constants
-  const pool = new WorkerPool<TrainWorkerInit, TrainJob, number>({
-    workers: W,
-    memory: mem.memory,
-    kind: 'train-worker',
-    workerUrl: options.workerUrl,
-    init: (id) => ({ module, memory: mem.memory, dims: d, options: o, perWorker, workers: W, id, base }),
-  });
-  await pool.started();
-  new TrainCore({ k: instantiateKernels(module, mem.memory), layout, dims: d, options: o, memory: mem.memory }).repack(
-    true,
-  );
-  return new Trainer(d, o, { kind: 'pool', mem, pool }, layout);
-}
-
-/** A one-thread trainer in a worker with its own memory (src/train/hosted.ts), where memory cannot be shared. */
-async function hostedTrainer(d: TrainDims, o: Options, options: TrainOptions): Promise<Trainer> {
-  const { module } = await compileKernels('simd', false);
-  const layout = trainLayout(d, o.maxBatch, 1, PAGE), // the parameters' offsets, as the worker lays them out
-    params = new Float32Array(layout.n);
-  await initialise(params, layout.params, options.from, o.seed);
-  const pool = new WorkerPool<HostedInit, HostedJob, HostedResult>({
-    workers: 1,
-    // the pool's barrier words live here; the worker never sees this memory (its own is unshared)
-    memory: new WebAssembly.Memory({ initial: 1 }),
-    kind: 'train-worker',
-    workerUrl: options.workerUrl,
-    init: () => ({ hosted: true, module, dims: d, options: o, params }),
-  });
-  await pool.started();
-  return new Trainer(d, o, { kind: 'hosted', pool, mirror: params }, layout);
 }

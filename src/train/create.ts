@@ -1,0 +1,99 @@
+/**
+ * createTrainer: where a trainer's steps run (the calling thread, workers on a shared memory, or one
+ * worker with its own memory: src/train/hosted.ts), its memory laid out and its initial weights.
+ */
+import { sharedMemoryUnavailable } from '../platform/platform.js';
+import { compileKernels, instantiateKernels } from '../runtime/kernels.js';
+import { PAGE, WasmMemory } from '../runtime/memory.js';
+import { checkThreads, WorkerPool } from '../runtime/pool.js';
+import { type Options, TrainCore, type TrainJob, type TrainWorkerInit, trainLayout } from './core.js';
+import type { HostedInit, HostedJob, HostedResult } from './hosted.js';
+import { checkDims, dimsFrom, initialise } from './init.js';
+import type { TrainDims, TrainOptions } from './options.js';
+import { Trainer } from './trainer.js';
+
+/**
+ * A trainer for a ViT of the given dimensions (or of a checkpoint's, with `options.from`). With
+ * `threads` > 1 the batch is split over a pool of workers on one shared memory (data parallel);
+ * their gradients are summed in worker order, so a run is reproducible for a seed and thread count.
+ * @example
+ * const t = await createTrainer(dims, { lr: 1e-3, maxBatch: 64, threads: 2 });
+ * const loss = await t.step(images, labels);   // images (B, C, H, W) normalized, labels (B)
+ * const { accuracy } = await t.evaluate(testImages, testLabels);
+ * await t.save('my-model');                    // loadModel('my-model') classifies with it
+ * await t.dispose();
+ */
+export async function createTrainer(dims: TrainDims | null, options: TrainOptions = {}): Promise<Trainer> {
+  const d = dims ?? (options.from ? await dimsFrom(options.from) : null);
+  if (!d) throw new Error('vit-wasm: createTrainer needs dimensions or options.from');
+  checkDims(d);
+  const threads = checkThreads(options.threads ?? 1);
+  const o: Options = {
+    maxBatch: options.maxBatch ?? 64,
+    lr: options.lr ?? 1e-3,
+    weightDecay: options.weightDecay ?? 0.05,
+    beta1: options.beta1 ?? 0.9,
+    beta2: options.beta2 ?? 0.999,
+    adamEps: options.adamEps ?? 1e-8,
+    warmupSteps: options.warmupSteps ?? 0,
+    totalSteps: options.totalSteps ?? 0,
+    clipNorm: options.clipNorm ?? 1,
+    seed: options.seed ?? 0,
+    labels: options.labels ?? Array.from({ length: d.numLabels }, (_, i) => String(i)),
+  };
+  const shared = sharedMemoryUnavailable() === null,
+    // a page's own thread must keep answering clicks while a model trains: there, even one thread is a worker
+    isolate = options.isolate ?? typeof (globalThis as { document?: unknown }).document !== 'undefined';
+  if (isolate && !shared) return hostedTrainer(d, o, options);
+  const pooled = shared && (threads > 1 || isolate);
+  const W = pooled ? threads : 1,
+    perWorker = Math.ceil(o.maxBatch / W);
+  const { module } = await compileKernels('simd', pooled);
+  const mem = new WasmMemory(pooled);
+  const base = mem.end,
+    layout = trainLayout(d, perWorker, W, base);
+  mem.alloc((layout.end - base) / 4);
+  await initialise(mem.f32(layout.P, layout.n), layout.params, options.from, o.seed, options.newHead);
+  if (!pooled) {
+    const core = new TrainCore({
+      k: instantiateKernels(module, mem.memory),
+      layout,
+      dims: d,
+      options: o,
+      memory: mem.memory,
+    });
+    core.repack(true);
+    return new Trainer(d, o, { kind: 'inline', mem, core }, layout);
+  }
+  instantiateKernels(module, mem.memory); // writes the kernels' constants
+  const pool = new WorkerPool<TrainWorkerInit, TrainJob, number>({
+    workers: W,
+    memory: mem.memory,
+    kind: 'train-worker',
+    workerUrl: options.workerUrl,
+    init: (id) => ({ module, memory: mem.memory, dims: d, options: o, perWorker, workers: W, id, base }),
+  });
+  await pool.started();
+  new TrainCore({ k: instantiateKernels(module, mem.memory), layout, dims: d, options: o, memory: mem.memory }).repack(
+    true,
+  );
+  return new Trainer(d, o, { kind: 'pool', mem, pool }, layout);
+}
+
+/** A one-thread trainer in a worker with its own memory (src/train/hosted.ts), where memory cannot be shared. */
+async function hostedTrainer(d: TrainDims, o: Options, options: TrainOptions): Promise<Trainer> {
+  const { module } = await compileKernels('simd', false);
+  const layout = trainLayout(d, o.maxBatch, 1, PAGE), // the parameters' offsets, as the worker lays them out
+    params = new Float32Array(layout.n);
+  await initialise(params, layout.params, options.from, o.seed, options.newHead);
+  const pool = new WorkerPool<HostedInit, HostedJob, HostedResult>({
+    workers: 1,
+    // the pool's barrier words live here; the worker never sees this memory (its own is unshared)
+    memory: new WebAssembly.Memory({ initial: 1 }),
+    kind: 'train-worker',
+    workerUrl: options.workerUrl,
+    init: () => ({ hosted: true, module, dims: d, options: o, params }),
+  });
+  await pool.started();
+  return new Trainer(d, o, { kind: 'hosted', pool, mirror: params }, layout);
+}
