@@ -49,7 +49,7 @@ async function main(): Promise<void> {
       const old = state.model;
       state.model = m;
       pad.update(state.trace!.pixels.data.slice());
-      void old.dispose();
+      void pad.idle().then(() => old.dispose());
     });
   await pad.pick('07-label-7');
 }
@@ -111,19 +111,29 @@ function setUpPad(s: State, isDigitModel: boolean) {
   };
   clear();
   let pending = false;
+  // the trace in flight: a model swapped out (step 14) is disposed only after it has finished
+  let inFlight: Promise<void> = Promise.resolve();
   const update = (pixels?: Float32Array) => {
     if (pending && !pixels) return;
     pending = true;
-    requestAnimationFrame(async () => {
-      const t0 = performance.now();
-      const input = pixels ?? (await s.model.pixels(ctx.getImageData(0, 0, W, H)));
-      s.trace = await s.model.trace(input);
-      const t1 = performance.now();
-      render(s);
-      const t2 = performance.now();
-      pending = false;
-      status.textContent = `trace ${(t1 - t0).toFixed(1)} ms, redraw ${(t2 - t1).toFixed(1)} ms`;
-      (window as unknown as { __guide: unknown }).__guide = { ...guideApi(s), traceMs: t1 - t0, drawMs: t2 - t1 };
+    requestAnimationFrame(() => {
+      const model = s.model; // read now: after a swap, the new one
+      inFlight = (async () => {
+        try {
+          const t0 = performance.now();
+          const input = pixels ?? (await model.pixels(ctx.getImageData(0, 0, W, H)));
+          s.trace = await model.trace(input);
+          const t1 = performance.now();
+          render(s);
+          const t2 = performance.now();
+          status.textContent = `trace ${(t1 - t0).toFixed(1)} ms, redraw ${(t2 - t1).toFixed(1)} ms`;
+          (window as unknown as { __guide: unknown }).__guide = { ...guideApi(s), traceMs: t1 - t0, drawMs: t2 - t1 };
+        } catch (e) {
+          status.textContent = (e as Error).message;
+        } finally {
+          pending = false; // a failed trace must not stop the pad
+        }
+      })();
     });
   };
   drawing(
@@ -173,7 +183,9 @@ function setUpPad(s: State, isDigitModel: boolean) {
       status.textContent = (err as Error).message;
     }
   });
-  return { update, pick };
+  /** Resolves when the trace in flight (if any) has finished. */
+  const idle = () => inFlight;
+  return { update, pick, idle };
 }
 
 /** Strokes on the pad with the pointer: white, round, a pen about a digit's stroke wide. */

@@ -24,7 +24,7 @@ await build({
     cli: 'src/cli/cli.ts',
     presets: 'src/io/presets.ts',
     kernels: 'src/runtime/kernels.ts',
-    train: 'src/train/trainer.ts',
+    train: 'src/train/create.ts', // createTrainer, for bench/ (ab-train*.mjs, train-vs-torch.mjs)
     'guide-data': 'src/cli/guide-data.ts',
     mnist: 'src/cli/mnist.ts',
     'train-cli': 'src/cli/train-cli.ts',

@@ -177,6 +177,27 @@ describe.skipIf(!chromiumHere)('the guide in headless Chromium', () => {
       expect(mean(training.losses.slice(-10))).toBeLessThan(mean(training.losses.slice(0, 10)));
       expect(await page.textContent('#train-status')).toMatch(/^step \d+ of \d+/);
       await page.locator('#step-14').screenshot({ path: path.join(SHOTS, 'step-14.png') });
+      // "Use this model above": the pad traces with the trained model from then on, and drawing still updates it
+      const changed = (b: number[]) =>
+        page.waitForFunction(
+          (p) => JSON.stringify((window as unknown as { __guide: Guide }).__guide.probabilities) !== JSON.stringify(p),
+          b,
+        );
+      const bundled = (await state(page)).probabilities;
+      await page.click('#use-trained');
+      await changed(bundled);
+      expect(await page.textContent('#train-status')).toContain('the story above now runs this model');
+      const swapped = await state(page);
+      await page.click('#clear');
+      await page.mouse.move(pad!.x + pad!.width * 0.15, pad!.y + pad!.height * 0.5);
+      await page.mouse.down();
+      for (let k = 1; k <= 10; k++)
+        await page.mouse.move(pad!.x + pad!.width * (0.15 + 0.07 * k), pad!.y + pad!.height * 0.5);
+      await page.mouse.up();
+      await changed(swapped.probabilities);
+      g = await state(page);
+      expect(g.error).toBeUndefined();
+      expect(Object.entries(g.drawn).filter(([, d]) => !d)).toEqual([]);
       expect(problems).toEqual([]);
     } finally {
       await context.close();

@@ -11,7 +11,7 @@ import { describe, expect, test } from 'vitest';
 import { imageFolder, openImageSet, readManifest, stratifiedSplit } from '../src/cli/dataset.js';
 import { preprocess } from '../src/io/image/preprocess.js';
 import { augment, cropParams, permutation, streamRandom } from '../src/train/augment.js';
-import { FIXTURES } from './helpers.js';
+import { FIXTURES, MODELS } from './helpers.js';
 import { tempDir } from './tmp.js';
 
 const run = promisify(execFile);
@@ -157,6 +157,17 @@ describe('augmentation', () => {
     expect(a).toEqual(b);
     expect(a).not.toEqual(c);
     expect(a.every((v) => v >= -1 && v <= 1)).toBe(true);
+    // 'flip': the model's input or its mirror image, row by row; both happen
+    const mirror = none.slice();
+    for (let r = 0; r < 24; r++) mirror.subarray(r * 8, r * 8 + 8).reverse();
+    const seen = new Set<string>();
+    for (let k = 0; k < 20; k++) {
+      const f = out();
+      augment(img, pre, 3, 'flip', streamRandom(9, k), f);
+      expect(f.every((v, i) => v === none[i]) || f.every((v, i) => v === mirror[i])).toBe(true);
+      seen.add(f.every((v, i) => v === none[i]) ? 'same' : 'mirror');
+    }
+    expect([...seen].sort()).toEqual(['mirror', 'same']);
   });
 });
 
@@ -280,6 +291,43 @@ describe('vit-wasm train --data / eval --data', () => {
     const clash = await cli(['train', '--data', two, '--from', path.join(out, 'best'), '--hidden', '64', '--out', out]);
     expect(clash.code).toBe(2);
     expect(clash.stderr).toMatch(/--from takes the shape of its checkpoint/);
+    // a linear probe: the backbone's every float as it was, a new head
+    const probeOut = tempDir('vit-wasm-tprobe-');
+    const probe = await cli([
+      'train',
+      '--data',
+      two,
+      '--from',
+      path.join(out, 'best'),
+      '--freeze',
+      'all',
+      '--epochs',
+      '1',
+      '--batch',
+      '4',
+      '--val-split',
+      '0',
+      '--out',
+      probeOut,
+    ]);
+    expect(probe.code).toBe(0);
+    expect(probe.stdout).toMatch(/backbone frozen \(linear probe\)/);
+    const { createTrainer } = await import('../src/index.js');
+    const src = (await createTrainer(null, { from: path.join(out, 'best') })).parameters(),
+      got = (await createTrainer(null, { from: path.join(probeOut, 'last') })).parameters();
+    for (const [k, v] of got)
+      if (!k.startsWith('classifier.'))
+        expect(Buffer.from(v.buffer).equals(Buffer.from(src.get(k)!.buffer)), k).toBe(true);
+    expect(got.get('classifier.weight')!.length).toBe(2 * 32);
+    const noFrom = await cli(['train', '--data', two, '--freeze', 'all', '--out', probeOut]);
+    expect(noFrom.code).toBe(2);
+    expect(noFrom.stderr).toMatch(/--freeze is for fine-tuning: give --from MODEL/);
+    // another family (here a timm-named DeiT) is refused by name, not loaded into the plain ViT
+    const deit = await cli(['train', '--data', two, '--from', path.join(MODELS, 'h33-deit-timm'), '--out', ftOut]);
+    expect(deit.code).toBe(1);
+    expect(deit.stderr).toMatch(
+      /is a deit checkpoint in timm names: fine-tuning is built for the plain ViT in Hugging Face names/,
+    );
   }, 120000);
 });
 

@@ -224,4 +224,28 @@ describe('data-parallel training on a worker pool', () => {
     await pooled.dispose();
     await hosted.dispose();
   });
+  test("freeze: 'all' trains the classifier only (a linear probe), N the last N blocks, the final norm and the head", async () => {
+    const before = (await createTrainer(null, { from: dir, maxBatch: 3 })).parameters();
+    const probe = await createTrainer(null, { from: dir, maxBatch: 3, freeze: 'all' });
+    const last = await createTrainer(null, { from: dir, maxBatch: 3, freeze: 1 });
+    for (let s = 0; s < 2; s++) {
+      await probe.step(x, y);
+      await last.step(x, y);
+    }
+    const same = (a: Float32Array, b: Float32Array) => Buffer.from(a.buffer).equals(Buffer.from(b.buffer));
+    const layers = Math.max(...[...before.keys()].map((k) => Number(/\.layer\.(\d+)\./.exec(k)?.[1] ?? -1))) + 1;
+    expect(layers).toBeGreaterThan(1);
+    const p = probe.parameters(),
+      q = last.parameters();
+    for (const [k, v] of before) {
+      expect(same(p.get(k)!, v), `probe ${k}`).toBe(!k.startsWith('classifier.'));
+      const trains =
+        k.startsWith('classifier.') || k.startsWith('vit.layernorm.') || k.includes(`.layer.${layers - 1}.`);
+      // (a bias whose gradient is exactly zero, the key's, does not move either way)
+      if (!k.includes('.key.bias')) expect(same(q.get(k)!, v), `last block ${k}`).toBe(!trains);
+    }
+    await expect(createTrainer(null, { from: dir, freeze: layers + 1 })).rejects.toThrow(
+      new RegExp(`freeze must be 'none', 'all' or a number of trained blocks 0…${layers}, got ${layers + 1}`),
+    );
+  });
 });

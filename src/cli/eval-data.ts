@@ -104,7 +104,7 @@ function printReport(r: EvalReport): void {
     `${r.model} on ${r.data}: accuracy ${pct(r.accuracy)} (${Math.round(r.accuracy * r.images)} of ${r.images})` +
       `, top-${r.topK} ${pct(r.topKAccuracy)}${r.skipped.length ? `; ${r.skipped.length} bad images skipped` : ''}\n`,
   );
-  const w = Math.max(5, ...r.labels.map((l) => l.length)) + 1;
+  const w = Math.max(5, ...r.labels.map((l, i) => `${i} ${l}`.length)) + 1;
   console.log('per class');
   for (const c of r.perClass)
     if (c.images) console.log(`  ${c.label.padEnd(w)} ${pct(c.accuracy!).padStart(8)} of ${c.images}`);
@@ -113,7 +113,7 @@ function printReport(r: EvalReport): void {
   console.log(`${''.padEnd(w + 2)}${r.labels.map((_, j) => String(j).padStart(cw)).join('')}`);
   r.confusion.forEach((row, i) => {
     if (r.perClass[i].images)
-      console.log(`  ${`${i} ${r.labels[i]}`.slice(0, w).padEnd(w)}${row.map((v) => String(v).padStart(cw)).join('')}`);
+      console.log(`  ${`${i} ${r.labels[i]}`.padEnd(w)}${row.map((v) => String(v).padStart(cw)).join('')}`);
   });
 }
 

@@ -34,6 +34,7 @@ export interface DataArgs {
   patience: number;
   skipBad: boolean;
   cacheMb: number;
+  freeze: 'none' | 'all' | number;
 }
 
 const STRING_FLAGS = [
@@ -61,6 +62,7 @@ const STRING_FLAGS = [
   'seed',
   'patience',
   'cache-mb',
+  'freeze',
 ] as const;
 
 /** Parses `train --data …`; `defaultThreads` is the cores (at most a pool's workers). */
@@ -105,6 +107,10 @@ export function dataArgs(argv: string[], Usage: UsageErrorCtor, defaultThreads: 
       '--from takes the shape of its checkpoint: --preset and the dimension flags are for training from scratch',
     );
   if (str('val') && str('val-split')) throw new Usage('give --val DIR or --val-split F, not both');
+  const fz = str('freeze') ?? 'none';
+  if (fz !== 'none' && fz !== 'all' && !/^\d+$/.test(fz))
+    throw new Usage(`--freeze must be all (a linear probe), none, or the number of last blocks to train, got '${fz}'`);
+  if (fz !== 'none' && !str('from')) throw new Usage('--freeze is for fine-tuning: give --from MODEL');
   const seed = str('seed') === undefined ? 0 : Number(str('seed'));
   if (!Number.isSafeInteger(seed)) throw new Usage(`--seed must be an integer, got '${str('seed')}'`);
   return {
@@ -134,5 +140,6 @@ export function dataArgs(argv: string[], Usage: UsageErrorCtor, defaultThreads: 
     patience: num('patience', 0, { int: true, min: 0, minOpen: false }),
     skipBad: v['skip-bad'] === true,
     cacheMb: num('cache-mb', 1024, { min: 0, minOpen: false }),
+    freeze: fz === 'none' || fz === 'all' ? fz : Number(fz),
   };
 }

@@ -115,6 +115,7 @@ export async function trainDataCommand(argv: string[], Usage: UsageErrorCtor): P
     augment: a.augment,
     seed: a.seed,
     threads: a.threads,
+    freeze: a.freeze,
   };
   const lastDir = path.join(a.out, 'last'),
     bestDir = path.join(a.out, 'best');
@@ -129,6 +130,7 @@ export async function trainDataCommand(argv: string[], Usage: UsageErrorCtor): P
     warmupSteps: Math.round(total * a.warmup),
     totalSteps: total,
     clipNorm: a.clip,
+    freeze: a.freeze,
     seed: a.seed,
     threads: a.threads,
   });
@@ -147,7 +149,7 @@ export async function trainDataCommand(argv: string[], Usage: UsageErrorCtor): P
   console.log(
     `${resumed ? `resuming ${lastDir} at epoch ${state.epoch}, step ${state.stepInEpoch}: ` : ''}training a ${dims.numLayers}-layer ViT ` +
       `(${dims.imageSize.join('×')} px, patch ${dims.patchSize}, hidden ${dims.hiddenSize}, ${dims.numHeads} heads, MLP ${dims.intermediateSize})` +
-      `${a.from ? ` from ${a.from} with a new ${train.classes.length}-class head` : ' from scratch'} on ${trainer.threads} thread(s); ` +
+      `${a.from ? ` from ${a.from} with a new ${train.classes.length}-class head${a.freeze === 'all' ? ', backbone frozen (linear probe)' : typeof a.freeze === 'number' ? `, training the last ${a.freeze} blocks` : ''}` : ' from scratch'} on ${trainer.threads} thread(s); ` +
       `${train.samples.length} images in ${train.classes.length} classes, ${val ? `${val.samples.length} for validation` : 'no validation'}; ` +
       `${a.epochs} epochs of ${steps} steps, batch ${a.batch}, AdamW lr ${a.lr}, augment ${a.augment}, seed ${a.seed}`,
   );

@@ -11,8 +11,8 @@ Usage:
   vit-wasm train --data DIR|FILE.csv|FILE.jsonl --out DIR [--val DIR | --val-split F] [--from MODEL]
                  [--preset NAME | --image-size N --patch P --channels 1|3 --hidden D --layers L --heads H --mlp M]
                  [--epochs N] [--batch B] [--lr X] [--weight-decay W] [--warmup F] [--clip C]
-                 [--augment none|light|strong] [--threads T] [--seed S] [--resume] [--patience N]
-                 [--skip-bad] [--cache-mb N]
+                 [--augment none|flip|light|strong] [--threads T] [--seed S] [--resume] [--patience N]
+                 [--skip-bad] [--cache-mb N] [--freeze all|none|N]
   vit-wasm train --dataset mnist --out DIR [--epochs N] [--batch B] [--lr X] [--threads T] [--seed S] [--shift P]
   vit-wasm eval --model DIR --data DIR|FILE [--top K] [--json] [--batch B] [--skip-bad] [--weights int8] [--threads N]
   vit-wasm eval --model DIR --dataset mnist [--weights int8] [--threads N]
@@ -48,8 +48,9 @@ train --data  trains a ViT on your images: DIR holds one folder per class (Image
           class names) or a seeded, stratified --val-split (default 0.1; 0 for none). From scratch
           (default shape: 28 px, patch 7, hidden 64, 4 layers, 4 heads, MLP 128, 3 channels; or a
           --preset, or the dimension flags), or --from a plain-ViT checkpoint with a new head for your
-          classes (lr default 1e-4, else 1e-3). Train-time augmentation (default light: random
-          resized crops of 50-100% of the area and flips; strong: 8-100%), AdamW with warmup
+          classes (lr default 1e-4, else 1e-3); --freeze all trains the head only (a linear probe),
+          N the last N blocks, the final norm and the head. Train-time augmentation (default light: random
+          resized crops of 50-100% of the area and flips; strong: 8-100%; flip: flips only), AdamW with warmup
           (fraction F of the steps, default 0.05) + cosine, clipping. Writes OUT/best (best validation
           accuracy) and OUT/last (with optimizer.safetensors and trainer-state.json); --resume
           continues OUT/last exactly; Ctrl-C saves OUT/last first; --patience N stops after N epochs

@@ -9,11 +9,14 @@ import type { RawImage } from '../io/image/decode.js';
 import { convertChannels, resize } from '../io/image/pillow.js';
 import { preprocess } from '../io/image/preprocess.js';
 
-/** `none`: the model's eval preprocessing. `light`: crops of 50–100% of the area and flips. `strong`: ImageNet's 8–100% and flips. */
-export type AugmentMode = 'none' | 'light' | 'strong';
-export const AUGMENT_MODES: readonly AugmentMode[] = ['none', 'light', 'strong'];
+/**
+ * `none`: the model's eval preprocessing. `flip`: that, mirrored half the time. `light`: crops of
+ * 50–100% of the area and flips. `strong`: ImageNet's 8–100% and flips.
+ */
+export type AugmentMode = 'none' | 'flip' | 'light' | 'strong';
+export const AUGMENT_MODES: readonly AugmentMode[] = ['none', 'flip', 'light', 'strong'];
 
-const SCALE: Record<Exclude<AugmentMode, 'none'>, [number, number]> = { light: [0.5, 1], strong: [0.08, 1] };
+const SCALE: Record<'light' | 'strong', [number, number]> = { light: [0.5, 1], strong: [0.08, 1] };
 const RATIO: [number, number] = [3 / 4, 4 / 3];
 
 /** A uniform [0, 1) stream from integer keys (splitmix32 over each key): the same numbers on every machine. */
@@ -99,6 +102,16 @@ export function augment(
 ): void {
   if (mode === 'none') {
     preprocess(img, pre, channels, out);
+    return;
+  }
+  if (mode === 'flip') {
+    // the flip after the resize (and crop): the mirror image of what 'none' gives, as torchvision's order leaves it
+    const C = channels,
+      [H, W] = pre.size;
+    preprocess(img, pre, C, out);
+    if (rand() < 0.5)
+      for (let c = 0; c < C; c++)
+        for (let y = 0; y < H; y++) out.subarray((c * H + y) * W, (c * H + y + 1) * W).reverse();
     return;
   }
   let im = convertChannels(img, channels);

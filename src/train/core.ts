@@ -29,6 +29,18 @@ function parameterList(c: ViTShape): Param[] {
   });
 }
 
+/**
+ * Whether `freeze` (TrainOptions) keeps parameter `name` fixed: `'all'` everything but the classifier
+ * (a linear probe), N the patch and position embeddings and every block but the last N, `'none'` nothing.
+ */
+export function isFrozen(name: string, c: ViTShape, freeze: Options['freeze']): boolean {
+  if (freeze === 'none' || name.startsWith('classifier.')) return false;
+  if (freeze === 'all') return true;
+  const block = /\.layer\.(\d+)\./.exec(name);
+  if (block) return Number(block[1]) < c.numLayers - freeze;
+  return name.includes('.embeddings.'); // the final layernorm trains with the last blocks
+}
+
 /** Index of the largest value (the first, on ties). */
 export function argmax(row: ArrayLike<number>): number {
   let best = 0;
@@ -157,6 +169,8 @@ export class TrainCore {
   readonly workers: number;
   private readonly memory: WebAssembly.Memory;
   private readonly sync: () => void;
+  /** Per parameter (layout order): kept fixed by options.freeze. */
+  private readonly frozen: boolean[];
 
   constructor({ k, layout: L, dims, options, memory, id = 0, workers = 1, sync = () => {} }: TrainCoreOptions) {
     this.L = L;
@@ -167,6 +181,7 @@ export class TrainCore {
     this.memory = memory;
     this.sync = sync;
     this.w = L.workers[id];
+    this.frozen = L.params.map((p) => isFrozen(p.name, dims, options.freeze));
     // this worker's ops run on its own images only: an Exec of one
     this.ex = new Exec({ k, memory, scratch: this.w.acts.scratch[0] });
     const per = Math.ceil(L.n / workers);
@@ -213,8 +228,12 @@ export class TrainCore {
         G[i] = s;
       }
     }
+    // the norm of what is trained (as clip_grad_norm_ over the parameters that have gradients)
     let sq = 0;
-    for (let i = i0; i < i1; i++) sq += G[i] * G[i];
+    L.params.forEach((p, j) => {
+      if (this.frozen[j]) return;
+      for (let i = Math.max(p.offset, i0), e = Math.min(p.offset + p.size, i1); i < e; i++) sq += G[i] * G[i];
+    });
     this.f32(L.sq, this.workers)[this.id] = sq;
     this.sync();
     const parts = this.f32(L.sq, this.workers);
@@ -228,7 +247,8 @@ export class TrainCore {
       v = this.f32(L.adamV, n),
       c1 = 1 - o.beta1 ** t,
       c2 = 1 - o.beta2 ** t;
-    for (const p of L.params) {
+    for (const [j, p] of L.params.entries()) {
+      if (this.frozen[j]) continue;
       const a = Math.max(p.offset, i0),
         b = Math.min(p.offset + p.size, i1);
       const decay = p.decay ? lr * o.weightDecay : 0;

@@ -38,6 +38,7 @@ export async function createTrainer(dims: TrainDims | null, options: TrainOption
     warmupSteps: options.warmupSteps ?? 0,
     totalSteps: options.totalSteps ?? 0,
     clipNorm: options.clipNorm ?? 1,
+    freeze: checkFreeze(options.freeze ?? 'none', d),
     seed: options.seed ?? 0,
     labels: options.labels ?? Array.from({ length: d.numLabels }, (_, i) => String(i)),
   };
@@ -96,4 +97,13 @@ async function hostedTrainer(d: TrainDims, o: Options, options: TrainOptions): P
   });
   await pool.started();
   return new Trainer(d, o, { kind: 'hosted', pool, mirror: params }, layout);
+}
+
+/** `freeze` checked: 'none', 'all', or a count of blocks 0…numLayers. */
+function checkFreeze(f: unknown, d: TrainDims): 'none' | 'all' | number {
+  if (f === 'none' || f === 'all') return f;
+  if (typeof f === 'number' && Number.isInteger(f) && f >= 0 && f <= d.numLayers) return f;
+  throw new Error(
+    `vit-wasm: freeze must be 'none', 'all' or a number of trained blocks 0…${d.numLayers}, got ${JSON.stringify(f)}`,
+  );
 }

@@ -22,6 +22,12 @@ export interface TrainOptions {
   totalSteps?: number;
   /** Clip the global gradient norm to this; 0 turns clipping off. Default 1. */
   clipNorm?: number;
+  /**
+   * Parameters kept fixed: `'none'` (default), `'all'` but the classifier (a linear probe), or N:
+   * the embeddings and every block but the last N (the final layernorm and the head train).
+   * Frozen parameters get no AdamW update, no weight decay, and stay out of the clipping norm.
+   */
+  freeze?: 'none' | 'all' | number;
   /** Seed of the initial weights (when not loaded from a checkpoint). Default 0. */
   seed?: number;
   /** Class labels for the saved config's id2label. Default "0", "1", … */
