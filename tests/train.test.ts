@@ -248,4 +248,14 @@ describe('data-parallel training on a worker pool', () => {
       new RegExp(`freeze must be 'none', 'all' or a number of trained blocks 0…${layers}, got ${layers + 1}`),
     );
   });
+  test('newHead with labels: a head for those classes from a checkpoint; labels that do not match the classes are refused', async () => {
+    const t = await createTrainer(null, { from: dir, maxBatch: 3, newHead: true, labels: ['cat', 'dog'] });
+    expect(t.dims.numLabels).toBe(2);
+    expect(t.parameters().get('classifier.weight')!.length).toBe(2 * t.dims.hiddenSize);
+    const cfg = JSON.parse(t.files()['config.json'] as string);
+    expect(cfg.id2label).toEqual({ 0: 'cat', 1: 'dog' });
+    await expect(createTrainer(null, { from: dir, labels: ['cat', 'dog'] })).rejects.toThrow(
+      /2 labels for \d+ classes \(to train a new head for other classes, pass newHead: true\)/,
+    );
+  });
 });

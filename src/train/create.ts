@@ -24,9 +24,16 @@ import { Trainer } from './trainer.js';
  * await t.dispose();
  */
 export async function createTrainer(dims: TrainDims | null, options: TrainOptions = {}): Promise<Trainer> {
-  const d = dims ?? (options.from ? await dimsFrom(options.from) : null);
+  let d = dims ?? (options.from ? await dimsFrom(options.from) : null);
   if (!d) throw new Error('vit-wasm: createTrainer needs dimensions or options.from');
+  // a new head for your classes: as many as the labels say (the checkpoint's count is the old head's)
+  if (!dims && options.newHead && Array.isArray(options.labels)) d = { ...d, numLabels: options.labels.length };
   checkDims(d);
+  if (options.labels !== undefined && (!Array.isArray(options.labels) || options.labels.length !== d.numLabels))
+    throw new Error(
+      `vit-wasm: createTrainer: ${Array.isArray(options.labels) ? `${options.labels.length} labels` : 'labels that are not an array'} for ${d.numLabels} classes` +
+        (options.from && !options.newHead ? ' (to train a new head for other classes, pass newHead: true)' : ''),
+    );
   const threads = checkThreads(options.threads ?? 1);
   const o: Options = {
     maxBatch: options.maxBatch ?? 64,
