@@ -1,7 +1,8 @@
 #!/usr/bin/python3
-"""One training epoch of the default MNIST ViT in PyTorch eager (float32, AdamW), for
-bench/train-vs-torch.mjs. Prints one JSON line: {"seconds": …, "images": …}.
-Usage: /usr/bin/python3 bench/train_torch.py --threads 1 --batch 32 --images 8000"""
+"""Training steps of a ViT in PyTorch eager (float32, AdamW), for bench/train-vs-torch.mjs: the
+default MNIST ViT, or a 224-px deit-tiny-shaped model with a 10-class head (a fine-tune step).
+Prints one JSON line: {"seconds": …, "images": …}.
+Usage: /usr/bin/python3 bench/train_torch.py --threads 1 --batch 32 --images 8000 [--shape deit-tiny]"""
 import argparse, json, math, time
 import torch
 import torch.nn.functional as F
@@ -10,10 +11,12 @@ ap = argparse.ArgumentParser()
 ap.add_argument('--threads', type=int, default=1)
 ap.add_argument('--batch', type=int, default=32)
 ap.add_argument('--images', type=int, default=8000)
+ap.add_argument('--shape', default='mnist', choices=['mnist', 'deit-tiny'])
 a = ap.parse_args()
 torch.set_num_threads(a.threads)
 torch.manual_seed(0)
-D, L, H, M, p, C, S, K = 64, 4, 4, 128, 7, 1, 28, 10
+D, L, H, M, p, C, S, K = (64, 4, 4, 128, 7, 1, 28, 10) if a.shape == 'mnist' else (192, 12, 3, 768, 16, 3, 224, 10)
+EPS = 1e-6 if a.shape == 'mnist' else 1e-12
 T = (S // p) ** 2 + 1
 
 
@@ -24,9 +27,9 @@ class ViT(torch.nn.Module):
         self.cls = torch.nn.Parameter(torch.randn(1, 1, D) * 0.02)
         self.pos = torch.nn.Parameter(torch.randn(1, T, D) * 0.02)
         self.blocks = torch.nn.ModuleList([torch.nn.ModuleDict({
-            'ln1': torch.nn.LayerNorm(D, eps=1e-6), 'qkv': torch.nn.Linear(D, 3 * D), 'proj': torch.nn.Linear(D, D),
-            'ln2': torch.nn.LayerNorm(D, eps=1e-6), 'fc1': torch.nn.Linear(D, M), 'fc2': torch.nn.Linear(M, D)}) for _ in range(L)])
-        self.norm = torch.nn.LayerNorm(D, eps=1e-6)
+            'ln1': torch.nn.LayerNorm(D, eps=EPS), 'qkv': torch.nn.Linear(D, 3 * D), 'proj': torch.nn.Linear(D, D),
+            'ln2': torch.nn.LayerNorm(D, eps=EPS), 'fc1': torch.nn.Linear(D, M), 'fc2': torch.nn.Linear(M, D)}) for _ in range(L)])
+        self.norm = torch.nn.LayerNorm(D, eps=EPS)
         self.head = torch.nn.Linear(D, K)
 
     def forward(self, x):
@@ -46,7 +49,7 @@ opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.05)
 xs = torch.randn(a.images, C, S, S)
 ys = torch.randint(0, K, (a.images,))
 steps = a.images // a.batch
-for i in range(3):  # warm-up
+for i in range(3 if a.shape == 'mnist' else 1):  # warm-up
     loss = F.cross_entropy(model(xs[:a.batch]), ys[:a.batch]); opt.zero_grad(); loss.backward(); opt.step()
 t0 = time.perf_counter()
 for s in range(steps):

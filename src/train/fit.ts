@@ -178,7 +178,7 @@ async function accuracyOn(t: Fittable, data: Dataset, o: { B: number; pre: Prepr
 }
 
 /** The epochs of {@link FitOptions} over `data`. */
-export async function fit(t: Fittable, data: Dataset, options: FitOptions = {}): Promise<FitResult> {
+export async function fitTrainer(t: Fittable, data: Dataset, options: FitOptions = {}): Promise<FitResult> {
   const d = t.dims,
     B = options.batchSize ?? t.options.maxBatch,
     epochs = options.epochs ?? 1,

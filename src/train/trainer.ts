@@ -11,7 +11,7 @@ import { writeLocalFiles } from '../platform/platform.js';
 import type { WasmMemory } from '../runtime/memory.js';
 import type { WorkerPool } from '../runtime/pool.js';
 import { argmax, type Options, type TrainCore, type TrainJob, type TrainLayout, type TrainWorkerInit } from './core.js';
-import { type Dataset, type FitOptions, type FitResult, fit } from './fit.js';
+import { type Dataset, type FitOptions, type FitResult, fitTrainer } from './fit.js';
 import type { HostedInit, HostedJob, HostedResult } from './hosted.js';
 import type { TrainDims, TrainOptions } from './options.js';
 
@@ -282,7 +282,7 @@ export class Trainer {
    * await t.fit(examples, { epochs: 3, onStep: (s) => console.log(s.step, s.loss) });
    */
   fit(data: Dataset, options: FitOptions = {}): Promise<FitResult> {
-    return fit(this, data, options);
+    return fitTrainer(this, data, options);
   }
 
   /** Accuracy, mean loss and predicted classes over a set, in batches of maxBatch. */
