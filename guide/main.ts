@@ -8,6 +8,7 @@ import { loadModel, tokens } from '../src/index.js';
 import { drawn } from './draw.js';
 import { render } from './render.js';
 import { $, canvas, type State } from './state.js';
+import { setUpTeaching } from './teach.js';
 import { compareThreads } from './threads.js';
 import { setUpTraining } from './train.js';
 
@@ -51,6 +52,7 @@ async function main(): Promise<void> {
       pad.update(state.trace!.pixels.data.slice());
       void pad.idle().then(() => old.dispose());
     });
+  setUpTeaching(state);
   await pad.pick('07-label-7');
 }
 
@@ -110,11 +112,18 @@ function setUpPad(s: State, isDigitModel: boolean) {
     ctx.fillRect(0, 0, W, H);
   };
   clear();
-  let pending = false;
+  // one trace of the pad at a time; a change while one runs is traced when it ends (so the last
+  // stroke is always traced)
+  let pending = false,
+    again = false;
   // the trace in flight: a model swapped out (step 14) is disposed only after it has finished
   let inFlight: Promise<void> = Promise.resolve();
+  (window as unknown as { __padIdle: () => boolean }).__padIdle = () => !pending; // for tests
   const update = (pixels?: Float32Array) => {
-    if (pending && !pixels) return;
+    if (pending && !pixels) {
+      again = true;
+      return;
+    }
     pending = true;
     requestAnimationFrame(() => {
       const model = s.model; // read now: after a swap, the new one
@@ -132,6 +141,10 @@ function setUpPad(s: State, isDigitModel: boolean) {
           status.textContent = (e as Error).message;
         } finally {
           pending = false; // a failed trace must not stop the pad
+          if (again) {
+            again = false;
+            update();
+          }
         }
       })();
     });

@@ -135,7 +135,7 @@ async function loadDigits(
 }
 
 /** Loss (left axis, purple) and held-out accuracy (right axis 0–100%, green) over the steps. */
-function curves(cv: HTMLCanvasElement, losses: number[], acc: [number, number][], steps: number): void {
+export function curves(cv: HTMLCanvasElement, losses: number[], acc: [number, number][], steps: number): void {
   const w = 320,
     h = 160,
     ctx = prepare(cv, w, h),

@@ -20,8 +20,8 @@ const i32 = (f: string) => {
   return new Int32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.length));
 };
 
-async function torchGrads(dir: string): Promise<Map<string, Float32Array>> {
-  const src = await (await modelFiles(dir)).open('grads.safetensors');
+async function torchGrads(dir: string, file = 'grads.safetensors'): Promise<Map<string, Float32Array>> {
+  const src = await (await modelFiles(dir)).open(file);
   const t = await readSafetensorsHeader(src),
     r = new TensorReader(t.values()),
     out = new Map<string, Float32Array>();
@@ -32,13 +32,18 @@ async function torchGrads(dir: string): Promise<Map<string, Float32Array>> {
 
 describe.each(['t20', 't24'])('one training step against PyTorch float64 autograd (%s)', (name) => {
   const dir = path.join(TRAIN, name);
-  test('loss and every parameter gradient within 1e-4 relative', async () => {
+  test.each([
+    ['', 0],
+    [' (label smoothing 0.1)', 0.1],
+  ])('loss and every parameter gradient within 1e-4 relative%s', async (what, smoothing) => {
     const exp = JSON.parse(readFileSync(path.join(dir, 'expected.json'), 'utf8'));
-    const t = await createTrainer(null, { from: dir, maxBatch: exp.batch });
+    if (smoothing) expect(exp.smoothing).toBe(smoothing);
+    const want = smoothing ? exp.loss_smoothing : exp.loss;
+    const t = await createTrainer(null, { from: dir, maxBatch: exp.batch, labelSmoothing: smoothing });
     const loss = t.lossAndGradients(f32(path.join(dir, 'input.f32')), i32(path.join(dir, 'labels.i32')));
-    expect(Math.abs(loss - exp.loss)).toBeLessThanOrEqual(1e-4 * Math.abs(exp.loss));
+    expect(Math.abs(loss - want)).toBeLessThanOrEqual(1e-4 * Math.abs(want));
     const ours = t.gradients(),
-      theirs = await torchGrads(dir);
+      theirs = await torchGrads(dir, smoothing ? 'grads-smoothing.safetensors' : 'grads.safetensors');
     expect([...ours.keys()].sort()).toEqual([...theirs.keys()].sort());
     let worst = 0;
     // The key bias's gradient is exactly zero (a shift of every score in a row leaves softmax
@@ -56,47 +61,50 @@ describe.each(['t20', 't24'])('one training step against PyTorch float64 autogra
       expect(diff, k).toBeLessThanOrEqual(1e-4 * scale);
     }
     console.log(
-      `${name}: loss ${loss} vs ${exp.loss}; worst gradient error ${worst.toExponential(2)} of each tensor's scale`,
+      `${name}${what}: loss ${loss} vs ${want}; worst gradient error ${worst.toExponential(2)} of each tensor's scale`,
     );
   });
 });
 
-test('gradients match finite differences of the loss through the whole model', async () => {
-  const dir = path.join(TRAIN, 't24');
-  const x = f32(path.join(dir, 'input.f32')),
-    y = i32(path.join(dir, 'labels.i32'));
-  const t = await createTrainer(null, { from: dir, maxBatch: 2 });
-  t.lossAndGradients(x, y);
-  const grads = t.gradients(),
-    params = t.parameters();
-  // perturb a few parameters of different kinds through a second trainer started from edited weights
-  for (const [name, idx] of [
-    ['vit.encoder.layer.0.attention.attention.key.weight', 5],
-    ['vit.embeddings.position_embeddings', 30],
-    ['vit.encoder.layer.0.layernorm_after.weight', 3],
-    ['vit.embeddings.patch_embeddings.projection.weight', 17],
-    ['classifier.bias', 1],
-  ] as const) {
-    const lossAt = async (delta: number) => {
-      const files: Record<string, Uint8Array | string> = {
-        'config.json': readFileSync(path.join(dir, 'config.json'), 'utf8'),
+test.each([0, 0.2])(
+  'gradients match finite differences of the loss through the whole model (label smoothing %s)',
+  async (labelSmoothing) => {
+    const dir = path.join(TRAIN, 't24');
+    const x = f32(path.join(dir, 'input.f32')),
+      y = i32(path.join(dir, 'labels.i32'));
+    const t = await createTrainer(null, { from: dir, maxBatch: 2, labelSmoothing });
+    t.lossAndGradients(x, y);
+    const grads = t.gradients(),
+      params = t.parameters();
+    // perturb a few parameters of different kinds through a second trainer started from edited weights
+    for (const [name, idx] of [
+      ['vit.encoder.layer.0.attention.attention.key.weight', 5],
+      ['vit.embeddings.position_embeddings', 30],
+      ['vit.encoder.layer.0.layernorm_after.weight', 3],
+      ['vit.embeddings.patch_embeddings.projection.weight', 17],
+      ['classifier.bias', 1],
+    ] as const) {
+      const lossAt = async (delta: number) => {
+        const files: Record<string, Uint8Array | string> = {
+          'config.json': readFileSync(path.join(dir, 'config.json'), 'utf8'),
+        };
+        const edited = new Map(params);
+        const v = edited.get(name)!.slice();
+        v[idx] += delta;
+        edited.set(name, v);
+        const { encodeSafetensors } = await import('../src/io/safetensors.js');
+        files['model.safetensors'] = encodeSafetensors(
+          [...edited].map(([n, data]) => ({ name: n, shape: [data.length], data })),
+        );
+        const u = await createTrainer(null, { from: files, maxBatch: 2, labelSmoothing });
+        return u.lossAndGradients(x, y);
       };
-      const edited = new Map(params);
-      const v = edited.get(name)!.slice();
-      v[idx] += delta;
-      edited.set(name, v);
-      const { encodeSafetensors } = await import('../src/io/safetensors.js');
-      files['model.safetensors'] = encodeSafetensors(
-        [...edited].map(([n, data]) => ({ name: n, shape: [data.length], data })),
-      );
-      const u = await createTrainer(null, { from: files, maxBatch: 2 });
-      return u.lossAndGradients(x, y);
-    };
-    const e = 1e-2;
-    const num = ((await lossAt(e)) - (await lossAt(-e))) / (2 * e);
-    expect(Math.abs(grads.get(name)![idx] - num), name).toBeLessThan(2e-3 * Math.max(1e-2, Math.abs(num)) + 2e-5);
-  }
-});
+      const e = 1e-2;
+      const num = ((await lossAt(e)) - (await lossAt(-e))) / (2 * e);
+      expect(Math.abs(grads.get(name)![idx] - num), name).toBeLessThan(2e-3 * Math.max(1e-2, Math.abs(num)) + 2e-5);
+    }
+  },
+);
 
 test('the loss falls over a few steps, and the trained model loads for inference with the same logits, to the bit', async () => {
   const dir = path.join(TRAIN, 't20');

@@ -35,6 +35,7 @@ export interface DataArgs {
   skipBad: boolean;
   cacheMb: number;
   freeze: 'none' | 'all' | number;
+  labelSmoothing: number;
 }
 
 const STRING_FLAGS = [
@@ -63,6 +64,7 @@ const STRING_FLAGS = [
   'patience',
   'cache-mb',
   'freeze',
+  'label-smoothing',
 ] as const;
 
 /** Parses `train --data …`; `defaultThreads` is the cores (at most a pool's workers). */
@@ -141,5 +143,6 @@ export function dataArgs(argv: string[], Usage: UsageErrorCtor, defaultThreads: 
     skipBad: v['skip-bad'] === true,
     cacheMb: num('cache-mb', 1024, { min: 0, minOpen: false }),
     freeze: fz === 'none' || fz === 'all' ? fz : Number(fz),
+    labelSmoothing: num('label-smoothing', 0, { min: 0, minOpen: false, max: 0.99 }),
   };
 }

@@ -116,6 +116,7 @@ export async function trainDataCommand(argv: string[], Usage: UsageErrorCtor): P
     seed: a.seed,
     threads: a.threads,
     freeze: a.freeze,
+    labelSmoothing: a.labelSmoothing,
   };
   const lastDir = path.join(a.out, 'last'),
     bestDir = path.join(a.out, 'best');
@@ -131,6 +132,7 @@ export async function trainDataCommand(argv: string[], Usage: UsageErrorCtor): P
     totalSteps: total,
     clipNorm: a.clip,
     freeze: a.freeze,
+    labelSmoothing: a.labelSmoothing,
     seed: a.seed,
     threads: a.threads,
   });

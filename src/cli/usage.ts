@@ -12,7 +12,7 @@ Usage:
                  [--preset NAME | --image-size N --patch P --channels 1|3 --hidden D --layers L --heads H --mlp M]
                  [--epochs N] [--batch B] [--lr X] [--weight-decay W] [--warmup F] [--clip C]
                  [--augment none|flip|light|strong] [--threads T] [--seed S] [--resume] [--patience N]
-                 [--skip-bad] [--cache-mb N] [--freeze all|none|N]
+                 [--skip-bad] [--cache-mb N] [--freeze all|none|N] [--label-smoothing E]
   vit-wasm train --dataset mnist --out DIR [--epochs N] [--batch B] [--lr X] [--threads T] [--seed S] [--shift P]
   vit-wasm eval --model DIR --data DIR|FILE [--top K] [--json] [--batch B] [--skip-bad] [--weights int8] [--threads N]
   vit-wasm eval --model DIR --dataset mnist [--weights int8] [--threads N]
@@ -51,7 +51,7 @@ train --data  trains a ViT on your images: DIR holds one folder per class (Image
           classes (lr default 1e-4, else 1e-3); --freeze all trains the head only (a linear probe),
           N the last N blocks, the final norm and the head. Train-time augmentation (default light: random
           resized crops of 50-100% of the area and flips; strong: 8-100%; flip: flips only), AdamW with warmup
-          (fraction F of the steps, default 0.05) + cosine, clipping. Writes OUT/best (best validation
+          (fraction F of the steps, default 0.05) + cosine, clipping, label smoothing E (default 0). Writes OUT/best (best validation
           accuracy) and OUT/last (with optimizer.safetensors and trainer-state.json); --resume
           continues OUT/last exactly; Ctrl-C saves OUT/last first; --patience N stops after N epochs
           without a better validation accuracy; --skip-bad leaves unreadable images out and counts

@@ -390,8 +390,22 @@ export class Exec extends TokenOps {
    * Softmax cross-entropy of logits (B, L) against labels (B, i32): dlogits (B, L) = (softmax − onehot)/B,
    * times `scale`. Returns the summed loss.
    */
-  softmaxXent(logits: number, labels: number, dlogits: number, B: number, L: number, scale = 1): number {
-    const loss = this.k.softmax_xent(logits, labels, dlogits, B, L) * B;
+  softmaxXent(logits: number, labels: number, dlogits: number, B: number, L: number, scale = 1, smoothing = 0): number {
+    // logits (B, L), labels (B) → dlogits (B, L) = (softmax − onehot) / B · scale; returns the summed loss
+    let loss = this.k.softmax_xent(logits, labels, dlogits, B, L) * B;
+    if (smoothing > 0) {
+      // PyTorch's label_smoothing ε: the target is (1 − ε)·onehot + ε/L, so the loss gains
+      // ε·(mean_k(−log p_k) − (−log p_y)) = ε·(z_y − mean_k z_k) and dlogits ε·(onehot − 1/L) / B
+      const z = this.f32(logits, B * L),
+        dl = this.f32(dlogits, B * L),
+        y = new Int32Array(this.memory.buffer, labels, B);
+      for (let b = 0; b < B; b++) {
+        let mean = 0;
+        for (let j = 0; j < L; j++) mean += z[b * L + j];
+        loss += smoothing * (z[b * L + y[b]] - mean / L);
+        for (let j = 0; j < L; j++) dl[b * L + j] += (smoothing * ((j === y[b] ? 1 : 0) - 1 / L)) / B;
+      }
+    }
     if (scale !== 1) {
       const dl = this.f32(dlogits, B * L);
       for (let i = 0; i < dl.length; i++) dl[i] *= scale;

@@ -111,7 +111,7 @@ function pool(ex: Exec, c: ViTShape, w: Weights, a: Activations): void {
  * The backward of {@link vitForward} for a training plan (every layer's activations kept, GELU's
  * input in `u`): softmax cross-entropy, then every op's backward in reverse, accumulating parameter
  * gradients into `g` (which starts at zero). `scale` multiplies dlogits (the batch mean over a step
- * split among workers). Returns the summed loss of the B images.
+ * split among workers); `smoothing` is PyTorch's label_smoothing. Returns the summed loss of the B images.
  */
 export function vitBackward(
   ex: Exec,
@@ -121,13 +121,14 @@ export function vitBackward(
   a: Activations<KeptLayerActivations>,
   d: BackwardBuffers,
   scale: number,
+  smoothing = 0,
 ): number {
   const { B } = a,
     D = c.hiddenSize,
     eps = c.layerNormEps,
     { Np, T } = tokens(c),
     BT = B * T;
-  const loss = ex.softmaxXent(a.logits, d.labels, d.dlogits, B, c.numLabels, scale);
+  const loss = ex.softmaxXent(a.logits, d.labels, d.dlogits, B, c.numLabels, scale, smoothing);
   ex.linearBackward(a.cls, need(w.head, 'classifier'), need(g.head, 'classifier'), d.dlogits, d.dcls, B, d);
   ex.zero(d.dx, BT * D);
   ex.layernormBackward(stream(a), w.norm, g.norm, d.dcls, d.dx, B, D, eps, T * D); // only the cls rows (row stride T·D)

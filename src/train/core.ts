@@ -206,7 +206,16 @@ export class TrainCore {
     if (B === 0) return 0;
     const acts = { ...this.w.acts, B };
     vitForward(this.ex, this.c, this.L.weights, acts);
-    return vitBackward(this.ex, this.c, this.L.weights, this.w.grads, acts, this.w.bwd, B / total);
+    return vitBackward(
+      this.ex,
+      this.c,
+      this.L.weights,
+      this.w.grads,
+      acts,
+      this.w.bwd,
+      B / total,
+      this.o.labelSmoothing,
+    );
   }
 
   /**

@@ -45,6 +45,7 @@ export async function createTrainer(dims: TrainDims | null, options: TrainOption
     warmupSteps: options.warmupSteps ?? 0,
     totalSteps: options.totalSteps ?? 0,
     clipNorm: options.clipNorm ?? 1,
+    labelSmoothing: checkSmoothing(options.labelSmoothing ?? 0),
     freeze: checkFreeze(options.freeze ?? 'none', d),
     seed: options.seed ?? 0,
     labels: options.labels ?? Array.from({ length: d.numLabels }, (_, i) => String(i)),
@@ -113,4 +114,11 @@ function checkFreeze(f: unknown, d: TrainDims): 'none' | 'all' | number {
   throw new Error(
     `vit-wasm: freeze must be 'none', 'all' or a number of trained blocks 0…${d.numLayers}, got ${JSON.stringify(f)}`,
   );
+}
+
+/** `labelSmoothing` checked: a number in [0, 1). */
+function checkSmoothing(e: unknown): number {
+  if (typeof e !== 'number' || !(e >= 0 && e < 1))
+    throw new Error(`vit-wasm: labelSmoothing must be a number in [0, 1), got ${JSON.stringify(e)}`);
+  return e;
 }

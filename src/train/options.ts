@@ -20,6 +20,8 @@ export interface TrainOptions {
   warmupSteps?: number;
   /** Cosine decay to 0 at this step; 0 keeps `lr` after the warmup. Default 0. */
   totalSteps?: number;
+  /** PyTorch's label_smoothing ε: the target is (1 − ε)·onehot + ε/classes. Default 0. */
+  labelSmoothing?: number;
   /** Clip the global gradient norm to this; 0 turns clipping off. Default 1. */
   clipNorm?: number;
   /**
