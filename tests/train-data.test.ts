@@ -267,7 +267,7 @@ describe('vit-wasm train --data / eval --data', () => {
       for (let i = 0; i < 4; i++) writeFileSync(path.join(two, c, `${i}.png`), picture(c === 'left' ? 0 : 1, 50 + i));
     }
     const ftOut = tempDir('vit-wasm-tft-');
-    const ft = await cli([
+    const fromBest = [
       'train',
       '--data',
       two,
@@ -279,9 +279,8 @@ describe('vit-wasm train --data / eval --data', () => {
       '4',
       '--val-split',
       '0',
-      '--out',
-      ftOut,
-    ]);
+    ];
+    const ft = await cli([...fromBest, '--out', ftOut]);
     expect(ft.stderr).toBe('');
     expect(ft.code).toBe(0);
     expect(ft.stdout).toMatch(/with a new 2-class head/);
@@ -293,23 +292,7 @@ describe('vit-wasm train --data / eval --data', () => {
     expect(clash.stderr).toMatch(/--from takes the shape of its checkpoint/);
     // a linear probe: the backbone's every float as it was, a new head
     const probeOut = tempDir('vit-wasm-tprobe-');
-    const probe = await cli([
-      'train',
-      '--data',
-      two,
-      '--from',
-      path.join(out, 'best'),
-      '--freeze',
-      'all',
-      '--epochs',
-      '1',
-      '--batch',
-      '4',
-      '--val-split',
-      '0',
-      '--out',
-      probeOut,
-    ]);
+    const probe = await cli([...fromBest, '--freeze', 'all', '--out', probeOut]);
     expect(probe.code).toBe(0);
     expect(probe.stdout).toMatch(/backbone frozen \(linear probe\)/);
     const { createTrainer } = await import('../src/index.js');

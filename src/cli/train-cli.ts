@@ -2,7 +2,7 @@
  * `vit-wasm train --dataset mnist` and `vit-wasm eval --dataset mnist`.
  */
 import { parseArgs } from 'node:util';
-import cliProgress from 'cli-progress';
+import type cliProgress from 'cli-progress';
 import { loadModel } from '../model/load.js';
 import { defaultThreadCount } from '../platform/platform.js';
 import { MAX_WORKERS } from '../runtime/pool.js';
@@ -10,6 +10,7 @@ import { createTrainer } from '../train/create.js';
 import { argmax, type TrainDims, type Trainer } from '../train/trainer.js';
 import { evalDataCommand } from './eval-data.js';
 import { type DigitSet, loadMnist, MNIST_SIZE, normalizeDigits } from './mnist.js';
+import { epochBar } from './train-data.js';
 import { trainDataCommand } from './train-run.js';
 
 type UsageErrorCtor = new (m: string) => Error;
@@ -156,15 +157,7 @@ export async function trainCommand(argv: string[], Usage: UsageErrorCtor): Promi
       `, ${train.count} MNIST digits, ${test.count} held out; ${epochs} epochs of ${stepsPerEpoch} steps, batch ${B}, AdamW lr ${lr}, ` +
       `shifts ±${a.shift} px, seed ${seed}`,
   );
-  const bar = new cliProgress.SingleBar(
-    {
-      format:
-        'epoch {epoch}/{epochs} |{bar}| step {value}/{total} | loss {loss} | acc {acc}% | {speed} img/s | ETA {eta_formatted}',
-      hideCursor: true,
-      clearOnComplete: true,
-    },
-    cliProgress.Presets.shades_classic,
-  );
+  const bar = epochBar();
   const t0 = performance.now();
   for (let e = 1; e <= epochs; e++) {
     const te = performance.now();

@@ -6,6 +6,7 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import cliProgress from 'cli-progress';
 import type { PreprocessConfig } from '../io/config.js';
 import { PRESETS } from '../io/presets.js';
 import { encodeSafetensors, readSafetensorsHeader, TensorReader } from '../io/safetensors.js';
@@ -199,4 +200,17 @@ export async function readResume(dir: string, run: Record<string, unknown>) {
   } finally {
     await src.close();
   }
+}
+
+/** The progress bar of a training epoch (both `train` commands): step, loss, accuracy, images/s, ETA. */
+export function epochBar(): cliProgress.SingleBar {
+  return new cliProgress.SingleBar(
+    {
+      format:
+        'epoch {epoch}/{epochs} |{bar}| step {value}/{total} | loss {loss} | acc {acc}% | {speed} img/s | ETA {eta_formatted}',
+      hideCursor: true,
+      clearOnComplete: true,
+    },
+    cliProgress.Presets.shades_classic,
+  );
 }

@@ -6,7 +6,7 @@
  * augmentation by (seed, epoch, step, image), so a resumed run writes the bytes an uninterrupted one would.
  */
 import path from 'node:path';
-import cliProgress from 'cli-progress';
+import type cliProgress from 'cli-progress';
 import type { PreprocessConfig } from '../io/config.js';
 import { prepareJpegDecoder } from '../io/image/jpeg.js';
 import { defaultThreadCount } from '../platform/platform.js';
@@ -15,7 +15,7 @@ import { createTrainer } from '../train/create.js';
 import type { Trainer } from '../train/trainer.js';
 import { ImageCache, type ImageSet, openImageSet, stratifiedSplit } from './dataset.js';
 import { type DataArgs, dataArgs } from './train-args.js';
-import { loadBatch, modelSpec, type RunState, readResume, saveCheckpoint, validate } from './train-data.js';
+import { epochBar, loadBatch, modelSpec, type RunState, readResume, saveCheckpoint, validate } from './train-data.js';
 
 type UsageErrorCtor = new (m: string) => Error;
 
@@ -196,15 +196,7 @@ async function epochs(
 ): Promise<number> {
   const cache = new ImageCache(a.cacheMb * 2 ** 20),
     t0 = performance.now();
-  const bar = new cliProgress.SingleBar(
-    {
-      format:
-        'epoch {epoch}/{epochs} |{bar}| step {value}/{total} | loss {loss} | acc {acc}% | {speed} img/s | ETA {eta_formatted}',
-      hideCursor: true,
-      clearOnComplete: true,
-    },
-    cliProgress.Presets.shades_classic,
-  );
+  const bar = epochBar();
   for (; state.epoch <= a.epochs; ) {
     const te = performance.now();
     let end: EpochEnd;
