@@ -115,7 +115,7 @@ export class Trainer {
   lossAndGradients(images: Float32Array, labels: ArrayLike<number>): number {
     if (this.backend.kind !== 'inline')
       throw new Error(
-        `vit-wasm: lossAndGradients runs on a trainer in the calling thread, this one runs in ${this.runsIn}`,
+        `vit-wasm: lossAndGradients runs on a trainer in the calling thread, this one runs in ${this.runsIn} (createTrainer with threads: 1, isolate: false)`,
       );
     const counts = this.distribute(images, labels, labels.length);
     return this.backend.core.forwardBackward(counts[0], labels.length) / labels.length;
