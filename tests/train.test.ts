@@ -266,4 +266,31 @@ describe('data-parallel training on a worker pool', () => {
       /2 labels for \d+ classes \(to train a new head for other classes, pass newHead: true\)/,
     );
   });
+  test("layerDecay scales each depth's AdamW step by decay^(L + 1 − depth): embeddings the most, the head not at all", async () => {
+    const p0 = (await createTrainer(null, { from: dir, maxBatch: 3 })).parameters();
+    const plain = await createTrainer(null, { from: dir, maxBatch: 3 }),
+      decayed = await createTrainer(null, { from: dir, maxBatch: 3, layerDecay: 0.5 });
+    await plain.step(x, y);
+    await decayed.step(x, y);
+    const a = plain.parameters(),
+      b = decayed.parameters();
+    const L = Math.max(...[...p0.keys()].map((k) => Number(/\.layer\.(\d+)\./.exec(k)?.[1] ?? -1))) + 1;
+    let checked = 0;
+    for (const [k, v0] of p0) {
+      const block = /\.layer\.(\d+)\./.exec(k),
+        depth = block ? Number(block[1]) + 1 : k.includes('.embeddings.') ? 0 : L + 1,
+        want = 0.5 ** (L + 1 - depth);
+      for (let i = 0; i < v0.length; i += 7) {
+        const d1 = a.get(k)![i] - v0[i],
+          d2 = b.get(k)![i] - v0[i];
+        if (Math.abs(d1) < 1e-5) continue; // a step lost in rounding says nothing about its scale
+        expect(Math.abs(d2 / d1 - want), `${k}[${i}]`).toBeLessThan(1e-2 * want); // (f32 rounding of the updated values)
+        checked++;
+      }
+    }
+    expect(checked).toBeGreaterThan(100);
+    await expect(createTrainer(null, { from: dir, layerDecay: 1.5 })).rejects.toThrow(
+      /layerDecay must be a number in \(0, 1\], got 1.5/,
+    );
+  });
 });

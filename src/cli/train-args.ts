@@ -36,6 +36,7 @@ export interface DataArgs {
   cacheMb: number;
   freeze: 'none' | 'all' | number;
   labelSmoothing: number;
+  layerDecay: number;
 }
 
 const STRING_FLAGS = [
@@ -65,6 +66,7 @@ const STRING_FLAGS = [
   'cache-mb',
   'freeze',
   'label-smoothing',
+  'layer-decay',
 ] as const;
 
 /** Parses `train --data …`; `defaultThreads` is the cores (at most a pool's workers). */
@@ -113,6 +115,7 @@ export function dataArgs(argv: string[], Usage: UsageErrorCtor, defaultThreads: 
   if (fz !== 'none' && fz !== 'all' && !/^\d+$/.test(fz))
     throw new Usage(`--freeze must be all (a linear probe), none, or the number of last blocks to train, got '${fz}'`);
   if (fz !== 'none' && !str('from')) throw new Usage('--freeze is for fine-tuning: give --from MODEL');
+  if (str('layer-decay') && !str('from')) throw new Usage('--layer-decay is for fine-tuning: give --from MODEL');
   const seed = str('seed') === undefined ? 0 : Number(str('seed'));
   if (!Number.isSafeInteger(seed)) throw new Usage(`--seed must be an integer, got '${str('seed')}'`);
   return {
@@ -144,5 +147,6 @@ export function dataArgs(argv: string[], Usage: UsageErrorCtor, defaultThreads: 
     cacheMb: num('cache-mb', 1024, { min: 0, minOpen: false }),
     freeze: fz === 'none' || fz === 'all' ? fz : Number(fz),
     labelSmoothing: num('label-smoothing', 0, { min: 0, minOpen: false, max: 0.99 }),
+    layerDecay: num('layer-decay', 1, { max: 1 }),
   };
 }

@@ -12,7 +12,7 @@ import { prepareJpegDecoder } from '../io/image/jpeg.js';
 import { defaultThreadCount } from '../platform/platform.js';
 import { permutation, streamRandom } from '../train/augment.js';
 import { createTrainer } from '../train/create.js';
-import type { Trainer } from '../train/trainer.js';
+import type { TrainDims, Trainer } from '../train/trainer.js';
 import { ImageCache, type ImageSet, openImageSet, stratifiedSplit } from './dataset.js';
 import { type DataArgs, dataArgs } from './train-args.js';
 import { epochBar, loadBatch, modelSpec, type RunState, readResume, saveCheckpoint, validate } from './train-data.js';
@@ -92,15 +92,9 @@ function datasets(a: DataArgs): { train: ImageSet; val: ImageSet | null } {
   return { train: all, val: null };
 }
 
-export async function trainDataCommand(argv: string[], Usage: UsageErrorCtor): Promise<number> {
-  const a = dataArgs(argv, Usage, defaultThreadCount());
-  await prepareJpegDecoder();
-  const { train, val } = datasets(a);
-  const { dims, pre } = await modelSpec(a, train.classes);
-  const steps = Math.ceil(train.samples.length / a.batch),
-    total = steps * a.epochs;
-  // what decides the bytes a run writes: a resume must repeat them
-  const run = {
+/** What decides the bytes a run writes: its data, shape and recipe (paths resolved). A resume must repeat them. */
+function runRecord(a: DataArgs, dims: TrainDims): Record<string, unknown> {
+  return {
     data: path.resolve(a.data),
     val: a.val && path.resolve(a.val),
     valSplit: a.valSplit,
@@ -117,7 +111,18 @@ export async function trainDataCommand(argv: string[], Usage: UsageErrorCtor): P
     threads: a.threads,
     freeze: a.freeze,
     labelSmoothing: a.labelSmoothing,
+    layerDecay: a.layerDecay,
   };
+}
+
+export async function trainDataCommand(argv: string[], Usage: UsageErrorCtor): Promise<number> {
+  const a = dataArgs(argv, Usage, defaultThreadCount());
+  await prepareJpegDecoder();
+  const { train, val } = datasets(a);
+  const { dims, pre } = await modelSpec(a, train.classes);
+  const steps = Math.ceil(train.samples.length / a.batch),
+    total = steps * a.epochs;
+  const run = runRecord(a, dims);
   const lastDir = path.join(a.out, 'last'),
     bestDir = path.join(a.out, 'best');
   const resumed = a.resume ? await readResume(lastDir, run) : null;
@@ -133,6 +138,7 @@ export async function trainDataCommand(argv: string[], Usage: UsageErrorCtor): P
     clipNorm: a.clip,
     freeze: a.freeze,
     labelSmoothing: a.labelSmoothing,
+    layerDecay: a.layerDecay,
     seed: a.seed,
     threads: a.threads,
   });

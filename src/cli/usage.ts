@@ -13,6 +13,7 @@ Usage:
                  [--epochs N] [--batch B] [--lr X] [--weight-decay W] [--warmup F] [--clip C]
                  [--augment none|flip|light|strong] [--threads T] [--seed S] [--resume] [--patience N]
                  [--skip-bad] [--cache-mb N] [--freeze all|none|N] [--label-smoothing E]
+                 [--layer-decay D]
   vit-wasm train --dataset mnist --out DIR [--epochs N] [--batch B] [--lr X] [--threads T] [--seed S] [--shift P]
   vit-wasm eval --model DIR --data DIR|FILE [--top K] [--json] [--batch B] [--skip-bad] [--weights int8] [--threads N]
   vit-wasm eval --model DIR --dataset mnist [--weights int8] [--threads N]
@@ -49,7 +50,8 @@ train --data  trains a ViT on your images: DIR holds one folder per class (Image
           (default shape: 28 px, patch 7, hidden 64, 4 layers, 4 heads, MLP 128, 3 channels; or a
           --preset, or the dimension flags), or --from a plain-ViT checkpoint with a new head for your
           classes (lr default 1e-4, else 1e-3); --freeze all trains the head only (a linear probe),
-          N the last N blocks, the final norm and the head. Train-time augmentation (default light: random
+          N the last N blocks, the final norm and the head; --layer-decay D scales block i's lr by
+          D^(L-i) and the embeddings' by D^(L+1) (BEiT's and timm's layer_decay). Train-time augmentation (default light: random
           resized crops of 50-100% of the area and flips; strong: 8-100%; flip: flips only), AdamW with warmup
           (fraction F of the steps, default 0.05) + cosine, clipping, label smoothing E (default 0). Writes OUT/best (best validation
           accuracy) and OUT/last (with optimizer.safetensors and trainer-state.json); --resume

@@ -41,6 +41,18 @@ export function isFrozen(name: string, c: ViTShape, freeze: Options['freeze']): 
   return name.includes('.embeddings.'); // the final layernorm trains with the last blocks
 }
 
+/**
+ * Layer-wise learning-rate decay (BEiT's, timm's `layer_decay`): the learning rate of parameter `name`
+ * is scaled by decay^(L + 1 − depth), depth 0 for the embeddings, i + 1 for block i, L + 1 for the
+ * final norm and the head (unscaled).
+ */
+export function layerScale(name: string, c: ViTShape, decay: number): number {
+  if (decay === 1) return 1;
+  const block = /\.layer\.(\d+)\./.exec(name),
+    depth = block ? Number(block[1]) + 1 : name.includes('.embeddings.') ? 0 : c.numLayers + 1;
+  return decay ** (c.numLayers + 1 - depth);
+}
+
 /** Index of the largest value (the first, on ties). */
 export function argmax(row: ArrayLike<number>): number {
   let best = 0;
@@ -171,6 +183,8 @@ export class TrainCore {
   private readonly sync: () => void;
   /** Per parameter (layout order): kept fixed by options.freeze. */
   private readonly frozen: boolean[];
+  /** Per parameter: its learning rate's factor (options.layerDecay). */
+  private readonly lrScale: number[];
 
   constructor({ k, layout: L, dims, options, memory, id = 0, workers = 1, sync = () => {} }: TrainCoreOptions) {
     this.L = L;
@@ -182,6 +196,7 @@ export class TrainCore {
     this.sync = sync;
     this.w = L.workers[id];
     this.frozen = L.params.map((p) => isFrozen(p.name, dims, options.freeze));
+    this.lrScale = L.params.map((p) => layerScale(p.name, dims, options.layerDecay));
     // this worker's ops run on its own images only: an Exec of one
     this.ex = new Exec({ k, memory, scratch: this.w.acts.scratch[0] });
     const per = Math.ceil(L.n / workers);
@@ -260,12 +275,13 @@ export class TrainCore {
       if (this.frozen[j]) continue;
       const a = Math.max(p.offset, i0),
         b = Math.min(p.offset + p.size, i1);
-      const decay = p.decay ? lr * o.weightDecay : 0;
+      const lrp = lr * this.lrScale[j], // (× 1 exactly without layer decay)
+        decay = p.decay ? lrp * o.weightDecay : 0; // decoupled, at the parameter's own rate (as timm's groups)
       for (let i = a; i < b; i++) {
         const gi = G[i] * scale;
         m[i] = o.beta1 * m[i] + (1 - o.beta1) * gi;
         v[i] = o.beta2 * v[i] + (1 - o.beta2) * gi * gi;
-        P[i] -= decay * P[i] + (lr * (m[i] / c1)) / (Math.sqrt(v[i] / c2) + o.adamEps);
+        P[i] -= decay * P[i] + (lrp * (m[i] / c1)) / (Math.sqrt(v[i] / c2) + o.adamEps);
       }
     }
     this.sync();

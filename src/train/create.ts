@@ -46,6 +46,7 @@ export async function createTrainer(dims: TrainDims | null, options: TrainOption
     totalSteps: options.totalSteps ?? 0,
     clipNorm: options.clipNorm ?? 1,
     labelSmoothing: checkSmoothing(options.labelSmoothing ?? 0),
+    layerDecay: checkLayerDecay(options.layerDecay ?? 1),
     freeze: checkFreeze(options.freeze ?? 'none', d),
     seed: options.seed ?? 0,
     labels: options.labels ?? Array.from({ length: d.numLabels }, (_, i) => String(i)),
@@ -121,4 +122,11 @@ function checkSmoothing(e: unknown): number {
   if (typeof e !== 'number' || !(e >= 0 && e < 1))
     throw new Error(`vit-wasm: labelSmoothing must be a number in [0, 1), got ${JSON.stringify(e)}`);
   return e;
+}
+
+/** `layerDecay` checked: a number in (0, 1]. */
+function checkLayerDecay(d: unknown): number {
+  if (typeof d !== 'number' || !(d > 0 && d <= 1))
+    throw new Error(`vit-wasm: layerDecay must be a number in (0, 1], got ${JSON.stringify(d)}`);
+  return d;
 }

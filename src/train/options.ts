@@ -20,6 +20,12 @@ export interface TrainOptions {
   warmupSteps?: number;
   /** Cosine decay to 0 at this step; 0 keeps `lr` after the warmup. Default 0. */
   totalSteps?: number;
+  /**
+   * Layer-wise learning-rate decay for fine-tuning (BEiT's and timm's `layer_decay`, e.g. 0.65–0.75):
+   * block i of L learns at lr·decay^(L − i), the embeddings at lr·decay^(L + 1), the final norm and
+   * the head at lr. Default 1 (off).
+   */
+  layerDecay?: number;
   /** PyTorch's label_smoothing ε: the target is (1 − ε)·onehot + ε/classes. Default 0. */
   labelSmoothing?: number;
   /** Clip the global gradient norm to this; 0 turns clipping off. Default 1. */
