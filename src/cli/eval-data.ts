@@ -8,6 +8,7 @@ import { prepareJpegDecoder } from '../io/image/jpeg.js';
 import { preprocess } from '../io/image/preprocess.js';
 import { loadModel } from '../model/load.js';
 import { ImageCache, openImageSet } from './dataset.js';
+import { positiveFlag } from './train-args.js';
 
 type UsageErrorCtor = new (m: string) => Error;
 
@@ -23,13 +24,6 @@ export interface EvalReport {
   perClass: { label: string; images: number; accuracy: number | null }[];
   labels: string[];
   confusion: number[][];
-}
-
-function positive(v: string | undefined, flag: string, dflt: number, Usage: UsageErrorCtor): number {
-  if (v === undefined) return dflt;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new Usage(`${flag} must be a positive integer, got '${v}'`);
-  return n;
 }
 
 /** Runs the model over the set in batches; returns the report. */
@@ -136,10 +130,10 @@ export async function evalDataCommand(argv: string[], Usage: UsageErrorCtor): Pr
   const weights = v.weights ?? 'f32';
   if (weights !== 'f32' && weights !== 'int8') throw new Usage(`--weights must be f32 or int8, got '${weights}'`);
   const r = await evaluateSet(v.model, v.data!, {
-    threads: v.threads === undefined ? undefined : positive(v.threads, '--threads', 1, Usage),
+    threads: v.threads === undefined ? undefined : positiveFlag(v.threads, '--threads', 1, Usage, true),
     weights,
-    batch: positive(v.batch, '--batch', 32, Usage),
-    top: positive(v.top, '--top', 5, Usage),
+    batch: positiveFlag(v.batch, '--batch', 32, Usage, true),
+    top: positiveFlag(v.top, '--top', 5, Usage, true),
     skipBad: v['skip-bad'] === true,
   });
   if (v.json) console.log(JSON.stringify(r, null, 1));

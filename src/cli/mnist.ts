@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { missing } from '../platform/optional.js';
+import type { TrainDims } from '../train/trainer.js';
 
 export const MNIST_SIZE = 28;
 const PIXELS = MNIST_SIZE * MNIST_SIZE;
@@ -96,3 +97,16 @@ export function normalizeDigits(
   }
   return out;
 }
+
+/** The default small ViT for 28×28 digits. */
+export const MNIST_DIMS: TrainDims = {
+  imageSize: [MNIST_SIZE, MNIST_SIZE],
+  patchSize: 7,
+  numChannels: 1,
+  hiddenSize: 64,
+  numLayers: 4,
+  numHeads: 4,
+  intermediateSize: 128,
+  numLabels: 10,
+  layerNormEps: 1e-6,
+};

@@ -6,6 +6,21 @@ import { AUGMENT_MODES, type AugmentMode } from '../train/augment.js';
 
 type UsageErrorCtor = new (m: string) => Error;
 
+/** A flag's positive number (an integer with `int`), `dflt` when absent; otherwise a usage error naming the flag. */
+export function positiveFlag(
+  v: string | undefined,
+  flag: string,
+  dflt: number,
+  Usage: UsageErrorCtor,
+  int = false,
+): number {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0 || (int && !Number.isInteger(n)))
+    throw new Usage(`${flag} must be a positive ${int ? 'integer' : 'number'}, got '${v}'`);
+  return n;
+}
+
 /** What `vit-wasm train --data` was asked for. */
 export interface DataArgs {
   data: string;

@@ -7,34 +7,16 @@ import { loadModel } from '../model/load.js';
 import { defaultThreadCount } from '../platform/platform.js';
 import { MAX_WORKERS } from '../runtime/pool.js';
 import { createTrainer } from '../train/create.js';
-import { argmax, type TrainDims, type Trainer } from '../train/trainer.js';
+import { argmax, type Trainer } from '../train/trainer.js';
 import { evalDataCommand } from './eval-data.js';
-import { type DigitSet, loadMnist, MNIST_SIZE, normalizeDigits } from './mnist.js';
+import { type DigitSet, loadMnist, MNIST_DIMS, MNIST_SIZE, normalizeDigits } from './mnist.js';
+import { positiveFlag as num } from './train-args.js';
 import { epochBar } from './train-data.js';
 import { trainDataCommand } from './train-run.js';
 
 type UsageErrorCtor = new (m: string) => Error;
 
-/** The default small ViT for 28×28 digits. */
-export const MNIST_DIMS: TrainDims = {
-  imageSize: [MNIST_SIZE, MNIST_SIZE],
-  patchSize: 7,
-  numChannels: 1,
-  hiddenSize: 64,
-  numLayers: 4,
-  numHeads: 4,
-  intermediateSize: 128,
-  numLabels: 10,
-  layerNormEps: 1e-6,
-};
-
-function num(v: string | undefined, flag: string, dflt: number, Usage: UsageErrorCtor, int = false): number {
-  if (v === undefined) return dflt;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0 || (int && !Number.isInteger(n)))
-    throw new Usage(`${flag} must be a positive ${int ? 'integer' : 'number'}, got '${v}'`);
-  return n;
-}
+export { MNIST_DIMS }; // (bench/ reads it from dist/train-cli.js)
 
 const all = (set: DigitSet) => Array.from({ length: set.count }, (_, i) => i);
 

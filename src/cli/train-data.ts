@@ -8,14 +8,16 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import cliProgress from 'cli-progress';
 import type { PreprocessConfig } from '../io/config.js';
+import { PILLOW_FILTERS } from '../io/image/pillow.js';
 import { PRESETS } from '../io/presets.js';
 import { encodeSafetensors, readSafetensorsHeader, TensorReader } from '../io/safetensors.js';
 import { modelFiles } from '../io/source.js';
 import { loadModel } from '../model/load.js';
 import { type AugmentMode, augment } from '../train/augment.js';
 import { defaultPreprocessing } from '../train/fit.js';
-import type { TrainDims, Trainer } from '../train/trainer.js';
+import { argmax, type TrainDims, type Trainer } from '../train/trainer.js';
 import type { ImageCache, ImageSet } from './dataset.js';
+import { MNIST_DIMS } from './mnist.js';
 import type { DataArgs } from './train-args.js';
 
 /** What `last/trainer-state.json` holds besides the weights and moments: where the run stopped. */
@@ -39,8 +41,8 @@ export interface RunState {
 
 /** HF preprocessor_config.json fields for a PreprocessConfig (what the saved model reads back). */
 export function processorFields(p: PreprocessConfig): Record<string, unknown> {
-  const resample = { lanczos: 1, bilinear: 2, bicubic: 3, box: 4, hamming: 5 }[p.resample];
-  const to = p.resizeTo;
+  const resample = PILLOW_FILTERS.indexOf(p.resample), // Pillow's number of the filter
+    to = p.resizeTo;
   return {
     do_resize: p.doResize,
     size: to && 'shortestEdge' in to ? { shortest_edge: to.shortestEdge } : { height: p.size[0], width: p.size[1] },
@@ -82,17 +84,18 @@ export async function modelSpec(a: DataArgs, classes: string[]) {
       await m.dispose();
     }
   }
-  const base = a.preset ? PRESETS[a.preset] : null;
+  // a preset, or the small ViT of the digits (in colour): each dimension flag overrides it
+  const base = a.preset ? PRESETS[a.preset] : { ...MNIST_DIMS, numChannels: 3 };
   const dims: TrainDims = {
-    imageSize: [a.imageSize ?? base?.imageSize[0] ?? 28, a.imageSize ?? base?.imageSize[1] ?? 28],
-    patchSize: a.patch ?? base?.patchSize ?? 7,
-    numChannels: a.channels ?? base?.numChannels ?? 3,
-    hiddenSize: a.hidden ?? base?.hiddenSize ?? 64,
-    numLayers: a.layers ?? base?.numLayers ?? 4,
-    numHeads: a.heads ?? base?.numHeads ?? 4,
-    intermediateSize: a.mlp ?? base?.intermediateSize ?? 128,
+    imageSize: [a.imageSize ?? base.imageSize[0], a.imageSize ?? base.imageSize[1]],
+    patchSize: a.patch ?? base.patchSize,
+    numChannels: a.channels ?? base.numChannels,
+    hiddenSize: a.hidden ?? base.hiddenSize,
+    numLayers: a.layers ?? base.numLayers,
+    numHeads: a.heads ?? base.numHeads,
+    intermediateSize: a.mlp ?? base.intermediateSize,
     numLabels: classes.length,
-    layerNormEps: base?.layerNormEps ?? 1e-6,
+    layerNormEps: base.layerNormEps,
   };
   return { dims, pre: defaultPreprocessing(dims) };
 }
@@ -148,8 +151,7 @@ export async function validate(trainer: Trainer, set: ImageSet, cache: ImageCach
     const z = await trainer.logits(x.subarray(0, (labels.length * x.length) / B), labels.length),
       L = trainer.dims.numLabels;
     labels.forEach((y, b) => {
-      const row = z.subarray(b * L, (b + 1) * L);
-      right += +(row.indexOf(Math.max(...row)) === y);
+      right += +(argmax(z.subarray(b * L, (b + 1) * L)) === y);
     });
     seen += labels.length;
   }

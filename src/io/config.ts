@@ -153,7 +153,7 @@ export function atSize(r: Record<string, unknown>, [h, w]: [number, number], fil
 /** Preprocessing for a model: preprocessor_config.json when present, else ViTImageProcessor defaults. */
 export function parsePreprocess(
   raw: Record<string, unknown> | null,
-  cfg: ViTConfig,
+  cfg: Pick<ViTConfig, 'numChannels' | 'imageSize'>,
   file = 'preprocessor_config.json',
 ): PreprocessConfig {
   const r = raw ?? {};

@@ -4,11 +4,12 @@
  * step reported, validation per epoch, stopped cleanly by an AbortSignal. And the datasets people
  * have: an ImageFolder directory (Node) or the files of a dropped folder / `<input webkitdirectory>`.
  */
-import type { PreprocessConfig } from '../io/config.js';
+import { type PreprocessConfig, parsePreprocess } from '../io/config.js';
 import type { RawImage } from '../io/image/decode.js';
 import { type ImageInput, readImage } from '../io/image/read.js';
 import { listImageFolder } from '../platform/platform.js';
 import { AUGMENT_MODES, type AugmentMode, augment, permutation, streamRandom } from './augment.js';
+import { argmax } from './core.js';
 import type { TrainDims } from './options.js';
 
 /** One labelled example: an image (anything `readImage` takes) or a model input (C, H, W) already normalized. */
@@ -79,18 +80,9 @@ export interface Fittable {
   logits(images: Float32Array, B: number): Promise<Float32Array>;
 }
 
-/** Resize to the model's size, rescale by 1/255, mean and std 0.5: what a model trained from scratch is given. */
+/** ViTImageProcessor's defaults (src/io/config.ts, parsePreprocess): resize to the model's size, rescale by 1/255, mean and std 0.5 — what a model trained from scratch is given. */
 export function defaultPreprocessing(d: TrainDims): PreprocessConfig {
-  return {
-    doResize: true,
-    size: d.imageSize,
-    resample: 'bilinear',
-    doRescale: true,
-    rescaleFactor: 1 / 255,
-    doNormalize: true,
-    imageMean: Array(d.numChannels).fill(0.5),
-    imageStd: Array(d.numChannels).fill(0.5),
-  };
+  return parsePreprocess(null, d);
 }
 
 /** The examples of one epoch, in order: an array shuffled by (seed, epoch), anything else as it comes. */
@@ -169,8 +161,7 @@ async function accuracyOn(t: Fittable, data: Dataset, o: { B: number; pre: Prepr
   for await (const labels of batches(data, { ...o, seed: 0, epoch: 0, mode: 'none', d: t.dims }, x)) {
     const z = await t.logits(x.subarray(0, (labels.length * x.length) / o.B), labels.length);
     labels.forEach((y, b) => {
-      const row = z.subarray(b * L, (b + 1) * L);
-      right += +(row.indexOf(Math.max(...row)) === y);
+      right += +(argmax(z.subarray(b * L, (b + 1) * L)) === y);
     });
     seen += labels.length;
   }
