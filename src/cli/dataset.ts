@@ -8,6 +8,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { decodeImage, type RawImage } from '../io/image/decode.js';
+import { byCodePoint } from '../platform/api.js';
 import { listImageFolder } from '../platform/platform.js';
 import { permutation, streamRandom } from '../train/augment.js';
 
@@ -22,8 +23,6 @@ export interface ImageSet {
   classes: string[];
   samples: Sample[];
 }
-
-const byCodePoint = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0); // Python's sorted(), as torchvision
 
 /** Maps names to indices: the given classes (a validation set must use the training set's), or these sorted. */
 function classIndex(

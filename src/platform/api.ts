@@ -53,3 +53,6 @@ export function sharedMemoryMissing(host: string): string | null {
   }
   return null;
 }
+
+/** Strings in code-unit order, as Python's sorted() orders class folders for torchvision's ImageFolder (not locale order). */
+export const byCodePoint = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);

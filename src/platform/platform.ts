@@ -12,7 +12,7 @@ import v8 from 'node:v8';
 import { parentPort, Worker } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
-import { type ModelFiles, sharedMemoryMissing, type WorkerHandle, type WorkerKind } from './api.js';
+import { byCodePoint, type ModelFiles, sharedMemoryMissing, type WorkerHandle, type WorkerKind } from './api.js';
 import { type Limits, overLimit } from './limits.js';
 import { packageFile } from './paths.js';
 
@@ -111,7 +111,6 @@ export async function readLocalFile(
 }
 
 const IMAGE_FILE = /\.(png|jpe?g)$/i;
-const byCodePoint = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0); // Python's sorted(), as torchvision
 
 function imagesUnder(dir: string): string[] {
   const out: string[] = [];

@@ -7,6 +7,7 @@
 import { type PreprocessConfig, parsePreprocess } from '../io/config.js';
 import type { RawImage } from '../io/image/decode.js';
 import { type ImageInput, readImage } from '../io/image/read.js';
+import { byCodePoint } from '../platform/api.js';
 import { listImageFolder } from '../platform/platform.js';
 import { AUGMENT_MODES, type AugmentMode, augment, permutation, streamRandom } from './augment.js';
 import { argmax } from './core.js';
@@ -238,7 +239,7 @@ export function filesDataset(files: Iterable<File> | ArrayLike<File>): LabelledI
       );
     return parts[1];
   };
-  const classes = [...new Set(list.map(classOf))].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const classes = [...new Set(list.map(classOf))].sort(byCodePoint);
   if (classes.length < 2)
     throw new Error(`vit-wasm: the files are in ${classes.length} class folder(s): a classifier needs two or more`);
   return { classes, examples: list.map((f) => ({ image: f, label: classes.indexOf(classOf(f)) })) };

@@ -54,13 +54,18 @@ export class Trainer {
     this.runsIn = ({ inline: 'calling thread', pool: 'workers', hosted: 'worker' } as const)[backend.kind];
   }
 
-  private f32(ptr: number, n: number) {
+  /** The trainer's wasm memory (a hosted trainer's is in its worker). */
+  private mem() {
     if (this.backend.kind === 'hosted') throw new Error('vit-wasm: internal: a hosted trainer has no local memory');
-    return this.backend.mem.f32(ptr, n);
+    return this.backend.mem;
+  }
+
+  private f32(ptr: number, n: number) {
+    return this.mem().f32(ptr, n);
   }
 
   private i32(ptr: number, n: number) {
-    return new Int32Array(this.f32(ptr, 0).buffer, ptr, n);
+    return new Int32Array(this.mem().memory.buffer, ptr, n);
   }
 
   /** Parameter `p`'s values: in the shared memory, or the hosted trainer's mirror. */
@@ -224,15 +229,25 @@ export class Trainer {
     return Int32Array.from({ length: B }, (_, i) => argmax(z.subarray(i * L, (i + 1) * L)));
   }
 
-  /** Predicted classes of the batch whose logits are in the workers' buffers. */
-  private predicted(): Int32Array {
+  /** The logits (B, L) in the workers' buffers, `counts[w]` rows from worker w, in worker order. */
+  private gatherLogits(counts: number[]): Float32Array {
     const L = this.dims.numLabels,
-      out: number[] = [];
-    this.lastCounts.forEach((c, w) => {
-      const z = this.f32(this.L.workers[w].acts.logits, c * L);
-      for (let b = 0; b < c; b++) out.push(argmax(z.subarray(b * L, (b + 1) * L)));
+      out = new Float32Array(counts.reduce((a, c) => a + c, 0) * L);
+    let o = 0;
+    counts.forEach((c, w) => {
+      out.set(this.f32(this.L.workers[w].acts.logits, c * L), o);
+      o += c * L;
     });
-    return Int32Array.from(out);
+    return out;
+  }
+
+  /** Predicted classes of the batch of the last distribute, from the logits in the workers' buffers. */
+  private predicted(): Int32Array {
+    const counts = this.lastCounts;
+    return this.argmaxRows(
+      this.gatherLogits(counts),
+      counts.reduce((a, c) => a + c, 0),
+    );
   }
 
   /** Predicted classes of the batch of the last `step` that finished (from its forward, before its update). */
@@ -242,8 +257,7 @@ export class Trainer {
 
   /** Logits of B images, (B, L). */
   async logits(images: Float32Array, B: number): Promise<Float32Array> {
-    const L = this.dims.numLabels,
-      b = this.backend;
+    const b = this.backend;
     if (b.kind === 'hosted') {
       this.check(images, null, B);
       const job: HostedJob = { kind: 'hosted-forward', x: images.slice(), B };
@@ -255,15 +269,7 @@ export class Trainer {
       counts = this.distribute(x, null, B);
       return { kind: 'forward', counts };
     };
-    const read = () => {
-      const out = new Float32Array(B * L);
-      let o = 0;
-      counts.forEach((c, w) => {
-        out.set(this.f32(this.L.workers[w].acts.logits, c * L), o);
-        o += c * L;
-      });
-      return out;
-    };
+    const read = () => this.gatherLogits(counts);
     if (b.kind === 'inline') {
       begin();
       b.core.forward(B);
