@@ -5,7 +5,7 @@
  * held-back accuracy, a try on the pad, and the result as a zip of its model directory.
  */
 import { strToU8, zipSync } from 'fflate';
-import { createTrainer, type Example, loadModel, type Trainer, type ViTModel } from '../src/index.js';
+import { createTrainer, type Example, loadModel, softmax, type Trainer, type ViTModel } from '../src/index.js';
 import { bars } from './draw.js';
 import { $, canvas, type State } from './state.js';
 import { curves } from './train.js';
@@ -82,16 +82,9 @@ export function setUpTeaching(s: State): void {
   });
   tryIt.addEventListener('click', async () => {
     if (!taught || !s.trace) return;
-    const probs = await taught.model.forward(s.trace.pixels.data.slice(), 1),
-      e = Array.from(probs, (v) => Math.exp(v - Math.max(...probs))),
-      sum = e.reduce((a, b) => a + b, 0);
-    bars(
-      canvas('teach-result'),
-      taught.labels,
-      e.map((v) => v / sum),
-      300,
-    );
-    const best = e.indexOf(Math.max(...e));
+    const probs = softmax(await taught.model.forward(s.trace.pixels.data.slice(), 1));
+    bars(canvas('teach-result'), taught.labels, probs, 300);
+    const best = probs.indexOf(Math.max(...probs));
     $('#teach-result-text').textContent = `the pad, to the taught model: ${taught.labels[best]}`;
   });
 }
