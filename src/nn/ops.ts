@@ -387,11 +387,10 @@ export class Exec extends TokenOps {
   }
 
   /**
-   * Softmax cross-entropy of logits (B, L) against labels (B, i32): dlogits (B, L) = (softmax − onehot)/B,
-   * times `scale`. Returns the summed loss.
+   * Softmax cross-entropy of logits (B, L) against labels (B, i32), with PyTorch's label_smoothing:
+   * dlogits (B, L) = (softmax − target)/B, times `scale`. Returns the summed loss.
    */
   softmaxXent(logits: number, labels: number, dlogits: number, B: number, L: number, scale = 1, smoothing = 0): number {
-    // logits (B, L), labels (B) → dlogits (B, L) = (softmax − onehot) / B · scale; returns the summed loss
     let loss = this.k.softmax_xent(logits, labels, dlogits, B, L) * B;
     if (smoothing > 0) {
       // PyTorch's label_smoothing ε: the target is (1 − ε)·onehot + ε/L, so the loss gains
