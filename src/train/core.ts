@@ -254,10 +254,12 @@ export class TrainCore {
     }
     // the norm of what is trained (as clip_grad_norm_ over the parameters that have gradients)
     let sq = 0;
-    L.params.forEach((p, j) => {
-      if (this.frozen[j]) return;
+    // (indexed loops, no closure: `sq` stays a register in the loop over every gradient)
+    for (let j = 0; j < L.params.length; j++) {
+      if (this.frozen[j]) continue;
+      const p = L.params[j];
       for (let i = Math.max(p.offset, i0), e = Math.min(p.offset + p.size, i1); i < e; i++) sq += G[i] * G[i];
-    });
+    }
     this.f32(L.sq, this.workers)[this.id] = sq;
     this.sync();
     const parts = this.f32(L.sq, this.workers);
@@ -271,8 +273,9 @@ export class TrainCore {
       v = this.f32(L.adamV, n),
       c1 = 1 - o.beta1 ** t,
       c2 = 1 - o.beta2 ** t;
-    for (const [j, p] of L.params.entries()) {
+    for (let j = 0; j < L.params.length; j++) {
       if (this.frozen[j]) continue;
+      const p = L.params[j];
       const a = Math.max(p.offset, i0),
         b = Math.min(p.offset + p.size, i1);
       const lrp = lr * this.lrScale[j], // (× 1 exactly without layer decay)
