@@ -123,6 +123,82 @@ test('the loss falls over a few steps, and the trained model loads for inference
   await model.dispose();
 });
 
+test("gradient accumulation: a batch over maxBatch is micro-batches whose gradients add up to the one-pass batch mean (and PyTorch's)", async () => {
+  const dir = path.join(TRAIN, 't20');
+  const exp = JSON.parse(readFileSync(path.join(dir, 'expected.json'), 'utf8'));
+  const x = f32(path.join(dir, 'input.f32')),
+    y = i32(path.join(dir, 'labels.i32'));
+  expect(exp.batch).toBe(3);
+  const whole = await createTrainer(null, { from: dir, maxBatch: 3 }),
+    micro = await createTrainer(null, { from: dir, maxBatch: 1 }),
+    pairs = await createTrainer(null, { from: dir, maxBatch: 2 });
+  const l3 = whole.lossAndGradients(x, y),
+    l1 = micro.lossAndGradients(x, y),
+    l2 = pairs.lossAndGradients(x, y);
+  expect(Math.abs(l1 - l3)).toBeLessThan(1e-6 * Math.abs(l3));
+  expect(Math.abs(l2 - l3)).toBeLessThan(1e-6 * Math.abs(l3));
+  expect(Math.abs(l1 - exp.loss)).toBeLessThanOrEqual(1e-4 * Math.abs(exp.loss));
+  const theirs = await torchGrads(dir),
+    a = whole.gradients();
+  // (the key bias's gradient is zero up to rounding: no tensor's scale counts as below 1e-3 of the largest, as above)
+  const largest = Math.max(...[...theirs.values()].map((g) => g.reduce((m, v) => Math.max(m, Math.abs(v)), 0)));
+  for (const t of [micro, pairs]) {
+    const b = t.gradients();
+    for (const [k, g] of theirs) {
+      const scale = Math.max(1e-3 * largest, ...Array.from(g, Math.abs));
+      let worst = 0;
+      for (let i = 0; i < g.length; i++) worst = Math.max(worst, Math.abs(b.get(k)![i] - a.get(k)![i]));
+      expect(worst, k).toBeLessThan(1e-5 * scale + 1e-6 * largest);
+    }
+  }
+  // steps: the same update whoever runs the micro-batches (a worker of its own computes them in the same order)
+  const inline = await createTrainer(null, { from: dir, maxBatch: 2, lr: 3e-3 });
+  const SAB = globalThis.SharedArrayBuffer;
+  delete (globalThis as { SharedArrayBuffer?: unknown }).SharedArrayBuffer;
+  let hosted: Awaited<ReturnType<typeof createTrainer>>;
+  try {
+    hosted = await createTrainer(null, { from: dir, maxBatch: 2, lr: 3e-3, isolate: true });
+  } finally {
+    globalThis.SharedArrayBuffer = SAB;
+  }
+  const pooled = await createTrainer(null, { from: dir, maxBatch: 2, lr: 3e-3, threads: 2 }),
+    pooledAgain = await createTrainer(null, { from: dir, maxBatch: 2, lr: 3e-3, threads: 2 }),
+    onePass = await createTrainer(null, { from: dir, maxBatch: 3, lr: 3e-3 });
+  const bits = (v: Float32Array) => Array.from(new Uint32Array(v.slice().buffer));
+  for (let s = 0; s < 3; s++) {
+    const [li, lh, lp, lq, lo] = await Promise.all(
+      [inline, hosted, pooled, pooledAgain, onePass].map((t) => t.step(x, y)),
+    );
+    expect(lh).toBe(li);
+    expect(lq).toBe(lp);
+    expect(Math.abs(lp - li)).toBeLessThan(1e-5 * li);
+    expect(Math.abs(lo - li)).toBeLessThan(1e-5 * li);
+    expect(Array.from(hosted.lastPredictions())).toEqual(Array.from(inline.lastPredictions()));
+    expect(Array.from(pooled.lastPredictions())).toHaveLength(3);
+  }
+  expect(inline.stepCount).toBe(3);
+  const pi = inline.parameters(),
+    ph = hosted.parameters(),
+    pp = pooled.parameters(),
+    pq = pooledAgain.parameters(),
+    po = onePass.parameters();
+  for (const [k, v] of pi) {
+    expect(bits(ph.get(k)!), k).toEqual(bits(v));
+    expect(bits(pq.get(k)!), k).toEqual(bits(pp.get(k)!));
+    // Adam normalises each step: parameters whose gradient is ~0 (the key bias) move by rounding noise
+    if (k.includes('key.bias')) continue;
+    for (const o of [pp.get(k)!, po.get(k)!]) {
+      let worst = 0;
+      for (let i = 0; i < v.length; i++) worst = Math.max(worst, Math.abs(o[i] - v[i]));
+      expect(worst, k).toBeLessThan(1e-4);
+    }
+  }
+  await expect(
+    inline.step(new Float32Array((2 * 1024 * x.length) / 3 + x.length / 3), new Int32Array(2049)),
+  ).rejects.toThrow(/batch 2049 is outside 1…2048 \(1024 micro-batches of maxBatch\)/);
+  await Promise.all([hosted.dispose(), pooled.dispose(), pooledAgain.dispose()]);
+});
+
 describe('data-parallel training on a worker pool', () => {
   const dir = path.join(TRAIN, 't20');
   const x = f32(path.join(dir, 'input.f32')),

@@ -46,8 +46,8 @@ const api: PoolWorkerApi<TrainWorkerInit | HostedInit, TrainJob | HostedJob, num
       if (job.counts[id]) core.forward(job.counts[id]);
       return 0;
     }
-    const loss = core.forwardBackward(job.counts[id], job.total);
-    core.update(job.t, job.lr);
+    const loss = core.forwardBackward(job.counts[id], job.total, job.first);
+    if (job.last) core.update(job.t, job.lr);
     return loss;
   },
   fault() {

@@ -38,6 +38,8 @@ export interface DataArgs {
   mlp?: number;
   epochs: number;
   batch: number;
+  /** Micro-batches of `batch` whose gradients make one step (gradient accumulation). */
+  accumulate: number;
   lr: number;
   weightDecay: number;
   warmup: number;
@@ -70,6 +72,7 @@ const STRING_FLAGS = [
   'mlp',
   'epochs',
   'batch',
+  'accumulate',
   'lr',
   'weight-decay',
   'warmup',
@@ -149,6 +152,7 @@ export function dataArgs(argv: string[], Usage: UsageErrorCtor, defaultThreads: 
     mlp: opt('mlp'),
     epochs: num('epochs', 10, { int: true }),
     batch: num('batch', 32, { int: true, max: 4096 }),
+    accumulate: num('accumulate', 1, { int: true, max: 1024 }),
     lr: num('lr', str('from') ? 1e-4 : 1e-3),
     weightDecay: num('weight-decay', 0.05, { min: 0, minOpen: false }),
     warmup: num('warmup', 0.05, { min: 0, minOpen: false, max: 1 }),

@@ -35,7 +35,7 @@ async function trainEpoch(
   stop: () => boolean,
   bar: cliProgress.SingleBar,
 ): Promise<EpochEnd> {
-  const B = a.batch,
+  const B = a.batch * a.accumulate, // a step's images: trainer.step accumulates micro-batches of a.batch
     n = train.samples.length,
     steps = Math.ceil(n / B),
     C = trainer.dims.numChannels as 1 | 3;
@@ -102,6 +102,7 @@ function runRecord(a: DataArgs, dims: TrainDims): Record<string, unknown> {
     dims,
     epochs: a.epochs,
     batch: a.batch,
+    ...(a.accumulate > 1 ? { accumulate: a.accumulate } : {}), // (absent from the records of runs before it)
     lr: a.lr,
     weightDecay: a.weightDecay,
     warmup: a.warmup,
@@ -120,7 +121,7 @@ export async function trainDataCommand(argv: string[], Usage: UsageErrorCtor): P
   await prepareJpegDecoder();
   const { train, val } = datasets(a);
   const { dims, pre } = await modelSpec(a, train.classes);
-  const steps = Math.ceil(train.samples.length / a.batch),
+  const steps = Math.ceil(train.samples.length / (a.batch * a.accumulate)),
     total = steps * a.epochs;
   const run = runRecord(a, dims);
   const lastDir = path.join(a.out, 'last'),
@@ -159,7 +160,7 @@ export async function trainDataCommand(argv: string[], Usage: UsageErrorCtor): P
       `(${dims.imageSize.join('×')} px, patch ${dims.patchSize}, hidden ${dims.hiddenSize}, ${dims.numHeads} heads, MLP ${dims.intermediateSize})` +
       `${a.from ? ` from ${a.from} with a new ${train.classes.length}-class head${a.freeze === 'all' ? ', backbone frozen (linear probe)' : typeof a.freeze === 'number' ? `, training the last ${a.freeze} blocks` : ''}` : ' from scratch'} on ${trainer.threads} thread(s); ` +
       `${train.samples.length} images in ${train.classes.length} classes, ${val ? `${val.samples.length} for validation` : 'no validation'}; ` +
-      `${a.epochs} epochs of ${steps} steps, batch ${a.batch}, AdamW lr ${a.lr}, augment ${a.augment}, seed ${a.seed}`,
+      `${a.epochs} epochs of ${steps} steps, batch ${a.batch}${a.accumulate > 1 ? ` × ${a.accumulate} accumulated` : ''}, AdamW lr ${a.lr}, augment ${a.augment}, seed ${a.seed}`,
   );
   let stop = false;
   const onInt = () => {

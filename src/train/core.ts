@@ -214,10 +214,12 @@ export class TrainCore {
 
   /**
    * Forward and backward of this worker's B images (labels in its buffer), gradients scaled as the
-   * mean over all `total` images of the step. Returns the summed loss of its images.
+   * mean over all `total` images of the step. `first`: the step's first micro-batch, so its
+   * gradients start from zero; later ones (gradient accumulation) add to them. Returns the summed
+   * loss of its images.
    */
-  forwardBackward(B: number, total: number): number {
-    this.f32(this.w.G, this.L.n).fill(0);
+  forwardBackward(B: number, total: number, first = true): number {
+    if (first) this.f32(this.w.G, this.L.n).fill(0);
     if (B === 0) return 0;
     const acts = { ...this.w.acts, B };
     vitForward(this.ex, this.c, this.L.weights, acts);
@@ -305,7 +307,11 @@ export class TrainCore {
 
 /** A training job for a pool worker. */
 export type TrainJob =
-  | { kind: 'step'; counts: number[]; total: number; t: number; lr: number }
+  /**
+   * A micro-batch of a step of `total` images: gradients from zero when `first`, the update after
+   * it when `last` (both for a step in one piece).
+   */
+  | { kind: 'step'; counts: number[]; total: number; t: number; lr: number; first: boolean; last: boolean }
   | { kind: 'forward'; counts: number[] };
 export interface TrainWorkerInit {
   module: WebAssembly.Module;

@@ -11,7 +11,7 @@ import { byCodePoint } from '../platform/api.js';
 import { listImageFolder } from '../platform/platform.js';
 import { AUGMENT_MODES, type AugmentMode, augment, permutation, streamRandom } from './augment.js';
 import { argmax } from './core.js';
-import type { TrainDims } from './options.js';
+import { MAX_MICRO_BATCHES, type TrainDims } from './options.js';
 
 /** One labelled example: an image (anything `readImage` takes) or a model input (C, H, W) already normalized. */
 export interface Example {
@@ -50,7 +50,10 @@ export interface FitEpoch {
 export interface FitOptions {
   /** Default 1. */
   epochs?: number;
-  /** Images per step, at most the trainer's maxBatch (the default). */
+  /**
+   * Images per step: the trainer's maxBatch (the default), or more, up to 1024 times it: gradients
+   * accumulated over micro-batches of maxBatch.
+   */
   batchSize?: number;
   /** Examples scored after every epoch (never augmented). */
   validation?: Dataset;
@@ -175,8 +178,11 @@ export async function fitTrainer(t: Fittable, data: Dataset, options: FitOptions
     B = options.batchSize ?? t.options.maxBatch,
     epochs = options.epochs ?? 1,
     mode = options.augment ?? 'light';
-  if (!Number.isInteger(B) || B < 1 || B > t.options.maxBatch)
-    throw new Error(`vit-wasm: fit: batchSize ${B} is outside 1…${t.options.maxBatch} (the trainer's maxBatch)`);
+  const most = t.options.maxBatch * MAX_MICRO_BATCHES;
+  if (!Number.isInteger(B) || B < 1 || B > most)
+    throw new Error(
+      `vit-wasm: fit: batchSize ${B} is outside 1…${most} (${MAX_MICRO_BATCHES} micro-batches of the trainer's maxBatch)`,
+    );
   if (!Number.isInteger(epochs) || epochs < 1)
     throw new Error(`vit-wasm: fit: epochs must be a positive integer, got ${epochs}`);
   if (!AUGMENT_MODES.includes(mode))

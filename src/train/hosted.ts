@@ -60,14 +60,23 @@ export class HostedTrainer {
   run(job: HostedJob): HostedResult {
     const w = this.layout.workers[0],
       L = this.init.dims.numLabels;
-    this.mem.f32(w.acts.pixels, job.x.length).set(job.x);
     if (job.kind === 'hosted-forward') {
+      this.mem.f32(w.acts.pixels, job.x.length).set(job.x);
       this.core.forward(job.B);
       return { loss: 0, logits: this.mem.f32(w.acts.logits, job.B * L).slice(), params: null };
     }
-    new Int32Array(this.mem.memory.buffer, w.bwd.labels, job.B).set(job.y);
-    const loss = this.core.forwardBackward(job.B, job.B);
-    const logits = this.mem.f32(w.acts.logits, job.B * L).slice(); // before the update, as a pool step reads them
+    // a batch over maxBatch in micro-batches of maxBatch, gradients accumulated (Trainer.step)
+    const max = this.init.options.maxBatch,
+      per = job.x.length / job.B,
+      logits = new Float32Array(job.B * L);
+    let loss = 0;
+    for (let s = 0; s < job.B; s += max) {
+      const n = Math.min(max, job.B - s);
+      this.mem.f32(w.acts.pixels, n * per).set(job.x.subarray(s * per, (s + n) * per));
+      new Int32Array(this.mem.memory.buffer, w.bwd.labels, n).set(job.y.subarray(s, s + n));
+      loss += this.core.forwardBackward(n, job.B, s === 0);
+      logits.set(this.mem.f32(w.acts.logits, n * L), s * L); // before the update, as a pool step reads them
+    }
     this.core.update(job.t, job.lr);
     return { loss, logits, params: this.mem.f32(this.layout.P, this.layout.n).slice() };
   }

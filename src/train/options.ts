@@ -5,9 +5,15 @@ import type { ViTShape } from '../nn/shape.js';
 /** The shape of a ViT to train (the same type a loaded model's config extends). */
 export type TrainDims = ViTShape;
 
+/** The most micro-batches of maxBatch one step accumulates (Trainer.step). */
+export const MAX_MICRO_BATCHES = 1024;
+
 /** Optimiser and schedule settings for {@link createTrainer}. */
 export interface TrainOptions {
-  /** Largest batch `step` and `evaluate` will see (activations are planned for it). Default 64. */
+  /**
+   * Largest batch one pass computes (activations are planned for it). Default 64. A `step` on a
+   * larger batch accumulates the gradients of micro-batches of this size.
+   */
   maxBatch?: number;
   /** Peak learning rate. Default 1e-3. */
   lr?: number;

@@ -13,7 +13,7 @@ import type { WorkerPool } from '../runtime/pool.js';
 import { argmax, type Options, type TrainCore, type TrainJob, type TrainLayout, type TrainWorkerInit } from './core.js';
 import { type Dataset, type FitOptions, type FitResult, fitTrainer } from './fit.js';
 import type { HostedInit, HostedJob, HostedResult } from './hosted.js';
-import type { TrainDims, TrainOptions } from './options.js';
+import { MAX_MICRO_BATCHES, type TrainDims, type TrainOptions } from './options.js';
 
 export type { TrainDims, TrainOptions };
 export { argmax };
@@ -76,12 +76,22 @@ export class Trainer {
       : this.f32(this.L.P + p.offset * 4, p.size);
   }
 
-  /** Checks a batch: B in 1…maxBatch, B images' floats, labels that are classes. */
-  private check(images: Float32Array, labels: ArrayLike<number> | null, B: number): void {
+  /**
+   * Checks a batch: B in 1…`limit` (maxBatch for a forward; a step takes more, in micro-batches),
+   * B images' floats, labels that are classes.
+   */
+  private check(
+    images: Float32Array,
+    labels: ArrayLike<number> | null,
+    B: number,
+    limit = this.options.maxBatch,
+  ): void {
     const d = this.dims,
       per = d.numChannels * d.imageSize[0] * d.imageSize[1];
-    if (!Number.isInteger(B) || B < 1 || B > this.options.maxBatch)
-      throw new Error(`vit-wasm: batch ${B} is outside 1…${this.options.maxBatch} (maxBatch)`);
+    if (!Number.isInteger(B) || B < 1 || B > limit)
+      throw new Error(
+        `vit-wasm: batch ${B} is outside 1…${limit} (${limit === this.options.maxBatch ? 'maxBatch' : `${MAX_MICRO_BATCHES} micro-batches of maxBatch`})`,
+      );
     if (!(images instanceof Float32Array))
       throw new Error(
         `vit-wasm: images must be a Float32Array (B, C, H, W), got ${(images as unknown as object)?.constructor?.name ?? images}`,
@@ -116,14 +126,41 @@ export class Trainer {
     return counts;
   }
 
-  /** Loss and gradients of one batch, without an update (a trainer that runs in the calling thread). */
+  /**
+   * Loss and gradients of one batch, without an update (a trainer that runs in the calling thread);
+   * a batch over maxBatch in micro-batches, as {@link step}.
+   */
   lossAndGradients(images: Float32Array, labels: ArrayLike<number>): number {
-    if (this.backend.kind !== 'inline')
+    const b = this.backend;
+    if (b.kind !== 'inline')
       throw new Error(
         `vit-wasm: lossAndGradients runs on a trainer in the calling thread, this one runs in ${this.runsIn} (createTrainer with threads: 1, isolate: false)`,
       );
-    const counts = this.distribute(images, labels, labels.length);
-    return this.backend.core.forwardBackward(counts[0], labels.length) / labels.length;
+    const B = labels.length;
+    this.check(images, labels, B, this.stepLimit());
+    let loss = 0;
+    for (const [s, n] of this.microBatches(B))
+      loss += b.core.forwardBackward(this.distributeSlice(images, labels, s, n)[0], B, s === 0);
+    return loss / B;
+  }
+
+  /** The largest batch a step takes: {@link MAX_MICRO_BATCHES} micro-batches of maxBatch. */
+  private stepLimit(): number {
+    return this.options.maxBatch * MAX_MICRO_BATCHES;
+  }
+
+  /** [start, count] of each micro-batch of a step of B images: maxBatch each, the last the rest. */
+  private microBatches(B: number): [number, number][] {
+    const max = this.options.maxBatch,
+      out: [number, number][] = [];
+    for (let s = 0; s < B; s += max) out.push([s, Math.min(max, B - s)]);
+    return out;
+  }
+
+  /** {@link distribute} of images s … s+n−1 of a batch. */
+  private distributeSlice(images: Float32Array, labels: ArrayLike<number>, s: number, n: number): number[] {
+    const per = images.length / labels.length;
+    return this.distribute(images.subarray(s * per, (s + n) * per), Array.from(labels).slice(s, s + n), n);
   }
 
   /** Gradients of the last `lossAndGradients`/`step` (the batch mean, before clipping), by Hugging Face name. */
@@ -180,12 +217,18 @@ export class Trainer {
     return lr * 0.5 * (1 + Math.cos(Math.PI * f));
   }
 
-  /** One optimiser step on a batch (images (B, C, H, W) normalized, labels (B)): forward, backward, clip, AdamW. Resolves to the batch's mean loss. */
+  /**
+   * One optimiser step on a batch (images (B, C, H, W) normalized, labels (B)): forward, backward,
+   * clip, AdamW. Resolves to the batch's mean loss. A batch larger than maxBatch (up to
+   * {@link MAX_MICRO_BATCHES} times it) runs as micro-batches of maxBatch whose gradients add up
+   * before the one update: gradient accumulation, for batches larger than memory allows. Its
+   * gradients are the batch mean, as one pass would give, up to float rounding.
+   */
   async step(images: Float32Array, labels: ArrayLike<number>): Promise<number> {
     const B = labels.length,
       b = this.backend;
+    this.check(images, labels, B, this.stepLimit());
     if (b.kind === 'hosted') {
-      this.check(images, labels, B);
       const t = ++this.stepCount,
         job: HostedJob = {
           kind: 'hosted-step',
@@ -200,27 +243,38 @@ export class Trainer {
       this.predictions = this.argmaxRows(r.logits, B);
       return r.loss / B;
     }
-    // The batch is copied now, so the caller may reuse its buffers at once. It is written into the
-    // workers' buffers, the step counted and the outputs read inside the pool's turn, so concurrent
-    // calls run one after another in call order, each on its own batch.
+    // The batch is copied now, so the caller may reuse its buffers at once. Each micro-batch is
+    // written into the workers' buffers, the step counted and the outputs read inside the pool's
+    // turn; all of a step's turns are queued at once, so concurrent calls run one after another in
+    // call order, each on its own batch.
     const x = images.slice(),
-      y = Array.from(labels);
-    const begin = () => {
-      const counts = this.distribute(x, y, B),
-        t = ++this.stepCount;
-      return { kind: 'step' as const, counts, total: B, t, lr: this.learningRate(t) };
+      y = Array.from(labels),
+      parts = this.microBatches(B),
+      predictions: Int32Array[] = [];
+    let t = 0;
+    const begin = (s: number, n: number): TrainJob => {
+      const counts = this.distributeSlice(x, y, s, n);
+      if (s === 0) t = ++this.stepCount;
+      const last = s + n === B;
+      return { kind: 'step', counts, total: B, t, lr: last ? this.learningRate(t) : 0, first: s === 0, last };
     };
-    if (b.kind === 'inline') {
-      const { t, lr } = begin(); // one thread: the whole step runs synchronously, so nothing can come between
-      const loss = b.core.forwardBackward(B, B);
-      this.predictions = this.predicted();
-      b.core.update(t, lr);
-      return loss / B;
-    }
-    return b.pool.run(begin, (losses) => {
-      this.predictions = this.predicted();
-      return losses.reduce((a, c) => a + c, 0) / B;
-    });
+    const done = (losses: number[]) => {
+      predictions.push(this.predicted());
+      return losses.reduce((a, c) => a + c, 0);
+    };
+    let loss = 0;
+    if (b.kind === 'inline')
+      // one thread: the whole step runs synchronously, so nothing can come between
+      for (const [s, n] of parts) {
+        const job = begin(s, n);
+        const l = b.core.forwardBackward(n, B, job.kind === 'step' && job.first);
+        loss += done([l]);
+        if (job.kind === 'step' && job.last) b.core.update(job.t, job.lr);
+      }
+    else
+      loss = (await Promise.all(parts.map(([s, n]) => b.pool.run(() => begin(s, n), done)))).reduce((a, c) => a + c, 0);
+    this.predictions = predictions.length === 1 ? predictions[0] : Int32Array.from(predictions.flatMap((p) => [...p]));
+    return loss / B;
   }
 
   /** The argmax of each of B rows of logits (B, L). */
