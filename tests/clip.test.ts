@@ -105,9 +105,14 @@ describe('hostile CLIP checkpoints are refused by name', () => {
       /says hidden_size=768, but .* 'vision_model\.embeddings\.patch_embedding\.weight' has shape \[40,3,5,5\]/,
     ],
     [
-      "CLIPForImageClassification's head",
-      withTensor(withTensor(files('h33-clip-vision'), 'classifier.weight', [5, 33]), 'classifier.bias', [5]),
-      /'classifier\.weight', 'classifier\.bias': CLIPForImageClassification's head/,
+      'a classifier beside an image tower (tests/classifiers.test.ts runs CLIPForImageClassification)',
+      withTensor(withTensor(files('h48-clip-vision-proj'), 'classifier.weight', [5, 48]), 'classifier.bias', [5]),
+      /both 'classifier\.weight' \(CLIPForImageClassification\) and 'visual_projection\.weight' \(an image tower\): which is it\?/,
+    ],
+    [
+      'a classifier of the wrong width',
+      withTensor(withTensor(files('h33-clip-vision'), 'classifier.weight', [5, 32]), 'classifier.bias', [5]),
+      /'classifier\.weight' has shape \[5,32\]/,
     ],
     [
       'a missing pre_layrnorm',

@@ -385,7 +385,9 @@ describe('trainer.fit', () => {
     });
     expect(s.stopped).toBe(true);
     expect(after).toBe(2);
-    await expect(t.fit(examples, { batchSize: 6145 })).rejects.toThrow(/batchSize 6145 is outside 1…6144 \(1024 micro-batches/);
+    await expect(t.fit(examples, { batchSize: 6145 })).rejects.toThrow(
+      /batchSize 6145 is outside 1…6144 \(1024 micro-batches/,
+    );
     await expect(t.fit(examples, { batchSize: 0 })).rejects.toThrow(/batchSize 0 is outside/);
     await expect(t.fit([{ image: examples[0].image, label: 3 }])).rejects.toThrow(
       /example 0 of epoch 1 has label 3, not a class 0…2/,

@@ -137,6 +137,7 @@ function pooled(gr: Graph, c: ViTConfig, w: Weights, x: string): string {
     const cls = gr.op('Gather', [normed, 'idx.0'], 'pool.cls', { axis: 1 });
     return gr.op('Concat', [cls, mean(normed, 'pool.mean')], 'cls.out', { axis: 1 });
   }
+  if (arch.finalNorm === 'none') return mean(x, 'cls.out'); // CLIPForImageClassification: no norm before the head
   return arch.finalNorm === 'tokens'
     ? mean(gr.norm(x, w.norm, 'norm', D), 'cls.out')
     : gr.norm(mean(x, 'pool.mean'), w.norm, 'cls.out', D);

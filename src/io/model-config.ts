@@ -347,14 +347,16 @@ function projectionDimOf(raw: Record<string, unknown>, n: Names, t: Map<string, 
 
 /**
  * The part of config.json the network's fields are in: a CLIPModel's `vision_config` (with the
- * top level's projection_dim), or the whole of it.
+ * top level's projection_dim, and its id2label: a CLIPForImageClassification's labels are the top
+ * level's, where the sub-config may carry the default LABEL_0, LABEL_1), or the whole of it.
  */
 export function networkConfig(raw: Record<string, unknown>, family: Family): Record<string, unknown> {
   const sub = family.subConfig ? raw[family.subConfig] : undefined;
   if (sub === undefined || sub === null) return raw;
   if (typeof sub !== 'object' || Array.isArray(sub))
     throw new Error(`vit-wasm: ${CF}: ${family.subConfig} must be an object, got ${JSON.stringify(sub).slice(0, 80)}`);
-  return { projection_dim: raw.projection_dim, ...(sub as Record<string, unknown>) };
+  const own = sub as Record<string, unknown>;
+  return { projection_dim: raw.projection_dim, ...own, id2label: raw.id2label ?? own.id2label };
 }
 
 /** Reconciles config.json with the tensor shapes of a checkpoint recognised as `found`. */

@@ -268,14 +268,16 @@ export class ViTModel {
    * one of D floats: `'cls'`, the final-normed cls token; `'mean'`, the mean of the patch tokens
    * (register and distillation tokens left out) as the model norms them (after its final
    * layernorm, or for a model with fc_norm its pooled norm); `'pooler'`, Hugging Face's pooler
-   * output, tanh(dense(cls)), where the checkpoint has the pooler (a ViTModel's). Compare them
-   * with cosine similarity.
+   * output, tanh(dense(cls)), where the checkpoint has the pooler (a ViTModel's); `'head'`, the
+   * vector a classifier reads (a linear probe's features: what pooling gives, before an image
+   * tower's projection; 2D floats for DINOv2's classifier, its cls and mean side by side). Compare
+   * them with cosine similarity.
    * @param images images, or their preprocessed pixels (C, H, W) as Float32Arrays
-   * @returns (images, projectionDim) or (images, D)
+   * @returns (images, projectionDim), (images, D), or for `'head'` (images, what the classifier reads)
    */
   async embed(
     images: ImageInput | Float32Array | (ImageInput | Float32Array)[],
-    opts: { pooling?: 'cls' | 'mean' | 'pooler' } = {},
+    opts: { pooling?: 'cls' | 'mean' | 'pooler' | 'head' } = {},
   ): Promise<Float32Array> {
     const pooling = embedPooling(this.config, this.weights, opts.pooling);
     const list = Array.isArray(images) ? images : [images],

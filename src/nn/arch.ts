@@ -65,9 +65,11 @@ export interface Arch {
   /**
    * Where the final layernorm sits: on the `tokens` after the last block, before pooling (ViT,
    * timm's default), or on the `pooled` vector (timm's fc_norm). With cls pooling both are one
-   * arithmetic: the layernorm of the class token.
+   * arithmetic: the layernorm of the class token. `none`: the head reads the mean of the patch
+   * tokens as the last block leaves them (CLIPForImageClassification: its post_layernorm makes
+   * only the pooler output, which its classifier does not read).
    */
-  finalNorm: 'tokens' | 'pooled';
+  finalNorm: 'tokens' | 'pooled' | 'none';
   /**
    * The head: `linear`, one linear layer to the labels on what pooling gives; or `distilled`
    * (DeiT with its teacher's head), the mean of that and a second linear layer on the final-normed
@@ -114,7 +116,7 @@ export function checkArch(arch: Arch): Arch {
     activation: ['gelu', 'geluTanh', 'quickGelu', 'silu', 'relu'],
     mlp: ['plain', 'gated'],
     pooling: ['cls', 'mean', 'clsMean', 'map'],
-    finalNorm: ['tokens', 'pooled'],
+    finalNorm: ['tokens', 'pooled', 'none'],
     head: ['linear', 'distilled', 'none', 'projection'],
   };
   for (const key of Object.keys(known) as (keyof Arch)[]) {
@@ -138,6 +140,10 @@ export function checkArch(arch: Arch): Arch {
   if ((arch.pooling === 'clsMean' || arch.pooling === 'map') && arch.finalNorm !== 'tokens')
     throw new Error(
       `vit-wasm: arch.pooling '${arch.pooling}' reads the final-normed tokens: it needs finalNorm 'tokens'`,
+    );
+  if (arch.finalNorm === 'none' && (arch.pooling !== 'mean' || arch.head !== 'linear'))
+    throw new Error(
+      "vit-wasm: arch.finalNorm 'none' is CLIPForImageClassification's: it needs mean pooling and a linear head",
     );
   if (arch.attentionBias === 'relative' && JSON.stringify(arch.prefix) !== '["cls"]')
     throw new Error(

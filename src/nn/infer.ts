@@ -135,6 +135,24 @@ export function meanPooled(k: KernelExports, mem: WasmMemory, c: ViTShape, w: We
 }
 
 /**
+ * The final-normed cls token (B, D) of a model whose head reads un-normed tokens (finalNorm
+ * 'none': CLIPForImageClassification, where it is CLIP's pooler output). Memory above `mem.end`,
+ * given back before it returns.
+ */
+function normedCls(k: KernelExports, mem: WasmMemory, c: ViTShape, w: Weights, a: Activations): Float32Array {
+  const D = c.hiddenSize,
+    end = mem.end,
+    out = mem.alloc(a.B * D);
+  try {
+    const ex = new Exec({ k, memory: mem.memory, scratch: a.scratch[0] });
+    ex.layernorm(stream(a), w.norm, out, a.B, D, c.layerNormEps, tokens(c).T * D); // the cls rows
+    return mem.f32(out, a.B * D).slice();
+  } finally {
+    mem.reset(end);
+  }
+}
+
+/**
  * Hugging Face's pooler output (B, D) after a forward over plan `a` whose head reads the final-normed
  * cls token (a.cls): tanh(cls · Wᵀ + b), the dense layer as a GEMM in the calling thread, tanh in
  * float64 rounded once. Uses memory above `mem.end`, given back before it returns.
@@ -156,7 +174,7 @@ export function poolerOutput(k: KernelExports, mem: WasmMemory, c: ViTShape, w: 
  * What embed() gives: an image tower's projection, Hugging Face's pooler output, the cls token,
  * the mean of the patch tokens, or (`own`) what the model's head reads.
  */
-export type EmbedPooling = 'projected' | 'pooler' | 'cls' | 'mean' | 'own';
+export type EmbedPooling = 'projected' | 'pooler' | 'cls' | 'mean' | 'own' | 'head';
 
 /**
  * The embedding `asked` for (embed's `pooling` option) on this model, or by default the family's
@@ -165,8 +183,9 @@ export type EmbedPooling = 'projected' | 'pooler' | 'cls' | 'mean' | 'own';
 export function embedPooling(c: ViTShape, w: Weights, asked: unknown): EmbedPooling {
   const arch = c.arch ?? PLAIN_VIT,
     own = arch.pooling;
-  if (asked !== undefined && asked !== 'cls' && asked !== 'mean' && asked !== 'pooler')
-    throw new Error(`vit-wasm: embed: pooling must be 'cls', 'mean' or 'pooler', got ${JSON.stringify(asked)}`);
+  if (asked !== undefined && asked !== 'cls' && asked !== 'mean' && asked !== 'pooler' && asked !== 'head')
+    throw new Error(`vit-wasm: embed: pooling must be 'cls', 'mean', 'pooler' or 'head', got ${JSON.stringify(asked)}`);
+  if (asked === 'head') return 'head';
   if (asked === undefined) return arch.head === 'projection' ? 'projected' : own === 'clsMean' ? 'cls' : 'own';
   if (asked === 'pooler' && (!w.pooler || own !== 'cls'))
     throw new Error(
@@ -195,6 +214,8 @@ export function embeddings(
     own = (c.arch ?? PLAIN_VIT).pooling;
   if (pooling === 'projected') return mem.f32(need(a.projected), B * (c.projectionDim ?? 0)).slice();
   if (pooling === 'pooler') return poolerOutput(k, mem, c, w, a); // tanh(dense(cls)), HF's pooler_output
+  if (pooling === 'head') return mem.f32(a.cls, B * (own === 'clsMean' ? 2 : 1) * D).slice(); // what a classifier reads
+  if (pooling === 'cls' && (c.arch ?? PLAIN_VIT).finalNorm === 'none') return normedCls(k, mem, c, w, a);
   // DINOv2's head reads [cls; mean] per image: either half
   if (own === 'clsMean') return rowSlices(mem.f32(a.cls, B * 2 * D), B, 2 * D, pooling === 'mean' ? D : 0, D);
   if (pooling === 'own') return mem.f32(a.cls, B * D).slice(); // what the head reads

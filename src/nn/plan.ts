@@ -87,7 +87,7 @@ function quantPlan(alloc: Alloc, c: ViTShape, BT: number): Quant {
 function poolPlan(alloc: Alloc, c: ViTShape, B: number, tokensAt?: number): Activations['pool'] {
   const arch = c.arch ?? PLAIN_VIT,
     D = c.hiddenSize;
-  if (arch.pooling === 'cls') return undefined;
+  if (arch.pooling === 'cls' || arch.finalNorm === 'none') return undefined; // (none: the mean goes straight to a.cls)
   if (arch.finalNorm === 'pooled') return { mean: alloc(B * D) };
   const normed = tokensAt ?? alloc(B * tokens(c).T * D);
   if (arch.pooling !== 'map') return { normed };

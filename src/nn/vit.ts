@@ -74,7 +74,8 @@ function need<P>(part: P | undefined, what: string): P {
  * a.cls (B, D) from the last layer's tokens, as the arch says: the layernorm of the cls token; or
  * the mean of the patch tokens, normed before (layernorm of every token, then the mean) or after
  * (the mean, then its layernorm: timm's fc_norm); or (clsMean, B, 2D) the normed cls token and
- * the mean of the normed patch tokens side by side; or (map) the attention pool of the normed tokens.
+ * the mean of the normed patch tokens side by side; or (map) the attention pool of the normed tokens;
+ * or (finalNorm 'none') the mean of the patch tokens without a norm.
  */
 function pool(ex: Exec, c: ViTShape, w: Weights, a: Activations): void {
   const arch = c.arch ?? PLAIN_VIT,
@@ -85,6 +86,10 @@ function pool(ex: Exec, c: ViTShape, w: Weights, a: Activations): void {
     P = arch.prefix.length;
   if (arch.pooling === 'cls') {
     ex.layernorm(stream(a), w.norm, a.cls, B, D, eps, T * D); // only the cls rows (row stride T·D)
+    return;
+  }
+  if (arch.finalNorm === 'none') {
+    ex.meanTokens(stream(a), a.cls, B, T, P, D); // CLIPForImageClassification: the tokens as the last block leaves them
     return;
   }
   const { normed, mean, map } = a.pool ?? {};

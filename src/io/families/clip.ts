@@ -4,7 +4,8 @@
  * quick GELU (hidden_act's default), a class embedding, a patch embedding without bias, a
  * layernorm on the tokens before the first block (`pre_layrnorm`), the post layernorm on the cls
  * token (the pooler output), and where the checkpoint has one, `visual_projection` (no bias) to
- * the embedding space it shares with its text tower: an image tower (Arch.head 'projection').
+ * the embedding space it shares with its text tower: an image tower (Arch.head 'projection'); or
+ * CLIPForImageClassification's classifier on the mean of the patch tokens before post_layernorm.
  * A CLIPModel's text tower, text projection and logit scale are left as they are (the zero-shot
  * issue reads them); its network fields are under `vision_config`.
  * open_clip's VisionTransformer is the same tower under its own names (`visual.*`: one in_proj
@@ -127,13 +128,22 @@ function configureOpenClip(
   };
 }
 
-/** With visual_projection an image tower; without (CLIPVisionModel) its pooler output is the embedding. */
+/**
+ * With visual_projection an image tower; without (CLIPVisionModel) its pooler output is the
+ * embedding; with a classifier, CLIPForImageClassification: the mean of the patch tokens as the
+ * last block leaves them (post_layernorm only makes the pooler output), then the classifier.
+ */
 function configureClip(
   _read: (field: string) => unknown,
   arch: Arch,
   names: Names,
   shape: (name: string) => readonly number[] | undefined,
 ): { arch: Arch; names: Names } {
+  if (shape(names.headW) && shape(names.projection ?? ''))
+    throw new Error(
+      `vit-wasm: a CLIP checkpoint with both '${names.headW}' (CLIPForImageClassification) and '${names.projection}' (an image tower): which is it?`,
+    );
+  if (shape(names.headW)) return { arch: { ...arch, pooling: 'mean', finalNorm: 'none', head: 'linear' }, names };
   return { arch: { ...arch, head: shape(names.projection ?? '') ? 'projection' : 'none' }, names };
 }
 
@@ -149,10 +159,9 @@ export const CLIP: Family = {
   defaultHiddenAct: 'quick_gelu',
   subConfig: 'vision_config',
   configRules: CLIP_CONFIG_RULES,
-  foreignTensors: [
-    ...VIT_FOREIGN_TENSORS.filter(([, feature]) => !feature.startsWith('a layernorm before the first block')),
-    [/^classifier\./, "CLIPForImageClassification's head (the mean of the patch tokens before post_layernorm)"],
-  ],
+  foreignTensors: VIT_FOREIGN_TENSORS.filter(
+    ([, feature]) => !feature.startsWith('a layernorm before the first block'),
+  ),
   schemes: [
     {
       scheme: 'hf',

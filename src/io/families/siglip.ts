@@ -6,9 +6,10 @@
  * attends over the tokens through torch's MultiheadAttention, then layernorm and MLP with a
  * residual): its output is the image embedding (pooler_output, get_image_features). A SiglipModel's
  * text tower, logit_scale and logit_bias are left for the zero-shot issue; its network fields are
- * under `vision_config`.
+ * under `vision_config`. With a classifier, SiglipForImageClassification: the mean of every
+ * post_layernormed token through it.
  */
-import { PLAIN_VIT } from '../../nn/arch.js';
+import { type Arch, PLAIN_VIT } from '../../nn/arch.js';
 import { clipLayer } from './clip.js';
 import { type ConfigRule, type Family, type Names, wb } from './family.js';
 import { HF_RESIZE, VIT_FOREIGN_TENSORS } from './vit.js';
@@ -37,6 +38,29 @@ const SIGLIP_NAMES: Names = {
   unused: /^(text_model\.|logit_scale$|logit_bias$)/,
 };
 
+/**
+ * With a classifier, SiglipForImageClassification: the mean of every (post_layernormed) token,
+ * then the classifier; its attention-pool head, where the checkpoint keeps it, is not read.
+ */
+function configureSiglip(
+  _read: (field: string) => unknown,
+  arch: Arch,
+  names: Names,
+  shape: (name: string) => readonly number[] | undefined,
+): { arch: Arch; names: Names } {
+  if (!shape(names.headW)) {
+    if (!shape(names.mapHead?.probe ?? ''))
+      throw new Error(
+        `vit-wasm: a SigLIP checkpoint without '${names.mapHead?.probe}' (its attention-pool head) or a classifier`,
+      );
+    return { arch, names };
+  }
+  return {
+    arch: { ...arch, pooling: 'mean', head: 'linear' },
+    names: { ...names, mapHead: undefined, unused: new RegExp(`${names.unused.source}|^vision_model\\.head\\.`) },
+  };
+}
+
 /** SiglipVisionConfig fields that change the arithmetic (sizes, hidden_act and layer_norm_eps are read elsewhere). */
 const SIGLIP_CONFIG_RULES: readonly ConfigRule[] = [
   { field: 'vision_use_head', computed: [true], feature: 'a SigLIP tower without its attention-pool head' },
@@ -54,17 +78,20 @@ export const SIGLIP: Family = {
   defaultHiddenAct: 'gelu_pytorch_tanh',
   subConfig: 'vision_config',
   configRules: SIGLIP_CONFIG_RULES,
-  foreignTensors: [
-    ...VIT_FOREIGN_TENSORS.filter(([, feature]) => !feature.startsWith('an attention-pool head')),
-    [/^classifier\./, "SiglipForImageClassification's head (the mean of the patch tokens)"],
-  ],
+  foreignTensors: VIT_FOREIGN_TENSORS.filter(([, feature]) => !feature.startsWith('an attention-pool head')),
   schemes: [
     {
       scheme: 'hf',
       marker: "Hugging Face SigLIP 'vision_model.head.probe'",
-      detect: (t) => (t.has(`${P}head.probe`) && t.has(SIGLIP_NAMES.pos) ? SIGLIP_NAMES : null),
+      detect: (t) =>
+        (t.has(`${P}head.probe`) || t.has(SIGLIP_NAMES.headW)) &&
+        t.has(SIGLIP_NAMES.pos) &&
+        !t.has(`${P}pre_layrnorm.weight`)
+          ? SIGLIP_NAMES
+          : null,
       layerNormEps: 1e-6,
       resize: HF_RESIZE,
+      configure: configureSiglip,
     },
   ],
 };
