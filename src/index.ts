@@ -12,6 +12,7 @@ export type { ModelLocation } from './io/source.js';
 export { loadModel } from './model/load.js';
 export { type ClassifyOptions, type Prediction, ViTModel } from './model/model.js';
 export type { LoadOptions, RuntimeInfo } from './model/options.js';
+export { linearProbe, type ProbeOptions, type ProbeResult } from './model/probe.js';
 export type { Arch } from './nn/arch.js';
 export { tokens, type ViTShape } from './nn/shape.js';
 export {

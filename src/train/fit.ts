@@ -98,6 +98,19 @@ async function* epochOrder(data: Dataset, seed: number, epoch: number): AsyncGen
   yield* data as AsyncIterable<Example>;
 }
 
+/** A dataset's examples in its own order, each label checked against L classes (a linear probe's input). */
+export async function* fitExamples(data: Dataset, L: number): AsyncGenerator<Example> {
+  if (data === null || typeof data !== 'object' || !(Symbol.iterator in data || Symbol.asyncIterator in data))
+    throw new Error('vit-wasm: the dataset must be an array or an (async) iterable of { image, label }');
+  let n = 0;
+  for await (const ex of data as AsyncIterable<Example>) {
+    if (!Number.isInteger(ex?.label) || ex.label < 0 || ex.label >= L)
+      throw new Error(`vit-wasm: example ${n} has label ${ex?.label}, not a class 0…${L - 1}`);
+    n++;
+    yield ex;
+  }
+}
+
 /** Writes one example's input into `out`; `where` names it in errors. */
 async function input(
   ex: Example,
