@@ -290,11 +290,25 @@ describe('vit-wasm train --data / eval --data', () => {
     const clash = await cli(['train', '--data', two, '--from', path.join(out, 'best'), '--hidden', '64', '--out', out]);
     expect(clash.code).toBe(2);
     expect(clash.stderr).toMatch(/--from takes the shape of its checkpoint/);
-    // a linear probe: the backbone's every float as it was, a new head
+    // a linear probe: the backbone's every float as it was, a new head trained on features computed once
     const probeOut = tempDir('vit-wasm-tprobe-');
-    const probe = await cli([...fromBest, '--freeze', 'all', '--out', probeOut]);
+    const probe = await cli([...fromBest, '--freeze', 'all', '--epochs', '3', '--out', probeOut]);
+    expect(probe.stderr).toBe('');
     expect(probe.code).toBe(0);
-    expect(probe.stdout).toMatch(/backbone frozen \(linear probe\)/);
+    expect(probe.stdout).toMatch(/linear probe of .* the features of 8 images in 2 classes computed once/);
+    expect(probe.stdout).toMatch(/epoch 3\/3: loss/);
+    // asked to augment, the frozen backbone runs in the trainer instead (the plain ViT only)
+    const augmented = await cli([
+      ...fromBest,
+      '--freeze',
+      'all',
+      '--augment',
+      'flip',
+      '--out',
+      tempDir('vit-wasm-tpa-'),
+    ]);
+    expect(augmented.code).toBe(0);
+    expect(augmented.stdout).toMatch(/backbone frozen \(linear probe\)/);
     const { createTrainer } = await import('../src/index.js');
     const src = (await createTrainer(null, { from: path.join(out, 'best') })).parameters(),
       got = (await createTrainer(null, { from: path.join(probeOut, 'last') })).parameters();
@@ -311,6 +325,33 @@ describe('vit-wasm train --data / eval --data', () => {
     expect(deit.stderr).toMatch(
       /is a deit checkpoint in timm names: fine-tuning is built for the plain ViT in Hugging Face names/,
     );
+    // ... but probed like every family: its classification form, evaluated as any model
+    const deitProbe = tempDir('vit-wasm-tdp-');
+    const dp = await cli([
+      'train',
+      '--data',
+      two,
+      '--from',
+      path.join(MODELS, 'h33-deit-timm'),
+      '--freeze',
+      'all',
+      '--epochs',
+      '2',
+      '--val-split',
+      '0.25',
+      '--out',
+      deitProbe,
+    ]);
+    // (its config is timm's without pretrained_cfg: the loader says which preprocessing it assumes)
+    expect(dp.stderr).toMatch(/^(vit-wasm: .*has no pretrained_cfg.*\n)*$/);
+    expect(dp.code).toBe(0);
+    expect(dp.stdout).toMatch(/linear probe of .*\(deit, 3 layers, hidden 33, 28×28 px\)/);
+    const ev = await cli(['eval', '--model', path.join(deitProbe, 'best'), '--data', two, '--json']);
+    expect(ev.code).toBe(0);
+    expect(JSON.parse(ev.stdout).images).toBe(8);
+    const resumeProbe = await cli([...fromBest, '--freeze', 'all', '--resume', '--out', probeOut]);
+    expect(resumeProbe.code).toBe(2);
+    expect(resumeProbe.stderr).toMatch(/a linear probe \(--freeze all\) computes its features again/);
   }, 120000);
 });
 

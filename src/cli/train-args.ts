@@ -112,7 +112,8 @@ export function dataArgs(argv: string[], Usage: UsageErrorCtor, defaultThreads: 
     str(k) === undefined ? undefined : num(k, 0, o);
   if (!str('data')) throw new Usage('train needs --data DIR|manifest.csv|manifest.jsonl (or --dataset mnist)');
   if (!str('out')) throw new Usage('train needs --out DIR');
-  const augment = (str('augment') ?? 'light') as AugmentMode;
+  // a linear probe computes each image's features once: no augmentation unless asked (then the trainer runs)
+  const augment = (str('augment') ?? (str('freeze') === 'all' ? 'none' : 'light')) as AugmentMode;
   if (!AUGMENT_MODES.includes(augment))
     throw new Usage(`--augment must be ${AUGMENT_MODES.join(', ')}, got '${str('augment')}'`);
   const preset = str('preset');
@@ -153,7 +154,7 @@ export function dataArgs(argv: string[], Usage: UsageErrorCtor, defaultThreads: 
     epochs: num('epochs', 10, { int: true }),
     batch: num('batch', 32, { int: true, max: 4096 }),
     accumulate: num('accumulate', 1, { int: true, max: 1024 }),
-    lr: num('lr', str('from') ? 1e-4 : 1e-3),
+    lr: num('lr', str('from') && fz !== 'all' ? 1e-4 : 1e-3), // a probe's head starts from scratch
     weightDecay: num('weight-decay', 0.05, { min: 0, minOpen: false }),
     warmup: num('warmup', 0.05, { min: 0, minOpen: false, max: 1 }),
     clip: num('clip', 1, { min: 0, minOpen: false }),

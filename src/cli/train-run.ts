@@ -14,6 +14,7 @@ import { permutation, streamRandom } from '../train/augment.js';
 import { createTrainer } from '../train/create.js';
 import type { TrainDims, Trainer } from '../train/trainer.js';
 import { ImageCache, type ImageSet, openImageSet, stratifiedSplit } from './dataset.js';
+import { probeDataCommand } from './probe-run.js';
 import { type DataArgs, dataArgs } from './train-args.js';
 import { epochBar, loadBatch, modelSpec, type RunState, readResume, saveCheckpoint, validate } from './train-data.js';
 
@@ -120,6 +121,14 @@ export async function trainDataCommand(argv: string[], Usage: UsageErrorCtor): P
   const a = dataArgs(argv, Usage, defaultThreadCount());
   await prepareJpegDecoder();
   const { train, val } = datasets(a);
+  if (a.freeze === 'all' && a.augment === 'none') {
+    // a linear probe: every family, on features computed once (src/cli/probe-run.ts)
+    if (a.resume)
+      throw new Usage(
+        '--resume continues a fine-tune; a linear probe (--freeze all) computes its features again and trains its head in seconds: run it without --resume',
+      );
+    return probeDataCommand(a, train, val);
+  }
   const { dims, pre } = await modelSpec(a, train.classes);
   const steps = Math.ceil(train.samples.length / (a.batch * a.accumulate)),
     total = steps * a.epochs;

@@ -49,8 +49,11 @@ train --data  trains a ViT on your images: DIR holds one folder per class (Image
           class names) or a seeded, stratified --val-split (default 0.1; 0 for none). From scratch
           (default shape: 28 px, patch 7, hidden 64, 4 layers, 4 heads, MLP 128, 3 channels; or a
           --preset, or the dimension flags), or --from a plain-ViT checkpoint with a new head for your
-          classes (lr default 1e-4, else 1e-3); --freeze all trains the head only (a linear probe),
-          N the last N blocks, the final norm and the head; --layer-decay D scales block i's lr by
+          classes (lr default 1e-4, else 1e-3); --freeze all is a linear probe of any family (ViT, DeiT,
+          DINOv2, BEiT, CLIP, SigLIP; Hugging Face or timm names): each image's features computed once,
+          then a new classifier trained on them, written in the family's classification form (with
+          --augment, the plain ViT's trainer runs the frozen backbone every step instead);
+          --freeze N trains the last N blocks, the final norm and the head; --layer-decay D scales block i's lr by
           D^(L-i) and the embeddings' by D^(L+1) (BEiT's and timm's layer_decay). Train-time augmentation (default light: random
           resized crops of 50-100% of the area and flips; strong: 8-100%; flip: flips only), AdamW with warmup
           (fraction F of the steps, default 0.05) + cosine, clipping, label smoothing E (default 0). Writes OUT/best (best validation

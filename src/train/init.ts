@@ -72,7 +72,7 @@ export async function dimsFrom(where: ModelLocation): Promise<TrainDims> {
     where_ = `${typeof where === 'string' ? where : 'the model'}: config.json`;
   if (cfg.model_type !== undefined && cfg.model_type !== 'vit')
     throw new Error(
-      `vit-wasm: ${where_} has model_type '${cfg.model_type}': training (and fine-tuning) is built for the plain ViT ('vit') only; this family loads for inference`,
+      `vit-wasm: ${where_} has model_type '${cfg.model_type}': training (and fine-tuning) is built for the plain ViT ('vit') only; linearProbe trains a new classifier on every family`,
     );
   if (cfg.hidden_act !== undefined && cfg.hidden_act !== 'gelu')
     throw new Error(
