@@ -26,8 +26,8 @@ export interface Arch {
   /**
    * LayerScale (CaiT, DeiT-III, DINOv2, BEiT): each residual branch times a learned per-channel γ.
    * The loader folds γ into the branch's last linear layer (γ⊙(Wx + b) = (γ⊙W)x + γ⊙b: proj and
-   * fc2 rows scaled), so the forward is the plain one; training refuses it, as its parameters are γ
-   * and W apart.
+   * fc2 rows scaled), so the forward is the plain one; training keeps γ and W apart (its
+   * parameters), the branch's output kept for dγ.
    */
   layerScale: boolean;
   /**
@@ -182,17 +182,15 @@ export function positionedPrefix(arch: Arch): number {
 /** Everything of `arch` the backward does not compute yet, in words, or null: training refuses it by name. */
 export function untrainable(arch: Arch): string | null {
   const not = [
-    arch.pooling !== 'cls' && `${arch.pooling} pooling`,
+    (arch.pooling === 'map' || (arch.pooling !== 'cls' && arch.finalNorm === 'pooled')) &&
+      (arch.pooling === 'map' ? 'an attention-pool head' : 'a norm on the pooled mean (fc_norm)'),
     arch.mlp !== 'plain' && 'a gated MLP (SwiGLU)',
-    arch.activation !== 'gelu' && `the ${arch.activation} activation`,
-    arch.prefix[0] !== 'cls' && 'no class token',
-    arch.prefix.includes('dist') && 'a distillation token',
     arch.prefix.includes('reg') && 'register tokens',
-    arch.positions !== 'all' && 'position embeddings on some tokens only',
-    arch.layerScale && 'LayerScale',
+    arch.positions !== 'all' &&
+      !(arch.positions === 'patches' && arch.prefix.length === 0) &&
+      'position embeddings on some tokens only',
     arch.attentionBias !== 'none' && 'a relative position bias',
-    (arch.head === 'none' || arch.head === 'projection') && 'no classifier',
-    arch.embedNorm && 'a layernorm before the first block',
+    arch.head !== 'linear' && (arch.head === 'distilled' ? 'a distilled head (two classifiers averaged)' : 'no classifier'),
   ].filter((s): s is string => typeof s === 'string');
   return not.length ? not.join(', ') : null;
 }

@@ -9,7 +9,7 @@
 
 import { attentionPanelFloats, EPI, type Epilogue, gemmRowBlock, KERNELS } from '../runtime/kernels.js';
 import type { Arch } from './arch.js';
-import { TokenOps } from './ops-tokens.js';
+import { TrainOps } from './ops-train.js';
 import type { Quant } from './plan.js';
 import type { Int8Linear, Linear, LinearGrad, Norm, TrainableLinear } from './weights.js';
 import { CHUNKS_PER_WORKER, COST } from './work.js';
@@ -38,9 +38,10 @@ export interface LinearOptions {
 
 /**
  * Every op of the network: the linear layers, layernorm and attention here; the embeddings and
- * the pooling in {@link TokenOps} (src/nn/ops-tokens.ts), which this extends.
+ * the pooling in TokenOps (src/nn/ops-tokens.ts), training's LayerScale, activation, prefix and
+ * pooling backwards in {@link TrainOps} (src/nn/ops-train.ts), which this extends.
  */
-export class Exec extends TokenOps {
+export class Exec extends TrainOps {
   // ---- linear layers ----
 
   /**

@@ -48,6 +48,8 @@ export interface Activations<Lyr extends LayerActivations = LayerActivations> {
   patches: number; // (B·Np, C·p·p) flattened patches
   pe: number; // (B·Np, D)     patch embeddings
   tokens: number; // (B·T, D)      transformer input: [cls; pe] + position embeddings
+  /** Training a model with a layernorm before the blocks (Arch.embedNorm): the tokens before it (B·T, D); else it runs in place. */
+  embedded?: number;
   layers: Lyr[];
   cls: number; // (B, D)        what the head reads: the final-normed cls token, or the (normed) mean of the patch tokens (clsMean: (B, 2D), both)
   /**
@@ -129,7 +131,7 @@ export const stream = (a: Activations) => a.layers[a.layers.length - 1]?.xout ??
 export interface BackwardBuffers {
   labels: number; // (B) i32
   dlogits: number; // (B, L)
-  dcls: number; // (B, D)
+  dcls: number; // (B, D), or (B, 2D) for a head that reads the cls token and the mean
   dx: number; // (B·T, D) gradient of the residual stream
   dh: number; // (B·T, D)
   datt: number; // (B·T, D)
@@ -209,9 +211,12 @@ export function inferencePlan(
 
 /** Training: every layer its own buffers (the backward reads them), each layer's output the next one's input. */
 export function trainingPlan(alloc: Alloc, c: ViTShape, o: PlanOptions): Activations<KeptLayerActivations> {
-  const why = untrainable(c.arch ?? PLAIN_VIT);
+  const arch = c.arch ?? PLAIN_VIT,
+    why = untrainable(arch);
   if (why) throw new Error(`vit-wasm: training a model with ${why} is not supported yet (its backward is not written)`);
-  return keptPlan(alloc, c, o, false);
+  // LayerScale trains γ apart from W: the branches' outputs are kept for dγ
+  const a = keptPlan(alloc, c, o, arch.layerScale);
+  return arch.embedNorm ? { ...a, embedded: alloc(o.B * tokens(c).T * c.hiddenSize) } : a;
 }
 
 /**
@@ -287,7 +292,7 @@ export function backwardBuffers(alloc: Alloc, c: ViTShape, B: number): BackwardB
   return {
     labels: alloc(B),
     dlogits: alloc(B * c.numLabels),
-    dcls: alloc(B * D),
+    dcls: alloc(B * headInput(c)),
     dx: alloc(BT * D),
     dh: alloc(BT * D),
     datt: alloc(BT * D),

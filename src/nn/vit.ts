@@ -10,7 +10,7 @@
  * dh = D/H, M MLP size, L labels.
  */
 import { PLAIN_VIT } from './arch.js';
-import type { Exec } from './ops.js';
+import { type Exec, GATES } from './ops.js';
 import { type Activations, type BackwardBuffers, type KeptLayerActivations, stream } from './plan.js';
 import { tokens, type ViTShape } from './shape.js';
 import type { Gradients, TrainableLinear, Weights } from './weights.js';
@@ -27,17 +27,18 @@ export function vitForward(ex: Exec, c: ViTShape, w: Weights, a: Activations): v
     arch = c.arch ?? PLAIN_VIT;
   ex.patchify(a.pixels, a.patches, B, c.numChannels, Hpx, Wpx, p); // image → p×p patches, flattened
   ex.linear(a.patches, w.patch, a.pe, B * Np, { quant }); // linear patch embedding
-  ex.embedTokens(a.pe, prefixRows(c, w), w.pos, a.tokens, B, T, D); // prepend cls (and dist or registers), add position embeddings
-  if (arch.embedNorm) ex.layernorm(a.tokens, need(w.embedNorm, 'pre-norm'), a.tokens, BT, D, eps); // CLIP: a layernorm before the blocks, in place
+  const embedded = a.embedded ?? a.tokens; // (training keeps the tokens before CLIP's pre-norm apart)
+  ex.embedTokens(a.pe, prefixRows(c, w), w.pos, embedded, B, T, D); // prepend cls (and dist or registers), add position embeddings
+  if (arch.embedNorm) ex.layernorm(embedded, need(w.embedNorm, 'pre-norm'), a.tokens, BT, D, eps); // CLIP: a layernorm before the blocks
   w.layers.forEach((l, i) => {
     const s = a.layers[i];
     ex.layernorm(s.xin, l.ln1, s.h1, BT, D, eps); // pre-norm
     ex.linear(s.h1, l.qkv, s.qkv, BT, { quant }); // Q, K, V projections
     ex.attention(s.qkv, a.kv, s.att, B, T, D, c.numHeads, s.probs, l.relBias); // softmax(QKᵀ/√dh + bias)·V per head, concatenated
-    ex.residual(s.att, l.proj, s.xin, s.xmid, BT, { sep: s.proj, quant }); // output projection + residual
+    branch(ex, s.att, l.proj, l.ls1, s.xin, s.xmid, BT, D, s.proj, quant); // output projection (× LayerScale γ) + residual
     ex.layernorm(s.xmid, l.ln2, s.h2, BT, D, eps);
     ex.linearAct(s.h2, l.fc1, s.act, BT, arch.activation, { u: s.u, quant, gated: arch.mlp === 'gated' }); // MLP up, its activation (or gate)
-    ex.residual(s.act, l.fc2, s.xmid, s.xout, BT, { sep: s.mlpOut, quant }); // MLP down + residual
+    branch(ex, s.act, l.fc2, l.ls2, s.xmid, s.xout, BT, D, s.mlpOut, quant); // MLP down (× γ) + residual
   });
   pool(ex, c, w, a); // what the head reads: the final-normed cls token, or the mean of the patch tokens
   if (w.head) ex.linear(a.cls, w.head, a.logits, B, { quant }); // classifier → logits (none: an embedding model)
@@ -51,8 +52,33 @@ export function vitForward(ex: Exec, c: ViTShape, w: Weights, a: Activations): v
   }
 }
 
+/**
+ * xout (R, D) = xin + linear(x), or with LayerScale kept apart (training) xin + γ ⊙ linear(x),
+ * the linear layer's output kept in `sep` (inference folds γ into the layer: no γ here).
+ */
+function branch(
+  ex: Exec,
+  x: number,
+  l: Weights['layers'][number]['proj'],
+  gamma: number | undefined,
+  xin: number,
+  xout: number,
+  R: number,
+  D: number,
+  sep: number | undefined,
+  quant: Activations['quant'],
+): void {
+  if (gamma === undefined) {
+    ex.residual(x, l, xin, xout, R, { sep, quant });
+    return;
+  }
+  const out = need(sep, 'LayerScale branch buffer');
+  ex.linear(x, l, out, R, { quant });
+  ex.scaleResidual(out, gamma, xin, xout, R, D);
+}
+
 /** Where each prefix token's vector (D) is: the cls token, then a DeiT's distillation token or the registers. */
-export function prefixRows(c: ViTShape, w: Weights): number[] {
+export function prefixRows<L>(c: ViTShape, w: Weights<L>): number[] {
   const prefix = (c.arch ?? PLAIN_VIT).prefix,
     D = c.hiddenSize;
   return prefix.map((t, i) =>
@@ -113,10 +139,11 @@ function pool(ex: Exec, c: ViTShape, w: Weights, a: Activations): void {
 }
 
 /**
- * The backward of {@link vitForward} for a training plan (every layer's activations kept, GELU's
- * input in `u`): softmax cross-entropy, then every op's backward in reverse, accumulating parameter
- * gradients into `g` (which starts at zero). `scale` multiplies dlogits (the batch mean over a step
- * split among workers); `smoothing` is PyTorch's label_smoothing. Returns the summed loss of the B images.
+ * The backward of {@link vitForward} for a training plan (every layer's activations kept, the
+ * activation's input in `u`, LayerScale branches in proj and mlpOut): softmax cross-entropy, then
+ * every op's backward in reverse, accumulating parameter gradients into `g` (which starts at zero).
+ * `scale` multiplies dlogits (the batch mean over a step split among workers); `smoothing` is
+ * PyTorch's label_smoothing. Returns the summed loss of the B images.
  */
 export function vitBackward(
   ex: Exec,
@@ -132,27 +159,84 @@ export function vitBackward(
     D = c.hiddenSize,
     eps = c.layerNormEps,
     { Np, T } = tokens(c),
-    BT = B * T;
+    BT = B * T,
+    arch = c.arch ?? PLAIN_VIT,
+    gate = arch.activation === 'gelu' || arch.activation === 'relu' ? null : GATES[arch.activation];
   const loss = ex.softmaxXent(a.logits, d.labels, d.dlogits, B, c.numLabels, scale, smoothing);
   ex.linearBackward(a.cls, need(w.head, 'classifier'), need(g.head, 'classifier'), d.dlogits, d.dcls, B, d);
   ex.zero(d.dx, BT * D);
-  ex.layernormBackward(stream(a), w.norm, g.norm, d.dcls, d.dx, B, D, eps, T * D); // only the cls rows (row stride T·D)
+  poolBackward(ex, c, w, g, a, d); // dcls → dx
   for (let i = w.layers.length - 1; i >= 0; i--) {
     const l = w.layers[i],
       gl = g.layers[i],
       s = a.layers[i];
-    // xout = xmid + fc2(GELU(fc1(ln2(xmid)))): dx flows on, and through the MLP into dx
-    ex.linearBackward(s.act, l.fc2, gl.fc2, d.dx, d.dact, BT, d);
-    ex.geluBackward(s.u, d.dact, d.du, BT * c.intermediateSize);
+    // xout = xmid + [γ2 ⊙] fc2(act(fc1(ln2(xmid)))): dx flows on, and through the MLP into dx
+    const dMlp = scaledBranchBackward(ex, d, l.ls2, gl.ls2, s.mlpOut, BT, D);
+    ex.linearBackward(s.act, l.fc2, gl.fc2, dMlp, d.dact, BT, d);
+    ex.activationBackward(arch.activation, gate, s.u, d.dact, d.du, BT * c.intermediateSize);
     ex.linearBackward(s.h2, l.fc1, gl.fc1, d.du, d.dh, BT, d);
     ex.layernormBackward(s.xmid, l.ln2, gl.ln2, d.dh, d.dx, BT, D, eps);
-    // xmid = xin + proj(attention(qkv(ln1(xin))))
-    ex.linearBackward(s.att, l.proj, gl.proj, d.dx, d.datt, BT, d);
+    // xmid = xin + [γ1 ⊙] proj(attention(qkv(ln1(xin))))
+    const dProj = scaledBranchBackward(ex, d, l.ls1, gl.ls1, s.proj, BT, D);
+    ex.linearBackward(s.att, l.proj, gl.proj, dProj, d.datt, BT, d);
     ex.attentionBackward(s.qkv, s.probs, d.datt, d.dqkv, B, T, D, c.numHeads);
     ex.linearBackward(s.h1, l.qkv, gl.qkv, d.dqkv, d.dh, BT, d);
     ex.layernormBackward(s.xin, l.ln1, gl.ln1, d.dh, d.dx, BT, D, eps);
   }
-  ex.embedTokensBackward(d.dx, d.dpe, need(g.cls, 'class token'), g.pos, B, T, D);
+  let dTokens = d.dx;
+  if (arch.embedNorm) {
+    // CLIP's pre-norm: from the normed tokens' gradient to the embedded tokens'
+    ex.zero(d.dh, BT * D);
+    ex.layernormBackward(need(a.embedded, 'tokens before the pre-norm'), need(w.embedNorm, 'pre-norm'), need(g.embedNorm, 'pre-norm'), d.dx, d.dh, BT, D, eps);
+    dTokens = d.dh;
+  }
+  if (arch.prefix.length === 1) ex.embedTokensBackward(dTokens, d.dpe, need(g.cls, 'class token'), g.pos, B, T, D);
+  else ex.prefixTokensBackward(dTokens, d.dpe, prefixRows(c, g), g.pos, B, T, D);
   ex.linearBackward(a.patches, w.patch, g.patch, d.dpe, undefined, B * Np, d); // no dX: pixels need no gradient
   return loss;
+}
+
+/**
+ * A residual branch's gradient: dx itself, or through LayerScale γ ⊙ dx (into dh), dγ += Σ dx ⊙
+ * the branch's output.
+ */
+function scaledBranchBackward(
+  ex: Exec,
+  d: BackwardBuffers,
+  gamma: number | undefined,
+  dGamma: number | undefined,
+  out: number | undefined,
+  R: number,
+  D: number,
+): number {
+  if (gamma === undefined) return d.dx;
+  ex.scaleResidualBackward(d.dx, need(out, 'LayerScale branch'), gamma, need(dGamma, 'LayerScale gradient'), d.dh, R, D);
+  return d.dh;
+}
+
+/**
+ * Backward of {@link pool}: dcls (B, headInput) into dx (B·T, D), the last layer's output: through
+ * the final layernorm of the cls rows; or of every token after the mean (or cls ⊕ mean) of the
+ * normed tokens; or straight from the mean (finalNorm 'none').
+ */
+function poolBackward(ex: Exec, c: ViTShape, w: Weights<TrainableLinear>, g: Gradients, a: Activations, d: BackwardBuffers): void {
+  const arch = c.arch ?? PLAIN_VIT,
+    { B } = a,
+    D = c.hiddenSize,
+    eps = c.layerNormEps,
+    { T } = tokens(c),
+    P = arch.prefix.length;
+  if (arch.pooling === 'cls') {
+    ex.layernormBackward(stream(a), w.norm, g.norm, d.dcls, d.dx, B, D, eps, T * D); // only the cls rows (row stride T·D)
+    return;
+  }
+  if (arch.pooling !== 'mean' && arch.pooling !== 'clsMean')
+    throw new Error(`vit-wasm: internal: a backward of ${arch.pooling} pooling`);
+  if (arch.finalNorm === 'none') {
+    ex.meanTokensBackward(d.dcls, d.dx, B, T, P, D, false);
+    return;
+  }
+  if (arch.finalNorm !== 'tokens') throw new Error("vit-wasm: internal: a backward of fc_norm's pooled norm");
+  ex.meanTokensBackward(d.dcls, d.dh, B, T, P, D, arch.pooling === 'clsMean'); // the normed tokens' gradient
+  ex.layernormBackward(stream(a), w.norm, g.norm, d.dh, d.dx, B * T, D, eps);
 }

@@ -64,6 +64,9 @@ export interface Layer<L = Linear> {
   fc1: L; // (M, D)
   fc2: L; // (D, M)
   relBias?: number; // (H, T, T) added to the attention scores (Arch.attentionBias 'relative'); may be every layer's
+  /** LayerScale's γ (D) on the attention and MLP branches, kept apart when training (inference folds them into proj and fc2). */
+  ls1?: number;
+  ls2?: number;
 }
 
 /**
