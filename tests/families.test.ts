@@ -235,10 +235,10 @@ describe("timm's global_pool='avg' through every path (fixtures by tests/fixture
     },
   );
 
-  test('training it is refused by name (the backward reads the class token)', async () => {
+  test('training it from scratch is refused by name (a family trains from its checkpoint)', async () => {
     const m = await loadModel(fixtures[0].dir, { threads: 1 });
     await expect(createTrainer(m.config, { threads: 1, maxBatch: 2 })).rejects.toThrow(
-      /training a model with mean pooling is not supported yet/,
+      /is trained from its checkpoint only: fine-tune it with options\.from/,
     );
     await m.dispose();
   });
@@ -281,7 +281,7 @@ describe('DeiT through every path (fixtures by tests/fixtures/generate.py deit)'
     const f = fixtures[0];
     const m = await loadModel(f.dir, { threads: 1 });
     await expect(createTrainer(m.config, { threads: 1, maxBatch: 2 })).rejects.toThrow(
-      /training a model with a distillation token is not supported yet/,
+      /training a model with a distilled head \(two classifiers averaged\) is not supported yet/,
     );
     await m.dispose();
     const { quantizeModel } = await import('../src/export/quantize.js');

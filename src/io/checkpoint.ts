@@ -13,6 +13,8 @@ import { detectFamily, type Names, type Scheme, type SchemeSpec } from './famili
 import { configure, networkConfig, resolveConfig } from './model-config.js';
 import { OPEN_CLIP_CONFIG, openClipConfig } from './open-clip.js';
 import { type ModelFiles, readJson } from './source.js';
+import type { PositionResize } from './positions.js';
+import type { TensorInfo } from './safetensors.js';
 import { CheckpointTensors, openTensors } from './tensors.js';
 import { WeightLoader } from './weight-loader.js';
 
@@ -38,24 +40,11 @@ export async function loadCheckpoint(
     inputSize?: (config: Record<string, unknown>) => Promise<[number, number] | undefined>;
   } = {},
 ): Promise<{ config: ViTConfig; weights: Weights; scheme: Scheme; family: string }> {
-  // config.json, or where there is none open_clip's config, read as a CLIP config
-  const full =
-    (await files.exists('config.json')) || !(await files.exists(OPEN_CLIP_CONFIG))
-      ? await readJson(files, 'config.json')
-      : openClipConfig(await readJson(files, OPEN_CLIP_CONFIG), `${files.where}/${OPEN_CLIP_CONFIG}`);
-  const inputSize = await opts.inputSize?.(full);
+  const full = await fullConfig(files),
+    inputSize = await opts.inputSize?.(full);
   const { tensors, sources, file } = await openTensors(files);
   try {
-    const names = new Set(tensors.keys());
-    const detected = detectFamily(names, file, full),
-      raw = networkConfig(full, detected.family);
-    const found = configure(raw, detected, tensors);
-    const own = {
-      ...openClipNames(() => resolveConfig(raw, found, tensors, file, files.limits.maxLabels), full),
-      raw: full,
-    };
-    const size = opts.imageSize ?? (found.spec.resize?.automatic ? inputSize : undefined);
-    const config = size ? atSize(own, size, found.spec) : own;
+    const { config, found, own, size } = resolveCheckpoint(files, full, tensors, file, opts.imageSize ?? null, inputSize);
     const n = found.names;
     checkBiasBytes(config, n, files.limits.maxAttentionBiasBytes, size);
     // every linear weight is read in blocks of rows (weightRows); the rest whole
@@ -74,6 +63,77 @@ export async function loadCheckpoint(
     const weights = await new WeightLoader(t, mem, opts.int8).weights(config, n, own.imageSize, resize);
     t.checkAllUsed(n.unused, found.family.foreignTensors);
     return { config, weights, scheme: found.spec.scheme, family: found.family.name };
+  } finally {
+    await Promise.all(sources.map((s) => s.close()));
+  }
+}
+
+/**
+ * config.json (or open_clip's) reconciled with the tensors' names and shapes: the family, its
+ * names and arithmetic, the config at its own size (`own`) and at the size it runs (`config`).
+ */
+function resolveCheckpoint(
+  files: ModelFiles,
+  full: Record<string, unknown>,
+  tensors: Map<string, TensorInfo>,
+  file: string,
+  imageSize: [number, number] | null,
+  inputSize: [number, number] | undefined,
+) {
+  const detected = detectFamily(new Set(tensors.keys()), file, full),
+    raw = networkConfig(full, detected.family);
+  const found = configure(raw, detected, tensors);
+  const own = {
+    ...openClipNames(() => resolveConfig(raw, found, tensors, file, files.limits.maxLabels), full),
+    raw: full,
+  };
+  const size = imageSize ?? (found.spec.resize?.automatic ? inputSize : undefined);
+  const config = size ? atSize(own, size, found.spec) : own;
+  return { config, found, own, size };
+}
+
+/** config.json, or where there is none open_clip's config, read as a CLIP config. */
+async function fullConfig(files: ModelFiles): Promise<Record<string, unknown>> {
+  return (await files.exists('config.json')) || !(await files.exists(OPEN_CLIP_CONFIG))
+    ? readJson(files, 'config.json')
+    : openClipConfig(await readJson(files, OPEN_CLIP_CONFIG), `${files.where}/${OPEN_CLIP_CONFIG}`);
+}
+
+/** What a checkpoint is, without reading its weights: for training (src/train/spec.ts). */
+export interface CheckpointDescription {
+  /** At the size asked for (else its own). */
+  config: ViTConfig;
+  /** At the checkpoint's own size. */
+  own: ViTConfig;
+  family: string;
+  scheme: Scheme;
+  names: Names;
+  /** How its library resizes positions. */
+  resize: PositionResize;
+  /** Every tensor's shape. */
+  shapes: Map<string, readonly number[]>;
+  /** config.json as it is (a CLIPModel's whole, vision_config nested). */
+  full: Record<string, unknown>;
+  file: string;
+}
+
+/** Describes a checkpoint (config, family, names, shapes) at `imageSize` or its own size. */
+export async function describeCheckpoint(files: ModelFiles, imageSize?: [number, number]): Promise<CheckpointDescription> {
+  const full = await fullConfig(files);
+  const { tensors, sources, file } = await openTensors(files);
+  try {
+    const { config, found, own } = resolveCheckpoint(files, full, tensors, file, imageSize ?? null, undefined);
+    return {
+      config,
+      own,
+      family: found.family.name,
+      scheme: found.spec.scheme,
+      names: found.names,
+      resize: found.spec.resize?.mode ?? 'bicubic',
+      shapes: new Map([...tensors].map(([k, t]) => [k, t.shape])),
+      full,
+      file,
+    };
   } finally {
     await Promise.all(sources.map((s) => s.close()));
   }

@@ -4,25 +4,25 @@
  * forward and backward over its slice of the batch, then its range of the gradient reduction,
  * clipping, AdamW and re-packing. src/train/trainer.ts drives it.
  */
-import { type HfParameter, hfNames, hfParameters } from '../io/families/vit.js';
 import { Exec } from '../nn/ops.js';
-import { backwardBuffers, trainingPlan } from '../nn/plan.js';
+import { backwardBuffers, headInput, trainingPlan } from '../nn/plan.js';
 import type { ViTShape } from '../nn/shape.js';
 import { vitBackward, vitForward } from '../nn/vit.js';
 import type { Gradients, LinearGrad, Norm, TrainableLinear, Weights } from '../nn/weights.js';
 import type { KernelExports } from '../runtime/kernels.js';
 import { packedSize, packRows } from '../runtime/pack.js';
 import type { Options } from './options.js';
+import type { TrainParam } from './spec.js';
 
-export interface Param extends HfParameter {
+export interface Param extends TrainParam {
   offset: number;
   size: number;
 }
 
-/** The Hugging Face parameter list with each one's offset (in floats) in the parameter buffer. */
-function parameterList(c: ViTShape): Param[] {
+/** The trainer's parameters (src/train/spec.ts) with each one's offset (in floats) in the parameter buffer. */
+function placed(list: TrainParam[]): Param[] {
   let offset = 0;
-  return hfParameters(c).map((p) => {
+  return list.map((p) => {
     const size = p.shape.reduce((a, b) => a * b, 1);
     offset += size;
     return { ...p, offset: offset - size, size };
@@ -30,27 +30,25 @@ function parameterList(c: ViTShape): Param[] {
 }
 
 /**
- * Whether `freeze` (TrainOptions) keeps parameter `name` fixed: `'all'` everything but the classifier
- * (a linear probe), N the patch and position embeddings and every block but the last N, `'none'` nothing.
+ * Whether `freeze` (TrainOptions) keeps parameter `p` fixed: `'all'` everything but the classifier
+ * (a linear probe), N the embeddings and every block but the last N, `'none'` nothing; a part the
+ * checkpoint does not have (CLIP's patch bias) always.
  */
-export function isFrozen(name: string, c: ViTShape, freeze: Options['freeze']): boolean {
-  if (freeze === 'none' || name.startsWith('classifier.')) return false;
+export function isFrozen(p: TrainParam, c: ViTShape, freeze: Options['freeze']): boolean {
+  if (p.fixed) return true;
+  if (freeze === 'none' || p.role.startsWith('head.')) return false;
   if (freeze === 'all') return true;
-  const block = /\.layer\.(\d+)\./.exec(name);
-  if (block) return Number(block[1]) < c.numLayers - freeze;
-  return name.includes('.embeddings.'); // the final layernorm trains with the last blocks
+  return p.depth === 0 || p.depth <= c.numLayers - freeze; // the final layernorm trains with the last blocks
 }
 
 /**
- * Layer-wise learning-rate decay (BEiT's, timm's `layer_decay`): the learning rate of parameter `name`
+ * Layer-wise learning-rate decay (BEiT's, timm's `layer_decay`): the learning rate of parameter `p`
  * is scaled by decay^(L + 1 − depth), depth 0 for the embeddings, i + 1 for block i, L + 1 for the
  * final norm and the head (unscaled).
  */
-export function layerScale(name: string, c: ViTShape, decay: number): number {
+export function layerScale(p: TrainParam, c: ViTShape, decay: number): number {
   if (decay === 1) return 1;
-  const block = /\.layer\.(\d+)\./.exec(name),
-    depth = block ? Number(block[1]) + 1 : name.includes('.embeddings.') ? 0 : c.numLayers + 1;
-  return decay ** (c.numLayers + 1 - depth);
+  return decay ** (c.numLayers + 1 - p.depth);
 }
 
 /** Index of the largest value (the first, on ties). */
@@ -63,8 +61,8 @@ export function argmax(row: ArrayLike<number>): number {
 export type { Options };
 
 /**
- * Every parameter's place in a buffer at `base` laid out as `params` (Hugging Face layout), in the
- * model's terms: `lin` makes each linear layer from its W's and b's pointers.
+ * Every parameter's place in a buffer at `base` laid out as `params`, in the model's terms by each
+ * one's role: `lin` makes each linear layer from its W's and b's pointers.
  */
 function paramsAt<L>(
   c: ViTShape,
@@ -72,32 +70,35 @@ function paramsAt<L>(
   base: number,
   lin: (w: number, b: number, N: number, K: number) => L,
 ): Weights<L> {
-  const offset = new Map(params.map((p) => [p.name, p.offset]));
-  const at = (name: string) => base + offset.get(name)! * 4;
-  const n = hfNames('vit.'),
-    D = c.hiddenSize,
+  const offset = new Map(params.map((p) => [p.role, base + p.offset * 4]));
+  const at = (role: string) => {
+    const ptr = offset.get(role);
+    if (ptr === undefined) throw new Error(`vit-wasm: internal: a trainer layout without its ${role}`);
+    return ptr;
+  };
+  const D = c.hiddenSize,
     M = c.intermediateSize;
-  const linear = (w: string, b: string, N: number, K: number) => lin(at(w), at(b), N, K);
-  const norm = ([g, b]: [string, string]): Norm => ({ g: at(g), b: at(b) });
+  const linear = (r: string, N: number, K: number) => lin(at(`${r}.w`), at(`${r}.b`), N, K);
+  const norm = (r: string): Norm => ({ g: at(`${r}.g`), b: at(`${r}.b`) });
   return {
-    patch: linear(n.patchW, n.patchB, D, c.numChannels * c.patchSize ** 2),
-    cls: at(n.cls),
-    pos: at(n.pos),
-    layers: Array.from({ length: c.numLayers }, (_, i) => {
-      const l = n.layer(i),
-        qkvB = l.qkvB[0]; // Hugging Face's ViT names: every part has its bias
-      if (qkvB === null) throw new Error('vit-wasm: internal: a trainer layout without the query bias');
-      return {
-        ln1: norm(l.ln1),
-        qkv: linear(l.qkvW[0], qkvB, 3 * D, D),
-        proj: linear(l.projW, l.projB, D, D),
-        ln2: norm(l.ln2),
-        fc1: linear(l.fc1W, l.fc1B, M, D),
-        fc2: linear(l.fc2W, l.fc2B, D, M),
-      };
-    }),
-    norm: norm([n.normG, n.normB]),
-    head: linear(n.headW, n.headB, c.numLabels, D),
+    patch: linear('patch', D, c.numChannels * c.patchSize ** 2),
+    cls: offset.get('cls'),
+    dist: offset.get('dist'),
+    pos: at('pos'),
+    embedNorm: offset.has('embedNorm.g') ? norm('embedNorm') : undefined,
+    layers: Array.from({ length: c.numLayers }, (_, i) => ({
+      ln1: norm(`${i}.ln1`),
+      // query, key and value back to back: one (3D, D) matrix and its (3D) bias
+      qkv: lin(at(`${i}.qkv.w.0`), at(`${i}.qkv.b.0`), 3 * D, D),
+      proj: linear(`${i}.proj`, D, D),
+      ls1: offset.get(`${i}.ls1`),
+      ln2: norm(`${i}.ln2`),
+      fc1: linear(`${i}.fc1`, M, D),
+      fc2: linear(`${i}.fc2`, D, M),
+      ls2: offset.get(`${i}.ls2`),
+    })),
+    norm: norm('norm'),
+    head: linear('head', c.numLabels, headInput(c)),
   };
 }
 
@@ -123,7 +124,7 @@ function gradientsAt(c: ViTShape, params: Param[], base: number): Gradients {
  * partials. Per worker: its gradient buffer (G itself when there is one worker), the activations
  * of src/nn/plan.ts's training plan, and the backward's buffers.
  */
-export function trainLayout(c: ViTShape, perWorker: number, workers: number, base: number) {
+export function trainLayout(c: ViTShape, list: TrainParam[], perWorker: number, workers: number, base: number) {
   let top = base;
   // 8 floats of slack after every buffer: the backward GEMM reads B rows 8 at a time
   const alloc = (floats: number) => {
@@ -131,7 +132,7 @@ export function trainLayout(c: ViTShape, perWorker: number, workers: number, bas
     top = Math.ceil((top + (floats + 8) * 4) / 64) * 64;
     return p;
   };
-  const params = parameterList(c),
+  const params = placed(list),
     n = params.reduce((s, p) => s + p.size, 0);
   const P = alloc(n),
     G = alloc(n),
@@ -195,8 +196,8 @@ export class TrainCore {
     this.memory = memory;
     this.sync = sync;
     this.w = L.workers[id];
-    this.frozen = L.params.map((p) => isFrozen(p.name, dims, options.freeze));
-    this.lrScale = L.params.map((p) => layerScale(p.name, dims, options.layerDecay));
+    this.frozen = L.params.map((p) => isFrozen(p, dims, options.freeze));
+    this.lrScale = L.params.map((p) => layerScale(p, dims, options.layerDecay));
     // this worker's ops run on its own images only: an Exec of one
     this.ex = new Exec({ k, memory, scratch: this.w.acts.scratch[0] });
     const per = Math.ceil(L.n / workers);
@@ -317,6 +318,8 @@ export interface TrainWorkerInit {
   module: WebAssembly.Module;
   memory: WebAssembly.Memory;
   dims: ViTShape;
+  /** The parameter list (src/train/spec.ts). */
+  params: TrainParam[];
   options: Options;
   perWorker: number;
   workers: number;

@@ -8,8 +8,10 @@ import { PAGE, WasmMemory } from '../runtime/memory.js';
 import { checkThreads, WorkerPool } from '../runtime/pool.js';
 import { type Options, TrainCore, type TrainJob, type TrainWorkerInit, trainLayout } from './core.js';
 import type { HostedInit, HostedJob, HostedResult } from './hosted.js';
-import { checkDims, dimsFrom, initialise } from './init.js';
+import { PLAIN_VIT, untrainable } from '../nn/arch.js';
+import { checkDims, dimsFrom, initialise, readCarried } from './init.js';
 import type { TrainDims, TrainOptions } from './options.js';
+import { familySpec, plainSpec, type TrainSpec } from './spec.js';
 import { Trainer } from './trainer.js';
 
 /**
@@ -24,11 +26,18 @@ import { Trainer } from './trainer.js';
  * await t.dispose();
  */
 export async function createTrainer(dims: TrainDims | null, options: TrainOptions = {}): Promise<Trainer> {
-  let d = dims ?? (options.from ? await dimsFrom(options.from) : null);
+  // fine-tuning another family than the plain ViT: its classification form (null: the plain ViT)
+  const family = options.from
+    ? await familySpec(options.from, options.labels, options.newHead ?? false, dims?.imageSize)
+    : null;
+  let d = family?.dims ?? dims ?? (options.from ? await dimsFrom(options.from) : null);
   if (!d) throw new Error('vit-wasm: createTrainer needs dimensions or options.from');
   // a new head for your classes: as many as the labels say (the checkpoint's count is the old head's)
-  if (!dims && options.newHead && Array.isArray(options.labels)) d = { ...d, numLabels: options.labels.length };
+  if (!family && !dims && options.newHead && Array.isArray(options.labels))
+    d = { ...d, numLabels: options.labels.length };
   checkDims(d);
+  if (!family) d = plainDims(d);
+  const spec = family?.spec ?? plainSpec(d);
   if (options.labels !== undefined && (!Array.isArray(options.labels) || options.labels.length !== d.numLabels))
     throw new Error(
       `vit-wasm: createTrainer: ${Array.isArray(options.labels) ? `${options.labels.length} labels` : 'labels that are not an array'} for ${d.numLabels} classes` +
@@ -54,16 +63,17 @@ export async function createTrainer(dims: TrainDims | null, options: TrainOption
   const shared = sharedMemoryUnavailable() === null,
     // a page's own thread must keep answering clicks while a model trains: there, even one thread is a worker
     isolate = options.isolate ?? typeof (globalThis as { document?: unknown }).document !== 'undefined';
-  if (isolate && !shared) return hostedTrainer(d, o, options);
+  if (isolate && !shared) return hostedTrainer(d, o, options, spec);
   const pooled = shared && (threads > 1 || isolate);
   const W = pooled ? threads : 1,
     perWorker = Math.ceil(o.maxBatch / W);
   const { module } = await compileKernels('simd', pooled);
   const mem = new WasmMemory(pooled);
   const base = mem.end,
-    layout = trainLayout(d, perWorker, W, base);
+    layout = trainLayout(d, spec.params, perWorker, W, base);
   mem.alloc((layout.end - base) / 4);
-  await initialise(mem.f32(layout.P, layout.n), layout.params, options.from, o.seed, options.newHead);
+  await initialise(mem.f32(layout.P, layout.n), layout.params, options.from, o.seed, options.newHead, spec, d);
+  const carried = await readCarried(options.from, spec);
   if (!pooled) {
     const core = new TrainCore({
       k: instantiateKernels(module, mem.memory),
@@ -73,7 +83,7 @@ export async function createTrainer(dims: TrainDims | null, options: TrainOption
       memory: mem.memory,
     });
     core.repack(true);
-    return new Trainer(d, o, { kind: 'inline', mem, core }, layout);
+    return new Trainer(d, o, { kind: 'inline', mem, core }, layout, spec, carried);
   }
   instantiateKernels(module, mem.memory); // writes the kernels' constants
   const pool = new WorkerPool<TrainWorkerInit, TrainJob, number>({
@@ -81,31 +91,47 @@ export async function createTrainer(dims: TrainDims | null, options: TrainOption
     memory: mem.memory,
     kind: 'train-worker',
     workerUrl: options.workerUrl,
-    init: (id) => ({ module, memory: mem.memory, dims: d, options: o, perWorker, workers: W, id, base }),
+    init: (id) => ({ module, memory: mem.memory, dims: d, params: spec.params, options: o, perWorker, workers: W, id, base }),
   });
   await pool.started();
   new TrainCore({ k: instantiateKernels(module, mem.memory), layout, dims: d, options: o, memory: mem.memory }).repack(
     true,
   );
-  return new Trainer(d, o, { kind: 'pool', mem, pool }, layout);
+  return new Trainer(d, o, { kind: 'pool', mem, pool }, layout, spec, carried);
 }
 
 /** A one-thread trainer in a worker with its own memory (src/train/hosted.ts), where memory cannot be shared. */
-async function hostedTrainer(d: TrainDims, o: Options, options: TrainOptions): Promise<Trainer> {
+async function hostedTrainer(d: TrainDims, o: Options, options: TrainOptions, spec: TrainSpec): Promise<Trainer> {
   const { module } = await compileKernels('simd', false);
-  const layout = trainLayout(d, o.maxBatch, 1, PAGE), // the parameters' offsets, as the worker lays them out
+  const layout = trainLayout(d, spec.params, o.maxBatch, 1, PAGE), // the parameters' offsets, as the worker lays them out
     params = new Float32Array(layout.n);
-  await initialise(params, layout.params, options.from, o.seed, options.newHead);
+  await initialise(params, layout.params, options.from, o.seed, options.newHead, spec, d);
+  const carried = await readCarried(options.from, spec);
   const pool = new WorkerPool<HostedInit, HostedJob, HostedResult>({
     workers: 1,
     // the pool's barrier words live here; the worker never sees this memory (its own is unshared)
     memory: new WebAssembly.Memory({ initial: 1 }),
     kind: 'train-worker',
     workerUrl: options.workerUrl,
-    init: () => ({ hosted: true, module, dims: d, options: o, params }),
+    init: () => ({ hosted: true, module, dims: d, spec: spec.params, options: o, params }),
   });
   await pool.started();
-  return new Trainer(d, o, { kind: 'hosted', pool, mirror: params }, layout);
+  return new Trainer(d, o, { kind: 'hosted', pool, mirror: params }, layout, spec, carried);
+}
+
+/**
+ * Dimensions the plain ViT's trainer computes: a plain ViT's arithmetic (a loaded ViTModel's config
+ * says no classifier: training gives it one); another family's trains only from its checkpoint.
+ */
+function plainDims(d: TrainDims): TrainDims {
+  const arch = d.arch ?? PLAIN_VIT;
+  if (JSON.stringify({ ...arch, head: 'linear' }) === JSON.stringify(PLAIN_VIT)) return { ...d, arch: PLAIN_VIT };
+  const why = untrainable(arch);
+  throw new Error(
+    why
+      ? `vit-wasm: training a model with ${why} is not supported yet (its backward is not written)`
+      : "vit-wasm: createTrainer: this arch (a family other than the plain ViT) is trained from its checkpoint only: fine-tune it with options.from (a new head: newHead and labels)",
+  );
 }
 
 /** `freeze` checked: 'none', 'all', or a count of blocks 0…numLayers. */

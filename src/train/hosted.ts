@@ -9,6 +9,7 @@ import { instantiateKernels } from '../runtime/kernels.js';
 import { WasmMemory } from '../runtime/memory.js';
 import { type Options, TrainCore, trainLayout } from './core.js';
 import type { TrainDims } from './options.js';
+import type { TrainParam } from './spec.js';
 
 /** What the hosting worker receives once. */
 export interface HostedInit {
@@ -17,6 +18,8 @@ export interface HostedInit {
   module: WebAssembly.Module;
   dims: TrainDims;
   options: Options;
+  /** The parameter list (src/train/spec.ts). */
+  spec: TrainParam[];
   /** The initial parameters, in the trainer's layout (src/train/core.ts, parameterList). */
   params: Float32Array;
 }
@@ -42,7 +45,7 @@ export class HostedTrainer {
   constructor(private readonly init: HostedInit) {
     this.mem = new WasmMemory(false);
     const base = this.mem.end;
-    this.layout = trainLayout(init.dims, init.options.maxBatch, 1, base);
+    this.layout = trainLayout(init.dims, init.spec, init.options.maxBatch, 1, base);
     this.mem.alloc((this.layout.end - base) / 4);
     if (init.params.length !== this.layout.n)
       throw new Error(`vit-wasm: internal: ${init.params.length} parameters sent, the layout has ${this.layout.n}`);

@@ -2,16 +2,22 @@
  * Where a training run starts: the dimensions of a checkpoint's config.json, and the initial
  * parameters, read from its model.safetensors or drawn as Hugging Face's ViT initialises them.
  */
-import { readSafetensorsHeader, TensorReader } from '../io/safetensors.js';
+import { interpolatePositions } from '../io/positions.js';
+import { TensorReader, type TensorOut } from '../io/safetensors.js';
 import { type ModelLocation, modelFiles, readJson } from '../io/source.js';
+import { openTensors } from '../io/tensors.js';
+import type { ViTShape } from '../nn/shape.js';
 import type { Param } from './core.js';
 import type { TrainDims } from './options.js';
+import type { TrainSpec } from './spec.js';
 
 /**
- * Initial weights: HF's initialisation from `seed`, then every tensor a checkpoint has in Hugging
- * Face names (ViTForImageClassification's, or ViTModel's without the `vit.` prefix). With `newHead`
- * the checkpoint's classifier is left out (fine-tuning to other classes): the head keeps its fresh
- * draw. A checkpoint without a classifier (a backbone) needs `newHead`.
+ * Initial weights: HF's initialisation from `seed`, then every tensor a checkpoint has under each
+ * parameter's source name (Hugging Face's: a ViTForImageClassification's, or a ViTModel's without
+ * the `vit.` prefix; another family's own, src/train/spec.ts), its positions resized to the
+ * training grid as its library does (`positions`). With `newHead` the checkpoint's classifier is
+ * left out (fine-tuning to other classes): the head keeps its fresh draw. A checkpoint without a
+ * classifier (a backbone) needs `newHead`.
  */
 export async function initialise(
   P: Float32Array,
@@ -19,6 +25,8 @@ export async function initialise(
   from: ModelLocation | undefined,
   seed: number,
   newHead = false,
+  spec?: Pick<TrainSpec, 'positions'>,
+  dims?: ViTShape,
 ): Promise<void> {
   // HF's ViT initialisation: weights, cls and positions N(0, 0.02); biases 0; norms γ = 1, β = 0
   let s = (seed ^ 0x9e3779b9) >>> 0 || 1;
@@ -39,27 +47,51 @@ export async function initialise(
   }
   if (!from) return;
   const files = await modelFiles(from);
-  const src = await files.open('model.safetensors');
+  const { tensors, sources, file } = await openTensors(files);
   try {
-    const tensors = await readSafetensorsHeader(src);
     const reader = new TensorReader(tensors.values());
     for (const p of params) {
-      const head = p.name.startsWith('classifier.');
-      if (head && newHead) continue;
-      const t = tensors.get(p.name) ?? tensors.get(p.name.replace(/^vit\./, ''));
+      const head = p.role.startsWith('head.');
+      if (p.fixed || (head && newHead)) continue;
+      const name = p.source ?? p.name;
+      const t = tensors.get(name) ?? tensors.get(name.replace(/^vit\./, ''));
       if (!t)
         throw new Error(
-          `vit-wasm: ${src.name}: missing tensor '${p.name}' (training starts from Hugging Face ViT names)` +
+          `vit-wasm: ${file}: missing tensor '${name}' (training starts from Hugging Face names)` +
             (head
               ? '; a backbone without a classifier is fine-tuned with a new head (newHead, or --from in the CLI)'
               : ''),
         );
-      if (t.shape.reduce((a, b) => a * b, 1) !== p.size)
-        throw new Error(`vit-wasm: ${src.name}: tensor '${p.name}' has shape [${t.shape}], expected [${p.shape}]`);
-      P.set(await reader.read(t), p.offset);
+      let v = await reader.read(t);
+      const count = t.shape.reduce((a, b) => a * b, 1);
+      if (p.role === 'pos' && count !== p.size && spec?.positions && dims) {
+        // the checkpoint's grid (e.g. DINOv2's 518 px) resized to the training size, as its library does
+        const { grid, prefix, mode } = spec.positions,
+          q = dims.patchSize;
+        v = interpolatePositions(v, prefix, grid, dims.hiddenSize, [dims.imageSize[0] / q, dims.imageSize[1] / q], mode);
+      } else if (count !== p.size)
+        throw new Error(`vit-wasm: ${file}: tensor '${name}' has shape [${t.shape}], expected [${p.shape}]`);
+      P.set(v, p.offset);
     }
   } finally {
-    await src.close();
+    await Promise.all(sources.map((x) => x.close()));
+  }
+}
+
+/** The tensors a fine-tune writes back as the checkpoint has them (src/train/spec.ts, carried), read once. */
+export async function readCarried(from: ModelLocation | undefined, spec: TrainSpec): Promise<TensorOut[]> {
+  if (!from || !spec.carried?.length) return [];
+  const { tensors, sources } = await openTensors(await modelFiles(from));
+  try {
+    const out: TensorOut[] = [];
+    for (const { name, source } of spec.carried) {
+      const t = tensors.get(source);
+      if (!t) throw new Error(`vit-wasm: internal: carried tensor '${source}' is gone`);
+      out.push({ name, shape: t.shape, dtype: t.dtype, bytes: (await t.source.read(t.begin, t.end - t.begin)).slice() });
+    }
+    return out;
+  } finally {
+    await Promise.all(sources.map((x) => x.close()));
   }
 }
 

@@ -6,13 +6,14 @@
  */
 
 import { hfConfigFiles } from '../io/config.js';
-import { encodeSafetensors } from '../io/safetensors.js';
+import { encodeSafetensors, type TensorOut } from '../io/safetensors.js';
 import { writeLocalFiles } from '../platform/platform.js';
 import type { WasmMemory } from '../runtime/memory.js';
 import type { WorkerPool } from '../runtime/pool.js';
 import { argmax, type Options, type TrainCore, type TrainJob, type TrainLayout, type TrainWorkerInit } from './core.js';
 import { type Dataset, type FitOptions, type FitResult, fitTrainer } from './fit.js';
 import type { HostedInit, HostedJob, HostedResult } from './hosted.js';
+import type { TrainSpec } from './spec.js';
 import { MAX_MICRO_BATCHES, type TrainDims, type TrainOptions } from './options.js';
 
 export type { TrainDims, TrainOptions };
@@ -48,6 +49,10 @@ export class Trainer {
     readonly options: Options,
     private readonly backend: Backend,
     layout: TrainLayout,
+    /** What it trains and writes (src/train/spec.ts). */
+    private readonly spec: TrainSpec,
+    /** Checkpoint tensors written back as they were. */
+    private readonly carried: TensorOut[] = [],
   ) {
     this.L = layout;
     this.threads = backend.kind === 'pool' ? layout.workers.length : 1;
@@ -163,16 +168,29 @@ export class Trainer {
     return this.distribute(images.subarray(s * per, (s + n) * per), Array.from(labels).slice(s, s + n), n);
   }
 
-  /** Gradients of the last `lossAndGradients`/`step` (the batch mean, before clipping), by Hugging Face name. */
+  /** The family it trains and writes: 'vit', or the family fine-tuned ('deit', 'dinov2', 'clip', 'siglip'). */
+  get family(): string {
+    return this.spec.family;
+  }
+
+  /**
+   * Gradients of the last `lossAndGradients`/`step` (the batch mean, before clipping), by the
+   * names of the model it writes (Hugging Face's).
+   */
   gradients(): Map<string, Float32Array> {
     if (this.backend.kind === 'hosted')
       throw new Error('vit-wasm: gradients() reads shared memory; this trainer runs in a worker of its own');
-    return new Map(this.L.params.map((p) => [p.name, this.f32(this.L.G + p.offset * 4, p.size).slice()]));
+    return new Map(this.written().map((p) => [p.name, this.f32(this.L.G + p.offset * 4, p.size).slice()]));
   }
 
-  /** Current parameters, by Hugging Face name. */
+  /** Current parameters, by the names of the model it writes (Hugging Face's). */
   parameters(): Map<string, Float32Array> {
-    return new Map(this.L.params.map((p) => [p.name, this.param(p).slice()]));
+    return new Map(this.written().map((p) => [p.name, this.param(p).slice()]));
+  }
+
+  /** The parameters the model has (not the parts it lacks, held at zero: CLIP's patch bias). */
+  private written() {
+    return this.L.params.filter((p) => !p.fixed);
   }
 
   /**
@@ -373,15 +391,25 @@ export class Trainer {
     return { accuracy: correct / n, loss: loss / n, predictions: pred };
   }
 
-  /** The model in the Hugging Face layout: config.json, model.safetensors, preprocessor_config.json. */
+  /**
+   * The model in the Hugging Face layout: config.json, model.safetensors, preprocessor_config.json;
+   * a fine-tuned family in its classification form's (DeiTForImageClassification, …), the
+   * checkpoint's other tensors as they were.
+   */
   files(preprocessing: Record<string, unknown> = {}): Record<string, Uint8Array | string> {
-    const tensors = this.L.params.map((p) => ({
+    const tensors: TensorOut[] = this.written().map((p) => ({
       name: p.name,
       shape: p.shape,
       data: this.param(p),
     }));
+    tensors.push(...this.carried);
+    const plain = hfConfigFiles(this.dims, this.options.labels, preprocessing);
+    const config: Record<string, string> = this.spec.config
+      ? { 'config.json': JSON.stringify({ ...this.spec.config, ...labelMaps(this.options.labels) }, null, 2) }
+      : {};
     return {
-      ...hfConfigFiles(this.dims, this.options.labels, preprocessing),
+      ...plain,
+      ...config,
       'model.safetensors': encodeSafetensors(tensors, {
         format: 'pt',
         trainer: 'vit-wasm',
@@ -399,4 +427,12 @@ export class Trainer {
   async dispose(): Promise<void> {
     if (this.backend.kind !== 'inline') await this.backend.pool.dispose();
   }
+}
+
+/** id2label and label2id of the classes. */
+function labelMaps(labels: string[]) {
+  return {
+    id2label: Object.fromEntries(labels.map((l, i) => [String(i), l])),
+    label2id: Object.fromEntries(labels.map((l, i) => [l, i])),
+  };
 }

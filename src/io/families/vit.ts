@@ -225,42 +225,94 @@ export interface HfParameter {
 }
 
 /**
- * Every parameter of a Hugging Face ViTForImageClassification of this shape, in the order vit-wasm
- * lays them out and writes them (query, key and value back to back, so they form one (3D, D) matrix).
+ * A parameter of a model in a family's Hugging Face names: also its place in the network (`role`:
+ * 'patch.w', 'cls', '3.qkv.w.0' the query of block 3, '3.ls1', 'head.b', …) and its depth (0 the
+ * embeddings, i + 1 block i, L + 1 the final norm and the head).
  */
-export function hfParameters(c: ViTShape): HfParameter[] {
+export interface FamilyParameter extends HfParameter {
+  role: string;
+  depth: number;
+  /** A part the arithmetic needs that the checkpoint has not (CLIP's patch bias): zero, never trained or written. */
+  fixed?: boolean;
+}
+
+/**
+ * Every parameter of a model of shape `c` (its arch) in names `n`, in the order vit-wasm lays them
+ * out and writes them: the embeddings, each block (query, key and value back to back, so they form
+ * one (3D, D) matrix; LayerScale's γ after its branch), the final norm, the classifier on what the
+ * pooling gives. `style` 'clip': CLIP's and SigLIP's token tensors, the class embedding (D) and
+ * the positions (T, D), instead of (1, 1, D) and (1, T, D).
+ */
+export function familyParameters(c: ViTShape, n: Names, style: 'hf' | 'clip' = 'hf'): FamilyParameter[] {
   const D = c.hiddenSize,
     M = c.intermediateSize,
     C = c.numChannels,
     p = c.patchSize,
-    L = c.numLabels;
-  const { T } = tokens(c),
-    n = hfNames('vit.');
-  const list: HfParameter[] = [];
-  const add = (name: string, shape: number[], decay = false, init: HfParameter['init'] = decay ? 'normal' : 'zero') =>
-    list.push({ name, shape, decay, init });
-  add(n.patchW, [D, C, p, p], true);
-  add(n.patchB, [D]);
-  add(n.cls, [1, 1, D], false, 'normal');
-  add(n.pos, [1, T, D], false, 'normal');
-  for (let i = 0; i < c.numLayers; i++) {
-    const l = n.layer(i);
-    add(l.ln1[0], [D], false, 'one');
-    add(l.ln1[1], [D]);
-    for (const w of l.qkvW) add(w, [D, D], true);
-    for (const b of l.qkvB) if (b) add(b, [D]);
-    add(l.projW, [D, D], true);
-    add(l.projB, [D]);
-    add(l.ln2[0], [D], false, 'one');
-    add(l.ln2[1], [D]);
-    add(l.fc1W, [M, D], true);
-    add(l.fc1B, [M]);
-    add(l.fc2W, [D, M], true);
-    add(l.fc2B, [D]);
+    L = c.numLabels,
+    arch = c.arch ?? PLAIN_VIT,
+    { T } = tokens(c),
+    top = c.numLayers + 1;
+  const list: FamilyParameter[] = [];
+  const add = (name: string, shape: number[], role: string, depth: number, init: HfParameter['init'] = 'zero', decay = false) =>
+    list.push({ name, shape, decay, init, role, depth });
+  add(n.patchW, [D, C, p, p], 'patch.w', 0, 'normal', true);
+  if (n.patchB) add(n.patchB, [D], 'patch.b', 0);
+  else list.push({ name: '(no patch bias)', shape: [D], decay: false, init: 'zero', role: 'patch.b', depth: 0, fixed: true });
+  for (const t of arch.prefix) {
+    const name = t === 'cls' ? n.cls : t === 'dist' ? n.dist : undefined;
+    if (!name) throw new Error(`vit-wasm: training a model with ${t === 'reg' ? 'register tokens' : `no '${t}' token name`} is not supported yet`);
+    add(name, style === 'clip' ? [D] : [1, 1, D], t, 0, 'normal');
   }
-  add(n.normG, [D], false, 'one');
-  add(n.normB, [D]);
-  add(n.headW, [L, D], true);
-  add(n.headB, [L]);
+  add(n.pos, style === 'clip' ? [T, D] : [1, T, D], 'pos', 0, 'normal');
+  if (arch.embedNorm) {
+    if (!n.embedNorm) throw new Error('vit-wasm: internal: a pre-norm arch without its names');
+    add(n.embedNorm[0], [D], 'embedNorm.g', 0, 'one');
+    add(n.embedNorm[1], [D], 'embedNorm.b', 0);
+  }
+  for (let i = 0; i < c.numLayers; i++) {
+    const l = n.layer(i),
+      d = i + 1;
+    add(l.ln1[0], [D], `${i}.ln1.g`, d, 'one');
+    add(l.ln1[1], [D], `${i}.ln1.b`, d);
+    const per = l.qkvW.length === 3 ? D : 3 * D;
+    l.qkvW.forEach((w, j) => add(w, [per, D], `${i}.qkv.w.${j}`, d, 'normal', true));
+    l.qkvB.forEach((b, j) => {
+      if (b === null) throw new Error('vit-wasm: training a model without a key bias (BEiT) is not supported yet');
+      add(b, [per], `${i}.qkv.b.${j}`, d);
+    });
+    add(l.projW, [D, D], `${i}.proj.w`, d, 'normal', true);
+    add(l.projB, [D], `${i}.proj.b`, d);
+    if (arch.layerScale) add(need(l.ls1), [D], `${i}.ls1`, d, 'one');
+    add(l.ln2[0], [D], `${i}.ln2.g`, d, 'one');
+    add(l.ln2[1], [D], `${i}.ln2.b`, d);
+    add(l.fc1W, [M, D], `${i}.fc1.w`, d, 'normal', true);
+    add(l.fc1B, [M], `${i}.fc1.b`, d);
+    add(l.fc2W, [D, M], `${i}.fc2.w`, d, 'normal', true);
+    add(l.fc2B, [D], `${i}.fc2.b`, d);
+    if (arch.layerScale) add(need(l.ls2), [D], `${i}.ls2`, d, 'one');
+  }
+  add(n.normG, [D], 'norm.g', top, 'one');
+  add(n.normB, [D], 'norm.b', top);
+  add(n.headW, [L, arch.pooling === 'clsMean' ? 2 * D : D], 'head.w', top, 'normal', true);
+  add(n.headB, [L], 'head.b', top);
   return list;
+}
+
+/** A LayerScale name the arch needs, or an internal error. */
+function need(name: string | undefined): string {
+  if (name === undefined) throw new Error("vit-wasm: internal: LayerScale without its names");
+  return name;
+}
+
+/**
+ * Every parameter of a Hugging Face ViTForImageClassification of this shape, in the order vit-wasm
+ * lays them out and writes them (query, key and value back to back, so they form one (3D, D) matrix).
+ */
+export function hfParameters(c: ViTShape): HfParameter[] {
+  return familyParameters({ ...c, arch: PLAIN_VIT }, hfNames('vit.')).map(({ name, shape, decay, init }) => ({
+    name,
+    shape,
+    decay,
+    init,
+  }));
 }
