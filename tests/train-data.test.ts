@@ -323,7 +323,7 @@ describe('vit-wasm train --data / eval --data', () => {
     const deit = await cli(['train', '--data', two, '--from', path.join(MODELS, 'h33-deit-timm'), '--out', ftOut]);
     expect(deit.code).toBe(1);
     expect(deit.stderr).toMatch(
-      /is a deit checkpoint in timm names: fine-tuning is built for the plain ViT in Hugging Face names/,
+      /is a deit checkpoint in timm names: fine-tuning reads Hugging Face names; a linear probe \(linearProbe, or train --freeze all\) works for every family/,
     );
     // ... but probed like every family: its classification form, evaluated as any model
     const deitProbe = tempDir('vit-wasm-tdp-');
@@ -349,6 +349,34 @@ describe('vit-wasm train --data / eval --data', () => {
     const ev = await cli(['eval', '--model', path.join(deitProbe, 'best'), '--data', two, '--json']);
     expect(ev.code).toBe(0);
     expect(JSON.parse(ev.stdout).images).toBe(8);
+    // a DINOv2 (LayerScale, cls ⊕ mean) fine-tuned whole, interrupted and resumed: the bytes of one run
+    const dinov2 = path.join(FIXTURES, 'train-families', 'dinov2');
+    const ftArgs = (out: string) => [
+      'train',
+      '--data',
+      two,
+      '--from',
+      dinov2,
+      '--epochs',
+      '2',
+      '--batch',
+      '4',
+      '--val-split',
+      '0.25',
+      '--out',
+      out,
+    ];
+    const [whole, cut] = [tempDir('vit-wasm-tfw-'), tempDir('vit-wasm-tfc-')];
+    const w = await cli(ftArgs(whole));
+    expect(w.code).toBe(0);
+    expect(w.stdout).toMatch(/from .*dinov2 with a new 2-class head/);
+    expect(JSON.parse(readFileSync(path.join(whole, 'last', 'config.json'), 'utf8')).architectures).toEqual([
+      'Dinov2ForImageClassification',
+    ]);
+    expect((await cli(ftArgs(cut), { VIT_WASM_STOP_AFTER_STEPS: '1' })).code).toBe(130);
+    expect((await cli([...ftArgs(cut), '--resume'])).code).toBe(0);
+    for (const f of ['model.safetensors', 'optimizer.safetensors'])
+      expect(readFileSync(path.join(cut, 'last', f)).equals(readFileSync(path.join(whole, 'last', f))), f).toBe(true);
     const resumeProbe = await cli([...fromBest, '--freeze', 'all', '--resume', '--out', probeOut]);
     expect(resumeProbe.code).toBe(2);
     expect(resumeProbe.stderr).toMatch(/a linear probe \(--freeze all\) computes its features again/);

@@ -62,11 +62,7 @@ export async function modelSpec(a: DataArgs, classes: string[]) {
     const m = await loadModel(a.from, { threads: 1 });
     try {
       const c = m.config;
-      // training reads Hugging Face ViT names and computes the plain ViT (src/nn/plan.ts refuses other arithmetic by name)
-      if (m.family !== 'vit' || m.scheme !== 'hf')
-        throw new Error(
-          `vit-wasm: ${a.from} is a ${m.family} checkpoint in ${m.scheme} names: fine-tuning is built for the plain ViT in Hugging Face names (ViTForImageClassification, ViTModel) only so far; a linear probe (--freeze all, without --augment) works for every family`,
-        );
+      // another family is fine-tuned in its classification form, or refused by name (src/train/spec.ts)
       const dims: TrainDims = {
         arch: c.arch,
         imageSize: c.imageSize,

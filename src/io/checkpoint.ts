@@ -12,9 +12,9 @@ import type { ViTConfig } from './config.js';
 import { detectFamily, type Names, type Scheme, type SchemeSpec } from './families/index.js';
 import { configure, networkConfig, resolveConfig } from './model-config.js';
 import { OPEN_CLIP_CONFIG, openClipConfig } from './open-clip.js';
-import { type ModelFiles, readJson } from './source.js';
 import type { PositionResize } from './positions.js';
 import type { TensorInfo } from './safetensors.js';
+import { type ModelFiles, readJson } from './source.js';
 import { CheckpointTensors, openTensors } from './tensors.js';
 import { WeightLoader } from './weight-loader.js';
 
@@ -44,7 +44,14 @@ export async function loadCheckpoint(
     inputSize = await opts.inputSize?.(full);
   const { tensors, sources, file } = await openTensors(files);
   try {
-    const { config, found, own, size } = resolveCheckpoint(files, full, tensors, file, opts.imageSize ?? null, inputSize);
+    const { config, found, own, size } = resolveCheckpoint(
+      files,
+      full,
+      tensors,
+      file,
+      opts.imageSize ?? null,
+      inputSize,
+    );
     const n = found.names;
     checkBiasBytes(config, n, files.limits.maxAttentionBiasBytes, size);
     // every linear weight is read in blocks of rows (weightRows); the rest whole
@@ -118,7 +125,10 @@ export interface CheckpointDescription {
 }
 
 /** Describes a checkpoint (config, family, names, shapes) at `imageSize` or its own size. */
-export async function describeCheckpoint(files: ModelFiles, imageSize?: [number, number]): Promise<CheckpointDescription> {
+export async function describeCheckpoint(
+  files: ModelFiles,
+  imageSize?: [number, number],
+): Promise<CheckpointDescription> {
   const full = await fullConfig(files);
   const { tensors, sources, file } = await openTensors(files);
   try {

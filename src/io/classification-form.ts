@@ -136,6 +136,5 @@ export function classificationForm(
   };
 }
 
-
 /** What {@link classificationForm} gives. */
 export type ClassificationForm = ReturnType<typeof classificationForm>;

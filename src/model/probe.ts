@@ -8,8 +8,9 @@
  * CLIPForImageClassification, SiglipForImageClassification, timm's `head`), so that vit-wasm and
  * the family's library load it as any other checkpoint.
  */
-import { detectFamily } from '../io/families/index.js';
+
 import { classificationForm } from '../io/classification-form.js';
+import { detectFamily } from '../io/families/index.js';
 import { encodeSafetensors, type TensorOut } from '../io/safetensors.js';
 import { type ModelLocation, modelFiles, readJson } from '../io/source.js';
 import { openTensors } from '../io/tensors.js';

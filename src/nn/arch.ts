@@ -190,7 +190,8 @@ export function untrainable(arch: Arch): string | null {
       !(arch.positions === 'patches' && arch.prefix.length === 0) &&
       'position embeddings on some tokens only',
     arch.attentionBias !== 'none' && 'a relative position bias',
-    arch.head !== 'linear' && (arch.head === 'distilled' ? 'a distilled head (two classifiers averaged)' : 'no classifier'),
+    arch.head !== 'linear' &&
+      (arch.head === 'distilled' ? 'a distilled head (two classifiers averaged)' : 'no classifier'),
   ].filter((s): s is string => typeof s === 'string');
   return not.length ? not.join(', ') : null;
 }

@@ -74,7 +74,15 @@ export class TrainOps extends TokenOps {
    * dpe (B, T−P, D) the patch rows of dx (B, T, D); each prefix token's gradient (D) += its rows'
    * sum over the images; dpos (T, D) += every row's sum (every token has a position).
    */
-  prefixTokensBackward(dx: number, dpe: number, dprefix: readonly number[], dpos: number, B: number, T: number, D: number): void {
+  prefixTokensBackward(
+    dx: number,
+    dpe: number,
+    dprefix: readonly number[],
+    dpos: number,
+    B: number,
+    T: number,
+    D: number,
+  ): void {
     const P = dprefix.length,
       x = this.f32(dx, B * T * D),
       pe = this.f32(dpe, B * (T - P) * D),

@@ -187,7 +187,16 @@ export function vitBackward(
   if (arch.embedNorm) {
     // CLIP's pre-norm: from the normed tokens' gradient to the embedded tokens'
     ex.zero(d.dh, BT * D);
-    ex.layernormBackward(need(a.embedded, 'tokens before the pre-norm'), need(w.embedNorm, 'pre-norm'), need(g.embedNorm, 'pre-norm'), d.dx, d.dh, BT, D, eps);
+    ex.layernormBackward(
+      need(a.embedded, 'tokens before the pre-norm'),
+      need(w.embedNorm, 'pre-norm'),
+      need(g.embedNorm, 'pre-norm'),
+      d.dx,
+      d.dh,
+      BT,
+      D,
+      eps,
+    );
     dTokens = d.dh;
   }
   if (arch.prefix.length === 1) ex.embedTokensBackward(dTokens, d.dpe, need(g.cls, 'class token'), g.pos, B, T, D);
@@ -210,7 +219,15 @@ function scaledBranchBackward(
   D: number,
 ): number {
   if (gamma === undefined) return d.dx;
-  ex.scaleResidualBackward(d.dx, need(out, 'LayerScale branch'), gamma, need(dGamma, 'LayerScale gradient'), d.dh, R, D);
+  ex.scaleResidualBackward(
+    d.dx,
+    need(out, 'LayerScale branch'),
+    gamma,
+    need(dGamma, 'LayerScale gradient'),
+    d.dh,
+    R,
+    D,
+  );
   return d.dh;
 }
 
@@ -219,7 +236,14 @@ function scaledBranchBackward(
  * the final layernorm of the cls rows; or of every token after the mean (or cls ⊕ mean) of the
  * normed tokens; or straight from the mean (finalNorm 'none').
  */
-function poolBackward(ex: Exec, c: ViTShape, w: Weights<TrainableLinear>, g: Gradients, a: Activations, d: BackwardBuffers): void {
+function poolBackward(
+  ex: Exec,
+  c: ViTShape,
+  w: Weights<TrainableLinear>,
+  g: Gradients,
+  a: Activations,
+  d: BackwardBuffers,
+): void {
   const arch = c.arch ?? PLAIN_VIT,
     { B } = a,
     D = c.hiddenSize,

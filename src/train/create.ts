@@ -2,13 +2,14 @@
  * createTrainer: where a trainer's steps run (the calling thread, workers on a shared memory, or one
  * worker with its own memory: src/train/hosted.ts), its memory laid out and its initial weights.
  */
+
+import { PLAIN_VIT, untrainable } from '../nn/arch.js';
 import { sharedMemoryUnavailable } from '../platform/platform.js';
 import { compileKernels, instantiateKernels } from '../runtime/kernels.js';
 import { PAGE, WasmMemory } from '../runtime/memory.js';
 import { checkThreads, WorkerPool } from '../runtime/pool.js';
 import { type Options, TrainCore, type TrainJob, type TrainWorkerInit, trainLayout } from './core.js';
 import type { HostedInit, HostedJob, HostedResult } from './hosted.js';
-import { PLAIN_VIT, untrainable } from '../nn/arch.js';
 import { checkDims, dimsFrom, initialise, readCarried } from './init.js';
 import type { TrainDims, TrainOptions } from './options.js';
 import { familySpec, plainSpec, type TrainSpec } from './spec.js';
@@ -58,7 +59,7 @@ export async function createTrainer(dims: TrainDims | null, options: TrainOption
     layerDecay: checkLayerDecay(options.layerDecay ?? 1),
     freeze: checkFreeze(options.freeze ?? 'none', d),
     seed: options.seed ?? 0,
-    labels: options.labels ?? Array.from({ length: d.numLabels }, (_, i) => String(i)),
+    labels: options.labels ?? family?.labels ?? Array.from({ length: d.numLabels }, (_, i) => String(i)),
   };
   const shared = sharedMemoryUnavailable() === null,
     // a page's own thread must keep answering clicks while a model trains: there, even one thread is a worker
@@ -91,7 +92,17 @@ export async function createTrainer(dims: TrainDims | null, options: TrainOption
     memory: mem.memory,
     kind: 'train-worker',
     workerUrl: options.workerUrl,
-    init: (id) => ({ module, memory: mem.memory, dims: d, params: spec.params, options: o, perWorker, workers: W, id, base }),
+    init: (id) => ({
+      module,
+      memory: mem.memory,
+      dims: d,
+      params: spec.params,
+      options: o,
+      perWorker,
+      workers: W,
+      id,
+      base,
+    }),
   });
   await pool.started();
   new TrainCore({ k: instantiateKernels(module, mem.memory), layout, dims: d, options: o, memory: mem.memory }).repack(
@@ -130,7 +141,7 @@ function plainDims(d: TrainDims): TrainDims {
   throw new Error(
     why
       ? `vit-wasm: training a model with ${why} is not supported yet (its backward is not written)`
-      : "vit-wasm: createTrainer: this arch (a family other than the plain ViT) is trained from its checkpoint only: fine-tune it with options.from (a new head: newHead and labels)",
+      : 'vit-wasm: createTrainer: this arch (a family other than the plain ViT) is trained from its checkpoint only: fine-tune it with options.from (a new head: newHead and labels)',
   );
 }
 

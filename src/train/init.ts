@@ -3,7 +3,7 @@
  * parameters, read from its model.safetensors or drawn as Hugging Face's ViT initialises them.
  */
 import { interpolatePositions } from '../io/positions.js';
-import { TensorReader, type TensorOut } from '../io/safetensors.js';
+import { type TensorOut, TensorReader } from '../io/safetensors.js';
 import { type ModelLocation, modelFiles, readJson } from '../io/source.js';
 import { openTensors } from '../io/tensors.js';
 import type { ViTShape } from '../nn/shape.js';
@@ -68,7 +68,14 @@ export async function initialise(
         // the checkpoint's grid (e.g. DINOv2's 518 px) resized to the training size, as its library does
         const { grid, prefix, mode } = spec.positions,
           q = dims.patchSize;
-        v = interpolatePositions(v, prefix, grid, dims.hiddenSize, [dims.imageSize[0] / q, dims.imageSize[1] / q], mode);
+        v = interpolatePositions(
+          v,
+          prefix,
+          grid,
+          dims.hiddenSize,
+          [dims.imageSize[0] / q, dims.imageSize[1] / q],
+          mode,
+        );
       } else if (count !== p.size)
         throw new Error(`vit-wasm: ${file}: tensor '${name}' has shape [${t.shape}], expected [${p.shape}]`);
       P.set(v, p.offset);
@@ -87,7 +94,12 @@ export async function readCarried(from: ModelLocation | undefined, spec: TrainSp
     for (const { name, source } of spec.carried) {
       const t = tensors.get(source);
       if (!t) throw new Error(`vit-wasm: internal: carried tensor '${source}' is gone`);
-      out.push({ name, shape: t.shape, dtype: t.dtype, bytes: (await t.source.read(t.begin, t.end - t.begin)).slice() });
+      out.push({
+        name,
+        shape: t.shape,
+        dtype: t.dtype,
+        bytes: (await t.source.read(t.begin, t.end - t.begin)).slice(),
+      });
     }
     return out;
   } finally {

@@ -49,11 +49,11 @@ export async function familySpec(
   labels: string[] | undefined,
   newHead: boolean,
   size?: [number, number],
-): Promise<{ dims: ViTShape; spec: TrainSpec } | null> {
+): Promise<{ dims: ViTShape; spec: TrainSpec; labels: string[] } | null> {
   const files = await modelFiles(from);
-  // config.json says the plain ViT (or nothing: timm's): the plain path reads it, as it always has
+  // config.json says the plain ViT: the plain path reads it, as it always has
   const said = (await files.exists('config.json')) ? await readJson(files, 'config.json') : {};
-  if ((said.model_type ?? 'vit') === 'vit') return null;
+  if (said.model_type === 'vit') return null;
   const d = await describeCheckpoint(files, size);
   if (d.family === 'vit' && d.scheme === 'hf') return null;
   const where = typeof from === 'string' ? from : 'the model';
@@ -65,7 +65,10 @@ export async function familySpec(
   const own = d.config.arch ?? PLAIN_VIT,
     arch = form.reads(own);
   const why = untrainable(arch);
-  if (why) throw new Error(`vit-wasm: ${where}: fine-tuning a ${d.family} model with ${why} is not supported yet (its backward is not written)`);
+  if (why)
+    throw new Error(
+      `vit-wasm: ${where}: fine-tuning a ${d.family} model with ${why} is not supported yet (its backward is not written)`,
+    );
   if (!newHead && (own.head !== 'linear' || JSON.stringify(own) !== JSON.stringify(arch)))
     throw new Error(
       `vit-wasm: ${where} has no ${form.arch} classifier to go on training: fine-tune it with a new head (newHead: true, or train --from in the CLI)`,
@@ -78,19 +81,30 @@ export async function familySpec(
   const dims: ViTShape = { ...d.config, arch, numLabels: classes.length };
   // the checkpoint's names, as the classification form writes them; the classifier its own (or new)
   const head = new Set([d.names.headW, d.names.headB]);
-  const params: TrainParam[] = familyParameters(dims, d.names, d.family === 'clip' || d.family === 'siglip' ? 'clip' : 'hf').map(
-    (p) =>
-      p.fixed
-        ? p
-        : p.role.startsWith('head.')
-          ? { ...p, name: p.role === 'head.w' ? 'classifier.weight' : 'classifier.bias', source: newHead ? undefined : p.name }
-          : { ...p, name: f.rename(p.name), source: p.name },
+  const params: TrainParam[] = familyParameters(
+    dims,
+    d.names,
+    d.family === 'clip' || d.family === 'siglip' ? 'clip' : 'hf',
+  ).map((p) =>
+    p.fixed
+      ? p
+      : p.role.startsWith('head.')
+        ? {
+            ...p,
+            name: p.role === 'head.w' ? 'classifier.weight' : 'classifier.bias',
+            source: newHead ? undefined : p.name,
+          }
+        : { ...p, name: f.rename(p.name), source: p.name },
   );
   const read = new Set(params.map((p) => p.source ?? ''));
   const carried = [...shapes.keys()]
     .filter((n) => !read.has(n) && !f.drop(n) && !head.has(n))
     .map((n) => ({ name: f.rename(n), source: n }));
-  return { dims, spec: { params, family: d.family, config: sized(f.config, dims), carried, positions: positionsOf(d, dims) } };
+  return {
+    dims,
+    spec: { params, family: d.family, config: sized(f.config, dims), carried, positions: positionsOf(d, dims) },
+    labels: classes,
+  };
 }
 
 /** The classification form's config at the trained size (image_size where the network's fields are). */

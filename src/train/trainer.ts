@@ -13,8 +13,8 @@ import type { WorkerPool } from '../runtime/pool.js';
 import { argmax, type Options, type TrainCore, type TrainJob, type TrainLayout, type TrainWorkerInit } from './core.js';
 import { type Dataset, type FitOptions, type FitResult, fitTrainer } from './fit.js';
 import type { HostedInit, HostedJob, HostedResult } from './hosted.js';
-import type { TrainSpec } from './spec.js';
 import { MAX_MICRO_BATCHES, type TrainDims, type TrainOptions } from './options.js';
+import type { TrainSpec } from './spec.js';
 
 export type { TrainDims, TrainOptions };
 export { argmax };

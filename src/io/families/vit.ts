@@ -253,14 +253,32 @@ export function familyParameters(c: ViTShape, n: Names, style: 'hf' | 'clip' = '
     { T } = tokens(c),
     top = c.numLayers + 1;
   const list: FamilyParameter[] = [];
-  const add = (name: string, shape: number[], role: string, depth: number, init: HfParameter['init'] = 'zero', decay = false) =>
-    list.push({ name, shape, decay, init, role, depth });
+  const add = (
+    name: string,
+    shape: number[],
+    role: string,
+    depth: number,
+    init: HfParameter['init'] = 'zero',
+    decay = false,
+  ) => list.push({ name, shape, decay, init, role, depth });
   add(n.patchW, [D, C, p, p], 'patch.w', 0, 'normal', true);
   if (n.patchB) add(n.patchB, [D], 'patch.b', 0);
-  else list.push({ name: '(no patch bias)', shape: [D], decay: false, init: 'zero', role: 'patch.b', depth: 0, fixed: true });
+  else
+    list.push({
+      name: '(no patch bias)',
+      shape: [D],
+      decay: false,
+      init: 'zero',
+      role: 'patch.b',
+      depth: 0,
+      fixed: true,
+    });
   for (const t of arch.prefix) {
     const name = t === 'cls' ? n.cls : t === 'dist' ? n.dist : undefined;
-    if (!name) throw new Error(`vit-wasm: training a model with ${t === 'reg' ? 'register tokens' : `no '${t}' token name`} is not supported yet`);
+    if (!name)
+      throw new Error(
+        `vit-wasm: training a model with ${t === 'reg' ? 'register tokens' : `no '${t}' token name`} is not supported yet`,
+      );
     add(name, style === 'clip' ? [D] : [1, 1, D], t, 0, 'normal');
   }
   add(n.pos, style === 'clip' ? [T, D] : [1, T, D], 'pos', 0, 'normal');
@@ -300,7 +318,7 @@ export function familyParameters(c: ViTShape, n: Names, style: 'hf' | 'clip' = '
 
 /** A LayerScale name the arch needs, or an internal error. */
 function need(name: string | undefined): string {
-  if (name === undefined) throw new Error("vit-wasm: internal: LayerScale without its names");
+  if (name === undefined) throw new Error('vit-wasm: internal: LayerScale without its names');
   return name;
 }
 
