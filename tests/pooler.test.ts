@@ -49,7 +49,7 @@ test("a model without the pooler refuses pooling 'pooler' by name", async () => 
     /pooling 'pooler' needs Hugging Face's pooler .*; this model has none/,
   );
   await expect(m.embed(new Float32Array(m.inputSize), { pooling: 'max' as never })).rejects.toThrow(
-    /pooling must be 'cls', 'mean' or 'pooler', got "max"/,
+    /pooling must be 'cls', 'mean', 'pooler' or 'head', got "max"/,
   );
   await m.dispose();
 });

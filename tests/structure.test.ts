@@ -35,7 +35,7 @@ describe('a family is declared, and what the ops do not compute is refused by na
       activation: 'quick_gelu',
       mlp: 'moe',
       pooling: 'max',
-      finalNorm: 'none',
+      finalNorm: 'after',
       head: 'map',
     };
     for (const [key, v] of Object.entries(other)) {
