@@ -24,7 +24,7 @@ const api: PoolWorkerApi<TrainWorkerInit | HostedInit, TrainJob | HostedJob, num
       return;
     }
     id = o.id;
-    const layout = trainLayout(o.dims, o.params, o.perWorker, o.workers, o.base);
+    const layout = trainLayout(o.dims, o.params, o.perWorker, o.workers, o.base, o.options.recompute);
     core = new TrainCore({
       k: instantiateKernels(o.module, o.memory),
       layout,

@@ -48,6 +48,8 @@ export interface DataArgs {
   threads: number;
   seed: number;
   resume: boolean;
+  /** Activation recomputation (TrainOptions.recompute). */
+  recompute: boolean;
   patience: number;
   skipBad: boolean;
   cacheMb: number;
@@ -94,6 +96,7 @@ export function dataArgs(argv: string[], Usage: UsageErrorCtor, defaultThreads: 
     options: {
       ...Object.fromEntries(STRING_FLAGS.map((f) => [f, { type: 'string' as const }])),
       resume: { type: 'boolean' },
+      recompute: { type: 'boolean' },
       'skip-bad': { type: 'boolean' },
     },
   }) as { values: Record<string, string | boolean | undefined> };
@@ -162,6 +165,7 @@ export function dataArgs(argv: string[], Usage: UsageErrorCtor, defaultThreads: 
     threads: num('threads', Math.min(defaultThreads, MAX_WORKERS), { int: true, max: MAX_WORKERS }),
     seed,
     resume: v.resume === true,
+    recompute: v.recompute === true,
     patience: num('patience', 0, { int: true, min: 0, minOpen: false }),
     skipBad: v['skip-bad'] === true,
     cacheMb: num('cache-mb', 1024, { min: 0, minOpen: false }),

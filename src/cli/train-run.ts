@@ -151,6 +151,7 @@ export async function trainDataCommand(argv: string[], Usage: UsageErrorCtor): P
     layerDecay: a.layerDecay,
     seed: a.seed,
     threads: a.threads,
+    recompute: a.recompute,
   });
   if (resumed) trainer.restoreOptimizer({ step: resumed.state.step ?? 0, m: resumed.m, v: resumed.v });
   const state: RunState = resumed?.state ?? {

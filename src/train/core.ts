@@ -124,7 +124,14 @@ function gradientsAt(c: ViTShape, params: Param[], base: number): Gradients {
  * partials. Per worker: its gradient buffer (G itself when there is one worker), the activations
  * of src/nn/plan.ts's training plan, and the backward's buffers.
  */
-export function trainLayout(c: ViTShape, list: TrainParam[], perWorker: number, workers: number, base: number) {
+export function trainLayout(
+  c: ViTShape,
+  list: TrainParam[],
+  perWorker: number,
+  workers: number,
+  base: number,
+  recompute = false,
+) {
   let top = base;
   // 8 floats of slack after every buffer: the backward GEMM reads B rows 8 at a time
   const alloc = (floats: number) => {
@@ -145,7 +152,7 @@ export function trainLayout(c: ViTShape, list: TrainParam[], perWorker: number, 
     return {
       G: g,
       grads: gradientsAt(c, params, g),
-      acts: trainingPlan(alloc, c, { B: perWorker }),
+      acts: trainingPlan(alloc, c, { B: perWorker, recompute }),
       bwd: backwardBuffers(alloc, c, perWorker),
     };
   });

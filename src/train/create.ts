@@ -59,6 +59,7 @@ export async function createTrainer(dims: TrainDims | null, options: TrainOption
     layerDecay: checkLayerDecay(options.layerDecay ?? 1),
     freeze: checkFreeze(options.freeze ?? 'none', d),
     seed: options.seed ?? 0,
+    recompute: options.recompute === true,
     labels: options.labels ?? family?.labels ?? Array.from({ length: d.numLabels }, (_, i) => String(i)),
   };
   const shared = sharedMemoryUnavailable() === null,
@@ -71,7 +72,7 @@ export async function createTrainer(dims: TrainDims | null, options: TrainOption
   const { module } = await compileKernels('simd', pooled);
   const mem = new WasmMemory(pooled);
   const base = mem.end,
-    layout = trainLayout(d, spec.params, perWorker, W, base);
+    layout = trainLayout(d, spec.params, perWorker, W, base, o.recompute);
   mem.alloc((layout.end - base) / 4);
   await initialise(mem.f32(layout.P, layout.n), layout.params, options.from, o.seed, options.newHead, spec, d);
   const carried = await readCarried(options.from, spec);
@@ -114,7 +115,7 @@ export async function createTrainer(dims: TrainDims | null, options: TrainOption
 /** A one-thread trainer in a worker with its own memory (src/train/hosted.ts), where memory cannot be shared. */
 async function hostedTrainer(d: TrainDims, o: Options, options: TrainOptions, spec: TrainSpec): Promise<Trainer> {
   const { module } = await compileKernels('simd', false);
-  const layout = trainLayout(d, spec.params, o.maxBatch, 1, PAGE), // the parameters' offsets, as the worker lays them out
+  const layout = trainLayout(d, spec.params, o.maxBatch, 1, PAGE, o.recompute), // the parameters' offsets, as the worker lays them out
     params = new Float32Array(layout.n);
   await initialise(params, layout.params, options.from, o.seed, options.newHead, spec, d);
   const carried = await readCarried(options.from, spec);

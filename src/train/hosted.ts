@@ -45,7 +45,7 @@ export class HostedTrainer {
   constructor(private readonly init: HostedInit) {
     this.mem = new WasmMemory(false);
     const base = this.mem.end;
-    this.layout = trainLayout(init.dims, init.spec, init.options.maxBatch, 1, base);
+    this.layout = trainLayout(init.dims, init.spec, init.options.maxBatch, 1, base, init.options.recompute);
     this.mem.alloc((this.layout.end - base) / 4);
     if (init.params.length !== this.layout.n)
       throw new Error(`vit-wasm: internal: ${init.params.length} parameters sent, the layout has ${this.layout.n}`);
