@@ -1,11 +1,23 @@
 /**
  * Step 15 of the guide: teach the model your own classes. Name two or more classes, give each
- * pictures (drawings from the pad, image files or a folder), and fine-tune the loaded model with a
- * new head in this page's workers — a linear probe, or every layer on request — with curves, a
- * held-back accuracy, a try on the pad, and the result as a zip of its model directory.
+ * pictures (drawings from the pad, image files, a folder, files dropped on its row, photos from the
+ * camera; or a folder of class folders at once), and fine-tune the loaded model — or a model
+ * folder chosen here — with a new head in this page's workers: a linear probe, or every layer on
+ * request; with curves, a held-back accuracy, a try on the pad or a picture, and the result as a
+ * zip of its model directory.
  */
 import { strToU8, zipSync } from 'fflate';
-import { createTrainer, type Example, loadModel, softmax, type Trainer, type ViTModel } from '../src/index.js';
+import {
+  createTrainer,
+  type Example,
+  filesDataset,
+  type ImageInput,
+  loadModel,
+  type ModelLocation,
+  softmax,
+  type Trainer,
+  type ViTModel,
+} from '../src/index.js';
 import { bars } from './draw.js';
 import { $, canvas, type State } from './state.js';
 import { curves } from './train.js';
@@ -13,8 +25,17 @@ import { curves } from './train.js';
 interface TeachClass {
   name: HTMLInputElement;
   count: HTMLElement;
-  /** Model inputs from the pad, or image files. */
-  pictures: (Float32Array | File)[];
+  /** Model inputs from the pad, image files, or camera photos (canvases). */
+  pictures: (Float32Array | File | HTMLCanvasElement)[];
+  /** Shows the count again after pictures were added. */
+  shown: () => void;
+}
+
+/** What is taught: the guide's model, or a model folder chosen in this step (its files, loaded once for its preprocessing). */
+interface Backbone {
+  from: ModelLocation;
+  model: ViTModel;
+  name: string;
 }
 
 /** The class rows, the Teach / Try / Download controls, and the training run behind them. */
@@ -29,43 +50,114 @@ export function setUpTeaching(s: State): void {
   const ready = () => {
     teach.disabled = classes.filter((c) => c.pictures.length >= 2).length < 2 || teach.textContent === 'Teaching…';
   };
-  const addClass = (name: string) => {
+  const camera = $<HTMLVideoElement>('#teach-camera');
+  let backbone: Backbone | null = null;
+  const addClass = (name: string): TeachClass => {
     const row = document.createElement('p'),
       c: TeachClass = {
         name: Object.assign(document.createElement('input'), { value: name, size: 10, ariaLabel: 'class name' }),
         count: document.createElement('span'),
         pictures: [],
+        shown: () => {
+          c.count.textContent = ` ${c.pictures.length} picture${c.pictures.length === 1 ? '' : 's'}`;
+          ready();
+        },
       };
     const fromPad = Object.assign(document.createElement('button'), { type: 'button', textContent: 'Add the pad' });
+    const photo = Object.assign(document.createElement('button'), {
+      type: 'button',
+      textContent: 'Add a photo',
+      hidden: !camera.srcObject,
+    });
+    photo.classList.add('teach-photo');
     const files = Object.assign(document.createElement('input'), { type: 'file', multiple: true, accept: 'image/*' });
     files.setAttribute('aria-label', `pictures for class ${name}`);
-    const shown = () => {
-      c.count.textContent = ` ${c.pictures.length} picture${c.pictures.length === 1 ? '' : 's'}`;
-      ready();
-    };
     fromPad.addEventListener('click', () => {
-      if (s.trace) c.pictures.push(s.trace.pixels.data.slice()); // the pad as the model sees it
-      shown();
+      if (!s.trace) return;
+      if (backbone && backbone.model.inputSize !== s.trace.pixels.data.length)
+        status.textContent = `The pad draws ${s.model.config.imageSize.join('×')} pictures for the model above; ${backbone.name} reads other sizes: give it image files or photos.`;
+      else c.pictures.push(s.trace.pixels.data.slice()); // the pad as the model sees it
+      c.shown();
+    });
+    photo.addEventListener('click', () => {
+      c.pictures.push(snapshot(camera));
+      c.shown();
     });
     files.addEventListener('change', () => {
       c.pictures.push(...Array.from(files.files ?? []));
       files.value = '';
-      shown();
+      c.shown();
     });
-    row.append(c.name, ' ', fromPad, ' ', files, c.count);
+    // files or folders dropped on the row are its pictures
+    row.addEventListener('dragover', (e) => e.preventDefault());
+    row.addEventListener('drop', async (e) => {
+      e.preventDefault();
+      c.pictures.push(...(await droppedImages(e.dataTransfer)));
+      c.shown();
+    });
+    row.append(c.name, ' ', fromPad, ' ', photo, ' ', files, c.count);
     list.append(row);
     classes.push(c);
-    shown();
+    c.shown();
+    return c;
   };
   addClass('first');
   addClass('second');
   $('#teach-add-class').addEventListener('click', () => addClass(`class ${classes.length + 1}`));
+  // a folder of class folders (ImageFolder): a class per folder, its images its pictures
+  const folder = $<HTMLInputElement>('#teach-folder');
+  folder.addEventListener('change', () => {
+    try {
+      const { classes: names, examples } = filesDataset(folder.files ?? []);
+      for (const [i, n] of names.entries()) {
+        const c =
+          classes.find((k) => k.name.value === n) ??
+          classes.find((k) => !k.pictures.length && /^(first|second|class \d+)$/.test(k.name.value)) ??
+          addClass(n);
+        c.name.value = n;
+        c.pictures.push(...examples.filter((e) => e.label === i).map((e) => e.image as File));
+        c.shown();
+      }
+      status.textContent = `${examples.length} pictures in ${names.length} classes from the folder`;
+    } catch (e) {
+      status.textContent = (e as Error).message;
+    }
+    folder.value = '';
+  });
+  // the camera: a photo for a class at a click
+  $('#teach-camera-on').addEventListener('click', async () => {
+    try {
+      camera.srcObject = await navigator.mediaDevices.getUserMedia({ video: true });
+      camera.hidden = false;
+      await camera.play();
+      for (const b of document.querySelectorAll<HTMLButtonElement>('.teach-photo')) b.hidden = false;
+    } catch (e) {
+      status.textContent = `No camera: ${(e as Error).message}`;
+    }
+  });
+  // another model to teach: a model folder (config.json, model.safetensors, preprocessor_config.json)
+  const modelFolder = $<HTMLInputElement>('#teach-model');
+  modelFolder.addEventListener('change', async () => {
+    try {
+      const files: Record<string, Uint8Array> = {};
+      for (const f of Array.from(modelFolder.files ?? [])) files[f.name] = new Uint8Array(await f.arrayBuffer());
+      const model = await loadModel(files, { threads: 1 });
+      const name =
+        (modelFolder.files?.[0] as File & { webkitRelativePath?: string })?.webkitRelativePath?.split('/')[0] ||
+        'the chosen model';
+      if (backbone) await backbone.model.dispose();
+      backbone = { from: files, model, name };
+      $('#teach-model-name').textContent = `${name} (${model.family}, ${model.config.imageSize.join('×')} px)`;
+    } catch (e) {
+      status.textContent = (e as Error).message;
+    }
+  });
 
   teach.addEventListener('click', async () => {
     teach.textContent = 'Teaching…';
     ready();
     try {
-      taught = await run(s, classes, $<HTMLInputElement>('#teach-full').checked, status, taught);
+      taught = await run(s, backbone, classes, $<HTMLInputElement>('#teach-full').checked, status, taught);
       const files: Record<string, Uint8Array> = {};
       for (const [k, v] of Object.entries(taught.files)) files[`my-vit/${k}`] = typeof v === 'string' ? strToU8(v) : v;
       download.href = URL.createObjectURL(
@@ -80,18 +172,67 @@ export function setUpTeaching(s: State): void {
       ready();
     }
   });
-  tryIt.addEventListener('click', async () => {
-    if (!taught || !s.trace) return;
-    const probs = softmax(await taught.model.forward(s.trace.pixels.data.slice(), 1));
+  const show = async (what: string, input: Float32Array | ImageInput) => {
+    if (!taught) return;
+    const probs =
+      input instanceof Float32Array
+        ? softmax(await taught.model.forward(input, 1))
+        : Float32Array.from(
+            (await taught.model.classify(input, { topK: taught.labels.length })).sort((a, b) => a.index - b.index),
+            (p) => p.score,
+          );
     bars(canvas('teach-result'), taught.labels, probs, 300);
     const best = probs.indexOf(Math.max(...probs));
-    $('#teach-result-text').textContent = `the pad, to the taught model: ${taught.labels[best]}`;
+    $('#teach-result-text').textContent = `${what}, to the taught model: ${taught.labels[best]}`;
+  };
+  tryIt.addEventListener('click', async () => {
+    if (!taught || !s.trace) return;
+    if (taught.model.inputSize !== s.trace.pixels.data.length)
+      $('#teach-result-text').textContent = 'The pad draws for the model above: try a picture instead.';
+    else await show('the pad', s.trace.pixels.data.slice());
   });
+  const picture = $<HTMLInputElement>('#teach-try-file');
+  picture.addEventListener('change', async () => {
+    const f = picture.files?.[0];
+    if (f) await show(f.name, f).catch((e) => ($('#teach-result-text').textContent = (e as Error).message));
+    picture.value = '';
+  });
+}
+
+/** The camera's current frame, as a canvas (an image the model reads like any other). */
+function snapshot(video: HTMLVideoElement): HTMLCanvasElement {
+  const c = Object.assign(document.createElement('canvas'), { width: video.videoWidth, height: video.videoHeight });
+  c.getContext('2d')!.drawImage(video, 0, 0);
+  return c;
+}
+
+/** The image files dropped: files, and the files in dropped folders (read through their entries). */
+async function droppedImages(dt: DataTransfer | null): Promise<File[]> {
+  if (!dt) return [];
+  const out: File[] = [];
+  const walk = async (entry: FileSystemEntry): Promise<void> => {
+    if (entry.isFile) out.push(await new Promise<File>((ok, fail) => (entry as FileSystemFileEntry).file(ok, fail)));
+    else if (entry.isDirectory) {
+      const reader = (entry as FileSystemDirectoryEntry).createReader();
+      for (;;) {
+        const batch = await new Promise<FileSystemEntry[]>((ok, fail) => reader.readEntries(ok, fail));
+        if (!batch.length) break;
+        for (const e of batch) await walk(e);
+      }
+    }
+  };
+  const entries = Array.from(dt.items ?? [])
+    .map((i) => i.webkitGetAsEntry?.())
+    .filter((e): e is FileSystemEntry => !!e);
+  if (entries.length) for (const e of entries) await walk(e);
+  else out.push(...Array.from(dt.files));
+  return out.filter((f) => f.type.startsWith('image/') || /\.(png|jpe?g|webp|gif|bmp|avif)$/i.test(f.name));
 }
 
 /** Fine-tunes the guide's model on the classes; resolves to the taught model (loaded) and its files. */
 async function run(
   s: State,
+  backbone: Backbone | null,
   classes: TeachClass[],
   full: boolean,
   status: HTMLElement,
@@ -107,26 +248,30 @@ async function run(
   const epochs = 30,
     B = 8,
     steps = epochs * Math.ceil(train.length / B);
-  const trainer: Trainer = await createTrainer(null, {
-    from: s.modelUrl,
-    newHead: true,
-    labels,
-    freeze: full ? 'none' : 'all',
-    maxBatch: B,
-    lr: full ? 3e-4 : 3e-3,
-    warmupSteps: Math.round(steps * 0.1),
-    totalSteps: steps,
-    threads: s.model.runtime.sharedMemory ? 2 : 1,
-    seed: 1,
-  });
+  const base = backbone?.model ?? s.model;
+  const trainer: Trainer = await createTrainer(
+    { ...base.config, numLabels: labels.length },
+    {
+      from: backbone?.from ?? s.modelUrl,
+      newHead: true,
+      labels,
+      freeze: full ? 'none' : 'all',
+      maxBatch: B,
+      lr: full ? 3e-4 : 3e-3,
+      warmupSteps: Math.round(steps * 0.1),
+      totalSteps: steps,
+      threads: base.runtime.sharedMemory ? 2 : 1,
+      seed: 1,
+    },
+  );
   try {
     const losses: number[] = [],
       accuracies: [number, number][] = [];
-    status.textContent = `teaching ${labels.length} classes from ${train.length} pictures (${held.length} held back), ${full ? 'every layer' : 'the new head only'}, in ${trainer.runsIn === 'workers' ? `${trainer.threads} workers` : 'a worker'}…`;
+    status.textContent = `teaching ${backbone?.name ?? 'the model above'} ${labels.length} classes from ${train.length} pictures (${held.length} held back), ${full ? 'every layer' : 'the new head only'}, in ${trainer.runsIn === 'workers' ? `${trainer.threads} workers` : 'a worker'}…`;
     await trainer.fit(train, {
       epochs,
       batchSize: B,
-      preprocessing: s.model.preprocessing,
+      preprocessing: base.preprocessing,
       augment: 'none',
       validation: held.length ? held : undefined,
       onStep: (st) => {
@@ -139,7 +284,7 @@ async function run(
         curves(canvas('teach-curves'), losses, accuracies, steps);
       },
     });
-    const pre = s.model.preprocessing,
+    const pre = base.preprocessing,
       files = trainer.files({ image_mean: pre.imageMean, image_std: pre.imageStd });
     if (previous) await previous.model.dispose();
     const model = await loadModel(files, { threads: 1 });

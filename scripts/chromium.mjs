@@ -13,13 +13,17 @@ export const CHROMIUM_ARGS = [
   '--disable-quic',
 ];
 
-/** A persistent context on the profile folder `userDataDir` (fresh: make it with mkdtemp). */
+/**
+ * A persistent context on the profile folder `userDataDir` (fresh: make it with mkdtemp); `args`
+ * adds flags to CHROMIUM_ARGS (a test's fake camera).
+ */
 export async function launchChromium(userDataDir, opts = {}) {
   const { chromium } = await import('playwright-core');
+  const { args = [], ...rest } = opts;
   return chromium.launchPersistentContext(userDataDir, {
     executablePath: CHROMIUM,
     headless: true,
-    ...opts,
-    args: CHROMIUM_ARGS,
+    ...rest,
+    args: [...CHROMIUM_ARGS, ...args],
   });
 }

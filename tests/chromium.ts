@@ -17,7 +17,7 @@ export function haveChromium(): boolean {
 }
 
 export async function launchChromium(
-  opts: { viewport?: { width: number; height: number }; serviceWorkers?: 'allow' | 'block' } = {},
+  opts: { viewport?: { width: number; height: number }; serviceWorkers?: 'allow' | 'block'; args?: string[] } = {},
 ): Promise<BrowserContext> {
   const profile = mkdtempSync(path.join(tmpdir(), 'vit-wasm-chromium-'));
   const context = await launch(profile, opts);

@@ -5,6 +5,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { encode } from 'fast-png';
+import { strFromU8, unzipSync } from 'fflate';
 import type { Page } from 'playwright-core';
 import { afterAll, describe, expect, test } from 'vitest';
 import { loadModel } from '../src/index.js';
@@ -69,8 +71,8 @@ async function trainAndPause(page: Page, n: number) {
   return training;
 }
 
-async function open(url: string, width = 1100, serviceWorkers: 'allow' | 'block' = 'allow') {
-  const context = await launchChromium({ viewport: { width, height: 900 }, serviceWorkers });
+async function open(url: string, width = 1100, serviceWorkers: 'allow' | 'block' = 'allow', args: string[] = []) {
+  const context = await launchChromium({ viewport: { width, height: 900 }, serviceWorkers, args });
   const page = context.pages()[0] ?? (await context.newPage());
   const problems: string[] = [];
   const origin = new URL(url).origin;
@@ -266,6 +268,95 @@ describe.skipIf(!chromiumHere)('the guide in headless Chromium', () => {
       // (the pad's sticky bar would cover the section's top in the picture)
       await page.evaluate(() => document.querySelector<HTMLElement>('.input')!.style.setProperty('position', 'static'));
       await page.locator('#step-15').screenshot({ path: path.join(SHOTS, 'step-15.png') });
+      expect(problems).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
+
+  test("step 15 from a folder of class folders, a camera photo, another model's folder, and a try on a picture", async () => {
+    // bars across and down, 28×28 grey PNGs: the ImageFolder layout the folder input takes
+    const root = tempDir('vit-wasm-teach-'),
+      shapes = path.join(root, 'shapes');
+    const bar = (down: boolean, at: number) => {
+      const px = new Uint8Array(28 * 28);
+      for (let i = 4; i < 24; i++) for (let w = 0; w < 3; w++) px[down ? i * 28 + at + w : (at + w) * 28 + i] = 255;
+      return encode({ width: 28, height: 28, data: px, channels: 1, depth: 8 });
+    };
+    for (const [cls, down] of [
+      ['across', false],
+      ['down', true],
+    ] as const) {
+      mkdirSync(path.join(shapes, cls), { recursive: true });
+      for (const at of [6, 10, 14, 18]) writeFileSync(path.join(shapes, cls, `${at}.png`), bar(down, at));
+    }
+    writeFileSync(path.join(root, 'try.png'), bar(true, 12));
+    const { context, page, problems } = await open(await serve(), 1100, 'allow', [
+      '--use-fake-ui-for-media-stream',
+      '--use-fake-device-for-media-stream',
+    ]);
+    try {
+      await page.setInputFiles('#teach-folder', shapes);
+      await page.waitForFunction(() =>
+        (document.querySelector('#teach-status')?.textContent ?? '').includes('from the folder'),
+      );
+      expect(await page.textContent('#teach-status')).toBe('8 pictures in 2 classes from the folder');
+      const rows = page.locator('#teach-classes p');
+      expect(await rows.nth(0).locator('input:not([type])').inputValue()).toBe('across');
+      expect(await rows.nth(1).textContent()).toContain('4 pictures');
+      // the camera (Chromium's fake one): a photo is a picture of its class
+      await page.click('#teach-camera-on');
+      await page.waitForFunction(
+        () => (document.querySelector<HTMLVideoElement>('#teach-camera')?.videoWidth ?? 0) > 0,
+      );
+      await rows
+        .nth(2 - 2)
+        .getByRole('button', { name: 'Add a photo' })
+        .click();
+      expect(await rows.nth(0).textContent()).toContain('5 pictures');
+      // another model: the DeiT fixture's folder, taught (a linear probe) with the folder's pictures
+      await page.setInputFiles('#teach-model', path.join(FIXTURES, 'train-families', 'deit'));
+      await page.waitForFunction(() =>
+        (document.querySelector('#teach-model-name')?.textContent ?? '').includes('deit'),
+      );
+      expect(await page.textContent('#teach-model-name')).toBe('deit (deit, 12×12 px)');
+      await page.click('#teach-train');
+      await page.waitForFunction(
+        () => (document.querySelector('#teach-status')?.textContent ?? '').includes('done'),
+        null,
+        {
+          timeout: 60000,
+        },
+      );
+      expect(await page.textContent('#teach-status')).toMatch(/^epoch 30 of 30: .*held back \d+% — done$/);
+      // the pad draws for the guide's model, not this one: a picture instead
+      await page.click('#teach-try');
+      expect(await page.textContent('#teach-result-text')).toBe(
+        'The pad draws for the model above: try a picture instead.',
+      );
+      await page.setInputFiles('#teach-try-file', path.join(root, 'try.png'));
+      await page.waitForFunction(() =>
+        (document.querySelector('#teach-result-text')?.textContent ?? '').includes('try.png'),
+      );
+      expect(await page.textContent('#teach-result-text')).toMatch(/^try\.png, to the taught model: (across|down)$/);
+      const bytes = await page.evaluate(async () =>
+        Array.from(
+          new Uint8Array(
+            await (await fetch(document.querySelector<HTMLAnchorElement>('#teach-download')!.href)).arrayBuffer(),
+          ),
+        ),
+      );
+      const zip = unzipSync(Uint8Array.from(bytes));
+      expect(JSON.parse(strFromU8(zip['my-vit/config.json'])).architectures).toEqual(['DeiTForImageClassification']);
+      const taught = await loadModel(
+        Object.fromEntries(Object.entries(zip).map(([k, v]) => [k.replace('my-vit/', ''), v])),
+        { threads: 1 },
+      );
+      expect([taught.family, taught.config.labels]).toEqual(['deit', ['across', 'down']]);
+      await taught.dispose();
+      mkdirSync(SHOTS, { recursive: true });
+      await page.evaluate(() => document.querySelector<HTMLElement>('.input')!.style.setProperty('position', 'static'));
+      await page.locator('#step-15').screenshot({ path: path.join(SHOTS, 'step-15-folder-camera-model.png') });
       expect(problems).toEqual([]);
     } finally {
       await context.close();

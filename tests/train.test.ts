@@ -225,7 +225,9 @@ test.each([
   const { PRESETS } = await import('../src/io/presets.js');
   const dims = PRESETS['deit-small'];
   const size = (r: boolean) => trainLayout(dims, plainSpec(dims).params, 32, 1, 0, r).end;
-  console.log(`deit-small, batch 32: ${(size(false) / 2 ** 30).toFixed(2)} GiB kept, ${(size(true) / 2 ** 30).toFixed(2)} GiB recomputed`);
+  console.log(
+    `deit-small, batch 32: ${(size(false) / 2 ** 30).toFixed(2)} GiB kept, ${(size(true) / 2 ** 30).toFixed(2)} GiB recomputed`,
+  );
   expect(size(true)).toBeLessThan(size(false) * 0.4);
 });
 

@@ -44,7 +44,13 @@ export function vitForward(ex: Exec, c: ViTShape, w: Weights, a: Activations): v
 }
 
 /** One encoder block of {@link vitForward}: s.xin (B·T, D) → s.xout, its intermediates in s. */
-function layerForward(ex: Exec, c: ViTShape, l: Weights['layers'][number], s: Activations['layers'][number], a: Activations): void {
+function layerForward(
+  ex: Exec,
+  c: ViTShape,
+  l: Weights['layers'][number],
+  s: Activations['layers'][number],
+  a: Activations,
+): void {
   const { B, quant } = a,
     D = c.hiddenSize,
     eps = c.layerNormEps,
