@@ -38,141 +38,174 @@ interface Backbone {
   name: string;
 }
 
+/** What the parts of step 15 share. */
+interface Teach {
+  s: State;
+  classes: TeachClass[];
+  status: HTMLElement;
+  camera: HTMLVideoElement;
+  /** The model taught when not the guide's. */
+  backbone: Backbone | null;
+  taught: { model: ViTModel; labels: string[]; files: Record<string, string | Uint8Array> } | null;
+  /** Enables Teach when two classes have two pictures each and no run is on. */
+  ready: () => void;
+  addClass: (name: string) => TeachClass;
+}
+
 /** The class rows, the Teach / Try / Download controls, and the training run behind them. */
 export function setUpTeaching(s: State): void {
-  const list = $('#teach-classes'),
-    status = $('#teach-status'),
-    teach = $<HTMLButtonElement>('#teach-train'),
+  const teach = $<HTMLButtonElement>('#teach-train'),
     tryIt = $<HTMLButtonElement>('#teach-try'),
     download = $<HTMLAnchorElement>('#teach-download');
-  const classes: TeachClass[] = [];
-  let taught: { model: ViTModel; labels: string[]; files: Record<string, string | Uint8Array> } | null = null;
-  const ready = () => {
-    teach.disabled = classes.filter((c) => c.pictures.length >= 2).length < 2 || teach.textContent === 'Teaching…';
+  const t: Teach = {
+    s,
+    classes: [],
+    status: $('#teach-status'),
+    camera: $<HTMLVideoElement>('#teach-camera'),
+    backbone: null,
+    taught: null,
+    ready: () => {
+      teach.disabled = t.classes.filter((c) => c.pictures.length >= 2).length < 2 || teach.textContent === 'Teaching…';
+    },
+    addClass: (name) => addClassRow(t, name),
   };
-  const camera = $<HTMLVideoElement>('#teach-camera');
-  let backbone: Backbone | null = null;
-  const addClass = (name: string): TeachClass => {
-    const row = document.createElement('p'),
-      c: TeachClass = {
-        name: Object.assign(document.createElement('input'), { value: name, size: 10, ariaLabel: 'class name' }),
-        count: document.createElement('span'),
-        pictures: [],
-        shown: () => {
-          c.count.textContent = ` ${c.pictures.length} picture${c.pictures.length === 1 ? '' : 's'}`;
-          ready();
-        },
-      };
-    const fromPad = Object.assign(document.createElement('button'), { type: 'button', textContent: 'Add the pad' });
-    const photo = Object.assign(document.createElement('button'), {
-      type: 'button',
-      textContent: 'Add a photo',
-      hidden: !camera.srcObject,
-    });
-    photo.classList.add('teach-photo');
-    const files = Object.assign(document.createElement('input'), { type: 'file', multiple: true, accept: 'image/*' });
-    files.setAttribute('aria-label', `pictures for class ${name}`);
-    fromPad.addEventListener('click', () => {
-      if (!s.trace) return;
-      if (backbone && backbone.model.inputSize !== s.trace.pixels.data.length)
-        status.textContent = `The pad draws ${s.model.config.imageSize.join('×')} pictures for the model above; ${backbone.name} reads other sizes: give it image files or photos.`;
-      else c.pictures.push(s.trace.pixels.data.slice()); // the pad as the model sees it
-      c.shown();
-    });
-    photo.addEventListener('click', () => {
-      c.pictures.push(snapshot(camera));
-      c.shown();
-    });
-    files.addEventListener('change', () => {
-      c.pictures.push(...Array.from(files.files ?? []));
-      files.value = '';
-      c.shown();
-    });
-    // files or folders dropped on the row are its pictures
-    row.addEventListener('dragover', (e) => e.preventDefault());
-    row.addEventListener('drop', async (e) => {
-      e.preventDefault();
-      c.pictures.push(...(await droppedImages(e.dataTransfer)));
-      c.shown();
-    });
-    row.append(c.name, ' ', fromPad, ' ', photo, ' ', files, c.count);
-    list.append(row);
-    classes.push(c);
-    c.shown();
-    return c;
-  };
-  addClass('first');
-  addClass('second');
-  $('#teach-add-class').addEventListener('click', () => addClass(`class ${classes.length + 1}`));
-  // a folder of class folders (ImageFolder): a class per folder, its images its pictures
-  const folder = $<HTMLInputElement>('#teach-folder');
-  folder.addEventListener('change', () => {
-    try {
-      const { classes: names, examples } = filesDataset(folder.files ?? []);
-      for (const [i, n] of names.entries()) {
-        const c =
-          classes.find((k) => k.name.value === n) ??
-          classes.find((k) => !k.pictures.length && /^(first|second|class \d+)$/.test(k.name.value)) ??
-          addClass(n);
-        c.name.value = n;
-        c.pictures.push(...examples.filter((e) => e.label === i).map((e) => e.image as File));
-        c.shown();
-      }
-      status.textContent = `${examples.length} pictures in ${names.length} classes from the folder`;
-    } catch (e) {
-      status.textContent = (e as Error).message;
-    }
-    folder.value = '';
-  });
-  // the camera: a photo for a class at a click
-  $('#teach-camera-on').addEventListener('click', async () => {
-    try {
-      camera.srcObject = await navigator.mediaDevices.getUserMedia({ video: true });
-      camera.hidden = false;
-      await camera.play();
-      for (const b of document.querySelectorAll<HTMLButtonElement>('.teach-photo')) b.hidden = false;
-    } catch (e) {
-      status.textContent = `No camera: ${(e as Error).message}`;
-    }
-  });
-  // another model to teach: a model folder (config.json, model.safetensors, preprocessor_config.json)
-  const modelFolder = $<HTMLInputElement>('#teach-model');
-  modelFolder.addEventListener('change', async () => {
-    try {
-      const files: Record<string, Uint8Array> = {};
-      for (const f of Array.from(modelFolder.files ?? [])) files[f.name] = new Uint8Array(await f.arrayBuffer());
-      const model = await loadModel(files, { threads: 1 });
-      const name =
-        (modelFolder.files?.[0] as File & { webkitRelativePath?: string })?.webkitRelativePath?.split('/')[0] ||
-        'the chosen model';
-      if (backbone) await backbone.model.dispose();
-      backbone = { from: files, model, name };
-      $('#teach-model-name').textContent = `${name} (${model.family}, ${model.config.imageSize.join('×')} px)`;
-    } catch (e) {
-      status.textContent = (e as Error).message;
-    }
-  });
-
+  t.addClass('first');
+  t.addClass('second');
+  $('#teach-add-class').addEventListener('click', () => t.addClass(`class ${t.classes.length + 1}`));
+  picturesFromFolderAndCamera(t);
+  modelFromFolder(t);
   teach.addEventListener('click', async () => {
     teach.textContent = 'Teaching…';
-    ready();
+    t.ready();
     try {
-      taught = await run(s, backbone, classes, $<HTMLInputElement>('#teach-full').checked, status, taught);
+      t.taught = await run(s, t.backbone, t.classes, $<HTMLInputElement>('#teach-full').checked, t.status, t.taught);
       const files: Record<string, Uint8Array> = {};
-      for (const [k, v] of Object.entries(taught.files)) files[`my-vit/${k}`] = typeof v === 'string' ? strToU8(v) : v;
+      for (const [k, v] of Object.entries(t.taught.files))
+        files[`my-vit/${k}`] = typeof v === 'string' ? strToU8(v) : v;
       download.href = URL.createObjectURL(
         new Blob([zipSync(files) as Uint8Array<ArrayBuffer>], { type: 'application/zip' }),
       );
       download.hidden = false;
       tryIt.disabled = false;
     } catch (e) {
-      status.textContent = (e as Error).message;
+      t.status.textContent = (e as Error).message;
     } finally {
       teach.textContent = 'Teach';
-      ready();
+      t.ready();
     }
   });
+  tryControls(t, tryIt);
+}
+
+/** A class's row: its name, the pad, a camera photo, files, and files or folders dropped on it. */
+function addClassRow(t: Teach, name: string): TeachClass {
+  const { s } = t,
+    row = document.createElement('p'),
+    c: TeachClass = {
+      name: Object.assign(document.createElement('input'), { value: name, size: 10, ariaLabel: 'class name' }),
+      count: document.createElement('span'),
+      pictures: [],
+      shown: () => {
+        c.count.textContent = ` ${c.pictures.length} picture${c.pictures.length === 1 ? '' : 's'}`;
+        t.ready();
+      },
+    };
+  const fromPad = Object.assign(document.createElement('button'), { type: 'button', textContent: 'Add the pad' });
+  const photo = Object.assign(document.createElement('button'), {
+    type: 'button',
+    textContent: 'Add a photo',
+    hidden: !t.camera.srcObject,
+  });
+  photo.classList.add('teach-photo');
+  const files = Object.assign(document.createElement('input'), { type: 'file', multiple: true, accept: 'image/*' });
+  files.setAttribute('aria-label', `pictures for class ${name}`);
+  fromPad.addEventListener('click', () => {
+    if (!s.trace) return;
+    if (t.backbone && t.backbone.model.inputSize !== s.trace.pixels.data.length)
+      t.status.textContent = `The pad draws ${s.model.config.imageSize.join('×')} pictures for the model above; ${t.backbone.name} reads other sizes: give it image files or photos.`;
+    else c.pictures.push(s.trace.pixels.data.slice()); // the pad as the model sees it
+    c.shown();
+  });
+  photo.addEventListener('click', () => {
+    c.pictures.push(snapshot(t.camera));
+    c.shown();
+  });
+  files.addEventListener('change', () => {
+    c.pictures.push(...Array.from(files.files ?? []));
+    files.value = '';
+    c.shown();
+  });
+  row.addEventListener('dragover', (e) => e.preventDefault());
+  row.addEventListener('drop', async (e) => {
+    e.preventDefault();
+    c.pictures.push(...(await droppedImages(e.dataTransfer)));
+    c.shown();
+  });
+  row.append(c.name, ' ', fromPad, ' ', photo, ' ', files, c.count);
+  $('#teach-classes').append(row);
+  t.classes.push(c);
+  c.shown();
+  return c;
+}
+
+/** A folder of class folders (ImageFolder: a class per folder), and the camera's photos. */
+function picturesFromFolderAndCamera(t: Teach): void {
+  const folder = $<HTMLInputElement>('#teach-folder');
+  folder.addEventListener('change', () => {
+    try {
+      const { classes: names, examples } = filesDataset(folder.files ?? []);
+      for (const [i, n] of names.entries()) {
+        // a class of that name, else an empty row with its default name, else a new row
+        const c =
+          t.classes.find((k) => k.name.value === n) ??
+          t.classes.find((k) => !k.pictures.length && /^(first|second|class \d+)$/.test(k.name.value)) ??
+          t.addClass(n);
+        c.name.value = n;
+        c.pictures.push(...examples.filter((e) => e.label === i).map((e) => e.image as File));
+        c.shown();
+      }
+      t.status.textContent = `${examples.length} pictures in ${names.length} classes from the folder`;
+    } catch (e) {
+      t.status.textContent = (e as Error).message;
+    }
+    folder.value = '';
+  });
+  $('#teach-camera-on').addEventListener('click', async () => {
+    try {
+      t.camera.srcObject = await navigator.mediaDevices.getUserMedia({ video: true });
+      t.camera.hidden = false;
+      await t.camera.play();
+      for (const b of document.querySelectorAll<HTMLButtonElement>('.teach-photo')) b.hidden = false;
+    } catch (e) {
+      t.status.textContent = `No camera: ${(e as Error).message}`;
+    }
+  });
+}
+
+/** Another model to teach: a model folder (config.json, model.safetensors, preprocessor_config.json). */
+function modelFromFolder(t: Teach): void {
+  const input = $<HTMLInputElement>('#teach-model');
+  input.addEventListener('change', async () => {
+    try {
+      const files: Record<string, Uint8Array> = {};
+      for (const f of Array.from(input.files ?? [])) files[f.name] = new Uint8Array(await f.arrayBuffer());
+      const model = await loadModel(files, { threads: 1 });
+      const name =
+        (input.files?.[0] as File & { webkitRelativePath?: string })?.webkitRelativePath?.split('/')[0] ||
+        'the chosen model';
+      if (t.backbone) await t.backbone.model.dispose();
+      t.backbone = { from: files, model, name };
+      $('#teach-model-name').textContent = `${name} (${model.family}, ${model.config.imageSize.join('×')} px)`;
+    } catch (e) {
+      t.status.textContent = (e as Error).message;
+    }
+  });
+}
+
+/** Try the taught model on the pad (when it reads the pad's pictures) or on a picture file. */
+function tryControls(t: Teach, tryIt: HTMLButtonElement): void {
   const show = async (what: string, input: Float32Array | ImageInput) => {
+    const taught = t.taught;
     if (!taught) return;
     const probs =
       input instanceof Float32Array
@@ -186,10 +219,10 @@ export function setUpTeaching(s: State): void {
     $('#teach-result-text').textContent = `${what}, to the taught model: ${taught.labels[best]}`;
   };
   tryIt.addEventListener('click', async () => {
-    if (!taught || !s.trace) return;
-    if (taught.model.inputSize !== s.trace.pixels.data.length)
+    if (!t.taught || !t.s.trace) return;
+    if (t.taught.model.inputSize !== t.s.trace.pixels.data.length)
       $('#teach-result-text').textContent = 'The pad draws for the model above: try a picture instead.';
-    else await show('the pad', s.trace.pixels.data.slice());
+    else await show('the pad', t.s.trace.pixels.data.slice());
   });
   const picture = $<HTMLInputElement>('#teach-try-file');
   picture.addEventListener('change', async () => {
