@@ -317,8 +317,7 @@ async function run(
         curves(canvas('teach-curves'), losses, accuracies, steps);
       },
     });
-    const pre = base.preprocessing,
-      files = trainer.files({ image_mean: pre.imageMean, image_std: pre.imageStd });
+    const files = trainer.files(base.preprocessing); // its preprocessing as its processor config says
     if (previous) await previous.model.dispose();
     const model = await loadModel(files, { threads: 1 });
     (window as unknown as { __teach: unknown }).__teach = { labels, held: held.length, epochs };

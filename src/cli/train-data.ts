@@ -8,7 +8,6 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import cliProgress from 'cli-progress';
 import type { PreprocessConfig } from '../io/config.js';
-import { PILLOW_FILTERS } from '../io/image/pillow.js';
 import { PRESETS } from '../io/presets.js';
 import { encodeSafetensors, readSafetensorsHeader, TensorReader } from '../io/safetensors.js';
 import { modelFiles } from '../io/source.js';
@@ -37,23 +36,6 @@ export interface RunState {
   partial: { lossSum: number; right: number; seen: number };
   /** Optimiser steps taken (written at save). */
   step?: number;
-}
-
-/** HF preprocessor_config.json fields for a PreprocessConfig (what the saved model reads back). */
-export function processorFields(p: PreprocessConfig): Record<string, unknown> {
-  const resample = PILLOW_FILTERS.indexOf(p.resample), // Pillow's number of the filter
-    to = p.resizeTo;
-  return {
-    do_resize: p.doResize,
-    size: to && 'shortestEdge' in to ? { shortest_edge: to.shortestEdge } : { height: p.size[0], width: p.size[1] },
-    ...(p.crop ? { do_center_crop: true, crop_size: { height: p.size[0], width: p.size[1] } } : {}),
-    resample,
-    do_rescale: p.doRescale,
-    rescale_factor: p.rescaleFactor,
-    do_normalize: p.doNormalize,
-    image_mean: p.imageMean,
-    image_std: p.imageStd,
-  };
 }
 
 /** The shape, preprocessing and start of the run: `--from` a checkpoint (new head), or a preset / explicit dims. */
@@ -161,7 +143,7 @@ export async function saveCheckpoint(
   pre: PreprocessConfig,
   state?: RunState,
 ): Promise<void> {
-  await trainer.save(dir, processorFields(pre));
+  await trainer.save(dir, pre);
   if (!state) return;
   const o = trainer.optimizerState();
   writeFileSync(

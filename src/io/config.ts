@@ -4,7 +4,7 @@
  */
 
 import type { ViTShape } from '../nn/shape.js';
-import { type ResampleFilter, resampleFilter } from './image/pillow.js';
+import { PILLOW_FILTERS, type ResampleFilter, resampleFilter } from './image/pillow.js';
 import { sizeField } from './json.js';
 
 export type { ViTShape };
@@ -244,4 +244,21 @@ export function hfConfigFiles(
     ...preprocessing,
   };
   return { 'config.json': JSON.stringify(config, null, 2), 'preprocessor_config.json': JSON.stringify(pre, null, 2) };
+}
+
+/** HF preprocessor_config.json fields for a PreprocessConfig (what the saved model reads back). */
+export function preprocessorFields(p: PreprocessConfig): Record<string, unknown> {
+  const resample = PILLOW_FILTERS.indexOf(p.resample), // Pillow's number of the filter
+    to = p.resizeTo;
+  return {
+    do_resize: p.doResize,
+    size: to && 'shortestEdge' in to ? { shortest_edge: to.shortestEdge } : { height: p.size[0], width: p.size[1] },
+    ...(p.crop ? { do_center_crop: true, crop_size: { height: p.size[0], width: p.size[1] } } : {}),
+    resample,
+    do_rescale: p.doRescale,
+    rescale_factor: p.rescaleFactor,
+    do_normalize: p.doNormalize,
+    image_mean: p.imageMean,
+    image_std: p.imageStd,
+  };
 }

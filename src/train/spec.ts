@@ -9,8 +9,10 @@
  */
 import { describeCheckpoint } from '../io/checkpoint.js';
 import { classificationForm, HF_FORMS } from '../io/classification-form.js';
+import { hfConfigFiles, type PreprocessConfig, preprocessorFields } from '../io/config.js';
 import { type FamilyParameter, familyParameters, hfNames } from '../io/families/vit.js';
 import type { PositionResize } from '../io/positions.js';
+import { encodeSafetensors, type TensorOut } from '../io/safetensors.js';
 import { type ModelLocation, modelFiles, readJson } from '../io/source.js';
 import { PLAIN_VIT, positionedPrefix, untrainable } from '../nn/arch.js';
 import type { ViTShape } from '../nn/shape.js';
@@ -121,4 +123,28 @@ function positionsOf(d: Awaited<ReturnType<typeof describeCheckpoint>>, c: ViTSh
     grid: [number, number] = [d.own.imageSize[0] / p, d.own.imageSize[1] / p];
   if (grid[0] === c.imageSize[0] / p && grid[1] === c.imageSize[1] / p) return undefined;
   return { grid, prefix: positionedPrefix(c.arch ?? PLAIN_VIT), mode: d.resize };
+}
+
+/**
+ * The files of a trained model: config.json (the plain ViT's, or the fine-tuned family's
+ * classification form with these labels), model.safetensors of `tensors`, preprocessor_config.json
+ * of `preprocessing` (a model's PreprocessConfig as its processor config says it, or its fields).
+ */
+export function modelFilesOf(
+  spec: TrainSpec,
+  dims: ViTShape,
+  labels: string[],
+  tensors: TensorOut[],
+  preprocessing: PreprocessConfig | Record<string, unknown>,
+  steps: number,
+): Record<string, Uint8Array | string> {
+  const fields = 'imageMean' in preprocessing ? preprocessorFields(preprocessing as PreprocessConfig) : preprocessing;
+  const files: Record<string, Uint8Array | string> = hfConfigFiles(dims, labels, fields);
+  if (spec.config) {
+    const id2label = Object.fromEntries(labels.map((l, i) => [String(i), l])),
+      label2id = Object.fromEntries(labels.map((l, i) => [l, i]));
+    files['config.json'] = JSON.stringify({ ...spec.config, id2label, label2id }, null, 2);
+  }
+  files['model.safetensors'] = encodeSafetensors(tensors, { format: 'pt', trainer: 'vit-wasm', steps: String(steps) });
+  return files;
 }

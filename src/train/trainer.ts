@@ -5,8 +5,8 @@
  * memory; linear weights are re-packed for the forward GEMM after every step.
  */
 
-import { hfConfigFiles } from '../io/config.js';
-import { encodeSafetensors, type TensorOut } from '../io/safetensors.js';
+import type { PreprocessConfig } from '../io/config.js';
+import type { TensorOut } from '../io/safetensors.js';
 import { writeLocalFiles } from '../platform/platform.js';
 import type { WasmMemory } from '../runtime/memory.js';
 import type { WorkerPool } from '../runtime/pool.js';
@@ -14,7 +14,7 @@ import { argmax, type Options, type TrainCore, type TrainJob, type TrainLayout, 
 import { type Dataset, type FitOptions, type FitResult, fitTrainer } from './fit.js';
 import type { HostedInit, HostedJob, HostedResult } from './hosted.js';
 import { MAX_MICRO_BATCHES, type TrainDims, type TrainOptions } from './options.js';
-import type { TrainSpec } from './spec.js';
+import { modelFilesOf, type TrainSpec } from './spec.js';
 
 export type { TrainDims, TrainOptions };
 export { argmax };
@@ -395,31 +395,23 @@ export class Trainer {
    * The model in the Hugging Face layout: config.json, model.safetensors, preprocessor_config.json;
    * a fine-tuned family in its classification form's (DeiTForImageClassification, …), the
    * checkpoint's other tensors as they were.
+   * @param preprocessing how its inputs are made: a model's `preprocessing` (written as its processor
+   *   config says it), or preprocessor_config.json fields over the defaults (resize to its size, mean and std 0.5)
    */
-  files(preprocessing: Record<string, unknown> = {}): Record<string, Uint8Array | string> {
-    const tensors: TensorOut[] = this.written().map((p) => ({
-      name: p.name,
-      shape: p.shape,
-      data: this.param(p),
-    }));
-    tensors.push(...this.carried);
-    const plain = hfConfigFiles(this.dims, this.options.labels, preprocessing);
-    const config: Record<string, string> = this.spec.config
-      ? { 'config.json': JSON.stringify({ ...this.spec.config, ...labelMaps(this.options.labels) }, null, 2) }
-      : {};
-    return {
-      ...plain,
-      ...config,
-      'model.safetensors': encodeSafetensors(tensors, {
-        format: 'pt',
-        trainer: 'vit-wasm',
-        steps: String(this.stepCount),
-      }),
-    };
+  files(preprocessing: PreprocessConfig | Record<string, unknown> = {}): Record<string, Uint8Array | string> {
+    const tensors: TensorOut[] = this.written().map((p) => ({ name: p.name, shape: p.shape, data: this.param(p) }));
+    return modelFilesOf(
+      this.spec,
+      this.dims,
+      this.options.labels,
+      [...tensors, ...this.carried],
+      preprocessing,
+      this.stepCount,
+    );
   }
 
   /** Writes {@link files} into a directory (Node). */
-  async save(dir: string, preprocessing?: Record<string, unknown>): Promise<void> {
+  async save(dir: string, preprocessing?: PreprocessConfig | Record<string, unknown>): Promise<void> {
     await writeLocalFiles(dir, this.files(preprocessing));
   }
 
@@ -427,12 +419,4 @@ export class Trainer {
   async dispose(): Promise<void> {
     if (this.backend.kind !== 'inline') await this.backend.pool.dispose();
   }
-}
-
-/** id2label and label2id of the classes. */
-function labelMaps(labels: string[]) {
-  return {
-    id2label: Object.fromEntries(labels.map((l, i) => [String(i), l])),
-    label2id: Object.fromEntries(labels.map((l, i) => [l, i])),
-  };
 }
