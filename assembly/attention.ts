@@ -261,10 +261,12 @@ function dot_f64(base: usize /* floats */, ia: i32, ib: i32, n: i32): f64 {
  * Backward of one head h of one image, from the attention map the forward kept:
  * dV = Pᵀ·dO, dP = dO·Vᵀ, dS = P ⊙ (dP − rowsum(dP ⊙ P)), dQ = scale·dS·K, dK = scale·dSᵀ·Q.
  * qkv (T, 3D), probs (T, T), dout (T, D) head h at columns h·dh, dqkv (T, 3D) head h's q, k, v
- * columns overwritten, scratch (T) per worker. Vectorised over dh, 4 at a time, scalar tail.
+ * columns overwritten, scratch (T) per worker. dbias (T, T), unless 0: += dS, the gradient of a
+ * bias added to the scaled scores (BEiT's relative position bias). Vectorised over dh, 4 at a
+ * time, scalar tail.
  */
 export function attention_bwd(qkv: usize, probs: usize, dout: usize, dqkv: usize, scratch: usize,
-                                   T: i32, D: i32, dh: i32, h: i32, scale: f32): void {
+                                   T: i32, D: i32, dh: i32, h: i32, scale: f32, dbias: usize): void {
   const ld = <usize>(3 * D) << 2, ldo = <usize>D << 2, dh4 = dh & ~3;
   const q0 = qkv + (<usize>(h * dh) << 2), k0 = q0 + (<usize>D << 2), v0 = k0 + (<usize>D << 2);
   const dq0 = dqkv + (<usize>(h * dh) << 2), dk0 = dq0 + (<usize>D << 2), dv0 = dk0 + (<usize>D << 2);
@@ -292,7 +294,8 @@ export function attention_bwd(qkv: usize, probs: usize, dout: usize, dqkv: usize
     for (let d = dh4; d < dh; d++) store<f32>(dqi + (<usize>d << 2), 0);
     for (let j = 0; j < T; j++) {
       const p = load<f32>(pi + (<usize>j << 2));
-      const ds = p * (load<f32>(scratch + (<usize>j << 2)) - rs) * scale;
+      const dz = p * (load<f32>(scratch + (<usize>j << 2)) - rs), ds = dz * scale;
+      if (dbias) { const o = dbias + ((<usize>(i * T + j)) << 2); store<f32>(o, load<f32>(o) + dz); }
       const kj = k0 + <usize>j * ld, dkj = dk0 + <usize>j * ld, dvj = dv0 + <usize>j * ld;
       const vds = f32x4.splat(ds), vp = f32x4.splat(p);
       let d = 0;
@@ -314,8 +317,12 @@ export function attention_bwd(qkv: usize, probs: usize, dout: usize, dqkv: usize
 
 /** Scalar f64 reference; same arguments (scratch unused). */
 export function attention_bwd_ref(qkv: usize, probs: usize, dout: usize, dqkv: usize, scratch: usize,
-                                  T: i32, D: i32, dh: i32, h: i32, scale: f32): void {
+                                  T: i32, D: i32, dh: i32, h: i32, scale: f32, dbias: usize): void {
   const ld = 3 * D;
+  if (dbias) for (let i = 0; i < T; i++) for (let j = 0; j < T; j++) {
+    const o = at(dbias, i, j, T);
+    store<f32>(o, <f32>(<f64>load<f32>(o) + ds_ref(qkv, probs, dout, i, j, T, D, dh, h)));
+  }
   for (let j = 0; j < T; j++) for (let d = 0; d < dh; d++) {
     let dv: f64 = 0, dk: f64 = 0;
     for (let i = 0; i < T; i++) {

@@ -615,13 +615,42 @@ describe.each(flavors)('backward kernels (%s build)', (flavor) => {
       const ds = h.put(new Float32Array(T * 3 * D)),
         dr = h.put(new Float32Array(T * 3 * D)),
         scratch = h.put(new Float32Array(4 * T8));
+      // the bias's gradient accumulates into what is there (a second image's would add to it)
+      const start = h.noise(H * T * T),
+        db = h.put(start),
+        dbr = h.put(start);
       for (let head = 0; head < H; head++) {
         h.k.attention_head_ref(qkv, 0, out, 0, probs + head * T * T * 4, 0, T, D, dh, head, scale, 0, T);
-        h.k.attention_bwd(qkv, probs + head * T * T * 4, dout, ds, scratch, T, D, dh, head, scale);
-        h.k.attention_bwd_ref(qkv, probs + head * T * T * 4, dout, dr, 0, T, D, dh, head, scale);
+        h.k.attention_bwd(
+          qkv,
+          probs + head * T * T * 4,
+          dout,
+          ds,
+          scratch,
+          T,
+          D,
+          dh,
+          head,
+          scale,
+          db + head * T * T * 4,
+        );
+        h.k.attention_bwd_ref(
+          qkv,
+          probs + head * T * T * 4,
+          dout,
+          dr,
+          0,
+          T,
+          D,
+          dh,
+          head,
+          scale,
+          dbr + head * T * T * 4,
+        );
       }
       const got = h.get(ds, T * 3 * D);
       expectClose(got, h.get(dr, T * 3 * D), 2e-5, 1e-4, `attention bwd T=${T} H=${H} dh=${dh}`);
+      expectClose(h.get(db, H * T * T), h.get(dbr, H * T * T), 2e-5, 1e-4, `attention bias bwd T=${T} H=${H} dh=${dh}`);
       // finite differences of Σ dout·attention(qkv) for a few inputs, through the f64 reference forward
       const loss = (vals: Float32Array) => {
         const p = h.put(vals),

@@ -49,7 +49,7 @@ train --data  trains a ViT on your images: DIR holds one folder per class (Image
           class names) or a seeded, stratified --val-split (default 0.1; 0 for none). From scratch
           (default shape: 28 px, patch 7, hidden 64, 4 layers, 4 heads, MLP 128, 3 channels; or a
           --preset, or the dimension flags), or --from a checkpoint with a new head for your classes
-          (Hugging Face ViT, DeiT, DINOv2, CLIP, SigLIP: written in the family's classification form;
+          (Hugging Face ViT, DeiT, DINOv2, BEiT, CLIP, SigLIP: written in the family's classification form;
           lr default 1e-4, else 1e-3); --freeze all is a linear probe of any family (ViT, DeiT,
           DINOv2, BEiT, CLIP, SigLIP; Hugging Face or timm names): each image's features computed once,
           then a new classifier trained on them, written in the family's classification form (with

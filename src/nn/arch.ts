@@ -182,14 +182,11 @@ export function positionedPrefix(arch: Arch): number {
 /** Everything of `arch` the backward does not compute yet, in words, or null: training refuses it by name. */
 export function untrainable(arch: Arch): string | null {
   const not = [
-    (arch.pooling === 'map' || (arch.pooling !== 'cls' && arch.finalNorm === 'pooled')) &&
-      (arch.pooling === 'map' ? 'an attention-pool head' : 'a norm on the pooled mean (fc_norm)'),
+    arch.pooling === 'map' && 'an attention-pool head',
     arch.mlp !== 'plain' && 'a gated MLP (SwiGLU)',
     arch.prefix.includes('reg') && 'register tokens',
-    arch.positions !== 'all' &&
-      !(arch.positions === 'patches' && arch.prefix.length === 0) &&
+    (arch.positions === 'notRegisters' || (arch.positions === 'patches' && arch.prefix.length > 0)) &&
       'position embeddings on some tokens only',
-    arch.attentionBias !== 'none' && 'a relative position bias',
     arch.head !== 'linear' &&
       (arch.head === 'distilled' ? 'a distilled head (two classifiers averaged)' : 'no classifier'),
   ].filter((s): s is string => typeof s === 'string');

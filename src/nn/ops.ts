@@ -357,7 +357,10 @@ export class Exec extends TrainOps {
     );
   }
 
-  /** Backward of {@link attention}, from the kept maps probs (B, H, T, T): dqkv (B·T, 3D) from dout (B·T, D). */
+  /**
+   * Backward of {@link attention}, from the kept maps probs (B, H, T, T): dqkv (B·T, 3D) from dout
+   * (B·T, D); with `dbias` (H, T, T), its bias's gradient summed over the images into it.
+   */
   attentionBackward(
     qkv: number,
     probs: number,
@@ -367,6 +370,7 @@ export class Exec extends TrainOps {
     T: number,
     D: number,
     H: number,
+    dbias?: number,
   ): void {
     const dh = D / H,
       scale = 1 / Math.sqrt(dh);
@@ -383,6 +387,7 @@ export class Exec extends TrainOps {
           dh,
           h,
           scale,
+          dbias === undefined ? 0 : dbias + h * T * T * 4,
         );
       }
   }

@@ -196,7 +196,7 @@ export function vitBackward(
     // xmid = xin + [γ1 ⊙] proj(attention(qkv(ln1(xin))))
     const dProj = scaledBranchBackward(ex, d, l.ls1, gl.ls1, s.proj, BT, D);
     ex.linearBackward(s.att, l.proj, gl.proj, dProj, d.datt, BT, d);
-    ex.attentionBackward(s.qkv, s.probs, d.datt, d.dqkv, B, T, D, c.numHeads);
+    ex.attentionBackward(s.qkv, s.probs, d.datt, d.dqkv, B, T, D, c.numHeads, gl.relBias); // (BEiT: the bias's gradient too)
     ex.linearBackward(s.h1, l.qkv, gl.qkv, d.dqkv, d.dh, BT, d);
     ex.layernormBackward(s.xin, l.ln1, gl.ln1, d.dh, d.dx, BT, D, eps);
   }
@@ -277,7 +277,16 @@ function poolBackward(
     ex.meanTokensBackward(d.dcls, d.dx, B, T, P, D, false);
     return;
   }
-  if (arch.finalNorm !== 'tokens') throw new Error("vit-wasm: internal: a backward of fc_norm's pooled norm");
+  if (arch.finalNorm === 'pooled') {
+    // the mean, then its norm (timm's fc_norm, BEiT's pooler): through the norm into the mean's gradient (dh's first rows), then to the patch rows
+    const mean = a.pool?.mean;
+    if (mean === undefined || arch.pooling !== 'mean')
+      throw new Error('vit-wasm: internal: a pooled norm without its mean');
+    ex.zero(d.dh, B * D);
+    ex.layernormBackward(mean, w.norm, g.norm, d.dcls, d.dh, B, D, eps);
+    ex.meanTokensBackward(d.dh, d.dx, B, T, P, D, false);
+    return;
+  }
   ex.meanTokensBackward(d.dcls, d.dh, B, T, P, D, arch.pooling === 'clsMean'); // the normed tokens' gradient
   ex.layernormBackward(stream(a), w.norm, g.norm, d.dh, d.dx, B * T, D, eps);
 }

@@ -116,6 +116,8 @@ type AttentionBwd = (
   dh: number,
   h: number,
   scale: number,
+  /** (T, T) += the scores' gradient (a bias's), or 0. */
+  dbias: Ptr,
 ) => void;
 type SoftmaxXent = (logits: Ptr, labels: Ptr, dlogits: Ptr, B: number, L: number) => number;
 type EmbedTokensBwd = (dx: Ptr, dpe: Ptr, dcls: Ptr, dpos: Ptr, B: number, T: number, D: number) => void;
@@ -242,8 +244,8 @@ export const KERNEL_ARITY = {
   attention_pack_kv: 6,
   attention_head: 13,
   attention_head_ref: 13,
-  attention_bwd: 10,
-  attention_bwd_ref: 10,
+  attention_bwd: 11,
+  attention_bwd_ref: 11,
   softmax_xent: 5,
   softmax_xent_ref: 5,
   patchify: 7,

@@ -4,9 +4,11 @@
  * forward and backward over its slice of the batch, then its range of the gradient reduction,
  * clipping, AdamW and re-packing. src/train/trainer.ts drives it.
  */
+import { beitIndex } from '../io/weight-loader.js';
+import { PLAIN_VIT } from '../nn/arch.js';
 import { Exec } from '../nn/ops.js';
 import { backwardBuffers, headInput, trainingPlan } from '../nn/plan.js';
-import type { ViTShape } from '../nn/shape.js';
+import { tokens, type ViTShape } from '../nn/shape.js';
 import { vitBackward, vitForward } from '../nn/vit.js';
 import type { Gradients, LinearGrad, Norm, TrainableLinear, Weights } from '../nn/weights.js';
 import type { KernelExports } from '../runtime/kernels.js';
@@ -147,18 +149,57 @@ export function trainLayout(
     adamV = alloc(n),
     sq = alloc(workers);
   const weights = trainableAt(c, params, P, (N, K) => alloc(packedSize(N, K)));
+  // BEiT: each relative position table's (H, T, T) bias, rebuilt from the table after every update
+  const tables = params.filter((p) => p.role.endsWith('relTable')),
+    TT = c.numHeads * tokens(c).T ** 2,
+    biasOf = relBiasAt(c, tables, alloc, TT);
+  biasOf.attach(weights);
   const perWorkerBuffers = Array.from({ length: workers }, () => {
     const g = workers === 1 ? G : alloc(n);
+    const grads = gradientsAt(c, params, g),
+      dbias = relBiasAt(c, tables, alloc, TT); // the tables' biases' gradients, scattered into g's tables
+    dbias.attach(grads);
     return {
       G: g,
-      grads: gradientsAt(c, params, g),
+      grads,
+      dbias: dbias.list,
       acts: trainingPlan(alloc, c, { B: perWorker, recompute }),
       bwd: backwardBuffers(alloc, c, perWorker),
     };
   });
-  return { params, n, P, G, adamM, adamV, sq, weights, workers: perWorkerBuffers, perWorker, end: top };
+  return {
+    params,
+    n,
+    P,
+    G,
+    adamM,
+    adamV,
+    sq,
+    weights,
+    relBias: biasOf.list,
+    workers: perWorkerBuffers,
+    perWorker,
+    end: top,
+  };
 }
 export type TrainLayout = ReturnType<typeof trainLayout>;
+
+/**
+ * An (H, T, T) buffer for each relative position table (BEiT's: per layer, or one shared), and
+ * `attach`, which points each layer of a Weights (or Gradients) at its table's.
+ */
+function relBiasAt(c: ViTShape, tables: Param[], alloc: (floats: number) => number, TT: number) {
+  const list = tables.map((table) => ({ table, ptr: alloc(TT) }));
+  const attach = <L>(w: Weights<L>) => {
+    w.layers.forEach((l, i) => {
+      const own = list.find((b) => b.table.role === `${i}.relTable` || b.table.role === 'relTable');
+      if (own) l.relBias = own.ptr;
+    });
+  };
+  if (list.length && (c.arch ?? PLAIN_VIT).attentionBias !== 'relative')
+    throw new Error('vit-wasm: internal: relative position tables for an arch without their bias');
+  return { list, attach };
+}
 
 /** What a {@link TrainCore} works on: the kernels, the layout every worker shares, and which worker it is. */
 export interface TrainCoreOptions {
@@ -193,6 +234,8 @@ export class TrainCore {
   private readonly frozen: boolean[];
   /** Per parameter: its learning rate's factor (options.layerDecay). */
   private readonly lrScale: number[];
+  /** BEiT's relative position index (T·T entries into a table's rows), where there are tables. */
+  private readonly relIndex: Int32Array | null;
 
   constructor({ k, layout: L, dims, options, memory, id = 0, workers = 1, sync = () => {} }: TrainCoreOptions) {
     this.L = L;
@@ -205,6 +248,9 @@ export class TrainCore {
     this.w = L.workers[id];
     this.frozen = L.params.map((p) => isFrozen(p, dims, options.freeze));
     this.lrScale = L.params.map((p) => layerScale(p, dims, options.layerDecay));
+    this.relIndex = L.relBias.length
+      ? beitIndex(dims.imageSize[0] / dims.patchSize, dims.imageSize[1] / dims.patchSize)
+      : null;
     // this worker's ops run on its own images only: an Exec of one
     this.ex = new Exec({ k, memory, scratch: this.w.acts.scratch[0] });
     const per = Math.ceil(L.n / workers);
@@ -231,7 +277,10 @@ export class TrainCore {
     if (B === 0) return 0;
     const acts = { ...this.w.acts, B };
     vitForward(this.ex, this.c, this.L.weights, acts);
-    return vitBackward(
+    const H = this.c.numHeads,
+      TT = this.relIndex?.length ?? 0;
+    for (const b of this.w.dbias) this.f32(b.ptr, H * TT).fill(0);
+    const loss = vitBackward(
       this.ex,
       this.c,
       this.L.weights,
@@ -241,6 +290,14 @@ export class TrainCore {
       B / total,
       this.o.labelSmoothing,
     );
+    // each bias's gradient into its table's rows (several offsets share a row)
+    for (const b of this.w.dbias) {
+      const d = this.f32(b.ptr, H * TT),
+        g = this.f32(this.w.G + b.table.offset * 4, b.table.size),
+        idx = this.relIndex!;
+      for (let h = 0; h < H; h++) for (let k = 0; k < TT; k++) g[idx[k] * H + h] += d[h * TT + k];
+    }
+    return loss;
   }
 
   /**
@@ -302,8 +359,17 @@ export class TrainCore {
     this.sync();
   }
 
-  /** Re-packs this worker's share of the linear weights for the forward GEMM. */
+  /** Re-packs this worker's share of the linear weights for the forward GEMM, and rebuilds its share of the relative position biases. */
   repack(all = false): void {
+    const H = this.c.numHeads;
+    this.L.relBias.forEach((b, j) => {
+      if (!all && j % this.workers !== this.id) return;
+      const idx = this.relIndex!,
+        TT = idx.length,
+        table = this.f32(this.L.P + b.table.offset * 4, b.table.size),
+        out = this.f32(b.ptr, H * TT);
+      for (let h = 0; h < H; h++) for (let k = 0; k < TT; k++) out[h * TT + k] = table[idx[k] * H + h];
+    });
     const w = this.L.weights,
       list = [w.patch, ...(w.head ? [w.head] : []), ...w.layers.flatMap((l) => [l.qkv, l.proj, l.fc1, l.fc2])];
     list.forEach((l, j) => {

@@ -75,6 +75,13 @@ export async function familySpec(
     throw new Error(
       `vit-wasm: ${where} has no ${form.arch} classifier to go on training: fine-tune it with a new head (newHead: true, or train --from in the CLI)`,
     );
+  if (
+    arch.attentionBias === 'relative' &&
+    (d.own.imageSize[0] !== d.config.imageSize[0] || d.own.imageSize[1] !== d.config.imageSize[1])
+  )
+    throw new Error(
+      `vit-wasm: ${where}: fine-tuning a BEiT at ${d.config.imageSize.join('x')} (its tables are for ${d.own.imageSize.join('x')}) is not supported yet: fine-tune it at its own size`,
+    );
   const classes = newHead ? labels : d.config.labels;
   if (!classes || classes.length < 2)
     throw new Error(`vit-wasm: fine-tuning ${where} needs the labels of 2 or more classes (options.labels)`);

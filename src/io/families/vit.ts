@@ -281,7 +281,18 @@ export function familyParameters(c: ViTShape, n: Names, style: 'hf' | 'clip' = '
       );
     add(name, style === 'clip' ? [D] : [1, 1, D], t, 0, 'normal');
   }
-  add(n.pos, style === 'clip' ? [T, D] : [1, T, D], 'pos', 0, 'normal');
+  if (arch.positions === 'none')
+    // BEiT without absolute positions: the forward adds a zero table
+    list.push({
+      name: '(no position embeddings)',
+      shape: [T, D],
+      decay: false,
+      init: 'zero',
+      role: 'pos',
+      depth: 0,
+      fixed: true,
+    });
+  else add(n.pos, style === 'clip' ? [T, D] : [1, T, D], 'pos', 0, 'normal');
   if (arch.embedNorm) {
     if (!n.embedNorm) throw new Error('vit-wasm: internal: a pre-norm arch without its names');
     add(n.embedNorm[0], [D], 'embedNorm.g', 0, 'one');
@@ -295,8 +306,18 @@ export function familyParameters(c: ViTShape, n: Names, style: 'hf' | 'clip' = '
     const per = l.qkvW.length === 3 ? D : 3 * D;
     l.qkvW.forEach((w, j) => add(w, [per, D], `${i}.qkv.w.${j}`, d, 'normal', true));
     l.qkvB.forEach((b, j) => {
-      if (b === null) throw new Error('vit-wasm: training a model without a key bias (BEiT) is not supported yet');
-      add(b, [per], `${i}.qkv.b.${j}`, d);
+      if (b === null)
+        // BEiT's key has no bias: a zero one between the query's and the value's, never trained
+        list.push({
+          name: `(no bias ${i}.${j})`,
+          shape: [per],
+          decay: false,
+          init: 'zero',
+          role: `${i}.qkv.b.${j}`,
+          depth: d,
+          fixed: true,
+        });
+      else add(b, [per], `${i}.qkv.b.${j}`, d);
     });
     add(l.projW, [D, D], `${i}.proj.w`, d, 'normal', true);
     add(l.projB, [D], `${i}.proj.b`, d);
@@ -308,12 +329,26 @@ export function familyParameters(c: ViTShape, n: Names, style: 'hf' | 'clip' = '
     add(l.fc2W, [D, M], `${i}.fc2.w`, d, 'normal', true);
     add(l.fc2B, [D], `${i}.fc2.b`, d);
     if (arch.layerScale) add(need(l.ls2), [D], `${i}.ls2`, d, 'one');
+    // BEiT's relative position bias: the layer's table, or the encoder's shared one once (at the top depth, as BEiT's layer decay puts it)
+    if (arch.attentionBias === 'relative') {
+      const table = l.relBias ?? '',
+        shared = table === n.layer((i + 1) % c.numLayers).relBias && c.numLayers > 1;
+      if (!shared) add(table, [relativeRows(c), c.numHeads], `${i}.relTable`, d);
+      else if (i === 0) add(table, [relativeRows(c), c.numHeads], 'relTable', top);
+    }
   }
   add(n.normG, [D], 'norm.g', top, 'one');
   add(n.normB, [D], 'norm.b', top);
   add(n.headW, [L, arch.pooling === 'clsMean' ? 2 * D : D], 'head.w', top, 'normal', true);
   add(n.headB, [L], 'head.b', top);
   return list;
+}
+
+/** Rows of BEiT's relative position bias table at `c`'s window: (2Wh − 1)(2Ww − 1) offsets and the cls token's 3. */
+export function relativeRows(c: ViTShape): number {
+  const wh = c.imageSize[0] / c.patchSize,
+    ww = c.imageSize[1] / c.patchSize;
+  return (2 * wh - 1) * (2 * ww - 1) + 3;
 }
 
 /** A LayerScale name the arch needs, or an internal error. */
