@@ -245,7 +245,6 @@ export interface FamilyParameter extends HfParameter {
  */
 export function familyParameters(c: ViTShape, n: Names, style: 'hf' | 'clip' = 'hf'): FamilyParameter[] {
   const D = c.hiddenSize,
-    M = c.intermediateSize,
     C = c.numChannels,
     p = c.patchSize,
     L = c.numLabels,
@@ -298,50 +297,65 @@ export function familyParameters(c: ViTShape, n: Names, style: 'hf' | 'clip' = '
     add(n.embedNorm[0], [D], 'embedNorm.g', 0, 'one');
     add(n.embedNorm[1], [D], 'embedNorm.b', 0);
   }
-  for (let i = 0; i < c.numLayers; i++) {
-    const l = n.layer(i),
-      d = i + 1;
-    add(l.ln1[0], [D], `${i}.ln1.g`, d, 'one');
-    add(l.ln1[1], [D], `${i}.ln1.b`, d);
-    const per = l.qkvW.length === 3 ? D : 3 * D;
-    l.qkvW.forEach((w, j) => add(w, [per, D], `${i}.qkv.w.${j}`, d, 'normal', true));
-    l.qkvB.forEach((b, j) => {
-      if (b === null)
-        // BEiT's key has no bias: a zero one between the query's and the value's, never trained
-        list.push({
-          name: `(no bias ${i}.${j})`,
-          shape: [per],
-          decay: false,
-          init: 'zero',
-          role: `${i}.qkv.b.${j}`,
-          depth: d,
-          fixed: true,
-        });
-      else add(b, [per], `${i}.qkv.b.${j}`, d);
-    });
-    add(l.projW, [D, D], `${i}.proj.w`, d, 'normal', true);
-    add(l.projB, [D], `${i}.proj.b`, d);
-    if (arch.layerScale) add(need(l.ls1), [D], `${i}.ls1`, d, 'one');
-    add(l.ln2[0], [D], `${i}.ln2.g`, d, 'one');
-    add(l.ln2[1], [D], `${i}.ln2.b`, d);
-    add(l.fc1W, [M, D], `${i}.fc1.w`, d, 'normal', true);
-    add(l.fc1B, [M], `${i}.fc1.b`, d);
-    add(l.fc2W, [D, M], `${i}.fc2.w`, d, 'normal', true);
-    add(l.fc2B, [D], `${i}.fc2.b`, d);
-    if (arch.layerScale) add(need(l.ls2), [D], `${i}.ls2`, d, 'one');
-    // BEiT's relative position bias: the layer's table, or the encoder's shared one once (at the top depth, as BEiT's layer decay puts it)
-    if (arch.attentionBias === 'relative') {
-      const table = l.relBias ?? '',
-        shared = table === n.layer((i + 1) % c.numLayers).relBias && c.numLayers > 1;
-      if (!shared) add(table, [relativeRows(c), c.numHeads], `${i}.relTable`, d);
-      else if (i === 0) add(table, [relativeRows(c), c.numHeads], 'relTable', top);
-    }
-  }
+  for (let i = 0; i < c.numLayers; i++) blockParameters(c, n, i, list);
   add(n.normG, [D], 'norm.g', top, 'one');
   add(n.normB, [D], 'norm.b', top);
   add(n.headW, [L, arch.pooling === 'clsMean' ? 2 * D : D], 'head.w', top, 'normal', true);
   add(n.headB, [L], 'head.b', top);
   return list;
+}
+
+/** Block i's parameters (familyParameters), appended to `list`. */
+function blockParameters(c: ViTShape, n: Names, i: number, list: FamilyParameter[]): void {
+  const D = c.hiddenSize,
+    M = c.intermediateSize,
+    arch = c.arch ?? PLAIN_VIT,
+    top = c.numLayers + 1;
+  const add = (
+    name: string,
+    shape: number[],
+    role: string,
+    depth: number,
+    init: HfParameter['init'] = 'zero',
+    decay = false,
+  ) => list.push({ name, shape, decay, init, role, depth });
+  const l = n.layer(i),
+    d = i + 1;
+  add(l.ln1[0], [D], `${i}.ln1.g`, d, 'one');
+  add(l.ln1[1], [D], `${i}.ln1.b`, d);
+  const per = l.qkvW.length === 3 ? D : 3 * D;
+  l.qkvW.forEach((w, j) => add(w, [per, D], `${i}.qkv.w.${j}`, d, 'normal', true));
+  l.qkvB.forEach((b, j) => {
+    if (b === null)
+      // BEiT's key has no bias: a zero one between the query's and the value's, never trained
+      list.push({
+        name: `(no bias ${i}.${j})`,
+        shape: [per],
+        decay: false,
+        init: 'zero',
+        role: `${i}.qkv.b.${j}`,
+        depth: d,
+        fixed: true,
+      });
+    else add(b, [per], `${i}.qkv.b.${j}`, d);
+  });
+  add(l.projW, [D, D], `${i}.proj.w`, d, 'normal', true);
+  add(l.projB, [D], `${i}.proj.b`, d);
+  if (arch.layerScale) add(need(l.ls1), [D], `${i}.ls1`, d, 'one');
+  add(l.ln2[0], [D], `${i}.ln2.g`, d, 'one');
+  add(l.ln2[1], [D], `${i}.ln2.b`, d);
+  add(l.fc1W, [M, D], `${i}.fc1.w`, d, 'normal', true);
+  add(l.fc1B, [M], `${i}.fc1.b`, d);
+  add(l.fc2W, [D, M], `${i}.fc2.w`, d, 'normal', true);
+  add(l.fc2B, [D], `${i}.fc2.b`, d);
+  if (arch.layerScale) add(need(l.ls2), [D], `${i}.ls2`, d, 'one');
+  // BEiT's relative position bias: the layer's table, or the encoder's shared one once (at the top depth, as BEiT's layer decay puts it)
+  if (arch.attentionBias === 'relative') {
+    const table = l.relBias ?? '',
+      shared = table === n.layer((i + 1) % c.numLayers).relBias && c.numLayers > 1;
+    if (!shared) add(table, [relativeRows(c), c.numHeads], `${i}.relTable`, d);
+    else if (i === 0) add(table, [relativeRows(c), c.numHeads], 'relTable', top);
+  }
 }
 
 /** Rows of BEiT's relative position bias table at `c`'s window: (2Wh − 1)(2Ww − 1) offsets and the cls token's 3. */
