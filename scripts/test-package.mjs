@@ -20,7 +20,7 @@ import { openPage as open, serve } from './package-pages.mjs';
 
 const ROOT = path.resolve(fileURLToPath(new URL('..', import.meta.url)));
 /** Size budgets of the tarball (npm pack's sizes), also stated in the README. */
-const BUDGET = { packedKB: 1100, unpackedKB: 2200 };
+const BUDGET = { packedKB: 1150, unpackedKB: 2300 };
 
 const { values: opts } = parseArgs({
   options: {

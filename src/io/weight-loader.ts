@@ -6,7 +6,7 @@
  * built once.
  */
 import { PLAIN_VIT, positionedPrefix, registerCount } from '../nn/arch.js';
-import { fc1Width, tokens } from '../nn/shape.js';
+import { beitIndex, fc1Width, tokens } from '../nn/shape.js';
 import type { Int8Linear, Layer, MapHead, Norm, PackedLinear, Weights } from '../nn/weights.js';
 import type { KernelExports } from '../runtime/kernels.js';
 import type { WasmMemory } from '../runtime/memory.js';
@@ -357,27 +357,6 @@ export class WeightLoader {
     await this.biases(bs, b, N, gamma);
     return { kind: 'int8', wq, wsum, sw, Kp, b, N, K };
   }
-}
-
-/**
- * BeitRelativePositionBias.generate_relative_position_index for a wh×ww window, (T, T) with
- * T = wh·ww + 1: patch pairs by their offset (dy + wh − 1)·(2ww − 1) + (dx + ww − 1); the cls row,
- * the cls column and the cls-to-cls entry on the table's last three rows.
- */
-export function beitIndex(wh: number, ww: number): Int32Array {
-  const T = wh * ww + 1,
-    n = (2 * wh - 1) * (2 * ww - 1) + 3,
-    idx = new Int32Array(T * T);
-  for (let i = 0; i < wh * ww; i++)
-    for (let j = 0; j < wh * ww; j++) {
-      const dy = Math.floor(i / ww) - Math.floor(j / ww) + wh - 1,
-        dx = (i % ww) - (j % ww) + ww - 1;
-      idx[(i + 1) * T + j + 1] = dy * (2 * ww - 1) + dx;
-    }
-  for (let j = 0; j < T; j++) idx[j] = n - 3; // cls → token
-  for (let i = 0; i < T; i++) idx[i * T] = n - 2; // token → cls
-  idx[0] = n - 1; // cls → cls
-  return idx;
 }
 
 /** rows (n, K) of a matrix starting at row `row0`, in place: row r times γ[row0 + r] (as f32). Returns `rows`. */

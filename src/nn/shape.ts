@@ -46,3 +46,24 @@ export function forwardFlops(c: ViTShape): number {
   const layer = T * D * 3 * D + 2 * T * T * D + T * D * D + 2 * T * D * M;
   return 2 * (Np * K * D + c.numLayers * layer + D * c.numLabels);
 }
+
+/**
+ * BeitRelativePositionBias.generate_relative_position_index for a wh×ww window, (T, T) with
+ * T = wh·ww + 1: patch pairs by their offset (dy + wh − 1)·(2ww − 1) + (dx + ww − 1); the cls row,
+ * the cls column and the cls-to-cls entry on the table's last three rows.
+ */
+export function beitIndex(wh: number, ww: number): Int32Array {
+  const T = wh * ww + 1,
+    n = (2 * wh - 1) * (2 * ww - 1) + 3,
+    idx = new Int32Array(T * T);
+  for (let i = 0; i < wh * ww; i++)
+    for (let j = 0; j < wh * ww; j++) {
+      const dy = Math.floor(i / ww) - Math.floor(j / ww) + wh - 1,
+        dx = (i % ww) - (j % ww) + ww - 1;
+      idx[(i + 1) * T + j + 1] = dy * (2 * ww - 1) + dx;
+    }
+  for (let j = 0; j < T; j++) idx[j] = n - 3; // cls → token
+  for (let i = 0; i < T; i++) idx[i * T] = n - 2; // token → cls
+  idx[0] = n - 1; // cls → cls
+  return idx;
+}

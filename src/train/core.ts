@@ -4,11 +4,10 @@
  * forward and backward over its slice of the batch, then its range of the gradient reduction,
  * clipping, AdamW and re-packing. src/train/trainer.ts drives it.
  */
-import { beitIndex } from '../io/weight-loader.js';
 import { PLAIN_VIT } from '../nn/arch.js';
 import { Exec } from '../nn/ops.js';
 import { backwardBuffers, headInput, trainingPlan } from '../nn/plan.js';
-import { tokens, type ViTShape } from '../nn/shape.js';
+import { beitIndex, tokens, type ViTShape } from '../nn/shape.js';
 import { vitBackward, vitForward } from '../nn/vit.js';
 import type { Gradients, LinearGrad, Norm, TrainableLinear, Weights } from '../nn/weights.js';
 import type { KernelExports } from '../runtime/kernels.js';
