@@ -4,7 +4,7 @@
  * `classify`, with every intermediate kept. This file wires the page: the model, the drawing pad
  * and the controls; render.ts draws, train.ts is step 14, threads.ts the threads panel.
  */
-import { loadModel, tokens } from '../src/index.js';
+import { loadModel, tokens, type ViTModel } from '../src/index.js';
 import { drawn } from './draw.js';
 import { render } from './render.js';
 import { $, canvas, type State } from './state.js';
@@ -41,18 +41,18 @@ async function main(): Promise<void> {
   setUpPicking(state);
   (window as unknown as { __pick: (n: string) => Promise<void> }).__pick = pad.pick;
   $('#run-threads').addEventListener('click', () => compareThreads(state));
+  const use = (m: ViTModel) => {
+    // the pad traces with state.model from now on; the old model goes once it is no longer in use
+    const old = state.model;
+    state.model = m;
+    pad.update(state.trace!.pixels.data.slice());
+    void pad.idle().then(() => old.dispose());
+  };
   if (!isDigitModel) {
     $<HTMLButtonElement>('#train').disabled = true;
     $('#train-status').textContent = 'Training in the page is for the bundled digit model (28×28 grey, 10 classes).';
-  } else
-    setUpTraining(state, (m) => {
-      // the pad traces with state.model from now on; the old model goes once it is no longer in use
-      const old = state.model;
-      state.model = m;
-      pad.update(state.trace!.pixels.data.slice());
-      void pad.idle().then(() => old.dispose());
-    });
-  setUpTeaching(state);
+  } else setUpTraining(state, use);
+  setUpTeaching(state, use);
   await pad.pick('07-label-7');
 }
 

@@ -53,9 +53,10 @@ interface Teach {
 }
 
 /** The class rows, the Teach / Try / Download controls, and the training run behind them. */
-export function setUpTeaching(s: State): void {
+export function setUpTeaching(s: State, use: (m: ViTModel) => void): void {
   const teach = $<HTMLButtonElement>('#teach-train'),
     tryIt = $<HTMLButtonElement>('#teach-try'),
+    useIt = $<HTMLButtonElement>('#teach-use'),
     download = $<HTMLAnchorElement>('#teach-download');
   const t: Teach = {
     s,
@@ -87,6 +88,8 @@ export function setUpTeaching(s: State): void {
       );
       download.hidden = false;
       tryIt.disabled = false;
+      // the story above can run it where it reads the pad's pictures
+      useIt.disabled = !s.trace || t.taught.model.inputSize !== s.trace.pixels.data.length;
     } catch (e) {
       t.status.textContent = (e as Error).message;
     } finally {
@@ -95,6 +98,11 @@ export function setUpTeaching(s: State): void {
     }
   });
   tryControls(t, tryIt);
+  useIt.addEventListener('click', async () => {
+    if (!t.taught) return;
+    use(await loadModel(t.taught.files, { threads: s.model.runtime.threads })); // its own copy: Try keeps the taught one
+    t.status.textContent += ' — the story above now runs the taught model';
+  });
 }
 
 /** A class's row: its name, the pad, a camera photo, files, and files or folders dropped on it. */

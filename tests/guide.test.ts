@@ -254,6 +254,13 @@ describe.skipIf(!chromiumHere)('the guide in headless Chromium', () => {
       await page.click('#teach-try');
       await page.waitForFunction(() => (document.querySelector('#teach-result-text')?.textContent ?? '').includes(':'));
       expect(await page.textContent('#teach-result-text')).toBe('the pad, to the taught model: across');
+      // the story above runs the taught model: the guide's prediction is one of its two classes
+      await page.click('#teach-use');
+      await page.waitForFunction(() =>
+        (document.querySelector('#teach-status')?.textContent ?? '').includes('now runs the taught model'),
+      );
+      await page.waitForFunction(() => (window as unknown as { __padIdle: () => boolean }).__padIdle());
+      expect((await state(page)).probabilities).toHaveLength(2);
       // the download: a zip of an ordinary model folder
       const zip = await page.evaluate(async () => {
         const a = document.querySelector<HTMLAnchorElement>('#teach-download')!;
@@ -266,7 +273,10 @@ describe.skipIf(!chromiumHere)('the guide in headless Chromium', () => {
         expect(zip.text).toContain(f);
       mkdirSync(SHOTS, { recursive: true });
       // (the pad's sticky bar would cover the section's top in the picture)
-      await page.evaluate(() => document.querySelector<HTMLElement>('.input')!.style.setProperty('position', 'static'));
+      await page.evaluate(() => {
+        for (const e of document.querySelectorAll<HTMLElement>('.input, .layer-controls'))
+          e.style.setProperty('position', 'static');
+      });
       await page.locator('#step-15').screenshot({ path: path.join(SHOTS, 'step-15.png') });
       expect(problems).toEqual([]);
     } finally {
@@ -355,7 +365,10 @@ describe.skipIf(!chromiumHere)('the guide in headless Chromium', () => {
       expect([taught.family, taught.config.labels]).toEqual(['deit', ['across', 'down']]);
       await taught.dispose();
       mkdirSync(SHOTS, { recursive: true });
-      await page.evaluate(() => document.querySelector<HTMLElement>('.input')!.style.setProperty('position', 'static'));
+      await page.evaluate(() => {
+        for (const e of document.querySelectorAll<HTMLElement>('.input, .layer-controls'))
+          e.style.setProperty('position', 'static');
+      });
       await page.locator('#step-15').screenshot({ path: path.join(SHOTS, 'step-15-folder-camera-model.png') });
       expect(problems).toEqual([]);
     } finally {
