@@ -14,17 +14,11 @@ import { loadModel } from '../src/index.js';
 import { encodeSafetensors, readSafetensorsHeader, TensorReader } from '../src/io/safetensors.js';
 import { modelFiles } from '../src/io/source.js';
 import { createTrainer } from '../src/train/create.js';
-import { FIXTURES } from './helpers.js';
+import { FIXTURES, readF32, readI32 } from './helpers.js';
 
 const DIR = path.join(FIXTURES, 'train-families');
-const f32 = (f: string) => {
-  const b = readFileSync(f);
-  return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.length));
-};
-const i32 = (f: string) => {
-  const b = readFileSync(f);
-  return new Int32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.length));
-};
+const f32 = readF32,
+  i32 = readI32;
 
 async function tensors(dir: string | Record<string, Uint8Array | string>, file: string) {
   const src = await (await modelFiles(dir)).open(file);

@@ -104,6 +104,12 @@ export function readF32(file: string): Float32Array {
   return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
 }
 
+/** A little-endian int32 file (a fixture's labels). */
+export function readI32(file: string): Int32Array {
+  const b = readFileSync(file);
+  return new Int32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+}
+
 /** Model files as loadModel takes them: every file of `dir`, config.json edited by `edit` when given. */
 export function dirFiles(
   dir: string,

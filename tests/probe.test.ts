@@ -11,7 +11,7 @@ import { modelFiles } from '../src/io/source.js';
 import { linearProbe, openProbe } from '../src/model/probe.js';
 import { createTrainer } from '../src/train/create.js';
 import { HeadTrainer } from '../src/train/head.js';
-import { FIXTURES } from './helpers.js';
+import { FIXTURES, readF32, readI32 } from './helpers.js';
 
 /** Deterministic pixels in −1…1. */
 function pixels(n: number, seed: number): Float32Array {
@@ -92,11 +92,8 @@ test("checkpoints without a classifier form vit-wasm writes (open_clip's, torchv
 
 test("the probe's head gradients are the trainer's (checked against PyTorch) and match finite differences", async () => {
   const dir = path.join(FIXTURES, 'train', 't20');
-  const { readFileSync } = await import('node:fs');
-  const raw = readFileSync(path.join(dir, 'input.f32')),
-    x = new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.length)),
-    yb = readFileSync(path.join(dir, 'labels.i32')),
-    y = new Int32Array(yb.buffer.slice(yb.byteOffset, yb.byteOffset + yb.length));
+  const x = readF32(path.join(dir, 'input.f32')),
+    y = readI32(path.join(dir, 'labels.i32'));
   for (const smoothing of [0, 0.1]) {
     const trainer = await createTrainer(null, { from: dir, maxBatch: 3, freeze: 'all', labelSmoothing: smoothing });
     const loss = trainer.lossAndGradients(x, y),

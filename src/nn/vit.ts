@@ -110,6 +110,12 @@ function need<P>(part: P | undefined, what: string): P {
   return part;
 }
 
+/** What pooling and its backward read of the shape: the arch, B images, D, eps, T tokens, P prefix tokens. */
+function poolShape(c: ViTShape, a: Activations) {
+  const arch = c.arch ?? PLAIN_VIT;
+  return { arch, B: a.B, D: c.hiddenSize, eps: c.layerNormEps, T: tokens(c).T, P: arch.prefix.length };
+}
+
 /**
  * a.cls (B, D) from the last layer's tokens, as the arch says: the layernorm of the cls token; or
  * the mean of the patch tokens, normed before (layernorm of every token, then the mean) or after
@@ -118,12 +124,7 @@ function need<P>(part: P | undefined, what: string): P {
  * or (finalNorm 'none') the mean of the patch tokens without a norm.
  */
 function pool(ex: Exec, c: ViTShape, w: Weights, a: Activations): void {
-  const arch = c.arch ?? PLAIN_VIT,
-    { B } = a,
-    D = c.hiddenSize,
-    eps = c.layerNormEps,
-    { T } = tokens(c),
-    P = arch.prefix.length;
+  const { arch, B, D, eps, T, P } = poolShape(c, a);
   if (arch.pooling === 'cls') {
     ex.layernorm(stream(a), w.norm, a.cls, B, D, eps, T * D); // only the cls rows (row stride T·D)
     return;
@@ -261,12 +262,7 @@ function poolBackward(
   a: Activations,
   d: BackwardBuffers,
 ): void {
-  const arch = c.arch ?? PLAIN_VIT,
-    { B } = a,
-    D = c.hiddenSize,
-    eps = c.layerNormEps,
-    { T } = tokens(c),
-    P = arch.prefix.length;
+  const { arch, B, D, eps, T, P } = poolShape(c, a);
   if (arch.pooling === 'cls') {
     ex.layernormBackward(stream(a), w.norm, g.norm, d.dcls, d.dx, B, D, eps, T * D); // only the cls rows (row stride T·D)
     return;

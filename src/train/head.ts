@@ -7,27 +7,22 @@
  * when the weights are read.
  */
 import { permutation, streamRandom } from './augment.js';
+import { scheduledRate, type TrainOptions } from './options.js';
 
-/** How a probe trains. Every field has the trainer's default but the learning rate and batch. */
-export interface HeadOptions {
-  /** Peak learning rate. Default 1e-3. */
-  lr?: number;
-  /** Decoupled weight decay on W. Default 0.05. */
-  weightDecay?: number;
-  beta1?: number;
-  beta2?: number;
-  adamEps?: number;
-  /** Linear warmup steps. Default 0. */
-  warmupSteps?: number;
-  /** Cosine decay to 0 at this step; 0 keeps `lr`. Default 0. */
-  totalSteps?: number;
-  /** Global gradient-norm clip; 0 turns it off. Default 1. */
-  clipNorm?: number;
-  /** PyTorch's label_smoothing. Default 0. */
-  labelSmoothing?: number;
-  /** Seed of the initial weights and of each epoch's order. Default 0. */
-  seed?: number;
-}
+/** How a probe trains: the trainer's optimiser and schedule settings (their defaults too). */
+export type HeadOptions = Pick<
+  TrainOptions,
+  | 'lr'
+  | 'weightDecay'
+  | 'beta1'
+  | 'beta2'
+  | 'adamEps'
+  | 'warmupSteps'
+  | 'totalSteps'
+  | 'clipNorm'
+  | 'labelSmoothing'
+  | 'seed'
+>;
 
 /** One epoch's mean loss and accuracy on the training features (before each step's update). */
 export interface HeadEpoch {
@@ -78,11 +73,7 @@ export class HeadTrainer {
 
   /** Learning rate at step t (1-based): as Trainer.learningRate. */
   learningRate(t: number): number {
-    const { lr, warmupSteps: w, totalSteps: total } = this.o;
-    if (w > 0 && t <= w) return (lr * t) / w;
-    if (!total || total <= w) return lr;
-    const f = Math.min(1, (t - w) / (total - w));
-    return lr * 0.5 * (1 + Math.cos(Math.PI * f));
+    return scheduledRate(this.o, t);
   }
 
   /** Logits (n, L) of n feature rows (n, F). */

@@ -83,3 +83,12 @@ export type Options = Required<
 > & {
   labels: string[];
 };
+
+/** Learning rate at step `t` (1-based): linear warmup from 0 over warmupSteps, then cosine decay to 0 at totalSteps. */
+export function scheduledRate(o: { lr: number; warmupSteps: number; totalSteps: number }, t: number): number {
+  const { lr, warmupSteps: w, totalSteps: total } = o;
+  if (w > 0 && t <= w) return (lr * t) / w;
+  if (!total || total <= w) return lr;
+  const f = Math.min(1, (t - w) / (total - w));
+  return lr * 0.5 * (1 + Math.cos(Math.PI * f));
+}

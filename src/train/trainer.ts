@@ -13,7 +13,7 @@ import type { WorkerPool } from '../runtime/pool.js';
 import { argmax, type Options, type TrainCore, type TrainJob, type TrainLayout, type TrainWorkerInit } from './core.js';
 import { type Dataset, type FitOptions, type FitResult, fitTrainer } from './fit.js';
 import type { HostedInit, HostedJob, HostedResult } from './hosted.js';
-import { MAX_MICRO_BATCHES, type TrainDims, type TrainOptions } from './options.js';
+import { MAX_MICRO_BATCHES, scheduledRate, type TrainDims, type TrainOptions } from './options.js';
 import { modelFilesOf, type TrainSpec } from './spec.js';
 
 export type { TrainDims, TrainOptions };
@@ -228,11 +228,7 @@ export class Trainer {
 
   /** Learning rate at step `t` (1-based): linear warmup, then cosine decay to 0 at totalSteps. */
   learningRate(t: number): number {
-    const { lr, warmupSteps: w, totalSteps: total } = this.options;
-    if (w > 0 && t <= w) return (lr * t) / w;
-    if (!total || total <= w) return lr;
-    const f = Math.min(1, (t - w) / (total - w));
-    return lr * 0.5 * (1 + Math.cos(Math.PI * f));
+    return scheduledRate(this.options, t);
   }
 
   /**

@@ -251,15 +251,8 @@ export function familyParameters(c: ViTShape, n: Names, style: 'hf' | 'clip' = '
     arch = c.arch ?? PLAIN_VIT,
     { T } = tokens(c),
     top = c.numLayers + 1;
-  const list: FamilyParameter[] = [];
-  const add = (
-    name: string,
-    shape: number[],
-    role: string,
-    depth: number,
-    init: HfParameter['init'] = 'zero',
-    decay = false,
-  ) => list.push({ name, shape, decay, init, role, depth });
+  const list: FamilyParameter[] = [],
+    add = adder(list);
   add(n.patchW, [D, C, p, p], 'patch.w', 0, 'normal', true);
   if (n.patchB) add(n.patchB, [D], 'patch.b', 0);
   else
@@ -297,7 +290,7 @@ export function familyParameters(c: ViTShape, n: Names, style: 'hf' | 'clip' = '
     add(n.embedNorm[0], [D], 'embedNorm.g', 0, 'one');
     add(n.embedNorm[1], [D], 'embedNorm.b', 0);
   }
-  for (let i = 0; i < c.numLayers; i++) blockParameters(c, n, i, list);
+  for (let i = 0; i < c.numLayers; i++) blockParameters(c, n, i, list, add);
   add(n.normG, [D], 'norm.g', top, 'one');
   add(n.normB, [D], 'norm.b', top);
   add(n.headW, [L, arch.pooling === 'clsMean' ? 2 * D : D], 'head.w', top, 'normal', true);
@@ -305,13 +298,9 @@ export function familyParameters(c: ViTShape, n: Names, style: 'hf' | 'clip' = '
   return list;
 }
 
-/** Block i's parameters (familyParameters), appended to `list`. */
-function blockParameters(c: ViTShape, n: Names, i: number, list: FamilyParameter[]): void {
-  const D = c.hiddenSize,
-    M = c.intermediateSize,
-    arch = c.arch ?? PLAIN_VIT,
-    top = c.numLayers + 1;
-  const add = (
+/** Appends a parameter to `list`: name, shape, role, depth, HF's init (zero by default), whether AdamW decays it. */
+function adder(list: FamilyParameter[]) {
+  return (
     name: string,
     shape: number[],
     role: string,
@@ -319,6 +308,20 @@ function blockParameters(c: ViTShape, n: Names, i: number, list: FamilyParameter
     init: HfParameter['init'] = 'zero',
     decay = false,
   ) => list.push({ name, shape, decay, init, role, depth });
+}
+
+/** Block i's parameters (familyParameters), appended to `list`. */
+function blockParameters(
+  c: ViTShape,
+  n: Names,
+  i: number,
+  list: FamilyParameter[],
+  add: ReturnType<typeof adder>,
+): void {
+  const D = c.hiddenSize,
+    M = c.intermediateSize,
+    arch = c.arch ?? PLAIN_VIT,
+    top = c.numLayers + 1;
   const l = n.layer(i),
     d = i + 1;
   add(l.ln1[0], [D], `${i}.ln1.g`, d, 'one');
