@@ -2,6 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ort from 'onnxruntime-node';
+import { expect } from 'vitest';
 import type { ViTModel } from '../src/index.js';
 
 export const FIXTURES = fileURLToPath(new URL('./fixtures/', import.meta.url));
@@ -173,4 +174,28 @@ export async function onnxOutput(
   } finally {
     await s.release();
   }
+}
+
+/**
+ * Every gradient of `ours` within 1e-4 of its tensor's scale in `theirs` (PyTorch's), the same names
+ * on both sides. The key bias's gradient is exactly zero (a shift of every score in a row leaves
+ * softmax unchanged): relative error is meaningless there, so no tensor's scale counts as below
+ * 1e-3 of the largest. Returns the worst error, as a fraction of its tensor's scale.
+ */
+export function expectGradients(ours: Map<string, Float32Array>, theirs: Map<string, Float32Array>): number {
+  expect([...ours.keys()].sort()).toEqual([...theirs.keys()].sort());
+  const largest = Math.max(...[...theirs.values()].map((g) => g.reduce((m, v) => Math.max(m, Math.abs(v)), 0)));
+  let worst = 0;
+  for (const [k, g] of theirs) {
+    const o = ours.get(k)!;
+    let diff = 0,
+      scale = 1e-3 * largest;
+    for (let i = 0; i < g.length; i++) {
+      diff = Math.max(diff, Math.abs(o[i] - g[i]));
+      scale = Math.max(scale, Math.abs(g[i]));
+    }
+    worst = Math.max(worst, diff / scale);
+    expect(diff, k).toBeLessThanOrEqual(1e-4 * scale);
+  }
+  return worst;
 }
