@@ -30,10 +30,11 @@ async function tensors(dir: string | Record<string, Uint8Array | string>, file: 
   return out;
 }
 
-const FAMILIES = ['deit', 'dinov2', 'clip', 'siglip', 'beit', 'beit-shared'] as const;
+const FAMILIES = ['deit', 'dinov2', 'dinov2-reg', 'clip', 'siglip', 'beit', 'beit-shared'] as const;
 const ARCHITECTURES = {
   deit: 'DeiTForImageClassification',
   dinov2: 'Dinov2ForImageClassification',
+  'dinov2-reg': 'Dinov2WithRegistersForImageClassification',
   clip: 'CLIPForImageClassification',
   siglip: 'SiglipForImageClassification',
   beit: 'BeitForImageClassification',
@@ -43,6 +44,7 @@ const ARCHITECTURES = {
 const PROBED = {
   deit: 'deit.embeddings.distillation_token',
   dinov2: 'dinov2.encoder.layer.1.layer_scale1.lambda1',
+  'dinov2-reg': 'dinov2_with_registers.embeddings.register_tokens',
   clip: 'vision_model.pre_layrnorm.weight',
   siglip: 'vision_model.embeddings.position_embedding.weight',
   beit: 'beit.encoder.layer.1.attention.attention.relative_position_bias.relative_position_bias_table',
@@ -59,7 +61,7 @@ describe.each(FAMILIES)('%s', (family) => {
     'loss and every parameter gradient within 1e-4 of PyTorch float64 (label smoothing %s)',
     async (smoothing) => {
       const t = await createTrainer(null, { from: dir, maxBatch: 3, labelSmoothing: smoothing });
-      expect(t.family).toBe(family.replace('-shared', ''));
+      expect(t.family).toBe(family.replace(/-shared|-reg/, ''));
       const loss = t.lossAndGradients(x, y),
         want = smoothing ? exp.loss_smoothing : exp.loss;
       expect(Math.abs(loss - want)).toBeLessThanOrEqual(1e-5 * Math.abs(want));
@@ -112,7 +114,7 @@ describe.each(FAMILIES)('%s', (family) => {
     const config = JSON.parse(files['config.json'] as string);
     expect(config.architectures).toEqual([ARCHITECTURES[family]]);
     const back = await loadModel(files, { threads: 1 });
-    expect(back.family).toBe(family.replace('-shared', ''));
+    expect(back.family).toBe(family.replace(/-shared|-reg/, ''));
     expect(back.config.labels).toEqual(model.config.labels);
     const zb = await back.forward(x, 3),
       zt = await t.logits(x, 3);
@@ -155,10 +157,24 @@ describe.each(FAMILIES)('%s', (family) => {
   });
 });
 
-test('what fine-tuning cannot compute yet is refused by name: DINOv2 with registers, timm names', async () => {
+test('what fine-tuning cannot compute yet is refused by name: a SwiGLU MLP, timm names', async () => {
   await expect(
-    createTrainer(null, { from: path.join(FIXTURES, 'dinov2/h48-dinov2reg'), newHead: true, labels: ['a', 'b'] }),
-  ).rejects.toThrow(/register tokens/);
+    createTrainer(null, { from: path.join(FIXTURES, 'dinov2/h40-dinov2-swiglu'), newHead: true, labels: ['a', 'b'] }),
+  ).rejects.toThrow(/fine-tuning a dinov2 model with a gated MLP \(SwiGLU\) is not supported yet/);
+  // a Dinov2WithRegistersModel (no prefix, no classifier) becomes the classifier's model, prefixed
+  const reg = await createTrainer(null, {
+    from: path.join(FIXTURES, 'dinov2/h48-dinov2reg'),
+    newHead: true,
+    labels: ['a', 'b'],
+  });
+  const names = [...reg.parameters().keys()];
+  expect(names).toContain('dinov2_with_registers.embeddings.register_tokens');
+  expect(names.filter((k) => !/^(dinov2_with_registers\.|classifier\.)/.test(k))).toEqual([]);
+  // (its config says qkv_bias false: the biases are held at zero, not parameters)
+  expect(names.filter((k) => k.endsWith('query.bias'))).toEqual([]);
+  expect(JSON.parse(reg.files()['config.json'] as string).architectures).toEqual([
+    'Dinov2WithRegistersForImageClassification',
+  ]);
   await expect(
     createTrainer(null, { from: path.join(FIXTURES, 'models/h33-deit-timm'), newHead: true, labels: ['a', 'b'] }),
   ).rejects.toThrow(/deit checkpoint in timm names: fine-tuning reads Hugging Face names; a linear probe/);

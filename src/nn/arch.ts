@@ -184,9 +184,8 @@ export function untrainable(arch: Arch): string | null {
   const not = [
     arch.pooling === 'map' && 'an attention-pool head',
     arch.mlp !== 'plain' && 'a gated MLP (SwiGLU)',
-    arch.prefix.includes('reg') && 'register tokens',
-    (arch.positions === 'notRegisters' || (arch.positions === 'patches' && arch.prefix.length > 0)) &&
-      'position embeddings on some tokens only',
+    arch.prefix.includes('reg') && arch.prefix[0] !== 'cls' && 'register tokens without a class token',
+    arch.positions === 'patches' && arch.prefix.length > 0 && 'position embeddings on the patch tokens only',
     arch.head !== 'linear' &&
       (arch.head === 'distilled' ? 'a distilled head (two classifiers averaged)' : 'no classifier'),
   ].filter((s): s is string => typeof s === 'string');

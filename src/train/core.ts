@@ -4,7 +4,7 @@
  * forward and backward over its slice of the batch, then its range of the gradient reduction,
  * clipping, AdamW and re-packing. src/train/trainer.ts drives it.
  */
-import { PLAIN_VIT } from '../nn/arch.js';
+import { PLAIN_VIT, positionedPrefix } from '../nn/arch.js';
 import { Exec } from '../nn/ops.js';
 import { backwardBuffers, headInput, trainingPlan } from '../nn/plan.js';
 import { beitIndex, tokens, type ViTShape } from '../nn/shape.js';
@@ -85,6 +85,7 @@ function paramsAt<L>(
     patch: linear('patch', D, c.numChannels * c.patchSize ** 2),
     cls: offset.get('cls'),
     dist: offset.get('dist'),
+    registers: offset.get('registers'),
     pos: at('pos'),
     embedNorm: offset.has('embedNorm.g') ? norm('embedNorm') : undefined,
     layers: Array.from({ length: c.numLayers }, (_, i) => ({
@@ -153,15 +154,24 @@ export function trainLayout(
     TT = c.numHeads * tokens(c).T ** 2,
     biasOf = relBiasAt(c, tables, alloc, TT);
   biasOf.attach(weights);
+  // DINOv2 with registers: the positions (no rows for the registers) laid out as the (T, D) table
+  // the forward adds, rebuilt after every update; per worker its gradient, gathered back
+  const posParam = params.find((p) => p.role === 'pos')!,
+    TD = tokens(c).T * c.hiddenSize,
+    posTable = posParam.size === TD ? null : alloc(TD);
+  if (posTable !== null) weights.pos = posTable;
   const perWorkerBuffers = Array.from({ length: workers }, () => {
     const g = workers === 1 ? G : alloc(n);
     const grads = gradientsAt(c, params, g),
       dbias = relBiasAt(c, tables, alloc, TT); // the tables' biases' gradients, scattered into g's tables
     dbias.attach(grads);
+    const dposTable = posTable === null ? null : alloc(TD);
+    if (dposTable !== null) grads.pos = dposTable;
     return {
       G: g,
       grads,
       dbias: dbias.list,
+      dposTable,
       acts: trainingPlan(alloc, c, { B: perWorker, recompute }),
       bwd: backwardBuffers(alloc, c, perWorker),
     };
@@ -176,12 +186,21 @@ export function trainLayout(
     sq,
     weights,
     relBias: biasOf.list,
+    posTable: posTable === null ? null : { ptr: posTable, param: posParam, rows: positionRows(c) },
     workers: perWorkerBuffers,
     perWorker,
     end: top,
   };
 }
 export type TrainLayout = ReturnType<typeof trainLayout>;
+
+/** For each row of the positions tensor, its token (its row in the (T, D) table): every token but the registers. */
+function positionRows(c: ViTShape): Int32Array {
+  const arch = c.arch ?? PLAIN_VIT,
+    Pp = positionedPrefix(arch),
+    R = arch.prefix.length - Pp;
+  return Int32Array.from({ length: tokens(c).T - R }, (_, r) => (r < Pp ? r : r + R));
+}
 
 /**
  * An (H, T, T) buffer for each relative position table (BEiT's: per layer, or one shared), and
@@ -279,6 +298,9 @@ export class TrainCore {
     const H = this.c.numHeads,
       TT = this.relIndex?.length ?? 0;
     for (const b of this.w.dbias) this.f32(b.ptr, H * TT).fill(0);
+    const pos = this.L.posTable,
+      D = this.c.hiddenSize;
+    if (pos && this.w.dposTable !== null) this.f32(this.w.dposTable, tokens(this.c).T * D).fill(0);
     const loss = vitBackward(
       this.ex,
       this.c,
@@ -295,6 +317,14 @@ export class TrainCore {
         g = this.f32(this.w.G + b.table.offset * 4, b.table.size),
         idx = this.relIndex!;
       for (let h = 0; h < H; h++) for (let k = 0; k < TT; k++) g[idx[k] * H + h] += d[h * TT + k];
+    }
+    // the positioned tokens' rows of the table's gradient into the positions' (the registers' have none)
+    if (pos && this.w.dposTable !== null) {
+      const d = this.f32(this.w.dposTable, tokens(this.c).T * D),
+        g = this.f32(this.w.G + pos.param.offset * 4, pos.param.size);
+      pos.rows.forEach((t, r) => {
+        for (let j = 0; j < D; j++) g[r * D + j] += d[t * D + j];
+      });
     }
     return loss;
   }
@@ -360,7 +390,16 @@ export class TrainCore {
 
   /** Re-packs this worker's share of the linear weights for the forward GEMM, and rebuilds its share of the relative position biases. */
   repack(all = false): void {
-    const H = this.c.numHeads;
+    const H = this.c.numHeads,
+      pos = this.L.posTable;
+    if (pos && (all || this.id === this.workers - 1)) {
+      // the (T, D) table: the positions' rows at their tokens, zero at the registers
+      const D = this.c.hiddenSize,
+        table = this.f32(pos.ptr, tokens(this.c).T * D),
+        p = this.f32(this.L.P + pos.param.offset * 4, pos.param.size);
+      table.fill(0);
+      pos.rows.forEach((t, r) => table.set(p.subarray(r * D, (r + 1) * D), t * D));
+    }
     this.L.relBias.forEach((b, j) => {
       if (!all && j % this.workers !== this.id) return;
       const idx = this.relIndex!,

@@ -97,13 +97,15 @@ export async function familySpec(
   ).map((p) =>
     p.fixed
       ? p
-      : p.role.startsWith('head.')
-        ? {
-            ...p,
-            name: p.role === 'head.w' ? 'classifier.weight' : 'classifier.bias',
-            source: newHead ? undefined : p.name,
-          }
-        : { ...p, name: f.rename(p.name), source: p.name },
+      : /\.qkv\.b\./.test(p.role) && d.config.qkvBias === false && !shapes.has(p.name)
+        ? { ...p, name: `(no bias ${p.role})`, fixed: true } // qkv_bias false: zero, as the model computes it
+        : p.role.startsWith('head.')
+          ? {
+              ...p,
+              name: p.role === 'head.w' ? 'classifier.weight' : 'classifier.bias',
+              source: newHead ? undefined : p.name,
+            }
+          : { ...p, name: f.rename(p.name), source: p.name },
   );
   const read = new Set(params.map((p) => p.source ?? ''));
   const carried = [...shapes.keys()]

@@ -265,14 +265,18 @@ export function familyParameters(c: ViTShape, n: Names, style: 'hf' | 'clip' = '
       depth: 0,
       fixed: true,
     });
+  const R = arch.prefix.filter((t) => t === 'reg').length;
   for (const t of arch.prefix) {
-    const name = t === 'cls' ? n.cls : t === 'dist' ? n.dist : undefined;
-    if (!name)
-      throw new Error(
-        `vit-wasm: training a model with ${t === 'reg' ? 'register tokens' : `no '${t}' token name`} is not supported yet`,
-      );
+    // the register tokens are one (1, R, D) tensor, after the cls token
+    if (t === 'reg' && !list.some((p) => p.role === 'registers'))
+      add(need(n.registers), [1, R, D], 'registers', 0, 'normal');
+    if (t === 'reg') continue;
+    const name = t === 'cls' ? n.cls : n.dist;
+    if (!name) throw new Error(`vit-wasm: internal: no name for the '${t}' token`);
     add(name, style === 'clip' ? [D] : [1, 1, D], t, 0, 'normal');
   }
+  // positions on every token but the registers (DINOv2 with registers): T − R rows
+  const rows = arch.positions === 'notRegisters' ? T - R : T;
   if (arch.positions === 'none')
     // BEiT without absolute positions: the forward adds a zero table
     list.push({
@@ -284,7 +288,7 @@ export function familyParameters(c: ViTShape, n: Names, style: 'hf' | 'clip' = '
       depth: 0,
       fixed: true,
     });
-  else add(n.pos, style === 'clip' ? [T, D] : [1, T, D], 'pos', 0, 'normal');
+  else add(n.pos, style === 'clip' ? [rows, D] : [1, rows, D], 'pos', 0, 'normal');
   if (arch.embedNorm) {
     if (!n.embedNorm) throw new Error('vit-wasm: internal: a pre-norm arch without its names');
     add(n.embedNorm[0], [D], 'embedNorm.g', 0, 'one');
@@ -370,7 +374,7 @@ export function relativeRows(c: ViTShape): number {
 
 /** A LayerScale name the arch needs, or an internal error. */
 function need(name: string | undefined): string {
-  if (name === undefined) throw new Error('vit-wasm: internal: LayerScale without its names');
+  if (name === undefined) throw new Error('vit-wasm: internal: an arch part (LayerScale, registers) without its names');
   return name;
 }
 
