@@ -3,9 +3,10 @@
  * names with its role in the network (src/io/families/vit.ts, familyParameters). From scratch and
  * for the plain ViT: Hugging Face's ViTForImageClassification. Fine-tuning a checkpoint of another
  * family (Hugging Face names): that family's classification form (src/io/classification-form.ts)
- * — DeiTForImageClassification, Dinov2ForImageClassification, CLIPForImageClassification,
- * SiglipForImageClassification — read from the checkpoint's own tensors, written with the config
- * and the tensors its classifier's model carries (a DINOv2's mask token, SigLIP's unused pool head).
+ * — DeiTForImageClassification, Dinov2(WithRegisters)ForImageClassification,
+ * BeitForImageClassification, CLIPForImageClassification, SiglipForImageClassification — read from
+ * the checkpoint's own tensors, written with the config and the tensors its classifier's model
+ * carries (a DINOv2's mask token, SigLIP's unused pool head, BEiT's index buffers).
  */
 import { describeCheckpoint } from '../io/checkpoint.js';
 import { classificationForm, HF_FORMS } from '../io/classification-form.js';
@@ -87,7 +88,9 @@ export async function familySpec(
     throw new Error(`vit-wasm: fine-tuning ${where} needs the labels of 2 or more classes (options.labels)`);
   const shapes = d.shapes;
   const f = classificationForm(d.family, 'hf', d.names, new Set(shapes.keys()), d.full, classes, d.file);
-  const dims: ViTShape = { ...d.config, arch, numLabels: classes.length };
+  // the network's shape only (the checkpoint's labels and raw config stay behind: workers get dims)
+  const { labels: _labels, raw: _raw, ...shape } = d.config;
+  const dims: ViTShape = { ...shape, arch, numLabels: classes.length };
   // the checkpoint's names, as the classification form writes them; the classifier its own (or new)
   const head = new Set([d.names.headW, d.names.headB]);
   const params: TrainParam[] = familyParameters(
