@@ -349,6 +349,11 @@ describe('data-parallel training on a worker pool', () => {
     expect(t.parameters().get('classifier.weight')!.length).toBe(2 * t.dims.hiddenSize);
     const cfg = JSON.parse(t.files()['config.json'] as string);
     expect(cfg.id2label).toEqual({ 0: 'cat', 1: 'dog' });
+    // a loaded model's config (its own 5 classes) with a new head: the labels size it
+    const m = await loadModel(dir, { threads: 1 });
+    const u = await createTrainer(m.config, { from: dir, maxBatch: 3, newHead: true, labels: ['cat', 'dog'] });
+    expect(u.dims.numLabels).toBe(2);
+    await m.dispose();
     await expect(createTrainer(null, { from: dir, labels: ['cat', 'dog'] })).rejects.toThrow(
       /2 labels for \d+ classes \(to train a new head for other classes, pass newHead: true\)/,
     );

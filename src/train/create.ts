@@ -33,8 +33,9 @@ export async function createTrainer(dims: TrainDims | null, options: TrainOption
     : null;
   let d = family?.dims ?? dims ?? (options.from ? await dimsFrom(options.from) : null);
   if (!d) throw new Error('vit-wasm: createTrainer needs dimensions or options.from');
-  // a new head for your classes: as many as the labels say (the checkpoint's count is the old head's)
-  if (!family && !dims && options.newHead && Array.isArray(options.labels))
+  // a new head for your classes on a checkpoint: as many as the labels say (the checkpoint's count,
+  // and a loaded model's config's, are the old head's)
+  if (!family && options.from && options.newHead && Array.isArray(options.labels))
     d = { ...d, numLabels: options.labels.length };
   checkDims(d);
   if (!family) d = plainDims(d);
