@@ -5,8 +5,10 @@
 //      its output served as static files with and without COOP/COEP, and run in headless Chromium:
 //      the digit must be read as a 7, threads on when isolated and off (saying why) when not, no page
 //      error, and no request leaving the local server. The Vite dev server and the service worker
-//      for static hosts (examples/no-bundler) are run too.
-// Needs network access to the npm registry (the examples' bundlers) and /usr/bin/chromium.
+//      for static hosts (examples/no-bundler) are run too;
+//   4. examples/deno-bun: the same classification in Node, Deno 2 and Bun (the npm packages' binaries),
+//      to the bit, on 2 workers, and the CLI's demo in Deno and Bun.
+// Needs network access to the npm registry (the examples' bundlers, deno and bun) and /usr/bin/chromium.
 //   node scripts/test-package.mjs [--tarball FILE] [--only esbuild,vite,…] [--keep] [--screenshots DIR]
 import { execFile, spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -253,6 +255,37 @@ async function installExample(name) {
   installed[name] = dir;
   return dir;
 }
+
+// Deno 2 and Bun run the Node build: the same classification, to the bit, on 2 workers; the CLI too
+await check(
+  'deno-bun: classify.mjs in node, deno and bun (2 workers, the same bits), the CLI demo in deno and bun',
+  async () => {
+    const dir = await installExample('deno-bun'); // the tarball, and the deno and bun binaries from the registry
+    const bin = (b) => path.join(dir, 'node_modules', '.bin', b);
+    const results = {};
+    for (const [name, cmd, args] of [
+      ['node', process.execPath, ['classify.mjs']],
+      ['deno', bin('deno'), ['run', '-A', 'classify.mjs']],
+      ['bun', bin('bun'), ['classify.mjs']],
+    ]) {
+      const r = await ok(cmd, args, dir);
+      results[name] = JSON.parse(r.stdout.trim().split('\n').at(-1));
+      const { label, runtime } = results[name];
+      assert(label === '4' && runtime.threads === 2 && runtime.workers && runtime.sharedMemory, `${name}: ${r.stdout}`);
+    }
+    assert(
+      results.deno.bits === results.node.bits && results.bun.bits === results.node.bits,
+      `the scores' bits differ: ${JSON.stringify(results)}`,
+    );
+    for (const [name, cmd, args] of [
+      ['deno', bin('deno'), ['run', '-A', 'node_modules/vit-wasm/bin/vit-wasm.js', 'demo']],
+      ['bun', bin('bunx'), ['vit-wasm', 'demo']],
+    ]) {
+      const r = await ok(cmd, args, dir);
+      assert(r.stdout.includes('12 of 12 right'), `${name} demo: ${r.stdout}`);
+    }
+  },
+);
 
 if (!existsSync(CHROMIUM)) {
   failed++;
