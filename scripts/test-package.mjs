@@ -271,7 +271,10 @@ await check(
       const r = await ok(cmd, args, dir);
       results[name] = JSON.parse(r.stdout.trim().split('\n').at(-1));
       const { label, runtime } = results[name];
-      assert(label === '4' && runtime.threads === 2 && runtime.workers && runtime.sharedMemory, `${name}: ${r.stdout}`);
+      assert(
+        label === '4' && runtime.threads === 2 && runtime.workers && runtime.sharedMemory && runtime.simd === 'relaxed',
+        `${name}: ${r.stdout}`,
+      );
     }
     assert(
       results.deno.bits === results.node.bits && results.bun.bits === results.node.bits,

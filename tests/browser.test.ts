@@ -4,6 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { FIREFOX, launchBrowser, MINIBROWSER, WEBKIT_DRIVER, waitForValue } from '../scripts/browsers.mjs';
 import { loadModel } from '../src/index.js';
 import { haveChromium, launchChromium } from './chromium.js';
 import { FIXTURES, maxDiff, modelFixtures } from './helpers.js';
@@ -69,6 +70,65 @@ beforeAll(async () => {
 });
 afterAll(() => new Promise<void>((r) => server.close(() => r())));
 
+/**
+ * Firefox ESR and WebKitGTK (scripts/browsers.mjs: puppeteer-core over WebDriver BiDi; WebKitWebDriver
+ * and MiniBrowser on a private Xvfb): the same page, with and without COOP/COEP. In CI a browser that
+ * is missing or cannot start fails the run with its error; elsewhere the engine is skipped, saying so.
+ */
+const OTHER_ENGINES = (['firefox', 'webkit'] as const).filter((engine) => {
+  const need = engine === 'firefox' ? [FIREFOX] : [WEBKIT_DRIVER, MINIBROWSER, '/usr/bin/Xvfb'];
+  const missing = need.filter((f) => !existsSync(f));
+  if (missing.length && process.env.CI)
+    throw new Error(
+      `${missing.join(', ')} missing: .ci/run should have installed ${engine === 'firefox' ? 'firefox-esr' : 'webkit2gtk-driver and xvfb'}`,
+    );
+  if (missing.length) console.warn(`${engine} tests skipped: no ${missing.join(', ')}`);
+  return !missing.length;
+});
+
+describe.each(OTHER_ENGINES)('headless %s', (engine) => {
+  const f = modelFixtures().find((x) => x.name === 'h33-hf')!;
+  test.each([
+    ['coi', true],
+    ['plain', false],
+  ] as const)("%s page: Node's bits, and the runtime says truthfully what it got", async (mode, isolated) => {
+    const b = await launchBrowser(engine);
+    let res: Record<string, unknown>;
+    try {
+      await b.goto(`${origin}/${mode}/tests/browser/page.html?model=${f.name}&batch=${f.batch}&threads=2`);
+      res = (await waitForValue(b, 'window.__result', 60000)) as Record<string, unknown>;
+    } finally {
+      await b.close();
+    }
+    expect(res.error).toBeUndefined();
+    const model = await loadModel(f.dir, { threads: 2, simd: 'simd' });
+    expect(res.bits).toEqual(Array.from(new Uint32Array((await model.forward(f.input, f.batch)).buffer)));
+    expect(res.top).toEqual(await model.classify(path.join(FIXTURES, 'images/chelsea.png'), { topK: 3 }));
+    const jpegBits = res.jpegBits as Record<string, number[]>;
+    for (const file of ['q75-420.jpg', 'progressive.jpg'])
+      expect(jpegBits[file]).toEqual(
+        Array.from(new Uint32Array((await model.pixels(path.join(FIXTURES, 'jpeg', file))).buffer)),
+      );
+    await model.dispose();
+    // Firefox shares memory where the page is isolated; WebKitGTK has no SharedArrayBuffer at all
+    const threads = engine === 'firefox' && isolated;
+    const runtime = res.runtime as Record<string, unknown>;
+    expect(runtime).toMatchObject({
+      platform: 'browser',
+      threads: threads ? 2 : 1,
+      workers: threads,
+      sharedMemory: threads,
+      crossOriginIsolated: isolated,
+      simd: 'simd',
+    });
+    if (threads) expect(runtime.fallback).toBeNull();
+    else
+      expect(runtime.fallback).toMatch(
+        isolated ? /this browser has no SharedArrayBuffer/ : /^the page is not cross-origin isolated/,
+      );
+  });
+});
+
 describe.skipIf(!chromiumHere)('headless Chromium', () => {
   const f = modelFixtures().find((x) => x.name === 'h33-hf')!;
 
@@ -93,6 +153,7 @@ describe.skipIf(!chromiumHere)('headless Chromium', () => {
     ['coi', 2, true],
     ['plain', 1, false],
   ] as const)('%s page', async (mode, wantThreads, wantIsolated) => {
+    ranges = 0; // (this page's own Range requests: the other engines' pages ask too)
     const { res, logs } = await open(
       `${origin}/${mode}/tests/browser/page.html?model=${f.name}&batch=${f.batch}&threads=2`,
     );
