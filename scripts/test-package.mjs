@@ -7,7 +7,8 @@
 //      error, and no request leaving the local server. The Vite dev server and the service worker
 //      for static hosts (examples/no-bundler) are run too;
 //   4. examples/deno-bun: the same classification in Node, Deno 2 and Bun (the npm packages' binaries),
-//      to the bit, on 2 workers, and the CLI's demo in Deno and Bun.
+//      to the bit, on 2 workers, and the CLI's demo in Deno and Bun; examples/node-bundle: a Node app
+//      bundled with esbuild --platform=node runs on 2 workers, nothing copied by hand.
 // Needs network access to the npm registry (the examples' bundlers, deno and bun) and /usr/bin/chromium.
 //   node scripts/test-package.mjs [--tarball FILE] [--only esbuild,vite,…] [--keep] [--screenshots DIR]
 import { execFile, spawn } from 'node:child_process';
@@ -287,6 +288,18 @@ await check(
       const r = await ok(cmd, args, dir);
       assert(r.stdout.includes('12 of 12 right'), `${name} demo: ${r.stdout}`);
     }
+  },
+);
+
+// a Node app that bundles vit-wasm (esbuild --platform=node) runs with nothing copied by hand
+await check(
+  'node-bundle: an app bundled with esbuild --platform=node finds its workers and classifies on 2 threads',
+  async () => {
+    const dir = await installExample('node-bundle');
+    await ok('npm', ['run', 'build', '--silent'], dir);
+    const r = await ok(process.execPath, ['out/app.mjs'], dir);
+    const res = JSON.parse(r.stdout.trim().split('\n').at(-1));
+    assert(res.label === '4' && res.runtime.threads === 2 && res.runtime.workers, r.stdout);
   },
 );
 

@@ -129,6 +129,44 @@ describe.each(OTHER_ENGINES)('headless %s', (engine) => {
   });
 });
 
+/** Engines that run vit-wasm inside a page's own module worker (nested workers): Chromium and Firefox. */
+const WORKER_ENGINES = [
+  ...(chromiumHere ? (['chromium'] as const) : []),
+  ...OTHER_ENGINES.filter((e) => e === 'firefox'),
+];
+
+describe.each(WORKER_ENGINES)("in a page's own module worker, %s", (engine) => {
+  const f = modelFixtures().find((x) => x.name === 'h33-hf')!;
+  test.each([
+    ['coi', true],
+    ['plain', false],
+  ] as const)(
+    "%s page: threads (nested workers) where isolated, one thread saying why where not; Node's bits",
+    async (mode, isolated) => {
+      const b = await launchBrowser(engine);
+      let res: Record<string, unknown>;
+      try {
+        await b.goto(`${origin}/${mode}/tests/browser/in-worker.html?model=${f.name}&batch=${f.batch}&threads=2`);
+        res = (await waitForValue(b, 'window.__result', 60000)) as Record<string, unknown>;
+      } finally {
+        await b.close();
+      }
+      expect(res.error).toBeUndefined();
+      const model = await loadModel(f.dir, { threads: 2, simd: 'simd' });
+      expect(res.bits).toEqual(Array.from(new Uint32Array((await model.forward(f.input, f.batch)).buffer)));
+      await model.dispose();
+      expect(res.runtime).toMatchObject({
+        platform: 'browser',
+        threads: isolated ? 2 : 1,
+        workers: isolated,
+        sharedMemory: isolated,
+        crossOriginIsolated: isolated,
+      });
+      if (!isolated) expect((res.runtime as { fallback: string }).fallback).toMatch(/not cross-origin isolated/);
+    },
+  );
+});
+
 describe.skipIf(!chromiumHere)('headless Chromium', () => {
   const f = modelFixtures().find((x) => x.name === 'h33-hf')!;
 

@@ -3,7 +3,7 @@
  * flags. This is Node's side. The browser build (scripts/build.mjs) swaps in platform.browser.ts,
  * which exports the same names, so nothing reachable from the browser entry imports `node:`.
  */
-import { constants, type Dirent, readdirSync } from 'node:fs';
+import { constants, type Dirent, existsSync, readdirSync } from 'node:fs';
 import { type FileHandle, mkdir, open, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -215,7 +215,7 @@ export function startWorker(
 ): WorkerHandle {
   const url =
     override === undefined
-      ? packageFile(`dist/${kind}.js`)
+      ? workerFile(kind)
       : override instanceof URL
         ? override
         : /^(file|data):/.test(override)
@@ -233,6 +233,26 @@ export function startWorker(
     kill: () => w.terminate().then(() => {}),
     ref: (on) => (on ? w.ref() : w.unref()),
   };
+}
+
+/**
+ * dist/<kind>.js beside this library; or, where the library was bundled into an app (esbuild
+ * --platform=node: no dist/ beside the bundle), the installed package's, found as Node finds
+ * `vit-wasm` from the bundle. An Error naming both places otherwise.
+ */
+function workerFile(kind: WorkerKind): URL {
+  const beside = packageFile(`dist/${kind}.js`);
+  if (existsSync(beside)) return beside;
+  let installed: string | undefined;
+  try {
+    installed = import.meta.resolve(`vit-wasm/dist/${kind}.js`);
+  } catch {
+    // not resolvable: named below
+  }
+  if (installed && existsSync(new URL(installed))) return new URL(installed);
+  throw new Error(
+    `vit-wasm: the ${kind} script is neither at ${fileURLToPath(beside)} nor found as vit-wasm/dist/${kind}.js from ${fileURLToPath(import.meta.url)}: keep the vit-wasm package installed beside a bundled app, or pass workerUrl (its dist/${kind}.js)`,
+  );
 }
 
 /** Inside a worker: ends it as a crash would (fault tests). */
