@@ -86,20 +86,27 @@ const OTHER_ENGINES = (['firefox', 'webkit'] as const).filter((engine) => {
   return !missing.length;
 });
 
+/** What a test page leaves on window.__result, in `engine` (scripts/browsers.mjs), its browser closed after. */
+async function pageResult(engine: 'chromium' | 'firefox' | 'webkit', url: string): Promise<Record<string, unknown>> {
+  const b = await launchBrowser(engine);
+  try {
+    await b.goto(url);
+    return (await waitForValue(b, 'window.__result', 60000)) as Record<string, unknown>;
+  } finally {
+    await b.close();
+  }
+}
+
 describe.each(OTHER_ENGINES)('headless %s', (engine) => {
   const f = modelFixtures().find((x) => x.name === 'h33-hf')!;
   test.each([
     ['coi', true],
     ['plain', false],
   ] as const)("%s page: Node's bits, and the runtime says truthfully what it got", async (mode, isolated) => {
-    const b = await launchBrowser(engine);
-    let res: Record<string, unknown>;
-    try {
-      await b.goto(`${origin}/${mode}/tests/browser/page.html?model=${f.name}&batch=${f.batch}&threads=2`);
-      res = (await waitForValue(b, 'window.__result', 60000)) as Record<string, unknown>;
-    } finally {
-      await b.close();
-    }
+    const res = await pageResult(
+      engine,
+      `${origin}/${mode}/tests/browser/page.html?model=${f.name}&batch=${f.batch}&threads=2`,
+    );
     expect(res.error).toBeUndefined();
     const model = await loadModel(f.dir, { threads: 2, simd: 'simd' });
     expect(res.bits).toEqual(Array.from(new Uint32Array((await model.forward(f.input, f.batch)).buffer)));
@@ -143,14 +150,10 @@ describe.each(WORKER_ENGINES)("in a page's own module worker, %s", (engine) => {
   ] as const)(
     "%s page: threads (nested workers) where isolated, one thread saying why where not; Node's bits",
     async (mode, isolated) => {
-      const b = await launchBrowser(engine);
-      let res: Record<string, unknown>;
-      try {
-        await b.goto(`${origin}/${mode}/tests/browser/in-worker.html?model=${f.name}&batch=${f.batch}&threads=2`);
-        res = (await waitForValue(b, 'window.__result', 60000)) as Record<string, unknown>;
-      } finally {
-        await b.close();
-      }
+      const res = await pageResult(
+        engine,
+        `${origin}/${mode}/tests/browser/in-worker.html?model=${f.name}&batch=${f.batch}&threads=2`,
+      );
       expect(res.error).toBeUndefined();
       const model = await loadModel(f.dir, { threads: 2, simd: 'simd' });
       expect(res.bits).toEqual(Array.from(new Uint32Array((await model.forward(f.input, f.batch)).buffer)));

@@ -1,8 +1,8 @@
 /**
  * What training computes beyond the forward's ops, each forward beside its backward: LayerScale kept
  * apart from its linear layer (inference folds γ into W; training learns γ and W apart), the
- * activations' derivatives, the prefix tokens' and positions' gradients for any prefix, and the
- * backward of each pooling. They run in one worker over its own slice of the batch (training is
+ * activations' derivatives, the prefix tokens' and positions' gradients for any prefix, the
+ * backward of each pooling, and attention's backward (with a bias's gradient for BEiT). They run in one worker over its own slice of the batch (training is
  * data parallel), in JS: each is a few passes over (B·T, D) or (B·T, M) beside the GEMMs' K times more.
  * Pointers are byte addresses in the wasm memory; B images, T tokens, D hidden, R rows.
  */
@@ -119,5 +119,40 @@ export class TrainOps extends TokenOps {
       if (cls) x.set(d.subarray(b * w, b * w + D), b * T * D);
       for (let t = P; t < T; t++) for (let j = 0; j < D; j++) x[(b * T + t) * D + j] = mean[j] / n;
     }
+  }
+
+  /**
+   * Backward of Exec.attention (src/nn/ops.ts), from the kept maps probs (B, H, T, T): dqkv (B·T, 3D) from dout
+   * (B·T, D); with `dbias` (H, T, T), its bias's gradient summed over the images into it.
+   */
+  attentionBackward(
+    qkv: number,
+    probs: number,
+    dout: number,
+    dqkv: number,
+    B: number,
+    T: number,
+    D: number,
+    H: number,
+    dbias?: number,
+  ): void {
+    const dh = D / H,
+      scale = 1 / Math.sqrt(dh);
+    for (let b = 0; b < B; b++)
+      for (let h = 0; h < H; h++) {
+        this.k.attention_bwd(
+          qkv + b * T * 3 * D * 4,
+          probs + (b * H + h) * T * T * 4,
+          dout + b * T * D * 4,
+          dqkv + b * T * 3 * D * 4,
+          this.scratch,
+          T,
+          D,
+          dh,
+          h,
+          scale,
+          dbias === undefined ? 0 : dbias + h * T * T * 4,
+        );
+      }
   }
 }

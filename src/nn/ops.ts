@@ -358,41 +358,6 @@ export class Exec extends TrainOps {
   }
 
   /**
-   * Backward of {@link attention}, from the kept maps probs (B, H, T, T): dqkv (B·T, 3D) from dout
-   * (B·T, D); with `dbias` (H, T, T), its bias's gradient summed over the images into it.
-   */
-  attentionBackward(
-    qkv: number,
-    probs: number,
-    dout: number,
-    dqkv: number,
-    B: number,
-    T: number,
-    D: number,
-    H: number,
-    dbias?: number,
-  ): void {
-    const dh = D / H,
-      scale = 1 / Math.sqrt(dh);
-    for (let b = 0; b < B; b++)
-      for (let h = 0; h < H; h++) {
-        this.k.attention_bwd(
-          qkv + b * T * 3 * D * 4,
-          probs + (b * H + h) * T * T * 4,
-          dout + b * T * D * 4,
-          dqkv + b * T * 3 * D * 4,
-          this.scratch,
-          T,
-          D,
-          dh,
-          h,
-          scale,
-          dbias === undefined ? 0 : dbias + h * T * T * 4,
-        );
-      }
-  }
-
-  /**
    * Softmax cross-entropy of logits (B, L) against labels (B, i32), with PyTorch's label_smoothing:
    * dlogits (B, L) = (softmax − target)/B, times `scale`. Returns the summed loss.
    */

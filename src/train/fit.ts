@@ -263,3 +263,32 @@ export function filesDataset(files: Iterable<File> | ArrayLike<File>): LabelledI
     throw new Error(`vit-wasm: the files are in ${classes.length} class folder(s): a classifier needs two or more`);
   return { classes, examples: list.map((f) => ({ image: f, label: classes.indexOf(classOf(f)) })) };
 }
+
+/** {@link Trainer.evaluate}: accuracy, mean cross-entropy and predicted classes over a set, in batches of maxBatch. */
+export async function evaluateTrainer(
+  t: Fittable,
+  images: Float32Array,
+  labels: ArrayLike<number>,
+): Promise<{ accuracy: number; loss: number; predictions: Int32Array }> {
+  const per = images.length / labels.length,
+    L = t.dims.numLabels,
+    n = labels.length,
+    pred = new Int32Array(n);
+  let correct = 0,
+    loss = 0;
+  for (let s = 0; s < n; s += t.options.maxBatch) {
+    const B = Math.min(t.options.maxBatch, n - s);
+    const z = await t.logits(images.subarray(s * per, (s + B) * per), B);
+    for (let b = 0; b < B; b++) {
+      const row = z.subarray(b * L, (b + 1) * L),
+        best = argmax(row),
+        m = row[best];
+      let se = 0;
+      for (let j = 0; j < L; j++) se += Math.exp(row[j] - m);
+      loss += Math.log(se) - (row[labels[s + b]] - m);
+      pred[s + b] = best;
+      correct += +(best === labels[s + b]);
+    }
+  }
+  return { accuracy: correct / n, loss: loss / n, predictions: pred };
+}

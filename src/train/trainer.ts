@@ -11,7 +11,7 @@ import { writeLocalFiles } from '../platform/platform.js';
 import type { WasmMemory } from '../runtime/memory.js';
 import type { WorkerPool } from '../runtime/pool.js';
 import { argmax, type Options, type TrainCore, type TrainJob, type TrainLayout, type TrainWorkerInit } from './core.js';
-import { type Dataset, type FitOptions, type FitResult, fitTrainer } from './fit.js';
+import { type Dataset, evaluateTrainer, type FitOptions, type FitResult, fitTrainer } from './fit.js';
 import type { HostedInit, HostedJob, HostedResult } from './hosted.js';
 import { MAX_MICRO_BATCHES, scheduledRate, type TrainDims, type TrainOptions } from './options.js';
 import { modelFilesOf, type TrainSpec } from './spec.js';
@@ -364,27 +364,7 @@ export class Trainer {
     images: Float32Array,
     labels: ArrayLike<number>,
   ): Promise<{ accuracy: number; loss: number; predictions: Int32Array }> {
-    const per = images.length / labels.length,
-      L = this.dims.numLabels,
-      n = labels.length,
-      pred = new Int32Array(n);
-    let correct = 0,
-      loss = 0;
-    for (let s = 0; s < n; s += this.options.maxBatch) {
-      const B = Math.min(this.options.maxBatch, n - s);
-      const z = await this.logits(images.subarray(s * per, (s + B) * per), B);
-      for (let b = 0; b < B; b++) {
-        const row = z.subarray(b * L, (b + 1) * L),
-          best = argmax(row),
-          m = row[best];
-        let se = 0;
-        for (let j = 0; j < L; j++) se += Math.exp(row[j] - m);
-        loss += Math.log(se) - (row[labels[s + b]] - m);
-        pred[s + b] = best;
-        correct += +(best === labels[s + b]);
-      }
-    }
-    return { accuracy: correct / n, loss: loss / n, predictions: pred };
+    return evaluateTrainer(this, images, labels);
   }
 
   /**
