@@ -1,9 +1,9 @@
 // The browser half of scripts/test-package.mjs: a static server for a built example (with or
-// without COOP/COEP) and a headless Chromium page that reports what the example computed.
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+// without COOP/COEP) and a headless page, in any of the three engines, reporting what it computed.
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { createServer } from 'node:http';
 import path from 'node:path';
-import { launchChromium } from './chromium.mjs';
+import { launchBrowser, waitForValue } from './browsers.mjs';
 
 const TYPES = {
   '.html': 'text/html',
@@ -43,50 +43,62 @@ export async function serve(dir, isolated) {
 }
 
 /**
- * Opens `url` in a fresh headless Chromium (its profile under `work`) and waits for window.__result,
- * through the service worker's reload. Collects page errors, failed responses and requests to other
- * origins as `problems`; with `screenshots` and `shot`, saves a full-page screenshot there.
+ * Opens `url` in a fresh headless `engine` (scripts/browsers.mjs) and waits for window.__result,
+ * through the service worker's reload (with `waitIsolated`, until the page is cross-origin isolated
+ * or reports an error). Returns the result, #result's text and the browser's `problems` (page errors,
+ * failed responses, requests to other origins); with `screenshots` and `shot`, saves the viewport
+ * there as `<shot>-<engine>.png`.
  */
-export async function openPage(url, { work, screenshots, waitIsolated = false, shot = '' }) {
-  const context = await launchChromium(mkdtempSync(path.join(work, 'chromium-')));
-  const origin = new URL(url).origin,
-    problems = [],
-    logs = [];
+export async function openPage(url, { engine = 'chromium', screenshots, waitIsolated = false, shot = '' }) {
+  const b = await launchBrowser(engine, { width: 900, height: 500 });
   try {
-    const page = context.pages()[0] ?? (await context.newPage());
-    context.on('request', (req) => {
-      const u = req.url();
-      if (!u.startsWith(origin) && !/^(data|blob):/.test(u)) problems.push(`request left the local server: ${u}`);
-    });
-    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-    context.on('response', (res) => {
-      if (res.status() >= 400) problems.push(`HTTP ${res.status()} for ${res.url()}`);
-    });
-    page.on('console', (m) => {
-      logs.push(`${m.type()}: ${m.text()}`);
-      if (m.type() === 'error') problems.push(`console error: ${m.text()}`);
-    });
-    await page.goto(url);
-    let result;
-    for (let tries = 0; tries < 60 && !result; tries++) {
-      try {
-        await page.waitForFunction(
-          (iso) => window.__result && (!iso || self.crossOriginIsolated || window.__result.error),
-          waitIsolated,
-          { timeout: 60_000 },
-        );
-        result = await page.evaluate(() => window.__result);
-      } catch (e) {
-        if (!/context was destroyed|navigation/i.test(e.message)) throw e; // the service worker's reload: wait again
-      }
-    }
-    const text = await page.textContent('#result');
+    await b.goto(url);
+    const result = await waitForValue(
+      b,
+      `window.__result && (!${waitIsolated} || self.crossOriginIsolated || window.__result.error) && window.__result`,
+      120_000,
+    );
+    const text = await b.evaluate(`document.querySelector('#result').textContent`);
     if (screenshots && shot) {
       mkdirSync(screenshots, { recursive: true });
-      await page.screenshot({ path: path.join(screenshots, `${shot}.png`), fullPage: true });
+      await b.screenshot(path.join(screenshots, `${shot}-${engine}.png`));
     }
-    return { result, text, problems, logs };
+    return { result, text, problems: await b.problems() };
   } finally {
-    await context.close();
+    await b.close();
+  }
+}
+
+function assert(cond, msg) {
+  if (!cond) throw new Error(msg);
+}
+
+const ENGINE_NAME = { chromium: /^Chrome \d+$/, firefox: /^Firefox \d+$/, webkit: /^WebKitGTK$/ };
+
+/**
+ * The example read the digit as a 7 with Node's score to the bit (`node`, for the build it ran), with no page
+ * error and nothing loaded from elsewhere, and its runtime says truthfully what it got: threads
+ * where the page is isolated (WebKitGTK has no SharedArrayBuffer at all: one thread, saying so).
+ */
+export function expectDigit(r, { engine, isolated, node }) {
+  assert(r.result && !r.result.error, `page error: ${r.result?.error}`);
+  assert(r.problems.length === 0, r.problems.join('; '));
+  assert(r.result.label === '7', `read the digit as ${r.result.label}`);
+  const rt = r.result.runtime;
+  assert(ENGINE_NAME[engine].test(rt.engine), `runtime.engine is ${rt.engine}`);
+  assert(r.result.score === node, `score ${r.result.score}, Node's (${rt.simd} build) ${node}`);
+  if (isolated && engine !== 'webkit')
+    assert(
+      // a pool over shared memory (the digit model's default is one worker: loadModel's autoThreads)
+      rt.workers && rt.sharedMemory && rt.crossOriginIsolated && rt.fallback === null,
+      `expected threads: ${JSON.stringify(rt)}`,
+    );
+  else {
+    const why = isolated ? 'this browser has no SharedArrayBuffer' : 'the page is not cross-origin isolated';
+    assert(
+      !rt.workers && rt.threads === 1 && rt.simd === 'simd' && rt.fallback.startsWith(why),
+      `expected the one-thread fallback (${why}): ${JSON.stringify(rt)}`,
+    );
+    assert(r.text.includes(`threads are off because ${why}`), `page text: ${r.text}`);
   }
 }

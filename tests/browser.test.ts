@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { FIREFOX, launchBrowser, MINIBROWSER, WEBKIT_DRIVER, waitForValue } from '../scripts/browsers.mjs';
+import { enginesHere, launchBrowser, waitForValue } from '../scripts/browsers.mjs';
 import { loadModel } from '../src/index.js';
 import { haveChromium, launchChromium } from './chromium.js';
 import { FIXTURES, maxDiff, modelFixtures } from './helpers.js';
@@ -75,16 +75,7 @@ afterAll(() => new Promise<void>((r) => server.close(() => r())));
  * and MiniBrowser on a private Xvfb): the same page, with and without COOP/COEP. In CI a browser that
  * is missing or cannot start fails the run with its error; elsewhere the engine is skipped, saying so.
  */
-const OTHER_ENGINES = (['firefox', 'webkit'] as const).filter((engine) => {
-  const need = engine === 'firefox' ? [FIREFOX] : [WEBKIT_DRIVER, MINIBROWSER, '/usr/bin/Xvfb'];
-  const missing = need.filter((f) => !existsSync(f));
-  if (missing.length && process.env.CI)
-    throw new Error(
-      `${missing.join(', ')} missing: .ci/run should have installed ${engine === 'firefox' ? 'firefox-esr' : 'webkit2gtk-driver and xvfb'}`,
-    );
-  if (missing.length) console.warn(`${engine} tests skipped: no ${missing.join(', ')}`);
-  return !missing.length;
-});
+const OTHER_ENGINES = enginesHere().filter((e) => e !== 'chromium');
 
 /** What a test page leaves on window.__result, in `engine` (scripts/browsers.mjs), its browser closed after. */
 async function pageResult(engine: 'chromium' | 'firefox' | 'webkit', url: string): Promise<Record<string, unknown>> {
@@ -122,6 +113,7 @@ describe.each(OTHER_ENGINES)('headless %s', (engine) => {
     const runtime = res.runtime as Record<string, unknown>;
     expect(runtime).toMatchObject({
       platform: 'browser',
+      engine: engine === 'firefox' ? expect.stringMatching(/^Firefox \d+$/) : 'WebKitGTK',
       threads: threads ? 2 : 1,
       workers: threads,
       sharedMemory: threads,

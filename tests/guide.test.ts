@@ -2,7 +2,6 @@
 // error and no request leaving the local server; every step's picture is drawn; the probabilities
 // it shows for a held-out digit equal Node's bit for bit; drawing on the pad changes the prediction;
 // without COOP/COEP it runs on one thread. A screenshot of each step goes to test-results/guide/.
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { encode } from 'fast-png';
@@ -11,6 +10,7 @@ import type { Page } from 'playwright-core';
 import { afterAll, describe, expect, test } from 'vitest';
 import { loadModel } from '../src/index.js';
 import { haveChromium, launchChromium } from './chromium.js';
+import { serveGuide as serve, stopGuides } from './guide-server.js';
 import { FIXTURES } from './helpers.js';
 import { tempDir } from './tmp.js';
 
@@ -20,27 +20,7 @@ const SHOTS = path.join(ROOT, 'test-results', 'guide');
 const BUDGET_KB = 1600;
 const chromiumHere = haveChromium();
 
-const servers: ChildProcess[] = [];
-afterAll(() => {
-  for (const s of servers) s.kill();
-});
-
-/** Starts `vit-wasm guide --port 0` and resolves to its URL. */
-function serve(extra: string[] = []): Promise<string> {
-  const child = spawn(process.execPath, [path.join(ROOT, 'bin/vit-wasm.js'), 'guide', '--port', '0', ...extra], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  servers.push(child);
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-      const m = /http:\/\/127\.0\.0\.1:\d+\/\S*/.exec(out);
-      if (m) resolve(m[0]);
-    });
-    child.on('exit', (code) => reject(new Error(`vit-wasm guide exited (${code}): ${out}`)));
-  });
-}
+afterAll(stopGuides);
 
 /**
  * Starts step 14's training, waits for step `n`'s status, clicks Pause, and checks the page handled

@@ -227,6 +227,7 @@ describe('process lifecycle', () => {
     ]);
     expect(res.runtime).toEqual({
       platform: 'node',
+      engine: `Node ${process.versions.node}`,
       threads: 1,
       workers: false,
       simd: 'simd',

@@ -11,7 +11,13 @@ import type { Calibration, InferenceInit } from '../nn/infer.js';
 import type { Activations } from '../nn/plan.js';
 import { forwardFlops, type ViTShape } from '../nn/shape.js';
 import { resolveLimits } from '../platform/limits.js';
-import { defaultThreadCount, PLATFORM, sharedMemoryUnavailable, splitEveryOp } from '../platform/platform.js';
+import {
+  defaultThreadCount,
+  engineName,
+  PLATFORM,
+  sharedMemoryUnavailable,
+  splitEveryOp,
+} from '../platform/platform.js';
 import { compileKernels, instantiateKernels } from '../runtime/kernels.js';
 import { WasmMemory } from '../runtime/memory.js';
 import { checkThreads, MAX_WORKERS, WorkerPool } from '../runtime/pool.js';
@@ -84,6 +90,7 @@ export async function loadModel(where: ModelLocation, opts: LoadOptions = {}): P
   }
   const runtime: RuntimeInfo = {
     platform: PLATFORM,
+    engine: engineName(),
     threads: pool?.size ?? 1,
     workers: !!pool,
     simd: flavor,

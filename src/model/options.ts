@@ -69,6 +69,12 @@ export interface LoadOptions {
 export interface RuntimeInfo {
   /** `node` or `browser`. */
   platform: 'node' | 'browser';
+  /**
+   * What runs it, with its version: `Node 20.20.2`, `Deno 2.9.6` and `Bun 1.4.5` (all three run the
+   * Node build, and get the same threads and kernels), or the browser (`Chrome 150`, `Firefox 140`,
+   * `Safari 18`, `WebKitGTK`).
+   */
+  engine: string;
   /** Threads computing the forward: the pool's workers, or 1 in the calling thread. */
   threads: number;
   /** True when a worker pool computes (the calling thread stays free); false for the one-thread fallback. */

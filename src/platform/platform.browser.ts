@@ -12,6 +12,21 @@ import { type ModelFiles, sharedMemoryMissing, type WorkerHandle, type WorkerKin
 
 export const PLATFORM: 'node' | 'browser' = 'browser';
 
+/**
+ * The browser by its user-agent string's product token, with its major version (`Chrome 131`,
+ * `Firefox 140`, `Safari 18`, `WebKitGTK`, `WebKit` where no Safari version is given), for logs and bug reports.
+ */
+export function engineName(): string {
+  const ua = (globalThis.navigator as Navigator | undefined)?.userAgent ?? '';
+  const m = /(Firefox|Edg|OPR|Chrome)\/(\d+)/.exec(ua);
+  if (m) return `${{ Edg: 'Edge', OPR: 'Opera' }[m[1]] ?? m[1]} ${m[2]}`;
+  if (!/AppleWebKit/.test(ua)) return 'an unknown browser';
+  // WebKitGTK (Epiphany, MiniBrowser) claims a Safari version too; Safari itself never runs on Linux
+  if (/Linux/.test(ua) && !/Android/.test(ua)) return 'WebKitGTK';
+  const safari = /Version\/(\d+)[.\d]* (?:Mobile\/\S+ )?Safari\//.exec(ua);
+  return safari ? `Safari ${safari[1]}` : 'WebKit';
+}
+
 /** `navigator.hardwareConcurrency`, at most 8: more rarely pays on a phone or laptop. */
 export function defaultThreadCount(): number {
   const hc = (globalThis.navigator as Navigator | undefined)?.hardwareConcurrency ?? 1;

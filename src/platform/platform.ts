@@ -18,6 +18,14 @@ import { packageFile } from './paths.js';
 
 export const PLATFORM: 'node' | 'browser' = 'node';
 
+/** The JavaScript runtime running the Node build, with its version: `Node 20.20.2`, `Deno 2.9.6`, `Bun 1.4.5`. */
+export function engineName(): string {
+  const g = globalThis as { Deno?: { version?: { deno?: string } }; Bun?: { version?: string } };
+  if (g.Deno?.version?.deno) return `Deno ${g.Deno.version.deno}`;
+  if (g.Bun?.version) return `Bun ${g.Bun.version}`;
+  return `Node ${process.versions.node}`;
+}
+
 /** The cores a pool may use by default. */
 export function defaultThreadCount(): number {
   return os.availableParallelism();
