@@ -24,6 +24,25 @@ async function cli(args: string[]) {
 }
 
 describe('vit-wasm CLI and package entry', () => {
+  test('zero-shot --json agrees with the library; several --template; a model without a text tower is named', async () => {
+    const zs = path.join(FIXTURES, 'zero-shot', 'h40-clip-text'),
+      images = IMAGES.slice(0, 2),
+      template = ['a photo of a {}.', 'a sketch of a {}.'];
+    const args = ['zero-shot', '--model', zs, '--labels', 'cat, dog,car', ...images, '--json', '--top', '2'];
+    const { code, stdout } = await cli([...args, ...template.flatMap((t) => ['--template', t])]);
+    expect(code).toBe(0);
+    const out = JSON.parse(stdout);
+    const { loadModel } = await import('vit-wasm');
+    const model = await loadModel(zs);
+    for (const [i, r] of out.entries())
+      expect(r.predictions).toEqual(await model.zeroShot(images[i], ['cat', 'dog', 'car'], { template, topK: 2 }));
+    await model.dispose();
+    const bad = await cli(['zero-shot', '--model', MODEL, '--labels', 'a,b', IMAGES[0]]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/zeroShot needs a text tower: this vit checkpoint has none/);
+    expect((await cli(['zero-shot', '--model', zs, IMAGES[0]])).stderr).toMatch(/zero-shot needs --labels/);
+  });
+
   test('classify --json agrees with the library', async () => {
     const { code, stdout } = await cli(['classify', '--model', MODEL, ...IMAGES, '--top', '4', '--json']);
     expect(code).toBe(0);

@@ -1,6 +1,6 @@
 /**
  * The vit-wasm command line: `main` reads the command and runs it. USAGE (usage.ts) lists every command
- * (demo, guide, classify, train, eval, init, export-onnx, quantize, bench) and its flags; train and
+ * (demo, guide, classify, zero-shot, train, eval, init, export-onnx, quantize, bench) and its flags; train and
  * eval live in train-cli.ts, bench in bench.ts, guide in guide.ts.
  */
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -117,19 +117,63 @@ async function classify(argv: string[]): Promise<number> {
         console.error((e as Error).message);
         continue;
       }
-      if (!values.json) {
-        const r = results[results.length - 1];
-        console.log(r.image);
-        const width = Math.max(...r.predictions.map((p) => p.label.length));
-        for (const p of r.predictions)
-          console.log(`  ${p.label.padEnd(width)}  ${(100 * p.score).toFixed(2).padStart(6)}%`);
-      }
+      if (!values.json) printPredictions(results[results.length - 1]);
     }
   } finally {
     await model.dispose();
   }
   if (values.json) console.log(JSON.stringify(results, null, 2));
   return failures ? 1 : 0;
+}
+
+/** zero-shot: each image's labels ranked by words (a CLIPModel's text tower), as classify prints them. */
+async function zeroShotCmd(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      model: { type: 'string' },
+      labels: { type: 'string' },
+      template: { type: 'string', multiple: true },
+      top: { type: 'string' },
+      json: { type: 'boolean' },
+      threads: { type: 'string' },
+      simd: { type: 'string' },
+      limit: { type: 'string', multiple: true },
+    },
+  });
+  if (!values.model) throw new UsageError('zero-shot needs --model DIR (a CLIPModel with its tokenizer files)');
+  if (!values.labels) throw new UsageError('zero-shot needs --labels "cat,dog,car"');
+  if (positionals.length === 0) throw new UsageError('zero-shot needs at least one IMAGE');
+  const labels = values.labels.split(',').map((l) => l.trim());
+  if (labels.some((l) => l === '')) throw new UsageError(`--labels has an empty label: '${values.labels}'`);
+  const topK = positiveInt(values.top, '--top', labels.length);
+  const model = await loadModel(values.model, loadFlags(values));
+  let failures = 0;
+  const results: { image: string; predictions: Prediction[] }[] = [];
+  try {
+    for (const image of positionals) {
+      try {
+        results.push({ image, predictions: await model.zeroShot(image, labels, { template: values.template, topK }) });
+      } catch (e) {
+        failures++;
+        console.error((e as Error).message);
+        continue;
+      }
+      if (!values.json) printPredictions(results[results.length - 1]);
+    }
+  } finally {
+    await model.dispose();
+  }
+  if (values.json) console.log(JSON.stringify(results, null, 2));
+  return failures ? 1 : 0;
+}
+
+/** An image's name, then one line per label: the label and its probability. */
+function printPredictions(r: { image: string; predictions: Prediction[] }): void {
+  console.log(r.image);
+  const width = Math.max(...r.predictions.map((p) => p.label.length));
+  for (const p of r.predictions) console.log(`  ${p.label.padEnd(width)}  ${(100 * p.score).toFixed(2).padStart(6)}%`);
 }
 
 async function init(argv: string[]): Promise<number> {
@@ -291,6 +335,7 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     if (cmd === 'classify') return await classify(rest);
+    if (cmd === 'zero-shot') return await zeroShotCmd(rest);
     if (cmd === 'demo') return await demo();
     if (cmd === 'guide') return await guideCommand(rest, UsageError);
     if (cmd === 'train') return await trainCommand(rest, UsageError);

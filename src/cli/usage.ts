@@ -8,6 +8,8 @@ Usage:
   vit-wasm guide [--model DIR] [--port P] [--open] [--plain]   serve the live visual guide on 127.0.0.1
   vit-wasm classify [--model DIR] IMAGE... [--top K] [--json] [--threads N] [--simd auto|simd|relaxed]
                     [--weights int8] [--limit NAME=N]... [--image-size N|HxW] [--transforms NAME]
+  vit-wasm zero-shot --model DIR --labels "cat,dog,car" IMAGE... [--template "a photo of a {}."]... [--top K] [--json]
+                    [--threads N] [--simd auto|simd|relaxed]
   vit-wasm train --data DIR|FILE.csv|FILE.jsonl --out DIR [--val DIR | --val-split F] [--from MODEL]
                  [--preset NAME | --image-size N --patch P --channels 1|3 --hidden D --layers L --heads H --mlp M]
                  [--epochs N] [--batch B] [--lr X] [--weight-decay W] [--warmup F] [--clip C]
@@ -24,6 +26,11 @@ Usage:
   vit-wasm bench (--preset NAME | --model DIR) [--threads 1,2,4] [--batch 1,8] [--runs N] [--rounds R]
                  [--peers] [--relaxed] [--weights f16,int8] [--json FILE] [--chart FILE.svg]
   vit-wasm --version
+
+zero-shot  ranks labels nobody trained the model on, by words: a CLIPModel (Hugging Face's CLIPModel with its
+  text tower, and tokenizer.json or vocab.json + merges.txt beside it) embeds each label in the prompt (default
+  "a photo of a {}."; several --template are averaged per label, as CLIP's paper does) and each image; prints every
+  label (or the --top K) with its probability: the softmax over the model's logit scale × cosine similarity.
 
 classify  prints the top-K labels with probabilities for each PNG or JPEG image.
   --model DIR   a Hugging Face-layout model directory (default: the bundled MNIST ViT): config.json, model.safetensors

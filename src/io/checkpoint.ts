@@ -4,6 +4,7 @@
  * into its place in wasm memory (linear weights packed; with `int8`, the encoder's quantized).
  */
 import { tokens } from '../nn/shape.js';
+import type { TextTower } from '../nn/text.js';
 import type { Weights } from '../nn/weights.js';
 import { overLimit } from '../platform/limits.js';
 import type { KernelExports } from '../runtime/kernels.js';
@@ -16,6 +17,7 @@ import type { PositionResize } from './positions.js';
 import type { TensorInfo } from './safetensors.js';
 import { type ModelFiles, readJson } from './source.js';
 import { CheckpointTensors, openTensors } from './tensors.js';
+import { clipTextConfig, loadTextTower, textLinearNames } from './text-tower.js';
 import { WeightLoader } from './weight-loader.js';
 
 export type { Scheme };
@@ -39,7 +41,7 @@ export async function loadCheckpoint(
     imageSize?: [number, number];
     inputSize?: (config: Record<string, unknown>) => Promise<[number, number] | undefined>;
   } = {},
-): Promise<{ config: ViTConfig; weights: Weights; scheme: Scheme; family: string }> {
+): Promise<{ config: ViTConfig; weights: Weights; scheme: Scheme; family: string; text?: TextTower }> {
   const full = await fullConfig(files),
     inputSize = await opts.inputSize?.(full);
   const { tensors, sources, file } = await openTensors(files);
@@ -66,10 +68,16 @@ export async function loadCheckpoint(
       const l = n.layer(i);
       for (const w of [...l.qkvW, l.projW, l.fc1W, l.fc2W]) blockRead.add(w);
     }
+    // a CLIPModel's text tower (Hugging Face names): zero-shot classification and text embeddings
+    const textConfig =
+      found.family.name === 'clip' ? clipTextConfig(full, tensors, `${files.where}/config.json`) : null;
+    for (let i = 0; i < (textConfig?.shape.numLayers ?? 0); i++) for (const w of textLinearNames(i)) blockRead.add(w);
     const t = new CheckpointTensors(tensors, file, blockRead);
-    const weights = await new WeightLoader(t, mem, opts.int8).weights(config, n, own.imageSize, resize);
+    const loader = new WeightLoader(t, mem, opts.int8);
+    const weights = await loader.weights(config, n, own.imageSize, resize);
+    const text = textConfig ? await loadTextTower(t, loader, textConfig) : undefined;
     t.checkAllUsed(n.unused, found.family.foreignTensors);
-    return { config, weights, scheme: found.spec.scheme, family: found.family.name };
+    return { config, weights, scheme: found.spec.scheme, family: found.family.name, text };
   } finally {
     await Promise.all(sources.map((s) => s.close()));
   }

@@ -253,13 +253,15 @@ export class WeightLoader {
     return g;
   }
 
-  private async vector(name: string, len: number, shape = [len]): Promise<number> {
+  /** A tensor of `len` floats into the wasm memory (`shape` checked). */
+  async vector(name: string, len: number, shape = [len]): Promise<number> {
     const ptr = this.mem.alloc(len);
     await this.t.take(name, shape, (d) => this.mem.f32(ptr, len).set(d));
     return ptr;
   }
 
-  private async norm([g, b]: [string, string], D: number): Promise<Norm> {
+  /** A layernorm's γ and β (D each). */
+  async norm([g, b]: [string, string], D: number): Promise<Norm> {
     return { g: await this.vector(g, D), b: await this.vector(b, D) };
   }
 
@@ -278,7 +280,7 @@ export class WeightLoader {
    * A linear layer whose W is stacked from `ws` (each [N/ws.length, K]), e.g. HF's query|key|value;
    * with `gamma` (N), LayerScale folded in: row n of W and b[n] times γ[n].
    */
-  private async linear(
+  async linear(
     ws: string[],
     bs: (string | null)[] | null,
     N: number,

@@ -7,6 +7,7 @@ import { processorSize } from '../io/config.js';
 import { sizeField } from '../io/json.js';
 import { type ProcessorSource, processorConfig, readProcessor } from '../io/processor.js';
 import { type ModelLocation, modelFiles } from '../io/source.js';
+import { readTokenizer } from '../io/tokenizer.js';
 import type { Calibration, InferenceInit } from '../nn/infer.js';
 import type { Activations } from '../nn/plan.js';
 import { forwardFlops, type ViTShape } from '../nn/shape.js';
@@ -23,6 +24,7 @@ import { WasmMemory } from '../runtime/memory.js';
 import { checkThreads, MAX_WORKERS, WorkerPool } from '../runtime/pool.js';
 import { ViTModel } from './model.js';
 import type { LoadOptions, RuntimeInfo } from './options.js';
+import { TextSide } from './zero-shot.js';
 
 /**
  * Loads a ViT from a Hugging Face-layout directory: config.json, model.safetensors (or sharded
@@ -53,7 +55,7 @@ export async function loadModel(where: ModelLocation, opts: LoadOptions = {}): P
   // the imageSize option read as config.json's image_size is: a side, or [height, width]
   const imageSize = sizeField(opts.imageSize, 'imageSize', 'loadModel');
   let proc: ProcessorSource | null = null;
-  const { config, weights, scheme, family } = await loadCheckpoint(files, mem, {
+  const { config, weights, scheme, family, text } = await loadCheckpoint(files, mem, {
     int8: weightsForm === 'int8' ? k : undefined,
     imageSize,
     // what the processor gives: a family that runs at its input's size (DINOv2) runs at it
@@ -122,6 +124,7 @@ export async function loadModel(where: ModelLocation, opts: LoadOptions = {}): P
     limits,
     pool,
     runtime,
+    text: text && new TextSide(text, await readTokenizer(files, text.shape.maxPositions), files.where),
   });
 }
 

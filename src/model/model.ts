@@ -19,6 +19,7 @@ import type { KernelExports, SimdFlavor } from '../runtime/kernels.js';
 import type { WasmMemory } from '../runtime/memory.js';
 import type { Fault, WorkerPool } from '../runtime/pool.js';
 import type { RuntimeInfo } from './options.js';
+import { labelEmbeddings, normalizeRows, prompts, type TextSide, type ZeroShotOptions } from './zero-shot.js';
 
 /** One class and its probability. */
 export interface Prediction {
@@ -63,6 +64,7 @@ export class ViTModel {
   /** The limits images are read under. */
   readonly limits: Readonly<Limits>;
   private queue: Promise<unknown> = Promise.resolve();
+  private readonly text: TextSide | null;
 
   /** @internal use {@link loadModel} */
   constructor(init: {
@@ -80,7 +82,9 @@ export class ViTModel {
     limits: Limits;
     pool: WorkerPool<InferenceInit, Activations> | null;
     runtime: RuntimeInfo;
+    text?: TextSide;
   }) {
+    this.text = init.text ?? null;
     this.allowNonFinite = init.allowNonFinite;
     this.int8 = init.int8;
     this.limits = Object.freeze(init.limits);
@@ -294,6 +298,68 @@ export class ViTModel {
       const out = embeddings(this.k, mem, this.config, this.weights, a, pooling);
       return this.finite(out, pixels, 'embed');
     });
+  }
+
+  /** Whether the model has a text tower (a CLIPModel): {@link embedText} and {@link zeroShot} work. */
+  get hasText(): boolean {
+    return this.text !== null;
+  }
+
+  private textSide(what: string): TextSide {
+    if (!this.text)
+      throw new Error(
+        `vit-wasm: ${what} needs a text tower: this ${this.family} checkpoint has none (a CLIPModel's, text_model.* in Hugging Face's names, has one)`,
+      );
+    return this.text;
+  }
+
+  /**
+   * Embeddings of texts in the space the image embeddings ({@link embed}) share, as CLIPModel's
+   * get_text_features gives them (not normalized; {@link similarity} normalizes). Each text is
+   * tokenized as its tokenizer.json (or vocab.json + merges.txt) says and truncated to the model's
+   * length; embeddings are cached by text.
+   * @returns (texts, projectionDim)
+   */
+  async embedText(texts: string | string[]): Promise<Float32Array> {
+    const side = this.textSide('embedText'),
+      list = Array.isArray(texts) ? texts : [texts];
+    if (list.length === 0) throw new Error('vit-wasm: embedText: no texts');
+    const ids = side.ids(list, 'embedText: texts');
+    return this.serial(() => side.embed(list, ids, this.k, this.memory()));
+  }
+
+  /**
+   * Ranks `labels` for `image` by words alone: each label put in the prompt `template` (several
+   * templates averaged), the softmax over exp(logit_scale) × the cosine similarity of the image's
+   * embedding and each label's, as CLIPModel's logits_per_image. Labels' embeddings are cached.
+   * @returns every label (or the `topK` best) with its probability, most probable first
+   */
+  async zeroShot(
+    image: ImageInput | Float32Array,
+    labels: string[],
+    opts: ZeroShotOptions = {},
+  ): Promise<Prediction[]> {
+    const side = this.textSide('zeroShot'),
+      P = side.tower.shape.projectionDim;
+    const { texts, per } = prompts(labels, opts.template);
+    const ids = side.ids(texts, 'zeroShot: prompts');
+    const img = normalizeRows(await this.embed(image), P);
+    const lab = labelEmbeddings(
+      await this.serial(() => side.embed(texts, ids, this.k, this.memory())),
+      labels.length,
+      per,
+      P,
+    );
+    const scale = Math.exp(side.tower.logitScale),
+      logits = labels.map((_, l) => {
+        let s = 0;
+        for (let d = 0; d < P; d++) s += img[d] * lab[l * P + d];
+        return scale * s;
+      });
+    const probs = softmax(logits);
+    const ranked = labels.map((label, index) => ({ label, index, score: probs[index] }));
+    ranked.sort((a, b) => b.score - a.score || a.index - b.index);
+    return ranked.slice(0, opts.topK ?? ranked.length);
   }
 
   /** An image preprocessed, or pixels given preprocessed (C, H, W) checked, into `out` (C·H·W floats). */

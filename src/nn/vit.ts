@@ -30,7 +30,7 @@ export function vitForward(ex: Exec, c: ViTShape, w: Weights, a: Activations): v
   const embedded = a.embedded ?? a.tokens; // (training keeps the tokens before CLIP's pre-norm apart)
   ex.embedTokens(a.pe, prefixRows(c, w), w.pos, embedded, B, T, D); // prepend cls (and dist or registers), add position embeddings
   if (arch.embedNorm) ex.layernorm(embedded, need(w.embedNorm, 'pre-norm'), a.tokens, BT, D, eps); // CLIP: a layernorm before the blocks
-  w.layers.forEach((l, i) => layerForward(ex, c, l, a.layers[i], a));
+  w.layers.forEach((l, i) => layerForward(ex, c, l, a.layers[i], { ...a, T }));
   pool(ex, c, w, a); // what the head reads: the final-normed cls token, or the mean of the patch tokens
   if (w.head) ex.linear(a.cls, w.head, a.logits, B, { quant }); // classifier → logits (none: an embedding model)
   if (a.projected !== undefined) ex.linear(a.cls, need(w.projection, 'projection'), a.projected, B, { quant }); // an image tower: its embedding
@@ -43,23 +43,31 @@ export function vitForward(ex: Exec, c: ViTShape, w: Weights, a: Activations): v
   }
 }
 
-/** One encoder block of {@link vitForward}: s.xin (B·T, D) → s.xout, its intermediates in s. */
-function layerForward(
+/** What one encoder block reads of the network's shape (a ViT's, or a text tower's: src/nn/text.ts). */
+export type BlockShape = Pick<ViTShape, 'hiddenSize' | 'layerNormEps' | 'numHeads' | 'arch'>;
+
+/** What one encoder block reads of its forward: B sequences of T tokens, the attention's K/V panels, int8 room. */
+export type BlockRun = Pick<Activations, 'B' | 'kv' | 'quant'> & { T: number };
+
+/**
+ * One encoder block: s.xin (B·T, D) → s.xout, its intermediates in s; the attention's bias (each
+ * head's (T, T): BEiT's relative position bias, a text tower's causal mask) from the layer.
+ */
+export function layerForward(
   ex: Exec,
-  c: ViTShape,
+  c: BlockShape,
   l: Weights['layers'][number],
   s: Activations['layers'][number],
-  a: Activations,
+  r: BlockRun,
 ): void {
-  const { B, quant } = a,
+  const { B, T, quant } = r,
     D = c.hiddenSize,
     eps = c.layerNormEps,
-    { T } = tokens(c),
     BT = B * T,
     arch = c.arch ?? PLAIN_VIT;
   ex.layernorm(s.xin, l.ln1, s.h1, BT, D, eps); // pre-norm
   ex.linear(s.h1, l.qkv, s.qkv, BT, { quant }); // Q, K, V projections
-  ex.attention(s.qkv, a.kv, s.att, B, T, D, c.numHeads, s.probs, l.relBias); // softmax(QKᵀ/√dh + bias)·V per head, concatenated
+  ex.attention(s.qkv, r.kv, s.att, B, T, D, c.numHeads, s.probs, l.relBias); // softmax(QKᵀ/√dh + bias)·V per head, concatenated
   branch(ex, s.att, l.proj, l.ls1, s.xin, s.xmid, BT, D, s.proj, quant); // output projection (× LayerScale γ) + residual
   ex.layernorm(s.xmid, l.ln2, s.h2, BT, D, eps);
   ex.linearAct(s.h2, l.fc1, s.act, BT, arch.activation, { u: s.u, quant, gated: arch.mlp === 'gated' }); // MLP up, its activation (or gate)
@@ -187,7 +195,7 @@ export function vitBackward(
     const l = w.layers[i],
       gl = g.layers[i],
       s = a.layers[i];
-    if (recompute && i < w.layers.length - 1) layerForward(ex, c, l, s, a); // its intermediates again, the same bits
+    if (recompute && i < w.layers.length - 1) layerForward(ex, c, l, s, { ...a, T }); // its intermediates again, the same bits
     // xout = xmid + [γ2 ⊙] fc2(act(fc1(ln2(xmid)))): dx flows on, and through the MLP into dx
     const dMlp = scaledBranchBackward(ex, d, l.ls2, gl.ls2, s.mlpOut, BT, D);
     ex.linearBackward(s.act, l.fc2, gl.fc2, dMlp, d.dact, BT, d);

@@ -1,0 +1,152 @@
+/**
+ * CLIP's tokenizer, from the files a checkpoint publishes: tokenizer.json (CLIPTokenizerFast's),
+ * or vocab.json + merges.txt (CLIPTokenizer's), which are turned into the tokenizer.json
+ * transformers' CLIPConverter writes for them (NFC, whitespace runs to one space, lowercase; CLIP's
+ * split; byte-level BPE with `</w>` ending a word). Either runs on @huggingface/tokenizers, the
+ * JavaScript port of Hugging Face's tokenizers. A text becomes <|startoftext|>, its tokens,
+ * <|endoftext|>, truncated (the end-of-text token kept) to what the model's positions hold.
+ */
+import { Tokenizer } from '@huggingface/tokenizers';
+import type { ModelFiles } from '../platform/api.js';
+import { readJson } from './source.js';
+
+const BOS = '<|startoftext|>',
+  EOS = '<|endoftext|>';
+/** The longest text (UTF-16 code units) a tokenizer takes; longer ones are refused, not cut silently. */
+export const MAX_TEXT_CHARS = 1_000_000;
+
+/** CLIP's pre-tokenizer split (convert_slow_tokenizer's CLIPConverter). */
+const CLIP_SPLIT = "'s|'t|'re|'ve|'m|'ll|'d|[\\p{L}]+|[\\p{N}]|[^\\s\\p{L}\\p{N}]+";
+
+/** Texts to token ids for one text tower. */
+export class TextTokenizer {
+  constructor(
+    private readonly tok: Tokenizer,
+    private readonly bos: number,
+    private readonly eos: number,
+    /** Tokens a text may have, the start and end tokens included. */
+    readonly maxLength: number,
+    /** Where the files came from, for messages. */
+    readonly file: string,
+  ) {}
+
+  /**
+   * The ids of `text` (bos, its tokens, eos), truncated to maxLength with eos kept; `what` names
+   * the text in errors ("labels[2]"). Refuses a non-string, text over MAX_TEXT_CHARS, and unpaired
+   * surrogates (not text: the reference tokenizers cannot take them either).
+   */
+  encode(text: unknown, what: string): Int32Array {
+    if (typeof text !== 'string') throw new Error(`vit-wasm: ${what} must be a string, got ${describe(text)}`);
+    if (text.length > MAX_TEXT_CHARS)
+      throw new Error(`vit-wasm: ${what} is ${text.length} characters long, over the limit of ${MAX_TEXT_CHARS}`);
+    const lone = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.exec(text);
+    if (lone)
+      throw new Error(
+        `vit-wasm: ${what} is not valid text: an unpaired surrogate (U+${lone[0].charCodeAt(0).toString(16).toUpperCase()}) at index ${lone.index}`,
+      );
+    const ids = this.tok.encode(text, { add_special_tokens: false }).ids;
+    const n = Math.min(ids.length, this.maxLength - 2),
+      out = new Int32Array(n + 2);
+    out[0] = this.bos;
+    for (let i = 0; i < n; i++) out[i + 1] = ids[i];
+    out[n + 1] = this.eos;
+    return out;
+  }
+}
+
+function describe(v: unknown): string {
+  return v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v;
+}
+
+/**
+ * The tokenizer beside a checkpoint: tokenizer.json, else vocab.json + merges.txt; null when it has
+ * neither. `maxPositions` caps the length (tokenizer_config.json's model_max_length may lower it).
+ */
+export async function readTokenizer(files: ModelFiles, maxPositions: number): Promise<TextTokenizer | null> {
+  let json: Record<string, unknown>, file: string;
+  if (await files.exists('tokenizer.json')) {
+    file = `${files.where}/tokenizer.json`;
+    json = await readJson(files, 'tokenizer.json');
+  } else if ((await files.exists('vocab.json')) && (await files.exists('merges.txt'))) {
+    file = `${files.where}/vocab.json and merges.txt`;
+    json = clipTokenizerJson(await readJson(files, 'vocab.json'), await files.text('merges.txt'), file);
+  } else return null;
+  const config = (await files.exists('tokenizer_config.json')) ? await readJson(files, 'tokenizer_config.json') : {};
+  const model = json.model as { type?: string; vocab?: Record<string, number> } | undefined;
+  if (model?.type !== 'BPE' || typeof model.vocab !== 'object')
+    throw new Error(
+      `vit-wasm: ${file}: a ${model?.type ?? 'missing'} tokenizer model; vit-wasm reads CLIP's byte-level BPE (SigLIP's SentencePiece is not supported yet)`,
+    );
+  const bos = model.vocab[BOS],
+    eos = model.vocab[EOS];
+  if (!Number.isInteger(bos) || !Number.isInteger(eos))
+    throw new Error(`vit-wasm: ${file}: the vocabulary has no ${BOS} or ${EOS} (CLIP's start and end tokens)`);
+  let tok: Tokenizer;
+  try {
+    tok = new Tokenizer(json, config);
+  } catch (e) {
+    throw new Error(`vit-wasm: ${file}: not a tokenizer @huggingface/tokenizers can read (${(e as Error).message})`);
+  }
+  const asked = config.model_max_length;
+  const maxLength =
+    typeof asked === 'number' && Number.isSafeInteger(asked) && asked >= 2
+      ? Math.min(asked, maxPositions)
+      : maxPositions;
+  return new TextTokenizer(tok, bos, eos, maxLength, file);
+}
+
+/** The tokenizer.json CLIPConverter writes for CLIPTokenizer's vocab.json and merges.txt. */
+function clipTokenizerJson(vocab: Record<string, unknown>, mergesText: string, file: string): Record<string, unknown> {
+  const merges = mergesText
+    .split('\n')
+    .filter((line, i) => line.trim() !== '' && !(i === 0 && line.startsWith('#version')));
+  for (const [i, m] of merges.entries())
+    if (m.split(' ').length !== 2) throw new Error(`vit-wasm: ${file}: merges.txt line ${i + 2} is not two symbols`);
+  const special = (t: string) => ({
+    id: vocab[t],
+    content: t,
+    single_word: false,
+    lstrip: false,
+    rstrip: false,
+    normalized: true,
+    special: true,
+  });
+  return {
+    version: '1.0',
+    added_tokens: [special(BOS), special(EOS)].filter((t) => Number.isInteger(t.id)),
+    normalizer: {
+      type: 'Sequence',
+      normalizers: [
+        { type: 'NFC' },
+        { type: 'Replace', pattern: { Regex: '\\s+' }, content: ' ' },
+        { type: 'Lowercase' },
+      ],
+    },
+    pre_tokenizer: {
+      type: 'Sequence',
+      pretokenizers: [
+        { type: 'Split', pattern: { Regex: CLIP_SPLIT }, behavior: 'Removed', invert: true },
+        { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
+      ],
+    },
+    post_processor: {
+      type: 'RobertaProcessing',
+      sep: [EOS, vocab[EOS]],
+      cls: [BOS, vocab[BOS]],
+      trim_offsets: false,
+      add_prefix_space: false,
+    },
+    decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
+    model: {
+      type: 'BPE',
+      dropout: null,
+      unk_token: EOS,
+      continuing_subword_prefix: '',
+      end_of_word_suffix: '</w>',
+      fuse_unk: false,
+      byte_fallback: false,
+      vocab,
+      merges,
+    },
+  };
+}

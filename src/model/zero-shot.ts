@@ -1,0 +1,183 @@
+/**
+ * Text embeddings and zero-shot classification for a model with a text tower (a CLIPModel): texts
+ * tokenized, embedded in chunks by the text forward (src/nn/text.ts) in the calling thread, each
+ * text's embedding cached by its string; labels ranked by the softmax over exp(logit_scale) × the
+ * cosine similarity of the image's embedding and each label's prompt, as CLIPModel's
+ * logits_per_image; several templates per label averaged as CLIP's paper does (each prompt's
+ * embedding normalized, their mean normalized again).
+ */
+import type { TextTokenizer } from '../io/tokenizer.js';
+import { Exec } from '../nn/ops.js';
+import { embedIds, endOfText, type TextTower, textForward, textPlan } from '../nn/text.js';
+import type { KernelExports } from '../runtime/kernels.js';
+import type { WasmMemory } from '../runtime/memory.js';
+
+/** Texts embedded per text forward: bounds the activations' memory (B · T · D floats per buffer). */
+const TEXT_CHUNK = 32;
+/** Text embeddings kept per model (most recently used first out when over it). */
+const CACHE_TEXTS = 4096;
+/** The prompt CLIP's paper and Hugging Face's examples start from. */
+export const DEFAULT_TEMPLATE = 'a photo of a {}.';
+
+/** Options for {@link ViTModel.zeroShot}. */
+export interface ZeroShotOptions {
+  /**
+   * The prompt each label is put in, `{}` where the label goes: one template, or several whose
+   * embeddings are averaged per label (CLIP's prompt ensembling). Default `'a photo of a {}.'`.
+   */
+  template?: string | string[];
+  /** How many of the best labels to return. Default: all, best first. */
+  topK?: number;
+}
+
+/** A model's text side: its tower, tokenizer and the embeddings computed so far. */
+export class TextSide {
+  private readonly cache = new Map<string, Float32Array>();
+
+  constructor(
+    readonly tower: TextTower,
+    readonly tokenizer: TextTokenizer | null,
+    private readonly where: string,
+  ) {}
+
+  /** The tokenizer, or an Error naming the files the checkpoint lacks. */
+  private tok(): TextTokenizer {
+    if (!this.tokenizer)
+      throw new Error(
+        `vit-wasm: ${this.where} has a text tower but no tokenizer: put its tokenizer.json (or vocab.json and merges.txt) beside config.json`,
+      );
+    return this.tokenizer;
+  }
+
+  /** Token ids of each text, checked (`what` names the list in errors). */
+  ids(texts: readonly unknown[], what: string): Int32Array[] {
+    const tok = this.tok();
+    return texts.map((t, i) => tok.encode(t, `${what}[${i}]`));
+  }
+
+  /**
+   * Embeddings (N, P) of `texts`, from the cache where computed before; the others through the
+   * text forward, in chunks, with `mem` above its end (given back) in the calling thread.
+   */
+  embed(texts: readonly string[], ids: readonly Int32Array[], k: KernelExports, mem: WasmMemory): Float32Array {
+    const P = this.tower.shape.projectionDim,
+      out = new Float32Array(texts.length * P),
+      todo: number[] = [];
+    texts.forEach((t, i) => {
+      const hit = this.cache.get(t);
+      if (hit) out.set(hit, i * P);
+      else todo.push(i);
+    });
+    for (let c = 0; c < todo.length; c += TEXT_CHUNK) {
+      const chunk = todo.slice(c, c + TEXT_CHUNK);
+      const got = this.forward(
+        chunk.map((i) => ids[i]),
+        k,
+        mem,
+      );
+      chunk.forEach((i, j) => {
+        const e = got.slice(j * P, (j + 1) * P);
+        out.set(e, i * P);
+        this.remember(texts[i], e);
+      });
+    }
+    return out;
+  }
+
+  private remember(text: string, e: Float32Array): void {
+    if (this.cache.size >= CACHE_TEXTS) this.cache.delete(this.cache.keys().next().value as string);
+    this.cache.set(text, e);
+  }
+
+  /** One text forward over `ids` (B texts), padded with their end token to the longest: (B, P). */
+  private forward(ids: readonly Int32Array[], k: KernelExports, mem: WasmMemory): Float32Array {
+    const c = this.tower.shape,
+      B = ids.length,
+      T = Math.max(...ids.map((x) => x.length)),
+      D = c.hiddenSize,
+      end = mem.end;
+    try {
+      const a = textPlan((n) => mem.alloc(n), mem.f32.bind(mem), c, B, T);
+      const padded = new Int32Array(B * T);
+      ids.forEach((x, b) => {
+        padded.fill(x[x.length - 1], b * T, (b + 1) * T); // after its end: the end token (masked from it)
+        padded.set(x, b * T);
+      });
+      embedIds(padded, this.tower.tokens, this.tower.positions, T, D, mem.f32(a.tokens, B * T * D));
+      const rows = ids.map((x) => endOfText(x, this.tower.eosTokenId));
+      textForward(new Exec({ k, memory: mem.memory, scratch: a.scratch }), c, this.tower.weights, a, rows);
+      return mem.f32(a.projected, B * c.projectionDim).slice();
+    } finally {
+      mem.reset(end);
+    }
+  }
+}
+
+/** Each row of `x` (rows of `dim`) divided by its L2 norm, in float64 rounded once. */
+export function normalizeRows(x: Float32Array, dim: number): Float32Array {
+  const out = new Float32Array(x.length);
+  for (let r = 0; r < x.length / dim; r++) {
+    let s = 0;
+    for (let d = 0; d < dim; d++) s += x[r * dim + d] ** 2;
+    const n = Math.sqrt(s);
+    for (let d = 0; d < dim; d++) out[r * dim + d] = x[r * dim + d] / n;
+  }
+  return out;
+}
+
+/**
+ * Cosine similarities (Na, Nb) of the rows of `a` and `b` (rows of `dim` floats), e.g. image
+ * embeddings and text embeddings in the space they share, computed in float64.
+ */
+export function similarity(a: Float32Array, b: Float32Array, dim: number): Float64Array {
+  if (!(a instanceof Float32Array) || !(b instanceof Float32Array) || !Number.isSafeInteger(dim) || dim <= 0)
+    throw new Error('vit-wasm: similarity(a, b, dim): two Float32Arrays of rows and the row size');
+  if (a.length % dim || b.length % dim)
+    throw new Error(`vit-wasm: similarity: ${a.length} and ${b.length} floats are not rows of ${dim}`);
+  const na = normalizeRows(a, dim),
+    nb = normalizeRows(b, dim),
+    A = a.length / dim,
+    Bn = b.length / dim,
+    out = new Float64Array(A * Bn);
+  for (let i = 0; i < A; i++)
+    for (let j = 0; j < Bn; j++) {
+      let s = 0;
+      for (let d = 0; d < dim; d++) s += na[i * dim + d] * nb[j * dim + d];
+      out[i * Bn + j] = s;
+    }
+  return out;
+}
+
+/** The prompts of `labels` under `templates` (label-major), each template checked for its `{}`. */
+export function prompts(labels: unknown, template: ZeroShotOptions['template']): { texts: string[]; per: number } {
+  if (!Array.isArray(labels) || labels.length === 0)
+    throw new Error('vit-wasm: zeroShot: labels must be a non-empty array of strings');
+  labels.forEach((l, i) => {
+    if (typeof l !== 'string') throw new Error(`vit-wasm: zeroShot: labels[${i}] must be a string, got ${typeof l}`);
+  });
+  const templates = template === undefined ? [DEFAULT_TEMPLATE] : Array.isArray(template) ? template : [template];
+  if (templates.length === 0) throw new Error('vit-wasm: zeroShot: template must be a string or a non-empty array');
+  templates.forEach((t, i) => {
+    if (typeof t !== 'string' || !t.includes('{}'))
+      throw new Error(
+        `vit-wasm: zeroShot: template${Array.isArray(template) ? `[${i}]` : ''} must be a string with {} where the label goes, got ${JSON.stringify(t)}`,
+      );
+  });
+  return { texts: labels.flatMap((l: string) => templates.map((t) => t.replaceAll('{}', l))), per: templates.length };
+}
+
+/**
+ * Each label's embedding (L, P) from its prompts' (L · per, P): the normalized mean of the
+ * normalized prompt embeddings (one template: the normalized embedding).
+ */
+export function labelEmbeddings(e: Float32Array, L: number, per: number, P: number): Float32Array {
+  const n = normalizeRows(e, P),
+    mean = new Float32Array(L * P);
+  for (let l = 0; l < L; l++)
+    for (let d = 0; d < P; d++) {
+      let s = 0;
+      for (let t = 0; t < per; t++) s += n[(l * per + t) * P + d];
+      mean[l * P + d] = s / per;
+    }
+  return normalizeRows(mean, P);
+}
