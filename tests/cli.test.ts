@@ -1,7 +1,7 @@
 // The built package as users get it: the CLI binary and the `vit-wasm` ESM entry (run `npm run build` first;
 // `npm test` does).
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -41,6 +41,43 @@ describe('vit-wasm CLI and package entry', () => {
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/zeroShot needs a text tower: this vit checkpoint has none/);
     expect((await cli(['zero-shot', '--model', zs, IMAGES[0]])).stderr).toMatch(/zero-shot needs --labels/);
+  });
+
+  test('index embeds a folder (an unreadable image named and left out); search ranks it by a sentence', async () => {
+    const zs = path.join(FIXTURES, 'zero-shot', 'h40-clip-text'),
+      dir = mkdtempSync(path.join(os.tmpdir(), 'vit-wasm-index-'));
+    try {
+      mkdirSync(path.join(dir, 'photos', 'sub'), { recursive: true });
+      for (const f of IMAGES) copyFileSync(f, path.join(dir, 'photos', path.basename(f)));
+      copyFileSync(IMAGES[0], path.join(dir, 'photos', 'sub', 'again.png'));
+      writeFileSync(path.join(dir, 'photos', 'sub', 'broken.png'), 'not a png');
+      const out = path.join(dir, 'index');
+      const r = await cli(['index', path.join(dir, 'photos'), '--model', zs, '--out', out]);
+      expect(r.code).toBe(1); // one image left out
+      expect(r.stderr).toMatch(/skipped: vit-wasm: .*broken\.png: cannot read image/);
+      const index = JSON.parse(readFileSync(path.join(out, 'index.json'), 'utf8'));
+      expect(index.files).toEqual(['chelsea.png', 'grey.png', 'rocket.jpg', path.join('sub', 'again.png')]);
+      const { loadModel, similarity } = await import('vit-wasm');
+      const model = await loadModel(zs);
+      const files = index.files.map((f: string) => path.join(dir, 'photos', f));
+      const images = await model.embed(await Promise.all(files.map((f: string) => model.pixels(f))));
+      const s = await cli(['search', out, 'a photo of a cat', '--json', '--top', '3']);
+      expect(s.code).toBe(0);
+      const sim = similarity(await model.embedText('a photo of a cat'), images, 24);
+      const want = files
+        .map((file: string, i: number) => ({ file, score: sim[i] }))
+        .sort((a: { score: number }, b: { score: number }) => b.score - a.score);
+      const got = JSON.parse(s.stdout);
+      expect(got.map((g: { file: string }) => g.file)).toEqual(want.slice(0, 3).map((w: { file: string }) => w.file));
+      for (const [i, g] of got.entries()) expect(Math.abs(g.score - want[i].score)).toBeLessThan(1e-6);
+      await model.dispose();
+      expect((await cli(['search', dir, 'x'])).stderr).toMatch(/not an index \(no index.json/);
+      expect((await cli(['index', path.join(dir, 'photos'), '--model', MODEL, '--out', out])).stderr).toMatch(
+        /needs a model with a text tower/,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('classify --json agrees with the library', async () => {

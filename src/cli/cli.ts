@@ -1,6 +1,6 @@
 /**
  * The vit-wasm command line: `main` reads the command and runs it. USAGE (usage.ts) lists every command
- * (demo, guide, classify, zero-shot, train, eval, init, export-onnx, quantize, bench) and its flags; train and
+ * (demo, guide, classify, zero-shot, index, search, train, eval, init, export-onnx, quantize, bench) and its flags; train and
  * eval live in train-cli.ts, bench in bench.ts, guide in guide.ts.
  */
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -20,6 +20,7 @@ import { packageFile } from '../platform/paths.js';
 import { WasmMemory } from '../runtime/memory.js';
 import { benchChild, benchPrep, runBench } from './bench.js';
 import { guideCommand } from './guide.js';
+import { indexCommand, searchCommand } from './search.js';
 import { evalCommand, trainCommand } from './train-cli.js';
 import { USAGE } from './usage.js';
 
@@ -336,6 +337,8 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (cmd === 'classify') return await classify(rest);
     if (cmd === 'zero-shot') return await zeroShotCmd(rest);
+    if (cmd === 'index') return await indexCommand(rest, UsageError);
+    if (cmd === 'search') return await searchCommand(rest, UsageError);
     if (cmd === 'demo') return await demo();
     if (cmd === 'guide') return await guideCommand(rest, UsageError);
     if (cmd === 'train') return await trainCommand(rest, UsageError);

@@ -10,6 +10,8 @@ Usage:
                     [--weights int8] [--limit NAME=N]... [--image-size N|HxW] [--transforms NAME]
   vit-wasm zero-shot --model DIR --labels "cat,dog,car" IMAGE... [--template "a photo of a {}."]... [--top K] [--json]
                     [--threads N] [--simd auto|simd|relaxed]
+  vit-wasm index DIR --model M --out INDEX [--threads N]       embed every photo under DIR for search by words
+  vit-wasm search INDEX "a red bicycle" [--top K] [--json] [--model M]
   vit-wasm train --data DIR|FILE.csv|FILE.jsonl --out DIR [--val DIR | --val-split F] [--from MODEL]
                  [--preset NAME | --image-size N --patch P --channels 1|3 --hidden D --layers L --heads H --mlp M]
                  [--epochs N] [--batch B] [--lr X] [--weight-decay W] [--warmup F] [--clip C]
@@ -31,6 +33,11 @@ zero-shot  ranks labels nobody trained the model on, by words: a CLIPModel (Hugg
   text tower, and tokenizer.json or vocab.json + merges.txt beside it) embeds each label in the prompt (default
   "a photo of a {}."; several --template are averaged per label, as CLIP's paper does) and each image; prints every
   label (or the --top K) with its probability: the softmax over the model's logit scale × cosine similarity.
+
+index, search  image search by sentences: index embeds every PNG and JPEG under DIR with a CLIPModel's image
+  tower (a progress bar on stderr; unreadable images are reported and left out, exit 1) into INDEX/index.json and
+  INDEX/embeddings.f32; search embeds the query with the model's text tower and prints the best matches, score
+  (cosine similarity) and path.
 
 classify  prints the top-K labels with probabilities for each PNG or JPEG image.
   --model DIR   a Hugging Face-layout model directory (default: the bundled MNIST ViT): config.json, model.safetensors

@@ -78,6 +78,10 @@ export async function writeLocalFiles(dir: string): Promise<void> {
   );
 }
 
+export function imagesUnder(dir: string): never {
+  throw new Error(`vit-wasm: cannot list ${dir}: folders on disk need Node; in a browser pass the files`);
+}
+
 export function listImageFolder(dir: string): never {
   throw new Error(
     `vit-wasm: cannot list ${dir}: image folders on disk need Node; in a browser pass the files (filesDataset: an <input webkitdirectory> or dropped folder)`,

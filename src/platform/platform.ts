@@ -120,7 +120,8 @@ export async function readLocalFile(
 
 const IMAGE_FILE = /\.(png|jpe?g)$/i;
 
-function imagesUnder(dir: string): string[] {
+/** Every PNG and JPEG under `dir`, recursively, in code-point order of each folder's entries. */
+export function imagesUnder(dir: string): string[] {
   const out: string[] = [];
   for (const e of readdirSync(dir, { withFileTypes: true }).sort((a, b) => byCodePoint(a.name, b.name))) {
     const p = path.join(dir, e.name);
