@@ -80,12 +80,13 @@ test("the end-of-text row: the highest id (eos_token_id 2, the original checkpoi
 });
 
 describe('a CLIPModel with its text tower', () => {
-  test('text embeddings of the float64 reference; the same one text at a time and from the cache', async () => {
+  test('text embeddings of the float64 reference, on 1 and 2 workers (the same bits); one text at a time; the cache', async () => {
     const m = await loadModel(DIR, { threads: 1 });
     expect(m.hasText).toBe(true);
     const e = await m.embedText(exp.prompts);
     close('text_embeds', e, exp.text_embeds);
     const m2 = await loadModel(DIR, { threads: 2 });
+    expect(await m2.embedText(exp.prompts)).toEqual(e); // the workers split every op: the same bits as one
     for (let i = 0; i < exp.prompts.length; i++)
       close(`text ${i} alone`, await m2.embedText(exp.prompts[i]), exp.text_embeds.slice(i * P, (i + 1) * P));
     expect(await m2.embedText(exp.prompts)).toEqual(await m2.embedText(exp.prompts)); // the cache's

@@ -8,8 +8,7 @@ import { sizeField } from '../io/json.js';
 import { type ProcessorSource, processorConfig, readProcessor } from '../io/processor.js';
 import { type ModelLocation, modelFiles } from '../io/source.js';
 import { readTokenizer } from '../io/tokenizer.js';
-import type { Calibration, InferenceInit } from '../nn/infer.js';
-import type { Activations } from '../nn/plan.js';
+import type { Calibration, InferenceInit, InferenceJob } from '../nn/infer.js';
 import { forwardFlops, type ViTShape } from '../nn/shape.js';
 import { resolveLimits } from '../platform/limits.js';
 import {
@@ -19,12 +18,11 @@ import {
   sharedMemoryUnavailable,
   splitEveryOp,
 } from '../platform/platform.js';
-import { compileKernels, instantiateKernels } from '../runtime/kernels.js';
+import { compileKernels, instantiateKernels, type SimdFlavor } from '../runtime/kernels.js';
 import { WasmMemory } from '../runtime/memory.js';
 import { checkThreads, MAX_WORKERS, WorkerPool } from '../runtime/pool.js';
 import { ViTModel } from './model.js';
 import type { LoadOptions, RuntimeInfo } from './options.js';
-import { TextSide } from './zero-shot.js';
 
 /**
  * Loads a ViT from a Hugging Face-layout directory: config.json, model.safetensors (or sharded
@@ -68,7 +66,7 @@ export async function loadModel(where: ModelLocation, opts: LoadOptions = {}): P
   const preprocessing = processorConfig(proc, config, imageSize, `${files.where}/preprocessor_config.json`);
   // asked for, or as many as the model's size makes worth a synchronization per op
   const threads = asked ?? autoThreads(config);
-  let pool: WorkerPool<InferenceInit, Activations> | null = null;
+  let pool: WorkerPool<InferenceInit, InferenceJob> | null = null;
   if (shared) {
     // read at every (re)start of a worker, so a replaced pool keeps what calibration decided
     let serialBelow = 0;
@@ -84,13 +82,42 @@ export async function loadModel(where: ModelLocation, opts: LoadOptions = {}): P
         workers: threads,
         shape: config,
         weights,
+        text: text && { shape: text.shape, weights: text.weights },
         serialBelow,
       }),
     });
     await pool.started();
     if (threads > 1 && !splitEveryOp()) serialBelow = await tuneThreads(pool, mem, threads, config);
   }
-  const runtime: RuntimeInfo = {
+  const runtime = runtimeInfo(pool, flavor, shared, simd, fallback);
+  return new ViTModel({
+    config,
+    preprocessing,
+    scheme,
+    family,
+    simd: flavor,
+    mem,
+    k,
+    weights,
+    keepAttention: !!opts.keepAttention,
+    allowNonFinite: !!opts.allowNonFinite,
+    int8: weightsForm === 'int8',
+    limits,
+    pool,
+    runtime,
+    text: text && { tower: text, tokenizer: await readTokenizer(files, text.shape.maxPositions), where: files.where },
+  });
+}
+
+/** What model.runtime says: threads, kernel build, shared memory, and why where it fell back. */
+function runtimeInfo(
+  pool: WorkerPool<InferenceInit, InferenceJob> | null,
+  flavor: SimdFlavor,
+  shared: boolean,
+  simd: string,
+  fallback: string | null,
+): RuntimeInfo {
+  return {
     platform: PLATFORM,
     engine: engineName(),
     threads: pool?.size ?? 1,
@@ -109,23 +136,6 @@ export async function loadModel(where: ModelLocation, opts: LoadOptions = {}): P
             ? "plain SIMD was asked for (simd: 'simd')"
             : 'this engine has no relaxed SIMD',
   };
-  return new ViTModel({
-    config,
-    preprocessing,
-    scheme,
-    family,
-    simd: flavor,
-    mem,
-    k,
-    weights,
-    keepAttention: !!opts.keepAttention,
-    allowNonFinite: !!opts.allowNonFinite,
-    int8: weightsForm === 'int8',
-    limits,
-    pool,
-    runtime,
-    text: text && new TextSide(text, await readTokenizer(files, text.shape.maxPositions), files.where),
-  });
 }
 
 /** How much more a split op must save than a barrier costs before it is split (noise, uneven chunks). */
@@ -140,7 +150,7 @@ const BARRIER_MARGIN = 4;
  * as autoThreads counts) runs on worker 0 alone, the others not called (WorkerPool.soloWhen).
  */
 async function tuneThreads(
-  pool: WorkerPool<InferenceInit, Activations>,
+  pool: WorkerPool<InferenceInit, InferenceJob>,
   mem: WasmMemory,
   workers: number,
   config: ViTShape,
@@ -156,7 +166,7 @@ async function tuneThreads(
   await pool.all('tune', () => serialBelow);
   // a forward too small for a second worker (autoThreads' rule) runs on one, the others not called
   const flops = forwardFlops(config);
-  pool.soloWhen((a) => a.B * flops < 2 * FLOPS_PER_THREAD);
+  pool.soloWhen((a) => 'B' in a && a.B * flops < 2 * FLOPS_PER_THREAD);
   return serialBelow;
 }
 

@@ -8,10 +8,13 @@ import type { Scheme } from '../io/checkpoint.js';
 import type { PreprocessConfig, ViTConfig } from '../io/config.js';
 import { preprocess } from '../io/image/preprocess.js';
 import { type ImageInput, readImage } from '../io/image/read.js';
+import type { TextTokenizer } from '../io/tokenizer.js';
 import { PLAIN_VIT } from '../nn/arch.js';
-import { embeddings, embedPooling, forwardHere, type InferenceInit } from '../nn/infer.js';
+import { embeddings, embedPooling, forwardHere, type InferenceInit, type InferenceJob } from '../nn/infer.js';
+import { Exec } from '../nn/ops.js';
 import { type Activations, inferencePlan, inspectionPlan } from '../nn/plan.js';
 import { tokens } from '../nn/shape.js';
+import { type TextTower, textForward } from '../nn/text.js';
 import { readTrace, softmax, type Trace } from '../nn/trace.js';
 import type { Weights } from '../nn/weights.js';
 import type { Limits } from '../platform/limits.js';
@@ -19,7 +22,7 @@ import type { KernelExports, SimdFlavor } from '../runtime/kernels.js';
 import type { WasmMemory } from '../runtime/memory.js';
 import type { Fault, WorkerPool } from '../runtime/pool.js';
 import type { RuntimeInfo } from './options.js';
-import { labelEmbeddings, normalizeRows, prompts, type TextSide, type ZeroShotOptions } from './zero-shot.js';
+import { TextSide, type ZeroShotOptions } from './zero-shot.js';
 
 /** One class and its probability. */
 export interface Prediction {
@@ -54,7 +57,7 @@ export class ViTModel {
 
   private mem: WasmMemory | null;
   private readonly k: KernelExports;
-  private readonly pool: WorkerPool<InferenceInit, Activations> | null;
+  private readonly pool: WorkerPool<InferenceInit, InferenceJob> | null;
   private readonly weights: Weights;
   private readonly weightsEnd: number;
   private acts: Activations | null = null;
@@ -80,11 +83,29 @@ export class ViTModel {
     allowNonFinite: boolean;
     int8: boolean;
     limits: Limits;
-    pool: WorkerPool<InferenceInit, Activations> | null;
+    pool: WorkerPool<InferenceInit, InferenceJob> | null;
     runtime: RuntimeInfo;
-    text?: TextSide;
+    text?: { tower: TextTower; tokenizer: TextTokenizer | null; where: string };
   }) {
-    this.text = init.text ?? null;
+    const pool = init.pool;
+    this.text = init.text
+      ? new TextSide({
+          ...init.text,
+          memory: () => this.memory(),
+          workers: pool?.size ?? 1,
+          run: async (plan, rows) => {
+            if (pool) return pool.run({ text: plan, rows });
+            const t = init.text!.tower; // the one-thread fallback: here
+            textForward(
+              new Exec({ k: init.k, memory: init.mem.memory, scratch: plan.scratch[0] }),
+              t.shape,
+              t.weights,
+              plan,
+              rows,
+            );
+          },
+        })
+      : null;
     this.allowNonFinite = init.allowNonFinite;
     this.int8 = init.int8;
     this.limits = Object.freeze(init.limits);
@@ -321,11 +342,7 @@ export class ViTModel {
    * @returns (texts, projectionDim)
    */
   async embedText(texts: string | string[]): Promise<Float32Array> {
-    const side = this.textSide('embedText'),
-      list = Array.isArray(texts) ? texts : [texts];
-    if (list.length === 0) throw new Error('vit-wasm: embedText: no texts');
-    const ids = side.ids(list, 'embedText: texts');
-    return this.serial(() => side.embed(list, ids, this.k, this.memory()));
+    return this.textSide('embedText').embedText(texts, (fn) => this.serial(fn));
   }
 
   /**
@@ -339,27 +356,12 @@ export class ViTModel {
     labels: string[],
     opts: ZeroShotOptions = {},
   ): Promise<Prediction[]> {
-    const side = this.textSide('zeroShot'),
-      P = side.tower.shape.projectionDim;
-    const { texts, per } = prompts(labels, opts.template);
-    const ids = side.ids(texts, 'zeroShot: prompts');
-    const img = normalizeRows(await this.embed(image), P);
-    const lab = labelEmbeddings(
-      await this.serial(() => side.embed(texts, ids, this.k, this.memory())),
-      labels.length,
-      per,
-      P,
+    return this.textSide('zeroShot').zeroShot(
+      () => this.embed(image),
+      labels,
+      opts,
+      (fn) => this.serial(fn),
     );
-    const scale = Math.exp(side.tower.logitScale),
-      logits = labels.map((_, l) => {
-        let s = 0;
-        for (let d = 0; d < P; d++) s += img[d] * lab[l * P + d];
-        return scale * s;
-      });
-    const probs = softmax(logits);
-    const ranked = labels.map((label, index) => ({ label, index, score: probs[index] }));
-    ranked.sort((a, b) => b.score - a.score || a.index - b.index);
-    return ranked.slice(0, opts.topK ?? ranked.length);
   }
 
   /** An image preprocessed, or pixels given preprocessed (C, H, W) checked, into `out` (C·H·W floats). */

@@ -1,16 +1,16 @@
 /**
  * Text embeddings and zero-shot classification for a model with a text tower (a CLIPModel): texts
- * tokenized, embedded in chunks by the text forward (src/nn/text.ts) in the calling thread, each
+ * tokenized, embedded in chunks by the text forward (src/nn/text.ts) on the model's workers, each
  * text's embedding cached by its string; labels ranked by the softmax over exp(logit_scale) × the
  * cosine similarity of the image's embedding and each label's prompt, as CLIPModel's
  * logits_per_image; several templates per label averaged as CLIP's paper does (each prompt's
  * embedding normalized, their mean normalized again).
  */
 import type { TextTokenizer } from '../io/tokenizer.js';
-import { Exec } from '../nn/ops.js';
-import { embedIds, endOfText, type TextTower, textForward, textPlan } from '../nn/text.js';
-import type { KernelExports } from '../runtime/kernels.js';
+import { embedIds, endOfText, type TextActivations, type TextTower, textPlan } from '../nn/text.js';
+import { softmax } from '../nn/trace.js';
 import type { WasmMemory } from '../runtime/memory.js';
+import type { Prediction } from './model.js';
 
 /** Texts embedded per text forward: bounds the activations' memory (B · T · D floats per buffer). */
 const TEXT_CHUNK = 32;
@@ -30,37 +30,87 @@ export interface ZeroShotOptions {
   topK?: number;
 }
 
+/** Runs `fn` in the model's turn (ViTModel's serial queue: calls share its memory). */
+type Serial = <R>(fn: () => Promise<R>) => Promise<R>;
+
+/** What a model gives its text side. */
+export interface TextSideInit {
+  tower: TextTower;
+  tokenizer: TextTokenizer | null;
+  /** The checkpoint's directory or URL, for messages. */
+  where: string;
+  /** The model's memory (throws once disposed). */
+  memory: () => WasmMemory;
+  /** Threads a text forward runs on (each needs attention scratch). */
+  workers: number;
+  /** A text forward over a plan whose tokens are written: on the model's workers, or in this thread. */
+  run(plan: TextActivations, rows: number[]): Promise<void>;
+}
+
 /** A model's text side: its tower, tokenizer and the embeddings computed so far. */
 export class TextSide {
   private readonly cache = new Map<string, Float32Array>();
 
-  constructor(
-    readonly tower: TextTower,
-    readonly tokenizer: TextTokenizer | null,
-    private readonly where: string,
-  ) {}
+  constructor(private readonly o: TextSideInit) {}
+
+  get tower(): TextTower {
+    return this.o.tower;
+  }
+
+  /** ViTModel.embedText: (texts, P). */
+  async embedText(texts: unknown, serial: Serial): Promise<Float32Array> {
+    const list = Array.isArray(texts) ? texts : [texts];
+    if (list.length === 0) throw new Error('vit-wasm: embedText: no texts');
+    const ids = this.ids(list, 'embedText: texts');
+    return serial(() => this.embed(list as string[], ids));
+  }
+
+  /** ViTModel.zeroShot: labels ranked for the image `image()` embeds. */
+  async zeroShot(
+    image: () => Promise<Float32Array>,
+    labels: unknown,
+    opts: ZeroShotOptions,
+    serial: Serial,
+  ): Promise<Prediction[]> {
+    const P = this.o.tower.shape.projectionDim,
+      { texts, per } = prompts(labels, opts.template),
+      names = labels as string[];
+    const ids = this.ids(texts, 'zeroShot: prompts');
+    const img = normalizeRows(await image(), P);
+    const lab = labelEmbeddings(await serial(() => this.embed(texts, ids)), names.length, per, P);
+    const scale = Math.exp(this.o.tower.logitScale),
+      logits = names.map((_, l) => {
+        let s = 0;
+        for (let d = 0; d < P; d++) s += img[d] * lab[l * P + d];
+        return scale * s;
+      });
+    const probs = softmax(logits),
+      ranked = names.map((label, index) => ({ label, index, score: probs[index] }));
+    ranked.sort((a, b) => b.score - a.score || a.index - b.index);
+    return ranked.slice(0, opts.topK ?? ranked.length);
+  }
 
   /** The tokenizer, or an Error naming the files the checkpoint lacks. */
   private tok(): TextTokenizer {
-    if (!this.tokenizer)
+    if (!this.o.tokenizer)
       throw new Error(
-        `vit-wasm: ${this.where} has a text tower but no tokenizer: put its tokenizer.json (or vocab.json and merges.txt) beside config.json`,
+        `vit-wasm: ${this.o.where} has a text tower but no tokenizer: put its tokenizer.json (or vocab.json and merges.txt) beside config.json`,
       );
-    return this.tokenizer;
+    return this.o.tokenizer;
   }
 
   /** Token ids of each text, checked (`what` names the list in errors). */
-  ids(texts: readonly unknown[], what: string): Int32Array[] {
+  private ids(texts: readonly unknown[], what: string): Int32Array[] {
     const tok = this.tok();
     return texts.map((t, i) => tok.encode(t, `${what}[${i}]`));
   }
 
   /**
    * Embeddings (N, P) of `texts`, from the cache where computed before; the others through the
-   * text forward, in chunks, with `mem` above its end (given back) in the calling thread.
+   * text forward, in chunks, their plans in the model's memory above its end (given back).
    */
-  embed(texts: readonly string[], ids: readonly Int32Array[], k: KernelExports, mem: WasmMemory): Float32Array {
-    const P = this.tower.shape.projectionDim,
+  private async embed(texts: readonly string[], ids: readonly Int32Array[]): Promise<Float32Array> {
+    const P = this.o.tower.shape.projectionDim,
       out = new Float32Array(texts.length * P),
       todo: number[] = [];
     texts.forEach((t, i) => {
@@ -70,11 +120,7 @@ export class TextSide {
     });
     for (let c = 0; c < todo.length; c += TEXT_CHUNK) {
       const chunk = todo.slice(c, c + TEXT_CHUNK);
-      const got = this.forward(
-        chunk.map((i) => ids[i]),
-        k,
-        mem,
-      );
+      const got = await this.forward(chunk.map((i) => ids[i]));
       chunk.forEach((i, j) => {
         const e = got.slice(j * P, (j + 1) * P);
         out.set(e, i * P);
@@ -90,22 +136,25 @@ export class TextSide {
   }
 
   /** One text forward over `ids` (B texts), padded with their end token to the longest: (B, P). */
-  private forward(ids: readonly Int32Array[], k: KernelExports, mem: WasmMemory): Float32Array {
-    const c = this.tower.shape,
+  private async forward(ids: readonly Int32Array[]): Promise<Float32Array> {
+    const c = this.o.tower.shape,
+      mem = this.o.memory(),
       B = ids.length,
       T = Math.max(...ids.map((x) => x.length)),
       D = c.hiddenSize,
       end = mem.end;
     try {
-      const a = textPlan((n) => mem.alloc(n), mem.f32.bind(mem), c, B, T);
+      const a = textPlan((n) => mem.alloc(n), mem.f32.bind(mem), c, B, T, this.o.workers);
       const padded = new Int32Array(B * T);
       ids.forEach((x, b) => {
         padded.fill(x[x.length - 1], b * T, (b + 1) * T); // after its end: the end token (masked from it)
         padded.set(x, b * T);
       });
-      embedIds(padded, this.tower.tokens, this.tower.positions, T, D, mem.f32(a.tokens, B * T * D));
-      const rows = ids.map((x) => endOfText(x, this.tower.eosTokenId));
-      textForward(new Exec({ k, memory: mem.memory, scratch: a.scratch }), c, this.tower.weights, a, rows);
+      embedIds(padded, this.o.tower.tokens, this.o.tower.positions, T, D, mem.f32(a.tokens, B * T * D));
+      await this.o.run(
+        a,
+        ids.map((x) => endOfText(x, this.o.tower.eosTokenId)),
+      );
       return mem.f32(a.projected, B * c.projectionDim).slice();
     } finally {
       mem.reset(end);

@@ -12,6 +12,7 @@ import { PLAIN_VIT } from './arch.js';
 import { Exec } from './ops.js';
 import { type Activations, stream } from './plan.js';
 import { tokens, type ViTShape } from './shape.js';
+import { type TextActivations, type TextShape, type TextWeights, textForward } from './text.js';
 import { meanOfTokens } from './trace.js';
 import { vitForward } from './vit.js';
 import type { Weights } from './weights.js';
@@ -27,7 +28,18 @@ export interface InferenceInit {
   weights: Weights;
   /** Ops cheaper than this run on worker 0 alone (Exec's pool.serialBelow); 0 until calibrated. */
   serialBelow: number;
+  /** A text tower beside the image tower (a CLIPModel's): its shape and weights in the same memory. */
+  text?: { shape: TextShape; weights: TextWeights };
 }
+
+/** A text forward for the pool: its plan (tokens written) and the row each text is read at. */
+export interface TextJob {
+  text: TextActivations;
+  rows: number[];
+}
+
+/** What the inference pool runs: an image forward over its plan, or a text forward. */
+export type InferenceJob = Activations | TextJob;
 
 /** What one worker measures at load (src/model/load.ts, tuneThreads). */
 export interface Calibration {
@@ -38,7 +50,7 @@ export interface Calibration {
 }
 
 /** The inference worker's API: `run` computes its share of one forward over the plan it is given. */
-export function inferenceWorker(exit: () => never): PoolWorkerApi<InferenceInit, Activations, void> & {
+export function inferenceWorker(exit: () => never): PoolWorkerApi<InferenceInit, InferenceJob, void> & {
   calibrate(scratch: number): Calibration;
   tune(serialBelow: number): void;
 } {
@@ -51,22 +63,25 @@ export function inferenceWorker(exit: () => never): PoolWorkerApi<InferenceInit,
       sync = barrier(o.memory, o.workers);
       ctl = controlWords(o.memory);
     },
-    run(a, solo) {
+    run(job, solo) {
       const fault = pendingFault;
       pendingFault = null;
       if (fault === 'trap') k.gemm_4x8(0, 1, 0, 0, 2 ** 31, 1, 8, 8, 8, 0); // a store far past the memory: RuntimeError
       const exitAt = typeof fault === 'object' && fault ? fault.exitAtOp : -1;
       const onOp = exitAt >= 0 ? (op: number) => (op === exitAt ? exit() : undefined) : undefined;
+      const text = 'text' in job ? job : null;
       const ex = new Exec({
         k,
         memory: init.memory,
-        scratch: a.scratch[init.id],
+        scratch: text ? text.text.scratch[init.id] : (job as Activations).scratch[init.id],
         // solo: the pool called this worker alone (a job too small to share): every op here, no barrier
         pool: solo
           ? { workers: 1, id: 0, serialBelow: Number.POSITIVE_INFINITY, ctl, sync, onOp }
           : { workers: init.workers, id: init.id, serialBelow: init.serialBelow, ctl, sync, onOp },
       });
-      vitForward(ex, init.shape, init.weights, a);
+      if (!text) vitForward(ex, init.shape, init.weights, job as Activations);
+      else if (init.text) textForward(ex, init.text.shape, init.text.weights, text.text, text.rows);
+      else throw new Error('vit-wasm: internal: a text forward on a pool started without the text tower');
     },
     /**
      * Called on every worker at once: the time of a barrier (all of them meeting), and of a small

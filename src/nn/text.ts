@@ -49,16 +49,17 @@ export interface TextActivations {
   pooled: number; // (B, D) the final-normed row each text is read at
   projected: number; // (B, P)
   kv: number; // (B, H, attentionPanelFloats(T, dh))
-  scratch: number; // (4, T8) attention scores
+  scratch: number[]; // per worker (4, T8): attention scores
 }
 
-/** Buffers for B texts of T tokens, the causal mask written (`f32` views the memory). */
+/** Buffers for B texts of T tokens (attention scratch for each of `workers`), the causal mask written (`f32` views the memory). */
 export function textPlan(
   alloc: Alloc,
   f32: (ptr: number, n: number) => Float32Array,
   c: TextShape,
   B: number,
   T: number,
+  workers = 1,
 ): TextActivations {
   const D = c.hiddenSize,
     H = c.numHeads,
@@ -90,7 +91,7 @@ export function textPlan(
     pooled: alloc(B * D),
     projected: alloc(B * c.projectionDim),
     kv: alloc(B * H * attentionPanelFloats(T, D / H)),
-    scratch: alloc(4 * Math.ceil(T / 8) * 8),
+    scratch: Array.from({ length: workers }, () => alloc(4 * Math.ceil(T / 8) * 8)),
   };
 }
 
