@@ -1,0 +1,129 @@
+// A zero-shot call at CLIP ViT-B/32's shape (random weights; vision 12 × 768 at 224 px, patch 32;
+// text 12 × 512, 49,408 tokens, 77 positions; 512-dim space): one image, 10 labels, at 1 and 2
+// threads. Prints the median ms of the first call's text embeddings (10 prompts, nothing cached),
+// of a zero-shot call with the labels cached (the image forward and the ranking), and of the image
+// forward alone (embed), the thread counts interleaved round by round.
+//   node bench/zero-shot.mjs [rounds]   (after npm run build)
+import { readFileSync } from 'node:fs';
+import { loadModel } from '../dist/index.js';
+
+const rounds = Number(process.argv[2] ?? 5);
+const V = { D: 768, L: 12, H: 12, M: 3072, p: 32, size: 224 },
+  T = { D: 512, L: 12, H: 8, M: 2048, vocab: 49408, pos: 77 },
+  P = 512;
+
+let seed = 1;
+/** n floats of N(0, std²)-ish noise (a sum of uniforms), reproducible. */
+function noise(n, std = 0.02) {
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    seed = (seed * 1103515245 + 12345) >>> 0;
+    out[i] = ((seed / 2 ** 32) * 2 - 1) * std * 1.7;
+  }
+  return out;
+}
+const tensors = [];
+const put = (name, shape, data) => tensors.push({ name, shape, data: data ?? noise(shape.reduce((a, b) => a * b, 1)) });
+const ones = (n) => new Float32Array(n).fill(1);
+function layers(prefix, { D, L, M }) {
+  for (let i = 0; i < L; i++) {
+    const l = `${prefix}encoder.layers.${i}.`;
+    for (const q of ['q', 'k', 'v', 'out']) {
+      put(`${l}self_attn.${q}_proj.weight`, [D, D]);
+      put(`${l}self_attn.${q}_proj.bias`, [D]);
+    }
+    put(`${l}layer_norm1.weight`, [D], ones(D));
+    put(`${l}layer_norm1.bias`, [D]);
+    put(`${l}layer_norm2.weight`, [D], ones(D));
+    put(`${l}layer_norm2.bias`, [D]);
+    put(`${l}mlp.fc1.weight`, [M, D]);
+    put(`${l}mlp.fc1.bias`, [M]);
+    put(`${l}mlp.fc2.weight`, [D, M]);
+    put(`${l}mlp.fc2.bias`, [D]);
+  }
+}
+const v = 'vision_model.',
+  t = 'text_model.';
+put(`${v}embeddings.class_embedding`, [V.D]);
+put(`${v}embeddings.patch_embedding.weight`, [V.D, 3, V.p, V.p]);
+put(`${v}embeddings.position_embedding.weight`, [(V.size / V.p) ** 2 + 1, V.D]);
+put(`${v}pre_layrnorm.weight`, [V.D], ones(V.D));
+put(`${v}pre_layrnorm.bias`, [V.D]);
+put(`${v}post_layernorm.weight`, [V.D], ones(V.D));
+put(`${v}post_layernorm.bias`, [V.D]);
+layers(v, V);
+put('visual_projection.weight', [P, V.D]);
+put(`${t}embeddings.token_embedding.weight`, [T.vocab, T.D]);
+put(`${t}embeddings.position_embedding.weight`, [T.pos, T.D]);
+layers(t, T);
+put(`${t}final_layer_norm.weight`, [T.D], ones(T.D));
+put(`${t}final_layer_norm.bias`, [T.D]);
+put('text_projection.weight', [P, T.D]);
+put('logit_scale', [], Float32Array.of(Math.log(100)));
+
+/** A safetensors file of f32 tensors. */
+function safetensors(list) {
+  const header = {};
+  let off = 0;
+  for (const x of list) {
+    header[x.name] = { dtype: 'F32', shape: x.shape, data_offsets: [off, off + x.data.length * 4] };
+    off += x.data.length * 4;
+  }
+  let json = JSON.stringify(header);
+  json += ' '.repeat((8 - (json.length % 8)) % 8);
+  const h = new TextEncoder().encode(json),
+    out = new Uint8Array(8 + h.length + off);
+  new DataView(out.buffer).setBigUint64(0, BigInt(h.length), true);
+  out.set(h, 8);
+  let at = 8 + h.length;
+  for (const x of list) {
+    out.set(new Uint8Array(x.data.buffer), at);
+    at += x.data.length * 4;
+  }
+  return out;
+}
+const layerCfg = (c) => ({ hidden_size: c.D, num_hidden_layers: c.L, num_attention_heads: c.H, intermediate_size: c.M });
+const fixture = new URL('../tests/fixtures/zero-shot/h40-clip-text/', import.meta.url);
+const files = {
+  'config.json': JSON.stringify({
+    architectures: ['CLIPModel'],
+    model_type: 'clip',
+    projection_dim: P,
+    vision_config: { ...layerCfg(V), image_size: V.size, patch_size: V.p },
+    text_config: { ...layerCfg(T), vocab_size: T.vocab, max_position_embeddings: T.pos, eos_token_id: 668 },
+  }),
+  'model.safetensors': safetensors(tensors),
+  // the fixture's small BPE (ids below 669): the prompts' lengths are CLIP's, the ids index the big table
+  'tokenizer.json': readFileSync(new URL('tokenizer.json', fixture), 'utf8'),
+};
+const labels = ['cat', 'dog', 'car', 'bicycle', 'red apple', 'small bird', 'airplane', 'horse', 'mountain lake', 'bridge'];
+const image = noise(3 * V.size * V.size, 1);
+const median = (a) => [...a].sort((x, y) => x - y)[a.length >> 1];
+
+const models = {};
+for (const threads of [1, 2]) models[threads] = await loadModel(files, { threads });
+const ms = { 1: { text: [], call: [], image: [] }, 2: { text: [], call: [], image: [] } };
+for (let r = 0; r < rounds; r++)
+  for (const threads of r % 2 ? [2, 1] : [1, 2]) {
+    const m = models[threads],
+      prompts = labels.map((l) => `a photo of a ${l} (round ${r}).`); // new texts: nothing cached
+    let t0 = performance.now();
+    await m.embedText(prompts);
+    ms[threads].text.push(performance.now() - t0);
+    await m.zeroShot(image, labels); // the labels' prompts now cached
+    t0 = performance.now();
+    await m.zeroShot(image, labels);
+    ms[threads].call.push(performance.now() - t0);
+    t0 = performance.now();
+    await m.embed(image);
+    ms[threads].image.push(performance.now() - t0);
+  }
+console.log('threads  10 prompts embedded (ms)  zero-shot call, labels cached (ms)  image forward (ms)');
+for (const th of [1, 2])
+  console.log(
+    `${th}        ${median(ms[th].text).toFixed(1).padStart(8)}                  ${median(ms[th].call).toFixed(1).padStart(8)}                          ${median(ms[th].image).toFixed(1).padStart(8)}`,
+  );
+console.log(
+  `2 vs 1 threads: text ${(median(ms[1].text) / median(ms[2].text)).toFixed(2)}x, call ${(median(ms[1].call) / median(ms[2].call)).toFixed(2)}x`,
+);
+for (const m of Object.values(models)) await m.dispose();
