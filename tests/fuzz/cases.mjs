@@ -18,6 +18,7 @@ export const KINDS = [
   'faults',
   'families',
   'pytorch',
+  'text',
 ];
 
 /** mulberry32: a small seeded PRNG, good enough to pick mutations. */
@@ -583,7 +584,54 @@ const MAKERS = {
   image: imageCase,
   api: apiCase,
   faults: faultsCase,
+  text: textCase,
 };
+
+/** A random string: ASCII, accents, combining marks, emoji (with joiners), CJK, controls, whitespace, lone surrogates. */
+function wildText(r, max) {
+  const pools = [
+    () => String.fromCharCode(32 + r.int(95)),
+    () => r.pick(['é', 'ß', 'İ', 'ǅ', 'Å', 'ø', 'ﬁ', '①', 'Ａ']),
+    () => String.fromCharCode(0x300 + r.int(0x70)), // combining marks
+    () => r.pick(['🐱', '👍🏽', '👨‍👩‍👧', '🇫🇷', '\u200d', '\ufe0f']),
+    () => String.fromCharCode(0x4e00 + r.int(0x5000)),
+    () => String.fromCharCode(r.int(32)), // controls, NUL
+    () => r.pick([' ', '\t', '\n', '\r\n', '\u00a0', '\u3000', '\u2028']),
+    // a surrogate pair (an astral character), or now and then half of one (not text: refused)
+    () =>
+      r.chance(0.97)
+        ? String.fromCharCode(0xd800 + r.int(0x400), 0xdc00 + r.int(0x400))
+        : String.fromCharCode(0xd800 + r.int(0x800)),
+    () => r.pick(['<|startoftext|>', '<|endoftext|>', "'s", "'ll", '{}', '&amp;']),
+  ];
+  const n = r.chance(0.05) ? 100_000 + r.int(10) : r.int(max);
+  // pieces joined once (slicing a growing string flattens it every time: quadratic); half the
+  // pieces repeat the previous one, so runs of the same character or cluster appear
+  const parts = [];
+  let length = 0;
+  while (length < n) {
+    const p = r.chance(0.5) && parts.length ? parts[parts.length - 1] : r.pick(pools)();
+    parts.push(p);
+    length += p.length;
+  }
+  const out = parts.join('');
+  // cut at n, but not between the halves of a pair (the pool makes unpaired halves on purpose, rarely)
+  return /[\uD800-\uDBFF]/.test(out[n - 1] ?? '') ? out.slice(0, n - 1) : out.slice(0, n);
+}
+
+/** Text for a CLIPModel's text tower: hostile strings, label lists and templates. */
+function textCase(r) {
+  const label = () => (r.chance(0.02) ? r.pick([null, 5, {}, [], undefined]) : wildText(r, 40));
+  const labels = r.chance(0.1)
+    ? r.pick([[], 'cat', null, {}])
+    : Array.from({ length: 1 + r.int(r.chance(0.1) ? 300 : 6) }, label);
+  const template = r.chance(0.7)
+    ? undefined
+    : r.pick([wildText(r, 30), 'a {} and a {}', '{}', [], ['a photo of a {}.', wildText(r, 20)], 5]);
+  return r.chance(0.5)
+    ? { kind: 'text', call: 'embedText', args: [r.chance(0.2) ? label() : Array.from({ length: 1 + r.int(5) }, label)] }
+    : { kind: 'text', call: 'zeroShot', labels, template };
+}
 
 /** The case (kind, seed). */
 export function makeCase(kind, seed) {

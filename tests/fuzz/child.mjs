@@ -75,6 +75,18 @@ async function runApi(c) {
   else if (c.call === 'trace') checkOut('trace', (await m.trace(...c.args)).logits.data);
 }
 
+let clip = null;
+/** A text case on the small CLIPModel: embeddings finite, probabilities finite and summing to 1. */
+async function runText(c) {
+  clip ??= await loadModel(fixtureFiles('zero-shot/h40-clip-text'), { threads: 1 });
+  if (c.call === 'embedText') return checkOut('embedText', await clip.embedText(...c.args));
+  const ranked = await clip.zeroShot(new Float32Array(3 * 25 * 25).fill(0.5), c.labels, { template: c.template });
+  const scores = ranked.map((p) => p.score);
+  checkOut('zeroShot', scores);
+  if (Math.abs(scores.reduce((a, b) => a + b, 0) - 1) > 1e-5)
+    throw Object.assign(new Error('zeroShot probabilities do not sum to 1'), { name: 'WrongResult' });
+}
+
 /** Every call either rejects with an Error or gives the serial result exactly; the pool recovers. */
 async function runFaults(c) {
   const m = await loadModel(fixtureFiles('h40-hf'), { threads: c.threads });
@@ -151,6 +163,7 @@ for (const [kind, seed] of JSON.parse(process.argv[2])) {
         (await (await sharedModel()).classify(c.bytes)).map((p) => p.score),
       );
     else if (c.kind === 'api') await runApi(c);
+    else if (c.kind === 'text') await runText(c);
     else await runFaults(c);
     result = { outcome: 'ok' };
   } catch (e) {
@@ -159,3 +172,4 @@ for (const [kind, seed] of JSON.parse(process.argv[2])) {
   say({ kind, seed, ...result });
 }
 await shared?.dispose();
+await clip?.dispose();
