@@ -82,7 +82,12 @@ function safetensors(list) {
   }
   return out;
 }
-const layerCfg = (c) => ({ hidden_size: c.D, num_hidden_layers: c.L, num_attention_heads: c.H, intermediate_size: c.M });
+const layerCfg = (c) => ({
+  hidden_size: c.D,
+  num_hidden_layers: c.L,
+  num_attention_heads: c.H,
+  intermediate_size: c.M,
+});
 const fixture = new URL('../tests/fixtures/zero-shot/h40-clip-text/', import.meta.url);
 const files = {
   'config.json': JSON.stringify({
@@ -96,7 +101,18 @@ const files = {
   // the fixture's small BPE (ids below 669): the prompts' lengths are CLIP's, the ids index the big table
   'tokenizer.json': readFileSync(new URL('tokenizer.json', fixture), 'utf8'),
 };
-const labels = ['cat', 'dog', 'car', 'bicycle', 'red apple', 'small bird', 'airplane', 'horse', 'mountain lake', 'bridge'];
+const labels = [
+  'cat',
+  'dog',
+  'car',
+  'bicycle',
+  'red apple',
+  'small bird',
+  'airplane',
+  'horse',
+  'mountain lake',
+  'bridge',
+];
 const image = noise(3 * V.size * V.size, 1);
 const median = (a) => [...a].sort((x, y) => x - y)[a.length >> 1];
 
