@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { enginesHere, launchBrowser, waitForValue } from '../scripts/browsers.mjs';
 import { loadModel } from '../src/index.js';
 import { haveChromium, launchChromium } from './chromium.js';
-import { FIXTURES, maxDiff, modelFixtures } from './helpers.js';
+import { FIXTURES, maxDiff, modelFixtures, readF32 } from './helpers.js';
 
 const ROOT = path.join(FIXTURES, '../..');
 const TYPES: Record<string, string> = {
@@ -126,6 +126,29 @@ describe.each(OTHER_ENGINES)('headless %s', (engine) => {
         isolated ? /this browser has no SharedArrayBuffer/ : /^the page is not cross-origin isolated/,
       );
   });
+});
+
+describe.each(enginesHere())('zero-shot in headless %s', (engine) => {
+  test.each([
+    ['coi', true],
+    ['plain', false],
+  ] as const)(
+    "%s page: a CLIPModel's tokenizer and text tower give Node's bits and ranking",
+    async (mode, _isolated) => {
+      const res = await pageResult(engine, `${origin}/${mode}/tests/browser/zero-shot.html`);
+      expect(res.error).toBeUndefined();
+      const runtime = res.runtime as { simd: 'simd' | 'relaxed' };
+      const dir = path.join(FIXTURES, 'zero-shot', 'h40-clip-text');
+      const exp = JSON.parse(readFileSync(path.join(dir, 'expected.json'), 'utf8'));
+      const model = await loadModel(dir, { threads: 1, simd: runtime.simd });
+      const x = readF32(path.join(dir, 'input.f32')).subarray(0, 3 * 25 * 25);
+      expect(res.textBits).toEqual(Array.from(new Uint32Array((await model.embedText(exp.prompts)).buffer)));
+      expect(res.ranked).toEqual(
+        await model.zeroShot(x, exp.labels, { template: ['a photo of a {}.', 'a sketch of a {}.'] }),
+      );
+      await model.dispose();
+    },
+  );
 });
 
 /** Engines that run vit-wasm inside a page's own module worker (nested workers): Chromium and Firefox. */
