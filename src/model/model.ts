@@ -21,15 +21,11 @@ import type { Limits } from '../platform/limits.js';
 import type { KernelExports, SimdFlavor } from '../runtime/kernels.js';
 import type { WasmMemory } from '../runtime/memory.js';
 import type { Fault, WorkerPool } from '../runtime/pool.js';
-import type { RuntimeInfo } from './options.js';
-import { TextSide, type ZeroShotOptions } from './zero-shot.js';
+import type { Prediction, RuntimeInfo } from './options.js';
 
-/** One class and its probability. */
-export interface Prediction {
-  label: string;
-  index: number;
-  score: number;
-}
+export type { Prediction };
+
+import { TextSide, type ZeroShotOptions } from './zero-shot.js';
 
 /** Options for {@link ViTModel.classify}. */
 export interface ClassifyOptions {

@@ -90,3 +90,10 @@ export interface RuntimeInfo {
   /** Why the plain-SIMD build runs rather than relaxed SIMD, or null when relaxed SIMD runs. */
   simdReason: string | null;
 }
+
+/** One class and its probability. */
+export interface Prediction {
+  label: string;
+  index: number;
+  score: number;
+}

@@ -10,7 +10,7 @@ import type { TextTokenizer } from '../io/tokenizer.js';
 import { embedIds, endOfText, type TextActivations, type TextTower, textPlan } from '../nn/text.js';
 import { softmax } from '../nn/trace.js';
 import type { WasmMemory } from '../runtime/memory.js';
-import type { Prediction } from './model.js';
+import type { Prediction } from './options.js';
 
 /** Texts embedded per text forward: bounds the activations' memory (B · T · D floats per buffer). */
 const TEXT_CHUNK = 32;
