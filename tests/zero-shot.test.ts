@@ -122,6 +122,23 @@ describe('a CLIPModel with its text tower', () => {
     }
   });
 
+  test("weights: 'int8' holds both towers' blocks in int8: embeddings and probabilities near the reference, the same best label", async () => {
+    const m = await loadModel(DIR, { threads: 2, weights: 'int8' });
+    close('int8 text_embeds', await m.embedText(exp.prompts), exp.text_embeds, 6e-2); // measured 5.7e-2 of 1.84
+    const x = readF32(path.join(DIR, 'input.f32')),
+      n = x.length / exp.images,
+      L = exp.labels.length;
+    for (let i = 0; i < exp.images; i++) {
+      const got = await m.zeroShot(x.subarray(i * n, (i + 1) * n), exp.labels);
+      const probs = exp.probs.slice(i * L, (i + 1) * L),
+        byIndex = new Float64Array(L);
+      for (const p of got) byIndex[p.index] = p.score;
+      close(`int8 image ${i} probabilities`, byIndex, probs, 3e-2); // measured 2.2e-2
+      expect(got[0].index).toBe(probs.indexOf(Math.max(...probs)));
+    }
+    await m.dispose();
+  });
+
   test("several templates: each label's prompts normalized, averaged, normalized again (CLIP's ensembling)", async () => {
     const m = await loadModel(DIR, { threads: 1 });
     const x = readF32(path.join(DIR, 'input.f32')).subarray(0, 3 * 25 * 25);

@@ -117,16 +117,17 @@ export async function loadTextTower(
       wb = (n: string): [string, string] => [`${n}.weight`, `${n}.bias`];
     layers.push({
       ln1: await loader.norm(wb(`${l}layer_norm1`), D),
-      qkv: await loader.linear(
+      // the blocks' linear layers as the image tower's: int8 only with weights: 'int8'
+      qkv: await loader.encoderLinear(
         ['q', 'k', 'v'].map((q) => `${a}${q}_proj.weight`),
         ['q', 'k', 'v'].map((q) => `${a}${q}_proj.bias`),
         3 * D,
         D,
       ),
-      proj: await loader.linear([`${a}out_proj.weight`], [`${a}out_proj.bias`], D, D),
+      proj: await loader.encoderLinear([`${a}out_proj.weight`], [`${a}out_proj.bias`], D, D),
       ln2: await loader.norm(wb(`${l}layer_norm2`), D),
-      fc1: await loader.linear([`${l}mlp.fc1.weight`], [`${l}mlp.fc1.bias`], M, D),
-      fc2: await loader.linear([`${l}mlp.fc2.weight`], [`${l}mlp.fc2.bias`], D, M),
+      fc1: await loader.encoderLinear([`${l}mlp.fc1.weight`], [`${l}mlp.fc1.bias`], M, D),
+      fc2: await loader.encoderLinear([`${l}mlp.fc2.weight`], [`${l}mlp.fc2.bias`], D, M),
     });
   }
   const weights = {

@@ -316,7 +316,7 @@ export class WeightLoader {
    * symmetric, as `vit-wasm quantize` writes them, so its files give back the same integers.
    * With `gamma` (N), LayerScale folded in (an I8 tensor's row scales times γ).
    */
-  private async encoderLinear(
+  async encoderLinear(
     ws: string[],
     bs: (string | null)[] | null,
     N: number,

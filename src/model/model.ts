@@ -89,6 +89,7 @@ export class ViTModel {
           ...init.text,
           memory: () => this.memory(),
           workers: pool?.size ?? 1,
+          int8: init.int8,
           run: async (plan, rows) => {
             if (pool) return pool.run({ text: plan, rows });
             const t = init.text!.tower; // the one-thread fallback: here

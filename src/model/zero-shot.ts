@@ -43,6 +43,8 @@ export interface TextSideInit {
   memory: () => WasmMemory;
   /** Threads a text forward runs on (each needs attention scratch). */
   workers: number;
+  /** The blocks hold int8 weights (loadModel's weights: 'int8'): the plan quantizes their inputs. */
+  int8: boolean;
   /** A text forward over a plan whose tokens are written: on the model's workers, or in this thread. */
   run(plan: TextActivations, rows: number[]): Promise<void>;
 }
@@ -144,7 +146,7 @@ export class TextSide {
       D = c.hiddenSize,
       end = mem.end;
     try {
-      const a = textPlan((n) => mem.alloc(n), mem.f32.bind(mem), c, B, T, this.o.workers);
+      const a = textPlan((n) => mem.alloc(n), mem.f32.bind(mem), c, B, T, this.o.workers, this.o.int8);
       const padded = new Int32Array(B * T);
       ids.forEach((x, b) => {
         padded.fill(x[x.length - 1], b * T, (b + 1) * T); // after its end: the end token (masked from it)

@@ -80,7 +80,7 @@ export interface Quant {
 }
 
 /** Room for quantized activations: every row of the largest int8 linear layer's input. */
-function quantPlan(alloc: Alloc, c: ViTShape, BT: number): Quant {
+export function quantPlan(alloc: Alloc, c: Pick<ViTShape, 'hiddenSize' | 'intermediateSize'>, BT: number): Quant {
   const Kp = Math.ceil(Math.max(c.hiddenSize, c.intermediateSize) / 4) * 4;
   return { aq: alloc(Math.ceil(BT / 4) * Kp), sa: alloc(BT), za: alloc(BT) };
 }

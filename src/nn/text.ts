@@ -11,7 +11,7 @@
 import { attentionPanelFloats } from '../runtime/kernels.js';
 import { type Arch, PLAIN_VIT } from './arch.js';
 import type { Exec } from './ops.js';
-import type { Alloc, LayerActivations } from './plan.js';
+import { type Alloc, type LayerActivations, type Quant, quantPlan } from './plan.js';
 import { type BlockShape, layerForward } from './vit.js';
 import type { Layer, Linear, Norm } from './weights.js';
 
@@ -50,6 +50,8 @@ export interface TextActivations {
   projected: number; // (B, P)
   kv: number; // (B, H, attentionPanelFloats(T, dh))
   scratch: number[]; // per worker (4, T8): attention scores
+  /** int8 weights only: where a linear layer's input rows are quantized. */
+  quant?: Quant;
 }
 
 /** Buffers for B texts of T tokens (attention scratch for each of `workers`), the causal mask written (`f32` views the memory). */
@@ -60,6 +62,7 @@ export function textPlan(
   B: number,
   T: number,
   workers = 1,
+  int8 = false,
 ): TextActivations {
   const D = c.hiddenSize,
     H = c.numHeads,
@@ -92,6 +95,7 @@ export function textPlan(
     projected: alloc(B * c.projectionDim),
     kv: alloc(B * H * attentionPanelFloats(T, D / H)),
     scratch: Array.from({ length: workers }, () => alloc(4 * Math.ceil(T / 8) * 8)),
+    quant: int8 ? quantPlan(alloc, c, BT) : undefined,
   };
 }
 
@@ -101,7 +105,8 @@ export function textPlan(
  */
 export function textForward(ex: Exec, c: TextShape, w: TextWeights, a: TextActivations, rows: readonly number[]): void {
   const D = c.hiddenSize;
-  for (const l of w.layers) layerForward(ex, c, { ...l, relBias: a.bias }, a.layer, { B: a.B, T: a.T, kv: a.kv });
+  const run = { B: a.B, T: a.T, kv: a.kv, quant: a.quant };
+  for (const l of w.layers) layerForward(ex, c, { ...l, relBias: a.bias }, a.layer, run);
   for (let b = 0; b < a.B; b++)
     ex.layernorm(a.tokens + (b * a.T + rows[b]) * D * 4, w.norm, a.pooled + b * D * 4, 1, D, c.layerNormEps);
   ex.linear(a.pooled, w.projection, a.projected, a.B);
