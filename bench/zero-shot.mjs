@@ -2,12 +2,18 @@
 // text 12 × 512, 49,408 tokens, 77 positions; 512-dim space): one image, 10 labels, at 1 and 2
 // threads. Prints the median ms of the first call's text embeddings (10 prompts, nothing cached),
 // of a zero-shot call with the labels cached (the image forward and the ranking), and of the image
-// forward alone (embed), the thread counts interleaved round by round.
-//   node bench/zero-shot.mjs [rounds]   (after npm run build)
+// forward alone (embed), the thread counts interleaved round by round. Then onnxruntime-web (its
+// wasm backend in Node, one child process per thread count: its thread pool is sized once) on the
+// same weights exported (toOnnx: the image tower, and the text tower at the prompts' padded length):
+// the same three timings.
+//   node bench/zero-shot.mjs [rounds]   (after npm run build; onnxruntime-web is a devDependency)
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { loadModel } from '../dist/index.js';
 
-const rounds = Number(process.argv[2] ?? 5);
+const rounds = Number(process.argv[2] ?? 5),
+  ortThreads = process.env.ZS_ORT_THREADS ? Number(process.env.ZS_ORT_THREADS) : 0;
 const V = { D: 768, L: 12, H: 12, M: 3072, p: 32, size: 224 },
   T = { D: 512, L: 12, H: 8, M: 2048, vocab: 49408, pos: 77 },
   P = 512;
@@ -116,13 +122,60 @@ const labels = [
 const image = noise(3 * V.size * V.size, 1);
 const median = (a) => [...a].sort((x, y) => x - y)[a.length >> 1];
 
+if (ortThreads) {
+  // a child: onnxruntime-web at ortThreads threads on the exported towers
+  const ort = await import('onnxruntime-web');
+  ort.env.wasm.numThreads = ortThreads;
+  ort.env.logLevel = 'error'; // (not its notes on the unused GELU constants of a quick-GELU graph)
+  const m = await loadModel(files, { threads: 1 });
+  const texts = labels.map((l) => `a photo of a ${l}.`);
+  // the prompts' ids as vit-wasm's tokenizer gives them, padded with the end token to the longest
+  const ids = await idsOf(m, texts);
+  const T = Math.max(...ids.map((x) => x.length)),
+    flat = new BigInt64Array(ids.length * T);
+  ids.forEach((x, b) => {
+    flat.fill(BigInt(x[x.length - 1]), b * T, (b + 1) * T);
+    x.forEach((v, j) => (flat[b * T + j] = BigInt(v)));
+  });
+  const text = await ort.InferenceSession.create(m.toOnnx({ text: true, textLength: T }), {
+    executionProviders: ['wasm'],
+  });
+  const vision = await ort.InferenceSession.create(m.toOnnx(), { executionProviders: ['wasm'] });
+  await m.dispose();
+  const feedsT = { input_ids: new ort.Tensor('int64', flat, [ids.length, T]) },
+    feedsI = { pixel_values: new ort.Tensor('float32', image, [1, 3, V.size, V.size]) };
+  for (let i = 0; i < 2; i++) {
+    await text.run(feedsT);
+    await vision.run(feedsI);
+  }
+  const ms = { text: [], image: [] };
+  for (let r = 0; r < rounds; r++) {
+    let t0 = performance.now();
+    await text.run(feedsT);
+    ms.text.push(performance.now() - t0);
+    t0 = performance.now();
+    await vision.run(feedsI);
+    ms.image.push(performance.now() - t0);
+  }
+  console.log(JSON.stringify({ text: median(ms.text), image: median(ms.image), T }));
+  process.exit(0);
+}
+
+/** Each text's token ids as vit-wasm's tokenizer makes them (the fixture's: <|startoftext|> 667, <|endoftext|> 668). */
+async function idsOf(_m, texts) {
+  const { Tokenizer } = await import('@huggingface/tokenizers');
+  const tk = new Tokenizer(JSON.parse(files['tokenizer.json']), {});
+  return texts.map((t) => [667, ...tk.encode(t, { add_special_tokens: false }).ids.slice(0, T.pos - 2), 668]);
+}
+
 const models = {};
 for (const threads of [1, 2]) models[threads] = await loadModel(files, { threads });
 const ms = { 1: { text: [], call: [], image: [] }, 2: { text: [], call: [], image: [] } };
 for (let r = 0; r < rounds; r++)
   for (const threads of r % 2 ? [2, 1] : [1, 2]) {
     const m = models[threads],
-      prompts = labels.map((l) => `a photo of a ${l} (round ${r}).`); // new texts: nothing cached
+      // new strings each round (nothing cached) with the same ids: trailing spaces are not tokens
+      prompts = labels.map((l) => `a photo of a ${l}.${' '.repeat(r + 1)}`);
     let t0 = performance.now();
     await m.embedText(prompts);
     ms[threads].text.push(performance.now() - t0);
@@ -143,3 +196,23 @@ console.log(
   `2 vs 1 threads: text ${(median(ms[1].text) / median(ms[2].text)).toFixed(2)}x, call ${(median(ms[1].call) / median(ms[2].call)).toFixed(2)}x`,
 );
 for (const m of Object.values(models)) await m.dispose();
+
+// onnxruntime-web, each thread count in its own process
+const ortRows = {};
+for (const th of [1, 2])
+  ortRows[th] = JSON.parse(
+    execFileSync(process.execPath, [fileURLToPath(import.meta.url), String(rounds)], {
+      env: { ...process.env, ZS_ORT_THREADS: String(th) },
+      maxBuffer: 1 << 20,
+    })
+      .toString()
+      .trim()
+      .split('\n')
+      .at(-1),
+  );
+console.log(`\nonnxruntime-web (the same weights, ONNX; prompts padded to ${ortRows[1].T} tokens)`);
+console.log('threads  10 prompts embedded (ms)  image forward (ms)   vit-wasm / ort-web: text, image');
+for (const th of [1, 2])
+  console.log(
+    `${th}        ${ortRows[th].text.toFixed(1).padStart(8)}                  ${ortRows[th].image.toFixed(1).padStart(8)}            ${(median(ms[th].text) / ortRows[th].text).toFixed(2)}, ${(median(ms[th].image) / ortRows[th].image).toFixed(2)}`,
+  );

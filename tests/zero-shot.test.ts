@@ -5,6 +5,7 @@
 // probabilities and their ranking; prompt ensembling; hostile text refused by name.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import ort from 'onnxruntime-node';
 import { describe, expect, test } from 'vitest';
 import { loadModel, similarity } from '../src/index.js';
 import { modelFiles } from '../src/io/source.js';
@@ -120,6 +121,37 @@ describe('a CLIPModel with its text tower', () => {
       }
       await m.dispose();
     }
+  });
+
+  test("the text tower's ONNX export in onnxruntime gives the same embeddings (f32 and int8 graphs)", async () => {
+    const m = await loadModel(DIR, { threads: 1 });
+    const T = 16,
+      ids = new BigInt64Array(exp.ids.length * T);
+    exp.ids.forEach((x, b) => {
+      ids.fill(BigInt(x[x.length - 1]), b * T, (b + 1) * T); // padded with the end token, as embedText pads
+      x.forEach((v, j) => (ids[b * T + j] = BigInt(v)));
+    });
+    const run = async (bytes: Uint8Array) => {
+      const s = await ort.InferenceSession.create(bytes);
+      try {
+        const out = await s.run({ input_ids: new ort.Tensor('int64', ids, [exp.ids.length, T]) });
+        expect(s.outputNames).toEqual(['text_embeds']);
+        return out.text_embeds.data as Float32Array;
+      } finally {
+        await s.release();
+      }
+    };
+    close('ONNX text_embeds', await run(m.toOnnx({ text: true, textLength: T })), exp.text_embeds);
+    close(
+      'ONNX int8 text_embeds',
+      await run(m.toOnnx({ text: true, textLength: T, int8: true })),
+      exp.text_embeds,
+      6e-2,
+    );
+    expect(() => m.toOnnx({ text: true, textLength: 17 })).toThrow(
+      /a text length of 17 tokens; the model takes 2 to 16/,
+    );
+    await m.dispose();
   });
 
   test("weights: 'int8' holds both towers' blocks in int8: embeddings and probabilities near the reference, the same best label", async () => {

@@ -199,13 +199,21 @@ async function init(argv: string[]): Promise<number> {
 async function exportOnnxCmd(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: { model: { type: 'string' }, out: { type: 'string' }, int8: { type: 'boolean' } },
+    options: {
+      model: { type: 'string' },
+      out: { type: 'string' },
+      int8: { type: 'boolean' },
+      text: { type: 'boolean' },
+      'text-length': { type: 'string' },
+    },
   });
   if (!values.model) throw new UsageError('export-onnx needs --model DIR');
   if (!values.out) throw new UsageError('export-onnx needs --out FILE');
+  const textLength =
+    values['text-length'] === undefined ? undefined : positiveInt(values['text-length'], '--text-length', 1);
   const model = await loadModel(values.model, { threads: 1 });
   try {
-    const bytes = model.toOnnx({ int8: values.int8 });
+    const bytes = model.toOnnx({ int8: values.int8, text: values.text, textLength });
     writeFileSync(values.out, bytes);
     console.log(`wrote ${values.out} (${(bytes.length / 2 ** 20).toFixed(1)} MB${values.int8 ? ', int8' : ''})`);
   } finally {

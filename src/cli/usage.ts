@@ -22,7 +22,7 @@ Usage:
   vit-wasm eval --model DIR --data DIR|FILE [--top K] [--json] [--batch B] [--skip-bad] [--weights int8] [--threads N]
   vit-wasm eval --model DIR --dataset mnist [--weights int8] [--threads N]
   vit-wasm init --preset NAME --out DIR [--seed S]
-  vit-wasm export-onnx --model DIR --out FILE [--int8]
+  vit-wasm export-onnx --model DIR --out FILE [--int8] [--text [--text-length T]]
   vit-wasm quantize --model DIR --out DIR [--to int8|f16] [--keep patch,head]
   vit-wasm convert --model DIR --out DIR
   vit-wasm bench (--preset NAME | --model DIR) [--threads 1,2,4] [--batch 1,8] [--runs N] [--rounds R]

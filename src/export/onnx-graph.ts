@@ -94,10 +94,10 @@ export function node(op: string, inputs: string[], outputs: string[], attrs: Rec
   return n;
 }
 
-export function valueInfo(name: string, dims: (number | string)[]): Pb {
+export function valueInfo(name: string, dims: (number | string)[], elemType = FLOAT): Pb {
   const shape = new Pb();
   for (const d of dims) shape.msg(1, typeof d === 'string' ? new Pb().str(2, d) : new Pb().int(1, d));
-  return new Pb().str(1, name).msg(2, new Pb().msg(1, new Pb().int(1, FLOAT).msg(2, shape)));
+  return new Pb().str(1, name).msg(2, new Pb().msg(1, new Pb().int(1, elemType).msg(2, shape)));
 }
 
 /** An ONNX graph under construction: initializers (written as they are made) and nodes, in order. */

@@ -50,7 +50,7 @@ function embeddings(gr: Graph, c: ViTConfig, w: Weights): string {
  * One pre-norm encoder block: x + attention(ln1(x)), then + MLP(ln2(·)) with the arch's activation
  * (a gated MLP: fc1's output as (B, T, 2, M), act of the first ⊙ the second).
  */
-function encoderBlock(gr: Graph, D: number, l: Layer, L: string, x: string, arch: Arch): string {
+export function encoderBlock(gr: Graph, D: number, l: Layer, L: string, x: string, arch: Arch): string {
   const qkv = gr.op(
     'Transpose',
     [gr.op('Reshape', [gr.linear(gr.norm(x, l.ln1, `${L}.ln1`, D), l.qkv, `${L}.qkv`), 'shape.qkv'], `${L}.qkv5`)],
@@ -202,6 +202,19 @@ function head(gr: Graph, c: ViTConfig, w: Weights, pooledOut: string): [string, 
   return [logits, 'logits', c.numLabels];
 }
 
+/** The constants every encoder block reads (encoderBlock): shapes, Gather indices, the softmax scale, GELU's. */
+export function blockConstants(gr: Graph, D: number, H: number): void {
+  gr.ints('shape.btd', [0, 0, D]);
+  gr.ints('shape.qkv', [0, 0, 3, H, D / H]);
+  gr.scalarInt('idx.0', 0);
+  gr.scalarInt('idx.1', 1);
+  gr.scalarInt('idx.2', 2);
+  gr.scalar('scale', 1 / Math.sqrt(D / H));
+  gr.scalar('sqrt2', Math.SQRT2);
+  gr.scalar('one', 1);
+  gr.scalar('half', 0.5);
+}
+
 /**
  * Serialises the model held in `mem` as an ONNX ModelProto. With `int8`, every linear layer but the
  * patch embedding (a Conv) is dynamically quantized as onnxruntime's quantize_dynamic and
@@ -212,21 +225,12 @@ function head(gr: Graph, c: ViTConfig, w: Weights, pooledOut: string): [string, 
  */
 export function exportOnnx(c: ViTConfig, w: Weights, mem: WasmMemory, opts: { int8?: boolean } = {}): Uint8Array {
   const D = c.hiddenSize,
-    H = c.numHeads,
-    dh = D / H;
+    H = c.numHeads;
   const gr = new Graph(mem, !!opts.int8, c.layerNormEps, [H, tokens(c).T]);
   gr.ints('shape.bdn', [0, D, -1]);
-  gr.ints('shape.btd', [0, 0, D]);
-  gr.ints('shape.qkv', [0, 0, 3, H, dh]);
+  blockConstants(gr, D, H);
   gr.ints('const.1', [1]);
   gr.ints('const.D', [D]);
-  gr.scalarInt('idx.0', 0);
-  gr.scalarInt('idx.1', 1);
-  gr.scalarInt('idx.2', 2);
-  gr.scalar('scale', 1 / Math.sqrt(dh));
-  gr.scalar('sqrt2', Math.SQRT2);
-  gr.scalar('one', 1);
-  gr.scalar('half', 0.5);
 
   const arch = c.arch ?? PLAIN_VIT;
   if (arch.mlp === 'gated') gr.ints('shape.glu', [0, 0, 2, c.intermediateSize]);

@@ -4,6 +4,7 @@
  */
 
 import { exportOnnx } from '../export/onnx.js';
+import { exportTextOnnx } from '../export/onnx-text.js';
 import type { Scheme } from '../io/checkpoint.js';
 import type { PreprocessConfig, ViTConfig } from '../io/config.js';
 import { preprocess } from '../io/image/preprocess.js';
@@ -417,10 +418,15 @@ export class ViTModel {
    * The model as an ONNX graph (opset 17) with the same weights: input `pixel_values`
    * [batch, C, H, W], output `logits` [batch, numLabels]. For running peers on identical weights.
    * With `int8`, the linear layers are dynamically quantized (DynamicQuantizeLinear + MatMulInteger,
-   * int8 weights with one scale per output channel), as 8-bit web models are.
+   * int8 weights with one scale per output channel), as 8-bit web models are. With `text` (a
+   * model with a text tower), its text tower instead: input `input_ids` [batch, textLength] int64
+   * (texts padded with their end token; default length the model's max_position_embeddings),
+   * output `text_embeds` [batch, projectionDim].
    */
-  toOnnx(opts: { int8?: boolean } = {}): Uint8Array {
-    return exportOnnx(this.config, this.weights, this.memory(), opts);
+  toOnnx(opts: { int8?: boolean; text?: boolean; textLength?: number } = {}): Uint8Array {
+    if (!opts.text) return exportOnnx(this.config, this.weights, this.memory(), opts);
+    const t = this.textSide('toOnnx({ text: true })').tower;
+    return exportTextOnnx(t, this.memory(), opts.textLength ?? t.shape.maxPositions, opts);
   }
 
   /** Stops the workers and frees the model's memory. Further calls reject. */

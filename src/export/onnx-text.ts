@@ -1,0 +1,77 @@
+/**
+ * ONNX export of a text tower (CLIP's): input `input_ids` [batch, T] (int64, T fixed at export: pad
+ * with the end token, as the text forward does), output `text_embeds` [batch, projection_dim]: token
+ * and position embeddings, the image tower's encoder blocks (src/export/onnx.ts) with the causal
+ * mask as their attention bias, the final layernorm of the end-of-text row, the projection. For
+ * running peers such as onnxruntime on exactly what vit-wasm runs.
+ */
+import type { TextTower } from '../nn/text.js';
+import { textPlan } from '../nn/text.js';
+import type { WasmMemory } from '../runtime/memory.js';
+import { blockConstants, encoderBlock } from './onnx.js';
+import { Graph, node, Pb, valueInfo } from './onnx-graph.js';
+
+const INT64 = 7;
+
+/** The text tower held in `mem` as an ONNX ModelProto for texts of `T` tokens; `int8` as exportOnnx's. */
+export function exportTextOnnx(
+  tower: TextTower,
+  mem: WasmMemory,
+  T: number,
+  opts: { int8?: boolean } = {},
+): Uint8Array {
+  const c = tower.shape,
+    D = c.hiddenSize,
+    H = c.numHeads,
+    P = c.projectionDim;
+  if (!Number.isSafeInteger(T) || T < 2 || T > c.maxPositions)
+    throw new Error(`vit-wasm: toOnnx: a text length of ${T} tokens; the model takes 2 to ${c.maxPositions}`);
+  const end = mem.end;
+  try {
+    // the causal mask, as the text forward lays it out (H, T, T), read into the graph as a bias
+    const mask = textPlan((n) => mem.alloc(n), mem.f32.bind(mem), c, 1, T).bias;
+    const gr = new Graph(mem, !!opts.int8, c.layerNormEps, [H, T]);
+    blockConstants(gr, D, H);
+    gr.ints('shape.bd', [0, D]);
+    gr.ints('shape.11d', [1, 1, D]);
+    gr.ints('axes.1', [1]);
+    let x = gr.op(
+      'Add',
+      [
+        gr.op('Gather', [gr.init('tokens', [c.vocabSize, D], tower.tokens), 'input_ids'], 'x.tok', { axis: 0 }),
+        gr.init('positions', [1, T, D], tower.positions.slice(0, T * D)),
+      ],
+      'x.embed',
+    );
+    tower.weights.layers.forEach((l, i) => {
+      x = encoderBlock(gr, D, { ...l, relBias: mask }, `t${i}`, x, c.arch);
+    });
+    x = gr.norm(x, tower.weights.norm, 'final', D);
+    // the end-of-text row: the first highest id (eos_token_id 2), else the first eos_token_id
+    const key =
+      tower.eosTokenId === 2
+        ? 'input_ids'
+        : gr.op(
+            'Cast',
+            [gr.op('Equal', ['input_ids', gr.init('eos', [], BigInt64Array.of(BigInt(tower.eosTokenId)))], 'is.eos')],
+            'is.eos.i',
+            { to: 6 },
+          );
+    const row = gr.op('ArgMax', [key], 'eos.row', { axis: 1, keepdims: 1 }); // [batch, 1]
+    const idx = gr.op('Expand', [gr.op('Unsqueeze', [row, 'axes.1'], 'eos.row3'), 'shape.11d'], 'eos.idx'); // [batch, 1, D]
+    const pooled = gr.op('Reshape', [gr.op('GatherElements', [x, idx], 'pooled.3', { axis: 1 }), 'shape.bd'], 'pooled');
+    gr.nodes.push(node('Identity', [gr.linear(pooled, tower.weights.projection, 'proj')], ['text_embeds']));
+    for (const n of gr.nodes) gr.g.msg(1, n);
+    gr.g.msg(11, valueInfo('input_ids', ['batch', T], INT64));
+    gr.g.msg(12, valueInfo('text_embeds', ['batch', P]));
+    return new Pb()
+      .int(1, 8)
+      .str(2, 'vit-wasm')
+      .str(3, '0.1.0')
+      .msg(7, gr.g)
+      .msg(8, new Pb().str(1, '').int(2, 17))
+      .done();
+  } finally {
+    mem.reset(end);
+  }
+}
