@@ -1,5 +1,7 @@
 // The browser half of scripts/test-package.mjs: a static server for a built example (with or
 // without COOP/COEP) and a headless page, in any of the three engines, reporting what it computed.
+
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { createServer } from 'node:http';
 import path from 'node:path';
@@ -101,4 +103,39 @@ export function expectDigit(r, { engine, isolated, node }) {
     );
     assert(r.text.includes(`threads are off because ${why}`), `page text: ${r.text}`);
   }
+}
+
+/**
+ * Vite's dev server for the installed example in `dir` on a free port; resolves once it prints its
+ * "Local: http://127.0.0.1:PORT/" line (or rejects with its output), to its URL and a stop().
+ */
+export async function startViteDev(dir) {
+  const port = await new Promise((r) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const p = s.address().port;
+      s.close(() => r(p));
+    });
+  });
+  const child = spawn(
+    process.execPath,
+    ['node_modules/vite/bin/vite.js', '--host', '127.0.0.1', '--port', String(port), '--strictPort'],
+    { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
+  );
+  let output = '';
+  await new Promise((resolve, reject) => {
+    // (Vite colours its output when CI is set: the port is matched with the colour codes removed)
+    const onData = (d) => {
+      output += d;
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: ANSI colour codes start with ESC
+      if (output.replace(/\x1b\[[0-9;]*m/g, '').includes(`:${port}/`)) resolve();
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.on('exit', (code) => reject(new Error(`the dev server exited (${code}):\n${output}`)));
+    setTimeout(() => reject(new Error(`the dev server printed no start line within 60 s:\n${output}`)), 60_000).unref();
+  }).catch((e) => {
+    process.kill(-child.pid, 'SIGTERM');
+    throw e;
+  });
+  return { url: `http://127.0.0.1:${port}/`, stop: () => process.kill(-child.pid, 'SIGTERM') };
 }

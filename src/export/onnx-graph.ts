@@ -180,6 +180,20 @@ export class Graph {
     );
   }
 
+  /** The ModelProto (opset 17) of the nodes so far, with one input and one output (valueInfo). */
+  serialise(input: Pb, output: Pb): Uint8Array {
+    for (const n of this.nodes) this.g.msg(1, n);
+    this.g.msg(11, input);
+    this.g.msg(12, output);
+    return new Pb()
+      .int(1, 8)
+      .str(2, 'vit-wasm')
+      .str(3, '0.1.0')
+      .msg(7, this.g)
+      .msg(8, new Pb().str(1, '').int(2, 17))
+      .done();
+  }
+
   norm(x: string, n: Norm, name: string, D: number): string {
     return this.op(
       'LayerNormalization',

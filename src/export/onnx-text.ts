@@ -9,7 +9,7 @@ import type { TextTower } from '../nn/text.js';
 import { textPlan } from '../nn/text.js';
 import type { WasmMemory } from '../runtime/memory.js';
 import { blockConstants, encoderBlock } from './onnx.js';
-import { Graph, node, Pb, valueInfo } from './onnx-graph.js';
+import { Graph, node, valueInfo } from './onnx-graph.js';
 
 const INT64 = 7;
 
@@ -61,16 +61,7 @@ export function exportTextOnnx(
     const idx = gr.op('Expand', [gr.op('Unsqueeze', [row, 'axes.1'], 'eos.row3'), 'shape.11d'], 'eos.idx'); // [batch, 1, D]
     const pooled = gr.op('Reshape', [gr.op('GatherElements', [x, idx], 'pooled.3', { axis: 1 }), 'shape.bd'], 'pooled');
     gr.nodes.push(node('Identity', [gr.linear(pooled, tower.weights.projection, 'proj')], ['text_embeds']));
-    for (const n of gr.nodes) gr.g.msg(1, n);
-    gr.g.msg(11, valueInfo('input_ids', ['batch', T], INT64));
-    gr.g.msg(12, valueInfo('text_embeds', ['batch', P]));
-    return new Pb()
-      .int(1, 8)
-      .str(2, 'vit-wasm')
-      .str(3, '0.1.0')
-      .msg(7, gr.g)
-      .msg(8, new Pb().str(1, '').int(2, 17))
-      .done();
+    return gr.serialise(valueInfo('input_ids', ['batch', T], INT64), valueInfo('text_embeds', ['batch', P]));
   } finally {
     mem.reset(end);
   }

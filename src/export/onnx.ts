@@ -10,7 +10,7 @@ import { GATES } from '../nn/ops.js';
 import { tokens } from '../nn/shape.js';
 import { type Layer, linearWeight, type MapHead, type Weights } from '../nn/weights.js';
 import type { WasmMemory } from '../runtime/memory.js';
-import { Graph, node, Pb, valueInfo } from './onnx-graph.js';
+import { Graph, node, valueInfo } from './onnx-graph.js';
 
 /** Image → patch embeddings (a stride-p convolution, as the checkpoints define it) → [cls; pe] + pos. */
 function embeddings(gr: Graph, c: ViTConfig, w: Weights): string {
@@ -242,14 +242,8 @@ export function exportOnnx(c: ViTConfig, w: Weights, mem: WasmMemory, opts: { in
   const [out, name, size] = head(gr, c, w, pooled(gr, c, w, x));
   gr.nodes.push(node('Identity', [out], [name]));
 
-  for (const n of gr.nodes) gr.g.msg(1, n);
-  gr.g.msg(11, valueInfo('pixel_values', ['batch', c.numChannels, ...c.imageSize]));
-  gr.g.msg(12, valueInfo(name, ['batch', size]));
-  return new Pb()
-    .int(1, 8)
-    .str(2, 'vit-wasm')
-    .str(3, '0.1.0')
-    .msg(7, gr.g)
-    .msg(8, new Pb().str(1, '').int(2, 17))
-    .done();
+  return gr.serialise(
+    valueInfo('pixel_values', ['batch', c.numChannels, ...c.imageSize]),
+    valueInfo(name, ['batch', size]),
+  );
 }
