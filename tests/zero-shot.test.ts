@@ -219,6 +219,8 @@ describe('a CLIPModel with its text tower', () => {
       /template must be a string with \{\}/,
     );
     await expect(m.embedText([])).rejects.toThrow(/embedText: no texts/);
+    await expect(m.zeroShot(x, ['cat'], { topK: 0 })).rejects.toThrow(/topK must be a positive integer, got 0/);
+    await expect(m.zeroShot(x, ['cat'], null as unknown as object)).rejects.toThrow(/options must be an object/);
     await expect(m.embedText(['ok', '\uDBFF'])).rejects.toThrow(/embedText: texts\[1\] is not valid text/);
     await m.dispose();
     const noTok = dirFiles(DIR);

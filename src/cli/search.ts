@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'no
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
+import { parseJson } from '../io/json.js';
 import { loadModel } from '../model/load.js';
 import { normalizeRows } from '../model/zero-shot.js';
 import { imagesUnder } from '../platform/platform.js';
@@ -105,7 +106,7 @@ function readIndex(dir: string): { index: IndexFile; embeddings: Float32Array } 
   const file = path.join(dir, 'index.json');
   if (!existsSync(file))
     throw new Error(`vit-wasm: ${dir}: not an index (no index.json; make one with vit-wasm index)`);
-  const index = JSON.parse(readFileSync(file, 'utf8')) as IndexFile;
+  const index = parseJson(readFileSync(file, 'utf8'), file) as unknown as IndexFile;
   if (index.format !== 'vit-wasm-index-1' || !Array.isArray(index.files) || !Number.isSafeInteger(index.dim))
     throw new Error(`vit-wasm: ${file}: not an index vit-wasm wrote`);
   const raw = readFileSync(path.join(dir, 'embeddings.f32'));

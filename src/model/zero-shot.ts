@@ -74,9 +74,13 @@ export class TextSide {
     opts: ZeroShotOptions,
     serial: Serial,
   ): Promise<Prediction[]> {
+    if (opts === null || typeof opts !== 'object') throw new Error('vit-wasm: zeroShot: options must be an object');
     const P = this.o.tower.shape.projectionDim,
       { texts, per } = prompts(labels, opts.template),
       names = labels as string[];
+    const topK = opts.topK ?? names.length;
+    if (!Number.isSafeInteger(topK) || topK < 1)
+      throw new Error(`vit-wasm: zeroShot: topK must be a positive integer, got ${JSON.stringify(opts.topK)}`);
     const ids = this.ids(texts, 'zeroShot: prompts');
     const img = normalizeRows(await image(), P);
     const lab = labelEmbeddings(await serial(() => this.embed(texts, ids)), names.length, per, P);
@@ -89,7 +93,7 @@ export class TextSide {
     const probs = softmax(logits),
       ranked = names.map((label, index) => ({ label, index, score: probs[index] }));
     ranked.sort((a, b) => b.score - a.score || a.index - b.index);
-    return ranked.slice(0, opts.topK ?? ranked.length);
+    return ranked.slice(0, topK);
   }
 
   /** The tokenizer, or an Error naming the files the checkpoint lacks. */
