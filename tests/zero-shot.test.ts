@@ -236,5 +236,11 @@ describe('a CLIPModel with its text tower', () => {
       /zeroShot needs a text tower: this clip checkpoint has none/,
     );
     await vision.dispose();
+    // a SiglipModel (text tower in its file): its image tower runs; its text side is refused by name
+    const siglip = await loadModel(path.join(FIXTURES, 'siglip', 'h40-siglip'), { threads: 1 });
+    await expect(siglip.embedText('cat')).rejects.toThrow(
+      /SigLIP's text tower and its SentencePiece tokenizer are not supported yet/,
+    );
+    await siglip.dispose();
   });
 });

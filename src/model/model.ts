@@ -23,10 +23,9 @@ import type { KernelExports, SimdFlavor } from '../runtime/kernels.js';
 import type { WasmMemory } from '../runtime/memory.js';
 import type { Fault, WorkerPool } from '../runtime/pool.js';
 import type { Prediction, RuntimeInfo } from './options.js';
+import { TextSide, type ZeroShotOptions } from './zero-shot.js';
 
 export type { Prediction };
-
-import { TextSide, type ZeroShotOptions } from './zero-shot.js';
 
 /** Options for {@link ViTModel.classify}. */
 export interface ClassifyOptions {
@@ -325,6 +324,10 @@ export class ViTModel {
   }
 
   private textSide(what: string): TextSide {
+    if (!this.text && this.family === 'siglip')
+      throw new Error(
+        `vit-wasm: ${what}: SigLIP's text tower and its SentencePiece tokenizer are not supported yet; this model runs its image tower (embed)`,
+      );
     if (!this.text)
       throw new Error(
         `vit-wasm: ${what} needs a text tower: this ${this.family} checkpoint has none (a CLIPModel's, text_model.* in Hugging Face's names, has one)`,
