@@ -203,6 +203,7 @@ describe('a CLIPModel with its text tower', () => {
     );
     // similarity(): cosine of the rows, image × text
     const sim = similarity(img, texts, P);
+    expect(() => similarity(new Float32Array(P), texts, P)).toThrow(/embedding row 0 has norm 0/);
     expect(sim.length).toBe(9);
     expect(Math.abs(sim[0] - unit(img).reduce((s, v, d) => s + v * unit(texts.subarray(0, P))[d], 0))).toBeLessThan(
       1e-6,

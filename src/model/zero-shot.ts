@@ -168,13 +168,18 @@ export class TextSide {
   }
 }
 
-/** Each row of `x` (rows of `dim`) divided by its L2 norm, in float64 rounded once. */
+/**
+ * Each row of `x` (rows of `dim`) divided by its L2 norm, in float64 rounded once. A row whose norm
+ * is 0 or not finite has no direction: an Error naming it (never NaN cosines).
+ */
 export function normalizeRows(x: Float32Array, dim: number): Float32Array {
   const out = new Float32Array(x.length);
   for (let r = 0; r < x.length / dim; r++) {
     let s = 0;
     for (let d = 0; d < dim; d++) s += x[r * dim + d] ** 2;
     const n = Math.sqrt(s);
+    if (!(n > 0 && Number.isFinite(n)))
+      throw new Error(`vit-wasm: embedding row ${r} has norm ${n}: it has no direction to compare by cosine`);
     for (let d = 0; d < dim; d++) out[r * dim + d] = x[r * dim + d] / n;
   }
   return out;
