@@ -60,7 +60,7 @@ export async function openPage(url, { engine = 'chromium', screenshots, waitIsol
       `window.__result && (!${waitIsolated} || self.crossOriginIsolated || window.__result.error) && window.__result`,
       120_000,
     );
-    const text = await b.evaluate(`document.querySelector('#result').textContent`);
+    const text = await b.evaluate(`document.querySelector('#result')?.textContent ?? ''`);
     if (screenshots && shot) {
       mkdirSync(screenshots, { recursive: true });
       await b.screenshot(path.join(screenshots, `${shot}-${engine}.png`));

@@ -7,7 +7,8 @@
 //      score to the bit for the same kernel build, threads on when isolated and off (saying why) when
 //      not (WebKitGTK: always off, for want of SharedArrayBuffer), no page error, and no request
 //      leaving the local server. The Vite dev server and the service worker for static hosts
-//      (examples/no-bundler) are run too;
+//      (examples/no-bundler) are run too; examples/image-search (scripts/package-search.mjs) embeds
+//      five photos with a small CLIPModel and searches them by words: Node's ranking to the bit;
 //   4. examples/deno-bun: the same classification in Node, Deno 2 and Bun (the npm packages' binaries),
 //      to the bit, on 2 workers, and the CLI's demo in Deno and Bun; examples/node-bundle: a Node app
 //      bundled with esbuild --platform=node runs on 2 workers, nothing copied by hand.
@@ -22,6 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 import { enginesHere } from './browsers.mjs';
 import { expectDigit, openPage as open, serve, startViteDev } from './package-pages.mjs';
+import { imageSearchChecks } from './package-search.mjs';
 
 const ROOT = path.resolve(fileURLToPath(new URL('..', import.meta.url)));
 /** Size budgets of the tarball (npm pack's sizes), also stated in the README. */
@@ -374,6 +376,7 @@ if (engines.length) {
         });
       }
   }
+  await imageSearchChecks({ ROOT, engines, check, installExample, ok, openPage, serve, assert });
   await check(`vite: dev server (no config), in ${engines.join(', ')}`, async () => {
     const dir = await installExample('vite');
     await ok('npm', ['run', 'predev', '--silent'], dir);
