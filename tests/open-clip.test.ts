@@ -17,6 +17,7 @@ const DIR = path.join(FIXTURES, 'open-clip');
 interface Expected {
   runs: { image_size: [number, number]; input: string; batch: number; image_embeds: number[] }[];
   pixels?: { image: string; file: string; shape: [number, number, number] };
+  text: { prompts: string[]; ids: number[][]; text_embeds: number[]; dim: number };
 }
 
 const cases = fixtureDirs<Expected>(DIR);
@@ -49,6 +50,39 @@ describe.each(cases.map((c) => [c.name, c] as const))('%s', (name, c) => {
       }
     },
   );
+
+  test("its text tower (open_clip's names, text_cfg, QuickGELU or GELU, 'argmax' pooling): the reference's text embeddings; zero-shot runs", async () => {
+    for (const threads of [1, 2]) {
+      const m = await loadModel(c.dir, { threads });
+      expect(m.hasText).toBe(true);
+      const { diff, scale } = maxDiff(await m.embedText(c.exp.text.prompts), c.exp.text.text_embeds);
+      console.log(
+        `${name} text (${threads} threads): max |ours - torch| = ${diff.toExponential(2)} (max |torch| ${scale.toFixed(2)})`,
+      );
+      expect(diff).toBeLessThanOrEqual(1e-5 * Math.max(1, scale));
+      const ranked = await m.zeroShot(new Float32Array(m.inputSize).fill(0.25), ['cat', 'dog']);
+      expect(ranked.reduce((a, p) => a + p.score, 0)).toBeCloseTo(1, 6);
+      await m.dispose();
+    }
+  });
+});
+
+test('open_clip text_cfg fields vit-wasm does not compute are refused by name', async () => {
+  const dir = path.join(DIR, 'h40-openclip');
+  const raw = JSON.parse(readFileSync(path.join(dir, 'open_clip_config.json'), 'utf8'));
+  for (const [field, value, what] of [
+    ['ls_init_value', 0.1, /LayerScale in the text tower/],
+    ['pool_type', 'last', /pooling other than at the highest id/],
+    ['hf_model_name', 'roberta-base', /a Hugging Face text model inside open_clip/],
+    ['proj_bias', true, /a text projection with a bias/],
+  ] as const) {
+    const files = dirFiles(dir);
+    files['open_clip_config.json'] = JSON.stringify({
+      ...raw,
+      model_cfg: { ...raw.model_cfg, text_cfg: { ...raw.model_cfg.text_cfg, [field]: value } },
+    });
+    await expect(loadModel(files, { threads: 1 })).rejects.toThrow(what);
+  }
 });
 
 test("preprocess_cfg as open_clip's torchvision transforms: a photo's pixels bit for bit (the crop offset rounded half to even)", async () => {

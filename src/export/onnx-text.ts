@@ -49,11 +49,11 @@ export function exportTextOnnx(
     x = gr.norm(x, tower.weights.norm, 'final', D);
     // the end-of-text row: the first highest id (eos_token_id 2), else the first eos_token_id
     const key =
-      tower.eosTokenId === 2
+      tower.endRow === 'argmax'
         ? 'input_ids'
         : gr.op(
             'Cast',
-            [gr.op('Equal', ['input_ids', gr.init('eos', [], BigInt64Array.of(BigInt(tower.eosTokenId)))], 'is.eos')],
+            [gr.op('Equal', ['input_ids', gr.init('eos', [], BigInt64Array.of(BigInt(tower.endRow)))], 'is.eos')],
             'is.eos.i',
             { to: 6 },
           );

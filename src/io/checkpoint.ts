@@ -71,7 +71,8 @@ export async function loadCheckpoint(
     // a CLIPModel's text tower (Hugging Face names): zero-shot classification and text embeddings
     const textConfig =
       found.family.name === 'clip' ? clipTextConfig(full, tensors, `${files.where}/config.json`) : null;
-    for (let i = 0; i < (textConfig?.shape.numLayers ?? 0); i++) for (const w of textLinearNames(i)) blockRead.add(w);
+    for (let i = 0; i < (textConfig?.shape.numLayers ?? 0); i++)
+      for (const w of textLinearNames(textConfig!, i)) blockRead.add(w);
     const t = new CheckpointTensors(tensors, file, blockRead);
     const loader = new WeightLoader(t, mem, opts.int8);
     const weights = await loader.weights(config, n, own.imageSize, resize);

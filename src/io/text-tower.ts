@@ -1,7 +1,8 @@
 /**
  * A CLIPModel's text tower from its checkpoint (Hugging Face names, `text_model.*`, as
- * transformers' CLIPTextTransformer and CLIPModel name them): config.json's `text_config` read with
- * CLIPTextConfig's defaults and checked against the tensors, the blocks packed into the wasm
+ * transformers' CLIPTextTransformer and CLIPModel name them; or open_clip's, its TextTransformer's,
+ * with open_clip_config.json's text_cfg): config.json's `text_config` read with CLIPTextConfig's
+ * defaults and checked against the tensors, the blocks packed into the wasm
  * memory beside the image tower, the token and position tables kept in JavaScript (a text reads a
  * few rows of them), and `logit_scale`.
  */
@@ -13,24 +14,76 @@ import type { CheckpointTensors } from './tensors.js';
 import type { WeightLoader } from './weight-loader.js';
 
 const T = 'text_model.';
-export const TEXT_TOKENS = `${T}embeddings.token_embedding.weight`;
-const TEXT_POSITIONS = `${T}embeddings.position_embedding.weight`;
+const HF_TOKENS = `${T}embeddings.token_embedding.weight`;
 
-/** Layer i's linear weights, for reading them in blocks of rows. */
-export function textLinearNames(i: number): string[] {
-  const l = `${T}encoder.layers.${i}.`;
-  return [
-    ...['q', 'k', 'v', 'out'].map((q) => `${l}self_attn.${q}_proj.weight`),
-    `${l}mlp.fc1.weight`,
-    `${l}mlp.fc2.weight`,
-  ];
+/** Where a text tower's tensors are, by naming scheme. */
+interface TextNames {
+  tokens: string;
+  positions: string;
+  /** Layer i: its norms, Q|K|V (three tensors, or open_clip's one in_proj), output projection, MLP. */
+  layer(i: number): { ln1: string; ln2: string; qkv: string[]; qkvB: string[]; proj: string; fc1: string; fc2: string };
+  norm: string;
+  projection: string;
+  /** open_clip stores its projection as a (width, embed_dim) matrix used as x · P. */
+  projectionTransposed: boolean;
 }
 
-/** What the text tower is read as: its shape, and how a text's end-of-text row is found. */
+const HF_NAMES: TextNames = {
+  tokens: HF_TOKENS,
+  positions: `${T}embeddings.position_embedding.weight`,
+  layer: (i) => {
+    const l = `${T}encoder.layers.${i}.`,
+      a = `${l}self_attn.`;
+    return {
+      ln1: `${l}layer_norm1`,
+      ln2: `${l}layer_norm2`,
+      qkv: ['q', 'k', 'v'].map((q) => `${a}${q}_proj.weight`),
+      qkvB: ['q', 'k', 'v'].map((q) => `${a}${q}_proj.bias`),
+      proj: `${a}out_proj`,
+      fc1: `${l}mlp.fc1`,
+      fc2: `${l}mlp.fc2`,
+    };
+  },
+  norm: `${T}final_layer_norm`,
+  projection: 'text_projection.weight',
+  projectionTransposed: false,
+};
+
+/** open_clip's TextTransformer names, at the top level (CLIP) or under `text.` (CustomTextCLIP). */
+function openClipNames(p: string): TextNames {
+  return {
+    tokens: `${p}token_embedding.weight`,
+    positions: `${p}positional_embedding`,
+    layer: (i) => {
+      const l = `${p}transformer.resblocks.${i}.`;
+      return {
+        ln1: `${l}ln_1`,
+        ln2: `${l}ln_2`,
+        qkv: [`${l}attn.in_proj_weight`],
+        qkvB: [`${l}attn.in_proj_bias`],
+        proj: `${l}attn.out_proj`,
+        fc1: `${l}mlp.c_fc`,
+        fc2: `${l}mlp.c_proj`,
+      };
+    },
+    norm: `${p}ln_final`,
+    projection: `${p}text_projection`,
+    projectionTransposed: true,
+  };
+}
+
+/** Layer i's linear weights, for reading them in blocks of rows. */
+export function textLinearNames(c: TextConfig, i: number): string[] {
+  const l = c.names.layer(i);
+  return [...l.qkv, `${l.proj}.weight`, `${l.fc1}.weight`, `${l.fc2}.weight`];
+}
+
+/** What the text tower is read as: its shape, its tensors' names, and how a text's end-of-text row is found. */
 export interface TextConfig {
   shape: TextShape;
-  /** text_config.eos_token_id; 2 (the original checkpoints' config) means the highest id's row, as transformers reads it. */
-  eosTokenId: number;
+  names: TextNames;
+  /** 'argmax': the first highest id (transformers with eos_token_id 2, open_clip's 'argmax' pool); else the first of this id. */
+  endRow: 'argmax' | number;
 }
 
 /**
@@ -43,10 +96,19 @@ export function clipTextConfig(
   tensors: Map<string, TensorInfo>,
   file: string,
 ): TextConfig | null {
-  const tok = tensors.get(TEXT_TOKENS),
-    pos = tensors.get(TEXT_POSITIONS);
-  if (!tok) return null;
-  const raw = (full.text_config ?? {}) as Record<string, unknown>;
+  const prefix = ['', 'text.'].find((p) => tensors.has(`${p}token_embedding.weight`));
+  const names = tensors.has(HF_TOKENS)
+    ? HF_NAMES
+    : prefix !== undefined && full.open_clip
+      ? openClipNames(prefix)
+      : null;
+  if (!names) return null;
+  const tok = tensors.get(names.tokens)!,
+    pos = tensors.get(names.positions);
+  const raw = (names === HF_NAMES ? (full.text_config ?? {}) : openClipTextConfig(full.open_clip, file)) as Record<
+    string,
+    unknown
+  >;
   if (typeof raw !== 'object' || Array.isArray(raw))
     throw new Error(`vit-wasm: ${file}: text_config must be an object`);
   const int = (o: Record<string, unknown>, key: string, dflt: number, where = 'text_config.') => {
@@ -66,11 +128,11 @@ export function clipTextConfig(
     maxPositions = int(raw, 'max_position_embeddings', 77);
   if (hidden !== D || vocab !== V)
     throw new Error(
-      `vit-wasm: ${file}: text_config says ${vocab} tokens of width ${hidden}, but ${TEXT_TOKENS} is [${tok.shape}]`,
+      `vit-wasm: ${file}: text_config says ${vocab} tokens of width ${hidden}, but ${names.tokens} is [${tok.shape}]`,
     );
   if (!pos || pos.shape[0] !== maxPositions || pos.shape[1] !== D)
     throw new Error(
-      `vit-wasm: ${file}: text_config.max_position_embeddings ${maxPositions} × ${D}, but ${TEXT_POSITIONS} is ${pos ? `[${pos.shape}]` : 'missing'}`,
+      `vit-wasm: ${file}: text_config.max_position_embeddings ${maxPositions} × ${D}, but ${names.positions} is ${pos ? `[${pos.shape}]` : 'missing'}`,
     );
   const heads = int(raw, 'num_attention_heads', 8);
   if (D % heads)
@@ -92,7 +154,49 @@ export function clipTextConfig(
       projectionDim: int(full, 'projection_dim', 512, ''),
       arch: textArch(HIDDEN_ACT[act]),
     },
-    eosTokenId: raw.eos_token_id === undefined ? 49407 : int(raw, 'eos_token_id', 49407),
+    names,
+    endRow: endRowRule(raw.eos_token_id === undefined ? 49407 : int(raw, 'eos_token_id', 49407)),
+  };
+}
+
+/** transformers reads the row at the highest id where eos_token_id is 2 (the original checkpoints' config). */
+const endRowRule = (eos: number): 'argmax' | number => (eos === 2 ? 'argmax' : eos);
+
+/**
+ * open_clip's model_cfg.text_cfg as the text_config fields above (its TextTransformer's defaults:
+ * width 512, 8 heads, 12 layers, mlp_ratio 4, context 77, 49,408 tokens; QuickGELU where
+ * model_cfg.quick_gelu), pooled at the highest id ('argmax', eos_token_id 2 here). What changes the
+ * arithmetic and is not computed is refused by name.
+ */
+function openClipTextConfig(openClip: unknown, file: string): Record<string, unknown> {
+  const m = ((openClip as { model_cfg?: unknown })?.model_cfg ?? {}) as Record<string, unknown>,
+    t = (m.text_cfg ?? {}) as Record<string, unknown>;
+  const refuse = (field: string, feature: string) => {
+    throw new Error(
+      `vit-wasm: ${file}: text_cfg.${field} ${JSON.stringify(t[field])} asks for ${feature}, which vit-wasm does not compute yet`,
+    );
+  };
+  if (t.hf_model_name) refuse('hf_model_name', 'a Hugging Face text model inside open_clip');
+  if (t.ls_init_value !== undefined && t.ls_init_value !== null)
+    refuse('ls_init_value', 'LayerScale in the text tower');
+  if ((t.pool_type ?? 'argmax') !== 'argmax') refuse('pool_type', "pooling other than at the highest id ('argmax')");
+  if (t.embed_cls) refuse('embed_cls', 'a class token in the text tower');
+  if (t.no_causal_mask) refuse('no_causal_mask', 'a text tower without its causal mask');
+  if (t.proj_bias) refuse('proj_bias', 'a text projection with a bias');
+  if ((t.proj_type ?? 'linear') !== 'linear') refuse('proj_type', 'a text projection other than linear');
+  if (t.act_kwargs || t.norm_kwargs)
+    refuse(t.act_kwargs ? 'act_kwargs' : 'norm_kwargs', 'a parameterised activation or norm');
+  const width = (t.width ?? 512) as number,
+    ratio = (t.mlp_ratio ?? 4) as number;
+  return {
+    hidden_size: width,
+    num_attention_heads: t.heads ?? 8,
+    num_hidden_layers: t.layers ?? 12,
+    intermediate_size: Math.trunc(width * ratio),
+    max_position_embeddings: t.context_length ?? 77,
+    vocab_size: t.vocab_size ?? 49408,
+    hidden_act: m.quick_gelu === true ? 'quick_gelu' : 'gelu',
+    eos_token_id: 2,
   };
 }
 
@@ -100,40 +204,37 @@ export function clipTextConfig(
 export async function loadTextTower(
   t: CheckpointTensors,
   loader: WeightLoader,
-  { shape: c, eosTokenId }: TextConfig,
+  { shape: c, names: n, endRow }: TextConfig,
 ): Promise<TextTower> {
   const D = c.hiddenSize,
     M = c.intermediateSize;
   let tokens = new Float32Array(0),
     positions = new Float32Array(0),
     logitScale = Number.NaN;
-  await t.take(TEXT_TOKENS, [c.vocabSize, D], (d) => (tokens = d.slice()));
-  await t.take(TEXT_POSITIONS, [c.maxPositions, D], (d) => (positions = d.slice()));
+  await t.take(n.tokens, [c.vocabSize, D], (d) => (tokens = d.slice()));
+  await t.take(n.positions, [c.maxPositions, D], (d) => (positions = d.slice()));
   await t.take('logit_scale', [], (d) => (logitScale = d[0]));
+  const wb = (x: string): [string, string] => [`${x}.weight`, `${x}.bias`];
   const layers = [];
   for (let i = 0; i < c.numLayers; i++) {
-    const l = `${T}encoder.layers.${i}.`,
-      a = `${l}self_attn.`,
-      wb = (n: string): [string, string] => [`${n}.weight`, `${n}.bias`];
+    const l = n.layer(i);
     layers.push({
-      ln1: await loader.norm(wb(`${l}layer_norm1`), D),
+      ln1: await loader.norm(wb(l.ln1), D),
       // the blocks' linear layers as the image tower's: int8 only with weights: 'int8'
-      qkv: await loader.encoderLinear(
-        ['q', 'k', 'v'].map((q) => `${a}${q}_proj.weight`),
-        ['q', 'k', 'v'].map((q) => `${a}${q}_proj.bias`),
-        3 * D,
-        D,
-      ),
-      proj: await loader.encoderLinear([`${a}out_proj.weight`], [`${a}out_proj.bias`], D, D),
-      ln2: await loader.norm(wb(`${l}layer_norm2`), D),
-      fc1: await loader.encoderLinear([`${l}mlp.fc1.weight`], [`${l}mlp.fc1.bias`], M, D),
-      fc2: await loader.encoderLinear([`${l}mlp.fc2.weight`], [`${l}mlp.fc2.bias`], D, M),
+      qkv: await loader.encoderLinear(l.qkv, l.qkvB, 3 * D, D),
+      proj: await loader.encoderLinear([`${l.proj}.weight`], [`${l.proj}.bias`], D, D),
+      ln2: await loader.norm(wb(l.ln2), D),
+      fc1: await loader.encoderLinear([`${l.fc1}.weight`], [`${l.fc1}.bias`], M, D),
+      fc2: await loader.encoderLinear([`${l.fc2}.weight`], [`${l.fc2}.bias`], D, M),
     });
   }
   const weights = {
     layers,
-    norm: await loader.norm([`${T}final_layer_norm.weight`, `${T}final_layer_norm.bias`], D),
-    projection: await loader.linear(['text_projection.weight'], null, c.projectionDim, D),
+    norm: await loader.norm(wb(n.norm), D),
+    // open_clip's (width, embed_dim) matrix, used as x · P: read by columns
+    projection: n.projectionTransposed
+      ? await loader.columns(n.projection, c.projectionDim, D)
+      : await loader.linear([n.projection], null, c.projectionDim, D),
   };
-  return { shape: c, weights, tokens, positions, logitScale, eosTokenId };
+  return { shape: c, weights, tokens, positions, logitScale, endRow };
 }

@@ -233,7 +233,8 @@ export class WeightLoader {
   }
 
   /** A linear layer without bias stored as its transpose, (K, N), applied as x · W (open_clip's visual.proj). */
-  private async columns(name: string, N: number, K: number): Promise<PackedLinear> {
+  /** A linear layer stored as its transpose, a (K, N) matrix used as x · W (open_clip's projections). */
+  async columns(name: string, N: number, K: number): Promise<PackedLinear> {
     const w = this.mem.alloc(packedSize(N, K)),
       b = this.mem.alloc(paddedSize(N)),
       rows = new Float32Array(N * K);

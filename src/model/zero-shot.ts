@@ -159,7 +159,7 @@ export class TextSide {
       embedIds(padded, this.o.tower.tokens, this.o.tower.positions, T, D, mem.f32(a.tokens, B * T * D));
       await this.o.run(
         a,
-        ids.map((x) => endOfText(x, this.o.tower.eosTokenId)),
+        ids.map((x) => endOfText(x, this.o.tower.endRow)),
       );
       return mem.f32(a.projected, B * c.projectionDim).slice();
     } finally {

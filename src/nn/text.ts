@@ -139,17 +139,19 @@ export interface TextTower {
   positions: Float32Array; // (maxPositions, D)
   /** log of the temperature: similarities are scaled by exp(logitScale). */
   logitScale: number;
-  eosTokenId: number;
+  /** The row a text is read at (endOfText): 'argmax', or the first of this token id. */
+  endRow: 'argmax' | number;
 }
 
 /**
- * The row a text is read at, as transformers' CLIPTextTransformer finds it: with eos_token_id 2
- * (the original checkpoints' config) the first highest id (the end-of-text token is the last in
- * CLIP's vocabulary); else the first eos_token_id, or row 0 when there is none (argmax of zeros).
+ * The row a text is read at, as transformers' CLIPTextTransformer and open_clip find it: 'argmax'
+ * (eos_token_id 2, the original checkpoints' config; open_clip's 'argmax' pool), the first highest
+ * id (the end-of-text token is the last in CLIP's vocabulary); else the first of that id, or row 0
+ * when there is none (argmax of zeros).
  */
-export function endOfText(ids: ArrayLike<number>, eosTokenId: number): number {
+export function endOfText(ids: ArrayLike<number>, rule: 'argmax' | number): number {
   let at = 0;
   for (let i = 1; i < ids.length; i++)
-    if (eosTokenId === 2 ? ids[i] > ids[at] : ids[i] === eosTokenId && ids[at] !== eosTokenId) at = i;
-  return eosTokenId === 2 || ids[at] === eosTokenId ? at : 0;
+    if (rule === 'argmax' ? ids[i] > ids[at] : ids[i] === rule && ids[at] !== rule) at = i;
+  return rule === 'argmax' || ids[at] === rule ? at : 0;
 }
