@@ -11,6 +11,7 @@ import { $, canvas, type State } from './state.js';
 import { setUpTeaching } from './teach.js';
 import { compareThreads } from './threads.js';
 import { setUpTraining } from './train.js';
+import { drawZeroShot, setUpZeroShot } from './zero-shot.js';
 
 const SAMPLES = [
   '00-label-0',
@@ -53,6 +54,7 @@ async function main(): Promise<void> {
     $('#train-status').textContent = 'Training in the page is for the bundled digit model (28×28 grey, 10 classes).';
   } else setUpTraining(state, use);
   setUpTeaching(state, use);
+  setUpZeroShot(state);
   await pad.pick('07-label-7');
 }
 
@@ -134,6 +136,7 @@ function setUpPad(s: State, isDigitModel: boolean) {
           s.trace = await model.trace(input);
           const t1 = performance.now();
           render(s);
+          await drawZeroShot(s); // a model with a text tower: the labels typed, ranked for this picture
           const t2 = performance.now();
           status.textContent = `trace ${(t1 - t0).toFixed(1)} ms, redraw ${(t2 - t1).toFixed(1)} ms`;
           (window as unknown as { __guide: unknown }).__guide = { ...guideApi(s), traceMs: t1 - t0, drawMs: t2 - t1 };

@@ -75,7 +75,13 @@ async function open(url: string, width = 1100, serviceWorkers: 'allow' | 'block'
 type Guide = {
   error?: string;
   probabilities: number[];
-  runtime: { threads: number; workers: boolean; sharedMemory: boolean; crossOriginIsolated: boolean | null };
+  runtime: {
+    threads: number;
+    workers: boolean;
+    sharedMemory: boolean;
+    crossOriginIsolated: boolean | null;
+    simd: 'relaxed' | 'simd';
+  };
   drawn: () => Record<string, boolean>;
 };
 const state = (page: import('playwright-core').Page) =>
@@ -389,6 +395,41 @@ describe.skipIf(!chromiumHere)('the guide in headless Chromium', () => {
       const g = await state(page);
       expect(g.runtime).toMatchObject({ threads: 1, workers: true, sharedMemory: true, crossOriginIsolated: true });
       expect(problems.filter((p) => !/context was destroyed|navigation/i.test(p))).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
+
+  test('a CLIPModel: step 13 ranks the labels typed, by words (zero-shot), as Node does; every picture drawn', async () => {
+    const dir = path.join(FIXTURES, 'zero-shot', 'h40-clip-text');
+    const { context, page, problems } = await open(await serve(['--model', dir]));
+    type ZS = { labels: string[]; ranked: { label: string; index: number; score: number }[]; pixels: number[] };
+    const zeroShot = (labels: string) =>
+      page.waitForFunction(
+        (l) => {
+          const z = (window as unknown as { __zeroShot?: ZS }).__zeroShot;
+          return z && z.labels.join(', ') === l && z;
+        },
+        labels,
+        { timeout: 30000 },
+      );
+    try {
+      expect(await page.isVisible('#zs-labels')).toBe(true);
+      let z = (await (await zeroShot('a cat, a dog, a car, a handwritten digit')).jsonValue()) as ZS;
+      const g = await state(page);
+      expect(Object.entries(g.drawn).filter(([, d]) => !d)).toEqual([]);
+      const model = await loadModel(dir, { threads: 1, simd: g.runtime.simd });
+      const pixels = new Float32Array(Uint32Array.from(z.pixels).buffer);
+      expect(z.ranked).toEqual(await model.zeroShot(pixels, z.labels, { template: 'a photo of {}.' }));
+      expect(await page.textContent('#prediction')).toContain(`the closest label is “${z.ranked[0].label}”`);
+      // new labels typed: ranked again for the same picture
+      await page.fill('#zs-labels', 'a bird, a truck');
+      z = (await (await zeroShot('a bird, a truck')).jsonValue()) as ZS;
+      expect(z.ranked).toEqual(await model.zeroShot(pixels, ['a bird', 'a truck'], { template: 'a photo of {}.' }));
+      await model.dispose();
+      mkdirSync(SHOTS, { recursive: true });
+      await page.locator('#step-13').screenshot({ path: path.join(SHOTS, 'step-13-zero-shot.png') });
+      expect(problems).toEqual([]);
     } finally {
       await context.close();
     }
