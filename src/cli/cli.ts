@@ -106,25 +106,7 @@ async function classify(argv: string[]): Promise<number> {
   if (positionals.length === 0) throw new UsageError('classify needs at least one IMAGE');
   const topK = positiveInt(values.top, '--top', 5);
   const model: ViTModel = await loadModel(values.model ?? DEFAULT_MODEL, loadFlags(values));
-  let failures = 0;
-  const results: { image: string; predictions: Prediction[] }[] = [];
-  try {
-    // Each image on its own, so one unreadable file is reported and the rest still classified.
-    for (const image of positionals) {
-      try {
-        results.push({ image, predictions: await model.classify(image, { topK }) });
-      } catch (e) {
-        failures++;
-        console.error((e as Error).message);
-        continue;
-      }
-      if (!values.json) printPredictions(results[results.length - 1]);
-    }
-  } finally {
-    await model.dispose();
-  }
-  if (values.json) console.log(JSON.stringify(results, null, 2));
-  return failures ? 1 : 0;
+  return predictEach(model, positionals, !!values.json, (image) => model.classify(image, { topK }));
 }
 
 /** zero-shot: each image's labels ranked by words (a CLIPModel's text tower), as classify prints them. */
@@ -150,31 +132,46 @@ async function zeroShotCmd(argv: string[]): Promise<number> {
   if (labels.some((l) => l === '')) throw new UsageError(`--labels has an empty label: '${values.labels}'`);
   const topK = positiveInt(values.top, '--top', labels.length);
   const model = await loadModel(values.model, loadFlags(values));
+  return predictEach(model, positionals, !!values.json, (image) =>
+    model.zeroShot(image, labels, { template: values.template, topK }),
+  );
+}
+
+/**
+ * classify's and zero-shot's loop: each image on its own, so one unreadable file is reported and
+ * the rest still ranked; each printed as it comes (its name, then a label and its probability a
+ * line), or all as JSON at the end. Disposes the model; exit code 1 when any image failed.
+ */
+async function predictEach(
+  model: ViTModel,
+  images: string[],
+  json: boolean,
+  predict: (image: string) => Promise<Prediction[]>,
+): Promise<number> {
   let failures = 0;
   const results: { image: string; predictions: Prediction[] }[] = [];
   try {
-    for (const image of positionals) {
+    for (const image of images) {
+      let predictions: Prediction[];
       try {
-        results.push({ image, predictions: await model.zeroShot(image, labels, { template: values.template, topK }) });
+        predictions = await predict(image);
       } catch (e) {
         failures++;
         console.error((e as Error).message);
         continue;
       }
-      if (!values.json) printPredictions(results[results.length - 1]);
+      results.push({ image, predictions });
+      if (json) continue;
+      console.log(image);
+      const width = Math.max(...predictions.map((p) => p.label.length));
+      for (const p of predictions)
+        console.log(`  ${p.label.padEnd(width)}  ${(100 * p.score).toFixed(2).padStart(6)}%`);
     }
   } finally {
     await model.dispose();
   }
-  if (values.json) console.log(JSON.stringify(results, null, 2));
+  if (json) console.log(JSON.stringify(results, null, 2));
   return failures ? 1 : 0;
-}
-
-/** An image's name, then one line per label: the label and its probability. */
-function printPredictions(r: { image: string; predictions: Prediction[] }): void {
-  console.log(r.image);
-  const width = Math.max(...r.predictions.map((p) => p.label.length));
-  for (const p of r.predictions) console.log(`  ${p.label.padEnd(width)}  ${(100 * p.score).toFixed(2).padStart(6)}%`);
 }
 
 async function init(argv: string[]): Promise<number> {

@@ -68,7 +68,7 @@ export async function loadCheckpoint(
       const l = n.layer(i);
       for (const w of [...l.qkvW, l.projW, l.fc1W, l.fc2W]) blockRead.add(w);
     }
-    // a CLIPModel's text tower (Hugging Face names): zero-shot classification and text embeddings
+    // a CLIP text tower (Hugging Face's or open_clip's names): zero-shot classification and text embeddings
     const textConfig =
       found.family.name === 'clip' ? clipTextConfig(full, tensors, `${files.where}/config.json`) : null;
     for (let i = 0; i < (textConfig?.shape.numLayers ?? 0); i++)

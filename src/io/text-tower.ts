@@ -9,6 +9,7 @@
 
 import { type TextShape, type TextTower, textArch } from '../nn/text.js';
 import { HIDDEN_ACT } from './families/family.js';
+import { intField } from './json.js';
 import type { TensorInfo } from './safetensors.js';
 import type { CheckpointTensors } from './tensors.js';
 import type { WeightLoader } from './weight-loader.js';
@@ -111,21 +112,16 @@ export function clipTextConfig(
   >;
   if (typeof raw !== 'object' || Array.isArray(raw))
     throw new Error(`vit-wasm: ${file}: text_config must be an object`);
-  const int = (o: Record<string, unknown>, key: string, dflt: number, where = 'text_config.') => {
-    const v = o[key] ?? dflt;
-    if (!Number.isSafeInteger(v) || (v as number) <= 0)
-      throw new Error(`vit-wasm: ${file}: ${where}${key} must be a positive integer, got ${JSON.stringify(v)}`);
-    return v as number;
-  };
+  const int = (key: string, dflt: number) => intField(raw, key, `${file} text_config`) ?? dflt;
   const act = (raw.hidden_act ?? 'quick_gelu') as string;
   if (!(act in HIDDEN_ACT))
     throw new Error(
       `vit-wasm: ${file}: text_config.hidden_act ${JSON.stringify(act)} is not supported; vit-wasm computes ${Object.keys(HIDDEN_ACT).join(', ')}`,
     );
   const [V, D] = tok.shape,
-    hidden = int(raw, 'hidden_size', 512),
-    vocab = int(raw, 'vocab_size', 49408),
-    maxPositions = int(raw, 'max_position_embeddings', 77);
+    hidden = int('hidden_size', 512),
+    vocab = int('vocab_size', 49408),
+    maxPositions = int('max_position_embeddings', 77);
   if (hidden !== D || vocab !== V)
     throw new Error(
       `vit-wasm: ${file}: text_config says ${vocab} tokens of width ${hidden}, but ${names.tokens} is [${tok.shape}]`,
@@ -134,38 +130,38 @@ export function clipTextConfig(
     throw new Error(
       `vit-wasm: ${file}: text_config.max_position_embeddings ${maxPositions} × ${D}, but ${names.positions} is ${pos ? `[${pos.shape}]` : 'missing'}`,
     );
-  const heads = int(raw, 'num_attention_heads', 8);
+  const heads = int('num_attention_heads', 8);
   if (D % heads)
     throw new Error(
       `vit-wasm: ${file}: text_config.hidden_size ${D} is not a multiple of num_attention_heads ${heads}`,
     );
-  const eps = raw.layer_norm_eps ?? 1e-5;
+  const eps = raw.layer_norm_eps ?? 1e-5,
+    eos = int('eos_token_id', 49407);
   if (typeof eps !== 'number' || !(eps > 0))
     throw new Error(`vit-wasm: ${file}: text_config.layer_norm_eps must be a positive number`);
   return {
     shape: {
       hiddenSize: D,
       numHeads: heads,
-      numLayers: int(raw, 'num_hidden_layers', 12),
-      intermediateSize: int(raw, 'intermediate_size', 2048),
+      numLayers: int('num_hidden_layers', 12),
+      intermediateSize: int('intermediate_size', 2048),
       layerNormEps: eps,
       maxPositions,
       vocabSize: V,
-      projectionDim: int(full, 'projection_dim', 512, ''),
+      projectionDim: intField(full, 'projection_dim', file) ?? 512,
       arch: textArch(HIDDEN_ACT[act]),
     },
     names,
-    endRow: endRowRule(raw.eos_token_id === undefined ? 49407 : int(raw, 'eos_token_id', 49407)),
+    // open_clip pools at the highest id ('argmax'); transformers too where eos_token_id is 2 (the
+    // original checkpoints' config), else at the first eos_token_id
+    endRow: names === HF_NAMES && eos !== 2 ? eos : 'argmax',
   };
 }
-
-/** transformers reads the row at the highest id where eos_token_id is 2 (the original checkpoints' config). */
-const endRowRule = (eos: number): 'argmax' | number => (eos === 2 ? 'argmax' : eos);
 
 /**
  * open_clip's model_cfg.text_cfg as the text_config fields above (its TextTransformer's defaults:
  * width 512, 8 heads, 12 layers, mlp_ratio 4, context 77, 49,408 tokens; QuickGELU where
- * model_cfg.quick_gelu), pooled at the highest id ('argmax', eos_token_id 2 here). What changes the
+ * model_cfg.quick_gelu), pooled at the highest id ('argmax'). What changes the
  * arithmetic and is not computed is refused by name.
  */
 function openClipTextConfig(openClip: unknown, file: string): Record<string, unknown> {
@@ -196,7 +192,6 @@ function openClipTextConfig(openClip: unknown, file: string): Record<string, unk
     max_position_embeddings: t.context_length ?? 77,
     vocab_size: t.vocab_size ?? 49408,
     hidden_act: m.quick_gelu === true ? 'quick_gelu' : 'gelu',
-    eos_token_id: 2,
   };
 }
 

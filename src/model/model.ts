@@ -7,22 +7,28 @@ import { exportOnnx } from '../export/onnx.js';
 import { exportTextOnnx } from '../export/onnx-text.js';
 import type { Scheme } from '../io/checkpoint.js';
 import type { PreprocessConfig, ViTConfig } from '../io/config.js';
-import { preprocess } from '../io/image/preprocess.js';
 import { type ImageInput, readImage } from '../io/image/read.js';
 import type { TextTokenizer } from '../io/tokenizer.js';
 import { PLAIN_VIT } from '../nn/arch.js';
-import { embeddings, embedPooling, forwardHere, type InferenceInit, type InferenceJob } from '../nn/infer.js';
-import { Exec } from '../nn/ops.js';
+import {
+  embeddings,
+  embedPooling,
+  forwardHere,
+  type InferenceInit,
+  type InferenceJob,
+  textForwardHere,
+} from '../nn/infer.js';
 import { type Activations, inferencePlan, inspectionPlan } from '../nn/plan.js';
 import { tokens } from '../nn/shape.js';
-import { type TextTower, textForward } from '../nn/text.js';
+import type { TextActivations, TextTower } from '../nn/text.js';
 import { readTrace, softmax, type Trace } from '../nn/trace.js';
 import type { Weights } from '../nn/weights.js';
 import type { Limits } from '../platform/limits.js';
 import type { KernelExports, SimdFlavor } from '../runtime/kernels.js';
 import type { WasmMemory } from '../runtime/memory.js';
 import type { Fault, WorkerPool } from '../runtime/pool.js';
-import type { Prediction, RuntimeInfo } from './options.js';
+import { checkFinite, needClassifier, needTextTower, preprocessInto } from './checks.js';
+import { type Prediction, type RuntimeInfo, topPredictions } from './options.js';
 import { TextSide, type ZeroShotOptions } from './zero-shot.js';
 
 export type { Prediction };
@@ -83,24 +89,13 @@ export class ViTModel {
     runtime: RuntimeInfo;
     text?: { tower: TextTower; tokenizer: TextTokenizer | null; where: string };
   }) {
-    const pool = init.pool;
     this.text = init.text
       ? new TextSide({
           ...init.text,
           memory: () => this.memory(),
-          workers: pool?.size ?? 1,
+          workers: init.pool?.size ?? 1,
           int8: init.int8,
-          run: async (plan, rows) => {
-            if (pool) return pool.run({ text: plan, rows });
-            const t = init.text!.tower; // the one-thread fallback: here
-            textForward(
-              new Exec({ k: init.k, memory: init.mem.memory, scratch: plan.scratch[0] }),
-              t.shape,
-              t.weights,
-              plan,
-              rows,
-            );
-          },
+          run: (plan, rows) => this.runText(plan, rows),
         })
       : null;
     this.allowNonFinite = init.allowNonFinite;
@@ -166,7 +161,7 @@ export class ViTModel {
    * @returns logits, `batch × numLabels`
    */
   async forward(pixels: Float32Array, batch = 1): Promise<Float32Array> {
-    this.needClassifier('forward');
+    needClassifier((this.config.arch ?? PLAIN_VIT).head, 'forward');
     // The input is copied now, so the caller may reuse its buffer while this call waits its turn.
     if (!Number.isInteger(batch) || batch < 1)
       throw new Error(`vit-wasm: forward: batch must be a positive integer, got ${batch}`);
@@ -184,19 +179,6 @@ export class ViTModel {
     return this.logits(pixels.slice(), batch, 'forward');
   }
 
-  /** Refuses, naming `what`, a call that needs logits on a model without a classifier. */
-  private needClassifier(what: string): void {
-    const head = (this.config.arch ?? PLAIN_VIT).head;
-    if (head === 'none')
-      throw new Error(
-        `vit-wasm: ${what}: this model has no classifier (a ViTModel, or timm's num_classes=0: weights for embeddings): use model.embed(images)`,
-      );
-    if (head === 'projection')
-      throw new Error(
-        `vit-wasm: ${what}: this model is an image tower (CLIP's vision side): it has no classifier; model.embed(images) gives its image embeddings`,
-      );
-  }
-
   /** Logits (batch, L) of pixels this model owns and has checked finite, in their turn. */
   private logits(pixels: Float32Array, batch: number, what: string): Promise<Float32Array> {
     return this.serial(async () => {
@@ -208,28 +190,9 @@ export class ViTModel {
     });
   }
 
-  /**
-   * `out` when all finite (or non-finite results are allowed); otherwise an Error naming the likely
-   * cause. The inputs were checked finite, so f32 overflowed somewhere inside the network.
-   */
+  /** `out` when all finite, or non-finite results are allowed; otherwise an Error naming the likely cause. */
   private finite(out: Float32Array, pixels: Float32Array, what: string): Float32Array {
-    if (this.allowNonFinite) return out;
-    const bad = out.findIndex((v) => !Number.isFinite(v));
-    if (bad < 0) return out;
-    let big = 0;
-    for (let i = 0; i < pixels.length; i++) big = Math.max(big, Math.abs(pixels[i]));
-    const p = this.preprocessing,
-      scale = Math.max(...p.imageMean.map(Math.abs), ...p.imageStd.map((s) => 1 / Math.abs(s)));
-    const cause =
-      scale > 1e6
-        ? `preprocessor_config.json's image_mean/image_std scale pixels by up to ${scale.toExponential(2)}`
-        : big > 1e6
-          ? `the input holds values as large as ${big.toExponential(2)} (normalized pixels are usually within ±3)`
-          : 'the weights overflow f32 on this input (extreme weight magnitudes, or a layer_norm_eps too small for a constant row)';
-    throw new Error(
-      `vit-wasm: ${what}: the model produced ${out[bad]} (output ${bad}): ${cause}. ` +
-        'Load with { allowNonFinite: true } to get non-finite results anyway.',
-    );
+    return this.allowNonFinite ? out : checkFinite(out, pixels, this.preprocessing, what);
   }
 
   /**
@@ -251,6 +214,12 @@ export class ViTModel {
   private async run(a: Activations): Promise<void> {
     if (this.pool) await this.pool.run(a);
     else forwardHere(this.k, this.memory(), this.config, this.weights, a);
+  }
+
+  /** Runs a text forward over `plan` (its tokens written), as run() does the image forward. */
+  private async runText(plan: TextActivations, rows: number[]): Promise<void> {
+    if (this.pool) await this.pool.run({ text: plan, rows });
+    else textForwardHere(this.k, this.memory(), this.text!.tower, plan, rows);
   }
 
   /**
@@ -323,18 +292,6 @@ export class ViTModel {
     return this.text !== null;
   }
 
-  private textSide(what: string): TextSide {
-    if (!this.text && this.family === 'siglip')
-      throw new Error(
-        `vit-wasm: ${what}: SigLIP's text tower and its SentencePiece tokenizer are not supported yet; this model runs its image tower (embed)`,
-      );
-    if (!this.text)
-      throw new Error(
-        `vit-wasm: ${what} needs a text tower: this ${this.family} checkpoint has none (a CLIPModel's, text_model.* in Hugging Face's names, has one)`,
-      );
-    return this.text;
-  }
-
   /**
    * Embeddings of texts in the space the image embeddings ({@link embed}) share, as CLIPModel's
    * get_text_features gives them (not normalized; {@link similarity} normalizes). Each text is
@@ -343,7 +300,7 @@ export class ViTModel {
    * @returns (texts, projectionDim)
    */
   async embedText(texts: string | string[]): Promise<Float32Array> {
-    return this.textSide('embedText').embedText(texts, (fn) => this.serial(fn));
+    return needTextTower(this.text, this.family, 'embedText').embedText(texts, (fn) => this.serial(fn));
   }
 
   /**
@@ -357,7 +314,7 @@ export class ViTModel {
     labels: string[],
     opts: ZeroShotOptions = {},
   ): Promise<Prediction[]> {
-    return this.textSide('zeroShot').zeroShot(
+    return needTextTower(this.text, this.family, 'zeroShot').zeroShot(
       () => this.embed(image),
       labels,
       opts,
@@ -385,13 +342,7 @@ export class ViTModel {
 
   /** Preprocesses one image into `out` (C·H·W floats), refusing a preprocessing that overflows f32. */
   private async pixelsInto(image: ImageInput, out: Float32Array): Promise<Float32Array> {
-    preprocess(await readImage(image, this.limits), this.preprocessing, this.config.numChannels === 1 ? 1 : 3, out);
-    const bad = out.findIndex((v) => !Number.isFinite(v));
-    if (bad >= 0)
-      throw new Error(
-        `vit-wasm: preprocessing turned pixel ${bad} into ${out[bad]}: the model's rescale_factor, image_mean and image_std (preprocessor_config.json) overflow f32`,
-      );
-    return out;
+    return preprocessInto(await readImage(image, this.limits), this.preprocessing, this.config.numChannels, out);
   }
 
   /**
@@ -404,7 +355,7 @@ export class ViTModel {
 
   /** Classifies several images in one batched forward. */
   async classifyBatch(images: ImageInput[], opts: ClassifyOptions = {}): Promise<Prediction[][]> {
-    this.needClassifier('classify');
+    needClassifier((this.config.arch ?? PLAIN_VIT).head, 'classify');
     const topK = opts.topK ?? 5;
     if (!Number.isInteger(topK) || topK < 1)
       throw new Error(`vit-wasm: classify: topK must be a positive integer, got ${topK}`);
@@ -428,7 +379,7 @@ export class ViTModel {
    */
   toOnnx(opts: { int8?: boolean; text?: boolean; textLength?: number } = {}): Uint8Array {
     if (!opts.text) return exportOnnx(this.config, this.weights, this.memory(), opts);
-    const t = this.textSide('toOnnx({ text: true })').tower;
+    const t = needTextTower(this.text, this.family, 'toOnnx({ text: true })').tower;
     return exportTextOnnx(t, this.memory(), opts.textLength ?? t.shape.maxPositions, opts);
   }
 
@@ -446,10 +397,4 @@ export class ViTModel {
     if (!this.pool) throw new Error('vit-wasm: no worker pool (no SharedArrayBuffer)');
     await this.pool.fault(id, kind);
   }
-}
-
-function topPredictions(probs: Float32Array, labels: string[], k: number): Prediction[] {
-  return Array.from(probs, (score, index) => ({ label: labels[index], index, score }))
-    .sort((a, b) => b.score - a.score || a.index - b.index)
-    .slice(0, k);
 }

@@ -97,3 +97,10 @@ export interface Prediction {
   index: number;
   score: number;
 }
+
+/** The `k` most probable of `probs` with their labels, most probable first (ties: the lower index first). */
+export function topPredictions(probs: ArrayLike<number>, labels: readonly string[], k: number): Prediction[] {
+  return Array.from(probs, (score, index) => ({ label: labels[index], index, score }))
+    .sort((a, b) => b.score - a.score || a.index - b.index)
+    .slice(0, k);
+}

@@ -10,7 +10,7 @@ import type { TextTokenizer } from '../io/tokenizer.js';
 import { embedIds, endOfText, type TextActivations, type TextTower, textPlan } from '../nn/text.js';
 import { softmax } from '../nn/trace.js';
 import type { WasmMemory } from '../runtime/memory.js';
-import type { Prediction } from './options.js';
+import { type Prediction, topPredictions } from './options.js';
 
 /** Texts embedded per text forward: bounds the activations' memory (B · T · D floats per buffer). */
 const TEXT_CHUNK = 32;
@@ -90,10 +90,7 @@ export class TextSide {
         for (let d = 0; d < P; d++) s += img[d] * lab[l * P + d];
         return scale * s;
       });
-    const probs = softmax(logits),
-      ranked = names.map((label, index) => ({ label, index, score: probs[index] }));
-    ranked.sort((a, b) => b.score - a.score || a.index - b.index);
-    return ranked.slice(0, topK);
+    return topPredictions(softmax(logits), names, topK);
   }
 
   /** The tokenizer, or an Error naming the files the checkpoint lacks. */

@@ -129,6 +129,17 @@ export function forwardHere(
   vitForward(new Exec({ k, memory: mem.memory, scratch: a.scratch[0] }), shape, weights, a);
 }
 
+/** The text forward over plan `a` (its tokens written) in the calling thread: the one-thread fallback. */
+export function textForwardHere(
+  k: KernelExports,
+  mem: WasmMemory,
+  tower: { shape: TextShape; weights: TextWeights },
+  a: TextActivations,
+  rows: readonly number[],
+): void {
+  textForward(new Exec({ k, memory: mem.memory, scratch: a.scratch[0] }), tower.shape, tower.weights, a, rows);
+}
+
 /**
  * Mean-pooled embeddings (B, D) after a forward over plan `a`: the final layernorm over every token
  * (the forward normed only the cls rows), in the calling thread, then the mean of the patch tokens

@@ -30,7 +30,8 @@ export function vitForward(ex: Exec, c: ViTShape, w: Weights, a: Activations): v
   const embedded = a.embedded ?? a.tokens; // (training keeps the tokens before CLIP's pre-norm apart)
   ex.embedTokens(a.pe, prefixRows(c, w), w.pos, embedded, B, T, D); // prepend cls (and dist or registers), add position embeddings
   if (arch.embedNorm) ex.layernorm(embedded, need(w.embedNorm, 'pre-norm'), a.tokens, BT, D, eps); // CLIP: a layernorm before the blocks
-  w.layers.forEach((l, i) => layerForward(ex, c, l, a.layers[i], { ...a, T }));
+  const run = { B, T, kv: a.kv, quant };
+  w.layers.forEach((l, i) => layerForward(ex, c, l, a.layers[i], run));
   pool(ex, c, w, a); // what the head reads: the final-normed cls token, or the mean of the patch tokens
   if (w.head) ex.linear(a.cls, w.head, a.logits, B, { quant }); // classifier → logits (none: an embedding model)
   if (a.projected !== undefined) ex.linear(a.cls, need(w.projection, 'projection'), a.projected, B, { quant }); // an image tower: its embedding

@@ -1,0 +1,66 @@
+/**
+ * What ViTModel refuses, by name: a call that needs a classifier or a text tower on a model without
+ * one, a preprocessing that overflows f32, and a forward that did (with the likely cause).
+ */
+import type { PreprocessConfig } from '../io/config.js';
+import type { RawImage } from '../io/image/decode.js';
+import { preprocess } from '../io/image/preprocess.js';
+import type { Arch } from '../nn/arch.js';
+
+/** Refuses, naming `what`, a call that needs logits on a model whose head is `head` and gives none. */
+export function needClassifier(head: Arch['head'], what: string): void {
+  if (head === 'none')
+    throw new Error(
+      `vit-wasm: ${what}: this model has no classifier (a ViTModel, or timm's num_classes=0: weights for embeddings): use model.embed(images)`,
+    );
+  if (head === 'projection')
+    throw new Error(
+      `vit-wasm: ${what}: this model is an image tower (CLIP's vision side): it has no classifier; model.embed(images) gives its image embeddings`,
+    );
+}
+
+/**
+ * `out` when all finite; otherwise an Error naming the likely cause. The inputs (`pixels`) were
+ * checked finite, so f32 overflowed somewhere inside the network.
+ */
+export function checkFinite(out: Float32Array, pixels: Float32Array, p: PreprocessConfig, what: string): Float32Array {
+  const bad = out.findIndex((v) => !Number.isFinite(v));
+  if (bad < 0) return out;
+  let big = 0;
+  for (let i = 0; i < pixels.length; i++) big = Math.max(big, Math.abs(pixels[i]));
+  const scale = Math.max(...p.imageMean.map(Math.abs), ...p.imageStd.map((s) => 1 / Math.abs(s)));
+  const cause =
+    scale > 1e6
+      ? `preprocessor_config.json's image_mean/image_std scale pixels by up to ${scale.toExponential(2)}`
+      : big > 1e6
+        ? `the input holds values as large as ${big.toExponential(2)} (normalized pixels are usually within ±3)`
+        : 'the weights overflow f32 on this input (extreme weight magnitudes, or a layer_norm_eps too small for a constant row)';
+  throw new Error(
+    `vit-wasm: ${what}: the model produced ${out[bad]} (output ${bad}): ${cause}. ` +
+      'Load with { allowNonFinite: true } to get non-finite results anyway.',
+  );
+}
+
+/** `img` preprocessed into `out` (C·H·W floats), refusing a preprocessing that overflows f32. */
+export function preprocessInto(img: RawImage, p: PreprocessConfig, channels: number, out: Float32Array): Float32Array {
+  preprocess(img, p, channels === 1 ? 1 : 3, out);
+  const bad = out.findIndex((v) => !Number.isFinite(v));
+  if (bad >= 0)
+    throw new Error(
+      `vit-wasm: preprocessing turned pixel ${bad} into ${out[bad]}: the model's rescale_factor, image_mean and image_std (preprocessor_config.json) overflow f32`,
+    );
+  return out;
+}
+
+/** `side` (a model's text tower), or an Error naming `what` and why this `family` checkpoint has none. */
+export function needTextTower<S>(side: S | null, family: string, what: string): S {
+  if (!side && family === 'siglip')
+    throw new Error(
+      `vit-wasm: ${what}: SigLIP's text tower and its SentencePiece tokenizer are not supported yet; this model runs its image tower (embed)`,
+    );
+  if (!side)
+    throw new Error(
+      `vit-wasm: ${what} needs a text tower: this ${family} checkpoint has none (a CLIPModel's, text_model.* in Hugging Face's names, has one)`,
+    );
+  return side;
+}
