@@ -100,7 +100,7 @@ describe.each(enginesHere().filter((e) => e !== 'chromium'))('the guide in headl
       await click(b, '#train');
       await waitForValue(
         b,
-        `Number((/^step (\\d+) /.exec(document.querySelector('#train-status').textContent) ?? [])[1]) >= 20`,
+        `Number((/^step (\\d+) /.exec(document.querySelector('#train-status').textContent) ?? [])[1]) >= 50`,
         120000,
       );
       await click(b, '#train');
@@ -111,7 +111,9 @@ describe.each(enginesHere().filter((e) => e !== 'chromium'))('the guide in headl
       )) as { steps: number; losses: number[]; clickedAt: number };
       expect(training.steps - training.clickedAt).toBeLessThanOrEqual(1);
       const mean = (a: number[]) => a.reduce((x, y) => x + y, 0) / a.length;
-      expect(mean(training.losses.slice(-5))).toBeLessThan(mean(training.losses.slice(0, 5)));
+      // as Chromium's walk (tests/guide.test.ts): the last ten of 50 or more steps against the first ten
+      // (after 20 steps, five against five sat at ln 10 ≈ 2.30 both sides and failed now and then)
+      expect(mean(training.losses.slice(-10))).toBeLessThan(mean(training.losses.slice(0, 10)));
       expect(await text(b, '#train')).toBe('Resume');
       await b.evaluate(SCROLL_TO('step-14'));
       await b.screenshot(path.join(shots, 'step-14-trained.png'));
