@@ -17,7 +17,7 @@ import type { PositionResize } from './positions.js';
 import type { TensorInfo } from './safetensors.js';
 import { type ModelFiles, readJson } from './source.js';
 import { CheckpointTensors, openTensors } from './tensors.js';
-import { clipTextConfig, loadTextTower, textLinearNames } from './text-tower.js';
+import { loadTextTower, textLinearNames, textTowerConfig } from './text-tower.js';
 import { WeightLoader } from './weight-loader.js';
 
 export type { Scheme };
@@ -68,9 +68,8 @@ export async function loadCheckpoint(
       const l = n.layer(i);
       for (const w of [...l.qkvW, l.projW, l.fc1W, l.fc2W]) blockRead.add(w);
     }
-    // a CLIP text tower (Hugging Face's or open_clip's names): zero-shot classification and text embeddings
-    const textConfig =
-      found.family.name === 'clip' ? clipTextConfig(full, tensors, `${files.where}/config.json`) : null;
+    // a CLIP or SigLIP text tower (Hugging Face's or open_clip's names): zero-shot classification and text embeddings
+    const textConfig = textTowerConfig(found.family.name, full, tensors, `${files.where}/config.json`);
     for (let i = 0; i < (textConfig?.shape.numLayers ?? 0); i++)
       for (const w of textLinearNames(textConfig!, i)) blockRead.add(w);
     const t = new CheckpointTensors(tensors, file, blockRead);

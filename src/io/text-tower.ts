@@ -1,10 +1,11 @@
 /**
- * A CLIPModel's text tower from its checkpoint (Hugging Face names, `text_model.*`, as
- * transformers' CLIPTextTransformer and CLIPModel name them; or open_clip's, its TextTransformer's,
- * with open_clip_config.json's text_cfg): config.json's `text_config` read with CLIPTextConfig's
- * defaults and checked against the tensors, the blocks packed into the wasm
- * memory beside the image tower, the token and position tables kept in JavaScript (a text reads a
- * few rows of them), and `logit_scale`.
+ * A CLIPModel's or SiglipModel's text tower from its checkpoint (Hugging Face names, `text_model.*`,
+ * as transformers' CLIPTextTransformer / SiglipTextTransformer and their models name them; or
+ * open_clip's, its TextTransformer's, with open_clip_config.json's text_cfg): config.json's
+ * `text_config` read with CLIPTextConfig's or SiglipTextConfig's defaults and checked against the
+ * tensors, the blocks packed into the wasm memory beside the image tower, the token and position
+ * tables kept in JavaScript (a text reads a few rows of them), `logit_scale` and SigLIP's
+ * `logit_bias`.
  */
 
 import { type TextShape, type TextTower, textArch } from '../nn/text.js';
@@ -25,6 +26,8 @@ interface TextNames {
   layer(i: number): { ln1: string; ln2: string; qkv: string[]; qkvB: string[]; proj: string; fc1: string; fc2: string };
   norm: string;
   projection: string;
+  /** SigLIP's head has a bias. */
+  projectionBias?: string;
   /** open_clip stores its projection as a (width, embed_dim) matrix used as x · P. */
   projectionTransposed: boolean;
 }
@@ -48,6 +51,13 @@ const HF_NAMES: TextNames = {
   norm: `${T}final_layer_norm`,
   projection: 'text_projection.weight',
   projectionTransposed: false,
+};
+
+/** SiglipTextTransformer's: CLIP's, but its projection is `head`, with a bias. */
+const SIGLIP_NAMES: TextNames = {
+  ...HF_NAMES,
+  projection: `${T}head.weight`,
+  projectionBias: `${T}head.bias`,
 };
 
 /** open_clip's TextTransformer names, at the top level (CLIP) or under `text.` (CustomTextCLIP). */
@@ -79,12 +89,44 @@ export function textLinearNames(c: TextConfig, i: number): string[] {
   return [...l.qkv, `${l.proj}.weight`, `${l.fc1}.weight`, `${l.fc2}.weight`];
 }
 
-/** What the text tower is read as: its shape, its tensors' names, and how a text's end-of-text row is found. */
+/** What the text tower is read as: its shape, its tensors' names, and the row a text is read at. */
 export interface TextConfig {
   shape: TextShape;
   names: TextNames;
-  /** 'argmax': the first highest id (transformers with eos_token_id 2, open_clip's 'argmax' pool); else the first of this id. */
-  endRow: 'argmax' | number;
+  /**
+   * 'argmax': the first highest id (transformers with eos_token_id 2, open_clip's 'argmax' pool);
+   * 'last': the last row (SigLIP, whose texts are padded to the model's length); else the first of this id.
+   */
+  endRow: TextTower['endRow'];
+  /** SigLIP: scores are sigmoid(exp(logit_scale) · cosine + logit_bias). */
+  sigmoid: boolean;
+}
+
+/** The config defaults of each family's text tower (CLIPTextConfig's, SiglipTextConfig's). */
+const DEFAULTS = {
+  clip: { hidden: 512, vocab: 49408, positions: 77, heads: 8, layers: 12, mlp: 2048, act: 'quick_gelu', eps: 1e-5 },
+  siglip: {
+    hidden: 768,
+    vocab: 32000,
+    positions: 64,
+    heads: 12,
+    layers: 12,
+    mlp: 3072,
+    act: 'gelu_pytorch_tanh',
+    eps: 1e-6,
+  },
+};
+
+/** The text tower's config for a checkpoint of `family`, or null where the family has none (or the checkpoint lacks it). */
+export function textTowerConfig(
+  family: string,
+  full: Record<string, unknown>,
+  tensors: Map<string, TensorInfo>,
+  file: string,
+): TextConfig | null {
+  if (family === 'clip') return clipTextConfig(full, tensors, file);
+  if (family === 'siglip' && tensors.has(HF_TOKENS)) return siglipTextConfig(full, tensors, file);
+  return null;
 }
 
 /**
@@ -92,7 +134,7 @@ export interface TextConfig {
  * against the tensors: the vocabulary and width from the token table, the length from the
  * positions; an Error names the field or tensor at fault.
  */
-export function clipTextConfig(
+function clipTextConfig(
   full: Record<string, unknown>,
   tensors: Map<string, TensorInfo>,
   file: string,
@@ -104,24 +146,61 @@ export function clipTextConfig(
       ? openClipNames(prefix)
       : null;
   if (!names) return null;
-  const tok = tensors.get(names.tokens)!,
-    pos = tensors.get(names.positions);
-  const raw = (names === HF_NAMES ? (full.text_config ?? {}) : openClipTextConfig(full.open_clip, file)) as Record<
-    string,
-    unknown
-  >;
-  if (typeof raw !== 'object' || Array.isArray(raw))
+  const raw = names === HF_NAMES ? (full.text_config ?? {}) : openClipTextConfig(full.open_clip, file);
+  const { shape, int } = textShape(raw, names, DEFAULTS.clip, tensors, file);
+  const eos = int('eos_token_id', 49407);
+  return {
+    shape: { ...shape, causal: true, projectionDim: intField(full, 'projection_dim', file) ?? 512 },
+    names,
+    // open_clip pools at the highest id ('argmax'); transformers too where eos_token_id is 2 (the
+    // original checkpoints' config), else at the first eos_token_id
+    endRow: names === HF_NAMES && eos !== 2 ? eos : 'argmax',
+    sigmoid: false,
+  };
+}
+
+/**
+ * A SiglipModel's `text_config` (SiglipTextConfig's defaults): no causal mask (every token sees
+ * every other, the padding too, as SigLIP was trained: its pad token is its end token), the last
+ * row read through `head` (projection_size outputs, with a bias), scored with `logit_bias`.
+ */
+function siglipTextConfig(full: Record<string, unknown>, tensors: Map<string, TensorInfo>, file: string): TextConfig {
+  const raw = full.text_config ?? {};
+  const { shape, int } = textShape(raw, SIGLIP_NAMES, DEFAULTS.siglip, tensors, file);
+  const P = int('projection_size', shape.hiddenSize),
+    head = tensors.get(SIGLIP_NAMES.projection);
+  if (!head || head.shape[0] !== P || head.shape[1] !== shape.hiddenSize)
+    throw new Error(
+      `vit-wasm: ${file}: text_config.projection_size ${P} × ${shape.hiddenSize}, but ${SIGLIP_NAMES.projection} is ${head ? `[${head.shape}]` : 'missing'}`,
+    );
+  for (const n of ['logit_scale', 'logit_bias'])
+    if (!tensors.has(n)) throw new Error(`vit-wasm: ${file}: a SiglipModel's text tower without '${n}'`);
+  return { shape: { ...shape, causal: false, projectionDim: P }, names: SIGLIP_NAMES, endRow: 'last', sigmoid: true };
+}
+
+/** The fields both families read, checked against the token and position tables. */
+function textShape(
+  raw: unknown,
+  names: TextNames,
+  d: (typeof DEFAULTS)['clip'],
+  tensors: Map<string, TensorInfo>,
+  file: string,
+): { shape: Omit<TextShape, 'causal' | 'projectionDim'>; int: (key: string, dflt: number) => number } {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
     throw new Error(`vit-wasm: ${file}: text_config must be an object`);
-  const int = (key: string, dflt: number) => intField(raw, key, `${file} text_config`) ?? dflt;
-  const act = (raw.hidden_act ?? 'quick_gelu') as string;
+  const r = raw as Record<string, unknown>;
+  const int = (key: string, dflt: number) => intField(r, key, `${file} text_config`) ?? dflt;
+  const act = (r.hidden_act ?? d.act) as string;
   if (!(act in HIDDEN_ACT))
     throw new Error(
       `vit-wasm: ${file}: text_config.hidden_act ${JSON.stringify(act)} is not supported; vit-wasm computes ${Object.keys(HIDDEN_ACT).join(', ')}`,
     );
+  const tok = tensors.get(names.tokens)!,
+    pos = tensors.get(names.positions);
   const [V, D] = tok.shape,
-    hidden = int('hidden_size', 512),
-    vocab = int('vocab_size', 49408),
-    maxPositions = int('max_position_embeddings', 77);
+    hidden = int('hidden_size', d.hidden),
+    vocab = int('vocab_size', d.vocab),
+    maxPositions = int('max_position_embeddings', d.positions);
   if (hidden !== D || vocab !== V)
     throw new Error(
       `vit-wasm: ${file}: text_config says ${vocab} tokens of width ${hidden}, but ${names.tokens} is [${tok.shape}]`,
@@ -130,31 +209,26 @@ export function clipTextConfig(
     throw new Error(
       `vit-wasm: ${file}: text_config.max_position_embeddings ${maxPositions} × ${D}, but ${names.positions} is ${pos ? `[${pos.shape}]` : 'missing'}`,
     );
-  const heads = int('num_attention_heads', 8);
+  const heads = int('num_attention_heads', d.heads);
   if (D % heads)
     throw new Error(
       `vit-wasm: ${file}: text_config.hidden_size ${D} is not a multiple of num_attention_heads ${heads}`,
     );
-  const eps = raw.layer_norm_eps ?? 1e-5,
-    eos = int('eos_token_id', 49407);
+  const eps = r.layer_norm_eps ?? d.eps;
   if (typeof eps !== 'number' || !(eps > 0))
     throw new Error(`vit-wasm: ${file}: text_config.layer_norm_eps must be a positive number`);
   return {
     shape: {
       hiddenSize: D,
       numHeads: heads,
-      numLayers: int('num_hidden_layers', 12),
-      intermediateSize: int('intermediate_size', 2048),
+      numLayers: int('num_hidden_layers', d.layers),
+      intermediateSize: int('intermediate_size', d.mlp),
       layerNormEps: eps,
       maxPositions,
       vocabSize: V,
-      projectionDim: intField(full, 'projection_dim', file) ?? 512,
       arch: textArch(HIDDEN_ACT[act]),
     },
-    names,
-    // open_clip pools at the highest id ('argmax'); transformers too where eos_token_id is 2 (the
-    // original checkpoints' config), else at the first eos_token_id
-    endRow: names === HF_NAMES && eos !== 2 ? eos : 'argmax',
+    int,
   };
 }
 
@@ -199,16 +273,20 @@ function openClipTextConfig(openClip: unknown, file: string): Record<string, unk
 export async function loadTextTower(
   t: CheckpointTensors,
   loader: WeightLoader,
-  { shape: c, names: n, endRow }: TextConfig,
+  { shape: c, names: n, endRow, sigmoid }: TextConfig,
 ): Promise<TextTower> {
   const D = c.hiddenSize,
     M = c.intermediateSize;
   let tokens = new Float32Array(0),
     positions = new Float32Array(0),
-    logitScale = Number.NaN;
+    logitScale = Number.NaN,
+    logitBias: number | undefined;
   await t.take(n.tokens, [c.vocabSize, D], (d) => (tokens = d.slice()));
   await t.take(n.positions, [c.maxPositions, D], (d) => (positions = d.slice()));
-  await t.take('logit_scale', [], (d) => (logitScale = d[0]));
+  // a scalar: shape [] (CLIPModel, open_clip) or [1] (SiglipModel)
+  const scalar = (name: string) => (t.tensors.get(name)?.shape.length === 1 ? [1] : []);
+  await t.take('logit_scale', scalar('logit_scale'), (d) => (logitScale = d[0]));
+  if (sigmoid) await t.take('logit_bias', scalar('logit_bias'), (d) => (logitBias = d[0]));
   const wb = (x: string): [string, string] => [`${x}.weight`, `${x}.bias`];
   const layers = [];
   for (let i = 0; i < c.numLayers; i++) {
@@ -229,7 +307,7 @@ export async function loadTextTower(
     // open_clip's (width, embed_dim) matrix, used as x · P: read by columns
     projection: n.projectionTransposed
       ? await loader.columns(n.projection, c.projectionDim, D)
-      : await loader.linear([n.projection], null, c.projectionDim, D),
+      : await loader.linear([n.projection], n.projectionBias ? [n.projectionBias] : null, c.projectionDim, D),
   };
-  return { shape: c, weights, tokens, positions, logitScale, endRow };
+  return { shape: c, weights, tokens, positions, logitScale, logitBias, endRow };
 }

@@ -19,32 +19,44 @@ export const MAX_TEXT_CHARS = 1_000_000;
 const CLIP_SPLIT = "'s|'t|'re|'ve|'m|'ll|'d|[\\p{L}]+|[\\p{N}]|[^\\s\\p{L}\\p{N}]+";
 
 /** Texts to token ids for one text tower. */
-export class TextTokenizer {
+export interface TextTokenizer {
+  /** Tokens a text may have, its special tokens included. */
+  readonly maxLength: number;
+  /** Where the files came from, for messages. */
+  readonly file: string;
+  /** The model's input ids for `text` (`what` names the text in errors: "labels[2]"). */
+  encode(text: unknown, what: string): Int32Array;
+}
+
+/**
+ * `text` if it is text a tokenizer takes; else an Error naming `what`: a non-string, text over
+ * MAX_TEXT_CHARS, unpaired surrogates (not text: the reference tokenizers cannot take them either).
+ */
+export function checkText(text: unknown, what: string): string {
+  if (typeof text !== 'string') throw new Error(`vit-wasm: ${what} must be a string, got ${describe(text)}`);
+  if (text.length > MAX_TEXT_CHARS)
+    throw new Error(`vit-wasm: ${what} is ${text.length} characters long, over the limit of ${MAX_TEXT_CHARS}`);
+  const lone = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.exec(text);
+  if (lone)
+    throw new Error(
+      `vit-wasm: ${what} is not valid text: an unpaired surrogate (U+${lone[0].charCodeAt(0).toString(16).toUpperCase()}) at index ${lone.index}`,
+    );
+  return text;
+}
+
+/** CLIP's byte-level BPE tokenizer. */
+export class BpeTokenizer implements TextTokenizer {
   constructor(
     private readonly tok: Tokenizer,
     private readonly bos: number,
     private readonly eos: number,
-    /** Tokens a text may have, the start and end tokens included. */
     readonly maxLength: number,
-    /** Where the files came from, for messages. */
     readonly file: string,
   ) {}
 
-  /**
-   * The ids of `text` (bos, its tokens, eos), truncated to maxLength with eos kept; `what` names
-   * the text in errors ("labels[2]"). Refuses a non-string, text over MAX_TEXT_CHARS, and unpaired
-   * surrogates (not text: the reference tokenizers cannot take them either).
-   */
+  /** The ids of `text` (bos, its tokens, eos), truncated to maxLength with eos kept. */
   encode(text: unknown, what: string): Int32Array {
-    if (typeof text !== 'string') throw new Error(`vit-wasm: ${what} must be a string, got ${describe(text)}`);
-    if (text.length > MAX_TEXT_CHARS)
-      throw new Error(`vit-wasm: ${what} is ${text.length} characters long, over the limit of ${MAX_TEXT_CHARS}`);
-    const lone = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.exec(text);
-    if (lone)
-      throw new Error(
-        `vit-wasm: ${what} is not valid text: an unpaired surrogate (U+${lone[0].charCodeAt(0).toString(16).toUpperCase()}) at index ${lone.index}`,
-      );
-    const ids = this.tok.encode(text, { add_special_tokens: false }).ids;
+    const ids = this.tok.encode(checkText(text, what), { add_special_tokens: false }).ids;
     const n = Math.min(ids.length, this.maxLength - 2),
       out = new Int32Array(n + 2);
     out[0] = this.bos;
@@ -75,7 +87,7 @@ export async function readTokenizer(files: ModelFiles, maxPositions: number): Pr
   const model = json.model as { type?: string; vocab?: Record<string, number> } | undefined;
   if (model?.type !== 'BPE' || typeof model.vocab !== 'object')
     throw new Error(
-      `vit-wasm: ${file}: a ${model?.type ?? 'missing'} tokenizer model; vit-wasm reads CLIP's byte-level BPE (SigLIP's SentencePiece is not supported yet)`,
+      `vit-wasm: ${file}: a ${model?.type ?? 'missing'} tokenizer model; a CLIPModel's tokenizer is CLIP's byte-level BPE`,
     );
   const bos = model.vocab[BOS],
     eos = model.vocab[EOS];
@@ -92,7 +104,7 @@ export async function readTokenizer(files: ModelFiles, maxPositions: number): Pr
     typeof asked === 'number' && Number.isSafeInteger(asked) && asked >= 2
       ? Math.min(asked, maxPositions)
       : maxPositions;
-  return new TextTokenizer(tok, bos, eos, maxLength, file);
+  return new BpeTokenizer(tok, bos, eos, maxLength, file);
 }
 
 /** The tokenizer.json CLIPConverter writes for CLIPTokenizer's vocab.json and merges.txt. */

@@ -54,13 +54,9 @@ export function preprocessInto(img: RawImage, p: PreprocessConfig, channels: num
 
 /** `side` (a model's text tower), or an Error naming `what` and why this `family` checkpoint has none. */
 export function needTextTower<S>(side: S | null, family: string, what: string): S {
-  if (!side && family === 'siglip')
-    throw new Error(
-      `vit-wasm: ${what}: SigLIP's text tower and its SentencePiece tokenizer are not supported yet; this model runs its image tower (embed)`,
-    );
   if (!side)
     throw new Error(
-      `vit-wasm: ${what} needs a text tower: this ${family} checkpoint has none (a CLIPModel's, text_model.* in Hugging Face's names, has one)`,
+      `vit-wasm: ${what} needs a text tower: this ${family} checkpoint has none (a CLIPModel's or SiglipModel's, text_model.* in Hugging Face's names, has one)`,
     );
   return side;
 }

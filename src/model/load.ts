@@ -6,6 +6,7 @@ import { loadCheckpoint } from '../io/checkpoint.js';
 import { processorSize } from '../io/config.js';
 import { sizeField } from '../io/json.js';
 import { type ProcessorSource, processorConfig, readProcessor } from '../io/processor.js';
+import { readSiglipTokenizer } from '../io/siglip-tokenizer.js';
 import { type ModelLocation, modelFiles } from '../io/source.js';
 import { readTokenizer } from '../io/tokenizer.js';
 import type { Calibration, InferenceInit, InferenceJob } from '../nn/infer.js';
@@ -105,7 +106,14 @@ export async function loadModel(where: ModelLocation, opts: LoadOptions = {}): P
     limits,
     pool,
     runtime,
-    text: text && { tower: text, tokenizer: await readTokenizer(files, text.shape.maxPositions), where: files.where },
+    text: text && {
+      tower: text,
+      tokenizer:
+        family === 'siglip'
+          ? await readSiglipTokenizer(files, text.shape.maxPositions)
+          : await readTokenizer(files, text.shape.maxPositions),
+      where: files.where,
+    },
   });
 }
 

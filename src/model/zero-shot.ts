@@ -1,10 +1,11 @@
 /**
- * Text embeddings and zero-shot classification for a model with a text tower (a CLIPModel): texts
- * tokenized, embedded in chunks by the text forward (src/nn/text.ts) on the model's workers, each
- * text's embedding cached by its string; labels ranked by the softmax over exp(logit_scale) × the
- * cosine similarity of the image's embedding and each label's prompt, as CLIPModel's
- * logits_per_image; several templates per label averaged as CLIP's paper does (each prompt's
- * embedding normalized, their mean normalized again).
+ * Text embeddings and zero-shot classification for a model with a text tower (a CLIPModel or a
+ * SiglipModel): texts tokenized, embedded in chunks by the text forward (src/nn/text.ts) on the
+ * model's workers, each text's embedding cached by its string; labels ranked by the softmax over
+ * exp(logit_scale) × the cosine similarity of the image's embedding and each label's prompt, as
+ * CLIPModel's logits_per_image — or for SigLIP each label scored on its own, sigmoid(exp(logit_scale)
+ * × cosine + logit_bias), as SiglipModel's; several templates per label averaged as CLIP's paper
+ * does (each prompt's embedding normalized, their mean normalized again).
  */
 import type { TextTokenizer } from '../io/tokenizer.js';
 import { embedIds, endOfText, type TextActivations, type TextTower, textPlan } from '../nn/text.js';
@@ -84,20 +85,22 @@ export class TextSide {
     const ids = this.ids(texts, 'zeroShot: prompts');
     const img = normalizeRows(await image(), P);
     const lab = labelEmbeddings(await serial(() => this.embed(texts, ids)), names.length, per, P);
-    const scale = Math.exp(this.o.tower.logitScale),
+    const { logitScale, logitBias } = this.o.tower,
+      scale = Math.exp(logitScale),
       logits = names.map((_, l) => {
         let s = 0;
         for (let d = 0; d < P; d++) s += img[d] * lab[l * P + d];
-        return scale * s;
+        return scale * s + (logitBias ?? 0);
       });
-    return topPredictions(softmax(logits), names, topK);
+    const scores = logitBias === undefined ? softmax(logits) : logits.map((z) => 1 / (1 + Math.exp(-z)));
+    return topPredictions(scores, names, topK);
   }
 
   /** The tokenizer, or an Error naming the files the checkpoint lacks. */
   private tok(): TextTokenizer {
     if (!this.o.tokenizer)
       throw new Error(
-        `vit-wasm: ${this.o.where} has a text tower but no tokenizer: put its tokenizer.json (or vocab.json and merges.txt) beside config.json`,
+        `vit-wasm: ${this.o.where} has a text tower but no tokenizer: put its ${this.o.tower.logitBias === undefined ? 'tokenizer.json (or vocab.json and merges.txt)' : 'spiece.model (and tokenizer_config.json)'} beside config.json`,
       );
     return this.o.tokenizer;
   }
@@ -138,7 +141,7 @@ export class TextSide {
     this.cache.set(text, e);
   }
 
-  /** One text forward over `ids` (B texts), padded with their end token to the longest: (B, P). */
+  /** One text forward over `ids` (B texts), padded with their last token to the longest: (B, P). */
   private async forward(ids: readonly Int32Array[]): Promise<Float32Array> {
     const c = this.o.tower.shape,
       mem = this.o.memory(),
@@ -150,7 +153,7 @@ export class TextSide {
       const a = textPlan((n) => mem.alloc(n), mem.f32.bind(mem), c, B, T, this.o.workers, this.o.int8);
       const padded = new Int32Array(B * T);
       ids.forEach((x, b) => {
-        padded.fill(x[x.length - 1], b * T, (b + 1) * T); // after its end: the end token (masked from it)
+        padded.fill(x[x.length - 1], b * T, (b + 1) * T); // after its end: the end token (CLIP masks it; SigLIP's texts are all T long)
         padded.set(x, b * T);
       });
       embedIds(padded, this.o.tower.tokens, this.o.tower.positions, T, D, mem.f32(a.tokens, B * T * D));
