@@ -1,8 +1,9 @@
 /**
- * Step 13 for a model with a text tower (a CLIPModel): no classifier, but labels typed as words.
- * Each picture's image embedding is compared with the embedding of "a photo of {label}." for every
- * label, and the softmax over their scaled cosine similarities is drawn where a classifier's
- * probabilities would be (ViTModel.zeroShot; the labels' text embeddings are cached by the model).
+ * Step 13 for a model with a text tower (a CLIPModel or SiglipModel): no classifier, but labels
+ * typed as words. Each picture's image embedding is compared with the embedding of "a photo of
+ * {label}." for every label, and the softmax over their scaled cosine similarities (SigLIP: each
+ * label's own sigmoid, with its bias) is drawn where a classifier's probabilities would be
+ * (ViTModel.zeroShot; the labels' text embeddings are cached by the model).
  */
 import { bars } from './draw.js';
 import { $, canvas, type State } from './state.js';
@@ -14,7 +15,9 @@ export function setUpZeroShot(s: State): void {
   const box = $('#zs');
   box.hidden = !s.model.hasText;
   if (!s.model.hasText) return;
-  $('#probabilities-caption').textContent = `zero-shot probabilities: “${TEMPLATE.replace('{}', '…')}” for each label`;
+  const kind = s.model.family === 'siglip' ? 'each label’s own sigmoid' : 'a softmax over the labels';
+  $('#probabilities-caption').textContent =
+    `zero-shot probabilities (${kind}): “${TEMPLATE.replace('{}', '…')}” for each label`;
   let timer = 0;
   $<HTMLInputElement>('#zs-labels').addEventListener('input', () => {
     clearTimeout(timer);

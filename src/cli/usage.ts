@@ -30,9 +30,10 @@ Usage:
   vit-wasm --version
 
 zero-shot  ranks labels nobody trained the model on, by words: a CLIPModel (Hugging Face's CLIPModel with its
-  text tower, and tokenizer.json or vocab.json + merges.txt beside it) embeds each label in the prompt (default
-  "a photo of a {}."; several --template are averaged per label, as CLIP's paper does) and each image; prints every
-  label (or the --top K) with its probability: the softmax over the model's logit scale × cosine similarity.
+  text tower, and tokenizer.json or vocab.json + merges.txt beside it) or a SiglipModel (with its spiece.model)
+  embeds each label in the prompt (default "a photo of a {}."; several --template are averaged per label, as
+  CLIP's paper does) and each image; prints every label (or the --top K) with its probability: CLIP's softmax
+  over the model's logit scale × cosine similarity, or SigLIP's sigmoid of it plus the model's logit bias.
 
 index, search  image search by sentences: index embeds every PNG and JPEG under DIR with a CLIPModel's image
   tower (a progress bar on stderr; unreadable images are reported and left out, exit 1) into INDEX/index.json and

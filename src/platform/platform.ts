@@ -239,7 +239,16 @@ export function startWorker(
   return {
     endpoint: nodeEndpoint(w),
     terminate: () => void w.terminate(),
-    kill: () => w.terminate().then(() => {}),
+    // Node stays alive until the worker is gone: terminating an idle worker does not keep the event
+    // loop alive by itself, so a caller awaiting it could see Node exit first (a fuzz case ended with
+    // exit code 13, an unsettled await, in about one run of five); a timer holds the loop meanwhile
+    kill: () => {
+      const hold = setInterval(() => {}, 1000);
+      return w
+        .terminate()
+        .finally(() => clearInterval(hold))
+        .then(() => {});
+    },
     ref: (on) => (on ? w.ref() : w.unref()),
   };
 }

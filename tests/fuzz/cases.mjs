@@ -603,6 +603,8 @@ function wildText(r, max) {
         ? String.fromCharCode(0xd800 + r.int(0x400), 0xdc00 + r.int(0x400))
         : String.fromCharCode(0xd800 + r.int(0x800)),
     () => r.pick(['<|startoftext|>', '<|endoftext|>', "'s", "'ll", '{}', '&amp;']),
+    // SigLIP's special tokens and SentencePiece's visible space, punctuation it removes
+    () => r.pick(['</s>', '<unk>', '<pad>', '\u2581', '...', '"', '_']),
   ];
   const n = r.chance(0.05) ? 100_000 + r.int(10) : r.int(max);
   // pieces joined once (slicing a growing string flattens it every time: quadratic); half the
@@ -619,8 +621,9 @@ function wildText(r, max) {
   return /[\uD800-\uDBFF]/.test(out[n - 1] ?? '') ? out.slice(0, n - 1) : out.slice(0, n);
 }
 
-/** Text for a CLIPModel's text tower: hostile strings, label lists and templates. */
+/** Text for a CLIPModel's or a SiglipModel's text tower: hostile strings, label lists and templates. */
 function textCase(r) {
+  const model = r.chance(0.5) ? 'siglip' : 'clip';
   const label = () => (r.chance(0.02) ? r.pick([null, 5, {}, [], undefined]) : wildText(r, 40));
   const labels = r.chance(0.1)
     ? r.pick([[], 'cat', null, {}])
@@ -629,8 +632,13 @@ function textCase(r) {
     ? undefined
     : r.pick([wildText(r, 30), 'a {} and a {}', '{}', [], ['a photo of a {}.', wildText(r, 20)], 5]);
   return r.chance(0.5)
-    ? { kind: 'text', call: 'embedText', args: [r.chance(0.2) ? label() : Array.from({ length: 1 + r.int(5) }, label)] }
-    : { kind: 'text', call: 'zeroShot', labels, template };
+    ? {
+        kind: 'text',
+        model,
+        call: 'embedText',
+        args: [r.chance(0.2) ? label() : Array.from({ length: 1 + r.int(5) }, label)],
+      }
+    : { kind: 'text', model, call: 'zeroShot', labels, template };
 }
 
 /** The case (kind, seed). */

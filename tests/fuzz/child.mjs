@@ -75,16 +75,24 @@ async function runApi(c) {
   else if (c.call === 'trace') checkOut('trace', (await m.trace(...c.args)).logits.data);
 }
 
-let clip = null;
-/** A text case on the small CLIPModel: embeddings finite, probabilities finite and summing to 1. */
+const textModels = {};
+/**
+ * A text case on the small CLIPModel or SiglipModel: embeddings finite; CLIP's probabilities
+ * finite and summing to 1, SigLIP's (a sigmoid per label) each in [0, 1].
+ */
 async function runText(c) {
-  clip ??= await loadModel(fixtureFiles('zero-shot/h40-clip-text'), { threads: 1 });
-  if (c.call === 'embedText') return checkOut('embedText', await clip.embedText(...c.args));
-  const ranked = await clip.zeroShot(new Float32Array(3 * 25 * 25).fill(0.5), c.labels, { template: c.template });
+  const dir = c.model === 'siglip' ? 'zero-shot/h40-siglip-text' : 'zero-shot/h40-clip-text';
+  textModels[dir] ??= await loadModel(fixtureFiles(dir), { threads: 1 });
+  const m = textModels[dir];
+  if (c.call === 'embedText') return checkOut('embedText', await m.embedText(...c.args));
+  const ranked = await m.zeroShot(new Float32Array(3 * 25 * 25).fill(0.5), c.labels, { template: c.template });
   const scores = ranked.map((p) => p.score);
   checkOut('zeroShot', scores);
-  if (Math.abs(scores.reduce((a, b) => a + b, 0) - 1) > 1e-5)
-    throw Object.assign(new Error('zeroShot probabilities do not sum to 1'), { name: 'WrongResult' });
+  const wrong =
+    c.model === 'siglip'
+      ? scores.some((s) => !(s >= 0 && s <= 1)) && 'SigLIP scores outside [0, 1]'
+      : Math.abs(scores.reduce((a, b) => a + b, 0) - 1) > 1e-5 && 'zeroShot probabilities do not sum to 1';
+  if (wrong) throw Object.assign(new Error(wrong), { name: 'WrongResult' });
 }
 
 /** Every call either rejects with an Error or gives the serial result exactly; the pool recovers. */
@@ -172,4 +180,4 @@ for (const [kind, seed] of JSON.parse(process.argv[2])) {
   say({ kind, seed, ...result });
 }
 await shared?.dispose();
-await clip?.dispose();
+for (const m of Object.values(textModels)) await m.dispose();
