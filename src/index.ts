@@ -13,7 +13,7 @@ export { loadModel } from './model/load.js';
 export { type ClassifyOptions, type Prediction, ViTModel } from './model/model.js';
 export type { LoadOptions, RuntimeInfo } from './model/options.js';
 export { linearProbe, type ProbeOptions, type ProbeResult } from './model/probe.js';
-export { DEFAULT_TEMPLATE, similarity, type ZeroShotOptions } from './model/zero-shot.js';
+export { DEFAULT_TEMPLATE, similarity, type TextTrace, type ZeroShotOptions } from './model/zero-shot.js';
 export type { Arch } from './nn/arch.js';
 export { tokens, type ViTShape } from './nn/shape.js';
 export {

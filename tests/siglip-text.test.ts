@@ -163,6 +163,26 @@ describe('a SiglipModel with its text tower', () => {
     }
   });
 
+  test("traceText: SigLIP's pieces, padded to 16, every token seeing every token, read at the last row", async () => {
+    const m = await loadModel(DIR, { threads: 2 });
+    const t = await m.traceText('a photo of a cat.');
+    expect(t.ids.length).toBe(T);
+    expect(exp.prompts[0]).toBe('a photo of a cat.');
+    expect(Array.from(t.ids)).toEqual(exp.ids[0]);
+    // the fixture's small vocabulary has no '▁of'; the full stop is removed, </s> ends and pads
+    expect(t.tokens.slice(0, 6)).toEqual(['▁a', '▁photo', '▁', 'of', '▁a', '▁cat']);
+    expect(t.tokens.slice(6)).toEqual(new Array(T - 6).fill('</s>'));
+    expect(t.row).toBe(T - 1);
+    expect(t.embedding).toEqual(await m.embedText('a photo of a cat.'));
+    for (const a of t.attention)
+      for (let r = 0; r < 4 * T; r++) {
+        const row = a.subarray(r * T, (r + 1) * T);
+        expect(Math.abs(row.reduce((x, y) => x + y, 0) - 1)).toBeLessThan(1e-5);
+        expect(row.every((p) => p > 0)).toBe(true); // no mask
+      }
+    await m.dispose();
+  });
+
   test("the text tower's ONNX export in onnxruntime (no mask, the last row, head's bias); int8 near the reference", async () => {
     const m = await loadModel(DIR, { threads: 1 });
     const ids = BigInt64Array.from(exp.ids.flat(), BigInt);

@@ -123,6 +123,30 @@ describe('a CLIPModel with its text tower', () => {
     }
   });
 
+  test("traceText: the tokens, each layer's causal attention, the end-of-text row, embedText's bits (1 and 2 workers)", async () => {
+    for (const threads of [1, 2]) {
+      const m = await loadModel(DIR, { threads });
+      const t = await m.traceText('a photo of a cat.');
+      expect(t.tokens.join('|')).toBe(
+        ['<|startoftext|>', 'a', 'photo', 'of', 'a', 'cat', '.', '<|endoftext|>'].join('|'),
+      );
+      expect(t.row).toBe(7);
+      expect(t.embedding).toEqual(await m.embedText('a photo of a cat.'));
+      expect(t.attention.length).toBe(2);
+      const T = t.ids.length;
+      for (const a of t.attention) {
+        expect(a.length).toBe(4 * T * T);
+        for (let r = 0; r < 4 * T; r++) {
+          const row = a.subarray(r * T, (r + 1) * T),
+            i = r % T;
+          expect(Math.abs(row.reduce((x, y) => x + y, 0) - 1)).toBeLessThan(1e-5);
+          expect(Array.from(row.subarray(i + 1)).every((p) => p === 0)).toBe(true); // nothing after itself
+        }
+      }
+      await m.dispose();
+    }
+  });
+
   test("the text tower's ONNX export in onnxruntime gives the same embeddings (f32 and int8 graphs)", async () => {
     const m = await loadModel(DIR, { threads: 1 });
     const T = 16,

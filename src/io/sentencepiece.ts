@@ -266,6 +266,11 @@ export class SentencePiece {
     }
   }
 
+  /** The piece of `id` ('' when out of range). */
+  idToPiece(id: number): string {
+    return this.pieces[id]?.piece ?? '';
+  }
+
   /** The id of `piece`, or the unknown piece's id (the library's PieceToId). */
   pieceToId(piece: string): number {
     return this.byId.get(piece) ?? this.unkId;

@@ -68,6 +68,11 @@ export class SiglipTokenizer implements TextTokenizer {
     return out;
   }
 
+  /** Each id's piece (▁ where a space was). */
+  tokens(ids: ArrayLike<number>): string[] {
+    return Array.from(ids, (id) => this.sp.idToPiece(id));
+  }
+
   /** PreTrainedTokenizer.tokenize as SiglipTokenizer extends it: the pieces of `text`, specials among them. */
   private tokenize(text: string): EncodedPiece[] {
     let t = UNDERLINE + text.replaceAll(UNDERLINE, ' ');

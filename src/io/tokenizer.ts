@@ -26,6 +26,8 @@ export interface TextTokenizer {
   readonly file: string;
   /** The model's input ids for `text` (`what` names the text in errors: "labels[2]"). */
   encode(text: unknown, what: string): Int32Array;
+  /** Each id's token as text, for showing (a trace's tokens). */
+  tokens(ids: ArrayLike<number>): string[];
 }
 
 /**
@@ -46,13 +48,29 @@ export function checkText(text: unknown, what: string): string {
 
 /** CLIP's byte-level BPE tokenizer. */
 export class BpeTokenizer implements TextTokenizer {
+  private readonly byId: string[] = [];
+
   constructor(
     private readonly tok: Tokenizer,
+    vocab: Record<string, number>,
     private readonly bos: number,
     private readonly eos: number,
     readonly maxLength: number,
     readonly file: string,
-  ) {}
+  ) {
+    for (const [t, id] of Object.entries(vocab)) this.byId[id] = t;
+  }
+
+  /** Each token's text: its byte-level symbols turned back into bytes and decoded, `</w>` dropped. */
+  tokens(ids: ArrayLike<number>): string[] {
+    const unicodeToByte = byteLevelTable();
+    return Array.from(ids, (id) => {
+      const t = (this.byId[id] ?? '').replace(/<\/w>$/, '');
+      if (t.startsWith('<|')) return t; // a special token
+      const bytes = Uint8Array.from(t, (ch) => unicodeToByte.get(ch) ?? 63);
+      return new TextDecoder().decode(bytes);
+    });
+  }
 
   /** The ids of `text` (bos, its tokens, eos), truncated to maxLength with eos kept. */
   encode(text: unknown, what: string): Int32Array {
@@ -64,6 +82,17 @@ export class BpeTokenizer implements TextTokenizer {
     out[n + 1] = this.eos;
     return out;
   }
+}
+
+let byteLevel: Map<string, number> | null = null;
+/** GPT-2's and CLIP's map of the 256 bytes to printable characters, inverted (character → byte). */
+function byteLevelTable(): Map<string, number> {
+  if (byteLevel) return byteLevel;
+  const printable = (b: number) => (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff);
+  byteLevel = new Map();
+  let n = 0;
+  for (let b = 0; b < 256; b++) byteLevel.set(String.fromCharCode(printable(b) ? b : 256 + n++), b);
+  return byteLevel;
 }
 
 function describe(v: unknown): string {
@@ -104,7 +133,7 @@ export async function readTokenizer(files: ModelFiles, maxPositions: number): Pr
     typeof asked === 'number' && Number.isSafeInteger(asked) && asked >= 2
       ? Math.min(asked, maxPositions)
       : maxPositions;
-  return new BpeTokenizer(tok, bos, eos, maxLength, file);
+  return new BpeTokenizer(tok, model.vocab, bos, eos, maxLength, file);
 }
 
 /** The tokenizer.json CLIPConverter writes for CLIPTokenizer's vocab.json and merges.txt. */

@@ -2,7 +2,7 @@
  * What ViTModel refuses, by name: a call that needs a classifier or a text tower on a model without
  * one, a preprocessing that overflows f32, and a forward that did (with the likely cause).
  */
-import type { PreprocessConfig } from '../io/config.js';
+import type { PreprocessConfig, ViTConfig } from '../io/config.js';
 import type { RawImage } from '../io/image/decode.js';
 import { preprocess } from '../io/image/preprocess.js';
 import type { Arch } from '../nn/arch.js';
@@ -59,4 +59,20 @@ export function needTextTower<S>(side: S | null, family: string, what: string): 
       `vit-wasm: ${what} needs a text tower: this ${family} checkpoint has none (a CLIPModel's or SiglipModel's, text_model.* in Hugging Face's names, has one)`,
     );
   return side;
+}
+
+/** forward()'s pixels checked: `batch` images of the model's C×H×W, every value finite; else an Error naming what is wrong. */
+export function checkForwardInput(pixels: unknown, batch: number, c: ViTConfig): void {
+  if (!Number.isInteger(batch) || batch < 1)
+    throw new Error(`vit-wasm: forward: batch must be a positive integer, got ${batch}`);
+  if (!(pixels instanceof Float32Array)) throw new Error('vit-wasm: forward: pixels must be a Float32Array (NCHW)');
+  const [H, W] = c.imageSize,
+    n = c.numChannels * H * W;
+  if (pixels.length !== batch * n)
+    throw new Error(
+      `vit-wasm: forward: got ${pixels.length} floats, expected batch ${batch} × ${c.numChannels}×${H}×${W} = ${batch * n}`,
+    );
+  for (let i = 0; i < pixels.length; i++)
+    if (!Number.isFinite(pixels[i]))
+      throw new Error(`vit-wasm: forward: pixel ${i} is ${pixels[i]} (inputs must be finite)`);
 }

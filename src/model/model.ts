@@ -27,9 +27,9 @@ import type { Limits } from '../platform/limits.js';
 import type { KernelExports, SimdFlavor } from '../runtime/kernels.js';
 import type { WasmMemory } from '../runtime/memory.js';
 import type { Fault, WorkerPool } from '../runtime/pool.js';
-import { checkFinite, needClassifier, needTextTower, preprocessInto } from './checks.js';
+import { checkFinite, checkForwardInput, needClassifier, needTextTower, preprocessInto } from './checks.js';
 import { type Prediction, type RuntimeInfo, topPredictions } from './options.js';
-import { TextSide, type ZeroShotOptions } from './zero-shot.js';
+import { TextSide, type TextTrace, type ZeroShotOptions } from './zero-shot.js';
 
 export type { Prediction };
 
@@ -162,20 +162,8 @@ export class ViTModel {
    */
   async forward(pixels: Float32Array, batch = 1): Promise<Float32Array> {
     needClassifier((this.config.arch ?? PLAIN_VIT).head, 'forward');
+    checkForwardInput(pixels, batch, this.config);
     // The input is copied now, so the caller may reuse its buffer while this call waits its turn.
-    if (!Number.isInteger(batch) || batch < 1)
-      throw new Error(`vit-wasm: forward: batch must be a positive integer, got ${batch}`);
-    if (!(pixels instanceof Float32Array)) throw new Error('vit-wasm: forward: pixels must be a Float32Array (NCHW)');
-    const [H, W] = this.config.imageSize;
-    if (pixels.length !== batch * this.inputSize) {
-      throw new Error(
-        `vit-wasm: forward: got ${pixels.length} floats, expected batch ${batch} × ${this.config.numChannels}×${H}×${W} = ${batch * this.inputSize}`,
-      );
-    }
-    for (let i = 0; i < pixels.length; i++) {
-      if (!Number.isFinite(pixels[i]))
-        throw new Error(`vit-wasm: forward: pixel ${i} is ${pixels[i]} (inputs must be finite)`);
-    }
     return this.logits(pixels.slice(), batch, 'forward');
   }
 
@@ -301,6 +289,14 @@ export class ViTModel {
    */
   async embedText(texts: string | string[]): Promise<Float32Array> {
     return needTextTower(this.text, this.family, 'embedText').embedText(texts, (fn) => this.serial(fn));
+  }
+
+  /**
+   * The text tower's insides for one text, as {@link trace} gives the image tower's: its ids and
+   * tokens, each layer's attention over them (H, T, T), the row it is read at, its embedding.
+   */
+  async traceText(text: string): Promise<TextTrace> {
+    return needTextTower(this.text, this.family, 'traceText').traceText(text, (fn) => this.serial(fn));
   }
 
   /**

@@ -31,6 +31,20 @@ export interface ZeroShotOptions {
   topK?: number;
 }
 
+/** The text tower's insides for one text ({@link ViTModel.traceText}). */
+export interface TextTrace {
+  /** The model's input ids (T), as the tokenizer gives them (SigLIP's padded to the model's length). */
+  ids: Int32Array;
+  /** Each id's token as text (CLIP's byte-level tokens decoded, `</w>` dropped; SentencePiece's pieces, ▁ for a space). */
+  tokens: string[];
+  /** The row the text is read at: its end-of-text token (CLIP), the last (SigLIP). */
+  row: number;
+  /** Per layer, the attention probabilities (H, T, T): row i is what token i draws from (CLIP: only earlier tokens). */
+  attention: Float32Array[];
+  /** The text's embedding (P), as {@link ViTModel.embedText} gives it. */
+  embedding: Float32Array;
+}
+
 /** Runs `fn` in the model's turn (ViTModel's serial queue: calls share its memory). */
 type Serial = <R>(fn: () => Promise<R>) => Promise<R>;
 
@@ -66,6 +80,23 @@ export class TextSide {
     if (list.length === 0) throw new Error('vit-wasm: embedText: no texts');
     const ids = this.ids(list, 'embedText: texts');
     return serial(() => this.embed(list as string[], ids));
+  }
+
+  /** ViTModel.traceText: one text's forward with every layer's attention kept. */
+  async traceText(text: unknown, serial: Serial): Promise<TextTrace> {
+    const ids = this.ids([text], 'traceText: text')[0],
+      H = this.o.tower.shape.numHeads,
+      T = ids.length;
+    return serial(async () => {
+      const { embeds, probs } = await this.forward([ids], true);
+      return {
+        ids,
+        tokens: this.tok().tokens(ids),
+        row: endOfText(ids, this.o.tower.endRow),
+        attention: probs.map((p) => p.subarray(0, H * T * T).slice()),
+        embedding: embeds,
+      };
+    });
   }
 
   /** ViTModel.zeroShot: labels ranked for the image `image()` embeds. */
@@ -126,7 +157,7 @@ export class TextSide {
     });
     for (let c = 0; c < todo.length; c += TEXT_CHUNK) {
       const chunk = todo.slice(c, c + TEXT_CHUNK);
-      const got = await this.forward(chunk.map((i) => ids[i]));
+      const got = (await this.forward(chunk.map((i) => ids[i]))).embeds;
       chunk.forEach((i, j) => {
         const e = got.slice(j * P, (j + 1) * P);
         out.set(e, i * P);
@@ -141,8 +172,14 @@ export class TextSide {
     this.cache.set(text, e);
   }
 
-  /** One text forward over `ids` (B texts), padded with their last token to the longest: (B, P). */
-  private async forward(ids: readonly Int32Array[]): Promise<Float32Array> {
+  /**
+   * One text forward over `ids` (B texts), padded with their last token to the longest: (B, P),
+   * and with `keep` each layer's attention (B, H, T, T).
+   */
+  private async forward(
+    ids: readonly Int32Array[],
+    keep = false,
+  ): Promise<{ embeds: Float32Array; probs: Float32Array[] }> {
     const c = this.o.tower.shape,
       mem = this.o.memory(),
       B = ids.length,
@@ -150,7 +187,7 @@ export class TextSide {
       D = c.hiddenSize,
       end = mem.end;
     try {
-      const a = textPlan((n) => mem.alloc(n), mem.f32.bind(mem), c, B, T, this.o.workers, this.o.int8);
+      const a = textPlan((n) => mem.alloc(n), mem.f32.bind(mem), c, B, T, this.o.workers, this.o.int8, keep);
       const padded = new Int32Array(B * T);
       ids.forEach((x, b) => {
         padded.fill(x[x.length - 1], b * T, (b + 1) * T); // after its end: the end token (CLIP masks it; SigLIP's texts are all T long)
@@ -161,7 +198,10 @@ export class TextSide {
         a,
         ids.map((x) => endOfText(x, this.o.tower.endRow)),
       );
-      return mem.f32(a.projected, B * c.projectionDim).slice();
+      return {
+        embeds: mem.f32(a.projected, B * c.projectionDim).slice(),
+        probs: (a.probs ?? []).map((p) => mem.f32(p, B * c.numHeads * T * T).slice()),
+      };
     } finally {
       mem.reset(end);
     }

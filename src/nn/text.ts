@@ -55,6 +55,8 @@ export interface TextActivations {
   scratch: number[]; // per worker (4, T8): attention scores
   /** int8 weights only: where a linear layer's input rows are quantized. */
   quant?: Quant;
+  /** A trace only: each layer's attention probabilities (B, H, T, T). */
+  probs?: number[];
 }
 
 /** Buffers for B texts of T tokens (attention scratch for each of `workers`), a causal mask written (`f32` views the memory). */
@@ -66,6 +68,7 @@ export function textPlan(
   T: number,
   workers = 1,
   int8 = false,
+  keepAttention = false,
 ): TextActivations {
   const D = c.hiddenSize,
     H = c.numHeads,
@@ -101,6 +104,7 @@ export function textPlan(
     kv: alloc(B * H * attentionPanelFloats(T, D / H)),
     scratch: Array.from({ length: workers }, () => alloc(4 * Math.ceil(T / 8) * 8)),
     quant: int8 ? quantPlan(alloc, c, BT) : undefined,
+    probs: keepAttention ? Array.from({ length: c.numLayers }, () => alloc(B * H * T * T)) : undefined,
   };
 }
 
@@ -112,7 +116,9 @@ export function textForward(ex: Exec, c: TextShape, w: TextWeights, a: TextActiv
   const D = c.hiddenSize;
   const run = { B: a.B, T: a.T, kv: a.kv, quant: a.quant };
   const relBias = a.bias || undefined;
-  for (const l of w.layers) layerForward(ex, c, { ...l, relBias }, a.layer, run);
+  w.layers.forEach((l, i) =>
+    layerForward(ex, c, { ...l, relBias }, a.probs ? { ...a.layer, probs: a.probs[i] } : a.layer, run),
+  );
   for (let b = 0; b < a.B; b++)
     ex.layernorm(a.tokens + (b * a.T + rows[b]) * D * 4, w.norm, a.pooled + b * D * 4, 1, D, c.layerNormEps);
   ex.linear(a.pooled, w.projection, a.projected, a.B);
