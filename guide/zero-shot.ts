@@ -5,6 +5,7 @@
  * label's own sigmoid, with its bias) is drawn where a classifier's probabilities would be
  * (ViTModel.zeroShot; the labels' text embeddings are cached by the model).
  */
+import type { TextTrace } from '../src/index.js';
 import { bars } from './draw.js';
 import { $, canvas, type State } from './state.js';
 
@@ -48,13 +49,46 @@ export async function drawZeroShot(s: State): Promise<void> {
     status.textContent = '';
     $('#prediction').textContent =
       `By words, the closest label is “${ranked[0].label}” (${(100 * ranked[0].score).toFixed(1)}%).`;
-    // for tests: what was ranked, and the pixels it was ranked for (their bits)
+    const prompt = TEMPLATE.replace('{}', ranked[0].label),
+      read = promptAttention(await s.model.traceText(prompt));
+    bars(canvas('zs-attention'), read.tokens, read.values);
+    $('#zs-attention-caption').textContent =
+      `“${prompt}”: what its ${s.model.family === 'siglip' ? 'last' : 'end-of-text'} row draws from, last layer, mean of the heads`;
+    // for tests: what was ranked, and the pixels it was ranked for (their bits); the prompt's attention
     (window as unknown as { __zeroShot: unknown }).__zeroShot = {
       labels,
       ranked,
       pixels: Array.from(new Uint32Array(pixels.buffer.slice(0))),
+      attention: { prompt, ...read },
     };
   } catch (e) {
     status.textContent = (e as Error).message;
   }
+}
+
+/**
+ * The read row's attention in the last layer, averaged over the heads, per token; SigLIP's padding
+ * (the end token repeated to the model's length, every copy attended to) summed into one bar.
+ */
+export function promptAttention(t: TextTrace): { tokens: string[]; values: number[] } {
+  const a = t.attention[t.attention.length - 1],
+    T = t.ids.length,
+    H = a.length / (T * T);
+  const mean = (j: number) => {
+    let s = 0;
+    for (let h = 0; h < H; h++) s += a[(h * T + t.row) * T + j];
+    return s / H;
+  };
+  // the padding: the run of end tokens after the first, when the text is read at its last row
+  let end = T;
+  if (t.row === T - 1) while (end > 1 && t.ids[end - 1] === t.ids[T - 1] && t.ids[end - 2] === t.ids[T - 1]) end--;
+  const tokens = t.tokens.slice(0, end),
+    values = tokens.map((_, j) => mean(j));
+  if (end < T) {
+    let pad = 0;
+    for (let j = end; j < T; j++) pad += mean(j);
+    tokens.push(`${t.tokens[T - 1]} ×${T - end} (padding)`);
+    values.push(pad);
+  }
+  return { tokens, values };
 }

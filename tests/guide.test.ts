@@ -400,40 +400,69 @@ describe.skipIf(!chromiumHere)('the guide in headless Chromium', () => {
     }
   });
 
-  test('a CLIPModel: step 13 ranks the labels typed, by words (zero-shot), as Node does; every picture drawn', async () => {
-    const dir = path.join(FIXTURES, 'zero-shot', 'h40-clip-text');
-    const { context, page, problems } = await open(await serve(['--model', dir]));
-    type ZS = { labels: string[]; ranked: { label: string; index: number; score: number }[]; pixels: number[] };
-    const zeroShot = (labels: string) =>
-      page.waitForFunction(
-        (l) => {
-          const z = (window as unknown as { __zeroShot?: ZS }).__zeroShot;
-          return z && z.labels.join(', ') === l && z;
-        },
-        labels,
-        { timeout: 30000 },
-      );
-    try {
-      expect(await page.isVisible('#zs-labels')).toBe(true);
-      let z = (await (await zeroShot('a cat, a dog, a car, a handwritten digit')).jsonValue()) as ZS;
-      const g = await state(page);
-      expect(Object.entries(g.drawn).filter(([, d]) => !d)).toEqual([]);
-      const model = await loadModel(dir, { threads: 1, simd: g.runtime.simd });
-      const pixels = new Float32Array(Uint32Array.from(z.pixels).buffer);
-      expect(z.ranked).toEqual(await model.zeroShot(pixels, z.labels, { template: 'a photo of {}.' }));
-      expect(await page.textContent('#prediction')).toContain(`the closest label is “${z.ranked[0].label}”`);
-      // new labels typed: ranked again for the same picture
-      await page.fill('#zs-labels', 'a bird, a truck');
-      z = (await (await zeroShot('a bird, a truck')).jsonValue()) as ZS;
-      expect(z.ranked).toEqual(await model.zeroShot(pixels, ['a bird', 'a truck'], { template: 'a photo of {}.' }));
-      await model.dispose();
-      mkdirSync(SHOTS, { recursive: true });
-      await page.locator('#step-13').screenshot({ path: path.join(SHOTS, 'step-13-zero-shot.png') });
-      expect(problems).toEqual([]);
-    } finally {
-      await context.close();
-    }
-  });
+  test.each([
+    ['CLIPModel', 'h40-clip-text'],
+    ['SiglipModel', 'h40-siglip-text'],
+  ])(
+    'a %s: step 13 ranks the labels typed, by words (zero-shot), as Node does, and draws the prompt’s attention; every picture drawn',
+    async (kind, name) => {
+      const dir = path.join(FIXTURES, 'zero-shot', name);
+      const { context, page, problems } = await open(await serve(['--model', dir]));
+      type ZS = {
+        labels: string[];
+        ranked: { label: string; index: number; score: number }[];
+        pixels: number[];
+        attention: { prompt: string; tokens: string[]; values: number[] };
+      };
+      const zeroShot = (labels: string) =>
+        page.waitForFunction(
+          (l) => {
+            const z = (window as unknown as { __zeroShot?: ZS }).__zeroShot;
+            return z && z.labels.join(', ') === l && z;
+          },
+          labels,
+          { timeout: 30000 },
+        );
+      try {
+        expect(await page.isVisible('#zs-labels')).toBe(true);
+        let z = (await (await zeroShot('a cat, a dog, a car, a handwritten digit')).jsonValue()) as ZS;
+        const g = await state(page);
+        expect(Object.entries(g.drawn).filter(([, d]) => !d)).toEqual([]);
+        const model = await loadModel(dir, { threads: 1, simd: g.runtime.simd });
+        const pixels = new Float32Array(Uint32Array.from(z.pixels).buffer);
+        expect(z.ranked).toEqual(await model.zeroShot(pixels, z.labels, { template: 'a photo of {}.' }));
+        expect(await page.textContent('#prediction')).toContain(`the closest label is “${z.ranked[0].label}”`);
+        // the best label's sentence: its read row's attention in the last layer, mean of the heads, as Node traces it
+        const t = await model.traceText(z.attention.prompt);
+        expect(z.attention.prompt).toBe(`a photo of ${z.ranked[0].label}.`);
+        const T = t.ids.length,
+          last = t.attention[t.attention.length - 1],
+          H = last.length / (T * T);
+        const mean = (j: number) =>
+          Array.from({ length: H }, (_, h) => last[(h * T + t.row) * T + j]).reduce((a, b) => a + b) / H;
+        const n = kind === 'SiglipModel' ? t.ids.indexOf(1) + 1 : T; // SigLIP: the padding after the end token summed
+        expect(z.attention.tokens.slice(0, n)).toEqual(t.tokens.slice(0, n));
+        z.attention.values.slice(0, n).forEach((v, j) => expect(Math.abs(v - mean(j))).toBeLessThan(1e-6));
+        if (kind === 'SiglipModel') {
+          expect(z.attention.tokens[n]).toBe(`</s> ×${T - n} (padding)`);
+          expect(z.attention.values.reduce((a, b) => a + b)).toBeCloseTo(1, 5);
+        }
+        expect(await page.evaluate(() => document.querySelector('#zs-attention-caption')?.textContent)).toContain(
+          kind === 'SiglipModel' ? 'its last row' : 'its end-of-text row',
+        );
+        // new labels typed: ranked again for the same picture
+        await page.fill('#zs-labels', 'a bird, a truck');
+        z = (await (await zeroShot('a bird, a truck')).jsonValue()) as ZS;
+        expect(z.ranked).toEqual(await model.zeroShot(pixels, ['a bird', 'a truck'], { template: 'a photo of {}.' }));
+        await model.dispose();
+        mkdirSync(SHOTS, { recursive: true });
+        await page.locator('#step-13').screenshot({ path: path.join(SHOTS, `step-13-zero-shot-${kind}.png`) });
+        expect(problems).toEqual([]);
+      } finally {
+        await context.close();
+      }
+    },
+  );
 
   test("another ViT (224 px, 196 patches, 12 heads, 1000 labels) walks through the story: every picture drawn, Node's bits", async () => {
     const { PRESETS, randomModelFiles } = await import('../src/io/presets.js');
