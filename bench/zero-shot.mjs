@@ -7,6 +7,7 @@
 // same weights exported (toOnnx: the image tower, and the text tower at the prompts' padded length):
 // the same three timings.
 //   node bench/zero-shot.mjs [rounds]   (after npm run build; onnxruntime-web is a devDependency)
+//   node bench/zero-shot.mjs --write DIR   writes the model's files to DIR instead (for `vit-wasm bench --model DIR --peers`)
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -119,6 +120,12 @@ const labels = [
   'mountain lake',
   'bridge',
 ];
+if (process.argv[2] === '--write') {
+  const { mkdirSync, writeFileSync } = await import('node:fs');
+  mkdirSync(process.argv[3], { recursive: true });
+  for (const [name, data] of Object.entries(files)) writeFileSync(`${process.argv[3]}/${name}`, data);
+  process.exit(0);
+}
 const image = noise(3 * V.size * V.size, 1);
 const median = (a) => [...a].sort((x, y) => x - y)[a.length >> 1];
 

@@ -91,6 +91,46 @@ test('bench --peers prints one row per runtime × threads × batch, with JSON an
     expect(chart).toContain(`>${rt}</text>`);
 }, 180_000);
 
+test.each(['h40-clip-text', 'h40-siglip-text'])(
+  'bench --peers on a model with a text tower (%s) adds zero-shot rows (1 and 2 threads) beside onnxruntime-web’s, with their ratio',
+  async (name) => {
+    const json = path.join(tempDir('vit-wasm-bench-'), 'b.json');
+    const { stdout } = await run(
+      process.execPath,
+      [
+        path.join(FIXTURES, '../../bin/vit-wasm.js'),
+        'bench',
+        '--model',
+        path.join(FIXTURES, 'zero-shot', name),
+        '--threads',
+        '1,2',
+        '--runs',
+        '2',
+        '--peers',
+        '--json',
+        json,
+      ],
+      { timeout: 120_000 },
+    );
+    expect(stdout).toMatch(/^zero-shot rows: one image against 10 labels/m);
+    const rows = JSON.parse(readFileSync(json, 'utf8')).rows as {
+      runtime: string;
+      threads: number;
+      batch: number;
+      medianMs: number;
+      vsOrtWeb?: number;
+    }[];
+    for (const threads of [1, 2]) {
+      const ours = rows.find((r) => r.runtime === 'vit-wasm-zero-shot' && r.threads === threads)!,
+        peer = rows.find((r) => r.runtime === 'ort-web-zero-shot' && r.threads === threads)!;
+      expect(ours.batch).toBe(1);
+      expect(ours.vsOrtWeb).toBeCloseTo(ours.medianMs / peer.medianMs, 6);
+      expect(stdout).toMatch(new RegExp(`^vit-wasm-zero-shot +${threads} +1 +[\\d.]+`, 'm'));
+    }
+  },
+  180_000,
+);
+
 test('bench --weights f16,int8 adds rows on quantized copies, with their sizes and latency ratios; leaves no temp folder', async () => {
   // the ONNX graph and the quantized copies go to folders of the bench's own, removed at the end
   const tmp = tempDir('vit-wasm-bench-tmp-');

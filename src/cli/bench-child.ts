@@ -26,7 +26,27 @@ export type Runtime =
   | 'vit-wasm-relaxed-int8'
   | 'ort-web'
   | 'ort-web-int8'
-  | 'ort-node';
+  | 'ort-node'
+  | 'vit-wasm-zero-shot'
+  | 'ort-web-zero-shot';
+
+/**
+ * A zero-shot call's labels (a model with a text tower): the rows time one image against these 10,
+ * their prompts' embeddings cached (the first call, which embeds them, is the row's first ms).
+ */
+export const ZERO_SHOT_LABELS = [
+  'cat',
+  'dog',
+  'car',
+  'bicycle',
+  'red apple',
+  'small bird',
+  'airplane',
+  'horse',
+  'mountain lake',
+  'bridge',
+];
+const ZERO_SHOT_TEMPLATE = 'a photo of a {}.';
 
 /** What one core can do at most, measured by bench/ceiling.ts in one build. */
 export interface Ceiling {
@@ -75,6 +95,8 @@ export interface ChildJob {
   onnx: string;
   /** The input image as the model runs it, [C, H, W] (benchPrep reads it off the loaded model). */
   input: [number, number, number];
+  /** zero-shot rows: the text tower's ONNX graph and the prompts' ids, padded to its length (benchPrep). */
+  text?: { onnx: string; ids: number[][] };
 }
 export interface ChildResult {
   loadMs: number;
@@ -94,7 +116,14 @@ export async function benchChild(job: ChildJob): Promise<ChildResult> {
   const input = pixels(job.batch * C * H * W);
   let run: () => Promise<unknown>, flops: number;
   const t0 = performance.now();
-  if (job.runtime.startsWith('vit-wasm')) {
+  if (job.runtime === 'vit-wasm-zero-shot') {
+    const model = await loadModel(job.dir, { threads: job.threads, simd: 'simd' });
+    flops = forwardFlops(model.config); // the image forward: the call's work once the labels are cached
+    run = () => model.zeroShot(input, ZERO_SHOT_LABELS, { template: ZERO_SHOT_TEMPLATE });
+  } else if (job.runtime === 'ort-web-zero-shot') {
+    run = await ortZeroShot(job, input);
+    flops = NaN;
+  } else if (job.runtime.startsWith('vit-wasm')) {
     const simd = job.runtime.startsWith('vit-wasm-relaxed') ? 'relaxed' : 'simd';
     if (simd === 'relaxed') v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
     const weights = job.runtime.endsWith('-int8') ? 'int8' : 'f32';
@@ -132,6 +161,46 @@ export async function benchChild(job: ChildJob): Promise<ChildResult> {
     times.push(performance.now() - t);
   }
   return { loadMs: loaded - t0, firstMs, times, rssPeakMb: peakRssMb(), flops };
+}
+
+/**
+ * onnxruntime-web's zero-shot call on the exported towers, made as vit-wasm makes it: the prompts
+ * embedded by the text graph on the first call and kept, then per call the image graph, both sides
+ * normalized, the cosines and their softmax (CLIP's scoring; SigLIP's sigmoid would cost the same,
+ * next to nothing beside the image graph).
+ */
+async function ortZeroShot(job: ChildJob, input: Float32Array): Promise<() => Promise<unknown>> {
+  const ort = await importOptional<typeof import('onnxruntime-web')>('onnxruntime-web', 'bench --peers');
+  (ort.env.wasm as { numThreads: number }).numThreads = job.threads;
+  ort.env.logLevel = 'error'; // (not its notes on a quick-GELU graph's unused constants)
+  const opts = { executionProviders: ['wasm'] };
+  const image = await ort.InferenceSession.create(new Uint8Array(readFileSync(job.onnx)), opts);
+  const text = await ort.InferenceSession.create(new Uint8Array(readFileSync(job.text!.onnx)), opts);
+  const ids = job.text!.ids,
+    T = ids[0].length;
+  const [C, H, W] = job.input;
+  const feeds = { pixel_values: new ort.Tensor('float32', input, [1, C, H, W]) };
+  const unit = (v: Float32Array) => {
+    const n = Math.hypot(...v);
+    return v.map((x) => x / n);
+  };
+  let labels: Float32Array[] | null = null;
+  return async () => {
+    if (!labels) {
+      const out = await text.run({
+        input_ids: new ort.Tensor('int64', BigInt64Array.from(ids.flat(), BigInt), [ids.length, T]),
+      });
+      const e = out.text_embeds.data as Float32Array,
+        P = e.length / ids.length;
+      labels = ids.map((_, i) => unit(e.slice(i * P, (i + 1) * P)));
+    }
+    const img = unit((await image.run(feeds))[image.outputNames[0]].data as Float32Array);
+    const logits = labels.map((l) => 100 * l.reduce((s, x, d) => s + x * img[d], 0));
+    const z = Math.max(...logits),
+      e = logits.map((x) => Math.exp(x - z)),
+      sum = e.reduce((a, b) => a + b);
+    return e.map((x) => x / sum);
+  };
 }
 
 /**
@@ -175,7 +244,12 @@ export async function benchPrep(o: {
   dir: string;
   onnx: string | null;
   forms: Record<string, QuantizeTarget>;
-}): Promise<{ flops: number; bytes: Record<string, number>; input: [number, number, number] }> {
+}): Promise<{
+  flops: number;
+  bytes: Record<string, number>;
+  input: [number, number, number];
+  text: ChildJob['text'] | null;
+}> {
   if (o.preset)
     for (const [name, data] of Object.entries(randomModelFiles(PRESETS[o.preset], 0)))
       writeDurably(path.join(o.dir, name), data);
@@ -187,13 +261,26 @@ export async function benchPrep(o: {
   }
   const model = await loadModel(o.dir, { threads: 1, simd: 'simd' });
   try {
+    let text: ChildJob['text'] | null = null;
     if (o.onnx) {
       writeDurably(o.onnx, model.toOnnx());
       writeDurably(int8Onnx(o.onnx), model.toOnnx({ int8: true }));
+      if (model.hasText) {
+        // the prompts' ids as the model's tokenizer makes them, padded with their last token to the longest
+        const ids = [];
+        for (const l of ZERO_SHOT_LABELS)
+          ids.push(Array.from((await model.traceText(ZERO_SHOT_TEMPLATE.replace('{}', l))).ids));
+        const T = Math.max(...ids.map((x) => x.length));
+        text = {
+          onnx: o.onnx.replace(/\.onnx$/, '.text.onnx'),
+          ids: ids.map((x) => [...x, ...new Array(T - x.length).fill(x[x.length - 1])]),
+        };
+        writeDurably(text.onnx, model.toOnnx({ text: true, textLength: T }));
+      }
     }
     // the size the model runs at (a DINOv2 at its processor's crop): its ONNX graph is exported at it too
     const { numChannels: C, imageSize } = model.config;
-    return { flops: forwardFlops(model.config), bytes, input: [C, ...imageSize] };
+    return { flops: forwardFlops(model.config), bytes, input: [C, ...imageSize], text };
   } finally {
     await model.dispose();
   }

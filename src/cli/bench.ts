@@ -14,7 +14,14 @@ import { promisify } from 'node:util';
 import type { QuantizeTarget } from '../export/quantize.js';
 import { PRESETS } from '../io/presets.js';
 import { packageFile } from '../platform/paths.js';
-import { type Ceiling, type ChildJob, type ChildResult, measureCeiling, type Runtime } from './bench-child.js';
+import {
+  type Ceiling,
+  type ChildJob,
+  type ChildResult,
+  measureCeiling,
+  type Runtime,
+  ZERO_SHOT_LABELS,
+} from './bench-child.js';
 import { type BenchRow, chartSvg, formatTable } from './bench-report.js';
 
 export { forwardFlops } from '../nn/shape.js';
@@ -93,6 +100,8 @@ interface Setup {
   bytes: Record<string, number>;
   /** [C, H, W] as the model runs it. */
   input: [number, number, number];
+  /** A model with a text tower, benched with peers: its text graph and prompts (zero-shot rows). */
+  text: ChildJob['text'] | null;
   ceilings: { simd: Ceiling; relaxed: Ceiling };
   cpu: string;
 }
@@ -104,7 +113,7 @@ async function prepare(o: BenchOptions, temp: (prefix: string) => string): Promi
   const forms = o.forms ?? [];
   const formDirs = Object.fromEntries(forms.map((f) => [f, temp(`vit-wasm-${f}-`)]));
   // In a child process: the parent's freeing of hundreds of MB would otherwise run during the timings.
-  const { flops, bytes, input } = JSON.parse(
+  const { flops, bytes, input, text } = JSON.parse(
     await child([
       '__bench-prep',
       JSON.stringify({
@@ -114,7 +123,7 @@ async function prepare(o: BenchOptions, temp: (prefix: string) => string): Promi
         forms: Object.fromEntries(forms.map((f) => [formDirs[f], f])),
       }),
     ]),
-  ) as { flops: number; bytes: Record<string, number>; input: [number, number, number] };
+  ) as { flops: number; bytes: Record<string, number>; input: [number, number, number]; text: ChildJob['text'] | null };
   const ceilings = {
     simd: await measureCeiling('simd'),
     relaxed: o.relaxed ? await measureCeiling('relaxed') : { f32: NaN, int8: NaN },
@@ -137,7 +146,7 @@ async function prepare(o: BenchOptions, temp: (prefix: string) => string): Promi
         )
         .join(', ')}`,
     );
-  return { dir, onnx, forms, formDirs, flops, bytes, input, ceilings, cpu };
+  return { dir, onnx, forms, formDirs, flops, bytes, input, ceilings, cpu, text };
 }
 
 type Config = { batch: number; runtime: Runtime; threads: number };
@@ -158,6 +167,7 @@ async function measure(o: BenchOptions, s: Setup, configs: Config[], rounds: num
         dir: form ? s.formDirs[form] : s.dir,
         onnx: s.onnx,
         input: s.input,
+        text: s.text ?? undefined,
       };
       const r: ChildResult = JSON.parse(
         await child(['__bench-child', JSON.stringify(job)]).catch((e) => {
@@ -205,8 +215,14 @@ function toRows(s: Setup, configs: Config[], results: ChildResult[][]): BenchRow
   for (const r of rows) {
     const peer = (rt: Runtime) => rows.find((x) => x.runtime === rt && x.batch === r.batch && x.threads === r.threads);
     if (r.runtime.startsWith('vit-wasm')) {
-      // int8 rows against onnxruntime-web's 8-bit graph, the rest against its f32 one
-      const w = peer(r.runtime.endsWith('-int8') ? 'ort-web-int8' : 'ort-web'),
+      // int8 rows against onnxruntime-web's 8-bit graph, zero-shot rows against its zero-shot call, the rest its f32 graph
+      const w = peer(
+          r.runtime.endsWith('-int8')
+            ? 'ort-web-int8'
+            : r.runtime.endsWith('-zero-shot')
+              ? 'ort-web-zero-shot'
+              : 'ort-web',
+        ),
         n = peer('ort-node');
       if (w) r.vsOrtWeb = r.medianMs / w.medianMs;
       if (n) r.vsOrtNode = r.medianMs / n.medianMs;
@@ -223,6 +239,11 @@ function report(o: BenchOptions, s: Setup, rows: BenchRow[]): void {
     'ratios are latency / peer latency at the same threads and batch (< 1: vit-wasm faster)' +
       (s.forms.includes('int8') && o.peers ? "; int8 rows' vs ort-web is against its int8 graph" : ''),
   );
+  if (s.text)
+    o.log(
+      `zero-shot rows: one image against ${ZERO_SHOT_LABELS.length} labels ("a photo of a {}."), their prompts' embeddings cached; ` +
+        'first ms is the first call, which embeds them; ort-web-zero-shot runs the exported image and text towers (export-onnx, export-onnx --text) and scores the cached labels by cosine in JavaScript',
+    );
   // each form against f32 in the same build, threads and batch: what quantizing buys
   for (const f of s.forms)
     for (const build of o.relaxed ? ['vit-wasm', 'vit-wasm-relaxed'] : ['vit-wasm']) {
@@ -247,6 +268,10 @@ async function benchIn(o: BenchOptions, temp: (prefix: string) => string): Promi
   const configs = o.batch.flatMap((batch) =>
     runtimes.flatMap((runtime) => o.threads.map((threads) => ({ batch, runtime, threads }))),
   );
+  // a model with a text tower (with peers): a zero-shot call, one image, beside onnxruntime-web's
+  if (s.text)
+    for (const runtime of ['vit-wasm-zero-shot', 'ort-web-zero-shot'] as const)
+      configs.push(...o.threads.map((threads) => ({ batch: 1, runtime, threads })));
   const rounds = Math.min(o.rounds ?? 1, o.runs);
   const rows = toRows(s, configs, await measure(o, s, configs, rounds));
   report(o, s, rows);
