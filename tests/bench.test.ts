@@ -125,6 +125,7 @@ test.each(['h40-clip-text', 'h40-siglip-text'])(
         peer = rows.find((r) => r.runtime === 'ort-web-zero-shot' && r.threads === threads)!;
       expect(ours.batch).toBe(1);
       expect(ours.vsOrtWeb).toBeCloseTo(ours.medianMs / peer.medianMs, 6);
+      expect(ours).not.toHaveProperty('vsOrtNode'); // onnxruntime-node runs no zero-shot call
       expect(stdout).toMatch(new RegExp(`^vit-wasm-zero-shot +${threads} +1 +[\\d.]+`, 'm'));
     }
   },

@@ -130,25 +130,23 @@ describe.each(OTHER_ENGINES)('headless %s', (engine) => {
 
 describe.each(enginesHere())('zero-shot in headless %s', (engine) => {
   test.each([
-    ['coi', true],
-    ['plain', false],
-  ] as const)(
-    "%s page: a CLIPModel's tokenizer and text tower give Node's bits and ranking",
-    async (mode, _isolated) => {
-      const res = await pageResult(engine, `${origin}/${mode}/tests/browser/zero-shot.html`);
-      expect(res.error).toBeUndefined();
-      const runtime = res.runtime as { simd: 'simd' | 'relaxed' };
-      const dir = path.join(FIXTURES, 'zero-shot', 'h40-clip-text');
-      const exp = JSON.parse(readFileSync(path.join(dir, 'expected.json'), 'utf8'));
-      const model = await loadModel(dir, { threads: 1, simd: runtime.simd });
-      const x = readF32(path.join(dir, 'input.f32')).subarray(0, 3 * 25 * 25);
-      expect(res.textBits).toEqual(Array.from(new Uint32Array((await model.embedText(exp.prompts)).buffer)));
-      expect(res.ranked).toEqual(
-        await model.zeroShot(x, exp.labels, { template: ['a photo of a {}.', 'a sketch of a {}.'] }),
-      );
-      await model.dispose();
-    },
-  );
+    ['coi', 'CLIPModel', 'h40-clip-text'],
+    ['plain', 'CLIPModel', 'h40-clip-text'],
+    ['coi', 'SiglipModel', 'h40-siglip-text'],
+  ] as const)("%s page: a %s's tokenizer and text tower give Node's bits and ranking", async (mode, _kind, name) => {
+    const res = await pageResult(engine, `${origin}/${mode}/tests/browser/zero-shot.html?model=${name}`);
+    expect(res.error).toBeUndefined();
+    const runtime = res.runtime as { simd: 'simd' | 'relaxed' };
+    const dir = path.join(FIXTURES, 'zero-shot', name);
+    const exp = JSON.parse(readFileSync(path.join(dir, 'expected.json'), 'utf8'));
+    const model = await loadModel(dir, { threads: 1, simd: runtime.simd });
+    const x = readF32(path.join(dir, 'input.f32')).subarray(0, 3 * 25 * 25);
+    expect(res.textBits).toEqual(Array.from(new Uint32Array((await model.embedText(exp.prompts)).buffer)));
+    expect(res.ranked).toEqual(
+      await model.zeroShot(x, exp.labels, { template: ['a photo of a {}.', 'a sketch of a {}.'] }),
+    );
+    await model.dispose();
+  });
 });
 
 /** Engines that run vit-wasm inside a page's own module worker (nested workers): Chromium and Firefox. */

@@ -216,14 +216,9 @@ function toRows(s: Setup, configs: Config[], results: ChildResult[][]): BenchRow
     const peer = (rt: Runtime) => rows.find((x) => x.runtime === rt && x.batch === r.batch && x.threads === r.threads);
     if (r.runtime.startsWith('vit-wasm')) {
       // int8 rows against onnxruntime-web's 8-bit graph, zero-shot rows against its zero-shot call, the rest its f32 graph
-      const w = peer(
-          r.runtime.endsWith('-int8')
-            ? 'ort-web-int8'
-            : r.runtime.endsWith('-zero-shot')
-              ? 'ort-web-zero-shot'
-              : 'ort-web',
-        ),
-        n = peer('ort-node');
+      const zeroShot = r.runtime.endsWith('-zero-shot');
+      const w = peer(r.runtime.endsWith('-int8') ? 'ort-web-int8' : zeroShot ? 'ort-web-zero-shot' : 'ort-web'),
+        n = zeroShot ? undefined : peer('ort-node'); // (onnxruntime-node runs no zero-shot row)
       if (w) r.vsOrtWeb = r.medianMs / w.medianMs;
       if (n) r.vsOrtNode = r.medianMs / n.medianMs;
     }

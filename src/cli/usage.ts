@@ -112,7 +112,8 @@ bench     median and min latency, images/s, GFLOP/s, % of this machine's measure
           ceiling, speedup over 1 thread, load time, first-run time and peak RSS, for each
           thread count and batch (defaults: threads 1,2; batch 1; 10 runs). --peers adds
           onnxruntime-web (wasm; f32, and int8 on the export-onnx --int8 graph) and onnxruntime-node
-          (native) on the same weights, with ratios;
+          (native) on the same weights, with ratios; for a model with a text tower (CLIP, SigLIP),
+          zero-shot rows too (one image, 10 labels cached) beside onnxruntime-web's on both towers;
           --relaxed adds the relaxed-SIMD (FMA) build; --weights f16,int8 adds rows on the model's
           vit-wasm quantize copies (f16: dequantized at load; int8: loadModel's weights: 'int8'), with
           their sizes and their latency relative to f32. Each row runs in a fresh process.

@@ -123,7 +123,9 @@ export class TextSide {
         for (let d = 0; d < P; d++) s += img[d] * lab[l * P + d];
         return scale * s + (logitBias ?? 0);
       });
-    const scores = logitBias === undefined ? softmax(logits) : logits.map((z) => 1 / (1 + Math.exp(-z)));
+    // float32, as the softmax gives CLIP's: an engine's Math.exp may differ from another's in the last
+    // bit of a double (WebKit's from V8's), which rounding to f32 hides
+    const scores = logitBias === undefined ? softmax(logits) : Float32Array.from(logits, (z) => 1 / (1 + Math.exp(-z)));
     return topPredictions(scores, names, topK);
   }
 
