@@ -113,6 +113,9 @@ describe("SigLIP's tokenizer", () => {
     const long = tok.encode('a photo of a cat '.repeat(6000), 't'); // 102,000 characters
     expect(long.length).toBe(16);
     expect(long[15]).toBe(1); // the end token kept
+    // the longest text taken, every character a piece of its own (more pieces than a call takes arguments)
+    const most = tok.encode('猫😀é '.repeat(200_000), 't');
+    expect(most.length).toBe(16);
     expect(Array.from(tok.encode('', 't'))).toEqual(new Array(16).fill(1));
   });
 

@@ -88,7 +88,7 @@ export class SiglipTokenizer implements TextTokenizer {
     parts.forEach((p, i) => {
       if (!p) return;
       if (i % 2) out.push({ id: this.byContent.get(p)!.id, piece: p });
-      else out.push(...this.pieces(p));
+      else for (const piece of this.pieces(p)) out.push(piece); // (not push(...): a long text has more pieces than a call takes arguments)
     });
     if (out.length > 1 && out[0].piece === UNDERLINE && this.byContent.has(out[1].piece)) out.shift();
     return out;
