@@ -43,6 +43,21 @@ export function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): { diff: num
   return { diff, scale };
 }
 
+/** A zeroShot answer's scores by label index (to compare with a reference's), and the reference's labels best first. */
+export function zeroShotByIndex(
+  got: readonly { index: number; score: number }[],
+  probs: readonly number[],
+  labels: readonly string[],
+): { byIndex: Float64Array; ranking: string[] } {
+  const byIndex = new Float64Array(probs.length);
+  for (const p of got) byIndex[p.index] = p.score;
+  const ranking = probs
+    .map((p, j) => [p, j])
+    .sort((a, b) => b[0] - a[0])
+    .map(([, j]) => labels[j]);
+  return { byIndex, ranking };
+}
+
 /** The PyTorch float64 trace of image 0 of an -hf fixture (tests/fixtures/generate.py, vit_trace), by name. */
 export async function referenceTrace(dir: string): Promise<Map<string, Float32Array>> {
   const { modelFiles } = await import('../src/io/source.js');
