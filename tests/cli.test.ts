@@ -43,6 +43,16 @@ describe('vit-wasm CLI and package entry', () => {
     expect((await cli(['zero-shot', '--model', zs, IMAGES[0]])).stderr).toMatch(/zero-shot needs --labels/);
   });
 
+  test("zero-shot with a SiglipModel: each label's sigmoid, as the library gives it", async () => {
+    const zs = path.join(FIXTURES, 'zero-shot', 'h40-siglip-text');
+    const { code, stdout } = await cli(['zero-shot', '--model', zs, '--labels', 'cat,dog,car', IMAGES[0], '--json']);
+    expect(code).toBe(0);
+    const { loadModel } = await import('vit-wasm');
+    const model = await loadModel(zs);
+    expect(JSON.parse(stdout)[0].predictions).toEqual(await model.zeroShot(IMAGES[0], ['cat', 'dog', 'car']));
+    await model.dispose();
+  });
+
   test('index embeds a folder (an unreadable image named and left out); search ranks it by a sentence', async () => {
     const zs = path.join(FIXTURES, 'zero-shot', 'h40-clip-text'),
       dir = mkdtempSync(path.join(os.tmpdir(), 'vit-wasm-index-'));
