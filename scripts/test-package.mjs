@@ -27,7 +27,7 @@ import { imageSearchChecks } from './package-search.mjs';
 
 const ROOT = path.resolve(fileURLToPath(new URL('..', import.meta.url)));
 /** Size budgets of the tarball (npm pack's sizes), also stated in the README. */
-const BUDGET = { packedKB: 1200, unpackedKB: 2400 };
+const BUDGET = { packedKB: 1250, unpackedKB: 2500 };
 
 const { values: opts } = parseArgs({
   options: {
