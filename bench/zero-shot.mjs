@@ -8,6 +8,8 @@
 // the same three timings.
 //   node bench/zero-shot.mjs [rounds]   (after npm run build; onnxruntime-web is a devDependency)
 //   node bench/zero-shot.mjs --write DIR   writes the model's files to DIR instead (for `vit-wasm bench --model DIR --peers`)
+//   node bench/zero-shot.mjs --write DIR --siglip   a SiglipModel at SigLIP B/16's shape instead (vision 12 × 768 at
+//     224 px, patch 16, its attention pool; text 12 × 768, 32,000 tokens, 64 positions; the fixture's spiece.model)
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -123,8 +125,57 @@ const labels = [
 if (process.argv[2] === '--write') {
   const { mkdirSync, writeFileSync } = await import('node:fs');
   mkdirSync(process.argv[3], { recursive: true });
-  for (const [name, data] of Object.entries(files)) writeFileSync(`${process.argv[3]}/${name}`, data);
+  const out = process.argv[4] === '--siglip' ? siglipFiles() : files;
+  for (const [name, data] of Object.entries(out)) writeFileSync(`${process.argv[3]}/${name}`, data);
   process.exit(0);
+}
+
+/** SigLIP B/16's shape (SiglipModel's names), random weights; the fixture's small spiece.model (ids index the big table). */
+function siglipFiles() {
+  tensors.length = 0;
+  const S = { D: 768, L: 12, H: 12, M: 3072, p: 16, size: 224 },
+    ST = { D: 768, L: 12, H: 12, M: 3072, vocab: 32000, pos: 64 };
+  put(`${v}embeddings.patch_embedding.weight`, [S.D, 3, S.p, S.p]);
+  put(`${v}embeddings.patch_embedding.bias`, [S.D]);
+  put(`${v}embeddings.position_embedding.weight`, [(S.size / S.p) ** 2, S.D]);
+  layers(v, S);
+  put(`${v}post_layernorm.weight`, [S.D], ones(S.D));
+  put(`${v}post_layernorm.bias`, [S.D]);
+  put(`${v}head.probe`, [1, 1, S.D]);
+  put(`${v}head.attention.in_proj_weight`, [3 * S.D, S.D]);
+  put(`${v}head.attention.in_proj_bias`, [3 * S.D]);
+  put(`${v}head.attention.out_proj.weight`, [S.D, S.D]);
+  put(`${v}head.attention.out_proj.bias`, [S.D]);
+  put(`${v}head.layernorm.weight`, [S.D], ones(S.D));
+  put(`${v}head.layernorm.bias`, [S.D]);
+  put(`${v}head.mlp.fc1.weight`, [S.M, S.D]);
+  put(`${v}head.mlp.fc1.bias`, [S.M]);
+  put(`${v}head.mlp.fc2.weight`, [S.D, S.M]);
+  put(`${v}head.mlp.fc2.bias`, [S.D]);
+  put(`${t}embeddings.token_embedding.weight`, [ST.vocab, ST.D]);
+  put(`${t}embeddings.position_embedding.weight`, [ST.pos, ST.D]);
+  layers(t, ST);
+  put(`${t}final_layer_norm.weight`, [ST.D], ones(ST.D));
+  put(`${t}final_layer_norm.bias`, [ST.D]);
+  put(`${t}head.weight`, [S.D, ST.D]);
+  put(`${t}head.bias`, [S.D]);
+  put('logit_scale', [1], Float32Array.of(Math.log(10)));
+  put('logit_bias', [1], Float32Array.of(-10));
+  const fx = new URL('../tests/fixtures/zero-shot/h40-siglip-text/', import.meta.url);
+  return {
+    'config.json': JSON.stringify({
+      architectures: ['SiglipModel'],
+      model_type: 'siglip',
+      vision_config: { ...layerCfg(S), image_size: S.size, patch_size: S.p },
+      text_config: { ...layerCfg(ST), vocab_size: ST.vocab, max_position_embeddings: ST.pos },
+    }),
+    'model.safetensors': safetensors(tensors),
+    'spiece.model': readFileSync(new URL('spiece.model', fx)),
+    'tokenizer_config.json': JSON.stringify({
+      ...JSON.parse(readFileSync(new URL('tokenizer_config.json', fx), 'utf8')),
+      model_max_length: 64,
+    }),
+  };
 }
 const image = noise(3 * V.size * V.size, 1);
 const median = (a) => [...a].sort((x, y) => x - y)[a.length >> 1];
