@@ -12,7 +12,7 @@ import { loadModel } from '../src/index.js';
 import { SentencePiece } from '../src/io/sentencepiece.js';
 import { readSiglipTokenizer } from '../src/io/siglip-tokenizer.js';
 import { modelFiles } from '../src/io/source.js';
-import { dirFiles, FIXTURES, maxDiff, readF32, zeroShotByIndex } from './helpers.js';
+import { dirFiles, FIXTURES, maxDiff, readF32, withTensor, zeroShotByIndex } from './helpers.js';
 
 const ZS = path.join(FIXTURES, 'zero-shot'),
   DIR = path.join(ZS, 'h40-siglip-text');
@@ -130,6 +130,35 @@ describe("SigLIP's tokenizer", () => {
 });
 
 describe('a SiglipModel with its text tower', () => {
+  test('a text tower that does not fit is refused by name: its head, its space, logit_bias, its config', async () => {
+    const load = (files: Record<string, Uint8Array | string>) => loadModel(files, { threads: 1 });
+    // a head into 32 dimensions (projection_size 32) while the image tower embeds into 40
+    const narrow = withTensor(
+      withTensor(
+        dirFiles(DIR, (c) => ((c.text_config as Record<string, unknown>).projection_size = 32)),
+        'text_model.head.weight',
+        [32, 32],
+      ),
+      'text_model.head.bias',
+      [32],
+    );
+    await expect(load(narrow)).rejects.toThrow(
+      /the text tower embeds into 32 dimensions but the image tower into 40: they must share one space/,
+    );
+    await expect(
+      load(dirFiles(DIR, (c) => ((c.text_config as Record<string, unknown>).projection_size = 32))),
+    ).rejects.toThrow(/text_config.projection_size 32 × 32, but text_model.head.weight is \[40,32\]/);
+    await expect(load(withTensor(dirFiles(DIR), 'logit_bias', null))).rejects.toThrow(
+      /a SiglipModel's text tower without 'logit_bias'/,
+    );
+    await expect(
+      load(dirFiles(DIR, (c) => ((c.text_config as Record<string, unknown>).num_attention_heads = 5))),
+    ).rejects.toThrow(/text_config.hidden_size 32 is not a multiple of num_attention_heads 5/);
+    await expect(
+      load(dirFiles(DIR, (c) => ((c.text_config as Record<string, unknown>).hidden_act = 'mish'))),
+    ).rejects.toThrow(/text_config.hidden_act "mish" is not supported/);
+  });
+
   test('text embeddings of the float64 reference on 1 and 2 workers (the same bits)', async () => {
     const m = await loadModel(DIR, { threads: 1 });
     expect(m.hasText).toBe(true);

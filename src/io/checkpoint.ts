@@ -70,6 +70,12 @@ export async function loadCheckpoint(
     }
     // a CLIP or SigLIP text tower (Hugging Face's or open_clip's names): zero-shot classification and text embeddings
     const textConfig = textTowerConfig(found.family.name, full, tensors, `${files.where}/config.json`);
+    // the two towers' embeddings must share one space: the image's (its projection, or SigLIP's pool) and the text's
+    const imageDim = config.arch?.head === 'projection' ? config.projectionDim : config.hiddenSize;
+    if (textConfig && textConfig.shape.projectionDim !== imageDim)
+      throw new Error(
+        `vit-wasm: ${files.where}/config.json: the text tower embeds into ${textConfig.shape.projectionDim} dimensions but the image tower into ${imageDim}: they must share one space`,
+      );
     for (let i = 0; i < (textConfig?.shape.numLayers ?? 0); i++)
       for (const w of textLinearNames(textConfig!, i)) blockRead.add(w);
     const t = new CheckpointTensors(tensors, file, blockRead);

@@ -114,7 +114,10 @@ export class TextSide {
     if (!Number.isSafeInteger(topK) || topK < 1)
       throw new Error(`vit-wasm: zeroShot: topK must be a positive integer, got ${JSON.stringify(opts.topK)}`);
     const ids = this.ids(texts, 'zeroShot: prompts');
-    const img = normalizeRows(await image(), P);
+    const embedded = await image();
+    if (embedded.length !== P)
+      throw new Error(`vit-wasm: zeroShot: the image embedding has ${embedded.length} floats, the text's ${P}`);
+    const img = normalizeRows(embedded, P);
     const lab = labelEmbeddings(await serial(() => this.embed(texts, ids)), names.length, per, P);
     const { logitScale, logitBias } = this.o.tower,
       scale = Math.exp(logitScale),
