@@ -275,16 +275,16 @@ export class ViTModel {
     });
   }
 
-  /** Whether the model has a text tower (a CLIPModel): {@link embedText} and {@link zeroShot} work. */
+  /** Whether the model has a text tower (a CLIPModel, a SiglipModel): {@link embedText} and {@link zeroShot} work. */
   get hasText(): boolean {
     return this.text !== null;
   }
 
   /**
-   * Embeddings of texts in the space the image embeddings ({@link embed}) share, as CLIPModel's
-   * get_text_features gives them (not normalized; {@link similarity} normalizes). Each text is
-   * tokenized as its tokenizer.json (or vocab.json + merges.txt) says and truncated to the model's
-   * length; embeddings are cached by text.
+   * Embeddings of texts in the space the image embeddings ({@link embed}) share, as CLIPModel's and
+   * SiglipModel's get_text_features give them (not normalized; {@link similarity} normalizes). Each
+   * text is tokenized as its tokenizer.json (or vocab.json + merges.txt; SigLIP: spiece.model) says
+   * and truncated to the model's length; embeddings are cached by text.
    * @returns (texts, projectionDim)
    */
   async embedText(texts: string | string[]): Promise<Float32Array> {
@@ -302,7 +302,8 @@ export class ViTModel {
   /**
    * Ranks `labels` for `image` by words alone: each label put in the prompt `template` (several
    * templates averaged), the softmax over exp(logit_scale) × the cosine similarity of the image's
-   * embedding and each label's, as CLIPModel's logits_per_image. Labels' embeddings are cached.
+   * embedding and each label's, as CLIPModel's logits_per_image; a SiglipModel's each label's own
+   * sigmoid of that plus logit_bias (the scores do not sum to 1). Labels' embeddings are cached.
    * @returns every label (or the `topK` best) with its probability, most probable first
    */
   async zeroShot(
