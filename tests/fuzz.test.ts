@@ -2,7 +2,7 @@
 // and a time limit. Every case must end as a result or as a clear Error ("vit-wasm: …"): never a
 // raw TypeError/RangeError, a wasm trap, a NaN answer, a crash, a hang or unbounded memory.
 //   FUZZ_SEED=<n>  a different slice of seeds (default 0, what CI runs)
-//   FUZZ_SCALE=<x> more or fewer cases per kind (default 1: 3,050 cases, about a minute on 2 cores)
+//   FUZZ_SCALE=<x> more or fewer cases per kind (default 1: 3,200 cases, about a minute on 2 cores)
 // A case that ever fails goes into tests/fuzz/regressions.json, which runs first, every time.
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -24,6 +24,7 @@ const PER_KIND: Record<string, number> = {
   families: 240,
   pytorch: 200,
   text: 150,
+  tokenizer: 150,
 };
 // A child over this is killed: the case's memory was not bounded. The largest JPEG the default
 // limits admit (89 M pixels) peaks at about 0.6 GB (progressive, in libjpeg-turbo).

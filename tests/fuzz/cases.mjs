@@ -19,6 +19,7 @@ export const KINDS = [
   'families',
   'pytorch',
   'text',
+  'tokenizer',
 ];
 
 /** mulberry32: a small seeded PRNG, good enough to pick mutations. */
@@ -585,7 +586,51 @@ const MAKERS = {
   api: apiCase,
   faults: faultsCase,
   text: textCase,
+  tokenizer: tokenizerCase,
 };
+
+/**
+ * A text model whose tokenizer files are broken: SigLIP's spiece.model with bytes flipped or cut
+ * short (mostly in its first pieces and its character map), or its tokenizer_config.json's fields
+ * replaced; CLIP's tokenizer.json, vocab.json or merges.txt cut or flipped. Then a few texts.
+ */
+function tokenizerCase(r) {
+  const siglip = r.chance(0.6);
+  const files = fixtureFiles(siglip ? 'zero-shot/h40-siglip-text' : 'zero-shot/h40-clip-text');
+  const mangle = (b) => {
+    if (r.chance(0.3)) return b.subarray(0, r.int(b.length));
+    const out = new Uint8Array(b);
+    for (let i = 0, n = 1 + r.int(12); i < n; i++) {
+      const at = r.chance(0.6) ? r.int(Math.min(out.length, 4096)) : r.int(out.length);
+      out[at] = r.chance(0.5) ? out[at] ^ (1 << r.int(8)) : r.int(256);
+    }
+    return out;
+  };
+  const bytes = (s) => new TextEncoder().encode(s);
+  if (siglip) {
+    if (r.chance(0.7)) files['spiece.model'] = mangle(files['spiece.model']);
+    else {
+      const cfg = JSON.parse(files['tokenizer_config.json']);
+      const key = r.pick([
+        'eos_token',
+        'unk_token',
+        'pad_token',
+        'do_lower_case',
+        'model_max_length',
+        'additional_special_tokens',
+        'added_tokens_decoder',
+      ]);
+      cfg[key] = r.pick([null, 0, -1, 1e9, '', '<x>', '</s>', [], ['<y>', 5], {}, { 1: { content: '<q>' } }, true]);
+      files['tokenizer_config.json'] = JSON.stringify(cfg);
+    }
+  } else {
+    const f = r.pick(['tokenizer.json', 'vocab.json', 'merges.txt']);
+    if (f !== 'tokenizer.json') delete files['tokenizer.json'];
+    const b = typeof files[f] === 'string' ? bytes(files[f]) : files[f];
+    files[f] = mangle(b);
+  }
+  return { kind: 'tokenizer', files, texts: ['a photo of a cat.', wildText(r, 60)] };
+}
 
 /** A random string: ASCII, accents, combining marks, emoji (with joiners), CJK, controls, whitespace, lone surrogates. */
 function wildText(r, max) {

@@ -95,6 +95,16 @@ async function runText(c) {
   if (wrong) throw Object.assign(new Error(wrong), { name: 'WrongResult' });
 }
 
+/** A text model with broken tokenizer files: loaded, its texts embedded (finite), or an Error naming what is wrong. */
+async function runTokenizer(c) {
+  const m = await loadModel(c.files, { threads: 1 });
+  try {
+    checkOut('embedText', await m.embedText(c.texts));
+  } finally {
+    await m.dispose();
+  }
+}
+
 /** Every call either rejects with an Error or gives the serial result exactly; the pool recovers. */
 async function runFaults(c) {
   const m = await loadModel(fixtureFiles('h40-hf'), { threads: c.threads });
@@ -172,6 +182,7 @@ for (const [kind, seed] of JSON.parse(process.argv[2])) {
       );
     else if (c.kind === 'api') await runApi(c);
     else if (c.kind === 'text') await runText(c);
+    else if (c.kind === 'tokenizer') await runTokenizer(c);
     else await runFaults(c);
     result = { outcome: 'ok' };
   } catch (e) {
