@@ -43,19 +43,33 @@ export function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): { diff: num
   return { diff, scale };
 }
 
-/** A zeroShot answer's scores by label index (to compare with a reference's), and the reference's labels best first. */
-export function zeroShotByIndex(
-  got: readonly { index: number; score: number }[],
-  probs: readonly number[],
-  labels: readonly string[],
-): { byIndex: Float64Array; ranking: string[] } {
-  const byIndex = new Float64Array(probs.length);
-  for (const p of got) byIndex[p.index] = p.score;
-  const ranking = probs
-    .map((p, j) => [p, j])
-    .sort((a, b) => b[0] - a[0])
-    .map(([, j]) => labels[j]);
-  return { byIndex, ranking };
+/**
+ * `m.zeroShot` on each image of a zero-shot fixture (`dir`'s input.f32) with its labels, beside the
+ * reference: the answer, the reference's probabilities, the answer's scores by label index (to
+ * compare with them) and the reference's labels best first.
+ */
+export async function zeroShotImages(
+  m: ViTModel,
+  dir: string,
+  exp: { images: number; labels: string[]; probs: number[] },
+) {
+  const x = readF32(path.join(dir, 'input.f32')),
+    n = x.length / exp.images,
+    L = exp.labels.length;
+  const out = [];
+  for (let i = 0; i < exp.images; i++) {
+    const image = x.subarray(i * n, (i + 1) * n),
+      got = await m.zeroShot(image, exp.labels),
+      probs = exp.probs.slice(i * L, (i + 1) * L),
+      byIndex = new Float64Array(L);
+    for (const p of got) byIndex[p.index] = p.score;
+    const ranking = probs
+      .map((p, j) => [p, j])
+      .sort((a, b) => b[0] - a[0])
+      .map(([, j]) => exp.labels[j]);
+    out.push({ image, got, probs, byIndex, ranking });
+  }
+  return out;
 }
 
 /** The PyTorch float64 trace of image 0 of an -hf fixture (tests/fixtures/generate.py, vit_trace), by name. */

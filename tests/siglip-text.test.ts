@@ -12,7 +12,7 @@ import { loadModel } from '../src/index.js';
 import { SentencePiece } from '../src/io/sentencepiece.js';
 import { readSiglipTokenizer } from '../src/io/siglip-tokenizer.js';
 import { modelFiles } from '../src/io/source.js';
-import { dirFiles, FIXTURES, maxDiff, readF32, withTensor, zeroShotByIndex } from './helpers.js';
+import { dirFiles, FIXTURES, maxDiff, readF32, withTensor, zeroShotImages } from './helpers.js';
 
 const ZS = path.join(FIXTURES, 'zero-shot'),
   DIR = path.join(ZS, 'h40-siglip-text');
@@ -173,16 +173,12 @@ describe('a SiglipModel with its text tower', () => {
 
   test("image embeddings, and SiglipModel's sigmoid probabilities (logit_bias) and their ranking", async () => {
     const x = readF32(path.join(DIR, 'input.f32')),
-      n = x.length / exp.images,
-      L = exp.labels.length;
+      n = x.length / exp.images;
     for (const threads of [1, 2]) {
       const m = await loadModel(DIR, { threads });
       const image = (i: number) => x.subarray(i * n, (i + 1) * n);
       close('image_embeds', await m.embed(Array.from({ length: exp.images }, (_, i) => image(i))), exp.image_embeds);
-      for (let i = 0; i < exp.images; i++) {
-        const got = await m.zeroShot(image(i), exp.labels);
-        const probs = exp.probs.slice(i * L, (i + 1) * L),
-          { byIndex, ranking } = zeroShotByIndex(got, probs, exp.labels);
+      for (const [i, { got, probs, byIndex, ranking }] of (await zeroShotImages(m, DIR, exp)).entries()) {
         close(`image ${i} probabilities`, byIndex, probs);
         expect(got.map((p) => p.label)).toEqual(ranking);
       }
@@ -227,13 +223,7 @@ describe('a SiglipModel with its text tower', () => {
     await m.dispose();
     const q = await loadModel(DIR, { threads: 2, weights: 'int8' });
     close('int8 text_embeds', await q.embedText(exp.prompts), exp.text_embeds, 6e-2);
-    const x = readF32(path.join(DIR, 'input.f32')),
-      n = x.length / exp.images,
-      L = exp.labels.length;
-    for (let i = 0; i < exp.images; i++) {
-      const got = await q.zeroShot(x.subarray(i * n, (i + 1) * n), exp.labels);
-      const probs = exp.probs.slice(i * L, (i + 1) * L),
-        { byIndex } = zeroShotByIndex(got, probs, exp.labels);
+    for (const [i, { got, probs, byIndex }] of (await zeroShotImages(q, DIR, exp)).entries()) {
       close(`int8 image ${i} probabilities`, byIndex, probs, 5e-2);
       // the labels here are close (image 1's best two are 0.331 and 0.325): int8 may swap such a
       // pair, never pick a label the reference scores clearly lower

@@ -11,7 +11,7 @@ import { loadModel, similarity } from '../src/index.js';
 import { modelFiles } from '../src/io/source.js';
 import { readTokenizer } from '../src/io/tokenizer.js';
 import { endOfText } from '../src/nn/text.js';
-import { dirFiles, FIXTURES, maxDiff, readF32, zeroShotByIndex } from './helpers.js';
+import { dirFiles, FIXTURES, maxDiff, readF32, zeroShotImages } from './helpers.js';
 
 const DIR = path.join(FIXTURES, 'zero-shot', 'h40-clip-text');
 const exp = JSON.parse(readFileSync(path.join(DIR, 'expected.json'), 'utf8')) as {
@@ -100,8 +100,7 @@ describe('a CLIPModel with its text tower', () => {
 
   test('image embeddings, and zero-shot probabilities and ranking of CLIPModel (1 and 2 threads)', async () => {
     const x = readF32(path.join(DIR, 'input.f32')),
-      n = x.length / exp.images,
-      L = exp.labels.length;
+      n = x.length / exp.images;
     for (const threads of [1, 2]) {
       const m = await loadModel(DIR, { threads });
       close(
@@ -109,13 +108,10 @@ describe('a CLIPModel with its text tower', () => {
         await m.embed(Array.from({ length: exp.images }, (_, i) => x.subarray(i * n, (i + 1) * n))),
         exp.image_embeds,
       );
-      for (let i = 0; i < exp.images; i++) {
-        const got = await m.zeroShot(x.subarray(i * n, (i + 1) * n), exp.labels);
-        const probs = exp.probs.slice(i * L, (i + 1) * L);
-        const { byIndex, ranking } = zeroShotByIndex(got, probs, exp.labels);
+      for (const [i, { image, got, probs, byIndex, ranking }] of (await zeroShotImages(m, DIR, exp)).entries()) {
         close(`image ${i} probabilities`, byIndex, probs);
         expect(got.map((p) => p.label)).toEqual(ranking);
-        expect((await m.zeroShot(x.subarray(i * n, (i + 1) * n), exp.labels, { topK: 3 })).length).toBe(3);
+        expect((await m.zeroShot(image, exp.labels, { topK: 3 })).length).toBe(3);
       }
       await m.dispose();
     }
@@ -179,13 +175,7 @@ describe('a CLIPModel with its text tower', () => {
   test("weights: 'int8' holds both towers' blocks in int8: embeddings and probabilities near the reference, the same best label", async () => {
     const m = await loadModel(DIR, { threads: 2, weights: 'int8' });
     close('int8 text_embeds', await m.embedText(exp.prompts), exp.text_embeds, 6e-2); // measured 5.7e-2 of 1.84
-    const x = readF32(path.join(DIR, 'input.f32')),
-      n = x.length / exp.images,
-      L = exp.labels.length;
-    for (let i = 0; i < exp.images; i++) {
-      const got = await m.zeroShot(x.subarray(i * n, (i + 1) * n), exp.labels);
-      const probs = exp.probs.slice(i * L, (i + 1) * L),
-        { byIndex } = zeroShotByIndex(got, probs, exp.labels);
+    for (const [i, { got, probs, byIndex }] of (await zeroShotImages(m, DIR, exp)).entries()) {
       close(`int8 image ${i} probabilities`, byIndex, probs, 3e-2); // measured 2.2e-2
       expect(got[0].index).toBe(probs.indexOf(Math.max(...probs)));
     }

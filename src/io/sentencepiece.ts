@@ -372,12 +372,13 @@ export class SentencePiece {
     const out: EncodedPiece[] = [];
     let prevUnk = false;
     for (const [a, b, pid] of path) {
-      const unk = pid === this.unkId,
-        piece = fromUtf8.decode(s.subarray(a, b));
-      if (unk && this.byteFallback)
+      const unk = pid === this.unkId;
+      if (!unk) out.push({ id: pid, piece: this.pieces[pid].piece });
+      else if (this.byteFallback)
         for (let k = a; k < b; k++) out.push({ id: this.byId.get(bytePiece(s[k]))!, piece: bytePiece(s[k]) });
-      else if (unk && prevUnk) out[out.length - 1].piece += piece;
-      else out.push({ id: unk ? this.unkId : pid, piece: unk ? piece : this.pieces[pid].piece });
+      // an unknown piece's text is the normalized text it covers
+      else if (prevUnk) out[out.length - 1].piece += fromUtf8.decode(s.subarray(a, b));
+      else out.push({ id: this.unkId, piece: fromUtf8.decode(s.subarray(a, b)) });
       prevUnk = unk;
     }
     return out;

@@ -101,7 +101,10 @@ export class SiglipTokenizer implements TextTokenizer {
     return got.length >= this.unkLength ? got.slice(this.unkLength) : got;
   }
 
-  /** Each character lowercased on its own (Python's re.sub over `(.+?)`), special tokens left as they are. */
+  /**
+   * Each character lowercased on its own (Python's re.sub over `(.+?)`), special tokens left as they
+   * are. Before tokenize's split, as in transformers: a text's `</S>` lowercased is then `</s>`.
+   */
   private lower(t: string): string {
     return t
       .split(this.split)

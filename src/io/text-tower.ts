@@ -9,7 +9,7 @@
  */
 
 import { type TextShape, type TextTower, textArch } from '../nn/text.js';
-import { HIDDEN_ACT } from './families/family.js';
+import { HIDDEN_ACT, wb } from './families/family.js';
 import { intField } from './json.js';
 import type { TensorInfo } from './safetensors.js';
 import type { CheckpointTensors } from './tensors.js';
@@ -287,7 +287,6 @@ export async function loadTextTower(
   const scalar = (name: string) => (t.tensors.get(name)?.shape.length === 1 ? [1] : []);
   await t.take('logit_scale', scalar('logit_scale'), (d) => (logitScale = d[0]));
   if (sigmoid) await t.take('logit_bias', scalar('logit_bias'), (d) => (logitBias = d[0]));
-  const wb = (x: string): [string, string] => [`${x}.weight`, `${x}.bias`];
   const layers = [];
   for (let i = 0; i < c.numLayers; i++) {
     const l = n.layer(i);

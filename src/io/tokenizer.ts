@@ -68,7 +68,7 @@ export class BpeTokenizer implements TextTokenizer {
       const t = (this.byId[id] ?? '').replace(/<\/w>$/, '');
       if (t.startsWith('<|')) return t; // a special token
       const bytes = Uint8Array.from(t, (ch) => unicodeToByte.get(ch) ?? 63);
-      return new TextDecoder().decode(bytes);
+      return fromUtf8.decode(bytes);
     });
   }
 
@@ -84,6 +84,7 @@ export class BpeTokenizer implements TextTokenizer {
   }
 }
 
+const fromUtf8 = new TextDecoder();
 let byteLevel: Map<string, number> | null = null;
 /** GPT-2's and CLIP's map of the 256 bytes to printable characters, inverted (character → byte). */
 function byteLevelTable(): Map<string, number> {

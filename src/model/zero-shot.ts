@@ -84,16 +84,14 @@ export class TextSide {
 
   /** ViTModel.traceText: one text's forward with every layer's attention kept. */
   async traceText(text: unknown, serial: Serial): Promise<TextTrace> {
-    const ids = this.ids([text], 'traceText: text')[0],
-      H = this.o.tower.shape.numHeads,
-      T = ids.length;
+    const ids = this.ids([text], 'traceText: text')[0];
     return serial(async () => {
-      const { embeds, probs } = await this.forward([ids], true);
+      const { embeds, probs } = await this.forward([ids], true); // one text: each layer's (H, T, T)
       return {
         ids,
         tokens: this.tok().tokens(ids),
         row: endOfText(ids, this.o.tower.endRow),
-        attention: probs.map((p) => p.subarray(0, H * T * T).slice()),
+        attention: probs,
         embedding: embeds,
       };
     });
