@@ -6,121 +6,33 @@
 
 import { KERNELS_WASM } from '../../build/kernels-wasm.js';
 import { enableRelaxedSimd } from '../platform/platform.js';
+import type {
+  AttentionBwd,
+  AttentionHead,
+  Colsum,
+  EmbedTokens,
+  EmbedTokensBwd,
+  Gate,
+  GeluBwd,
+  Gemm,
+  GemmI8,
+  GemmStrided,
+  Glu,
+  Layernorm,
+  LayernormBwd,
+  PackPanels,
+  Patchify,
+  Ptr,
+  QuantizeRows,
+  SoftmaxRows,
+  SoftmaxXent,
+  Transpose,
+  Unary,
+} from './kernel-signatures.js';
 
 /** GEMM epilogues; the numbers are the `epi` argument of assembly/gemm.ts. */
 export const EPI = { STORE: 0, ADD: 1, GELU: 2 } as const;
 export type Epilogue = (typeof EPI)[keyof typeof EPI];
-
-type Ptr = number;
-// Each op's signature, shared by its SIMD kernel and its scalar reference (pointers are byte addresses).
-type Gemm = (
-  a: Ptr,
-  lda: number,
-  wp: Ptr,
-  bias: Ptr,
-  c: Ptr,
-  ldc: number,
-  M: number,
-  N: number,
-  K: number,
-  epi: number,
-) => void;
-type Layernorm = (
-  x: Ptr,
-  ldx: number,
-  y: Ptr,
-  ldy: number,
-  gamma: Ptr,
-  beta: Ptr,
-  rows: number,
-  D: number,
-  eps: number,
-) => void;
-type Unary = (x: Ptr, y: Ptr, n: number) => void;
-/** y = x·σ(a·(x + c·x³)) (assembly/activation.ts). */
-type Gate = (x: Ptr, y: Ptr, n: number, a: number, c: number) => void;
-/** y (rows, M) = gate(x[:, :M]) ⊙ x[:, M:] for x (rows, 2M): a gated linear unit (SwiGLU) (assembly/activation.ts). */
-type Glu = (x: Ptr, y: Ptr, rows: number, M: number, a: number, c: number) => void;
-type SoftmaxRows = (x: Ptr, ld: number, rows: number, n: number) => void;
-type AttentionHead = (
-  qkv: Ptr,
-  kv: Ptr,
-  out: Ptr,
-  scratch: Ptr,
-  probs: Ptr,
-  bias: Ptr,
-  T: number,
-  D: number,
-  dh: number,
-  h: number,
-  scale: number,
-  i0: number,
-  i1: number,
-) => void;
-type Patchify = (img: Ptr, patches: Ptr, B: number, C: number, H: number, W: number, p: number) => void;
-type EmbedTokens = (pe: Ptr, cls: Ptr, pos: Ptr, x: Ptr, B: number, T: number, D: number) => void;
-type GemmStrided = (
-  a: Ptr,
-  ai: number,
-  ak: number,
-  b: Ptr,
-  bk: number,
-  c: Ptr,
-  ldc: number,
-  M: number,
-  N: number,
-  K: number,
-  epi: number,
-) => void;
-type Colsum = (dy: Ptr, db: Ptr, M: number, N: number) => void;
-type Transpose = (src: Ptr, ld: number, dst: Ptr, ldd: number, rows: number, cols: number) => void;
-type PackPanels = (src: Ptr, ld: number, dst: Ptr, rows: number, cols: number) => void;
-/** aq is written interleaved by blocks of 4 rows: (⌈M/4⌉, Kp/4, 4, 4) bytes (assembly/gemm_i8.ts). */
-type QuantizeRows = (a: Ptr, lda: number, aq: Ptr, Kp: number, sa: Ptr, za: Ptr, M: number, K: number) => void;
-type GemmI8 = (
-  aq: Ptr,
-  sa: Ptr,
-  za: Ptr,
-  wq: Ptr,
-  wsum: Ptr,
-  sw: Ptr,
-  bias: Ptr,
-  c: Ptr,
-  ldc: number,
-  M: number,
-  N: number,
-  Kp: number,
-  epi: number,
-) => void;
-type LayernormBwd = (
-  x: Ptr,
-  ldx: number,
-  dy: Ptr,
-  dx: Ptr,
-  gamma: Ptr,
-  dgamma: Ptr,
-  dbeta: Ptr,
-  rows: number,
-  D: number,
-  eps: number,
-) => void;
-type GeluBwd = (x: Ptr, dy: Ptr, dx: Ptr, n: number) => void;
-type AttentionBwd = (
-  qkv: Ptr,
-  probs: Ptr,
-  dout: Ptr,
-  dqkv: Ptr,
-  scratch: Ptr,
-  T: number,
-  D: number,
-  dh: number,
-  h: number,
-  scale: number,
-  /** (T, T) += the scores' gradient (a bias's), or 0. */
-  dbias: Ptr,
-) => void;
-type SoftmaxXent = (logits: Ptr, labels: Ptr, dlogits: Ptr, B: number, L: number) => number;
-type EmbedTokensBwd = (dx: Ptr, dpe: Ptr, dcls: Ptr, dpos: Ptr, B: number, T: number, D: number) => void;
 
 /** The kernel module's exports: each SIMD kernel and its scalar f64 reference. */
 export interface KernelExports {
